@@ -1,0 +1,41 @@
+/* procfs.h - another process seen through /proc: maps, memory, threads, names, states. */
+#ifndef GS_PROCFS_H
+#define GS_PROCFS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct gs_map {
+	uint64_t start, end, offset;
+	char perms[5];
+	int deleted;      /* path ended in " (deleted)" (stripped from path) */
+	char path[4096];  /* empty for anonymous mappings */
+};
+
+/* Parses one line of /proc/PID/maps. Returns 0, or -1 for a malformed line. */
+int gs_maps_parse_line(const char *line, struct gs_map *m);
+
+/* Calls cb for each mapping; stops when cb returns non-zero and returns that value.
+ * Returns -errno when maps cannot be read. */
+int gs_maps_foreach(pid_t pid, int (*cb)(const struct gs_map *m, void *arg), void *arg);
+
+/* Reads len bytes at addr in pid's memory. 0, or -errno (-ESRCH: process gone). */
+int gs_mem_read(pid_t pid, uint64_t addr, void *dst, size_t len);
+
+/* Thread ids of pid, into a growing array. Returns count, or -errno. */
+int gs_task_list(pid_t pid, pid_t **tids);
+
+/* The kernel's thread name (comm), at most 16 bytes with the NUL. 0 or -errno. */
+int gs_task_comm(pid_t pid, pid_t tid, char *buf, size_t len);
+
+/* The state letter of /proc/PID/task/TID/stat ('R', 'S', 'D', ...), or 0 if unknown. */
+char gs_task_state(pid_t pid, pid_t tid);
+
+/* The thread group id of a task (from /proc/TID/status Tgid). -errno on failure. */
+pid_t gs_task_tgid(pid_t tid);
+
+/* The executable path (readlink /proc/PID/exe). 0 or -errno. */
+int gs_proc_exe(pid_t pid, char *buf, size_t len);
+
+#endif

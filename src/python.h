@@ -1,0 +1,50 @@
+/* python.h - finding CPython in an ELF image and in a live process: version, build kind,
+ * take_gil (for the wait-start uprobe) and the addresses of the GIL fields to watch. */
+#ifndef GS_PYTHON_H
+#define GS_PYTHON_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "pylayout.h"
+
+struct gs_pyimage {
+	char path[PATH_MAX];
+	unsigned major, minor, micro;
+	char version[32];           /* "3.11.7" */
+	int debug;                  /* Py_DEBUG build */
+	int shared;                 /* the runtime lives in a shared library (libpython) */
+	int stripped;               /* no .symtab */
+	char build_id[129];
+	uint64_t runtime_vaddr;     /* _PyRuntime */
+	uint64_t take_gil_vaddr;    /* entry of take_gil */
+	uint64_t take_gil_offset;   /* its file offset (uprobe_events) */
+	char take_gil_how[96];      /* "symbol table" / "call-target analysis (...)" */
+	int layout_checked;         /* the locked=1 store in take_gil matched the layout */
+	const struct gs_pylayout *layout;
+};
+
+/* Analyses one ELF file. Returns 0 (a CPython runtime with a known layout), -ENOENT (not a
+ * CPython runtime: no _PyRuntime), -ENOTSUP (CPython, but version or layout unknown; the
+ * image fields that could be read are filled), or another -errno. why receives one sentence. */
+int gs_pyimage_analyse(const char *path, struct gs_pyimage *img, char *why, size_t whylen);
+
+struct gs_python {
+	struct gs_pyimage img;
+	pid_t pid;
+	uint64_t bias;              /* runtime address = vaddr + bias */
+	uint64_t runtime;           /* address of _PyRuntime in the process */
+	uint64_t gil_locked;        /* address of gil->locked */
+	uint64_t gil_last_holder;
+	uint64_t drop_request;      /* address of the main interpreter's gil_drop_request */
+};
+
+/* Finds the CPython runtime mapped into pid (its executable, or a libpython it maps).
+ * Same returns as gs_pyimage_analyse. */
+int gs_python_find(pid_t pid, struct gs_python *py, char *why, size_t whylen);
+
+/* The Linux TID of the thread holding the GIL right now, 0 when free, -errno when unknown. */
+long gs_python_gil_holder(const struct gs_python *py);
+
+#endif

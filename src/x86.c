@@ -1,0 +1,351 @@
+/* x86.c - x86-64 instruction-length decoder (subset sufficient for compiled C code). */
+#include "x86.h"
+
+#include <string.h>
+
+/* Operand flags for the one-byte map. */
+enum { M = 1, IB = 2, IZ = 4, IW = 8, BAD = 16, PFX = 32, SPECIAL = 64 };
+
+static unsigned char one_byte(unsigned op)
+{
+	if (op < 0x40) {
+		unsigned lo = op & 7;
+		if (op == 0x0f)
+			return SPECIAL;
+		if (op == 0x26 || op == 0x2e || op == 0x36 || op == 0x3e)
+			return PFX;
+		if (lo <= 3)
+			return M;
+		if (lo == 4)
+			return IB;
+		if (lo == 5)
+			return IZ;
+		return BAD; /* push/pop seg, daa etc.: invalid in 64-bit mode */
+	}
+	if (op < 0x50)
+		return PFX; /* REX */
+	if (op < 0x60)
+		return 0;
+	switch (op) {
+	case 0x63: return M;
+	case 0x64: case 0x65: case 0x66: case 0x67: return PFX;
+	case 0x68: return IZ;
+	case 0x69: return M | IZ;
+	case 0x6a: return IB;
+	case 0x6b: return M | IB;
+	case 0x6c: case 0x6d: case 0x6e: case 0x6f: return 0;
+	}
+	if (op >= 0x70 && op <= 0x7f)
+		return IB;
+	switch (op) {
+	case 0x80: case 0x83: return M | IB;
+	case 0x81: return M | IZ;
+	case 0x82: return BAD;
+	}
+	if (op >= 0x84 && op <= 0x8f)
+		return M;
+	if (op >= 0x90 && op <= 0x9f)
+		return op == 0x9a ? BAD : 0;
+	if (op >= 0xa0 && op <= 0xa3)
+		return SPECIAL; /* moffs */
+	if (op == 0xa8)
+		return IB;
+	if (op == 0xa9)
+		return IZ;
+	if (op >= 0xa4 && op <= 0xaf)
+		return 0;
+	if (op >= 0xb0 && op <= 0xb7)
+		return IB;
+	if (op >= 0xb8 && op <= 0xbf)
+		return SPECIAL; /* imm32 or imm64 with REX.W */
+	switch (op) {
+	case 0xc0: case 0xc1: case 0xc6: return M | IB;
+	case 0xc2: case 0xca: return IW;
+	case 0xc3: case 0xc9: case 0xcb: case 0xcc: case 0xcf: return 0;
+	case 0xc4: case 0xc5: return SPECIAL; /* VEX */
+	case 0xc7: return M | IZ;
+	case 0xc8: return IW | IB;
+	case 0xcd: return IB;
+	case 0xce: case 0xd4: case 0xd5: case 0xd6: return BAD;
+	case 0xd0: case 0xd1: case 0xd2: case 0xd3: return M;
+	case 0xd7: return 0;
+	}
+	if (op >= 0xd8 && op <= 0xdf)
+		return M;
+	if (op >= 0xe0 && op <= 0xe7)
+		return IB;
+	switch (op) {
+	case 0xe8: case 0xe9: return IZ;
+	case 0xea: return BAD;
+	case 0xeb: return IB;
+	case 0xf0: case 0xf2: case 0xf3: return PFX;
+	case 0xf6: case 0xf7: return SPECIAL; /* imm depends on modrm.reg */
+	case 0xfe: case 0xff: return M;
+	}
+	return 0; /* ec-ef, f1, f4, f5, f8-fd */
+}
+
+static unsigned char two_byte(unsigned op)
+{
+	if (op <= 0x03 || op == 0x0d)
+		return M;
+	if (op <= 0x0f)
+		return (op == 0x04 || op == 0x0a || op == 0x0c || op == 0x0f) ? BAD : 0;
+	if (op <= 0x2f)
+		return (op >= 0x24 && op <= 0x27) ? BAD : M;
+	if (op <= 0x37)
+		return 0;
+	if (op == 0x38)
+		return SPECIAL;
+	if (op == 0x3a)
+		return SPECIAL;
+	if (op <= 0x3f)
+		return BAD;
+	if (op >= 0x70 && op <= 0x73)
+		return M | IB;
+	if (op == 0x77)
+		return 0;
+	if (op <= 0x7f)
+		return M;
+	if (op <= 0x8f)
+		return IZ; /* jcc rel32 */
+	if (op <= 0x9f)
+		return M;
+	switch (op) {
+	case 0xa0: case 0xa1: case 0xa2: case 0xa8: case 0xa9: case 0xaa: return 0;
+	case 0xa4: case 0xac: case 0xba: case 0xc2: case 0xc4: case 0xc5: case 0xc6: return M | IB;
+	}
+	if (op >= 0xc8 && op <= 0xcf)
+		return 0;
+	return M;
+}
+
+/* Length of the ModRM/SIB/displacement bytes. Returns 0 if truncated. */
+static unsigned modrm_len(const uint8_t *p, size_t avail, int addr32, int *rip_rel, int64_t *disp)
+{
+	unsigned mod, rm, len = 1;
+	(void)addr32;
+	if (avail < 1)
+		return 0;
+	mod = p[0] >> 6;
+	rm = p[0] & 7;
+	*rip_rel = 0;
+	*disp = 0;
+	if (mod == 3)
+		return 1;
+	if (rm == 4) {
+		if (avail < 2)
+			return 0;
+		len++;
+		if (mod == 0 && (p[1] & 7) == 5) {
+			if (avail < len + 4)
+				return 0;
+			*disp = (int32_t)((uint32_t)p[len] | (uint32_t)p[len + 1] << 8 | (uint32_t)p[len + 2] << 16 |
+					  (uint32_t)p[len + 3] << 24);
+			return len + 4;
+		}
+	}
+	if (mod == 0 && rm == 5) {
+		if (avail < len + 4)
+			return 0;
+		*rip_rel = 1;
+		*disp = (int32_t)((uint32_t)p[len] | (uint32_t)p[len + 1] << 8 | (uint32_t)p[len + 2] << 16 |
+				  (uint32_t)p[len + 3] << 24);
+		return len + 4;
+	}
+	if (mod == 1) {
+		if (avail < len + 1)
+			return 0;
+		*disp = (int8_t)p[len];
+		return len + 1;
+	}
+	if (mod == 2) {
+		if (avail < len + 4)
+			return 0;
+		*disp = (int32_t)((uint32_t)p[len] | (uint32_t)p[len + 1] << 8 | (uint32_t)p[len + 2] << 16 |
+				  (uint32_t)p[len + 3] << 24);
+		return len + 4;
+	}
+	return len;
+}
+
+static int64_t read_imm(const uint8_t *p, unsigned size)
+{
+	switch (size) {
+	case 1: return (int8_t)p[0];
+	case 2: return (int16_t)((uint16_t)p[0] | (uint16_t)p[1] << 8);
+	case 4: return (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
+	case 8: {
+		uint64_t v = 0;
+		for (int i = 7; i >= 0; i--)
+			v = v << 8 | p[i];
+		return (int64_t)v;
+	}
+	}
+	return 0;
+}
+
+unsigned x86_decode(const uint8_t *p, size_t avail, uint64_t addr, struct x86_insn *out)
+{
+	unsigned i = 0, op, flags, imm = 0, mlen = 0;
+	int opsize16 = 0, addr32 = 0, rex = 0, rip_rel = 0;
+	int64_t disp = 0;
+	const uint8_t *modrm = NULL;
+	int twobyte = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (avail > 15)
+		avail = 15;
+	/* legacy prefixes, then an optional REX */
+	for (;;) {
+		if (i >= avail)
+			return 0;
+		op = p[i];
+		if (op == 0x66) {
+			opsize16 = 1;
+		} else if (op == 0x67) {
+			addr32 = 1;
+		} else if (op == 0xf0 || op == 0xf2 || op == 0xf3 || op == 0x2e || op == 0x36 || op == 0x3e ||
+			   op == 0x26 || op == 0x64 || op == 0x65) {
+			/* nothing */
+		} else {
+			break;
+		}
+		i++;
+	}
+	if (op >= 0x40 && op <= 0x4f) {
+		rex = op;
+		i++;
+		if (i >= avail)
+			return 0;
+		op = p[i];
+	}
+	i++;
+
+	if (op == 0x0f) {
+		if (i >= avail)
+			return 0;
+		op = p[i++];
+		twobyte = 1;
+		flags = two_byte(op);
+		if (flags & SPECIAL) { /* 0f 38 xx modrm / 0f 3a xx modrm ib */
+			int is3a = op == 0x3a;
+			if (i >= avail)
+				return 0;
+			i++;
+			flags = M | (is3a ? IB : 0);
+		}
+	} else if (op == 0xc4 || op == 0xc5) { /* VEX */
+		unsigned map = 1;
+		if (op == 0xc5) {
+			if (i + 1 >= avail)
+				return 0;
+			i += 1;
+		} else {
+			if (i + 2 >= avail)
+				return 0;
+			map = p[i] & 0x1f;
+			i += 2;
+		}
+		i++; /* opcode */
+		flags = M | (map == 3 ? IB : 0);
+	} else {
+		flags = one_byte(op);
+		if (flags & BAD)
+			return 0;
+		if (flags & PFX)
+			return 0; /* a prefix after REX */
+		if (flags & SPECIAL) {
+			if (op >= 0xa0 && op <= 0xa3) {
+				imm = addr32 ? 4 : 8;
+				flags = 0;
+			} else if (op >= 0xb8 && op <= 0xbf) {
+				imm = (rex & 8) ? 8 : (opsize16 ? 2 : 4);
+				flags = 0;
+			} else if (op == 0xf6 || op == 0xf7) {
+				if (i >= avail)
+					return 0;
+				flags = M;
+				if (((p[i] >> 3) & 7) <= 1)
+					flags |= (op == 0xf6) ? IB : IZ;
+			}
+		}
+	}
+	if (flags & BAD)
+		return 0;
+	if (flags & M) {
+		modrm = p + i;
+		mlen = modrm_len(p + i, avail - i, addr32, &rip_rel, &disp);
+		if (!mlen)
+			return 0;
+		i += mlen;
+	}
+	if (flags & IB)
+		imm += 1;
+	if (flags & IW)
+		imm += 2;
+	if (flags & IZ)
+		imm += opsize16 ? 2 : 4;
+	if (i + imm > avail)
+		return 0;
+
+	out->len = i + imm;
+	out->disp = disp;
+	out->rip_relative = rip_rel;
+	if (rip_rel)
+		out->mem_addr = addr + out->len + (uint64_t)disp;
+
+	if (!twobyte) {
+		if (op == 0xe8 || op == 0xe9) {
+			out->kind = op == 0xe8 ? X86_CALL_REL : X86_JMP_REL;
+			out->target = addr + out->len + (uint64_t)read_imm(p + i, opsize16 ? 2 : 4);
+		} else if (op == 0xeb) {
+			out->kind = X86_JMP_REL;
+			out->target = addr + out->len + (uint64_t)read_imm(p + i, 1);
+		} else if (op >= 0x70 && op <= 0x7f) {
+			out->kind = X86_JCC_REL;
+			out->target = addr + out->len + (uint64_t)read_imm(p + i, 1);
+		} else if (op == 0xc3 || op == 0xc2) {
+			out->kind = X86_RET;
+		} else if (op == 0xff && modrm && ((modrm[0] >> 3) & 7) == 4 && rip_rel) {
+			out->kind = X86_JMP_IND_RIP;
+		} else if (op == 0xff && modrm && ((modrm[0] >> 3) & 7) == 2 && rip_rel) {
+			out->kind = X86_CALL_IND_RIP;
+		} else if ((op == 0xc7 || op == 0xc6) && modrm && (modrm[0] >> 6) != 3 && ((modrm[0] >> 3) & 7) == 0) {
+			out->kind = X86_STORE_IMM;
+			out->width = op == 0xc6 ? 1 : ((rex & 8) ? 8 : (opsize16 ? 2 : 4));
+			out->imm = read_imm(p + i, op == 0xc6 ? 1 : (opsize16 ? 2 : 4));
+		} else if ((op == 0x89 || op == 0x88) && modrm && (modrm[0] >> 6) != 3) {
+			out->kind = X86_STORE_REG;
+			out->width = op == 0x88 ? 1 : ((rex & 8) ? 8 : (opsize16 ? 2 : 4));
+			out->src_reg = ((modrm[0] >> 3) & 7) | ((rex & 4) ? 8 : 0);
+		}
+	} else if (op >= 0x80 && op <= 0x8f) {
+		out->kind = X86_JCC_REL;
+		out->target = addr + out->len + (uint64_t)read_imm(p + i, opsize16 ? 2 : 4);
+	}
+	return out->len;
+}
+
+int x86_store_ending_at(const uint8_t *buf, size_t n, uint64_t ip, struct x86_insn *out)
+{
+	int found = 0;
+	struct x86_insn insn;
+
+	/* Try every start from the longest possible instruction to the shortest; an immediate
+	 * store wins over a register store (its last bytes are the value either way). */
+	for (size_t back = n < 15 ? n : 15; back >= 2; back--) {
+		const uint8_t *p = buf + n - back;
+		if (x86_decode(p, back, ip - back, &insn) != back)
+			continue;
+		if (insn.kind == X86_STORE_IMM) {
+			*out = insn;
+			return 1;
+		}
+		if (insn.kind == X86_STORE_REG && !found) {
+			*out = insn;
+			found = 2;
+		}
+	}
+	return found;
+}
