@@ -313,3 +313,30 @@ int gs_elf_function_bounds(const struct gs_elf *e, uint64_t vaddr, uint64_t *sta
 	*end = *start + range;
 	return vaddr < *end ? 0 : -ENOENT;
 }
+
+int gs_elf_needs(const struct gs_elf *e, const char *prefix)
+{
+	Elf_Scn *scn = NULL;
+	size_t plen = strlen(prefix);
+	while ((scn = elf_nextscn(e->elf, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *d;
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNAMIC || sh.sh_entsize == 0)
+			continue;
+		d = elf_getdata(scn, NULL);
+		if (!d)
+			continue;
+		for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+			GElf_Dyn dyn;
+			const char *name;
+			if (!gelf_getdyn(d, (int)i, &dyn))
+				break;
+			if (dyn.d_tag != DT_NEEDED)
+				continue;
+			name = elf_strptr(e->elf, sh.sh_link, dyn.d_un.d_val);
+			if (name && strncmp(name, prefix, plen) == 0)
+				return 1;
+		}
+	}
+	return 0;
+}

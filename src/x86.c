@@ -349,3 +349,36 @@ int x86_store_ending_at(const uint8_t *buf, size_t n, uint64_t ip, struct x86_in
 	}
 	return found;
 }
+
+#include <errno.h>
+#include <sys/ptrace.h>
+#include <sys/user.h>
+
+int x86_bp_insert(pid_t pid, uint64_t addr, long *saved)
+{
+	long word;
+	errno = 0;
+	word = ptrace(PTRACE_PEEKTEXT, pid, (void *)(uintptr_t)addr, NULL);
+	if (errno)
+		return -errno;
+	*saved = word;
+	word = (long)(((unsigned long)word & ~0xfful) | 0xccul); /* int3 */
+	if (ptrace(PTRACE_POKETEXT, pid, (void *)(uintptr_t)addr, (void *)word) < 0)
+		return -errno;
+	return 0;
+}
+
+int x86_bp_hit_and_remove(pid_t pid, uint64_t addr, long saved)
+{
+	struct user_regs_struct regs;
+	if (ptrace(PTRACE_GETREGS, pid, NULL, &regs) < 0)
+		return -errno;
+	if (regs.rip != addr + 1)
+		return 0;
+	if (ptrace(PTRACE_POKETEXT, pid, (void *)(uintptr_t)addr, (void *)saved) < 0)
+		return -errno;
+	regs.rip = addr;
+	if (ptrace(PTRACE_SETREGS, pid, NULL, &regs) < 0)
+		return -errno;
+	return 1;
+}

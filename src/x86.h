@@ -46,3 +46,11 @@ unsigned x86_decode(const uint8_t *p, size_t avail, uint64_t addr, struct x86_in
 int x86_store_ending_at(const uint8_t *buf, size_t n, uint64_t ip, struct x86_insn *out);
 
 #endif
+
+/* ptrace helpers for the entry-point breakpoint (architecture-specific register access). */
+#include <sys/types.h>
+/* Inserts a breakpoint at addr in stopped tracee pid; *saved receives the original word. */
+int x86_bp_insert(pid_t pid, uint64_t addr, long *saved);
+/* After the tracee stopped with SIGTRAP: returns 1 when it stopped on the breakpoint at addr,
+ * in which case the original word is restored and the PC moved back to addr. */
+int x86_bp_hit_and_remove(pid_t pid, uint64_t addr, long saved);

@@ -1,0 +1,81 @@
+# gilscope - one non-recursive Makefile. `make V=1` shows the commands.
+PREFIX ?= /usr/local
+BUILD ?= build
+CC ?= cc
+VERSION := 0.1.0
+SANITIZE ?=
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes -Wno-missing-field-initializers
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := $(CFLAGS) -std=gnu11 $(WARN) -DGS_VERSION='"$(VERSION)"' -Isrc -MMD -MP
+LDLIBS := -lelf
+ifneq ($(SANITIZE),)
+ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+LIB_SRC := src/util.c src/x86.c src/elfsym.c src/procfs.c src/pylayout.c src/python.c src/tracefs.c \
+           src/perfev.c src/recfile.c src/analysis.c src/report.c src/record.c
+LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all clean install check unit functional demo bench deps lint
+all: $(BUILD)/gilscope
+
+$(BUILD)/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libgilscope.a: $(LIB_OBJ)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/gilscope: $(BUILD)/main.o $(BUILD)/libgilscope.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libgilscope.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libgilscope.a $(LDLIBS) -lcmocka
+
+# Installs the Debian packages the build and tests need (root; no-op when present).
+deps:
+	$(Q)./tests/deps.sh
+
+install: $(BUILD)/gilscope
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BUILD)/gilscope $(DESTDIR)$(PREFIX)/bin/gilscope
+
+unit: $(UNIT_BIN)
+	$(Q)set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+functional: $(BUILD)/gilscope
+	$(Q)GILSCOPE=$(abspath $(BUILD)/gilscope) python3 -m pytest -ra -q tests/functional
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory all unit
+	$(Q)$(MAKE) --no-print-directory functional
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)./examples/demo.sh $(BUILD)/gilscope
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)python3 bench/bench.py --gilscope $(BUILD)/gilscope
+
+lint:
+	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr -Isrc src
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(LIB_OBJ:.o=.d) $(BUILD)/main.d

@@ -1,0 +1,552 @@
+/* analysis.c - the state machine. Events must arrive in time order; an event older than its
+ * thread's last one is counted (out_of_order) and treated as happening at that last time.
+ * Unmatched events never stop the analysis: they are counted as anomalies and the state is
+ * repaired (for example an acquisition while another thread holds the GIL ends that hold). */
+#define _GNU_SOURCE
+#include "analysis.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+void gs_analysis_init(struct gs_analysis *a, uint64_t start_ns)
+{
+	memset(a, 0, sizeof(*a));
+	a->start_ns = start_ns;
+	a->last_ns = start_ns;
+}
+
+void gs_analysis_free(struct gs_analysis *a)
+{
+	free(a->threads);
+	free(a->index);
+	free(a->procs);
+	memset(a, 0, sizeof(*a));
+}
+
+static size_t hash_tid(uint32_t tid, size_t cap) { return (size_t)(tid * 2654435761u) & (cap - 1); }
+
+static void index_rebuild(struct gs_analysis *a)
+{
+	free(a->index);
+	a->index_cap = a->index_cap ? a->index_cap * 2 : 64;
+	a->index = gs_calloc(a->index_cap, sizeof(uint32_t));
+	for (size_t i = 0; i < a->nthreads; i++) {
+		size_t h = hash_tid(a->threads[i].tid, a->index_cap);
+		while (a->index[h])
+			h = (h + 1) & (a->index_cap - 1);
+		a->index[h] = (uint32_t)i + 1;
+	}
+}
+
+/* The newest thread with this tid (tids are reused after exit: the index points to the newest). */
+struct gs_thread *gs_analysis_thread(struct gs_analysis *a, uint32_t tid)
+{
+	size_t h;
+	if (!a->index_cap)
+		return NULL;
+	h = hash_tid(tid, a->index_cap);
+	while (a->index[h]) {
+		struct gs_thread *t = &a->threads[a->index[h] - 1];
+		if (t->tid == tid)
+			return t;
+		h = (h + 1) & (a->index_cap - 1);
+	}
+	return NULL;
+}
+
+struct gs_process *gs_analysis_process(struct gs_analysis *a, uint32_t pid)
+{
+	for (size_t i = a->nprocs; i-- > 0;)
+		if (a->procs[i].pid == pid)
+			return &a->procs[i];
+	return NULL;
+}
+
+static struct gs_process *proc_get(struct gs_analysis *a, uint32_t pid, uint64_t now)
+{
+	struct gs_process *p = gs_analysis_process(a, pid);
+	if (p)
+		return p;
+	if (a->nprocs == a->cap_procs) {
+		a->cap_procs = a->cap_procs ? a->cap_procs * 2 : 8;
+		a->procs = gs_realloc_array(a->procs, a->cap_procs, sizeof(*a->procs));
+	}
+	p = &a->procs[a->nprocs++];
+	memset(p, 0, sizeof(*p));
+	p->pid = pid;
+	p->first_ns = p->t_last = now;
+	return p;
+}
+
+static struct gs_thread *thread_new(struct gs_analysis *a, uint32_t pid, uint32_t tid, uint64_t now)
+{
+	struct gs_thread *t;
+	if (a->nthreads == a->cap_threads) {
+		a->cap_threads = a->cap_threads ? a->cap_threads * 2 : 64;
+		a->threads = gs_realloc_array(a->threads, a->cap_threads, sizeof(*a->threads));
+	}
+	t = &a->threads[a->nthreads++];
+	memset(t, 0, sizeof(*t));
+	t->pid = pid;
+	t->tid = tid;
+	t->is_main = pid == tid;
+	t->first_ns = t->t_last = now;
+	if ((a->nthreads + 1) * 2 > a->index_cap) {
+		index_rebuild(a);
+	} else {
+		size_t h = hash_tid(tid, a->index_cap);
+		while (a->index[h] && a->threads[a->index[h] - 1].tid != tid)
+			h = (h + 1) & (a->index_cap - 1);
+		a->index[h] = (uint32_t)a->nthreads;
+	}
+	return t;
+}
+
+/* The thread for an event; pid 0 means "unknown" (wakeups name only the tid). */
+static struct gs_thread *thread_get(struct gs_analysis *a, uint32_t pid, uint32_t tid, uint64_t now)
+{
+	struct gs_thread *t = gs_analysis_thread(a, tid);
+	if (t && !t->exited)
+		return t;
+	if (t && t->exited && pid == 0)
+		return NULL; /* a wakeup for a dead tid */
+	if (pid == 0)
+		pid = tid; /* first sight through a wakeup: assume a process leader until told otherwise */
+	t = thread_new(a, pid, tid, now);
+	proc_get(a, pid, now);
+	return t;
+}
+
+/* Accounts the thread's time from its last event to now in its current category. */
+static void advance(struct gs_analysis *a, struct gs_thread *t, uint64_t *now)
+{
+	uint64_t dt;
+	if (*now < t->t_last) {
+		a->out_of_order++;
+		*now = t->t_last;
+	}
+	dt = *now - t->t_last;
+	t->t_last = *now;
+	if (!dt)
+		return;
+	switch (t->gil) {
+	case GS_GIL_HELD:
+		t->held_ns += dt;
+		if (t->sched != GS_SCHED_ONCPU && t->sched != GS_SCHED_UNKNOWN)
+			t->held_offcpu_ns += dt;
+		return;
+	case GS_GIL_WAIT:
+		t->wait_ns += dt;
+		if (t->sched == GS_SCHED_SLEEP || t->sched == GS_SCHED_DISK)
+			t->wait_sleep_ns += dt;
+		else if (t->sched == GS_SCHED_RUNNABLE)
+			t->wait_runnable_ns += dt;
+		else
+			t->wait_oncpu_ns += dt;
+		return;
+	case GS_GIL_NONE:
+		break;
+	}
+	switch (t->sched) {
+	case GS_SCHED_ONCPU: t->run_nogil_ns += dt; break;
+	case GS_SCHED_RUNNABLE: t->runnable_ns += dt; break;
+	case GS_SCHED_SLEEP: t->sleeping_ns += dt; break;
+	case GS_SCHED_DISK:
+		t->sleeping_ns += dt;
+		t->uninterruptible_ns += dt;
+		break;
+	case GS_SCHED_UNKNOWN: t->unknown_ns += dt; break;
+	}
+}
+
+static void proc_advance(struct gs_process *p, uint64_t now)
+{
+	if (now <= p->t_last)
+		return;
+	if (p->holder)
+		p->held_ns += now - p->t_last;
+	if (p->nwaiters > 0)
+		p->contended_ns += now - p->t_last;
+	p->t_last = now;
+}
+
+/* An event the thread itself caused: it was running. */
+static void running(struct gs_analysis *a, struct gs_thread *t)
+{
+	if (t->sched == GS_SCHED_SLEEP || t->sched == GS_SCHED_DISK)
+		a->anomalies++; /* a lost switch-in */
+	t->sched = GS_SCHED_ONCPU;
+}
+
+static void end_hold(struct gs_analysis *a, struct gs_process *p, struct gs_thread *t, uint64_t now)
+{
+	uint64_t d;
+	advance(a, t, &now);
+	d = now - t->hold_start;
+	if (d > t->longest_hold_ns)
+		t->longest_hold_ns = d;
+	t->releases++;
+	if (p->drop_pending) {
+		/* the holder let go while a waiter had asked it to: a forced drop */
+		uint64_t lat = now - p->drop_time;
+		t->forced_drops++;
+		p->forced_drops++;
+		p->drop_latency_sum_ns += lat;
+		p->drop_latency_n++;
+		if (lat > p->drop_latency_max_ns)
+			p->drop_latency_max_ns = lat;
+		p->drop_pending = 0;
+	}
+	t->gil = GS_GIL_NONE;
+	if (p->holder == t->tid)
+		p->holder = 0;
+}
+
+static void end_wait(struct gs_analysis *a, struct gs_process *p, struct gs_thread *t, uint64_t now)
+{
+	uint64_t d;
+	advance(a, t, &now);
+	d = now - t->wait_start;
+	if (d > t->longest_wait_ns)
+		t->longest_wait_ns = d;
+	t->gil = GS_GIL_NONE;
+	if (p->nwaiters > 0)
+		p->nwaiters--;
+}
+
+static struct gs_thread *holder_of(struct gs_analysis *a, struct gs_process *p)
+{
+	struct gs_thread *h = p->holder ? gs_analysis_thread(a, p->holder) : NULL;
+	return h && h->gil == GS_GIL_HELD ? h : NULL;
+}
+
+static void gil_acquire(struct gs_analysis *a, struct gs_process *p, struct gs_thread *t, uint64_t now)
+{
+	struct gs_thread *h = holder_of(a, p);
+	if (h && h != t) {
+		a->anomalies++; /* its release was lost */
+		end_hold(a, p, h, now);
+	}
+	if (t->gil == GS_GIL_HELD) {
+		a->anomalies++;
+		return;
+	}
+	if (t->gil == GS_GIL_WAIT) {
+		end_wait(a, p, t, now);
+	} else if (!t->seen_gil_event && t->from_start) {
+		/* Entered take_gil before the recording started: all its time so far was a wait. */
+		uint64_t moved = t->sleeping_ns + t->runnable_ns + t->run_nogil_ns + t->unknown_ns;
+		t->wait_sleep_ns += t->sleeping_ns;
+		t->wait_runnable_ns += t->runnable_ns;
+		t->wait_oncpu_ns += t->run_nogil_ns + t->unknown_ns;
+		t->wait_ns += moved;
+		t->sleeping_ns = t->runnable_ns = t->run_nogil_ns = t->unknown_ns = t->uninterruptible_ns = 0;
+		if (moved > t->longest_wait_ns)
+			t->longest_wait_ns = moved;
+	}
+	t->gil = GS_GIL_HELD;
+	t->hold_start = now;
+	t->acquisitions++;
+	p->acquisitions++;
+	p->holder = t->tid;
+}
+
+static void on_gil_write(struct gs_analysis *a, struct gs_process *p, struct gs_thread *t, int32_t value,
+			 uint64_t now)
+{
+	struct gs_thread *h = holder_of(a, p);
+	if (value == GS_VALUE_UNKNOWN) /* the store could not be decoded: the GIL alternates */
+		value = (h == t) ? 0 : 1;
+	if (value == 1) {
+		gil_acquire(a, p, t, now);
+	} else if (value == 0) {
+		if (h == t)
+			end_hold(a, p, t, now);
+		else if (!h)
+			a->init_writes++; /* create_gil() / reinit after fork */
+		else
+			a->anomalies++;   /* a release by a thread that does not hold it */
+	} else {
+		/* -1: destroy_gil() */
+		if (h)
+			end_hold(a, p, h, now);
+		p->holder = 0;
+	}
+	t->seen_gil_event = 1;
+}
+
+static enum gs_sched state_from_prev(int64_t prev_state)
+{
+	/* sched_switch prev_state: 0 = R, 0x100 (TASK_REPORT_MAX) = preempted R+, 1 S, 2 D, 4 T, 8 t,
+	 * 0x10 X, 0x20 Z, 0x40 P, 0x80 I */
+	if (prev_state == 0 || (prev_state & 0x100))
+		return GS_SCHED_RUNNABLE;
+	if (prev_state & 2)
+		return GS_SCHED_DISK;
+	return GS_SCHED_SLEEP;
+}
+
+static void meta(struct gs_analysis *a, const struct gs_rec *r, const char *k, const char *v)
+{
+	struct gs_process *p;
+	if (r->pid == 0) {
+		if (strcmp(k, "command") == 0)
+			snprintf(a->command, sizeof(a->command), "%s", v);
+		else if (strcmp(k, "mode") == 0)
+			a->attach = strcmp(v, "attach") == 0;
+		else if (strcmp(k, "target_pid") == 0) {
+			uint64_t x;
+			if (gs_parse_u64(v, &x) == 0)
+				a->target_pid = (uint32_t)x;
+		} else if (strcmp(k, "gilscope_version") == 0)
+			snprintf(a->gilscope_version, sizeof(a->gilscope_version), "%s", v);
+		return;
+	}
+	p = proc_get(a, r->pid, r->time);
+	if (strcmp(k, "python.version") == 0) {
+		snprintf(p->python_version, sizeof(p->python_version), "%s", v);
+		p->is_python = 1;
+	} else if (strcmp(k, "python.path") == 0) {
+		snprintf(p->python_path, sizeof(p->python_path), "%s", v);
+	} else if (strcmp(k, "python.build") == 0) {
+		snprintf(p->python_build, sizeof(p->python_build), "%s", v);
+	} else if (strcmp(k, "mechanism") == 0) {
+		snprintf(p->mechanism, sizeof(p->mechanism), "%s", v);
+	}
+}
+
+void gs_analysis_feed(struct gs_analysis *a, const struct gs_rec *r, const void *payload, size_t plen)
+{
+	uint64_t now = r->time;
+	struct gs_thread *t = NULL;
+	struct gs_process *p;
+
+	a->records++;
+	if (r->type == GS_REC_META) {
+		const char *k = payload, *v;
+		if (!plen)
+			return;
+		v = memchr(k, '\0', plen);
+		if (!v || (size_t)(v - k) + 1 >= plen)
+			return;
+		meta(a, r, k, v + 1);
+		return;
+	}
+	if (now && now < a->start_ns)
+		now = a->start_ns;
+	if (now > a->last_ns)
+		a->last_ns = now;
+
+	switch (r->type) {
+	case GS_REC_LOST:
+		a->lost_events += r->arg64;
+		return;
+	case GS_REC_END:
+		a->complete = 1;
+		return;
+	case GS_REC_PROC_EXIT:
+		a->have_exit_status = 1;
+		a->exit_status = r->arg;
+		return;
+	case GS_REC_FORK: {
+		struct gs_thread *parent = gs_analysis_thread(a, (uint32_t)r->arg64);
+		struct gs_thread *old = gs_analysis_thread(a, r->tid);
+		struct gs_process *pp;
+		if (old && !old->exited) {
+			/* seen before its creation record (e.g. a wakeup): adopt it */
+			old->pid = r->pid;
+			old->is_main = r->pid == r->tid;
+			t = old;
+		} else {
+			t = thread_new(a, r->pid, r->tid, now);
+		}
+		t->sched = GS_SCHED_RUNNABLE;
+		if (parent)
+			memcpy(t->name, parent->name, sizeof(t->name));
+		p = proc_get(a, r->pid, now);
+		pp = gs_analysis_process(a, (uint32_t)r->arg);
+		if (r->pid != (uint32_t)r->arg && pp && pp->is_python && p->first_ns == now) {
+			/* fork() of a Python process: same interpreter image, same GIL address */
+			p->is_python = 1;
+			memcpy(p->python_version, pp->python_version, sizeof(p->python_version));
+			memcpy(p->python_path, pp->python_path, sizeof(p->python_path));
+			memcpy(p->python_build, pp->python_build, sizeof(p->python_build));
+			memcpy(p->mechanism, pp->mechanism, sizeof(p->mechanism));
+		}
+		return;
+	}
+	case GS_REC_THREAD:
+		t = thread_get(a, r->pid, r->tid, now);
+		t->from_start = 1;
+		t->first_ns = t->t_last = now;
+		switch ((char)r->arg) {
+		case 'R': t->sched = GS_SCHED_ONCPU; break;
+		case 'D': t->sched = GS_SCHED_DISK; break;
+		case 'S': case 'T': case 't': case 'I': t->sched = GS_SCHED_SLEEP; break;
+		default: t->sched = GS_SCHED_UNKNOWN;
+		}
+		p = proc_get(a, r->pid, now);
+		if (r->arg64 & GS_THREAD_HOLDS_GIL) {
+			t->gil = GS_GIL_HELD;
+			t->hold_start = now;
+			t->seen_gil_event = 1;
+			p->holder = t->tid;
+		}
+		return;
+	case GS_REC_WAKEUP:
+		t = gs_analysis_thread(a, r->tid);
+		if (!t || t->exited)
+			return; /* woken before its creation record or after its death */
+		advance(a, t, &now);
+		if (t->sched != GS_SCHED_ONCPU)
+			t->sched = GS_SCHED_RUNNABLE;
+		return;
+	default:
+		break;
+	}
+
+	t = thread_get(a, r->pid, r->tid, now);
+	if (!t)
+		return;
+	if (r->pid && t->pid != r->pid) {
+		t->pid = r->pid; /* first seen through a wakeup */
+		t->is_main = r->pid == r->tid;
+	}
+	p = proc_get(a, t->pid, now);
+	proc_advance(p, now);
+	switch (r->type) {
+	case GS_REC_COMM: {
+		const char *name = payload;
+		if (plen) {
+			size_t n = strnlen(name, plen);
+			if (n >= sizeof(t->name))
+				n = sizeof(t->name) - 1;
+			memcpy(t->name, name, n);
+			t->name[n] = '\0';
+		}
+		if (r->arg == 1 && p->is_python && t->is_main) {
+			/* exec() replaced the Python image: its GIL events end here */
+			p->is_python = 0;
+		}
+		return;
+	}
+	case GS_REC_SWITCH_OUT:
+		advance(a, t, &now);
+		t->sched = state_from_prev((int64_t)r->arg64);
+		return;
+	case GS_REC_SWITCH_IN:
+		advance(a, t, &now);
+		t->sched = GS_SCHED_ONCPU;
+		return;
+	case GS_REC_EXIT:
+		advance(a, t, &now);
+		if (t->gil == GS_GIL_HELD)
+			end_hold(a, p, t, now);
+		else if (t->gil == GS_GIL_WAIT)
+			end_wait(a, p, t, now);
+		t->exited = 1;
+		t->end_ns = now;
+		if (t->is_main) {
+			p->exited = 1;
+			p->end_ns = now;
+		}
+		return;
+	default:
+		break;
+	}
+	if (!p->is_python)
+		return; /* watchpoint hits in a process that no longer runs that Python image */
+	advance(a, t, &now);
+	running(a, t);
+	switch (r->type) {
+	case GS_REC_GIL_WAIT:
+		if (t->gil == GS_GIL_HELD) {
+			a->anomalies++;
+			end_hold(a, p, t, now);
+		}
+		if (t->gil == GS_GIL_NONE) {
+			t->gil = GS_GIL_WAIT;
+			t->wait_start = now;
+			p->nwaiters++;
+		}
+		t->seen_gil_event = 1;
+		break;
+	case GS_REC_GIL_WRITE:
+		on_gil_write(a, p, t, r->arg, now);
+		break;
+	case GS_REC_DROPREQ:
+		if (r->arg == 1 || (r->arg == GS_VALUE_UNKNOWN && !p->drop_pending)) {
+			if (!p->drop_pending) {
+				p->drop_pending = 1;
+				p->drop_time = now;
+			}
+			p->drop_requests++;
+			t->drop_requests++;
+		}
+		/* a reset (0) comes from the new holder after the switch: nothing to do */
+		break;
+	default:
+		break;
+	}
+}
+
+void gs_analysis_finish(struct gs_analysis *a, uint64_t end_ns)
+{
+	if (!end_ns || end_ns < a->last_ns)
+		end_ns = a->last_ns;
+	a->end_ns = end_ns;
+	for (size_t i = 0; i < a->nthreads; i++) {
+		struct gs_thread *t = &a->threads[i];
+		uint64_t now = end_ns;
+		struct gs_process *p = gs_analysis_process(a, t->pid);
+		if (t->exited)
+			continue;
+		if (p)
+			proc_advance(p, end_ns);
+		advance(a, t, &now);
+		if (t->gil == GS_GIL_HELD) {
+			uint64_t d = now - t->hold_start;
+			if (d > t->longest_hold_ns)
+				t->longest_hold_ns = d;
+		} else if (t->gil == GS_GIL_WAIT) {
+			uint64_t d = now - t->wait_start;
+			if (d > t->longest_wait_ns)
+				t->longest_wait_ns = d;
+		}
+		t->end_ns = now;
+	}
+	for (size_t i = 0; i < a->nprocs; i++) {
+		struct gs_process *p = &a->procs[i];
+		if (!p->exited)
+			p->end_ns = end_ns;
+		proc_advance(p, p->end_ns);
+	}
+}
+
+int gs_analysis_load(struct gs_analysis *a, const char *path, char *why, size_t whylen)
+{
+	struct gs_recreader *rd;
+	struct gs_rec r;
+	const void *payload;
+	size_t plen;
+	int err, n;
+
+	err = gs_recreader_open(path, &rd, why, whylen);
+	if (err < 0)
+		return err;
+	gs_analysis_init(a, gs_recreader_start(rd));
+	while ((n = gs_recreader_next(rd, &r, &payload, &plen)) > 0)
+		gs_analysis_feed(a, &r, payload, plen);
+	if (n < 0) {
+		snprintf(why, whylen, "%s is corrupt after %llu records (bad record size); reporting what precedes it",
+			 path, (unsigned long long)a->records);
+		a->truncated = 1;
+	}
+	if (gs_recreader_truncated(rd))
+		a->truncated = 1;
+	gs_recreader_close(rd);
+	gs_analysis_finish(a, 0);
+	return 0;
+}

@@ -1,0 +1,96 @@
+/* analysis.h - the per-thread state machine: turns the time-ordered records of a recording
+ * into each thread's partition of its lifetime and per-process GIL figures.
+ *
+ * Every thread, at every instant, is in exactly one of:
+ *   held       - it holds the GIL (from its `locked = 1` store to its `locked = 0` store),
+ *                whatever the scheduler does with it (held_offcpu_ns: the part spent preempted
+ *                or asleep while holding);
+ *   wait       - it entered take_gil and does not hold the GIL yet (wait_sleep_ns: asleep in
+ *                the condition variable, per4m's S(GIL); wait_runnable_ns: woken, waiting for a CPU);
+ *   run_nogil  - on a CPU without the GIL (C code that released it, or no Python at all);
+ *   sleeping   - blocked, not for the GIL (S, and D: uninterruptible_ns is the D part);
+ *   runnable   - ready to run, waiting for a CPU (preempted R+, or woken), not for the GIL;
+ *   unknown    - before its first scheduler event, when that could not be known.
+ */
+#ifndef GS_ANALYSIS_H
+#define GS_ANALYSIS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "recfile.h"
+
+enum gs_sched { GS_SCHED_UNKNOWN = 0, GS_SCHED_ONCPU, GS_SCHED_RUNNABLE, GS_SCHED_SLEEP, GS_SCHED_DISK };
+enum gs_gil { GS_GIL_NONE = 0, GS_GIL_WAIT, GS_GIL_HELD };
+
+struct gs_thread {
+	uint32_t pid, tid;
+	char name[16];
+	int is_main, exited, seen_gil_event, from_start;
+	uint64_t first_ns, end_ns;
+	uint64_t held_ns, held_offcpu_ns;
+	uint64_t wait_ns, wait_sleep_ns, wait_runnable_ns, wait_oncpu_ns;
+	uint64_t run_nogil_ns, sleeping_ns, uninterruptible_ns, runnable_ns, unknown_ns;
+	uint64_t acquisitions, releases, forced_drops, drop_requests;
+	uint64_t longest_hold_ns, longest_wait_ns;
+	/* state */
+	enum gs_sched sched;
+	enum gs_gil gil;
+	uint64_t t_last, hold_start, wait_start;
+};
+
+struct gs_process {
+	uint32_t pid;
+	int is_python;          /* GIL events of this process are meaningful */
+	int exited;
+	char python_version[32];
+	char python_path[512];
+	char python_build[128]; /* "static, stripped" ... */
+	char mechanism[256];
+	uint64_t first_ns, end_ns;
+	uint64_t held_ns, contended_ns;
+	uint64_t acquisitions, forced_drops, drop_requests;
+	uint64_t drop_latency_sum_ns, drop_latency_max_ns, drop_latency_n;
+	/* state */
+	uint32_t holder;        /* tid, 0 = free */
+	int nwaiters;
+	int drop_pending;
+	uint64_t drop_time, t_last;
+};
+
+struct gs_analysis {
+	struct gs_thread *threads;
+	size_t nthreads, cap_threads;
+	uint32_t *index;        /* open addressing tid -> thread index + 1 */
+	size_t index_cap;
+	struct gs_process *procs;
+	size_t nprocs, cap_procs;
+
+	uint64_t start_ns, end_ns, last_ns;
+	uint64_t lost_events;
+	uint64_t out_of_order, anomalies, init_writes;
+	uint64_t records;
+	int complete;           /* saw END */
+	int truncated;          /* set by the caller */
+	int have_exit_status;
+	int exit_status;        /* wait status of the command */
+	int attach;             /* started on a running process */
+	uint32_t target_pid;
+	char command[1024];
+	char gilscope_version[32];
+};
+
+void gs_analysis_init(struct gs_analysis *a, uint64_t start_ns);
+void gs_analysis_feed(struct gs_analysis *a, const struct gs_rec *r, const void *payload, size_t plen);
+/* Closes open intervals at end_ns (0: the last record's time). */
+void gs_analysis_finish(struct gs_analysis *a, uint64_t end_ns);
+void gs_analysis_free(struct gs_analysis *a);
+
+/* Reads a whole recording into a. 0, or -errno with a sentence in why. */
+int gs_analysis_load(struct gs_analysis *a, const char *path, char *why, size_t whylen);
+
+struct gs_thread *gs_analysis_thread(struct gs_analysis *a, uint32_t tid);
+struct gs_process *gs_analysis_process(struct gs_analysis *a, uint32_t pid);
+
+#endif

@@ -1,0 +1,81 @@
+/* recfile.h - the recording file.
+ *
+ * Layout (little-endian):
+ *   header, 64 bytes: magic "GILSCOPE", u32 format version, u32 header size, u32 flags,
+ *                     u32 reserved, u64 CLOCK_REALTIME ns at creation, u64 CLOCK_MONOTONIC ns at
+ *                     start, then zeros.
+ *   records, each starting with struct gs_rec (32 bytes); `size` is the whole record's size, a
+ *   multiple of 8, >= 32; a payload follows for variable records (META, COMM).
+ * Records are appended as the run goes (flushed at least every 100 ms) in timestamp order, so a
+ * file cut by SIGKILL or a full disk is readable up to its last complete record; a complete
+ * recording ends with an END record. Unknown record types are skipped by readers (forward
+ * compatibility within a format version).
+ */
+#ifndef GS_RECFILE_H
+#define GS_RECFILE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#define GS_REC_MAGIC "GILSCOPE"
+#define GS_REC_VERSION 1u
+#define GS_REC_HEADER_SIZE 64u
+#define GS_VALUE_UNKNOWN INT32_MIN
+
+enum gs_rec_type {
+	GS_REC_META = 1,         /* payload "key\0value\0"; pid = the process it describes (0: the run) */
+	GS_REC_GIL_WAIT = 2,     /* tid entered take_gil (starts waiting unless the GIL is free) */
+	GS_REC_GIL_WRITE = 3,    /* tid wrote gil->locked: arg = value (1 take, 0 release, -1 destroy), arg64 = ip */
+	GS_REC_DROPREQ = 4,      /* tid wrote gil_drop_request: arg = value (1 request, 0 reset), arg64 = ip */
+	GS_REC_SWITCH_OUT = 5,   /* tid left the CPU: arg = sched_switch prev_state */
+	GS_REC_SWITCH_IN = 6,    /* tid got a CPU */
+	GS_REC_WAKEUP = 7,       /* tid was woken (made runnable): arg = waker tid */
+	GS_REC_FORK = 8,         /* new task pid/tid: arg = parent pid, arg64 = parent tid */
+	GS_REC_EXIT = 9,         /* task pid/tid exited */
+	GS_REC_COMM = 10,        /* task name: payload NUL-terminated name; arg = 1 when set by exec */
+	GS_REC_LOST = 11,        /* the kernel dropped arg64 events on cpu arg */
+	GS_REC_THREAD = 12,      /* state of a thread at the start (attach): arg = state letter, arg64 = flags */
+	GS_REC_END = 13,         /* clean end: arg64 = total lost events, arg = exit status of the command */
+	GS_REC_PROC_EXIT = 14,   /* the recorded command exited: arg = wait status */
+};
+
+#define GS_THREAD_HOLDS_GIL 1u
+#define GS_THREAD_MAIN 2u
+
+struct gs_rec {
+	uint16_t type;
+	uint16_t size;
+	uint32_t pid;
+	uint32_t tid;
+	int32_t arg;
+	uint64_t time;
+	uint64_t arg64;
+};
+
+_Static_assert(sizeof(struct gs_rec) == 32, "record header is 32 bytes");
+
+struct gs_recwriter;
+
+/* Creates (truncates) path without following a symlink. 0 or -errno. */
+int gs_recwriter_open(const char *path, uint64_t start_mono, struct gs_recwriter **out);
+/* Buffers one record; payload may be NULL. 0 or -errno of the last failed write (sticky). */
+int gs_recwriter_add(struct gs_recwriter *w, const struct gs_rec *r, const void *payload, size_t plen);
+int gs_recwriter_meta(struct gs_recwriter *w, uint32_t pid, const char *key, const char *value);
+/* Writes the buffer out. 0 or -errno. */
+int gs_recwriter_flush(struct gs_recwriter *w);
+uint64_t gs_recwriter_bytes(const struct gs_recwriter *w);
+/* Flushes, closes, frees. 0 or the first -errno. */
+int gs_recwriter_close(struct gs_recwriter *w);
+
+struct gs_recreader;
+
+/* Opens and validates the header. 0, or -errno / -EINVAL (not a recording: why says so). */
+int gs_recreader_open(const char *path, struct gs_recreader **out, char *why, size_t whylen);
+/* Next record: 1 and *r (+ *payload, *plen, valid until the next call), 0 at the end, or -EIO
+ * when the file is corrupt at this point (why has details). A truncated last record is the end. */
+int gs_recreader_next(struct gs_recreader *rd, struct gs_rec *r, const void **payload, size_t *plen);
+uint64_t gs_recreader_start(const struct gs_recreader *rd);
+int gs_recreader_truncated(const struct gs_recreader *rd); /* ended inside a record */
+void gs_recreader_close(struct gs_recreader *rd);
+
+#endif

@@ -1,0 +1,1173 @@
+/* record.c - the recorder.
+ *
+ * Mechanism (see README "How gilscope records"):
+ *   - sched:sched_switch (switch-outs with prev_state), PERF_RECORD_SWITCH (switch-ins),
+ *     sched:sched_wakeup, and fork/exit/comm records, all per CPU for the target task with
+ *     inherit=1 so every thread and child created later is covered;
+ *   - an entry uprobe on take_gil (defined through tracefs uprobe_events, opened as a
+ *     tracepoint with inherit=1): the moment a thread asks for the GIL;
+ *   - hardware write watchpoints on gil->locked and on the main interpreter's
+ *     gil_drop_request (inherit=1): every acquisition and release from every code path,
+ *     inlined drop_gil copies included, and every switch request. The value stored is
+ *     decoded from the instruction before the sample IP (x86.c), once per code site.
+ * Launch: the child is held with ptrace until exec, then until its entry point (when every
+ * DT_NEEDED library, libpython included, is mapped); the probes are set up and the child is
+ * detached before it runs a single Python instruction. Attach: every thread is stopped with
+ * PTRACE_INTERRUPT while the per-thread events are opened and the GIL holder is read, then
+ * resumed (a few milliseconds).
+ * Rings are drained at least every 50 ms and merged in timestamp order with a watermark
+ * before being appended to the recording.
+ */
+#define _GNU_SOURCE
+#include "record.h"
+#include "analysis.h"
+#include "elfsym.h"
+#include "perfev.h"
+#include "procfs.h"
+#include "python.h"
+#include "recfile.h"
+#include "report.h"
+#include "tracefs.h"
+#include "util.h"
+#include "x86.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/hw_breakpoint.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef GS_VERSION
+#define GS_VERSION "0.1.0"
+#endif
+
+#define WATERMARK_SLACK_NS 10000000ull /* an event read later is at most this much older */
+
+enum ev_kind { K_SWITCH = 1, K_WAKEUP, K_TAKE_GIL, K_BP_LOCKED, K_BP_DROPREQ };
+
+#define TP_SAMPLE (PERF_SAMPLE_IDENTIFIER | PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU | PERF_SAMPLE_RAW)
+#define PROBE_SAMPLE (PERF_SAMPLE_IDENTIFIER | PERF_SAMPLE_IP | PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU)
+
+struct pend {
+	struct gs_rec r;
+	uint64_t seq;
+	char name[16];
+	char *payload;  /* META: "key\0value\0" (owned), else NULL */
+	size_t plen;
+};
+
+struct idmap {
+	uint64_t id;
+	int kind;
+};
+
+struct site {
+	uint32_t pid;
+	uint64_t ip;
+	int32_t value;
+};
+
+struct recorder {
+	const struct gs_record_opts *o;
+	char tracefs[256];
+	int ncpu;
+	struct gs_ring *rings;
+	int *ring_fd;               /* per cpu: the fd that owns the ring, -1 until opened */
+	uint64_t *ring_last, *ring_read;
+	int *fds;
+	size_t nfds, cap_fds;
+	struct idmap *ids;
+	size_t nids, cap_ids;
+	unsigned prev_state_off, prev_state_size, wake_pid_off, wake_pid_size;
+	long tp_switch, tp_wakeup, tp_take_gil;
+	struct pend *pend;
+	size_t npend, cap_pend;
+	uint64_t seq;
+	struct site sites[64];
+	size_t nsites;
+	struct gs_recwriter *w;
+	int write_failed;
+	struct gs_python py;
+	int have_python;
+	char group[64];
+	int uprobe_defined;
+	pid_t target;
+	int status, exited;
+	uint64_t lost, throttled, corrupt, samples;
+	uint64_t start_ns;
+};
+
+/* ---- events ---------------------------------------------------------------------------- */
+
+static void add_id(struct recorder *R, int fd, int kind)
+{
+	uint64_t id;
+	if (ioctl(fd, PERF_EVENT_IOC_ID, &id) < 0)
+		return;
+	if (R->nids == R->cap_ids) {
+		R->cap_ids = R->cap_ids ? R->cap_ids * 2 : 64;
+		R->ids = gs_realloc_array(R->ids, R->cap_ids, sizeof(*R->ids));
+	}
+	R->ids[R->nids].id = id;
+	R->ids[R->nids].kind = kind;
+	R->nids++;
+}
+
+static int kind_of(const struct recorder *R, uint64_t id)
+{
+	/* ids are allocated in increasing order: binary search */
+	size_t lo = 0, hi = R->nids;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (R->ids[mid].id == id)
+			return R->ids[mid].kind;
+		if (R->ids[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = 0; i < R->nids; i++) /* not sorted after all */
+		if (R->ids[i].id == id)
+			return R->ids[i].kind;
+	return 0;
+}
+
+static void push_fd(struct recorder *R, int fd)
+{
+	if (R->nfds == R->cap_fds) {
+		R->cap_fds = R->cap_fds ? R->cap_fds * 2 : 64;
+		R->fds = gs_realloc_array(R->fds, R->cap_fds, sizeof(int));
+	}
+	R->fds[R->nfds++] = fd;
+}
+
+/* Opens one event for task tid on every CPU, attaching it to the CPU's ring. */
+static int open_on_cpus(struct recorder *R, struct perf_event_attr *attr, pid_t tid, int kind, const char *what,
+			char *why, size_t whylen)
+{
+	for (int c = 0; c < R->ncpu; c++) {
+		int fd = gs_perf_open(attr, tid, c, -1, 0), err;
+		if (fd == -EINVAL || fd == -ENODEV) {
+			/* an offline CPU: skip it */
+			if (fd == -ENODEV)
+				continue;
+		}
+		if (fd < 0) {
+			gs_perf_strerror(fd, what, why, whylen);
+			return fd;
+		}
+		push_fd(R, fd);
+		if (R->ring_fd[c] < 0) {
+			err = gs_ring_map(&R->rings[c], fd, R->o->mmap_pages);
+			if (err < 0) {
+				snprintf(why, whylen,
+					 "cannot map a %u-page ring buffer (%s): lower --mmap-pages or raise "
+					 "kernel.perf_event_mlock_kb",
+					 R->o->mmap_pages, strerror(-err));
+				return err;
+			}
+			R->ring_fd[c] = fd;
+		} else if (ioctl(fd, PERF_EVENT_IOC_SET_OUTPUT, R->ring_fd[c]) < 0) {
+			err = -errno;
+			snprintf(why, whylen, "cannot share the ring buffer between events: %s", strerror(-err));
+			return err;
+		}
+		add_id(R, fd, kind);
+	}
+	return 0;
+}
+
+static void base_attr(struct perf_event_attr *a, unsigned type, uint64_t config, uint64_t sample_type)
+{
+	memset(a, 0, sizeof(*a));
+	a->size = sizeof(*a);
+	a->type = type;
+	a->config = config;
+	a->sample_period = 1;
+	a->sample_type = sample_type;
+	a->sample_id_all = 1;
+	a->inherit = 1;
+	a->use_clockid = 1;
+	a->clockid = CLOCK_MONOTONIC;
+	a->watermark = 1;
+}
+
+static int open_sched_events(struct recorder *R, pid_t tid, char *why, size_t whylen)
+{
+	struct perf_event_attr a;
+	int err;
+	base_attr(&a, PERF_TYPE_TRACEPOINT, (uint64_t)R->tp_switch, TP_SAMPLE);
+	a.context_switch = 1;
+	a.comm = 1;
+	a.comm_exec = 1;
+	a.task = 1;
+	a.wakeup_watermark = (uint32_t)(R->o->mmap_pages * 4096u / 4);
+	if ((err = open_on_cpus(R, &a, tid, K_SWITCH, "the sched:sched_switch tracepoint", why, whylen)) < 0)
+		return err;
+	base_attr(&a, PERF_TYPE_TRACEPOINT, (uint64_t)R->tp_wakeup, TP_SAMPLE);
+	return open_on_cpus(R, &a, tid, K_WAKEUP, "the sched:sched_wakeup tracepoint", why, whylen);
+}
+
+static int open_python_events(struct recorder *R, pid_t tid, char *why, size_t whylen)
+{
+	struct perf_event_attr a;
+	int err;
+	base_attr(&a, PERF_TYPE_TRACEPOINT, (uint64_t)R->tp_take_gil, PROBE_SAMPLE);
+	if ((err = open_on_cpus(R, &a, tid, K_TAKE_GIL, "the take_gil uprobe", why, whylen)) < 0)
+		return err;
+	base_attr(&a, PERF_TYPE_BREAKPOINT, 0, PROBE_SAMPLE);
+	a.bp_type = HW_BREAKPOINT_W;
+	a.bp_addr = R->py.gil_locked;
+	a.bp_len = HW_BREAKPOINT_LEN_4;
+	a.exclude_kernel = 1;
+	a.exclude_hv = 1;
+	if ((err = open_on_cpus(R, &a, tid, K_BP_LOCKED, "a hardware watchpoint on the GIL", why, whylen)) < 0)
+		return err;
+	a.bp_addr = R->py.drop_request;
+	return open_on_cpus(R, &a, tid, K_BP_DROPREQ, "a hardware watchpoint on the GIL drop request", why, whylen);
+}
+
+static int sort_ids_cmp(const void *x, const void *y)
+{
+	const struct idmap *a = x, *b = y;
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+/* ---- decoding ----------------------------------------------------------------------------- */
+
+static void pend_add(struct recorder *R, const struct gs_rec *r, const char *name)
+{
+	struct pend *p;
+	if (R->npend == R->cap_pend) {
+		R->cap_pend = R->cap_pend ? R->cap_pend * 2 : 65536;
+		R->pend = gs_realloc_array(R->pend, R->cap_pend, sizeof(*R->pend));
+	}
+	p = &R->pend[R->npend++];
+	p->r = *r;
+	p->seq = R->seq++;
+	p->payload = NULL;
+	p->plen = 0;
+	if (name) {
+		size_t n = strnlen(name, 15);
+		memcpy(p->name, name, n);
+		p->name[n] = '\0';
+	} else {
+		p->name[0] = '\0';
+	}
+}
+
+/* The value a watchpoint hit stored, decoded once per (process, code site). */
+static int32_t site_value(struct recorder *R, uint32_t pid, uint64_t ip)
+{
+	uint8_t buf[15];
+	struct x86_insn in;
+	int32_t v = GS_VALUE_UNKNOWN;
+	for (size_t i = 0; i < R->nsites; i++)
+		if (R->sites[i].ip == ip && (R->sites[i].pid == pid || R->sites[i].value != GS_VALUE_UNKNOWN))
+			return R->sites[i].value;
+	if (gs_mem_read((pid_t)pid, ip - sizeof(buf), buf, sizeof(buf)) == 0 &&
+	    x86_store_ending_at(buf, sizeof(buf), ip, &in) == 1 && in.width == 4)
+		v = (int32_t)in.imm;
+	if (R->nsites < GS_ARRAY_SIZE(R->sites)) {
+		R->sites[R->nsites].pid = pid;
+		R->sites[R->nsites].ip = ip;
+		R->sites[R->nsites].value = v;
+		R->nsites++;
+	}
+	return v;
+}
+
+struct sid { uint32_t pid, tid; uint64_t time; uint32_t cpu; };
+
+/* The sample_id_all trailer (TID, TIME, CPU, IDENTIFIER) at the end of a non-sample record. */
+static int trailer(const struct perf_event_header *h, struct sid *s)
+{
+	const uint8_t *end = (const uint8_t *)h + h->size;
+	if (h->size < sizeof(*h) + 32)
+		return -1;
+	memcpy(&s->pid, end - 32, 4);
+	memcpy(&s->tid, end - 28, 4);
+	memcpy(&s->time, end - 24, 8);
+	memcpy(&s->cpu, end - 16, 4);
+	return 0;
+}
+
+static uint64_t raw_field(const uint8_t *raw, uint32_t rawsize, unsigned off, unsigned size)
+{
+	uint64_t v = 0;
+	if (off + size > rawsize || size > 8)
+		return 0;
+	memcpy(&v, raw + off, size); /* little-endian */
+	return v;
+}
+
+struct drain_ctx {
+	struct recorder *R;
+	int cpu;
+};
+
+static void on_record(const struct perf_event_header *h, void *arg)
+{
+	struct drain_ctx *c = arg;
+	struct recorder *R = c->R;
+	const uint8_t *p = (const uint8_t *)(h + 1), *end = (const uint8_t *)h + h->size;
+	struct gs_rec r = { 0 };
+	struct sid s;
+
+	switch (h->type) {
+	case PERF_RECORD_SAMPLE: {
+		uint64_t id, ip = 0;
+		int kind;
+		if (end - p < 8)
+			goto corrupt;
+		memcpy(&id, p, 8);
+		p += 8;
+		kind = kind_of(R, id);
+		if (kind == K_TAKE_GIL || kind == K_BP_LOCKED || kind == K_BP_DROPREQ) {
+			if (end - p < 32)
+				goto corrupt;
+			memcpy(&ip, p, 8);
+			p += 8;
+		} else if (end - p < 24) {
+			goto corrupt;
+		}
+		memcpy(&r.pid, p, 4);
+		memcpy(&r.tid, p + 4, 4);
+		memcpy(&r.time, p + 8, 8);
+		p += 24;
+		R->samples++;
+		switch (kind) {
+		case K_SWITCH:
+		case K_WAKEUP: {
+			uint32_t rawsize;
+			if (end - p < 4)
+				goto corrupt;
+			memcpy(&rawsize, p, 4);
+			p += 4;
+			if (rawsize > (size_t)(end - p))
+				goto corrupt;
+			if (kind == K_SWITCH) {
+				r.type = GS_REC_SWITCH_OUT;
+				r.arg64 = raw_field(p, rawsize, R->prev_state_off, R->prev_state_size);
+			} else {
+				uint32_t woken = (uint32_t)raw_field(p, rawsize, R->wake_pid_off, R->wake_pid_size);
+				r.type = GS_REC_WAKEUP;
+				r.arg = (int32_t)r.tid;
+				r.tid = woken;
+				r.pid = 0;
+			}
+			break;
+		}
+		case K_TAKE_GIL:
+			r.type = GS_REC_GIL_WAIT;
+			r.arg64 = ip;
+			break;
+		case K_BP_LOCKED:
+		case K_BP_DROPREQ:
+			r.type = kind == K_BP_LOCKED ? GS_REC_GIL_WRITE : GS_REC_DROPREQ;
+			r.arg64 = ip;
+			r.arg = site_value(R, r.pid, ip);
+			break;
+		default:
+			goto corrupt;
+		}
+		pend_add(R, &r, NULL);
+		break;
+	}
+	case PERF_RECORD_SWITCH:
+		if (h->misc & PERF_RECORD_MISC_SWITCH_OUT)
+			return; /* the sched_switch sample carries the state */
+		if (trailer(h, &s) < 0)
+			goto corrupt;
+		r.type = GS_REC_SWITCH_IN;
+		r.pid = s.pid;
+		r.tid = s.tid;
+		r.time = s.time;
+		pend_add(R, &r, NULL);
+		break;
+	case PERF_RECORD_COMM: {
+		char name[16] = "";
+		size_t n;
+		if (trailer(h, &s) < 0 || end - p < 8 + 32)
+			goto corrupt;
+		memcpy(&r.pid, p, 4);
+		memcpy(&r.tid, p + 4, 4);
+		n = strnlen((const char *)p + 8, (size_t)(end - p) - 8 - 32);
+		if (n > 15)
+			n = 15;
+		memcpy(name, p + 8, n);
+		r.type = GS_REC_COMM;
+		r.time = s.time;
+		r.arg = (h->misc & PERF_RECORD_MISC_COMM_EXEC) ? 1 : 0;
+		pend_add(R, &r, name);
+		break;
+	}
+	case PERF_RECORD_FORK:
+	case PERF_RECORD_EXIT: {
+		uint32_t pid, ppid, tid, ptid;
+		uint64_t t;
+		if (end - p < 24)
+			goto corrupt;
+		memcpy(&pid, p, 4);
+		memcpy(&ppid, p + 4, 4);
+		memcpy(&tid, p + 8, 4);
+		memcpy(&ptid, p + 12, 4);
+		memcpy(&t, p + 16, 8);
+		r.type = h->type == PERF_RECORD_FORK ? GS_REC_FORK : GS_REC_EXIT;
+		r.pid = pid;
+		r.tid = tid;
+		r.time = t;
+		r.arg = (int32_t)ppid;
+		r.arg64 = ptid;
+		pend_add(R, &r, NULL);
+		break;
+	}
+	case PERF_RECORD_LOST: {
+		uint64_t lost;
+		if (end - p < 16 || trailer(h, &s) < 0)
+			goto corrupt;
+		memcpy(&lost, p + 8, 8);
+		R->lost += lost;
+		r.type = GS_REC_LOST;
+		r.time = s.time;
+		r.arg = c->cpu;
+		r.arg64 = lost;
+		pend_add(R, &r, NULL);
+		break;
+	}
+	case PERF_RECORD_THROTTLE:
+		R->throttled++;
+		break;
+	default:
+		break;
+	}
+	if (r.time > R->ring_last[c->cpu])
+		R->ring_last[c->cpu] = r.time;
+	return;
+corrupt:
+	R->corrupt++;
+}
+
+static int pend_cmp(const void *x, const void *y)
+{
+	const struct pend *a = x, *b = y;
+	if (a->r.time != b->r.time)
+		return a->r.time < b->r.time ? -1 : 1;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+static void write_rec_payload(struct recorder *R, const struct gs_rec *r, const void *payload, size_t plen)
+{
+	int err;
+	if (R->write_failed)
+		return;
+	err = gs_recwriter_add(R->w, r, payload, plen);
+	if (err < 0) {
+		R->write_failed = 1;
+		gs_err("writing %s failed (%s): the recording stops here; the program keeps running and the summary "
+		       "covers what was written",
+		       R->o->output, strerror(-err));
+	}
+}
+
+static void write_rec(struct recorder *R, const struct gs_rec *r, const char *name)
+{
+	write_rec_payload(R, r, name, name ? strlen(name) + 1 : 0);
+}
+
+/* Drains every ring, then appends the events older than the watermark in time order. */
+static void drain(struct recorder *R, int final)
+{
+	uint64_t wm = UINT64_MAX;
+	size_t i, n;
+
+	for (int c = 0; c < R->ncpu; c++) {
+		struct drain_ctx ctx = { R, c };
+		uint64_t lb;
+		if (R->ring_fd[c] < 0)
+			continue;
+		R->ring_read[c] = gs_now_ns();
+		if (gs_ring_drain(&R->rings[c], on_record, &ctx) < 0)
+			R->corrupt++;
+		lb = R->ring_read[c] > WATERMARK_SLACK_NS ? R->ring_read[c] - WATERMARK_SLACK_NS : 0;
+		if (R->ring_last[c] > lb)
+			lb = R->ring_last[c];
+		if (lb < wm)
+			wm = lb;
+	}
+	if (!R->npend)
+		return;
+	qsort(R->pend, R->npend, sizeof(*R->pend), pend_cmp);
+	for (i = 0; i < R->npend && (final || R->pend[i].r.time < wm); i++) {
+		struct pend *p = &R->pend[i];
+		if (p->payload) {
+			write_rec_payload(R, &p->r, p->payload, p->plen);
+			free(p->payload);
+		} else {
+			write_rec(R, &p->r, p->r.type == GS_REC_COMM ? p->name : NULL);
+		}
+	}
+	n = R->npend - i;
+	memmove(R->pend, R->pend + i, n * sizeof(*R->pend));
+	R->npend = n;
+	if (!R->write_failed && gs_recwriter_flush(R->w) < 0) {
+		R->write_failed = 1;
+		gs_err("writing %s failed (%s): the recording stops here; the program keeps running", R->o->output,
+		       strerror(-gs_recwriter_flush(R->w)));
+	}
+}
+
+/* Metadata goes through the time-ordered queue like every event: a reader meets it at the
+ * moment it became true (a process is CPython from its exec on, not before). */
+static void meta(struct recorder *R, uint32_t pid, const char *k, const char *v)
+{
+	struct gs_rec r = { .type = GS_REC_META, .pid = pid, .time = gs_now_ns() };
+	size_t kl = strlen(k), vl = strlen(v);
+	char *buf = gs_malloc(kl + vl + 2);
+	memcpy(buf, k, kl + 1);
+	memcpy(buf + kl + 1, v, vl + 1);
+	pend_add(R, &r, NULL);
+	R->pend[R->npend - 1].payload = buf;
+	R->pend[R->npend - 1].plen = kl + vl + 2;
+}
+
+/* ---- python setup ------------------------------------------------------------------------- */
+
+static void python_meta(struct recorder *R)
+{
+	const struct gs_pyimage *img = &R->py.img;
+	char build[128], mech[256], buf[64];
+	snprintf(build, sizeof(build), "%s, %s%s%s", img->shared ? "shared libpython" : "static",
+		 img->stripped ? "stripped" : "symbols", img->debug ? ", debug build" : "",
+		 img->layout_checked ? "" : ", layout unverified");
+	snprintf(mech, sizeof(mech),
+		 "write watchpoints on gil->locked and gil_drop_request, uprobe on take_gil (found by %s)",
+		 img->take_gil_how);
+	meta(R, (uint32_t)R->py.pid, "python.version", img->version);
+	meta(R, (uint32_t)R->py.pid, "python.path", img->path);
+	meta(R, (uint32_t)R->py.pid, "python.build", build);
+	meta(R, (uint32_t)R->py.pid, "python.build_id", img->build_id);
+	meta(R, (uint32_t)R->py.pid, "mechanism", mech);
+	snprintf(buf, sizeof(buf), "%#lx", (unsigned long)R->py.gil_locked);
+	meta(R, (uint32_t)R->py.pid, "gil.locked_addr", buf);
+}
+
+/* Locates CPython in pid and defines the take_gil uprobe. 0, or -errno with why. */
+static int python_locate(struct recorder *R, pid_t pid, char *why, size_t whylen)
+{
+	int err = gs_python_find(pid, &R->py, why, whylen);
+	if (err < 0)
+		return err;
+	snprintf(R->group, sizeof(R->group), "gilscope_%d", (int)getpid());
+	if (!R->uprobe_defined) {
+		err = gs_uprobe_add(R->tracefs, R->group, "take_gil", R->py.img.path, R->py.img.take_gil_offset);
+		if (err < 0) {
+			snprintf(why, whylen, "cannot define the take_gil uprobe in %s/uprobe_events: %s%s", R->tracefs,
+				 strerror(-err),
+				 err == -EINVAL ? " (paths with blanks cannot be probed)" : "");
+			return err;
+		}
+		R->uprobe_defined = 1;
+	}
+	R->tp_take_gil = gs_tracefs_event_id(R->tracefs, R->group, "take_gil");
+	if (R->tp_take_gil < 0) {
+		snprintf(why, whylen, "the take_gil uprobe has no event id: %s", strerror((int)-R->tp_take_gil));
+		return (int)R->tp_take_gil;
+	}
+	return 0;
+}
+
+/* ---- launch ----------------------------------------------------------------------------- */
+
+static uint64_t auxv_entry(pid_t pid)
+{
+	char path[64];
+	uint64_t v[2];
+	int fd;
+	snprintf(path, sizeof(path), "/proc/%d/auxv", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	while (read(fd, v, sizeof(v)) == sizeof(v)) {
+		if (v[0] == 9 /* AT_ENTRY */) {
+			close(fd);
+			return v[1];
+		}
+		if (v[0] == 0)
+			break;
+	}
+	close(fd);
+	return 0;
+}
+
+/* Is the freshly exec'd image CPython, or does it load libpython? */
+static int exec_may_be_python(pid_t pid)
+{
+	char exe[4096];
+	struct gs_elf *e;
+	uint64_t a, s;
+	int yes;
+	if (gs_proc_exe(pid, exe, sizeof(exe)) < 0 || gs_elf_open(exe, &e) < 0)
+		return 0;
+	yes = gs_elf_dynsym(e, "_PyRuntime", &a, &s) == 0 || gs_elf_symbol(e, "_PyRuntime", &a, &s) == 0 ||
+	      gs_elf_needs(e, "libpython");
+	gs_elf_free(e);
+	return yes;
+}
+
+static void set_up_python(struct recorder *R, pid_t pid)
+{
+	char why[1024];
+	int err = python_locate(R, pid, why, sizeof(why));
+	if (err == 0)
+		err = open_python_events(R, pid, why, sizeof(why));
+	if (err < 0) {
+		gs_warn("%s", why);
+		gs_warn("recording thread states only (no GIL events)");
+		meta(R, (uint32_t)pid, "python.error", why);
+		return;
+	}
+	R->have_python = 1;
+	qsort(R->ids, R->nids, sizeof(*R->ids), sort_ids_cmp);
+	python_meta(R);
+	gs_debug("CPython %s in %s: take_gil at file offset %#lx, gil->locked at %#lx", R->py.img.version,
+		 R->py.img.path, (unsigned long)R->py.img.take_gil_offset, (unsigned long)R->py.gil_locked);
+}
+
+/* Follows the traced child through exec()s until it runs CPython (set up, then detach) or exits. */
+static int follow_child(struct recorder *R, pid_t child)
+{
+	uint64_t bp_addr = 0;
+	long saved = 0;
+	int st;
+
+	for (;;) {
+		int sig = 0;
+		if (waitpid(child, &st, __WALL) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (WIFEXITED(st) || WIFSIGNALED(st)) {
+			R->status = st;
+			R->exited = 1;
+			return 0;
+		}
+		if (!WIFSTOPPED(st))
+			continue;
+		if (st >> 8 == (SIGTRAP | (PTRACE_EVENT_EXEC << 8))) {
+			if (exec_may_be_python(child) && (bp_addr = auxv_entry(child)) != 0) {
+				if (x86_bp_insert(child, bp_addr, &saved) < 0) {
+					bp_addr = 0;
+					set_up_python(R, child); /* best effort: libraries may be missing */
+					ptrace(PTRACE_DETACH, child, NULL, NULL);
+					return 0;
+				}
+			}
+		} else if (st >> 16 == PTRACE_EVENT_STOP) {
+			/* group-stop (SIGSTOP/SIGTSTP): let it stay stopped until continued */
+			ptrace(PTRACE_LISTEN, child, NULL, NULL);
+			continue;
+		} else if (WSTOPSIG(st) == SIGTRAP && bp_addr) {
+			int hit = x86_bp_hit_and_remove(child, bp_addr, saved);
+			if (hit == 1) {
+				set_up_python(R, child);
+				ptrace(PTRACE_DETACH, child, NULL, NULL);
+				return 0;
+			}
+			sig = SIGTRAP;
+		} else {
+			sig = WSTOPSIG(st); /* a signal for the child: deliver it */
+		}
+		ptrace(PTRACE_CONT, child, NULL, (void *)(long)sig);
+	}
+}
+
+/* ---- attach -------------------------------------------------------------------------------- */
+
+struct seized {
+	pid_t *tids;
+	char *state;
+	size_t n, cap;
+};
+
+static int seized_has(const struct seized *s, pid_t t)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->tids[i] == t)
+			return 1;
+	return 0;
+}
+
+static void release_all(struct seized *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		ptrace(PTRACE_DETACH, s->tids[i], NULL, NULL);
+	free(s->tids);
+	free(s->state);
+	memset(s, 0, sizeof(*s));
+}
+
+/* Stops every thread of pid; loops until no new thread appears. */
+static int stop_all(pid_t pid, struct seized *s, char *why, size_t whylen)
+{
+	for (int round = 0; round < 100; round++) {
+		pid_t *tids;
+		int n = gs_task_list(pid, &tids), added = 0;
+		if (n < 0) {
+			snprintf(why, whylen, "cannot list the threads of process %d: %s", (int)pid, strerror(-n));
+			return n;
+		}
+		for (int i = 0; i < n; i++) {
+			int st;
+			char state;
+			if (seized_has(s, tids[i]))
+				continue;
+			state = gs_task_state(pid, tids[i]);
+			if (ptrace(PTRACE_SEIZE, tids[i], NULL, NULL) < 0) {
+				int e = errno;
+				if (e == ESRCH)
+					continue; /* exited meanwhile */
+				free(tids);
+				if (e == EPERM) {
+					char ys[16] = "?";
+					long k = gs_read_file("/proc/sys/kernel/yama/ptrace_scope", ys, sizeof(ys));
+					if (k > 0 && ys[k - 1] == '\n')
+						ys[k - 1] = '\0';
+					snprintf(why, whylen,
+						 "not permitted to attach to process %d (kernel.yama.ptrace_scope = %s): run "
+						 "gilscope as root or with CAP_SYS_PTRACE",
+						 (int)pid, ys);
+				} else {
+					snprintf(why, whylen, "cannot attach to thread %d: %s", (int)tids[i], strerror(e));
+				}
+				return -e;
+			}
+			if (s->n == s->cap) {
+				s->cap = s->cap ? s->cap * 2 : 64;
+				s->tids = gs_realloc_array(s->tids, s->cap, sizeof(pid_t));
+				s->state = gs_realloc_array(s->state, s->cap, 1);
+			}
+			s->tids[s->n] = tids[i];
+			s->state[s->n] = state;
+			s->n++;
+			added++;
+			ptrace(PTRACE_INTERRUPT, tids[i], NULL, NULL);
+			while (waitpid(tids[i], &st, __WALL) < 0 && errno == EINTR)
+				;
+		}
+		free(tids);
+		if (!added)
+			return 0;
+	}
+	snprintf(why, whylen, "process %d keeps creating threads faster than gilscope can attach", (int)pid);
+	return -EAGAIN;
+}
+
+/* ---- main loop ----------------------------------------------------------------------------- */
+
+static int make_signalfd(sigset_t *old)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGQUIT);
+	sigprocmask(SIG_BLOCK, &set, old);
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+static void loop(struct recorder *R, int sfd, int pidfd, pid_t child)
+{
+	struct pollfd *pfd = gs_calloc((size_t)R->ncpu + 2, sizeof(*pfd));
+	uint64_t deadline = R->o->duration > 0 ? gs_now_ns() + (uint64_t)(R->o->duration * 1e9) : 0;
+	int stop = 0, interrupts = 0;
+
+	while (!stop) {
+		int n = 0;
+		pfd[n].fd = sfd;
+		pfd[n++].events = POLLIN;
+		if (pidfd >= 0) {
+			pfd[n].fd = pidfd;
+			pfd[n++].events = POLLIN;
+		}
+		for (int c = 0; c < R->ncpu; c++)
+			if (R->ring_fd[c] >= 0) {
+				pfd[n].fd = R->ring_fd[c];
+				pfd[n++].events = POLLIN;
+			}
+		poll(pfd, (nfds_t)n, 50);
+		drain(R, 0);
+		if (pfd[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				if (si.ssi_signo == SIGCHLD)
+					continue;
+				if (child > 0) {
+					/* launch: the command decides; a terminal's Ctrl-C already reached it */
+					if (si.ssi_code != SI_KERNEL)
+						kill(child, (int)si.ssi_signo);
+					if (++interrupts >= 3) {
+						gs_warn("third signal: stopping the recording; the command keeps running");
+						stop = 1;
+					}
+				} else {
+					stop = 1; /* attach: stop recording, leave the process alone */
+				}
+			}
+		}
+		if (child > 0 && !R->exited) {
+			int st;
+			pid_t w = waitpid(child, &st, WNOHANG);
+			if (w == child && (WIFEXITED(st) || WIFSIGNALED(st))) {
+				R->status = st;
+				R->exited = 1;
+			}
+		}
+		if (child > 0 && R->exited)
+			stop = 1;
+		if (pidfd >= 0 && n > 1 && (pfd[1].revents & (POLLIN | POLLHUP))) {
+			stop = 1;
+			R->exited = 1;
+		}
+		if (deadline && gs_now_ns() >= deadline)
+			stop = 1;
+	}
+	free(pfd);
+}
+
+/* ---- the command --------------------------------------------------------------------------- */
+
+static int preflight(struct recorder *R, char *why, size_t whylen)
+{
+	struct perf_event_attr a;
+	int fd, err;
+
+	if ((err = gs_tracefs_open(R->tracefs, sizeof(R->tracefs), why, whylen)) < 0)
+		return err;
+	R->tp_switch = gs_tracefs_event_id(R->tracefs, "sched", "sched_switch");
+	R->tp_wakeup = gs_tracefs_event_id(R->tracefs, "sched", "sched_wakeup");
+	if (R->tp_switch < 0 || R->tp_wakeup < 0) {
+		snprintf(why, whylen, "cannot read the sched tracepoints' ids under %s/events/sched: %s", R->tracefs,
+			 strerror((int)-(R->tp_switch < 0 ? R->tp_switch : R->tp_wakeup)));
+		return -ENOENT;
+	}
+	if (gs_tracefs_field(R->tracefs, "sched", "sched_switch", "prev_state", &R->prev_state_off,
+			     &R->prev_state_size) < 0 ||
+	    gs_tracefs_field(R->tracefs, "sched", "sched_wakeup", "pid", &R->wake_pid_off, &R->wake_pid_size) < 0) {
+		snprintf(why, whylen, "cannot parse the sched tracepoints' formats under %s/events/sched", R->tracefs);
+		return -EINVAL;
+	}
+	base_attr(&a, PERF_TYPE_TRACEPOINT, (uint64_t)R->tp_switch, TP_SAMPLE);
+	a.inherit = 0;
+	fd = gs_perf_open(&a, 0, -1, -1, 0);
+	if (fd < 0) {
+		gs_perf_strerror(fd, "scheduler tracepoints", why, whylen);
+		return fd;
+	}
+	close(fd);
+	err = gs_uprobe_cleanup_stale(R->tracefs);
+	if (err > 0)
+		gs_info("removed %d uprobe(s) left by an earlier gilscope run that was killed", err);
+	return 0;
+}
+
+static void finish(struct recorder *R)
+{
+	struct gs_rec r = { 0 };
+	for (size_t i = 0; i < R->nfds; i++)
+		ioctl(R->fds[i], PERF_EVENT_IOC_DISABLE, 0);
+	drain(R, 1);
+	if (R->exited && R->o->pid <= 0) {
+		r.type = GS_REC_PROC_EXIT;
+		r.pid = (uint32_t)R->target;
+		r.time = gs_now_ns();
+		r.arg = R->status;
+		write_rec(R, &r, NULL);
+	}
+	memset(&r, 0, sizeof(r));
+	r.type = GS_REC_END;
+	r.time = gs_now_ns();
+	r.arg64 = R->lost;
+	write_rec(R, &r, NULL);
+	for (size_t i = 0; i < R->nfds; i++)
+		close(R->fds[i]);
+	for (int c = 0; c < R->ncpu; c++)
+		if (R->ring_fd[c] >= 0)
+			gs_ring_unmap(&R->rings[c]);
+	if (R->uprobe_defined && gs_uprobe_del(R->tracefs, R->group, "take_gil") < 0)
+		gs_warn("could not remove the uprobe %s/take_gil; the next gilscope run removes it", R->group);
+	R->uprobe_defined = 0;
+}
+
+static void summary(const struct recorder *R)
+{
+	struct gs_analysis a;
+	char why[512];
+	if (R->o->no_summary)
+		return;
+	if (gs_analysis_load(&a, R->o->output, why, sizeof(why)) < 0) {
+		gs_err("%s", why);
+		return;
+	}
+	if (R->o->json)
+		gs_report_json(&a, stderr);
+	else
+		gs_report_text(&a, stderr);
+	gs_analysis_free(&a);
+	if (R->corrupt || R->throttled)
+		gs_warn("%lu malformed kernel records skipped, %lu throttling notices", (unsigned long)R->corrupt,
+			(unsigned long)R->throttled);
+}
+
+static void command_string(char *buf, size_t len, char **argv)
+{
+	size_t o = 0;
+	buf[0] = '\0';
+	for (int i = 0; argv[i] && o + 2 < len; i++) {
+		int n = snprintf(buf + o, len - o, "%s%s", i ? " " : "", argv[i]);
+		if (n < 0)
+			break;
+		o += (size_t)n;
+	}
+}
+
+int gs_record(const struct gs_record_opts *o)
+{
+	struct recorder R;
+	char why[2048] = "";
+	int sfd = -1, pidfd = -1, ret = 1, go[2] = { -1, -1 }, errp[2] = { -1, -1 };
+	sigset_t oldmask;
+	pid_t child = -1;
+	struct rlimit rl;
+
+	memset(&R, 0, sizeof(R));
+	R.o = o;
+	R.ncpu = (int)sysconf(_SC_NPROCESSORS_CONF);
+	if (R.ncpu < 1)
+		R.ncpu = 1;
+	R.rings = gs_calloc((size_t)R.ncpu, sizeof(*R.rings));
+	R.ring_fd = gs_calloc((size_t)R.ncpu, sizeof(int));
+	R.ring_last = gs_calloc((size_t)R.ncpu, sizeof(uint64_t));
+	R.ring_read = gs_calloc((size_t)R.ncpu, sizeof(uint64_t));
+	for (int c = 0; c < R.ncpu; c++)
+		R.ring_fd[c] = -1;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+
+	if (preflight(&R, why, sizeof(why)) < 0) {
+		gs_err("%s", why);
+		if (o->pid <= 0)
+			gs_err("the command was not started");
+		goto out;
+	}
+	if (o->pid > 0 && kill(o->pid, 0) < 0 && errno == ESRCH) {
+		gs_err("no process with pid %d", (int)o->pid);
+		goto out;
+	}
+	R.start_ns = gs_now_ns();
+	{
+		int err = gs_recwriter_open(o->output, R.start_ns, &R.w);
+		if (err < 0) {
+			gs_err("cannot create the recording %s: %s%s", o->output, strerror(-err),
+			       err == -ELOOP ? " (it is a symbolic link; gilscope does not follow them)" : "");
+			goto out;
+		}
+	}
+	meta(&R, 0, "gilscope_version", GS_VERSION);
+	meta(&R, 0, "clock", "CLOCK_MONOTONIC");
+	sfd = make_signalfd(&oldmask);
+
+	if (o->pid > 0) {
+		/* ---- attach ---- */
+		struct seized s = { 0 };
+		char cmd[1024], buf[32];
+		int err;
+		long holder;
+		R.target = o->pid;
+		snprintf(buf, sizeof(buf), "%d", (int)o->pid);
+		meta(&R, 0, "mode", "attach");
+		meta(&R, 0, "target_pid", buf);
+		{
+			char path[64];
+			long n;
+			snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)o->pid);
+			n = gs_read_file(path, cmd, sizeof(cmd));
+			for (long i = 0; i + 1 < n; i++)
+				if (cmd[i] == '\0')
+					cmd[i] = ' ';
+			if (n <= 0)
+				snprintf(cmd, sizeof(cmd), "pid %d", (int)o->pid);
+			meta(&R, 0, "command", cmd);
+		}
+		err = python_locate(&R, o->pid, why, sizeof(why));
+		if (err < 0) {
+			gs_warn("%s", why);
+			gs_warn("recording thread states only (no GIL events)");
+		}
+		if ((err = stop_all(o->pid, &s, why, sizeof(why))) < 0) {
+			release_all(&s);
+			gs_err("%s", why);
+			goto out_close;
+		}
+		for (size_t i = 0; i < s.n && err >= 0; i++) {
+			err = open_sched_events(&R, s.tids[i], why, sizeof(why));
+			if (err >= 0 && R.tp_take_gil > 0)
+				err = open_python_events(&R, s.tids[i], why, sizeof(why));
+		}
+		if (err < 0) {
+			release_all(&s);
+			gs_err("%s", why);
+			goto out_close;
+		}
+		qsort(R.ids, R.nids, sizeof(*R.ids), sort_ids_cmp);
+		R.have_python = R.tp_take_gil > 0;
+		holder = R.have_python ? gs_python_gil_holder(&R.py) : 0;
+		if (R.have_python)
+			python_meta(&R);
+		{
+			uint64_t now = gs_now_ns();
+			for (size_t i = 0; i < s.n; i++) {
+				struct gs_rec r = { .type = GS_REC_THREAD, .pid = (uint32_t)o->pid,
+						    .tid = (uint32_t)s.tids[i], .time = now, .arg = s.state[i] };
+				char comm[16] = "";
+				if (holder > 0 && holder == s.tids[i])
+					r.arg64 |= GS_THREAD_HOLDS_GIL;
+				if (s.tids[i] == o->pid)
+					r.arg64 |= GS_THREAD_MAIN;
+				pend_add(&R, &r, NULL);
+				gs_task_comm(o->pid, s.tids[i], comm, sizeof(comm));
+				r.type = GS_REC_COMM;
+				r.arg = 0;
+				r.arg64 = 0;
+				pend_add(&R, &r, comm);
+			}
+		}
+		release_all(&s);
+		pidfd = (int)syscall(SYS_pidfd_open, o->pid, 0);
+		gs_info("recording process %d%s; Ctrl-C to stop", (int)o->pid,
+			o->duration > 0 ? " for the given duration" : "");
+		loop(&R, sfd, pidfd, -1);
+		finish(&R);
+		ret = 0;
+	} else {
+		/* ---- launch ---- */
+		char cmd[1024];
+		command_string(cmd, sizeof(cmd), o->argv);
+		meta(&R, 0, "mode", "launch");
+		meta(&R, 0, "command", cmd);
+		if (pipe2(go, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+			gs_err("pipe: %s", strerror(errno));
+			goto out_close;
+		}
+		child = fork();
+		if (child < 0) {
+			gs_err("fork: %s", strerror(errno));
+			goto out_close;
+		}
+		if (child == 0) {
+			char c;
+			int e;
+			sigprocmask(SIG_SETMASK, &oldmask, NULL);
+			close(go[1]);
+			close(errp[0]);
+			if (read(go[0], &c, 1) != 1)
+				_exit(127);
+			execvp(o->argv[0], o->argv);
+			e = errno;
+			if (write(errp[1], &e, sizeof(e)) < 0)
+				_exit(127);
+			_exit(127);
+		}
+		close(go[0]);
+		close(errp[1]);
+		go[0] = errp[1] = -1;
+		R.target = child;
+		{
+			char buf[32];
+			snprintf(buf, sizeof(buf), "%d", (int)child);
+			meta(&R, 0, "target_pid", buf);
+		}
+		if (ptrace(PTRACE_SEIZE, child, NULL, (void *)(long)PTRACE_O_TRACEEXEC) < 0) {
+			gs_err("cannot trace the command (ptrace: %s): run gilscope as root or with CAP_SYS_PTRACE",
+			       strerror(errno));
+			kill(child, SIGKILL);
+			waitpid(child, NULL, 0);
+			goto out_close;
+		}
+		if (open_sched_events(&R, child, why, sizeof(why)) < 0) {
+			gs_err("%s; the command was not started", why);
+			kill(child, SIGKILL);
+			waitpid(child, NULL, __WALL);
+			goto out_close;
+		}
+		qsort(R.ids, R.nids, sizeof(*R.ids), sort_ids_cmp);
+		if (write(go[1], "g", 1) != 1) {
+			gs_err("cannot start the command");
+			goto out_close;
+		}
+		close(go[1]);
+		go[1] = -1;
+		follow_child(&R, child);
+		{
+			int e;
+			if (read(errp[0], &e, sizeof(e)) == sizeof(e)) {
+				gs_err("cannot run %s: %s", o->argv[0], strerror(e));
+				R.exited = 1;
+			}
+		}
+		if (!R.have_python && !R.exited)
+			gs_info("no CPython found in %s's process: recording thread states only", o->argv[0]);
+		if (!R.exited)
+			loop(&R, sfd, -1, child);
+		finish(&R);
+		if (WIFEXITED(R.status))
+			ret = WEXITSTATUS(R.status);
+		else if (WIFSIGNALED(R.status))
+			ret = 128 + WTERMSIG(R.status);
+	}
+out_close:
+	if (R.uprobe_defined)
+		gs_uprobe_del(R.tracefs, R.group, "take_gil");
+	if (R.w) {
+		int err = gs_recwriter_close(R.w);
+		if (err < 0 && !R.write_failed)
+			gs_err("writing %s: %s", o->output, strerror(-err));
+	}
+	if (R.w && (ret == 0 || R.exited))
+		summary(&R);
+	R.w = NULL;
+out:
+	if (sfd >= 0)
+		close(sfd);
+	if (pidfd >= 0)
+		close(pidfd);
+	for (int i = 0; i < 2; i++) {
+		if (go[i] >= 0)
+			close(go[i]);
+		if (errp[i] >= 0)
+			close(errp[i]);
+	}
+	free(R.rings);
+	free(R.ring_fd);
+	free(R.ring_last);
+	free(R.ring_read);
+	free(R.fds);
+	free(R.ids);
+	free(R.pend);
+	return ret;
+}

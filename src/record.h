@@ -1,0 +1,20 @@
+/* record.h - `gilscope record`: launch or attach, record, summarise. */
+#ifndef GS_RECORD_H
+#define GS_RECORD_H
+
+#include <sys/types.h>
+
+struct gs_record_opts {
+	const char *output;     /* recording file */
+	pid_t pid;              /* attach to this process when > 0 */
+	double duration;        /* attach: seconds (0: until exit or Ctrl-C) */
+	char **argv;            /* launch: the command */
+	unsigned mmap_pages;    /* ring data pages per CPU (power of two) */
+	int json;               /* print the summary as JSON */
+	int no_summary;
+};
+
+/* Runs the whole command. Returns the process exit code for gilscope. */
+int gs_record(const struct gs_record_opts *o);
+
+#endif

@@ -1,0 +1,244 @@
+/* report.c - text table and JSON. */
+#define _GNU_SOURCE
+#include "report.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+static double pct(uint64_t part, uint64_t whole) { return whole ? 100.0 * (double)part / (double)whole : 0.0; }
+
+static void fmt_dur(char *buf, size_t len, uint64_t ns)
+{
+	if (ns >= 10000000000ull)
+		snprintf(buf, len, "%.1fs", (double)ns / 1e9);
+	else if (ns >= 1000000000ull)
+		snprintf(buf, len, "%.3fs", (double)ns / 1e9);
+	else if (ns >= 1000000ull)
+		snprintf(buf, len, "%.1fms", (double)ns / 1e6);
+	else if (ns >= 1000ull)
+		snprintf(buf, len, "%.1fus", (double)ns / 1e3);
+	else
+		snprintf(buf, len, "%" PRIu64 "ns", ns);
+}
+
+static uint64_t lifetime(const struct gs_thread *t) { return t->end_ns > t->first_ns ? t->end_ns - t->first_ns : 0; }
+
+static int cmp_threads(const void *x, const void *y)
+{
+	const struct gs_thread *a = *(const struct gs_thread *const *)x, *b = *(const struct gs_thread *const *)y;
+	if (a->pid != b->pid)
+		return a->pid < b->pid ? -1 : 1;
+	if (a->is_main != b->is_main)
+		return a->is_main ? -1 : 1;
+	if (a->first_ns != b->first_ns)
+		return a->first_ns < b->first_ns ? -1 : 1;
+	return a->tid < b->tid ? -1 : a->tid > b->tid;
+}
+
+static const struct gs_thread **sorted_threads(const struct gs_analysis *a)
+{
+	const struct gs_thread **v = calloc(a->nthreads ? a->nthreads : 1, sizeof(*v));
+	if (!v)
+		abort();
+	for (size_t i = 0; i < a->nthreads; i++)
+		v[i] = &a->threads[i];
+	qsort(v, a->nthreads, sizeof(*v), cmp_threads);
+	return v;
+}
+
+/* Threads shown in the table: the Python processes' threads; other processes are summarised. */
+static int shown(const struct gs_analysis *a, const struct gs_thread *t)
+{
+	const struct gs_process *p = gs_analysis_process((struct gs_analysis *)a, t->pid);
+	return p && (p->is_python || p->pid == a->target_pid || p->python_version[0]);
+}
+
+void gs_report_text(const struct gs_analysis *a, FILE *out)
+{
+	const struct gs_thread **v = sorted_threads(a);
+	uint64_t wall = a->end_ns > a->start_ns ? a->end_ns - a->start_ns : 0;
+	char d1[32], d2[32], d3[32];
+	size_t hidden = 0, small = 0;
+
+	fmt_dur(d1, sizeof(d1), wall);
+	fprintf(out, "gilscope: %s%s, %s recorded\n", a->attach ? "attached to pid " : "", a->command[0] ? a->command : "?",
+		d1);
+	for (size_t i = 0; i < a->nprocs; i++) {
+		const struct gs_process *p = &a->procs[i];
+		uint64_t pw = p->end_ns > p->first_ns ? p->end_ns - p->first_ns : 0;
+		if (!p->python_version[0]) {
+			if (p->pid == a->target_pid)
+				fprintf(out, "process %u: not a CPython this gilscope can trace: thread states only\n", p->pid);
+			continue;
+		}
+		fmt_dur(d1, sizeof(d1), pw);
+		fprintf(out, "process %u: CPython %s (%s%s%s)\n", p->pid, p->python_version, p->python_path,
+			p->python_build[0] ? ", " : "", p->python_build);
+		if (p->mechanism[0])
+			fprintf(out, "  GIL events: %s\n", p->mechanism);
+		fprintf(out, "  GIL held %.1f%% of %s (utilisation), contended %.1f%% (at least one thread waiting)\n",
+			pct(p->held_ns, pw), d1, pct(p->contended_ns, pw));
+		fmt_dur(d2, sizeof(d2), p->drop_latency_n ? p->drop_latency_sum_ns / p->drop_latency_n : 0);
+		fmt_dur(d3, sizeof(d3), p->drop_latency_max_ns);
+		fprintf(out, "  %" PRIu64 " acquisitions, %" PRIu64 " forced drops (switch-interval requests honoured in %s on average, %s at most)\n",
+			p->acquisitions, p->forced_drops, d2, d3);
+	}
+	fprintf(out, "\n%-3s%-8s %-16s %9s %6s %6s %6s %6s %6s %8s %7s %9s %10s %10s\n", "", "TID", "NAME", "LIFETIME",
+		"HELD%", "WAIT%", "NOGIL%", "SLEEP%", "RUNQ%", "ACQUIRE", "FORCED", "VOLUNTARY", "MAX-HOLD", "MAX-WAIT");
+	for (size_t i = 0; i < a->nthreads; i++) {
+		const struct gs_thread *t = v[i];
+		uint64_t lt = lifetime(t);
+		if (!shown(a, t)) {
+			hidden++;
+			continue;
+		}
+		if (a->nthreads > 60 && t->acquisitions == 0 && lt < 10000000ull) {
+			small++;
+			continue;
+		}
+		fmt_dur(d1, sizeof(d1), lt);
+		fmt_dur(d2, sizeof(d2), t->longest_hold_ns);
+		fmt_dur(d3, sizeof(d3), t->longest_wait_ns);
+		fprintf(out, "%-3s%-8u %-16s %9s %6.1f %6.1f %6.1f %6.1f %6.1f %8" PRIu64 " %7" PRIu64 " %9" PRIu64 " %10s %10s\n",
+			t->is_main ? "*" : "", t->tid, t->name[0] ? t->name : "?", d1, pct(t->held_ns, lt),
+			pct(t->wait_ns, lt), pct(t->run_nogil_ns, lt), pct(t->sleeping_ns, lt), pct(t->runnable_ns, lt),
+			t->acquisitions, t->forced_drops, t->releases - t->forced_drops, d2, d3);
+	}
+	if (small)
+		fprintf(out, "   (%zu short-lived threads that never took the GIL are not listed; see --json)\n", small);
+	if (hidden)
+		fprintf(out, "   (%zu threads of other processes (children that exec'd other programs) not listed)\n", hidden);
+	fprintf(out, "\n* main thread. HELD: holds the GIL; WAIT: waiting for it; NOGIL: on a CPU without it; SLEEP: blocked (S/D), not for the GIL;\nRUNQ: runnable, waiting for a CPU, not for the GIL. FORCED: releases asked for by a waiter (switch interval).\n");
+	fprintf(out, "lost events: %" PRIu64, a->lost_events);
+	if (a->out_of_order || a->anomalies)
+		fprintf(out, ", out-of-order: %" PRIu64 ", repaired inconsistencies: %" PRIu64, a->out_of_order, a->anomalies);
+	if (!a->complete)
+		fprintf(out, "\nthe recording is incomplete (gilscope was killed or the disk filled): figures cover what was written");
+	fputc('\n', out);
+	free(v);
+}
+
+void gs_json_string(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		switch (*p) {
+		case '"': fputs("\\\"", out); break;
+		case '\\': fputs("\\\\", out); break;
+		case '\n': fputs("\\n", out); break;
+		case '\r': fputs("\\r", out); break;
+		case '\t': fputs("\\t", out); break;
+		default:
+			if (*p < 0x20 || *p == 0x7f)
+				fprintf(out, "\\u%04x", *p);
+			else if (*p < 0x80)
+				fputc(*p, out);
+			else {
+				/* pass valid UTF-8 through, escape stray bytes as U+FFFD */
+				int n = (*p >= 0xf0 && *p < 0xf5) ? 3 : (*p >= 0xe0) ? 2 : (*p >= 0xc2 && *p < 0xe0) ? 1 : -1;
+				int ok = n > 0;
+				for (int i = 1; ok && i <= n; i++)
+					ok = (p[i] & 0xc0) == 0x80;
+				if (ok) {
+					fwrite(p, 1, (size_t)n + 1, out);
+					p += n;
+				} else {
+					fputs("\\ufffd", out);
+				}
+			}
+		}
+	}
+	fputc('"', out);
+}
+
+#define KV(name, v) fprintf(out, ", \"" name "\": %" PRIu64, (uint64_t)(v))
+
+void gs_report_json(const struct gs_analysis *a, FILE *out)
+{
+	const struct gs_thread **v = sorted_threads(a);
+	const struct gs_process *main = NULL;
+	uint64_t wall = a->end_ns > a->start_ns ? a->end_ns - a->start_ns : 0;
+	int first = 1;
+
+	for (size_t i = 0; i < a->nprocs; i++)
+		if (a->procs[i].python_version[0] && (!main || a->procs[i].pid == a->target_pid))
+			main = &a->procs[i];
+	fputs("{\"schema\": \"gilscope.report/1\", \"python\": ", out);
+	if (main) {
+		fputs("{\"version\": ", out);
+		gs_json_string(out, main->python_version);
+		fputs(", \"executable\": ", out);
+		gs_json_string(out, main->python_path);
+		fputs(", \"build\": ", out);
+		gs_json_string(out, main->python_build);
+		fputs(", \"mechanism\": ", out);
+		gs_json_string(out, main->mechanism);
+		fputs("}", out);
+	} else {
+		fputs("null", out);
+	}
+	fputs(", \"command\": ", out);
+	gs_json_string(out, a->command);
+	fprintf(out, ", \"mode\": \"%s\", \"target_pid\": %u", a->attach ? "attach" : "launch", a->target_pid);
+	KV("duration_ns", wall);
+	KV("lost_events", a->lost_events);
+	KV("out_of_order_events", a->out_of_order);
+	KV("repaired_inconsistencies", a->anomalies);
+	fprintf(out, ", \"complete\": %s", a->complete ? "true" : "false");
+	if (a->have_exit_status) {
+		int st = a->exit_status;
+		fprintf(out, ", \"exit_status\": %d", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	}
+	fputs(", \"processes\": [", out);
+	for (size_t i = 0; i < a->nprocs; i++) {
+		const struct gs_process *p = &a->procs[i];
+		uint64_t pw = p->end_ns > p->first_ns ? p->end_ns - p->first_ns : 0;
+		fprintf(out, "%s{\"pid\": %u, \"python\": %s", i ? ", " : "", p->pid, p->python_version[0] ? "true" : "false");
+		KV("wall_ns", pw);
+		KV("gil_held_ns", p->held_ns);
+		KV("gil_contended_ns", p->contended_ns);
+		fprintf(out, ", \"gil_utilisation\": %.6f, \"gil_contention\": %.6f", pw ? (double)p->held_ns / (double)pw : 0.0,
+			pw ? (double)p->contended_ns / (double)pw : 0.0);
+		KV("acquisitions", p->acquisitions);
+		KV("forced_drops", p->forced_drops);
+		KV("drop_requests", p->drop_requests);
+		KV("drop_request_latency_avg_ns", p->drop_latency_n ? p->drop_latency_sum_ns / p->drop_latency_n : 0);
+		KV("drop_request_latency_max_ns", p->drop_latency_max_ns);
+		fputs("}", out);
+	}
+	fputs("], \"threads\": [", out);
+	for (size_t i = 0; i < a->nthreads; i++) {
+		const struct gs_thread *t = v[i];
+		if (!first)
+			fputs(", ", out);
+		first = 0;
+		fprintf(out, "{\"pid\": %u, \"tid\": %u, \"name\": ", t->pid, t->tid);
+		gs_json_string(out, t->name);
+		fprintf(out, ", \"is_main\": %s, \"exited\": %s", t->is_main ? "true" : "false", t->exited ? "true" : "false");
+		KV("start_ns", t->first_ns - a->start_ns);
+		KV("lifetime_ns", lifetime(t));
+		KV("gil_held_ns", t->held_ns);
+		KV("gil_held_off_cpu_ns", t->held_offcpu_ns);
+		KV("gil_wait_ns", t->wait_ns);
+		KV("gil_wait_sleeping_ns", t->wait_sleep_ns);
+		KV("gil_wait_runnable_ns", t->wait_runnable_ns);
+		KV("gil_wait_on_cpu_ns", t->wait_oncpu_ns);
+		KV("running_no_gil_ns", t->run_nogil_ns);
+		KV("sleeping_ns", t->sleeping_ns);
+		KV("uninterruptible_ns", t->uninterruptible_ns);
+		KV("runnable_ns", t->runnable_ns);
+		KV("unknown_ns", t->unknown_ns);
+		KV("acquisitions", t->acquisitions);
+		KV("releases", t->releases);
+		KV("forced_drops", t->forced_drops);
+		KV("voluntary_releases", t->releases - t->forced_drops);
+		KV("drop_requests", t->drop_requests);
+		KV("longest_hold_ns", t->longest_hold_ns);
+		KV("longest_wait_ns", t->longest_wait_ns);
+		fputs("}", out);
+	}
+	fputs("]}\n", out);
+	free(v);
+}
