@@ -111,6 +111,30 @@ static void scan_function(const struct gs_elf *elf, uint64_t start, uint64_t end
 	free(buf);
 }
 
+/* take_gil in a stripped image: PyEval_AcquireLock ends in a tail jump to it, and the first
+ * direct call of PyEval_RestoreThread goes to it. Both must agree. */
+static int take_gil_by_calls(const struct gs_elf *elf, uint64_t *a1, uint64_t *a2)
+{
+	uint64_t s1, s2, size;
+	int ok1 = gs_elf_dynsym(elf, "PyEval_AcquireLock", &s1, &size) == 0 &&
+		  first_branch(elf, s1, size, X86_JMP_REL, a1) == 0;
+	int ok2 = gs_elf_dynsym(elf, "PyEval_RestoreThread", &s2, &size) == 0 &&
+		  first_branch(elf, s2, size, X86_CALL_REL, a2) == 0;
+	return ok1 && ok2 && *a1 == *a2 ? 0 : -ENOENT;
+}
+
+int gs_pyimage_take_gil_by_calls(const char *path, uint64_t *addr)
+{
+	struct gs_elf *elf;
+	uint64_t a2 = 0;
+	int err = gs_elf_open(path, &elf);
+	if (err < 0)
+		return err;
+	err = take_gil_by_calls(elf, addr, &a2);
+	gs_elf_free(elf);
+	return err;
+}
+
 static void version_from_hex(struct gs_pyimage *img, uint32_t hex)
 {
 	img->major = hex >> 24;
@@ -172,12 +196,8 @@ int gs_pyimage_analyse(const char *path, struct gs_pyimage *img, char *why, size
 	if (gs_elf_symbol(elf, "take_gil", &img->take_gil_vaddr, &size) == 0 && !gs_elf_dynsym(elf, "take_gil", &addr, &size) == 0) {
 		snprintf(img->take_gil_how, sizeof(img->take_gil_how), "symbol table");
 	} else {
-		uint64_t a1 = 0, a2 = 0, s1 = 0, s2 = 0;
-		int ok1 = gs_elf_dynsym(elf, "PyEval_AcquireLock", &s1, &size) == 0 &&
-			  first_branch(elf, s1, size, X86_JMP_REL, &a1) == 0;
-		int ok2 = gs_elf_dynsym(elf, "PyEval_RestoreThread", &s2, &size) == 0 &&
-			  first_branch(elf, s2, size, X86_CALL_REL, &a2) == 0;
-		if (ok1 && ok2 && a1 == a2) {
+		uint64_t a1 = 0, a2 = 0;
+		if (take_gil_by_calls(elf, &a1, &a2) == 0) {
 			img->take_gil_vaddr = a1;
 			snprintf(img->take_gil_how, sizeof(img->take_gil_how),
 				 "call-target analysis (PyEval_AcquireLock and PyEval_RestoreThread agree)");

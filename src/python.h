@@ -30,6 +30,10 @@ struct gs_pyimage {
  * image fields that could be read are filled), or another -errno. why receives one sentence. */
 int gs_pyimage_analyse(const char *path, struct gs_pyimage *img, char *why, size_t whylen);
 
+/* The call-target analysis used for stripped images, on its own (tests compare it with the
+ * symbol table of unstripped builds). 0 or -errno. */
+int gs_pyimage_take_gil_by_calls(const char *path, uint64_t *addr);
+
 struct gs_python {
 	struct gs_pyimage img;
 	pid_t pid;

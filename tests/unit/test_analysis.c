@@ -1,0 +1,258 @@
+/* Unit tests: the state machine on hand-written event sequences. Times are in microseconds
+ * from the recording start (T(us)). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "analysis.h"
+
+#define START 1000000000ull
+#define T(us) (START + (uint64_t)(us) * 1000ull)
+#define US 1000ull
+
+static void feed(struct gs_analysis *a, uint16_t type, uint32_t pid, uint32_t tid, uint64_t time, int32_t arg,
+		 uint64_t arg64)
+{
+	struct gs_rec r = { .type = type, .pid = pid, .tid = tid, .time = time, .arg = arg, .arg64 = arg64 };
+	gs_analysis_feed(a, &r, NULL, 0);
+}
+
+static void meta(struct gs_analysis *a, uint32_t pid, const char *kv, size_t len)
+{
+	struct gs_rec r = { .type = GS_REC_META, .pid = pid, .time = START };
+	gs_analysis_feed(a, &r, kv, len);
+}
+
+/* A Python process 100 with main thread 100 on CPU from the start. */
+static void python_process(struct gs_analysis *a)
+{
+	static const char kv[] = "python.version\0" "3.11.7";
+	gs_analysis_init(a, START);
+	meta(a, 100, kv, sizeof(kv));
+	feed(a, GS_REC_SWITCH_IN, 100, 100, T(0), 0, 0);
+}
+
+#define ACQ(tid, t) feed(&a, GS_REC_GIL_WRITE, 100, tid, T(t), 1, 0)
+#define REL(tid, t) feed(&a, GS_REC_GIL_WRITE, 100, tid, T(t), 0, 0)
+#define WAIT(tid, t) feed(&a, GS_REC_GIL_WAIT, 100, tid, T(t), 0, 0)
+#define OUT(tid, t, st) feed(&a, GS_REC_SWITCH_OUT, 100, tid, T(t), 0, st)
+#define IN(tid, t) feed(&a, GS_REC_SWITCH_IN, 100, tid, T(t), 0, 0)
+#define WAKE(tid, t) feed(&a, GS_REC_WAKEUP, 0, tid, T(t), 0, 0)
+
+static void test_two_threads_ping_pong(void **state)
+{
+	struct gs_analysis a;
+	struct gs_thread *m, *w;
+	struct gs_process *p;
+	(void)state;
+	python_process(&a);
+	feed(&a, GS_REC_FORK, 100, 101, T(0), 100, 100);
+	IN(101, 0);
+	WAIT(100, 0);
+	ACQ(100, 0);      /* main holds 0..100 */
+	WAIT(101, 10);    /* 101 waits 10..100, asleep from 20 */
+	OUT(101, 20, 1);
+	WAKE(101, 58);    /* the timed wait expires */
+	IN(101, 60);
+	feed(&a, GS_REC_DROPREQ, 100, 101, T(60), 1, 0); /* asks for a switch at 60 */
+	OUT(101, 62, 1);
+	REL(100, 100);    /* forced drop, 40 us after the request */
+	WAKE(101, 100);
+	IN(101, 110);
+	ACQ(101, 110);    /* 101 holds 110..300 */
+	WAIT(100, 120);   /* main waits 120..300 on CPU */
+	REL(101, 300);
+	ACQ(100, 300);
+	REL(100, 400);
+	gs_analysis_finish(&a, T(400));
+
+	m = gs_analysis_thread(&a, 100);
+	w = gs_analysis_thread(&a, 101);
+	p = gs_analysis_process(&a, 100);
+	assert_non_null(m);
+	assert_non_null(w);
+	assert_true(m->is_main);
+	assert_false(w->is_main);
+	assert_int_equal(m->held_ns, 200 * US);
+	assert_int_equal(m->wait_ns, 180 * US);
+	assert_int_equal(m->run_nogil_ns, 20 * US);
+	assert_int_equal(m->acquisitions, 2);
+	assert_int_equal(m->forced_drops, 1);
+	assert_int_equal(m->releases, 2);
+	assert_int_equal(m->longest_hold_ns, 100 * US);
+	assert_int_equal(m->longest_wait_ns, 180 * US);
+	assert_int_equal(w->held_ns, 190 * US);
+	assert_int_equal(w->wait_ns, 100 * US);
+	assert_int_equal(w->wait_sleep_ns, 76 * US);
+	assert_int_equal(w->wait_runnable_ns, 12 * US);
+	assert_int_equal(w->wait_oncpu_ns, 12 * US);
+	assert_int_equal(w->run_nogil_ns, 100 * US + 10 * US);
+	assert_int_equal(w->drop_requests, 1);
+	/* every nanosecond of each lifetime is in exactly one category */
+	assert_int_equal(m->held_ns + m->wait_ns + m->run_nogil_ns + m->sleeping_ns + m->runnable_ns + m->unknown_ns,
+			 m->end_ns - m->first_ns);
+	assert_int_equal(w->held_ns + w->wait_ns + w->run_nogil_ns + w->sleeping_ns + w->runnable_ns + w->unknown_ns,
+			 w->end_ns - w->first_ns);
+	/* one GIL: holds sum to at most the wall time */
+	assert_true(m->held_ns + w->held_ns <= p->end_ns - p->first_ns);
+	assert_int_equal(p->held_ns, 390 * US);
+	assert_int_equal(p->contended_ns, 100 * US + 180 * US);
+	assert_int_equal(p->forced_drops, 1);
+	assert_int_equal(p->drop_latency_max_ns, 40 * US);
+	assert_int_equal(a.anomalies, 0);
+	gs_analysis_free(&a);
+}
+
+static void test_unmatched_events(void **state)
+{
+	struct gs_analysis a;
+	struct gs_thread *m, *w;
+	(void)state;
+	python_process(&a);
+	feed(&a, GS_REC_FORK, 100, 101, T(0), 100, 100);
+	IN(101, 0);
+	REL(100, 5);       /* a release with nobody holding: create_gil's store, ignored */
+	ACQ(100, 10);      /* no wait start recorded: a zero-length wait */
+	ACQ(101, 50);      /* 101 takes it while 100 holds: 100's release was lost */
+	REL(100, 60);      /* a release by a thread that does not hold it: ignored */
+	REL(101, 70);
+	gs_analysis_finish(&a, T(100));
+	m = gs_analysis_thread(&a, 100);
+	w = gs_analysis_thread(&a, 101);
+	assert_int_equal(m->held_ns, 40 * US);
+	assert_int_equal(w->held_ns, 20 * US);
+	assert_int_equal(a.anomalies, 2);
+	assert_int_equal(a.init_writes, 1);
+	gs_analysis_free(&a);
+}
+
+static void test_out_of_order_and_open_hold(void **state)
+{
+	struct gs_analysis a;
+	struct gs_thread *m;
+	(void)state;
+	python_process(&a);
+	WAIT(100, 10);
+	ACQ(100, 20);
+	OUT(100, 15, 0x100); /* older than the last event: counted and clamped to 20 */
+	IN(100, 30);
+	gs_analysis_finish(&a, T(130)); /* the hold is still open at the end */
+	m = gs_analysis_thread(&a, 100);
+	assert_int_equal(a.out_of_order, 1);
+	assert_int_equal(m->held_ns, 110 * US);
+	assert_int_equal(m->held_offcpu_ns, 10 * US);
+	assert_int_equal(m->longest_hold_ns, 110 * US);
+	assert_int_equal(m->acquisitions, 1);
+	gs_analysis_free(&a);
+}
+
+static void test_lost_and_exit_while_waiting(void **state)
+{
+	struct gs_analysis a;
+	struct gs_thread *w;
+	struct gs_process *p;
+	(void)state;
+	python_process(&a);
+	feed(&a, GS_REC_LOST, 0, 0, T(1), 0, 17);
+	feed(&a, GS_REC_FORK, 100, 101, T(0), 100, 100);
+	ACQ(100, 0);
+	IN(101, 1);
+	WAIT(101, 10);
+	feed(&a, GS_REC_EXIT, 100, 101, T(40), 0, 0); /* exits while waiting: the wait closes */
+	WAKE(101, 50);                               /* a wakeup for a dead thread is ignored */
+	gs_analysis_finish(&a, T(60));
+	w = gs_analysis_thread(&a, 101);
+	p = gs_analysis_process(&a, 100);
+	assert_int_equal(a.lost_events, 17);
+	assert_true(w->exited);
+	assert_int_equal(w->wait_ns, 30 * US);
+	assert_int_equal(w->end_ns - w->first_ns, 40 * US);
+	assert_int_equal(p->nwaiters, 0);
+	assert_int_equal(p->contended_ns, 30 * US);
+	gs_analysis_free(&a);
+}
+
+static void test_attach_wait_in_progress(void **state)
+{
+	/* Attached while 101 was blocked in take_gil and 100 held the GIL: 101's first GIL event
+	 * is the acquisition; all its time since the start was a wait. */
+	struct gs_analysis a;
+	struct gs_thread *w, *m;
+	static const char kv[] = "python.version\0" "3.11.2";
+	(void)state;
+	gs_analysis_init(&a, START);
+	meta(&a, 100, kv, sizeof(kv));
+	feed(&a, GS_REC_THREAD, 100, 100, T(0), 'R', GS_THREAD_HOLDS_GIL | GS_THREAD_MAIN);
+	feed(&a, GS_REC_THREAD, 100, 101, T(0), 'S', 0);
+	REL(100, 50);
+	WAKE(101, 50);
+	IN(101, 60);
+	ACQ(101, 60);
+	gs_analysis_finish(&a, T(100));
+	m = gs_analysis_thread(&a, 100);
+	w = gs_analysis_thread(&a, 101);
+	assert_int_equal(m->held_ns, 50 * US);
+	assert_int_equal(m->acquisitions, 0); /* the hold began before the recording */
+	assert_int_equal(w->wait_ns, 60 * US);
+	assert_int_equal(w->wait_sleep_ns, 50 * US);
+	assert_int_equal(w->wait_runnable_ns, 10 * US);
+	assert_int_equal(w->sleeping_ns, 0);
+	assert_int_equal(w->held_ns, 40 * US);
+	gs_analysis_free(&a);
+}
+
+static void test_not_python_and_states(void **state)
+{
+	/* a process without Python metadata: GIL events are ignored, states still counted */
+	struct gs_analysis a;
+	struct gs_thread *t;
+	(void)state;
+	gs_analysis_init(&a, START);
+	feed(&a, GS_REC_SWITCH_IN, 200, 200, T(0), 0, 0);
+	feed(&a, GS_REC_GIL_WRITE, 200, 200, T(5), 1, 0);
+	feed(&a, GS_REC_SWITCH_OUT, 200, 200, T(10), 0, 2); /* D */
+	feed(&a, GS_REC_WAKEUP, 0, 200, T(30), 0, 0);
+	feed(&a, GS_REC_SWITCH_IN, 200, 200, T(35), 0, 0);
+	feed(&a, GS_REC_SWITCH_OUT, 200, 200, T(40), 0, 0x100); /* preempted */
+	feed(&a, GS_REC_SWITCH_IN, 200, 200, T(45), 0, 0);
+	gs_analysis_finish(&a, T(50));
+	t = gs_analysis_thread(&a, 200);
+	assert_int_equal(t->held_ns, 0);
+	assert_int_equal(t->run_nogil_ns, 20 * US);
+	assert_int_equal(t->sleeping_ns, 20 * US);
+	assert_int_equal(t->uninterruptible_ns, 20 * US);
+	assert_int_equal(t->runnable_ns, 10 * US);
+	gs_analysis_free(&a);
+}
+
+static void test_tid_reuse(void **state)
+{
+	struct gs_analysis a;
+	(void)state;
+	python_process(&a);
+	feed(&a, GS_REC_FORK, 100, 101, T(0), 100, 100);
+	feed(&a, GS_REC_EXIT, 100, 101, T(10), 0, 0);
+	feed(&a, GS_REC_FORK, 100, 101, T(20), 100, 100);
+	IN(101, 20);
+	ACQ(101, 25);
+	REL(101, 30);
+	gs_analysis_finish(&a, T(40));
+	assert_int_equal(a.nthreads, 3);
+	assert_int_equal(gs_analysis_thread(&a, 101)->acquisitions, 1);
+	assert_int_equal(gs_analysis_thread(&a, 101)->first_ns, T(20));
+	gs_analysis_free(&a);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_two_threads_ping_pong), cmocka_unit_test(test_unmatched_events),
+		cmocka_unit_test(test_out_of_order_and_open_hold), cmocka_unit_test(test_lost_and_exit_while_waiting),
+		cmocka_unit_test(test_attach_wait_in_progress), cmocka_unit_test(test_not_python_and_states),
+		cmocka_unit_test(test_tid_reuse),
+	};
+	return cmocka_run_group_tests_name("analysis", tests, NULL, NULL);
+}

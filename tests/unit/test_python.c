@@ -1,0 +1,122 @@
+/* Unit tests: ELF symbol lookup and CPython detection on every interpreter of this machine
+ * (skipped, with the reason, when one is not installed). */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <errno.h>
+#include <cmocka.h>
+
+#include "elfsym.h"
+#include "python.h"
+
+#define PYENV_LIB "/root/.pyenv/versions/3.11.7/lib/libpython3.11.so.1.0"
+#define DEBIAN "/usr/bin/python3.11"
+#define DEBIAN_DBG "/usr/bin/python3.11d"
+
+static int need(const char *path)
+{
+	if (access(path, R_OK) == 0)
+		return 1;
+	fprintf(stderr, "SKIPPED: %s is not installed on this machine\n", path);
+	return 0;
+}
+
+static void check_image(const char *path, const char *version, int stripped, int debug, int shared)
+{
+	struct gs_pyimage img;
+	char why[512] = "";
+	int err = gs_pyimage_analyse(path, &img, why, sizeof(why));
+	if (err)
+		fprintf(stderr, "%s\n", why);
+	assert_int_equal(err, 0);
+	assert_string_equal(img.version, version);
+	assert_int_equal(img.stripped, stripped);
+	assert_int_equal(img.debug, debug);
+	assert_int_equal(img.shared, shared);
+	assert_true(img.layout_checked); /* the `locked = 1` store in take_gil is where the layout says */
+	assert_non_null(img.layout);
+	assert_true(img.take_gil_offset > 0);
+}
+
+static void test_pyenv_shared_symbols(void **state)
+{
+	struct gs_elf *e;
+	uint64_t sym, size, by_calls = 0;
+	(void)state;
+	if (!need(PYENV_LIB))
+		skip();
+	check_image(PYENV_LIB, "3.11.7", 0, 0, 1);
+	/* the call-target analysis used on stripped builds finds the same function as .symtab */
+	assert_int_equal(gs_elf_open(PYENV_LIB, &e), 0);
+	assert_int_equal(gs_elf_symbol(e, "take_gil", &sym, &size), 0);
+	gs_elf_free(e);
+	assert_int_equal(gs_pyimage_take_gil_by_calls(PYENV_LIB, &by_calls), 0);
+	assert_int_equal(by_calls, sym);
+}
+
+static void test_debian_stripped(void **state)
+{
+	struct gs_pyimage img;
+	char why[512];
+	(void)state;
+	if (!need(DEBIAN))
+		skip();
+	check_image(DEBIAN, "3.11.2", 1, 0, 0);
+	gs_pyimage_analyse(DEBIAN, &img, why, sizeof(why));
+	assert_non_null(strstr(img.take_gil_how, "call-target"));
+}
+
+static void test_debian_debug(void **state)
+{
+	(void)state;
+	if (!need(DEBIAN_DBG))
+		skip();
+	check_image(DEBIAN_DBG, "3.11.2", 0, 1, 0);
+}
+
+static void test_not_python(void **state)
+{
+	struct gs_pyimage img;
+	char why[512];
+	(void)state;
+	assert_int_equal(gs_pyimage_analyse("/bin/sh", &img, why, sizeof(why)), -ENOENT);
+	assert_non_null(strstr(why, "_PyRuntime"));
+	/* not an ELF file at all */
+	assert_int_equal(gs_pyimage_analyse("/etc/passwd", &img, why, sizeof(why)), -ENOENT);
+	assert_int_equal(gs_pyimage_analyse("/nonexistent/python", &img, why, sizeof(why)), -ENOENT);
+}
+
+static void test_elf_basics(void **state)
+{
+	struct gs_elf *e;
+	uint64_t addr, size, off, s, en;
+	(void)state;
+	assert_int_equal(gs_elf_open("/etc/passwd", &e), -GS_ENOTELF);
+	if (!need(DEBIAN))
+		skip();
+	assert_int_equal(gs_elf_open(DEBIAN, &e), 0);
+	assert_false(gs_elf_has_symtab(e));
+	assert_int_equal(gs_elf_dynsym(e, "PyEval_SaveThread", &addr, &size), 0);
+	assert_int_equal(gs_elf_vaddr_to_offset(e, addr, &off), 0);
+	assert_true(off < addr); /* non-PIE: file offsets are below the 0x400000 base */
+	assert_int_equal(gs_elf_function_bounds(e, addr + 3, &s, &en), 0);
+	assert_int_equal(s, addr);
+	assert_true(en > addr);
+	assert_int_equal(gs_elf_symbol(e, "no_such_symbol_anywhere", &addr, &size), -ENOENT);
+	gs_elf_free(e);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pyenv_shared_symbols), cmocka_unit_test(test_debian_stripped),
+		cmocka_unit_test(test_debian_debug),         cmocka_unit_test(test_not_python),
+		cmocka_unit_test(test_elf_basics),
+	};
+	return cmocka_run_group_tests_name("python detection", tests, NULL, NULL);
+}
