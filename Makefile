@@ -58,7 +58,7 @@ unit: $(UNIT_BIN)
 	$(Q)set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
 functional: $(BUILD)/gilscope
-	$(Q)GILSCOPE=$(abspath $(BUILD)/gilscope) python3 -m pytest -ra -q tests/functional
+	$(Q)GILSCOPE=$(abspath $(BUILD)/gilscope) /usr/bin/python3 -m pytest -ra -q tests/functional
 
 check: deps
 	$(Q)$(MAKE) --no-print-directory all unit

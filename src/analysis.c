@@ -429,6 +429,7 @@ void gs_analysis_feed(struct gs_analysis *a, const struct gs_rec *r, const void 
 		if (r->arg == 1 && p->is_python && t->is_main) {
 			/* exec() replaced the Python image: its GIL events end here */
 			p->is_python = 0;
+			p->python_version[0] = p->python_path[0] = p->python_build[0] = p->mechanism[0] = '\0';
 		}
 		return;
 	}

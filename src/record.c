@@ -102,6 +102,7 @@ struct recorder {
 	char group[64];
 	int uprobe_defined;
 	pid_t target;
+	char last_exe[4096];        /* the last program the command exec'd, when not CPython */
 	int status, exited;
 	uint64_t lost, throttled, corrupt, samples;
 	uint64_t start_ns;
@@ -666,7 +667,9 @@ static int follow_child(struct recorder *R, pid_t child)
 		if (!WIFSTOPPED(st))
 			continue;
 		if (st >> 8 == (SIGTRAP | (PTRACE_EVENT_EXEC << 8))) {
-			if (exec_may_be_python(child) && (bp_addr = auxv_entry(child)) != 0) {
+			if (!exec_may_be_python(child)) {
+				gs_proc_exe(child, R->last_exe, sizeof(R->last_exe));
+			} else if ((bp_addr = auxv_entry(child)) != 0) {
 				if (x86_bp_insert(child, bp_addr, &saved) < 0) {
 					bp_addr = 0;
 					set_up_python(R, child); /* best effort: libraries may be missing */
@@ -855,8 +858,21 @@ static int preflight(struct recorder *R, char *why, size_t whylen)
 	struct perf_event_attr a;
 	int fd, err;
 
-	if ((err = gs_tracefs_open(R->tracefs, sizeof(R->tracefs), why, whylen)) < 0)
+	if ((err = gs_tracefs_open(R->tracefs, sizeof(R->tracefs), why, whylen)) < 0) {
+		if (geteuid() != 0) {
+			/* name every privilege that is missing, not just the first */
+			char par[32] = "?";
+			long n = gs_read_file("/proc/sys/kernel/perf_event_paranoid", par, sizeof(par));
+			size_t l = strlen(why);
+			if (n > 0 && par[n - 1] == '\n')
+				par[n - 1] = '\0';
+			snprintf(why + l, whylen - l,
+				 "; the scheduler tracepoints and hardware watchpoints also need root or CAP_PERFMON "
+				 "(kernel.perf_event_paranoid = %s), and following the command needs CAP_SYS_PTRACE",
+				 par);
+		}
 		return err;
+	}
 	R->tp_switch = gs_tracefs_event_id(R->tracefs, "sched", "sched_switch");
 	R->tp_wakeup = gs_tracefs_event_id(R->tracefs, "sched", "sched_wakeup");
 	if (R->tp_switch < 0 || R->tp_wakeup < 0) {
@@ -1130,10 +1146,11 @@ int gs_record(const struct gs_record_opts *o)
 				R.exited = 1;
 			}
 		}
-		if (!R.have_python && !R.exited)
-			gs_info("no CPython found in %s's process: recording thread states only", o->argv[0]);
 		if (!R.exited)
 			loop(&R, sfd, -1, child);
+		if (!R.have_python && R.last_exe[0])
+			gs_info("%s is not a CPython interpreter (and did not exec one): recorded thread states only",
+				R.last_exe);
 		finish(&R);
 		if (WIFEXITED(R.status))
 			ret = WEXITSTATUS(R.status);
@@ -1148,7 +1165,7 @@ out_close:
 		if (err < 0 && !R.write_failed)
 			gs_err("writing %s: %s", o->output, strerror(-err));
 	}
-	if (R.w && (ret == 0 || R.exited))
+	if (R.w && (ret == 0 || (R.exited && ret != 127)))
 		summary(&R);
 	R.w = NULL;
 out:

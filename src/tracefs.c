@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 static int has_uprobe_events(const char *dir)
@@ -27,6 +29,15 @@ int gs_tracefs_open(char *dir, size_t dirlen, char *why, size_t whylen)
 			snprintf(dir, dirlen, "%s", candidates[i]);
 			goto check;
 		}
+	{
+		struct statfs sf;
+		if (statfs("/sys/kernel/tracing", &sf) == 0 && sf.f_type == TRACEFS_MAGIC) {
+			snprintf(why, whylen,
+				 "tracefs (/sys/kernel/tracing) is not accessible to this user: defining the take_gil "
+				 "probe needs root, or CAP_SYS_ADMIN and access to tracefs");
+			return -EACCES;
+		}
+	}
 	if (mount("nodev", "/sys/kernel/tracing", "tracefs", 0, NULL) < 0) {
 		int e = errno;
 		if (e == EPERM || e == EACCES)

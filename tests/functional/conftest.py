@@ -1,0 +1,78 @@
+"""Shared fixtures: the gilscope binary, the interpreters of this machine, and a helper that
+records a target program and returns gilscope's JSON report with the target's own facts."""
+import json
+import os
+import shutil
+import subprocess
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TARGETS = os.path.join(ROOT, "tests", "targets")
+GILSCOPE = os.environ.get("GILSCOPE", os.path.join(ROOT, "build", "gilscope"))
+
+# Every CPython build this issue supports; the ones missing here are skipped with the reason.
+PYTHONS = {
+    "pyenv-3.11.7-shared": "/root/.pyenv/versions/3.11.7/bin/python3.11",
+    "debian-3.11-stripped": "/usr/bin/python3.11",
+    "debian-3.11-debug": "/usr/bin/python3.11d",
+}
+
+
+def pytest_configure(config):
+    if os.geteuid() != 0:
+        pytest.exit("the functional tests drive gilscope as root (perf events, tracefs, ptrace): run as root",
+                    returncode=1)
+    if not os.access(GILSCOPE, os.X_OK):
+        pytest.exit(f"{GILSCOPE} is not built: run `make`", returncode=1)
+
+
+@pytest.fixture(params=sorted(PYTHONS), ids=sorted(PYTHONS))
+def python(request):
+    path = PYTHONS[request.param]
+    if not os.access(path, os.X_OK):
+        pytest.skip(f"{request.param}: {path} is not installed on this machine")
+    return path
+
+
+class Run:
+    def __init__(self, proc, report, facts, rec):
+        self.proc, self.report, self.facts, self.rec = proc, report, facts, rec
+        self.threads = {t["tid"]: t for t in report["threads"]} if report else {}
+
+    def thread(self, tid):
+        return self.threads[tid]
+
+    def python_threads(self):
+        pid = self.report["target_pid"]
+        return [t for t in self.report["threads"] if t["pid"] == pid]
+
+
+def record(tmp_path, cmd, env_extra=None, args=(), timeout=300, check_report=True):
+    rec = tmp_path / "run.rec"
+    facts = tmp_path / "facts.jsonl"
+    env = dict(os.environ, GS_FACTS=str(facts), PYTHONPATH=TARGETS)
+    env.update(env_extra or {})
+    proc = subprocess.run([GILSCOPE, "record", "--no-summary", "-o", str(rec), *args, "--", *cmd],
+                          capture_output=True, text=True, env=env, timeout=timeout)
+    report = None
+    if check_report:
+        rep = subprocess.run([GILSCOPE, "report", "--json", str(rec)], capture_output=True, text=True, timeout=120)
+        assert rep.returncode == 0, rep.stderr
+        report = json.loads(rep.stdout)
+    fl = []
+    if facts.exists():
+        fl = [json.loads(line) for line in facts.read_text().splitlines() if line.strip()]
+    return Run(proc, report, fl, rec)
+
+
+def target(name):
+    return os.path.join(TARGETS, name)
+
+
+def uprobes_left():
+    for d in ("/sys/kernel/tracing", "/sys/kernel/debug/tracing"):
+        p = os.path.join(d, "uprobe_events")
+        if os.path.exists(p):
+            with open(p) as f:
+                return [line for line in f if "gilscope_" in line]
+    return []

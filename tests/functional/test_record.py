@@ -1,0 +1,280 @@
+"""gilscope record/report on real Python programs with known answers, on every 3.11 build."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import GILSCOPE, TARGETS, record, target, uprobes_left
+
+MS = 1_000_000
+
+
+def assert_partition(t):
+    """Each thread's lifetime is split exactly into the categories."""
+    parts = (t["gil_held_ns"] + t["gil_wait_ns"] + t["running_no_gil_ns"] + t["sleeping_ns"] + t["runnable_ns"]
+             + t["unknown_ns"])
+    assert abs(parts - t["lifetime_ns"]) <= 1000, t
+    assert t["gil_wait_ns"] <= t["lifetime_ns"]
+
+
+def assert_sane(run):
+    rep = run.report
+    assert rep["lost_events"] == 0
+    assert rep["complete"] is True
+    for t in rep["threads"]:
+        assert_partition(t)
+    for p in rep["processes"]:
+        held = sum(t["gil_held_ns"] for t in rep["threads"] if t["pid"] == p["pid"])
+        assert held <= p["wall_ns"] + 1000, "holds sum to more than the wall time"
+        assert p["gil_held_ns"] <= p["wall_ns"] + 1000
+
+
+def test_two_cpu_bound_threads(tmp_path, python):
+    run = record(tmp_path, [python, target("cpu.py"), "2", "1500000"])
+    assert run.proc.returncode == 0, run.proc.stderr
+    assert run.proc.stdout == "cpu done\n"
+    assert_sane(run)
+    rep = run.report
+    assert rep["python"]["version"].startswith("3.11")
+    workers = [f for f in run.facts if f["kind"] == "cpu"]
+    assert len(workers) == 2
+    for f in workers:
+        t = run.thread(f["tid"])
+        # a CPU-bound thread runs Python only while it holds the GIL: its hold is its CPU time
+        assert abs(t["gil_held_ns"] - f["cpu_ns"]) <= 0.15 * f["cpu_ns"] + 20 * MS, (t, f)
+        # and most of the rest of its life it waits for the GIL
+        rest = t["lifetime_ns"] - t["gil_held_ns"]
+        assert t["gil_wait_ns"] >= 0.6 * rest, t
+        assert t["acquisitions"] >= 2
+        assert t["forced_drops"] >= 1
+    proc = next(p for p in rep["processes"] if p["pid"] == rep["target_pid"])
+    assert proc["gil_contention"] > 0.3
+    assert proc["forced_drops"] >= 2
+
+
+def test_hashlib_releases_the_gil(tmp_path, python):
+    run = record(tmp_path, [python, target("hashing.py")])
+    assert run.proc.returncode == 0, run.proc.stderr
+    assert_sane(run)
+    workers = [f for f in run.facts if f["kind"] == "hash"]
+    assert len(workers) == 2
+    for f in workers:
+        t = run.thread(f["tid"])
+        assert t["gil_held_ns"] < 0.2 * t["lifetime_ns"], t
+        assert t["running_no_gil_ns"] > 0.5 * t["lifetime_ns"], t
+
+
+def test_sleeping_threads(tmp_path, python):
+    run = record(tmp_path, [python, target("sleepers.py")])
+    assert run.proc.returncode == 0, run.proc.stderr
+    assert_sane(run)
+    sleepers = [f for f in run.facts if f["kind"] == "sleeper"]
+    assert len(sleepers) == 3
+    for f in sleepers:
+        t = run.thread(f["tid"])
+        assert t["sleeping_ns"] > 0.85 * t["lifetime_ns"], t
+        assert t["gil_wait_ns"] < 0.1 * t["lifetime_ns"], t
+
+
+def test_long_c_call_keeps_the_gil(tmp_path, python):
+    run = record(tmp_path, [python, target("sort.py")])
+    assert run.proc.returncode == 0, run.proc.stderr
+    assert_sane(run)
+    sort_ns = next(f["sort_ns"] for f in run.facts if f["kind"] == "sorter")
+    sorter = run.thread(next(f["tid"] for f in run.facts if f["kind"] == "sorter"))
+    waiter = run.thread(next(f["tid"] for f in run.facts if f["kind"] == "waiter"))
+    # the waiter cannot run during the sort: its longest wait is the sort's duration
+    assert abs(waiter["longest_wait_ns"] - sort_ns) <= 0.1 * sort_ns + 10 * MS, (waiter, sort_ns)
+    assert sorter["longest_hold_ns"] >= 0.9 * sort_ns
+
+
+def test_500_short_lived_threads(tmp_path, python):
+    run = record(tmp_path, [python, target("short_threads.py"), "500"])
+    assert run.proc.returncode == 0, run.proc.stderr
+    expected = subprocess.run([python, target("short_threads.py"), "500"], capture_output=True, text=True).stdout
+    assert run.proc.stdout == expected
+    assert_sane(run)
+    workers = [t for t in run.python_threads() if not t["is_main"]]
+    assert len(workers) == 500
+    assert all(t["exited"] for t in workers)
+    assert sum(1 for t in workers if t["acquisitions"] >= 1) == 500
+
+
+@pytest.mark.parametrize("code,status", [
+    ("import sys; sys.exit(7)", 7),
+    ("import os; os._exit(3)", 3),
+    ("import os, signal; os.kill(os.getpid(), signal.SIGKILL)", 128 + 9),
+    ("import ctypes; ctypes.string_at(0)", 128 + 11),
+])
+def test_exit_status_is_the_commands(tmp_path, python, code, status):
+    run = record(tmp_path, [python, "-c", code])
+    assert run.proc.returncode == status, run.proc.stderr
+    assert run.report["exit_status"] == status
+    assert run.report["complete"] is True
+
+
+def test_fork_threads_and_subprocesses(tmp_path, python):
+    expected = subprocess.run([python, target("forker.py")], capture_output=True, text=True)
+    run = record(tmp_path, [python, target("forker.py")])
+    assert run.proc.returncode == expected.returncode == 0, run.proc.stderr
+    assert run.proc.stdout == expected.stdout
+    assert "child exit 3" in run.proc.stdout
+    assert_sane(run)
+    # the forked child is a Python process with its own GIL, recorded too
+    children = [p for p in run.report["processes"] if p["pid"] != run.report["target_pid"] and p["python"]]
+    assert children and all(p["acquisitions"] > 0 for p in children)
+
+
+def test_stdin_stdout_untouched(tmp_path, python):
+    rec = tmp_path / "x.rec"
+    proc = subprocess.run([GILSCOPE, "record", "-q", "--no-summary", "-o", str(rec), "--", python, "-c",
+                           "import sys; data = sys.stdin.read(); print(data.upper(), end=''); "
+                           "print('to stderr', file=sys.stderr)"],
+                          input="hello\nworld\n", capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0
+    assert proc.stdout == "HELLO\nWORLD\n"
+    assert proc.stderr == "to stderr\n"
+
+
+def test_attach_to_running_process(tmp_path, python):
+    env = dict(os.environ, PYTHONPATH=TARGETS)
+    tgt = subprocess.Popen([python, target("busy_forever.py"), "4"], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert tgt.stdout.readline() == "pid\n"
+        time.sleep(0.3)
+        rec = tmp_path / "attach.rec"
+        proc = subprocess.run([GILSCOPE, "record", "--no-summary", "-p", str(tgt.pid), "--duration", "1", "-o",
+                               str(rec)], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        rep = json.loads(subprocess.run([GILSCOPE, "report", "--json", str(rec)], capture_output=True,
+                                        text=True).stdout)
+        assert rep["mode"] == "attach"
+        assert rep["python"]["version"].startswith("3.11")
+        assert 0.8 * 1e9 < rep["duration_ns"] < 3e9
+        threads = [t for t in rep["threads"] if t["pid"] == tgt.pid]
+        assert len(threads) == 3
+        busy = [t for t in threads if not t["is_main"]]
+        # two spinning threads share the GIL: holds sum to the wall time, each waits a lot
+        assert sum(t["gil_held_ns"] for t in threads) <= rep["duration_ns"] + 1000
+        for t in busy:
+            assert t["acquisitions"] > 0
+            assert t["gil_held_ns"] > 0.2 * t["lifetime_ns"], t
+            assert t["gil_wait_ns"] > 0.2 * t["lifetime_ns"], t
+        # the target carries on unharmed
+        out, _ = tgt.communicate(timeout=30)
+        assert out == "busy done\n"
+        assert tgt.returncode == 0
+    finally:
+        if tgt.poll() is None:
+            tgt.kill()
+    assert not uprobes_left()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signals_are_forwarded(tmp_path, sig):
+    python = sys.executable if os.path.exists(sys.executable) else "/usr/bin/python3"
+    rec = tmp_path / "sig.rec"
+    proc = subprocess.Popen([GILSCOPE, "record", "--no-summary", "-o", str(rec), "--", "/usr/bin/python3.11",
+                             target("signalled.py")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "ready\n"
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=30)
+    assert out == f"got {sig.name}\n"
+    assert proc.returncode == 5, err
+    rep = json.loads(subprocess.run([GILSCOPE, "report", "--json", str(rec)], capture_output=True, text=True).stdout)
+    assert rep["complete"] is True
+    assert rep["exit_status"] == 5
+    assert not uprobes_left()
+
+
+def test_not_python_records_thread_states(tmp_path):
+    run = record(tmp_path, ["/bin/sleep", "0.2"])
+    assert run.proc.returncode == 0
+    assert "thread states only" in run.proc.stderr
+    assert run.report["python"] is None
+    (t,) = run.report["threads"]
+    assert t["sleeping_ns"] > 0.8 * t["lifetime_ns"]
+
+
+def test_missing_command(tmp_path):
+    run = record(tmp_path, ["/nonexistent/program"], check_report=False)
+    assert run.proc.returncode == 127
+    assert "cannot run /nonexistent/program: No such file or directory" in run.proc.stderr
+
+
+def test_stale_uprobes_are_removed(tmp_path):
+    # a definition left by a gilscope that was SIGKILLed (its pid no longer exists)
+    tracefs = "/sys/kernel/tracing"
+    if not os.path.exists(os.path.join(tracefs, "uprobe_events")):
+        pytest.skip("tracefs is not mounted yet (gilscope mounts it on first use)")
+    fd = os.open(os.path.join(tracefs, "uprobe_events"), os.O_WRONLY | os.O_APPEND)
+    try:
+        os.write(fd, b"p:gilscope_4000000/take_gil /usr/bin/python3.11:0x1000\n")
+    finally:
+        os.close(fd)
+    assert uprobes_left()
+    run = record(tmp_path, ["/bin/true"])
+    assert run.proc.returncode == 0
+    assert "removed 1 uprobe" in run.proc.stderr
+    assert not uprobes_left()
+
+
+def test_sigkilled_gilscope_leaves_a_readable_recording(tmp_path):
+    env = dict(os.environ, PYTHONPATH=TARGETS)
+    rec = tmp_path / "killed.rec"
+    proc = subprocess.Popen([GILSCOPE, "record", "--no-summary", "-o", str(rec), "--", "/usr/bin/python3.11",
+                             target("busy_forever.py"), "3"], stdout=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout.readline() == "pid\n"
+    time.sleep(1.0)
+    proc.kill()
+    proc.wait()
+    rep = subprocess.run([GILSCOPE, "report", "--json", str(rec)], capture_output=True, text=True)
+    assert rep.returncode == 0, rep.stderr
+    data = json.loads(rep.stdout)
+    assert data["complete"] is False
+    assert sum(t["acquisitions"] for t in data["threads"]) > 0
+    # the target was not harmed: it finishes on its own
+    out = proc.stdout.read()
+    # the next run removes the uprobe the killed one left behind
+    run = record(tmp_path, ["/bin/true"])
+    assert run.proc.returncode == 0
+    assert not uprobes_left()
+
+
+def test_report_rejects_garbage(tmp_path):
+    bad = tmp_path / "bad.rec"
+    bad.write_bytes(b"\x00\x01garbage" * 100)
+    proc = subprocess.run([GILSCOPE, "report", str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "not a gilscope recording" in proc.stderr
+    assert proc.stderr.count("\n") == 1
+    proc = subprocess.run([GILSCOPE, "report", str(tmp_path / "missing.rec")], capture_output=True, text=True)
+    assert proc.returncode == 1 and "No such file" in proc.stderr
+
+
+def test_usage_errors():
+    for args in (["record"], ["record", "-p", "abc"], ["record", "-p", "1", "--", "x"], ["bogus"],
+                 ["record", "--duration", "-1", "-p", "1"], ["report"]):
+        proc = subprocess.run([GILSCOPE, *args], capture_output=True, text=True)
+        assert proc.returncode == 2, args
+        assert proc.stderr.startswith("gilscope: "), args
+
+
+def test_unprivileged_user_gets_one_clear_message(tmp_path):
+    setpriv = "/usr/bin/setpriv"
+    if not os.path.exists(setpriv):
+        pytest.skip("setpriv (util-linux) is not installed")
+    marker = tmp_path / "ran"
+    os.chmod(tmp_path, 0o777)
+    proc = subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+                           GILSCOPE, "record", "-o", str(tmp_path / "x.rec"), "--", "/bin/touch", str(marker)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert not marker.exists(), "the command must not start without the privileges"
+    assert "root" in proc.stderr
+    assert any(w in proc.stderr for w in ("perf_event_paranoid", "tracefs", "CAP_"))
+    assert "Traceback" not in proc.stderr and "Segmentation" not in proc.stderr
