@@ -340,3 +340,18 @@ int gs_elf_needs(const struct gs_elf *e, const char *prefix)
 	}
 	return 0;
 }
+
+int gs_elf_exec_segment(const struct gs_elf *e, size_t n, uint64_t *start, uint64_t *end)
+{
+	for (size_t i = 0; i < e->nphdr; i++) {
+		const GElf_Phdr *p = &e->phdr[i];
+		if (p->p_type != PT_LOAD || !(p->p_flags & PF_X))
+			continue;
+		if (n-- == 0) {
+			*start = p->p_vaddr;
+			*end = p->p_vaddr + p->p_filesz;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}

@@ -34,6 +34,8 @@ static const char usage_text[] =
 	"  -m, --mmap-pages N     ring buffer pages per CPU, a power of two (default 2048 = 8 MiB)\n"
 	"      --json             print the summary as JSON instead of a table\n"
 	"      --no-summary       do not print the summary\n"
+	"      --gil-watchpoint   see gil->locked through a hardware write watchpoint instead of uprobes\n"
+	"                         on its store instructions (exact on any build, slow in virtual machines)\n"
 	"  -q, --quiet            only errors      -v, --verbose   more detail\n"
 	"\n"
 	"EXAMPLES\n"
@@ -61,7 +63,8 @@ static int cmd_record(int argc, char **argv)
 		{ "duration", required_argument, NULL, 'd' }, { "mmap-pages", required_argument, NULL, 'm' },
 		{ "json", no_argument, NULL, 'J' },           { "no-summary", no_argument, NULL, 'N' },
 		{ "quiet", no_argument, NULL, 'q' },          { "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },           { NULL, 0, NULL, 0 },
+		{ "help", no_argument, NULL, 'h' },           { "gil-watchpoint", no_argument, NULL, 'W' },
+		{ NULL, 0, NULL, 0 },
 	};
 	struct gs_record_opts o = { .output = "gilscope.rec", .mmap_pages = 2048 };
 	int c;
@@ -102,6 +105,9 @@ static int cmd_record(int argc, char **argv)
 			break;
 		case 'N':
 			o.no_summary = 1;
+			break;
+		case 'W':
+			o.gil_watchpoint = 1;
 			break;
 		case 'q':
 			gs_verbose = 0;

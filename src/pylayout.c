@@ -8,7 +8,7 @@
 static const struct gs_pylayout layouts[] = {
 	{
 		.major = 3, .minor = 11, .debug = -1, .gil_home = GS_GIL_IN_RUNTIME,
-		.gil = 0x168, .drop_request = 0xe6a0, .interp_head = 0x28,
+		.gil = 0x168, .ceval_gil = 8, .drop_request = 0xe6a0, .interp_head = 0x28,
 		.gil_interval = 0, .gil_last_holder = 8, .gil_locked = 16, .gil_switch_number = 24,
 		.interp_threads_head = 0x10, .tstate_next = 8, .tstate_native_tid = 0xa0,
 		.verified = "3.11.7 (pyenv, DWARF), 3.11.2 (Debian, machine code), 3.11.2 Py_DEBUG (DWARF)",

@@ -15,6 +15,7 @@ struct gs_pylayout {
 	enum gs_gil_home gil_home;
 	/* offsets from _PyRuntime */
 	uint32_t gil;          /* struct _gil_runtime_state of the main interpreter */
+	uint32_t ceval_gil;    /* offset of the GIL inside the struct drop_gil receives (ceval) */
 	uint32_t drop_request; /* the main interpreter's gil_drop_request (int) */
 	uint32_t interp_head;  /* runtime->interpreters.head */
 	/* offsets inside struct _gil_runtime_state */

@@ -135,6 +135,158 @@ int gs_pyimage_take_gil_by_calls(const char *path, uint64_t *addr)
 	return err;
 }
 
+static void add_site(struct gs_pyimage *img, const struct gs_elf *elf, uint64_t after, int value)
+{
+	uint64_t off;
+	for (int i = 0; i < img->nsites; i++)
+		if (img->sites[i].vaddr == after)
+			return;
+	if (img->nsites >= GS_MAX_SITES || gs_elf_vaddr_to_offset(elf, after, &off) < 0)
+		return;
+	img->sites[img->nsites].vaddr = after;
+	img->sites[img->nsites].offset = off;
+	img->sites[img->nsites].value = value;
+	img->nsites++;
+	if (value)
+		img->nacquire++;
+	else
+		img->nrelease++;
+}
+
+/* Is the store to `locked`? RIP-relative to its static address, or base+displacement with the
+ * displacement of `locked` from the runtime, the ceval struct or the GIL struct (the bases
+ * take_gil and drop_gil work from). */
+static int stores_locked(const struct gs_pyimage *img, const struct x86_insn *in, int allow_base)
+{
+	const struct gs_pylayout *l = img->layout;
+	uint64_t locked = img->runtime_vaddr + l->gil + l->gil_locked;
+	if (in->kind != X86_STORE_IMM || in->width != 4 || (in->imm != 0 && in->imm != 1))
+		return 0;
+	if (in->rip_relative)
+		return in->mem_addr == locked;
+	return allow_base && ((uint64_t)in->disp == l->gil + l->gil_locked ||
+			      (uint64_t)in->disp == l->ceval_gil + l->gil_locked || (uint64_t)in->disp == l->gil_locked);
+}
+
+struct swept {
+	uint64_t addr;
+	unsigned len;
+	enum x86_kind kind;
+	uint64_t target;
+	int store_value; /* -1: not a store to locked */
+};
+
+/* Where to put the uprobe for a store at index i: the first direct branch, call or return
+ * after it (x86 uprobes emulate those, while any other instruction needs a single step, i.e.
+ * a debug trap that costs microseconds in a virtual machine), provided no jump in the function
+ * lands between the store and that instruction (every path reaching the probe did the store).
+ * Otherwise the instruction right after the store. */
+static uint64_t probe_point(const struct swept *v, size_t n, size_t i)
+{
+	size_t j;
+	for (j = i + 1; j < n && j <= i + 8; j++) {
+		if (v[j].kind == X86_CALL_REL || v[j].kind == X86_JMP_REL || v[j].kind == X86_JCC_REL ||
+		    v[j].kind == X86_RET)
+			break;
+	}
+	if (j < n && j <= i + 8) {
+		for (size_t k = 0; k < n; k++) {
+			if ((v[k].kind == X86_JMP_REL || v[k].kind == X86_JCC_REL || v[k].kind == X86_CALL_REL) &&
+			    v[k].target > v[i].addr && v[k].target <= v[j].addr)
+				return i + 1 < n ? v[i + 1].addr : v[i].addr + v[i].len;
+		}
+		return v[j].addr;
+	}
+	return i + 1 < n ? v[i + 1].addr : v[i].addr + v[i].len;
+}
+
+/* Sweeps one function from its entry, recording the stores to `locked` as sites. Returns 1
+ * when an instruction starts exactly at must_have (0: no such check), else 0. */
+static int sweep_function(struct gs_pyimage *img, const struct gs_elf *elf, uint64_t start, uint64_t end,
+			  int allow_base, uint64_t must_have)
+{
+	uint8_t *buf;
+	size_t n, nv = 0;
+	uint64_t off = 0;
+	int hit = 0;
+	struct swept *v;
+
+	if (end <= start || end - start > (1u << 16))
+		return 0;
+	n = (size_t)(end - start);
+	buf = gs_malloc(n);
+	v = gs_calloc(n, sizeof(*v));
+	if (gs_elf_read(elf, start, buf, n) < 0)
+		goto out;
+	while (off < n) {
+		struct x86_insn in;
+		unsigned len = x86_decode(buf + off, n - off, start + off, &in);
+		if (!len)
+			break; /* lost sync: stop rather than guess */
+		if (must_have && start + off == must_have)
+			hit = 1;
+		v[nv].addr = start + off;
+		v[nv].len = len;
+		v[nv].kind = in.kind;
+		v[nv].target = in.target;
+		v[nv].store_value = stores_locked(img, &in, allow_base) ? (int)in.imm : -1;
+		nv++;
+		off += len;
+	}
+	if (must_have && !hit)
+		goto out;
+	for (size_t i = 0; i < nv; i++)
+		if (v[i].store_value >= 0)
+			add_site(img, elf, probe_point(v, nv, i), v[i].store_value);
+out:
+	free(v);
+	free(buf);
+	return hit;
+}
+
+/* Every instruction storing 0 or 1 to gil->locked: in take_gil and the out-of-line drop_gil
+ * (any base register), and anywhere in the image through a RIP-relative store to its static
+ * address (drop_gil inlined into PyEval_SaveThread and friends in static builds). */
+static void find_sites(struct gs_pyimage *img, const struct gs_elf *elf)
+{
+	const struct gs_pylayout *l = img->layout;
+	uint64_t locked = img->runtime_vaddr + l->gil + l->gil_locked, fs, fe;
+	size_t nseg = 0;
+
+	if (gs_elf_function_bounds(elf, img->take_gil_vaddr, &fs, &fe) == 0)
+		sweep_function(img, elf, fs, fe, 1, 0);
+	/* a site found twice (base+disp and RIP-relative sweeps) is kept once by add_site */
+	if (img->drop_gil_vaddr && gs_elf_function_bounds(elf, img->drop_gil_vaddr, &fs, &fe) == 0)
+		sweep_function(img, elf, fs, fe, 1, 0);
+	/* c7 05 disp32 imm32 = movl $imm32, disp32(%rip) */
+	for (uint64_t seg = 0; gs_elf_exec_segment(elf, nseg, &seg, &fe) == 0; nseg++) {
+		uint64_t size = fe - seg;
+		uint8_t *buf;
+		if (size > (256u << 20))
+			continue;
+		buf = gs_malloc(size);
+		if (gs_elf_read(elf, seg, buf, size) == 0) {
+			for (uint64_t i = 0; i + 10 <= size; i++) {
+				int32_t disp, imm;
+				const uint8_t *q = memchr(buf + i, 0xc7, size - i);
+				if (!q)
+					break;
+				i = (uint64_t)(q - buf);
+				if (i + 10 > size || buf[i + 1] != 0x05)
+					continue;
+				memcpy(&disp, buf + i + 2, 4);
+				memcpy(&imm, buf + i + 6, 4);
+				if (seg + i + 10 + (uint64_t)(int64_t)disp != locked || (imm != 0 && imm != 1))
+					continue;
+				/* only a real instruction boundary: the function's own sweep must land on it */
+				if (gs_elf_function_bounds(elf, seg + i, &fs, &fe) == 0)
+					sweep_function(img, elf, fs, fe, 0, seg + i);
+			}
+		}
+		free(buf);
+	}
+}
+
 static void version_from_hex(struct gs_pyimage *img, uint32_t hex)
 {
 	img->major = hex >> 24;
@@ -238,6 +390,15 @@ int gs_pyimage_analyse(const char *path, struct gs_pyimage *img, char *why, size
 		}
 		img->layout_checked = r.locked_store;
 	}
+	/* the out-of-line drop_gil: its symbol, or PyEval_ReleaseLock's tail jump */
+	if (gs_elf_symbol(elf, "drop_gil", &addr, &size) == 0) {
+		img->drop_gil_vaddr = addr;
+	} else {
+		uint64_t s1;
+		if (gs_elf_dynsym(elf, "PyEval_ReleaseLock", &s1, &size) == 0)
+			first_branch(elf, s1, size, X86_JMP_REL, &img->drop_gil_vaddr);
+	}
+	find_sites(img, elf);
 	err = 0;
 out:
 	gs_elf_free(elf);

@@ -9,6 +9,16 @@
 
 #include "pylayout.h"
 
+#define GS_MAX_SITES 16
+
+/* A machine instruction that stores to gil->locked: a uprobe just after it fires the moment
+ * the GIL is taken (value 1) or released (value 0). */
+struct gs_site {
+	uint64_t vaddr;   /* where the uprobe goes: the first branch/call after the store */
+	uint64_t offset;  /* its file offset */
+	int value;        /* the value stored */
+};
+
 struct gs_pyimage {
 	char path[PATH_MAX];
 	unsigned major, minor, micro;
@@ -22,6 +32,9 @@ struct gs_pyimage {
 	uint64_t take_gil_offset;   /* its file offset (uprobe_events) */
 	char take_gil_how[96];      /* "symbol table" / "call-target analysis (...)" */
 	int layout_checked;         /* the locked=1 store in take_gil matched the layout */
+	struct gs_site sites[GS_MAX_SITES];
+	int nsites, nacquire, nrelease;
+	uint64_t drop_gil_vaddr;    /* the out-of-line drop_gil, 0 if unknown */
 	const struct gs_pylayout *layout;
 };
 

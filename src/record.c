@@ -53,7 +53,7 @@
 
 #define WATERMARK_SLACK_NS 10000000ull /* an event read later is at most this much older */
 
-enum ev_kind { K_SWITCH = 1, K_WAKEUP, K_TAKE_GIL, K_BP_LOCKED, K_BP_DROPREQ };
+enum ev_kind { K_SWITCH = 1, K_WAKEUP, K_TAKE_GIL, K_BP_LOCKED, K_BP_DROPREQ, K_ACQUIRE, K_RELEASE };
 
 #define TP_SAMPLE (PERF_SAMPLE_IDENTIFIER | PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU | PERF_SAMPLE_RAW)
 #define PROBE_SAMPLE (PERF_SAMPLE_IDENTIFIER | PERF_SAMPLE_IP | PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU)
@@ -64,6 +64,15 @@ struct pend {
 	char name[16];
 	char *payload;  /* META: "key\0value\0" (owned), else NULL */
 	size_t plen;
+};
+
+/* Events waiting to be written, in the order their ring delivered them (time order, except
+ * for rare kernel reorderings: then `unsorted` is set and the queue is sorted before merging). */
+struct queue {
+	struct pend *v;
+	size_t n, cap;
+	uint64_t last;
+	int unsorted;
 };
 
 struct idmap {
@@ -89,9 +98,10 @@ struct recorder {
 	struct idmap *ids;
 	size_t nids, cap_ids;
 	unsigned prev_state_off, prev_state_size, wake_pid_off, wake_pid_size;
-	long tp_switch, tp_wakeup, tp_take_gil;
-	struct pend *pend;
-	size_t npend, cap_pend;
+	long tp_switch, tp_wakeup, tp_take_gil, tp_acquire, tp_release;
+	int use_watchpoint;         /* gil->locked through a hardware watchpoint instead of store-site uprobes */
+	struct queue *queues;       /* one per ring (events in ring order), the last for metadata */
+	int nqueues;
 	uint64_t seq;
 	struct site sites[64];
 	size_t nsites;
@@ -226,15 +236,27 @@ static int open_python_events(struct recorder *R, pid_t tid, char *why, size_t w
 	base_attr(&a, PERF_TYPE_TRACEPOINT, (uint64_t)R->tp_take_gil, PROBE_SAMPLE);
 	if ((err = open_on_cpus(R, &a, tid, K_TAKE_GIL, "the take_gil uprobe", why, whylen)) < 0)
 		return err;
+	if (!R->use_watchpoint) {
+		base_attr(&a, PERF_TYPE_TRACEPOINT, (uint64_t)R->tp_acquire, PROBE_SAMPLE);
+		if ((err = open_on_cpus(R, &a, tid, K_ACQUIRE, "the GIL acquisition uprobes", why, whylen)) < 0)
+			return err;
+		base_attr(&a, PERF_TYPE_TRACEPOINT, (uint64_t)R->tp_release, PROBE_SAMPLE);
+		if ((err = open_on_cpus(R, &a, tid, K_RELEASE, "the GIL release uprobes", why, whylen)) < 0)
+			return err;
+	}
 	base_attr(&a, PERF_TYPE_BREAKPOINT, 0, PROBE_SAMPLE);
 	a.bp_type = HW_BREAKPOINT_W;
-	a.bp_addr = R->py.gil_locked;
 	a.bp_len = HW_BREAKPOINT_LEN_4;
 	a.exclude_kernel = 1;
 	a.exclude_hv = 1;
-	if ((err = open_on_cpus(R, &a, tid, K_BP_LOCKED, "a hardware watchpoint on the GIL", why, whylen)) < 0)
-		return err;
+	if (R->use_watchpoint) {
+		a.bp_addr = R->py.gil_locked;
+		if ((err = open_on_cpus(R, &a, tid, K_BP_LOCKED, "a hardware watchpoint on the GIL", why, whylen)) < 0)
+			return err;
+	}
 	a.bp_addr = R->py.drop_request;
+	if (getenv("GS_NO_DROPBP"))
+		return 0;
 	return open_on_cpus(R, &a, tid, K_BP_DROPREQ, "a hardware watchpoint on the GIL drop request", why, whylen);
 }
 
@@ -246,25 +268,40 @@ static int sort_ids_cmp(const void *x, const void *y)
 
 /* ---- decoding ----------------------------------------------------------------------------- */
 
-static void pend_add(struct recorder *R, const struct gs_rec *r, const char *name)
+static struct pend *queue_add(struct queue *q, const struct gs_rec *r, const char *name, uint64_t seq)
 {
 	struct pend *p;
-	if (R->npend == R->cap_pend) {
-		R->cap_pend = R->cap_pend ? R->cap_pend * 2 : 65536;
-		R->pend = gs_realloc_array(R->pend, R->cap_pend, sizeof(*R->pend));
+	if (q->n == q->cap) {
+		q->cap = q->cap ? q->cap * 2 : 16384;
+		q->v = gs_realloc_array(q->v, q->cap, sizeof(*q->v));
 	}
-	p = &R->pend[R->npend++];
+	p = &q->v[q->n++];
 	p->r = *r;
-	p->seq = R->seq++;
+	p->seq = seq;
 	p->payload = NULL;
 	p->plen = 0;
 	if (name) {
 		size_t n = strnlen(name, 15);
 		memcpy(p->name, name, n);
 		p->name[n] = '\0';
-	} else {
-		p->name[0] = '\0';
 	}
+	if (r->time < q->last)
+		q->unsorted = 1;
+	else
+		q->last = r->time;
+	return p;
+}
+
+/* Queues a record; cpu < 0 selects the metadata queue. */
+static struct pend *pend_add_on(struct recorder *R, int cpu, const struct gs_rec *r, const char *name)
+{
+	int qi = cpu >= 0 && cpu < R->ncpu ? cpu : R->ncpu;
+	return queue_add(&R->queues[qi], r, name, R->seq++);
+}
+
+static void pend_add(struct recorder *R, const struct gs_rec *r, const char *name)
+{
+	pend_add_on(R, -1, r, name);
 }
 
 /* The value a watchpoint hit stored, decoded once per (process, code site). */
@@ -334,7 +371,8 @@ static void on_record(const struct perf_event_header *h, void *arg)
 		memcpy(&id, p, 8);
 		p += 8;
 		kind = kind_of(R, id);
-		if (kind == K_TAKE_GIL || kind == K_BP_LOCKED || kind == K_BP_DROPREQ) {
+		if (kind == K_TAKE_GIL || kind == K_BP_LOCKED || kind == K_BP_DROPREQ || kind == K_ACQUIRE ||
+		    kind == K_RELEASE) {
 			if (end - p < 32)
 				goto corrupt;
 			memcpy(&ip, p, 8);
@@ -373,6 +411,12 @@ static void on_record(const struct perf_event_header *h, void *arg)
 			r.type = GS_REC_GIL_WAIT;
 			r.arg64 = ip;
 			break;
+		case K_ACQUIRE:
+		case K_RELEASE:
+			r.type = GS_REC_GIL_WRITE;
+			r.arg = kind == K_ACQUIRE ? 1 : 0;
+			r.arg64 = ip;
+			break;
 		case K_BP_LOCKED:
 		case K_BP_DROPREQ:
 			r.type = kind == K_BP_LOCKED ? GS_REC_GIL_WRITE : GS_REC_DROPREQ;
@@ -382,7 +426,7 @@ static void on_record(const struct perf_event_header *h, void *arg)
 		default:
 			goto corrupt;
 		}
-		pend_add(R, &r, NULL);
+		pend_add_on(R, c->cpu, &r, NULL);
 		break;
 	}
 	case PERF_RECORD_SWITCH:
@@ -394,7 +438,7 @@ static void on_record(const struct perf_event_header *h, void *arg)
 		r.pid = s.pid;
 		r.tid = s.tid;
 		r.time = s.time;
-		pend_add(R, &r, NULL);
+		pend_add_on(R, c->cpu, &r, NULL);
 		break;
 	case PERF_RECORD_COMM: {
 		char name[16] = "";
@@ -410,7 +454,7 @@ static void on_record(const struct perf_event_header *h, void *arg)
 		r.type = GS_REC_COMM;
 		r.time = s.time;
 		r.arg = (h->misc & PERF_RECORD_MISC_COMM_EXEC) ? 1 : 0;
-		pend_add(R, &r, name);
+		pend_add_on(R, c->cpu, &r, name);
 		break;
 	}
 	case PERF_RECORD_FORK:
@@ -430,7 +474,7 @@ static void on_record(const struct perf_event_header *h, void *arg)
 		r.time = t;
 		r.arg = (int32_t)ppid;
 		r.arg64 = ptid;
-		pend_add(R, &r, NULL);
+		pend_add_on(R, c->cpu, &r, NULL);
 		break;
 	}
 	case PERF_RECORD_LOST: {
@@ -443,7 +487,7 @@ static void on_record(const struct perf_event_header *h, void *arg)
 		r.time = s.time;
 		r.arg = c->cpu;
 		r.arg64 = lost;
-		pend_add(R, &r, NULL);
+		pend_add_on(R, c->cpu, &r, NULL);
 		break;
 	}
 	case PERF_RECORD_THROTTLE:
@@ -486,11 +530,23 @@ static void write_rec(struct recorder *R, const struct gs_rec *r, const char *na
 	write_rec_payload(R, r, name, name ? strlen(name) + 1 : 0);
 }
 
-/* Drains every ring, then appends the events older than the watermark in time order. */
+static void write_pend(struct recorder *R, struct pend *p)
+{
+	if (p->payload) {
+		write_rec_payload(R, &p->r, p->payload, p->plen);
+		free(p->payload);
+		p->payload = NULL;
+	} else {
+		write_rec(R, &p->r, p->r.type == GS_REC_COMM ? p->name : NULL);
+	}
+}
+
+/* Drains every ring, then appends the queued events older than the watermark, merging the
+ * queues by timestamp (ties keep arrival order). */
 static void drain(struct recorder *R, int final)
 {
 	uint64_t wm = UINT64_MAX;
-	size_t i, n;
+	size_t *head = gs_calloc((size_t)R->nqueues, sizeof(size_t));
 
 	for (int c = 0; c < R->ncpu; c++) {
 		struct drain_ctx ctx = { R, c };
@@ -506,25 +562,39 @@ static void drain(struct recorder *R, int final)
 		if (lb < wm)
 			wm = lb;
 	}
-	if (!R->npend)
-		return;
-	qsort(R->pend, R->npend, sizeof(*R->pend), pend_cmp);
-	for (i = 0; i < R->npend && (final || R->pend[i].r.time < wm); i++) {
-		struct pend *p = &R->pend[i];
-		if (p->payload) {
-			write_rec_payload(R, &p->r, p->payload, p->plen);
-			free(p->payload);
-		} else {
-			write_rec(R, &p->r, p->r.type == GS_REC_COMM ? p->name : NULL);
+	for (int i = 0; i < R->nqueues; i++) {
+		struct queue *q = &R->queues[i];
+		if (q->unsorted) {
+			qsort(q->v, q->n, sizeof(*q->v), pend_cmp);
+			q->unsorted = 0;
+			q->last = q->n ? q->v[q->n - 1].r.time : 0;
 		}
 	}
-	n = R->npend - i;
-	memmove(R->pend, R->pend + i, n * sizeof(*R->pend));
-	R->npend = n;
-	if (!R->write_failed && gs_recwriter_flush(R->w) < 0) {
-		R->write_failed = 1;
-		gs_err("writing %s failed (%s): the recording stops here; the program keeps running", R->o->output,
-		       strerror(-gs_recwriter_flush(R->w)));
+	for (;;) {
+		int best = -1;
+		for (int i = 0; i < R->nqueues; i++) {
+			const struct queue *q = &R->queues[i];
+			if (head[i] < q->n &&
+			    (best < 0 || pend_cmp(&q->v[head[i]], &R->queues[best].v[head[best]]) < 0))
+				best = i;
+		}
+		if (best < 0 || (!final && R->queues[best].v[head[best]].r.time >= wm))
+			break;
+		write_pend(R, &R->queues[best].v[head[best]++]);
+	}
+	for (int i = 0; i < R->nqueues; i++) {
+		struct queue *q = &R->queues[i];
+		memmove(q->v, q->v + head[i], (q->n - head[i]) * sizeof(*q->v));
+		q->n -= head[i];
+	}
+	free(head);
+	if (!R->write_failed) {
+		int err = gs_recwriter_flush(R->w);
+		if (err < 0) {
+			R->write_failed = 1;
+			gs_err("writing %s failed (%s): the recording stops here; the program keeps running",
+			       R->o->output, strerror(-err));
+		}
 	}
 }
 
@@ -537,9 +607,9 @@ static void meta(struct recorder *R, uint32_t pid, const char *k, const char *v)
 	char *buf = gs_malloc(kl + vl + 2);
 	memcpy(buf, k, kl + 1);
 	memcpy(buf + kl + 1, v, vl + 1);
-	pend_add(R, &r, NULL);
-	R->pend[R->npend - 1].payload = buf;
-	R->pend[R->npend - 1].plen = kl + vl + 2;
+	struct pend *p = pend_add_on(R, -1, &r, NULL);
+	p->payload = buf;
+	p->plen = kl + vl + 2;
 }
 
 /* ---- python setup ------------------------------------------------------------------------- */
@@ -551,9 +621,16 @@ static void python_meta(struct recorder *R)
 	snprintf(build, sizeof(build), "%s, %s%s%s", img->shared ? "shared libpython" : "static",
 		 img->stripped ? "stripped" : "symbols", img->debug ? ", debug build" : "",
 		 img->layout_checked ? "" : ", layout unverified");
-	snprintf(mech, sizeof(mech),
-		 "write watchpoints on gil->locked and gil_drop_request, uprobe on take_gil (found by %s)",
-		 img->take_gil_how);
+	if (R->use_watchpoint)
+		snprintf(mech, sizeof(mech),
+			 "hardware write watchpoints on gil->locked and gil_drop_request, uprobe on take_gil "
+			 "(found by %s)",
+			 img->take_gil_how);
+	else
+		snprintf(mech, sizeof(mech),
+			 "uprobes after the %d stores to gil->locked (%d take, %d release) and on take_gil (found by "
+			 "%s), hardware watchpoint on gil_drop_request",
+			 img->nsites, img->nacquire, img->nrelease, img->take_gil_how);
 	meta(R, (uint32_t)R->py.pid, "python.version", img->version);
 	meta(R, (uint32_t)R->py.pid, "python.path", img->path);
 	meta(R, (uint32_t)R->py.pid, "python.build", build);
@@ -584,6 +661,30 @@ static int python_locate(struct recorder *R, pid_t pid, char *why, size_t whylen
 	if (R->tp_take_gil < 0) {
 		snprintf(why, whylen, "the take_gil uprobe has no event id: %s", strerror((int)-R->tp_take_gil));
 		return (int)R->tp_take_gil;
+	}
+	if (!R->use_watchpoint && (R->py.img.nacquire == 0 || R->py.img.nrelease == 0)) {
+		gs_warn("could not find every instruction that takes and releases the GIL in %s; using a hardware "
+			"watchpoint instead (exact, but slow in virtual machines)",
+			R->py.img.path);
+		R->use_watchpoint = 1;
+	}
+	if (!R->use_watchpoint) {
+		for (int i = 0; i < R->py.img.nsites; i++) {
+			const struct gs_site *st = &R->py.img.sites[i];
+			const char *ev = st->value ? "gil_take" : "gil_drop";
+			err = gs_uprobe_add(R->tracefs, R->group, ev, R->py.img.path, st->offset);
+			if (err < 0) {
+				snprintf(why, whylen, "cannot define the %s uprobe at %.1024s:%#lx: %s", ev, R->py.img.path,
+					 (unsigned long)st->offset, strerror(-err));
+				return err;
+			}
+		}
+		R->tp_acquire = gs_tracefs_event_id(R->tracefs, R->group, "gil_take");
+		R->tp_release = gs_tracefs_event_id(R->tracefs, R->group, "gil_drop");
+		if (R->tp_acquire < 0 || R->tp_release < 0) {
+			snprintf(why, whylen, "the GIL store-site uprobes have no event id");
+			return -ENOENT;
+		}
 	}
 	return 0;
 }
@@ -900,6 +1001,20 @@ static int preflight(struct recorder *R, char *why, size_t whylen)
 	return 0;
 }
 
+static void remove_uprobes(struct recorder *R)
+{
+	static const char *const events[] = { "take_gil", "gil_take", "gil_drop" };
+	int failed = 0;
+	for (size_t i = 0; i < GS_ARRAY_SIZE(events); i++) {
+		int err = gs_uprobe_del(R->tracefs, R->group, events[i]);
+		if (err < 0 && err != -ENOENT && !(i > 0 && R->use_watchpoint))
+			failed = 1;
+	}
+	if (failed)
+		gs_warn("could not remove the uprobes of group %s; the next gilscope run removes them", R->group);
+	R->uprobe_defined = 0;
+}
+
 static void finish(struct recorder *R)
 {
 	struct gs_rec r = { 0 };
@@ -923,9 +1038,8 @@ static void finish(struct recorder *R)
 	for (int c = 0; c < R->ncpu; c++)
 		if (R->ring_fd[c] >= 0)
 			gs_ring_unmap(&R->rings[c]);
-	if (R->uprobe_defined && gs_uprobe_del(R->tracefs, R->group, "take_gil") < 0)
-		gs_warn("could not remove the uprobe %s/take_gil; the next gilscope run removes it", R->group);
-	R->uprobe_defined = 0;
+	if (R->uprobe_defined)
+		remove_uprobes(R);
 }
 
 static void summary(const struct recorder *R)
@@ -971,6 +1085,7 @@ int gs_record(const struct gs_record_opts *o)
 
 	memset(&R, 0, sizeof(R));
 	R.o = o;
+	R.use_watchpoint = o->gil_watchpoint;
 	R.ncpu = (int)sysconf(_SC_NPROCESSORS_CONF);
 	if (R.ncpu < 1)
 		R.ncpu = 1;
@@ -980,6 +1095,8 @@ int gs_record(const struct gs_record_opts *o)
 	R.ring_read = gs_calloc((size_t)R.ncpu, sizeof(uint64_t));
 	for (int c = 0; c < R.ncpu; c++)
 		R.ring_fd[c] = -1;
+	R.nqueues = R.ncpu + 1;
+	R.queues = gs_calloc((size_t)R.nqueues, sizeof(*R.queues));
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
@@ -1159,7 +1276,7 @@ int gs_record(const struct gs_record_opts *o)
 	}
 out_close:
 	if (R.uprobe_defined)
-		gs_uprobe_del(R.tracefs, R.group, "take_gil");
+		remove_uprobes(&R);
 	if (R.w) {
 		int err = gs_recwriter_close(R.w);
 		if (err < 0 && !R.write_failed)
@@ -1185,6 +1302,11 @@ out:
 	free(R.ring_read);
 	free(R.fds);
 	free(R.ids);
-	free(R.pend);
+	for (int i = 0; i < R.nqueues; i++) {
+		for (size_t j = 0; j < R.queues[i].n; j++)
+			free(R.queues[i].v[j].payload);
+		free(R.queues[i].v);
+	}
+	free(R.queues);
 	return ret;
 }

@@ -12,6 +12,7 @@ struct gs_record_opts {
 	unsigned mmap_pages;    /* ring data pages per CPU (power of two) */
 	int json;               /* print the summary as JSON */
 	int no_summary;
+	int gil_watchpoint;     /* trace gil->locked with a hardware watchpoint (slow in VMs) */
 };
 
 /* Runs the whole command. Returns the process exit code for gilscope. */
