@@ -300,6 +300,10 @@ static void meta(struct gs_analysis *a, const struct gs_rec *r, const char *k, c
 			uint64_t x;
 			if (gs_parse_u64(v, &x) == 0)
 				a->target_pid = (uint32_t)x;
+		} else if (strcmp(k, "recorder.cpu_ns") == 0) {
+			gs_parse_u64(v, &a->recorder_cpu_ns);
+		} else if (strcmp(k, "recorder.max_rss_kb") == 0) {
+			gs_parse_u64(v, &a->recorder_max_rss_kb);
 		} else if (strcmp(k, "gilscope_version") == 0)
 			snprintf(a->gilscope_version, sizeof(a->gilscope_version), "%s", v);
 		return;
@@ -334,6 +338,10 @@ void gs_analysis_feed(struct gs_analysis *a, const struct gs_rec *r, const void 
 		meta(a, r, k, v + 1);
 		return;
 	}
+	if (r->type == GS_REC_GIL_WAIT || r->type == GS_REC_GIL_WRITE || r->type == GS_REC_DROPREQ)
+		a->gil_events++;
+	else if (r->type >= GS_REC_SWITCH_OUT && r->type <= GS_REC_COMM)
+		a->sched_events++;
 	if (now && now < a->start_ns)
 		now = a->start_ns;
 	if (now > a->last_ns)

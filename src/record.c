@@ -255,8 +255,6 @@ static int open_python_events(struct recorder *R, pid_t tid, char *why, size_t w
 			return err;
 	}
 	a.bp_addr = R->py.drop_request;
-	if (getenv("GS_NO_DROPBP"))
-		return 0;
 	return open_on_cpus(R, &a, tid, K_BP_DROPREQ, "a hardware watchpoint on the GIL drop request", why, whylen);
 }
 
@@ -1018,8 +1016,18 @@ static void remove_uprobes(struct recorder *R)
 static void finish(struct recorder *R)
 {
 	struct gs_rec r = { 0 };
+	struct rusage ru;
 	for (size_t i = 0; i < R->nfds; i++)
 		ioctl(R->fds[i], PERF_EVENT_IOC_DISABLE, 0);
+	if (getrusage(RUSAGE_SELF, &ru) == 0) {
+		char buf[32];
+		uint64_t cpu = ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) * 1000000000ull +
+			       ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) * 1000ull;
+		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)cpu);
+		meta(R, 0, "recorder.cpu_ns", buf);
+		snprintf(buf, sizeof(buf), "%ld", ru.ru_maxrss);
+		meta(R, 0, "recorder.max_rss_kb", buf);
+	}
 	drain(R, 1);
 	if (R->exited && R->o->pid <= 0) {
 		r.type = GS_REC_PROC_EXIT;

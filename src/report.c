@@ -184,6 +184,10 @@ void gs_report_json(const struct gs_analysis *a, FILE *out)
 	fprintf(out, ", \"mode\": \"%s\", \"target_pid\": %u", a->attach ? "attach" : "launch", a->target_pid);
 	KV("duration_ns", wall);
 	KV("lost_events", a->lost_events);
+	KV("gil_events", a->gil_events);
+	KV("sched_events", a->sched_events);
+	KV("recorder_cpu_ns", a->recorder_cpu_ns);
+	KV("recorder_max_rss_kb", a->recorder_max_rss_kb);
 	KV("out_of_order_events", a->out_of_order);
 	KV("repaired_inconsistencies", a->anomalies);
 	fprintf(out, ", \"complete\": %s", a->complete ? "true" : "false");

@@ -1,0 +1,19 @@
+#!/bin/sh
+# Installs the Debian packages gilscope's build, tests and demo need. Idempotent; quiet when
+# everything is present. Needs root (apt-get) only when something is missing.
+set -eu
+pkgs="gcc make libelf-dev libcmocka-dev python3-pytest linux-perf util-linux"
+# the three CPython 3.11 builds the tests exercise (pyenv's 3.11.7 comes with the image)
+pkgs="$pkgs python3.11 python3.11-dbg"
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+	echo "gilscope: missing Debian packages:$missing; run as root or: sudo apt-get install$missing" >&2
+	exit 1
+fi
+echo "gilscope: installing Debian packages:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get install -y -q $missing >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q $missing >/dev/null; }
