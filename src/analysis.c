@@ -172,12 +172,15 @@ static void proc_advance(struct gs_process *p, uint64_t now)
 	p->t_last = now;
 }
 
-/* An event the thread itself caused: it was running. */
+/* An event the thread itself caused: it was running. The scheduler events own the thread's
+ * state; a GIL event timestamped a little after the thread left the CPU (GIL and scheduler
+ * events come from different clocks' readings) only fills an unknown state. */
 static void running(struct gs_analysis *a, struct gs_thread *t)
 {
-	if (t->sched == GS_SCHED_SLEEP || t->sched == GS_SCHED_DISK)
-		a->anomalies++; /* a lost switch-in */
-	t->sched = GS_SCHED_ONCPU;
+	if (t->sched == GS_SCHED_UNKNOWN)
+		t->sched = GS_SCHED_ONCPU;
+	else if (t->sched != GS_SCHED_ONCPU)
+		a->off_cpu_gil_events++;
 }
 
 static void end_hold(struct gs_analysis *a, struct gs_process *p, struct gs_thread *t, uint64_t now)

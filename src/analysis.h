@@ -70,6 +70,7 @@ struct gs_analysis {
 	uint64_t start_ns, end_ns, last_ns;
 	uint64_t lost_events;
 	uint64_t out_of_order, anomalies, init_writes;
+	uint64_t off_cpu_gil_events; /* GIL events stamped while the scheduler had the thread off-CPU */
 	uint64_t records, gil_events, sched_events;
 	uint64_t recorder_cpu_ns, recorder_max_rss_kb;
 	int complete;           /* saw END */

@@ -34,6 +34,7 @@ static const char usage_text[] =
 	"  -m, --mmap-pages N     ring buffer pages per CPU, a power of two (default 2048 = 8 MiB)\n"
 	"      --json             print the summary as JSON instead of a table\n"
 	"      --no-summary       do not print the summary\n"
+	"      --uprobes          GIL probes as uprobes instead of inline probes (always so with -p)\n"
 	"      --gil-watchpoint   see gil->locked through a hardware write watchpoint instead of uprobes\n"
 	"                         on its store instructions (exact on any build, slow in virtual machines)\n"
 	"  -q, --quiet            only errors      -v, --verbose   more detail\n"
@@ -64,7 +65,7 @@ static int cmd_record(int argc, char **argv)
 		{ "json", no_argument, NULL, 'J' },           { "no-summary", no_argument, NULL, 'N' },
 		{ "quiet", no_argument, NULL, 'q' },          { "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },           { "gil-watchpoint", no_argument, NULL, 'W' },
-		{ NULL, 0, NULL, 0 },
+		{ "uprobes", no_argument, NULL, 'U' },        { NULL, 0, NULL, 0 },
 	};
 	struct gs_record_opts o = { .output = "gilscope.rec", .mmap_pages = 2048 };
 	int c;
@@ -108,6 +109,9 @@ static int cmd_record(int argc, char **argv)
 			break;
 		case 'W':
 			o.gil_watchpoint = 1;
+			break;
+		case 'U':
+			o.no_inline = 1;
 			break;
 		case 'q':
 			gs_verbose = 0;

@@ -135,17 +135,24 @@ int gs_pyimage_take_gil_by_calls(const char *path, uint64_t *addr)
 	return err;
 }
 
-static void add_site(struct gs_pyimage *img, const struct gs_elf *elf, uint64_t after, int value)
+static void add_site(struct gs_pyimage *img, const struct gs_elf *elf, uint64_t after, int value, uint64_t store,
+		     unsigned store_len)
 {
 	uint64_t off;
+	struct gs_site *st;
 	for (int i = 0; i < img->nsites; i++)
 		if (img->sites[i].vaddr == after)
 			return;
-	if (img->nsites >= GS_MAX_SITES || gs_elf_vaddr_to_offset(elf, after, &off) < 0)
+	if (img->nsites >= GS_MAX_SITES || gs_elf_vaddr_to_offset(elf, after, &off) < 0 || store_len > 15)
 		return;
-	img->sites[img->nsites].vaddr = after;
-	img->sites[img->nsites].offset = off;
-	img->sites[img->nsites].value = value;
+	st = &img->sites[img->nsites];
+	st->vaddr = after;
+	st->offset = off;
+	st->value = value;
+	st->store = store;
+	st->store_len = store_len;
+	if (gs_elf_read(elf, store, st->store_bytes, store_len) < 0)
+		st->store_len = 0;
 	img->nsites++;
 	if (value)
 		img->nacquire++;
@@ -237,7 +244,7 @@ static int sweep_function(struct gs_pyimage *img, const struct gs_elf *elf, uint
 		goto out;
 	for (size_t i = 0; i < nv; i++)
 		if (v[i].store_value >= 0)
-			add_site(img, elf, probe_point(v, nv, i), v[i].store_value);
+			add_site(img, elf, probe_point(v, nv, i), v[i].store_value, v[i].addr, v[i].len);
 out:
 	free(v);
 	free(buf);
@@ -285,6 +292,39 @@ static void find_sites(struct gs_pyimage *img, const struct gs_elf *elf)
 		}
 		free(buf);
 	}
+}
+
+/* take_gil's relocatable prologue (see gs_pyimage.prologue). */
+static void find_prologue(struct gs_pyimage *img, const struct gs_elf *elf)
+{
+	uint8_t buf[4096];
+	uint64_t fs, fe, off = 0, n;
+	unsigned len = 0;
+
+	if (gs_elf_function_bounds(elf, img->take_gil_vaddr, &fs, &fe) < 0 || fs != img->take_gil_vaddr)
+		return;
+	n = fe - fs < sizeof(buf) ? fe - fs : sizeof(buf);
+	if (gs_elf_read(elf, fs, buf, n) < 0)
+		return;
+	while (len < 5) {
+		struct x86_insn in;
+		unsigned l = x86_decode(buf + len, n - len, fs + len, &in);
+		if (!l || in.kind != X86_OTHER || in.rip_relative || len + l > sizeof(img->prologue))
+			return;
+		len += l;
+	}
+	/* no jump inside the function may land within the moved bytes (after the entry) */
+	while (off < n) {
+		struct x86_insn in;
+		unsigned l = x86_decode(buf + off, n - off, fs + off, &in);
+		if (!l)
+			break;
+		if ((in.kind == X86_JMP_REL || in.kind == X86_JCC_REL) && in.target > fs && in.target < fs + len)
+			return;
+		off += l;
+	}
+	memcpy(img->prologue, buf, len);
+	img->prologue_len = len;
 }
 
 static void version_from_hex(struct gs_pyimage *img, uint32_t hex)
@@ -399,6 +439,7 @@ int gs_pyimage_analyse(const char *path, struct gs_pyimage *img, char *why, size
 			first_branch(elf, s1, size, X86_JMP_REL, &img->drop_gil_vaddr);
 	}
 	find_sites(img, elf);
+	find_prologue(img, elf);
 	err = 0;
 out:
 	gs_elf_free(elf);

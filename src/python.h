@@ -17,6 +17,9 @@ struct gs_site {
 	uint64_t vaddr;   /* where the uprobe goes: the first branch/call after the store */
 	uint64_t offset;  /* its file offset */
 	int value;        /* the value stored */
+	uint64_t store;   /* the store instruction itself (inline probes replace it) */
+	unsigned store_len;
+	uint8_t store_bytes[15];
 };
 
 struct gs_pyimage {
@@ -35,6 +38,10 @@ struct gs_pyimage {
 	struct gs_site sites[GS_MAX_SITES];
 	int nsites, nacquire, nrelease;
 	uint64_t drop_gil_vaddr;    /* the out-of-line drop_gil, 0 if unknown */
+	/* take_gil's first whole instructions covering >= 5 bytes, relocatable (no branch, no
+	 * RIP-relative operand, no jump into them): what an inline probe moves out. 0 if none. */
+	unsigned prologue_len;
+	uint8_t prologue[20];
 	const struct gs_pylayout *layout;
 };
 

@@ -22,6 +22,7 @@
 #include "record.h"
 #include "analysis.h"
 #include "elfsym.h"
+#include "inline.h"
 #include "perfev.h"
 #include "procfs.h"
 #include "python.h"
@@ -100,6 +101,9 @@ struct recorder {
 	unsigned prev_state_off, prev_state_size, wake_pid_off, wake_pid_size;
 	long tp_switch, tp_wakeup, tp_take_gil, tp_acquire, tp_release;
 	int use_watchpoint;         /* gil->locked through a hardware watchpoint instead of store-site uprobes */
+	int use_inline;             /* inline probes (launch only) */
+	struct gs_inline il;
+	int pending_sig;            /* a signal that arrived while gilscope held the command */
 	struct queue *queues;       /* one per ring (events in ring order), the last for metadata */
 	int nqueues;
 	uint64_t seq;
@@ -233,6 +237,8 @@ static int open_python_events(struct recorder *R, pid_t tid, char *why, size_t w
 {
 	struct perf_event_attr a;
 	int err;
+	if (R->use_inline)
+		goto drop_request;
 	base_attr(&a, PERF_TYPE_TRACEPOINT, (uint64_t)R->tp_take_gil, PROBE_SAMPLE);
 	if ((err = open_on_cpus(R, &a, tid, K_TAKE_GIL, "the take_gil uprobe", why, whylen)) < 0)
 		return err;
@@ -244,6 +250,7 @@ static int open_python_events(struct recorder *R, pid_t tid, char *why, size_t w
 		if ((err = open_on_cpus(R, &a, tid, K_RELEASE, "the GIL release uprobes", why, whylen)) < 0)
 			return err;
 	}
+drop_request:
 	base_attr(&a, PERF_TYPE_BREAKPOINT, 0, PROBE_SAMPLE);
 	a.bp_type = HW_BREAKPOINT_W;
 	a.bp_len = HW_BREAKPOINT_LEN_4;
@@ -528,6 +535,22 @@ static void write_rec(struct recorder *R, const struct gs_rec *r, const char *na
 	write_rec_payload(R, r, name, name ? strlen(name) + 1 : 0);
 }
 
+static void on_inline(const struct gs_inline_event *e, void *arg)
+{
+	struct recorder *R = arg;
+	struct gs_rec r = { 0 };
+	r.tid = e->tid;
+	r.time = e->time;
+	r.arg64 = e->site;
+	if (e->kind == GS_INLINE_WAIT) {
+		r.type = GS_REC_GIL_WAIT;
+	} else {
+		r.type = GS_REC_GIL_WRITE;
+		r.arg = e->kind == GS_INLINE_ACQUIRE ? 1 : 0;
+	}
+	queue_add(&R->queues[R->ncpu + 1], &r, NULL, R->seq++);
+}
+
 static void write_pend(struct recorder *R, struct pend *p)
 {
 	if (p->payload) {
@@ -557,6 +580,12 @@ static void drain(struct recorder *R, int final)
 		lb = R->ring_read[c] > WATERMARK_SLACK_NS ? R->ring_read[c] - WATERMARK_SLACK_NS : 0;
 		if (R->ring_last[c] > lb)
 			lb = R->ring_last[c];
+		if (lb < wm)
+			wm = lb;
+	}
+	if (R->il.map) {
+		uint64_t t = gs_now_ns(), lb = t > WATERMARK_SLACK_NS ? t - WATERMARK_SLACK_NS : 0;
+		gs_inline_drain(&R->il, on_inline, R);
 		if (lb < wm)
 			wm = lb;
 	}
@@ -619,7 +648,12 @@ static void python_meta(struct recorder *R)
 	snprintf(build, sizeof(build), "%s, %s%s%s", img->shared ? "shared libpython" : "static",
 		 img->stripped ? "stripped" : "symbols", img->debug ? ", debug build" : "",
 		 img->layout_checked ? "" : ", layout unverified");
-	if (R->use_watchpoint)
+	if (R->use_inline)
+		snprintf(mech, sizeof(mech),
+			 "inline probes on take_gil and the %d stores to gil->locked (%d take, %d release; take_gil "
+			 "found by %s), hardware watchpoint on gil_drop_request",
+			 img->nsites, img->nacquire, img->nrelease, img->take_gil_how);
+	else if (R->use_watchpoint)
 		snprintf(mech, sizeof(mech),
 			 "hardware write watchpoints on gil->locked and gil_drop_request, uprobe on take_gil "
 			 "(found by %s)",
@@ -638,12 +672,10 @@ static void python_meta(struct recorder *R)
 	meta(R, (uint32_t)R->py.pid, "gil.locked_addr", buf);
 }
 
-/* Locates CPython in pid and defines the take_gil uprobe. 0, or -errno with why. */
-static int python_locate(struct recorder *R, pid_t pid, char *why, size_t whylen)
+/* Defines the uprobes: take_gil, and after each store to gil->locked. 0, or -errno with why. */
+static int define_uprobes(struct recorder *R, char *why, size_t whylen)
 {
-	int err = gs_python_find(pid, &R->py, why, whylen);
-	if (err < 0)
-		return err;
+	int err;
 	snprintf(R->group, sizeof(R->group), "gilscope_%d", (int)getpid());
 	if (!R->uprobe_defined) {
 		err = gs_uprobe_add(R->tracefs, R->group, "take_gil", R->py.img.path, R->py.img.take_gil_offset);
@@ -725,10 +757,31 @@ static int exec_may_be_python(pid_t pid)
 	return yes;
 }
 
+/* Locates CPython in pid and prepares the GIL probes (uprobes, or inline when allowed). */
+static int python_locate(struct recorder *R, pid_t pid, int may_inline, char *why, size_t whylen)
+{
+	int err = gs_python_find(pid, &R->py, why, whylen);
+	if (err < 0)
+		return err;
+	if (may_inline && R->use_inline) {
+		const void *meta = NULL;
+		for (int c = 0; c < R->ncpu && !meta; c++)
+			if (R->ring_fd[c] >= 0)
+				meta = R->rings[c].base;
+		err = gs_inline_setup(&R->il, pid, &R->py, meta, &R->pending_sig, why, whylen);
+		if (err == 0)
+			return 0;
+		gs_warn("inline GIL probes unavailable (%s); using uprobes", why);
+		why[0] = '\0';
+	}
+	R->use_inline = 0;
+	return define_uprobes(R, why, whylen);
+}
+
 static void set_up_python(struct recorder *R, pid_t pid)
 {
-	char why[1024];
-	int err = python_locate(R, pid, why, sizeof(why));
+	char why[1024] = "";
+	int err = python_locate(R, pid, 1, why, sizeof(why));
 	if (err == 0)
 		err = open_python_events(R, pid, why, sizeof(why));
 	if (err < 0) {
@@ -784,7 +837,7 @@ static int follow_child(struct recorder *R, pid_t child)
 			int hit = x86_bp_hit_and_remove(child, bp_addr, saved);
 			if (hit == 1) {
 				set_up_python(R, child);
-				ptrace(PTRACE_DETACH, child, NULL, NULL);
+				ptrace(PTRACE_DETACH, child, NULL, (void *)(long)R->pending_sig);
 				return 0;
 			}
 			sig = SIGTRAP;
@@ -1029,6 +1082,16 @@ static void finish(struct recorder *R)
 		meta(R, 0, "recorder.max_rss_kb", buf);
 	}
 	drain(R, 1);
+	if (R->il.map && gs_inline_lost(&R->il)) {
+		r.type = GS_REC_LOST;
+		r.time = gs_now_ns();
+		r.arg = -1;
+		r.arg64 = gs_inline_lost(&R->il);
+		R->lost += r.arg64;
+		write_rec(R, &r, NULL);
+		memset(&r, 0, sizeof(r));
+	}
+	gs_inline_close(&R->il);
 	if (R->exited && R->o->pid <= 0) {
 		r.type = GS_REC_PROC_EXIT;
 		r.pid = (uint32_t)R->target;
@@ -1103,7 +1166,9 @@ int gs_record(const struct gs_record_opts *o)
 	R.ring_read = gs_calloc((size_t)R.ncpu, sizeof(uint64_t));
 	for (int c = 0; c < R.ncpu; c++)
 		R.ring_fd[c] = -1;
-	R.nqueues = R.ncpu + 1;
+	R.nqueues = R.ncpu + 2; /* per CPU, metadata, inline ring */
+	R.il.memfd = -1;
+	R.use_inline = !o->gil_watchpoint && !o->no_inline;
 	R.queues = gs_calloc((size_t)R.nqueues, sizeof(*R.queues));
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
@@ -1155,7 +1220,8 @@ int gs_record(const struct gs_record_opts *o)
 				snprintf(cmd, sizeof(cmd), "pid %d", (int)o->pid);
 			meta(&R, 0, "command", cmd);
 		}
-		err = python_locate(&R, o->pid, why, sizeof(why));
+		R.use_inline = 0; /* a running process is never patched: uprobes */
+		err = python_locate(&R, o->pid, 0, why, sizeof(why));
 		if (err < 0) {
 			gs_warn("%s", why);
 			gs_warn("recording thread states only (no GIL events)");

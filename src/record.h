@@ -13,6 +13,7 @@ struct gs_record_opts {
 	int json;               /* print the summary as JSON */
 	int no_summary;
 	int gil_watchpoint;     /* trace gil->locked with a hardware watchpoint (slow in VMs) */
+	int no_inline;          /* uprobes instead of inline probes when launching */
 };
 
 /* Runs the whole command. Returns the process exit code for gilscope. */

@@ -190,6 +190,7 @@ void gs_report_json(const struct gs_analysis *a, FILE *out)
 	KV("recorder_max_rss_kb", a->recorder_max_rss_kb);
 	KV("out_of_order_events", a->out_of_order);
 	KV("repaired_inconsistencies", a->anomalies);
+	KV("gil_events_while_off_cpu", a->off_cpu_gil_events);
 	fprintf(out, ", \"complete\": %s", a->complete ? "true" : "false");
 	if (a->have_exit_status) {
 		int st = a->exit_status;

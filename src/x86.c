@@ -293,6 +293,8 @@ unsigned x86_decode(const uint8_t *p, size_t avail, uint64_t addr, struct x86_in
 	out->disp = disp;
 	out->rip_relative = rip_rel;
 	if (rip_rel)
+		out->disp_off = (unsigned)(modrm - p) + 1;
+	if (rip_rel)
 		out->mem_addr = addr + out->len + (uint64_t)disp;
 
 	if (!twobyte) {
@@ -381,4 +383,203 @@ int x86_bp_hit_and_remove(pid_t pid, uint64_t addr, long saved)
 	if (ptrace(PTRACE_SETREGS, pid, NULL, &regs) < 0)
 		return -errno;
 	return 1;
+}
+
+/* ---- inline probes ----------------------------------------------------------------------- */
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static size_t put(uint8_t *out, size_t o, const void *b, size_t n)
+{
+	memcpy(out + o, b, n);
+	return o + n;
+}
+
+size_t x86_emit_record(uint8_t *out, uint64_t ring, uint64_t nslots, uint32_t tid_off, uint32_t code)
+{
+	static const uint8_t pre[] = { 0x48, 0x8d, 0x64, 0x24, 0x80, /* lea -0x80(%rsp),%rsp */
+				       0x9c, 0x50, 0x51, 0x52, 0x56, /* pushf; push rax rcx rdx rsi */
+				       0x48, 0xbe };                 /* movabs $ring,%rsi */
+	static const uint8_t reserve[] = { 0xb8, 0x01, 0x00, 0x00, 0x00,       /* mov $1,%eax */
+					   0xf0, 0x48, 0x0f, 0xc1, 0x06,       /* lock xadd %rax,(%rsi) */
+					   0x48, 0x8b, 0x4e, 0x08,             /* mov 8(%rsi),%rcx (tail) */
+					   0x48, 0x89, 0xc2,                   /* mov %rax,%rdx */
+					   0x48, 0x29, 0xca,                   /* sub %rcx,%rdx */
+					   0x48, 0x81, 0xfa };                 /* cmp $nslots,%rdx */
+	static const uint8_t slot[] = { 0x48, 0x89, 0xc1,             /* mov %rax,%rcx */
+					0x48, 0x25 };                 /* and $mask,%rax */
+	static const uint8_t slot2[] = { 0x48, 0xc1, 0xe0, 0x05,                         /* shl $5,%rax */
+					 0x48, 0x8d, 0xb4, 0x06, 0x00, 0x10, 0x00, 0x00, /* lea 4096(%rsi,%rax),%rsi */
+					 0x0f, 0x31,                                     /* rdtsc */
+					 0x48, 0xc1, 0xe2, 0x20,                         /* shl $32,%rdx */
+					 0x48, 0x09, 0xd0,                               /* or %rdx,%rax */
+					 0x48, 0x89, 0x46, 0x08,                         /* mov %rax,8(%rsi) */
+					 0x64, 0x8b, 0x04, 0x25 };                       /* mov %fs:tid_off,%eax */
+	static const uint8_t fill[] = { 0x89, 0x46, 0x10,             /* mov %eax,16(%rsi) */
+					0xc7, 0x46, 0x14 };           /* movl $code,20(%rsi) */
+	static const uint8_t commit[] = { 0x48, 0x8d, 0x49, 0x01,     /* lea 1(%rcx),%rcx */
+					  0x48, 0x89, 0x0e };         /* mov %rcx,(%rsi) */
+	static const uint8_t post[] = { 0x5e, 0x5a, 0x59, 0x58, 0x9d, /* pop rsi rdx rcx rax; popf */
+					0x48, 0x8d, 0xa4, 0x24, 0x80, 0x00, 0x00, 0x00 }; /* lea 0x80(%rsp),%rsp */
+	static const uint8_t lost[] = { 0xf0, 0x48, 0xff, 0x46, 0x10 }; /* lock incq 16(%rsi) */
+	uint32_t n32 = (uint32_t)nslots, mask = (uint32_t)(nslots - 1);
+	size_t o = 0, jae_at, done_at, full_at;
+	int32_t rel;
+
+	o = put(out, o, pre, sizeof(pre));
+	o = put(out, o, &ring, 8);
+	o = put(out, o, reserve, sizeof(reserve));
+	o = put(out, o, &n32, 4);
+	jae_at = o;
+	o += 6; /* jae .full (0f 83 rel32), filled below */
+	o = put(out, o, slot, sizeof(slot));
+	o = put(out, o, &mask, 4);
+	o = put(out, o, slot2, sizeof(slot2));
+	o = put(out, o, &tid_off, 4);
+	o = put(out, o, fill, sizeof(fill));
+	o = put(out, o, &code, 4);
+	o = put(out, o, commit, sizeof(commit));
+	done_at = o;
+	o = put(out, o, post, sizeof(post));
+	/* jump over the full-ring path */
+	out[o] = 0xeb;
+	out[o + 1] = (uint8_t)(sizeof(lost) + 5);
+	o += 2;
+	full_at = o;
+	o = put(out, o, lost, sizeof(lost));
+	out[o] = 0xe9;
+	rel = (int32_t)((int64_t)done_at - (int64_t)(o + 5));
+	memcpy(out + o + 1, &rel, 4);
+	o += 5;
+	out[jae_at] = 0x0f;
+	out[jae_at + 1] = 0x83;
+	rel = (int32_t)((int64_t)full_at - (int64_t)(jae_at + 6));
+	memcpy(out + jae_at + 2, &rel, 4);
+	return o;
+}
+
+size_t x86_emit_jmp(uint8_t *out, uint64_t from, uint64_t to)
+{
+	int64_t d = (int64_t)(to - (from + 5));
+	int32_t rel;
+	if (d > INT32_MAX || d < INT32_MIN)
+		return 0;
+	rel = (int32_t)d;
+	out[0] = 0xe9;
+	memcpy(out + 1, &rel, 4);
+	return 5;
+}
+
+size_t x86_relocate(const uint8_t *in, size_t len, uint64_t from, uint64_t to, uint8_t *out)
+{
+	size_t off = 0;
+	while (off < len) {
+		struct x86_insn insn;
+		unsigned l = x86_decode(in + off, len - off, from + off, &insn);
+		if (!l || (insn.kind != X86_OTHER && insn.kind != X86_STORE_IMM && insn.kind != X86_STORE_REG))
+			return 0;
+		memcpy(out + off, in + off, l);
+		if (insn.rip_relative) {
+			int64_t nd = (int64_t)(insn.mem_addr - (to + off + l));
+			int32_t d32;
+			if (nd > INT32_MAX || nd < INT32_MIN)
+				return 0;
+			d32 = (int32_t)nd;
+			memcpy(out + off + insn.disp_off, &d32, 4);
+		}
+		off += l;
+	}
+	return len;
+}
+
+static int mem_rw(pid_t pid, uint64_t addr, void *buf, size_t len, int write_it)
+{
+	char path[64];
+	int fd;
+	ssize_t n;
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+	fd = open(path, (write_it ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = write_it ? pwrite(fd, buf, len, (off_t)addr) : pread(fd, buf, len, (off_t)addr);
+	close(fd);
+	return n == (ssize_t)len ? 0 : -EIO;
+}
+
+int x86_remote_syscall(pid_t pid, uint64_t scratch, long nr, const uint64_t args[6], int64_t *ret, int *pending_sig)
+{
+	static const uint8_t code[3] = { 0x0f, 0x05, 0xcc }; /* syscall; int3 */
+	struct user_regs_struct saved, regs;
+	uint8_t orig[3];
+	int err, st;
+
+	if (ptrace(PTRACE_GETREGS, pid, NULL, &saved) < 0)
+		return -errno;
+	if ((err = mem_rw(pid, scratch, orig, sizeof(orig), 0)) < 0 ||
+	    (err = mem_rw(pid, scratch, (void *)code, sizeof(code), 1)) < 0)
+		return err;
+	regs = saved;
+	regs.rip = scratch;
+	regs.rax = (unsigned long long)nr;
+	regs.orig_rax = (unsigned long long)-1;
+	regs.rdi = args[0];
+	regs.rsi = args[1];
+	regs.rdx = args[2];
+	regs.r10 = args[3];
+	regs.r8 = args[4];
+	regs.r9 = args[5];
+	err = 0;
+	if (ptrace(PTRACE_SETREGS, pid, NULL, &regs) < 0 || ptrace(PTRACE_CONT, pid, NULL, NULL) < 0) {
+		err = -errno;
+		goto restore;
+	}
+	for (;;) {
+		if (waitpid(pid, &st, __WALL) < 0) {
+			if (errno == EINTR)
+				continue;
+			err = -errno;
+			goto restore;
+		}
+		if (!WIFSTOPPED(st)) {
+			err = -ESRCH;
+			return err; /* the process is gone */
+		}
+		if (WSTOPSIG(st) == SIGTRAP && (st >> 16) == 0)
+			break;
+		if ((st >> 16) == 0 && pending_sig)
+			*pending_sig = WSTOPSIG(st); /* deliver later */
+		if (ptrace(PTRACE_CONT, pid, NULL, NULL) < 0) {
+			err = -errno;
+			goto restore;
+		}
+	}
+	if (ptrace(PTRACE_GETREGS, pid, NULL, &regs) < 0) {
+		err = -errno;
+		goto restore;
+	}
+	*ret = (int64_t)regs.rax;
+restore:
+	mem_rw(pid, scratch, orig, sizeof(orig), 1);
+	ptrace(PTRACE_SETREGS, pid, NULL, &saved);
+	return err;
+}
+
+int x86_fs_base(pid_t pid, uint64_t *fs)
+{
+	struct user_regs_struct regs;
+	if (ptrace(PTRACE_GETREGS, pid, NULL, &regs) < 0)
+		return -errno;
+	*fs = regs.fs_base;
+	return 0;
+}
+
+uint64_t x86_rdtsc(void)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return (uint64_t)hi << 32 | lo;
 }

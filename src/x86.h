@@ -34,6 +34,7 @@ struct x86_insn {
 	uint64_t mem_addr; /* absolute address when rip_relative */
 	int64_t disp;      /* displacement of the memory operand */
 	int src_reg;       /* for X86_STORE_REG: register number 0..15 (rax=0 .. r15=15) */
+	unsigned disp_off; /* byte offset of the disp32 in the instruction when rip_relative */
 };
 
 /* Decodes one instruction at p (address addr, avail bytes readable). Returns its length
@@ -45,8 +46,6 @@ unsigned x86_decode(const uint8_t *p, size_t avail, uint64_t addr, struct x86_in
  * immediate store, 2 for a register store, 0 when no store ends there. */
 int x86_store_ending_at(const uint8_t *buf, size_t n, uint64_t ip, struct x86_insn *out);
 
-#endif
-
 /* ptrace helpers for the entry-point breakpoint (architecture-specific register access). */
 #include <sys/types.h>
 /* Inserts a breakpoint at addr in stopped tracee pid; *saved receives the original word. */
@@ -54,3 +53,31 @@ int x86_bp_insert(pid_t pid, uint64_t addr, long *saved);
 /* After the tracee stopped with SIGTRAP: returns 1 when it stopped on the breakpoint at addr,
  * in which case the original word is restored and the PC moved back to addr. */
 int x86_bp_hit_and_remove(pid_t pid, uint64_t addr, long saved);
+
+/* ---- inline probes: code generation and remote system calls (see inline.c) ---------------- */
+
+/* Ring layout shared with the generated code: a 4096-byte header (u64 head at 0, u64 tail at
+ * 8, u64 lost at 16) and 32-byte slots from 4096: u64 seq+1 (written last: the commit), u64 TSC,
+ * u32 tid, u32 code. */
+#define X86_RING_HDR 4096u
+#define X86_SLOT_SIZE 32u
+
+/* Emits the recording sequence (preserves every register and the flags, skips the red zone):
+ * reserve a slot with lock xadd, store rdtsc, the thread id read at %fs:tid_off and code, then
+ * commit; counts a lost event when the ring is full. Returns the length (at most 160 bytes). */
+size_t x86_emit_record(uint8_t *out, uint64_t ring, uint64_t nslots, uint32_t tid_off, uint32_t code);
+/* jmp rel32 from `from` to `to`: 5 bytes, or 0 when out of range. */
+size_t x86_emit_jmp(uint8_t *out, uint64_t from, uint64_t to);
+/* Copies instruction(s) from address `from` to `to`, fixing RIP-relative displacements.
+ * Returns len, or 0 when an instruction cannot be moved (branch, or out of range). */
+size_t x86_relocate(const uint8_t *in, size_t len, uint64_t from, uint64_t to, uint8_t *out);
+
+/* Runs one system call in stopped tracee pid, using a scratch code address (its bytes are
+ * restored). Returns 0 and the call's result in *ret, or -errno for a ptrace failure. A signal
+ * that arrives meanwhile is stored in *pending_sig for the caller to deliver. */
+int x86_remote_syscall(pid_t pid, uint64_t scratch, long nr, const uint64_t args[6], int64_t *ret, int *pending_sig);
+/* The thread pointer (%fs base) of a stopped tracee. */
+int x86_fs_base(pid_t pid, uint64_t *fs);
+uint64_t x86_rdtsc(void);
+
+#endif
