@@ -1,6 +1,6 @@
 # gilscope - one non-recursive Makefile. `make V=1` shows the commands.
 PREFIX ?= /usr/local
-BUILD ?= build
+BUILD ?= build$(if $(SANITIZE),-san)
 CC ?= cc
 VERSION := 0.1.0
 SANITIZE ?=

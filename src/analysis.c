@@ -362,9 +362,12 @@ void gs_analysis_feed(struct gs_analysis *a, const struct gs_rec *r, const void 
 		a->exit_status = r->arg;
 		return;
 	case GS_REC_FORK: {
-		struct gs_thread *parent = gs_analysis_thread(a, (uint32_t)r->arg64);
+		const struct gs_thread *parent = gs_analysis_thread(a, (uint32_t)r->arg64);
 		struct gs_thread *old = gs_analysis_thread(a, r->tid);
 		struct gs_process *pp;
+		char pname[sizeof(parent->name)] = "";
+		if (parent)
+			memcpy(pname, parent->name, sizeof(pname)); /* thread_new may move the array */
 		if (old && !old->exited) {
 			/* seen before its creation record (e.g. a wakeup): adopt it */
 			old->pid = r->pid;
@@ -374,8 +377,7 @@ void gs_analysis_feed(struct gs_analysis *a, const struct gs_rec *r, const void 
 			t = thread_new(a, r->pid, r->tid, now);
 		}
 		t->sched = GS_SCHED_RUNNABLE;
-		if (parent)
-			memcpy(t->name, parent->name, sizeof(t->name));
+		memcpy(t->name, pname, sizeof(t->name));
 		p = proc_get(a, r->pid, now);
 		pp = gs_analysis_process(a, (uint32_t)r->arg);
 		if (r->pid != (uint32_t)r->arg && pp && pp->is_python && p->first_ns == now) {

@@ -611,6 +611,8 @@ static void drain(struct recorder *R, int final)
 	}
 	for (int i = 0; i < R->nqueues; i++) {
 		struct queue *q = &R->queues[i];
+		if (!head[i])
+			continue;
 		memmove(q->v, q->v + head[i], (q->n - head[i]) * sizeof(*q->v));
 		q->n -= head[i];
 	}

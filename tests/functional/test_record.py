@@ -278,3 +278,23 @@ def test_unprivileged_user_gets_one_clear_message(tmp_path):
     assert "root" in proc.stderr
     assert any(w in proc.stderr for w in ("perf_event_paranoid", "tracefs", "CAP_"))
     assert "Traceback" not in proc.stderr and "Segmentation" not in proc.stderr
+
+
+@pytest.mark.parametrize("mechanism", ["inline", "uprobes", "watchpoint"])
+def test_every_acquisition_is_recorded(tmp_path, python, mechanism):
+    """io_pingpong's workers take the GIL back after each of their 2n os.write/os.read calls: a
+    known count, identical whichever way the events are collected."""
+    n = 20000 if mechanism != "watchpoint" else 5000
+    args = {"inline": [], "uprobes": ["--uprobes"], "watchpoint": ["--gil-watchpoint"]}[mechanism]
+    bench = os.path.join(os.path.dirname(TARGETS), "..", "bench", "io_pingpong.py")
+    run = record(tmp_path, [python, bench, str(n)], args=args)
+    assert run.proc.returncode == 0, run.proc.stderr
+    assert_sane(run)
+    want = {"inline": "inline probes", "uprobes": "uprobes after", "watchpoint": "hardware write watchpoints"}
+    assert want[mechanism] in run.report["python"]["mechanism"]
+    workers = [t for t in run.python_threads() if not t["is_main"]]
+    assert len(workers) == 2
+    for t in workers:
+        assert 2 * n <= t["acquisitions"] <= 2 * n + 8, t
+        assert t["releases"] == t["acquisitions"], t
+    assert run.report["repaired_inconsistencies"] == 0

@@ -1,0 +1,3 @@
+build-san/perfev.o: src/perfev.c src/perfev.h src/util.h
+src/perfev.h:
+src/util.h:

@@ -1,0 +1,3 @@
+build-san/procfs.o: src/procfs.c src/procfs.h src/util.h
+src/procfs.h:
+src/util.h:

@@ -1,0 +1,5 @@
+build-san/report.o: src/report.c src/report.h src/analysis.h \
+ src/recfile.h
+src/report.h:
+src/analysis.h:
+src/recfile.h:

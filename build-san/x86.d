@@ -1,0 +1,2 @@
+build-san/x86.o: src/x86.c src/x86.h
+src/x86.h:
