@@ -55,10 +55,12 @@ install: $(BUILD)/gilscope
 	install -m 0755 $(BUILD)/gilscope $(DESTDIR)$(PREFIX)/bin/gilscope
 
 unit: $(UNIT_BIN)
-	$(Q)set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+	$(Q)set -e; for t in $(UNIT_BIN); do echo "== $$t"; $(SAN_ENV) $$t; done
+
+SAN_ENV := $(if $(SANITIZE),ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1)
 
 functional: $(BUILD)/gilscope
-	$(Q)GILSCOPE=$(abspath $(BUILD)/gilscope) /usr/bin/python3 -m pytest -ra -q tests/functional
+	$(Q)$(SAN_ENV) GILSCOPE=$(abspath $(BUILD)/gilscope) /usr/bin/python3 -m pytest -ra -q tests/functional
 
 check: deps
 	$(Q)$(MAKE) --no-print-directory all unit
