@@ -46,8 +46,8 @@ struct gs_process {
 	int exited;
 	char python_version[32];
 	char python_path[512];
-	char python_build[128]; /* "static, stripped" ... */
-	char mechanism[256];
+	char python_build[192]; /* "static, stripped" ... */
+	char mechanism[320];
 	uint64_t first_ns, end_ns;
 	uint64_t held_ns, contended_ns;
 	uint64_t acquisitions, forced_drops, drop_requests;

@@ -355,3 +355,24 @@ int gs_elf_exec_segment(const struct gs_elf *e, size_t n, uint64_t *start, uint6
 	}
 	return -ENOENT;
 }
+
+int gs_elf_section(const struct gs_elf *e, const char *name, uint64_t *addr, uint64_t *size)
+{
+	size_t shstrndx;
+	Elf_Scn *scn = NULL;
+	if (elf_getshdrstrndx(e->elf, &shstrndx) != 0)
+		return -ENOENT;
+	while ((scn = elf_nextscn(e->elf, scn))) {
+		GElf_Shdr sh;
+		const char *n;
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		n = elf_strptr(e->elf, shstrndx, sh.sh_name);
+		if (n && strcmp(n, name) == 0 && sh.sh_type != SHT_NOBITS) {
+			*addr = sh.sh_addr;
+			*size = sh.sh_size;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}

@@ -39,6 +39,8 @@ int gs_elf_load_bias(const struct gs_elf *elf, uint64_t map_start, uint64_t map_
 /* Address of the GOT slot through which the PLT calls the imported function name, from
  * .rela.plt. 0 or -ENOENT. */
 int gs_elf_plt_slot(const struct gs_elf *elf, const char *name, uint64_t *slot);
+/* Virtual address and size of the section called name. 0 or -ENOENT. */
+int gs_elf_section(const struct gs_elf *elf, const char *name, uint64_t *addr, uint64_t *size);
 /* The n-th executable PT_LOAD segment's file-backed [start, end). 0 or -ENOENT. */
 int gs_elf_exec_segment(const struct gs_elf *elf, size_t n, uint64_t *start, uint64_t *end);
 /* Does the file need (DT_NEEDED) a library whose name starts with prefix? 1 / 0. */

@@ -42,7 +42,10 @@ struct gs_pyimage {
 	 * RIP-relative operand, no jump into them): what an inline probe moves out. 0 if none. */
 	unsigned prologue_len;
 	uint8_t prologue[20];
-	const struct gs_pylayout *layout;
+	int free_threaded;          /* a free-threaded (no-GIL) build: _Py_DebugOffsets.free_threaded */
+	int have_layout;
+	struct gs_pylayout layout;  /* the table row, completed from _Py_DebugOffsets (3.13+) */
+	char layout_source[64];     /* "built-in table" / "_Py_DebugOffsets" */
 };
 
 /* Analyses one ELF file. Returns 0 (a CPython runtime with a known layout), -ENOENT (not a
@@ -59,16 +62,15 @@ struct gs_python {
 	pid_t pid;
 	uint64_t bias;              /* runtime address = vaddr + bias */
 	uint64_t runtime;           /* address of _PyRuntime in the process */
-	uint64_t gil_locked;        /* address of gil->locked */
-	uint64_t gil_last_holder;
-	uint64_t drop_request;      /* address of the main interpreter's gil_drop_request */
+	uint64_t drop_request;      /* address of the main interpreter's gil_drop_request, 0 if not static */
 };
 
 /* Finds the CPython runtime mapped into pid (its executable, or a libpython it maps).
  * Same returns as gs_pyimage_analyse. */
 int gs_python_find(pid_t pid, struct gs_python *py, char *why, size_t whylen);
 
-/* The Linux TID of the thread holding the GIL right now, 0 when free, -errno when unknown. */
+/* The Linux TID of the thread holding the main interpreter's GIL right now (the process must
+ * be initialised and stopped), 0 when free, -errno when unknown. */
 long gs_python_gil_holder(const struct gs_python *py);
 
 #endif

@@ -257,10 +257,16 @@ drop_request:
 	a.exclude_kernel = 1;
 	a.exclude_hv = 1;
 	if (R->use_watchpoint) {
-		a.bp_addr = R->py.gil_locked;
+		if (R->py.img.layout.gil_home != GS_GIL_IN_RUNTIME) {
+			snprintf(why, whylen, "--gil-watchpoint needs the GIL at a static address (CPython 3.9 to 3.11)");
+			return -ENOTSUP;
+		}
+		a.bp_addr = R->py.runtime + R->py.img.layout.gil + R->py.img.layout.gil_locked;
 		if ((err = open_on_cpus(R, &a, tid, K_BP_LOCKED, "a hardware watchpoint on the GIL", why, whylen)) < 0)
 			return err;
 	}
+	if (!R->py.drop_request)
+		return 0; /* not at a static address in this version: forced drops are not told apart */
 	a.bp_addr = R->py.drop_request;
 	return open_on_cpus(R, &a, tid, K_BP_DROPREQ, "a hardware watchpoint on the GIL drop request", why, whylen);
 }
@@ -646,15 +652,17 @@ static void meta(struct recorder *R, uint32_t pid, const char *k, const char *v)
 static void python_meta(struct recorder *R)
 {
 	const struct gs_pyimage *img = &R->py.img;
-	char build[128], mech[256], buf[64];
-	snprintf(build, sizeof(build), "%s, %s%s%s", img->shared ? "shared libpython" : "static",
-		 img->stripped ? "stripped" : "symbols", img->debug ? ", debug build" : "",
-		 img->layout_checked ? "" : ", layout unverified");
+	char build[192], mech[320];
+	snprintf(build, sizeof(build), "%s, %s%s, layout from %s%s", img->shared ? "shared libpython" : "static",
+		 img->stripped ? "stripped" : "symbols", img->debug ? ", debug build" : "", img->layout_source,
+		 img->layout_checked ? "" : " (unverified)");
+	const char *drops = R->py.drop_request ? ", hardware watchpoint on gil_drop_request"
+					       : "; forced drops not told apart in this version";
 	if (R->use_inline)
 		snprintf(mech, sizeof(mech),
 			 "inline probes on take_gil and the %d stores to gil->locked (%d take, %d release; take_gil "
-			 "found by %s), hardware watchpoint on gil_drop_request",
-			 img->nsites, img->nacquire, img->nrelease, img->take_gil_how);
+			 "found by %s)%s",
+			 img->nsites, img->nacquire, img->nrelease, img->take_gil_how, drops);
 	else if (R->use_watchpoint)
 		snprintf(mech, sizeof(mech),
 			 "hardware write watchpoints on gil->locked and gil_drop_request, uprobe on take_gil "
@@ -663,15 +671,14 @@ static void python_meta(struct recorder *R)
 	else
 		snprintf(mech, sizeof(mech),
 			 "uprobes after the %d stores to gil->locked (%d take, %d release) and on take_gil (found by "
-			 "%s), hardware watchpoint on gil_drop_request",
-			 img->nsites, img->nacquire, img->nrelease, img->take_gil_how);
+			 "%s)%s",
+			 img->nsites, img->nacquire, img->nrelease, img->take_gil_how, drops);
 	meta(R, (uint32_t)R->py.pid, "python.version", img->version);
 	meta(R, (uint32_t)R->py.pid, "python.path", img->path);
 	meta(R, (uint32_t)R->py.pid, "python.build", build);
 	meta(R, (uint32_t)R->py.pid, "python.build_id", img->build_id);
 	meta(R, (uint32_t)R->py.pid, "mechanism", mech);
-	snprintf(buf, sizeof(buf), "%#lx", (unsigned long)R->py.gil_locked);
-	meta(R, (uint32_t)R->py.pid, "gil.locked_addr", buf);
+	meta(R, (uint32_t)R->py.pid, "python.layout", img->layout_source);
 }
 
 /* Defines the uprobes: take_gil, and after each store to gil->locked. 0, or -errno with why. */
@@ -795,8 +802,8 @@ static void set_up_python(struct recorder *R, pid_t pid)
 	R->have_python = 1;
 	qsort(R->ids, R->nids, sizeof(*R->ids), sort_ids_cmp);
 	python_meta(R);
-	gs_debug("CPython %s in %s: take_gil at file offset %#lx, gil->locked at %#lx", R->py.img.version,
-		 R->py.img.path, (unsigned long)R->py.img.take_gil_offset, (unsigned long)R->py.gil_locked);
+	gs_debug("CPython %s in %s: take_gil at file offset %#lx, _PyRuntime at %#lx", R->py.img.version,
+		 R->py.img.path, (unsigned long)R->py.img.take_gil_offset, (unsigned long)R->py.runtime);
 }
 
 /* Follows the traced child through exec()s until it runs CPython (set up, then detach) or exits. */

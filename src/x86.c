@@ -292,8 +292,22 @@ unsigned x86_decode(const uint8_t *p, size_t avail, uint64_t addr, struct x86_in
 	out->len = i + imm;
 	out->disp = disp;
 	out->rip_relative = rip_rel;
+	out->base_reg = X86_REG_NONE;
+	out->reg = X86_REG_NONE;
 	if (rip_rel)
 		out->disp_off = (unsigned)(modrm - p) + 1;
+	if (modrm && (modrm[0] >> 6) != 3) {
+		unsigned rm = modrm[0] & 7, mod = modrm[0] >> 6;
+		if (rip_rel)
+			out->base_reg = X86_REG_RIP;
+		else if (rm == 4) {
+			unsigned b = modrm[1] & 7;
+			if (!(mod == 0 && b == 5))
+				out->base_reg = (int)(b | ((rex & 1) ? 8u : 0u));
+		} else {
+			out->base_reg = (int)(rm | ((rex & 1) ? 8u : 0u));
+		}
+	}
 	if (rip_rel)
 		out->mem_addr = addr + out->len + (uint64_t)disp;
 
@@ -317,6 +331,15 @@ unsigned x86_decode(const uint8_t *p, size_t avail, uint64_t addr, struct x86_in
 			out->kind = X86_STORE_IMM;
 			out->width = op == 0xc6 ? 1 : ((rex & 8) ? 8 : (opsize16 ? 2 : 4));
 			out->imm = read_imm(p + i, op == 0xc6 ? 1 : (opsize16 ? 2 : 4));
+		} else if (op == 0x8d && modrm && (modrm[0] >> 6) != 3) {
+			out->kind = X86_LEA;
+			out->reg = ((modrm[0] >> 3) & 7) | ((rex & 4) ? 8 : 0);
+		} else if (op >= 0xb8 && op <= 0xbf) {
+			out->kind = X86_MOV_IMM;
+			out->reg = (int)((op - 0xb8) | ((rex & 1) ? 8u : 0u));
+			out->imm = read_imm(p + i, imm);
+			if (imm == 4)
+				out->imm = (int64_t)(uint32_t)out->imm; /* mov r32, imm32 zero-extends */
 		} else if ((op == 0x89 || op == 0x88) && modrm && (modrm[0] >> 6) != 3) {
 			out->kind = X86_STORE_REG;
 			out->width = op == 0x88 ? 1 : ((rex & 8) ? 8 : (opsize16 ? 2 : 4));

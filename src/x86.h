@@ -22,7 +22,12 @@ enum x86_kind {
 	X86_CALL_IND_RIP, /* ff 15 disp32: call *disp(%rip) (-fno-plt); mem_addr valid */
 	X86_STORE_IMM,  /* c7 /0 or c6 /0 to memory: imm and mem operand valid */
 	X86_STORE_REG,  /* 89 /r or 88 /r to memory: src_reg valid */
+	X86_LEA,        /* 8d /r: reg = destination, memory operand valid */
+	X86_MOV_IMM,    /* b8+r imm32 (or imm64): reg = destination, imm valid */
 };
+
+#define X86_REG_NONE (-1)
+#define X86_REG_RIP 16
 
 struct x86_insn {
 	unsigned len;
@@ -35,6 +40,8 @@ struct x86_insn {
 	int64_t disp;      /* displacement of the memory operand */
 	int src_reg;       /* for X86_STORE_REG: register number 0..15 (rax=0 .. r15=15) */
 	unsigned disp_off; /* byte offset of the disp32 in the instruction when rip_relative */
+	int base_reg;      /* memory operand's base register (0..15), X86_REG_RIP, or X86_REG_NONE */
+	int reg;           /* X86_LEA / X86_MOV_IMM: destination register (rdi = 7) */
 };
 
 /* Decodes one instruction at p (address addr, avail bytes readable). Returns its length
