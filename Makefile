@@ -26,7 +26,7 @@ LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all clean install check unit functional demo bench deps lint
+.PHONY: all clean install check unit functional demo bench deps pythons lint
 all: $(BUILD)/gilscope
 
 $(BUILD)/%.o: src/%.c
@@ -50,6 +50,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libgilscope.a
 deps:
 	$(Q)./tests/deps.sh
 
+# Debian's CPython 3.13, 3.14 and 3.15 next to the system, for the tests (tests/pythons.sh).
+PYTHONS_PREFIX ?= /opt/gilscope-pythons
+pythons:
+	$(Q)./tests/pythons.sh $(PYTHONS_PREFIX) >/dev/null
+
 install: $(BUILD)/gilscope
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BUILD)/gilscope $(DESTDIR)$(PREFIX)/bin/gilscope
@@ -63,6 +68,7 @@ functional: $(BUILD)/gilscope
 	$(Q)$(SAN_ENV) GILSCOPE=$(abspath $(BUILD)/gilscope) /usr/bin/python3 -m pytest -ra -q tests/functional
 
 check: deps
+	$(Q)./tests/pythons.sh $(PYTHONS_PREFIX) >/dev/null || echo "gilscope: some Debian interpreters could not be installed; their tests will be SKIPPED" >&2
 	$(Q)$(MAKE) --no-print-directory all unit
 	$(Q)$(MAKE) --no-print-directory functional
 

@@ -191,8 +191,9 @@ if [ -n "$todo" ]; then
 		fi
 		[ $ok = 1 ] || { failed="$failed $v"; rm -rf "$new"; }
 	done
-	# the downloaded .debs are no longer needed; the package lists are kept for the next run
-	for s in $suites; do rm -rf "$WORK/$s/debs"; done
+	# the downloaded .debs and apt's binary caches (~90 MB a suite) are no longer needed; the
+	# package lists are kept for the next run
+	for s in $suites; do rm -rf "$WORK/$s/debs" "$WORK/$s/cache/"*.bin; done
 fi
 
 # ---- verify every interpreter and report -------------------------------------------------

@@ -11,10 +11,18 @@ TARGETS = os.path.join(ROOT, "tests", "targets")
 GILSCOPE = os.environ.get("GILSCOPE", os.path.join(ROOT, "build", "gilscope"))
 
 # Every CPython build this issue supports; the ones missing here are skipped with the reason.
+DEBIAN = os.environ.get("GILSCOPE_PYTHONS", "/opt/gilscope-pythons")
 PYTHONS = {
+    "pyenv-3.9-shared": "/root/.pyenv/versions/3.9.18/bin/python3.9",
+    "pyenv-3.10-shared": "/root/.pyenv/versions/3.10.13/bin/python3.10",
     "pyenv-3.11.7-shared": "/root/.pyenv/versions/3.11.7/bin/python3.11",
     "debian-3.11-stripped": "/usr/bin/python3.11",
     "debian-3.11-debug": "/usr/bin/python3.11d",
+    "pyenv-3.12-shared": "/root/.pyenv/versions/3.12.1/bin/python3.12",
+    "pyenv-3.13-shared": "/root/.pyenv/versions/3.13.0/bin/python3.13",
+    "debian-3.13-stripped": f"{DEBIAN}/3.13/usr/bin/python3.13",
+    "debian-3.14-stripped": f"{DEBIAN}/3.14/usr/bin/python3.14",
+    "debian-3.15-stripped": f"{DEBIAN}/3.15/usr/bin/python3.15",
 }
 
 
