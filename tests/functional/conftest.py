@@ -38,8 +38,25 @@ def pytest_configure(config):
 def python(request):
     path = PYTHONS[request.param]
     if not os.access(path, os.X_OK):
-        pytest.skip(f"{request.param}: {path} is not installed on this machine")
+        how = " (make pythons installs it)" if path.startswith(DEBIAN) else ""
+        pytest.skip(f"{request.param}: {path} is not installed on this machine{how}")
     return path
+
+
+_versions = {}
+
+
+def version_of(python):
+    """'3.X' of an interpreter, asked to the interpreter itself."""
+    if python not in _versions:
+        out = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        _versions[python] = out
+    return _versions[python]
+
+
+def tracks_forced_drops(report):
+    return "forced drops not told apart" not in report["python"]["mechanism"]
 
 
 class Run:
