@@ -778,41 +778,40 @@ int gs_python_find(pid_t pid, struct gs_python *py, char *why, size_t whylen)
 	return 0;
 }
 
-long gs_python_gil_holder(const struct gs_python *py)
+long gs_gil_holder_walk(const struct gs_pylayout *l, uint64_t runtime, gs_mem_reader read, void *ctx)
 {
-	const struct gs_pylayout *l = &py->img.layout;
 	int32_t locked;
 	uint64_t gil, holder, tid = 0;
 	int err;
 
 	if (l->gil_home == GS_GIL_IN_RUNTIME) {
-		gil = py->runtime + l->gil;
+		gil = runtime + l->gil;
 	} else {
 		uint64_t interp;
-		if ((err = gs_mem_read(py->pid, py->runtime + l->interp_main, &interp, 8)) < 0)
+		if ((err = read(ctx, runtime + l->interp_main, &interp, 8)) < 0)
 			return err;
 		if (!interp)
 			return -ENOENT; /* not initialised */
-		if ((err = gs_mem_read(py->pid, interp + l->interp_ceval_gil, &gil, 8)) < 0)
+		if ((err = read(ctx, interp + l->interp_ceval_gil, &gil, 8)) < 0)
 			return err;
 	}
-	if ((err = gs_mem_read(py->pid, gil + l->gil_locked, &locked, sizeof(locked))) < 0)
+	if ((err = read(ctx, gil + l->gil_locked, &locked, sizeof(locked))) < 0)
 		return err;
 	if (locked != 1)
 		return 0;
-	if ((err = gs_mem_read(py->pid, gil + l->gil_last_holder, &holder, sizeof(holder))) < 0)
+	if ((err = read(ctx, gil + l->gil_last_holder, &holder, sizeof(holder))) < 0)
 		return err;
 	if (!holder)
 		return -ENOENT;
 	if (l->tstate_native_tid) {
-		err = gs_mem_read(py->pid, holder + l->tstate_native_tid, &tid, sizeof(tid));
+		err = read(ctx, holder + l->tstate_native_tid, &tid, sizeof(tid));
 	} else {
 		/* 3.9, 3.10: thread_id is pthread_self(); glibc keeps the TID in struct pthread */
 		uint64_t pt;
 		uint32_t t32 = 0;
-		err = gs_mem_read(py->pid, holder + l->tstate_thread_id, &pt, 8);
+		err = read(ctx, holder + l->tstate_thread_id, &pt, 8);
 		if (!err)
-			err = gs_mem_read(py->pid, pt + 0x2d0, &t32, 4);
+			err = read(ctx, pt + 0x2d0, &t32, 4);
 		tid = t32;
 	}
 	if (err < 0)
@@ -820,4 +819,15 @@ long gs_python_gil_holder(const struct gs_python *py)
 	if (tid == 0 || tid > 0x7fffffff)
 		return -ENOENT;
 	return (long)tid;
+}
+
+static int proc_reader(void *ctx, uint64_t addr, void *dst, size_t len)
+{
+	return gs_mem_read(*(pid_t *)ctx, addr, dst, len);
+}
+
+long gs_python_gil_holder(const struct gs_python *py)
+{
+	pid_t pid = py->pid;
+	return gs_gil_holder_walk(&py->img.layout, py->runtime, proc_reader, &pid);
 }

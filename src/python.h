@@ -73,4 +73,9 @@ int gs_python_find(pid_t pid, struct gs_python *py, char *why, size_t whylen);
  * be initialised and stopped), 0 when free, -errno when unknown. */
 long gs_python_gil_holder(const struct gs_python *py);
 
+/* The same walk over any memory: read(ctx, addr, dst, len) returns 0 or -errno. The seam lets
+ * tests run it on synthetic memory built from each layout. */
+typedef int (*gs_mem_reader)(void *ctx, uint64_t addr, void *dst, size_t len);
+long gs_gil_holder_walk(const struct gs_pylayout *l, uint64_t runtime, gs_mem_reader read, void *ctx);
+
 #endif
