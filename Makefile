@@ -8,7 +8,7 @@ SANITIZE ?=
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes -Wno-missing-field-initializers
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := $(CFLAGS) -std=gnu11 $(WARN) -DGS_VERSION='"$(VERSION)"' -Isrc -MMD -MP
-LDLIBS := -lelf
+LDLIBS := -lelf -llzma
 ifneq ($(SANITIZE),)
 ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=$(SANITIZE)
@@ -59,8 +59,11 @@ install: $(BUILD)/gilscope
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BUILD)/gilscope $(DESTDIR)$(PREFIX)/bin/gilscope
 
-unit: $(UNIT_BIN)
-	$(Q)set -e; for t in $(UNIT_BIN); do echo "== $$t"; $(SAN_ENV) $$t; done
+$(BUILD)/fixtures/stamp: tests/unit/make_elf_fixtures.sh
+	$(Q)./tests/unit/make_elf_fixtures.sh $(BUILD)/fixtures && touch $@
+
+unit: $(UNIT_BIN) $(BUILD)/fixtures/stamp
+	$(Q)set -e; for t in $(UNIT_BIN); do echo "== $$t"; GILSCOPE_FIXTURES=$(BUILD)/fixtures $(SAN_ENV) $$t; done
 
 SAN_ENV := $(if $(SANITIZE),ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1)
 

@@ -47,7 +47,7 @@ struct gs_process {
 	char python_version[32];
 	char python_path[512];
 	char python_build[192]; /* "static, stripped" ... */
-	char mechanism[320];
+	char mechanism[1024];
 	uint64_t first_ns, end_ns;
 	uint64_t held_ns, contended_ns;
 	uint64_t acquisitions, forced_drops, drop_requests;

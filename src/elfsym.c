@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
+#include <lzma.h>
 #include <libelf.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,13 @@ struct gs_elf {
 	size_t nphdr;
 	GElf_Phdr *phdr;
 	Elf_Scn *symtab, *dynsym, *rela_plt;
+	/* symbols from elsewhere when the file has no .symtab: MiniDebugInfo (.gnu_debugdata, an
+	 * xz-compressed ELF) or a separate debug file found by build id */
+	Elf *aux;
+	int aux_fd;
+	void *aux_buf;
+	Elf_Scn *aux_symtab;
+	char symbols_from[600];
 	int has_debuginfo;
 	char build_id[2 * 64 + 1];
 };
@@ -60,10 +68,105 @@ static void read_build_id(struct gs_elf *e)
 	}
 }
 
+static Elf_Scn *find_symtab(Elf *elf)
+{
+	Elf_Scn *scn = NULL;
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		if (gelf_getshdr(scn, &sh) && sh.sh_type == SHT_SYMTAB)
+			return scn;
+	}
+	return NULL;
+}
+
+/* .gnu_debugdata: at most 64 MiB compressed, 512 MiB decompressed. */
+static int load_minidebuginfo(struct gs_elf *e)
+{
+	size_t shstrndx;
+	Elf_Scn *scn = NULL;
+	Elf_Data *d = NULL;
+	uint8_t *out;
+	size_t cap = 1u << 20, in_pos = 0, out_pos = 0;
+	uint64_t memlimit = 1ull << 30;
+
+	if (elf_getshdrstrndx(e->elf, &shstrndx) != 0)
+		return -1;
+	while ((scn = elf_nextscn(e->elf, scn))) {
+		GElf_Shdr sh;
+		const char *n;
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		n = elf_strptr(e->elf, shstrndx, sh.sh_name);
+		if (n && strcmp(n, ".gnu_debugdata") == 0 && sh.sh_type == SHT_PROGBITS && sh.sh_size <= (64u << 20)) {
+			d = elf_rawdata(scn, NULL);
+			break;
+		}
+	}
+	if (!d || !d->d_buf || !d->d_size)
+		return -1;
+	out = gs_malloc(cap);
+	for (;;) {
+		lzma_ret r = lzma_stream_buffer_decode(&memlimit, 0, NULL, d->d_buf, &in_pos, d->d_size, out, &out_pos, cap);
+		if (r == LZMA_OK || r == LZMA_STREAM_END)
+			break;
+		if (r != LZMA_BUF_ERROR || cap >= (512u << 20)) {
+			free(out);
+			return -1;
+		}
+		cap *= 4; /* too small: start again with a bigger buffer */
+		out = gs_realloc_array(out, cap, 1);
+		in_pos = out_pos = 0;
+	}
+	e->aux = elf_memory((char *)out, out_pos);
+	if (!e->aux || elf_kind(e->aux) != ELF_K_ELF || !(e->aux_symtab = find_symtab(e->aux))) {
+		if (e->aux)
+			elf_end(e->aux);
+		e->aux = NULL;
+		free(out);
+		return -1;
+	}
+	e->aux_buf = out;
+	snprintf(e->symbols_from, sizeof(e->symbols_from), "MiniDebugInfo (.gnu_debugdata)");
+	return 0;
+}
+
+/* /usr/lib/debug/.build-id/xx/yyyy.debug (or under $GILSCOPE_DEBUG_ROOT, for tests). */
+static int load_debug_file(struct gs_elf *e)
+{
+	char path[512];
+	const char *root = getenv("GILSCOPE_DEBUG_ROOT");
+	if (strlen(e->build_id) < 4)
+		return -1;
+	snprintf(path, sizeof(path), "%s/.build-id/%.2s/%s.debug", root ? root : "/usr/lib/debug", e->build_id,
+		 e->build_id + 2);
+	e->aux_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (e->aux_fd < 0)
+		return -1;
+	e->aux = elf_begin(e->aux_fd, ELF_C_READ_MMAP, NULL);
+	if (!e->aux || elf_kind(e->aux) != ELF_K_ELF || !(e->aux_symtab = find_symtab(e->aux))) {
+		if (e->aux)
+			elf_end(e->aux);
+		e->aux = NULL;
+		close(e->aux_fd);
+		e->aux_fd = -1;
+		return -1;
+	}
+	snprintf(e->symbols_from, sizeof(e->symbols_from), "debug file %s", path);
+	return 0;
+}
+
+static void load_aux_symbols(struct gs_elf *e)
+{
+	if (load_minidebuginfo(e) == 0 || load_debug_file(e) == 0)
+		return;
+	snprintf(e->symbols_from, sizeof(e->symbols_from), ".dynsym only");
+}
+
 int gs_elf_open(const char *path, struct gs_elf **out)
 {
 	struct gs_elf *e = gs_calloc(1, sizeof(*e));
 	size_t shstrndx;
+	e->aux_fd = -1;
 	Elf_Scn *scn = NULL;
 	int err = 0;
 
@@ -105,6 +208,11 @@ int gs_elf_open(const char *path, struct gs_elf **out)
 			e->has_debuginfo = 1;
 	}
 	read_build_id(e);
+	e->aux_fd = -1;
+	if (e->symtab)
+		snprintf(e->symbols_from, sizeof(e->symbols_from), ".symtab");
+	else
+		load_aux_symbols(e);
 	*out = e;
 	return 0;
 fail:
@@ -116,6 +224,11 @@ void gs_elf_free(struct gs_elf *e)
 {
 	if (!e)
 		return;
+	if (e->aux)
+		elf_end(e->aux);
+	if (e->aux_fd >= 0)
+		close(e->aux_fd);
+	free(e->aux_buf);
 	if (e->elf)
 		elf_end(e->elf);
 	if (e->fd >= 0)
@@ -144,7 +257,7 @@ static int name_matches(const char *name, const char *want, int *exact)
 	       strncmp(name + n, ".isra.", 6) == 0;
 }
 
-static int lookup_in(const struct gs_elf *e, Elf_Scn *scn, const char *want, uint64_t *addr, uint64_t *size)
+static int lookup_in(Elf *elf, Elf_Scn *scn, const char *want, uint64_t *addr, uint64_t *size)
 {
 	GElf_Shdr sh;
 	Elf_Data *d;
@@ -160,7 +273,7 @@ static int lookup_in(const struct gs_elf *e, Elf_Scn *scn, const char *want, uin
 		int exact;
 		if (!gelf_getsym(d, (int)i, &s) || s.st_shndx == SHN_UNDEF || s.st_value == 0)
 			continue;
-		name = elf_strptr(e->elf, sh.sh_link, s.st_name);
+		name = elf_strptr(elf, sh.sh_link, s.st_name);
 		if (!name || !name_matches(name, want, &exact))
 			continue;
 		*addr = s.st_value;
@@ -174,15 +287,19 @@ static int lookup_in(const struct gs_elf *e, Elf_Scn *scn, const char *want, uin
 
 int gs_elf_symbol(const struct gs_elf *e, const char *name, uint64_t *addr, uint64_t *size)
 {
-	if (lookup_in(e, e->symtab, name, addr, size) == 0)
+	if (e->symtab && lookup_in(e->elf, e->symtab, name, addr, size) == 0)
 		return 0;
-	return lookup_in(e, e->dynsym, name, addr, size);
+	if (e->aux_symtab && lookup_in(e->aux, e->aux_symtab, name, addr, size) == 0)
+		return 0;
+	return lookup_in(e->elf, e->dynsym, name, addr, size);
 }
 
 int gs_elf_dynsym(const struct gs_elf *e, const char *name, uint64_t *addr, uint64_t *size)
 {
-	return lookup_in(e, e->dynsym, name, addr, size);
+	return lookup_in(e->elf, e->dynsym, name, addr, size);
 }
+
+const char *gs_elf_symbols_from(const struct gs_elf *e) { return e->symbols_from; }
 
 static const GElf_Phdr *load_for_vaddr(const struct gs_elf *e, uint64_t vaddr, size_t len)
 {

@@ -22,7 +22,12 @@ int gs_elf_has_symtab(const struct gs_elf *elf);    /* has a .symtab (not stripp
 int gs_elf_has_debuginfo(const struct gs_elf *elf); /* has .debug_info */
 const char *gs_elf_build_id(const struct gs_elf *elf); /* hex, or "" */
 
-/* Looks a function or object up by name in .symtab, then .dynsym. Compiler clones of a
+/* Where the full symbol table comes from: ".symtab", "MiniDebugInfo (.gnu_debugdata)",
+ * "debug file PATH" (found by build id), or ".dynsym only". */
+const char *gs_elf_symbols_from(const struct gs_elf *elf);
+
+/* Looks a function or object up by name in .symtab (or the MiniDebugInfo / debug file one),
+ * then .dynsym. Compiler clones of a
  * static function (name.lto_priv.N, name.constprop.N, name.isra.N) match too. 0 or -ENOENT. */
 int gs_elf_symbol(const struct gs_elf *elf, const char *name, uint64_t *addr, uint64_t *size);
 /* Only the dynamic (exported) symbol table. */

@@ -179,7 +179,7 @@ int gs_pyimage_take_gil_by_calls(const char *path, uint64_t *addr)
 		return err;
 	err = take_gil_by_calls(elf, addr, &a2);
 	gs_elf_free(elf);
-	return err;
+	return err == 0 || *addr ? 0 : err;
 }
 
 static void add_site(struct gs_pyimage *img, const struct gs_elf *elf, uint64_t after, int value, uint64_t store,
@@ -549,6 +549,7 @@ int gs_pyimage_analyse(const char *path, struct gs_pyimage *img, char *why, size
 	img->shared = gs_elf_dynsym(elf, "Py_Main", &addr, &size) == 0 && gs_elf_is_pie_or_dyn(elf) &&
 		      strstr(path, "libpython") != NULL;
 	img->stripped = !gs_elf_has_symtab(elf);
+	snprintf(img->symbols_from, sizeof(img->symbols_from), "%s", gs_elf_symbols_from(elf));
 	snprintf(img->build_id, sizeof(img->build_id), "%s", gs_elf_build_id(elf));
 	img->debug = gs_elf_symbol(elf, "_Py_RefTotal", &addr, &size) == 0 ||
 		     gs_elf_symbol(elf, "_Py_NegativeRefcount", &addr, &size) == 0;
@@ -598,7 +599,7 @@ int gs_pyimage_analyse(const char *path, struct gs_pyimage *img, char *why, size
 
 	/* take_gil: the symbol table when there is one, else the call targets of exported functions */
 	if (gs_elf_symbol(elf, "take_gil", &img->take_gil_vaddr, &size) == 0 && !gs_elf_dynsym(elf, "take_gil", &addr, &size) == 0) {
-		snprintf(img->take_gil_how, sizeof(img->take_gil_how), "symbol table");
+		snprintf(img->take_gil_how, sizeof(img->take_gil_how), "%s", gs_elf_symbols_from(elf));
 	} else {
 		uint64_t a1 = 0, a2 = 0;
 		if (take_gil_by_calls(elf, &a1, &a2) == 0) {

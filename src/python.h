@@ -33,7 +33,8 @@ struct gs_pyimage {
 	uint64_t runtime_vaddr;     /* _PyRuntime */
 	uint64_t take_gil_vaddr;    /* entry of take_gil */
 	uint64_t take_gil_offset;   /* its file offset (uprobe_events) */
-	char take_gil_how[96];      /* "symbol table" / "call-target analysis (...)" */
+	char take_gil_how[600];     /* ".symtab", "MiniDebugInfo ...", "debug file ...", "call-target analysis (...)" */
+	char symbols_from[600];     /* where static symbols come from (elfsym.h) */
 	int layout_checked;         /* the locked=1 store in take_gil matched the layout */
 	struct gs_site sites[GS_MAX_SITES];
 	int nsites, nacquire, nrelease;

@@ -652,7 +652,7 @@ static void meta(struct recorder *R, uint32_t pid, const char *k, const char *v)
 static void python_meta(struct recorder *R)
 {
 	const struct gs_pyimage *img = &R->py.img;
-	char build[192], mech[320];
+	char build[192], mech[1024];
 	snprintf(build, sizeof(build), "%s, %s%s, layout from %s%s", img->shared ? "shared libpython" : "static",
 		 img->stripped ? "stripped" : "symbols", img->debug ? ", debug build" : "", img->layout_source,
 		 img->layout_checked ? "" : " (unverified)");
