@@ -1054,7 +1054,9 @@ static int preflight(struct recorder *R, char *why, size_t whylen)
 		gs_perf_strerror(fd, "scheduler tracepoints", why, whylen);
 		return fd;
 	}
-	close(fd);
+	/* kept open until the end: closing the last user of a tracepoint waits for an RCU grace
+	 * period (tens of milliseconds), which would delay the command's start */
+	push_fd(R, fd);
 	err = gs_uprobe_cleanup_stale(R->tracefs);
 	if (err > 0)
 		gs_info("removed %d uprobe(s) left by an earlier gilscope run that was killed", err);
