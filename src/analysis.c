@@ -22,6 +22,7 @@ void gs_analysis_free(struct gs_analysis *a)
 	free(a->threads);
 	free(a->index);
 	free(a->procs);
+	free(a->gils);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -76,7 +77,8 @@ static struct gs_process *proc_get(struct gs_analysis *a, uint32_t pid, uint64_t
 	p = &a->procs[a->nprocs++];
 	memset(p, 0, sizeof(*p));
 	p->pid = pid;
-	p->first_ns = p->t_last = now;
+	p->first_ns = now;
+	p->main_gil = -1;
 	return p;
 }
 
@@ -93,6 +95,7 @@ static struct gs_thread *thread_new(struct gs_analysis *a, uint32_t pid, uint32_
 	t->tid = tid;
 	t->is_main = pid == tid;
 	t->first_ns = t->t_last = now;
+	t->gil_index = -1;
 	if ((a->nthreads + 1) * 2 > a->index_cap) {
 		index_rebuild(a);
 	} else {
@@ -161,15 +164,44 @@ static void advance(struct gs_analysis *a, struct gs_thread *t, uint64_t *now)
 	}
 }
 
-static void proc_advance(struct gs_process *p, uint64_t now)
+static void gil_advance(struct gs_gilstat *g, uint64_t now)
 {
-	if (now <= p->t_last)
+	if (now <= g->t_last)
 		return;
-	if (p->holder)
-		p->held_ns += now - p->t_last;
-	if (p->nwaiters > 0)
-		p->contended_ns += now - p->t_last;
-	p->t_last = now;
+	if (g->holder)
+		g->held_ns += now - g->t_last;
+	if (g->nwaiters > 0)
+		g->contended_ns += now - g->t_last;
+	g->t_last = now;
+}
+
+/* The GIL with reference ref in process p (ref 0: the process's main GIL). Returns its index;
+ * the array may move. */
+static int gil_for(struct gs_analysis *a, struct gs_process *p, uint64_t ref, uint64_t now)
+{
+	struct gs_gilstat *g;
+	if (ref == 0 && p->main_gil >= 0)
+		return p->main_gil;
+	for (size_t i = 0; i < a->ngils; i++)
+		if (a->gils[i].pid == p->pid && a->gils[i].ref == ref)
+			return (int)i;
+	if (ref && p->main_gil >= 0 && a->gils[p->main_gil].ref == 0) {
+		a->gils[p->main_gil].ref = ref; /* the main GIL, first seen without its address */
+		return p->main_gil;
+	}
+	if (a->ngils == a->cap_gils) {
+		a->cap_gils = a->cap_gils ? a->cap_gils * 2 : 8;
+		a->gils = gs_realloc_array(a->gils, a->cap_gils, sizeof(*a->gils));
+	}
+	g = &a->gils[a->ngils];
+	memset(g, 0, sizeof(*g));
+	g->pid = p->pid;
+	g->ref = ref;
+	g->number = ++p->ngils;
+	g->first_ns = g->t_last = now;
+	if (p->main_gil < 0)
+		p->main_gil = (int)a->ngils;
+	return (int)a->ngils++;
 }
 
 /* An event the thread itself caused: it was running. The scheduler events own the thread's
@@ -183,7 +215,7 @@ static void running(struct gs_analysis *a, struct gs_thread *t)
 		a->off_cpu_gil_events++;
 }
 
-static void end_hold(struct gs_analysis *a, struct gs_process *p, struct gs_thread *t, uint64_t now)
+static void end_hold(struct gs_analysis *a, struct gs_gilstat *p, struct gs_thread *t, uint64_t now)
 {
 	uint64_t d;
 	advance(a, t, &now);
@@ -207,7 +239,7 @@ static void end_hold(struct gs_analysis *a, struct gs_process *p, struct gs_thre
 		p->holder = 0;
 }
 
-static void end_wait(struct gs_analysis *a, struct gs_process *p, struct gs_thread *t, uint64_t now)
+static void end_wait(struct gs_analysis *a, struct gs_gilstat *p, struct gs_thread *t, uint64_t now)
 {
 	uint64_t d;
 	advance(a, t, &now);
@@ -219,13 +251,13 @@ static void end_wait(struct gs_analysis *a, struct gs_process *p, struct gs_thre
 		p->nwaiters--;
 }
 
-static struct gs_thread *holder_of(struct gs_analysis *a, struct gs_process *p)
+static struct gs_thread *holder_of(struct gs_analysis *a, struct gs_gilstat *p)
 {
 	struct gs_thread *h = p->holder ? gs_analysis_thread(a, p->holder) : NULL;
 	return h && h->gil == GS_GIL_HELD ? h : NULL;
 }
 
-static void gil_acquire(struct gs_analysis *a, struct gs_process *p, struct gs_thread *t, uint64_t now)
+static void gil_acquire(struct gs_analysis *a, struct gs_gilstat *p, struct gs_thread *t, uint64_t now)
 {
 	struct gs_thread *h = holder_of(a, p);
 	if (h && h != t) {
@@ -256,7 +288,7 @@ static void gil_acquire(struct gs_analysis *a, struct gs_process *p, struct gs_t
 	p->holder = t->tid;
 }
 
-static void on_gil_write(struct gs_analysis *a, struct gs_process *p, struct gs_thread *t, int32_t value,
+static void on_gil_write(struct gs_analysis *a, struct gs_gilstat *p, struct gs_thread *t, int32_t value,
 			 uint64_t now)
 {
 	struct gs_thread *h = holder_of(a, p);
@@ -402,10 +434,12 @@ void gs_analysis_feed(struct gs_analysis *a, const struct gs_rec *r, const void 
 		}
 		p = proc_get(a, r->pid, now);
 		if (r->arg64 & GS_THREAD_HOLDS_GIL) {
+			int gi = gil_for(a, p, 0, now);
 			t->gil = GS_GIL_HELD;
 			t->hold_start = now;
 			t->seen_gil_event = 1;
-			p->holder = t->tid;
+			t->gil_index = gi;
+			a->gils[gi].holder = t->tid;
 		}
 		return;
 	case GS_REC_WAKEUP:
@@ -428,7 +462,6 @@ void gs_analysis_feed(struct gs_analysis *a, const struct gs_rec *r, const void 
 		t->is_main = r->pid == r->tid;
 	}
 	p = proc_get(a, t->pid, now);
-	proc_advance(p, now);
 	switch (r->type) {
 	case GS_REC_COMM: {
 		const char *name = payload;
@@ -456,10 +489,14 @@ void gs_analysis_feed(struct gs_analysis *a, const struct gs_rec *r, const void 
 		return;
 	case GS_REC_EXIT:
 		advance(a, t, &now);
-		if (t->gil == GS_GIL_HELD)
-			end_hold(a, p, t, now);
-		else if (t->gil == GS_GIL_WAIT)
-			end_wait(a, p, t, now);
+		if (t->gil != GS_GIL_NONE && t->gil_index >= 0) {
+			struct gs_gilstat *g = &a->gils[t->gil_index];
+			gil_advance(g, now);
+			if (t->gil == GS_GIL_HELD)
+				end_hold(a, g, t, now);
+			else
+				end_wait(a, g, t, now);
+		}
 		t->exited = 1;
 		t->end_ns = now;
 		if (t->is_main) {
@@ -474,35 +511,52 @@ void gs_analysis_feed(struct gs_analysis *a, const struct gs_rec *r, const void 
 		return; /* watchpoint hits in a process that no longer runs that Python image */
 	advance(a, t, &now);
 	running(a, t);
-	switch (r->type) {
-	case GS_REC_GIL_WAIT:
-		if (t->gil == GS_GIL_HELD) {
-			a->anomalies++;
-			end_hold(a, p, t, now);
+	{
+		/* GIL events name their GIL (inline probes); the drop request is the main GIL's */
+		int gi = gil_for(a, p, r->type == GS_REC_DROPREQ ? 0 : r->arg64, now);
+		struct gs_gilstat *g = &a->gils[gi];
+		gil_advance(g, now);
+		if (r->type != GS_REC_DROPREQ && t->gil != GS_GIL_NONE && t->gil_index >= 0 && t->gil_index != gi) {
+			/* the thread moved to another interpreter's GIL: close what it had on the old one */
+			struct gs_gilstat *old = &a->gils[t->gil_index];
+			gil_advance(old, now);
+			if (t->gil == GS_GIL_HELD)
+				end_hold(a, old, t, now);
+			else
+				end_wait(a, old, t, now);
 		}
-		if (t->gil == GS_GIL_NONE) {
-			t->gil = GS_GIL_WAIT;
-			t->wait_start = now;
-			p->nwaiters++;
-		}
-		t->seen_gil_event = 1;
-		break;
-	case GS_REC_GIL_WRITE:
-		on_gil_write(a, p, t, r->arg, now);
-		break;
-	case GS_REC_DROPREQ:
-		if (r->arg == 1 || (r->arg == GS_VALUE_UNKNOWN && !p->drop_pending)) {
-			if (!p->drop_pending) {
-				p->drop_pending = 1;
-				p->drop_time = now;
+		if (r->type != GS_REC_DROPREQ)
+			t->gil_index = gi;
+		switch (r->type) {
+		case GS_REC_GIL_WAIT:
+			if (t->gil == GS_GIL_HELD) {
+				a->anomalies++;
+				end_hold(a, g, t, now);
 			}
-			p->drop_requests++;
-			t->drop_requests++;
+			if (t->gil == GS_GIL_NONE) {
+				t->gil = GS_GIL_WAIT;
+				t->wait_start = now;
+				g->nwaiters++;
+			}
+			t->seen_gil_event = 1;
+			return;
+		case GS_REC_GIL_WRITE:
+			on_gil_write(a, g, t, r->arg, now);
+			return;
+		case GS_REC_DROPREQ:
+			if (r->arg == 1 || (r->arg == GS_VALUE_UNKNOWN && !g->drop_pending)) {
+				if (!g->drop_pending) {
+					g->drop_pending = 1;
+					g->drop_time = now;
+				}
+				g->drop_requests++;
+				t->drop_requests++;
+			}
+			/* a reset (0) comes from the new holder after the switch: nothing to do */
+			return;
+		default:
+			return;
 		}
-		/* a reset (0) comes from the new holder after the switch: nothing to do */
-		break;
-	default:
-		break;
 	}
 }
 
@@ -514,11 +568,8 @@ void gs_analysis_finish(struct gs_analysis *a, uint64_t end_ns)
 	for (size_t i = 0; i < a->nthreads; i++) {
 		struct gs_thread *t = &a->threads[i];
 		uint64_t now = end_ns;
-		struct gs_process *p = gs_analysis_process(a, t->pid);
 		if (t->exited)
 			continue;
-		if (p)
-			proc_advance(p, end_ns);
 		advance(a, t, &now);
 		if (t->gil == GS_GIL_HELD) {
 			uint64_t d = now - t->hold_start;
@@ -535,7 +586,12 @@ void gs_analysis_finish(struct gs_analysis *a, uint64_t end_ns)
 		struct gs_process *p = &a->procs[i];
 		if (!p->exited)
 			p->end_ns = end_ns;
-		proc_advance(p, p->end_ns);
+	}
+	for (size_t i = 0; i < a->ngils; i++) {
+		struct gs_gilstat *g = &a->gils[i];
+		const struct gs_process *p = gs_analysis_process(a, g->pid);
+		g->end_ns = p ? p->end_ns : end_ns;
+		gil_advance(g, g->end_ns);
 	}
 }
 

@@ -34,20 +34,19 @@ struct gs_thread {
 	uint64_t run_nogil_ns, sleeping_ns, uninterruptible_ns, runnable_ns, unknown_ns;
 	uint64_t acquisitions, releases, forced_drops, drop_requests;
 	uint64_t longest_hold_ns, longest_wait_ns;
+	int gil_index;          /* the GIL (interpreter) of its last GIL event: index in gils, -1 none */
 	/* state */
 	enum gs_sched sched;
 	enum gs_gil gil;
 	uint64_t t_last, hold_start, wait_start;
 };
 
-struct gs_process {
+/* One GIL: the process's (3.9-3.11, and the main interpreter's), or a sub-interpreter's own
+ * (3.12+), told apart by the address of its `locked` field (0: not known, the main one). */
+struct gs_gilstat {
 	uint32_t pid;
-	int is_python;          /* GIL events of this process are meaningful */
-	int exited;
-	char python_version[32];
-	char python_path[512];
-	char python_build[192]; /* "static, stripped" ... */
-	char mechanism[1024];
+	uint64_t ref;
+	int number;             /* 1 = the first GIL the process used (the main interpreter's) */
 	uint64_t first_ns, end_ns;
 	uint64_t held_ns, contended_ns;
 	uint64_t acquisitions, forced_drops, drop_requests;
@@ -59,6 +58,19 @@ struct gs_process {
 	uint64_t drop_time, t_last;
 };
 
+struct gs_process {
+	uint32_t pid;
+	int is_python;          /* GIL events of this process are meaningful */
+	int exited;
+	char python_version[32];
+	char python_path[512];
+	char python_build[192]; /* "static, stripped" ... */
+	char mechanism[1024];
+	uint64_t first_ns, end_ns;
+	int main_gil;           /* index in gils, -1 none yet */
+	int ngils;
+};
+
 struct gs_analysis {
 	struct gs_thread *threads;
 	size_t nthreads, cap_threads;
@@ -66,6 +78,8 @@ struct gs_analysis {
 	size_t index_cap;
 	struct gs_process *procs;
 	size_t nprocs, cap_procs;
+	struct gs_gilstat *gils;
+	size_t ngils, cap_gils;
 
 	uint64_t start_ns, end_ns, last_ns;
 	uint64_t lost_events;

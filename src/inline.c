@@ -202,7 +202,19 @@ int gs_inline_setup(struct gs_inline *il, pid_t pid, const struct gs_python *py,
 	{
 		uint64_t t = tramp;
 		size_t n;
-		o = x86_emit_record(code, ring, NSLOTS, tid_off, GS_INLINE_WAIT);
+		struct x86_ref eref = { 0 };
+		const struct gs_pylayout *l = &img->layout;
+		if (l->gil_home == GS_GIL_IN_RUNTIME) {
+			eref.kind = X86_REF_ABS;
+			eref.abs = py->runtime + l->gil + l->gil_locked;
+		} else {
+			/* take_gil(tstate): tstate->interp->ceval.gil, then its `locked` */
+			eref.kind = X86_REF_CHAIN;
+			eref.c0 = l->tstate_interp;
+			eref.c1 = l->interp_ceval_gil;
+			eref.add = l->gil_locked;
+		}
+		o = x86_emit_record(code, ring, NSLOTS, tid_off, GS_INLINE_WAIT, &eref);
 		n = x86_relocate(img->prologue, img->prologue_len, entry, t + o, code + o);
 		if (!n)
 			goto unmovable;
@@ -220,8 +232,24 @@ int gs_inline_setup(struct gs_inline *il, pid_t pid, const struct gs_python *py,
 			if (!n)
 				goto unmovable;
 			o += n;
-			o += x86_emit_record(code + o, ring, NSLOTS, tid_off,
-					     (uint32_t)(st->value ? GS_INLINE_ACQUIRE : GS_INLINE_RELEASE) | (uint32_t)i << 8);
+			{
+				struct x86_insn in;
+				struct x86_ref ref = { 0 };
+				if (x86_decode(st->store_bytes, st->store_len, store, &in) == st->store_len) {
+					if (in.rip_relative) {
+						ref.kind = X86_REF_ABS;
+						ref.abs = in.mem_addr;
+					} else if (in.base_reg >= 0 && in.base_reg < 16 && in.base_reg != 4) {
+						ref.kind = X86_REF_BASE;
+						ref.base = in.base_reg;
+						ref.disp = in.disp;
+					}
+				}
+				o += x86_emit_record(code + o, ring, NSLOTS, tid_off,
+						     (uint32_t)(st->value ? GS_INLINE_ACQUIRE : GS_INLINE_RELEASE) |
+							     (uint32_t)i << 8,
+						     &ref);
+			}
 			if (!x86_emit_jmp(code + o, tramp + o, store + st->store_len))
 				goto unmovable;
 			o += 5;
@@ -328,6 +356,7 @@ size_t gs_inline_drain(struct gs_inline *il, void (*cb)(const struct gs_inline_e
 		memcpy(&tsc, slot + 8, 8);
 		memcpy(&e.tid, slot + 16, 4);
 		memcpy(&code, slot + 20, 4);
+		memcpy(&e.gil, slot + 24, 8);
 		e.time = to_ns(il, tsc);
 		e.kind = (enum gs_inline_kind)(code & 0xff);
 		e.site = code >> 8;

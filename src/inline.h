@@ -43,6 +43,7 @@ struct gs_inline_event {
 	uint32_t tid;
 	enum gs_inline_kind kind;
 	unsigned site;
+	uint64_t gil;       /* address of the GIL's `locked` field: which interpreter's GIL; 0 unknown */
 };
 
 /* Sets the probes up in stopped tracee pid. perf_meta is a perf ring's metadata page (for the

@@ -10,41 +10,41 @@ static const struct gs_pylayout layouts[] = {
 	{
 		.major = 3, .minor = 9, .debug = 0, .gil_home = GS_GIL_IN_RUNTIME,
 		.gil = 0x160, .ceval_gil = 8, .interp_main = 0x28,
-		.gil_last_holder = 8, .gil_locked = 16, .tstate_thread_id = 0xb0,
+		.gil_last_holder = 8, .gil_locked = 16, .tstate_interp = 0x10, .tstate_thread_id = 0xb0,
 		.verified = "3.9.18 (pyenv, DWARF)",
 	},
 	{
 		.major = 3, .minor = 10, .debug = 0, .gil_home = GS_GIL_IN_RUNTIME,
 		.gil = 0x160, .ceval_gil = 8, .interp_main = 0x28,
-		.gil_last_holder = 8, .gil_locked = 16, .tstate_thread_id = 0xb0,
+		.gil_last_holder = 8, .gil_locked = 16, .tstate_interp = 0x10, .tstate_thread_id = 0xb0,
 		.verified = "3.10.13 (pyenv, DWARF)",
 	},
 	{
 		.major = 3, .minor = 11, .debug = -1, .gil_home = GS_GIL_IN_RUNTIME,
 		.gil = 0x168, .ceval_gil = 8, .drop_request = 0xe6a0, .interp_main = 0x30,
-		.gil_last_holder = 8, .gil_locked = 16, .tstate_native_tid = 0xa0, .tstate_thread_id = 0x98,
+		.gil_last_holder = 8, .gil_locked = 16, .tstate_interp = 0x10, .tstate_native_tid = 0xa0, .tstate_thread_id = 0x98,
 		.verified = "3.11.7 (pyenv, DWARF), 3.11.2 (Debian, machine code), 3.11.2 Py_DEBUG (DWARF)",
 	},
 	{
 		.major = 3, .minor = 12, .debug = 0, .gil_home = GS_GIL_IN_INTERP,
 		.interp_gil = 0x410, .interp_ceval_gil = 0x180, .main_interp = 0x12a68,
 		.drop_request = 0x12a68 + 0x174, .interp_main = 0x30,
-		.gil_last_holder = 8, .gil_locked = 16, .tstate_native_tid = 0x90, .tstate_thread_id = 0x88,
+		.gil_last_holder = 8, .gil_locked = 16, .tstate_interp = 0x10, .tstate_native_tid = 0x90, .tstate_thread_id = 0x88,
 		.verified = "3.12.1 (pyenv, DWARF)",
 	},
 	{
 		.major = 3, .minor = 13, .debug = 0, .debug_offsets = 1, .gil_home = GS_GIL_IN_INTERP,
-		.gil_last_holder = 8, .gil_locked = 16, .tstate_thread_id = 0x98,
+		.gil_last_holder = 8, .gil_locked = 16, .tstate_interp = 0x10, .tstate_thread_id = 0x98,
 		.verified = "3.13.0 (pyenv, DWARF), 3.13.5 (Debian, _Py_DebugOffsets)",
 	},
 	{
 		.major = 3, .minor = 14, .debug = 0, .debug_offsets = 1, .gil_home = GS_GIL_IN_INTERP,
-		.gil_last_holder = 8, .gil_locked = 16,
+		.gil_last_holder = 8, .gil_locked = 16, .tstate_interp = 0x10,
 		.verified = "3.14.10 (Debian, _Py_DebugOffsets)",
 	},
 	{
 		.major = 3, .minor = 15, .debug = 0, .debug_offsets = 1, .gil_home = GS_GIL_IN_INTERP,
-		.gil_last_holder = 8, .gil_locked = 16,
+		.gil_last_holder = 8, .gil_locked = 16, .tstate_interp = 0x10,
 		.verified = "3.15.2 (Debian, _Py_DebugOffsets)",
 	},
 };

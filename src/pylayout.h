@@ -30,6 +30,7 @@ struct gs_pylayout {
 	/* offsets inside PyThreadState */
 	uint32_t tstate_native_tid; /* (DO); 0: none (3.9, 3.10: use thread_id) */
 	uint32_t tstate_thread_id;  /* pthread_self() */
+	uint32_t tstate_interp;     /* PyThreadState.interp (0x10 in 3.9 to 3.15) */
 	const char *verified;   /* where the numbers were checked */
 };
 

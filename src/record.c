@@ -418,20 +418,19 @@ static void on_record(const struct perf_event_header *h, void *arg)
 			}
 			break;
 		}
+		/* arg64 names the GIL (the address of its `locked`); 0: the process's main GIL, which
+		 * is all uprobes and watchpoints see */
 		case K_TAKE_GIL:
 			r.type = GS_REC_GIL_WAIT;
-			r.arg64 = ip;
 			break;
 		case K_ACQUIRE:
 		case K_RELEASE:
 			r.type = GS_REC_GIL_WRITE;
 			r.arg = kind == K_ACQUIRE ? 1 : 0;
-			r.arg64 = ip;
 			break;
 		case K_BP_LOCKED:
 		case K_BP_DROPREQ:
 			r.type = kind == K_BP_LOCKED ? GS_REC_GIL_WRITE : GS_REC_DROPREQ;
-			r.arg64 = ip;
 			r.arg = site_value(R, r.pid, ip);
 			break;
 		default:
@@ -547,7 +546,7 @@ static void on_inline(const struct gs_inline_event *e, void *arg)
 	struct gs_rec r = { 0 };
 	r.tid = e->tid;
 	r.time = e->time;
-	r.arg64 = e->site;
+	r.arg64 = e->gil;
 	if (e->kind == GS_INLINE_WAIT) {
 		r.type = GS_REC_GIL_WAIT;
 	} else {

@@ -23,6 +23,22 @@ static void fmt_dur(char *buf, size_t len, uint64_t ns)
 		snprintf(buf, len, "%" PRIu64 "ns", ns);
 }
 
+static const struct gs_gilstat empty_gil;
+
+/* The GIL a process used first (its main interpreter's), or an empty one. */
+static const struct gs_gilstat *main_gil(const struct gs_analysis *a, const struct gs_process *p)
+{
+	return p->main_gil >= 0 ? &a->gils[p->main_gil] : &empty_gil;
+}
+
+static int gils_used(const struct gs_analysis *a, uint32_t pid)
+{
+	int n = 0;
+	for (size_t i = 0; i < a->ngils; i++)
+		n += a->gils[i].pid == pid && a->gils[i].acquisitions > 0;
+	return n;
+}
+
 static uint64_t lifetime(const struct gs_thread *t) { return t->end_ns > t->first_ns ? t->end_ns - t->first_ns : 0; }
 
 static int cmp_threads(const void *x, const void *y)
@@ -78,12 +94,25 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 			p->python_build[0] ? ", " : "", p->python_build);
 		if (p->mechanism[0])
 			fprintf(out, "  GIL events: %s\n", p->mechanism);
-		fprintf(out, "  GIL held %.1f%% of %s (utilisation), contended %.1f%% (at least one thread waiting)\n",
-			pct(p->held_ns, pw), d1, pct(p->contended_ns, pw));
-		fmt_dur(d2, sizeof(d2), p->drop_latency_n ? p->drop_latency_sum_ns / p->drop_latency_n : 0);
-		fmt_dur(d3, sizeof(d3), p->drop_latency_max_ns);
-		fprintf(out, "  %" PRIu64 " acquisitions, %" PRIu64 " forced drops (switch-interval requests honoured in %s on average, %s at most)\n",
-			p->acquisitions, p->forced_drops, d2, d3);
+		for (size_t k = 0; k < a->ngils; k++) {
+			const struct gs_gilstat *g = &a->gils[k];
+			uint64_t gw = g->end_ns > g->first_ns ? g->end_ns - g->first_ns : 0;
+			if (g->pid != p->pid || (g->acquisitions == 0 && (int)k != p->main_gil))
+				continue;
+			if (gils_used(a, p->pid) > 1)
+				fprintf(out, "  GIL %d (%s):\n", g->number,
+					(int)k == p->main_gil ? "main interpreter" : "a sub-interpreter's own GIL");
+			fmt_dur(d1, sizeof(d1), gw);
+			fprintf(out, "  GIL held %.1f%% of %s (utilisation), contended %.1f%% (at least one thread waiting)\n",
+				pct(g->held_ns, gw), d1, pct(g->contended_ns, gw));
+			fmt_dur(d2, sizeof(d2), g->drop_latency_n ? g->drop_latency_sum_ns / g->drop_latency_n : 0);
+			fmt_dur(d3, sizeof(d3), g->drop_latency_max_ns);
+			if (strstr(p->mechanism, "forced drops not told apart"))
+				fprintf(out, "  %" PRIu64 " acquisitions\n", g->acquisitions);
+			else
+				fprintf(out, "  %" PRIu64 " acquisitions, %" PRIu64 " forced drops (switch-interval requests honoured in %s on average, %s at most)\n",
+					g->acquisitions, g->forced_drops, d2, d3);
+		}
 	}
 	fprintf(out, "\n%-3s%-8s %-16s %9s %6s %6s %6s %6s %6s %8s %7s %9s %10s %10s\n", "", "TID", "NAME", "LIFETIME",
 		"HELD%", "WAIT%", "NOGIL%", "SLEEP%", "RUNQ%", "ACQUIRE", "FORCED", "VOLUNTARY", "MAX-HOLD", "MAX-WAIT");
@@ -101,6 +130,16 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 		fmt_dur(d1, sizeof(d1), lt);
 		fmt_dur(d2, sizeof(d2), t->longest_hold_ns);
 		fmt_dur(d3, sizeof(d3), t->longest_wait_ns);
+		if (t->gil_index >= 0 && gils_used(a, t->pid) > 1) {
+			/* several GILs in this process: the name says which one the thread used */
+			char nm[32];
+			snprintf(nm, sizeof(nm), "%.12s@%d", t->name[0] ? t->name : "?", a->gils[t->gil_index].number);
+			fprintf(out, "%-3s%-8u %-16s %9s %6.1f %6.1f %6.1f %6.1f %6.1f %8" PRIu64 " %7" PRIu64 " %9" PRIu64 " %10s %10s\n",
+				t->is_main ? "*" : "", t->tid, nm, d1, pct(t->held_ns, lt), pct(t->wait_ns, lt),
+				pct(t->run_nogil_ns, lt), pct(t->sleeping_ns, lt), pct(t->runnable_ns, lt), t->acquisitions,
+				t->forced_drops, t->releases - t->forced_drops, d2, d3);
+			continue;
+		}
 		fprintf(out, "%-3s%-8u %-16s %9s %6.1f %6.1f %6.1f %6.1f %6.1f %8" PRIu64 " %7" PRIu64 " %9" PRIu64 " %10s %10s\n",
 			t->is_main ? "*" : "", t->tid, t->name[0] ? t->name : "?", d1, pct(t->held_ns, lt),
 			pct(t->wait_ns, lt), pct(t->run_nogil_ns, lt), pct(t->sleeping_ns, lt), pct(t->runnable_ns, lt),
@@ -110,6 +149,11 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 		fprintf(out, "   (%zu short-lived threads that never took the GIL are not listed; see --json)\n", small);
 	if (hidden)
 		fprintf(out, "   (%zu threads of other processes (children that exec'd other programs) not listed)\n", hidden);
+	for (size_t i = 0; i < a->nprocs; i++)
+		if (gils_used(a, a->procs[i].pid) > 1) {
+			fprintf(out, "\nNAME@N: the thread's last GIL was GIL N of its process (sub-interpreters with their own GIL).");
+			break;
+		}
 	fprintf(out, "\n* main thread. HELD: holds the GIL; WAIT: waiting for it; NOGIL: on a CPU without it; SLEEP: blocked (S/D), not for the GIL;\nRUNQ: runnable, waiting for a CPU, not for the GIL. FORCED: releases asked for by a waiter (switch interval).\n");
 	fprintf(out, "lost events: %" PRIu64, a->lost_events);
 	if (a->out_of_order || a->anomalies)
@@ -201,17 +245,35 @@ void gs_report_json(const struct gs_analysis *a, FILE *out)
 		const struct gs_process *p = &a->procs[i];
 		uint64_t pw = p->end_ns > p->first_ns ? p->end_ns - p->first_ns : 0;
 		fprintf(out, "%s{\"pid\": %u, \"python\": %s", i ? ", " : "", p->pid, p->python_version[0] ? "true" : "false");
+		const struct gs_gilstat *mg = main_gil(a, p);
+		int nth = 0;
 		KV("wall_ns", pw);
-		KV("gil_held_ns", p->held_ns);
-		KV("gil_contended_ns", p->contended_ns);
-		fprintf(out, ", \"gil_utilisation\": %.6f, \"gil_contention\": %.6f", pw ? (double)p->held_ns / (double)pw : 0.0,
-			pw ? (double)p->contended_ns / (double)pw : 0.0);
-		KV("acquisitions", p->acquisitions);
-		KV("forced_drops", p->forced_drops);
-		KV("drop_requests", p->drop_requests);
-		KV("drop_request_latency_avg_ns", p->drop_latency_n ? p->drop_latency_sum_ns / p->drop_latency_n : 0);
-		KV("drop_request_latency_max_ns", p->drop_latency_max_ns);
-		fputs("}", out);
+		/* the main interpreter's GIL; every GIL of the process in "gils" */
+		KV("gil_held_ns", mg->held_ns);
+		KV("gil_contended_ns", mg->contended_ns);
+		fprintf(out, ", \"gil_utilisation\": %.6f, \"gil_contention\": %.6f", pw ? (double)mg->held_ns / (double)pw : 0.0,
+			pw ? (double)mg->contended_ns / (double)pw : 0.0);
+		KV("acquisitions", mg->acquisitions);
+		KV("forced_drops", mg->forced_drops);
+		KV("drop_requests", mg->drop_requests);
+		KV("drop_request_latency_avg_ns", mg->drop_latency_n ? mg->drop_latency_sum_ns / mg->drop_latency_n : 0);
+		KV("drop_request_latency_max_ns", mg->drop_latency_max_ns);
+		fputs(", \"gils\": [", out);
+		for (size_t k = 0; k < a->ngils; k++) {
+			const struct gs_gilstat *g = &a->gils[k];
+			uint64_t gw = g->end_ns > g->first_ns ? g->end_ns - g->first_ns : 0;
+			if (g->pid != p->pid)
+				continue;
+			fprintf(out, "%s{\"number\": %d, \"main\": %s, \"locked_address\": %" PRIu64, nth++ ? ", " : "",
+				g->number, (int)k == p->main_gil ? "true" : "false", g->ref);
+			KV("wall_ns", gw);
+			KV("held_ns", g->held_ns);
+			KV("contended_ns", g->contended_ns);
+			KV("acquisitions", g->acquisitions);
+			KV("forced_drops", g->forced_drops);
+			fputs("}", out);
+		}
+		fputs("]}", out);
 	}
 	fputs("], \"threads\": [", out);
 	for (size_t i = 0; i < a->nthreads; i++) {
@@ -221,7 +283,8 @@ void gs_report_json(const struct gs_analysis *a, FILE *out)
 		first = 0;
 		fprintf(out, "{\"pid\": %u, \"tid\": %u, \"name\": ", t->pid, t->tid);
 		gs_json_string(out, t->name);
-		fprintf(out, ", \"is_main\": %s, \"exited\": %s", t->is_main ? "true" : "false", t->exited ? "true" : "false");
+		fprintf(out, ", \"is_main\": %s, \"exited\": %s, \"gil\": %d", t->is_main ? "true" : "false",
+			t->exited ? "true" : "false", t->gil_index >= 0 ? a->gils[t->gil_index].number : 0);
 		KV("start_ns", t->first_ns - a->start_ns);
 		KV("lifetime_ns", lifetime(t));
 		KV("gil_held_ns", t->held_ns);

@@ -422,11 +422,59 @@ static size_t put(uint8_t *out, size_t o, const void *b, size_t n)
 	return o + n;
 }
 
-size_t x86_emit_record(uint8_t *out, uint64_t ring, uint64_t nslots, uint32_t tid_off, uint32_t code)
+/* rdi = the GIL reference (rdi was saved by the caller). */
+static size_t emit_ref(uint8_t *out, const struct x86_ref *ref)
 {
-	static const uint8_t pre[] = { 0x48, 0x8d, 0x64, 0x24, 0x80, /* lea -0x80(%rsp),%rsp */
-				       0x9c, 0x50, 0x51, 0x52, 0x56, /* pushf; push rax rcx rdx rsi */
-				       0x48, 0xbe };                 /* movabs $ring,%rsi */
+	size_t o = 0;
+	int32_t d32;
+	switch (ref ? ref->kind : X86_REF_NONE) {
+	case X86_REF_BASE:
+		/* lea disp32(%base),%rdi */
+		out[o++] = (uint8_t)(0x48 | (ref->base >= 8 ? 1 : 0));
+		out[o++] = 0x8d;
+		out[o++] = (uint8_t)(0x80 | (7 << 3) | (ref->base & 7));
+		if ((ref->base & 7) == 4)
+			out[o++] = 0x24; /* SIB: base rsp/r12, no index */
+		d32 = (int32_t)ref->disp;
+		memcpy(out + o, &d32, 4);
+		o += 4;
+		break;
+	case X86_REF_ABS:
+		out[o++] = 0x48; /* movabs $abs,%rdi */
+		out[o++] = 0xbf;
+		memcpy(out + o, &ref->abs, 8);
+		o += 8;
+		break;
+	case X86_REF_CHAIN:
+		/* mov c0(%rdi),%rdi; test %rdi,%rdi; je .z; mov c1(%rdi),%rdi; test; je .z;
+		 * lea add(%rdi),%rdi; .z: (a NULL link leaves 0: "unknown GIL") */
+		out[o++] = 0x48; out[o++] = 0x8b; out[o++] = 0xbf;
+		memcpy(out + o, &ref->c0, 4);
+		o += 4;
+		out[o++] = 0x48; out[o++] = 0x85; out[o++] = 0xff;      /* test %rdi,%rdi */
+		out[o++] = 0x74; out[o++] = 7 + 3 + 2 + 7;             /* je .z */
+		out[o++] = 0x48; out[o++] = 0x8b; out[o++] = 0xbf;
+		memcpy(out + o, &ref->c1, 4);
+		o += 4;
+		out[o++] = 0x48; out[o++] = 0x85; out[o++] = 0xff;
+		out[o++] = 0x74; out[o++] = 7;
+		out[o++] = 0x48; out[o++] = 0x8d; out[o++] = 0xbf;      /* lea add(%rdi),%rdi */
+		memcpy(out + o, &ref->add, 4);
+		o += 4;
+		break;
+	default:
+		out[o++] = 0x31; /* xor %edi,%edi */
+		out[o++] = 0xff;
+	}
+	return o;
+}
+
+size_t x86_emit_record(uint8_t *out, uint64_t ring, uint64_t nslots, uint32_t tid_off, uint32_t code,
+		       const struct x86_ref *ref)
+{
+	static const uint8_t save[] = { 0x48, 0x8d, 0x64, 0x24, 0x80,       /* lea -0x80(%rsp),%rsp */
+					0x9c, 0x50, 0x51, 0x52, 0x56, 0x57 }; /* pushf; push rax rcx rdx rsi rdi */
+	static const uint8_t pre[] = { 0x48, 0xbe };                        /* movabs $ring,%rsi */
 	static const uint8_t reserve[] = { 0xb8, 0x01, 0x00, 0x00, 0x00,       /* mov $1,%eax */
 					   0xf0, 0x48, 0x0f, 0xc1, 0x06,       /* lock xadd %rax,(%rsi) */
 					   0x48, 0x8b, 0x4e, 0x08,             /* mov 8(%rsi),%rcx (tail) */
@@ -444,15 +492,18 @@ size_t x86_emit_record(uint8_t *out, uint64_t ring, uint64_t nslots, uint32_t ti
 					 0x64, 0x8b, 0x04, 0x25 };                       /* mov %fs:tid_off,%eax */
 	static const uint8_t fill[] = { 0x89, 0x46, 0x10,             /* mov %eax,16(%rsi) */
 					0xc7, 0x46, 0x14 };           /* movl $code,20(%rsi) */
-	static const uint8_t commit[] = { 0x48, 0x8d, 0x49, 0x01,     /* lea 1(%rcx),%rcx */
+	static const uint8_t commit[] = { 0x48, 0x89, 0x7e, 0x18,     /* mov %rdi,24(%rsi) */
+					  0x48, 0x8d, 0x49, 0x01,     /* lea 1(%rcx),%rcx */
 					  0x48, 0x89, 0x0e };         /* mov %rcx,(%rsi) */
-	static const uint8_t post[] = { 0x5e, 0x5a, 0x59, 0x58, 0x9d, /* pop rsi rdx rcx rax; popf */
+	static const uint8_t post[] = { 0x5f, 0x5e, 0x5a, 0x59, 0x58, 0x9d, /* pop rdi rsi rdx rcx rax; popf */
 					0x48, 0x8d, 0xa4, 0x24, 0x80, 0x00, 0x00, 0x00 }; /* lea 0x80(%rsp),%rsp */
 	static const uint8_t lost[] = { 0xf0, 0x48, 0xff, 0x46, 0x10 }; /* lock incq 16(%rsi) */
 	uint32_t n32 = (uint32_t)nslots, mask = (uint32_t)(nslots - 1);
 	size_t o = 0, jae_at, done_at, full_at;
 	int32_t rel;
 
+	o = put(out, o, save, sizeof(save));
+	o += emit_ref(out + o, ref);
 	o = put(out, o, pre, sizeof(pre));
 	o = put(out, o, &ring, 8);
 	o = put(out, o, reserve, sizeof(reserve));

@@ -69,10 +69,28 @@ int x86_bp_hit_and_remove(pid_t pid, uint64_t addr, long saved);
 #define X86_RING_HDR 4096u
 #define X86_SLOT_SIZE 32u
 
+/* Which GIL an event concerns: the address of its `locked` field, computed in the trampoline. */
+enum x86_ref_kind {
+	X86_REF_NONE = 0,
+	X86_REF_BASE,   /* disp(%base): the store's own memory operand */
+	X86_REF_ABS,    /* a static address */
+	X86_REF_CHAIN,  /* take_gil's argument: ((tstate + c0)->... + c1) + add: tstate->interp->ceval.gil + locked */
+};
+
+struct x86_ref {
+	enum x86_ref_kind kind;
+	int base;         /* X86_REF_BASE: register number */
+	int64_t disp;
+	uint64_t abs;
+	uint32_t c0, c1, add;
+};
+
 /* Emits the recording sequence (preserves every register and the flags, skips the red zone):
- * reserve a slot with lock xadd, store rdtsc, the thread id read at %fs:tid_off and code, then
- * commit; counts a lost event when the ring is full. Returns the length (at most 160 bytes). */
-size_t x86_emit_record(uint8_t *out, uint64_t ring, uint64_t nslots, uint32_t tid_off, uint32_t code);
+ * reserve a slot with lock xadd, store rdtsc, the thread id read at %fs:tid_off, code and the
+ * GIL reference, then commit; counts a lost event when the ring is full. Slots are 32 bytes:
+ * u64 seq+1, u64 TSC, u32 tid, u32 code, u64 GIL ref. Returns the length (at most 200 bytes). */
+size_t x86_emit_record(uint8_t *out, uint64_t ring, uint64_t nslots, uint32_t tid_off, uint32_t code,
+		       const struct x86_ref *ref);
 /* jmp rel32 from `from` to `to`: 5 bytes, or 0 when out of range. */
 size_t x86_emit_jmp(uint8_t *out, uint64_t from, uint64_t to);
 /* Copies instruction(s) from address `from` to `to`, fixing RIP-relative displacements.

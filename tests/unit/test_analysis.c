@@ -72,6 +72,7 @@ static void test_two_threads_ping_pong(void **state)
 	m = gs_analysis_thread(&a, 100);
 	w = gs_analysis_thread(&a, 101);
 	p = gs_analysis_process(&a, 100);
+	struct gs_gilstat *g = &a.gils[p->main_gil];
 	assert_non_null(m);
 	assert_non_null(w);
 	assert_true(m->is_main);
@@ -98,10 +99,10 @@ static void test_two_threads_ping_pong(void **state)
 			 w->end_ns - w->first_ns);
 	/* one GIL: holds sum to at most the wall time */
 	assert_true(m->held_ns + w->held_ns <= p->end_ns - p->first_ns);
-	assert_int_equal(p->held_ns, 390 * US);
-	assert_int_equal(p->contended_ns, 100 * US + 180 * US);
-	assert_int_equal(p->forced_drops, 1);
-	assert_int_equal(p->drop_latency_max_ns, 40 * US);
+	assert_int_equal(g->held_ns, 390 * US);
+	assert_int_equal(g->contended_ns, 100 * US + 180 * US);
+	assert_int_equal(g->forced_drops, 1);
+	assert_int_equal(g->drop_latency_max_ns, 40 * US);
 	assert_int_equal(a.anomalies, 0);
 	gs_analysis_free(&a);
 }
@@ -170,8 +171,8 @@ static void test_lost_and_exit_while_waiting(void **state)
 	assert_true(w->exited);
 	assert_int_equal(w->wait_ns, 30 * US);
 	assert_int_equal(w->end_ns - w->first_ns, 40 * US);
-	assert_int_equal(p->nwaiters, 0);
-	assert_int_equal(p->contended_ns, 30 * US);
+	assert_int_equal(a.gils[p->main_gil].nwaiters, 0);
+	assert_int_equal(a.gils[p->main_gil].contended_ns, 30 * US);
 	gs_analysis_free(&a);
 }
 
@@ -246,13 +247,47 @@ static void test_tid_reuse(void **state)
 	gs_analysis_free(&a);
 }
 
+static void test_subinterpreters_own_gils(void **state)
+{
+	/* Threads 101 and 102 run in two interpreters with their own GIL (events name the GIL by
+	 * the address of its `locked` field): both hold at once, which is no inconsistency. */
+	struct gs_analysis a;
+	struct gs_process *p;
+	(void)state;
+	python_process(&a);
+	feed(&a, GS_REC_FORK, 100, 101, T(0), 100, 100);
+	feed(&a, GS_REC_FORK, 100, 102, T(0), 100, 100);
+	IN(101, 0);
+	IN(102, 0);
+	feed(&a, GS_REC_GIL_WRITE, 100, 101, T(10), 1, 0x1000);
+	feed(&a, GS_REC_GIL_WRITE, 100, 102, T(10), 1, 0x2000);
+	feed(&a, GS_REC_GIL_WAIT, 100, 100, T(20), 0, 0x1000); /* main waits for 101's GIL */
+	feed(&a, GS_REC_GIL_WRITE, 100, 101, T(60), 0, 0x1000);
+	feed(&a, GS_REC_GIL_WRITE, 100, 100, T(60), 1, 0x1000);
+	feed(&a, GS_REC_GIL_WRITE, 100, 102, T(90), 0, 0x2000);
+	feed(&a, GS_REC_GIL_WRITE, 100, 100, T(100), 0, 0x1000);
+	gs_analysis_finish(&a, T(100));
+	p = gs_analysis_process(&a, 100);
+	assert_int_equal(a.anomalies, 0);
+	assert_int_equal(p->ngils, 2);
+	assert_int_equal(a.gils[p->main_gil].ref, 0x1000);
+	assert_int_equal(gs_analysis_thread(&a, 101)->held_ns, 50 * US);
+	assert_int_equal(gs_analysis_thread(&a, 102)->held_ns, 80 * US);
+	assert_int_equal(gs_analysis_thread(&a, 100)->wait_ns, 40 * US);
+	for (size_t i = 0; i < a.ngils; i++) /* each GIL: holds within the wall time */
+		assert_true(a.gils[i].held_ns <= 100 * US);
+	assert_int_equal(a.gils[p->main_gil].held_ns, 50 * US + 40 * US);
+	assert_int_equal(a.gils[p->main_gil].contended_ns, 40 * US);
+	gs_analysis_free(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_two_threads_ping_pong), cmocka_unit_test(test_unmatched_events),
 		cmocka_unit_test(test_out_of_order_and_open_hold), cmocka_unit_test(test_lost_and_exit_while_waiting),
 		cmocka_unit_test(test_attach_wait_in_progress), cmocka_unit_test(test_not_python_and_states),
-		cmocka_unit_test(test_tid_reuse),
+		cmocka_unit_test(test_tid_reuse), cmocka_unit_test(test_subinterpreters_own_gils),
 	};
 	return cmocka_run_group_tests_name("analysis", tests, NULL, NULL);
 }
