@@ -242,8 +242,11 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
 		printf("gilscope %s\n"
-		       "CPython layouts: 3.11 (exercised here on 3.11.7 pyenv shared+symbols, 3.11.2 Debian static "
-		       "stripped, 3.11.2 Debian debug build)\n",
+		       "CPython 3.9 to 3.15 (release builds; 3.11 debug builds too). Exercised for real:\n"
+		       "  3.9.18, 3.10.13, 3.11.7, 3.12.1, 3.13.0 (pyenv: shared libpython, symbols)\n"
+		       "  3.11.2 (Debian: static, stripped; and its debug build), 3.13.5, 3.14.10, 3.15.2 (Debian: static, "
+		       "stripped)\n"
+		       "Free-threaded builds: detected, thread states only (none available to test).\n",
 		       GS_VERSION);
 		return 0;
 	}

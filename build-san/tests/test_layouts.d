@@ -1,0 +1,5 @@
+build-san/tests/test_layouts: tests/unit/test_layouts.c src/pylayout.h \
+ src/python.h src/pylayout.h
+src/pylayout.h:
+src/python.h:
+src/pylayout.h:
