@@ -351,6 +351,8 @@ static void meta(struct gs_analysis *a, const struct gs_rec *r, const char *k, c
 		snprintf(p->python_path, sizeof(p->python_path), "%s", v);
 	} else if (strcmp(k, "python.build") == 0) {
 		snprintf(p->python_build, sizeof(p->python_build), "%s", v);
+	} else if (strcmp(k, "python.error") == 0) {
+		snprintf(p->python_error, sizeof(p->python_error), "%s", v);
 	} else if (strcmp(k, "mechanism") == 0) {
 		snprintf(p->mechanism, sizeof(p->mechanism), "%s", v);
 	}

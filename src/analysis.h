@@ -66,6 +66,7 @@ struct gs_process {
 	char python_path[512];
 	char python_build[192]; /* "static, stripped" ... */
 	char mechanism[1024];
+	char python_error[512]; /* why GIL events are not recorded for it (not CPython, unsupported...) */
 	uint64_t first_ns, end_ns;
 	int main_gil;           /* index in gils, -1 none yet */
 	int ngils;

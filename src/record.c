@@ -1235,6 +1235,7 @@ int gs_record(const struct gs_record_opts *o)
 		if (err < 0) {
 			gs_warn("%s", why);
 			gs_warn("recording thread states only (no GIL events)");
+			meta(&R, (uint32_t)o->pid, "python.error", why);
 		}
 		if ((err = stop_all(o->pid, &s, why, sizeof(why))) < 0) {
 			release_all(&s);

@@ -86,7 +86,8 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 		uint64_t pw = p->end_ns > p->first_ns ? p->end_ns - p->first_ns : 0;
 		if (!p->python_version[0]) {
 			if (p->pid == a->target_pid)
-				fprintf(out, "process %u: not a CPython this gilscope can trace: thread states only\n", p->pid);
+				fprintf(out, "process %u: %s: thread states only\n", p->pid,
+					p->python_error[0] ? p->python_error : "not a CPython this gilscope can trace");
 			continue;
 		}
 		fmt_dur(d1, sizeof(d1), pw);
@@ -223,6 +224,11 @@ void gs_report_json(const struct gs_analysis *a, FILE *out)
 	} else {
 		fputs("null", out);
 	}
+	for (size_t i = 0; i < a->nprocs; i++)
+		if (a->procs[i].pid == a->target_pid && a->procs[i].python_error[0]) {
+			fputs(", \"python_error\": ", out);
+			gs_json_string(out, a->procs[i].python_error);
+		}
 	fputs(", \"command\": ", out);
 	gs_json_string(out, a->command);
 	fprintf(out, ", \"mode\": \"%s\", \"target_pid\": %u", a->attach ? "attach" : "launch", a->target_pid);
