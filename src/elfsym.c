@@ -79,29 +79,35 @@ static Elf_Scn *find_symtab(Elf *elf)
 	return NULL;
 }
 
-/* .gnu_debugdata: at most 64 MiB compressed, 512 MiB decompressed. */
-static int load_minidebuginfo(struct gs_elf *e)
+static Elf_Scn *section_by_name(const struct gs_elf *e, const char *name, GElf_Shdr *sh)
 {
 	size_t shstrndx;
 	Elf_Scn *scn = NULL;
+	if (elf_getshdrstrndx(e->elf, &shstrndx) != 0)
+		return NULL;
+	while ((scn = elf_nextscn(e->elf, scn))) {
+		const char *n;
+		if (!gelf_getshdr(scn, sh))
+			continue;
+		n = elf_strptr(e->elf, shstrndx, sh->sh_name);
+		if (n && strcmp(n, name) == 0)
+			return scn;
+	}
+	return NULL;
+}
+
+/* .gnu_debugdata: at most 64 MiB compressed, 512 MiB decompressed. */
+static int load_minidebuginfo(struct gs_elf *e)
+{
+	GElf_Shdr sh;
+	Elf_Scn *scn = section_by_name(e, ".gnu_debugdata", &sh);
 	Elf_Data *d = NULL;
 	uint8_t *out;
 	size_t cap = 1u << 20, in_pos = 0, out_pos = 0;
 	uint64_t memlimit = 1ull << 30;
 
-	if (elf_getshdrstrndx(e->elf, &shstrndx) != 0)
-		return -1;
-	while ((scn = elf_nextscn(e->elf, scn))) {
-		GElf_Shdr sh;
-		const char *n;
-		if (!gelf_getshdr(scn, &sh))
-			continue;
-		n = elf_strptr(e->elf, shstrndx, sh.sh_name);
-		if (n && strcmp(n, ".gnu_debugdata") == 0 && sh.sh_type == SHT_PROGBITS && sh.sh_size <= (64u << 20)) {
-			d = elf_rawdata(scn, NULL);
-			break;
-		}
-	}
+	if (scn && sh.sh_type == SHT_PROGBITS && sh.sh_size <= (64u << 20))
+		d = elf_rawdata(scn, NULL);
 	if (!d || !d->d_buf || !d->d_size)
 		return -1;
 	out = gs_malloc(cap);
@@ -475,21 +481,10 @@ int gs_elf_exec_segment(const struct gs_elf *e, size_t n, uint64_t *start, uint6
 
 int gs_elf_section(const struct gs_elf *e, const char *name, uint64_t *addr, uint64_t *size)
 {
-	size_t shstrndx;
-	Elf_Scn *scn = NULL;
-	if (elf_getshdrstrndx(e->elf, &shstrndx) != 0)
+	GElf_Shdr sh;
+	if (!section_by_name(e, name, &sh) || sh.sh_type == SHT_NOBITS)
 		return -ENOENT;
-	while ((scn = elf_nextscn(e->elf, scn))) {
-		GElf_Shdr sh;
-		const char *n;
-		if (!gelf_getshdr(scn, &sh))
-			continue;
-		n = elf_strptr(e->elf, shstrndx, sh.sh_name);
-		if (n && strcmp(n, name) == 0 && sh.sh_type != SHT_NOBITS) {
-			*addr = sh.sh_addr;
-			*size = sh.sh_size;
-			return 0;
-		}
-	}
-	return -ENOENT;
+	*addr = sh.sh_addr;
+	*size = sh.sh_size;
+	return 0;
 }

@@ -35,19 +35,6 @@ static int span_cb(const struct gs_map *m, void *arg)
 	return 0;
 }
 
-static int mem_write(pid_t pid, uint64_t addr, const void *buf, size_t len)
-{
-	char path[64];
-	int fd;
-	ssize_t n;
-	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
-	fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = pwrite(fd, buf, len, (off_t)addr);
-	close(fd);
-	return n == (ssize_t)len ? 0 : -EIO;
-}
 
 static int64_t rcall(pid_t pid, uint64_t scratch, long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3,
 		     uint64_t a4, uint64_t a5, int *pending_sig, int *err)
@@ -174,7 +161,7 @@ int gs_inline_setup(struct gs_inline *il, pid_t pid, const struct gs_python *py,
 		goto fail;
 	}
 	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)getpid(), il->memfd);
-	if ((err = mem_write(pid, tramp + TRAMP_SIZE - 64, path, strlen(path) + 1)) < 0)
+	if ((err = gs_mem_write(pid, tramp + TRAMP_SIZE - 64, path, strlen(path) + 1)) < 0)
 		goto fail_ptrace;
 	r = rcall(pid, scratch, SYS_open, tramp + TRAMP_SIZE - 64, O_RDWR | O_CLOEXEC, 0, 0, 0, 0, pending_sig, &err);
 	if (err < 0)
@@ -255,7 +242,7 @@ int gs_inline_setup(struct gs_inline *il, pid_t pid, const struct gs_python *py,
 			o += 5;
 		}
 	}
-	if ((err = mem_write(pid, tramp, code, o)) < 0)
+	if ((err = gs_mem_write(pid, tramp, code, o)) < 0)
 		goto fail_ptrace;
 
 	/* 4. patch: jumps over the moved instructions (the process is stopped, single-threaded) */
@@ -264,14 +251,14 @@ int gs_inline_setup(struct gs_inline *il, pid_t pid, const struct gs_python *py,
 		/* the entry trampoline starts at tramp; nops fill the rest of what was moved */
 		memset(jmp, 0x90, sizeof(jmp));
 		x86_emit_jmp(jmp, entry, tramp);
-		if ((err = mem_write(pid, entry, jmp, img->prologue_len)) < 0)
+		if ((err = gs_mem_write(pid, entry, jmp, img->prologue_len)) < 0)
 			goto fail_ptrace;
 		for (int i = 0; i < img->nsites; i++) {
 			const struct gs_site *st = &img->sites[i];
 			uint64_t store = st->store + py->bias;
 			memset(jmp, 0x90, sizeof(jmp));
 			x86_emit_jmp(jmp, store, tramp + site_off[i]);
-			if ((err = mem_write(pid, store, jmp, st->store_len)) < 0)
+			if ((err = gs_mem_write(pid, store, jmp, st->store_len)) < 0)
 				goto fail_ptrace;
 		}
 	}

@@ -132,6 +132,20 @@ int gs_mem_read(pid_t pid, uint64_t addr, void *dst, size_t len)
 	return -errno;
 }
 
+int gs_mem_write(pid_t pid, uint64_t addr, const void *src, size_t len)
+{
+	char path[64];
+	int fd;
+	ssize_t n;
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = pwrite(fd, src, len, (off_t)addr);
+	close(fd);
+	return n == (ssize_t)len ? 0 : -EIO;
+}
+
 int gs_task_list(pid_t pid, pid_t **tids)
 {
 	char path[64];

@@ -23,6 +23,10 @@ int gs_maps_foreach(pid_t pid, int (*cb)(const struct gs_map *m, void *arg), voi
 /* Reads len bytes at addr in pid's memory. 0, or -errno (-ESRCH: process gone). */
 int gs_mem_read(pid_t pid, uint64_t addr, void *dst, size_t len);
 
+/* Writes len bytes at addr in pid's memory through /proc/PID/mem (which may write read-only
+ * code pages, as a debugger does; root or ptrace rights needed). 0 or -errno. */
+int gs_mem_write(pid_t pid, uint64_t addr, const void *src, size_t len);
+
 /* Thread ids of pid, into a growing array. Returns count, or -errno. */
 int gs_task_list(pid_t pid, pid_t **tids);
 

@@ -410,6 +410,8 @@ int x86_bp_hit_and_remove(pid_t pid, uint64_t addr, long saved)
 
 /* ---- inline probes ----------------------------------------------------------------------- */
 
+#include "procfs.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -570,19 +572,6 @@ size_t x86_relocate(const uint8_t *in, size_t len, uint64_t from, uint64_t to, u
 	return len;
 }
 
-static int mem_rw(pid_t pid, uint64_t addr, void *buf, size_t len, int write_it)
-{
-	char path[64];
-	int fd;
-	ssize_t n;
-	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
-	fd = open(path, (write_it ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = write_it ? pwrite(fd, buf, len, (off_t)addr) : pread(fd, buf, len, (off_t)addr);
-	close(fd);
-	return n == (ssize_t)len ? 0 : -EIO;
-}
 
 int x86_remote_syscall(pid_t pid, uint64_t scratch, long nr, const uint64_t args[6], int64_t *ret, int *pending_sig)
 {
@@ -593,8 +582,8 @@ int x86_remote_syscall(pid_t pid, uint64_t scratch, long nr, const uint64_t args
 
 	if (ptrace(PTRACE_GETREGS, pid, NULL, &saved) < 0)
 		return -errno;
-	if ((err = mem_rw(pid, scratch, orig, sizeof(orig), 0)) < 0 ||
-	    (err = mem_rw(pid, scratch, (void *)code, sizeof(code), 1)) < 0)
+	if ((err = gs_mem_read(pid, scratch, orig, sizeof(orig))) < 0 ||
+	    (err = gs_mem_write(pid, scratch, code, sizeof(code))) < 0)
 		return err;
 	regs = saved;
 	regs.rip = scratch;
@@ -637,7 +626,7 @@ int x86_remote_syscall(pid_t pid, uint64_t scratch, long nr, const uint64_t args
 	}
 	*ret = (int64_t)regs.rax;
 restore:
-	mem_rw(pid, scratch, orig, sizeof(orig), 1);
+	gs_mem_write(pid, scratch, orig, sizeof(orig));
 	ptrace(PTRACE_SETREGS, pid, NULL, &saved);
 	return err;
 }
