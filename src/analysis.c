@@ -19,6 +19,10 @@ void gs_analysis_init(struct gs_analysis *a, uint64_t start_ns)
 
 void gs_analysis_free(struct gs_analysis *a)
 {
+	for (size_t i = 0; i < a->nthreads; i++)
+		free(a->threads[i].blame);
+	for (size_t i = 0; i < a->ngils; i++)
+		free(a->gils[i].waiters);
 	free(a->threads);
 	free(a->index);
 	free(a->procs);
@@ -164,15 +168,86 @@ static void advance(struct gs_analysis *a, struct gs_thread *t, uint64_t *now)
 	}
 }
 
-static void gil_advance(struct gs_gilstat *g, uint64_t now)
+static void blame(struct gs_thread *w, uint32_t holder, uint64_t dt)
 {
+	for (size_t i = 0; i < w->nblame; i++)
+		if (w->blame[i].holder == holder) {
+			w->blame[i].ns += dt;
+			return;
+		}
+	if (w->nblame == w->cap_blame) {
+		w->cap_blame = w->cap_blame ? w->cap_blame * 2 : 4;
+		w->blame = gs_realloc_array(w->blame, w->cap_blame, sizeof(*w->blame));
+	}
+	w->blame[w->nblame].holder = holder;
+	w->blame[w->nblame].ns = dt;
+	w->nblame++;
+}
+
+/* Accounts the GIL's time since its last event: held, contended, and for each waiter, who
+ * held it meanwhile. */
+static void gil_advance_in(struct gs_analysis *a, struct gs_gilstat *g, uint64_t now)
+{
+	uint64_t dt;
 	if (now <= g->t_last)
 		return;
+	dt = now - g->t_last;
 	if (g->holder)
-		g->held_ns += now - g->t_last;
-	if (g->nwaiters > 0)
-		g->contended_ns += now - g->t_last;
+		g->held_ns += dt;
+	if (g->nwaiters > 0) {
+		g->contended_ns += dt;
+		if (g->holder)
+			g->hold_waited_ns += dt * (uint64_t)g->nwaiters;
+		for (int i = 0; a && i < g->nwaiters; i++)
+			blame(&a->threads[g->waiters[i]], g->holder, dt);
+	}
 	g->t_last = now;
+}
+
+#define gil_advance(g, now) gil_advance_in(a, g, now)
+
+static void waiter_add(struct gs_analysis *a, struct gs_gilstat *g, const struct gs_thread *t)
+{
+	if ((size_t)g->nwaiters == g->cap_waiters) {
+		g->cap_waiters = g->cap_waiters ? g->cap_waiters * 2 : 8;
+		g->waiters = gs_realloc_array(g->waiters, g->cap_waiters, sizeof(*g->waiters));
+	}
+	g->waiters[g->nwaiters++] = (uint32_t)(t - a->threads);
+	if (g->holder && g->nwaiters > g->hold_max_waiters)
+		g->hold_max_waiters = g->nwaiters;
+}
+
+static void waiter_remove(struct gs_analysis *a, struct gs_gilstat *g, const struct gs_thread *t)
+{
+	uint32_t idx = (uint32_t)(t - a->threads);
+	for (int i = 0; i < g->nwaiters; i++)
+		if (g->waiters[i] == idx) {
+			g->waiters[i] = g->waiters[--g->nwaiters];
+			return;
+		}
+}
+
+static void top_hold(struct gs_analysis *a, const struct gs_gilstat *g, const struct gs_thread *t, uint64_t start,
+		     uint64_t ns)
+{
+	int i = a->ntop_holds;
+	if (i == GS_TOP_HOLDS && a->top_holds[GS_TOP_HOLDS - 1].ns >= ns)
+		return;
+	if (i == GS_TOP_HOLDS)
+		i--;
+	else
+		a->ntop_holds++;
+	while (i > 0 && a->top_holds[i - 1].ns < ns) {
+		a->top_holds[i] = a->top_holds[i - 1];
+		i--;
+	}
+	a->top_holds[i].pid = t->pid;
+	a->top_holds[i].tid = t->tid;
+	a->top_holds[i].gil = g->number;
+	a->top_holds[i].start_ns = start;
+	a->top_holds[i].ns = ns;
+	a->top_holds[i].max_waiters = g->hold_max_waiters;
+	a->top_holds[i].waited_ns = g->hold_waited_ns;
 }
 
 /* The GIL with reference ref in process p (ref 0: the process's main GIL). Returns its index;
@@ -223,6 +298,7 @@ static void end_hold(struct gs_analysis *a, struct gs_gilstat *p, struct gs_thre
 	if (d > t->longest_hold_ns)
 		t->longest_hold_ns = d;
 	t->releases++;
+	top_hold(a, p, t, t->hold_start, d);
 	if (p->drop_pending) {
 		/* the holder let go while a waiter had asked it to: a forced drop */
 		uint64_t lat = now - p->drop_time;
@@ -247,8 +323,7 @@ static void end_wait(struct gs_analysis *a, struct gs_gilstat *p, struct gs_thre
 	if (d > t->longest_wait_ns)
 		t->longest_wait_ns = d;
 	t->gil = GS_GIL_NONE;
-	if (p->nwaiters > 0)
-		p->nwaiters--;
+	waiter_remove(a, p, t);
 }
 
 static struct gs_thread *holder_of(struct gs_analysis *a, struct gs_gilstat *p)
@@ -286,6 +361,8 @@ static void gil_acquire(struct gs_analysis *a, struct gs_gilstat *p, struct gs_t
 	t->acquisitions++;
 	p->acquisitions++;
 	p->holder = t->tid;
+	p->hold_max_waiters = p->nwaiters;
+	p->hold_waited_ns = 0;
 }
 
 static void on_gil_write(struct gs_analysis *a, struct gs_gilstat *p, struct gs_thread *t, int32_t value,
@@ -538,7 +615,7 @@ void gs_analysis_feed(struct gs_analysis *a, const struct gs_rec *r, const void 
 			if (t->gil == GS_GIL_NONE) {
 				t->gil = GS_GIL_WAIT;
 				t->wait_start = now;
-				g->nwaiters++;
+				waiter_add(a, g, t);
 			}
 			t->seen_gil_event = 1;
 			return;

@@ -24,6 +24,24 @@
 enum gs_sched { GS_SCHED_UNKNOWN = 0, GS_SCHED_ONCPU, GS_SCHED_RUNNABLE, GS_SCHED_SLEEP, GS_SCHED_DISK };
 enum gs_gil { GS_GIL_NONE = 0, GS_GIL_WAIT, GS_GIL_HELD };
 
+/* While a thread waited: how long each other thread held the GIL (holder 0: the GIL was free,
+ * handed over but not yet taken). */
+struct gs_blame {
+	uint32_t holder;
+	uint64_t ns;
+};
+
+/* One of the longest holds of the run. */
+struct gs_hold {
+	uint32_t pid, tid;
+	int gil;                /* GIL number in its process */
+	uint64_t start_ns, ns;
+	int max_waiters;        /* threads waiting at once during the hold, at most */
+	uint64_t waited_ns;     /* waiting thread-time it caused */
+};
+
+#define GS_TOP_HOLDS 10
+
 struct gs_thread {
 	uint32_t pid, tid;
 	char name[16];
@@ -35,6 +53,8 @@ struct gs_thread {
 	uint64_t acquisitions, releases, forced_drops, drop_requests;
 	uint64_t longest_hold_ns, longest_wait_ns;
 	int gil_index;          /* the GIL (interpreter) of its last GIL event: index in gils, -1 none */
+	struct gs_blame *blame; /* who held the GIL while it waited */
+	size_t nblame, cap_blame;
 	/* state */
 	enum gs_sched sched;
 	enum gs_gil gil;
@@ -54,6 +74,10 @@ struct gs_gilstat {
 	/* state */
 	uint32_t holder;        /* tid, 0 = free */
 	int nwaiters;
+	uint32_t *waiters;      /* thread indexes of the waiting threads */
+	size_t cap_waiters;
+	int hold_max_waiters;
+	uint64_t hold_waited_ns;
 	int drop_pending;
 	uint64_t drop_time, t_last;
 };
@@ -81,6 +105,8 @@ struct gs_analysis {
 	size_t nprocs, cap_procs;
 	struct gs_gilstat *gils;
 	size_t ngils, cap_gils;
+	struct gs_hold top_holds[GS_TOP_HOLDS]; /* longest first */
+	int ntop_holds;
 
 	uint64_t start_ns, end_ns, last_ns;
 	uint64_t lost_events;

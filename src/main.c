@@ -21,6 +21,7 @@ static const char usage_text[] =
 	"  gilscope record [-o FILE] [options] -- COMMAND [ARGS...]\n"
 	"  gilscope record -p PID [--duration SECONDS] [-o FILE] [options]\n"
 	"  gilscope report [--json] FILE\n"
+	"  gilscope blame FILE                        who held the GIL while each thread waited\n"
 	"  gilscope --version\n"
 	"\n"
 	"gilscope records every GIL acquisition, release and wait of a CPython program, exactly (no\n"
@@ -143,7 +144,12 @@ static int cmd_record(int argc, char **argv)
 	return gs_record(&o);
 }
 
-static int cmd_report(int argc, char **argv)
+static int cmd_report_kind(int argc, char **argv, int blame_only);
+
+static int cmd_report(int argc, char **argv) { return cmd_report_kind(argc, argv, 0); }
+static int cmd_blame(int argc, char **argv) { return cmd_report_kind(argc, argv, 1); }
+
+static int cmd_report_kind(int argc, char **argv, int blame_only)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'J' },
@@ -185,6 +191,8 @@ static int cmd_report(int argc, char **argv)
 	}
 	if (json)
 		gs_report_json(&a, stdout);
+	else if (blame_only)
+		gs_report_blame(&a, stdout, 5);
 	else
 		gs_report_text(&a, stdout);
 	gs_analysis_free(&a);
@@ -256,6 +264,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "record") == 0)
 		return cmd_record(argc - 1, argv + 1);
+	if (strcmp(argv[1], "blame") == 0)
+		return cmd_blame(argc - 1, argv + 1);
 	if (strcmp(argv[1], "dump") == 0)
 		return cmd_dump(argc - 1, argv + 1);
 	if (strcmp(argv[1], "report") == 0)

@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "report.h"
 
+#include "util.h"
+
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,7 @@ static void fmt_dur(char *buf, size_t len, uint64_t ns)
 }
 
 static const struct gs_gilstat empty_gil;
+static void longest_holds(const struct gs_analysis *a, FILE *out, int n);
 
 /* The GIL a process used first (its main interpreter's), or an empty one. */
 static const struct gs_gilstat *main_gil(const struct gs_analysis *a, const struct gs_process *p)
@@ -150,6 +153,10 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 		fprintf(out, "   (%zu short-lived threads that never took the GIL are not listed; see --json)\n", small);
 	if (hidden)
 		fprintf(out, "   (%zu threads of other processes (children that exec'd other programs) not listed)\n", hidden);
+	if (a->ntop_holds) {
+		fputc('\n', out);
+		longest_holds(a, out, 3);
+	}
 	for (size_t i = 0; i < a->nprocs; i++)
 		if (gils_used(a, a->procs[i].pid) > 1) {
 			fprintf(out, "\nNAME@N: the thread's last GIL was GIL N of its process (sub-interpreters with their own GIL).");
@@ -311,8 +318,93 @@ void gs_report_json(const struct gs_analysis *a, FILE *out)
 		KV("drop_requests", t->drop_requests);
 		KV("longest_hold_ns", t->longest_hold_ns);
 		KV("longest_wait_ns", t->longest_wait_ns);
+		fputs(", \"waited_while_held_by\": [", out);
+		for (size_t k = 0; k < t->nblame; k++)
+			fprintf(out, "%s{\"holder_tid\": %u, \"ns\": %" PRIu64 "}", k ? ", " : "", t->blame[k].holder,
+				t->blame[k].ns);
+		fputs("]}", out);
+	}
+	fputs("], \"longest_holds\": [", out);
+	for (int i = 0; i < a->ntop_holds; i++) {
+		const struct gs_hold *h = &a->top_holds[i];
+		fprintf(out, "%s{\"pid\": %u, \"tid\": %u, \"gil\": %d", i ? ", " : "", h->pid, h->tid, h->gil);
+		KV("start_ns", h->start_ns - a->start_ns);
+		KV("ns", h->ns);
+		fprintf(out, ", \"max_waiters\": %d", h->max_waiters);
+		KV("waited_ns", h->waited_ns);
 		fputs("}", out);
 	}
 	fputs("]}\n", out);
+	free(v);
+}
+
+static int cmp_blame(const void *x, const void *y)
+{
+	const struct gs_blame *a = x, *b = y;
+	return a->ns < b->ns ? 1 : a->ns > b->ns ? -1 : 0;
+}
+
+static const char *thread_name(const struct gs_analysis *a, uint32_t tid)
+{
+	const struct gs_thread *t = gs_analysis_thread((struct gs_analysis *)a, tid);
+	return t && t->name[0] ? t->name : "?";
+}
+
+static void longest_holds(const struct gs_analysis *a, FILE *out, int n)
+{
+	char d1[32], d2[32];
+	if (!a->ntop_holds)
+		return;
+	fprintf(out, "Longest holds:\n");
+	for (int i = 0; i < a->ntop_holds && i < n; i++) {
+		const struct gs_hold *h = &a->top_holds[i];
+		fmt_dur(d1, sizeof(d1), h->ns);
+		fmt_dur(d2, sizeof(d2), h->waited_ns);
+		fprintf(out, "  %9s  TID %u (%s) held GIL %d from +%.3fs", d1, h->tid, thread_name(a, h->tid), h->gil,
+			(double)(h->start_ns - a->start_ns) / 1e9);
+		if (h->max_waiters)
+			fprintf(out, " while %d thread%s waited (%s of waiting)\n", h->max_waiters,
+				h->max_waiters > 1 ? "s" : "", d2);
+		else
+			fprintf(out, ", nobody waiting\n");
+	}
+}
+
+void gs_report_blame(const struct gs_analysis *a, FILE *out, size_t max_holders)
+{
+	const struct gs_thread **v = sorted_threads(a);
+	char d1[32], d2[32];
+	int any = 0;
+	fprintf(out, "Who held the GIL while each thread waited:\n");
+	for (size_t i = 0; i < a->nthreads; i++) {
+		const struct gs_thread *t = v[i];
+		struct gs_blame *b;
+		uint64_t total = 0;
+		if (!t->nblame)
+			continue;
+		b = gs_malloc(t->nblame * sizeof(*b));
+		memcpy(b, t->blame, t->nblame * sizeof(*b));
+		qsort(b, t->nblame, sizeof(*b), cmp_blame);
+		for (size_t k = 0; k < t->nblame; k++)
+			total += b[k].ns;
+		fmt_dur(d1, sizeof(d1), total);
+		fprintf(out, "  TID %u (%s%s) waited %s:\n", t->tid, t->name[0] ? t->name : "?", t->is_main ? ", main" : "",
+			d1);
+		for (size_t k = 0; k < t->nblame && k < max_holders; k++) {
+			fmt_dur(d2, sizeof(d2), b[k].ns);
+			if (b[k].holder)
+				fprintf(out, "    %5.1f%%  %9s  while TID %u (%s) held it\n", pct(b[k].ns, total), d2,
+					b[k].holder, thread_name(a, b[k].holder));
+			else
+				fprintf(out, "    %5.1f%%  %9s  while it was free, being handed over\n", pct(b[k].ns, total), d2);
+		}
+		if (t->nblame > max_holders)
+			fprintf(out, "    (%zu more holders)\n", t->nblame - max_holders);
+		free(b);
+		any = 1;
+	}
+	if (!any)
+		fprintf(out, "  no thread waited for the GIL\n");
+	longest_holds(a, out, GS_TOP_HOLDS);
 	free(v);
 }

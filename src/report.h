@@ -8,6 +8,8 @@
 
 void gs_report_text(const struct gs_analysis *a, FILE *out);
 void gs_report_json(const struct gs_analysis *a, FILE *out);
+/* Who held the GIL while each thread waited, and the longest holds. */
+void gs_report_blame(const struct gs_analysis *a, FILE *out, size_t max_holders);
 /* Writes s as a JSON string literal (all escaping lives here). */
 void gs_json_string(FILE *out, const char *s);
 

@@ -95,6 +95,14 @@ def test_long_c_call_keeps_the_gil(tmp_path, python):
     # the waiter cannot run during the sort: its longest wait is the sort's duration
     assert abs(waiter["longest_wait_ns"] - sort_ns) <= 0.1 * sort_ns + 10 * MS, (waiter, sort_ns)
     assert sorter["longest_hold_ns"] >= 0.9 * sort_ns
+    # blame: the waiter waited mostly while the sorter held the GIL; the longest hold is the sort
+    blamed = {b["holder_tid"]: b["ns"] for b in waiter["waited_while_held_by"]}
+    assert blamed.get(sorter["tid"], 0) >= 0.8 * sum(blamed.values())
+    top = run.report["longest_holds"][0]
+    assert top["tid"] == sorter["tid"] and top["max_waiters"] >= 1
+    blame = subprocess.run([GILSCOPE, "blame", str(run.rec)], capture_output=True, text=True)
+    assert blame.returncode == 0
+    assert f"while TID {sorter['tid']}" in blame.stdout
 
 
 def test_500_short_lived_threads(tmp_path, python):

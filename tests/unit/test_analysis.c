@@ -104,6 +104,20 @@ static void test_two_threads_ping_pong(void **state)
 	assert_int_equal(g->forced_drops, 1);
 	assert_int_equal(g->drop_latency_max_ns, 40 * US);
 	assert_int_equal(a.anomalies, 0);
+	/* blame: 101 waited 10..110, while main held it (90 us), then while it was handed over */
+	assert_int_equal(w->nblame, 2);
+	for (size_t k = 0; k < w->nblame; k++)
+		assert_int_equal(w->blame[k].ns, w->blame[k].holder == 100 ? 90 * US : 10 * US);
+	assert_int_equal(m->nblame, 1);
+	assert_int_equal(m->blame[0].holder, 101);
+	assert_int_equal(m->blame[0].ns, 180 * US);
+	/* the longest holds, longest first, with who waited during them */
+	assert_int_equal(a.ntop_holds, 3);
+	assert_int_equal(a.top_holds[0].tid, 101);
+	assert_int_equal(a.top_holds[0].ns, 190 * US);
+	assert_int_equal(a.top_holds[0].max_waiters, 1);
+	assert_int_equal(a.top_holds[0].waited_ns, 180 * US);
+	assert_int_equal(a.top_holds[1].ns, 100 * US);
 	gs_analysis_free(&a);
 }
 
