@@ -21,6 +21,15 @@ void gs_analysis_free(struct gs_analysis *a)
 {
 	for (size_t i = 0; i < a->nthreads; i++)
 		free(a->threads[i].blame);
+	for (size_t i = 0; i < a->npyframes; i++) {
+		free(a->pyframes[i].qualname);
+		free(a->pyframes[i].filename);
+	}
+	for (size_t i = 0; i < a->npystacks; i++)
+		free(a->pystacks[i]);
+	free(a->pyframes);
+	free(a->pystacks);
+	free(a->counts);
 	for (size_t i = 0; i < a->ngils; i++)
 		free(a->gils[i].waiters);
 	free(a->threads);
@@ -416,6 +425,10 @@ static void meta(struct gs_analysis *a, const struct gs_rec *r, const char *k, c
 			gs_parse_u64(v, &a->recorder_cpu_ns);
 		} else if (strcmp(k, "recorder.max_rss_kb") == 0) {
 			gs_parse_u64(v, &a->recorder_max_rss_kb);
+		} else if (strcmp(k, "stacks.errors") == 0) {
+			gs_parse_u64(v, &a->stack_errors);
+		} else if (strcmp(k, "stacks.rate_hz") == 0) {
+			gs_parse_u64(v, &a->stack_rate_hz);
 		} else if (strcmp(k, "gilscope_version") == 0)
 			snprintf(a->gilscope_version, sizeof(a->gilscope_version), "%s", v);
 		return;
@@ -433,6 +446,126 @@ static void meta(struct gs_analysis *a, const struct gs_rec *r, const char *k, c
 	} else if (strcmp(k, "mechanism") == 0) {
 		snprintf(p->mechanism, sizeof(p->mechanism), "%s", v);
 	}
+}
+
+/* Counts are kept in an open-addressing table keyed by (what, tid, stack). */
+static void count_stack(struct gs_analysis *a, uint32_t what, uint32_t tid, uint64_t stack)
+{
+	size_t h;
+	if ((a->ncounts + 1) * 2 > a->cap_counts) {
+		size_t ncap = a->cap_counts ? a->cap_counts * 2 : 1024;
+		struct gs_stack_count *nt = gs_calloc(ncap, sizeof(*nt));
+		for (size_t i = 0; i < a->cap_counts; i++) {
+			struct gs_stack_count *c = &a->counts[i];
+			size_t j;
+			if (!c->samples)
+				continue;
+			j = (size_t)((c->stack * 31 + c->tid) * 7 + c->what) * 2654435761u & (ncap - 1);
+			while (nt[j].samples)
+				j = (j + 1) & (ncap - 1);
+			nt[j] = *c;
+		}
+		free(a->counts);
+		a->counts = nt;
+		a->cap_counts = ncap;
+	}
+	h = (size_t)((stack * 31 + tid) * 7 + what) * 2654435761u & (a->cap_counts - 1);
+	while (a->counts[h].samples) {
+		struct gs_stack_count *c = &a->counts[h];
+		if (c->what == what && c->tid == tid && c->stack == stack) {
+			c->samples++;
+			return;
+		}
+		h = (h + 1) & (a->cap_counts - 1);
+	}
+	a->counts[h].what = what;
+	a->counts[h].tid = tid;
+	a->counts[h].stack = stack;
+	a->counts[h].samples = 1;
+	a->ncounts++;
+}
+
+static void on_pyframe(struct gs_analysis *a, const struct gs_rec *r, const char *payload, size_t plen)
+{
+	const char *q = payload, *f;
+	uint64_t id = r->arg64;
+	if (!id || id > (1u << 24) || !plen)
+		return;
+	f = memchr(q, '\0', plen);
+	if (!f || (size_t)(f - q) + 1 >= plen)
+		return;
+	if (id > a->npyframes) {
+		a->pyframes = gs_realloc_array(a->pyframes, id, sizeof(*a->pyframes));
+		memset(a->pyframes + a->npyframes, 0, (id - a->npyframes) * sizeof(*a->pyframes));
+		a->npyframes = id;
+	}
+	free(a->pyframes[id - 1].qualname);
+	free(a->pyframes[id - 1].filename);
+	a->pyframes[id - 1].qualname = gs_strdup(q);
+	a->pyframes[id - 1].filename = gs_strdup(f + 1);
+	a->pyframes[id - 1].line = r->arg;
+}
+
+static void on_pystack(struct gs_analysis *a, const struct gs_rec *r, const void *payload, size_t plen)
+{
+	uint64_t id = r->arg64;
+	int n = r->arg;
+	uint32_t *v;
+	if (!id || id > (1u << 24) || n <= 0 || n > 1024 || plen < (size_t)n * 4)
+		return;
+	if (id > a->npystacks) {
+		a->pystacks = gs_realloc_array(a->pystacks, id, sizeof(*a->pystacks));
+		memset(a->pystacks + a->npystacks, 0, (id - a->npystacks) * sizeof(*a->pystacks));
+		a->npystacks = id;
+	}
+	v = gs_malloc(((size_t)n + 1) * 4);
+	v[0] = (uint32_t)n;
+	memcpy(v + 1, payload, (size_t)n * 4);
+	free(a->pystacks[id - 1]);
+	a->pystacks[id - 1] = v;
+}
+
+/* A sample is classified by the thread's state at that instant. */
+static void on_pysample(struct gs_analysis *a, const struct gs_rec *r)
+{
+	struct gs_thread *t = gs_analysis_thread(a, r->tid);
+	uint32_t what;
+	if (!t || t->exited)
+		return;
+	a->stack_samples++;
+	if (t->gil == GS_GIL_HELD)
+		what = GS_WHAT_HOLD;
+	else if (t->gil == GS_GIL_WAIT)
+		what = GS_WHAT_WAIT;
+	else if (t->sched == GS_SCHED_ONCPU || t->sched == GS_SCHED_UNKNOWN)
+		what = GS_WHAT_NOGIL;
+	else
+		what = GS_WHAT_OFFCPU;
+	count_stack(a, what, 0, r->arg64);
+	count_stack(a, what, t->tid, r->arg64);
+	if (what == GS_WHAT_HOLD && t->gil_index >= 0 && a->gils[t->gil_index].nwaiters > 0) {
+		count_stack(a, GS_WHAT_BLOCKING, 0, r->arg64);
+		count_stack(a, GS_WHAT_BLOCKING, t->tid, r->arg64);
+	}
+}
+
+void gs_analysis_frame_name(const struct gs_analysis *a, uint32_t id, char *buf, size_t len)
+{
+	const struct gs_pyframe_def *f = id && id <= a->npyframes ? &a->pyframes[id - 1] : NULL;
+	if (!f || !f->qualname) {
+		snprintf(buf, len, "?");
+		return;
+	}
+	snprintf(buf, len, "%s (%s:%d)", f->qualname, f->filename, f->line);
+}
+
+const uint32_t *gs_analysis_stack(const struct gs_analysis *a, uint64_t id, int *n)
+{
+	const uint32_t *v = id && id <= a->npystacks ? a->pystacks[id - 1] : NULL;
+	if (!v)
+		return NULL;
+	*n = (int)v[0];
+	return v + 1;
 }
 
 void gs_analysis_feed(struct gs_analysis *a, const struct gs_rec *r, const void *payload, size_t plen)
@@ -462,6 +595,15 @@ void gs_analysis_feed(struct gs_analysis *a, const struct gs_rec *r, const void 
 		a->last_ns = now;
 
 	switch (r->type) {
+	case GS_REC_PYFRAME:
+		on_pyframe(a, r, payload, plen);
+		return;
+	case GS_REC_PYSTACK:
+		on_pystack(a, r, payload, plen);
+		return;
+	case GS_REC_PYSAMPLE:
+		on_pysample(a, r);
+		return;
 	case GS_REC_LOST:
 		a->lost_events += r->arg64;
 		return;

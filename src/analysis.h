@@ -42,6 +42,27 @@ struct gs_hold {
 
 #define GS_TOP_HOLDS 10
 
+/* Python stack samples, classified by what the thread was doing when sampled. */
+enum gs_stack_what {
+	GS_WHAT_HOLD = 0,   /* holding the GIL */
+	GS_WHAT_WAIT,       /* waiting for it */
+	GS_WHAT_NOGIL,      /* on a CPU without it */
+	GS_WHAT_OFFCPU,     /* asleep or runnable, not for the GIL */
+	GS_WHAT_BLOCKING,   /* holding it while at least one thread waited */
+	GS_WHAT_N
+};
+
+struct gs_pyframe_def {
+	char *qualname, *filename;
+	int line;
+};
+
+struct gs_stack_count {
+	uint32_t what, tid;  /* tid 0: all threads */
+	uint64_t stack;
+	uint64_t samples;
+};
+
 struct gs_thread {
 	uint32_t pid, tid;
 	char name[16];
@@ -107,6 +128,14 @@ struct gs_analysis {
 	size_t ngils, cap_gils;
 	struct gs_hold top_holds[GS_TOP_HOLDS]; /* longest first */
 	int ntop_holds;
+	/* Python stacks: frame and stack definitions by id, and sample counts */
+	struct gs_pyframe_def *pyframes;
+	size_t npyframes;
+	uint32_t **pystacks;    /* id -> [n, frame ids...] */
+	size_t npystacks;
+	struct gs_stack_count *counts;
+	size_t ncounts, cap_counts;
+	uint64_t stack_samples, stack_errors, stack_rate_hz;
 
 	uint64_t start_ns, end_ns, last_ns;
 	uint64_t lost_events;
@@ -134,6 +163,11 @@ void gs_analysis_free(struct gs_analysis *a);
 int gs_analysis_load(struct gs_analysis *a, const char *path, char *why, size_t whylen);
 
 struct gs_thread *gs_analysis_thread(struct gs_analysis *a, uint32_t tid);
+
+/* "qualname (file:line)" of frame id into buf. */
+void gs_analysis_frame_name(const struct gs_analysis *a, uint32_t id, char *buf, size_t len);
+/* Frames of stack id, innermost first; NULL when unknown. */
+const uint32_t *gs_analysis_stack(const struct gs_analysis *a, uint64_t id, int *n);
 struct gs_process *gs_analysis_process(struct gs_analysis *a, uint32_t pid);
 
 #endif

@@ -22,6 +22,7 @@ static const char usage_text[] =
 	"  gilscope record -p PID [--duration SECONDS] [-o FILE] [options]\n"
 	"  gilscope report [--json] FILE\n"
 	"  gilscope blame FILE                        who held the GIL while each thread waited\n"
+	"  gilscope export --format folded --what {hold,wait,cpu,offcpu,blocking} FILE [-o OUT]\n"
 	"  gilscope --version\n"
 	"\n"
 	"gilscope records every GIL acquisition, release and wait of a CPython program, exactly (no\n"
@@ -35,6 +36,7 @@ static const char usage_text[] =
 	"  -m, --mmap-pages N     ring buffer pages per CPU, a power of two (default 2048 = 8 MiB)\n"
 	"      --json             print the summary as JSON instead of a table\n"
 	"      --no-summary       do not print the summary\n"
+	"  -r, --sample-rate HZ   Python stacks of every thread per second (default 1000, 0: none)\n"
 	"      --uprobes          GIL probes as uprobes instead of inline probes (always so with -p)\n"
 	"      --gil-watchpoint   see gil->locked through a hardware write watchpoint instead of uprobes\n"
 	"                         on its store instructions (exact on any build, slow in virtual machines)\n"
@@ -66,13 +68,14 @@ static int cmd_record(int argc, char **argv)
 		{ "json", no_argument, NULL, 'J' },           { "no-summary", no_argument, NULL, 'N' },
 		{ "quiet", no_argument, NULL, 'q' },          { "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },           { "gil-watchpoint", no_argument, NULL, 'W' },
-		{ "uprobes", no_argument, NULL, 'U' },        { NULL, 0, NULL, 0 },
+		{ "uprobes", no_argument, NULL, 'U' },        { "sample-rate", required_argument, NULL, 'r' },
+		{ NULL, 0, NULL, 0 },
 	};
-	struct gs_record_opts o = { .output = "gilscope.rec", .mmap_pages = 2048 };
+	struct gs_record_opts o = { .output = "gilscope.rec", .mmap_pages = 2048, .sample_hz = 1000 };
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+o:p:d:m:qvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+o:p:d:m:r:qvh", opts, NULL)) != -1) {
 		uint64_t v;
 		switch (c) {
 		case 'o':
@@ -113,6 +116,13 @@ static int cmd_record(int argc, char **argv)
 			break;
 		case 'U':
 			o.no_inline = 1;
+			break;
+		case 'r':
+			if (gs_parse_u64(optarg, &v) < 0 || v > 10000) {
+				usage_error("invalid --sample-rate '%s' (samples per second, 0 to 10000)", optarg);
+				return 2;
+			}
+			o.sample_hz = (unsigned)v;
 			break;
 		case 'q':
 			gs_verbose = 0;
@@ -204,7 +214,7 @@ static int cmd_dump(int argc, char **argv)
 {
 	static const char *const names[] = { "?", "META", "GIL_WAIT", "GIL_WRITE", "DROPREQ", "SWITCH_OUT",
 					     "SWITCH_IN", "WAKEUP", "FORK", "EXIT", "COMM", "LOST", "THREAD", "END",
-					     "PROC_EXIT" };
+					     "PROC_EXIT", "PYFRAME", "PYSTACK", "PYSAMPLE" };
 	struct gs_recreader *rd;
 	struct gs_rec r;
 	const void *payload;
@@ -226,10 +236,10 @@ static int cmd_dump(int argc, char **argv)
 		const char *name = r.type < sizeof(names) / sizeof(names[0]) ? names[r.type] : "UNKNOWN";
 		printf("%14.6f %-10s pid=%u tid=%u arg=%d arg64=%#llx", r.time >= start ? (double)(r.time - start) / 1e6 : -1.0,
 		       name, r.pid, r.tid, r.arg, (unsigned long long)r.arg64);
-		if (plen && (r.type == GS_REC_META || r.type == GS_REC_COMM)) {
+		if (plen && (r.type == GS_REC_META || r.type == GS_REC_COMM || r.type == GS_REC_PYFRAME)) {
 			const char *k = payload;
 			printf(" %s", k);
-			if (r.type == GS_REC_META && strlen(k) + 1 < plen)
+			if ((r.type == GS_REC_META || r.type == GS_REC_PYFRAME) && strlen(k) + 1 < plen)
 				printf("=%s", k + strlen(k) + 1);
 		}
 		putchar('\n');
@@ -240,6 +250,70 @@ static int cmd_dump(int argc, char **argv)
 		printf("(truncated)\n");
 	gs_recreader_close(rd);
 	return n < 0 ? 1 : 0;
+}
+
+/* `gilscope export --format folded --what KIND FILE [-o OUT]` */
+static int cmd_export(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "format", required_argument, NULL, 'f' }, { "what", required_argument, NULL, 'w' },
+		{ "output", required_argument, NULL, 'o' }, { NULL, 0, NULL, 0 },
+	};
+	static const char *const whats[GS_WHAT_N] = { "hold", "wait", "cpu", "offcpu", "blocking" };
+	const char *format = "folded", *output = NULL;
+	int what = GS_WHAT_HOLD, c;
+	struct gs_analysis a;
+	char why[1024];
+	FILE *out = stdout;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "f:w:o:", opts, NULL)) != -1) {
+		if (c == 'f') {
+			format = optarg;
+		} else if (c == 'w') {
+			what = -1;
+			for (int i = 0; i < GS_WHAT_N; i++)
+				if (strcmp(optarg, whats[i]) == 0)
+					what = i;
+			if (what < 0) {
+				usage_error("unknown --what '%s' (hold, wait, cpu, offcpu, blocking)", optarg);
+				return 2;
+			}
+		} else if (c == 'o') {
+			output = optarg;
+		} else {
+			fprintf(stderr, "Try 'gilscope --help'.\n");
+			return 2;
+		}
+	}
+	if (strcmp(format, "folded") != 0) {
+		usage_error("unknown --format '%s' (this gilscope writes: folded)", format);
+		return 2;
+	}
+	if (optind + 1 != argc) {
+		usage_error("%s", "export needs exactly one recording FILE");
+		return 2;
+	}
+	if (gs_analysis_load(&a, argv[optind], why, sizeof(why)) < 0) {
+		gs_err("%s", why);
+		return 1;
+	}
+	if (output && !(out = fopen(output, "we"))) {
+		gs_err("cannot create %s: %s", output, strerror(errno));
+		gs_analysis_free(&a);
+		return 1;
+	}
+	if (!a.stack_samples)
+		gs_warn("%s holds no Python stack samples (recorded with --sample-rate 0, or CPython < 3.11)",
+			argv[optind]);
+	gs_report_folded(&a, out, (enum gs_stack_what)what);
+	if (output && fclose(out) != 0) {
+		gs_err("writing %s: %s", output, strerror(errno));
+		gs_analysis_free(&a);
+		return 1;
+	}
+	gs_analysis_free(&a);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -264,6 +338,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "record") == 0)
 		return cmd_record(argc - 1, argv + 1);
+	if (strcmp(argv[1], "export") == 0)
+		return cmd_export(argc - 1, argv + 1);
 	if (strcmp(argv[1], "blame") == 0)
 		return cmd_blame(argc - 1, argv + 1);
 	if (strcmp(argv[1], "dump") == 0)

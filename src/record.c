@@ -25,6 +25,7 @@
 #include "inline.h"
 #include "perfev.h"
 #include "procfs.h"
+#include "pystack.h"
 #include "python.h"
 #include "recfile.h"
 #include "report.h"
@@ -44,6 +45,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -104,6 +106,8 @@ struct recorder {
 	int use_inline;             /* inline probes (launch only) */
 	struct gs_inline il;
 	int pending_sig;            /* a signal that arrived while gilscope held the command */
+	struct gs_pystacks *stacks; /* Python stack sampler (NULL: off) */
+	struct sampler *smp;
 	struct queue *queues;       /* one per ring (events in ring order), the last for metadata */
 	int nqueues;
 	uint64_t seq;
@@ -646,6 +650,174 @@ static void meta(struct recorder *R, uint32_t pid, const char *k, const char *v)
 	p->plen = kl + vl + 2;
 }
 
+/* ---- Python stack samples ------------------------------------------------------------------- */
+
+/* Frames (code object, line) and whole stacks are interned: a sample is one 32-byte record
+ * naming a stack defined once. */
+struct interned {
+	uint64_t key1, key2; /* frame: code, line; stack: hash, length */
+	uint64_t id;
+	uint32_t *frames;    /* stacks only */
+	int n;
+};
+
+struct sampler {
+	struct interned *frames, *stackset;
+	size_t fcap, scap, nframes, nstacks;
+	uint64_t samples;
+	pid_t pid;
+};
+
+static int sampler_read(void *ctx, uint64_t addr, void *dst, size_t len)
+{
+	return gs_mem_read(*(pid_t *)ctx, addr, dst, len);
+}
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+	h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+	return h;
+}
+
+/* Finds or inserts in an open-addressing table (grown at half full); *fresh set when new. */
+static struct interned *intern(struct interned **tab, size_t *cap, size_t *count, uint64_t k1, uint64_t k2,
+			       const uint32_t *frames, int n, int *fresh)
+{
+	size_t h;
+	if ((*count + 1) * 2 > *cap) {
+		size_t ncap = *cap ? *cap * 2 : 1024;
+		struct interned *nt = gs_calloc(ncap, sizeof(*nt));
+		for (size_t i = 0; i < *cap; i++)
+			if ((*tab)[i].id) {
+				size_t j = (size_t)mix((*tab)[i].key1, (*tab)[i].key2) & (ncap - 1);
+				while (nt[j].id)
+					j = (j + 1) & (ncap - 1);
+				nt[j] = (*tab)[i];
+			}
+		free(*tab);
+		*tab = nt;
+		*cap = ncap;
+	}
+	h = (size_t)mix(k1, k2) & (*cap - 1);
+	while ((*tab)[h].id) {
+		struct interned *e = &(*tab)[h];
+		if (e->key1 == k1 && e->key2 == k2 && (!frames || (e->n == n && !memcmp(e->frames, frames, (size_t)n * 4)))) {
+			*fresh = 0;
+			return e;
+		}
+		h = (h + 1) & (*cap - 1);
+	}
+	(*tab)[h].key1 = k1;
+	(*tab)[h].key2 = k2;
+	(*tab)[h].id = ++*count;
+	if (frames) {
+		(*tab)[h].frames = gs_malloc((size_t)(n ? n : 1) * 4);
+		memcpy((*tab)[h].frames, frames, (size_t)n * 4);
+		(*tab)[h].n = n;
+	}
+	*fresh = 1;
+	return &(*tab)[h];
+}
+
+static void meta_payload(struct recorder *R, struct gs_rec *r, const void *payload, size_t plen)
+{
+	struct pend *p = pend_add_on(R, -1, r, NULL);
+	p->payload = gs_malloc(plen ? plen : 1);
+	memcpy(p->payload, payload, plen);
+	p->plen = plen;
+}
+
+static void on_stack(uint32_t tid, const struct gs_pyframe *f, int n, void *arg)
+{
+	struct recorder *R = arg;
+	struct sampler *S = R->smp;
+	uint32_t ids[GS_MAX_FRAMES];
+	uint64_t h = (uint64_t)n, now = gs_now_ns();
+	struct gs_rec r = { 0 };
+	int fresh;
+
+	for (int i = 0; i < n; i++) {
+		struct interned *e = intern(&S->frames, &S->fcap, &S->nframes, f[i].code, (uint64_t)(uint32_t)f[i].line,
+					    NULL, 0, &fresh);
+		ids[i] = (uint32_t)e->id;
+		h = mix(h, e->id);
+		if (fresh) {
+			const char *q = "?", *fn = "?";
+			char buf[2048];
+			size_t ql, fl;
+			gs_pystacks_code(R->stacks, f[i].code, &q, &fn);
+			ql = strnlen(q, 512);
+			fl = strnlen(fn, 1024);
+			memcpy(buf, q, ql);
+			buf[ql] = '\0';
+			memcpy(buf + ql + 1, fn, fl);
+			buf[ql + 1 + fl] = '\0';
+			memset(&r, 0, sizeof(r));
+			r.type = GS_REC_PYFRAME;
+			r.time = now;
+			r.arg = f[i].line;
+			r.arg64 = e->id;
+			meta_payload(R, &r, buf, ql + fl + 2);
+		}
+	}
+	memset(&r, 0, sizeof(r));
+	if (n) {
+		struct interned *st = intern(&S->stackset, &S->scap, &S->nstacks, h, (uint64_t)n, ids, n, &fresh);
+		if (fresh) {
+			r.type = GS_REC_PYSTACK;
+			r.time = now;
+			r.arg = n;
+			r.arg64 = st->id;
+			meta_payload(R, &r, ids, (size_t)n * 4);
+			memset(&r, 0, sizeof(r));
+		}
+		r.arg64 = st->id;
+	}
+	r.type = GS_REC_PYSAMPLE;
+	r.pid = (uint32_t)S->pid;
+	r.tid = tid;
+	r.time = now;
+	pend_add_on(R, -1, &r, NULL);
+	S->samples++;
+}
+
+static void sample_stacks(struct recorder *R)
+{
+	if (R->stacks && gs_pystacks_sample(R->stacks, sampler_read, &R->smp->pid, on_stack, R) < 0) {
+		gs_pystacks_free(R->stacks); /* the process is gone */
+		R->stacks = NULL;
+	}
+}
+
+static void sampler_start(struct recorder *R)
+{
+	char why[512];
+	if (!R->o->sample_hz)
+		return;
+	R->stacks = gs_pystacks_new(&R->py, why, sizeof(why));
+	if (!R->stacks) {
+		gs_info("no Python stacks: %s", why);
+		return;
+	}
+	R->smp = gs_calloc(1, sizeof(*R->smp));
+	R->smp->pid = R->py.pid;
+}
+
+static void sampler_free(struct recorder *R)
+{
+	struct sampler *S = R->smp;
+	if (S) {
+		for (size_t i = 0; i < S->scap; i++)
+			free(S->stackset[i].frames);
+		free(S->stackset);
+		free(S->frames);
+		free(S);
+	}
+	R->smp = NULL;
+	gs_pystacks_free(R->stacks);
+	R->stacks = NULL;
+}
+
 /* ---- python setup ------------------------------------------------------------------------- */
 
 static void python_meta(struct recorder *R)
@@ -801,6 +973,7 @@ static void set_up_python(struct recorder *R, pid_t pid)
 	R->have_python = 1;
 	qsort(R->ids, R->nids, sizeof(*R->ids), sort_ids_cmp);
 	python_meta(R);
+	sampler_start(R);
 	gs_debug("CPython %s in %s: take_gil at file offset %#lx, _PyRuntime at %#lx", R->py.img.version,
 		 R->py.img.path, (unsigned long)R->py.img.take_gil_offset, (unsigned long)R->py.runtime);
 }
@@ -954,14 +1127,30 @@ static int make_signalfd(sigset_t *old)
 
 static void loop(struct recorder *R, int sfd, int pidfd, pid_t child)
 {
-	struct pollfd *pfd = gs_calloc((size_t)R->ncpu + 2, sizeof(*pfd));
+	struct pollfd *pfd = gs_calloc((size_t)R->ncpu + 3, sizeof(*pfd));
 	uint64_t deadline = R->o->duration > 0 ? gs_now_ns() + (uint64_t)(R->o->duration * 1e9) : 0;
-	int stop = 0, interrupts = 0;
+	uint64_t last_drain = 0;
+	int stop = 0, interrupts = 0, tfd = -1;
 
+	if (R->o->sample_hz) {
+		struct itimerspec its = { 0 };
+		uint64_t period = 1000000000ull / R->o->sample_hz;
+		its.it_interval.tv_sec = (time_t)(period / 1000000000ull);
+		its.it_interval.tv_nsec = (long)(period % 1000000000ull);
+		its.it_value = its.it_interval;
+		tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+		if (tfd >= 0)
+			timerfd_settime(tfd, 0, &its, NULL);
+	}
 	while (!stop) {
-		int n = 0;
+		int n = 0, ti = -1;
 		pfd[n].fd = sfd;
 		pfd[n++].events = POLLIN;
+		if (tfd >= 0) {
+			ti = n;
+			pfd[n].fd = tfd;
+			pfd[n++].events = POLLIN;
+		}
 		if (pidfd >= 0) {
 			pfd[n].fd = pidfd;
 			pfd[n++].events = POLLIN;
@@ -972,7 +1161,16 @@ static void loop(struct recorder *R, int sfd, int pidfd, pid_t child)
 				pfd[n++].events = POLLIN;
 			}
 		poll(pfd, (nfds_t)n, 50);
-		drain(R, 0);
+		if (ti >= 0 && (pfd[ti].revents & POLLIN)) {
+			uint64_t ticks;
+			if (read(tfd, &ticks, sizeof(ticks)) == sizeof(ticks))
+				sample_stacks(R);
+		}
+		/* drain at most every 10 ms when only the sampler woke us */
+		if (ti < 0 || !(pfd[ti].revents & POLLIN) || gs_now_ns() - last_drain > 10000000ull) {
+			drain(R, 0);
+			last_drain = gs_now_ns();
+		}
 		if (pfd[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
@@ -1001,13 +1199,15 @@ static void loop(struct recorder *R, int sfd, int pidfd, pid_t child)
 		}
 		if (child > 0 && R->exited)
 			stop = 1;
-		if (pidfd >= 0 && n > 1 && (pfd[1].revents & (POLLIN | POLLHUP))) {
+		if (pidfd >= 0 && (pfd[ti >= 0 ? 2 : 1].revents & (POLLIN | POLLHUP))) {
 			stop = 1;
 			R->exited = 1;
 		}
 		if (deadline && gs_now_ns() >= deadline)
 			stop = 1;
 	}
+	if (tfd >= 0)
+		close(tfd);
 	free(pfd);
 }
 
@@ -1082,6 +1282,18 @@ static void finish(struct recorder *R)
 	struct rusage ru;
 	for (size_t i = 0; i < R->nfds; i++)
 		ioctl(R->fds[i], PERF_EVENT_IOC_DISABLE, 0);
+	if (R->smp) {
+		char buf[64];
+		uint64_t walks = 0, errors = 0;
+		if (R->stacks)
+			gs_pystacks_stats(R->stacks, &walks, &errors);
+		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)R->smp->samples);
+		meta(R, 0, "stacks.samples", buf);
+		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)errors);
+		meta(R, 0, "stacks.errors", buf);
+		snprintf(buf, sizeof(buf), "%u", R->o->sample_hz);
+		meta(R, 0, "stacks.rate_hz", buf);
+	}
 	if (getrusage(RUSAGE_SELF, &ru) == 0) {
 		char buf[32];
 		uint64_t cpu = ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) * 1000000000ull +
@@ -1102,6 +1314,7 @@ static void finish(struct recorder *R)
 		memset(&r, 0, sizeof(r));
 	}
 	gs_inline_close(&R->il);
+	sampler_free(R);
 	if (R->exited && R->o->pid <= 0) {
 		r.type = GS_REC_PROC_EXIT;
 		r.pid = (uint32_t)R->target;
@@ -1255,8 +1468,11 @@ int gs_record(const struct gs_record_opts *o)
 		qsort(R.ids, R.nids, sizeof(*R.ids), sort_ids_cmp);
 		R.have_python = R.tp_take_gil > 0;
 		holder = R.have_python ? gs_python_gil_holder(&R.py) : 0;
-		if (R.have_python)
+		if (R.have_python) {
 			python_meta(&R);
+			sampler_start(&R);
+			sample_stacks(&R); /* every thread's stack at the start, while all are stopped */
+		}
 		{
 			uint64_t now = gs_now_ns();
 			for (size_t i = 0; i < s.n; i++) {

@@ -370,6 +370,89 @@ static void longest_holds(const struct gs_analysis *a, FILE *out, int n)
 	}
 }
 
+static int cmp_counts(const void *x, const void *y)
+{
+	const struct gs_stack_count *a = *(const struct gs_stack_count *const *)x, *b = *(const struct gs_stack_count *const *)y;
+	return a->samples < b->samples ? 1 : a->samples > b->samples ? -1 : 0;
+}
+
+/* The n most sampled stacks of (what, tid), most first; returns how many, total in *total. */
+static size_t top_stacks(const struct gs_analysis *a, uint32_t what, uint32_t tid, const struct gs_stack_count **out,
+			 size_t n, uint64_t *total)
+{
+	const struct gs_stack_count **v;
+	size_t k = 0;
+	*total = 0;
+	if (!a->ncounts)
+		return 0;
+	v = gs_malloc(a->ncounts * sizeof(*v));
+	for (size_t i = 0; i < a->cap_counts; i++) {
+		const struct gs_stack_count *c = &a->counts[i];
+		if (c->samples && c->what == what && c->tid == tid) {
+			v[k++] = c;
+			*total += c->samples;
+		}
+	}
+	qsort(v, k, sizeof(*v), cmp_counts);
+	if (k > n)
+		k = n;
+	memcpy(out, v, k * sizeof(*v));
+	free(v);
+	return k;
+}
+
+/* "inner <- caller <- ..." of a stack, at most depth frames. */
+static void stack_line(const struct gs_analysis *a, uint64_t stack, int depth, char *buf, size_t len)
+{
+	int n = 0;
+	const uint32_t *f = gs_analysis_stack(a, stack, &n);
+	size_t o = 0;
+	buf[0] = '\0';
+	if (!f) {
+		snprintf(buf, len, "(no Python frame: C code or interpreter start-up)");
+		return;
+	}
+	for (int i = 0; i < n && i < depth && o + 8 < len; i++) {
+		char fr[600];
+		int w;
+		gs_analysis_frame_name(a, f[i], fr, sizeof(fr));
+		w = snprintf(buf + o, len - o, "%s%s", i ? " <- " : "", fr);
+		if (w < 0)
+			break;
+		o += (size_t)w;
+	}
+	if (n > depth && o + 8 < len)
+		snprintf(buf + o, len - o, " <- ...");
+}
+
+size_t gs_report_folded(const struct gs_analysis *a, FILE *out, enum gs_stack_what what)
+{
+	size_t lines = 0;
+	for (size_t i = 0; i < a->cap_counts; i++) {
+		const struct gs_stack_count *c = &a->counts[i];
+		int n = 0;
+		const uint32_t *f;
+		if (!c->samples || c->what != (uint32_t)what || c->tid != 0)
+			continue;
+		f = gs_analysis_stack(a, c->stack, &n);
+		if (!f) {
+			fprintf(out, "[no Python frame] %" PRIu64 "\n", c->samples);
+		} else {
+			for (int k = n - 1; k >= 0; k--) {
+				char fr[600];
+				gs_analysis_frame_name(a, f[k], fr, sizeof(fr));
+				for (char *p = fr; *p; p++)
+					if (*p == ';' || *p == '\n')
+						*p = ',';
+				fprintf(out, "%s%s", fr, k ? ";" : "");
+			}
+			fprintf(out, " %" PRIu64 "\n", c->samples);
+		}
+		lines++;
+	}
+	return lines;
+}
+
 void gs_report_blame(const struct gs_analysis *a, FILE *out, size_t max_holders)
 {
 	const struct gs_thread **v = sorted_threads(a);
@@ -392,9 +475,18 @@ void gs_report_blame(const struct gs_analysis *a, FILE *out, size_t max_holders)
 			d1);
 		for (size_t k = 0; k < t->nblame && k < max_holders; k++) {
 			fmt_dur(d2, sizeof(d2), b[k].ns);
-			if (b[k].holder)
+			if (b[k].holder) {
+				const struct gs_stack_count *tops[2];
+				uint64_t tot;
+				size_t nt = top_stacks(a, GS_WHAT_BLOCKING, b[k].holder, tops, 2, &tot);
 				fprintf(out, "    %5.1f%%  %9s  while TID %u (%s) held it\n", pct(b[k].ns, total), d2,
 					b[k].holder, thread_name(a, b[k].holder));
+				for (size_t q = 0; q < nt; q++) {
+					char line[2048];
+					stack_line(a, tops[q]->stack, 4, line, sizeof(line));
+					fprintf(out, "              %3.0f%% in %s\n", pct(tops[q]->samples, tot), line);
+				}
+			}
 			else
 				fprintf(out, "    %5.1f%%  %9s  while it was free, being handed over\n", pct(b[k].ns, total), d2);
 		}
@@ -405,6 +497,10 @@ void gs_report_blame(const struct gs_analysis *a, FILE *out, size_t max_holders)
 	}
 	if (!any)
 		fprintf(out, "  no thread waited for the GIL\n");
+	if (a->stack_samples)
+		fprintf(out, "  (\"in ...\": the holder's Python stacks sampled while someone waited, %" PRIu64
+			     " samples at %" PRIu64 " Hz)\n",
+			a->stack_samples, a->stack_rate_hz);
 	longest_holds(a, out, GS_TOP_HOLDS);
 	free(v);
 }
