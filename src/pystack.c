@@ -334,7 +334,7 @@ int gs_pystacks_sample(struct gs_pystacks *ps, gs_mem_reader read, void *ctx,
 	for (; ts && nthreads < 4096; nthreads++) {
 		uint8_t tsb[512];
 		uint64_t frame = 0, tid = 0, next;
-		int n = 0;
+		int n = 0, visited = 0;
 		if (read(ctx, ts, tsb, sizeof(tsb)) < 0) {
 			ps->errors++;
 			break;
@@ -344,7 +344,7 @@ int gs_pystacks_sample(struct gs_pystacks *ps, gs_mem_reader read, void *ctx,
 		memcpy(&frame, tsb + ps->l.tstate_frame, 8);
 		if (ps->l.cframe_current >= 0 && frame && read(ctx, frame + (uint64_t)ps->l.cframe_current, &frame, 8) < 0)
 			frame = 0;
-		while (frame && n < GS_MAX_FRAMES) {
+		while (frame && n < GS_MAX_FRAMES && visited++ < 4 * GS_MAX_FRAMES) {
 			uint8_t fb[128];
 			uint64_t code, instr;
 			struct code_entry *ce;

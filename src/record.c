@@ -783,9 +783,15 @@ static void on_stack(uint32_t tid, const struct gs_pyframe *f, int n, void *arg)
 
 static void sample_stacks(struct recorder *R)
 {
-	if (R->stacks && gs_pystacks_sample(R->stacks, sampler_read, &R->smp->pid, on_stack, R) < 0) {
+	int err;
+	if (!R->stacks)
+		return;
+	err = gs_pystacks_sample(R->stacks, sampler_read, &R->smp->pid, on_stack, R);
+	if (err == -ESRCH) {
 		gs_pystacks_free(R->stacks); /* the process is gone */
 		R->stacks = NULL;
+	} else if (err < 0) {
+		gs_debug("stack sample failed: %s", strerror(-err));
 	}
 }
 

@@ -103,6 +103,18 @@ def test_long_c_call_keeps_the_gil(tmp_path, python):
     blame = subprocess.run([GILSCOPE, "blame", str(run.rec)], capture_output=True, text=True)
     assert blame.returncode == 0
     assert f"while TID {sorter['tid']}" in blame.stdout
+    if tuple(map(int, version_of(python).split("."))) >= (3, 11):
+        # what the holder ran while the waiter waited: the line with data.sort()
+        sort_line = next(i for i, l in enumerate(open(target("sort.py")), 1) if "data.sort()" in l)
+        assert f"in sorter ({target('sort.py')}:{sort_line})" in blame.stdout, blame.stdout
+        folded = subprocess.run([GILSCOPE, "export", "--format", "folded", "--what", "blocking", str(run.rec)],
+                                capture_output=True, text=True)
+        assert folded.returncode == 0
+        lines = folded.stdout.splitlines()
+        assert lines and all(l.rsplit(" ", 1)[1].isdigit() for l in lines)
+        top = max(lines, key=lambda l: int(l.rsplit(" ", 1)[1]))
+        assert top.rsplit(" ", 1)[0].endswith(f"sorter ({target('sort.py')}:{sort_line})")
+        assert top.startswith("Thread._bootstrap")
 
 
 def test_500_short_lived_threads(tmp_path, python):

@@ -9,6 +9,7 @@
 
 #include "pylayout.h"
 #include "python.h"
+#include "pystack.h"
 
 static void put64(uint8_t *b, size_t off, uint64_t v) { memcpy(b + off, &v, 8); }
 
@@ -183,12 +184,38 @@ static void test_holder_walk_every_layout(void **state)
 	}
 }
 
+static void test_linetable(void **state)
+{
+	/* one entry of each form of CPython's location table (Objects/locations.md) */
+	static const uint8_t t[] = {
+		0xe9, 0x02,             /* code 13 (no column), 2 units, line +1 */
+		0x80, 0x05,             /* code 0 (short form), 1 unit, same line */
+		0xda, 0x04, 0x08,       /* code 11 (one line form), 3 units, line +1 */
+		0xf8,                   /* code 15, 1 unit: no location */
+		0xf0, 0x07, 0x00, 0x01, 0x02, /* code 14 (long form), 1 unit, line -3 */
+	};
+	(void)state;
+	assert_int_equal(gs_linetable_line(t, sizeof(t), 10, 0), 11);
+	assert_int_equal(gs_linetable_line(t, sizeof(t), 10, 1), 11);
+	assert_int_equal(gs_linetable_line(t, sizeof(t), 10, 2), 11);
+	assert_int_equal(gs_linetable_line(t, sizeof(t), 10, 5), 12);
+	assert_int_equal(gs_linetable_line(t, sizeof(t), 10, 6), -1);
+	assert_int_equal(gs_linetable_line(t, sizeof(t), 10, 7), 9);
+	assert_int_equal(gs_linetable_line(t, sizeof(t), 10, 8), -1); /* past the end */
+	/* hostile tables: no entry header, a varint that never ends */
+	static const uint8_t bad1[] = { 0x05, 0x80 };
+	static const uint8_t bad2[] = { 0xe8, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40 };
+	assert_int_equal(gs_linetable_line(bad1, sizeof(bad1), 1, 0), -1);
+	assert_int_equal(gs_linetable_line(bad2, sizeof(bad2), 1, 0), -1);
+	assert_int_equal(gs_linetable_line(t, 0, 1, 0), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_debug_offsets_each_version), cmocka_unit_test(test_debug_offsets_free_threaded),
 		cmocka_unit_test(test_debug_offsets_rejected), cmocka_unit_test(test_table),
-		cmocka_unit_test(test_holder_walk_every_layout),
+		cmocka_unit_test(test_holder_walk_every_layout), cmocka_unit_test(test_linetable),
 	};
 	return cmocka_run_group_tests_name("layouts", tests, NULL, NULL);
 }
