@@ -29,9 +29,10 @@ def report(gilscope, rec):
     return json.loads(p.stdout)
 
 
-def traced(gilscope, python, script, args, tmp):
+def traced(gilscope, python, script, args, tmp, rate=0):
     rec = os.path.join(tmp, "bench.rec")
-    t = run_timed([gilscope, "record", "-q", "--no-summary", "-o", rec, "--", python, script, *args])
+    t = run_timed([gilscope, "record", "-q", "--no-summary", "--sample-rate", str(rate), "-o", rec, "--", python,
+                   script, *args])
     return t, report(gilscope, rec)
 
 
@@ -82,15 +83,25 @@ def main():
 
     # (a) four contending CPU-bound threads, interleaving traced and untraced runs
     cpu = os.path.join(HERE, "cpu4.py")
-    base, trac, lost = [], [], 0
+    base, trac, trac1k, trac10k, lost = [], [], [], [], 0
     for _ in range(opts.repeat):
         base.append(run_timed([python, cpu, opts.cpu_iterations]))
         t, rep = traced(gs, python, cpu, [opts.cpu_iterations], tmp)
         trac.append(t)
         lost += rep["lost_events"]
+        t, rep1k = traced(gs, python, cpu, [opts.cpu_iterations], tmp, 1000)
+        trac1k.append(t)
+        t, rep10k = traced(gs, python, cpu, [opts.cpu_iterations], tmp, 10000)
+        trac10k.append(t)
     a = median(trac) / median(base)
     print(f"(a) 4 CPU-bound threads: untraced {median(base):.3f} s, gilscope {median(trac):.3f} s, "
           f"slowdown {a:.3f}x (target <= 1.03x), {rep['gil_events']} GIL events, lost {lost}")
+    def rate(r, t):
+        return r["stack_samples"] / (t * 4) if t else 0
+    print(f"    with Python stacks at 1 kHz: {median(trac1k) / median(base):.3f}x "
+          f"({rate(rep1k, median(trac1k)):.0f} samples/s per thread achieved, "
+          f"{rep1k['stack_errors']} failed reads); at 10 kHz: {median(trac10k) / median(base):.3f}x "
+          f"({rate(rep10k, median(trac10k)):.0f} samples/s per thread)")
 
     # (b) I/O ping-pong
     io = os.path.join(HERE, "io_pingpong.py")

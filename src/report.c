@@ -245,6 +245,9 @@ void gs_report_json(const struct gs_analysis *a, FILE *out)
 	KV("sched_events", a->sched_events);
 	KV("recorder_cpu_ns", a->recorder_cpu_ns);
 	KV("recorder_max_rss_kb", a->recorder_max_rss_kb);
+	KV("stack_samples", a->stack_samples);
+	KV("stack_errors", a->stack_errors);
+	KV("stack_rate_hz", a->stack_rate_hz);
 	KV("out_of_order_events", a->out_of_order);
 	KV("repaired_inconsistencies", a->anomalies);
 	KV("gil_events_while_off_cpu", a->off_cpu_gil_events);
