@@ -2,6 +2,7 @@
  * failure, 2 usage; `record` of a command exits with the command's status. */
 #define _GNU_SOURCE
 #include "analysis.h"
+#include "flame.h"
 #include "recfile.h"
 #include "record.h"
 #include "report.h"
@@ -22,7 +23,7 @@ static const char usage_text[] =
 	"  gilscope record -p PID [--duration SECONDS] [-o FILE] [options]\n"
 	"  gilscope report [--json] FILE\n"
 	"  gilscope blame FILE                        who held the GIL while each thread waited\n"
-	"  gilscope export --format folded --what {hold,wait,cpu,offcpu,blocking} FILE [-o OUT]\n"
+	"  gilscope export --format {folded,svg} --what {hold,wait,cpu,offcpu,blocking} FILE [-o OUT]\n"
 	"  gilscope --version\n"
 	"\n"
 	"gilscope records every GIL acquisition, release and wait of a CPython program, exactly (no\n"
@@ -286,8 +287,8 @@ static int cmd_export(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (strcmp(format, "folded") != 0) {
-		usage_error("unknown --format '%s' (this gilscope writes: folded)", format);
+	if (strcmp(format, "folded") != 0 && strcmp(format, "svg") != 0) {
+		usage_error("unknown --format '%s' (folded or svg)", format);
 		return 2;
 	}
 	if (optind + 1 != argc) {
@@ -306,7 +307,18 @@ static int cmd_export(int argc, char **argv)
 	if (!a.stack_samples)
 		gs_warn("%s holds no Python stack samples (recorded with --sample-rate 0, or CPython < 3.11)",
 			argv[optind]);
-	gs_report_folded(&a, out, (enum gs_stack_what)what);
+	if (strcmp(format, "svg") == 0) {
+		static const char *const titles[GS_WHAT_N] = {
+			"Python stacks holding the GIL", "Python stacks waiting for the GIL",
+			"Python stacks running without the GIL", "Python stacks off-CPU, not waiting for the GIL",
+			"Python stacks holding the GIL while other threads waited",
+		};
+		char title[1200];
+		snprintf(title, sizeof(title), "%s - %.1000s", titles[what], a.command);
+		gs_flame_svg(&a, out, (enum gs_stack_what)what, title);
+	} else {
+		gs_report_folded(&a, out, (enum gs_stack_what)what);
+	}
 	if (output && fclose(out) != 0) {
 		gs_err("writing %s: %s", output, strerror(errno));
 		gs_analysis_free(&a);
