@@ -115,6 +115,14 @@ def test_long_c_call_keeps_the_gil(tmp_path, python):
         top = max(lines, key=lambda l: int(l.rsplit(" ", 1)[1]))
         assert top.rsplit(" ", 1)[0].endswith(f"sorter ({target('sort.py')}:{sort_line})")
         assert top.startswith("Thread._bootstrap")
+        svg = tmp_path / "blocking.svg"
+        proc = subprocess.run([GILSCOPE, "export", "--format", "svg", "--what", "blocking", "-o", str(svg), str(run.rec)],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        import xml.dom.minidom
+        doc = xml.dom.minidom.parse(str(svg))  # well-formed, names with <, > and & escaped
+        titles = [t.firstChild.data for t in doc.getElementsByTagName("title") if t.firstChild]
+        assert any(t.startswith("sorter (") for t in titles), titles[:5]
 
 
 def test_500_short_lived_threads(tmp_path, python):
