@@ -147,34 +147,53 @@ static void advance(struct gs_analysis *a, struct gs_thread *t, uint64_t *now)
 	t->t_last = *now;
 	if (!dt)
 		return;
+	enum gs_slice kind;
 	switch (t->gil) {
 	case GS_GIL_HELD:
 		t->held_ns += dt;
-		if (t->sched != GS_SCHED_ONCPU && t->sched != GS_SCHED_UNKNOWN)
+		kind = GS_SLICE_HELD;
+		if (t->sched != GS_SCHED_ONCPU && t->sched != GS_SCHED_UNKNOWN) {
 			t->held_offcpu_ns += dt;
-		return;
+			kind = GS_SLICE_HELD_OFFCPU;
+		}
+		goto out;
 	case GS_GIL_WAIT:
 		t->wait_ns += dt;
-		if (t->sched == GS_SCHED_SLEEP || t->sched == GS_SCHED_DISK)
+		if (t->sched == GS_SCHED_SLEEP || t->sched == GS_SCHED_DISK) {
 			t->wait_sleep_ns += dt;
-		else if (t->sched == GS_SCHED_RUNNABLE)
+			kind = GS_SLICE_WAIT_SLEEP;
+		} else if (t->sched == GS_SCHED_RUNNABLE) {
 			t->wait_runnable_ns += dt;
-		else
+			kind = GS_SLICE_WAIT_RUNNABLE;
+		} else {
 			t->wait_oncpu_ns += dt;
-		return;
+			kind = GS_SLICE_WAIT_ONCPU;
+		}
+		goto out;
 	case GS_GIL_NONE:
 		break;
 	}
 	switch (t->sched) {
-	case GS_SCHED_ONCPU: t->run_nogil_ns += dt; break;
-	case GS_SCHED_RUNNABLE: t->runnable_ns += dt; break;
-	case GS_SCHED_SLEEP: t->sleeping_ns += dt; break;
+	case GS_SCHED_ONCPU: t->run_nogil_ns += dt; kind = GS_SLICE_NOGIL; break;
+	case GS_SCHED_RUNNABLE: t->runnable_ns += dt; kind = GS_SLICE_RUNNABLE; break;
+	case GS_SCHED_SLEEP: t->sleeping_ns += dt; kind = GS_SLICE_SLEEP; break;
 	case GS_SCHED_DISK:
 		t->sleeping_ns += dt;
 		t->uninterruptible_ns += dt;
+		kind = GS_SLICE_DISK;
 		break;
-	case GS_SCHED_UNKNOWN: t->unknown_ns += dt; break;
+	default: t->unknown_ns += dt; kind = GS_SLICE_UNKNOWN; break;
 	}
+out:
+	if (a->hooks && a->hooks->slice)
+		a->hooks->slice(a->hooks->ctx, t, kind, *now - dt, *now);
+}
+
+static void hook_gil(struct gs_analysis *a, enum gs_gil_event ev, const struct gs_gilstat *g, const struct gs_thread *t,
+		     uint64_t time)
+{
+	if (a->hooks && a->hooks->gil)
+		a->hooks->gil(a->hooks->ctx, ev, g, t, time);
 }
 
 static void blame(struct gs_thread *w, uint32_t holder, uint64_t dt)
@@ -308,6 +327,7 @@ static void end_hold(struct gs_analysis *a, struct gs_gilstat *p, struct gs_thre
 		t->longest_hold_ns = d;
 	t->releases++;
 	top_hold(a, p, t, t->hold_start, d);
+	hook_gil(a, GS_GE_RELEASE, p, t, now);
 	if (p->drop_pending) {
 		/* the holder let go while a waiter had asked it to: a forced drop */
 		uint64_t lat = now - p->drop_time;
@@ -333,6 +353,7 @@ static void end_wait(struct gs_analysis *a, struct gs_gilstat *p, struct gs_thre
 		t->longest_wait_ns = d;
 	t->gil = GS_GIL_NONE;
 	waiter_remove(a, p, t);
+	hook_gil(a, GS_GE_WAITERS, p, t, now);
 }
 
 static struct gs_thread *holder_of(struct gs_analysis *a, struct gs_gilstat *p)
@@ -372,6 +393,7 @@ static void gil_acquire(struct gs_analysis *a, struct gs_gilstat *p, struct gs_t
 	p->holder = t->tid;
 	p->hold_max_waiters = p->nwaiters;
 	p->hold_waited_ns = 0;
+	hook_gil(a, GS_GE_ACQUIRE, p, t, now);
 }
 
 static void on_gil_write(struct gs_analysis *a, struct gs_gilstat *p, struct gs_thread *t, int32_t value,
@@ -758,6 +780,7 @@ void gs_analysis_feed(struct gs_analysis *a, const struct gs_rec *r, const void 
 				t->gil = GS_GIL_WAIT;
 				t->wait_start = now;
 				waiter_add(a, g, t);
+				hook_gil(a, GS_GE_WAITERS, g, t, now);
 			}
 			t->seen_gil_event = 1;
 			return;
@@ -769,6 +792,7 @@ void gs_analysis_feed(struct gs_analysis *a, const struct gs_rec *r, const void 
 				if (!g->drop_pending) {
 					g->drop_pending = 1;
 					g->drop_time = now;
+					hook_gil(a, GS_GE_REQUEST, g, t, now);
 				}
 				g->drop_requests++;
 				t->drop_requests++;
@@ -818,6 +842,12 @@ void gs_analysis_finish(struct gs_analysis *a, uint64_t end_ns)
 
 int gs_analysis_load(struct gs_analysis *a, const char *path, char *why, size_t whylen)
 {
+	return gs_analysis_load_hooked(a, path, NULL, why, whylen);
+}
+
+int gs_analysis_load_hooked(struct gs_analysis *a, const char *path, const struct gs_hooks *hooks, char *why,
+			    size_t whylen)
+{
 	struct gs_recreader *rd;
 	struct gs_rec r;
 	const void *payload;
@@ -828,6 +858,7 @@ int gs_analysis_load(struct gs_analysis *a, const char *path, char *why, size_t 
 	if (err < 0)
 		return err;
 	gs_analysis_init(a, gs_recreader_start(rd));
+	a->hooks = hooks;
 	while ((n = gs_recreader_next(rd, &r, &payload, &plen)) > 0)
 		gs_analysis_feed(a, &r, payload, plen);
 	if (n < 0) {

@@ -117,7 +117,26 @@ struct gs_process {
 	int ngils;
 };
 
+/* What a thread is doing during a slice of time (the finest split of the partition). */
+enum gs_slice {
+	GS_SLICE_HELD = 0, GS_SLICE_HELD_OFFCPU, GS_SLICE_WAIT_SLEEP, GS_SLICE_WAIT_RUNNABLE, GS_SLICE_WAIT_ONCPU,
+	GS_SLICE_NOGIL, GS_SLICE_SLEEP, GS_SLICE_DISK, GS_SLICE_RUNNABLE, GS_SLICE_UNKNOWN, GS_SLICE_N
+};
+
+enum gs_gil_event { GS_GE_RELEASE = 0, GS_GE_ACQUIRE, GS_GE_REQUEST, GS_GE_WAITERS };
+
+struct gs_gilstat;
+
+/* Optional callbacks while the records stream through (exporters): each accounted slice of
+ * each thread's time (consecutive slices may have the same kind), and GIL happenings. */
+struct gs_hooks {
+	void *ctx;
+	void (*slice)(void *ctx, const struct gs_thread *t, enum gs_slice kind, uint64_t start, uint64_t end);
+	void (*gil)(void *ctx, enum gs_gil_event ev, const struct gs_gilstat *g, const struct gs_thread *t, uint64_t time);
+};
+
 struct gs_analysis {
+	const struct gs_hooks *hooks;
 	struct gs_thread *threads;
 	size_t nthreads, cap_threads;
 	uint32_t *index;        /* open addressing tid -> thread index + 1 */
@@ -161,6 +180,9 @@ void gs_analysis_free(struct gs_analysis *a);
 
 /* Reads a whole recording into a. 0, or -errno with a sentence in why. */
 int gs_analysis_load(struct gs_analysis *a, const char *path, char *why, size_t whylen);
+/* The same, calling hooks as the records stream through. */
+int gs_analysis_load_hooked(struct gs_analysis *a, const char *path, const struct gs_hooks *hooks, char *why,
+			    size_t whylen);
 
 struct gs_thread *gs_analysis_thread(struct gs_analysis *a, uint32_t tid);
 

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "analysis.h"
 #include "flame.h"
+#include "trace.h"
 #include "recfile.h"
 #include "record.h"
 #include "report.h"
@@ -24,6 +25,7 @@ static const char usage_text[] =
 	"  gilscope report [--json] FILE\n"
 	"  gilscope blame FILE                        who held the GIL while each thread waited\n"
 	"  gilscope export --format {folded,svg} --what {hold,wait,cpu,offcpu,blocking} FILE [-o OUT]\n"
+	"  gilscope export --format trace-json FILE [-o OUT.json]   for Perfetto UI, chrome://tracing, vizviewer\n"
 	"  gilscope --version\n"
 	"\n"
 	"gilscope records every GIL acquisition, release and wait of a CPython program, exactly (no\n"
@@ -287,13 +289,28 @@ static int cmd_export(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (strcmp(format, "folded") != 0 && strcmp(format, "svg") != 0) {
-		usage_error("unknown --format '%s' (folded or svg)", format);
+	if (strcmp(format, "folded") != 0 && strcmp(format, "svg") != 0 && strcmp(format, "trace-json") != 0) {
+		usage_error("unknown --format '%s' (folded, svg or trace-json)", format);
 		return 2;
 	}
 	if (optind + 1 != argc) {
 		usage_error("%s", "export needs exactly one recording FILE");
 		return 2;
+	}
+	if (strcmp(format, "trace-json") == 0) {
+		int err;
+		if (output && !(out = fopen(output, "we"))) {
+			gs_err("cannot create %s: %s", output, strerror(errno));
+			return 1;
+		}
+		err = gs_trace_json(argv[optind], out, why, sizeof(why));
+		if (err < 0)
+			gs_err("%s", why);
+		if (output && fclose(out) != 0 && err >= 0) {
+			gs_err("writing %s: %s", output, strerror(errno));
+			err = -EIO;
+		}
+		return err < 0 ? 1 : 0;
 	}
 	if (gs_analysis_load(&a, argv[optind], why, sizeof(why)) < 0) {
 		gs_err("%s", why);

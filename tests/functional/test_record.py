@@ -353,3 +353,36 @@ def test_subinterpreters_have_their_own_gil(tmp_path, python):
         assert g["held_ns"] <= g["wall_ns"] + 1000
     # together the GILs were held longer than the wall time: the interpreters ran in parallel
     assert sum(g["held_ns"] for g in used) > min(g["wall_ns"] for g in used)
+
+
+def test_trace_json_export(tmp_path, python):
+    """Trace Event JSON: valid, integer pids/tids, each thread's slices never overlap, and the
+    time each thread holds the GIL in the trace is the report's, to the nanosecond."""
+    run = record(tmp_path, [python, target("cpu.py"), "2", "300000"], args=["--sample-rate", "0"])
+    assert run.proc.returncode == 0, run.proc.stderr
+    out = tmp_path / "trace.json"
+    proc = subprocess.run([GILSCOPE, "export", "--format", "trace-json", "-o", str(out), str(run.rec)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    assert "viztracer_metadata" in doc and doc["gilscope"]["complete"] is True
+    events = doc["traceEvents"]
+    assert all(isinstance(e["pid"], int) for e in events)
+    assert all(isinstance(e["tid"], int) for e in events if "tid" in e)
+    tracks = {}
+    for e in events:
+        if e["ph"] == "X":
+            tracks.setdefault(e["tid"], []).append(e)
+    assert tracks
+    for tid, slices in tracks.items():
+        slices.sort(key=lambda e: e["ts"])
+        for a, b in zip(slices, slices[1:]):
+            assert a["ts"] + a["dur"] <= b["ts"] + 1e-6, (tid, a, b)  # no overlap on a track
+    for t in run.report["threads"]:
+        held_us = sum(e["dur"] for e in tracks.get(t["tid"], []) if e["name"].startswith("holds GIL"))
+        assert abs(held_us * 1000 - t["gil_held_ns"]) <= 1 + len(tracks.get(t["tid"], [])), t["tid"]
+    flows = [e for e in events if e["ph"] in "sf"]
+    assert flows and len([e for e in flows if e["ph"] == "s"]) == len([e for e in flows if e["ph"] == "f"])
+    assert any(e["ph"] == "C" for e in events)
+    names = {e["args"]["name"] for e in events if e["ph"] == "M" and e["name"] == "thread_name"}
+    assert len(names) >= 3

@@ -1,0 +1,219 @@
+/* trace.c - Trace Event JSON export.
+ *
+ * Per thread, one track of complete events ("ph":"X") that partition its life: holding the GIL
+ * (on or off CPU), waiting for it (S(GIL): asleep, R(GIL): runnable, or on CPU), running without
+ * it, sleeping (S, D), runnable (R). Slices of a track never overlap (they come from the
+ * analysis' partition), so they nest trivially. Flow arrows go from each releasing thread to
+ * the thread that takes the GIL next; instant events mark switch requests; a counter track per
+ * GIL shows how many threads wait. Timestamps are CLOCK_MONOTONIC in microseconds with
+ * nanosecond decimals (the clock viztracer uses on Linux, so `viztracer --combine` lines them
+ * up); pids and tids are integers; viztracer_metadata lets viztracer read the file.
+ */
+#define _GNU_SOURCE
+#include "trace.h"
+#include "analysis.h"
+#include "report.h"
+#include "util.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef GS_VERSION
+#define GS_VERSION "0.1.0"
+#endif
+
+struct open_slice {
+	int valid;
+	enum gs_slice kind;
+	uint64_t start, end;
+	uint32_t pid, tid;
+};
+
+struct last_release {
+	uint32_t pid;
+	int gil;
+	uint32_t tid;
+	uint64_t time;
+};
+
+struct trace {
+	FILE *out;
+	const struct gs_analysis *a;
+	struct open_slice *open;
+	size_t cap;
+	struct last_release *rel;
+	size_t nrel, caprel;
+	uint64_t flow;
+	uint64_t events;
+};
+
+static const struct {
+	const char *name, *cname, *cat;
+} slice_names[GS_SLICE_N] = {
+	[GS_SLICE_HELD] = { "holds GIL", "good", "GIL" },
+	[GS_SLICE_HELD_OFFCPU] = { "holds GIL (off CPU)", "terrible", "GIL" },
+	[GS_SLICE_WAIT_SLEEP] = { "S(GIL)", "bad", "GIL" },
+	[GS_SLICE_WAIT_RUNNABLE] = { "R(GIL)", "bad", "GIL" },
+	[GS_SLICE_WAIT_ONCPU] = { "waits GIL (on CPU)", "bad", "GIL" },
+	[GS_SLICE_NOGIL] = { "running (no GIL)", "thread_state_running", "process state" },
+	[GS_SLICE_SLEEP] = { "S", "thread_state_sleeping", "process state" },
+	[GS_SLICE_DISK] = { "D", "thread_state_uninterruptible", "process state" },
+	[GS_SLICE_RUNNABLE] = { "R", "thread_state_runnable", "process state" },
+	[GS_SLICE_UNKNOWN] = { NULL, NULL, NULL },
+};
+
+static void ts(FILE *out, const char *key, uint64_t ns)
+{
+	fprintf(out, ", \"%s\": %" PRIu64 ".%03" PRIu64, key, ns / 1000, ns % 1000);
+}
+
+static void begin_event(struct trace *tr)
+{
+	fputs(tr->events++ ? ",\n" : "\n", tr->out);
+}
+
+static void emit_slice(struct trace *tr, const struct open_slice *s)
+{
+	if (!slice_names[s->kind].name || s->end <= s->start)
+		return;
+	begin_event(tr);
+	fprintf(tr->out, "{\"name\": \"%s\", \"cat\": \"%s\", \"ph\": \"X\"", slice_names[s->kind].name,
+		slice_names[s->kind].cat);
+	ts(tr->out, "ts", s->start);
+	ts(tr->out, "dur", s->end - s->start);
+	fprintf(tr->out, ", \"pid\": %u, \"tid\": %u, \"cname\": \"%s\"}", s->pid, s->tid, slice_names[s->kind].cname);
+}
+
+static void on_slice(void *ctx, const struct gs_thread *t, enum gs_slice kind, uint64_t start, uint64_t end)
+{
+	struct trace *tr = ctx;
+	size_t i = (size_t)(t - tr->a->threads);
+	struct open_slice *s;
+	if (i >= tr->cap) {
+		size_t ncap = tr->cap ? tr->cap : 64;
+		while (ncap <= i)
+			ncap *= 2;
+		tr->open = gs_realloc_array(tr->open, ncap, sizeof(*tr->open));
+		memset(tr->open + tr->cap, 0, (ncap - tr->cap) * sizeof(*tr->open));
+		tr->cap = ncap;
+	}
+	s = &tr->open[i];
+	if (s->valid && s->kind == kind && s->end == start && s->tid == t->tid) {
+		s->end = end; /* the same state goes on */
+		return;
+	}
+	if (s->valid)
+		emit_slice(tr, s);
+	s->valid = 1;
+	s->kind = kind;
+	s->start = start;
+	s->end = end;
+	s->pid = t->pid;
+	s->tid = t->tid;
+}
+
+static struct last_release *release_of(struct trace *tr, const struct gs_gilstat *g)
+{
+	for (size_t i = 0; i < tr->nrel; i++)
+		if (tr->rel[i].pid == g->pid && tr->rel[i].gil == g->number)
+			return &tr->rel[i];
+	if (tr->nrel == tr->caprel) {
+		tr->caprel = tr->caprel ? tr->caprel * 2 : 8;
+		tr->rel = gs_realloc_array(tr->rel, tr->caprel, sizeof(*tr->rel));
+	}
+	memset(&tr->rel[tr->nrel], 0, sizeof(tr->rel[0]));
+	tr->rel[tr->nrel].pid = g->pid;
+	tr->rel[tr->nrel].gil = g->number;
+	return &tr->rel[tr->nrel++];
+}
+
+static void on_gil(void *ctx, enum gs_gil_event ev, const struct gs_gilstat *g, const struct gs_thread *t, uint64_t time)
+{
+	struct trace *tr = ctx;
+	struct last_release *r = release_of(tr, g);
+	FILE *out = tr->out;
+	switch (ev) {
+	case GS_GE_RELEASE:
+		r->tid = t->tid;
+		r->time = time;
+		break;
+	case GS_GE_ACQUIRE:
+		if (r->tid && r->tid != t->tid) {
+			tr->flow++;
+			begin_event(tr);
+			fprintf(out, "{\"name\": \"GIL handover\", \"cat\": \"GIL\", \"ph\": \"s\", \"id\": %" PRIu64, tr->flow);
+			ts(out, "ts", r->time);
+			fprintf(out, ", \"pid\": %u, \"tid\": %u}", g->pid, r->tid);
+			begin_event(tr);
+			fprintf(out, "{\"name\": \"GIL handover\", \"cat\": \"GIL\", \"ph\": \"f\", \"bp\": \"e\", \"id\": %" PRIu64,
+				tr->flow);
+			ts(out, "ts", time);
+			fprintf(out, ", \"pid\": %u, \"tid\": %u}", g->pid, t->tid);
+		}
+		r->tid = 0;
+		break;
+	case GS_GE_REQUEST:
+		begin_event(tr);
+		fputs("{\"name\": \"switch request\", \"cat\": \"GIL\", \"ph\": \"i\", \"s\": \"t\"", out);
+		ts(out, "ts", time);
+		fprintf(out, ", \"pid\": %u, \"tid\": %u}", g->pid, t->tid);
+		break;
+	case GS_GE_WAITERS:
+		begin_event(tr);
+		fprintf(out, "{\"name\": \"GIL %d waiters\", \"cat\": \"GIL\", \"ph\": \"C\"", g->number);
+		ts(out, "ts", time);
+		fprintf(out, ", \"pid\": %u, \"args\": {\"waiting\": %d}}", g->pid, g->nwaiters);
+		break;
+	}
+}
+
+int gs_trace_json(const char *path, FILE *out, char *why, size_t whylen)
+{
+	struct gs_analysis a;
+	struct trace tr = { .out = out, .a = &a };
+	struct gs_hooks hooks = { .ctx = &tr, .slice = on_slice, .gil = on_gil };
+	int err;
+
+	fputs("{\"displayTimeUnit\": \"ns\", \"traceEvents\": [", out);
+	err = gs_analysis_load_hooked(&a, path, &hooks, why, whylen);
+	if (err < 0) {
+		free(tr.open);
+		free(tr.rel);
+		return err;
+	}
+	for (size_t i = 0; i < tr.cap; i++)
+		if (tr.open[i].valid)
+			emit_slice(&tr, &tr.open[i]);
+	for (size_t i = 0; i < a.nprocs; i++) {
+		const struct gs_process *p = &a.procs[i];
+		char name[700];
+		snprintf(name, sizeof(name), "%s%s%s", p->python_version[0] ? "CPython " : "pid ",
+			 p->python_version[0] ? p->python_version : "", p->python_version[0] ? "" : "");
+		if (!p->python_version[0])
+			snprintf(name, sizeof(name), "pid %u", p->pid);
+		begin_event(&tr);
+		fprintf(out, "{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": %u, \"tid\": %u, \"args\": {\"name\": ", p->pid,
+			p->pid);
+		gs_json_string(out, name);
+		fputs("}}", out);
+	}
+	for (size_t i = 0; i < a.nthreads; i++) {
+		const struct gs_thread *t = &a.threads[i];
+		char name[64];
+		snprintf(name, sizeof(name), "%s%s %u", t->is_main ? "* " : "", t->name[0] ? t->name : "thread", t->tid);
+		begin_event(&tr);
+		fprintf(out, "{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": %u, \"tid\": %u, \"args\": {\"name\": ", t->pid,
+			t->tid);
+		gs_json_string(out, name);
+		fputs("}}", out);
+	}
+	fprintf(out, "\n], \"viztracer_metadata\": {\"version\": \"0.16.3\", \"overflow\": false, \"producer\": \"gilscope %s\"},"
+		     " \"gilscope\": {\"lost_events\": %" PRIu64 ", \"complete\": %s, \"clock\": \"CLOCK_MONOTONIC\"}}\n",
+		GS_VERSION, a.lost_events, a.complete ? "true" : "false");
+	gs_analysis_free(&a);
+	free(tr.open);
+	free(tr.rel);
+	return 0;
+}
