@@ -149,6 +149,20 @@ fail:
 	return NULL;
 }
 
+struct gs_pystacks *gs_pystacks_synthetic(unsigned minor, uint64_t interp_main, uint64_t code_type)
+{
+	struct gs_pystacks *ps;
+	if (minor != 11 && minor != 12)
+		return NULL;
+	ps = gs_calloc(1, sizeof(*ps));
+	ps->l = minor == 11 ? l311 : l312;
+	ps->interp_main = interp_main;
+	ps->code_type = code_type;
+	ps->cap = 4096;
+	ps->codes = gs_calloc(ps->cap, sizeof(*ps->codes));
+	return ps;
+}
+
 void gs_pystacks_free(struct gs_pystacks *ps)
 {
 	if (!ps)

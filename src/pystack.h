@@ -15,7 +15,7 @@
 
 #include "python.h"
 
-#define GS_MAX_FRAMES 128
+#define GS_MAX_FRAMES 512
 
 struct gs_pyframe {
 	uint64_t code;   /* code object address: with line, the frame's identity */
@@ -28,6 +28,10 @@ struct gs_pystacks;
  * is not supported or its offsets cannot be read. */
 struct gs_pystacks *gs_pystacks_new(const struct gs_python *py, char *why, size_t whylen);
 void gs_pystacks_free(struct gs_pystacks *ps);
+
+/* A walker for synthetic memory (tests): the built-in 3.11 or 3.12 layout, the address of the
+ * pointer to the main interpreter, and the address standing for PyCode_Type. */
+struct gs_pystacks *gs_pystacks_synthetic(unsigned minor, uint64_t interp_main, uint64_t code_type);
 
 /* Walks every thread of the main interpreter; cb receives the thread id and its frames,
  * innermost first. Returns the number of threads walked, or -errno (process gone). */

@@ -386,3 +386,59 @@ def test_trace_json_export(tmp_path, python):
     assert any(e["ph"] == "C" for e in events)
     names = {e["args"]["name"] for e in events if e["ph"] == "M" and e["name"] == "thread_name"}
     assert len(names) >= 3
+
+
+def needs_stacks(python):
+    if tuple(map(int, version_of(python).split("."))) < (3, 11):
+        pytest.skip(f"Python stacks need CPython 3.11+ ({version_of(python)})")
+
+
+def folded(rec, what):
+    proc = subprocess.run([GILSCOPE, "export", "--format", "folded", "--what", what, str(rec)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    out = []
+    for line in proc.stdout.splitlines():
+        stack, n = line.rsplit(" ", 1)
+        out.append((stack.split(";"), int(n)))
+    return out
+
+
+def share(stacks, needle):
+    total = sum(n for _, n in stacks)
+    hit = sum(n for frames, n in stacks if any(f.startswith(needle) for f in frames))
+    return hit / total if total else 0
+
+
+def test_distinctive_names_dominate_flame_graphs(tmp_path, python):
+    needs_stacks(python)
+    run = record(tmp_path, [python, target("named_work.py")])
+    assert run.proc.returncode == 0, run.proc.stderr
+    for what in ("hold", "wait"):
+        stacks = folded(run.rec, what)
+        assert share(stacks, "alpha_spinner (") + share(stacks, "beta_spinner (") > 0.7, (what, stacks[:3])
+        assert share(stacks, "alpha_spinner (") > 0.2 and share(stacks, "beta_spinner (") > 0.2, what
+
+
+def test_hashlib_runs_without_gil_in_the_hashing_call(tmp_path, python):
+    needs_stacks(python)
+    run = record(tmp_path, [python, target("hashing.py")])
+    assert run.proc.returncode == 0, run.proc.stderr
+    line = next(i for i, l in enumerate(open(target("hashing.py")), 1) if "sha256" in l)
+    stacks = folded(run.rec, "cpu")
+    assert share(stacks, f"work ({target('hashing.py')}:{line})") > 0.8, stacks[:3]
+
+
+def test_deep_stacks_are_complete_and_in_order(tmp_path, python):
+    needs_stacks(python)
+    run = record(tmp_path, [python, target("deep.py")])
+    assert run.proc.returncode == 0, run.proc.stderr
+    stacks = [frames for frames, _ in folded(run.rec, "hold") if any(f.startswith("recurse (") for f in frames)]
+    assert stacks
+    deepest = max(stacks, key=len)
+    rec = [f for f in deepest if f.startswith("recurse (")]
+    assert len(rec) == 201  # recurse(200) ... recurse(0)
+    # outermost first: Thread.run's frames, then the recursion, innermost last
+    first = deepest.index(rec[0])
+    assert deepest[first:first + 201] == rec
+    assert deepest[-1] == rec[-1]

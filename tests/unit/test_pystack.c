@@ -1,0 +1,158 @@
+/* Unit tests: the Python stack walker on synthetic memory in the 3.11 layout: a normal chain,
+ * a deep one (300 frames), a cyclic one, a truncated one, and a frame whose code object is not
+ * a code object. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "pystack.h"
+
+#define BASE 0x10000000ull
+#define SIZE (1u << 22)
+#define CODE_TYPE 0x7777000ull
+
+static uint8_t mem[SIZE];
+
+static int rd(void *ctx, uint64_t addr, void *dst, size_t len)
+{
+	(void)ctx;
+	if (addr < BASE || addr - BASE + len > SIZE)
+		return -14;
+	memcpy(dst, mem + (addr - BASE), len);
+	return 0;
+}
+
+static void p64(uint64_t addr, uint64_t v) { memcpy(mem + (addr - BASE), &v, 8); }
+static void p32(uint64_t addr, uint32_t v) { memcpy(mem + (addr - BASE), &v, 4); }
+
+static uint64_t str_at(uint64_t addr, const char *s)
+{
+	size_t n = strlen(s);
+	p64(addr + 0x10, n);
+	mem[addr - BASE + 0x20] = 0x60; /* compact, ascii */
+	memcpy(mem + (addr - BASE) + 0x30, s, n);
+	return addr;
+}
+
+/* code object k named fK at line 10*k, with a one-entry location table (8 units, no column) */
+static uint64_t code_at(int k)
+{
+	uint64_t c = BASE + 0x100000 + (uint64_t)k * 0x400;
+	char name[32];
+	snprintf(name, sizeof(name), "f%d", k);
+	p64(c + 8, CODE_TYPE);
+	p64(c + 0x80, str_at(c + 0x200, name));
+	p64(c + 0x70, str_at(c + 0x280, "prog.py"));
+	p64(c + 0x88, c + 0x300);
+	p64(c + 0x300 + 0x10, 2);
+	mem[c - BASE + 0x300 + 0x20] = 0xef; /* code 13, 8 units */
+	mem[c - BASE + 0x300 + 0x21] = 0x00; /* line delta 0 */
+	p32(c + 0x48, (uint32_t)(10 * k));
+	return c;
+}
+
+/* frames 0..n-1, frame i calls nothing and is called by i+1 (frame 0 innermost) */
+static uint64_t frame_addr(int i) { return BASE + 0x20000 + (uint64_t)i * 0x80; }
+
+static void build(int n)
+{
+	memset(mem, 0, sizeof(mem));
+	p64(BASE + 0x100, BASE + 0x1000);           /* interpreters.main -> interp */
+	p64(BASE + 0x1000 + 0x10, BASE + 0x2000);   /* threads.head -> tstate */
+	p64(BASE + 0x2000 + 0xa0, 777);             /* native thread id */
+	p64(BASE + 0x2000 + 0x38, BASE + 0x3000);   /* cframe */
+	p64(BASE + 0x3000 + 8, frame_addr(0));      /* cframe->current_frame */
+	for (int i = 0; i < n; i++) {
+		uint64_t f = frame_addr(i), c = code_at(i % 512);
+		p64(f + 0x20, c);
+		p64(f + 0x38, c + 0xb8 + 2);         /* prev_instr: second code unit */
+		p64(f + 0x30, i + 1 < n ? frame_addr(i + 1) : 0);
+	}
+}
+
+struct got {
+	uint32_t tid;
+	struct gs_pyframe f[GS_MAX_FRAMES];
+	int n;
+};
+
+static void cb(uint32_t tid, const struct gs_pyframe *f, int n, void *arg)
+{
+	struct got *g = arg;
+	g->tid = tid;
+	g->n = n;
+	memcpy(g->f, f, (size_t)n * sizeof(*f));
+}
+
+static void check_names(struct gs_pystacks *ps, const struct got *g)
+{
+	for (int i = 0; i < g->n; i++) {
+		const char *q, *fn;
+		char want[32];
+		snprintf(want, sizeof(want), "f%d", i);
+		assert_int_equal(gs_pystacks_code(ps, g->f[i].code, &q, &fn), 0);
+		assert_string_equal(q, want);
+		assert_string_equal(fn, "prog.py");
+		assert_int_equal(g->f[i].line, 10 * i);
+	}
+}
+
+static void test_normal_and_deep(void **state)
+{
+	(void)state;
+	for (int n = 3; n <= 300; n += 297) {
+		struct gs_pystacks *ps = gs_pystacks_synthetic(11, BASE + 0x100, CODE_TYPE);
+		struct got g = { 0 };
+		build(n);
+		assert_int_equal(gs_pystacks_sample(ps, rd, NULL, cb, &g), 1);
+		assert_int_equal(g.tid, 777);
+		assert_int_equal(g.n, n); /* complete, innermost first */
+		check_names(ps, &g);
+		gs_pystacks_free(ps);
+	}
+}
+
+static void test_cyclic_and_truncated(void **state)
+{
+	struct gs_pystacks *ps = gs_pystacks_synthetic(11, BASE + 0x100, CODE_TYPE);
+	struct got g = { 0 };
+	uint64_t walks, errors;
+	(void)state;
+	build(3);
+	p64(frame_addr(2) + 0x30, frame_addr(0)); /* the outermost frame points back to the innermost */
+	assert_int_equal(gs_pystacks_sample(ps, rd, NULL, cb, &g), 1);
+	assert_true(g.n <= GS_MAX_FRAMES); /* bounded, no hang */
+	assert_true(g.n >= 3);
+	build(3);
+	p64(frame_addr(1) + 0x30, 0xdead00000000ull); /* the chain runs into unmapped memory */
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(gs_pystacks_sample(ps, rd, NULL, cb, &g), 1);
+	assert_int_equal(g.n, 2);
+	check_names(ps, &g);
+	gs_pystacks_stats(ps, &walks, &errors);
+	assert_true(errors >= 1);
+	build(3);
+	p64(code_at(1) + 8, 0x1234); /* not a code object: that frame is skipped */
+	memset(&g, 0, sizeof(g));
+	gs_pystacks_free(ps);
+	ps = gs_pystacks_synthetic(11, BASE + 0x100, CODE_TYPE);
+	assert_int_equal(gs_pystacks_sample(ps, rd, NULL, cb, &g), 1);
+	assert_int_equal(g.n, 2);
+	/* no interpreter yet (before Py_Initialize): no thread, no error */
+	p64(BASE + 0x100, 0);
+	assert_int_equal(gs_pystacks_sample(ps, rd, NULL, cb, &g), 0);
+	gs_pystacks_free(ps);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_normal_and_deep),
+		cmocka_unit_test(test_cyclic_and_truncated),
+	};
+	return cmocka_run_group_tests_name("python stacks", tests, NULL, NULL);
+}
