@@ -555,6 +555,22 @@ static void on_pysample(struct gs_analysis *a, const struct gs_rec *r)
 	if (!t || t->exited)
 		return;
 	a->stack_samples++;
+	if (!t->entry_frame && !t->is_main && r->arg64) {
+		/* the outermost frame that is not threading's bootstrap: what the thread was started for */
+		int n = 0;
+		const uint32_t *f = gs_analysis_stack(a, r->arg64, &n);
+		for (int k = n - 1; f && k >= 0; k--) {
+			const struct gs_pyframe_def *d = f[k] && f[k] <= a->npyframes ? &a->pyframes[f[k] - 1] : NULL;
+			size_t fl;
+			if (!d || !d->filename)
+				break;
+			fl = strlen(d->filename);
+			if (fl >= 12 && strcmp(d->filename + fl - 12, "threading.py") == 0)
+				continue;
+			t->entry_frame = f[k];
+			break;
+		}
+	}
 	if (t->gil == GS_GIL_HELD)
 		what = GS_WHAT_HOLD;
 	else if (t->gil == GS_GIL_WAIT)
@@ -579,6 +595,16 @@ void gs_analysis_frame_name(const struct gs_analysis *a, uint32_t id, char *buf,
 		return;
 	}
 	snprintf(buf, len, "%s (%s:%d)", f->qualname, f->filename, f->line);
+}
+
+const char *gs_thread_label(const struct gs_analysis *a, const struct gs_thread *t)
+{
+	const struct gs_thread *main = gs_analysis_thread((struct gs_analysis *)a, t->pid);
+	int generic = !t->name[0] || (main && main != t && strcmp(main->name, t->name) == 0) ||
+		      strncmp(t->name, "python", 6) == 0;
+	if (generic && t->entry_frame && t->entry_frame <= a->npyframes && a->pyframes[t->entry_frame - 1].qualname)
+		return a->pyframes[t->entry_frame - 1].qualname;
+	return t->name[0] ? t->name : "?";
 }
 
 const uint32_t *gs_analysis_stack(const struct gs_analysis *a, uint64_t id, int *n)

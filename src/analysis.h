@@ -74,6 +74,7 @@ struct gs_thread {
 	uint64_t acquisitions, releases, forced_drops, drop_requests;
 	uint64_t longest_hold_ns, longest_wait_ns;
 	int gil_index;          /* the GIL (interpreter) of its last GIL event: index in gils, -1 none */
+	uint32_t entry_frame;   /* the thread's own outermost Python function (below threading's), 0 unknown */
 	struct gs_blame *blame; /* who held the GIL while it waited */
 	size_t nblame, cap_blame;
 	/* state */
@@ -185,6 +186,10 @@ int gs_analysis_load_hooked(struct gs_analysis *a, const char *path, const struc
 			    size_t whylen);
 
 struct gs_thread *gs_analysis_thread(struct gs_analysis *a, uint32_t tid);
+
+/* A name for the thread: its comm when it is its own (3.14+ names OS threads after Python
+ * threads), else the Python function it runs when known ("checksum_worker"), else the comm. */
+const char *gs_thread_label(const struct gs_analysis *a, const struct gs_thread *t);
 
 /* "qualname (file:line)" of frame id into buf. */
 void gs_analysis_frame_name(const struct gs_analysis *a, uint32_t id, char *buf, size_t len);

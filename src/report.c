@@ -137,7 +137,7 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 		if (t->gil_index >= 0 && gils_used(a, t->pid) > 1) {
 			/* several GILs in this process: the name says which one the thread used */
 			char nm[32];
-			snprintf(nm, sizeof(nm), "%.12s@%d", t->name[0] ? t->name : "?", a->gils[t->gil_index].number);
+			snprintf(nm, sizeof(nm), "%.12s@%d", gs_thread_label(a, t), a->gils[t->gil_index].number);
 			fprintf(out, "%-3s%-8u %-16s %9s %6.1f %6.1f %6.1f %6.1f %6.1f %8" PRIu64 " %7" PRIu64 " %9" PRIu64 " %10s %10s\n",
 				t->is_main ? "*" : "", t->tid, nm, d1, pct(t->held_ns, lt), pct(t->wait_ns, lt),
 				pct(t->run_nogil_ns, lt), pct(t->sleeping_ns, lt), pct(t->runnable_ns, lt), t->acquisitions,
@@ -145,7 +145,7 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 			continue;
 		}
 		fprintf(out, "%-3s%-8u %-16s %9s %6.1f %6.1f %6.1f %6.1f %6.1f %8" PRIu64 " %7" PRIu64 " %9" PRIu64 " %10s %10s\n",
-			t->is_main ? "*" : "", t->tid, t->name[0] ? t->name : "?", d1, pct(t->held_ns, lt),
+			t->is_main ? "*" : "", t->tid, gs_thread_label(a, t), d1, pct(t->held_ns, lt),
 			pct(t->wait_ns, lt), pct(t->run_nogil_ns, lt), pct(t->sleeping_ns, lt), pct(t->runnable_ns, lt),
 			t->acquisitions, t->forced_drops, t->releases - t->forced_drops, d2, d3);
 	}
@@ -299,6 +299,8 @@ void gs_report_json(const struct gs_analysis *a, FILE *out)
 		first = 0;
 		fprintf(out, "{\"pid\": %u, \"tid\": %u, \"name\": ", t->pid, t->tid);
 		gs_json_string(out, t->name);
+		fputs(", \"label\": ", out);
+		gs_json_string(out, gs_thread_label(a, t));
 		fprintf(out, ", \"is_main\": %s, \"exited\": %s, \"gil\": %d", t->is_main ? "true" : "false",
 			t->exited ? "true" : "false", t->gil_index >= 0 ? a->gils[t->gil_index].number : 0);
 		KV("start_ns", t->first_ns - a->start_ns);
@@ -350,7 +352,7 @@ static int cmp_blame(const void *x, const void *y)
 static const char *thread_name(const struct gs_analysis *a, uint32_t tid)
 {
 	const struct gs_thread *t = gs_analysis_thread((struct gs_analysis *)a, tid);
-	return t && t->name[0] ? t->name : "?";
+	return t ? gs_thread_label(a, t) : "?";
 }
 
 static void longest_holds(const struct gs_analysis *a, FILE *out, int n)
@@ -474,7 +476,7 @@ void gs_report_blame(const struct gs_analysis *a, FILE *out, size_t max_holders)
 		for (size_t k = 0; k < t->nblame; k++)
 			total += b[k].ns;
 		fmt_dur(d1, sizeof(d1), total);
-		fprintf(out, "  TID %u (%s%s) waited %s:\n", t->tid, t->name[0] ? t->name : "?", t->is_main ? ", main" : "",
+		fprintf(out, "  TID %u (%s%s) waited %s:\n", t->tid, gs_thread_label(a, t), t->is_main ? ", main" : "",
 			d1);
 		for (size_t k = 0; k < t->nblame && k < max_holders; k++) {
 			fmt_dur(d2, sizeof(d2), b[k].ns);

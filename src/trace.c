@@ -202,7 +202,7 @@ int gs_trace_json(const char *path, FILE *out, char *why, size_t whylen)
 	for (size_t i = 0; i < a.nthreads; i++) {
 		const struct gs_thread *t = &a.threads[i];
 		char name[64];
-		snprintf(name, sizeof(name), "%s%s %u", t->is_main ? "* " : "", t->name[0] ? t->name : "thread", t->tid);
+		snprintf(name, sizeof(name), "%s%.40s %u", t->is_main ? "* " : "", gs_thread_label(&a, t), t->tid);
 		begin_event(&tr);
 		fprintf(out, "{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": %u, \"tid\": %u, \"args\": {\"name\": ", t->pid,
 			t->tid);
