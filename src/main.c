@@ -4,6 +4,7 @@
 #include "analysis.h"
 #include "flame.h"
 #include "trace.h"
+#include "html.h"
 #include "recfile.h"
 #include "record.h"
 #include "report.h"
@@ -26,6 +27,7 @@ static const char usage_text[] =
 	"  gilscope blame FILE                        who held the GIL while each thread waited\n"
 	"  gilscope export --format {folded,svg} --what {hold,wait,cpu,offcpu,blocking} FILE [-o OUT]\n"
 	"  gilscope export --format trace-json FILE [-o OUT.json]   for Perfetto UI, chrome://tracing, vizviewer\n"
+	"  gilscope export --format html FILE [-o OUT.html]         one self-contained report page\n"
 	"  gilscope --version\n"
 	"\n"
 	"gilscope records every GIL acquisition, release and wait of a CPython program, exactly (no\n"
@@ -38,6 +40,7 @@ static const char usage_text[] =
 	"  -d, --duration SECS    with -p: stop after SECS seconds (default: until Ctrl-C or exit)\n"
 	"  -m, --mmap-pages N     ring buffer pages per CPU, a power of two (default 2048 = 8 MiB)\n"
 	"      --json             print the summary as JSON instead of a table\n"
+	"      --html OUT.html    also write the HTML report (timeline, blame, flame graphs)\n"
 	"      --no-summary       do not print the summary\n"
 	"  -r, --sample-rate HZ   Python stacks of every thread per second (default 1000, 0: none)\n"
 	"      --uprobes          GIL probes as uprobes instead of inline probes (always so with -p)\n"
@@ -72,7 +75,7 @@ static int cmd_record(int argc, char **argv)
 		{ "quiet", no_argument, NULL, 'q' },          { "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },           { "gil-watchpoint", no_argument, NULL, 'W' },
 		{ "uprobes", no_argument, NULL, 'U' },        { "sample-rate", required_argument, NULL, 'r' },
-		{ NULL, 0, NULL, 0 },
+		{ "html", required_argument, NULL, 'H' },     { NULL, 0, NULL, 0 },
 	};
 	struct gs_record_opts o = { .output = "gilscope.rec", .mmap_pages = 2048, .sample_hz = 1000 };
 	int c;
@@ -119,6 +122,9 @@ static int cmd_record(int argc, char **argv)
 			break;
 		case 'U':
 			o.no_inline = 1;
+			break;
+		case 'H':
+			o.html = optarg;
 			break;
 		case 'r':
 			if (gs_parse_u64(optarg, &v) < 0 || v > 10000) {
@@ -289,21 +295,25 @@ static int cmd_export(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (strcmp(format, "folded") != 0 && strcmp(format, "svg") != 0 && strcmp(format, "trace-json") != 0) {
-		usage_error("unknown --format '%s' (folded, svg or trace-json)", format);
+	if (strcmp(format, "folded") != 0 && strcmp(format, "svg") != 0 && strcmp(format, "trace-json") != 0 &&
+	    strcmp(format, "html") != 0) {
+		usage_error("unknown --format '%s' (folded, svg, trace-json or html)", format);
 		return 2;
 	}
 	if (optind + 1 != argc) {
 		usage_error("%s", "export needs exactly one recording FILE");
 		return 2;
 	}
-	if (strcmp(format, "trace-json") == 0) {
+	if (strcmp(format, "trace-json") == 0 || strcmp(format, "html") == 0) {
 		int err;
 		if (output && !(out = fopen(output, "we"))) {
 			gs_err("cannot create %s: %s", output, strerror(errno));
 			return 1;
 		}
-		err = gs_trace_json(argv[optind], out, why, sizeof(why));
+		if (strcmp(format, "html") == 0)
+			err = gs_html_report(argv[optind], out, why, sizeof(why));
+		else
+			err = gs_trace_json(argv[optind], out, why, sizeof(why));
 		if (err < 0)
 			gs_err("%s", why);
 		if (output && fclose(out) != 0 && err >= 0) {

@@ -22,6 +22,7 @@
 #include "record.h"
 #include "analysis.h"
 #include "elfsym.h"
+#include "html.h"
 #include "inline.h"
 #include "perfev.h"
 #include "procfs.h"
@@ -1589,8 +1590,21 @@ out_close:
 		if (err < 0 && !R.write_failed)
 			gs_err("writing %s: %s", o->output, strerror(-err));
 	}
-	if (R.w && (ret == 0 || (R.exited && ret != 127)))
+	if (R.w && (ret == 0 || (R.exited && ret != 127))) {
 		summary(&R);
+		if (o->html) {
+			FILE *h = fopen(o->html, "we");
+			char hwhy[512];
+			if (!h)
+				gs_err("cannot create %s: %s", o->html, strerror(errno));
+			else if (gs_html_report(o->output, h, hwhy, sizeof(hwhy)) < 0)
+				gs_err("%s", hwhy);
+			if (h && fclose(h) != 0)
+				gs_err("writing %s: %s", o->html, strerror(errno));
+			else if (h)
+				gs_info("HTML report: %s", o->html);
+		}
+	}
 	R.w = NULL;
 out:
 	if (sfd >= 0)

@@ -15,6 +15,7 @@ struct gs_record_opts {
 	int gil_watchpoint;     /* trace gil->locked with a hardware watchpoint (slow in VMs) */
 	int no_inline;          /* uprobes instead of inline probes when launching */
 	unsigned sample_hz;     /* Python stack samples per second and thread (0: none) */
+	const char *html;       /* write the HTML report there too */
 };
 
 /* Runs the whole command. Returns the process exit code for gilscope. */

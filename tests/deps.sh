@@ -5,6 +5,8 @@ set -eu
 pkgs="gcc make libelf-dev liblzma-dev libcmocka-dev python3-pytest linux-perf util-linux xz-utils binutils"
 # the three CPython 3.11 builds the tests exercise (pyenv's 3.11.7 comes with the image)
 pkgs="$pkgs python3.11 python3.11-dbg"
+# the HTML report is checked in a headless browser
+pkgs="$pkgs chromium"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -442,3 +442,33 @@ def test_deep_stacks_are_complete_and_in_order(tmp_path, python):
     first = deepest.index(rec[0])
     assert deepest[first:first + 201] == rec
     assert deepest[-1] == rec[-1]
+
+
+def test_html_report_renders(tmp_path):
+    """The HTML report in headless Chromium: no console error, one timeline row per thread,
+    a screenshot that is not blank."""
+    chromium = "/usr/bin/chromium"
+    if not os.access(chromium, os.X_OK):
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    html = tmp_path / "report.html"
+    run = record(tmp_path, ["/usr/bin/python3.11", os.path.join(TARGETS, "..", "..", "examples", "contention.py")],
+                 args=["--html", str(html)])
+    assert run.proc.returncode == 0, run.proc.stderr
+    assert html.exists()
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'chrome'}"]
+    dom = subprocess.run([chromium, *flags, "--enable-logging=stderr", "--v=0", "--dump-dom", f"file://{html}"],
+                         capture_output=True, text=True, timeout=120)
+    assert 'id="tl"' in dom.stdout
+    import re
+    rows = int(re.search(r'data-rows="(\d+)"', dom.stdout).group(1))
+    drawn = int(re.search(r'data-drawn="(\d+)"', dom.stdout).group(1))
+    threads = [t for t in run.report["threads"] if t["lifetime_ns"] > 0]
+    assert rows == len(threads) and drawn > 100
+    errors = [l for l in dom.stderr.splitlines() if "CONSOLE" in l and ("Error" in l or "Uncaught" in l)]
+    assert not errors, errors
+    png = tmp_path / "shot.png"
+    subprocess.run([chromium, *flags, f"--screenshot={png}", "--window-size=1300,1000", f"file://{html}"],
+                   capture_output=True, timeout=120)
+    assert png.exists() and png.stat().st_size > 20000  # a blank page is a few kB
