@@ -26,7 +26,8 @@ static const char usage_text[] =
 	"  gilscope report [--json] FILE\n"
 	"  gilscope blame FILE                        who held the GIL while each thread waited\n"
 	"  gilscope export --format {folded,svg} --what {hold,wait,cpu,offcpu,blocking} FILE [-o OUT]\n"
-	"  gilscope export --format trace-json FILE [-o OUT.json]   for Perfetto UI, chrome://tracing, vizviewer\n"
+	"  gilscope export --format trace-json [--combine viztracer.json] FILE [-o OUT.json]\n"
+	"                                             for Perfetto UI, chrome://tracing, vizviewer\n"
 	"  gilscope export --format html FILE [-o OUT.html]         one self-contained report page\n"
 	"  gilscope --version\n"
 	"\n"
@@ -266,10 +267,11 @@ static int cmd_export(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "format", required_argument, NULL, 'f' }, { "what", required_argument, NULL, 'w' },
-		{ "output", required_argument, NULL, 'o' }, { NULL, 0, NULL, 0 },
+		{ "output", required_argument, NULL, 'o' }, { "combine", required_argument, NULL, 'c' },
+		{ NULL, 0, NULL, 0 },
 	};
 	static const char *const whats[GS_WHAT_N] = { "hold", "wait", "cpu", "offcpu", "blocking" };
-	const char *format = "folded", *output = NULL;
+	const char *format = "folded", *output = NULL, *combine = NULL;
 	int what = GS_WHAT_HOLD, c;
 	struct gs_analysis a;
 	char why[1024];
@@ -290,6 +292,9 @@ static int cmd_export(int argc, char **argv)
 			}
 		} else if (c == 'o') {
 			output = optarg;
+		} else if (c == 'c') {
+			combine = optarg;
+			format = "trace-json";
 		} else {
 			fprintf(stderr, "Try 'gilscope --help'.\n");
 			return 2;
@@ -313,7 +318,7 @@ static int cmd_export(int argc, char **argv)
 		if (strcmp(format, "html") == 0)
 			err = gs_html_report(argv[optind], out, why, sizeof(why));
 		else
-			err = gs_trace_json(argv[optind], out, why, sizeof(why));
+			err = gs_trace_json(argv[optind], combine, out, why, sizeof(why));
 		if (err < 0)
 			gs_err("%s", why);
 		if (output && fclose(out) != 0 && err >= 0) {

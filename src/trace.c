@@ -16,6 +16,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,19 +170,69 @@ static void on_gil(void *ctx, enum gs_gil_event ev, const struct gs_gilstat *g, 
 	}
 }
 
-int gs_trace_json(const char *path, FILE *out, char *why, size_t whylen)
+/* The events of a viztracer (or other Trace Event JSON) file, validated. */
+static json_t *load_combine(const char *path, char *why, size_t whylen)
+{
+	json_error_t jerr;
+	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr), *ev;
+	if (!root) {
+		snprintf(why, whylen, "%s is not valid JSON (line %d: %s)", path, jerr.line, jerr.text);
+		return NULL;
+	}
+	ev = json_is_object(root) ? json_object_get(root, "traceEvents") : root;
+	if (!json_is_array(ev)) {
+		snprintf(why, whylen, "%s has no traceEvents array: not a viztracer or Trace Event file", path);
+		json_decref(root);
+		return NULL;
+	}
+	json_incref(ev);
+	json_decref(root);
+	return ev;
+}
+
+int gs_trace_json(const char *path, const char *combine, FILE *out, char *why, size_t whylen)
 {
 	struct gs_analysis a;
 	struct trace tr = { .out = out, .a = &a };
 	struct gs_hooks hooks = { .ctx = &tr, .slice = on_slice, .gil = on_gil };
+	json_t *extra = NULL;
+	size_t merged = 0, skipped = 0;
 	int err;
 
+	if (combine && !(extra = load_combine(combine, why, whylen)))
+		return -EINVAL;
 	fputs("{\"displayTimeUnit\": \"ns\", \"traceEvents\": [", out);
 	err = gs_analysis_load_hooked(&a, path, &hooks, why, whylen);
 	if (err < 0) {
 		free(tr.open);
 		free(tr.rel);
+		json_decref(extra);
 		return err;
+	}
+	if (extra) {
+		size_t i;
+		json_t *e;
+		json_array_foreach(extra, i, e) {
+			char *s;
+			/* only events with integer ids and a numeric timestamp (or metadata) are kept */
+			if (!json_is_object(e) || !json_is_string(json_object_get(e, "ph")) ||
+			    (json_object_get(e, "pid") && !json_is_integer(json_object_get(e, "pid"))) ||
+			    (json_object_get(e, "tid") && !json_is_integer(json_object_get(e, "tid"))) ||
+			    (json_object_get(e, "ts") && !json_is_number(json_object_get(e, "ts")))) {
+				skipped++;
+				continue;
+			}
+			s = json_dumps(e, JSON_COMPACT);
+			if (!s) {
+				skipped++;
+				continue;
+			}
+			begin_event(&tr);
+			fputs(s, out);
+			free(s);
+			merged++;
+		}
+		json_decref(extra);
 	}
 	for (size_t i = 0; i < tr.cap; i++)
 		if (tr.open[i].valid)
@@ -210,8 +261,9 @@ int gs_trace_json(const char *path, FILE *out, char *why, size_t whylen)
 		fputs("}}", out);
 	}
 	fprintf(out, "\n], \"viztracer_metadata\": {\"version\": \"0.16.3\", \"overflow\": false, \"producer\": \"gilscope %s\"},"
-		     " \"gilscope\": {\"lost_events\": %" PRIu64 ", \"complete\": %s, \"clock\": \"CLOCK_MONOTONIC\"}}\n",
-		GS_VERSION, a.lost_events, a.complete ? "true" : "false");
+		     " \"gilscope\": {\"lost_events\": %" PRIu64 ", \"complete\": %s, \"clock\": \"CLOCK_MONOTONIC\","
+		     " \"combined_events\": %zu, \"combined_skipped\": %zu}}\n",
+		GS_VERSION, a.lost_events, a.complete ? "true" : "false", merged, skipped);
 	gs_analysis_free(&a);
 	free(tr.open);
 	free(tr.rel);

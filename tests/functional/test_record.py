@@ -472,3 +472,27 @@ def test_html_report_renders(tmp_path):
     subprocess.run([chromium, *flags, f"--screenshot={png}", "--window-size=1300,1000", f"file://{html}"],
                    capture_output=True, timeout=120)
     assert png.exists() and png.stat().st_size > 20000  # a blank page is a few kB
+
+
+def test_combine_with_a_viztracer_trace(tmp_path):
+    viz = tmp_path / "viz.json"
+    run = record(tmp_path, ["/usr/bin/python3.11", target("viztrace_like.py"), str(viz)], args=["--sample-rate", "0"])
+    assert run.proc.returncode == 0, run.proc.stderr
+    out = tmp_path / "combined.json"
+    proc = subprocess.run([GILSCOPE, "export", "--combine", str(viz), "-o", str(out), str(run.rec)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    events = doc["traceEvents"]
+    theirs = [e for e in events if e.get("cat") == "FEE"]
+    assert len(theirs) == 2 and doc["gilscope"]["combined_events"] == 2
+    ours = [e for e in events if e["ph"] == "X" and e.get("cat") == "GIL"]
+    for f in theirs:
+        # the function's track is one of ours, and our GIL slices lie within the function on one clock
+        mine = [e for e in ours if e["tid"] == f["tid"] and f["ts"] <= e["ts"] <= f["ts"] + f["dur"]]
+        assert mine, f
+    # garbage to combine: one clear error, non-zero exit
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    proc = subprocess.run([GILSCOPE, "export", "--combine", str(bad), str(run.rec)], capture_output=True, text=True)
+    assert proc.returncode == 1 and "not valid JSON" in proc.stderr
