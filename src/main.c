@@ -5,6 +5,7 @@
 #include "flame.h"
 #include "trace.h"
 #include "html.h"
+#include "perfetto.h"
 #include "recfile.h"
 #include "record.h"
 #include "report.h"
@@ -29,6 +30,7 @@ static const char usage_text[] =
 	"  gilscope export --format trace-json [--combine viztracer.json] FILE [-o OUT.json]\n"
 	"                                             for Perfetto UI, chrome://tracing, vizviewer\n"
 	"  gilscope export --format html FILE [-o OUT.html]         one self-contained report page\n"
+	"  gilscope export --format perfetto FILE -o OUT.pftrace     Perfetto's protobuf (big runs)\n"
 	"  gilscope --version\n"
 	"\n"
 	"gilscope records every GIL acquisition, release and wait of a CPython program, exactly (no\n"
@@ -301,15 +303,15 @@ static int cmd_export(int argc, char **argv)
 		}
 	}
 	if (strcmp(format, "folded") != 0 && strcmp(format, "svg") != 0 && strcmp(format, "trace-json") != 0 &&
-	    strcmp(format, "html") != 0) {
-		usage_error("unknown --format '%s' (folded, svg, trace-json or html)", format);
+	    strcmp(format, "html") != 0 && strcmp(format, "perfetto") != 0) {
+		usage_error("unknown --format '%s' (folded, svg, trace-json, perfetto or html)", format);
 		return 2;
 	}
 	if (optind + 1 != argc) {
 		usage_error("%s", "export needs exactly one recording FILE");
 		return 2;
 	}
-	if (strcmp(format, "trace-json") == 0 || strcmp(format, "html") == 0) {
+	if (strcmp(format, "trace-json") == 0 || strcmp(format, "html") == 0 || strcmp(format, "perfetto") == 0) {
 		int err;
 		if (output && !(out = fopen(output, "we"))) {
 			gs_err("cannot create %s: %s", output, strerror(errno));
@@ -317,6 +319,8 @@ static int cmd_export(int argc, char **argv)
 		}
 		if (strcmp(format, "html") == 0)
 			err = gs_html_report(argv[optind], out, why, sizeof(why));
+		else if (strcmp(format, "perfetto") == 0)
+			err = gs_perfetto_export(argv[optind], out, why, sizeof(why));
 		else
 			err = gs_trace_json(argv[optind], combine, out, why, sizeof(why));
 		if (err < 0)

@@ -496,3 +496,52 @@ def test_combine_with_a_viztracer_trace(tmp_path):
     bad.write_text("{not json")
     proc = subprocess.run([GILSCOPE, "export", "--combine", str(bad), str(run.rec)], capture_output=True, text=True)
     assert proc.returncode == 1 and "not valid JSON" in proc.stderr
+
+
+def test_perfetto_protobuf_export(tmp_path):
+    """Perfetto's protobuf, decoded with protoc: per-thread slices begin and end in order on
+    their track, never overlap, and the GIL hold time matches the report's."""
+    import re
+    import shutil
+    protoc = shutil.which("protoc")
+    if not protoc:
+        pytest.skip("protoc is not installed (apt-get install protobuf-compiler)")
+    run = record(tmp_path, ["/usr/bin/python3.11", target("cpu.py"), "2", "300000"], args=["--sample-rate", "0"])
+    assert run.proc.returncode == 0, run.proc.stderr
+    pb = tmp_path / "trace.pftrace"
+    proc = subprocess.run([GILSCOPE, "export", "--format", "perfetto", "-o", str(pb), str(run.rec)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    protodir = os.path.join(os.path.dirname(__file__), "proto")
+    with open(pb, "rb") as f:
+        dec = subprocess.run([protoc, f"--proto_path={protodir}", "--decode=perfetto.protos.Trace",
+                              "perfetto_subset.proto"], stdin=f, capture_output=True, text=True)
+    assert dec.returncode == 0, dec.stderr
+    tids, packets, cur = {}, [], None
+    for line in dec.stdout.splitlines():
+        line = line.strip()
+        if line == "packet {":
+            cur = {}
+            packets.append(cur)
+        elif m := re.match(r'(\w+): "?([^"]*)"?$', line):
+            cur.setdefault(m.group(1), m.group(2))
+    for p in packets:
+        if "tid" in p:
+            tids[p["uuid"]] = int(p["tid"])
+    open_at, held, last_end = {}, {}, {}
+    for p in packets:
+        if p.get("type") == "TYPE_SLICE_BEGIN":
+            tr = p["track_uuid"]
+            assert tr not in open_at, "a slice began before the previous one ended"
+            assert int(p["timestamp"]) >= last_end.get(tr, 0), "slices overlap"
+            open_at[tr] = (int(p["timestamp"]), p["name"])
+        elif p.get("type") == "TYPE_SLICE_END":
+            tr = p["track_uuid"]
+            start, name = open_at.pop(tr)
+            last_end[tr] = int(p["timestamp"])
+            if name.startswith("holds GIL"):
+                held[tids[tr]] = held.get(tids[tr], 0) + int(p["timestamp"]) - start
+    assert not open_at
+    for t in run.report["threads"]:
+        assert held.get(t["tid"], 0) == t["gil_held_ns"], t["tid"]
+    assert any(p.get("type") == "TYPE_COUNTER" for p in packets)
