@@ -81,7 +81,9 @@ demo: deps
 
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)python3 bench/bench.py --gilscope $(BUILD)/gilscope
+	$(Q)/usr/bin/python3 bench/bench.py --gilscope $(BUILD)/gilscope
+	$(Q)/usr/bin/python3 bench/export_bench.py --gilscope $(BUILD)/gilscope
+	$(Q)/usr/bin/python3 bench/compare_tachyon.py --gilscope $(BUILD)/gilscope
 
 lint:
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr -Isrc src
