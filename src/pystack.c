@@ -60,11 +60,23 @@ struct code_entry {
 
 struct gs_pystacks {
 	struct stack_layout l;
+	size_t ts_len, fr_len, co_len; /* bytes to read of each object: no more than its fields need */
 	uint64_t runtime, interp_main, code_type;
 	struct code_entry *codes; /* open addressing by address */
 	size_t cap;
 	uint64_t walks, errors;
 };
+
+static size_t max3(size_t a, size_t b, size_t c) { return a > b ? (a > c ? a : c) : (b > c ? b : c); }
+
+/* Reads stop at the last field needed: an object at the end of a mapping must not fail. */
+static void read_lengths(struct gs_pystacks *ps)
+{
+	const struct stack_layout *l = &ps->l;
+	ps->ts_len = max3(l->tstate_next, l->tstate_native_tid, l->tstate_frame) + 8;
+	ps->fr_len = max3(max3(l->frame_previous, l->frame_code, l->frame_instr), l->frame_owner, 0) + 8;
+	ps->co_len = max3(max3(l->code_qualname, l->code_filename, l->code_linetable), l->code_firstlineno, 8) + 8;
+}
 
 static uint64_t u64at(const uint8_t *b, unsigned off)
 {
@@ -137,6 +149,7 @@ struct gs_pystacks *gs_pystacks_new(const struct gs_python *py, char *why, size_
 			goto fail;
 		}
 	}
+	read_lengths(ps);
 	ps->runtime = py->runtime;
 	ps->interp_main = py->runtime + img->layout.interp_main;
 	ps->cap = 4096;
@@ -156,6 +169,7 @@ struct gs_pystacks *gs_pystacks_synthetic(unsigned minor, uint64_t interp_main, 
 		return NULL;
 	ps = gs_calloc(1, sizeof(*ps));
 	ps->l = minor == 11 ? l311 : l312;
+	read_lengths(ps);
 	ps->interp_main = interp_main;
 	ps->code_type = code_type;
 	ps->cap = 4096;
@@ -250,11 +264,11 @@ int gs_linetable_line(const uint8_t *t, size_t len, int firstlineno, int index)
 
 static char *read_str(struct gs_pystacks *ps, gs_mem_reader read, void *ctx, uint64_t obj)
 {
-	uint8_t hdr[64];
+	uint8_t hdr[128];
 	uint64_t len;
 	uint8_t state;
 	char *s;
-	if (!obj || read(ctx, obj, hdr, sizeof(hdr)) < 0)
+	if (!obj || ps->l.uni_ascii_size > sizeof(hdr) || read(ctx, obj, hdr, ps->l.uni_ascii_size) < 0)
 		return NULL;
 	memcpy(&len, hdr + ps->l.uni_length, 8);
 	state = hdr[ps->l.uni_state];
@@ -285,7 +299,7 @@ static struct code_entry *code_lookup(struct gs_pystacks *ps, gs_mem_reader read
 	}
 	if (e->addr) /* the neighbourhood is full: replace */
 		e = &ps->codes[h];
-	if (read(ctx, code, co, sizeof(co)) < 0)
+	if (ps->co_len > sizeof(co) || read(ctx, code, co, ps->co_len) < 0)
 		return NULL;
 	memcpy(&type, co + 8, 8);
 	if (type != ps->code_type)
@@ -349,7 +363,7 @@ int gs_pystacks_sample(struct gs_pystacks *ps, gs_mem_reader read, void *ctx,
 		uint8_t tsb[512];
 		uint64_t frame = 0, tid = 0, next;
 		int n = 0, visited = 0;
-		if (read(ctx, ts, tsb, sizeof(tsb)) < 0) {
+		if (ps->ts_len > sizeof(tsb) || read(ctx, ts, tsb, ps->ts_len) < 0) {
 			ps->errors++;
 			break;
 		}
@@ -362,7 +376,7 @@ int gs_pystacks_sample(struct gs_pystacks *ps, gs_mem_reader read, void *ctx,
 			uint8_t fb[128];
 			uint64_t code, instr;
 			struct code_entry *ce;
-			if (read(ctx, frame, fb, sizeof(fb)) < 0) {
+			if (ps->fr_len > sizeof(fb) || read(ctx, frame, fb, ps->fr_len) < 0) {
 				ps->errors++;
 				break;
 			}
