@@ -1,2 +1,3 @@
-build-san/x86.o: src/x86.c src/x86.h
+build-san/x86.o: src/x86.c src/x86.h src/procfs.h
 src/x86.h:
+src/procfs.h:

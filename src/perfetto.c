@@ -18,6 +18,8 @@ struct pb {
 
 static void pb_put(struct pb *p, const void *d, size_t n)
 {
+	if (!n)
+		return;
 	if (p->len + n > p->cap) {
 		p->cap = (p->len + n) * 2 + 64;
 		p->b = gs_realloc_array(p->b, p->cap, 1);
