@@ -168,6 +168,7 @@ struct gs_analysis {
 	int have_exit_status;
 	int exit_status;        /* wait status of the command */
 	int attach;             /* started on a running process */
+	int active_only;        /* reports: list only threads that took, waited for or ran without the GIL */
 	uint32_t target_pid;
 	char command[1024];
 	char gilscope_version[32];

@@ -24,7 +24,7 @@ static const char usage_text[] =
 	"USAGE\n"
 	"  gilscope record [-o FILE] [options] -- COMMAND [ARGS...]\n"
 	"  gilscope record -p PID [--duration SECONDS] [-o FILE] [options]\n"
-	"  gilscope report [--json] FILE\n"
+	"  gilscope report [--json] [--active] FILE    (--active: only threads that did work)\n"
 	"  gilscope blame FILE                        who held the GIL while each thread waited\n"
 	"  gilscope export --format {folded,svg} --what {hold,wait,cpu,offcpu,blocking} FILE [-o OUT]\n"
 	"  gilscope export --format trace-json [--combine viztracer.json] FILE [-o OUT.json]\n"
@@ -175,17 +175,20 @@ static int cmd_report_kind(int argc, char **argv, int blame_only)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'J' },
+		{ "active", no_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct gs_analysis a;
 	char why[1024];
-	int c, json = 0;
+	int c, json = 0, active = 0;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (c == 'J') {
 			json = 1;
+		} else if (c == 'A') {
+			active = 1;
 		} else if (c == 'h') {
 			fputs(usage_text, stdout);
 			return 0;
@@ -211,6 +214,7 @@ static int cmd_report_kind(int argc, char **argv, int blame_only)
 		gs_analysis_free(&a);
 		return 1;
 	}
+	a.active_only = active;
 	if (json)
 		gs_report_json(&a, stdout);
 	else if (blame_only)

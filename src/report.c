@@ -82,8 +82,11 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 	size_t hidden = 0, small = 0;
 
 	fmt_dur(d1, sizeof(d1), wall);
-	fprintf(out, "gilscope: %s%s, %s recorded\n", a->attach ? "attached to pid " : "", a->command[0] ? a->command : "?",
-		d1);
+	if (a->attach)
+		fprintf(out, "gilscope: attached to pid %u (%s), %s recorded\n", a->target_pid, a->command[0] ? a->command : "?",
+			d1);
+	else
+		fprintf(out, "gilscope: %s, %s recorded\n", a->command[0] ? a->command : "?", d1);
 	for (size_t i = 0; i < a->nprocs; i++) {
 		const struct gs_process *p = &a->procs[i];
 		uint64_t pw = p->end_ns > p->first_ns ? p->end_ns - p->first_ns : 0;
@@ -127,7 +130,8 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 			hidden++;
 			continue;
 		}
-		if (a->nthreads > 60 && t->acquisitions == 0 && lt < 10000000ull) {
+		if ((a->nthreads > 60 && t->acquisitions == 0 && lt < 10000000ull) ||
+		    (a->active_only && t->acquisitions == 0 && t->wait_ns == 0 && t->run_nogil_ns < 1000000ull)) {
 			small++;
 			continue;
 		}
@@ -150,7 +154,7 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 			t->acquisitions, t->forced_drops, t->releases - t->forced_drops, d2, d3);
 	}
 	if (small)
-		fprintf(out, "   (%zu short-lived threads that never took the GIL are not listed; see --json)\n", small);
+		fprintf(out, "   (%zu idle or short-lived threads that never took the GIL are not listed; see --json)\n", small);
 	if (hidden)
 		fprintf(out, "   (%zu threads of other processes (children that exec'd other programs) not listed)\n", hidden);
 	if (a->ntop_holds) {

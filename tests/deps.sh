@@ -6,7 +6,7 @@ pkgs="gcc make libelf-dev liblzma-dev libjansson-dev libcmocka-dev python3-pytes
 # the three CPython 3.11 builds the tests exercise (pyenv's 3.11.7 comes with the image)
 pkgs="$pkgs python3.11 python3.11-dbg"
 # the HTML report is checked in a headless browser
-pkgs="$pkgs chromium protobuf-compiler"
+pkgs="$pkgs chromium protobuf-compiler python3-ipython python3-setuptools python3-pip"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1,0 +1,54 @@
+"""The %%giltracer IPython magic (python/gilscope_ipython), driven by a real IPython shell."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import GILSCOPE, ROOT
+
+SCRIPT = r'''
+import os, sys
+from IPython.core.interactiveshell import InteractiveShell
+ip = InteractiveShell.instance()
+ip.run_line_magic("load_ext", "gilscope_ipython")
+ip.run_cell_magic("giltracer", "--html " + sys.argv[1], """
+import threading
+def cell_worker(n):
+    x = 0
+    for i in range(n):
+        x += i
+ts = [threading.Thread(target=cell_worker, args=(1_000_000,)) for _ in range(2)]
+for t in ts: t.start()
+for t in ts: t.join()
+print("cell ran")
+""")
+'''
+
+
+def test_giltracer_cell_magic(tmp_path):
+    check = subprocess.run(["/usr/bin/python3", "-c", "import IPython"], capture_output=True)
+    if check.returncode != 0:
+        pytest.skip("IPython is not installed (apt-get install python3-ipython)")
+    html = tmp_path / "cell.html"
+    env = dict(os.environ, GILSCOPE=os.path.abspath(GILSCOPE), PYTHONPATH=os.path.join(ROOT, "python"))
+    proc = subprocess.run(["/usr/bin/python3", "-c", SCRIPT, str(html)], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "cell ran" in out
+    rows = [l for l in out.splitlines() if " cell_worker " in l]
+    assert len(rows) == 2, out          # the cell's two threads, by the function they ran
+    assert "idle or short-lived threads" in out or len([l for l in out.splitlines() if l.startswith("   ")]) < 6
+    assert f"HTML report: {html}" in out and html.exists()
+
+
+def test_magic_package_installs_without_network(tmp_path):
+    pip = subprocess.run(["/usr/bin/python3", "-m", "pip", "--version"], capture_output=True)
+    if pip.returncode != 0:
+        pytest.skip("pip is not installed (apt-get install python3-pip)")
+    proc = subprocess.run(["/usr/bin/python3", "-m", "pip", "install", "--no-build-isolation", "--no-deps",
+                           "--no-index", "--target", str(tmp_path / "site"), os.path.join(ROOT, "python")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "site" / "gilscope_ipython" / "__init__.py").exists()
