@@ -431,11 +431,50 @@ static enum gs_sched state_from_prev(int64_t prev_state)
 	return GS_SCHED_SLEEP;
 }
 
+/* From now on only: every figure restarts (the states, holders and waiters carry on). */
+static void reset_accounting(struct gs_analysis *a, uint64_t now)
+{
+	a->start_ns = now;
+	for (size_t i = 0; i < a->nthreads; i++) {
+		struct gs_thread *t = &a->threads[i];
+		uint64_t n = now;
+		if (t->exited)
+			continue;
+		advance(a, t, &n);
+		t->first_ns = now;
+		t->held_ns = t->held_offcpu_ns = t->wait_ns = t->wait_sleep_ns = t->wait_runnable_ns = t->wait_oncpu_ns = 0;
+		t->run_nogil_ns = t->sleeping_ns = t->uninterruptible_ns = t->runnable_ns = t->unknown_ns = 0;
+		t->acquisitions = t->releases = t->forced_drops = t->drop_requests = 0;
+		t->longest_hold_ns = t->longest_wait_ns = 0;
+		t->nblame = 0;
+		if (t->gil == GS_GIL_HELD)
+			t->hold_start = now;
+		if (t->gil == GS_GIL_WAIT)
+			t->wait_start = now;
+	}
+	for (size_t i = 0; i < a->nprocs; i++)
+		a->procs[i].first_ns = now;
+	for (size_t i = 0; i < a->ngils; i++) {
+		struct gs_gilstat *g = &a->gils[i];
+		gil_advance(g, now);
+		g->first_ns = now;
+		g->held_ns = g->contended_ns = g->acquisitions = g->forced_drops = g->drop_requests = 0;
+		g->drop_latency_sum_ns = g->drop_latency_max_ns = g->drop_latency_n = 0;
+	}
+	a->ntop_holds = 0;
+	for (size_t i = 0; i < a->cap_counts; i++)
+		a->counts[i].samples = 0;
+	a->ncounts = 0;
+	a->stack_samples = 0;
+}
+
 static void meta(struct gs_analysis *a, const struct gs_rec *r, const char *k, const char *v)
 {
 	struct gs_process *p;
 	if (r->pid == 0) {
-		if (strcmp(k, "command") == 0)
+		if (strcmp(k, "account_from") == 0)
+			reset_accounting(a, r->time);
+		else if (strcmp(k, "command") == 0)
 			snprintf(a->command, sizeof(a->command), "%s", v);
 		else if (strcmp(k, "mode") == 0)
 			a->attach = strcmp(v, "attach") == 0;

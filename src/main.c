@@ -41,7 +41,12 @@ static const char usage_text[] =
 	"  -o, --output FILE      recording file (default gilscope.rec)\n"
 	"  -p, --pid PID          attach to a running process instead of launching COMMAND\n"
 	"  -d, --duration SECS    with -p: stop after SECS seconds (default: until Ctrl-C or exit)\n"
-	"  -m, --mmap-pages N     ring buffer pages per CPU, a power of two (default 2048 = 8 MiB)\n"
+	"      --mmap-pages N     ring buffer pages per CPU, a power of two (default 2048 = 8 MiB)\n"
+	"  per4m giltracer's ways, for its users:\n"
+	"  -m MODULE [ARGS]       run `python3 -m MODULE ARGS` ($PYTHON picks the interpreter)\n"
+	"  SCRIPT.py [ARGS]       a script path as the command runs it with python3 as __main__\n"
+	"      --import a,b       import these first; the report counts from when they are imported\n"
+	"      --no-gil-detect    thread states only (--gil-detect, --state-detect: the defaults)\n"
 	"      --json             print the summary as JSON instead of a table\n"
 	"      --html OUT.html    also write the HTML report (timeline, blame, flame graphs)\n"
 	"      --no-summary       do not print the summary\n"
@@ -73,7 +78,10 @@ static int cmd_record(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },   { "pid", required_argument, NULL, 'p' },
-		{ "duration", required_argument, NULL, 'd' }, { "mmap-pages", required_argument, NULL, 'm' },
+		{ "duration", required_argument, NULL, 'd' }, { "mmap-pages", required_argument, NULL, 'M' },
+		{ "module", required_argument, NULL, 'm' },   { "import", required_argument, NULL, 'I' },
+		{ "no-gil-detect", no_argument, NULL, 'G' },  { "state-detect", no_argument, NULL, 'S' },
+		{ "gil-detect", no_argument, NULL, 'g' },
 		{ "json", no_argument, NULL, 'J' },           { "no-summary", no_argument, NULL, 'N' },
 		{ "quiet", no_argument, NULL, 'q' },          { "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },           { "gil-watchpoint", no_argument, NULL, 'W' },
@@ -108,6 +116,20 @@ static int cmd_record(int argc, char **argv)
 			break;
 		}
 		case 'm':
+			o.module = optarg;
+			goto args_follow; /* like python -m: what follows are the module's arguments */
+		case 'I':
+			o.imports = optarg;
+			break;
+		case 'G':
+			o.no_gil = 1;
+			break;
+		case 'g':
+			o.no_gil = 0;
+			break;
+		case 'S':
+			break; /* thread states are always recorded */
+		case 'M':
 			if (gs_parse_u64(optarg, &v) < 0 || v < 8 || v > (1u << 20) || (v & (v - 1))) {
 				usage_error("invalid --mmap-pages '%s' (a power of two from 8 to 1048576)", optarg);
 				return 2;
@@ -150,11 +172,12 @@ static int cmd_record(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (o.pid > 0 && optind < argc) {
+args_follow:
+	if (o.pid > 0 && (optind < argc || o.module)) {
 		usage_error("%s", "give either -p PID or a COMMAND, not both");
 		return 2;
 	}
-	if (o.pid <= 0 && optind >= argc) {
+	if (o.pid <= 0 && optind >= argc && !o.module) {
 		usage_error("%s", "record needs a COMMAND to run (after --) or -p PID");
 		return 2;
 	}
@@ -163,7 +186,7 @@ static int cmd_record(int argc, char **argv)
 		return 2;
 	}
 	o.argv = argv + optind;
-	return gs_record(&o);
+	return gs_record_giltracer(&o);
 }
 
 static int cmd_report_kind(int argc, char **argv, int blame_only);

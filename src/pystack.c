@@ -51,6 +51,8 @@ static const struct do_stack_pos do_pos[] = {
 
 struct code_entry {
 	uint64_t addr;
+	uint64_t qualname_ptr; /* to notice the address reused by another code object */
+	uint32_t gen;
 	char *qualname, *filename;
 	int firstlineno;
 	uint8_t *linetable;
@@ -290,14 +292,21 @@ static struct code_entry *code_lookup(struct gs_pystacks *ps, gs_mem_reader read
 	uint8_t co[512];
 	uint64_t type, ltab, nm, fn;
 	int32_t first;
+	uint32_t gen = 0;
 	for (size_t probe = 0; probe < 16; probe++) {
 		e = &ps->codes[(h + probe) % ps->cap];
-		if (e->addr == code)
-			return e;
+		if (e->addr == code) {
+			/* code objects are freed and their memory reused: check it is still the same one */
+			uint64_t q;
+			if (read(ctx, code + ps->l.code_qualname, &q, 8) == 0 && q == e->qualname_ptr)
+				return e;
+			gen = e->gen + 1;
+			break;
+		}
 		if (!e->addr)
 			break;
 	}
-	if (e->addr) /* the neighbourhood is full: replace */
+	if (e->addr && e->addr != code) /* the neighbourhood is full: replace */
 		e = &ps->codes[h];
 	if (ps->co_len > sizeof(co) || read(ctx, code, co, ps->co_len) < 0)
 		return NULL;
@@ -321,6 +330,8 @@ static struct code_entry *code_lookup(struct gs_pystacks *ps, gs_mem_reader read
 		return NULL;
 	}
 	e->firstlineno = first;
+	e->qualname_ptr = nm;
+	e->gen = gen;
 	e->adaptive = code + ps->l.code_adaptive;
 	if (ltab) {
 		uint64_t n = 0;
@@ -388,6 +399,7 @@ int gs_pystacks_sample(struct gs_pystacks *ps, gs_mem_reader read, void *ctx,
 				if (ce) {
 					int idx = instr >= ce->adaptive ? (int)((instr - ce->adaptive) / 2) : 0;
 					frames[n].code = code;
+					frames[n].gen = ce->gen;
 					frames[n].line = ce->linetable
 								 ? gs_linetable_line(ce->linetable, ce->linetable_len, ce->firstlineno, idx)
 								 : ce->firstlineno;

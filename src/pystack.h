@@ -18,8 +18,9 @@
 #define GS_MAX_FRAMES 512
 
 struct gs_pyframe {
-	uint64_t code;   /* code object address: with line, the frame's identity */
+	uint64_t code;   /* code object address: with line and gen, the frame's identity */
 	int32_t line;
+	uint32_t gen;    /* bumped when the address is found reused by another code object */
 };
 
 struct gs_pystacks;

@@ -107,6 +107,7 @@ struct recorder {
 	int use_inline;             /* inline probes (launch only) */
 	struct gs_inline il;
 	int pending_sig;            /* a signal that arrived while gilscope held the command */
+	int ready_fd;               /* --import: the command writes here once the imports are done */
 	struct gs_pystacks *stacks; /* Python stack sampler (NULL: off) */
 	struct sampler *smp;
 	struct queue *queues;       /* one per ring (events in ring order), the last for metadata */
@@ -738,8 +739,8 @@ static void on_stack(uint32_t tid, const struct gs_pyframe *f, int n, void *arg)
 	int fresh;
 
 	for (int i = 0; i < n; i++) {
-		struct interned *e = intern(&S->frames, &S->fcap, &S->nframes, f[i].code, (uint64_t)(uint32_t)f[i].line,
-					    NULL, 0, &fresh);
+		struct interned *e = intern(&S->frames, &S->fcap, &S->nframes, f[i].code,
+					    (uint64_t)(uint32_t)f[i].line | (uint64_t)f[i].gen << 32, NULL, 0, &fresh);
 		ids[i] = (uint32_t)e->id;
 		h = mix(h, e->id);
 		if (fresh) {
@@ -968,7 +969,12 @@ static int python_locate(struct recorder *R, pid_t pid, int may_inline, char *wh
 static void set_up_python(struct recorder *R, pid_t pid)
 {
 	char why[1024] = "";
-	int err = python_locate(R, pid, 1, why, sizeof(why));
+	int err;
+	if (R->o->no_gil) {
+		meta(R, (uint32_t)pid, "python.error", "GIL detection turned off (--no-gil-detect)");
+		return;
+	}
+	err = python_locate(R, pid, 1, why, sizeof(why));
 	if (err == 0)
 		err = open_python_events(R, pid, why, sizeof(why));
 	if (err < 0) {
@@ -1134,7 +1140,7 @@ static int make_signalfd(sigset_t *old)
 
 static void loop(struct recorder *R, int sfd, int pidfd, pid_t child)
 {
-	struct pollfd *pfd = gs_calloc((size_t)R->ncpu + 3, sizeof(*pfd));
+	struct pollfd *pfd = gs_calloc((size_t)R->ncpu + 4, sizeof(*pfd));
 	uint64_t deadline = R->o->duration > 0 ? gs_now_ns() + (uint64_t)(R->o->duration * 1e9) : 0;
 	uint64_t last_drain = 0;
 	int stop = 0, interrupts = 0, tfd = -1;
@@ -1150,7 +1156,7 @@ static void loop(struct recorder *R, int sfd, int pidfd, pid_t child)
 			timerfd_settime(tfd, 0, &its, NULL);
 	}
 	while (!stop) {
-		int n = 0, ti = -1;
+		int n = 0, ti = -1, ri = -1;
 		pfd[n].fd = sfd;
 		pfd[n++].events = POLLIN;
 		if (tfd >= 0) {
@@ -1162,12 +1168,25 @@ static void loop(struct recorder *R, int sfd, int pidfd, pid_t child)
 			pfd[n].fd = pidfd;
 			pfd[n++].events = POLLIN;
 		}
+		if (R->ready_fd >= 0) {
+			ri = n;
+			pfd[n].fd = R->ready_fd;
+			pfd[n++].events = POLLIN;
+		}
 		for (int c = 0; c < R->ncpu; c++)
 			if (R->ring_fd[c] >= 0) {
 				pfd[n].fd = R->ring_fd[c];
 				pfd[n++].events = POLLIN;
 			}
 		poll(pfd, (nfds_t)n, 50);
+		if (ri >= 0 && (pfd[ri].revents & (POLLIN | POLLHUP))) {
+			/* --import: the modules are imported, the report counts from here */
+			char b;
+			if (read(R->ready_fd, &b, 1) == 1)
+				meta(R, 0, "account_from", "now");
+			close(R->ready_fd);
+			R->ready_fd = -1;
+		}
 		if (ti >= 0 && (pfd[ti].revents & POLLIN)) {
 			uint64_t ticks;
 			if (read(tfd, &ticks, sizeof(ticks)) == sizeof(ticks))
@@ -1379,7 +1398,7 @@ int gs_record(const struct gs_record_opts *o)
 {
 	struct recorder R;
 	char why[2048] = "";
-	int sfd = -1, pidfd = -1, ret = 1, go[2] = { -1, -1 }, errp[2] = { -1, -1 };
+	int sfd = -1, pidfd = -1, ret = 1, go[2] = { -1, -1 }, errp[2] = { -1, -1 }, ready_w = -1;
 	sigset_t oldmask;
 	pid_t child = -1;
 	struct rlimit rl;
@@ -1397,6 +1416,7 @@ int gs_record(const struct gs_record_opts *o)
 	for (int c = 0; c < R.ncpu; c++)
 		R.ring_fd[c] = -1;
 	R.nqueues = R.ncpu + 2; /* per CPU, metadata, inline ring */
+	R.ready_fd = -1;
 	R.il.memfd = -1;
 	R.use_inline = !o->gil_watchpoint && !o->no_inline;
 	R.queues = gs_calloc((size_t)R.nqueues, sizeof(*R.queues));
@@ -1508,9 +1528,19 @@ int gs_record(const struct gs_record_opts *o)
 	} else {
 		/* ---- launch ---- */
 		char cmd[1024];
-		command_string(cmd, sizeof(cmd), o->argv);
+		if (o->command_text)
+			snprintf(cmd, sizeof(cmd), "%s", o->command_text);
+		else
+			command_string(cmd, sizeof(cmd), o->argv);
 		meta(&R, 0, "mode", "launch");
 		meta(&R, 0, "command", cmd);
+		if (o->imports) {
+			int rp[2];
+			if (pipe2(rp, O_CLOEXEC) == 0) {
+				R.ready_fd = rp[0];
+				ready_w = rp[1];
+			}
+		}
 		if (pipe2(go, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
 			gs_err("pipe: %s", strerror(errno));
 			goto out_close;
@@ -1526,6 +1556,13 @@ int gs_record(const struct gs_record_opts *o)
 			sigprocmask(SIG_SETMASK, &oldmask, NULL);
 			close(go[1]);
 			close(errp[0]);
+			if (ready_w >= 0) {
+				/* the bootstrap reports the end of its imports here */
+				char fdbuf[16];
+				int fd = dup(ready_w); /* without close-on-exec */
+				snprintf(fdbuf, sizeof(fdbuf), "%d", fd);
+				setenv("GILSCOPE_READY_FD", fdbuf, 1);
+			}
 			if (read(go[0], &c, 1) != 1)
 				_exit(127);
 			execvp(o->argv[0], o->argv);
@@ -1537,6 +1574,10 @@ int gs_record(const struct gs_record_opts *o)
 		close(go[0]);
 		close(errp[1]);
 		go[0] = errp[1] = -1;
+		if (ready_w >= 0) {
+			close(ready_w);
+			ready_w = -1;
+		}
 		R.target = child;
 		{
 			char buf[32];
@@ -1617,6 +1658,10 @@ out:
 		if (errp[i] >= 0)
 			close(errp[i]);
 	}
+	if (R.ready_fd >= 0)
+		close(R.ready_fd);
+	if (ready_w >= 0)
+		close(ready_w);
 	free(R.rings);
 	free(R.ring_fd);
 	free(R.ring_last);
@@ -1629,5 +1674,85 @@ out:
 		free(R.queues[i].v);
 	}
 	free(R.queues);
+	return ret;
+}
+
+/* giltracer's conveniences. With --import the command becomes a small bootstrap: import the
+ * modules, tell gilscope through an inherited pipe (GILSCOPE_READY_FD), then run the module or
+ * script as __main__; gilscope marks that moment and the report counts from it. */
+int gs_record_giltracer(const struct gs_record_opts *o)
+{
+	struct gs_record_opts c = *o;
+	const char *python = getenv("PYTHON");
+	char **argv = NULL, *boot = NULL;
+	size_t n = 0, i = 0;
+	int ret, script = 0;
+
+	if (o->pid > 0)
+		return gs_record(o);
+	if (!python || !*python)
+		python = "python3";
+	while (o->argv[n])
+		n++;
+	if (!o->module && n > 0) {
+		size_t l = strlen(o->argv[0]);
+		script = l > 3 && strcmp(o->argv[0] + l - 3, ".py") == 0 && access(o->argv[0], X_OK) != 0;
+	}
+	if (!o->module && !script && !o->imports)
+		return gs_record(o);
+	if (!o->module && !script) {
+		gs_err("--import needs -m MODULE or a SCRIPT.py to run after the imports");
+		return 2;
+	}
+	argv = gs_calloc(n + 8, sizeof(char *));
+	argv[i++] = (char *)python;
+	if (o->imports) {
+		const char *target = o->module ? o->module : o->argv[0];
+		size_t blen = strlen(o->imports) * 2 + strlen(target) * 2 + 1024;
+		boot = gs_malloc(blen);
+		snprintf(boot, blen,
+			 "import os, sys, runpy\n"
+			 "for _m in %c%s%c.split(','):\n"
+			 "    _m = _m.strip()\n"
+			 "    if _m: __import__(_m)\n"
+			 "_fd = int(os.environ.pop('GILSCOPE_READY_FD', '-1'))\n"
+			 "if _fd >= 0:\n"
+			 "    os.write(_fd, b'!'); os.close(_fd)\n"
+			 "sys.argv = sys.argv[1:]\n"
+			 "%s(sys.argv[0], run_name='__main__'%s)\n",
+			 '"', o->imports, '"', o->module ? "runpy.run_module" : "runpy.run_path",
+			 o->module ? ", alter_sys=True" : "");
+		if (strchr(o->imports, '"') || strchr(o->imports, '\\') || strchr(o->imports, '\n')) {
+			gs_err("--import takes module names separated by commas");
+			free(boot);
+			free(argv);
+			return 2;
+		}
+		argv[i++] = "-c";
+		argv[i++] = boot;
+		argv[i++] = (char *)target;
+		for (size_t k = script ? 1 : 0; k < n; k++)
+			argv[i++] = o->argv[k];
+	} else if (o->module) {
+		argv[i++] = "-m";
+		argv[i++] = (char *)o->module;
+		for (size_t k = 0; k < n; k++)
+			argv[i++] = o->argv[k];
+	} else {
+		for (size_t k = 0; k < n; k++)
+			argv[i++] = o->argv[k];
+	}
+	c.argv = argv;
+	if (o->imports) {
+		char text[1024], rest[900];
+		command_string(rest, sizeof(rest), o->argv);
+		snprintf(text, sizeof(text), "%s %s%s%s (counted after importing %s)", python, o->module ? "-m " : "",
+			 o->module ? o->module : "", rest, o->imports);
+		c.command_text = gs_strdup(text);
+	}
+	ret = gs_record(&c);
+	free((char *)c.command_text);
+	free(boot);
+	free(argv);
 	return ret;
 }

@@ -16,9 +16,15 @@ struct gs_record_opts {
 	int no_inline;          /* uprobes instead of inline probes when launching */
 	unsigned sample_hz;     /* Python stack samples per second and thread (0: none) */
 	const char *html;       /* write the HTML report there too */
+	const char *module;     /* giltracer's -m MODULE: run python -m MODULE ARGS */
+	const char *imports;    /* giltracer's --import a,b: imported before the recording counts */
+	int no_gil;             /* giltracer's --no-gil-detect: thread states only */
+	const char *command_text; /* how to show the command (when gilscope built it) */
 };
 
 /* Runs the whole command. Returns the process exit code for gilscope. */
 int gs_record(const struct gs_record_opts *o);
+/* The same after turning giltracer's conveniences (-m, SCRIPT.py, --import) into a command. */
+int gs_record_giltracer(const struct gs_record_opts *o);
 
 #endif

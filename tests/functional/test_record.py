@@ -545,3 +545,37 @@ def test_perfetto_protobuf_export(tmp_path):
     for t in run.report["threads"]:
         assert held.get(t["tid"], 0) == t["gil_held_ns"], t["tid"]
     assert any(p.get("type") == "TYPE_COUNTER" for p in packets)
+
+
+def test_giltracer_conveniences(tmp_path):
+    """per4m giltracer's ways: -m MODULE ARGS, SCRIPT.py ARGS, --import counted out, --no-gil-detect."""
+    gs = os.path.abspath(GILSCOPE)  # the test changes directory
+    rec = tmp_path / "m.rec"
+    base_env = dict(os.environ, PYTHON="/usr/bin/python3.11", PYTHONPATH=TARGETS)
+    proc = subprocess.run([gs, "record", "--no-summary", "-o", str(rec), "-m", "giltracer_mod", "300000"],
+                          capture_output=True, text=True, env=base_env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "module ran ['300000']\n"
+    rep = json.loads(subprocess.run([gs, "report", "--json", str(rec)], capture_output=True, text=True).stdout)
+    assert rep["python"]["version"].startswith("3.11")
+    assert sum(1 for t in rep["threads"] if t["label"] == "worker") == 2
+    # a script path runs as __main__ with its arguments
+    proc = subprocess.run([gs, "record", "-q", "--no-summary", "-o", str(rec), "--",
+                           os.path.join(TARGETS, "giltracer_mod.py"), "1000"], capture_output=True, text=True,
+                          env=base_env)
+    assert proc.returncode == 0 and proc.stdout == "module ran ['1000']\n", proc.stderr
+    # --import: the slow import is not in the figures
+    proc = subprocess.run([gs, "record", "--no-summary", "-o", str(rec), "--import", "slow_import", "-m",
+                           "giltracer_mod", "300000"], capture_output=True, text=True, env=base_env)
+    assert proc.returncode == 0 and proc.stdout == "module ran ['300000']\n", proc.stderr
+    rep = json.loads(subprocess.run([gs, "report", "--json", str(rec)], capture_output=True, text=True).stdout)
+    assert rep["duration_ns"] < 0.35e9, rep["duration_ns"]  # the 0.4 s import is counted out
+    main = next(t for t in rep["threads"] if t["is_main"])
+    assert main["gil_held_ns"] < 0.3e9
+    assert "counted after importing slow_import" in rep["command"]
+    # --no-gil-detect: thread states only
+    proc = subprocess.run([gs, "record", "--no-summary", "-o", str(rec), "--no-gil-detect", "-m",
+                           "giltracer_mod", "1000"], capture_output=True, text=True, env=base_env)
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(subprocess.run([gs, "report", "--json", str(rec)], capture_output=True, text=True).stdout)
+    assert rep["python"] is None and "no-gil-detect" in rep["python_error"]

@@ -148,11 +148,33 @@ static void test_cyclic_and_truncated(void **state)
 	gs_pystacks_free(ps);
 }
 
+static void test_reused_code_address(void **state)
+{
+	/* a code object freed and its memory reused by another: the cache must notice */
+	struct gs_pystacks *ps = gs_pystacks_synthetic(11, BASE + 0x100, CODE_TYPE);
+	struct got g = { 0 };
+	const char *q, *fn;
+	uint32_t gen0;
+	(void)state;
+	build(2);
+	assert_int_equal(gs_pystacks_sample(ps, rd, NULL, cb, &g), 1);
+	assert_int_equal(gs_pystacks_code(ps, g.f[1].code, &q, &fn), 0);
+	assert_string_equal(q, "f1");
+	gen0 = g.f[1].gen;
+	p64(code_at(1) + 0x80, str_at(code_at(1) + 0x380, "other_function"));
+	assert_int_equal(gs_pystacks_sample(ps, rd, NULL, cb, &g), 1);
+	assert_int_equal(gs_pystacks_code(ps, g.f[1].code, &q, &fn), 0);
+	assert_string_equal(q, "other_function");
+	assert_true(g.f[1].gen != gen0);
+	gs_pystacks_free(ps);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_normal_and_deep),
 		cmocka_unit_test(test_cyclic_and_truncated),
+		cmocka_unit_test(test_reused_code_address),
 	};
 	return cmocka_run_group_tests_name("python stacks", tests, NULL, NULL);
 }
