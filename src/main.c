@@ -6,6 +6,7 @@
 #include "trace.h"
 #include "html.h"
 #include "perfetto.h"
+#include "perfscript.h"
 #include "recfile.h"
 #include "record.h"
 #include "report.h"
@@ -15,6 +16,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifndef GS_VERSION
 #define GS_VERSION "0.1.0"
@@ -391,6 +393,97 @@ static int cmd_export(int argc, char **argv)
 	return 0;
 }
 
+/* `gilscope perf2trace {gil,sched} [per4m's options] [-o OUT.json] < perf-script.txt` */
+static int cmd_perf2trace(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "output", required_argument, NULL, 'o' },   { "input", required_argument, NULL, 'i' },
+		{ "quiet", no_argument, NULL, 'q' },          { "verbose", no_argument, NULL, 'v' },
+		{ "running", no_argument, NULL, 1 },          { "no-running", no_argument, NULL, 1 },
+		{ "sleeping", no_argument, NULL, 1 },         { "no-sleeping", no_argument, NULL, 1 },
+		{ "as-async", no_argument, NULL, 1 },         { "no-as-async", no_argument, NULL, 1 },
+		{ "only-lock", no_argument, NULL, 1 },        { "all-tracepoints", no_argument, NULL, 1 },
+		{ "help", no_argument, NULL, 'h' },           { NULL, 0, NULL, 0 },
+	};
+	const char *output = "perf.json", *viz = NULL, *mode;
+	char tmpl[] = "/tmp/gilscope-perf2trace-XXXXXX", why[1024];
+	struct gs_recwriter *w;
+	struct gs_perf2trace_stats st;
+	struct gs_analysis a;
+	FILE *out;
+	int c, fd, err, quiet = 0;
+	uint64_t t0 = gs_now_ns();
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "o:i:qvh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o': output = optarg; break;
+		case 'i': viz = optarg; break;
+		case 'q': quiet = 1; break;
+		case 'v': gs_verbose = 2; break;
+		case 1: break; /* per4m's drawing options: gilscope always draws every state */
+		case 'h': fputs(usage_text, stdout); return 0;
+		default: fprintf(stderr, "Try 'gilscope --help'.\n"); return 2;
+		}
+	}
+	if (optind + 1 != argc || (strcmp(argv[optind], "gil") != 0 && strcmp(argv[optind], "sched") != 0)) {
+		usage_error("%s", "perf2trace needs the kind of input: gil or sched (perf script text on stdin)");
+		return 2;
+	}
+	mode = argv[optind];
+	fd = mkstemp(tmpl);
+	if (fd < 0) {
+		gs_err("cannot create a temporary file in /tmp: %s", strerror(errno));
+		return 1;
+	}
+	close(fd);
+	if ((err = gs_recwriter_open(tmpl, 0, &w)) < 0) {
+		gs_err("cannot write %s: %s", tmpl, strerror(-err));
+		unlink(tmpl);
+		return 1;
+	}
+	gs_recwriter_meta(w, 0, "command", mode[0] == 'g' ? "perf script (GIL probes)" : "perf script (scheduler)");
+	err = gs_perf2trace(stdin, mode, w, &st);
+	if (err == 0)
+		err = gs_recwriter_set_start(w, st.first_ns);
+	if (gs_recwriter_close(w) < 0 || err < 0) {
+		gs_err("reading perf script text failed: %s", strerror(err < 0 ? -err : EIO));
+		unlink(tmpl);
+		return 1;
+	}
+	if (!st.events) {
+		gs_err("no %s events in the input (%llu lines, %llu unreadable): is it `perf script` output of %s?", mode,
+		       (unsigned long long)st.lines, (unsigned long long)st.skipped,
+		       mode[0] == 'g' ? "the python:take_gil/drop_gil probes" : "sched tracepoints");
+		unlink(tmpl);
+		return 1;
+	}
+	out = fopen(output, "we");
+	if (!out) {
+		gs_err("cannot create %s: %s", output, strerror(errno));
+		unlink(tmpl);
+		return 1;
+	}
+	err = gs_trace_json(tmpl, viz, out, why, sizeof(why));
+	if (fclose(out) != 0 && err == 0)
+		err = -EIO;
+	if (err < 0) {
+		gs_err("%s", why);
+		unlink(tmpl);
+		return 1;
+	}
+	if (!quiet && gs_analysis_load(&a, tmpl, why, sizeof(why)) == 0) {
+		gs_report_text(&a, stdout);
+		gs_analysis_free(&a);
+	}
+	if (!quiet || st.skipped)
+		fprintf(stderr, "gilscope: %llu events from %llu lines (%.1f MB) in %.2f s; %llu lines skipped; wrote %s\n",
+			(unsigned long long)st.events, (unsigned long long)st.lines, (double)st.bytes / 1e6,
+			(double)(gs_now_ns() - t0) / 1e9, (unsigned long long)st.skipped, output);
+	unlink(tmpl);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -413,6 +506,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "record") == 0)
 		return cmd_record(argc - 1, argv + 1);
+	if (strcmp(argv[1], "perf2trace") == 0)
+		return cmd_perf2trace(argc - 1, argv + 1);
 	if (strcmp(argv[1], "export") == 0)
 		return cmd_export(argc - 1, argv + 1);
 	if (strcmp(argv[1], "blame") == 0)

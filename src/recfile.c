@@ -123,6 +123,11 @@ int gs_recwriter_meta(struct gs_recwriter *w, uint32_t pid, const char *key, con
 	return err;
 }
 
+int gs_recwriter_set_start(struct gs_recwriter *w, uint64_t start_mono)
+{
+	return pwrite(w->fd, &start_mono, 8, 32) == 8 ? 0 : -errno;
+}
+
 uint64_t gs_recwriter_bytes(const struct gs_recwriter *w) { return w->bytes + w->len; }
 
 int gs_recwriter_close(struct gs_recwriter *w)

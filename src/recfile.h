@@ -64,6 +64,8 @@ int gs_recwriter_open(const char *path, uint64_t start_mono, struct gs_recwriter
 /* Buffers one record; payload may be NULL. 0 or -errno of the last failed write (sticky). */
 int gs_recwriter_add(struct gs_recwriter *w, const struct gs_rec *r, const void *payload, size_t plen);
 int gs_recwriter_meta(struct gs_recwriter *w, uint32_t pid, const char *key, const char *value);
+/* Sets the start time in the header (when it is known only after the events). 0 or -errno. */
+int gs_recwriter_set_start(struct gs_recwriter *w, uint64_t start_mono);
 /* Writes the buffer out. 0 or -errno. */
 int gs_recwriter_flush(struct gs_recwriter *w);
 uint64_t gs_recwriter_bytes(const struct gs_recwriter *w);

@@ -65,14 +65,79 @@ static const struct {
 	[GS_SLICE_UNKNOWN] = { NULL, NULL, NULL },
 };
 
+/* stdio and printf cost most of an export: events are formatted by hand into one big buffer
+ * (`out` below is the buffer, flushed to the FILE when nearly full). */
+#define OBUF (1u << 20)
+static char obuf[OBUF + 512];
+static size_t olen;
+static FILE *ofile;
+
+static void oflush(void)
+{
+	if (olen)
+		fwrite(obuf, 1, olen, ofile);
+	olen = 0;
+}
+
+static void put_n(const char *s, size_t n)
+{
+	if (olen + n > OBUF) {
+		oflush();
+		if (n > OBUF) {
+			fwrite(s, 1, n, ofile);
+			return;
+		}
+	}
+	memcpy(obuf + olen, s, n);
+	olen += n;
+}
+
+static void put_s(FILE *out, const char *s)
+{
+	(void)out;
+	put_n(s, strlen(s));
+}
+
+static void put_u64(FILE *out, uint64_t v)
+{
+	static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+				    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+				    "8081828384858687888990919293949596979899";
+	char b[24];
+	int i = 24;
+	(void)out;
+	while (v >= 100) {
+		unsigned r = (unsigned)(v % 100);
+		v /= 100;
+		b[--i] = pairs[2 * r + 1];
+		b[--i] = pairs[2 * r];
+	}
+	if (v >= 10) {
+		b[--i] = pairs[2 * v + 1];
+		b[--i] = pairs[2 * v];
+	} else {
+		b[--i] = (char)('0' + v);
+	}
+	put_n(b + i, (size_t)(24 - i));
+}
+
 static void ts(FILE *out, const char *key, uint64_t ns)
 {
-	fprintf(out, ", \"%s\": %" PRIu64 ".%03" PRIu64, key, ns / 1000, ns % 1000);
+	char frac[4];
+	put_s(out, ", \"");
+	put_s(out, key);
+	put_s(out, "\": ");
+	put_u64(out, ns / 1000);
+	frac[0] = '.';
+	frac[1] = (char)('0' + ns % 1000 / 100);
+	frac[2] = (char)('0' + ns % 100 / 10);
+	frac[3] = (char)('0' + ns % 10);
+	put_n(frac, 4);
 }
 
 static void begin_event(struct trace *tr)
 {
-	fputs(tr->events++ ? ",\n" : "\n", tr->out);
+	put_s(tr->out, tr->events++ ? ",\n" : "\n");
 }
 
 static void emit_slice(struct trace *tr, const struct open_slice *s)
@@ -80,11 +145,20 @@ static void emit_slice(struct trace *tr, const struct open_slice *s)
 	if (!slice_names[s->kind].name || s->end <= s->start)
 		return;
 	begin_event(tr);
-	fprintf(tr->out, "{\"name\": \"%s\", \"cat\": \"%s\", \"ph\": \"X\"", slice_names[s->kind].name,
-		slice_names[s->kind].cat);
+	put_s(tr->out, "{\"name\": \"");
+	put_s(tr->out, slice_names[s->kind].name);
+	put_s(tr->out, "\", \"cat\": \"");
+	put_s(tr->out, slice_names[s->kind].cat);
+	put_s(tr->out, "\", \"ph\": \"X\"");
 	ts(tr->out, "ts", s->start);
 	ts(tr->out, "dur", s->end - s->start);
-	fprintf(tr->out, ", \"pid\": %u, \"tid\": %u, \"cname\": \"%s\"}", s->pid, s->tid, slice_names[s->kind].cname);
+	put_s(tr->out, ", \"pid\": ");
+	put_u64(tr->out, s->pid);
+	put_s(tr->out, ", \"tid\": ");
+	put_u64(tr->out, s->tid);
+	put_s(tr->out, ", \"cname\": \"");
+	put_s(tr->out, slice_names[s->kind].cname);
+	put_s(tr->out, "\"}");
 }
 
 static void on_slice(void *ctx, const struct gs_thread *t, enum gs_slice kind, uint64_t start, uint64_t end)
@@ -144,28 +218,47 @@ static void on_gil(void *ctx, enum gs_gil_event ev, const struct gs_gilstat *g, 
 		if (r->tid && r->tid != t->tid) {
 			tr->flow++;
 			begin_event(tr);
-			fprintf(out, "{\"name\": \"GIL handover\", \"cat\": \"GIL\", \"ph\": \"s\", \"id\": %" PRIu64, tr->flow);
+			put_s(out, "{\"name\": \"GIL handover\", \"cat\": \"GIL\", \"ph\": \"s\", \"id\": ");
+			put_u64(out, tr->flow);
 			ts(out, "ts", r->time);
-			fprintf(out, ", \"pid\": %u, \"tid\": %u}", g->pid, r->tid);
+			put_s(out, ", \"pid\": ");
+			put_u64(out, g->pid);
+			put_s(out, ", \"tid\": ");
+			put_u64(out, r->tid);
+			put_s(out, "}");
 			begin_event(tr);
-			fprintf(out, "{\"name\": \"GIL handover\", \"cat\": \"GIL\", \"ph\": \"f\", \"bp\": \"e\", \"id\": %" PRIu64,
-				tr->flow);
+			put_s(out, "{\"name\": \"GIL handover\", \"cat\": \"GIL\", \"ph\": \"f\", \"bp\": \"e\", \"id\": ");
+			put_u64(out, tr->flow);
 			ts(out, "ts", time);
-			fprintf(out, ", \"pid\": %u, \"tid\": %u}", g->pid, t->tid);
+			put_s(out, ", \"pid\": ");
+			put_u64(out, g->pid);
+			put_s(out, ", \"tid\": ");
+			put_u64(out, t->tid);
+			put_s(out, "}");
 		}
 		r->tid = 0;
 		break;
 	case GS_GE_REQUEST:
 		begin_event(tr);
-		fputs("{\"name\": \"switch request\", \"cat\": \"GIL\", \"ph\": \"i\", \"s\": \"t\"", out);
+		put_s(out, "{\"name\": \"switch request\", \"cat\": \"GIL\", \"ph\": \"i\", \"s\": \"t\"");
 		ts(out, "ts", time);
-		fprintf(out, ", \"pid\": %u, \"tid\": %u}", g->pid, t->tid);
+		put_s(out, ", \"pid\": ");
+		put_u64(out, g->pid);
+		put_s(out, ", \"tid\": ");
+		put_u64(out, t->tid);
+		put_s(out, "}");
 		break;
 	case GS_GE_WAITERS:
 		begin_event(tr);
-		fprintf(out, "{\"name\": \"GIL %d waiters\", \"cat\": \"GIL\", \"ph\": \"C\"", g->number);
+		put_s(out, "{\"name\": \"GIL ");
+		put_u64(out, (uint64_t)g->number);
+		put_s(out, " waiters\", \"cat\": \"GIL\", \"ph\": \"C\"");
 		ts(out, "ts", time);
-		fprintf(out, ", \"pid\": %u, \"args\": {\"waiting\": %d}}", g->pid, g->nwaiters);
+		put_s(out, ", \"pid\": ");
+		put_u64(out, g->pid);
+		put_s(out, ", \"args\": {\"waiting\": ");
+		put_u64(out, (uint64_t)(g->nwaiters > 0 ? g->nwaiters : 0));
+		put_s(out, "}}");
 		break;
 	}
 }
@@ -201,8 +294,11 @@ int gs_trace_json(const char *path, const char *combine, FILE *out, char *why, s
 
 	if (combine && !(extra = load_combine(combine, why, whylen)))
 		return -EINVAL;
+	ofile = out;
+	olen = 0;
 	fputs("{\"displayTimeUnit\": \"ns\", \"traceEvents\": [", out);
 	err = gs_analysis_load_hooked(&a, path, &hooks, why, whylen);
+	oflush();
 	if (err < 0) {
 		free(tr.open);
 		free(tr.rel);
@@ -228,6 +324,7 @@ int gs_trace_json(const char *path, const char *combine, FILE *out, char *why, s
 				continue;
 			}
 			begin_event(&tr);
+			oflush();
 			fputs(s, out);
 			free(s);
 			merged++;
@@ -237,6 +334,7 @@ int gs_trace_json(const char *path, const char *combine, FILE *out, char *why, s
 	for (size_t i = 0; i < tr.cap; i++)
 		if (tr.open[i].valid)
 			emit_slice(&tr, &tr.open[i]);
+	oflush();
 	for (size_t i = 0; i < a.nprocs; i++) {
 		const struct gs_process *p = &a.procs[i];
 		char name[700];
@@ -245,6 +343,7 @@ int gs_trace_json(const char *path, const char *combine, FILE *out, char *why, s
 		if (!p->python_version[0])
 			snprintf(name, sizeof(name), "pid %u", p->pid);
 		begin_event(&tr);
+		oflush();
 		fprintf(out, "{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": %u, \"tid\": %u, \"args\": {\"name\": ", p->pid,
 			p->pid);
 		gs_json_string(out, name);
@@ -255,6 +354,7 @@ int gs_trace_json(const char *path, const char *combine, FILE *out, char *why, s
 		char name[64];
 		snprintf(name, sizeof(name), "%s%.40s %u", t->is_main ? "* " : "", gs_thread_label(&a, t), t->tid);
 		begin_event(&tr);
+		oflush();
 		fprintf(out, "{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": %u, \"tid\": %u, \"args\": {\"name\": ", t->pid,
 			t->tid);
 		gs_json_string(out, name);

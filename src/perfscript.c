@@ -1,0 +1,349 @@
+/* perfscript.c - `perf script` text reader. Lines are cut with small cursor functions (no
+ * sscanf): the timestamp "SSSS.UUUUUU[UUU]:" anchors the header; before it come the comm (which
+ * may contain spaces), "pid/tid" or "tid", and an optional "[cpu]"; after it an optional
+ * counter period and the event name ending in ':'. A malformed line is skipped and counted. */
+#define _GNU_SOURCE
+#include "perfscript.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int isdig(char c) { return c >= '0' && c <= '9'; }
+
+/* Finds " DIGITS.DIGITS: " and returns the position of the first digit, or NULL. */
+static const char *find_time(const char *line, uint64_t *ns)
+{
+	for (const char *p = line; (p = strchr(p, '.')); p++) {
+		const char *s = p, *e = p + 1;
+		uint64_t sec = 0, frac = 0;
+		int fd = 0;
+		while (s > line && isdig(s[-1]))
+			s--;
+		if (s == p || (s > line && s[-1] != ' '))
+			continue;
+		while (isdig(*e) && fd < 9) {
+			frac = frac * 10 + (uint64_t)(*e - '0');
+			e++;
+			fd++;
+		}
+		if (fd < 6 || *e != ':' || (e[1] != ' ' && e[1] != '\0'))
+			continue;
+		for (const char *q = s; q < p; q++) {
+			if (sec > 1000000000000ull)
+				return NULL;
+			sec = sec * 10 + (uint64_t)(*q - '0');
+		}
+		while (fd++ < 9)
+			frac *= 10;
+		*ns = sec * 1000000000ull + frac;
+		return s;
+	}
+	return NULL;
+}
+
+int gs_perfline_parse(const char *line, struct gs_perfline *o)
+{
+	const char *t, *p, *end;
+	uint64_t v;
+
+	memset(o, 0, sizeof(*o));
+	o->cpu = -1;
+	if (line[0] == '\t' || line[0] == '#')
+		return -1;
+	t = find_time(line, &o->time_ns);
+	if (!t)
+		return -1;
+	/* backwards from the timestamp: [cpu] then pid/tid or tid, then comm */
+	end = t;
+	while (end > line && end[-1] == ' ')
+		end--;
+	if (end > line && end[-1] == ']') {
+		const char *b = end - 1;
+		while (b > line && b[-1] != '[')
+			b--;
+		if (b == line)
+			return -1;
+		v = 0;
+		for (const char *q = b; q < end - 1; q++) {
+			if (!isdig(*q))
+				return -1;
+			v = v * 10 + (uint64_t)(*q - '0');
+		}
+		o->cpu = (int)v;
+		end = b - 1;
+		while (end > line && end[-1] == ' ')
+			end--;
+	}
+	p = end;
+	while (p > line && (isdig(p[-1]) || p[-1] == '/'))
+		p--;
+	if (p == end || (p > line && p[-1] != ' '))
+		return -1;
+	{
+		uint64_t a = 0, b = 0;
+		int slash = 0;
+		for (const char *q = p; q < end; q++) {
+			if (*q == '/') {
+				if (slash++)
+					return -1;
+				continue;
+			}
+			if (slash)
+				b = b * 10 + (uint64_t)(*q - '0');
+			else
+				a = a * 10 + (uint64_t)(*q - '0');
+			if (a > 0x7fffffff || b > 0x7fffffff)
+				return -1;
+		}
+		if (slash) {
+			o->pid = (uint32_t)a;
+			o->tid = (uint32_t)b;
+		} else {
+			o->tid = (uint32_t)a;
+		}
+	}
+	while (p > line && p[-1] == ' ')
+		p--;
+	o->comm = line;
+	while (*o->comm == ' ')
+		o->comm++;
+	o->comm_len = p > o->comm ? (size_t)(p - o->comm) : 0;
+	/* forwards from the timestamp: "TIME:" [period] "event:" rest */
+	p = strchr(t, ':') + 1;
+	while (*p == ' ')
+		p++;
+	if (isdig(*p)) {
+		const char *q = p;
+		v = 0;
+		while (isdig(*q))
+			v = v * 10 + (uint64_t)(*q++ - '0');
+		if (*q == ' ') {
+			o->period = v;
+			p = q;
+			while (*p == ' ')
+				p++;
+		}
+	}
+	o->event = p;
+	while (*p && *p != ' ' && *p != '\n')
+		p++;
+	if (p == o->event || p[-1] != ':')
+		return -1;
+	o->event_len = (size_t)(p - o->event) - 1;
+	while (*p == ' ')
+		p++;
+	o->rest = p;
+	return 0;
+}
+
+static int event_is(const struct gs_perfline *l, const char *name)
+{
+	size_t n = strlen(name);
+	return l->event_len == n && memcmp(l->event, name, n) == 0;
+}
+
+/* "key=value" in the tracepoint text: returns the value's start, NULL if absent. */
+static const char *field(const char *rest, const char *key)
+{
+	size_t n = strlen(key);
+	for (const char *p = rest; (p = strstr(p, key)); p += n)
+		if ((p == rest || p[-1] == ' ') && p[n] == '=')
+			return p + n + 1;
+	return NULL;
+}
+
+static int64_t num(const char *v)
+{
+	int64_t x = 0;
+	int neg = 0;
+	if (!v)
+		return -1;
+	if (*v == '-') {
+		neg = 1;
+		v++;
+	}
+	if (!isdig(*v))
+		return -1;
+	while (isdig(*v) && x < 0x7fffffff)
+		x = x * 10 + (*v++ - '0');
+	return neg ? -x : x;
+}
+
+/* sched_switch prev_state letters as the kernel prints them -> the numeric form gilscope keeps */
+static uint64_t state_code(const char *v)
+{
+	if (!v)
+		return 1;
+	if (*v == 'R')
+		return 0x100; /* still runnable: preempted */
+	if (*v == 'D')
+		return 2;
+	if (*v == 'S' || *v == 'I')
+		return 1;
+	if (*v == 'T' || *v == 't')
+		return 4;
+	return 1;
+}
+
+struct conv {
+	struct gs_recwriter *w;
+	uint8_t *named;  /* tid -> its name was recorded */
+	uint32_t *tgid; /* tid -> pid, learnt from pid/tid columns and fork events */
+	size_t cap;
+	uint32_t default_pid;
+	int python_declared;
+};
+
+static uint32_t pid_of(struct conv *c, uint32_t tid)
+{
+	if (tid < c->cap && c->tgid[tid])
+		return c->tgid[tid];
+	return c->default_pid ? c->default_pid : tid;
+}
+
+static void learn(struct conv *c, uint32_t tid, uint32_t pid)
+{
+	if (!tid || !pid || tid > 0x3fffff)
+		return;
+	if (tid >= c->cap) {
+		size_t ncap = c->cap ? c->cap : 4096;
+		while (ncap <= tid)
+			ncap *= 2;
+		c->tgid = gs_realloc_array(c->tgid, ncap, sizeof(uint32_t));
+		memset(c->tgid + c->cap, 0, (ncap - c->cap) * sizeof(uint32_t));
+		c->named = gs_realloc_array(c->named, ncap, 1);
+		memset(c->named + c->cap, 0, ncap - c->cap);
+		c->cap = ncap;
+	}
+	c->tgid[tid] = pid;
+}
+
+static void rec(struct conv *c, uint16_t type, uint32_t tid, uint64_t time, int32_t arg, uint64_t arg64,
+		const char *name)
+{
+	struct gs_rec r = { .type = type, .pid = pid_of(c, tid), .tid = tid, .time = time, .arg = arg, .arg64 = arg64 };
+	if (!c->python_declared && (type == GS_REC_GIL_WAIT || type == GS_REC_GIL_WRITE)) {
+		/* perf text says nothing about the interpreter: declare the process CPython */
+		gs_recwriter_meta(c->w, r.pid, "python.version", "?");
+		gs_recwriter_meta(c->w, r.pid, "python.path", "(from perf script text)");
+		gs_recwriter_meta(c->w, r.pid, "mechanism", "perf-probed take_gil/drop_gil (per4m's probes)");
+		c->python_declared = 1;
+	}
+	gs_recwriter_add(c->w, &r, name, name ? strlen(name) + 1 : 0);
+}
+
+int gs_perf2trace(FILE *in, const char *mode, struct gs_recwriter *w, struct gs_perf2trace_stats *st)
+{
+	struct conv c = { .w = w };
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int gil = strcmp(mode, "gil") == 0;
+	uint64_t first = 0, last = 0;
+	char comm[16];
+
+	memset(st, 0, sizeof(*st));
+	while ((n = getline(&line, &cap, in)) > 0) {
+		struct gs_perfline l;
+		st->lines++;
+		st->bytes += (uint64_t)n;
+		if (line[0] == '\t' || line[0] == '\n' || (line[0] == ' ' && line[1] == ' ' && strchr("0123456789abcdef", line[2]) &&
+							  !find_time(line, &l.time_ns)))
+			continue; /* call-chain lines and blank separators */
+		if (gs_perfline_parse(line, &l) < 0) {
+			if (line[0] != '\t' && line[0] != '\n')
+				st->skipped++;
+			continue;
+		}
+		if (!first)
+			first = l.time_ns;
+		last = l.time_ns;
+		if (l.pid)
+			learn(&c, l.tid, l.pid);
+		else if (!c.default_pid)
+			c.default_pid = l.tid; /* no tgid column: the first thread's id stands for the process */
+		{
+			size_t cl = l.comm_len < 15 ? l.comm_len : 15;
+			memcpy(comm, l.comm, cl);
+			comm[cl] = '\0';
+		}
+		if (gil) {
+			if (event_is(&l, "python:take_gil"))
+				rec(&c, GS_REC_GIL_WAIT, l.tid, l.time_ns, 0, 0, NULL);
+			else if (event_is(&l, "python:take_gil__return"))
+				rec(&c, GS_REC_GIL_WRITE, l.tid, l.time_ns, 1, 0, NULL);
+			else if (event_is(&l, "python:drop_gil"))
+				rec(&c, GS_REC_GIL_WRITE, l.tid, l.time_ns, 0, 0, NULL);
+			else if (event_is(&l, "python:drop_gil__return"))
+				; /* a hold ends at drop_gil's entry: a forced drop waits inside drop_gil */
+			else {
+				st->skipped++;
+				continue;
+			}
+		} else {
+			if (event_is(&l, "sched:sched_switch")) {
+				const char *ps = field(l.rest, "prev_state"), *np = field(l.rest, "next_pid");
+				int64_t prev = num(field(l.rest, "prev_pid")), next = num(np);
+				if (prev < 0 || next < 0) {
+					st->skipped++; /* the old "comm:pid [prio] S ==> comm:pid" format is not read */
+					continue;
+				}
+				if (prev)
+					rec(&c, GS_REC_SWITCH_OUT, (uint32_t)prev, l.time_ns, 0, state_code(ps), NULL);
+				if (next)
+					rec(&c, GS_REC_SWITCH_IN, (uint32_t)next, l.time_ns, 0, 0, NULL);
+			} else if (event_is(&l, "sched:sched_wakeup") || event_is(&l, "sched:sched_waking") ||
+				   event_is(&l, "sched:sched_wakeup_new")) {
+				int64_t pid = num(field(l.rest, "pid"));
+				if (pid <= 0) {
+					st->skipped++;
+					continue;
+				}
+				rec(&c, GS_REC_WAKEUP, (uint32_t)pid, l.time_ns, (int32_t)l.tid, 0, NULL);
+			} else if (event_is(&l, "sched:sched_process_fork")) {
+				int64_t parent = num(field(l.rest, "pid")), child = num(field(l.rest, "child_pid"));
+				if (parent <= 0 || child <= 0) {
+					st->skipped++;
+					continue;
+				}
+				/* threads and processes look alike here: a child belongs to its parent's process */
+				learn(&c, (uint32_t)child, pid_of(&c, (uint32_t)parent));
+				{
+					struct gs_rec r = { .type = GS_REC_FORK, .pid = pid_of(&c, (uint32_t)child),
+							    .tid = (uint32_t)child, .time = l.time_ns,
+							    .arg = (int32_t)pid_of(&c, (uint32_t)parent), .arg64 = (uint64_t)parent };
+					gs_recwriter_add(w, &r, NULL, 0);
+				}
+			} else if (event_is(&l, "sched:sched_process_exit")) {
+				int64_t pid = num(field(l.rest, "pid"));
+				if (pid > 0)
+					rec(&c, GS_REC_EXIT, (uint32_t)pid, l.time_ns, 0, 0, NULL);
+			} else {
+				st->skipped++;
+				continue;
+			}
+		}
+		learn(&c, l.tid, pid_of(&c, l.tid));
+		if (comm[0] && l.tid < c.cap && !c.named[l.tid]) {
+			c.named[l.tid] = 1;
+			rec(&c, GS_REC_COMM, l.tid, l.time_ns, 0, 0, comm);
+		}
+		st->events++;
+	}
+	free(line);
+	free(c.tgid);
+	free(c.named);
+	st->first_ns = first;
+	if (c.default_pid) {
+		char buf[16];
+		snprintf(buf, sizeof(buf), "%u", c.default_pid);
+		gs_recwriter_meta(w, 0, "target_pid", buf);
+	}
+	{
+		struct gs_rec r = { .type = GS_REC_END, .time = last };
+		gs_recwriter_add(w, &r, NULL, 0);
+	}
+	return ferror(in) ? -EIO : 0;
+}
