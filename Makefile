@@ -21,7 +21,7 @@ Q := @
 endif
 
 LIB_SRC := src/util.c src/x86.c src/elfsym.c src/procfs.c src/pylayout.c src/python.c src/tracefs.c \
-           src/perfev.c src/inline.c src/pystack.c src/flame.c src/trace.c src/perfetto.c src/perfscript.c src/html.c src/recfile.c src/analysis.c src/report.c src/record.c
+           src/perfev.c src/inline.c src/pystack.c src/flame.c src/trace.c src/perfetto.c src/perfscript.c src/offgil.c src/html.c src/recfile.c src/analysis.c src/report.c src/record.c
 LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)

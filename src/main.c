@@ -7,6 +7,7 @@
 #include "html.h"
 #include "perfetto.h"
 #include "perfscript.h"
+#include "offgil.h"
 #include "recfile.h"
 #include "record.h"
 #include "report.h"
@@ -484,6 +485,92 @@ static int cmd_perf2trace(int argc, char **argv)
 	return 0;
 }
 
+/* `gilscope offgil [per4m's options] [-o OUT] [FILE]`: perf script text (stdin or FILE) or a
+ * gilscope recording (its Python stacks sampled while waiting). */
+static int cmd_offgil(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "state", required_argument, NULL, 's' },        { "strip-take-gil", no_argument, NULL, 't' },
+		{ "no-strip-take-gil", no_argument, NULL, 'T' },  { "keep-cpython-evals", no_argument, NULL, 'k' },
+		{ "output", required_argument, NULL, 'o' },       { "allow-mismatch", no_argument, NULL, 1 },
+		{ "pedantic", no_argument, NULL, 1 },             { "input-perf", required_argument, NULL, 'i' },
+		{ "input-viztracer", required_argument, NULL, 1 }, { NULL, 0, NULL, 0 },
+	};
+	struct gs_offgil_opts o = { .strip_take_gil = 1 };
+	const char *output = NULL, *input = NULL;
+	FILE *in = stdin, *out = stdout;
+	char why[512];
+	long n;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			if (strcmp(optarg, "S(GIL)") == 0)
+				o.all_sleep = 0;
+			else if (strcmp(optarg, "S") == 0)
+				o.all_sleep = 1;
+			else {
+				usage_error("unknown --state '%s' (S(GIL) or S)", optarg);
+				return 2;
+			}
+			break;
+		case 't': o.strip_take_gil = 1; break;
+		case 'T': o.strip_take_gil = 0; break;
+		case 'k': o.keep_evals = 1; break;
+		case 'o': output = optarg; break;
+		case 'i': input = optarg; break;
+		case 1: break;
+		default: fprintf(stderr, "Try 'gilscope --help'.\n"); return 2;
+		}
+	}
+	if (optind < argc)
+		input = argv[optind];
+	if (input) {
+		char magic[8] = "";
+		in = fopen(input, "re");
+		if (!in) {
+			gs_err("cannot open %s: %s", input, strerror(errno));
+			return 1;
+		}
+		if (fread(magic, 1, 8, in) == 8 && memcmp(magic, GS_REC_MAGIC, 8) == 0) {
+			/* a gilscope recording: the Python stacks sampled while waiting, in microseconds */
+			struct gs_analysis a;
+			fclose(in);
+			if (gs_analysis_load(&a, input, why, sizeof(why)) < 0) {
+				gs_err("%s", why);
+				return 1;
+			}
+			if (output && !(out = fopen(output, "we"))) {
+				gs_err("cannot create %s: %s", output, strerror(errno));
+				gs_analysis_free(&a);
+				return 1;
+			}
+			gs_report_folded_scaled(&a, out, GS_WHAT_WAIT, a.stack_rate_hz ? 1000000 / a.stack_rate_hz : 1000);
+			if (output)
+				fclose(out);
+			gs_analysis_free(&a);
+			return 0;
+		}
+		rewind(in);
+	}
+	if (output && !(out = fopen(output, "we"))) {
+		gs_err("cannot create %s: %s", output, strerror(errno));
+		return 1;
+	}
+	n = gs_offgil_perf(in, out, &o, why, sizeof(why));
+	if (in != stdin)
+		fclose(in);
+	if (output && fclose(out) != 0)
+		n = -1;
+	if (n < 0) {
+		gs_err("%s", why);
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -506,6 +593,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "record") == 0)
 		return cmd_record(argc - 1, argv + 1);
+	if (strcmp(argv[1], "offgil") == 0)
+		return cmd_offgil(argc - 1, argv + 1);
 	if (strcmp(argv[1], "perf2trace") == 0)
 		return cmd_perf2trace(argc - 1, argv + 1);
 	if (strcmp(argv[1], "export") == 0)

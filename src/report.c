@@ -436,6 +436,11 @@ static void stack_line(const struct gs_analysis *a, uint64_t stack, int depth, c
 
 size_t gs_report_folded(const struct gs_analysis *a, FILE *out, enum gs_stack_what what)
 {
+	return gs_report_folded_scaled(a, out, what, 1);
+}
+
+size_t gs_report_folded_scaled(const struct gs_analysis *a, FILE *out, enum gs_stack_what what, uint64_t scale)
+{
 	size_t lines = 0;
 	for (size_t i = 0; i < a->cap_counts; i++) {
 		const struct gs_stack_count *c = &a->counts[i];
@@ -445,7 +450,7 @@ size_t gs_report_folded(const struct gs_analysis *a, FILE *out, enum gs_stack_wh
 			continue;
 		f = gs_analysis_stack(a, c->stack, &n);
 		if (!f) {
-			fprintf(out, "[no Python frame] %" PRIu64 "\n", c->samples);
+			fprintf(out, "[no Python frame] %" PRIu64 "\n", c->samples * scale);
 		} else {
 			for (int k = n - 1; k >= 0; k--) {
 				char fr[600];
@@ -455,7 +460,7 @@ size_t gs_report_folded(const struct gs_analysis *a, FILE *out, enum gs_stack_wh
 						*p = ',';
 				fprintf(out, "%s%s", fr, k ? ";" : "");
 			}
-			fprintf(out, " %" PRIu64 "\n", c->samples);
+			fprintf(out, " %" PRIu64 "\n", c->samples * scale);
 		}
 		lines++;
 	}

@@ -106,3 +106,26 @@ def test_per4m_options_are_accepted(tmp_path):
                  ["--no-sleeping", "--running", "--no-as-async", "-q"]):
         proc, doc = convert(tmp_path, "gil", text, *opts)
         assert proc.returncode == 0, (opts, proc.stderr)
+
+
+def test_offgil_from_perf_script_and_from_a_recording(tmp_path):
+    gs = os.path.abspath(GILSCOPE)
+    text = open(os.path.join(FIX, "perf-script-sched-dwarf.txt")).read()
+    proc = subprocess.run([gs, "offgil"], input=text, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    lines = [l.rsplit(" ", 1) for l in proc.stdout.splitlines()]
+    assert lines and all(n.isdigit() for _, n in lines)
+    # S(GIL): every stack ends where the thread slept for the GIL, eval frames folded away
+    assert all(stack.split(";")[-1] == "take_gil" for stack, _ in lines)
+    assert not any("_PyEval_EvalFrameDefault" in stack for stack, _ in lines)
+    keep = subprocess.run([gs, "offgil", "--no-strip-take-gil", "--keep-cpython-evals"], input=text,
+                          capture_output=True, text=True)
+    assert any("futex" in l for l in keep.stdout.splitlines())  # the frames above take_gil are kept
+    every = subprocess.run([gs, "offgil", "--state", "S"], input=text, capture_output=True, text=True)
+    assert len(every.stdout.splitlines()) >= len(lines)
+    out = tmp_path / "offgil.folded"
+    proc = subprocess.run([gs, "offgil", "-o", str(out)], input=text, capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout == "" and out.read_text() == "\n".join(
+        f"{s} {n}" for s, n in lines) + "\n"
+    bad = subprocess.run([gs, "offgil"], input="nothing here\n", capture_output=True, text=True)
+    assert bad.returncode == 1 and "no events" in bad.stderr
