@@ -691,6 +691,12 @@ void gs_analysis_feed(struct gs_analysis *a, const struct gs_rec *r, const void 
 	case GS_REC_PYSAMPLE:
 		on_pysample(a, r);
 		return;
+	case GS_REC_COUNTER:
+		if (a->hooks && a->hooks->counter && plen) {
+			const struct gs_thread *ct = gs_analysis_thread(a, r->tid);
+			a->hooks->counter(a->hooks->ctx, ct ? ct->pid : r->pid, r->tid, now, payload, r->arg64);
+		}
+		return;
 	case GS_REC_LOST:
 		a->lost_events += r->arg64;
 		return;

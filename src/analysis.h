@@ -134,6 +134,7 @@ struct gs_hooks {
 	void *ctx;
 	void (*slice)(void *ctx, const struct gs_thread *t, enum gs_slice kind, uint64_t start, uint64_t end);
 	void (*gil)(void *ctx, enum gs_gil_event ev, const struct gs_gilstat *g, const struct gs_thread *t, uint64_t time);
+	void (*counter)(void *ctx, uint32_t pid, uint32_t tid, uint64_t time, const char *name, uint64_t value);
 };
 
 struct gs_analysis {

@@ -187,6 +187,40 @@ static uint64_t state_code(const char *v)
 	return 1;
 }
 
+/* "comm:pid [prio]" -> pid (the comm may itself contain ':'), -1 if absent */
+static int64_t old_pid(const char *s)
+{
+	const char *b = strstr(s, " ["), *c;
+	if (!b)
+		return -1;
+	for (c = b; c > s && c[-1] != ':'; c--)
+		if (!isdig(c[-1]))
+			return -1;
+	if (c == b || c == s)
+		return -1;
+	return num(c);
+}
+
+/* "prev_comm:prev_pid [prio] S ==> next_comm:next_pid [prio]" */
+static int old_switch(const char *rest, int64_t *prev, int64_t *next, char state[4])
+{
+	const char *arrow = strstr(rest, " ==> "), *p;
+	size_t n = 0;
+	if (!arrow)
+		return -1;
+	p = arrow;
+	while (p > rest && p[-1] != ' ')
+		p--;
+	while (p + n < arrow && n < 3) {
+		state[n] = p[n];
+		n++;
+	}
+	state[n] = '\0';
+	*prev = old_pid(rest);
+	*next = old_pid(arrow + 5);
+	return *prev >= 0 && *next >= 0 ? 0 : -1;
+}
+
 struct conv {
 	struct gs_recwriter *w;
 	uint8_t *named;  /* tid -> its name was recorded */
@@ -269,6 +303,17 @@ int gs_perf2trace(FILE *in, const char *mode, struct gs_recwriter *w, struct gs_
 			memcpy(comm, l.comm, cl);
 			comm[cl] = '\0';
 		}
+		if (l.period && !(l.event_len > 6 && !memcmp(l.event, "sched:", 6)) &&
+		    !(l.event_len > 7 && !memcmp(l.event, "python:", 7))) {
+			/* a counter sample: "  1000000 cycles:u:" */
+			char ev[128];
+			size_t el = l.event_len < sizeof(ev) - 1 ? l.event_len : sizeof(ev) - 1;
+			memcpy(ev, l.event, el);
+			ev[el] = '\0';
+			rec(&c, GS_REC_COUNTER, l.tid, l.time_ns, 0, l.period, ev);
+			st->events++;
+			continue;
+		}
 		if (gil) {
 			if (event_is(&l, "python:take_gil"))
 				rec(&c, GS_REC_GIL_WAIT, l.tid, l.time_ns, 0, 0, NULL);
@@ -286,8 +331,11 @@ int gs_perf2trace(FILE *in, const char *mode, struct gs_recwriter *w, struct gs_
 			if (event_is(&l, "sched:sched_switch")) {
 				const char *ps = field(l.rest, "prev_state"), *np = field(l.rest, "next_pid");
 				int64_t prev = num(field(l.rest, "prev_pid")), next = num(np);
+				char oldstate[4];
+				if (prev < 0 && old_switch(l.rest, &prev, &next, oldstate) == 0)
+					ps = oldstate; /* the older "comm:pid [prio] S ==> comm:pid [prio]" format */
 				if (prev < 0 || next < 0) {
-					st->skipped++; /* the old "comm:pid [prio] S ==> comm:pid" format is not read */
+					st->skipped++;
 					continue;
 				}
 				if (prev)
@@ -297,6 +345,8 @@ int gs_perf2trace(FILE *in, const char *mode, struct gs_recwriter *w, struct gs_
 			} else if (event_is(&l, "sched:sched_wakeup") || event_is(&l, "sched:sched_waking") ||
 				   event_is(&l, "sched:sched_wakeup_new")) {
 				int64_t pid = num(field(l.rest, "pid"));
+				if (pid <= 0)
+					pid = old_pid(l.rest); /* "comm:pid [prio] CPU:001" */
 				if (pid <= 0) {
 					st->skipped++;
 					continue;
@@ -326,7 +376,7 @@ int gs_perf2trace(FILE *in, const char *mode, struct gs_recwriter *w, struct gs_
 			}
 		}
 		learn(&c, l.tid, pid_of(&c, l.tid));
-		if (comm[0] && l.tid < c.cap && !c.named[l.tid]) {
+		if (comm[0] && l.tid && l.tid < c.cap && !c.named[l.tid]) {
 			c.named[l.tid] = 1;
 			rec(&c, GS_REC_COMM, l.tid, l.time_ns, 0, 0, comm);
 		}

@@ -40,6 +40,7 @@ enum gs_rec_type {
 	GS_REC_PYFRAME = 15,     /* frame definition: arg64 = id, arg = line, payload "qualname\0filename\0" */
 	GS_REC_PYSTACK = 16,     /* stack definition: arg64 = id, arg = frame count, payload u32 frame ids, innermost first */
 	GS_REC_PYSAMPLE = 17,    /* tid's Python stack at time: arg64 = stack id (0: no Python frame) */
+	GS_REC_COUNTER = 18,     /* a counter sample (perf script input): arg64 = value, payload = event name */
 };
 
 #define GS_THREAD_HOLDS_GIL 1u

@@ -283,11 +283,27 @@ static json_t *load_combine(const char *path, char *why, size_t whylen)
 	return ev;
 }
 
+/* Hardware or software counter samples from perf script text: numeric values (per4m wrote
+ * strings, which viewers do not plot). */
+static void on_counter(void *ctx, uint32_t pid, uint32_t tid, uint64_t time, const char *name, uint64_t value)
+{
+	struct trace *tr = ctx;
+	(void)tid;
+	begin_event(tr);
+	oflush();
+	fputs("{\"name\": ", tr->out);
+	gs_json_string(tr->out, name);
+	fputs(", \"cat\": \"counters\", \"ph\": \"C\"", tr->out);
+	fprintf(tr->out, ", \"ts\": %" PRIu64 ".%03" PRIu64 ", \"pid\": %u, \"args\": {", time / 1000, time % 1000, pid);
+	gs_json_string(tr->out, name);
+	fprintf(tr->out, ": %" PRIu64 "}}", value);
+}
+
 int gs_trace_json(const char *path, const char *combine, FILE *out, char *why, size_t whylen)
 {
 	struct gs_analysis a;
 	struct trace tr = { .out = out, .a = &a };
-	struct gs_hooks hooks = { .ctx = &tr, .slice = on_slice, .gil = on_gil };
+	struct gs_hooks hooks = { .ctx = &tr, .slice = on_slice, .gil = on_gil, .counter = on_counter };
 	json_t *extra = NULL;
 	size_t merged = 0, skipped = 0;
 	int err;

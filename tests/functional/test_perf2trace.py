@@ -129,3 +129,22 @@ def test_offgil_from_perf_script_and_from_a_recording(tmp_path):
         f"{s} {n}" for s, n in lines) + "\n"
     bad = subprocess.run([gs, "offgil"], input="nothing here\n", capture_output=True, text=True)
     assert bad.returncode == 1 and "no events" in bad.stderr
+
+
+def test_old_formats_counters_and_names_with_spaces(tmp_path):
+    text = (
+        "python3.11  2373 [001]  4979.296479:                sched:sched_switch: python3.11:2373 [120] S ==> swapper/1:0 [120]\n"
+        "swapper     0 [001]  4979.297000:                sched:sched_wakeup: python3.11:2373 [120] CPU:001\n"
+        "swapper     0 [001]  4979.297100:                sched:sched_switch: swapper/1:0 [120] R ==> python3.11:2373 [120]\n"
+        "my thread name 2373 [001]  4979.297200:    1000000 cycles:u:  ffffffff81000000 foo+0x0 ([kernel])\n"
+        "my thread name 2373 4979.297300:    2000000 cycles:u:  ffffffff81000000 foo+0x0 ([kernel])\n"
+    )
+    proc, doc = convert(tmp_path, "sched", text)
+    assert proc.returncode == 0, proc.stderr
+    assert "0 lines skipped" in proc.stderr
+    ev = doc["traceEvents"]
+    assert [e["name"] for e in ev if e["ph"] == "X" and e["tid"] == 2373][:1] == ["S"]
+    counters = [e for e in ev if e["ph"] == "C" and e["name"] == "cycles:u"]
+    assert [c["args"]["cycles:u"] for c in counters] == [1000000, 2000000]  # numbers, not strings
+    names = {e["args"]["name"] for e in ev if e["ph"] == "M" and e["name"] == "thread_name"}
+    assert any("python3.11" in n for n in names)
