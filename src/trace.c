@@ -124,9 +124,9 @@ static void put_u64(FILE *out, uint64_t v)
 static void ts(FILE *out, const char *key, uint64_t ns)
 {
 	char frac[4];
-	put_s(out, ", \"");
+	put_s(out, ",\"");
 	put_s(out, key);
-	put_s(out, "\": ");
+	put_s(out, "\":");
 	put_u64(out, ns / 1000);
 	frac[0] = '.';
 	frac[1] = (char)('0' + ns % 1000 / 100);
@@ -145,18 +145,18 @@ static void emit_slice(struct trace *tr, const struct open_slice *s)
 	if (!slice_names[s->kind].name || s->end <= s->start)
 		return;
 	begin_event(tr);
-	put_s(tr->out, "{\"name\": \"");
+	put_s(tr->out, "{\"name\":\"");
 	put_s(tr->out, slice_names[s->kind].name);
-	put_s(tr->out, "\", \"cat\": \"");
+	put_s(tr->out, "\",\"cat\":\"");
 	put_s(tr->out, slice_names[s->kind].cat);
-	put_s(tr->out, "\", \"ph\": \"X\"");
+	put_s(tr->out, "\",\"ph\":\"X\"");
 	ts(tr->out, "ts", s->start);
 	ts(tr->out, "dur", s->end - s->start);
-	put_s(tr->out, ", \"pid\": ");
+	put_s(tr->out, ",\"pid\":");
 	put_u64(tr->out, s->pid);
-	put_s(tr->out, ", \"tid\": ");
+	put_s(tr->out, ",\"tid\":");
 	put_u64(tr->out, s->tid);
-	put_s(tr->out, ", \"cname\": \"");
+	put_s(tr->out, ",\"cname\":\"");
 	put_s(tr->out, slice_names[s->kind].cname);
 	put_s(tr->out, "\"}");
 }
