@@ -46,11 +46,13 @@ static void index_rebuild(struct gs_analysis *a)
 	free(a->index);
 	a->index_cap = a->index_cap ? a->index_cap * 2 : 64;
 	a->index = gs_calloc(a->index_cap, sizeof(uint32_t));
-	for (size_t i = 0; i < a->nthreads; i++) {
+	/* newest first: a reused tid keeps pointing to its newest thread */
+	for (size_t i = a->nthreads; i-- > 0;) {
 		size_t h = hash_tid(a->threads[i].tid, a->index_cap);
-		while (a->index[h])
+		while (a->index[h] && a->threads[a->index[h] - 1].tid != a->threads[i].tid)
 			h = (h + 1) & (a->index_cap - 1);
-		a->index[h] = (uint32_t)i + 1;
+		if (!a->index[h])
+			a->index[h] = (uint32_t)i + 1;
 	}
 }
 
@@ -738,6 +740,8 @@ void gs_analysis_feed(struct gs_analysis *a, const struct gs_rec *r, const void 
 	}
 	case GS_REC_THREAD:
 		t = thread_get(a, r->pid, r->tid, now);
+		if (!t)
+			return;
 		t->from_start = 1;
 		t->first_ns = t->t_last = now;
 		switch ((char)r->arg) {

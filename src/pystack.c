@@ -146,6 +146,7 @@ struct gs_pystacks *gs_pystacks_new(const struct gs_python *py, char *why, size_
 		ps->l.uni_ascii_size = (uint32_t)u64at(b, d->un_ascii);
 		/* the numbers must be small offsets inside their objects */
 		if (ps->l.frame_owner > 256 || ps->l.code_adaptive > 1024 || ps->l.uni_ascii_size > 128 ||
+		    ps->l.uni_state >= ps->l.uni_ascii_size || ps->l.uni_length + 8 > ps->l.uni_ascii_size ||
 		    ps->l.bytes_sval > 128 || ps->l.interp_threads_head > (1u << 20)) {
 			snprintf(why, whylen, "CPython %s: its _Py_DebugOffsets stack offsets look wrong", img->version);
 			goto fail;

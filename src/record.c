@@ -109,6 +109,7 @@ struct recorder {
 	int pending_sig;            /* a signal that arrived while gilscope held the command */
 	int ready_fd;               /* --import: the command writes here once the imports are done */
 	struct gs_pystacks *stacks; /* Python stack sampler (NULL: off) */
+	int drop_warned;
 	struct sampler *smp;
 	struct queue *queues;       /* one per ring (events in ring order), the last for metadata */
 	int nqueues;
@@ -274,7 +275,16 @@ drop_request:
 	if (!R->py.drop_request)
 		return 0; /* not at a static address in this version: forced drops are not told apart */
 	a.bp_addr = R->py.drop_request;
-	return open_on_cpus(R, &a, tid, K_BP_DROPREQ, "a hardware watchpoint on the GIL drop request", why, whylen);
+	{
+		char w[512];
+		err = open_on_cpus(R, &a, tid, K_BP_DROPREQ, "a hardware watchpoint on the GIL drop request", w, sizeof(w));
+		if (err < 0 && !R->drop_warned) {
+			/* optional: only forced drops need it (a debugger may hold the debug registers) */
+			gs_warn("%s: forced drops will not be told apart", w);
+			R->drop_warned = 1;
+		}
+	}
+	return 0;
 }
 
 static int sort_ids_cmp(const void *x, const void *y)
@@ -1024,8 +1034,13 @@ static int follow_child(struct recorder *R, pid_t child)
 				}
 			}
 		} else if (st >> 16 == PTRACE_EVENT_STOP) {
-			/* group-stop (SIGSTOP/SIGTSTP): let it stay stopped until continued */
-			ptrace(PTRACE_LISTEN, child, NULL, NULL);
+			int s = WSTOPSIG(st);
+			/* a group-stop (SIGSTOP and friends) stays stopped until continued; the stop that
+			 * reports the continuation (SIGTRAP) must be resumed, not listened to */
+			if (s == SIGSTOP || s == SIGTSTP || s == SIGTTIN || s == SIGTTOU)
+				ptrace(PTRACE_LISTEN, child, NULL, NULL);
+			else
+				ptrace(PTRACE_CONT, child, NULL, NULL);
 			continue;
 		} else if (WSTOPSIG(st) == SIGTRAP && bp_addr) {
 			int hit = x86_bp_hit_and_remove(child, bp_addr, saved);
@@ -1624,8 +1639,12 @@ int gs_record(const struct gs_record_opts *o)
 			ret = 128 + WTERMSIG(R.status);
 	}
 out_close:
-	if (R.uprobe_defined)
+	if (R.uprobe_defined) {
+		for (size_t i = 0; i < R.nfds; i++) /* uprobes in use cannot be removed */
+			close(R.fds[i]);
+		R.nfds = 0;
 		remove_uprobes(&R);
+	}
 	if (R.w) {
 		int err = gs_recwriter_close(R.w);
 		if (err < 0 && !R.write_failed)
