@@ -28,7 +28,7 @@ static uint32_t tid_offset(void)
 static void test_record_and_full_ring(void **state)
 {
 	const uint64_t nslots = 4;
-	uint8_t *ring = aligned_alloc(4096, X86_RING_HDR + nslots * X86_SLOT_SIZE);
+	uint8_t *ring = aligned_alloc(4096, (X86_RING_HDR + nslots * X86_SLOT_SIZE + 4095) & ~(size_t)4095);
 	uint8_t *code = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	uint64_t *hdr = (uint64_t *)ring;
 	uint32_t off = tid_offset();
@@ -78,7 +78,7 @@ static void test_record_and_full_ring(void **state)
 static void test_registers_and_flags_kept(void **state)
 {
 	const uint64_t nslots = 8;
-	uint8_t *ring = aligned_alloc(4096, X86_RING_HDR + nslots * X86_SLOT_SIZE);
+	uint8_t *ring = aligned_alloc(4096, (X86_RING_HDR + nslots * X86_SLOT_SIZE + 4095) & ~(size_t)4095);
 	uint8_t *code = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	uint32_t off = tid_offset();
 	struct x86_ref ref = { .kind = X86_REF_BASE, .base = 3 /* rbx */, .disp = 0x10 };
