@@ -1001,60 +1001,109 @@ static void set_up_python(struct recorder *R, pid_t pid)
 		 R->py.img.path, (unsigned long)R->py.img.take_gil_offset, (unsigned long)R->py.runtime);
 }
 
-/* Follows the traced child through exec()s until it runs CPython (set up, then detach) or exits. */
-static int follow_child(struct recorder *R, pid_t child)
-{
-	uint64_t bp_addr = 0;
-	long saved = 0;
-	int st;
+/* One ptrace report from the followed command: returns 1 once it is handed over (detached
+ * after the Python set-up) or has exited, 0 while it is still followed. */
+struct follow {
+	uint64_t bp_addr;
+	long saved;
+};
 
-	for (;;) {
-		int sig = 0;
-		if (waitpid(child, &st, __WALL) < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (WIFEXITED(st) || WIFSIGNALED(st)) {
-			R->status = st;
-			R->exited = 1;
-			return 0;
-		}
-		if (!WIFSTOPPED(st))
-			continue;
-		if (st >> 8 == (SIGTRAP | (PTRACE_EVENT_EXEC << 8))) {
-			if (!exec_may_be_python(child)) {
-				gs_proc_exe(child, R->last_exe, sizeof(R->last_exe));
-			} else if ((bp_addr = auxv_entry(child)) != 0) {
-				if (x86_bp_insert(child, bp_addr, &saved) < 0) {
-					bp_addr = 0;
-					set_up_python(R, child); /* best effort: libraries may be missing */
-					ptrace(PTRACE_DETACH, child, NULL, NULL);
-					return 0;
-				}
-			}
-		} else if (st >> 16 == PTRACE_EVENT_STOP) {
-			int s = WSTOPSIG(st);
-			/* a group-stop (SIGSTOP and friends) stays stopped until continued; the stop that
-			 * reports the continuation (SIGTRAP) must be resumed, not listened to */
-			if (s == SIGSTOP || s == SIGTSTP || s == SIGTTIN || s == SIGTTOU)
-				ptrace(PTRACE_LISTEN, child, NULL, NULL);
-			else
-				ptrace(PTRACE_CONT, child, NULL, NULL);
-			continue;
-		} else if (WSTOPSIG(st) == SIGTRAP && bp_addr) {
-			int hit = x86_bp_hit_and_remove(child, bp_addr, saved);
-			if (hit == 1) {
-				set_up_python(R, child);
-				ptrace(PTRACE_DETACH, child, NULL, (void *)(long)R->pending_sig);
-				return 0;
-			}
-			sig = SIGTRAP;
-		} else {
-			sig = WSTOPSIG(st); /* a signal for the child: deliver it */
-		}
-		ptrace(PTRACE_CONT, child, NULL, (void *)(long)sig);
+static int follow_report(struct recorder *R, pid_t child, int st, struct follow *f)
+{
+	int sig = 0;
+
+	if (WIFEXITED(st) || WIFSIGNALED(st)) {
+		R->status = st;
+		R->exited = 1;
+		return 1;
 	}
+	if (!WIFSTOPPED(st))
+		return 0;
+	if (st >> 8 == (SIGTRAP | (PTRACE_EVENT_EXEC << 8))) {
+		if (!exec_may_be_python(child)) {
+			gs_proc_exe(child, R->last_exe, sizeof(R->last_exe));
+		} else if ((f->bp_addr = auxv_entry(child)) != 0) {
+			if (x86_bp_insert(child, f->bp_addr, &f->saved) < 0) {
+				f->bp_addr = 0;
+				set_up_python(R, child); /* best effort: libraries may be missing */
+				ptrace(PTRACE_DETACH, child, NULL, NULL);
+				return 1;
+			}
+		}
+	} else if (st >> 16 == PTRACE_EVENT_STOP) {
+		int s = WSTOPSIG(st);
+		/* a group-stop (SIGSTOP and friends) stays stopped until continued; the stop that
+		 * reports the continuation (SIGTRAP) must be resumed, not listened to */
+		if (s == SIGSTOP || s == SIGTSTP || s == SIGTTIN || s == SIGTTOU)
+			ptrace(PTRACE_LISTEN, child, NULL, NULL);
+		else
+			ptrace(PTRACE_CONT, child, NULL, NULL);
+		return 0;
+	} else if (WSTOPSIG(st) == SIGTRAP && f->bp_addr) {
+		int hit = x86_bp_hit_and_remove(child, f->bp_addr, f->saved);
+		if (hit == 1) {
+			set_up_python(R, child);
+			ptrace(PTRACE_DETACH, child, NULL, (void *)(long)R->pending_sig);
+			return 1;
+		}
+		sig = SIGTRAP;
+	} else {
+		sig = WSTOPSIG(st); /* a signal for the child: deliver it */
+	}
+	ptrace(PTRACE_CONT, child, NULL, (void *)(long)sig);
+	return 0;
+}
+
+/* Follows the traced child through exec()s until it runs CPython (set up, then detach) or exits.
+ * A shell or a wrapper may run for long before it execs Python: meanwhile the scheduler rings
+ * are drained and signals sent to gilscope are passed on to the command, as in the main loop. */
+static int follow_child(struct recorder *R, pid_t child, int sfd)
+{
+	struct pollfd *pfd = gs_calloc((size_t)R->ncpu + 1, sizeof(*pfd));
+	struct follow f = { 0 };
+	int interrupts = 0, done = 0, ret = 0;
+
+	while (!done) {
+		int st, n = 0;
+		pid_t w;
+
+		while (!done && (w = waitpid(child, &st, __WALL | WNOHANG)) != 0) {
+			if (w < 0) {
+				if (errno == EINTR)
+					continue;
+				ret = -errno;
+				done = 1;
+				break;
+			}
+			done = follow_report(R, child, st, &f);
+		}
+		if (done)
+			break;
+		pfd[n].fd = sfd;
+		pfd[n++].events = POLLIN;
+		for (int c = 0; c < R->ncpu; c++)
+			if (R->ring_fd[c] >= 0) {
+				pfd[n].fd = R->ring_fd[c];
+				pfd[n++].events = POLLIN;
+			}
+		/* SIGCHLD (a ptrace stop or the exit) wakes the poll through the signalfd */
+		poll(pfd, (nfds_t)n, 100);
+		drain(R, 0);
+		if (pfd[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				if (si.ssi_signo == SIGCHLD)
+					continue;
+				/* a terminal's Ctrl-C (SI_KERNEL) already reached the command */
+				if (si.ssi_code != SI_KERNEL)
+					kill(child, (int)si.ssi_signo);
+				if (++interrupts >= 3)
+					gs_warn("third signal: the command still runs; stop it to end the recording");
+			}
+		}
+	}
+	free(pfd);
+	return ret;
 }
 
 /* ---- attach -------------------------------------------------------------------------------- */
@@ -1619,7 +1668,7 @@ int gs_record(const struct gs_record_opts *o)
 		}
 		close(go[1]);
 		go[1] = -1;
-		follow_child(&R, child);
+		follow_child(&R, child, sfd);
 		{
 			int e;
 			if (read(errp[0], &e, sizeof(e)) == sizeof(e)) {

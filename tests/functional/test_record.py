@@ -47,11 +47,15 @@ def test_two_cpu_bound_threads(tmp_path, python):
     assert len(workers) == 2
     for f in workers:
         t = run.thread(f["tid"])
-        # a CPU-bound thread runs Python only while it holds the GIL: its hold is its CPU time
-        assert abs(t["gil_held_ns"] - f["cpu_ns"]) <= 0.15 * f["cpu_ns"] + 20 * MS, (t, f)
-        # and most of the rest of its life it waits for the GIL
+        # a CPU-bound thread runs Python only while it holds the GIL: its hold on a CPU is its
+        # CPU time (on a loaded machine it is also preempted while holding: that part is off-CPU)
+        on_cpu = t["gil_held_ns"] - t["gil_held_off_cpu_ns"]
+        assert abs(on_cpu - f["cpu_ns"]) <= 0.15 * f["cpu_ns"] + 20 * MS, (t, f)
+        # and most of the rest of its life it waits for the GIL (or, on a loaded machine, for a
+        # CPU between releasing the GIL and asking for it again), it neither sleeps nor runs
         rest = t["lifetime_ns"] - t["gil_held_ns"]
-        assert t["gil_wait_ns"] >= 0.6 * rest, t
+        assert t["gil_wait_ns"] + t["runnable_ns"] >= 0.6 * rest, t
+        assert t["gil_wait_ns"] > 0
         assert t["acquisitions"] >= 2
         if tracks_forced_drops(rep):
             assert t["forced_drops"] >= 1
@@ -222,6 +226,28 @@ def test_signals_are_forwarded(tmp_path, sig):
     assert rep["complete"] is True
     assert rep["exit_status"] == 5
     assert not uprobes_left()
+
+
+def test_signals_reach_a_wrapper_before_it_runs_python(tmp_path):
+    # gilscope follows a shell until it execs Python: a signal sent to gilscope meanwhile must
+    # reach the shell at once, not when (or if) Python starts
+    rec = tmp_path / "wrap.rec"
+    script = ('trap \'kill $p; echo got TERM; exit 3\' TERM; sleep 30 >/dev/null & p=$!; echo ready; wait; '
+              'exec /usr/bin/python3 -c pass')
+    proc = subprocess.Popen([GILSCOPE, "record", "--no-summary", "-o", str(rec), "--", "/bin/sh", "-c", script],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert out == "got TERM\n"
+    assert proc.returncode == 3, err
+    rep = json.loads(subprocess.run([GILSCOPE, "report", "--json", str(rec)], capture_output=True, text=True).stdout)
+    assert rep["complete"] is True
+    assert rep["exit_status"] == 3
 
 
 def test_not_python_records_thread_states(tmp_path):
