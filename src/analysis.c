@@ -616,7 +616,10 @@ static void on_pysample(struct gs_analysis *a, const struct gs_rec *r)
 		what = GS_WHAT_HOLD;
 	else if (t->gil == GS_GIL_WAIT)
 		what = GS_WHAT_WAIT;
-	else if (t->sched == GS_SCHED_ONCPU || t->sched == GS_SCHED_UNKNOWN)
+	else if (t->sched == GS_SCHED_ONCPU || t->sched == GS_SCHED_UNKNOWN || t->sched == GS_SCHED_RUNNABLE)
+		/* runnable: preempted in the middle of that work, which it resumes. On a busy machine
+		 * the sampler's own wake-up is what preempts the thread it is about to read, so
+		 * counting these as off-CPU would empty the cpu view exactly when it matters */
 		what = GS_WHAT_NOGIL;
 	else
 		what = GS_WHAT_OFFCPU;

@@ -376,7 +376,7 @@ static int cmd_export(int argc, char **argv)
 	if (strcmp(format, "svg") == 0) {
 		static const char *const titles[GS_WHAT_N] = {
 			"Python stacks holding the GIL", "Python stacks waiting for the GIL",
-			"Python stacks running without the GIL", "Python stacks off-CPU, not waiting for the GIL",
+			"Python stacks running without the GIL", "Python stacks asleep (blocked, not waiting for the GIL)",
 			"Python stacks holding the GIL while other threads waited",
 		};
 		char title[1200];

@@ -243,6 +243,45 @@ static void test_not_python_and_states(void **state)
 	gs_analysis_free(&a);
 }
 
+static uint64_t samples_of(const struct gs_analysis *a, uint32_t what, uint32_t tid)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < a->cap_counts; i++)
+		if (a->counts[i].samples && a->counts[i].what == what && a->counts[i].tid == tid)
+			n += a->counts[i].samples;
+	return n;
+}
+
+static void test_samples_by_state(void **state)
+{
+	/* thread 101: holds, waits, runs without the GIL, is preempted, sleeps: one sample each */
+	struct gs_analysis a;
+	(void)state;
+	python_process(&a);
+	feed(&a, GS_REC_FORK, 100, 101, T(0), 100, 100);
+	IN(101, 0);
+	ACQ(101, 10);
+	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(15), 0, 0); /* hold */
+	REL(101, 20);
+	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(25), 0, 0); /* cpu */
+	OUT(101, 30, 0x100);                              /* preempted */
+	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(35), 0, 0); /* still cpu: resumes that work */
+	IN(101, 40);
+	WAIT(101, 45);
+	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(47), 0, 0); /* wait */
+	ACQ(101, 50);
+	REL(101, 55);
+	OUT(101, 60, 1);                                  /* asleep */
+	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(65), 0, 0); /* offcpu */
+	gs_analysis_finish(&a, T(70));
+	assert_int_equal(samples_of(&a, GS_WHAT_HOLD, 101), 1);
+	assert_int_equal(samples_of(&a, GS_WHAT_NOGIL, 101), 2);
+	assert_int_equal(samples_of(&a, GS_WHAT_WAIT, 101), 1);
+	assert_int_equal(samples_of(&a, GS_WHAT_OFFCPU, 101), 1);
+	assert_int_equal(a.stack_samples, 5);
+	gs_analysis_free(&a);
+}
+
 static void test_tid_reuse(void **state)
 {
 	struct gs_analysis a;
@@ -301,6 +340,7 @@ int main(void)
 		cmocka_unit_test(test_two_threads_ping_pong), cmocka_unit_test(test_unmatched_events),
 		cmocka_unit_test(test_out_of_order_and_open_hold), cmocka_unit_test(test_lost_and_exit_while_waiting),
 		cmocka_unit_test(test_attach_wait_in_progress), cmocka_unit_test(test_not_python_and_states),
+		cmocka_unit_test(test_samples_by_state),
 		cmocka_unit_test(test_tid_reuse), cmocka_unit_test(test_subinterpreters_own_gils),
 	};
 	return cmocka_run_group_tests_name("analysis", tests, NULL, NULL);
