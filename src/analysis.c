@@ -257,10 +257,15 @@ static void waiter_remove(struct gs_analysis *a, struct gs_gilstat *g, const str
 		}
 }
 
-static void top_hold(struct gs_analysis *a, const struct gs_gilstat *g, const struct gs_thread *t, uint64_t start,
-		     uint64_t ns)
+/* Files the hold that ends (or is still open at the end) among the longest; forgets its samples. */
+static void top_hold(struct gs_analysis *a, const struct gs_gilstat *g, struct gs_thread *t, uint64_t start,
+		     uint64_t ns, int open)
 {
 	int i = a->ntop_holds;
+	uint64_t stack = t->hold_stack;
+	uint32_t samples = t->hold_samples;
+	t->hold_stack = 0;
+	t->hold_votes = t->hold_samples = 0;
 	if (i == GS_TOP_HOLDS && a->top_holds[GS_TOP_HOLDS - 1].ns >= ns)
 		return;
 	if (i == GS_TOP_HOLDS)
@@ -278,6 +283,9 @@ static void top_hold(struct gs_analysis *a, const struct gs_gilstat *g, const st
 	a->top_holds[i].ns = ns;
 	a->top_holds[i].max_waiters = g->hold_max_waiters;
 	a->top_holds[i].waited_ns = g->hold_waited_ns;
+	a->top_holds[i].stack = stack;
+	a->top_holds[i].samples = samples;
+	a->top_holds[i].open = open;
 }
 
 /* The GIL with reference ref in process p (ref 0: the process's main GIL). Returns its index;
@@ -328,7 +336,7 @@ static void end_hold(struct gs_analysis *a, struct gs_gilstat *p, struct gs_thre
 	if (d > t->longest_hold_ns)
 		t->longest_hold_ns = d;
 	t->releases++;
-	top_hold(a, p, t, t->hold_start, d);
+	top_hold(a, p, t, t->hold_start, d, 0);
 	hook_gil(a, GS_GE_RELEASE, p, t, now);
 	if (p->drop_pending) {
 		/* the holder let go while a waiter had asked it to: a forced drop */
@@ -390,6 +398,8 @@ static void gil_acquire(struct gs_analysis *a, struct gs_gilstat *p, struct gs_t
 	}
 	t->gil = GS_GIL_HELD;
 	t->hold_start = now;
+	t->hold_stack = 0;
+	t->hold_votes = t->hold_samples = 0;
 	t->acquisitions++;
 	p->acquisitions++;
 	p->holder = t->tid;
@@ -449,6 +459,8 @@ static void reset_accounting(struct gs_analysis *a, uint64_t now)
 		t->acquisitions = t->releases = t->forced_drops = t->drop_requests = 0;
 		t->longest_hold_ns = t->longest_wait_ns = 0;
 		t->nblame = 0;
+		t->hold_stack = 0;
+		t->hold_votes = t->hold_samples = 0;
 		if (t->gil == GS_GIL_HELD)
 			t->hold_start = now;
 		if (t->gil == GS_GIL_WAIT)
@@ -623,6 +635,17 @@ static void on_pysample(struct gs_analysis *a, const struct gs_rec *r)
 		what = GS_WHAT_NOGIL;
 	else
 		what = GS_WHAT_OFFCPU;
+	if (what == GS_WHAT_HOLD) {
+		t->hold_samples++;
+		if (!t->hold_votes) {
+			t->hold_stack = r->arg64;
+			t->hold_votes = 1;
+		} else if (t->hold_stack == r->arg64) {
+			t->hold_votes++;
+		} else {
+			t->hold_votes--;
+		}
+	}
 	count_stack(a, what, 0, r->arg64);
 	count_stack(a, what, t->tid, r->arg64);
 	if (what == GS_WHAT_HOLD && t->gil_index >= 0 && a->gils[t->gil_index].nwaiters > 0) {
@@ -758,6 +781,8 @@ void gs_analysis_feed(struct gs_analysis *a, const struct gs_rec *r, const void 
 			int gi = gil_for(a, p, 0, now);
 			t->gil = GS_GIL_HELD;
 			t->hold_start = now;
+			t->hold_stack = 0;
+			t->hold_votes = t->hold_samples = 0;
 			t->seen_gil_event = 1;
 			t->gil_index = gi;
 			a->gils[gi].holder = t->tid;
@@ -898,6 +923,8 @@ void gs_analysis_finish(struct gs_analysis *a, uint64_t end_ns)
 			uint64_t d = now - t->hold_start;
 			if (d > t->longest_hold_ns)
 				t->longest_hold_ns = d;
+			if (t->gil_index >= 0)
+				top_hold(a, &a->gils[t->gil_index], t, t->hold_start, d, 1);
 		} else if (t->gil == GS_GIL_WAIT) {
 			uint64_t d = now - t->wait_start;
 			if (d > t->longest_wait_ns)

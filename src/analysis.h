@@ -38,6 +38,9 @@ struct gs_hold {
 	uint64_t start_ns, ns;
 	int max_waiters;        /* threads waiting at once during the hold, at most */
 	uint64_t waited_ns;     /* waiting thread-time it caused */
+	uint64_t stack;         /* the Python stack sampled most during the hold, 0: none sampled */
+	uint32_t samples;       /* stack samples taken during the hold */
+	int open;               /* still held when the recording ended */
 };
 
 #define GS_TOP_HOLDS 10
@@ -81,6 +84,9 @@ struct gs_thread {
 	enum gs_sched sched;
 	enum gs_gil gil;
 	uint64_t t_last, hold_start, wait_start;
+	/* the current hold's stack samples: a majority vote (Boyer-Moore) for its dominant stack */
+	uint64_t hold_stack;
+	uint32_t hold_votes, hold_samples;
 };
 
 /* One GIL: the process's (3.9-3.11, and the main interpreter's), or a sub-interpreter's own

@@ -27,6 +27,8 @@ static void fmt_dur(char *buf, size_t len, uint64_t ns)
 
 static const struct gs_gilstat empty_gil;
 static void longest_holds(const struct gs_analysis *a, FILE *out, int n);
+static void stack_line(const struct gs_analysis *a, uint64_t stack, int depth, char *buf, size_t len);
+static void json_stack(const struct gs_analysis *a, FILE *out, uint64_t stack);
 
 /* The GIL a process used first (its main interpreter's), or an empty one. */
 static const struct gs_gilstat *main_gil(const struct gs_analysis *a, const struct gs_process *p)
@@ -341,10 +343,33 @@ void gs_report_json(const struct gs_analysis *a, FILE *out)
 		KV("ns", h->ns);
 		fprintf(out, ", \"max_waiters\": %d", h->max_waiters);
 		KV("waited_ns", h->waited_ns);
+		fprintf(out, ", \"open\": %s, \"stack_samples\": %u, \"stack\": ", h->open ? "true" : "false", h->samples);
+		json_stack(a, out, h->samples ? h->stack : 0);
 		fputs("}", out);
 	}
 	fputs("]}\n", out);
 	free(v);
+}
+
+/* A stack as [{"function", "file", "line"}, ...], innermost first; null when none was sampled. */
+static void json_stack(const struct gs_analysis *a, FILE *out, uint64_t stack)
+{
+	int n = 0;
+	const uint32_t *f = stack ? gs_analysis_stack(a, stack, &n) : NULL;
+	if (!f) {
+		fputs("null", out);
+		return;
+	}
+	fputc('[', out);
+	for (int i = 0; i < n; i++) {
+		const struct gs_pyframe_def *d = f[i] && f[i] <= a->npyframes ? &a->pyframes[f[i] - 1] : NULL;
+		fputs(i ? ", {\"function\": " : "{\"function\": ", out);
+		gs_json_string(out, d && d->qualname ? d->qualname : "?");
+		fputs(", \"file\": ", out);
+		gs_json_string(out, d && d->filename ? d->filename : "?");
+		fprintf(out, ", \"line\": %d}", d ? d->line : 0);
+	}
+	fputc(']', out);
 }
 
 static int cmp_blame(const void *x, const void *y)
@@ -372,10 +397,16 @@ static void longest_holds(const struct gs_analysis *a, FILE *out, int n)
 		fprintf(out, "  %9s  TID %u (%s) held GIL %d from +%.3fs", d1, h->tid, thread_name(a, h->tid), h->gil,
 			(double)(h->start_ns - a->start_ns) / 1e9);
 		if (h->max_waiters)
-			fprintf(out, " while %d thread%s waited (%s of waiting)\n", h->max_waiters,
+			fprintf(out, " while %d thread%s waited (%s of waiting)", h->max_waiters,
 				h->max_waiters > 1 ? "s" : "", d2);
 		else
-			fprintf(out, ", nobody waiting\n");
+			fprintf(out, ", nobody waiting");
+		fprintf(out, "%s\n", h->open ? ", still held at the end" : "");
+		if (h->samples) {
+			char line[4096];
+			stack_line(a, h->stack, 6, line, sizeof(line));
+			fprintf(out, "             in %s\n", line);
+		}
 	}
 }
 

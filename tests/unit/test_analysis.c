@@ -282,6 +282,41 @@ static void test_samples_by_state(void **state)
 	gs_analysis_free(&a);
 }
 
+static void test_longest_holds_carry_their_stack(void **state)
+{
+	/* 101 holds 10-50 us, sampled in stacks 7, 9, 7 (majority 7); 102 takes the GIL at 60 and
+	 * still holds it at the end, sampled once in stack 5 */
+	struct gs_analysis a;
+	(void)state;
+	python_process(&a);
+	feed(&a, GS_REC_FORK, 100, 101, T(0), 100, 100);
+	feed(&a, GS_REC_FORK, 100, 102, T(0), 100, 100);
+	IN(101, 0);
+	IN(102, 0);
+	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(5), 0, 3); /* before the hold: not its stack */
+	ACQ(101, 10);
+	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(20), 0, 7);
+	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(30), 0, 9);
+	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(40), 0, 7);
+	REL(101, 50);
+	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(55), 0, 3); /* after it */
+	ACQ(102, 60);
+	feed(&a, GS_REC_PYSAMPLE, 100, 102, T(65), 0, 5);
+	gs_analysis_finish(&a, T(200));
+	assert_int_equal(a.ntop_holds, 2);
+	assert_int_equal(a.top_holds[0].tid, 102);
+	assert_int_equal(a.top_holds[0].ns, 140 * US);
+	assert_true(a.top_holds[0].open);
+	assert_int_equal(a.top_holds[0].stack, 5);
+	assert_int_equal(a.top_holds[0].samples, 1);
+	assert_int_equal(a.top_holds[1].tid, 101);
+	assert_int_equal(a.top_holds[1].ns, 40 * US);
+	assert_false(a.top_holds[1].open);
+	assert_int_equal(a.top_holds[1].stack, 7);
+	assert_int_equal(a.top_holds[1].samples, 3);
+	gs_analysis_free(&a);
+}
+
 static void test_tid_reuse(void **state)
 {
 	struct gs_analysis a;
@@ -341,6 +376,7 @@ int main(void)
 		cmocka_unit_test(test_out_of_order_and_open_hold), cmocka_unit_test(test_lost_and_exit_while_waiting),
 		cmocka_unit_test(test_attach_wait_in_progress), cmocka_unit_test(test_not_python_and_states),
 		cmocka_unit_test(test_samples_by_state),
+		cmocka_unit_test(test_longest_holds_carry_their_stack),
 		cmocka_unit_test(test_tid_reuse), cmocka_unit_test(test_subinterpreters_own_gils),
 	};
 	return cmocka_run_group_tests_name("analysis", tests, NULL, NULL);
