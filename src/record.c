@@ -1440,6 +1440,10 @@ static void summary(const struct recorder *R)
 		gs_report_json(&a, stderr);
 	else
 		gs_report_text(&a, stderr);
+	if (!R->o->json && R->have_python)
+		fprintf(stderr, "\nNext: gilscope blame %s (who held the GIL while each thread waited, and where);\n"
+				"      gilscope export --format html %s -o report.html (timeline and flame graphs)\n",
+			R->o->output, R->o->output);
 	gs_analysis_free(&a);
 	if (R->corrupt || R->throttled)
 		gs_warn("%lu malformed kernel records skipped, %lu throttling notices", (unsigned long)R->corrupt,

@@ -1,5 +1,6 @@
 """The %%giltracer IPython magic (python/gilscope_ipython), driven by a real IPython shell."""
 import os
+import re
 import subprocess
 import sys
 
@@ -37,9 +38,10 @@ def test_giltracer_cell_magic(tmp_path):
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "cell ran" in out
-    rows = [l for l in out.splitlines() if " cell_worker " in l]
+    table = [l for l in out.splitlines() if re.match(r"[ *] +\d+ +\S", l)]  # TID NAME ... rows
+    rows = [l for l in table if l.split()[-12] == "cell_worker"]
     assert len(rows) == 2, out          # the cell's two threads, by the function they ran
-    assert "idle or short-lived threads" in out or len([l for l in out.splitlines() if l.startswith("   ")]) < 6
+    assert "idle or short-lived threads" in out or len(table) < 6
     assert f"HTML report: {html}" in out and html.exists()
 
 
