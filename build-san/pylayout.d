@@ -1,2 +1,0 @@
-build-san/pylayout.o: src/pylayout.c src/pylayout.h
-src/pylayout.h:

@@ -1,3 +1,0 @@
-build-san/tests/test_elf_sources: tests/unit/test_elf_sources.c \
- src/elfsym.h
-src/elfsym.h:
