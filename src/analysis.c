@@ -257,15 +257,19 @@ static void waiter_remove(struct gs_analysis *a, struct gs_gilstat *g, const str
 		}
 }
 
-/* Files the hold that ends (or is still open at the end) among the longest; forgets its samples. */
-static void top_hold(struct gs_analysis *a, const struct gs_gilstat *g, struct gs_thread *t, uint64_t start,
+/* A hold starts: its stack samples are counted afresh. */
+static void hold_begins(struct gs_thread *t, uint64_t now)
+{
+	t->hold_start = now;
+	t->hold_stack = 0;
+	t->hold_votes = t->hold_samples = 0;
+}
+
+/* Files the hold that ends (or is still open at the end) among the longest. */
+static void top_hold(struct gs_analysis *a, const struct gs_gilstat *g, const struct gs_thread *t, uint64_t start,
 		     uint64_t ns, int open)
 {
 	int i = a->ntop_holds;
-	uint64_t stack = t->hold_stack;
-	uint32_t samples = t->hold_samples;
-	t->hold_stack = 0;
-	t->hold_votes = t->hold_samples = 0;
 	if (i == GS_TOP_HOLDS && a->top_holds[GS_TOP_HOLDS - 1].ns >= ns)
 		return;
 	if (i == GS_TOP_HOLDS)
@@ -283,8 +287,8 @@ static void top_hold(struct gs_analysis *a, const struct gs_gilstat *g, struct g
 	a->top_holds[i].ns = ns;
 	a->top_holds[i].max_waiters = g->hold_max_waiters;
 	a->top_holds[i].waited_ns = g->hold_waited_ns;
-	a->top_holds[i].stack = stack;
-	a->top_holds[i].samples = samples;
+	a->top_holds[i].stack = t->hold_stack;
+	a->top_holds[i].samples = t->hold_samples;
 	a->top_holds[i].open = open;
 }
 
@@ -397,9 +401,7 @@ static void gil_acquire(struct gs_analysis *a, struct gs_gilstat *p, struct gs_t
 			t->longest_wait_ns = moved;
 	}
 	t->gil = GS_GIL_HELD;
-	t->hold_start = now;
-	t->hold_stack = 0;
-	t->hold_votes = t->hold_samples = 0;
+	hold_begins(t, now);
 	t->acquisitions++;
 	p->acquisitions++;
 	p->holder = t->tid;
@@ -459,10 +461,8 @@ static void reset_accounting(struct gs_analysis *a, uint64_t now)
 		t->acquisitions = t->releases = t->forced_drops = t->drop_requests = 0;
 		t->longest_hold_ns = t->longest_wait_ns = 0;
 		t->nblame = 0;
-		t->hold_stack = 0;
-		t->hold_votes = t->hold_samples = 0;
 		if (t->gil == GS_GIL_HELD)
-			t->hold_start = now;
+			hold_begins(t, now);
 		if (t->gil == GS_GIL_WAIT)
 			t->wait_start = now;
 	}
@@ -780,9 +780,7 @@ void gs_analysis_feed(struct gs_analysis *a, const struct gs_rec *r, const void 
 		if (r->arg64 & GS_THREAD_HOLDS_GIL) {
 			int gi = gil_for(a, p, 0, now);
 			t->gil = GS_GIL_HELD;
-			t->hold_start = now;
-			t->hold_stack = 0;
-			t->hold_votes = t->hold_samples = 0;
+			hold_begins(t, now);
 			t->seen_gil_event = 1;
 			t->gil_index = gi;
 			a->gils[gi].holder = t->tid;

@@ -1001,6 +1001,34 @@ static void set_up_python(struct recorder *R, pid_t pid)
 		 R->py.img.path, (unsigned long)R->py.img.take_gil_offset, (unsigned long)R->py.runtime);
 }
 
+/* Adds every CPU's ring to pfd from index n; returns the new count. */
+static int poll_rings(const struct recorder *R, struct pollfd *pfd, int n)
+{
+	for (int c = 0; c < R->ncpu; c++)
+		if (R->ring_fd[c] >= 0) {
+			pfd[n].fd = R->ring_fd[c];
+			pfd[n++].events = POLLIN;
+		}
+	return n;
+}
+
+/* Reads the signals sent to gilscope and passes them on to the launched command, if any (a
+ * terminal's Ctrl-C, sent by the kernel, already reached it); returns how many there were,
+ * SIGCHLD aside. */
+static int forward_signals(int sfd, pid_t child)
+{
+	struct signalfd_siginfo si;
+	int n = 0;
+	while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD)
+			continue;
+		if (child > 0 && si.ssi_code != SI_KERNEL)
+			kill(child, (int)si.ssi_signo);
+		n++;
+	}
+	return n;
+}
+
 /* One ptrace report from the followed command: returns 1 once it is handed over (detached
  * after the Python set-up) or has exited, 0 while it is still followed. */
 struct follow {
@@ -1081,25 +1109,15 @@ static int follow_child(struct recorder *R, pid_t child, int sfd)
 			break;
 		pfd[n].fd = sfd;
 		pfd[n++].events = POLLIN;
-		for (int c = 0; c < R->ncpu; c++)
-			if (R->ring_fd[c] >= 0) {
-				pfd[n].fd = R->ring_fd[c];
-				pfd[n++].events = POLLIN;
-			}
+		n = poll_rings(R, pfd, n);
 		/* SIGCHLD (a ptrace stop or the exit) wakes the poll through the signalfd */
 		poll(pfd, (nfds_t)n, 100);
 		drain(R, 0);
 		if (pfd[0].revents & POLLIN) {
-			struct signalfd_siginfo si;
-			while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-				if (si.ssi_signo == SIGCHLD)
-					continue;
-				/* a terminal's Ctrl-C (SI_KERNEL) already reached the command */
-				if (si.ssi_code != SI_KERNEL)
-					kill(child, (int)si.ssi_signo);
-				if (++interrupts >= 3)
-					gs_warn("third signal: the command still runs; stop it to end the recording");
-			}
+			int k = forward_signals(sfd, child);
+			if (interrupts < 3 && interrupts + k >= 3)
+				gs_warn("third signal: the command still runs; stop it to end the recording");
+			interrupts += k;
 		}
 	}
 	free(pfd);
@@ -1237,11 +1255,7 @@ static void loop(struct recorder *R, int sfd, int pidfd, pid_t child)
 			pfd[n].fd = R->ready_fd;
 			pfd[n++].events = POLLIN;
 		}
-		for (int c = 0; c < R->ncpu; c++)
-			if (R->ring_fd[c] >= 0) {
-				pfd[n].fd = R->ring_fd[c];
-				pfd[n++].events = POLLIN;
-			}
+		n = poll_rings(R, pfd, n);
 		poll(pfd, (nfds_t)n, 50);
 		if (ri >= 0 && (pfd[ri].revents & (POLLIN | POLLHUP))) {
 			/* --import: the modules are imported, the report counts from here */
@@ -1262,21 +1276,13 @@ static void loop(struct recorder *R, int sfd, int pidfd, pid_t child)
 			last_drain = gs_now_ns();
 		}
 		if (pfd[0].revents & POLLIN) {
-			struct signalfd_siginfo si;
-			while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-				if (si.ssi_signo == SIGCHLD)
-					continue;
-				if (child > 0) {
-					/* launch: the command decides; a terminal's Ctrl-C already reached it */
-					if (si.ssi_code != SI_KERNEL)
-						kill(child, (int)si.ssi_signo);
-					if (++interrupts >= 3) {
-						gs_warn("third signal: stopping the recording; the command keeps running");
-						stop = 1;
-					}
-				} else {
-					stop = 1; /* attach: stop recording, leave the process alone */
-				}
+			int k = forward_signals(sfd, child);
+			if (k && child <= 0) {
+				stop = 1; /* attach: stop recording, leave the process alone */
+			} else if (k && (interrupts += k) >= 3) {
+				/* launch: the command decides, until it was asked three times */
+				gs_warn("third signal: stopping the recording; the command keeps running");
+				stop = 1;
 			}
 		}
 		if (child > 0 && !R->exited) {
