@@ -477,16 +477,12 @@ size_t x86_emit_record(uint8_t *out, uint64_t ring, uint64_t nslots, uint32_t ti
 	static const uint8_t save[] = { 0x48, 0x8d, 0x64, 0x24, 0x80,       /* lea -0x80(%rsp),%rsp */
 					0x9c, 0x50, 0x51, 0x52, 0x56, 0x57 }; /* pushf; push rax rcx rdx rsi rdi */
 	static const uint8_t pre[] = { 0x48, 0xbe };                        /* movabs $ring,%rsi */
-	/* reserve a slot with compare-and-swap: when the ring is full no slot number is taken (a
-	 * taken but never written slot would stall the reader) and the event is counted as lost */
-	static const uint8_t reserve[] = { 0x48, 0x8b, 0x06,                   /* mov (%rsi),%rax (head) */
-					   0x48, 0x8b, 0x4e, 0x08,             /* 1: mov 8(%rsi),%rcx (tail) */
+	static const uint8_t reserve[] = { 0xb8, 0x01, 0x00, 0x00, 0x00,       /* mov $1,%eax */
+					   0xf0, 0x48, 0x0f, 0xc1, 0x06,       /* lock xadd %rax,(%rsi) */
+					   0x48, 0x8b, 0x4e, 0x08,             /* mov 8(%rsi),%rcx (tail) */
 					   0x48, 0x89, 0xc2,                   /* mov %rax,%rdx */
 					   0x48, 0x29, 0xca,                   /* sub %rcx,%rdx */
 					   0x48, 0x81, 0xfa };                 /* cmp $nslots,%rdx */
-	static const uint8_t cas[] = { 0x48, 0x8d, 0x50, 0x01,             /* lea 1(%rax),%rdx */
-				       0xf0, 0x48, 0x0f, 0xb1, 0x16,       /* lock cmpxchg %rdx,(%rsi) */
-				       0x75 };                             /* jne 1b (rel8 follows) */
 	static const uint8_t slot[] = { 0x48, 0x89, 0xc1,             /* mov %rax,%rcx */
 					0x48, 0x25 };                 /* and $mask,%rax */
 	static const uint8_t slot2[] = { 0x48, 0xc1, 0xe0, 0x05,                         /* shl $5,%rax */
@@ -505,7 +501,7 @@ size_t x86_emit_record(uint8_t *out, uint64_t ring, uint64_t nslots, uint32_t ti
 					0x48, 0x8d, 0xa4, 0x24, 0x80, 0x00, 0x00, 0x00 }; /* lea 0x80(%rsp),%rsp */
 	static const uint8_t lost[] = { 0xf0, 0x48, 0xff, 0x46, 0x10 }; /* lock incq 16(%rsi) */
 	uint32_t n32 = (uint32_t)nslots, mask = (uint32_t)(nslots - 1);
-	size_t o = 0, jae_at, done_at, full_at, retry_at;
+	size_t o = 0, jae_at, done_at, full_at;
 	int32_t rel;
 
 	o = put(out, o, save, sizeof(save));
@@ -513,13 +509,9 @@ size_t x86_emit_record(uint8_t *out, uint64_t ring, uint64_t nslots, uint32_t ti
 	o = put(out, o, pre, sizeof(pre));
 	o = put(out, o, &ring, 8);
 	o = put(out, o, reserve, sizeof(reserve));
-	retry_at = o - sizeof(reserve) + 3; /* label 1: the tail load */
 	o = put(out, o, &n32, 4);
 	jae_at = o;
 	o += 6; /* jae .full (0f 83 rel32), filled below */
-	o = put(out, o, cas, sizeof(cas));
-	out[o] = (uint8_t)(int8_t)((int64_t)retry_at - (int64_t)(o + 1));
-	o++;
 	o = put(out, o, slot, sizeof(slot));
 	o = put(out, o, &mask, 4);
 	o = put(out, o, slot2, sizeof(slot2));
