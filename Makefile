@@ -8,7 +8,7 @@ SANITIZE ?=
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes -Wno-missing-field-initializers
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := $(CFLAGS) -std=gnu11 $(WARN) -DGS_VERSION='"$(VERSION)"' -Isrc -MMD -MP
-LDLIBS := -lelf -llzma -ljansson
+LDLIBS := -ldw -lelf -llzma -ljansson
 ifneq ($(SANITIZE),)
 ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=$(SANITIZE)
@@ -21,7 +21,7 @@ Q := @
 endif
 
 LIB_SRC := src/util.c src/x86.c src/elfsym.c src/procfs.c src/pylayout.c src/python.c src/tracefs.c \
-           src/perfev.c src/inline.c src/pystack.c src/flame.c src/trace.c src/perfetto.c src/perfscript.c src/offgil.c src/html.c src/recfile.c src/analysis.c src/report.c src/record.c
+           src/perfev.c src/inline.c src/pystack.c src/flame.c src/trace.c src/perfetto.c src/perfscript.c src/offgil.c src/html.c src/recfile.c src/analysis.c src/report.c src/record.c src/native.c src/natsample.c
 LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)

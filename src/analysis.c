@@ -4,17 +4,21 @@
  * repaired (for example an acquisition while another thread holds the GIL ends that hold). */
 #define _GNU_SOURCE
 #include "analysis.h"
+#include "native.h"
 #include "util.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+int gs_keep_cpython_evals;
+
 void gs_analysis_init(struct gs_analysis *a, uint64_t start_ns)
 {
 	memset(a, 0, sizeof(*a));
 	a->start_ns = start_ns;
 	a->last_ns = start_ns;
+	a->keep_evals = gs_keep_cpython_evals;
 }
 
 void gs_analysis_free(struct gs_analysis *a)
@@ -504,6 +508,18 @@ static void meta(struct gs_analysis *a, const struct gs_rec *r, const char *k, c
 			gs_parse_u64(v, &a->stack_errors);
 		} else if (strcmp(k, "stacks.rate_hz") == 0) {
 			gs_parse_u64(v, &a->stack_rate_hz);
+		} else if (strcmp(k, "native.stats") == 0) {
+			/* ten counts separated by spaces (record.c) */
+			char *end;
+			const char *c = v;
+			for (int i = 0; i < 10; i++) {
+				unsigned long long x = strtoull(c, &end, 10);
+				if (end == c)
+					break;
+				a->native_stats[i] = x;
+				c = end;
+			}
+			a->have_native = 1;
 		} else if (strcmp(k, "gilscope_version") == 0)
 			snprintf(a->gilscope_version, sizeof(a->gilscope_version), "%s", v);
 		return;
@@ -567,7 +583,7 @@ static void on_pyframe(struct gs_analysis *a, const struct gs_rec *r, const char
 	if (!id || id > (1u << 24) || !plen)
 		return;
 	f = memchr(q, '\0', plen);
-	if (!f || (size_t)(f - q) + 1 >= plen)
+	if (!f || (size_t)(f - q) + 1 >= plen || !memchr(f + 1, '\0', plen - (size_t)(f - q) - 1))
 		return;
 	if (id > a->npyframes) {
 		a->pyframes = gs_realloc_array(a->pyframes, id, sizeof(*a->pyframes));
@@ -578,7 +594,17 @@ static void on_pyframe(struct gs_analysis *a, const struct gs_rec *r, const char
 	free(a->pyframes[id - 1].filename);
 	a->pyframes[id - 1].qualname = gs_strdup(q);
 	a->pyframes[id - 1].filename = gs_strdup(f + 1);
-	a->pyframes[id - 1].line = r->arg;
+	a->pyframes[id - 1].line = r->type == GS_REC_NATFRAME ? -1 : r->arg;
+	a->pyframes[id - 1].native = r->type == GS_REC_NATFRAME ? 1u | ((unsigned)r->arg & 3u) << 1 : 0;
+	if (r->type == GS_REC_NATFRAME)
+		a->have_native = 1;
+}
+
+/* The evaluation loop's frames and perf trampolines say nothing the Python frames do not. */
+static int hidden_frame(const struct gs_analysis *a, uint32_t id)
+{
+	const struct gs_pyframe_def *d = id && id <= a->npyframes ? &a->pyframes[id - 1] : NULL;
+	return !a->keep_evals && d && (d->native >> 1) & (GS_NATFRAME_EVAL | GS_NATFRAME_TRAMPOLINE);
 }
 
 static void on_pystack(struct gs_analysis *a, const struct gs_rec *r, const void *payload, size_t plen)
@@ -586,7 +612,7 @@ static void on_pystack(struct gs_analysis *a, const struct gs_rec *r, const void
 	uint64_t id = r->arg64;
 	int n = r->arg;
 	uint32_t *v;
-	if (!id || id > (1u << 24) || n <= 0 || n > 1024 || plen < (size_t)n * 4)
+	if (!id || id > (1u << 24) || n <= 0 || n > GS_MAX_STACK_FRAMES || plen < (size_t)n * 4)
 		return;
 	if (id > a->npystacks) {
 		a->pystacks = gs_realloc_array(a->pystacks, id, sizeof(*a->pystacks));
@@ -594,8 +620,14 @@ static void on_pystack(struct gs_analysis *a, const struct gs_rec *r, const void
 		a->npystacks = id;
 	}
 	v = gs_malloc(((size_t)n + 1) * 4);
-	v[0] = (uint32_t)n;
 	memcpy(v + 1, payload, (size_t)n * 4);
+	{
+		int m = 0;
+		for (int i = 0; i < n; i++)
+			if (!hidden_frame(a, v[1 + i]))
+				v[1 + m++] = v[1 + i];
+		v[0] = (uint32_t)m;
+	}
 	free(a->pystacks[id - 1]);
 	a->pystacks[id - 1] = v;
 }
@@ -615,6 +647,8 @@ static void on_pysample(struct gs_analysis *a, const struct gs_rec *r)
 		for (int k = n - 1; f && k >= 0; k--) {
 			const struct gs_pyframe_def *d = f[k] && f[k] <= a->npyframes ? &a->pyframes[f[k] - 1] : NULL;
 			size_t fl;
+			if (d && d->native)
+				continue; /* thread start-up code in the C library and the interpreter */
 			if (!d || !d->filename)
 				break;
 			fl = strlen(d->filename);
@@ -652,6 +686,10 @@ static void on_pysample(struct gs_analysis *a, const struct gs_rec *r)
 		count_stack(a, GS_WHAT_BLOCKING, 0, r->arg64);
 		count_stack(a, GS_WHAT_BLOCKING, t->tid, r->arg64);
 	}
+	if (what == GS_WHAT_NOGIL || what == GS_WHAT_OFFCPU) {
+		count_stack(a, GS_WHAT_OFFGIL, 0, r->arg64);
+		count_stack(a, GS_WHAT_OFFGIL, t->tid, r->arg64);
+	}
 }
 
 void gs_analysis_frame_name(const struct gs_analysis *a, uint32_t id, char *buf, size_t len)
@@ -661,7 +699,15 @@ void gs_analysis_frame_name(const struct gs_analysis *a, uint32_t id, char *buf,
 		snprintf(buf, len, "?");
 		return;
 	}
-	snprintf(buf, len, "%s (%s:%d)", f->qualname, f->filename, f->line);
+	if (f->native)
+		snprintf(buf, len, "%s (%s)", f->qualname, f->filename);
+	else
+		snprintf(buf, len, "%s (%s:%d)", f->qualname, f->filename, f->line);
+}
+
+int gs_analysis_frame_native(const struct gs_analysis *a, uint32_t id)
+{
+	return id && id <= a->npyframes && a->pyframes[id - 1].native;
 }
 
 const char *gs_thread_label(const struct gs_analysis *a, const struct gs_thread *t)
@@ -710,6 +756,7 @@ void gs_analysis_feed(struct gs_analysis *a, const struct gs_rec *r, const void 
 		a->last_ns = now;
 
 	switch (r->type) {
+	case GS_REC_NATFRAME:
 	case GS_REC_PYFRAME:
 		on_pyframe(a, r, payload, plen);
 		return;

@@ -52,12 +52,14 @@ enum gs_stack_what {
 	GS_WHAT_NOGIL,      /* on a CPU without it */
 	GS_WHAT_OFFCPU,     /* asleep or runnable, not for the GIL */
 	GS_WHAT_BLOCKING,   /* holding it while at least one thread waited */
+	GS_WHAT_OFFGIL,     /* without it and not waiting: NOGIL and OFFCPU together (per4m's offgil) */
 	GS_WHAT_N
 };
 
 struct gs_pyframe_def {
-	char *qualname, *filename;
+	char *qualname, *filename; /* native frames: function and module */
 	int line;
+	unsigned native;           /* 0: a Python frame; else 1 | GS_NATFRAME_* << 1 */
 };
 
 struct gs_stack_count {
@@ -176,10 +178,16 @@ struct gs_analysis {
 	int exit_status;        /* wait status of the command */
 	int attach;             /* started on a running process */
 	int active_only;        /* reports: list only threads that took, waited for or ran without the GIL */
+	int keep_evals;         /* keep the evaluation loop's C frames and -X perf trampolines in stacks */
+	int have_native;        /* the stacks hold native frames (record --native) */
+	uint64_t native_stats[10]; /* the recorder's native.stats META (see record.c) */
 	uint32_t target_pid;
 	char command[1024];
 	char gilscope_version[32];
 };
+
+/* Default of keep_evals for the analyses started afterwards (--keep-cpython-evals). */
+extern int gs_keep_cpython_evals;
 
 void gs_analysis_init(struct gs_analysis *a, uint64_t start_ns);
 void gs_analysis_feed(struct gs_analysis *a, const struct gs_rec *r, const void *payload, size_t plen);
@@ -199,10 +207,12 @@ struct gs_thread *gs_analysis_thread(struct gs_analysis *a, uint32_t tid);
  * threads), else the Python function it runs when known ("checksum_worker"), else the comm. */
 const char *gs_thread_label(const struct gs_analysis *a, const struct gs_thread *t);
 
-/* "qualname (file:line)" of frame id into buf. */
+/* "qualname (file:line)" of frame id into buf ("function (module)" for a native frame). */
 void gs_analysis_frame_name(const struct gs_analysis *a, uint32_t id, char *buf, size_t len);
 /* Frames of stack id, innermost first; NULL when unknown. */
 const uint32_t *gs_analysis_stack(const struct gs_analysis *a, uint64_t id, int *n);
+/* Is frame id a native one? */
+int gs_analysis_frame_native(const struct gs_analysis *a, uint32_t id);
 struct gs_process *gs_analysis_process(struct gs_analysis *a, uint32_t pid);
 
 #endif

@@ -29,7 +29,9 @@ static const char usage_text[] =
 	"  gilscope record -p PID [--duration SECONDS] [-o FILE] [options]\n"
 	"  gilscope report [--json] [--active] FILE    (--active: only threads that did work)\n"
 	"  gilscope blame FILE                        who held the GIL while each thread waited\n"
-	"  gilscope export --format {folded,svg} --what {hold,wait,cpu,offcpu,blocking} FILE [-o OUT]\n"
+	"  gilscope export --format {folded,svg} --what {hold,wait,cpu,offcpu,offgil,blocking} FILE [-o OUT]\n"
+	"                 report, blame and export take --keep-cpython-evals: keep the evaluation loop's\n"
+	"                 C frames (and -X perf trampolines) in native stacks (record --native)\n"
 	"  gilscope export --format trace-json [--combine viztracer.json] FILE [-o OUT.json]\n"
 	"                                             for Perfetto UI, chrome://tracing, vizviewer\n"
 	"  gilscope export --format html FILE [-o OUT.html]         one self-contained report page\n"
@@ -54,6 +56,9 @@ static const char usage_text[] =
 	"      --html OUT.html    also write the HTML report (timeline, blame, flame graphs)\n"
 	"      --no-summary       do not print the summary\n"
 	"  -r, --sample-rate HZ   Python stacks of every thread per second (default 1000, 0: none)\n"
+	"      --native           native (C) stacks too, merged with the Python ones: at every switch off\n"
+	"                         the CPU (GIL waits, sleeps) and while running, at the sample rate\n"
+	"      --native-stack-size BYTES  user stack copied per native sample (default 16384, to 65000)\n"
 	"      --uprobes          GIL probes as uprobes instead of inline probes (always so with -p)\n"
 	"      --gil-watchpoint   see gil->locked through a hardware write watchpoint instead of uprobes\n"
 	"                         on its store instructions (exact on any build, slow in virtual machines)\n"
@@ -89,7 +94,9 @@ static int cmd_record(int argc, char **argv)
 		{ "quiet", no_argument, NULL, 'q' },          { "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },           { "gil-watchpoint", no_argument, NULL, 'W' },
 		{ "uprobes", no_argument, NULL, 'U' },        { "sample-rate", required_argument, NULL, 'r' },
-		{ "html", required_argument, NULL, 'H' },     { NULL, 0, NULL, 0 },
+		{ "html", required_argument, NULL, 'H' },     { "native", no_argument, NULL, 'n' },
+		{ "native-stack-size", required_argument, NULL, 'k' },
+		{ NULL, 0, NULL, 0 },
 	};
 	struct gs_record_opts o = { .output = "gilscope.rec", .mmap_pages = 2048, .sample_hz = 1000 };
 	int c;
@@ -154,6 +161,17 @@ static int cmd_record(int argc, char **argv)
 		case 'H':
 			o.html = optarg;
 			break;
+		case 'n':
+			o.native = 1;
+			break;
+		case 'k':
+			if (gs_parse_u64(optarg, &v) < 0 || v < 512 || v > 65000) {
+				usage_error("invalid --native-stack-size '%s' (bytes, 512 to 65000)", optarg);
+				return 2;
+			}
+			o.native = 1;
+			o.native_stack = (unsigned)(v + 7) / 8 * 8 > 65000 ? 64992u : (unsigned)(v + 7) / 8 * 8;
+			break;
 		case 'r':
 			if (gs_parse_u64(optarg, &v) < 0 || v > 10000) {
 				usage_error("invalid --sample-rate '%s' (samples per second, 0 to 10000)", optarg);
@@ -202,6 +220,7 @@ static int cmd_report_kind(int argc, char **argv, int blame_only)
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'J' },
 		{ "active", no_argument, NULL, 'A' },
+		{ "keep-cpython-evals", no_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -215,6 +234,8 @@ static int cmd_report_kind(int argc, char **argv, int blame_only)
 			json = 1;
 		} else if (c == 'A') {
 			active = 1;
+		} else if (c == 'K') {
+			gs_keep_cpython_evals = 1;
 		} else if (c == 'h') {
 			fputs(usage_text, stdout);
 			return 0;
@@ -300,9 +321,10 @@ static int cmd_export(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "format", required_argument, NULL, 'f' }, { "what", required_argument, NULL, 'w' },
 		{ "output", required_argument, NULL, 'o' }, { "combine", required_argument, NULL, 'c' },
+		{ "keep-cpython-evals", no_argument, NULL, 'K' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char *const whats[GS_WHAT_N] = { "hold", "wait", "cpu", "offcpu", "blocking" };
+	static const char *const whats[GS_WHAT_N] = { "hold", "wait", "cpu", "offcpu", "blocking", "offgil" };
 	const char *format = "folded", *output = NULL, *combine = NULL;
 	int what = GS_WHAT_HOLD, c;
 	struct gs_analysis a;
@@ -319,7 +341,7 @@ static int cmd_export(int argc, char **argv)
 				if (strcmp(optarg, whats[i]) == 0)
 					what = i;
 			if (what < 0) {
-				usage_error("unknown --what '%s' (hold, wait, cpu, offcpu, blocking)", optarg);
+				usage_error("unknown --what '%s' (hold, wait, cpu, offcpu, blocking, offgil)", optarg);
 				return 2;
 			}
 		} else if (c == 'o') {
@@ -327,6 +349,8 @@ static int cmd_export(int argc, char **argv)
 		} else if (c == 'c') {
 			combine = optarg;
 			format = "trace-json";
+		} else if (c == 'K') {
+			gs_keep_cpython_evals = 1;
 		} else {
 			fprintf(stderr, "Try 'gilscope --help'.\n");
 			return 2;
@@ -378,6 +402,7 @@ static int cmd_export(int argc, char **argv)
 			"Python stacks holding the GIL", "Python stacks waiting for the GIL",
 			"Python stacks running without the GIL", "Python stacks asleep (blocked, not waiting for the GIL)",
 			"Python stacks holding the GIL while other threads waited",
+			"Python stacks without the GIL (running or asleep, not waiting for it)",
 		};
 		char title[1200];
 		snprintf(title, sizeof(title), "%s - %.1000s", titles[what], a.command);

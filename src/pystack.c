@@ -14,6 +14,7 @@ struct stack_layout {
 	int32_t cframe_current;    /* offset of current_frame in the cframe, -1: tstate_frame is the frame */
 	uint32_t frame_previous, frame_code, frame_instr, frame_owner;
 	int owner_skip;            /* frames whose owner is >= this belong to C code: skipped (0: none) */
+	int32_t frame_is_entry;    /* 3.11: the is_entry flag (-1: entries are told by C-owned frames) */
 	uint64_t code_mask;        /* 3.14+: f_executable is a tagged _PyStackRef */
 	uint32_t code_filename, code_name, code_qualname, code_linetable, code_firstlineno, code_adaptive;
 	uint32_t bytes_size, bytes_sval;
@@ -24,14 +25,14 @@ struct stack_layout {
 static const struct stack_layout l311 = {
 	.interp_threads_head = 0x10, .tstate_next = 8, .tstate_native_tid = 0xa0, .tstate_frame = 0x38,
 	.cframe_current = 8, .frame_previous = 0x30, .frame_code = 0x20, .frame_instr = 0x38, .frame_owner = 0x45,
-	.owner_skip = 0, .code_mask = ~0ull, .code_filename = 0x70, .code_name = 0x78, .code_qualname = 0x80,
+	.owner_skip = 0, .frame_is_entry = 0x44, .code_mask = ~0ull, .code_filename = 0x70, .code_name = 0x78, .code_qualname = 0x80,
 	.code_linetable = 0x88, .code_firstlineno = 0x48, .code_adaptive = 0xb8, .bytes_size = 0x10,
 	.bytes_sval = 0x20, .uni_state = 0x20, .uni_length = 0x10, .uni_ascii_size = 0x30,
 };
 static const struct stack_layout l312 = {
 	.interp_threads_head = 0x48, .tstate_next = 8, .tstate_native_tid = 0x90, .tstate_frame = 0x38,
 	.cframe_current = 0, .frame_previous = 8, .frame_code = 0, .frame_instr = 0x38, .frame_owner = 0x46,
-	.owner_skip = 3, .code_mask = ~0ull, .code_filename = 0x70, .code_name = 0x78, .code_qualname = 0x80,
+	.owner_skip = 3, .frame_is_entry = -1, .code_mask = ~0ull, .code_filename = 0x70, .code_name = 0x78, .code_qualname = 0x80,
 	.code_linetable = 0x88, .code_firstlineno = 0x44, .code_adaptive = 0xc0, .bytes_size = 0x10,
 	.bytes_sval = 0x20, .uni_state = 0x20, .uni_length = 0x10, .uni_ascii_size = 0x28,
 };
@@ -132,6 +133,7 @@ struct gs_pystacks *gs_pystacks_new(const struct gs_python *py, char *why, size_
 		ps->l.frame_instr = (uint32_t)u64at(b, d->fr_instr);
 		ps->l.frame_owner = (uint32_t)u64at(b, d->fr_owner);
 		ps->l.owner_skip = 3;
+		ps->l.frame_is_entry = -1;
 		ps->l.code_mask = img->minor >= 14 ? ~3ull : ~0ull;
 		ps->l.code_filename = (uint32_t)u64at(b, d->co_filename);
 		ps->l.code_name = (uint32_t)u64at(b, d->co_name);
@@ -395,7 +397,11 @@ int gs_pystacks_sample(struct gs_pystacks *ps, gs_mem_reader read, void *ctx,
 			memcpy(&code, fb + ps->l.frame_code, 8);
 			memcpy(&instr, fb + ps->l.frame_instr, 8);
 			code &= ps->l.code_mask;
-			if (!ps->l.owner_skip || fb[ps->l.frame_owner] < ps->l.owner_skip) {
+			if (ps->l.owner_skip && fb[ps->l.frame_owner] >= ps->l.owner_skip) {
+				/* the evaluation loop's own entry frame: the frame before it started that call */
+				if (n)
+					frames[n - 1].entry = 1;
+			} else {
 				ce = code ? code_lookup(ps, read, ctx, code) : NULL;
 				if (ce) {
 					int idx = instr >= ce->adaptive ? (int)((instr - ce->adaptive) / 2) : 0;
@@ -406,6 +412,7 @@ int gs_pystacks_sample(struct gs_pystacks *ps, gs_mem_reader read, void *ctx,
 								 : ce->firstlineno;
 					if (frames[n].line < 0)
 						frames[n].line = ce->firstlineno;
+					frames[n].entry = ps->l.frame_is_entry >= 0 && fb[ps->l.frame_is_entry];
 					n++;
 				}
 			}

@@ -21,6 +21,7 @@ struct gs_pyframe {
 	uint64_t code;   /* code object address: with line and gen, the frame's identity */
 	int32_t line;
 	uint32_t gen;    /* bumped when the address is found reused by another code object */
+	uint32_t entry;  /* the outermost frame run by one call of the evaluation loop (C frame) */
 };
 
 struct gs_pystacks;

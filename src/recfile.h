@@ -41,7 +41,11 @@ enum gs_rec_type {
 	GS_REC_PYSTACK = 16,     /* stack definition: arg64 = id, arg = frame count, payload u32 frame ids, innermost first */
 	GS_REC_PYSAMPLE = 17,    /* tid's Python stack at time: arg64 = stack id (0: no Python frame) */
 	GS_REC_COUNTER = 18,     /* a counter sample (perf script input): arg64 = value, payload = event name */
+	GS_REC_NATFRAME = 19,    /* native frame definition (same ids as PYFRAME): arg64 = id, arg = GS_NATFRAME_*
+				    flags, payload "function\0module\0"; PYSTACKs mix both kinds */
 };
+
+#define GS_MAX_STACK_FRAMES 1024 /* frames of one PYSTACK record */
 
 #define GS_THREAD_HOLDS_GIL 1u
 #define GS_THREAD_MAIN 2u

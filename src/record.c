@@ -27,6 +27,7 @@
 #include "perfev.h"
 #include "procfs.h"
 #include "pystack.h"
+#include "natsample.h"
 #include "python.h"
 #include "recfile.h"
 #include "report.h"
@@ -111,6 +112,8 @@ struct recorder {
 	struct gs_pystacks *stacks; /* Python stack sampler (NULL: off) */
 	int drop_warned;
 	struct sampler *smp;
+	struct gs_natsampler *nat;  /* --native: native stacks (NULL: off) */
+	uint64_t nat_merged, nat_frozen, nat_mismatch, nat_missing;
 	struct queue *queues;       /* one per ring (events in ring order), the last for metadata */
 	int nqueues;
 	uint64_t seq;
@@ -739,40 +742,118 @@ static void meta_payload(struct recorder *R, struct gs_rec *r, const void *paylo
 	p->plen = plen;
 }
 
+/* The frame id of a Python frame, defined in the recording the first time it is seen. */
+static uint32_t py_frame_id(struct recorder *R, const struct gs_pyframe *f, uint64_t now)
+{
+	struct sampler *S = R->smp;
+	struct gs_rec r = { 0 };
+	int fresh;
+	struct interned *e = intern(&S->frames, &S->fcap, &S->nframes, f->code,
+				    (uint64_t)(uint32_t)f->line | (uint64_t)f->gen << 32, NULL, 0, &fresh);
+	if (fresh) {
+		const char *q = "?", *fn = "?";
+		char buf[2048];
+		size_t ql, fl;
+		gs_pystacks_code(R->stacks, f->code, &q, &fn);
+		ql = strnlen(q, 512);
+		fl = strnlen(fn, 1024);
+		memcpy(buf, q, ql);
+		buf[ql] = '\0';
+		memcpy(buf + ql + 1, fn, fl);
+		buf[ql + 1 + fl] = '\0';
+		r.type = GS_REC_PYFRAME;
+		r.time = now;
+		r.arg = f->line;
+		r.arg64 = e->id;
+		meta_payload(R, &r, buf, ql + fl + 2);
+	}
+	return (uint32_t)e->id;
+}
+
+static uint64_t str_hash64(uint64_t h, const char *s)
+{
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 1099511628211ull;
+	return h;
+}
+
+/* The frame id of a native function (named by symbol and module); *flags GS_NATFRAME_*. */
+static uint32_t native_frame_id(struct recorder *R, uint64_t pc, unsigned *flags, uint64_t now)
+{
+	struct sampler *S = R->smp;
+	const char *name, *module;
+	struct gs_rec r = { 0 };
+	uint64_t k;
+	int fresh;
+	struct interned *e;
+
+	gs_native_symbol(gs_natsampler_native(R->nat), pc, &name, &module, flags);
+	k = str_hash64(str_hash64(1469598103934665603ull, name), module);
+	/* key2 cannot be a Python frame's: line and generation are never both all ones */
+	e = intern(&S->frames, &S->fcap, &S->nframes, k, ~0ull, NULL, 0, &fresh);
+	if (fresh) {
+		char buf[1536];
+		size_t nl = strnlen(name, 1024), ml = strnlen(module, 500);
+		memcpy(buf, name, nl);
+		buf[nl] = '\0';
+		memcpy(buf + nl + 1, module, ml);
+		buf[nl + 1 + ml] = '\0';
+		r.type = GS_REC_NATFRAME;
+		r.time = now;
+		r.arg = (int32_t)*flags;
+		r.arg64 = e->id;
+		meta_payload(R, &r, buf, nl + ml + 2);
+	}
+	return (uint32_t)e->id;
+}
+
+/* The thread's native stack merged with its Python frames (see gs_native_merge). */
+static int merge_native(struct recorder *R, uint32_t tid, const struct gs_pyframe *f, int n, uint32_t *ids,
+			uint64_t now)
+{
+	uint64_t pcs[GS_NATIVE_MAX_FRAMES];
+	uint32_t natids[GS_NATIVE_MAX_FRAMES];
+	unsigned flags[GS_NATIVE_MAX_FRAMES];
+	uint8_t entry[GS_MAX_FRAMES];
+	int plan[GS_MAX_STACK_FRAMES];
+	int frozen, complete, npc, m, mismatch;
+
+	npc = gs_natsampler_stack(R->nat, tid, pcs, GS_NATIVE_MAX_FRAMES, &frozen, &complete);
+	if (npc <= 0)
+		R->nat_missing++;
+	for (int k = 0; k < npc; k++)
+		natids[k] = native_frame_id(R, pcs[k], &flags[k], now);
+	for (int i = 0; i < n; i++)
+		entry[i] = (uint8_t)f[i].entry;
+	m = gs_native_merge(flags, npc > 0 ? npc : 0, complete, entry, n, plan, GS_MAX_STACK_FRAMES, &mismatch);
+	for (int j = 0; j < m; j++)
+		ids[j] = plan[j] >= 0 ? natids[plan[j]] : py_frame_id(R, &f[-plan[j] - 1], now);
+	if (npc > 0) {
+		R->nat_merged++;
+		R->nat_frozen += frozen;
+		R->nat_mismatch += mismatch;
+	}
+	return m;
+}
+
 static void on_stack(uint32_t tid, const struct gs_pyframe *f, int n, void *arg)
 {
 	struct recorder *R = arg;
 	struct sampler *S = R->smp;
-	uint32_t ids[GS_MAX_FRAMES];
-	uint64_t h = (uint64_t)n, now = gs_now_ns();
+	uint32_t ids[GS_MAX_STACK_FRAMES];
+	uint64_t h, now = gs_now_ns();
 	struct gs_rec r = { 0 };
 	int fresh;
 
-	for (int i = 0; i < n; i++) {
-		struct interned *e = intern(&S->frames, &S->fcap, &S->nframes, f[i].code,
-					    (uint64_t)(uint32_t)f[i].line | (uint64_t)f[i].gen << 32, NULL, 0, &fresh);
-		ids[i] = (uint32_t)e->id;
-		h = mix(h, e->id);
-		if (fresh) {
-			const char *q = "?", *fn = "?";
-			char buf[2048];
-			size_t ql, fl;
-			gs_pystacks_code(R->stacks, f[i].code, &q, &fn);
-			ql = strnlen(q, 512);
-			fl = strnlen(fn, 1024);
-			memcpy(buf, q, ql);
-			buf[ql] = '\0';
-			memcpy(buf + ql + 1, fn, fl);
-			buf[ql + 1 + fl] = '\0';
-			memset(&r, 0, sizeof(r));
-			r.type = GS_REC_PYFRAME;
-			r.time = now;
-			r.arg = f[i].line;
-			r.arg64 = e->id;
-			meta_payload(R, &r, buf, ql + fl + 2);
-		}
+	if (R->nat) {
+		n = merge_native(R, tid, f, n, ids, now);
+	} else {
+		for (int i = 0; i < n; i++)
+			ids[i] = py_frame_id(R, &f[i], now);
 	}
-	memset(&r, 0, sizeof(r));
+	h = (uint64_t)n;
+	for (int i = 0; i < n; i++)
+		h = mix(h, ids[i]);
 	if (n) {
 		struct interned *st = intern(&S->stackset, &S->scap, &S->nstacks, h, (uint64_t)n, ids, n, &fresh);
 		if (fresh) {
@@ -798,6 +879,7 @@ static void sample_stacks(struct recorder *R)
 	int err;
 	if (!R->stacks)
 		return;
+	gs_natsampler_drain(R->nat); /* the newest native copies, just before the Python reads */
 	err = gs_pystacks_sample(R->stacks, sampler_read, &R->smp->pid, on_stack, R);
 	if (err == -ESRCH) {
 		gs_pystacks_free(R->stacks); /* the process is gone */
@@ -819,6 +901,15 @@ static void sampler_start(struct recorder *R)
 	}
 	R->smp = gs_calloc(1, sizeof(*R->smp));
 	R->smp->pid = R->py.pid;
+	if (R->o->native) {
+		R->nat = gs_natsampler_open(R->py.pid, R->ncpu, R->tp_switch, R->o->sample_hz,
+					    R->o->native_stack ? R->o->native_stack : GS_NATSAMPLE_DEFAULT_STACK, why,
+					    sizeof(why));
+		if (!R->nat)
+			gs_warn("no native stacks: %s", why);
+		else
+			meta(R, 0, "native", "1");
+	}
 }
 
 static void sampler_free(struct recorder *R)
@@ -832,6 +923,8 @@ static void sampler_free(struct recorder *R)
 		free(S);
 	}
 	R->smp = NULL;
+	gs_natsampler_close(R->nat);
+	R->nat = NULL;
 	gs_pystacks_free(R->stacks);
 	R->stacks = NULL;
 }
@@ -1389,6 +1482,22 @@ static void finish(struct recorder *R)
 		meta(R, 0, "stacks.errors", buf);
 		snprintf(buf, sizeof(buf), "%u", R->o->sample_hz);
 		meta(R, 0, "stacks.rate_hz", buf);
+	}
+	if (R->nat) {
+		struct gs_natsampler_stats ns;
+		char buf[512];
+		for (size_t i = 0; i < R->nfds; i++) /* stop the native events too */
+			ioctl(R->fds[i], PERF_EVENT_IOC_DISABLE, 0);
+		gs_natsampler_stats(R->nat, &ns);
+		snprintf(buf, sizeof(buf),
+			 "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu",
+			 (unsigned long long)R->nat_merged, (unsigned long long)R->nat_frozen,
+			 (unsigned long long)R->nat_mismatch, (unsigned long long)R->nat_missing,
+			 (unsigned long long)ns.switch_samples, (unsigned long long)ns.cpu_samples,
+			 (unsigned long long)ns.lost, (unsigned long long)ns.unwinds, (unsigned long long)ns.truncated,
+			 (unsigned long long)ns.unknown_symbols);
+		/* merged frozen mismatched missing switch_copies cpu_copies lost unwinds truncated unknown */
+		meta(R, 0, "native.stats", buf);
 	}
 	if (getrusage(RUSAGE_SELF, &ru) == 0) {
 		char buf[32];

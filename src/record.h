@@ -15,6 +15,8 @@ struct gs_record_opts {
 	int gil_watchpoint;     /* trace gil->locked with a hardware watchpoint (slow in VMs) */
 	int no_inline;          /* uprobes instead of inline probes when launching */
 	unsigned sample_hz;     /* Python stack samples per second and thread (0: none) */
+	int native;             /* native stacks merged with the Python ones */
+	unsigned native_stack;  /* bytes of user stack copied per native sample (0: default) */
 	const char *html;       /* write the HTML report there too */
 	const char *module;     /* giltracer's -m MODULE: run python -m MODULE ARGS */
 	const char *imports;    /* giltracer's --import a,b: imported before the recording counts */

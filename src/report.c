@@ -365,6 +365,12 @@ static void json_stack(const struct gs_analysis *a, FILE *out, uint64_t stack)
 		const struct gs_pyframe_def *d = f[i] && f[i] <= a->npyframes ? &a->pyframes[f[i] - 1] : NULL;
 		fputs(i ? ", {\"function\": " : "{\"function\": ", out);
 		gs_json_string(out, d && d->qualname ? d->qualname : "?");
+		if (d && d->native) {
+			fputs(", \"module\": ", out);
+			gs_json_string(out, d->filename ? d->filename : "?");
+			fputs(", \"native\": true}", out);
+			continue;
+		}
 		fputs(", \"file\": ", out);
 		gs_json_string(out, d && d->filename ? d->filename : "?");
 		fprintf(out, ", \"line\": %d}", d ? d->line : 0);
@@ -452,17 +458,28 @@ static void stack_line(const struct gs_analysis *a, uint64_t stack, int depth, c
 		snprintf(buf, len, "(no Python frame: C code or interpreter start-up)");
 		return;
 	}
-	for (int i = 0; i < n && i < depth && o + 8 < len; i++) {
+	for (int i = 0, shown = 0; i < n && shown < depth && o + 8 < len; i++) {
 		char fr[600];
 		int w;
+		/* native stacks: the leaf, then straight to the Python code that got there */
+		if (i > 0 && gs_analysis_frame_native(a, f[i])) {
+			int py = i;
+			while (py < n && gs_analysis_frame_native(a, f[py]))
+				py++;
+			if (py < n && py > i) {
+				w = snprintf(buf + o, len - o, " <- ..");
+				o += w > 0 ? (size_t)w : 0;
+				i = py;
+			}
+		}
 		gs_analysis_frame_name(a, f[i], fr, sizeof(fr));
 		w = snprintf(buf + o, len - o, "%s%s", i ? " <- " : "", fr);
 		if (w < 0)
 			break;
 		o += (size_t)w;
+		if (++shown == depth && i + 1 < n && o + 8 < len)
+			snprintf(buf + o, len - o, " <- ...");
 	}
-	if (n > depth && o + 8 < len)
-		snprintf(buf + o, len - o, " <- ...");
 }
 
 size_t gs_report_folded(const struct gs_analysis *a, FILE *out, enum gs_stack_what what)
