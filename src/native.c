@@ -38,8 +38,10 @@ struct gs_native {
 	Dwfl_Callbacks cbs;
 	char *debuginfo_path;
 	struct sample cur;      /* the sample being unwound */
-	uint64_t *pcs;
+	uint64_t *pcs, *sps;
 	int npcs, maxpcs;
+	uint64_t last_bp;       /* the frame pointer register of the last frame unwound */
+	int last_bp_known;
 	struct symcache *cache; /* open addressing by pc */
 	size_t cache_cap, cache_n;
 	char **strings;         /* interned names (open addressing by hash), freed at the end */
@@ -192,12 +194,48 @@ static int frame_cb(Dwfl_Frame *f, void *arg)
 		return DWARF_CB_ABORT;
 	/* a return address names the instruction after the call: step back into the call */
 	n->pcs[n->npcs] = activation || n->npcs == 0 ? pc : pc - 1;
+	{
+		Dwarf_Word sp = 0, bp = 0;
+		if (dwfl_frame_reg(f, 7, &sp) != 0)
+			sp = n->npcs ? n->sps[n->npcs - 1] : n->cur.sp;
+		n->sps[n->npcs] = sp;
+		n->last_bp_known = dwfl_frame_reg(f, 6, &bp) == 0;
+		n->last_bp = bp;
+	}
 	n->npcs++;
 	return DWARF_CB_OK;
 }
 
+/* Where CFI gives out (code without it, or unwinding rules libdwfl cannot follow), frame
+ * pointers may go on: CPython 3.15 and code built with -fno-omit-frame-pointer keep the chain
+ * [bp] = caller's bp, [bp + 8] = return address. Only within the copy, only upwards. 0 when the
+ * chain ends cleanly (a zero frame pointer), -1 when it leaves the copy. */
+static int fp_continue(struct gs_native *n)
+{
+	uint64_t bp = n->last_bp, prev_sp = n->sps[n->npcs - 1];
+	while (n->npcs < n->maxpcs) {
+		uint64_t next, ret;
+		if (!bp)
+			return 0;
+		if (bp < prev_sp || bp < n->cur.sp || bp - n->cur.sp > n->cur.len || n->cur.len - (bp - n->cur.sp) < 16)
+			return -1;
+		memcpy(&next, n->cur.stack + (bp - n->cur.sp), 8);
+		memcpy(&ret, n->cur.stack + (bp - n->cur.sp) + 8, 8);
+		if (!ret)
+			return 0;
+		if (next && next <= bp)
+			return -1;
+		n->pcs[n->npcs] = ret - 1;
+		n->sps[n->npcs] = bp + 16;
+		n->npcs++;
+		prev_sp = bp + 16;
+		bp = next;
+	}
+	return -1;
+}
+
 int gs_native_unwind(struct gs_native *n, uint32_t tid, const uint64_t *regs, const uint8_t *stack, size_t len,
-		     uint64_t *pcs, int max, int *complete)
+		     uint64_t *pcs, uint64_t *sps, int max, int *complete)
 {
 	int rc;
 	*complete = 0;
@@ -208,6 +246,7 @@ int gs_native_unwind(struct gs_native *n, uint32_t tid, const uint64_t *regs, co
 	n->cur.len = stack ? len : 0;
 	n->cur.sp = regs[P_SP];
 	n->pcs = pcs;
+	n->sps = sps;
 	n->npcs = 0;
 	n->maxpcs = max;
 	n->unwinds++;
@@ -216,18 +255,22 @@ int gs_native_unwind(struct gs_native *n, uint32_t tid, const uint64_t *regs, co
 	/* a module mapped since the last report (dlopen): report again, at most every 100 ms */
 	if (!dwfl_addrmodule(n->dwfl, regs[P_IP]) && gs_now_ns() - n->reported_ns > 100000000ull)
 		report_modules(n);
+	n->last_bp_known = 0;
 	rc = dwfl_getthread_frames(n->dwfl, (pid_t)tid, frame_cb, n);
+	if (rc != 0 && n->npcs > 0 && n->last_bp_known)
+		rc = fp_continue(n);
 	if (rc == 0)
 		*complete = 1;
 	else
 		n->truncated++;
 	n->cur.stack = NULL;
 	n->pcs = NULL;
+	n->sps = NULL;
 	return n->npcs;
 }
 
-int gs_native_merge(const unsigned *flags, int npc, int complete, const uint8_t *entry, int n, int *out, int max,
-		    int *mismatch)
+int gs_native_merge(const unsigned *flags, const uint64_t *sps, int npc, int complete, const uint8_t *entry,
+		    const uint64_t *entry_addr, int n, int *out, int max, int *mismatch)
 {
 	int m = 0, pi = 0, evals = 0, groups = 0;
 	for (int i = 0; i < n; i++)
@@ -235,7 +278,23 @@ int gs_native_merge(const unsigned *flags, int npc, int complete, const uint8_t 
 	if (n && !entry[n - 1])
 		groups++; /* the Python walk stopped early: the rest is one group */
 	for (int k = 0; k < npc && m < max; k++) {
-		if (flags[k] & GS_NATFRAME_EVAL) {
+		int is_eval = 0;
+		if (pi < n) {
+			/* the entry address of the next group, if known */
+			uint64_t addr = 0;
+			for (int i = pi; i < n; i++)
+				if (entry[i]) {
+					addr = entry_addr ? entry_addr[i] : 0;
+					break;
+				}
+			if (addr && sps && addr >= sps[0] && k + 1 < npc)
+				is_eval = addr < sps[k + 1];
+			else
+				is_eval = (flags[k] & GS_NATFRAME_EVAL) != 0;
+		} else {
+			is_eval = (flags[k] & GS_NATFRAME_EVAL) != 0;
+		}
+		if (is_eval) {
 			evals++;
 			while (pi < n && m < max) {
 				int last = entry[pi] != 0;

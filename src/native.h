@@ -38,12 +38,13 @@ void gs_native_free(struct gs_native *n);
 void gs_native_hint(struct gs_native *n, uint64_t start, uint64_t end, const char *name);
 
 /* Unwinds one sample of thread tid: regs in the sample's order (GS_NATIVE_REGS_MASK), the
- * copied stack from regs' SP. pcs[] receives the frames, innermost first (return addresses
+ * copied stack from regs' SP. pcs[] receives the frames, innermost first, sps[] each frame's
+ * stack pointer (its locals lie from there up to the next frame's) (return addresses
  * minus one past the first frame, so that they name the call). *complete is set when the
  * unwinding reached the outermost frame rather than the end of the copy. Returns the frame
  * count (0: nothing usable). */
 int gs_native_unwind(struct gs_native *n, uint32_t tid, const uint64_t *regs, const uint8_t *stack, size_t len,
-		     uint64_t *pcs, int max, int *complete);
+		     uint64_t *pcs, uint64_t *sps, int max, int *complete);
 
 /* Names pc: the function (or "0x<addr>" when unknown), the module's file name, and flags
  * (GS_NATFRAME_*). The strings stay valid until gs_native_free. */
@@ -52,14 +53,18 @@ void gs_native_symbol(struct gs_native *n, uint64_t pc, const char **name, const
 /* Counters: unwinds, those that ended early (copy too short or no CFI), symbol misses. */
 void gs_native_stats(const struct gs_native *n, uint64_t *unwinds, uint64_t *truncated, uint64_t *unknown);
 
-/* Plans one stack from a native one (flags GS_NATFRAME_* of its npc frames) and Python frames
- * (entry[i]: frame i is the outermost of its call of the evaluation loop), both innermost
- * first: each evaluation-loop frame is preceded by the Python frames that call ran, and the
+/* Plans one stack from a native one (flags GS_NATFRAME_* and stack pointers of its npc frames)
+ * and Python frames (entry[i]: frame i is the outermost of its call of the evaluation loop;
+ * entry_addr[i], when known (3.12+), the address of that call's own frame on the C stack), both
+ * innermost first. A native frame is the evaluation loop's call of the next group of Python
+ * frames when that group's entry address lies in its part of the stack (exact, whatever the
+ * symbols), else when it is named so (3.11). Each such frame is preceded by the Python frames
+ * that call ran, and the
  * Python frames left when the native stack ended early (not complete) go outermost. out[j] is
  * k >= 0 for native frame k, or -(i + 1) for Python frame i. *mismatch is set when a complete
  * native stack has not as many loop calls as the Python frames have. Returns the count. */
-int gs_native_merge(const unsigned *flags, int npc, int complete, const uint8_t *entry, int n, int *out, int max,
-		    int *mismatch);
+int gs_native_merge(const unsigned *flags, const uint64_t *sps, int npc, int complete, const uint8_t *entry,
+		    const uint64_t *entry_addr, int n, int *out, int max, int *mismatch);
 
 /* Parses one /tmp/perf-PID.map line ("<hex start> <hex size> <name>"). 0 or -EINVAL. */
 int gs_perfmap_parse_line(const char *line, uint64_t *start, uint64_t *size, const char **name);

@@ -30,7 +30,7 @@ struct natthr {
 	/* the last unwinding: of which copy (its time), result */
 	uint64_t unwound_time;
 	int unwound_kind;       /* 0 none, 1 out, 2 cpu */
-	uint64_t *pcs;
+	uint64_t *pcs, *sps;
 	int npcs, complete;
 };
 
@@ -174,6 +174,7 @@ static void thr_free(struct natthr *t)
 	free(t->out.stack);
 	free(t->cpu.stack);
 	free(t->pcs);
+	free(t->sps);
 	memset(t, 0, sizeof(*t));
 	t->tid = UINT32_MAX;
 }
@@ -253,7 +254,8 @@ void gs_natsampler_drain(struct gs_natsampler *s)
 			s->st.malformed++;
 }
 
-int gs_natsampler_stack(struct gs_natsampler *s, uint32_t tid, uint64_t *pcs, int max, int *frozen, int *complete)
+int gs_natsampler_stack(struct gs_natsampler *s, uint32_t tid, uint64_t *pcs, uint64_t *sps, int max, int *frozen,
+			int *complete)
 {
 	struct natthr *t = s ? thr_find(s, tid, 0) : NULL;
 	const struct copy *c;
@@ -277,15 +279,19 @@ int gs_natsampler_stack(struct gs_natsampler *s, uint32_t tid, uint64_t *pcs, in
 		return 0;
 	}
 	if (t->unwound_kind != kind || t->unwound_time != c->time) {
-		if (!t->pcs)
+		if (!t->pcs) {
 			t->pcs = gs_malloc(GS_NATIVE_MAX_FRAMES * sizeof(uint64_t));
-		t->npcs = gs_native_unwind(s->native, tid, c->regs, c->stack, c->len, t->pcs, GS_NATIVE_MAX_FRAMES,
+			t->sps = gs_malloc(GS_NATIVE_MAX_FRAMES * sizeof(uint64_t));
+		}
+		t->npcs = gs_native_unwind(s->native, tid, c->regs, c->stack, c->len, t->pcs, t->sps, GS_NATIVE_MAX_FRAMES,
 					   &t->complete);
 		t->unwound_kind = kind;
 		t->unwound_time = c->time;
 	}
 	n = t->npcs < max ? t->npcs : max;
 	memcpy(pcs, t->pcs, (size_t)n * sizeof(uint64_t));
+	if (sps)
+		memcpy(sps, t->sps, (size_t)n * sizeof(uint64_t));
 	*complete = t->complete && n == t->npcs;
 	return n;
 }

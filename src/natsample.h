@@ -49,11 +49,12 @@ void gs_natsampler_close(struct gs_natsampler *s);
 /* Reads what the kernel wrote since the last call. */
 void gs_natsampler_drain(struct gs_natsampler *s);
 
-/* The native stack to pair with a Python stack of tid read now: pcs innermost first. *frozen
+/* The native stack to pair with a Python stack of tid read now: pcs innermost first, and each
+ * frame's stack pointer in sps (may be NULL). *frozen
  * is set when the thread has been off its CPU since the copy was taken (the stack is exactly
  * the one at the Python read), *complete when the unwinding reached the outermost frame.
  * Returns the frame count, 0 when there is no copy (yet). */
-int gs_natsampler_stack(struct gs_natsampler *s, uint32_t tid, uint64_t *pcs, int max, int *frozen,
+int gs_natsampler_stack(struct gs_natsampler *s, uint32_t tid, uint64_t *pcs, uint64_t *sps, int max, int *frozen,
 			int *complete);
 
 struct gs_native *gs_natsampler_native(struct gs_natsampler *s);

@@ -399,8 +399,12 @@ int gs_pystacks_sample(struct gs_pystacks *ps, gs_mem_reader read, void *ctx,
 			code &= ps->l.code_mask;
 			if (ps->l.owner_skip && fb[ps->l.frame_owner] >= ps->l.owner_skip) {
 				/* the evaluation loop's own entry frame: the frame before it started that call */
-				if (n)
+				/* (3.15 ends each chain with the thread state's own base frame, after
+				 * the first call's entry frame: the first C-owned frame is the one) */
+				if (n && !frames[n - 1].entry) {
 					frames[n - 1].entry = 1;
+					frames[n - 1].entry_addr = frame;
+				}
 			} else {
 				ce = code ? code_lookup(ps, read, ctx, code) : NULL;
 				if (ce) {
@@ -413,6 +417,7 @@ int gs_pystacks_sample(struct gs_pystacks *ps, gs_mem_reader read, void *ctx,
 					if (frames[n].line < 0)
 						frames[n].line = ce->firstlineno;
 					frames[n].entry = ps->l.frame_is_entry >= 0 && fb[ps->l.frame_is_entry];
+					frames[n].entry_addr = 0;
 					n++;
 				}
 			}

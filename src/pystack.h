@@ -22,6 +22,7 @@ struct gs_pyframe {
 	int32_t line;
 	uint32_t gen;    /* bumped when the address is found reused by another code object */
 	uint32_t entry;  /* the outermost frame run by one call of the evaluation loop (C frame) */
+	uint64_t entry_addr; /* 3.12+, entry frames: where that call keeps its own frame (on the C stack) */
 };
 
 struct gs_pystacks;

@@ -811,21 +811,24 @@ static uint32_t native_frame_id(struct recorder *R, uint64_t pc, unsigned *flags
 static int merge_native(struct recorder *R, uint32_t tid, const struct gs_pyframe *f, int n, uint32_t *ids,
 			uint64_t now)
 {
-	uint64_t pcs[GS_NATIVE_MAX_FRAMES];
+	uint64_t pcs[GS_NATIVE_MAX_FRAMES], sps[GS_NATIVE_MAX_FRAMES], eaddr[GS_MAX_FRAMES];
 	uint32_t natids[GS_NATIVE_MAX_FRAMES];
 	unsigned flags[GS_NATIVE_MAX_FRAMES];
 	uint8_t entry[GS_MAX_FRAMES];
 	int plan[GS_MAX_STACK_FRAMES];
 	int frozen, complete, npc, m, mismatch;
 
-	npc = gs_natsampler_stack(R->nat, tid, pcs, GS_NATIVE_MAX_FRAMES, &frozen, &complete);
+	npc = gs_natsampler_stack(R->nat, tid, pcs, sps, GS_NATIVE_MAX_FRAMES, &frozen, &complete);
 	if (npc <= 0)
 		R->nat_missing++;
 	for (int k = 0; k < npc; k++)
 		natids[k] = native_frame_id(R, pcs[k], &flags[k], now);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		entry[i] = (uint8_t)f[i].entry;
-	m = gs_native_merge(flags, npc > 0 ? npc : 0, complete, entry, n, plan, GS_MAX_STACK_FRAMES, &mismatch);
+		eaddr[i] = f[i].entry_addr;
+	}
+	m = gs_native_merge(flags, sps, npc > 0 ? npc : 0, complete, entry, eaddr, n, plan, GS_MAX_STACK_FRAMES,
+			    &mismatch);
 	for (int j = 0; j < m; j++)
 		ids[j] = plan[j] >= 0 ? natids[plan[j]] : py_frame_id(R, &f[-plan[j] - 1], now);
 	if (npc > 0) {
