@@ -41,6 +41,7 @@ struct gs_native {
 	uint64_t *pcs, *sps;
 	int npcs, maxpcs;
 	uint64_t last_bp;       /* the frame pointer register of the last frame unwound */
+	int read_failed;        /* the unwinding wanted memory beyond the copy */
 	int last_bp_known;
 	struct symcache *cache; /* open addressing by pc */
 	size_t cache_cap, cache_n;
@@ -79,8 +80,10 @@ static bool cb_memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void
 	struct gs_native *n = arg;
 	(void)dwfl;
 	/* only the copy: live memory has moved on since the sample */
-	if (addr < n->cur.sp || addr - n->cur.sp > n->cur.len || n->cur.len - (addr - n->cur.sp) < 8)
+	if (addr < n->cur.sp || addr - n->cur.sp > n->cur.len || n->cur.len - (addr - n->cur.sp) < 8) {
+		n->read_failed = 1;
 		return false;
+	}
 	memcpy(result, n->cur.stack + (addr - n->cur.sp), 8);
 	return true;
 }
@@ -213,10 +216,11 @@ static int frame_cb(Dwfl_Frame *f, void *arg)
 static int fp_continue(struct gs_native *n)
 {
 	uint64_t bp = n->last_bp, prev_sp = n->sps[n->npcs - 1];
+	int steps = 0;
 	while (n->npcs < n->maxpcs) {
 		uint64_t next, ret;
-		if (!bp)
-			return 0;
+		if (!bp) /* the outermost frame clears it; before any step it only means no frame pointer */
+			return steps ? 0 : -1;
 		if (bp < prev_sp || bp < n->cur.sp || bp - n->cur.sp > n->cur.len || n->cur.len - (bp - n->cur.sp) < 16)
 			return -1;
 		memcpy(&next, n->cur.stack + (bp - n->cur.sp), 8);
@@ -230,6 +234,7 @@ static int fp_continue(struct gs_native *n)
 		n->npcs++;
 		prev_sp = bp + 16;
 		bp = next;
+		steps++;
 	}
 	return -1;
 }
@@ -256,7 +261,11 @@ int gs_native_unwind(struct gs_native *n, uint32_t tid, const uint64_t *regs, co
 	if (!dwfl_addrmodule(n->dwfl, regs[P_IP]) && gs_now_ns() - n->reported_ns > 100000000ull)
 		report_modules(n);
 	n->last_bp_known = 0;
+	n->read_failed = 0;
 	rc = dwfl_getthread_frames(n->dwfl, (pid_t)tid, frame_cb, n);
+	/* libdwfl takes a return address it could not read for the end of the stack */
+	if (rc == 0 && n->read_failed)
+		rc = -1;
 	if (rc != 0 && n->npcs > 0 && n->last_bp_known)
 		rc = fp_continue(n);
 	if (rc == 0)

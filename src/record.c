@@ -892,6 +892,25 @@ static void sample_stacks(struct recorder *R)
 	}
 }
 
+/* take_gil and drop_gil are static: a stripped CPython names them only through what
+ * python.c found (call-target analysis), bounded by their .eh_frame entries. */
+static void native_hints(struct recorder *R)
+{
+	const struct { uint64_t vaddr; const char *name; } fn[] = {
+		{ R->py.img.take_gil_vaddr, "take_gil" },
+		{ R->py.img.drop_gil_vaddr, "drop_gil" },
+	};
+	struct gs_elf *elf;
+	if (gs_elf_open(R->py.img.path, &elf) < 0)
+		return;
+	for (size_t i = 0; i < GS_ARRAY_SIZE(fn); i++) {
+		uint64_t start, end;
+		if (fn[i].vaddr && gs_elf_function_bounds(elf, fn[i].vaddr, &start, &end) == 0 && start == fn[i].vaddr)
+			gs_native_hint(gs_natsampler_native(R->nat), start + R->py.bias, end + R->py.bias, fn[i].name);
+	}
+	gs_elf_free(elf);
+}
+
 static void sampler_start(struct recorder *R)
 {
 	char why[512];
@@ -908,10 +927,12 @@ static void sampler_start(struct recorder *R)
 		R->nat = gs_natsampler_open(R->py.pid, R->ncpu, R->tp_switch, R->o->sample_hz,
 					    R->o->native_stack ? R->o->native_stack : GS_NATSAMPLE_DEFAULT_STACK, why,
 					    sizeof(why));
-		if (!R->nat)
+		if (!R->nat) {
 			gs_warn("no native stacks: %s", why);
-		else
+		} else {
+			native_hints(R);
 			meta(R, 0, "native", "1");
+		}
 	}
 }
 
