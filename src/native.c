@@ -480,7 +480,8 @@ static int is_eval(const char *name)
 	return strcmp(name, "_PyEval_EvalFrameDefault") == 0 || strcmp(name, "PyEval_EvalFrameDefault") == 0;
 }
 
-static void lookup(struct gs_native *n, uint64_t pc, struct symcache *e)
+/* Returns 1 when the answer may change (an address in no module, not in the perf map yet). */
+static int lookup(struct gs_native *n, uint64_t pc, struct symcache *e)
 {
 	Dwfl_Module *mod = dwfl_addrmodule(n->dwfl, pc);
 	const char *sym = NULL, *modname = NULL;
@@ -518,15 +519,17 @@ static void lookup(struct gs_native *n, uint64_t pc, struct symcache *e)
 		const char *slash = strrchr(modname, '/');
 		modname = slash ? slash + 1 : modname;
 	}
+	e->module = keep(n, modname ? modname : "[unknown]");
 	if (!sym) {
 		n->unknown++;
 		snprintf(buf, sizeof(buf), "0x%" PRIx64, pc);
-		sym = buf;
-	} else if (is_eval(sym)) {
-		e->flags |= GS_NATFRAME_EVAL;
+		e->name = keep(n, buf);
+		return !mod; /* JIT code or trampolines the perf map may name later */
 	}
+	if (is_eval(sym))
+		e->flags |= GS_NATFRAME_EVAL;
 	e->name = keep(n, sym);
-	e->module = keep(n, modname ? modname : "[unknown]");
+	return 0;
 }
 
 void gs_native_symbol(struct gs_native *n, uint64_t pc, const char **name, const char **module, unsigned *flags)
@@ -541,7 +544,12 @@ void gs_native_symbol(struct gs_native *n, uint64_t pc, const char **name, const
 	while (n->cache[h].pc && n->cache[h].pc != pc)
 		h = (h + 1) & (n->cache_cap - 1);
 	if (!n->cache[h].pc) {
-		lookup(n, pc, &n->cache[h]);
+		if (lookup(n, pc, &n->cache[h])) {
+			*name = n->cache[h].name; /* not cached: asked again next time */
+			*module = n->cache[h].module;
+			*flags = n->cache[h].flags;
+			return;
+		}
 		n->cache[h].pc = pc;
 		n->cache_n++;
 	}

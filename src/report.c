@@ -174,6 +174,14 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 		fprintf(out, ", out-of-order: %" PRIu64 ", repaired inconsistencies: %" PRIu64, a->out_of_order, a->anomalies);
 	if (!a->complete)
 		fprintf(out, "\nthe recording is incomplete (gilscope was killed or the disk filled): figures cover what was written");
+	if (a->have_native) {
+		const uint64_t *s = a->native_stats;
+		fprintf(out,
+			"\nnative stacks: %" PRIu64 " merged with Python stacks (%" PRIu64 " exact: thread off-CPU since the "
+			"copy), %" PRIu64 " where the C and Python stacks disagreed, %" PRIu64 " of %" PRIu64
+			" unwindings cut short, %" PRIu64 " copies lost",
+			s[0], s[1], s[2], s[8], s[7], s[6]);
+	}
 	fputc('\n', out);
 	free(v);
 }
@@ -254,6 +262,14 @@ void gs_report_json(const struct gs_analysis *a, FILE *out)
 	KV("stack_samples", a->stack_samples);
 	KV("stack_errors", a->stack_errors);
 	KV("stack_rate_hz", a->stack_rate_hz);
+	if (a->have_native) {
+		static const char *const keys[10] = { "merged", "frozen", "mismatched", "missing", "switch_copies",
+						      "cpu_copies", "lost", "unwinds", "truncated", "unknown_symbols" };
+		fputs(", \"native_stacks\": {", out);
+		for (int i = 0; i < 10; i++)
+			fprintf(out, "%s\"%s\": %" PRIu64, i ? ", " : "", keys[i], a->native_stats[i]);
+		fputc('}', out);
+	}
 	KV("out_of_order_events", a->out_of_order);
 	KV("repaired_inconsistencies", a->anomalies);
 	KV("gil_events_while_off_cpu", a->off_cpu_gil_events);
