@@ -509,10 +509,10 @@ static void meta(struct gs_analysis *a, const struct gs_rec *r, const char *k, c
 		} else if (strcmp(k, "stacks.rate_hz") == 0) {
 			gs_parse_u64(v, &a->stack_rate_hz);
 		} else if (strcmp(k, "native.stats") == 0) {
-			/* ten counts separated by spaces (record.c) */
+			/* counts separated by spaces (record.c) */
 			char *end;
 			const char *c = v;
-			for (int i = 0; i < 10; i++) {
+			for (int i = 0; i < 11; i++) {
 				unsigned long long x = strtoull(c, &end, 10);
 				if (end == c)
 					break;

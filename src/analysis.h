@@ -180,7 +180,7 @@ struct gs_analysis {
 	int active_only;        /* reports: list only threads that took, waited for or ran without the GIL */
 	int keep_evals;         /* keep the evaluation loop's C frames and -X perf trampolines in stacks */
 	int have_native;        /* the stacks hold native frames (record --native) */
-	uint64_t native_stats[10]; /* the recorder's native.stats META (see record.c) */
+	uint64_t native_stats[11]; /* the recorder's native.stats META (see record.c) */
 	uint32_t target_pid;
 	char command[1024];
 	char gilscope_version[32];

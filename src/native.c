@@ -239,6 +239,17 @@ static int fp_continue(struct gs_native *n)
 	return -1;
 }
 
+static int is_root(const char *name)
+{
+	static const char *const roots[] = { "_start", "__clone3", "__clone", "clone", "clone3", "start_thread",
+					     "__libc_start_main", "__libc_start_call_main" };
+	size_t len = strcspn(name, "@"); /* __libc_start_main@@GLIBC_2.34 */
+	for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++)
+		if (strlen(roots[i]) == len && strncmp(name, roots[i], len) == 0)
+			return 1;
+	return 0;
+}
+
 int gs_native_unwind(struct gs_native *n, uint32_t tid, const uint64_t *regs, const uint8_t *stack, size_t len,
 		     uint64_t *pcs, uint64_t *sps, int max, int *complete)
 {
@@ -268,6 +279,15 @@ int gs_native_unwind(struct gs_native *n, uint32_t tid, const uint64_t *regs, co
 		rc = -1;
 	if (rc != 0 && n->npcs > 0 && n->last_bp_known)
 		rc = fp_continue(n);
+	/* libdwfl also stops, without an error, where it finds no CFI (libffi's closures, JIT
+	 * code): a stack is complete only when it ends where threads start */
+	if (rc == 0 && n->npcs > 0) {
+		const char *name, *module;
+		unsigned flags;
+		gs_native_symbol(n, n->pcs[n->npcs - 1], &name, &module, &flags);
+		if (!is_root(name))
+			rc = -1;
+	}
 	if (rc == 0)
 		*complete = 1;
 	else
@@ -279,7 +299,7 @@ int gs_native_unwind(struct gs_native *n, uint32_t tid, const uint64_t *regs, co
 }
 
 int gs_native_merge(const unsigned *flags, const uint64_t *sps, int npc, int complete, const uint8_t *entry,
-		    const uint64_t *entry_addr, int n, int *out, int max, int *mismatch)
+		    const uint64_t *entry_addr, int n, int *out, int max, int *mismatch, uint8_t *is_eval_out)
 {
 	int m = 0, pi = 0, evals = 0, groups = 0;
 	for (int i = 0; i < n; i++)
@@ -303,6 +323,8 @@ int gs_native_merge(const unsigned *flags, const uint64_t *sps, int npc, int com
 		} else {
 			is_eval = (flags[k] & GS_NATFRAME_EVAL) != 0;
 		}
+		if (is_eval_out)
+			is_eval_out[k] = (uint8_t)is_eval;
 		if (is_eval) {
 			evals++;
 			while (pi < n && m < max) {
@@ -475,6 +497,26 @@ static const char *keep(struct gs_native *n, const char *s)
 	return n->strings[h] = gs_strdup(s);
 }
 
+/* GCC's link-time clones say nothing to the reader: take_gil.lto_priv.0 is take_gil. */
+static const char *clean_name(const char *sym, char *buf, size_t len)
+{
+	const char *lto = strstr(sym, ".lto_priv.");
+	size_t o = 0;
+	if (!lto)
+		return sym;
+	while (*sym && o + 1 < len) {
+		if (strncmp(sym, ".lto_priv.", 10) == 0) {
+			sym += 10;
+			while (*sym >= '0' && *sym <= '9')
+				sym++;
+			continue;
+		}
+		buf[o++] = *sym++;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
 static int is_eval(const char *name)
 {
 	return strcmp(name, "_PyEval_EvalFrameDefault") == 0 || strcmp(name, "PyEval_EvalFrameDefault") == 0;
@@ -485,7 +527,7 @@ static int lookup(struct gs_native *n, uint64_t pc, struct symcache *e)
 {
 	Dwfl_Module *mod = dwfl_addrmodule(n->dwfl, pc);
 	const char *sym = NULL, *modname = NULL;
-	char buf[64];
+	char buf[512];
 	GElf_Off off = 0;
 	GElf_Sym s;
 
@@ -526,9 +568,9 @@ static int lookup(struct gs_native *n, uint64_t pc, struct symcache *e)
 		e->name = keep(n, buf);
 		return !mod; /* JIT code or trampolines the perf map may name later */
 	}
-	if (is_eval(sym))
+	e->name = keep(n, clean_name(sym, buf, sizeof(buf)));
+	if (is_eval(e->name))
 		e->flags |= GS_NATFRAME_EVAL;
-	e->name = keep(n, sym);
 	return 0;
 }
 

@@ -62,9 +62,10 @@ void gs_native_stats(const struct gs_native *n, uint64_t *unwinds, uint64_t *tru
  * that call ran, and the
  * Python frames left when the native stack ended early (not complete) go outermost. out[j] is
  * k >= 0 for native frame k, or -(i + 1) for Python frame i. *mismatch is set when a complete
- * native stack has not as many loop calls as the Python frames have. Returns the count. */
+ * native stack has not as many loop calls as the Python frames have; is_eval_out[k] (may be
+ * NULL) whether native frame k was taken for a call of the loop. Returns the count. */
 int gs_native_merge(const unsigned *flags, const uint64_t *sps, int npc, int complete, const uint8_t *entry,
-		    const uint64_t *entry_addr, int n, int *out, int max, int *mismatch);
+		    const uint64_t *entry_addr, int n, int *out, int max, int *mismatch, uint8_t *is_eval_out);
 
 /* Parses one /tmp/perf-PID.map line ("<hex start> <hex size> <name>"). 0 or -EINVAL. */
 int gs_perfmap_parse_line(const char *line, uint64_t *start, uint64_t *size, const char **name);

@@ -113,7 +113,7 @@ struct recorder {
 	int drop_warned;
 	struct sampler *smp;
 	struct gs_natsampler *nat;  /* --native: native stacks (NULL: off) */
-	uint64_t nat_merged, nat_frozen, nat_mismatch, nat_missing;
+	uint64_t nat_merged, nat_frozen, nat_mismatch, nat_missing, nat_frozen_mismatch;
 	struct queue *queues;       /* one per ring (events in ring order), the last for metadata */
 	int nqueues;
 	uint64_t seq;
@@ -807,6 +807,28 @@ static uint32_t native_frame_id(struct recorder *R, uint64_t pc, unsigned *flags
 	return (uint32_t)e->id;
 }
 
+/* The frame of the evaluation loop where no symbol names it. */
+static uint32_t eval_frame_id(struct recorder *R, uint64_t now)
+{
+	struct sampler *S = R->smp;
+	struct gs_rec r = { 0 };
+	const char *slash = strrchr(R->py.img.path, '/');
+	const char *module = slash ? slash + 1 : R->py.img.path;
+	int fresh;
+	struct interned *e = intern(&S->frames, &S->fcap, &S->nframes, 0x45564c4f4f50ull /* "EVLOOP" */, ~0ull - 1,
+				    NULL, 0, &fresh);
+	if (fresh) {
+		char buf[600];
+		int len = snprintf(buf, sizeof(buf), "_PyEval_EvalFrameDefault%c%.500s", '\0', module);
+		r.type = GS_REC_NATFRAME;
+		r.time = now;
+		r.arg = GS_NATFRAME_EVAL;
+		r.arg64 = e->id;
+		meta_payload(R, &r, buf, (size_t)len + 1);
+	}
+	return (uint32_t)e->id;
+}
+
 /* The thread's native stack merged with its Python frames (see gs_native_merge). */
 static int merge_native(struct recorder *R, uint32_t tid, const struct gs_pyframe *f, int n, uint32_t *ids,
 			uint64_t now)
@@ -814,7 +836,7 @@ static int merge_native(struct recorder *R, uint32_t tid, const struct gs_pyfram
 	uint64_t pcs[GS_NATIVE_MAX_FRAMES], sps[GS_NATIVE_MAX_FRAMES], eaddr[GS_MAX_FRAMES];
 	uint32_t natids[GS_NATIVE_MAX_FRAMES];
 	unsigned flags[GS_NATIVE_MAX_FRAMES];
-	uint8_t entry[GS_MAX_FRAMES];
+	uint8_t entry[GS_MAX_FRAMES], is_eval[GS_NATIVE_MAX_FRAMES];
 	int plan[GS_MAX_STACK_FRAMES];
 	int frozen, complete, npc, m, mismatch;
 
@@ -828,13 +850,33 @@ static int merge_native(struct recorder *R, uint32_t tid, const struct gs_pyfram
 		eaddr[i] = f[i].entry_addr;
 	}
 	m = gs_native_merge(flags, sps, npc > 0 ? npc : 0, complete, entry, eaddr, n, plan, GS_MAX_STACK_FRAMES,
-			    &mismatch);
+			    &mismatch, is_eval);
+	for (int k = 0; k < npc; k++)
+		if (is_eval[k] && !(flags[k] & GS_NATFRAME_EVAL)) /* found by its entry frame: a stripped build */
+			natids[k] = eval_frame_id(R, now);
 	for (int j = 0; j < m; j++)
 		ids[j] = plan[j] >= 0 ? natids[plan[j]] : py_frame_id(R, &f[-plan[j] - 1], now);
 	if (npc > 0) {
 		R->nat_merged++;
 		R->nat_frozen += frozen;
 		R->nat_mismatch += mismatch;
+		R->nat_frozen_mismatch += mismatch && frozen;
+		if (mismatch && frozen && gs_verbose > 1) {
+			char line[4096];
+			size_t o = 0;
+			for (int k = 0; k < npc && o < 3000; k++) {
+				const char *nm, *mo;
+				unsigned fl;
+				gs_native_symbol(gs_natsampler_native(R->nat), pcs[k], &nm, &mo, &fl);
+				o += (size_t)snprintf(line + o, sizeof(line) - o, "%s%s ", nm, is_eval[k] ? "*" : "");
+			}
+			for (int i = 0; i < n && o < 4000; i++) {
+				const char *q = "?", *fn = "?";
+				gs_pystacks_code(R->stacks, f[i].code, &q, &fn);
+				o += (size_t)snprintf(line + o, sizeof(line) - o, "| %s%s ", q, f[i].entry ? "+" : "");
+			}
+			gs_debug("mismatch tid %u: %s", tid, line);
+		}
 	}
 	return m;
 }
@@ -1514,13 +1556,14 @@ static void finish(struct recorder *R)
 			ioctl(R->fds[i], PERF_EVENT_IOC_DISABLE, 0);
 		gs_natsampler_stats(R->nat, &ns);
 		snprintf(buf, sizeof(buf),
-			 "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu",
+			 "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu",
 			 (unsigned long long)R->nat_merged, (unsigned long long)R->nat_frozen,
 			 (unsigned long long)R->nat_mismatch, (unsigned long long)R->nat_missing,
 			 (unsigned long long)ns.switch_samples, (unsigned long long)ns.cpu_samples,
 			 (unsigned long long)ns.lost, (unsigned long long)ns.unwinds, (unsigned long long)ns.truncated,
-			 (unsigned long long)ns.unknown_symbols);
-		/* merged frozen mismatched missing switch_copies cpu_copies lost unwinds truncated unknown */
+			 (unsigned long long)ns.unknown_symbols, (unsigned long long)R->nat_frozen_mismatch);
+		/* merged frozen mismatched missing switch_copies cpu_copies lost unwinds truncated unknown
+		 * frozen_mismatched */
 		meta(R, 0, "native.stats", buf);
 	}
 	if (getrusage(RUSAGE_SELF, &ru) == 0) {

@@ -178,9 +178,9 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 		const uint64_t *s = a->native_stats;
 		fprintf(out,
 			"\nnative stacks: %" PRIu64 " merged with Python stacks (%" PRIu64 " exact: thread off-CPU since the "
-			"copy), %" PRIu64 " where the C and Python stacks disagreed, %" PRIu64 " of %" PRIu64
-			" unwindings cut short, %" PRIu64 " copies lost",
-			s[0], s[1], s[2], s[8], s[7], s[6]);
+			"copy); C and Python stacks disagreed in %" PRIu64 " (%" PRIu64 " of the exact ones); %" PRIu64
+			" of %" PRIu64 " unwindings cut short; %" PRIu64 " copies lost",
+			s[0], s[1], s[2], s[10], s[8], s[7], s[6]);
 	}
 	fputc('\n', out);
 	free(v);
@@ -263,10 +263,11 @@ void gs_report_json(const struct gs_analysis *a, FILE *out)
 	KV("stack_errors", a->stack_errors);
 	KV("stack_rate_hz", a->stack_rate_hz);
 	if (a->have_native) {
-		static const char *const keys[10] = { "merged", "frozen", "mismatched", "missing", "switch_copies",
-						      "cpu_copies", "lost", "unwinds", "truncated", "unknown_symbols" };
+		static const char *const keys[11] = { "merged", "frozen", "mismatched", "missing", "switch_copies",
+						      "cpu_copies", "lost", "unwinds", "truncated", "unknown_symbols",
+						      "frozen_mismatched" };
 		fputs(", \"native_stacks\": {", out);
-		for (int i = 0; i < 10; i++)
+		for (int i = 0; i < 11; i++)
 			fprintf(out, "%s\"%s\": %" PRIu64, i ? ", " : "", keys[i], a->native_stats[i]);
 		fputc('}', out);
 	}

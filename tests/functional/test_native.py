@@ -69,8 +69,10 @@ def test_gil_waits_show_take_gil_under_the_python_frame(tmp_path, python):
     assert ordered / sum(n for _, n in in_take) > 0.6
     rep = run.report["native_stacks"]
     assert rep["merged"] > 0 and rep["frozen"] > 0
-    # the C and Python stacks agree (evaluation-loop calls vs Python entry frames)
-    assert rep["mismatched"] <= 0.05 * rep["merged"], rep
+    # the C and Python stacks agree (evaluation-loop calls vs Python entry frames): always when
+    # both were frozen (thread off-CPU), nearly always when the C stack is up to a period older
+    assert rep["frozen_mismatched"] <= 0.02 * rep["frozen"], rep
+    assert rep["mismatched"] <= 0.15 * rep["merged"], rep
 
 
 def test_python_calls_c_calls_python_in_order(tmp_path, python):
@@ -88,9 +90,14 @@ def test_python_calls_c_calls_python_in_order(tmp_path, python):
             continue
         if index_of(frames, lambda f: f.startswith("python_compare_callback ("), libc + 1) > libc:
             found += n
-    if found == 0 and version_of(python) == "3.15":
-        # libffi's closure trampolines have no CFI; 3.15's frame pointers do not cross them
-        pytest.xfail("no unwinding through libffi closures on this build")
+    if found == 0:
+        # where the unwinding stops right at libffi's closure trampoline (no CFI, no frame
+        # pointer), the C frames between the two Python calls cannot be known
+        cb = [f for f, _ in every if any(x.startswith("python_compare_callback (") for x in f)]
+        stops = [f for f in cb if index_of(f, lambda x: x.startswith("0x") and x.endswith("([unknown])")) >= 0]
+        if cb and len(stops) == len(cb):
+            pytest.xfail("unwinding stops at libffi's closure trampoline (code outside every file, no CFI) "
+                         "on this build")
     assert found > 0
 
 

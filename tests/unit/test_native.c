@@ -173,7 +173,7 @@ static void test_merge_by_names(void **state)
 	int out[32], mismatch = -1;
 	int m;
 	(void)state;
-	m = gs_native_merge(flags, NULL, 5, 1, entry, NULL, 3, out, 32, &mismatch);
+	m = gs_native_merge(flags, NULL, 5, 1, entry, NULL, 3, out, 32, &mismatch, NULL);
 	assert_int_equal(m, 8);
 	assert_memory_equal(out, want, sizeof(want));
 	assert_int_equal(mismatch, 0);
@@ -181,25 +181,25 @@ static void test_merge_by_names(void **state)
 	/* a third loop call the Python side does not have: told */
 	{
 		const unsigned f3[] = { GS_NATFRAME_EVAL, GS_NATFRAME_EVAL, GS_NATFRAME_EVAL };
-		m = gs_native_merge(f3, NULL, 3, 1, entry, NULL, 3, out, 32, &mismatch);
+		m = gs_native_merge(f3, NULL, 3, 1, entry, NULL, 3, out, 32, &mismatch, NULL);
 		assert_int_equal(mismatch, 1);
 		assert_int_equal(m, 6);
 	}
 	/* the copy ended after the first loop call: the outer Python frames go outermost, no mismatch */
 	{
 		const int want2[] = { 0, -1, 1, 2, -2, -3 };
-		m = gs_native_merge(flags, NULL, 3, 0, entry, NULL, 3, out, 32, &mismatch);
+		m = gs_native_merge(flags, NULL, 3, 0, entry, NULL, 3, out, 32, &mismatch, NULL);
 		assert_int_equal(m, 6);
 		assert_memory_equal(out, want2, sizeof(want2));
 		assert_int_equal(mismatch, 0);
 	}
 	/* no native frames: the Python stack alone */
-	m = gs_native_merge(flags, NULL, 0, 0, entry, NULL, 3, out, 32, &mismatch);
+	m = gs_native_merge(flags, NULL, 0, 0, entry, NULL, 3, out, 32, &mismatch, NULL);
 	assert_int_equal(m, 3);
 	assert_int_equal(out[0], -1);
 	assert_int_equal(out[2], -3);
 	/* bounded output */
-	m = gs_native_merge(flags, NULL, 5, 1, entry, NULL, 3, out, 4, &mismatch);
+	m = gs_native_merge(flags, NULL, 5, 1, entry, NULL, 3, out, 4, &mismatch, NULL);
 	assert_int_equal(m, 4);
 }
 
@@ -214,10 +214,16 @@ static void test_merge_by_addresses(void **state)
 	int out[32], mismatch = -1;
 	int m;
 	(void)state;
-	m = gs_native_merge(flags, sps, 5, 1, entry, eaddr, 3, out, 32, &mismatch);
+	uint8_t evals[5];
+	m = gs_native_merge(flags, sps, 5, 1, entry, eaddr, 3, out, 32, &mismatch, evals);
 	assert_int_equal(m, 8);
 	assert_memory_equal(out, want, sizeof(want));
 	assert_int_equal(mismatch, 0);
+	assert_int_equal(evals[0], 0);
+	assert_int_equal(evals[1], 1);
+	assert_int_equal(evals[2], 0);
+	assert_int_equal(evals[3], 1);
+	assert_int_equal(evals[4], 0);
 }
 
 /* ---- a real unwinding -------------------------------------------------------------------- */
@@ -312,6 +318,7 @@ static void test_unwind_own_stack(void **state)
 			assert_non_null(strstr(module, "test_native"));
 	}
 	assert_int_equal(seen, 4); /* every caller, in order */
+	assert_int_equal(complete, 1); /* down to _start */
 	/* a copy cut short: fewer frames, not complete, nothing read beyond it */
 	count = gs_native_unwind(n, (uint32_t)gettid(), captured_regs, captured_stack, 64, pcs, sps,
 				 GS_NATIVE_MAX_FRAMES, &complete);
