@@ -94,9 +94,9 @@ def test_python_calls_c_calls_python_in_order(tmp_path, python):
         # where the unwinding stops right at libffi's closure trampoline (no CFI, no frame
         # pointer), the C frames between the two Python calls cannot be known
         cb = [f for f, _ in every if any(x.startswith("python_compare_callback (") for x in f)]
-        crossed = [f for f in cb
-                   if any(is_native(x) for x in f[:index_of(f, lambda x: x.startswith("python_compare_callback ("))])]
-        if cb and not crossed:
+        # folded stacks read outermost first: where the unwinding stopped is the first native frame
+        stopped = [f for f in cb if index_of(f, is_native) >= 0 and f[index_of(f, is_native)].endswith("([unknown])")]
+        if cb and len(stopped) >= 0.9 * len(cb):
             pytest.xfail("unwinding stops at libffi's closure trampoline (code outside every file, no CFI) "
                          "on this build")
     assert found > 0
