@@ -29,10 +29,10 @@ def report(gilscope, rec):
     return json.loads(p.stdout)
 
 
-def traced(gilscope, python, script, args, tmp, rate=0):
+def traced(gilscope, python, script, args, tmp, rate=0, extra=()):
     rec = os.path.join(tmp, "bench.rec")
-    t = run_timed([gilscope, "record", "-q", "--no-summary", "--sample-rate", str(rate), "-o", rec, "--", python,
-                   script, *args])
+    t = run_timed([gilscope, "record", "-q", "--no-summary", "--sample-rate", str(rate), *extra, "-o", rec, "--",
+                   python, script, *args])
     return t, report(gilscope, rec)
 
 
@@ -83,7 +83,7 @@ def main():
 
     # (a) four contending CPU-bound threads, interleaving traced and untraced runs
     cpu = os.path.join(HERE, "cpu4.py")
-    base, trac, trac1k, trac10k, lost = [], [], [], [], 0
+    base, trac, trac1k, trac10k, tracnat, lost = [], [], [], [], [], 0
     for _ in range(opts.repeat):
         base.append(run_timed([python, cpu, opts.cpu_iterations]))
         t, rep = traced(gs, python, cpu, [opts.cpu_iterations], tmp)
@@ -93,6 +93,8 @@ def main():
         trac1k.append(t)
         t, rep10k = traced(gs, python, cpu, [opts.cpu_iterations], tmp, 10000)
         trac10k.append(t)
+        t, repnat = traced(gs, python, cpu, [opts.cpu_iterations], tmp, 1000, ("--native",))
+        tracnat.append(t)
     a = median(trac) / median(base)
     print(f"(a) 4 CPU-bound threads: untraced {median(base):.3f} s, gilscope {median(trac):.3f} s, "
           f"slowdown {a:.3f}x (target <= 1.03x), {rep['gil_events']} GIL events, lost {lost}")
@@ -100,8 +102,17 @@ def main():
         return r["stack_samples"] / (t * 4) if t else 0
     print(f"    with Python stacks at 1 kHz: {median(trac1k) / median(base):.3f}x "
           f"({rate(rep1k, median(trac1k)):.0f} samples/s per thread achieved, "
-          f"{rep1k['stack_errors']} failed reads); at 10 kHz: {median(trac10k) / median(base):.3f}x "
-          f"({rate(rep10k, median(trac10k)):.0f} samples/s per thread)")
+          f"{rep1k['stack_errors']} failed or torn reads = "
+          f"{100 * rep1k['stack_errors'] / max(1, rep1k['stack_samples']):.3f}%); "
+          f"at 10 kHz: {median(trac10k) / median(base):.3f}x "
+          f"({rate(rep10k, median(trac10k)):.0f} samples/s per thread, "
+          f"{100 * rep10k['stack_errors'] / max(1, rep10k['stack_samples']):.3f}% failed or torn)")
+    ns = repnat.get("native_stacks", {})
+    print(f"    with native stacks too (--native, 1 kHz): {median(tracnat) / median(base):.3f}x "
+          f"({rate(repnat, median(tracnat)):.0f} merged samples/s per thread; {ns.get('unwinds', 0)} unwindings, "
+          f"{ns.get('truncated', 0)} cut short, {ns.get('mismatched', 0)} of {ns.get('merged', 0)} C/Python "
+          f"disagreements, {ns.get('lost', 0)} copies lost; recorder CPU "
+          f"{repnat['recorder_cpu_ns'] / 1e9:.2f} s vs {rep1k['recorder_cpu_ns'] / 1e9:.2f} s without)")
 
     # (b) I/O ping-pong
     io = os.path.join(HERE, "io_pingpong.py")
