@@ -540,7 +540,12 @@ static void meta(struct gs_analysis *a, const struct gs_rec *r, const char *k, c
 }
 
 /* Counts are kept in an open-addressing table keyed by (what, tid, stack). */
-static void count_stack(struct gs_analysis *a, uint32_t what, uint32_t tid, uint64_t stack)
+static size_t count_hash(uint32_t what, uint32_t tid, uint64_t stack, uint32_t peer, size_t cap)
+{
+	return (size_t)((((stack * 31 + tid) * 7 + what) * 131 + peer) * 2654435761u) & (cap - 1);
+}
+
+static void count_stack_peer(struct gs_analysis *a, uint32_t what, uint32_t tid, uint64_t stack, uint32_t peer)
 {
 	size_t h;
 	if ((a->ncounts + 1) * 2 > a->cap_counts) {
@@ -551,7 +556,7 @@ static void count_stack(struct gs_analysis *a, uint32_t what, uint32_t tid, uint
 			size_t j;
 			if (!c->samples)
 				continue;
-			j = (size_t)((c->stack * 31 + c->tid) * 7 + c->what) * 2654435761u & (ncap - 1);
+			j = count_hash(c->what, c->tid, c->stack, c->peer, ncap);
 			while (nt[j].samples)
 				j = (j + 1) & (ncap - 1);
 			nt[j] = *c;
@@ -560,10 +565,10 @@ static void count_stack(struct gs_analysis *a, uint32_t what, uint32_t tid, uint
 		a->counts = nt;
 		a->cap_counts = ncap;
 	}
-	h = (size_t)((stack * 31 + tid) * 7 + what) * 2654435761u & (a->cap_counts - 1);
+	h = count_hash(what, tid, stack, peer, a->cap_counts);
 	while (a->counts[h].samples) {
 		struct gs_stack_count *c = &a->counts[h];
-		if (c->what == what && c->tid == tid && c->stack == stack) {
+		if (c->what == what && c->tid == tid && c->stack == stack && c->peer == peer) {
 			c->samples++;
 			return;
 		}
@@ -572,8 +577,15 @@ static void count_stack(struct gs_analysis *a, uint32_t what, uint32_t tid, uint
 	a->counts[h].what = what;
 	a->counts[h].tid = tid;
 	a->counts[h].stack = stack;
+	a->counts[h].peer = peer;
 	a->counts[h].samples = 1;
 	a->ncounts++;
+}
+
+/* Counts are kept in an open-addressing table keyed by (what, tid, stack, peer). */
+static void count_stack(struct gs_analysis *a, uint32_t what, uint32_t tid, uint64_t stack)
+{
+	count_stack_peer(a, what, tid, stack, 0);
 }
 
 static void on_pyframe(struct gs_analysis *a, const struct gs_rec *r, const char *payload, size_t plen)
@@ -683,8 +695,13 @@ static void on_pysample(struct gs_analysis *a, const struct gs_rec *r)
 	count_stack(a, what, 0, r->arg64);
 	count_stack(a, what, t->tid, r->arg64);
 	if (what == GS_WHAT_HOLD && t->gil_index >= 0 && a->gils[t->gil_index].nwaiters > 0) {
+		const struct gs_gilstat *g = &a->gils[t->gil_index];
 		count_stack(a, GS_WHAT_BLOCKING, 0, r->arg64);
 		count_stack(a, GS_WHAT_BLOCKING, t->tid, r->arg64);
+		/* what this holder ran while each of the waiters waited */
+		for (int w = 0; w < g->nwaiters; w++)
+			if (g->waiters[w] < a->nthreads)
+				count_stack_peer(a, GS_WHAT_HELD_FOR, a->threads[g->waiters[w]].tid, r->arg64, t->tid);
 	}
 	if (what == GS_WHAT_NOGIL || what == GS_WHAT_OFFCPU) {
 		count_stack(a, GS_WHAT_OFFGIL, 0, r->arg64);

@@ -66,7 +66,12 @@ struct gs_stack_count {
 	uint32_t what, tid;  /* tid 0: all threads */
 	uint64_t stack;
 	uint64_t samples;
+	uint32_t peer;       /* GS_WHAT_HELD_FOR: the holder (tid is the waiter) */
 };
+
+/* Counts kept apart from the flame graph kinds: the holder's stacks sampled while one given
+ * thread waited (key: waiter in tid, holder in peer). */
+#define GS_WHAT_HELD_FOR 100u
 
 struct gs_thread {
 	uint32_t pid, tid;

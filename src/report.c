@@ -29,6 +29,8 @@ static const struct gs_gilstat empty_gil;
 static void longest_holds(const struct gs_analysis *a, FILE *out, int n);
 static void stack_line(const struct gs_analysis *a, uint64_t stack, int depth, char *buf, size_t len);
 static void json_stack(const struct gs_analysis *a, FILE *out, uint64_t stack);
+static size_t top_stacks_peer(const struct gs_analysis *a, uint32_t what, uint32_t tid, uint32_t peer,
+			      const struct gs_stack_count **out, size_t n, uint64_t *total);
 
 /* The GIL a process used first (its main interpreter's), or an empty one. */
 static const struct gs_gilstat *main_gil(const struct gs_analysis *a, const struct gs_process *p)
@@ -347,9 +349,22 @@ void gs_report_json(const struct gs_analysis *a, FILE *out)
 		KV("longest_hold_ns", t->longest_hold_ns);
 		KV("longest_wait_ns", t->longest_wait_ns);
 		fputs(", \"waited_while_held_by\": [", out);
-		for (size_t k = 0; k < t->nblame; k++)
-			fprintf(out, "%s{\"holder_tid\": %u, \"ns\": %" PRIu64 "}", k ? ", " : "", t->blame[k].holder,
-				t->blame[k].ns);
+		for (size_t k = 0; k < t->nblame; k++) {
+			const struct gs_stack_count *tops[3];
+			uint64_t tot = 0;
+			size_t nt = t->blame[k].holder ? top_stacks_peer(a, GS_WHAT_HELD_FOR, t->tid, t->blame[k].holder,
+									 tops, 3, &tot)
+						       : 0;
+			fprintf(out, "%s{\"holder_tid\": %u, \"ns\": %" PRIu64 ", \"holder_samples\": %" PRIu64
+				     ", \"holder_stacks\": [",
+				k ? ", " : "", t->blame[k].holder, t->blame[k].ns, tot);
+			for (size_t q = 0; q < nt; q++) {
+				fprintf(out, "%s{\"samples\": %" PRIu64 ", \"stack\": ", q ? ", " : "", tops[q]->samples);
+				json_stack(a, out, tops[q]->stack);
+				fputc('}', out);
+			}
+			fputs("]}", out);
+		}
 		fputs("]}", out);
 	}
 	fputs("], \"longest_holds\": [", out);
@@ -440,8 +455,18 @@ static int cmp_counts(const void *x, const void *y)
 }
 
 /* The n most sampled stacks of (what, tid), most first; returns how many, total in *total. */
+static size_t top_stacks_peer(const struct gs_analysis *a, uint32_t what, uint32_t tid, uint32_t peer,
+			      const struct gs_stack_count **out, size_t n, uint64_t *total);
+
 static size_t top_stacks(const struct gs_analysis *a, uint32_t what, uint32_t tid, const struct gs_stack_count **out,
 			 size_t n, uint64_t *total)
+{
+	return top_stacks_peer(a, what, tid, 0, out, n, total);
+}
+
+/* The n most sampled stacks of (what, tid, peer), and the samples of them all. */
+static size_t top_stacks_peer(const struct gs_analysis *a, uint32_t what, uint32_t tid, uint32_t peer,
+			      const struct gs_stack_count **out, size_t n, uint64_t *total)
 {
 	const struct gs_stack_count **v;
 	size_t k = 0;
@@ -451,7 +476,7 @@ static size_t top_stacks(const struct gs_analysis *a, uint32_t what, uint32_t ti
 	v = gs_malloc(a->ncounts * sizeof(*v));
 	for (size_t i = 0; i < a->cap_counts; i++) {
 		const struct gs_stack_count *c = &a->counts[i];
-		if (c->samples && c->what == what && c->tid == tid) {
+		if (c->samples && c->what == what && c->tid == tid && c->peer == peer) {
 			v[k++] = c;
 			*total += c->samples;
 		}
@@ -552,12 +577,24 @@ void gs_report_blame(const struct gs_analysis *a, FILE *out, size_t max_holders)
 		fmt_dur(d1, sizeof(d1), total);
 		fprintf(out, "  TID %u (%s%s) waited %s:\n", t->tid, gs_thread_label(a, t), t->is_main ? ", main" : "",
 			d1);
+		{
+			/* where it waited: its own stacks sampled while waiting (parked: they hold still) */
+			const struct gs_stack_count *tops[2];
+			uint64_t tot;
+			size_t nt = top_stacks(a, GS_WHAT_WAIT, t->tid, tops, 2, &tot);
+			for (size_t q = 0; q < nt; q++) {
+				char line[2048];
+				stack_line(a, tops[q]->stack, 4, line, sizeof(line));
+				fprintf(out, "    waiting %3.0f%% in %s\n", pct(tops[q]->samples, tot), line);
+			}
+		}
 		for (size_t k = 0; k < t->nblame && k < max_holders; k++) {
 			fmt_dur(d2, sizeof(d2), b[k].ns);
 			if (b[k].holder) {
 				const struct gs_stack_count *tops[2];
 				uint64_t tot;
-				size_t nt = top_stacks(a, GS_WHAT_BLOCKING, b[k].holder, tops, 2, &tot);
+				/* the holder's stacks sampled while this very thread waited */
+				size_t nt = top_stacks_peer(a, GS_WHAT_HELD_FOR, t->tid, b[k].holder, tops, 2, &tot);
 				fprintf(out, "    %5.1f%%  %9s  while TID %u (%s) held it\n", pct(b[k].ns, total), d2,
 					b[k].holder, thread_name(a, b[k].holder));
 				for (size_t q = 0; q < nt; q++) {
@@ -577,7 +614,7 @@ void gs_report_blame(const struct gs_analysis *a, FILE *out, size_t max_holders)
 	if (!any)
 		fprintf(out, "  no thread waited for the GIL\n");
 	if (a->stack_samples)
-		fprintf(out, "  (\"in ...\": the holder's Python stacks sampled while someone waited, %" PRIu64
+		fprintf(out, "  (\"in ...\": the holder's stacks sampled while that thread waited, %" PRIu64
 			     " samples at %" PRIu64 " Hz)\n",
 			a->stack_samples, a->stack_rate_hz);
 	longest_holds(a, out, GS_TOP_HOLDS);

@@ -114,6 +114,11 @@ def test_long_c_call_keeps_the_gil(tmp_path, python):
         # what the holder ran while the waiter waited: the line with data.sort()
         sort_line = next(i for i, l in enumerate(open(target("sort.py")), 1) if "data.sort()" in l)
         assert f"in sorter ({target('sort.py')}:{sort_line})" in blame.stdout, blame.stdout
+        # the same, in JSON, from the holder's samples taken while this very waiter waited
+        by_sorter = next(b for b in waiter["waited_while_held_by"] if b["holder_tid"] == sorter["tid"])
+        assert by_sorter["holder_samples"] >= 1
+        assert by_sorter["holder_stacks"][0]["stack"][0] == {"function": "sorter", "file": target("sort.py"),
+                                                             "line": sort_line}, by_sorter
         # the longest hold carries the stack that held the GIL: the sort's line, in its function
         top = run.report["longest_holds"][0]
         assert top["stack_samples"] >= 1 and not top["open"]

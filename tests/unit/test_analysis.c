@@ -317,6 +317,46 @@ static void test_longest_holds_carry_their_stack(void **state)
 	gs_analysis_free(&a);
 }
 
+static uint64_t held_for(const struct gs_analysis *a, uint32_t waiter, uint32_t holder, uint64_t stack)
+{
+	for (size_t i = 0; i < a->cap_counts; i++) {
+		const struct gs_stack_count *c = &a->counts[i];
+		if (c->samples && c->what == GS_WHAT_HELD_FOR && c->tid == waiter && c->peer == holder && c->stack == stack)
+			return c->samples;
+	}
+	return 0;
+}
+
+static void test_holder_stacks_per_waiter(void **state)
+{
+	/* 101 holds 10-100 us; 102 waits 20-100, 103 waits 60-100. Holder samples: stack 7 at 30
+	 * (only 102 waiting), stack 9 at 70 and 80 (both waiting); stack 4 at 5 (nobody) */
+	struct gs_analysis a;
+	(void)state;
+	python_process(&a);
+	for (uint32_t t = 101; t <= 103; t++) {
+		feed(&a, GS_REC_FORK, 100, t, T(0), 100, 100);
+		IN(t, 0);
+	}
+	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(5), 0, 4);
+	ACQ(101, 10);
+	WAIT(102, 20);
+	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(30), 0, 7);
+	WAIT(103, 60);
+	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(70), 0, 9);
+	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(80), 0, 9);
+	REL(101, 100);
+	gs_analysis_finish(&a, T(120));
+	assert_int_equal(held_for(&a, 102, 101, 7), 1);
+	assert_int_equal(held_for(&a, 102, 101, 9), 2);
+	assert_int_equal(held_for(&a, 103, 101, 7), 0); /* 103 was not waiting yet */
+	assert_int_equal(held_for(&a, 103, 101, 9), 2);
+	assert_int_equal(held_for(&a, 102, 101, 4), 0); /* nobody waited */
+	assert_int_equal(samples_of(&a, GS_WHAT_BLOCKING, 101), 3);
+	assert_int_equal(samples_of(&a, GS_WHAT_OFFGIL, 101), 1); /* the one at 5, running without it */
+	gs_analysis_free(&a);
+}
+
 static void test_tid_reuse(void **state)
 {
 	struct gs_analysis a;
@@ -377,7 +417,7 @@ int main(void)
 		cmocka_unit_test(test_attach_wait_in_progress), cmocka_unit_test(test_not_python_and_states),
 		cmocka_unit_test(test_samples_by_state),
 		cmocka_unit_test(test_longest_holds_carry_their_stack),
-		cmocka_unit_test(test_tid_reuse), cmocka_unit_test(test_subinterpreters_own_gils),
+		cmocka_unit_test(test_holder_stacks_per_waiter), cmocka_unit_test(test_tid_reuse), cmocka_unit_test(test_subinterpreters_own_gils),
 	};
 	return cmocka_run_group_tests_name("analysis", tests, NULL, NULL);
 }
