@@ -395,7 +395,7 @@ static int cmd_export(int argc, char **argv)
 		return 1;
 	}
 	if (!a.stack_samples)
-		gs_warn("%s holds no Python stack samples (recorded with --sample-rate 0, or CPython < 3.11)",
+		gs_warn("%s holds no Python stack samples (recorded with --sample-rate 0, or CPython < 3.9)",
 			argv[optind]);
 	if (strcmp(format, "svg") == 0) {
 		static const char *const titles[GS_WHAT_N] = {

@@ -15,6 +15,9 @@ struct stack_layout {
 	uint32_t frame_previous, frame_code, frame_instr, frame_owner;
 	int owner_skip;            /* frames whose owner is >= this belong to C code: skipped (0: none) */
 	int32_t frame_is_entry;    /* 3.11: the is_entry flag (-1: entries are told by C-owned frames) */
+	/* 3.9 and 3.10: PyFrameObject chains, each frame its own call of the evaluation loop */
+	int legacy;                /* 0: 3.11+; 9: f_lasti in bytes + co_lnotab; 10: f_lasti in code units + co_linetable */
+	uint32_t tstate_thread_id; /* legacy: pthread_self(), whose struct pthread holds the TID */
 	uint64_t code_mask;        /* 3.14+: f_executable is a tagged _PyStackRef */
 	uint32_t code_filename, code_name, code_qualname, code_linetable, code_firstlineno, code_adaptive;
 	uint32_t bytes_size, bytes_sval;
@@ -36,6 +39,27 @@ static const struct stack_layout l312 = {
 	.code_linetable = 0x88, .code_firstlineno = 0x44, .code_adaptive = 0xc0, .bytes_size = 0x10,
 	.bytes_sval = 0x20, .uni_state = 0x20, .uni_length = 0x10, .uni_ascii_size = 0x28,
 };
+
+/* 3.9 and 3.10 from DWARF (pyenv 3.9.18, 3.10.13): frame_instr is f_lasti, code_qualname is
+ * co_name (no qualified names before 3.11), code_linetable co_lnotab / co_linetable. */
+static const struct stack_layout l39 = {
+	.interp_threads_head = 8, .tstate_next = 8, .tstate_native_tid = 0, .tstate_frame = 24, .cframe_current = -1,
+	.frame_previous = 24, .frame_code = 32, .frame_instr = 104, .frame_owner = 0, .owner_skip = 0,
+	.frame_is_entry = -1, .legacy = 9, .tstate_thread_id = 176, .code_mask = ~0ull, .code_filename = 104,
+	.code_name = 112, .code_qualname = 112, .code_linetable = 120, .code_firstlineno = 40, .code_adaptive = 0,
+	.bytes_size = 0x10, .bytes_sval = 0x20, .uni_state = 0x20, .uni_length = 0x10, .uni_ascii_size = 0x30,
+};
+static const struct stack_layout l310 = {
+	.interp_threads_head = 8, .tstate_next = 8, .tstate_native_tid = 0, .tstate_frame = 24, .cframe_current = -1,
+	.frame_previous = 24, .frame_code = 32, .frame_instr = 96, .frame_owner = 0, .owner_skip = 0,
+	.frame_is_entry = -1, .legacy = 10, .tstate_thread_id = 176, .code_mask = ~0ull, .code_filename = 104,
+	.code_name = 112, .code_qualname = 112, .code_linetable = 120, .code_firstlineno = 40, .code_adaptive = 0,
+	.bytes_size = 0x10, .bytes_sval = 0x20, .uni_state = 0x20, .uni_length = 0x10, .uni_ascii_size = 0x30,
+};
+
+/* glibc keeps a thread's TID at this offset of its struct pthread (x86-64), which python.c
+ * relies on for 3.9/3.10 too */
+#define PTHREAD_TID_OFFSET 0x2d0
 
 /* Where each number sits in _Py_DebugOffsets (read off Debian's 3.13.5, 3.14.10, 3.15.2). */
 struct do_stack_pos {
@@ -76,7 +100,7 @@ static size_t max3(size_t a, size_t b, size_t c) { return a > b ? (a > c ? a : c
 static void read_lengths(struct gs_pystacks *ps)
 {
 	const struct stack_layout *l = &ps->l;
-	ps->ts_len = max3(l->tstate_next, l->tstate_native_tid, l->tstate_frame) + 8;
+	ps->ts_len = max3(max3(l->tstate_next, l->tstate_native_tid, l->tstate_frame), l->tstate_thread_id, 0) + 8;
 	ps->fr_len = max3(max3(l->frame_previous, l->frame_code, l->frame_instr), l->frame_owner, 0) + 8;
 	ps->co_len = max3(max3(l->code_qualname, l->code_filename, l->code_linetable), l->code_firstlineno, 8) + 8;
 }
@@ -95,8 +119,12 @@ struct gs_pystacks *gs_pystacks_new(const struct gs_python *py, char *why, size_
 	struct gs_elf *elf;
 	uint64_t addr, size;
 
-	if (img->major != 3 || img->minor < 11) {
-		snprintf(why, whylen, "Python stacks need CPython 3.11 or later (this is %s)", img->version);
+	if (img->major != 3 || img->minor < 9) {
+		snprintf(why, whylen, "Python stacks need CPython 3.9 or later (this is %s)", img->version);
+		return NULL;
+	}
+	if (img->minor < 11 && img->debug) {
+		snprintf(why, whylen, "no stack layout for the debug build of CPython %s", img->version);
 		return NULL;
 	}
 	if (gs_elf_open(img->path, &elf) < 0) {
@@ -109,7 +137,11 @@ struct gs_pystacks *gs_pystacks_new(const struct gs_python *py, char *why, size_
 		goto fail;
 	}
 	ps->code_type = addr + py->bias;
-	if (img->minor == 11) {
+	if (img->minor == 9) {
+		ps->l = l39;
+	} else if (img->minor == 10) {
+		ps->l = l310;
+	} else if (img->minor == 11) {
 		ps->l = l311;
 	} else if (img->minor == 12) {
 		ps->l = l312;
@@ -170,10 +202,10 @@ fail:
 struct gs_pystacks *gs_pystacks_synthetic(unsigned minor, uint64_t interp_main, uint64_t code_type)
 {
 	struct gs_pystacks *ps;
-	if (minor != 11 && minor != 12)
+	if (minor < 9 || minor > 12)
 		return NULL;
 	ps = gs_calloc(1, sizeof(*ps));
-	ps->l = minor == 11 ? l311 : l312;
+	ps->l = minor == 9 ? l39 : minor == 10 ? l310 : minor == 11 ? l311 : l312;
 	read_lengths(ps);
 	ps->interp_main = interp_main;
 	ps->code_type = code_type;
@@ -265,6 +297,38 @@ int gs_linetable_line(const uint8_t *t, size_t len, int firstlineno, int index)
 		addr += units;
 	}
 	return -1;
+}
+
+int gs_lnotab_line(const uint8_t *t, size_t len, int firstlineno, int offset)
+{
+	int line = firstlineno, addr = 0;
+	if (offset < 0)
+		return firstlineno;
+	for (size_t i = 0; i + 1 < len; i += 2) {
+		addr += t[i];
+		if (addr > offset)
+			break;
+		line += (int8_t)t[i + 1];
+	}
+	return line;
+}
+
+int gs_linetable310_line(const uint8_t *t, size_t len, int firstlineno, int offset)
+{
+	int line = -1, computed = firstlineno, end = 0;
+	if (offset < 0)
+		return firstlineno;
+	for (size_t i = 0; i + 1 < len && end <= offset; i += 2) {
+		int ldelta = (int8_t)t[i + 1];
+		end += t[i];
+		if (ldelta == -128) {
+			line = -1;
+		} else {
+			computed += ldelta;
+			line = computed;
+		}
+	}
+	return end > offset ? line : -1;
 }
 
 static char *read_str(struct gs_pystacks *ps, gs_mem_reader read, void *ctx, uint64_t obj)
@@ -382,7 +446,16 @@ int gs_pystacks_sample(struct gs_pystacks *ps, gs_mem_reader read, void *ctx,
 			break;
 		}
 		memcpy(&next, tsb + ps->l.tstate_next, 8);
-		memcpy(&tid, tsb + ps->l.tstate_native_tid, 8);
+		if (ps->l.legacy) {
+			uint64_t pt;
+			uint32_t t32 = 0;
+			memcpy(&pt, tsb + ps->l.tstate_thread_id, 8);
+			if (!pt || read(ctx, pt + PTHREAD_TID_OFFSET, &t32, 4) < 0)
+				t32 = 0;
+			tid = t32;
+		} else {
+			memcpy(&tid, tsb + ps->l.tstate_native_tid, 8);
+		}
 		memcpy(&frame, tsb + ps->l.tstate_frame, 8);
 		if (ps->l.cframe_current >= 0 && frame && read(ctx, frame + (uint64_t)ps->l.cframe_current, &frame, 8) < 0)
 			frame = 0;
@@ -408,15 +481,27 @@ int gs_pystacks_sample(struct gs_pystacks *ps, gs_mem_reader read, void *ctx,
 			} else {
 				ce = code ? code_lookup(ps, read, ctx, code) : NULL;
 				if (ce) {
-					int idx = instr >= ce->adaptive ? (int)((instr - ce->adaptive) / 2) : 0;
 					frames[n].code = code;
 					frames[n].gen = ce->gen;
-					frames[n].line = ce->linetable
-								 ? gs_linetable_line(ce->linetable, ce->linetable_len, ce->firstlineno, idx)
-								 : ce->firstlineno;
+					if (!ce->linetable) {
+						frames[n].line = ce->firstlineno;
+					} else if (ps->l.legacy) {
+						int lasti = (int32_t)(uint32_t)instr; /* f_lasti: an int */
+						frames[n].line = ps->l.legacy == 9
+									 ? gs_lnotab_line(ce->linetable, ce->linetable_len,
+											  ce->firstlineno, lasti)
+									 : gs_linetable310_line(ce->linetable, ce->linetable_len,
+												ce->firstlineno,
+												lasti >= 0 ? lasti * 2 : -1);
+					} else {
+						int idx = instr >= ce->adaptive ? (int)((instr - ce->adaptive) / 2) : 0;
+						frames[n].line = gs_linetable_line(ce->linetable, ce->linetable_len,
+										   ce->firstlineno, idx);
+					}
 					if (frames[n].line < 0)
 						frames[n].line = ce->firstlineno;
-					frames[n].entry = ps->l.frame_is_entry >= 0 && fb[ps->l.frame_is_entry];
+					/* before 3.11 every Python call is a call of the evaluation loop */
+					frames[n].entry = ps->l.legacy || (ps->l.frame_is_entry >= 0 && fb[ps->l.frame_is_entry]);
 					frames[n].entry_addr = 0;
 					n++;
 				}

@@ -32,7 +32,7 @@ struct gs_pystacks;
 struct gs_pystacks *gs_pystacks_new(const struct gs_python *py, char *why, size_t whylen);
 void gs_pystacks_free(struct gs_pystacks *ps);
 
-/* A walker for synthetic memory (tests): the built-in 3.11 or 3.12 layout, the address of the
+/* A walker for synthetic memory (tests): the built-in 3.9 to 3.12 layout, the address of the
  * pointer to the main interpreter, and the address standing for PyCode_Type. */
 struct gs_pystacks *gs_pystacks_synthetic(unsigned minor, uint64_t interp_main, uint64_t code_type);
 
@@ -46,6 +46,11 @@ int gs_pystacks_code(struct gs_pystacks *ps, uint64_t code, const char **qualnam
 
 /* Counters: samples, torn or failed reads. */
 void gs_pystacks_stats(const struct gs_pystacks *ps, uint64_t *walks, uint64_t *errors);
+
+/* 3.9's co_lnotab and 3.10's co_linetable: the line of the instruction at byte offset (-1: not
+ * started, the first line). */
+int gs_lnotab_line(const uint8_t *table, size_t len, int firstlineno, int offset);
+int gs_linetable310_line(const uint8_t *table, size_t len, int firstlineno, int offset);
 
 /* Decodes a 3.11+ location table: the line of code unit `index`, starting from firstlineno.
  * Returns -1 when the table says "no location" or is malformed. */

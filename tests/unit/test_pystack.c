@@ -169,12 +169,116 @@ static void test_reused_code_address(void **state)
 	gs_pystacks_free(ps);
 }
 
+/* 3.9/3.10: PyFrameObject chains (f_back), the thread found through pthread_self()'s struct
+ * pthread, lines from co_lnotab (3.9, byte offsets) or co_linetable (3.10, code units) */
+static void build_legacy(int minor, int n, uint64_t pthread)
+{
+	memset(mem, 0, sizeof(mem));
+	p64(BASE + 0x100, BASE + 0x1000);          /* interpreters.main -> interp */
+	p64(BASE + 0x1000 + 8, BASE + 0x2000);     /* tstate_head */
+	p64(BASE + 0x2000 + 176, pthread);         /* thread_id = pthread_self() */
+	p32(pthread + 0x2d0, 4242);                /* struct pthread's tid */
+	p64(BASE + 0x2000 + 24, frame_addr(0));    /* frame */
+	for (int i = 0; i < n; i++) {
+		uint64_t f = frame_addr(i), c = BASE + 0x100000 + (uint64_t)i * 0x400;
+		char name[32];
+		snprintf(name, sizeof(name), "f%d", i);
+		p64(c + 8, CODE_TYPE);
+		p64(c + 112, str_at(c + 0x200, name));
+		p64(c + 104, str_at(c + 0x280, "prog.py"));
+		p32(c + 40, (uint32_t)(10 * i));
+		p64(c + 120, c + 0x300);
+		p64(c + 0x300 + 0x10, 4);
+		/* two entries: bytes 0-5 on the first line, from byte 6 on the next (+1) */
+		mem[c - BASE + 0x320] = 6;
+		mem[c - BASE + 0x321] = minor == 9 ? 1 : 0;
+		mem[c - BASE + 0x322] = minor == 9 ? 20 : 20;
+		mem[c - BASE + 0x323] = 1;
+		p64(f + 24, i + 1 < n ? frame_addr(i + 1) : 0);
+		p64(f + 32, c);
+		/* f_lasti: byte 8 (3.9), code unit 4 = byte 8 (3.10): the second line */
+		p32(f + (minor == 9 ? 104 : 96), minor == 9 ? 8 : 4);
+	}
+}
+
+static void test_legacy_layouts(void **state)
+{
+	(void)state;
+	for (unsigned minor = 9; minor <= 10; minor++) {
+		struct gs_pystacks *ps = gs_pystacks_synthetic(minor, BASE + 0x100, CODE_TYPE);
+		static struct got g;
+		assert_non_null(ps);
+		build_legacy((int)minor, 5, BASE + 0x5000);
+		memset(&g, 0, sizeof(g));
+		assert_int_equal(gs_pystacks_sample(ps, rd, NULL, cb, &g), 1);
+		assert_int_equal(g.tid, 4242);
+		assert_int_equal(g.n, 5);
+		for (int i = 0; i < g.n; i++) {
+			const char *q, *fn;
+			char want[32];
+			snprintf(want, sizeof(want), "f%d", i);
+			assert_int_equal(gs_pystacks_code(ps, g.f[i].code, &q, &fn), 0);
+			assert_string_equal(q, want);
+			assert_int_equal(g.f[i].line, 10 * i + 1);
+			assert_int_equal(g.f[i].entry, 1); /* every frame is its own call of the loop */
+		}
+		/* a pthread_t that cannot be read: the thread is skipped, not misnamed */
+		build_legacy((int)minor, 2, BASE + SIZE - 0x100);
+		memset(&g, 0, sizeof(g));
+		assert_int_equal(gs_pystacks_sample(ps, rd, NULL, cb, &g), 1);
+		assert_int_equal(g.n, 0);
+		gs_pystacks_free(ps);
+	}
+}
+
+static void test_legacy_line_tables(void **state)
+{
+	/* 3.9 co_lnotab: (addr incr, line incr) pairs, line incr signed */
+	const uint8_t lnotab[] = { 0, 1, 6, 2, 10, (uint8_t)-1 };
+	/* 3.10 co_linetable: (end delta, line delta) pairs, -128: no line */
+	const uint8_t lt310[] = { 4, 1, 6, 2, 4, 0x80, 8, (uint8_t)-1 };
+	(void)state;
+	assert_int_equal(gs_lnotab_line(lnotab, sizeof(lnotab), 10, 0), 11);
+	assert_int_equal(gs_lnotab_line(lnotab, sizeof(lnotab), 10, 5), 11);
+	assert_int_equal(gs_lnotab_line(lnotab, sizeof(lnotab), 10, 6), 13);
+	assert_int_equal(gs_lnotab_line(lnotab, sizeof(lnotab), 10, 16), 12);
+	assert_int_equal(gs_lnotab_line(lnotab, sizeof(lnotab), 10, -1), 10);
+	assert_int_equal(gs_lnotab_line(lnotab, 3, 10, 100), 11); /* odd length: the last half pair ignored */
+	assert_int_equal(gs_linetable310_line(lt310, sizeof(lt310), 10, 0), 11);
+	assert_int_equal(gs_linetable310_line(lt310, sizeof(lt310), 10, 4), 13);
+	assert_int_equal(gs_linetable310_line(lt310, sizeof(lt310), 10, 10), -1); /* no line */
+	assert_int_equal(gs_linetable310_line(lt310, sizeof(lt310), 10, 14), 12);
+	assert_int_equal(gs_linetable310_line(lt310, sizeof(lt310), 10, 22), -1); /* past the end */
+	assert_int_equal(gs_linetable310_line(lt310, 0, 10, 0), -1);
+}
+
+/* 3.11: frames with is_entry set close a call of the evaluation loop */
+static void test_entry_frames(void **state)
+{
+	struct gs_pystacks *ps = gs_pystacks_synthetic(11, BASE + 0x100, CODE_TYPE);
+	static struct got g;
+	(void)state;
+	build(4);
+	mem[frame_addr(1) - BASE + 0x44] = 1; /* f1 entered the loop from C */
+	mem[frame_addr(3) - BASE + 0x44] = 1;
+	assert_int_equal(gs_pystacks_sample(ps, rd, NULL, cb, &g), 1);
+	assert_int_equal(g.n, 4);
+	assert_int_equal(g.f[0].entry, 0);
+	assert_int_equal(g.f[1].entry, 1);
+	assert_int_equal(g.f[2].entry, 0);
+	assert_int_equal(g.f[3].entry, 1);
+	gs_pystacks_free(ps);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_normal_and_deep),
 		cmocka_unit_test(test_cyclic_and_truncated),
 		cmocka_unit_test(test_reused_code_address),
+		cmocka_unit_test(test_legacy_layouts),
+		cmocka_unit_test(test_legacy_line_tables),
+		cmocka_unit_test(test_entry_frames),
 	};
 	return cmocka_run_group_tests_name("python stacks", tests, NULL, NULL);
 }
