@@ -480,6 +480,8 @@ int gs_pystacks_sample(struct gs_pystacks *ps, gs_mem_reader read, void *ctx,
 				}
 			} else {
 				ce = code ? code_lookup(ps, read, ctx, code) : NULL;
+				if (code && !ce)
+					ps->errors++; /* torn: the frame moved on under the read (or was never code) */
 				if (ce) {
 					frames[n].code = code;
 					frames[n].gen = ce->gen;
