@@ -362,6 +362,8 @@ static void end_hold(struct gs_analysis *a, struct gs_gilstat *p, struct gs_thre
 		p->holder = 0;
 }
 
+static void wait_done(struct gs_analysis *a, struct gs_thread *t, uint64_t d);
+
 static void end_wait(struct gs_analysis *a, struct gs_gilstat *p, struct gs_thread *t, uint64_t now)
 {
 	uint64_t d;
@@ -369,6 +371,7 @@ static void end_wait(struct gs_analysis *a, struct gs_gilstat *p, struct gs_thre
 	d = now - t->wait_start;
 	if (d > t->longest_wait_ns)
 		t->longest_wait_ns = d;
+	wait_done(a, t, d);
 	t->gil = GS_GIL_NONE;
 	waiter_remove(a, p, t);
 	hook_gil(a, GS_GE_WAITERS, p, t, now);
@@ -467,8 +470,10 @@ static void reset_accounting(struct gs_analysis *a, uint64_t now)
 		t->nblame = 0;
 		if (t->gil == GS_GIL_HELD)
 			hold_begins(t, now);
-		if (t->gil == GS_GIL_WAIT)
+		if (t->gil == GS_GIL_WAIT) {
 			t->wait_start = now;
+			t->wait_stack = 0;
+		}
 	}
 	for (size_t i = 0; i < a->nprocs; i++)
 		a->procs[i].first_ns = now;
@@ -545,7 +550,8 @@ static size_t count_hash(uint32_t what, uint32_t tid, uint64_t stack, uint32_t p
 	return (size_t)((((stack * 31 + tid) * 7 + what) * 131 + peer) * 2654435761u) & (cap - 1);
 }
 
-static void count_stack_peer(struct gs_analysis *a, uint32_t what, uint32_t tid, uint64_t stack, uint32_t peer)
+static void count_stack_add(struct gs_analysis *a, uint32_t what, uint32_t tid, uint64_t stack, uint32_t peer,
+			    uint64_t amount)
 {
 	size_t h;
 	if ((a->ncounts + 1) * 2 > a->cap_counts) {
@@ -569,7 +575,7 @@ static void count_stack_peer(struct gs_analysis *a, uint32_t what, uint32_t tid,
 	while (a->counts[h].samples) {
 		struct gs_stack_count *c = &a->counts[h];
 		if (c->what == what && c->tid == tid && c->stack == stack && c->peer == peer) {
-			c->samples++;
+			c->samples += amount;
 			return;
 		}
 		h = (h + 1) & (a->cap_counts - 1);
@@ -578,8 +584,23 @@ static void count_stack_peer(struct gs_analysis *a, uint32_t what, uint32_t tid,
 	a->counts[h].tid = tid;
 	a->counts[h].stack = stack;
 	a->counts[h].peer = peer;
-	a->counts[h].samples = 1;
+	a->counts[h].samples = amount;
 	a->ncounts++;
+}
+
+static void count_stack_peer(struct gs_analysis *a, uint32_t what, uint32_t tid, uint64_t stack, uint32_t peer)
+{
+	count_stack_add(a, what, tid, stack, peer, 1);
+}
+
+/* A wait ends: its time goes to the stack it waited in. */
+static void wait_done(struct gs_analysis *a, struct gs_thread *t, uint64_t d)
+{
+	if (!d)
+		return;
+	count_stack_add(a, GS_WHAT_WAITED_NS, t->tid, t->wait_stack, 0, d);
+	count_stack_add(a, GS_WHAT_WAITS, t->tid, t->wait_stack, 0, 1);
+	t->wait_stack = 0;
 }
 
 /* Counts are kept in an open-addressing table keyed by (what, tid, stack, peer). */
@@ -681,6 +702,8 @@ static void on_pysample(struct gs_analysis *a, const struct gs_rec *r)
 		what = GS_WHAT_NOGIL;
 	else
 		what = GS_WHAT_OFFCPU;
+	if (what == GS_WHAT_WAIT && !t->wait_stack)
+		t->wait_stack = r->arg64;
 	if (what == GS_WHAT_HOLD) {
 		t->hold_samples++;
 		if (!t->hold_votes) {
@@ -944,6 +967,7 @@ void gs_analysis_feed(struct gs_analysis *a, const struct gs_rec *r, const void 
 			if (t->gil == GS_GIL_NONE) {
 				t->gil = GS_GIL_WAIT;
 				t->wait_start = now;
+				t->wait_stack = 0;
 				waiter_add(a, g, t);
 				hook_gil(a, GS_GE_WAITERS, g, t, now);
 			}
@@ -991,6 +1015,7 @@ void gs_analysis_finish(struct gs_analysis *a, uint64_t end_ns)
 			uint64_t d = now - t->wait_start;
 			if (d > t->longest_wait_ns)
 				t->longest_wait_ns = d;
+			wait_done(a, t, d);
 		}
 		t->end_ns = now;
 	}

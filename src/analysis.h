@@ -72,6 +72,11 @@ struct gs_stack_count {
 /* Counts kept apart from the flame graph kinds: the holder's stacks sampled while one given
  * thread waited (key: waiter in tid, holder in peer). */
 #define GS_WHAT_HELD_FOR 100u
+/* Each wait's time (in `samples`: nanoseconds) and count, by the stack sampled first while it
+ * waited (a parked thread holds still: the stack it started waiting with); stack 0: waits no
+ * sample fell in (shorter than the sampling period). */
+#define GS_WHAT_WAITED_NS 101u
+#define GS_WHAT_WAITS 102u
 
 struct gs_thread {
 	uint32_t pid, tid;
@@ -94,6 +99,7 @@ struct gs_thread {
 	/* the current hold's stack samples: a majority vote (Boyer-Moore) for its dominant stack */
 	uint64_t hold_stack;
 	uint32_t hold_votes, hold_samples;
+	uint64_t wait_stack;    /* the first stack sampled during the current wait, 0: none yet */
 };
 
 /* One GIL: the process's (3.9-3.11, and the main interpreter's), or a sub-interpreter's own

@@ -29,6 +29,7 @@ static const struct gs_gilstat empty_gil;
 static void longest_holds(const struct gs_analysis *a, FILE *out, int n);
 static void stack_line(const struct gs_analysis *a, uint64_t stack, int depth, char *buf, size_t len);
 static void json_stack(const struct gs_analysis *a, FILE *out, uint64_t stack);
+static void json_wait_sites(const struct gs_analysis *a, FILE *out, const struct gs_thread *t);
 static size_t top_stacks_peer(const struct gs_analysis *a, uint32_t what, uint32_t tid, uint32_t peer,
 			      const struct gs_stack_count **out, size_t n, uint64_t *total);
 
@@ -365,7 +366,9 @@ void gs_report_json(const struct gs_analysis *a, FILE *out)
 			}
 			fputs("]}", out);
 		}
-		fputs("]}", out);
+		fputs("]", out);
+		json_wait_sites(a, out, t);
+		fputs("}", out);
 	}
 	fputs("], \"longest_holds\": [", out);
 	for (int i = 0; i < a->ntop_holds; i++) {
@@ -384,6 +387,29 @@ void gs_report_json(const struct gs_analysis *a, FILE *out)
 }
 
 /* A stack as [{"function", "file", "line"}, ...], innermost first; null when none was sampled. */
+/* "wait_sites": each wait's time and count by the stack it waited in (stack null: no sample
+ * fell in the wait), the longest first, at most 10. */
+static void json_wait_sites(const struct gs_analysis *a, FILE *out, const struct gs_thread *t)
+{
+	const struct gs_stack_count *tops[10];
+	uint64_t tot;
+	size_t nt = top_stacks_peer(a, GS_WHAT_WAITED_NS, t->tid, 0, tops, 10, &tot);
+	fputs(", \"wait_sites\": [", out);
+	for (size_t q = 0; q < nt; q++) {
+		uint64_t waits = 0;
+		for (size_t i = 0; i < a->cap_counts; i++) {
+			const struct gs_stack_count *c = &a->counts[i];
+			if (c->samples && c->what == GS_WHAT_WAITS && c->tid == t->tid && c->stack == tops[q]->stack)
+				waits = c->samples;
+		}
+		fprintf(out, "%s{\"ns\": %" PRIu64 ", \"waits\": %" PRIu64 ", \"stack\": ", q ? ", " : "",
+			tops[q]->samples, waits);
+		json_stack(a, out, tops[q]->stack);
+		fputc('}', out);
+	}
+	fputc(']', out);
+}
+
 static void json_stack(const struct gs_analysis *a, FILE *out, uint64_t stack)
 {
 	int n = 0;
@@ -578,14 +604,35 @@ void gs_report_blame(const struct gs_analysis *a, FILE *out, size_t max_holders)
 		fprintf(out, "  TID %u (%s%s) waited %s:\n", t->tid, gs_thread_label(a, t), t->is_main ? ", main" : "",
 			d1);
 		{
-			/* where it waited: its own stacks sampled while waiting (parked: they hold still) */
-			const struct gs_stack_count *tops[2];
-			uint64_t tot;
-			size_t nt = top_stacks(a, GS_WHAT_WAIT, t->tid, tops, 2, &tot);
-			for (size_t q = 0; q < nt; q++) {
+			/* where it waited: each wait's time by the stack sampled first during it (a
+			 * parked thread holds still); waits no sample fell in are told apart */
+			const struct gs_stack_count *tops[4];
+			uint64_t tot, nwaits = 0, unsampled_ns = 0, unsampled = 0;
+			size_t nt = top_stacks(a, GS_WHAT_WAITED_NS, t->tid, tops, 4, &tot);
+			for (size_t i2 = 0; i2 < a->cap_counts; i2++) {
+				const struct gs_stack_count *c = &a->counts[i2];
+				if (!c->samples || c->tid != t->tid)
+					continue;
+				if (c->what == GS_WHAT_WAITS) {
+					nwaits += c->samples;
+					if (!c->stack)
+						unsampled = c->samples;
+				} else if (c->what == GS_WHAT_WAITED_NS && !c->stack) {
+					unsampled_ns = c->samples;
+				}
+			}
+			for (size_t q = 0, shown = 0; q < nt && shown < 2; q++) {
 				char line[2048];
+				if (!tops[q]->stack)
+					continue;
 				stack_line(a, tops[q]->stack, 4, line, sizeof(line));
 				fprintf(out, "    waiting %3.0f%% in %s\n", pct(tops[q]->samples, tot), line);
+				shown++;
+			}
+			if (unsampled && a->stack_samples) {
+				fmt_dur(d2, sizeof(d2), unsampled_ns);
+				fprintf(out, "    (%" PRIu64 " of its %" PRIu64 " waits, %s, ended before a stack sample)\n",
+					unsampled, nwaits, d2);
 			}
 		}
 		for (size_t k = 0; k < t->nblame && k < max_holders; k++) {

@@ -114,6 +114,12 @@ def test_long_c_call_keeps_the_gil(tmp_path, python):
         # what the holder ran while the waiter waited: the line with data.sort()
         sort_line = next(i for i, l in enumerate(open(target("sort.py")), 1) if "data.sort()" in l)
         assert f"in sorter ({target('sort.py')}:{sort_line})" in blame.stdout, blame.stdout
+        # where the waiter waited, by wait time: its loop, for the sort's whole duration
+        sites = waiter["wait_sites"]
+        assert sum(s["ns"] for s in sites) <= waiter["gil_wait_ns"]
+        longest = max(sites, key=lambda s: s["ns"])
+        assert longest["stack"] and longest["stack"][0]["function"] == "waiter", longest
+        assert longest["ns"] >= 0.8 * sort_ns
         # the same, in JSON, from the holder's samples taken while this very waiter waited
         by_sorter = next(b for b in waiter["waited_while_held_by"] if b["holder_tid"] == sorter["tid"])
         assert by_sorter["holder_samples"] >= 1

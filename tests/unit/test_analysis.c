@@ -353,7 +353,61 @@ static void test_holder_stacks_per_waiter(void **state)
 	assert_int_equal(held_for(&a, 103, 101, 9), 2);
 	assert_int_equal(held_for(&a, 102, 101, 4), 0); /* nobody waited */
 	assert_int_equal(samples_of(&a, GS_WHAT_BLOCKING, 101), 3);
+	/* each wait's time goes to the first stack sampled in it: none was (the samples above are
+	 * the holder's), so 102 and 103 have unsampled waits, still open at the end */
+	assert_int_equal(samples_of(&a, GS_WHAT_WAITED_NS, 102), 100 * US); /* 20 to the end at 120 */
+	assert_int_equal(samples_of(&a, GS_WHAT_WAITS, 103), 1);
 	assert_int_equal(samples_of(&a, GS_WHAT_OFFGIL, 101), 1); /* the one at 5, running without it */
+	gs_analysis_free(&a);
+}
+
+static void test_wait_sites(void **state)
+{
+	/* 102 waits 10-50 (sampled in stack 6 at 20 and stack 8 at 30: the first counts), 60-62
+	 * (not sampled), and 70 to the end at 100 (sampled in 5 at 80) */
+	struct gs_analysis a;
+	uint64_t got6 = 0, got5 = 0, got0 = 0, n0 = 0;
+	(void)state;
+	python_process(&a);
+	feed(&a, GS_REC_FORK, 100, 101, T(0), 100, 100);
+	feed(&a, GS_REC_FORK, 100, 102, T(0), 100, 100);
+	IN(101, 0);
+	IN(102, 0);
+	ACQ(101, 5);
+	WAIT(102, 10);
+	feed(&a, GS_REC_PYSAMPLE, 100, 102, T(20), 0, 6);
+	feed(&a, GS_REC_PYSAMPLE, 100, 102, T(30), 0, 8);
+	REL(101, 50);
+	ACQ(102, 50);
+	REL(102, 55);
+	ACQ(101, 56);
+	WAIT(102, 60);
+	REL(101, 62);
+	ACQ(102, 62);
+	REL(102, 65);
+	ACQ(101, 66);
+	WAIT(102, 70);
+	feed(&a, GS_REC_PYSAMPLE, 100, 102, T(80), 0, 5);
+	gs_analysis_finish(&a, T(100));
+	for (size_t i = 0; i < a.cap_counts; i++) {
+		const struct gs_stack_count *c = &a.counts[i];
+		if (!c->samples || c->tid != 102)
+			continue;
+		if (c->what == GS_WHAT_WAITED_NS && c->stack == 6)
+			got6 = c->samples;
+		if (c->what == GS_WHAT_WAITED_NS && c->stack == 5)
+			got5 = c->samples;
+		if (c->what == GS_WHAT_WAITED_NS && c->stack == 0)
+			got0 = c->samples;
+		if (c->what == GS_WHAT_WAITS && c->stack == 0)
+			n0 = c->samples;
+		assert_false(c->what == GS_WHAT_WAITED_NS && c->stack == 8);
+	}
+	assert_int_equal(got6, 40 * US);
+	assert_int_equal(got0, 2 * US);
+	assert_int_equal(n0, 1);
+	assert_int_equal(got5, 30 * US); /* still waiting at the end */
+	assert_int_equal(got6 + got0 + got5, gs_analysis_thread(&a, 102)->wait_ns);
 	gs_analysis_free(&a);
 }
 
@@ -417,7 +471,7 @@ int main(void)
 		cmocka_unit_test(test_attach_wait_in_progress), cmocka_unit_test(test_not_python_and_states),
 		cmocka_unit_test(test_samples_by_state),
 		cmocka_unit_test(test_longest_holds_carry_their_stack),
-		cmocka_unit_test(test_holder_stacks_per_waiter), cmocka_unit_test(test_tid_reuse), cmocka_unit_test(test_subinterpreters_own_gils),
+		cmocka_unit_test(test_holder_stacks_per_waiter), cmocka_unit_test(test_wait_sites), cmocka_unit_test(test_tid_reuse), cmocka_unit_test(test_subinterpreters_own_gils),
 	};
 	return cmocka_run_group_tests_name("analysis", tests, NULL, NULL);
 }
