@@ -232,6 +232,14 @@ static uint64_t captured_regs[GS_NATIVE_NREGS];
 static uint8_t captured_stack[32768];
 static size_t captured_len;
 
+/* What the kernel does for a sample: copy the raw stack, redzones and all (so not under ASan). */
+static __attribute__((noinline, no_sanitize("address"))) void copy_stack(uint8_t *dst, uintptr_t src, size_t len)
+{
+	const volatile uint8_t *s = (const volatile uint8_t *)src;
+	for (size_t i = 0; i < len; i++)
+		dst[i] = s[i];
+}
+
 static __attribute__((noinline)) void capture_here(void)
 {
 	ucontext_t uc;
@@ -270,7 +278,7 @@ static __attribute__((noinline)) void capture_here(void)
 		if (f)
 			fclose(f);
 	}
-	memcpy(captured_stack, (const void *)(uintptr_t)r[7], captured_len);
+	copy_stack(captured_stack, (uintptr_t)r[7], captured_len);
 	__asm__ volatile("" ::: "memory");
 }
 
