@@ -38,16 +38,22 @@ static int write_all(int fd, const void *p, size_t n)
 
 int gs_recwriter_open(const char *path, uint64_t start_mono, struct gs_recwriter **out)
 {
+	char why[256];
+	int fd = gs_open_output(path, why, sizeof(why));
+	if (fd < 0)
+		return fd;
+	return gs_recwriter_open_fd(fd, start_mono, out);
+}
+
+int gs_recwriter_open_fd(int fd, uint64_t start_mono, struct gs_recwriter **out)
+{
 	uint8_t hdr[GS_REC_HEADER_SIZE] = { 0 };
 	uint32_t v = GS_REC_VERSION, hs = GS_REC_HEADER_SIZE;
 	struct timespec rt;
 	uint64_t rtns;
 	struct gs_recwriter *w;
-	int fd, err;
+	int err;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
 	clock_gettime(CLOCK_REALTIME, &rt);
 	rtns = (uint64_t)rt.tv_sec * 1000000000ull + (uint64_t)rt.tv_nsec;
 	memcpy(hdr, GS_REC_MAGIC, 8);

@@ -1511,10 +1511,13 @@ int gs_record(const struct gs_record_opts *o)
 	}
 	R.start_ns = gs_now_ns();
 	{
-		int err = gs_recwriter_open(o->output, R.start_ns, &R.w);
-		if (err < 0) {
-			gs_err("cannot create the recording %s: %s%s", o->output, strerror(-err),
-			       err == -ELOOP ? " (it is a symbolic link; gilscope does not follow them)" : "");
+		int fd = gs_open_output(o->output, why, sizeof(why)), err;
+		if (fd < 0 || (err = gs_recwriter_open_fd(fd, R.start_ns, &R.w)) < 0) {
+			if (fd >= 0)
+				snprintf(why, sizeof(why), "cannot write the recording %s: %s", o->output, strerror(-err));
+			gs_err("%s", why);
+			if (o->pid <= 0)
+				gs_err("the command was not started");
 			goto out;
 		}
 	}
@@ -1712,10 +1715,10 @@ out_close:
 	if (R.w && (ret == 0 || (R.exited && ret != 127))) {
 		summary(&R);
 		if (o->html) {
-			FILE *h = fopen(o->html, "we");
 			char hwhy[512];
+			FILE *h = gs_fopen_output(o->html, hwhy, sizeof(hwhy));
 			if (!h)
-				gs_err("cannot create %s: %s", o->html, strerror(errno));
+				gs_err("%s", hwhy);
 			else if (gs_html_report(o->output, h, hwhy, sizeof(hwhy)) < 0)
 				gs_err("%s", hwhy);
 			if (h && fclose(h) != 0)
