@@ -45,6 +45,7 @@
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
@@ -1149,6 +1150,59 @@ static void release_all(struct seized *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* The kernel.yama.ptrace_scope setting, or "" when Yama is not there. */
+static void yama_note(char *buf, size_t len)
+{
+	char ys[16];
+	long k = gs_read_file("/proc/sys/kernel/yama/ptrace_scope", ys, sizeof(ys));
+	buf[0] = '\0';
+	if (k <= 0)
+		return;
+	if (ys[k - 1] == '\n')
+		ys[k - 1] = '\0';
+	snprintf(buf, len, " (kernel.yama.ptrace_scope = %s)", ys);
+}
+
+/* May gilscope attach to pid? Opening /proc/PID/mem makes the kernel's ptrace attach check
+ * (uids, capabilities, Yama) without touching the process, so a refusal leaves nothing behind:
+ * no recording file, no uprobe, no stopped thread. 0, or -errno with why. */
+static int attach_check(pid_t pid, char *why, size_t whylen)
+{
+	char path[64], yama[64], caps[2048];
+	struct stat st;
+	int fd, e, has_ptrace = 0;
+	const char *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	e = errno;
+	if (e == ENOENT || e == ESRCH) {
+		snprintf(why, whylen, "no process with pid %d", (int)pid);
+		return -ESRCH;
+	}
+	if (e != EACCES && e != EPERM) {
+		snprintf(why, whylen, "cannot attach to process %d: %s", (int)pid, strerror(e));
+		return -e;
+	}
+	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+	if (stat(path, &st) < 0)
+		st.st_uid = (uid_t)-1;
+	if (gs_read_file("/proc/self/status", caps, sizeof(caps)) > 0 && (p = strstr(caps, "CapEff:\t"))) {
+		uint64_t v = strtoull(p + 8, NULL, 16);
+		has_ptrace = (v >> 19) & 1; /* CAP_SYS_PTRACE */
+	}
+	yama_note(yama, sizeof(yama));
+	snprintf(why, whylen,
+		 "not permitted to attach to process %d (it runs as user %d; gilscope as user %d, %s CAP_SYS_PTRACE)%s: "
+		 "run gilscope as root with CAP_SYS_PTRACE; nothing was done to the process",
+		 (int)pid, (int)st.st_uid, (int)geteuid(), has_ptrace ? "with" : "without", yama);
+	return -EPERM;
+}
+
 /* Stops every thread of pid; loops until no new thread appears. */
 static int stop_all(pid_t pid, struct seized *s, char *why, size_t whylen)
 {
@@ -1171,14 +1225,12 @@ static int stop_all(pid_t pid, struct seized *s, char *why, size_t whylen)
 					continue; /* exited meanwhile */
 				free(tids);
 				if (e == EPERM) {
-					char ys[16] = "?";
-					long k = gs_read_file("/proc/sys/kernel/yama/ptrace_scope", ys, sizeof(ys));
-					if (k > 0 && ys[k - 1] == '\n')
-						ys[k - 1] = '\0';
+					char yama[64];
+					yama_note(yama, sizeof(yama));
 					snprintf(why, whylen,
-						 "not permitted to attach to process %d (kernel.yama.ptrace_scope = %s): run "
-						 "gilscope as root or with CAP_SYS_PTRACE",
-						 (int)pid, ys);
+						 "not permitted to attach to process %d%s: run gilscope as root or with "
+						 "CAP_SYS_PTRACE",
+						 (int)pid, yama);
 				} else {
 					snprintf(why, whylen, "cannot attach to thread %d: %s", (int)tids[i], strerror(e));
 				}
@@ -1505,8 +1557,8 @@ int gs_record(const struct gs_record_opts *o)
 			gs_err("the command was not started");
 		goto out;
 	}
-	if (o->pid > 0 && kill(o->pid, 0) < 0 && errno == ESRCH) {
-		gs_err("no process with pid %d", (int)o->pid);
+	if (o->pid > 0 && attach_check(o->pid, why, sizeof(why)) < 0) {
+		gs_err("%s", why);
 		goto out;
 	}
 	R.start_ns = gs_now_ns();
