@@ -1424,6 +1424,29 @@ static void remove_uprobes(struct recorder *R)
 	R->uprobe_defined = 0;
 }
 
+/* gilscope's own peak RSS: VmHWM of its memory map. (getrusage's ru_maxrss is not: Linux keeps
+ * it across execve, so it starts at the RSS of whatever forked gilscope, e.g. a big Python.) */
+static long peak_rss_kb(long fallback)
+{
+	char buf[4096];
+	const char *p;
+	uint64_t v;
+	if (gs_read_file("/proc/self/status", buf, sizeof(buf)) > 0 && (p = strstr(buf, "VmHWM:"))) {
+		char num[32];
+		size_t n = 0;
+		for (p += 6; *p == ' ' || *p == '\t'; p++)
+			;
+		while (p[n] >= '0' && p[n] <= '9' && n + 1 < sizeof(num)) {
+			num[n] = p[n];
+			n++;
+		}
+		num[n] = '\0';
+		if (gs_parse_u64(num, &v) == 0)
+			return (long)v;
+	}
+	return fallback;
+}
+
 static void finish(struct recorder *R)
 {
 	struct gs_rec r = { 0 };
@@ -1448,7 +1471,7 @@ static void finish(struct recorder *R)
 			       ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) * 1000ull;
 		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)cpu);
 		meta(R, 0, "recorder.cpu_ns", buf);
-		snprintf(buf, sizeof(buf), "%ld", ru.ru_maxrss);
+		snprintf(buf, sizeof(buf), "%ld", peak_rss_kb(ru.ru_maxrss));
 		meta(R, 0, "recorder.max_rss_kb", buf);
 	}
 	drain(R, 1);
