@@ -119,7 +119,8 @@ def main():
             rep, facts, out, took, records, size = run(gs, args.python, cmd, tmp, name.split()[1])
             bad = check(rep, facts, n, exited)
             acq = sum(t["acquisitions"] for t in rep["threads"])
-            print(f"{name}: {took:.1f} s, {records} records ({size / 1e6:.1f} MB), {acq} GIL acquisitions, "
+            print(f"{name}: {took:.1f} s, {records} records ({size / 1e6:.1f} MB: {rep['gil_events']} GIL events, "
+                  f"{rep['sched_events']} scheduler events, {rep['stack_samples']} stack samples), {acq} GIL acquisitions, "
                   f"lost {rep['lost_events']}, gilscope peak RSS {rep['recorder_max_rss_kb'] / 1024:.1f} MiB, "
                   f"repaired {rep['repaired_inconsistencies']}: {'ok' if not bad else 'FAILED'}", flush=True)
             for b in bad[:20]:
