@@ -559,8 +559,14 @@ static int cmd_offgil(int argc, char **argv)
 			}
 			gs_report_folded_scaled(&a, out, GS_WHAT_WAIT, a.stack_rate_hz ? 1000000 / a.stack_rate_hz : 1000);
 			gs_analysis_free(&a);
-			if (output ? fclose(out) != 0 : fflush(out) != 0) {
-				gs_err("writing %s: %s", output ? output : "the output", strerror(errno));
+			if (!output) {
+				if (fflush(stdout) == 0)
+					return 0;
+				gs_err("writing the output: %s", strerror(errno));
+				return 1;
+			}
+			if (fclose(out) != 0) {
+				gs_err("writing %s: %s", output, strerror(errno));
 				return 1;
 			}
 			return 0;
