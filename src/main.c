@@ -14,6 +14,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -356,6 +357,8 @@ static int cmd_export(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (output && strcmp(output, "-") == 0)
+		output = NULL; /* -o -: standard output */
 	if (strcmp(format, "folded") != 0 && strcmp(format, "svg") != 0 && strcmp(format, "trace-json") != 0 &&
 	    strcmp(format, "html") != 0 && strcmp(format, "perfetto") != 0) {
 		usage_error("unknown --format '%s' (folded, svg, trace-json, perfetto or html)", format);
@@ -367,8 +370,8 @@ static int cmd_export(int argc, char **argv)
 	}
 	if (strcmp(format, "trace-json") == 0 || strcmp(format, "html") == 0 || strcmp(format, "perfetto") == 0) {
 		int err;
-		if (output && !(out = fopen(output, "we"))) {
-			gs_err("cannot create %s: %s", output, strerror(errno));
+		if (output && !(out = gs_fopen_output(output, why, sizeof(why)))) {
+			gs_err("%s", why);
 			return 1;
 		}
 		if (strcmp(format, "html") == 0)
@@ -389,8 +392,8 @@ static int cmd_export(int argc, char **argv)
 		gs_err("%s", why);
 		return 1;
 	}
-	if (output && !(out = fopen(output, "we"))) {
-		gs_err("cannot create %s: %s", output, strerror(errno));
+	if (output && !(out = gs_fopen_output(output, why, sizeof(why)))) {
+		gs_err("%s", why);
 		gs_analysis_free(&a);
 		return 1;
 	}
@@ -432,12 +435,12 @@ static int cmd_perf2trace(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },           { NULL, 0, NULL, 0 },
 	};
 	const char *output = "perf.json", *viz = NULL, *mode;
-	char tmpl[] = "/tmp/gilscope-perf2trace-XXXXXX", why[1024];
+	char tmpl[64] = "/tmp/gilscope-perf2trace-XXXXXX", why[1024];
 	struct gs_recwriter *w;
 	struct gs_perf2trace_stats st;
 	struct gs_analysis a;
 	FILE *out;
-	int c, fd, err, quiet = 0;
+	int c, fd, wfd = -1, err, quiet = 0;
 	uint64_t t0 = gs_now_ns();
 
 	optind = 1;
@@ -457,15 +460,20 @@ static int cmd_perf2trace(int argc, char **argv)
 		return 2;
 	}
 	mode = argv[optind];
+	/* the intermediate recording: created by mkstemp (O_EXCL, mode 0600) and unlinked at once,
+	 * then reached through /proc/self/fd: nobody else can open, replace or see it, and nothing
+	 * is left behind whatever happens */
 	fd = mkstemp(tmpl);
 	if (fd < 0) {
 		gs_err("cannot create a temporary file in /tmp: %s", strerror(errno));
 		return 1;
 	}
-	close(fd);
-	if ((err = gs_recwriter_open(tmpl, 0, &w)) < 0) {
-		gs_err("cannot write %s: %s", tmpl, strerror(-err));
-		unlink(tmpl);
+	unlink(tmpl);
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	snprintf(tmpl, sizeof(tmpl), "/proc/self/fd/%d", fd);
+	if ((wfd = dup(fd)) < 0 || (err = gs_recwriter_open_fd(wfd, 0, &w)) < 0) {
+		gs_err("cannot write a temporary file in /tmp: %s", strerror(wfd < 0 ? errno : -err));
+		close(fd);
 		return 1;
 	}
 	gs_recwriter_meta(w, 0, "command", mode[0] == 'g' ? "perf script (GIL probes)" : "perf script (scheduler)");
@@ -474,20 +482,20 @@ static int cmd_perf2trace(int argc, char **argv)
 		err = gs_recwriter_set_start(w, st.first_ns);
 	if (gs_recwriter_close(w) < 0 || err < 0) {
 		gs_err("reading perf script text failed: %s", strerror(err < 0 ? -err : EIO));
-		unlink(tmpl);
+		close(fd);
 		return 1;
 	}
 	if (!st.events) {
 		gs_err("no %s events in the input (%llu lines, %llu unreadable): is it `perf script` output of %s?", mode,
 		       (unsigned long long)st.lines, (unsigned long long)st.skipped,
 		       mode[0] == 'g' ? "the python:take_gil/drop_gil probes" : "sched tracepoints");
-		unlink(tmpl);
+		close(fd);
 		return 1;
 	}
-	out = fopen(output, "we");
+	out = gs_fopen_output(output, why, sizeof(why));
 	if (!out) {
-		gs_err("cannot create %s: %s", output, strerror(errno));
-		unlink(tmpl);
+		gs_err("%s", why);
+		close(fd);
 		return 1;
 	}
 	err = gs_trace_json(tmpl, viz, out, why, sizeof(why));
@@ -495,7 +503,7 @@ static int cmd_perf2trace(int argc, char **argv)
 		err = -EIO;
 	if (err < 0) {
 		gs_err("%s", why);
-		unlink(tmpl);
+		close(fd);
 		return 1;
 	}
 	if (!quiet && gs_analysis_load(&a, tmpl, why, sizeof(why)) == 0) {
@@ -506,7 +514,7 @@ static int cmd_perf2trace(int argc, char **argv)
 		fprintf(stderr, "gilscope: %llu events from %llu lines (%.1f MB) in %.2f s; %llu lines skipped; wrote %s\n",
 			(unsigned long long)st.events, (unsigned long long)st.lines, (double)st.bytes / 1e6,
 			(double)(gs_now_ns() - t0) / 1e9, (unsigned long long)st.skipped, output);
-	unlink(tmpl);
+	close(fd);
 	return 0;
 }
 
@@ -552,6 +560,8 @@ static int cmd_offgil(int argc, char **argv)
 	}
 	if (optind < argc)
 		input = argv[optind];
+	if (output && strcmp(output, "-") == 0)
+		output = NULL; /* -o -: standard output */
 	if (input) {
 		char magic[8] = "";
 		in = fopen(input, "re");
@@ -567,21 +577,31 @@ static int cmd_offgil(int argc, char **argv)
 				gs_err("%s", why);
 				return 1;
 			}
-			if (output && !(out = fopen(output, "we"))) {
-				gs_err("cannot create %s: %s", output, strerror(errno));
+			if (output && !(out = gs_fopen_output(output, why, sizeof(why)))) {
+				gs_err("%s", why);
 				gs_analysis_free(&a);
 				return 1;
 			}
 			gs_report_folded_scaled(&a, out, GS_WHAT_WAIT, a.stack_rate_hz ? 1000000 / a.stack_rate_hz : 1000);
-			if (output)
-				fclose(out);
 			gs_analysis_free(&a);
+			if (!output) {
+				if (fflush(stdout) == 0)
+					return 0;
+				gs_err("writing the output: %s", strerror(errno));
+				return 1;
+			}
+			if (fclose(out) != 0) {
+				gs_err("writing %s: %s", output, strerror(errno));
+				return 1;
+			}
 			return 0;
 		}
 		rewind(in);
 	}
-	if (output && !(out = fopen(output, "we"))) {
-		gs_err("cannot create %s: %s", output, strerror(errno));
+	if (output && !(out = gs_fopen_output(output, why, sizeof(why)))) {
+		gs_err("%s", why);
+		if (in != stdin)
+			fclose(in);
 		return 1;
 	}
 	n = gs_offgil_perf(in, out, &o, why, sizeof(why));

@@ -408,11 +408,12 @@ static void perfmap_load(struct gs_native *n)
 		return;
 	n->perfmap_checked_ns = now;
 	snprintf(path, sizeof(path), "/tmp/perf-%d.map", (int)n->pid);
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	/* written by the traced program: only its own user's (or root's) file, not a link, not
+	 * writable by others */
+	fd = gs_open_owned_nofollow(path, n->uid);
 	if (fd < 0)
 		return;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_uid != n->uid && st.st_uid != 0) ||
-	    (st.st_mode & (S_IWGRP | S_IWOTH)) || st.st_size == n->perfmap_size || st.st_size > (64 << 20)) {
+	if (fstat(fd, &st) < 0 || st.st_size == n->perfmap_size || st.st_size > (64 << 20)) {
 		close(fd);
 		return;
 	}

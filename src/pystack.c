@@ -155,6 +155,24 @@ struct gs_pystacks *gs_pystacks_new(const struct gs_python *py, char *why, size_
 			snprintf(why, whylen, "no stack layout for CPython %s", img->version);
 			goto fail;
 		}
+		/* every number an offset inside its object, checked before it is narrowed to 32 bits:
+		 * they index gilscope's own buffers (the interpreter file is not trusted) */
+		{
+			const unsigned small[] = { d->ts_frame, d->ts_native, d->fr_previous, d->fr_code, d->fr_instr,
+						   d->fr_owner, d->co_filename, d->co_name, d->co_qualname,
+						   d->co_linetable, d->co_firstlineno, d->co_adaptive, d->by_size,
+						   d->by_sval, d->un_state, d->un_length, d->un_ascii };
+			for (size_t i = 0; i < GS_ARRAY_SIZE(small); i++)
+				if (u64at(b, small[i]) > 4096) {
+					snprintf(why, whylen, "CPython %s: its _Py_DebugOffsets stack offsets look wrong",
+						 img->version);
+					goto fail;
+				}
+			if (u64at(b, d->threads_head) > (1u << 20)) {
+				snprintf(why, whylen, "CPython %s: its _Py_DebugOffsets stack offsets look wrong", img->version);
+				goto fail;
+			}
+		}
 		ps->l.interp_threads_head = (uint32_t)u64at(b, d->threads_head);
 		ps->l.tstate_next = 8;
 		ps->l.tstate_native_tid = (uint32_t)u64at(b, d->ts_native);
@@ -496,7 +514,8 @@ int gs_pystacks_sample(struct gs_pystacks *ps, gs_mem_reader read, void *ctx,
 												ce->firstlineno,
 												lasti >= 0 ? lasti * 2 : -1);
 					} else {
-						int idx = instr >= ce->adaptive ? (int)((instr - ce->adaptive) / 2) : 0;
+						uint64_t units = instr >= ce->adaptive ? (instr - ce->adaptive) / 2 : 0;
+						int idx = units < (1u << 24) ? (int)units : 0; /* a code object is far smaller */
 						frames[n].line = gs_linetable_line(ce->linetable, ce->linetable_len,
 										   ce->firstlineno, idx);
 					}

@@ -688,7 +688,7 @@ static int is_candidate(const struct find_ctx *c, const char *path)
 static int find_cb(const struct gs_map *m, void *arg)
 {
 	struct find_ctx *c = arg;
-	char why[512];
+	char why[512] = "";
 	int err;
 
 	if (!m->path[0] || m->path[0] != '/' || !is_candidate(c, m->path))
@@ -707,7 +707,8 @@ static int find_cb(const struct gs_map *m, void *arg)
 	err = gs_pyimage_analyse(m->path, &c->py->img, why, sizeof(why));
 	if (err == -ENOENT)
 		return 0;
-	snprintf(c->why, c->whylen, "%s", why);
+	if (err < 0) /* (why is written on failure only) */
+		snprintf(c->why, c->whylen, "%s", why);
 	c->result = err;
 	return 1; /* the runtime is here (supported or not) */
 }

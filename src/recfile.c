@@ -20,9 +20,11 @@ struct gs_recwriter {
 	int err;
 };
 
-static int write_all(int fd, const void *p, size_t n)
+/* 0, or -errno with *done = the bytes written before the failure. */
+static int write_some(int fd, const void *p, size_t n, size_t *done)
 {
 	const uint8_t *b = p;
+	*done = 0;
 	while (n) {
 		ssize_t w = write(fd, b, n);
 		if (w < 0) {
@@ -32,22 +34,35 @@ static int write_all(int fd, const void *p, size_t n)
 		}
 		b += w;
 		n -= (size_t)w;
+		*done += (size_t)w;
 	}
 	return 0;
 }
 
+static int write_all(int fd, const void *p, size_t n)
+{
+	size_t done;
+	return write_some(fd, p, n, &done);
+}
+
 int gs_recwriter_open(const char *path, uint64_t start_mono, struct gs_recwriter **out)
+{
+	char why[256];
+	int fd = gs_open_output(path, why, sizeof(why));
+	if (fd < 0)
+		return fd;
+	return gs_recwriter_open_fd(fd, start_mono, out);
+}
+
+int gs_recwriter_open_fd(int fd, uint64_t start_mono, struct gs_recwriter **out)
 {
 	uint8_t hdr[GS_REC_HEADER_SIZE] = { 0 };
 	uint32_t v = GS_REC_VERSION, hs = GS_REC_HEADER_SIZE;
 	struct timespec rt;
 	uint64_t rtns;
 	struct gs_recwriter *w;
-	int fd, err;
+	int err;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
 	clock_gettime(CLOCK_REALTIME, &rt);
 	rtns = (uint64_t)rt.tv_sec * 1000000000ull + (uint64_t)rt.tv_nsec;
 	memcpy(hdr, GS_REC_MAGIC, 8);
@@ -69,14 +84,26 @@ int gs_recwriter_open(const char *path, uint64_t start_mono, struct gs_recwriter
 
 int gs_recwriter_flush(struct gs_recwriter *w)
 {
+	size_t done;
 	int err;
 	if (w->err || !w->len)
 		return w->err;
-	err = write_all(w->fd, w->buf, w->len);
+	err = write_some(w->fd, w->buf, w->len, &done);
 	if (err < 0) {
-		/* keep the file a sequence of whole records: cut it back to the last flush */
-		if (ftruncate(w->fd, (off_t)w->bytes) == 0)
-			lseek(w->fd, (off_t)w->bytes, SEEK_SET);
+		/* keep the file a sequence of whole records: keep those written in full (a full disk
+		 * takes what fits), cut the rest */
+		size_t keep = 0;
+		while (keep + sizeof(struct gs_rec) <= done) {
+			uint16_t size;
+			memcpy(&size, w->buf + keep + 2, 2);
+			if (size < sizeof(struct gs_rec) || keep + size > done)
+				break;
+			keep += size;
+		}
+		if (ftruncate(w->fd, (off_t)(w->bytes + keep)) == 0)
+			lseek(w->fd, (off_t)(w->bytes + keep), SEEK_SET);
+		w->bytes += keep;
+		w->len = 0;
 		w->err = err;
 		return err;
 	}

@@ -64,8 +64,10 @@ _Static_assert(sizeof(struct gs_rec) == 32, "record header is 32 bytes");
 
 struct gs_recwriter;
 
-/* Creates (truncates) path without following a symlink. 0 or -errno. */
+/* Creates (truncates) path as gs_open_output() does (no symlink followed). 0 or -errno. */
 int gs_recwriter_open(const char *path, uint64_t start_mono, struct gs_recwriter **out);
+/* The same on an fd opened for writing (owned by the writer from then on, closed on failure too). */
+int gs_recwriter_open_fd(int fd, uint64_t start_mono, struct gs_recwriter **out);
 /* Buffers one record; payload may be NULL. 0 or -errno of the last failed write (sticky). */
 int gs_recwriter_add(struct gs_recwriter *w, const struct gs_rec *r, const void *payload, size_t plen);
 int gs_recwriter_meta(struct gs_recwriter *w, uint32_t pid, const char *key, const char *value);

@@ -46,6 +46,7 @@
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
@@ -1308,6 +1309,59 @@ static void release_all(struct seized *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* The kernel.yama.ptrace_scope setting, or "" when Yama is not there. */
+static void yama_note(char *buf, size_t len)
+{
+	char ys[16];
+	long k = gs_read_file("/proc/sys/kernel/yama/ptrace_scope", ys, sizeof(ys));
+	buf[0] = '\0';
+	if (k <= 0)
+		return;
+	if (ys[k - 1] == '\n')
+		ys[k - 1] = '\0';
+	snprintf(buf, len, " (kernel.yama.ptrace_scope = %s)", ys);
+}
+
+/* May gilscope attach to pid? Opening /proc/PID/mem makes the kernel's ptrace attach check
+ * (uids, capabilities, Yama) without touching the process, so a refusal leaves nothing behind:
+ * no recording file, no uprobe, no stopped thread. 0, or -errno with why. */
+static int attach_check(pid_t pid, char *why, size_t whylen)
+{
+	char path[64], yama[64], caps[2048];
+	struct stat st;
+	int fd, e, has_ptrace = 0;
+	const char *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	e = errno;
+	if (e == ENOENT || e == ESRCH) {
+		snprintf(why, whylen, "no process with pid %d", (int)pid);
+		return -ESRCH;
+	}
+	if (e != EACCES && e != EPERM) {
+		snprintf(why, whylen, "cannot attach to process %d: %s", (int)pid, strerror(e));
+		return -e;
+	}
+	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+	if (stat(path, &st) < 0)
+		st.st_uid = (uid_t)-1;
+	if (gs_read_file("/proc/self/status", caps, sizeof(caps)) > 0 && (p = strstr(caps, "CapEff:\t"))) {
+		uint64_t v = strtoull(p + 8, NULL, 16);
+		has_ptrace = (v >> 19) & 1; /* CAP_SYS_PTRACE */
+	}
+	yama_note(yama, sizeof(yama));
+	snprintf(why, whylen,
+		 "not permitted to attach to process %d (it runs as user %d; gilscope as user %d, %s CAP_SYS_PTRACE)%s: "
+		 "run gilscope as root with CAP_SYS_PTRACE; nothing was done to the process",
+		 (int)pid, (int)st.st_uid, (int)geteuid(), has_ptrace ? "with" : "without", yama);
+	return -EPERM;
+}
+
 /* Stops every thread of pid; loops until no new thread appears. */
 static int stop_all(pid_t pid, struct seized *s, char *why, size_t whylen)
 {
@@ -1330,14 +1384,12 @@ static int stop_all(pid_t pid, struct seized *s, char *why, size_t whylen)
 					continue; /* exited meanwhile */
 				free(tids);
 				if (e == EPERM) {
-					char ys[16] = "?";
-					long k = gs_read_file("/proc/sys/kernel/yama/ptrace_scope", ys, sizeof(ys));
-					if (k > 0 && ys[k - 1] == '\n')
-						ys[k - 1] = '\0';
+					char yama[64];
+					yama_note(yama, sizeof(yama));
 					snprintf(why, whylen,
-						 "not permitted to attach to process %d (kernel.yama.ptrace_scope = %s): run "
-						 "gilscope as root or with CAP_SYS_PTRACE",
-						 (int)pid, ys);
+						 "not permitted to attach to process %d%s: run gilscope as root or with "
+						 "CAP_SYS_PTRACE",
+						 (int)pid, yama);
 				} else {
 					snprintf(why, whylen, "cannot attach to thread %d: %s", (int)tids[i], strerror(e));
 				}
@@ -1531,6 +1583,29 @@ static void remove_uprobes(struct recorder *R)
 	R->uprobe_defined = 0;
 }
 
+/* gilscope's own peak RSS: VmHWM of its memory map. (getrusage's ru_maxrss is not: Linux keeps
+ * it across execve, so it starts at the RSS of whatever forked gilscope, e.g. a big Python.) */
+static long peak_rss_kb(long fallback)
+{
+	char buf[4096];
+	const char *p;
+	uint64_t v;
+	if (gs_read_file("/proc/self/status", buf, sizeof(buf)) > 0 && (p = strstr(buf, "VmHWM:"))) {
+		char num[32];
+		size_t n = 0;
+		for (p += 6; *p == ' ' || *p == '\t'; p++)
+			;
+		while (p[n] >= '0' && p[n] <= '9' && n + 1 < sizeof(num)) {
+			num[n] = p[n];
+			n++;
+		}
+		num[n] = '\0';
+		if (gs_parse_u64(num, &v) == 0)
+			return (long)v;
+	}
+	return fallback;
+}
+
 static void finish(struct recorder *R)
 {
 	struct gs_rec r = { 0 };
@@ -1572,7 +1647,7 @@ static void finish(struct recorder *R)
 			       ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) * 1000ull;
 		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)cpu);
 		meta(R, 0, "recorder.cpu_ns", buf);
-		snprintf(buf, sizeof(buf), "%ld", ru.ru_maxrss);
+		snprintf(buf, sizeof(buf), "%ld", peak_rss_kb(ru.ru_maxrss));
 		meta(R, 0, "recorder.max_rss_kb", buf);
 	}
 	drain(R, 1);
@@ -1681,16 +1756,19 @@ int gs_record(const struct gs_record_opts *o)
 			gs_err("the command was not started");
 		goto out;
 	}
-	if (o->pid > 0 && kill(o->pid, 0) < 0 && errno == ESRCH) {
-		gs_err("no process with pid %d", (int)o->pid);
+	if (o->pid > 0 && attach_check(o->pid, why, sizeof(why)) < 0) {
+		gs_err("%s", why);
 		goto out;
 	}
 	R.start_ns = gs_now_ns();
 	{
-		int err = gs_recwriter_open(o->output, R.start_ns, &R.w);
-		if (err < 0) {
-			gs_err("cannot create the recording %s: %s%s", o->output, strerror(-err),
-			       err == -ELOOP ? " (it is a symbolic link; gilscope does not follow them)" : "");
+		int fd = gs_open_output(o->output, why, sizeof(why)), err;
+		if (fd < 0 || (err = gs_recwriter_open_fd(fd, R.start_ns, &R.w)) < 0) {
+			if (fd >= 0)
+				snprintf(why, sizeof(why), "cannot write the recording %s: %s", o->output, strerror(-err));
+			gs_err("%s", why);
+			if (o->pid <= 0)
+				gs_err("the command was not started");
 			goto out;
 		}
 	}
@@ -1888,10 +1966,10 @@ out_close:
 	if (R.w && (ret == 0 || (R.exited && ret != 127))) {
 		summary(&R);
 		if (o->html) {
-			FILE *h = fopen(o->html, "we");
 			char hwhy[512];
+			FILE *h = gs_fopen_output(o->html, hwhy, sizeof(hwhy));
 			if (!h)
-				gs_err("cannot create %s: %s", o->html, strerror(errno));
+				gs_err("%s", hwhy);
 			else if (gs_html_report(o->output, h, hwhy, sizeof(hwhy)) < 0)
 				gs_err("%s", hwhy);
 			if (h && fclose(h) != 0)

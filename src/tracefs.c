@@ -4,6 +4,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +19,9 @@ static int has_uprobe_events(const char *dir)
 {
 	char p[512];
 	snprintf(p, sizeof(p), "%s/uprobe_events", dir);
-	return access(p, W_OK) == 0 || access(p, F_OK) == 0;
+	/* AT_EACCESS: with the effective ids and capabilities (file capabilities, setpriv), not the
+	 * real user's */
+	return faccessat(AT_FDCWD, p, F_OK, AT_EACCESS) == 0;
 }
 
 int gs_tracefs_open(char *dir, size_t dirlen, char *why, size_t whylen)
@@ -40,12 +43,27 @@ int gs_tracefs_open(char *dir, size_t dirlen, char *why, size_t whylen)
 	}
 	if (mount("nodev", "/sys/kernel/tracing", "tracefs", 0, NULL) < 0) {
 		int e = errno;
-		if (e == EPERM || e == EACCES)
+		if ((e == EPERM || e == EACCES) && geteuid() == 0)
+			snprintf(why, whylen,
+				 "tracefs is not mounted at /sys/kernel/tracing and this root user may not mount it (no "
+				 "CAP_SYS_ADMIN: a container or a reduced capability set?); mount it where gilscope runs "
+				 "(`mount -t tracefs nodev /sys/kernel/tracing`) or grant CAP_SYS_ADMIN");
+		else if (e == EPERM || e == EACCES)
 			snprintf(why, whylen,
 				 "tracefs is not mounted and mounting it needs root (CAP_SYS_ADMIN): run gilscope as root, "
 				 "or have root run `mount -t tracefs nodev /sys/kernel/tracing`");
+		else if (e == ENOENT || e == ENOTDIR)
+			snprintf(why, whylen,
+				 "tracefs is not available: /sys/kernel/tracing does not exist (is /sys mounted? a kernel "
+				 "without CONFIG_TRACING has no tracefs, and gilscope needs its uprobes and sched "
+				 "tracepoints)");
+		else if (e == ENODEV)
+			snprintf(why, whylen,
+				 "this kernel has no tracefs (built without CONFIG_TRACING?): gilscope needs its uprobes "
+				 "and sched tracepoints");
 		else
-			snprintf(why, whylen, "cannot mount tracefs at /sys/kernel/tracing: %s", strerror(e));
+			snprintf(why, whylen, "cannot mount tracefs at /sys/kernel/tracing (%s): mount it with "
+				 "`mount -t tracefs nodev /sys/kernel/tracing` and try again", strerror(e));
 		return -e;
 	}
 	snprintf(dir, dirlen, "/sys/kernel/tracing");
@@ -56,7 +74,7 @@ int gs_tracefs_open(char *dir, size_t dirlen, char *why, size_t whylen)
 check: {
 	char p[512];
 	snprintf(p, sizeof(p), "%s/uprobe_events", dir);
-	if (access(p, W_OK) < 0) {
+	if (faccessat(AT_FDCWD, p, W_OK, AT_EACCESS) < 0) {
 		int e = errno;
 		snprintf(why, whylen,
 			 "%s is not writable (%s): defining the take_gil probe needs root (CAP_SYS_ADMIN) "

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -153,6 +154,126 @@ int gs_write_file(const char *path, const char *s, int append)
 	if (close(fd) < 0)
 		return -errno;
 	return 0;
+}
+
+/* The directory part of path is world-writable (like /tmp)? */
+static int dir_world_writable(const char *path)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+	if (!slash) {
+		snprintf(dir, sizeof(dir), ".");
+	} else if (slash == path) {
+		snprintf(dir, sizeof(dir), "/");
+	} else {
+		if ((size_t)(slash - path) >= sizeof(dir))
+			return 1; /* cannot tell: be careful */
+		memcpy(dir, path, (size_t)(slash - path));
+		dir[slash - path] = '\0';
+	}
+	return stat(dir, &st) == 0 && (st.st_mode & S_IWOTH);
+}
+
+int gs_open_output(const char *path, char *why, size_t whylen)
+{
+	struct stat st;
+	int fd, e;
+
+	/* O_NONBLOCK: opening a FIFO without a reader must not hang (cleared below) */
+	fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0644);
+	if (fd < 0) {
+		e = errno;
+		if (e == ELOOP)
+			snprintf(why, whylen, "refusing to write %s: it is a symbolic link (gilscope does not follow them "
+				 "for its output files; remove it or choose another path)", path);
+		else if (e == ENXIO)
+			snprintf(why, whylen, "cannot create %s: it is a FIFO that nothing reads", path);
+		else
+			snprintf(why, whylen, "cannot create %s: %s", path, strerror(e));
+		return -e;
+	}
+	if (fstat(fd, &st) < 0) {
+		e = errno;
+		snprintf(why, whylen, "cannot create %s: %s", path, strerror(e));
+		close(fd);
+		return -e;
+	}
+	if (S_ISREG(st.st_mode)) {
+		if (st.st_nlink > 1) {
+			snprintf(why, whylen, "refusing to write %s: it has %lu hard links (another file would be "
+				 "overwritten too); remove it or choose another path", path, (unsigned long)st.st_nlink);
+			close(fd);
+			return -EMLINK;
+		}
+		if (st.st_uid != geteuid() && dir_world_writable(path)) {
+			snprintf(why, whylen, "refusing to write %s: it belongs to user %u and sits in a world-writable "
+				 "directory; remove it or choose another path", path, (unsigned)st.st_uid);
+			close(fd);
+			return -EPERM;
+		}
+		if (ftruncate(fd, 0) < 0) {
+			e = errno;
+			snprintf(why, whylen, "cannot truncate %s: %s", path, strerror(e));
+			close(fd);
+			return -e;
+		}
+		if ((st.st_mode & S_IWOTH) && st.st_uid == geteuid())
+			(void)fchmod(fd, st.st_mode & 07755 & ~(mode_t)S_IWOTH);
+	} else if (!S_ISCHR(st.st_mode) && !S_ISFIFO(st.st_mode)) {
+		snprintf(why, whylen, "cannot write %s: not a regular file", path);
+		close(fd);
+		return -EINVAL;
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+		e = errno;
+		snprintf(why, whylen, "cannot create %s: %s", path, strerror(e));
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+FILE *gs_fopen_output(const char *path, char *why, size_t whylen)
+{
+	int fd = gs_open_output(path, why, whylen);
+	FILE *f;
+	if (fd < 0)
+		return NULL;
+	f = fdopen(fd, "w");
+	if (!f) {
+		snprintf(why, whylen, "cannot create %s: %s", path, strerror(errno));
+		close(fd);
+	}
+	return f;
+}
+
+int gs_open_owned_nofollow(const char *path, uid_t owner)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY), e;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		e = errno;
+		close(fd);
+		return -e;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	if ((st.st_uid != owner && st.st_uid != 0) || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		close(fd);
+		return -EPERM;
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+		e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
 }
 
 int gs_parse_u64(const char *s, uint64_t *out)

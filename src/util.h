@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #define GS_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -29,6 +30,24 @@ uint64_t gs_now_ns(void);
 long gs_read_file(const char *path, char *buf, size_t size);
 /* Writes a string to a file opened O_WRONLY (O_APPEND when append). Returns 0 or -errno. */
 int gs_write_file(const char *path, const char *s, int append);
+
+/* Creates (or truncates) an output file for writing, the way every output of gilscope is
+ * created (gilscope often runs as root and is handed paths in /tmp and other shared places):
+ * a symbolic link is never followed (O_NOFOLLOW: -ELOOP), a new file gets mode 0644 (less the
+ * umask), an existing regular file must have a single link (no hard link to another file:
+ * -EMLINK) and, in a world-writable directory, belong to the caller (as the kernel's
+ * protected_regular would require: -EPERM); a world-writable file loses that bit. Character
+ * devices and FIFOs (/dev/null, a pipe) are opened as they are. Returns the fd (O_CLOEXEC), or
+ * -errno with a sentence naming path in why. */
+int gs_open_output(const char *path, char *why, size_t whylen);
+/* The same as a stdio stream ("w"); NULL with why set. */
+FILE *gs_fopen_output(const char *path, char *why, size_t whylen);
+
+/* Opens path read-only for a file that another party wrote (such as the traced program's
+ * /tmp/perf-PID.map) without trusting it: O_NOFOLLOW|O_CLOEXEC (a symbolic link: -ELOOP), never
+ * blocking on a FIFO, and refused unless it is a regular file (-EINVAL) owned by `owner` or by
+ * root and not writable by group or others (-EPERM). Returns the fd or -errno. */
+int gs_open_owned_nofollow(const char *path, uid_t owner);
 
 /* Decimal parsing without sscanf: returns 0 on success, -1 on garbage or overflow. */
 int gs_parse_u64(const char *s, uint64_t *out);
