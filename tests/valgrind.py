@@ -102,6 +102,10 @@ def main():
                         os.path.join(TARGETS, "viztrace_like.py"), viz], env=env, check=True,
                        stdout=subprocess.DEVNULL)
         case("record summary (table)", [gs, "record", "-o", os.path.join(tmp, "s.rec"), "--", "/bin/true"])
+        nat = os.path.join(tmp, "native.rec")
+        case("record --native (libdwfl unwinding)", [gs, "record", "--no-summary", "--native", "-o", nat, "--", PY,
+                                                    os.path.join(TARGETS, "native_mix.py"), "0.5"])
+        case("blame --keep-cpython-evals (native)", [gs, "blame", "--keep-cpython-evals", nat])
     else:
         print("  skip record cases: they need root")
         rec = None
