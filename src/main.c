@@ -278,7 +278,7 @@ static int cmd_dump(int argc, char **argv)
 {
 	static const char *const names[] = { "?", "META", "GIL_WAIT", "GIL_WRITE", "DROPREQ", "SWITCH_OUT",
 					     "SWITCH_IN", "WAKEUP", "FORK", "EXIT", "COMM", "LOST", "THREAD", "END",
-					     "PROC_EXIT", "PYFRAME", "PYSTACK", "PYSAMPLE" };
+					     "PROC_EXIT", "PYFRAME", "PYSTACK", "PYSAMPLE", "COUNTER", "NATFRAME" };
 	struct gs_recreader *rd;
 	struct gs_rec r;
 	const void *payload;
@@ -300,11 +300,14 @@ static int cmd_dump(int argc, char **argv)
 		const char *name = r.type < sizeof(names) / sizeof(names[0]) ? names[r.type] : "UNKNOWN";
 		printf("%14.6f %-10s pid=%u tid=%u arg=%d arg64=%#llx", r.time >= start ? (double)(r.time - start) / 1e6 : -1.0,
 		       name, r.pid, r.tid, r.arg, (unsigned long long)r.arg64);
-		if (plen && (r.type == GS_REC_META || r.type == GS_REC_COMM || r.type == GS_REC_PYFRAME)) {
+		if (plen && (r.type == GS_REC_META || r.type == GS_REC_COMM || r.type == GS_REC_PYFRAME ||
+			     r.type == GS_REC_NATFRAME || r.type == GS_REC_COUNTER)) {
+			/* payload strings are not trusted to be terminated */
 			const char *k = payload;
-			printf(" %s", k);
-			if ((r.type == GS_REC_META || r.type == GS_REC_PYFRAME) && strlen(k) + 1 < plen)
-				printf("=%s", k + strlen(k) + 1);
+			size_t kl = strnlen(k, plen);
+			printf(" %.*s", (int)kl, k);
+			if (r.type != GS_REC_COMM && r.type != GS_REC_COUNTER && kl + 1 < plen)
+				printf("=%.*s", (int)strnlen(k + kl + 1, plen - kl - 1), k + kl + 1);
 		}
 		putchar('\n');
 	}
