@@ -26,7 +26,7 @@ LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all clean install check unit functional demo bench deps pythons lint
+.PHONY: all clean install check unit functional demo bench deps pythons lint fuzz fuzz-build replay
 all: $(BUILD)/gilscope
 
 $(BUILD)/%.o: src/%.c
@@ -62,8 +62,48 @@ install: $(BUILD)/gilscope
 $(BUILD)/fixtures/stamp: tests/unit/make_elf_fixtures.sh
 	$(Q)./tests/unit/make_elf_fixtures.sh $(BUILD)/fixtures && touch $@
 
-unit: $(UNIT_BIN) $(BUILD)/fixtures/stamp
+unit: $(UNIT_BIN) $(BUILD)/fixtures/stamp replay
 	$(Q)set -e; for t in $(UNIT_BIN); do echo "== $$t"; GILSCOPE_FIXTURES=$(BUILD)/fixtures $(SAN_ENV) $$t; done
+
+# ---- fuzzing (fuzz/README.md) ---------------------------------------------------------------
+# One libFuzzer target per input parser: fuzz/fuzz_NAME.c. `make fuzz` builds them with clang
+# (coverage, ASan, UBSan) in build-fuzz/ and runs each for FUZZ_TIME seconds on a copy of
+# fuzz/corpus/NAME plus fuzz/regressions/NAME; any crash, leak or timeout fails. `make unit`
+# replays the corpora and the regressions through the same entry points, built normally.
+FUZZ_TARGETS := recfile perfscript offgil elf pystack trace
+FUZZ_TIME ?= 300
+FUZZ_CC ?= clang
+FUZZ_BUILD ?= build-fuzz
+FUZZ_CFLAGS := -O1 -g -std=gnu11 $(WARN) -Wno-format-nonliteral -MMD -MP -DGS_VERSION='"$(VERSION)"' -Isrc -Ifuzz -fno-omit-frame-pointer \
+               -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_LIB_OBJ := $(LIB_SRC:src/%.c=$(FUZZ_BUILD)/%.o)
+REPLAY_BIN := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/replay_%)
+
+$(FUZZ_BUILD)/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZCC  $<")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_BUILD)/libgilscope.a: $(FUZZ_LIB_OBJ)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz.h $(FUZZ_BUILD)/libgilscope.a
+	@$(if $(Q),echo "  FUZZLD  $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_BUILD)/libgilscope.a $(LDLIBS)
+
+fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+
+fuzz: fuzz-build
+	$(Q)set -e; for t in $(FUZZ_TARGETS); do ./fuzz/run.sh $(FUZZ_BUILD) $$t $(FUZZ_TIME); done
+
+$(BUILD)/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay.c fuzz/fuzz.h $(BUILD)/libgilscope.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -Ifuzz $(LDFLAGS) -o $@ $< fuzz/replay.c $(BUILD)/libgilscope.a $(LDLIBS)
+
+replay: $(REPLAY_BIN)
+	$(Q)set -e; for t in $(FUZZ_TARGETS); do printf '== fuzz/%s: ' $$t; \
+		$(SAN_ENV) $(BUILD)/fuzz/replay_$$t $$(ls -d fuzz/corpus/$$t fuzz/regressions/$$t 2>/dev/null); done
 
 SAN_ENV := $(if $(SANITIZE),ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1)
 
@@ -92,4 +132,4 @@ lint:
 clean:
 	rm -rf $(BUILD)
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/main.d
+-include $(LIB_OBJ:.o=.d) $(BUILD)/main.d $(FUZZ_LIB_OBJ:.o=.d)
