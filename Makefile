@@ -21,7 +21,7 @@ Q := @
 endif
 
 LIB_SRC := src/util.c src/x86.c src/elfsym.c src/procfs.c src/pylayout.c src/python.c src/tracefs.c \
-           src/perfev.c src/inline.c src/pystack.c src/flame.c src/trace.c src/perfetto.c src/perfscript.c src/offgil.c src/html.c src/recfile.c src/analysis.c src/report.c src/record.c
+           src/perfev.c src/perfrec.c src/inline.c src/pystack.c src/flame.c src/trace.c src/perfetto.c src/perfscript.c src/offgil.c src/html.c src/recfile.c src/analysis.c src/report.c src/record.c
 LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -70,7 +70,7 @@ unit: $(UNIT_BIN) $(BUILD)/fixtures/stamp replay
 # (coverage, ASan, UBSan) in build-fuzz/ and runs each for FUZZ_TIME seconds on a copy of
 # fuzz/corpus/NAME plus fuzz/regressions/NAME; any crash, leak or timeout fails. `make unit`
 # replays the corpora and the regressions through the same entry points, built normally.
-FUZZ_TARGETS := recfile perfscript offgil elf pystack trace
+FUZZ_TARGETS := recfile perfscript offgil elf pystack trace perfrec inline
 FUZZ_TIME ?= 300
 FUZZ_CC ?= clang
 FUZZ_BUILD ?= build-fuzz
