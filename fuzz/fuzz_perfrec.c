@@ -83,7 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	meta->data_size = r.data_size;
 	/* a tail anywhere (wrapping included), and a head the kernel would never publish: at most
 	 * twice the data size ahead */
-	tail = (uint64_t)tail16 + ((data[0] & 2) ? (1ull << 40) : 0);
+	tail = ((uint64_t)tail16 & ~7ull) + ((data[0] & 2) ? (1ull << 40) : 0); /* the kernel's tail is 8-aligned */
 	mask = r.data_size - 1;
 	for (size_t i = 0; i < size && i < r.data_size; i++)
 		((uint8_t *)r.base + PAGE)[(tail + i) & mask] = data[i];

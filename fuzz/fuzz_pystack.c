@@ -68,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(&i16, data + 1, 2);
 	memcpy(&f16, data + 3, 2);
 	index = (int16_t)i16;
-	first = (int32_t)(int16_t)f16 * 65536 + (int32_t)(int16_t)f16; /* large first lines too */
+	first = (int32_t)(((uint32_t)f16 << 16) | f16); /* large and negative first lines too */
 	m.p = data + 5;
 	m.len = size - 5;
 
