@@ -54,11 +54,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint16_t tail16, len16;
 	uint64_t tail, mask;
 	size_t pages;
+	uint8_t flags;
 
 	gs_verbose = 0;
 	if (size < 10)
 		return 0;
-	pages = (data[0] & 1) ? 2 : 1;
+	flags = data[0];
+	pages = (flags & 1) ? 2 : 1;
 	memcpy(&tail16, data + 1, 2);
 	memcpy(&len16, data + 3, 2);
 	l.prev_state_off = data[5];
@@ -83,7 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	meta->data_size = r.data_size;
 	/* a tail anywhere (wrapping included), and a head the kernel would never publish: at most
 	 * twice the data size ahead */
-	tail = ((uint64_t)tail16 & ~7ull) + ((data[0] & 2) ? (1ull << 40) : 0); /* the kernel's tail is 8-aligned */
+	tail = ((uint64_t)tail16 & ~7ull) + ((flags & 2) ? (1ull << 40) : 0); /* the kernel's tail is 8-aligned */
 	mask = r.data_size - 1;
 	for (size_t i = 0; i < size && i < r.data_size; i++)
 		((uint8_t *)r.base + PAGE)[(tail + i) & mask] = data[i];

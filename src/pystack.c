@@ -228,7 +228,8 @@ static int read_svarint(const uint8_t *t, size_t len, size_t *i, int *out)
 int gs_linetable_line(const uint8_t *t, size_t len, int firstlineno, int index)
 {
 	size_t i = 0;
-	int line = firstlineno, addr = 0;
+	int64_t line = firstlineno; /* deltas from a hostile table must not overflow an int */
+	int addr = 0;
 	while (i < len) {
 		uint8_t h = t[i++];
 		int code, units, delta = 0, has_line = 1;
@@ -258,8 +259,12 @@ int gs_linetable_line(const uint8_t *t, size_t len, int firstlineno, int index)
 			i += 1;
 		}
 		line += delta;
+		if (line < INT32_MIN || line > INT32_MAX)
+			return -1; /* malformed */
 		if (index >= addr && index < addr + units)
-			return has_line ? line : -1;
+			return has_line ? (int)line : -1;
+		if (addr > INT32_MAX - 8)
+			return -1;
 		addr += units;
 	}
 	return -1;
