@@ -120,9 +120,10 @@ int gs_pylayout_from_debug_offsets(struct gs_pylayout *l, const uint8_t *buf, si
 	/* every offset inside its structure; the GIL fields where struct _gil_runtime_state has
 	 * them (shifted by the `enabled` int in free-threaded builds) */
 	if (rt_size < 1024 || rt_size > (1u << 24) || is_size < 1024 || is_size > (1u << 24) || ts_size < 64 ||
-	    ts_size > 65536 || head + 8 > rt_size || ceval_gil + 8 > is_size || gil + 64 > is_size ||
+	    ts_size > 65536 || head > rt_size - 8 || ceval_gil > is_size - 8 || gil > is_size - 64 ||
 	    locked != gil + l->gil_locked + (*free_threaded ? 8u : 0u) ||
-	    holder != gil + l->gil_last_holder + (*free_threaded ? 8u : 0u) || ntid + 8 > ts_size || tid + 8 > ts_size) {
+	    holder != gil + l->gil_last_holder + (*free_threaded ? 8u : 0u) || ntid > ts_size - 8 || tid > ts_size - 8) {
+		/* (sizes are checked first, so `size - 8` cannot wrap; `offset + 8` could) */
 		*reason = "_Py_DebugOffsets holds numbers that do not fit together";
 		return -1;
 	}
