@@ -3,7 +3,7 @@
  * _Py_DebugOffsets parser (pylayout.c) and the location-table decoder (gs_linetable_line).
  *
  * Input: byte 0 picks versions (bit 0: 3.11 or 3.12 walker; bits 1-2: 3.13-3.15 debug
- * offsets; bits 3-5: the GIL-holder layout), bytes 1-4 the index and first line for the
+ * offsets; bits 3-5: the GIL-holder layout; bits 6-7: a 3.13-3.15 walker instead), bytes 1-4 the index and first line for the
  * location table, the rest is memory at BASE (the pointer to the main interpreter at BASE+0x100,
  * PyCode_Type at CODE_TYPE) and is also the debug-offsets image and the location table. */
 #include "fuzz.h"
@@ -72,14 +72,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	m.p = data + 5;
 	m.len = size - 5;
 
-	/* the frame walker, twice: the second walk goes through the code object cache */
-	ps = gs_pystacks_synthetic((sel & 1) ? 12 : 11, BASE + 0x100, CODE_TYPE);
-	if (!ps)
-		abort();
-	s.ps = ps;
-	for (int k = 0; k < 2; k++)
-		(void)gs_pystacks_sample(ps, rd, &m, cb, &s);
-	gs_pystacks_free(ps);
+	/* the frame walker, twice: the second walk goes through the code object cache. Bits 6-7
+	 * pick a 3.13-3.15 layout read from the image's start (_Py_DebugOffsets opens _PyRuntime),
+	 * the main interpreter pointer then at BASE+0x400 */
+	if (sel >> 6) {
+		ps = gs_pystacks_synthetic_do(12 + (sel >> 6), m.p, m.len, BASE + 0x400, CODE_TYPE);
+	} else {
+		ps = gs_pystacks_synthetic((sel & 1) ? 12 : 11, BASE + 0x100, CODE_TYPE);
+		if (!ps)
+			abort();
+	}
+	if (ps) {
+		s.ps = ps;
+		for (int k = 0; k < 2; k++)
+			(void)gs_pystacks_sample(ps, rd, &m, cb, &s);
+		gs_pystacks_free(ps);
+	}
 
 	/* the GIL holder, as `record -p` reads it */
 	{

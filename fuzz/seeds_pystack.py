@@ -76,6 +76,60 @@ with open(os.path.join(out, "debug-offsets-313"), "wb") as f:
     f.write(header(0x00) + debug_offsets(13))
 with open(os.path.join(out, "debug-offsets-314"), "wb") as f:
     f.write(header(0x02) + debug_offsets(14))
+
+
+def walker_image_313(do):
+    """The same chain in CPython 3.13's layout, the offsets read from its _Py_DebugOffsets (do,
+    1024 bytes from the start of _PyRuntime, at BASE)."""
+    pos = dict(zip(("threads_head", "ts_frame", "ts_native", "fr_previous", "fr_code", "fr_instr", "fr_owner",
+                    "co_filename", "co_name", "co_qualname", "co_linetable", "co_firstlineno", "co_adaptive",
+                    "by_size", "by_sval", "un_state", "un_length", "un_ascii"),
+                   (72, 184, 200, 232, 240, 248, 264, 280, 288, 296, 304, 312, 344, 520, 528, 544, 552, 560)))
+    o = {k: struct.unpack_from("<Q", do, v)[0] for k, v in pos.items()}
+    mem = bytearray(0x1C00)
+    mem[:1024] = do[:1024]
+
+    def p64(a, v):
+        struct.pack_into("<Q", mem, a - BASE, v)
+
+    def string(a, s):
+        p64(a + o["un_length"], len(s))
+        mem[a - BASE + o["un_state"]] = 0x60
+        mem[a - BASE + o["un_ascii"]:a - BASE + o["un_ascii"] + len(s)] = s
+        return a
+
+    # only interp->threads.head is read: place the interpreter so that it falls at BASE+0x480
+    interp, ts = BASE + 0x480 - o["threads_head"], BASE + 0x800
+    p64(BASE + 0x400, interp)
+    p64(interp + o["threads_head"], ts)
+    p64(ts + o["ts_native"], 777)
+    p64(ts + o["ts_frame"], BASE + 0xA00)
+    for i in range(3):
+        f, c = BASE + 0xA00 + i * 0x100, BASE + 0x1000 + i * 0x400
+        p64(c + 8, CODE_TYPE)
+        p64(c + o["co_qualname"], string(c + 0x200, b"f%d" % i))
+        p64(c + o["co_filename"], string(c + 0x280, b"prog.py"))
+        p64(c + o["co_linetable"], c + 0x300)
+        p64(c + 0x300 + o["by_size"], 2)
+        mem[c + 0x300 - BASE + o["by_sval"]] = 0xEF
+        struct.pack_into("<i", mem, c - BASE + o["co_firstlineno"], 10 * i)
+        p64(f + o["fr_code"], c)
+        p64(f + o["fr_instr"], c + o["co_adaptive"] + 2)
+        p64(f + o["fr_previous"], BASE + 0xA00 + (i + 1) * 0x100 if i < 2 else 0)
+    return bytes(mem)
+
+
+# Debian's CPython 3.13 (make pythons): its real _Py_DebugOffsets
+py313 = "/opt/gilscope-pythons/3.13/usr/bin/python3.13"
+if os.path.exists(py313):
+    with open(py313, "rb") as f:
+        f.seek(0x63F400)  # _PyRuntime (vaddr 0xa3f400) in Debian's 3.13.5 build
+        do = f.read(1024)
+    if do[:8] == b"xdebugpy":
+        with open(os.path.join(out, "walker-313"), "wb") as f:
+            f.write(header(0x40) + walker_image_313(do))
+        with open(os.path.join(out, "debug-offsets-313-real"), "wb") as f:
+            f.write(header(0x00) + do)
 # a location table: short forms, a one-line form, a long form, no-location
 with open(os.path.join(out, "linetable"), "wb") as f:
     f.write(header(0x00, 9, 5) + bytes([0x80, 0x00, 0xD8, 0x02, 0xF0, 0x03, 0x05, 0x02, 0x04, 0xE9, 0x01, 0xF8]))
