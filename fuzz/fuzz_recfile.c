@@ -38,6 +38,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	if (gs_analysis_load(&a, path, why, sizeof(why)) == 0) {
+		/* the tables indexed by frame and stack id stay proportional to the input */
+		if (a.npyframes > (size / 40 + 1) * 1024 || a.npystacks > (size / 40 + 1) * 1024)
+			abort();
 		gs_report_text(&a, out);
 		gs_report_json(&a, out);
 		gs_report_blame(&a, out, 5);
