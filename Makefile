@@ -21,12 +21,12 @@ Q := @
 endif
 
 LIB_SRC := src/util.c src/x86.c src/elfsym.c src/procfs.c src/pylayout.c src/python.c src/tracefs.c \
-           src/perfev.c src/inline.c src/pystack.c src/flame.c src/trace.c src/perfetto.c src/perfscript.c src/offgil.c src/html.c src/recfile.c src/analysis.c src/report.c src/record.c src/native.c src/natsample.c
+           src/perfev.c src/perfrec.c src/inline.c src/pystack.c src/flame.c src/trace.c src/perfetto.c src/perfscript.c src/offgil.c src/html.c src/recfile.c src/analysis.c src/report.c src/record.c src/native.c src/natsample.c
 LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all clean install check unit functional demo bench deps pythons lint valgrind stress
+.PHONY: all clean install check unit functional demo bench deps pythons lint valgrind stress fuzz fuzz-build replay
 all: $(BUILD)/gilscope
 
 $(BUILD)/%.o: src/%.c
@@ -62,13 +62,56 @@ install: $(BUILD)/gilscope
 $(BUILD)/fixtures/stamp: tests/unit/make_elf_fixtures.sh
 	$(Q)./tests/unit/make_elf_fixtures.sh $(BUILD)/fixtures && touch $@
 
-unit: $(UNIT_BIN) $(BUILD)/fixtures/stamp
+unit: $(UNIT_BIN) $(BUILD)/fixtures/stamp replay
 	$(Q)set -e; for t in $(UNIT_BIN); do echo "== $$t"; GILSCOPE_FIXTURES=$(BUILD)/fixtures $(SAN_ENV) $$t; done
 
 # Sanitizer reports stop the program (also compiled in: -fno-sanitize-recover=all) with exit
 # status 86, which no gilscope path returns: a test that expects a failure (1, 2) cannot mistake
 # a sanitizer report for it.
 SAN_ENV := $(if $(SANITIZE),ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:exitcode=86 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=86)
+
+# ---- fuzzing (fuzz/README.md) ---------------------------------------------------------------
+# One libFuzzer target per input parser: fuzz/fuzz_NAME.c. `make fuzz` builds them with clang
+# (coverage, ASan, UBSan) in build-fuzz/ and runs each for FUZZ_TIME seconds on a copy of
+# fuzz/corpus/NAME plus fuzz/regressions/NAME; any crash, leak or timeout fails. `make unit`
+# replays the corpora and the regressions through the same entry points, built normally.
+FUZZ_TARGETS := recfile perfscript offgil elf pystack trace perfrec inline
+FUZZ_TIME ?= 300
+FUZZ_CC ?= clang
+FUZZ_BUILD ?= build-fuzz
+FUZZ_CFLAGS := -O1 -g -std=gnu11 $(WARN) -Wno-format-nonliteral -MMD -MP -DGS_VERSION='"$(VERSION)"' -Isrc -Ifuzz -fno-omit-frame-pointer \
+               -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_LIB_OBJ := $(LIB_SRC:src/%.c=$(FUZZ_BUILD)/%.o)
+REPLAY_BIN := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/replay_%)
+
+$(FUZZ_BUILD)/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZCC  $<")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_BUILD)/libgilscope.a: $(FUZZ_LIB_OBJ)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz.h $(FUZZ_BUILD)/libgilscope.a
+	@$(if $(Q),echo "  FUZZLD  $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_BUILD)/libgilscope.a $(LDLIBS)
+
+fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+
+fuzz: deps
+	$(Q)$(MAKE) --no-print-directory fuzz-build
+	$(Q)set -e; for t in $(FUZZ_TARGETS); do ./fuzz/run.sh $(FUZZ_BUILD) $$t $(FUZZ_TIME); done
+
+$(BUILD)/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay.c fuzz/fuzz.h $(BUILD)/libgilscope.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -Ifuzz $(LDFLAGS) -o $@ $< fuzz/replay.c $(BUILD)/libgilscope.a $(LDLIBS)
+
+replay: $(REPLAY_BIN)
+	$(Q)set -e; for t in $(FUZZ_TARGETS); do printf '== fuzz/%s: ' $$t; \
+		$(SAN_ENV) $(BUILD)/fuzz/replay_$$t $$(ls -d fuzz/corpus/$$t fuzz/regressions/$$t 2>/dev/null); done
+
+SAN_ENV := $(if $(SANITIZE),ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1)
 
 functional: $(BUILD)/gilscope
 	$(Q)$(SAN_ENV) GILSCOPE=$(abspath $(BUILD)/gilscope) /usr/bin/python3 -m pytest -ra -q tests/functional
@@ -105,6 +148,6 @@ lint:
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr -Isrc src
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(FUZZ_BUILD)
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/main.d
+-include $(LIB_OBJ:.o=.d) $(BUILD)/main.d $(FUZZ_LIB_OBJ:.o=.d)

@@ -609,11 +609,16 @@ static void count_stack(struct gs_analysis *a, uint32_t what, uint32_t tid, uint
 	count_stack_peer(a, what, tid, stack, 0);
 }
 
+/* Frame and stack ids are numbered from 1 in the order of their definitions (record.c intern):
+ * an id far beyond the ones defined so far is corrupt, and would make a 40-byte record allocate
+ * hundreds of MiB for the tables indexed by id. The slack keeps other writers free to skip a few. */
+#define GS_ID_GAP 1024u
+
 static void on_pyframe(struct gs_analysis *a, const struct gs_rec *r, const char *payload, size_t plen)
 {
 	const char *q = payload, *f;
 	uint64_t id = r->arg64;
-	if (!id || id > (1u << 24) || !plen)
+	if (!id || id > (1u << 24) || id > a->npyframes + GS_ID_GAP || !plen)
 		return;
 	f = memchr(q, '\0', plen);
 	if (!f || (size_t)(f - q) + 1 >= plen || !memchr(f + 1, '\0', plen - (size_t)(f - q) - 1))
@@ -645,7 +650,8 @@ static void on_pystack(struct gs_analysis *a, const struct gs_rec *r, const void
 	uint64_t id = r->arg64;
 	int n = r->arg;
 	uint32_t *v;
-	if (!id || id > (1u << 24) || n <= 0 || n > GS_MAX_STACK_FRAMES || plen < (size_t)n * 4)
+	if (!id || id > (1u << 24) || id > a->npystacks + GS_ID_GAP || n <= 0 || n > GS_MAX_STACK_FRAMES ||
+	    plen < (size_t)n * 4)
 		return;
 	if (id > a->npystacks) {
 		a->pystacks = gs_realloc_array(a->pystacks, id, sizeof(*a->pystacks));

@@ -119,7 +119,9 @@ static int load_minidebuginfo(struct gs_elf *e)
 			free(out);
 			return -1;
 		}
-		cap *= 4; /* too small: start again with a bigger buffer */
+		/* too small: start again with a bigger buffer, never beyond the 512 MiB above (growing
+		 * by 4 from 256 MiB allocated 1 GiB) */
+		cap = cap * 4 > (512u << 20) ? (512u << 20) : cap * 4;
 		out = gs_realloc_array(out, cap, 1);
 		in_pos = out_pos = 0;
 	}

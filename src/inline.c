@@ -294,7 +294,13 @@ static uint64_t to_ns(const struct gs_inline *il, uint64_t tsc)
 		d = (double)(int64_t)(tsc - il->prev_tsc) * il->ns_per_tick, d += (double)il->prev_ns;
 	else
 		d = (double)(int64_t)(tsc - il->ref_tsc) * il->ns_per_tick + (double)il->ref_ns;
-	return (uint64_t)(int64_t)d;
+	/* the TSC comes from memory the program can write: a wild value must not make the
+	 * conversion undefined (and a time before the clock's start means 0, not 2^64 - x) */
+	if (!(d >= 0.0))
+		return 0;
+	if (d >= 9223372036854775807.0)
+		return INT64_MAX;
+	return (uint64_t)d;
 }
 
 size_t gs_inline_drain(struct gs_inline *il, void (*cb)(const struct gs_inline_event *e, void *arg), void *arg)

@@ -110,7 +110,10 @@ int gs_ring_drain(struct gs_ring *r, void (*cb)(const struct perf_event_header *
 			memcpy(&hdr, data + off, first);
 			memcpy((uint8_t *)&hdr + first, data, sizeof(hdr) - first);
 		}
-		if (hdr.size < sizeof(hdr) || hdr.size > head - tail) {
+		/* the kernel writes 8-byte aligned records no bigger than the ring: anything else is
+		 * corruption (a head beyond tail + data_size would make the wrap copy read past the
+		 * data area; an unaligned size would leave the next header misaligned) */
+		if (hdr.size < sizeof(hdr) || hdr.size > head - tail || hdr.size > r->data_size || (hdr.size & 7)) {
 			err = -EIO;
 			break;
 		}

@@ -124,6 +124,7 @@ int gs_pylayout_from_debug_offsets(struct gs_pylayout *l, const uint8_t *buf, si
 	    ts_size > 65536 || head > rt_size - 8 || ceval_gil > is_size - 8 || gil > is_size - 64 ||
 	    locked != gil + l->gil_locked + (*free_threaded ? 8u : 0u) ||
 	    holder != gil + l->gil_last_holder + (*free_threaded ? 8u : 0u) || ntid > ts_size - 8 || tid > ts_size - 8) {
+		/* (sizes are checked first, so `size - 8` cannot wrap; `offset + 8` could) */
 		*reason = "_Py_DebugOffsets holds numbers that do not fit together";
 		return -1;
 	}

@@ -112,6 +112,63 @@ static uint64_t u64at(const uint8_t *b, unsigned off)
 	return v;
 }
 
+/* The 3.13+ layout from a _Py_DebugOffsets image (len bytes from the start of _PyRuntime).
+ * 0, or -1 when the version is unknown or the numbers are not small offsets inside their
+ * objects (the image is the target's memory). */
+static int layout_from_debug_offsets(struct stack_layout *l, unsigned minor, const uint8_t *b, size_t len)
+{
+	const struct do_stack_pos *d = NULL;
+	for (size_t i = 0; i < GS_ARRAY_SIZE(do_pos); i++)
+		if (do_pos[i].minor == minor)
+			d = &do_pos[i];
+	if (!d || len < 1024 || memcmp(b, "xdebugpy", 8) != 0)
+		return -1;
+	/* every number an offset inside its object, checked before it is narrowed to 32 bits:
+	 * they index gilscope's own buffers (the interpreter file is not trusted) */
+	{
+		const unsigned small[] = { d->ts_frame, d->ts_native, d->fr_previous, d->fr_code, d->fr_instr,
+					   d->fr_owner, d->co_filename, d->co_name, d->co_qualname, d->co_linetable,
+					   d->co_firstlineno, d->co_adaptive, d->by_size, d->by_sval, d->un_state,
+					   d->un_length, d->un_ascii };
+		for (size_t i = 0; i < GS_ARRAY_SIZE(small); i++)
+			if (u64at(b, small[i]) > 4096)
+				return -1;
+		if (u64at(b, d->threads_head) > (1u << 20))
+			return -1;
+	}
+	memset(l, 0, sizeof(*l));
+	l->interp_threads_head = (uint32_t)u64at(b, d->threads_head);
+	l->tstate_next = 8;
+	l->tstate_native_tid = (uint32_t)u64at(b, d->ts_native);
+	l->tstate_frame = (uint32_t)u64at(b, d->ts_frame);
+	l->cframe_current = -1;
+	l->frame_previous = (uint32_t)u64at(b, d->fr_previous);
+	l->frame_code = (uint32_t)u64at(b, d->fr_code);
+	l->frame_instr = (uint32_t)u64at(b, d->fr_instr);
+	l->frame_owner = (uint32_t)u64at(b, d->fr_owner);
+	l->owner_skip = 3;
+	l->frame_is_entry = -1;
+	l->code_mask = minor >= 14 ? ~3ull : ~0ull;
+	l->code_filename = (uint32_t)u64at(b, d->co_filename);
+	l->code_name = (uint32_t)u64at(b, d->co_name);
+	l->code_qualname = (uint32_t)u64at(b, d->co_qualname);
+	l->code_linetable = (uint32_t)u64at(b, d->co_linetable);
+	l->code_firstlineno = (uint32_t)u64at(b, d->co_firstlineno);
+	l->code_adaptive = (uint32_t)u64at(b, d->co_adaptive);
+	l->bytes_size = (uint32_t)u64at(b, d->by_size);
+	l->bytes_sval = (uint32_t)u64at(b, d->by_sval);
+	l->uni_state = (uint32_t)u64at(b, d->un_state);
+	l->uni_length = (uint32_t)u64at(b, d->un_length);
+	l->uni_ascii_size = (uint32_t)u64at(b, d->un_ascii);
+	/* the numbers must be small offsets inside their objects */
+	if (l->frame_owner > 256 || l->code_adaptive > 1024 || l->uni_ascii_size > 128 ||
+	    l->uni_state >= l->uni_ascii_size || l->uni_ascii_size < 8 || l->uni_length > l->uni_ascii_size - 8 ||
+	    l->bytes_sval > 128 ||
+	    l->interp_threads_head > (1u << 20))
+		return -1;
+	return 0;
+}
+
 struct gs_pystacks *gs_pystacks_new(const struct gs_python *py, char *why, size_t whylen)
 {
 	const struct gs_pyimage *img = &py->img;
@@ -146,61 +203,11 @@ struct gs_pystacks *gs_pystacks_new(const struct gs_python *py, char *why, size_
 	} else if (img->minor == 12) {
 		ps->l = l312;
 	} else {
-		const struct do_stack_pos *d = NULL;
 		uint8_t b[1024];
-		for (size_t i = 0; i < GS_ARRAY_SIZE(do_pos); i++)
-			if (do_pos[i].minor == img->minor)
-				d = &do_pos[i];
-		if (!d || gs_elf_read(elf, img->runtime_vaddr, b, sizeof(b)) < 0 || memcmp(b, "xdebugpy", 8) != 0) {
-			snprintf(why, whylen, "no stack layout for CPython %s", img->version);
-			goto fail;
-		}
-		/* every number an offset inside its object, checked before it is narrowed to 32 bits:
-		 * they index gilscope's own buffers (the interpreter file is not trusted) */
-		{
-			const unsigned small[] = { d->ts_frame, d->ts_native, d->fr_previous, d->fr_code, d->fr_instr,
-						   d->fr_owner, d->co_filename, d->co_name, d->co_qualname,
-						   d->co_linetable, d->co_firstlineno, d->co_adaptive, d->by_size,
-						   d->by_sval, d->un_state, d->un_length, d->un_ascii };
-			for (size_t i = 0; i < GS_ARRAY_SIZE(small); i++)
-				if (u64at(b, small[i]) > 4096) {
-					snprintf(why, whylen, "CPython %s: its _Py_DebugOffsets stack offsets look wrong",
-						 img->version);
-					goto fail;
-				}
-			if (u64at(b, d->threads_head) > (1u << 20)) {
-				snprintf(why, whylen, "CPython %s: its _Py_DebugOffsets stack offsets look wrong", img->version);
-				goto fail;
-			}
-		}
-		ps->l.interp_threads_head = (uint32_t)u64at(b, d->threads_head);
-		ps->l.tstate_next = 8;
-		ps->l.tstate_native_tid = (uint32_t)u64at(b, d->ts_native);
-		ps->l.tstate_frame = (uint32_t)u64at(b, d->ts_frame);
-		ps->l.cframe_current = -1;
-		ps->l.frame_previous = (uint32_t)u64at(b, d->fr_previous);
-		ps->l.frame_code = (uint32_t)u64at(b, d->fr_code);
-		ps->l.frame_instr = (uint32_t)u64at(b, d->fr_instr);
-		ps->l.frame_owner = (uint32_t)u64at(b, d->fr_owner);
-		ps->l.owner_skip = 3;
-		ps->l.frame_is_entry = -1;
-		ps->l.code_mask = img->minor >= 14 ? ~3ull : ~0ull;
-		ps->l.code_filename = (uint32_t)u64at(b, d->co_filename);
-		ps->l.code_name = (uint32_t)u64at(b, d->co_name);
-		ps->l.code_qualname = (uint32_t)u64at(b, d->co_qualname);
-		ps->l.code_linetable = (uint32_t)u64at(b, d->co_linetable);
-		ps->l.code_firstlineno = (uint32_t)u64at(b, d->co_firstlineno);
-		ps->l.code_adaptive = (uint32_t)u64at(b, d->co_adaptive);
-		ps->l.bytes_size = (uint32_t)u64at(b, d->by_size);
-		ps->l.bytes_sval = (uint32_t)u64at(b, d->by_sval);
-		ps->l.uni_state = (uint32_t)u64at(b, d->un_state);
-		ps->l.uni_length = (uint32_t)u64at(b, d->un_length);
-		ps->l.uni_ascii_size = (uint32_t)u64at(b, d->un_ascii);
-		/* the numbers must be small offsets inside their objects */
-		if (ps->l.frame_owner > 256 || ps->l.code_adaptive > 1024 || ps->l.uni_ascii_size > 128 ||
-		    ps->l.uni_state >= ps->l.uni_ascii_size || ps->l.uni_length + 8 > ps->l.uni_ascii_size ||
-		    ps->l.bytes_sval > 128 || ps->l.interp_threads_head > (1u << 20)) {
-			snprintf(why, whylen, "CPython %s: its _Py_DebugOffsets stack offsets look wrong", img->version);
+		if (gs_elf_read(elf, img->runtime_vaddr, b, sizeof(b)) < 0 ||
+		    layout_from_debug_offsets(&ps->l, img->minor, b, sizeof(b)) < 0) {
+			snprintf(why, whylen, "no stack layout for CPython %s, or its _Py_DebugOffsets stack offsets look wrong",
+				 img->version);
 			goto fail;
 		}
 	}
@@ -215,6 +222,22 @@ fail:
 	gs_elf_free(elf);
 	free(ps);
 	return NULL;
+}
+
+struct gs_pystacks *gs_pystacks_synthetic_do(unsigned minor, const uint8_t *debug_offsets, size_t len,
+					   uint64_t interp_main, uint64_t code_type)
+{
+	struct gs_pystacks *ps = gs_calloc(1, sizeof(*ps));
+	if (layout_from_debug_offsets(&ps->l, minor, debug_offsets, len) < 0) {
+		free(ps);
+		return NULL;
+	}
+	read_lengths(ps);
+	ps->interp_main = interp_main;
+	ps->code_type = code_type;
+	ps->cap = 4096;
+	ps->codes = gs_calloc(ps->cap, sizeof(*ps->codes));
+	return ps;
 }
 
 struct gs_pystacks *gs_pystacks_synthetic(unsigned minor, uint64_t interp_main, uint64_t code_type)
@@ -280,7 +303,8 @@ static int read_svarint(const uint8_t *t, size_t len, size_t *i, int *out)
 int gs_linetable_line(const uint8_t *t, size_t len, int firstlineno, int index)
 {
 	size_t i = 0;
-	int line = firstlineno, addr = 0;
+	int64_t line = firstlineno; /* deltas from a hostile table must not overflow an int */
+	int addr = 0;
 	while (i < len) {
 		uint8_t h = t[i++];
 		int code, units, delta = 0, has_line = 1;
@@ -310,8 +334,12 @@ int gs_linetable_line(const uint8_t *t, size_t len, int firstlineno, int index)
 			i += 1;
 		}
 		line += delta;
+		if (line < INT32_MIN || line > INT32_MAX)
+			return -1; /* malformed */
 		if (index >= addr && index < addr + units)
-			return has_line ? line : -1;
+			return has_line ? (int)line : -1;
+		if (addr > INT32_MAX - 8)
+			return -1;
 		addr += units;
 	}
 	return -1;

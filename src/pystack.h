@@ -35,6 +35,10 @@ void gs_pystacks_free(struct gs_pystacks *ps);
 /* A walker for synthetic memory (tests): the built-in 3.9 to 3.12 layout, the address of the
  * pointer to the main interpreter, and the address standing for PyCode_Type. */
 struct gs_pystacks *gs_pystacks_synthetic(unsigned minor, uint64_t interp_main, uint64_t code_type);
+/* The same with a 3.13+ layout read from a _Py_DebugOffsets image (tests, fuzzing); NULL when the
+ * image does not hold together. */
+struct gs_pystacks *gs_pystacks_synthetic_do(unsigned minor, const uint8_t *debug_offsets, size_t len,
+					   uint64_t interp_main, uint64_t code_type);
 
 /* Walks every thread of the main interpreter; cb receives the thread id and its frames,
  * innermost first. Returns the number of threads walked, or -errno (process gone). */

@@ -598,7 +598,7 @@ int gs_pyimage_analyse(const char *path, struct gs_pyimage *img, char *why, size
 	img->have_layout = 1;
 
 	/* take_gil: the symbol table when there is one, else the call targets of exported functions */
-	if (gs_elf_symbol(elf, "take_gil", &img->take_gil_vaddr, &size) == 0 && !gs_elf_dynsym(elf, "take_gil", &addr, &size) == 0) {
+	if (gs_elf_symbol(elf, "take_gil", &img->take_gil_vaddr, &size) == 0 && gs_elf_dynsym(elf, "take_gil", &addr, &size) != 0) {
 		snprintf(img->take_gil_how, sizeof(img->take_gil_how), "%s", gs_elf_symbols_from(elf));
 	} else {
 		uint64_t a1 = 0, a2 = 0;

@@ -25,6 +25,7 @@
 #include "html.h"
 #include "inline.h"
 #include "perfev.h"
+#include "perfrec.h"
 #include "procfs.h"
 #include "pystack.h"
 #include "natsample.h"
@@ -59,7 +60,7 @@
 
 #define WATERMARK_SLACK_NS 10000000ull /* an event read later is at most this much older */
 
-enum ev_kind { K_SWITCH = 1, K_WAKEUP, K_TAKE_GIL, K_BP_LOCKED, K_BP_DROPREQ, K_ACQUIRE, K_RELEASE };
+/* event kinds by sample id: enum gs_perf_kind (perfrec.h) */
 
 #define TP_SAMPLE (PERF_SAMPLE_IDENTIFIER | PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU | PERF_SAMPLE_RAW)
 #define PROBE_SAMPLE (PERF_SAMPLE_IDENTIFIER | PERF_SAMPLE_IP | PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU)
@@ -238,10 +239,10 @@ static int open_sched_events(struct recorder *R, pid_t tid, char *why, size_t wh
 	a.comm_exec = 1;
 	a.task = 1;
 	a.wakeup_watermark = (uint32_t)(R->o->mmap_pages * 4096u / 4);
-	if ((err = open_on_cpus(R, &a, tid, K_SWITCH, "the sched:sched_switch tracepoint", why, whylen)) < 0)
+	if ((err = open_on_cpus(R, &a, tid, GS_PK_SWITCH, "the sched:sched_switch tracepoint", why, whylen)) < 0)
 		return err;
 	base_attr(&a, PERF_TYPE_TRACEPOINT, (uint64_t)R->tp_wakeup, TP_SAMPLE);
-	return open_on_cpus(R, &a, tid, K_WAKEUP, "the sched:sched_wakeup tracepoint", why, whylen);
+	return open_on_cpus(R, &a, tid, GS_PK_WAKEUP, "the sched:sched_wakeup tracepoint", why, whylen);
 }
 
 static int open_python_events(struct recorder *R, pid_t tid, char *why, size_t whylen)
@@ -251,14 +252,14 @@ static int open_python_events(struct recorder *R, pid_t tid, char *why, size_t w
 	if (R->use_inline)
 		goto drop_request;
 	base_attr(&a, PERF_TYPE_TRACEPOINT, (uint64_t)R->tp_take_gil, PROBE_SAMPLE);
-	if ((err = open_on_cpus(R, &a, tid, K_TAKE_GIL, "the take_gil uprobe", why, whylen)) < 0)
+	if ((err = open_on_cpus(R, &a, tid, GS_PK_TAKE_GIL, "the take_gil uprobe", why, whylen)) < 0)
 		return err;
 	if (!R->use_watchpoint) {
 		base_attr(&a, PERF_TYPE_TRACEPOINT, (uint64_t)R->tp_acquire, PROBE_SAMPLE);
-		if ((err = open_on_cpus(R, &a, tid, K_ACQUIRE, "the GIL acquisition uprobes", why, whylen)) < 0)
+		if ((err = open_on_cpus(R, &a, tid, GS_PK_ACQUIRE, "the GIL acquisition uprobes", why, whylen)) < 0)
 			return err;
 		base_attr(&a, PERF_TYPE_TRACEPOINT, (uint64_t)R->tp_release, PROBE_SAMPLE);
-		if ((err = open_on_cpus(R, &a, tid, K_RELEASE, "the GIL release uprobes", why, whylen)) < 0)
+		if ((err = open_on_cpus(R, &a, tid, GS_PK_RELEASE, "the GIL release uprobes", why, whylen)) < 0)
 			return err;
 	}
 drop_request:
@@ -273,7 +274,7 @@ drop_request:
 			return -ENOTSUP;
 		}
 		a.bp_addr = R->py.runtime + R->py.img.layout.gil + R->py.img.layout.gil_locked;
-		if ((err = open_on_cpus(R, &a, tid, K_BP_LOCKED, "a hardware watchpoint on the GIL", why, whylen)) < 0)
+		if ((err = open_on_cpus(R, &a, tid, GS_PK_BP_LOCKED, "a hardware watchpoint on the GIL", why, whylen)) < 0)
 			return err;
 	}
 	if (!R->py.drop_request)
@@ -281,7 +282,7 @@ drop_request:
 	a.bp_addr = R->py.drop_request;
 	{
 		char w[512];
-		err = open_on_cpus(R, &a, tid, K_BP_DROPREQ, "a hardware watchpoint on the GIL drop request", w, sizeof(w));
+		err = open_on_cpus(R, &a, tid, GS_PK_BP_DROPREQ, "a hardware watchpoint on the GIL drop request", w, sizeof(w));
 		if (err < 0 && !R->drop_warned) {
 			/* optional: only forced drops need it (a debugger may hold the debug registers) */
 			gs_warn("%s: forced drops will not be told apart", w);
@@ -356,181 +357,49 @@ static int32_t site_value(struct recorder *R, uint32_t pid, uint64_t ip)
 	return v;
 }
 
-struct sid { uint32_t pid, tid; uint64_t time; uint32_t cpu; };
-
-/* The sample_id_all trailer (TID, TIME, CPU, IDENTIFIER) at the end of a non-sample record. */
-static int trailer(const struct perf_event_header *h, struct sid *s)
-{
-	const uint8_t *end = (const uint8_t *)h + h->size;
-	if (h->size < sizeof(*h) + 32)
-		return -1;
-	memcpy(&s->pid, end - 32, 4);
-	memcpy(&s->tid, end - 28, 4);
-	memcpy(&s->time, end - 24, 8);
-	memcpy(&s->cpu, end - 16, 4);
-	return 0;
-}
-
-static uint64_t raw_field(const uint8_t *raw, uint32_t rawsize, unsigned off, unsigned size)
-{
-	uint64_t v = 0;
-	if (off + size > rawsize || size > 8)
-		return 0;
-	memcpy(&v, raw + off, size); /* little-endian */
-	return v;
-}
+static int kind_cb(const void *ctx, uint64_t id) { return kind_of(ctx, id); }
 
 struct drain_ctx {
 	struct recorder *R;
 	int cpu;
 };
 
+/* One ring record: decoded by perfrec.c; the value a watchpoint hit stored is read here (it
+ * needs the target's code), as are the counters. */
 static void on_record(const struct perf_event_header *h, void *arg)
 {
 	struct drain_ctx *c = arg;
 	struct recorder *R = c->R;
-	const uint8_t *p = (const uint8_t *)(h + 1), *end = (const uint8_t *)h + h->size;
-	struct gs_rec r = { 0 };
-	struct sid s;
+	const struct gs_perfrec_layout l = {
+		.prev_state_off = R->prev_state_off, .prev_state_size = R->prev_state_size,
+		.wake_pid_off = R->wake_pid_off, .wake_pid_size = R->wake_pid_size, .kind_of = kind_cb, .ctx = R,
+	};
+	struct gs_perfrec d;
+	enum gs_perfrec_result res = gs_perfrec_decode(h, &l, &d);
 
-	switch (h->type) {
-	case PERF_RECORD_SAMPLE: {
-		uint64_t id, ip = 0;
-		int kind;
-		if (end - p < 8)
-			goto corrupt;
-		memcpy(&id, p, 8);
-		p += 8;
-		kind = kind_of(R, id);
-		if (kind == K_TAKE_GIL || kind == K_BP_LOCKED || kind == K_BP_DROPREQ || kind == K_ACQUIRE ||
-		    kind == K_RELEASE) {
-			if (end - p < 32)
-				goto corrupt;
-			memcpy(&ip, p, 8);
-			p += 8;
-		} else if (end - p < 24) {
-			goto corrupt;
-		}
-		memcpy(&r.pid, p, 4);
-		memcpy(&r.tid, p + 4, 4);
-		memcpy(&r.time, p + 8, 8);
-		p += 24;
+	if (d.is_sample)
 		R->samples++;
-		switch (kind) {
-		case K_SWITCH:
-		case K_WAKEUP: {
-			uint32_t rawsize;
-			if (end - p < 4)
-				goto corrupt;
-			memcpy(&rawsize, p, 4);
-			p += 4;
-			if (rawsize > (size_t)(end - p))
-				goto corrupt;
-			if (kind == K_SWITCH) {
-				r.type = GS_REC_SWITCH_OUT;
-				r.arg64 = raw_field(p, rawsize, R->prev_state_off, R->prev_state_size);
-			} else {
-				uint32_t woken = (uint32_t)raw_field(p, rawsize, R->wake_pid_off, R->wake_pid_size);
-				r.type = GS_REC_WAKEUP;
-				r.arg = (int32_t)r.tid;
-				r.tid = woken;
-				r.pid = 0;
-			}
-			break;
-		}
-		/* arg64 names the GIL (the address of its `locked`); 0: the process's main GIL, which
-		 * is all uprobes and watchpoints see */
-		case K_TAKE_GIL:
-			r.type = GS_REC_GIL_WAIT;
-			break;
-		case K_ACQUIRE:
-		case K_RELEASE:
-			r.type = GS_REC_GIL_WRITE;
-			r.arg = kind == K_ACQUIRE ? 1 : 0;
-			break;
-		case K_BP_LOCKED:
-		case K_BP_DROPREQ:
-			r.type = kind == K_BP_LOCKED ? GS_REC_GIL_WRITE : GS_REC_DROPREQ;
-			r.arg = site_value(R, r.pid, ip);
-			break;
-		default:
-			goto corrupt;
-		}
-		pend_add_on(R, c->cpu, &r, NULL);
+	switch (res) {
+	case GS_PERFREC_EVENT:
 		break;
-	}
-	case PERF_RECORD_SWITCH:
-		if (h->misc & PERF_RECORD_MISC_SWITCH_OUT)
-			return; /* the sched_switch sample carries the state */
-		if (trailer(h, &s) < 0)
-			goto corrupt;
-		r.type = GS_REC_SWITCH_IN;
-		r.pid = s.pid;
-		r.tid = s.tid;
-		r.time = s.time;
-		pend_add_on(R, c->cpu, &r, NULL);
-		break;
-	case PERF_RECORD_COMM: {
-		char name[16] = "";
-		size_t n;
-		if (trailer(h, &s) < 0 || end - p < 8 + 32)
-			goto corrupt;
-		memcpy(&r.pid, p, 4);
-		memcpy(&r.tid, p + 4, 4);
-		n = strnlen((const char *)p + 8, (size_t)(end - p) - 8 - 32);
-		if (n > 15)
-			n = 15;
-		memcpy(name, p + 8, n);
-		r.type = GS_REC_COMM;
-		r.time = s.time;
-		r.arg = (h->misc & PERF_RECORD_MISC_COMM_EXEC) ? 1 : 0;
-		pend_add_on(R, c->cpu, &r, name);
-		break;
-	}
-	case PERF_RECORD_FORK:
-	case PERF_RECORD_EXIT: {
-		uint32_t pid, ppid, tid, ptid;
-		uint64_t t;
-		if (end - p < 24)
-			goto corrupt;
-		memcpy(&pid, p, 4);
-		memcpy(&ppid, p + 4, 4);
-		memcpy(&tid, p + 8, 4);
-		memcpy(&ptid, p + 12, 4);
-		memcpy(&t, p + 16, 8);
-		r.type = h->type == PERF_RECORD_FORK ? GS_REC_FORK : GS_REC_EXIT;
-		r.pid = pid;
-		r.tid = tid;
-		r.time = t;
-		r.arg = (int32_t)ppid;
-		r.arg64 = ptid;
-		pend_add_on(R, c->cpu, &r, NULL);
-		break;
-	}
-	case PERF_RECORD_LOST: {
-		uint64_t lost;
-		if (end - p < 16 || trailer(h, &s) < 0)
-			goto corrupt;
-		memcpy(&lost, p + 8, 8);
-		R->lost += lost;
-		r.type = GS_REC_LOST;
-		r.time = s.time;
-		r.arg = c->cpu;
-		r.arg64 = lost;
-		pend_add_on(R, c->cpu, &r, NULL);
-		break;
-	}
-	case PERF_RECORD_THROTTLE:
+	case GS_PERFREC_CORRUPT:
+		R->corrupt++;
+		return;
+	case GS_PERFREC_THROTTLE:
 		R->throttled++;
-		break;
+		return;
 	default:
-		break;
+		return;
 	}
-	if (r.time > R->ring_last[c->cpu])
-		R->ring_last[c->cpu] = r.time;
-	return;
-corrupt:
-	R->corrupt++;
+	if (d.needs_value)
+		d.r.arg = site_value(R, d.r.pid, d.ip);
+	if (d.r.type == GS_REC_LOST) {
+		R->lost += d.r.arg64;
+		d.r.arg = c->cpu;
+	}
+	pend_add_on(R, c->cpu, &d.r, d.r.type == GS_REC_COMM ? d.name : NULL);
+	if (d.r.time > R->ring_last[c->cpu])
+		R->ring_last[c->cpu] = d.r.time;
 }
 
 static int pend_cmp(const void *x, const void *y)

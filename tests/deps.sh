@@ -7,6 +7,8 @@ pkgs="gcc make libelf-dev libdw-dev liblzma-dev libjansson-dev libcmocka-dev pyt
 pkgs="$pkgs python3.11 python3.11-dbg"
 # the HTML report is checked in a headless browser
 pkgs="$pkgs chromium protobuf-compiler python3-ipython python3-setuptools python3-pip"
+# the fuzz targets (make fuzz): clang and its libFuzzer/sanitizer runtimes
+pkgs="$pkgs clang libclang-rt-14-dev"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
