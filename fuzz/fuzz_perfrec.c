@@ -1,6 +1,8 @@
 /* fuzz_perfrec.c - the kernel perf ring reader (perfev.c gs_ring_drain) and the decoder of its
  * records (perfrec.c gs_perfrec_decode: samples of sched_switch/sched_wakeup/probes/watchpoints,
- * switch, comm, fork, exit, lost, throttle records), on a ring laid out in ordinary memory.
+ * switch, comm, fork, exit, lost, throttle records) and of the native-stack rings (natsample.c
+ * gs_natrec_decode: samples with user registers and stack copies), on a ring laid out in
+ * ordinary memory.
  *
  * Input: bytes 0-9 set the ring and the tracepoint layout (data pages, tail, head - tail, field
  * offsets and sizes); the rest is written into the data area from the tail on, wrapping. */
@@ -8,6 +10,7 @@
 
 #include "perfev.h"
 #include "perfrec.h"
+#include "natsample.h"
 #include "util.h"
 
 #define PAGE 4096u
@@ -34,6 +37,18 @@ static void on_record(const struct perf_event_header *h, void *arg)
 	if (h->size < sizeof(*h) ||
 	    !((p >= data && p + h->size <= data + c->ring->data_size) || p == c->ring->copy))
 		abort();
+	{
+		/* the native-stack rings' decoder (natsample.c) on the same records: whatever it
+		 * points at lies inside the record */
+		struct gs_natrec nr;
+		if (gs_natrec_decode(h, &nr) == 0) {
+			if (nr.regs && ((const uint8_t *)nr.regs < p ||
+					(const uint8_t *)(nr.regs + GS_NATIVE_NREGS) > p + h->size))
+				abort();
+			if (nr.stack && (nr.stack < p || nr.stack + nr.stack_len > p + h->size))
+				abort();
+		}
+	}
 	switch (gs_perfrec_decode(h, c->l, &d)) {
 	case GS_PERFREC_EVENT:
 		if (d.r.type == 0 || d.r.type > GS_REC_COUNTER || strnlen(d.name, sizeof(d.name)) >= sizeof(d.name))

@@ -1,9 +1,10 @@
 /* fuzz_perfscript.c - the `perf script` text reader (perfscript.c): every line through
- * gs_perfline_parse, then the whole text through gs_perf2trace in the mode the first byte picks
+ * gs_perfline_parse (and, as perf map text, gs_perfmap_parse_line), then the whole text through gs_perf2trace in the mode the first byte picks
  * ("gil" or "sched"), and the recording it wrote through the analysis. */
 #include "fuzz.h"
 
 #include "analysis.h"
+#include "native.h"
 #include "perfscript.h"
 #include "recfile.h"
 #include "util.h"
@@ -55,6 +56,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			/* the fields point into the line */
 			if (pl.comm < line || pl.comm + pl.comm_len > line + strlen(line) || pl.event < line ||
 			    pl.event + pl.event_len > line + strlen(line) || pl.rest < line || pl.rest > line + strlen(line))
+				abort();
+		}
+		{
+			/* the same text as /tmp/perf-PID.map lines (native.c) */
+			uint64_t start, msize;
+			const char *name;
+			if (gs_perfmap_parse_line(line, &start, &msize, &name) == 0 &&
+			    (name < line || name > line + strlen(line) || !msize || start + msize < start))
 				abort();
 		}
 	}

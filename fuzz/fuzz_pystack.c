@@ -1,6 +1,7 @@
 /* fuzz_pystack.c - what gilscope reads out of a Python process's memory: the remote frame
- * walker (pystack.c) and the GIL-holder walk (python.c) over a fuzzed memory image, the
- * _Py_DebugOffsets parser (pylayout.c) and the location-table decoder (gs_linetable_line).
+ * walker (pystack.c, 3.9 to 3.15 layouts) and the GIL-holder walk (python.c) over a fuzzed
+ * memory image, the _Py_DebugOffsets parser (pylayout.c), the line-table decoders of 3.9, 3.10
+ * and 3.11+, and the merge of native and Python frames (native.c gs_native_merge).
  *
  * Input: byte 0 picks versions (bit 0: 3.11 or 3.12 walker; bits 1-2: 3.13-3.15 debug
  * offsets; bits 3-5: the GIL-holder layout; bits 6-7: a 3.13-3.15 walker instead), bytes 1-4 the index and first line for the
@@ -9,6 +10,7 @@
 #include "fuzz.h"
 
 #include "pylayout.h"
+#include "native.h"
 #include "pystack.h"
 #include "python.h"
 #include "util.h"
@@ -119,8 +121,37 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 
-	/* the location table */
+	/* the location table, and 3.9's co_lnotab and 3.10's co_linetable */
 	(void)gs_linetable_line(m.p, m.len, first, index);
 	(void)gs_linetable_line(m.p, m.len, 0, m.len > 0 ? (int)(m.len * 4) : 0);
+	(void)gs_lnotab_line(m.p, m.len, first, index);
+	(void)gs_linetable310_line(m.p, m.len, first, index);
+
+	/* the 3.9 and 3.10 walkers (PyFrameObject chains, the TID through struct pthread) */
+	ps = gs_pystacks_synthetic((sel & 1) ? 10 : 9, BASE + 0x100, CODE_TYPE);
+	if (!ps)
+		abort();
+	s.ps = ps;
+	(void)gs_pystacks_sample(ps, rd, &m, cb, &s);
+	gs_pystacks_free(ps);
+
+	/* merging with a native stack: flags, stack pointers and entries from the image */
+	if (m.len >= 64) {
+		unsigned flags[32];
+		uint64_t sps[32], eaddr[32];
+		uint8_t entry[32], evals[32];
+		int out[64], mismatch, npc = m.p[0] % 33, n = m.p[1] % 33, got;
+		for (int i = 0; i < 32; i++) {
+			flags[i] = m.p[2 + i] & 3;
+			entry[i] = m.p[34 % m.len] & (1u << (i & 7)) ? 1 : 0;
+			sps[i] = 0x1000 + (uint64_t)i * m.p[(i + 3) % m.len];
+			eaddr[i] = 0x1000 + (uint64_t)m.p[(i * 7) % m.len] * 16;
+		}
+		got = gs_native_merge(flags, (sel & 2) ? sps : NULL, npc, sel & 4, entry, (sel & 8) ? eaddr : NULL, n, out,
+				      (int)(m.p[2] % 64) + 1, &mismatch, evals);
+		for (int j = 0; j < got; j++)
+			if (out[j] >= npc || out[j] < -n)
+				abort();
+	}
 	return 0;
 }
