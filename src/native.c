@@ -348,38 +348,18 @@ int gs_native_merge(const unsigned *flags, const uint64_t *sps, int npc, int com
 
 /* ---- /tmp/perf-PID.map ---------------------------------------------------------------------- */
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static const char *parse_hex(const char *p, uint64_t *v)
-{
-	int digits = 0, d;
-	*v = 0;
-	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
-		p += 2;
-	while ((d = hexval(*p)) >= 0) {
-		if (++digits > 16)
-			return NULL;
-		*v = *v << 4 | (uint64_t)d;
-		p++;
-	}
-	return digits ? p : NULL;
-}
-
 int gs_perfmap_parse_line(const char *line, uint64_t *start, uint64_t *size, const char **name)
 {
-	const char *p = parse_hex(line, start);
+	const char *p;
+	if (line[0] == '0' && (line[1] == 'x' || line[1] == 'X'))
+		line += 2;
+	p = gs_parse_hex(line, start);
 	if (!p || *p != ' ')
 		return -EINVAL;
-	p = parse_hex(p + 1, size);
+	p++;
+	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
+		p += 2;
+	p = gs_parse_hex(p, size);
 	if (!p || *p != ' ' || !*size || *start + *size < *start)
 		return -EINVAL;
 	p++;

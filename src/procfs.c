@@ -12,33 +12,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static const char *parse_hex(const char *p, uint64_t *out)
-{
-	uint64_t v = 0;
-	int n = 0, d;
-	while ((d = hexval(*p)) >= 0) {
-		if (n++ >= 16)
-			return NULL;
-		v = v << 4 | (uint64_t)d;
-		p++;
-	}
-	if (n == 0)
-		return NULL;
-	*out = v;
-	return p;
-}
-
 static const char *skip_field(const char *p)
 {
 	while (*p && *p != ' ')
@@ -54,13 +27,13 @@ int gs_maps_parse_line(const char *line, struct gs_map *m)
 	size_t n;
 
 	memset(m, 0, sizeof(*m));
-	if (!(p = parse_hex(p, &m->start)) || *p++ != '-' || !(p = parse_hex(p, &m->end)) || *p++ != ' ')
+	if (!(p = gs_parse_hex(p, &m->start)) || *p++ != '-' || !(p = gs_parse_hex(p, &m->end)) || *p++ != ' ')
 		return -1;
 	if (strlen(p) < 5 || p[4] != ' ')
 		return -1;
 	memcpy(m->perms, p, 4);
 	p += 5;
-	if (!(p = parse_hex(p, &m->offset)) || *p != ' ')
+	if (!(p = gs_parse_hex(p, &m->offset)) || *p != ' ')
 		return -1;
 	p = skip_field(p + 1); /* dev */
 	p = skip_field(p);     /* inode */

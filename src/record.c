@@ -612,30 +612,35 @@ static void meta_payload(struct recorder *R, struct gs_rec *r, const void *paylo
 	p->plen = plen;
 }
 
+/* A frame definition record: "name\0where\0" (both bounded), for the frame id. */
+static void frame_def(struct recorder *R, uint16_t type, int32_t arg, uint64_t id, const char *name,
+		      const char *where, uint64_t now)
+{
+	struct gs_rec r = { 0 };
+	char buf[1600];
+	size_t nl = strnlen(name, 1024), wl = strnlen(where, 512);
+	memcpy(buf, name, nl);
+	buf[nl] = '\0';
+	memcpy(buf + nl + 1, where, wl);
+	buf[nl + 1 + wl] = '\0';
+	r.type = type;
+	r.time = now;
+	r.arg = arg;
+	r.arg64 = id;
+	meta_payload(R, &r, buf, nl + wl + 2);
+}
+
 /* The frame id of a Python frame, defined in the recording the first time it is seen. */
 static uint32_t py_frame_id(struct recorder *R, const struct gs_pyframe *f, uint64_t now)
 {
 	struct sampler *S = R->smp;
-	struct gs_rec r = { 0 };
 	int fresh;
 	struct interned *e = intern(&S->frames, &S->fcap, &S->nframes, f->code,
 				    (uint64_t)(uint32_t)f->line | (uint64_t)f->gen << 32, NULL, 0, &fresh);
 	if (fresh) {
 		const char *q = "?", *fn = "?";
-		char buf[2048];
-		size_t ql, fl;
 		gs_pystacks_code(R->stacks, f->code, &q, &fn);
-		ql = strnlen(q, 512);
-		fl = strnlen(fn, 1024);
-		memcpy(buf, q, ql);
-		buf[ql] = '\0';
-		memcpy(buf + ql + 1, fn, fl);
-		buf[ql + 1 + fl] = '\0';
-		r.type = GS_REC_PYFRAME;
-		r.time = now;
-		r.arg = f->line;
-		r.arg64 = e->id;
-		meta_payload(R, &r, buf, ql + fl + 2);
+		frame_def(R, GS_REC_PYFRAME, f->line, e->id, q, fn, now);
 	}
 	return (uint32_t)e->id;
 }
@@ -652,7 +657,6 @@ static uint32_t native_frame_id(struct recorder *R, uint64_t pc, unsigned *flags
 {
 	struct sampler *S = R->smp;
 	const char *name, *module;
-	struct gs_rec r = { 0 };
 	uint64_t k;
 	int fresh;
 	struct interned *e;
@@ -661,19 +665,8 @@ static uint32_t native_frame_id(struct recorder *R, uint64_t pc, unsigned *flags
 	k = str_hash64(str_hash64(1469598103934665603ull, name), module);
 	/* key2 cannot be a Python frame's: line and generation are never both all ones */
 	e = intern(&S->frames, &S->fcap, &S->nframes, k, ~0ull, NULL, 0, &fresh);
-	if (fresh) {
-		char buf[1536];
-		size_t nl = strnlen(name, 1024), ml = strnlen(module, 500);
-		memcpy(buf, name, nl);
-		buf[nl] = '\0';
-		memcpy(buf + nl + 1, module, ml);
-		buf[nl + 1 + ml] = '\0';
-		r.type = GS_REC_NATFRAME;
-		r.time = now;
-		r.arg = (int32_t)*flags;
-		r.arg64 = e->id;
-		meta_payload(R, &r, buf, nl + ml + 2);
-	}
+	if (fresh)
+		frame_def(R, GS_REC_NATFRAME, (int32_t)*flags, e->id, name, module, now);
 	return (uint32_t)e->id;
 }
 
@@ -681,21 +674,13 @@ static uint32_t native_frame_id(struct recorder *R, uint64_t pc, unsigned *flags
 static uint32_t eval_frame_id(struct recorder *R, uint64_t now)
 {
 	struct sampler *S = R->smp;
-	struct gs_rec r = { 0 };
 	const char *slash = strrchr(R->py.img.path, '/');
 	const char *module = slash ? slash + 1 : R->py.img.path;
 	int fresh;
 	struct interned *e = intern(&S->frames, &S->fcap, &S->nframes, 0x45564c4f4f50ull /* "EVLOOP" */, ~0ull - 1,
 				    NULL, 0, &fresh);
-	if (fresh) {
-		char buf[600];
-		int len = snprintf(buf, sizeof(buf), "_PyEval_EvalFrameDefault%c%.500s", '\0', module);
-		r.type = GS_REC_NATFRAME;
-		r.time = now;
-		r.arg = GS_NATFRAME_EVAL;
-		r.arg64 = e->id;
-		meta_payload(R, &r, buf, (size_t)len + 1);
-	}
+	if (fresh)
+		frame_def(R, GS_REC_NATFRAME, GS_NATFRAME_EVAL, e->id, "_PyEval_EvalFrameDefault", module, now);
 	return (uint32_t)e->id;
 }
 

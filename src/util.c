@@ -304,3 +304,30 @@ int gs_parse_i64(const char *s, int64_t *out)
 	*out = neg ? (int64_t)(0 - v) : (int64_t)v;
 	return 0;
 }
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+const char *gs_parse_hex(const char *p, uint64_t *out)
+{
+	uint64_t v = 0;
+	int n = 0, d;
+	while ((d = hexval(*p)) >= 0) {
+		if (n++ >= 16)
+			return NULL;
+		v = v << 4 | (uint64_t)d;
+		p++;
+	}
+	if (n == 0)
+		return NULL;
+	*out = v;
+	return p;
+}

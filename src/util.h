@@ -51,6 +51,9 @@ int gs_open_owned_nofollow(const char *path, uid_t owner);
 
 /* Decimal parsing without sscanf: returns 0 on success, -1 on garbage or overflow. */
 int gs_parse_u64(const char *s, uint64_t *out);
+/* Hexadecimal digits (no prefix, at most 16) at p: the end of them, or NULL when there are none
+ * or too many. */
+const char *gs_parse_hex(const char *p, uint64_t *out);
 int gs_parse_i64(const char *s, int64_t *out);
 
 #endif
