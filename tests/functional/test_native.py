@@ -62,7 +62,9 @@ def test_gil_waits_show_take_gil_under_the_python_frame(tmp_path, python):
     total = sum(n for _, n in wait)
     assert total
     in_take = [(f, n) for f, n in wait if any(x.startswith("take_gil (") for x in f)]
-    assert sum(n for _, n in in_take) / total > 0.6, wait[:3]
+    # (the rest: threads woken and back on a CPU before taking the GIL, paired with their newest
+    # on-CPU copy, taken before the wait; 60-70% here on 3.14, whose ctypes callbacks wait often)
+    assert sum(n for _, n in in_take) / total > 0.5, wait[:3]
     # Python frames sit outside (before) take_gil in most of them
     ordered = sum(n for f, n in in_take
                   if 0 <= index_of(f, lambda x: not is_native(x)) < index_of(f, lambda x: x.startswith("take_gil (")))
