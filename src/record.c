@@ -709,8 +709,16 @@ static int merge_native(struct recorder *R, uint32_t tid, const struct gs_pyfram
 	for (int k = 0; k < npc; k++)
 		if (is_eval[k] && !(flags[k] & GS_NATFRAME_EVAL)) /* found by its entry frame: a stripped build */
 			natids[k] = eval_frame_id(R, now);
-	for (int j = 0; j < m; j++)
-		ids[j] = plan[j] >= 0 ? natids[plan[j]] : py_frame_id(R, &f[-plan[j] - 1], now);
+	if (mismatch && npc > 0) {
+		/* the C stack has not as many calls of the loop as the Python one has entries: a
+		 * running thread paired with an older copy. No interleaving is better than a wrong one */
+		for (int i = 0; i < n; i++)
+			ids[i] = py_frame_id(R, &f[i], now);
+		m = n;
+	} else {
+		for (int j = 0; j < m; j++)
+			ids[j] = plan[j] >= 0 ? natids[plan[j]] : py_frame_id(R, &f[-plan[j] - 1], now);
+	}
 	if (npc > 0) {
 		R->nat_merged++;
 		R->nat_frozen += frozen;
