@@ -134,7 +134,7 @@ bench: deps
 
 # gilscope under valgrind's memcheck on real work: errors, leaks and leaked descriptors fail
 # (tests/valgrind.py; a plain build: valgrind and the sanitizers do not mix).
-valgrind:
+valgrind: deps
 	$(Q)$(MAKE) --no-print-directory SANITIZE= all
 	$(Q)/usr/bin/python3 tests/valgrind.py --gilscope build/gilscope
 
@@ -144,7 +144,7 @@ STRESS_ARGS ?= --threads 64 --seconds 60 --short 5000
 stress: $(BUILD)/gilscope
 	$(Q)/usr/bin/python3 tests/stress.py --gilscope $(BUILD)/gilscope $(STRESS_ARGS)
 
-lint:
+lint: deps
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr -Isrc src
 
 clean:

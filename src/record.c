@@ -689,7 +689,7 @@ static int merge_native(struct recorder *R, uint32_t tid, const struct gs_pyfram
 			uint64_t now)
 {
 	uint64_t pcs[GS_NATIVE_MAX_FRAMES], sps[GS_NATIVE_MAX_FRAMES], eaddr[GS_MAX_FRAMES];
-	uint32_t natids[GS_NATIVE_MAX_FRAMES];
+	uint32_t natids[GS_NATIVE_MAX_FRAMES] = { 0 };
 	unsigned flags[GS_NATIVE_MAX_FRAMES];
 	uint8_t entry[GS_MAX_FRAMES], is_eval[GS_NATIVE_MAX_FRAMES];
 	int plan[GS_MAX_STACK_FRAMES];
