@@ -20,8 +20,9 @@ else
 Q := @
 endif
 
-LIB_SRC := src/util.c src/x86.c src/elfsym.c src/procfs.c src/pylayout.c src/python.c src/tracefs.c \
-           src/perfev.c src/perfrec.c src/inline.c src/pystack.c src/flame.c src/trace.c src/perfetto.c src/perfscript.c src/offgil.c src/html.c src/recfile.c src/analysis.c src/report.c src/record.c src/native.c src/natsample.c
+LIB_SRC := $(sort $(filter-out src/cmd/%,$(wildcard src/*/*.c)))
+CMD_SRC := $(sort $(wildcard src/cmd/*.c))
+CMD_OBJ := $(CMD_SRC:src/%.c=$(BUILD)/%.o)
 LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -37,7 +38,7 @@ $(BUILD)/%.o: src/%.c
 $(BUILD)/libgilscope.a: $(LIB_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/gilscope: $(BUILD)/main.o $(BUILD)/libgilscope.a
+$(BUILD)/gilscope: $(CMD_OBJ) $(BUILD)/libgilscope.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -75,7 +76,7 @@ SAN_ENV := $(if $(SANITIZE),ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:exitcode
 # (coverage, ASan, UBSan) in build-fuzz/ and runs each for FUZZ_TIME seconds on a copy of
 # fuzz/corpus/NAME plus fuzz/regressions/NAME; any crash, leak or timeout fails. `make unit`
 # replays the corpora and the regressions through the same entry points, built normally.
-FUZZ_TARGETS := recfile perfscript offgil elf pystack trace perfrec inline
+FUZZ_TARGETS := recfile perfscript offgil elf pystack trace ring_decode inline
 FUZZ_TIME ?= 300
 FUZZ_CC ?= clang
 FUZZ_BUILD ?= build-fuzz
@@ -150,4 +151,4 @@ lint: deps
 clean:
 	rm -rf $(BUILD) $(FUZZ_BUILD)
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/main.d $(FUZZ_LIB_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d)

@@ -3,9 +3,9 @@
  * through it (python.c gs_pyimage_analyse). The input is the file, read through a memfd. */
 #include "fuzz.h"
 
-#include "elfsym.h"
-#include "python.h"
-#include "util.h"
+#include "cpython/elfsym.h"
+#include "cpython/python.h"
+#include "base/util.h"
 
 static const char *const names[] = {
 	"take_gil", "drop_gil", "_PyRuntime", "PyEval_SaveThread", "PyEval_RestoreThread", "PyEval_AcquireLock",

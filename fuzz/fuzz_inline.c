@@ -4,9 +4,9 @@
  * anchors of the first, to interpolate). */
 #include "fuzz.h"
 
-#include "inline.h"
-#include "util.h"
-#include "x86.h"
+#include "probe/inline.h"
+#include "base/util.h"
+#include "probe/x86.h"
 
 static void on_event(const struct gs_inline_event *e, void *arg)
 {

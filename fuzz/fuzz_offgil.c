@@ -2,8 +2,8 @@
  * byte picks the options. */
 #include "fuzz.h"
 
-#include "offgil.h"
-#include "util.h"
+#include "import/offgil.h"
+#include "base/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -3,11 +3,11 @@
  * ("gil" or "sched"), and the recording it wrote through the analysis. */
 #include "fuzz.h"
 
-#include "analysis.h"
-#include "native.h"
-#include "perfscript.h"
-#include "recfile.h"
-#include "util.h"
+#include "analysis/analysis.h"
+#include "cpython/native.h"
+#include "import/perfscript.h"
+#include "base/recfile.h"
+#include "base/util.h"
 
 static char outpath[64];
 

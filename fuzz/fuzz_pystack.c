@@ -9,11 +9,11 @@
  * PyCode_Type at CODE_TYPE) and is also the debug-offsets image and the location table. */
 #include "fuzz.h"
 
-#include "pylayout.h"
-#include "native.h"
-#include "pystack.h"
-#include "python.h"
-#include "util.h"
+#include "cpython/pylayout.h"
+#include "cpython/native.h"
+#include "cpython/pystack.h"
+#include "cpython/python.h"
+#include "base/util.h"
 
 #define BASE 0x100000ull
 #define CODE_TYPE (BASE + 0x40)

@@ -3,14 +3,14 @@
  * Perfetto, HTML). The input is a whole recording file. */
 #include "fuzz.h"
 
-#include "analysis.h"
-#include "flame.h"
-#include "html.h"
-#include "perfetto.h"
-#include "recfile.h"
-#include "report.h"
-#include "trace.h"
-#include "util.h"
+#include "analysis/analysis.h"
+#include "output/flame.h"
+#include "output/html.h"
+#include "output/perfetto.h"
+#include "base/recfile.h"
+#include "output/report.h"
+#include "output/trace.h"
+#include "base/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

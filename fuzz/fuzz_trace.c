@@ -3,9 +3,9 @@
  * small fixed recording. */
 #include "fuzz.h"
 
-#include "recfile.h"
-#include "trace.h"
-#include "util.h"
+#include "base/recfile.h"
+#include "output/trace.h"
+#include "base/util.h"
 
 static char recpath[64];
 

@@ -12,7 +12,7 @@ perfscript | offgil) maxlen=16384 ;;
 elf) maxlen=65536 ;;
 pystack) maxlen=8192 ;;
 trace) maxlen=16384 ;;
-perfrec) maxlen=8192 ;;
+ring_decode) maxlen=8192 ;;
 inline) maxlen=8192 ;;
 *) maxlen=4096 ;;
 esac

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the seed inputs of fuzz_perfrec (a perf ring holding one record of each kind
+"""Writes the seed inputs of fuzz_ring_decode (a perf ring holding one record of each kind
 gilscope decodes, as the kernel lays them out for record.c's attributes) and fuzz_inline (an
 inline-probe ring with committed slots), under fuzz/corpus/."""
 import os
@@ -50,10 +50,10 @@ ring = b"".join([
     rec(2, 0, struct.pack("<QQ", 10, 3) + trailer(0, 0, T + 13, 1, 10)),
     rec(5, 0, struct.pack("<QQQ", T + 14, 10, 10) + trailer(0, 0, T + 14, 1, 10)),
 ])
-os.makedirs(os.path.join(root, "perfrec"), exist_ok=True)
+os.makedirs(os.path.join(root, "ring_decode"), exist_ok=True)
 for name, flags, tail in (("ring", 0, 0), ("ring-wrapped", 0, 4096 - 20), ("ring-2pages", 1, 8000)):
     hdr = struct.pack("<BHHBBBBB", flags, tail, len(ring), 32, 8, 24, 4, 0)
-    with open(os.path.join(root, "perfrec", name), "wb") as f:
+    with open(os.path.join(root, "ring_decode", name), "wb") as f:
         f.write(hdr + ring)
 
 # inline ring: 8 slots, tail 0; header words head, tail, lost; slots {seq, tsc, tid, code, gil}

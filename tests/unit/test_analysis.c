@@ -7,7 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "analysis.h"
+#include "analysis/analysis.h"
 
 #define START 1000000000ull
 #define T(us) (START + (uint64_t)(us) * 1000ull)

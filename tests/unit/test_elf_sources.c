@@ -11,7 +11,7 @@
 #include <errno.h>
 #include <cmocka.h>
 
-#include "elfsym.h"
+#include "cpython/elfsym.h"
 
 static const char *dir;
 

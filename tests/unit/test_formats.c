@@ -12,9 +12,9 @@
 #include <errno.h>
 #include <cmocka.h>
 
-#include "procfs.h"
-#include "recfile.h"
-#include "tracefs.h"
+#include "base/procfs.h"
+#include "base/recfile.h"
+#include "probe/tracefs.h"
 
 static char path[64];
 

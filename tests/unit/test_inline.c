@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "x86.h"
+#include "probe/x86.h"
 
 static uint32_t tid_offset(void)
 {

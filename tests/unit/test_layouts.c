@@ -7,9 +7,9 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "pylayout.h"
-#include "python.h"
-#include "pystack.h"
+#include "cpython/pylayout.h"
+#include "cpython/python.h"
+#include "cpython/pystack.h"
 
 static void put64(uint8_t *b, size_t off, uint64_t v) { memcpy(b + off, &v, 8); }
 

@@ -14,8 +14,8 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#include "native.h"
-#include "natsample.h"
+#include "cpython/native.h"
+#include "record/natsample.h"
 
 /* ---- the ring record decoder ------------------------------------------------------------- */
 

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "pystack.h"
+#include "cpython/pystack.h"
 
 #define BASE 0x10000000ull
 #define SIZE (1u << 22)

@@ -11,8 +11,8 @@
 #include <errno.h>
 #include <cmocka.h>
 
-#include "elfsym.h"
-#include "python.h"
+#include "cpython/elfsym.h"
+#include "cpython/python.h"
 
 #define PYENV_LIB "/root/.pyenv/versions/3.11.7/lib/libpython3.11.so.1.0"
 #define DEBIAN "/usr/bin/python3.11"

@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <cmocka.h>
 
-#include "util.h"
+#include "base/util.h"
 
 static char dir[64];
 

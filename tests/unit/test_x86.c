@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "x86.h"
+#include "probe/x86.h"
 
 static void test_store_imm_base_disp(void **state)
 {

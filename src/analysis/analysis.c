@@ -1,0 +1,1072 @@
+/* analysis.c - the state machine. Events must arrive in time order; an event older than its
+ * thread's last one is counted (out_of_order) and treated as happening at that last time.
+ * Unmatched events never stop the analysis: they are counted as anomalies and the state is
+ * repaired (for example an acquisition while another thread holds the GIL ends that hold). */
+#define _GNU_SOURCE
+#include "analysis/analysis.h"
+#include "cpython/native.h"
+#include "base/util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+int gs_keep_cpython_evals;
+
+void gs_analysis_init(struct gs_analysis *a, uint64_t start_ns)
+{
+	memset(a, 0, sizeof(*a));
+	a->start_ns = start_ns;
+	a->last_ns = start_ns;
+	a->keep_evals = gs_keep_cpython_evals;
+}
+
+void gs_analysis_free(struct gs_analysis *a)
+{
+	for (size_t i = 0; i < a->nthreads; i++)
+		free(a->threads[i].blame);
+	for (size_t i = 0; i < a->npyframes; i++) {
+		free(a->pyframes[i].qualname);
+		free(a->pyframes[i].filename);
+	}
+	for (size_t i = 0; i < a->npystacks; i++)
+		free(a->pystacks[i]);
+	free(a->pyframes);
+	free(a->pystacks);
+	free(a->counts);
+	for (size_t i = 0; i < a->ngils; i++)
+		free(a->gils[i].waiters);
+	free(a->threads);
+	free(a->index);
+	free(a->procs);
+	free(a->gils);
+	memset(a, 0, sizeof(*a));
+}
+
+static size_t hash_tid(uint32_t tid, size_t cap) { return (size_t)(tid * 2654435761u) & (cap - 1); }
+
+static void index_rebuild(struct gs_analysis *a)
+{
+	free(a->index);
+	a->index_cap = a->index_cap ? a->index_cap * 2 : 64;
+	a->index = gs_calloc(a->index_cap, sizeof(uint32_t));
+	/* newest first: a reused tid keeps pointing to its newest thread */
+	for (size_t i = a->nthreads; i-- > 0;) {
+		size_t h = hash_tid(a->threads[i].tid, a->index_cap);
+		while (a->index[h] && a->threads[a->index[h] - 1].tid != a->threads[i].tid)
+			h = (h + 1) & (a->index_cap - 1);
+		if (!a->index[h])
+			a->index[h] = (uint32_t)i + 1;
+	}
+}
+
+/* The newest thread with this tid (tids are reused after exit: the index points to the newest). */
+struct gs_thread *gs_analysis_thread(struct gs_analysis *a, uint32_t tid)
+{
+	size_t h;
+	if (!a->index_cap)
+		return NULL;
+	h = hash_tid(tid, a->index_cap);
+	while (a->index[h]) {
+		struct gs_thread *t = &a->threads[a->index[h] - 1];
+		if (t->tid == tid)
+			return t;
+		h = (h + 1) & (a->index_cap - 1);
+	}
+	return NULL;
+}
+
+struct gs_process *gs_analysis_process(struct gs_analysis *a, uint32_t pid)
+{
+	for (size_t i = a->nprocs; i-- > 0;)
+		if (a->procs[i].pid == pid)
+			return &a->procs[i];
+	return NULL;
+}
+
+static struct gs_process *proc_get(struct gs_analysis *a, uint32_t pid, uint64_t now)
+{
+	struct gs_process *p = gs_analysis_process(a, pid);
+	if (p)
+		return p;
+	if (a->nprocs == a->cap_procs) {
+		a->cap_procs = a->cap_procs ? a->cap_procs * 2 : 8;
+		a->procs = gs_realloc_array(a->procs, a->cap_procs, sizeof(*a->procs));
+	}
+	p = &a->procs[a->nprocs++];
+	memset(p, 0, sizeof(*p));
+	p->pid = pid;
+	p->first_ns = now;
+	p->main_gil = -1;
+	return p;
+}
+
+static struct gs_thread *thread_new(struct gs_analysis *a, uint32_t pid, uint32_t tid, uint64_t now)
+{
+	struct gs_thread *t;
+	if (a->nthreads == a->cap_threads) {
+		a->cap_threads = a->cap_threads ? a->cap_threads * 2 : 64;
+		a->threads = gs_realloc_array(a->threads, a->cap_threads, sizeof(*a->threads));
+	}
+	t = &a->threads[a->nthreads++];
+	memset(t, 0, sizeof(*t));
+	t->pid = pid;
+	t->tid = tid;
+	t->is_main = pid == tid;
+	t->first_ns = t->t_last = now;
+	t->gil_index = -1;
+	if ((a->nthreads + 1) * 2 > a->index_cap) {
+		index_rebuild(a);
+	} else {
+		size_t h = hash_tid(tid, a->index_cap);
+		while (a->index[h] && a->threads[a->index[h] - 1].tid != tid)
+			h = (h + 1) & (a->index_cap - 1);
+		a->index[h] = (uint32_t)a->nthreads;
+	}
+	return t;
+}
+
+/* The thread for an event; pid 0 means "unknown" (wakeups name only the tid). */
+static struct gs_thread *thread_get(struct gs_analysis *a, uint32_t pid, uint32_t tid, uint64_t now)
+{
+	struct gs_thread *t = gs_analysis_thread(a, tid);
+	if (t && !t->exited)
+		return t;
+	if (t && t->exited && pid == 0)
+		return NULL; /* a wakeup for a dead tid */
+	if (pid == 0)
+		pid = tid; /* first sight through a wakeup: assume a process leader until told otherwise */
+	t = thread_new(a, pid, tid, now);
+	proc_get(a, pid, now);
+	return t;
+}
+
+/* Accounts the thread's time from its last event to now in its current category. */
+static void advance(struct gs_analysis *a, struct gs_thread *t, uint64_t *now)
+{
+	uint64_t dt;
+	if (*now < t->t_last) {
+		a->out_of_order++;
+		*now = t->t_last;
+	}
+	dt = *now - t->t_last;
+	t->t_last = *now;
+	if (!dt)
+		return;
+	enum gs_slice kind;
+	switch (t->gil) {
+	case GS_GIL_HELD:
+		t->held_ns += dt;
+		kind = GS_SLICE_HELD;
+		if (t->sched != GS_SCHED_ONCPU && t->sched != GS_SCHED_UNKNOWN) {
+			t->held_offcpu_ns += dt;
+			kind = GS_SLICE_HELD_OFFCPU;
+		}
+		goto out;
+	case GS_GIL_WAIT:
+		t->wait_ns += dt;
+		if (t->sched == GS_SCHED_SLEEP || t->sched == GS_SCHED_DISK) {
+			t->wait_sleep_ns += dt;
+			kind = GS_SLICE_WAIT_SLEEP;
+		} else if (t->sched == GS_SCHED_RUNNABLE) {
+			t->wait_runnable_ns += dt;
+			kind = GS_SLICE_WAIT_RUNNABLE;
+		} else {
+			t->wait_oncpu_ns += dt;
+			kind = GS_SLICE_WAIT_ONCPU;
+		}
+		goto out;
+	case GS_GIL_NONE:
+		break;
+	}
+	switch (t->sched) {
+	case GS_SCHED_ONCPU: t->run_nogil_ns += dt; kind = GS_SLICE_NOGIL; break;
+	case GS_SCHED_RUNNABLE: t->runnable_ns += dt; kind = GS_SLICE_RUNNABLE; break;
+	case GS_SCHED_SLEEP: t->sleeping_ns += dt; kind = GS_SLICE_SLEEP; break;
+	case GS_SCHED_DISK:
+		t->sleeping_ns += dt;
+		t->uninterruptible_ns += dt;
+		kind = GS_SLICE_DISK;
+		break;
+	default: t->unknown_ns += dt; kind = GS_SLICE_UNKNOWN; break;
+	}
+out:
+	if (a->hooks && a->hooks->slice)
+		a->hooks->slice(a->hooks->ctx, t, kind, *now - dt, *now);
+}
+
+static void hook_gil(struct gs_analysis *a, enum gs_gil_event ev, const struct gs_gilstat *g, const struct gs_thread *t,
+		     uint64_t time)
+{
+	if (a->hooks && a->hooks->gil)
+		a->hooks->gil(a->hooks->ctx, ev, g, t, time);
+}
+
+static void blame(struct gs_thread *w, uint32_t holder, uint64_t dt)
+{
+	for (size_t i = 0; i < w->nblame; i++)
+		if (w->blame[i].holder == holder) {
+			w->blame[i].ns += dt;
+			return;
+		}
+	if (w->nblame == w->cap_blame) {
+		w->cap_blame = w->cap_blame ? w->cap_blame * 2 : 4;
+		w->blame = gs_realloc_array(w->blame, w->cap_blame, sizeof(*w->blame));
+	}
+	w->blame[w->nblame].holder = holder;
+	w->blame[w->nblame].ns = dt;
+	w->nblame++;
+}
+
+/* Accounts the GIL's time since its last event: held, contended, and for each waiter, who
+ * held it meanwhile. */
+static void gil_advance_in(struct gs_analysis *a, struct gs_gilstat *g, uint64_t now)
+{
+	uint64_t dt;
+	if (now <= g->t_last)
+		return;
+	dt = now - g->t_last;
+	if (g->holder)
+		g->held_ns += dt;
+	if (g->nwaiters > 0) {
+		g->contended_ns += dt;
+		if (g->holder)
+			g->hold_waited_ns += dt * (uint64_t)g->nwaiters;
+		for (int i = 0; a && i < g->nwaiters; i++)
+			blame(&a->threads[g->waiters[i]], g->holder, dt);
+	}
+	g->t_last = now;
+}
+
+#define gil_advance(g, now) gil_advance_in(a, g, now)
+
+static void waiter_add(struct gs_analysis *a, struct gs_gilstat *g, const struct gs_thread *t)
+{
+	if ((size_t)g->nwaiters == g->cap_waiters) {
+		g->cap_waiters = g->cap_waiters ? g->cap_waiters * 2 : 8;
+		g->waiters = gs_realloc_array(g->waiters, g->cap_waiters, sizeof(*g->waiters));
+	}
+	g->waiters[g->nwaiters++] = (uint32_t)(t - a->threads);
+	if (g->holder && g->nwaiters > g->hold_max_waiters)
+		g->hold_max_waiters = g->nwaiters;
+}
+
+static void waiter_remove(struct gs_analysis *a, struct gs_gilstat *g, const struct gs_thread *t)
+{
+	uint32_t idx = (uint32_t)(t - a->threads);
+	for (int i = 0; i < g->nwaiters; i++)
+		if (g->waiters[i] == idx) {
+			g->waiters[i] = g->waiters[--g->nwaiters];
+			return;
+		}
+}
+
+/* A hold starts: its stack samples are counted afresh. */
+static void hold_begins(struct gs_thread *t, uint64_t now)
+{
+	t->hold_start = now;
+	t->hold_stack = 0;
+	t->hold_votes = t->hold_samples = 0;
+}
+
+/* Files the hold that ends (or is still open at the end) among the longest. */
+static void top_hold(struct gs_analysis *a, const struct gs_gilstat *g, const struct gs_thread *t, uint64_t start,
+		     uint64_t ns, int open)
+{
+	int i = a->ntop_holds;
+	if (i == GS_TOP_HOLDS && a->top_holds[GS_TOP_HOLDS - 1].ns >= ns)
+		return;
+	if (i == GS_TOP_HOLDS)
+		i--;
+	else
+		a->ntop_holds++;
+	while (i > 0 && a->top_holds[i - 1].ns < ns) {
+		a->top_holds[i] = a->top_holds[i - 1];
+		i--;
+	}
+	a->top_holds[i].pid = t->pid;
+	a->top_holds[i].tid = t->tid;
+	a->top_holds[i].gil = g->number;
+	a->top_holds[i].start_ns = start;
+	a->top_holds[i].ns = ns;
+	a->top_holds[i].max_waiters = g->hold_max_waiters;
+	a->top_holds[i].waited_ns = g->hold_waited_ns;
+	a->top_holds[i].stack = t->hold_stack;
+	a->top_holds[i].samples = t->hold_samples;
+	a->top_holds[i].open = open;
+}
+
+/* The GIL with reference ref in process p (ref 0: the process's main GIL). Returns its index;
+ * the array may move. */
+static int gil_for(struct gs_analysis *a, struct gs_process *p, uint64_t ref, uint64_t now)
+{
+	struct gs_gilstat *g;
+	if (ref == 0 && p->main_gil >= 0)
+		return p->main_gil;
+	for (size_t i = 0; i < a->ngils; i++)
+		if (a->gils[i].pid == p->pid && a->gils[i].ref == ref)
+			return (int)i;
+	if (ref && p->main_gil >= 0 && a->gils[p->main_gil].ref == 0) {
+		a->gils[p->main_gil].ref = ref; /* the main GIL, first seen without its address */
+		return p->main_gil;
+	}
+	if (a->ngils == a->cap_gils) {
+		a->cap_gils = a->cap_gils ? a->cap_gils * 2 : 8;
+		a->gils = gs_realloc_array(a->gils, a->cap_gils, sizeof(*a->gils));
+	}
+	g = &a->gils[a->ngils];
+	memset(g, 0, sizeof(*g));
+	g->pid = p->pid;
+	g->ref = ref;
+	g->number = ++p->ngils;
+	g->first_ns = g->t_last = now;
+	if (p->main_gil < 0)
+		p->main_gil = (int)a->ngils;
+	return (int)a->ngils++;
+}
+
+/* An event the thread itself caused: it was running. The scheduler events own the thread's
+ * state; a GIL event timestamped a little after the thread left the CPU (GIL and scheduler
+ * events come from different clocks' readings) only fills an unknown state. */
+static void running(struct gs_analysis *a, struct gs_thread *t)
+{
+	if (t->sched == GS_SCHED_UNKNOWN)
+		t->sched = GS_SCHED_ONCPU;
+	else if (t->sched != GS_SCHED_ONCPU)
+		a->off_cpu_gil_events++;
+}
+
+static void end_hold(struct gs_analysis *a, struct gs_gilstat *p, struct gs_thread *t, uint64_t now)
+{
+	uint64_t d;
+	advance(a, t, &now);
+	d = now - t->hold_start;
+	if (d > t->longest_hold_ns)
+		t->longest_hold_ns = d;
+	t->releases++;
+	top_hold(a, p, t, t->hold_start, d, 0);
+	hook_gil(a, GS_GE_RELEASE, p, t, now);
+	if (p->drop_pending) {
+		/* the holder let go while a waiter had asked it to: a forced drop */
+		uint64_t lat = now - p->drop_time;
+		t->forced_drops++;
+		p->forced_drops++;
+		p->drop_latency_sum_ns += lat;
+		p->drop_latency_n++;
+		if (lat > p->drop_latency_max_ns)
+			p->drop_latency_max_ns = lat;
+		p->drop_pending = 0;
+	}
+	t->gil = GS_GIL_NONE;
+	if (p->holder == t->tid)
+		p->holder = 0;
+}
+
+static void wait_done(struct gs_analysis *a, struct gs_thread *t, uint64_t d);
+
+static void end_wait(struct gs_analysis *a, struct gs_gilstat *p, struct gs_thread *t, uint64_t now)
+{
+	uint64_t d;
+	advance(a, t, &now);
+	d = now - t->wait_start;
+	if (d > t->longest_wait_ns)
+		t->longest_wait_ns = d;
+	wait_done(a, t, d);
+	t->gil = GS_GIL_NONE;
+	waiter_remove(a, p, t);
+	hook_gil(a, GS_GE_WAITERS, p, t, now);
+}
+
+static struct gs_thread *holder_of(struct gs_analysis *a, struct gs_gilstat *p)
+{
+	struct gs_thread *h = p->holder ? gs_analysis_thread(a, p->holder) : NULL;
+	return h && h->gil == GS_GIL_HELD ? h : NULL;
+}
+
+static void gil_acquire(struct gs_analysis *a, struct gs_gilstat *p, struct gs_thread *t, uint64_t now)
+{
+	struct gs_thread *h = holder_of(a, p);
+	if (h && h != t) {
+		a->anomalies++; /* its release was lost */
+		end_hold(a, p, h, now);
+	}
+	if (t->gil == GS_GIL_HELD) {
+		a->anomalies++;
+		return;
+	}
+	if (t->gil == GS_GIL_WAIT) {
+		end_wait(a, p, t, now);
+	} else if (!t->seen_gil_event && t->from_start) {
+		/* Entered take_gil before the recording started: all its time so far was a wait. */
+		uint64_t moved = t->sleeping_ns + t->runnable_ns + t->run_nogil_ns + t->unknown_ns;
+		t->wait_sleep_ns += t->sleeping_ns;
+		t->wait_runnable_ns += t->runnable_ns;
+		t->wait_oncpu_ns += t->run_nogil_ns + t->unknown_ns;
+		t->wait_ns += moved;
+		t->sleeping_ns = t->runnable_ns = t->run_nogil_ns = t->unknown_ns = t->uninterruptible_ns = 0;
+		if (moved > t->longest_wait_ns)
+			t->longest_wait_ns = moved;
+	}
+	t->gil = GS_GIL_HELD;
+	hold_begins(t, now);
+	t->acquisitions++;
+	p->acquisitions++;
+	p->holder = t->tid;
+	p->hold_max_waiters = p->nwaiters;
+	p->hold_waited_ns = 0;
+	hook_gil(a, GS_GE_ACQUIRE, p, t, now);
+}
+
+static void on_gil_write(struct gs_analysis *a, struct gs_gilstat *p, struct gs_thread *t, int32_t value,
+			 uint64_t now)
+{
+	struct gs_thread *h = holder_of(a, p);
+	if (value == GS_VALUE_UNKNOWN) /* the store could not be decoded: the GIL alternates */
+		value = (h == t) ? 0 : 1;
+	if (value == 1) {
+		gil_acquire(a, p, t, now);
+	} else if (value == 0) {
+		if (h == t)
+			end_hold(a, p, t, now);
+		else if (!h)
+			a->init_writes++; /* create_gil() / reinit after fork */
+		else
+			a->anomalies++;   /* a release by a thread that does not hold it */
+	} else {
+		/* -1: destroy_gil() */
+		if (h)
+			end_hold(a, p, h, now);
+		p->holder = 0;
+	}
+	t->seen_gil_event = 1;
+}
+
+static enum gs_sched state_from_prev(int64_t prev_state)
+{
+	/* sched_switch prev_state: 0 = R, 0x100 (TASK_REPORT_MAX) = preempted R+, 1 S, 2 D, 4 T, 8 t,
+	 * 0x10 X, 0x20 Z, 0x40 P, 0x80 I */
+	if (prev_state == 0 || (prev_state & 0x100))
+		return GS_SCHED_RUNNABLE;
+	if (prev_state & 2)
+		return GS_SCHED_DISK;
+	return GS_SCHED_SLEEP;
+}
+
+/* From now on only: every figure restarts (the states, holders and waiters carry on). */
+static void reset_accounting(struct gs_analysis *a, uint64_t now)
+{
+	a->start_ns = now;
+	for (size_t i = 0; i < a->nthreads; i++) {
+		struct gs_thread *t = &a->threads[i];
+		uint64_t n = now;
+		if (t->exited)
+			continue;
+		advance(a, t, &n);
+		t->first_ns = now;
+		t->held_ns = t->held_offcpu_ns = t->wait_ns = t->wait_sleep_ns = t->wait_runnable_ns = t->wait_oncpu_ns = 0;
+		t->run_nogil_ns = t->sleeping_ns = t->uninterruptible_ns = t->runnable_ns = t->unknown_ns = 0;
+		t->acquisitions = t->releases = t->forced_drops = t->drop_requests = 0;
+		t->longest_hold_ns = t->longest_wait_ns = 0;
+		t->nblame = 0;
+		if (t->gil == GS_GIL_HELD)
+			hold_begins(t, now);
+		if (t->gil == GS_GIL_WAIT) {
+			t->wait_start = now;
+			t->wait_stack = 0;
+		}
+	}
+	for (size_t i = 0; i < a->nprocs; i++)
+		a->procs[i].first_ns = now;
+	for (size_t i = 0; i < a->ngils; i++) {
+		struct gs_gilstat *g = &a->gils[i];
+		gil_advance(g, now);
+		g->first_ns = now;
+		g->held_ns = g->contended_ns = g->acquisitions = g->forced_drops = g->drop_requests = 0;
+		g->drop_latency_sum_ns = g->drop_latency_max_ns = g->drop_latency_n = 0;
+	}
+	a->ntop_holds = 0;
+	for (size_t i = 0; i < a->cap_counts; i++)
+		a->counts[i].samples = 0;
+	a->ncounts = 0;
+	a->stack_samples = 0;
+}
+
+static void meta(struct gs_analysis *a, const struct gs_rec *r, const char *k, const char *v)
+{
+	struct gs_process *p;
+	if (r->pid == 0) {
+		if (strcmp(k, "account_from") == 0)
+			reset_accounting(a, r->time);
+		else if (strcmp(k, "command") == 0)
+			snprintf(a->command, sizeof(a->command), "%s", v);
+		else if (strcmp(k, "mode") == 0)
+			a->attach = strcmp(v, "attach") == 0;
+		else if (strcmp(k, "target_pid") == 0) {
+			uint64_t x;
+			if (gs_parse_u64(v, &x) == 0)
+				a->target_pid = (uint32_t)x;
+		} else if (strcmp(k, "recorder.cpu_ns") == 0) {
+			gs_parse_u64(v, &a->recorder_cpu_ns);
+		} else if (strcmp(k, "recorder.max_rss_kb") == 0) {
+			gs_parse_u64(v, &a->recorder_max_rss_kb);
+		} else if (strcmp(k, "stacks.errors") == 0) {
+			gs_parse_u64(v, &a->stack_errors);
+		} else if (strcmp(k, "stacks.rate_hz") == 0) {
+			gs_parse_u64(v, &a->stack_rate_hz);
+		} else if (strcmp(k, "native.stats") == 0) {
+			/* counts separated by spaces (record.c) */
+			char *end;
+			const char *c = v;
+			for (int i = 0; i < 11; i++) {
+				unsigned long long x = strtoull(c, &end, 10);
+				if (end == c)
+					break;
+				a->native_stats[i] = x;
+				c = end;
+			}
+			a->have_native = 1;
+		} else if (strcmp(k, "gilscope_version") == 0)
+			snprintf(a->gilscope_version, sizeof(a->gilscope_version), "%s", v);
+		return;
+	}
+	p = proc_get(a, r->pid, r->time);
+	if (strcmp(k, "python.version") == 0) {
+		snprintf(p->python_version, sizeof(p->python_version), "%s", v);
+		p->is_python = 1;
+	} else if (strcmp(k, "python.path") == 0) {
+		snprintf(p->python_path, sizeof(p->python_path), "%s", v);
+	} else if (strcmp(k, "python.build") == 0) {
+		snprintf(p->python_build, sizeof(p->python_build), "%s", v);
+	} else if (strcmp(k, "python.error") == 0) {
+		snprintf(p->python_error, sizeof(p->python_error), "%s", v);
+	} else if (strcmp(k, "mechanism") == 0) {
+		snprintf(p->mechanism, sizeof(p->mechanism), "%s", v);
+	}
+}
+
+/* Counts are kept in an open-addressing table keyed by (what, tid, stack). */
+static size_t count_hash(uint32_t what, uint32_t tid, uint64_t stack, uint32_t peer, size_t cap)
+{
+	return (size_t)((((stack * 31 + tid) * 7 + what) * 131 + peer) * 2654435761u) & (cap - 1);
+}
+
+static void count_stack_add(struct gs_analysis *a, uint32_t what, uint32_t tid, uint64_t stack, uint32_t peer,
+			    uint64_t amount)
+{
+	size_t h;
+	if ((a->ncounts + 1) * 2 > a->cap_counts) {
+		size_t ncap = a->cap_counts ? a->cap_counts * 2 : 1024;
+		struct gs_stack_count *nt = gs_calloc(ncap, sizeof(*nt));
+		for (size_t i = 0; i < a->cap_counts; i++) {
+			struct gs_stack_count *c = &a->counts[i];
+			size_t j;
+			if (!c->samples)
+				continue;
+			j = count_hash(c->what, c->tid, c->stack, c->peer, ncap);
+			while (nt[j].samples)
+				j = (j + 1) & (ncap - 1);
+			nt[j] = *c;
+		}
+		free(a->counts);
+		a->counts = nt;
+		a->cap_counts = ncap;
+	}
+	h = count_hash(what, tid, stack, peer, a->cap_counts);
+	while (a->counts[h].samples) {
+		struct gs_stack_count *c = &a->counts[h];
+		if (c->what == what && c->tid == tid && c->stack == stack && c->peer == peer) {
+			c->samples += amount;
+			return;
+		}
+		h = (h + 1) & (a->cap_counts - 1);
+	}
+	a->counts[h].what = what;
+	a->counts[h].tid = tid;
+	a->counts[h].stack = stack;
+	a->counts[h].peer = peer;
+	a->counts[h].samples = amount;
+	a->ncounts++;
+}
+
+static void count_stack_peer(struct gs_analysis *a, uint32_t what, uint32_t tid, uint64_t stack, uint32_t peer)
+{
+	count_stack_add(a, what, tid, stack, peer, 1);
+}
+
+/* A wait ends: its time goes to the stack it waited in. */
+static void wait_done(struct gs_analysis *a, struct gs_thread *t, uint64_t d)
+{
+	if (!d)
+		return;
+	count_stack_add(a, GS_WHAT_WAITED_NS, t->tid, t->wait_stack, 0, d);
+	count_stack_add(a, GS_WHAT_WAITS, t->tid, t->wait_stack, 0, 1);
+	t->wait_stack = 0;
+}
+
+/* Counts are kept in an open-addressing table keyed by (what, tid, stack, peer). */
+static void count_stack(struct gs_analysis *a, uint32_t what, uint32_t tid, uint64_t stack)
+{
+	count_stack_peer(a, what, tid, stack, 0);
+}
+
+/* Frame and stack ids are numbered from 1 in the order of their definitions (record.c intern):
+ * an id far beyond the ones defined so far is corrupt, and would make a 40-byte record allocate
+ * hundreds of MiB for the tables indexed by id. The slack keeps other writers free to skip a few. */
+#define GS_ID_GAP 1024u
+
+static void on_pyframe(struct gs_analysis *a, const struct gs_rec *r, const char *payload, size_t plen)
+{
+	const char *q = payload, *f;
+	uint64_t id = r->arg64;
+	if (!id || id > (1u << 24) || id > a->npyframes + GS_ID_GAP || !plen)
+		return;
+	f = memchr(q, '\0', plen);
+	if (!f || (size_t)(f - q) + 1 >= plen || !memchr(f + 1, '\0', plen - (size_t)(f - q) - 1))
+		return;
+	if (id > a->npyframes) {
+		a->pyframes = gs_realloc_array(a->pyframes, id, sizeof(*a->pyframes));
+		memset(a->pyframes + a->npyframes, 0, (id - a->npyframes) * sizeof(*a->pyframes));
+		a->npyframes = id;
+	}
+	free(a->pyframes[id - 1].qualname);
+	free(a->pyframes[id - 1].filename);
+	a->pyframes[id - 1].qualname = gs_strdup(q);
+	a->pyframes[id - 1].filename = gs_strdup(f + 1);
+	a->pyframes[id - 1].line = r->type == GS_REC_NATFRAME ? -1 : r->arg;
+	a->pyframes[id - 1].native = r->type == GS_REC_NATFRAME ? 1u | ((unsigned)r->arg & 3u) << 1 : 0;
+	if (r->type == GS_REC_NATFRAME)
+		a->have_native = 1;
+}
+
+/* The evaluation loop's frames and perf trampolines say nothing the Python frames do not. */
+static int hidden_frame(const struct gs_analysis *a, uint32_t id)
+{
+	const struct gs_pyframe_def *d = id && id <= a->npyframes ? &a->pyframes[id - 1] : NULL;
+	return !a->keep_evals && d && (d->native >> 1) & (GS_NATFRAME_EVAL | GS_NATFRAME_TRAMPOLINE);
+}
+
+static void on_pystack(struct gs_analysis *a, const struct gs_rec *r, const void *payload, size_t plen)
+{
+	uint64_t id = r->arg64;
+	int n = r->arg;
+	uint32_t *v;
+	if (!id || id > (1u << 24) || id > a->npystacks + GS_ID_GAP || n <= 0 || n > GS_MAX_STACK_FRAMES ||
+	    plen < (size_t)n * 4)
+		return;
+	if (id > a->npystacks) {
+		a->pystacks = gs_realloc_array(a->pystacks, id, sizeof(*a->pystacks));
+		memset(a->pystacks + a->npystacks, 0, (id - a->npystacks) * sizeof(*a->pystacks));
+		a->npystacks = id;
+	}
+	v = gs_malloc(((size_t)n + 1) * 4);
+	memcpy(v + 1, payload, (size_t)n * 4);
+	{
+		int m = 0;
+		for (int i = 0; i < n; i++)
+			if (!hidden_frame(a, v[1 + i]))
+				v[1 + m++] = v[1 + i];
+		v[0] = (uint32_t)m;
+	}
+	free(a->pystacks[id - 1]);
+	a->pystacks[id - 1] = v;
+}
+
+/* A sample is classified by the thread's state at that instant. */
+static void on_pysample(struct gs_analysis *a, const struct gs_rec *r)
+{
+	struct gs_thread *t = gs_analysis_thread(a, r->tid);
+	uint32_t what;
+	if (!t || t->exited)
+		return;
+	a->stack_samples++;
+	if (!t->entry_frame && !t->is_main && r->arg64) {
+		/* the outermost frame that is not threading's bootstrap: what the thread was started for */
+		int n = 0;
+		const uint32_t *f = gs_analysis_stack(a, r->arg64, &n);
+		for (int k = n - 1; f && k >= 0; k--) {
+			const struct gs_pyframe_def *d = f[k] && f[k] <= a->npyframes ? &a->pyframes[f[k] - 1] : NULL;
+			size_t fl;
+			if (d && d->native)
+				continue; /* thread start-up code in the C library and the interpreter */
+			if (!d || !d->filename)
+				break;
+			fl = strlen(d->filename);
+			if (fl >= 12 && strcmp(d->filename + fl - 12, "threading.py") == 0)
+				continue;
+			t->entry_frame = f[k];
+			break;
+		}
+	}
+	if (t->gil == GS_GIL_HELD)
+		what = GS_WHAT_HOLD;
+	else if (t->gil == GS_GIL_WAIT)
+		what = GS_WHAT_WAIT;
+	else if (t->sched == GS_SCHED_ONCPU || t->sched == GS_SCHED_UNKNOWN || t->sched == GS_SCHED_RUNNABLE)
+		/* runnable: preempted in the middle of that work, which it resumes. On a busy machine
+		 * the sampler's own wake-up is what preempts the thread it is about to read, so
+		 * counting these as off-CPU would empty the cpu view exactly when it matters */
+		what = GS_WHAT_NOGIL;
+	else
+		what = GS_WHAT_OFFCPU;
+	if (what == GS_WHAT_WAIT && !t->wait_stack)
+		t->wait_stack = r->arg64;
+	if (what == GS_WHAT_HOLD) {
+		t->hold_samples++;
+		if (!t->hold_votes) {
+			t->hold_stack = r->arg64;
+			t->hold_votes = 1;
+		} else if (t->hold_stack == r->arg64) {
+			t->hold_votes++;
+		} else {
+			t->hold_votes--;
+		}
+	}
+	count_stack(a, what, 0, r->arg64);
+	count_stack(a, what, t->tid, r->arg64);
+	if (what == GS_WHAT_HOLD && t->gil_index >= 0 && a->gils[t->gil_index].nwaiters > 0) {
+		const struct gs_gilstat *g = &a->gils[t->gil_index];
+		count_stack(a, GS_WHAT_BLOCKING, 0, r->arg64);
+		count_stack(a, GS_WHAT_BLOCKING, t->tid, r->arg64);
+		/* what this holder ran while each of the waiters waited */
+		for (int w = 0; w < g->nwaiters; w++)
+			if (g->waiters[w] < a->nthreads)
+				count_stack_peer(a, GS_WHAT_HELD_FOR, a->threads[g->waiters[w]].tid, r->arg64, t->tid);
+	}
+	if (what == GS_WHAT_NOGIL || what == GS_WHAT_OFFCPU) {
+		count_stack(a, GS_WHAT_OFFGIL, 0, r->arg64);
+		count_stack(a, GS_WHAT_OFFGIL, t->tid, r->arg64);
+	}
+}
+
+void gs_analysis_frame_name(const struct gs_analysis *a, uint32_t id, char *buf, size_t len)
+{
+	const struct gs_pyframe_def *f = id && id <= a->npyframes ? &a->pyframes[id - 1] : NULL;
+	if (!f || !f->qualname) {
+		snprintf(buf, len, "?");
+		return;
+	}
+	if (f->native)
+		snprintf(buf, len, "%s (%s)", f->qualname, f->filename);
+	else
+		snprintf(buf, len, "%s (%s:%d)", f->qualname, f->filename, f->line);
+}
+
+int gs_analysis_frame_native(const struct gs_analysis *a, uint32_t id)
+{
+	return id && id <= a->npyframes && a->pyframes[id - 1].native;
+}
+
+const char *gs_thread_label(const struct gs_analysis *a, const struct gs_thread *t)
+{
+	const struct gs_thread *main = gs_analysis_thread((struct gs_analysis *)a, t->pid);
+	int generic = !t->name[0] || (main && main != t && strcmp(main->name, t->name) == 0) ||
+		      strncmp(t->name, "python", 6) == 0;
+	if (generic && t->entry_frame && t->entry_frame <= a->npyframes && a->pyframes[t->entry_frame - 1].qualname)
+		return a->pyframes[t->entry_frame - 1].qualname;
+	return t->name[0] ? t->name : "?";
+}
+
+const uint32_t *gs_analysis_stack(const struct gs_analysis *a, uint64_t id, int *n)
+{
+	const uint32_t *v = id && id <= a->npystacks ? a->pystacks[id - 1] : NULL;
+	if (!v)
+		return NULL;
+	*n = (int)v[0];
+	return v + 1;
+}
+
+void gs_analysis_feed(struct gs_analysis *a, const struct gs_rec *r, const void *payload, size_t plen)
+{
+	uint64_t now = r->time;
+	struct gs_thread *t = NULL;
+	struct gs_process *p;
+
+	a->records++;
+	if (r->type == GS_REC_META) {
+		const char *k = payload, *v;
+		if (!plen)
+			return;
+		v = memchr(k, '\0', plen);
+		if (!v || (size_t)(v - k) + 1 >= plen)
+			return;
+		meta(a, r, k, v + 1);
+		return;
+	}
+	if (r->type == GS_REC_GIL_WAIT || r->type == GS_REC_GIL_WRITE || r->type == GS_REC_DROPREQ)
+		a->gil_events++;
+	else if (r->type >= GS_REC_SWITCH_OUT && r->type <= GS_REC_COMM)
+		a->sched_events++;
+	if (now && now < a->start_ns)
+		now = a->start_ns;
+	if (now > a->last_ns)
+		a->last_ns = now;
+
+	switch (r->type) {
+	case GS_REC_NATFRAME:
+	case GS_REC_PYFRAME:
+		on_pyframe(a, r, payload, plen);
+		return;
+	case GS_REC_PYSTACK:
+		on_pystack(a, r, payload, plen);
+		return;
+	case GS_REC_PYSAMPLE:
+		on_pysample(a, r);
+		return;
+	case GS_REC_COUNTER:
+		if (a->hooks && a->hooks->counter && plen) {
+			const struct gs_thread *ct = gs_analysis_thread(a, r->tid);
+			a->hooks->counter(a->hooks->ctx, ct ? ct->pid : r->pid, r->tid, now, payload, r->arg64);
+		}
+		return;
+	case GS_REC_LOST:
+		a->lost_events += r->arg64;
+		return;
+	case GS_REC_END:
+		a->complete = 1;
+		return;
+	case GS_REC_PROC_EXIT:
+		a->have_exit_status = 1;
+		a->exit_status = r->arg;
+		return;
+	case GS_REC_FORK: {
+		const struct gs_thread *parent = gs_analysis_thread(a, (uint32_t)r->arg64);
+		struct gs_thread *old = gs_analysis_thread(a, r->tid);
+		struct gs_process *pp;
+		char pname[sizeof(parent->name)] = "";
+		if (parent)
+			memcpy(pname, parent->name, sizeof(pname)); /* thread_new may move the array */
+		if (old && !old->exited) {
+			/* seen before its creation record (e.g. a wakeup): adopt it */
+			old->pid = r->pid;
+			old->is_main = r->pid == r->tid;
+			t = old;
+		} else {
+			t = thread_new(a, r->pid, r->tid, now);
+		}
+		t->sched = GS_SCHED_RUNNABLE;
+		memcpy(t->name, pname, sizeof(t->name));
+		p = proc_get(a, r->pid, now);
+		pp = gs_analysis_process(a, (uint32_t)r->arg);
+		if (r->pid != (uint32_t)r->arg && pp && pp->is_python && p->first_ns == now) {
+			/* fork() of a Python process: same interpreter image, same GIL address */
+			p->is_python = 1;
+			memcpy(p->python_version, pp->python_version, sizeof(p->python_version));
+			memcpy(p->python_path, pp->python_path, sizeof(p->python_path));
+			memcpy(p->python_build, pp->python_build, sizeof(p->python_build));
+			memcpy(p->mechanism, pp->mechanism, sizeof(p->mechanism));
+		}
+		return;
+	}
+	case GS_REC_THREAD:
+		t = thread_get(a, r->pid, r->tid, now);
+		if (!t)
+			return;
+		t->from_start = 1;
+		t->first_ns = t->t_last = now;
+		switch ((char)r->arg) {
+		case 'R': t->sched = GS_SCHED_ONCPU; break;
+		case 'D': t->sched = GS_SCHED_DISK; break;
+		case 'S': case 'T': case 't': case 'I': t->sched = GS_SCHED_SLEEP; break;
+		default: t->sched = GS_SCHED_UNKNOWN;
+		}
+		p = proc_get(a, r->pid, now);
+		if (r->arg64 & GS_THREAD_HOLDS_GIL) {
+			int gi = gil_for(a, p, 0, now);
+			t->gil = GS_GIL_HELD;
+			hold_begins(t, now);
+			t->seen_gil_event = 1;
+			t->gil_index = gi;
+			a->gils[gi].holder = t->tid;
+		}
+		return;
+	case GS_REC_WAKEUP:
+		t = gs_analysis_thread(a, r->tid);
+		if (!t || t->exited)
+			return; /* woken before its creation record or after its death */
+		advance(a, t, &now);
+		if (t->sched != GS_SCHED_ONCPU)
+			t->sched = GS_SCHED_RUNNABLE;
+		return;
+	default:
+		break;
+	}
+
+	t = thread_get(a, r->pid, r->tid, now);
+	if (!t)
+		return;
+	if (r->pid && t->pid != r->pid) {
+		t->pid = r->pid; /* first seen through a wakeup */
+		t->is_main = r->pid == r->tid;
+	}
+	p = proc_get(a, t->pid, now);
+	switch (r->type) {
+	case GS_REC_COMM: {
+		const char *name = payload;
+		if (plen) {
+			size_t n = strnlen(name, plen);
+			if (n >= sizeof(t->name))
+				n = sizeof(t->name) - 1;
+			memcpy(t->name, name, n);
+			t->name[n] = '\0';
+		}
+		if (r->arg == 1 && p->is_python && t->is_main) {
+			/* exec() replaced the Python image: its GIL events end here */
+			p->is_python = 0;
+			p->python_version[0] = p->python_path[0] = p->python_build[0] = p->mechanism[0] = '\0';
+		}
+		return;
+	}
+	case GS_REC_SWITCH_OUT:
+		advance(a, t, &now);
+		t->sched = state_from_prev((int64_t)r->arg64);
+		return;
+	case GS_REC_SWITCH_IN:
+		advance(a, t, &now);
+		t->sched = GS_SCHED_ONCPU;
+		return;
+	case GS_REC_EXIT:
+		advance(a, t, &now);
+		if (t->gil != GS_GIL_NONE && t->gil_index >= 0) {
+			struct gs_gilstat *g = &a->gils[t->gil_index];
+			gil_advance(g, now);
+			if (t->gil == GS_GIL_HELD)
+				end_hold(a, g, t, now);
+			else
+				end_wait(a, g, t, now);
+		}
+		t->exited = 1;
+		t->end_ns = now;
+		if (t->is_main) {
+			p->exited = 1;
+			p->end_ns = now;
+		}
+		return;
+	default:
+		break;
+	}
+	if (!p->is_python)
+		return; /* watchpoint hits in a process that no longer runs that Python image */
+	advance(a, t, &now);
+	running(a, t);
+	{
+		/* GIL events name their GIL (inline probes); the drop request is the main GIL's */
+		int gi = gil_for(a, p, r->type == GS_REC_DROPREQ ? 0 : r->arg64, now);
+		struct gs_gilstat *g = &a->gils[gi];
+		gil_advance(g, now);
+		if (r->type != GS_REC_DROPREQ && t->gil != GS_GIL_NONE && t->gil_index >= 0 && t->gil_index != gi) {
+			/* the thread moved to another interpreter's GIL: close what it had on the old one */
+			struct gs_gilstat *old = &a->gils[t->gil_index];
+			gil_advance(old, now);
+			if (t->gil == GS_GIL_HELD)
+				end_hold(a, old, t, now);
+			else
+				end_wait(a, old, t, now);
+		}
+		if (r->type != GS_REC_DROPREQ)
+			t->gil_index = gi;
+		switch (r->type) {
+		case GS_REC_GIL_WAIT:
+			if (t->gil == GS_GIL_HELD) {
+				a->anomalies++;
+				end_hold(a, g, t, now);
+			}
+			if (t->gil == GS_GIL_NONE) {
+				t->gil = GS_GIL_WAIT;
+				t->wait_start = now;
+				t->wait_stack = 0;
+				waiter_add(a, g, t);
+				hook_gil(a, GS_GE_WAITERS, g, t, now);
+			}
+			t->seen_gil_event = 1;
+			return;
+		case GS_REC_GIL_WRITE:
+			on_gil_write(a, g, t, r->arg, now);
+			return;
+		case GS_REC_DROPREQ:
+			if (r->arg == 1 || (r->arg == GS_VALUE_UNKNOWN && !g->drop_pending)) {
+				if (!g->drop_pending) {
+					g->drop_pending = 1;
+					g->drop_time = now;
+					hook_gil(a, GS_GE_REQUEST, g, t, now);
+				}
+				g->drop_requests++;
+				t->drop_requests++;
+			}
+			/* a reset (0) comes from the new holder after the switch: nothing to do */
+			return;
+		default:
+			return;
+		}
+	}
+}
+
+void gs_analysis_finish(struct gs_analysis *a, uint64_t end_ns)
+{
+	if (!end_ns || end_ns < a->last_ns)
+		end_ns = a->last_ns;
+	a->end_ns = end_ns;
+	for (size_t i = 0; i < a->nthreads; i++) {
+		struct gs_thread *t = &a->threads[i];
+		uint64_t now = end_ns;
+		if (t->exited)
+			continue;
+		advance(a, t, &now);
+		if (t->gil == GS_GIL_HELD) {
+			uint64_t d = now - t->hold_start;
+			if (d > t->longest_hold_ns)
+				t->longest_hold_ns = d;
+			if (t->gil_index >= 0)
+				top_hold(a, &a->gils[t->gil_index], t, t->hold_start, d, 1);
+		} else if (t->gil == GS_GIL_WAIT) {
+			uint64_t d = now - t->wait_start;
+			if (d > t->longest_wait_ns)
+				t->longest_wait_ns = d;
+			wait_done(a, t, d);
+		}
+		t->end_ns = now;
+	}
+	for (size_t i = 0; i < a->nprocs; i++) {
+		struct gs_process *p = &a->procs[i];
+		if (!p->exited)
+			p->end_ns = end_ns;
+	}
+	for (size_t i = 0; i < a->ngils; i++) {
+		struct gs_gilstat *g = &a->gils[i];
+		const struct gs_process *p = gs_analysis_process(a, g->pid);
+		g->end_ns = p ? p->end_ns : end_ns;
+		gil_advance(g, g->end_ns);
+	}
+}
+
+int gs_analysis_load(struct gs_analysis *a, const char *path, char *why, size_t whylen)
+{
+	return gs_analysis_load_hooked(a, path, NULL, why, whylen);
+}
+
+int gs_analysis_load_hooked(struct gs_analysis *a, const char *path, const struct gs_hooks *hooks, char *why,
+			    size_t whylen)
+{
+	struct gs_recreader *rd;
+	struct gs_rec r;
+	const void *payload;
+	size_t plen;
+	int err, n;
+
+	err = gs_recreader_open(path, &rd, why, whylen);
+	if (err < 0)
+		return err;
+	gs_analysis_init(a, gs_recreader_start(rd));
+	a->hooks = hooks;
+	while ((n = gs_recreader_next(rd, &r, &payload, &plen)) > 0)
+		gs_analysis_feed(a, &r, payload, plen);
+	if (n < 0) {
+		snprintf(why, whylen, "%s is corrupt after %llu records (bad record size); reporting what precedes it",
+			 path, (unsigned long long)a->records);
+		a->truncated = 1;
+	}
+	if (gs_recreader_truncated(rd))
+		a->truncated = 1;
+	gs_recreader_close(rd);
+	gs_analysis_finish(a, 0);
+	return 0;
+}

@@ -1,0 +1,229 @@
+/* analysis.h - the per-thread state machine: turns the time-ordered records of a recording
+ * into each thread's partition of its lifetime and per-process GIL figures.
+ *
+ * Every thread, at every instant, is in exactly one of:
+ *   held       - it holds the GIL (from its `locked = 1` store to its `locked = 0` store),
+ *                whatever the scheduler does with it (held_offcpu_ns: the part spent preempted
+ *                or asleep while holding);
+ *   wait       - it entered take_gil and does not hold the GIL yet (wait_sleep_ns: asleep in
+ *                the condition variable, per4m's S(GIL); wait_runnable_ns: woken, waiting for a CPU);
+ *   run_nogil  - on a CPU without the GIL (C code that released it, or no Python at all);
+ *   sleeping   - blocked, not for the GIL (S, and D: uninterruptible_ns is the D part);
+ *   runnable   - ready to run, waiting for a CPU (preempted R+, or woken), not for the GIL;
+ *   unknown    - before its first scheduler event, when that could not be known.
+ */
+#ifndef GS_ANALYSIS_H
+#define GS_ANALYSIS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "base/recfile.h"
+
+enum gs_sched { GS_SCHED_UNKNOWN = 0, GS_SCHED_ONCPU, GS_SCHED_RUNNABLE, GS_SCHED_SLEEP, GS_SCHED_DISK };
+enum gs_gil { GS_GIL_NONE = 0, GS_GIL_WAIT, GS_GIL_HELD };
+
+/* While a thread waited: how long each other thread held the GIL (holder 0: the GIL was free,
+ * handed over but not yet taken). */
+struct gs_blame {
+	uint32_t holder;
+	uint64_t ns;
+};
+
+/* One of the longest holds of the run. */
+struct gs_hold {
+	uint32_t pid, tid;
+	int gil;                /* GIL number in its process */
+	uint64_t start_ns, ns;
+	int max_waiters;        /* threads waiting at once during the hold, at most */
+	uint64_t waited_ns;     /* waiting thread-time it caused */
+	uint64_t stack;         /* the Python stack sampled most during the hold, 0: none sampled */
+	uint32_t samples;       /* stack samples taken during the hold */
+	int open;               /* still held when the recording ended */
+};
+
+#define GS_TOP_HOLDS 10
+
+/* Python stack samples, classified by what the thread was doing when sampled. */
+enum gs_stack_what {
+	GS_WHAT_HOLD = 0,   /* holding the GIL */
+	GS_WHAT_WAIT,       /* waiting for it */
+	GS_WHAT_NOGIL,      /* on a CPU without it */
+	GS_WHAT_OFFCPU,     /* asleep or runnable, not for the GIL */
+	GS_WHAT_BLOCKING,   /* holding it while at least one thread waited */
+	GS_WHAT_OFFGIL,     /* without it and not waiting: NOGIL and OFFCPU together (per4m's offgil) */
+	GS_WHAT_N
+};
+
+struct gs_pyframe_def {
+	char *qualname, *filename; /* native frames: function and module */
+	int line;
+	unsigned native;           /* 0: a Python frame; else 1 | GS_NATFRAME_* << 1 */
+};
+
+struct gs_stack_count {
+	uint32_t what, tid;  /* tid 0: all threads */
+	uint64_t stack;
+	uint64_t samples;
+	uint32_t peer;       /* GS_WHAT_HELD_FOR: the holder (tid is the waiter) */
+};
+
+/* Counts kept apart from the flame graph kinds: the holder's stacks sampled while one given
+ * thread waited (key: waiter in tid, holder in peer). */
+#define GS_WHAT_HELD_FOR 100u
+/* Each wait's time (in `samples`: nanoseconds) and count, by the stack sampled first while it
+ * waited (a parked thread holds still: the stack it started waiting with); stack 0: waits no
+ * sample fell in (shorter than the sampling period). */
+#define GS_WHAT_WAITED_NS 101u
+#define GS_WHAT_WAITS 102u
+
+struct gs_thread {
+	uint32_t pid, tid;
+	char name[16];
+	int is_main, exited, seen_gil_event, from_start;
+	uint64_t first_ns, end_ns;
+	uint64_t held_ns, held_offcpu_ns;
+	uint64_t wait_ns, wait_sleep_ns, wait_runnable_ns, wait_oncpu_ns;
+	uint64_t run_nogil_ns, sleeping_ns, uninterruptible_ns, runnable_ns, unknown_ns;
+	uint64_t acquisitions, releases, forced_drops, drop_requests;
+	uint64_t longest_hold_ns, longest_wait_ns;
+	int gil_index;          /* the GIL (interpreter) of its last GIL event: index in gils, -1 none */
+	uint32_t entry_frame;   /* the thread's own outermost Python function (below threading's), 0 unknown */
+	struct gs_blame *blame; /* who held the GIL while it waited */
+	size_t nblame, cap_blame;
+	/* state */
+	enum gs_sched sched;
+	enum gs_gil gil;
+	uint64_t t_last, hold_start, wait_start;
+	/* the current hold's stack samples: a majority vote (Boyer-Moore) for its dominant stack */
+	uint64_t hold_stack;
+	uint32_t hold_votes, hold_samples;
+	uint64_t wait_stack;    /* the first stack sampled during the current wait, 0: none yet */
+};
+
+/* One GIL: the process's (3.9-3.11, and the main interpreter's), or a sub-interpreter's own
+ * (3.12+), told apart by the address of its `locked` field (0: not known, the main one). */
+struct gs_gilstat {
+	uint32_t pid;
+	uint64_t ref;
+	int number;             /* 1 = the first GIL the process used (the main interpreter's) */
+	uint64_t first_ns, end_ns;
+	uint64_t held_ns, contended_ns;
+	uint64_t acquisitions, forced_drops, drop_requests;
+	uint64_t drop_latency_sum_ns, drop_latency_max_ns, drop_latency_n;
+	/* state */
+	uint32_t holder;        /* tid, 0 = free */
+	int nwaiters;
+	uint32_t *waiters;      /* thread indexes of the waiting threads */
+	size_t cap_waiters;
+	int hold_max_waiters;
+	uint64_t hold_waited_ns;
+	int drop_pending;
+	uint64_t drop_time, t_last;
+};
+
+struct gs_process {
+	uint32_t pid;
+	int is_python;          /* GIL events of this process are meaningful */
+	int exited;
+	char python_version[32];
+	char python_path[512];
+	char python_build[192]; /* "static, stripped" ... */
+	char mechanism[1024];
+	char python_error[512]; /* why GIL events are not recorded for it (not CPython, unsupported...) */
+	uint64_t first_ns, end_ns;
+	int main_gil;           /* index in gils, -1 none yet */
+	int ngils;
+};
+
+/* What a thread is doing during a slice of time (the finest split of the partition). */
+enum gs_slice {
+	GS_SLICE_HELD = 0, GS_SLICE_HELD_OFFCPU, GS_SLICE_WAIT_SLEEP, GS_SLICE_WAIT_RUNNABLE, GS_SLICE_WAIT_ONCPU,
+	GS_SLICE_NOGIL, GS_SLICE_SLEEP, GS_SLICE_DISK, GS_SLICE_RUNNABLE, GS_SLICE_UNKNOWN, GS_SLICE_N
+};
+
+enum gs_gil_event { GS_GE_RELEASE = 0, GS_GE_ACQUIRE, GS_GE_REQUEST, GS_GE_WAITERS };
+
+struct gs_gilstat;
+
+/* Optional callbacks while the records stream through (exporters): each accounted slice of
+ * each thread's time (consecutive slices may have the same kind), and GIL happenings. */
+struct gs_hooks {
+	void *ctx;
+	void (*slice)(void *ctx, const struct gs_thread *t, enum gs_slice kind, uint64_t start, uint64_t end);
+	void (*gil)(void *ctx, enum gs_gil_event ev, const struct gs_gilstat *g, const struct gs_thread *t, uint64_t time);
+	void (*counter)(void *ctx, uint32_t pid, uint32_t tid, uint64_t time, const char *name, uint64_t value);
+};
+
+struct gs_analysis {
+	const struct gs_hooks *hooks;
+	struct gs_thread *threads;
+	size_t nthreads, cap_threads;
+	uint32_t *index;        /* open addressing tid -> thread index + 1 */
+	size_t index_cap;
+	struct gs_process *procs;
+	size_t nprocs, cap_procs;
+	struct gs_gilstat *gils;
+	size_t ngils, cap_gils;
+	struct gs_hold top_holds[GS_TOP_HOLDS]; /* longest first */
+	int ntop_holds;
+	/* Python stacks: frame and stack definitions by id, and sample counts */
+	struct gs_pyframe_def *pyframes;
+	size_t npyframes;
+	uint32_t **pystacks;    /* id -> [n, frame ids...] */
+	size_t npystacks;
+	struct gs_stack_count *counts;
+	size_t ncounts, cap_counts;
+	uint64_t stack_samples, stack_errors, stack_rate_hz;
+
+	uint64_t start_ns, end_ns, last_ns;
+	uint64_t lost_events;
+	uint64_t out_of_order, anomalies, init_writes;
+	uint64_t off_cpu_gil_events; /* GIL events stamped while the scheduler had the thread off-CPU */
+	uint64_t records, gil_events, sched_events;
+	uint64_t recorder_cpu_ns, recorder_max_rss_kb;
+	int complete;           /* saw END */
+	int truncated;          /* set by the caller */
+	int have_exit_status;
+	int exit_status;        /* wait status of the command */
+	int attach;             /* started on a running process */
+	int active_only;        /* reports: list only threads that took, waited for or ran without the GIL */
+	int keep_evals;         /* keep the evaluation loop's C frames and -X perf trampolines in stacks */
+	int have_native;        /* the stacks hold native frames (record --native) */
+	uint64_t native_stats[11]; /* the recorder's native.stats META (see record.c) */
+	uint32_t target_pid;
+	char command[1024];
+	char gilscope_version[32];
+};
+
+/* Default of keep_evals for the analyses started afterwards (--keep-cpython-evals). */
+extern int gs_keep_cpython_evals;
+
+void gs_analysis_init(struct gs_analysis *a, uint64_t start_ns);
+void gs_analysis_feed(struct gs_analysis *a, const struct gs_rec *r, const void *payload, size_t plen);
+/* Closes open intervals at end_ns (0: the last record's time). */
+void gs_analysis_finish(struct gs_analysis *a, uint64_t end_ns);
+void gs_analysis_free(struct gs_analysis *a);
+
+/* Reads a whole recording into a. 0, or -errno with a sentence in why. */
+int gs_analysis_load(struct gs_analysis *a, const char *path, char *why, size_t whylen);
+/* The same, calling hooks as the records stream through. */
+int gs_analysis_load_hooked(struct gs_analysis *a, const char *path, const struct gs_hooks *hooks, char *why,
+			    size_t whylen);
+
+struct gs_thread *gs_analysis_thread(struct gs_analysis *a, uint32_t tid);
+
+/* A name for the thread: its comm when it is its own (3.14+ names OS threads after Python
+ * threads), else the Python function it runs when known ("checksum_worker"), else the comm. */
+const char *gs_thread_label(const struct gs_analysis *a, const struct gs_thread *t);
+
+/* "qualname (file:line)" of frame id into buf ("function (module)" for a native frame). */
+void gs_analysis_frame_name(const struct gs_analysis *a, uint32_t id, char *buf, size_t len);
+/* Frames of stack id, innermost first; NULL when unknown. */
+const uint32_t *gs_analysis_stack(const struct gs_analysis *a, uint64_t id, int *n);
+/* Is frame id a native one? */
+int gs_analysis_frame_native(const struct gs_analysis *a, uint32_t id);
+struct gs_process *gs_analysis_process(struct gs_analysis *a, uint32_t pid);
+
+#endif

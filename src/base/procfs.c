@@ -1,0 +1,205 @@
+/* procfs.c - /proc readers. Hand-written cursor parsing: paths may contain spaces. */
+#define _GNU_SOURCE
+#include "base/procfs.h"
+#include "base/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+static const char *skip_field(const char *p)
+{
+	while (*p && *p != ' ')
+		p++;
+	while (*p == ' ')
+		p++;
+	return p;
+}
+
+int gs_maps_parse_line(const char *line, struct gs_map *m)
+{
+	const char *p = line;
+	size_t n;
+
+	memset(m, 0, sizeof(*m));
+	if (!(p = gs_parse_hex(p, &m->start)) || *p++ != '-' || !(p = gs_parse_hex(p, &m->end)) || *p++ != ' ')
+		return -1;
+	if (strlen(p) < 5 || p[4] != ' ')
+		return -1;
+	memcpy(m->perms, p, 4);
+	p += 5;
+	if (!(p = gs_parse_hex(p, &m->offset)) || *p != ' ')
+		return -1;
+	p = skip_field(p + 1); /* dev */
+	p = skip_field(p);     /* inode */
+	n = strlen(p);
+	while (n > 0 && (p[n - 1] == '\n'))
+		n--;
+	if (n >= sizeof(m->path))
+		return -1;
+	memcpy(m->path, p, n);
+	m->path[n] = '\0';
+	if (n > 10 && strcmp(m->path + n - 10, " (deleted)") == 0) {
+		m->deleted = 1;
+		m->path[n - 10] = '\0';
+	}
+	if (m->end < m->start)
+		return -1;
+	return 0;
+}
+
+int gs_maps_foreach(pid_t pid, int (*cb)(const struct gs_map *m, void *arg), void *arg)
+{
+	char path[64];
+	FILE *f;
+	char *line = NULL;
+	size_t cap = 0;
+	int ret = 0;
+	struct gs_map *m = gs_malloc(sizeof(*m));
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	f = fopen(path, "re");
+	if (!f) {
+		ret = -errno;
+		goto out;
+	}
+	while (getline(&line, &cap, f) > 0) {
+		if (gs_maps_parse_line(line, m) < 0)
+			continue;
+		ret = cb(m, arg);
+		if (ret)
+			break;
+	}
+	fclose(f);
+out:
+	free(line);
+	free(m);
+	return ret;
+}
+
+int gs_mem_read(pid_t pid, uint64_t addr, void *dst, size_t len)
+{
+	struct iovec local = { dst, len }, remote = { (void *)(uintptr_t)addr, len };
+	ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+	if (n == (ssize_t)len)
+		return 0;
+	if (n >= 0)
+		return -EFAULT;
+	if (errno == ENOSYS || errno == EPERM) {
+		/* fall back to /proc/PID/mem */
+		char path[64];
+		int fd;
+		snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		n = pread(fd, dst, len, (off_t)addr);
+		close(fd);
+		return n == (ssize_t)len ? 0 : -EFAULT;
+	}
+	return -errno;
+}
+
+int gs_mem_write(pid_t pid, uint64_t addr, const void *src, size_t len)
+{
+	char path[64];
+	int fd;
+	ssize_t n;
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = pwrite(fd, src, len, (off_t)addr);
+	close(fd);
+	return n == (ssize_t)len ? 0 : -EIO;
+}
+
+int gs_task_list(pid_t pid, pid_t **tids)
+{
+	char path[64];
+	DIR *d;
+	struct dirent *de;
+	int n = 0, cap = 16;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	*tids = gs_realloc_array(NULL, (size_t)cap, sizeof(pid_t));
+	while ((de = readdir(d))) {
+		uint64_t v;
+		if (gs_parse_u64(de->d_name, &v) < 0 || v == 0 || v > 0x7fffffff)
+			continue;
+		if (n == cap) {
+			cap *= 2;
+			*tids = gs_realloc_array(*tids, (size_t)cap, sizeof(pid_t));
+		}
+		(*tids)[n++] = (pid_t)v;
+	}
+	closedir(d);
+	return n;
+}
+
+int gs_task_comm(pid_t pid, pid_t tid, char *buf, size_t len)
+{
+	char path[96];
+	long n;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", (int)pid, (int)tid);
+	n = gs_read_file(path, buf, len);
+	if (n < 0)
+		return (int)n;
+	while (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	return 0;
+}
+
+char gs_task_state(pid_t pid, pid_t tid)
+{
+	char path[96], buf[1024];
+	const char *p;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+	if (gs_read_file(path, buf, sizeof(buf)) < 0)
+		return 0;
+	p = strrchr(buf, ')'); /* comm may contain spaces and parentheses */
+	if (!p || p[1] != ' ' || !p[2])
+		return 0;
+	return p[2];
+}
+
+pid_t gs_task_tgid(pid_t tid)
+{
+	char path[64], buf[4096];
+	const char *p;
+	long n;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	n = gs_read_file(path, buf, sizeof(buf));
+	if (n < 0)
+		return (pid_t)n;
+	p = strstr(buf, "\nTgid:");
+	if (!p)
+		return -EINVAL;
+	p += 6;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	uint64_t v = 0;
+	while (*p >= '0' && *p <= '9')
+		v = v * 10 + (uint64_t)(*p++ - '0');
+	return (pid_t)v;
+}
+
+int gs_proc_exe(pid_t pid, char *buf, size_t len)
+{
+	char path[64];
+	ssize_t n;
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	n = readlink(path, buf, len - 1);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return 0;
+}

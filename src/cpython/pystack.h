@@ -1,0 +1,63 @@
+/* pystack.h - Python stacks read from another process's memory, without stopping it.
+ *
+ * From the runtime, the main interpreter's thread states; for each, its frame chain
+ * (_PyInterpreterFrame, 3.11+) down to the first frame, each frame's code object (qualname,
+ * file) and the line being run (decoded from the code object's location table). Code objects
+ * are cached by address. Reads of a moving target can fail or tear: such samples are counted,
+ * never fatal. Layout offsets per version are data (pystack.c), from 3.13 read from the
+ * interpreter's _Py_DebugOffsets.
+ */
+#ifndef GS_PYSTACK_H
+#define GS_PYSTACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cpython/python.h"
+
+#define GS_MAX_FRAMES 512
+
+struct gs_pyframe {
+	uint64_t code;   /* code object address: with line and gen, the frame's identity */
+	int32_t line;
+	uint32_t gen;    /* bumped when the address is found reused by another code object */
+	uint32_t entry;  /* the outermost frame run by one call of the evaluation loop (C frame) */
+	uint64_t entry_addr; /* 3.12+, entry frames: where that call keeps its own frame (on the C stack) */
+};
+
+struct gs_pystacks;
+
+/* Prepares a walker for the CPython found in py (3.11+). NULL with a reason when the version
+ * is not supported or its offsets cannot be read. */
+struct gs_pystacks *gs_pystacks_new(const struct gs_python *py, char *why, size_t whylen);
+void gs_pystacks_free(struct gs_pystacks *ps);
+
+/* A walker for synthetic memory (tests): the built-in 3.9 to 3.12 layout, the address of the
+ * pointer to the main interpreter, and the address standing for PyCode_Type. */
+struct gs_pystacks *gs_pystacks_synthetic(unsigned minor, uint64_t interp_main, uint64_t code_type);
+/* The same with a 3.13+ layout read from a _Py_DebugOffsets image (tests, fuzzing); NULL when the
+ * image does not hold together. */
+struct gs_pystacks *gs_pystacks_synthetic_do(unsigned minor, const uint8_t *debug_offsets, size_t len,
+					   uint64_t interp_main, uint64_t code_type);
+
+/* Walks every thread of the main interpreter; cb receives the thread id and its frames,
+ * innermost first. Returns the number of threads walked, or -errno (process gone). */
+int gs_pystacks_sample(struct gs_pystacks *ps, gs_mem_reader read, void *ctx,
+		       void (*cb)(uint32_t tid, const struct gs_pyframe *f, int n, void *arg), void *arg);
+
+/* Name, file and first line of a code object seen by the walker (cached). 0 or -ENOENT. */
+int gs_pystacks_code(struct gs_pystacks *ps, uint64_t code, const char **qualname, const char **filename);
+
+/* Counters: samples, torn or failed reads. */
+void gs_pystacks_stats(const struct gs_pystacks *ps, uint64_t *walks, uint64_t *errors);
+
+/* 3.9's co_lnotab and 3.10's co_linetable: the line of the instruction at byte offset (-1: not
+ * started, the first line). */
+int gs_lnotab_line(const uint8_t *table, size_t len, int firstlineno, int offset);
+int gs_linetable310_line(const uint8_t *table, size_t len, int firstlineno, int offset);
+
+/* Decodes a 3.11+ location table: the line of code unit `index`, starting from firstlineno.
+ * Returns -1 when the table says "no location" or is malformed. */
+int gs_linetable_line(const uint8_t *table, size_t len, int firstlineno, int index);
+
+#endif

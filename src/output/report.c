@@ -1,0 +1,669 @@
+/* report.c - text table and JSON. */
+#define _GNU_SOURCE
+#include "output/report.h"
+
+#include "base/util.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+static double pct(uint64_t part, uint64_t whole) { return whole ? 100.0 * (double)part / (double)whole : 0.0; }
+
+static void fmt_dur(char *buf, size_t len, uint64_t ns)
+{
+	if (ns >= 10000000000ull)
+		snprintf(buf, len, "%.1fs", (double)ns / 1e9);
+	else if (ns >= 1000000000ull)
+		snprintf(buf, len, "%.3fs", (double)ns / 1e9);
+	else if (ns >= 1000000ull)
+		snprintf(buf, len, "%.1fms", (double)ns / 1e6);
+	else if (ns >= 1000ull)
+		snprintf(buf, len, "%.1fus", (double)ns / 1e3);
+	else
+		snprintf(buf, len, "%" PRIu64 "ns", ns);
+}
+
+static const struct gs_gilstat empty_gil;
+static void longest_holds(const struct gs_analysis *a, FILE *out, int n);
+static void stack_line(const struct gs_analysis *a, uint64_t stack, int depth, char *buf, size_t len);
+static void json_stack(const struct gs_analysis *a, FILE *out, uint64_t stack);
+static void json_wait_sites(const struct gs_analysis *a, FILE *out, const struct gs_thread *t);
+static size_t top_stacks_peer(const struct gs_analysis *a, uint32_t what, uint32_t tid, uint32_t peer,
+			      const struct gs_stack_count **out, size_t n, uint64_t *total);
+
+/* The GIL a process used first (its main interpreter's), or an empty one. */
+static const struct gs_gilstat *main_gil(const struct gs_analysis *a, const struct gs_process *p)
+{
+	return p->main_gil >= 0 ? &a->gils[p->main_gil] : &empty_gil;
+}
+
+static int gils_used(const struct gs_analysis *a, uint32_t pid)
+{
+	int n = 0;
+	for (size_t i = 0; i < a->ngils; i++)
+		n += a->gils[i].pid == pid && a->gils[i].acquisitions > 0;
+	return n;
+}
+
+static uint64_t lifetime(const struct gs_thread *t) { return t->end_ns > t->first_ns ? t->end_ns - t->first_ns : 0; }
+
+static int cmp_threads(const void *x, const void *y)
+{
+	const struct gs_thread *a = *(const struct gs_thread *const *)x, *b = *(const struct gs_thread *const *)y;
+	if (a->pid != b->pid)
+		return a->pid < b->pid ? -1 : 1;
+	if (a->is_main != b->is_main)
+		return a->is_main ? -1 : 1;
+	if (a->first_ns != b->first_ns)
+		return a->first_ns < b->first_ns ? -1 : 1;
+	return a->tid < b->tid ? -1 : a->tid > b->tid;
+}
+
+static const struct gs_thread **sorted_threads(const struct gs_analysis *a)
+{
+	const struct gs_thread **v = calloc(a->nthreads ? a->nthreads : 1, sizeof(*v));
+	if (!v)
+		abort();
+	for (size_t i = 0; i < a->nthreads; i++)
+		v[i] = &a->threads[i];
+	qsort(v, a->nthreads, sizeof(*v), cmp_threads);
+	return v;
+}
+
+/* Threads shown in the table: the Python processes' threads; other processes are summarised. */
+static int shown(const struct gs_analysis *a, const struct gs_thread *t)
+{
+	const struct gs_process *p = gs_analysis_process((struct gs_analysis *)a, t->pid);
+	return p && (p->is_python || p->pid == a->target_pid || p->python_version[0]);
+}
+
+void gs_report_text(const struct gs_analysis *a, FILE *out)
+{
+	const struct gs_thread **v = sorted_threads(a);
+	uint64_t wall = a->end_ns > a->start_ns ? a->end_ns - a->start_ns : 0;
+	char d1[32], d2[32], d3[32];
+	size_t hidden = 0, small = 0;
+
+	fmt_dur(d1, sizeof(d1), wall);
+	if (a->attach)
+		fprintf(out, "gilscope: attached to pid %u (%s), %s recorded\n", a->target_pid, a->command[0] ? a->command : "?",
+			d1);
+	else
+		fprintf(out, "gilscope: %s, %s recorded\n", a->command[0] ? a->command : "?", d1);
+	for (size_t i = 0; i < a->nprocs; i++) {
+		const struct gs_process *p = &a->procs[i];
+		uint64_t pw = p->end_ns > p->first_ns ? p->end_ns - p->first_ns : 0;
+		if (!p->python_version[0]) {
+			if (p->pid == a->target_pid)
+				fprintf(out, "process %u: %s: thread states only\n", p->pid,
+					p->python_error[0] ? p->python_error : "not a CPython this gilscope can trace");
+			continue;
+		}
+		fmt_dur(d1, sizeof(d1), pw);
+		fprintf(out, "process %u: CPython %s (%s%s%s)\n", p->pid, p->python_version, p->python_path,
+			p->python_build[0] ? ", " : "", p->python_build);
+		if (p->mechanism[0])
+			fprintf(out, "  GIL events: %s\n", p->mechanism);
+		for (size_t k = 0; k < a->ngils; k++) {
+			const struct gs_gilstat *g = &a->gils[k];
+			uint64_t gw = g->end_ns > g->first_ns ? g->end_ns - g->first_ns : 0;
+			if (g->pid != p->pid || (g->acquisitions == 0 && (int)k != p->main_gil))
+				continue;
+			if (gils_used(a, p->pid) > 1)
+				fprintf(out, "  GIL %d (%s):\n", g->number,
+					(int)k == p->main_gil ? "main interpreter" : "a sub-interpreter's own GIL");
+			fmt_dur(d1, sizeof(d1), gw);
+			fprintf(out, "  GIL held %.1f%% of %s (utilisation), contended %.1f%% (at least one thread waiting)\n",
+				pct(g->held_ns, gw), d1, pct(g->contended_ns, gw));
+			fmt_dur(d2, sizeof(d2), g->drop_latency_n ? g->drop_latency_sum_ns / g->drop_latency_n : 0);
+			fmt_dur(d3, sizeof(d3), g->drop_latency_max_ns);
+			if (strstr(p->mechanism, "forced drops not told apart"))
+				fprintf(out, "  %" PRIu64 " acquisitions\n", g->acquisitions);
+			else
+				fprintf(out, "  %" PRIu64 " acquisitions, %" PRIu64 " forced drops (switch-interval requests honoured in %s on average, %s at most)\n",
+					g->acquisitions, g->forced_drops, d2, d3);
+		}
+	}
+	fprintf(out, "\n%-3s%-8s %-16s %9s %6s %6s %6s %6s %6s %8s %7s %9s %10s %10s\n", "", "TID", "NAME", "LIFETIME",
+		"HELD%", "WAIT%", "NOGIL%", "SLEEP%", "RUNQ%", "ACQUIRE", "FORCED", "VOLUNTARY", "MAX-HOLD", "MAX-WAIT");
+	for (size_t i = 0; i < a->nthreads; i++) {
+		const struct gs_thread *t = v[i];
+		uint64_t lt = lifetime(t);
+		if (!shown(a, t)) {
+			hidden++;
+			continue;
+		}
+		if ((a->nthreads > 60 && t->acquisitions == 0 && lt < 10000000ull) ||
+		    (a->active_only && t->acquisitions == 0 && t->wait_ns == 0 && t->run_nogil_ns < 1000000ull)) {
+			small++;
+			continue;
+		}
+		fmt_dur(d1, sizeof(d1), lt);
+		fmt_dur(d2, sizeof(d2), t->longest_hold_ns);
+		fmt_dur(d3, sizeof(d3), t->longest_wait_ns);
+		if (t->gil_index >= 0 && gils_used(a, t->pid) > 1) {
+			/* several GILs in this process: the name says which one the thread used */
+			char nm[32];
+			snprintf(nm, sizeof(nm), "%.12s@%d", gs_thread_label(a, t), a->gils[t->gil_index].number);
+			fprintf(out, "%-3s%-8u %-16s %9s %6.1f %6.1f %6.1f %6.1f %6.1f %8" PRIu64 " %7" PRIu64 " %9" PRIu64 " %10s %10s\n",
+				t->is_main ? "*" : "", t->tid, nm, d1, pct(t->held_ns, lt), pct(t->wait_ns, lt),
+				pct(t->run_nogil_ns, lt), pct(t->sleeping_ns, lt), pct(t->runnable_ns, lt), t->acquisitions,
+				t->forced_drops, t->releases - t->forced_drops, d2, d3);
+			continue;
+		}
+		fprintf(out, "%-3s%-8u %-16s %9s %6.1f %6.1f %6.1f %6.1f %6.1f %8" PRIu64 " %7" PRIu64 " %9" PRIu64 " %10s %10s\n",
+			t->is_main ? "*" : "", t->tid, gs_thread_label(a, t), d1, pct(t->held_ns, lt),
+			pct(t->wait_ns, lt), pct(t->run_nogil_ns, lt), pct(t->sleeping_ns, lt), pct(t->runnable_ns, lt),
+			t->acquisitions, t->forced_drops, t->releases - t->forced_drops, d2, d3);
+	}
+	if (small)
+		fprintf(out, "   (%zu idle or short-lived threads that never took the GIL are not listed; see --json)\n", small);
+	if (hidden)
+		fprintf(out, "   (%zu threads of other processes (children that exec'd other programs) not listed)\n", hidden);
+	if (a->ntop_holds) {
+		fputc('\n', out);
+		longest_holds(a, out, 3);
+	}
+	for (size_t i = 0; i < a->nprocs; i++)
+		if (gils_used(a, a->procs[i].pid) > 1) {
+			fprintf(out, "\nNAME@N: the thread's last GIL was GIL N of its process (sub-interpreters with their own GIL).");
+			break;
+		}
+	fprintf(out, "\n* main thread. HELD: holds the GIL; WAIT: waiting for it; NOGIL: on a CPU without it; SLEEP: blocked (S/D), not for the GIL;\nRUNQ: runnable, waiting for a CPU, not for the GIL. FORCED: releases asked for by a waiter (switch interval).\n");
+	fprintf(out, "lost events: %" PRIu64, a->lost_events);
+	if (a->out_of_order || a->anomalies)
+		fprintf(out, ", out-of-order: %" PRIu64 ", repaired inconsistencies: %" PRIu64, a->out_of_order, a->anomalies);
+	if (!a->complete)
+		fprintf(out, "\nthe recording is incomplete (gilscope was killed or the disk filled): figures cover what was written");
+	if (a->have_native) {
+		const uint64_t *s = a->native_stats;
+		fprintf(out,
+			"\nnative stacks: %" PRIu64 " merged with Python stacks (%" PRIu64 " exact: thread off-CPU since the "
+			"copy); C and Python stacks disagreed in %" PRIu64 " (%" PRIu64 " of the exact ones); %" PRIu64
+			" of %" PRIu64 " unwindings cut short; %" PRIu64 " copies lost",
+			s[0], s[1], s[2], s[10], s[8], s[7], s[6]);
+	}
+	fputc('\n', out);
+	free(v);
+}
+
+void gs_json_string(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		switch (*p) {
+		case '"': fputs("\\\"", out); break;
+		case '\\': fputs("\\\\", out); break;
+		case '\n': fputs("\\n", out); break;
+		case '\r': fputs("\\r", out); break;
+		case '\t': fputs("\\t", out); break;
+		default:
+			if (*p < 0x20 || *p == 0x7f)
+				fprintf(out, "\\u%04x", *p);
+			else if (*p < 0x80)
+				fputc(*p, out);
+			else {
+				/* pass valid UTF-8 through, escape stray bytes as U+FFFD */
+				int n = (*p >= 0xf0 && *p < 0xf5) ? 3 : (*p >= 0xe0) ? 2 : (*p >= 0xc2 && *p < 0xe0) ? 1 : -1;
+				int ok = n > 0;
+				for (int i = 1; ok && i <= n; i++)
+					ok = (p[i] & 0xc0) == 0x80;
+				if (ok) {
+					fwrite(p, 1, (size_t)n + 1, out);
+					p += n;
+				} else {
+					fputs("\\ufffd", out);
+				}
+			}
+		}
+	}
+	fputc('"', out);
+}
+
+#define KV(name, v) fprintf(out, ", \"" name "\": %" PRIu64, (uint64_t)(v))
+
+void gs_report_json(const struct gs_analysis *a, FILE *out)
+{
+	const struct gs_thread **v = sorted_threads(a);
+	const struct gs_process *main = NULL;
+	uint64_t wall = a->end_ns > a->start_ns ? a->end_ns - a->start_ns : 0;
+	int first = 1;
+
+	for (size_t i = 0; i < a->nprocs; i++)
+		if (a->procs[i].python_version[0] && (!main || a->procs[i].pid == a->target_pid))
+			main = &a->procs[i];
+	fputs("{\"schema\": \"gilscope.report/1\", \"python\": ", out);
+	if (main) {
+		fputs("{\"version\": ", out);
+		gs_json_string(out, main->python_version);
+		fputs(", \"executable\": ", out);
+		gs_json_string(out, main->python_path);
+		fputs(", \"build\": ", out);
+		gs_json_string(out, main->python_build);
+		fputs(", \"mechanism\": ", out);
+		gs_json_string(out, main->mechanism);
+		fputs("}", out);
+	} else {
+		fputs("null", out);
+	}
+	for (size_t i = 0; i < a->nprocs; i++)
+		if (a->procs[i].pid == a->target_pid && a->procs[i].python_error[0]) {
+			fputs(", \"python_error\": ", out);
+			gs_json_string(out, a->procs[i].python_error);
+		}
+	fputs(", \"command\": ", out);
+	gs_json_string(out, a->command);
+	fprintf(out, ", \"mode\": \"%s\", \"target_pid\": %u", a->attach ? "attach" : "launch", a->target_pid);
+	KV("duration_ns", wall);
+	KV("lost_events", a->lost_events);
+	KV("gil_events", a->gil_events);
+	KV("sched_events", a->sched_events);
+	KV("recorder_cpu_ns", a->recorder_cpu_ns);
+	KV("recorder_max_rss_kb", a->recorder_max_rss_kb);
+	KV("stack_samples", a->stack_samples);
+	KV("stack_errors", a->stack_errors);
+	KV("stack_rate_hz", a->stack_rate_hz);
+	if (a->have_native) {
+		static const char *const keys[11] = { "merged", "frozen", "mismatched", "missing", "switch_copies",
+						      "cpu_copies", "lost", "unwinds", "truncated", "unknown_symbols",
+						      "frozen_mismatched" };
+		fputs(", \"native_stacks\": {", out);
+		for (int i = 0; i < 11; i++)
+			fprintf(out, "%s\"%s\": %" PRIu64, i ? ", " : "", keys[i], a->native_stats[i]);
+		fputc('}', out);
+	}
+	KV("out_of_order_events", a->out_of_order);
+	KV("repaired_inconsistencies", a->anomalies);
+	KV("gil_events_while_off_cpu", a->off_cpu_gil_events);
+	fprintf(out, ", \"complete\": %s", a->complete ? "true" : "false");
+	if (a->have_exit_status) {
+		int st = a->exit_status;
+		fprintf(out, ", \"exit_status\": %d", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	}
+	fputs(", \"processes\": [", out);
+	for (size_t i = 0; i < a->nprocs; i++) {
+		const struct gs_process *p = &a->procs[i];
+		uint64_t pw = p->end_ns > p->first_ns ? p->end_ns - p->first_ns : 0;
+		fprintf(out, "%s{\"pid\": %u, \"python\": %s", i ? ", " : "", p->pid, p->python_version[0] ? "true" : "false");
+		const struct gs_gilstat *mg = main_gil(a, p);
+		int nth = 0;
+		KV("wall_ns", pw);
+		/* the main interpreter's GIL; every GIL of the process in "gils" */
+		KV("gil_held_ns", mg->held_ns);
+		KV("gil_contended_ns", mg->contended_ns);
+		fprintf(out, ", \"gil_utilisation\": %.6f, \"gil_contention\": %.6f", pw ? (double)mg->held_ns / (double)pw : 0.0,
+			pw ? (double)mg->contended_ns / (double)pw : 0.0);
+		KV("acquisitions", mg->acquisitions);
+		KV("forced_drops", mg->forced_drops);
+		KV("drop_requests", mg->drop_requests);
+		KV("drop_request_latency_avg_ns", mg->drop_latency_n ? mg->drop_latency_sum_ns / mg->drop_latency_n : 0);
+		KV("drop_request_latency_max_ns", mg->drop_latency_max_ns);
+		fputs(", \"gils\": [", out);
+		for (size_t k = 0; k < a->ngils; k++) {
+			const struct gs_gilstat *g = &a->gils[k];
+			uint64_t gw = g->end_ns > g->first_ns ? g->end_ns - g->first_ns : 0;
+			if (g->pid != p->pid)
+				continue;
+			fprintf(out, "%s{\"number\": %d, \"main\": %s, \"locked_address\": %" PRIu64, nth++ ? ", " : "",
+				g->number, (int)k == p->main_gil ? "true" : "false", g->ref);
+			KV("wall_ns", gw);
+			KV("held_ns", g->held_ns);
+			KV("contended_ns", g->contended_ns);
+			KV("acquisitions", g->acquisitions);
+			KV("forced_drops", g->forced_drops);
+			fputs("}", out);
+		}
+		fputs("]}", out);
+	}
+	fputs("], \"threads\": [", out);
+	for (size_t i = 0; i < a->nthreads; i++) {
+		const struct gs_thread *t = v[i];
+		if (!first)
+			fputs(", ", out);
+		first = 0;
+		fprintf(out, "{\"pid\": %u, \"tid\": %u, \"name\": ", t->pid, t->tid);
+		gs_json_string(out, t->name);
+		fputs(", \"label\": ", out);
+		gs_json_string(out, gs_thread_label(a, t));
+		fprintf(out, ", \"is_main\": %s, \"exited\": %s, \"gil\": %d", t->is_main ? "true" : "false",
+			t->exited ? "true" : "false", t->gil_index >= 0 ? a->gils[t->gil_index].number : 0);
+		KV("start_ns", t->first_ns - a->start_ns);
+		KV("lifetime_ns", lifetime(t));
+		KV("gil_held_ns", t->held_ns);
+		KV("gil_held_off_cpu_ns", t->held_offcpu_ns);
+		KV("gil_wait_ns", t->wait_ns);
+		KV("gil_wait_sleeping_ns", t->wait_sleep_ns);
+		KV("gil_wait_runnable_ns", t->wait_runnable_ns);
+		KV("gil_wait_on_cpu_ns", t->wait_oncpu_ns);
+		KV("running_no_gil_ns", t->run_nogil_ns);
+		KV("sleeping_ns", t->sleeping_ns);
+		KV("uninterruptible_ns", t->uninterruptible_ns);
+		KV("runnable_ns", t->runnable_ns);
+		KV("unknown_ns", t->unknown_ns);
+		KV("acquisitions", t->acquisitions);
+		KV("releases", t->releases);
+		KV("forced_drops", t->forced_drops);
+		KV("voluntary_releases", t->releases - t->forced_drops);
+		KV("drop_requests", t->drop_requests);
+		KV("longest_hold_ns", t->longest_hold_ns);
+		KV("longest_wait_ns", t->longest_wait_ns);
+		fputs(", \"waited_while_held_by\": [", out);
+		for (size_t k = 0; k < t->nblame; k++) {
+			const struct gs_stack_count *tops[3];
+			uint64_t tot = 0;
+			size_t nt = t->blame[k].holder ? top_stacks_peer(a, GS_WHAT_HELD_FOR, t->tid, t->blame[k].holder,
+									 tops, 3, &tot)
+						       : 0;
+			fprintf(out, "%s{\"holder_tid\": %u, \"ns\": %" PRIu64 ", \"holder_samples\": %" PRIu64
+				     ", \"holder_stacks\": [",
+				k ? ", " : "", t->blame[k].holder, t->blame[k].ns, tot);
+			for (size_t q = 0; q < nt; q++) {
+				fprintf(out, "%s{\"samples\": %" PRIu64 ", \"stack\": ", q ? ", " : "", tops[q]->samples);
+				json_stack(a, out, tops[q]->stack);
+				fputc('}', out);
+			}
+			fputs("]}", out);
+		}
+		fputs("]", out);
+		json_wait_sites(a, out, t);
+		fputs("}", out);
+	}
+	fputs("], \"longest_holds\": [", out);
+	for (int i = 0; i < a->ntop_holds; i++) {
+		const struct gs_hold *h = &a->top_holds[i];
+		fprintf(out, "%s{\"pid\": %u, \"tid\": %u, \"gil\": %d", i ? ", " : "", h->pid, h->tid, h->gil);
+		KV("start_ns", h->start_ns - a->start_ns);
+		KV("ns", h->ns);
+		fprintf(out, ", \"max_waiters\": %d", h->max_waiters);
+		KV("waited_ns", h->waited_ns);
+		fprintf(out, ", \"open\": %s, \"stack_samples\": %u, \"stack\": ", h->open ? "true" : "false", h->samples);
+		json_stack(a, out, h->samples ? h->stack : 0);
+		fputs("}", out);
+	}
+	fputs("]}\n", out);
+	free(v);
+}
+
+/* A stack as [{"function", "file", "line"}, ...], innermost first; null when none was sampled. */
+/* "wait_sites": each wait's time and count by the stack it waited in (stack null: no sample
+ * fell in the wait), the longest first, at most 10. */
+static void json_wait_sites(const struct gs_analysis *a, FILE *out, const struct gs_thread *t)
+{
+	const struct gs_stack_count *tops[10];
+	uint64_t tot;
+	size_t nt = top_stacks_peer(a, GS_WHAT_WAITED_NS, t->tid, 0, tops, 10, &tot);
+	fputs(", \"wait_sites\": [", out);
+	for (size_t q = 0; q < nt; q++) {
+		uint64_t waits = 0;
+		for (size_t i = 0; i < a->cap_counts; i++) {
+			const struct gs_stack_count *c = &a->counts[i];
+			if (c->samples && c->what == GS_WHAT_WAITS && c->tid == t->tid && c->stack == tops[q]->stack)
+				waits = c->samples;
+		}
+		fprintf(out, "%s{\"ns\": %" PRIu64 ", \"waits\": %" PRIu64 ", \"stack\": ", q ? ", " : "",
+			tops[q]->samples, waits);
+		json_stack(a, out, tops[q]->stack);
+		fputc('}', out);
+	}
+	fputc(']', out);
+}
+
+static void json_stack(const struct gs_analysis *a, FILE *out, uint64_t stack)
+{
+	int n = 0;
+	const uint32_t *f = stack ? gs_analysis_stack(a, stack, &n) : NULL;
+	if (!f) {
+		fputs("null", out);
+		return;
+	}
+	fputc('[', out);
+	for (int i = 0; i < n; i++) {
+		const struct gs_pyframe_def *d = f[i] && f[i] <= a->npyframes ? &a->pyframes[f[i] - 1] : NULL;
+		fputs(i ? ", {\"function\": " : "{\"function\": ", out);
+		gs_json_string(out, d && d->qualname ? d->qualname : "?");
+		if (d && d->native) {
+			fputs(", \"module\": ", out);
+			gs_json_string(out, d->filename ? d->filename : "?");
+			fputs(", \"native\": true}", out);
+			continue;
+		}
+		fputs(", \"file\": ", out);
+		gs_json_string(out, d && d->filename ? d->filename : "?");
+		fprintf(out, ", \"line\": %d}", d ? d->line : 0);
+	}
+	fputc(']', out);
+}
+
+static int cmp_blame(const void *x, const void *y)
+{
+	const struct gs_blame *a = x, *b = y;
+	return a->ns < b->ns ? 1 : a->ns > b->ns ? -1 : 0;
+}
+
+static const char *thread_name(const struct gs_analysis *a, uint32_t tid)
+{
+	const struct gs_thread *t = gs_analysis_thread((struct gs_analysis *)a, tid);
+	return t ? gs_thread_label(a, t) : "?";
+}
+
+static void longest_holds(const struct gs_analysis *a, FILE *out, int n)
+{
+	char d1[32], d2[32];
+	if (!a->ntop_holds)
+		return;
+	fprintf(out, "Longest holds:\n");
+	for (int i = 0; i < a->ntop_holds && i < n; i++) {
+		const struct gs_hold *h = &a->top_holds[i];
+		fmt_dur(d1, sizeof(d1), h->ns);
+		fmt_dur(d2, sizeof(d2), h->waited_ns);
+		fprintf(out, "  %9s  TID %u (%s) held GIL %d from +%.3fs", d1, h->tid, thread_name(a, h->tid), h->gil,
+			(double)(h->start_ns - a->start_ns) / 1e9);
+		if (h->max_waiters)
+			fprintf(out, " while %d thread%s waited (%s of waiting)", h->max_waiters,
+				h->max_waiters > 1 ? "s" : "", d2);
+		else
+			fprintf(out, ", nobody waiting");
+		fprintf(out, "%s\n", h->open ? ", still held at the end" : "");
+		if (h->samples) {
+			char line[4096];
+			stack_line(a, h->stack, 6, line, sizeof(line));
+			fprintf(out, "             in %s\n", line);
+		}
+	}
+}
+
+static int cmp_counts(const void *x, const void *y)
+{
+	const struct gs_stack_count *a = *(const struct gs_stack_count *const *)x, *b = *(const struct gs_stack_count *const *)y;
+	return a->samples < b->samples ? 1 : a->samples > b->samples ? -1 : 0;
+}
+
+/* The n most sampled stacks of (what, tid), most first; returns how many, total in *total. */
+static size_t top_stacks_peer(const struct gs_analysis *a, uint32_t what, uint32_t tid, uint32_t peer,
+			      const struct gs_stack_count **out, size_t n, uint64_t *total);
+
+static size_t top_stacks(const struct gs_analysis *a, uint32_t what, uint32_t tid, const struct gs_stack_count **out,
+			 size_t n, uint64_t *total)
+{
+	return top_stacks_peer(a, what, tid, 0, out, n, total);
+}
+
+/* The n most sampled stacks of (what, tid, peer), and the samples of them all. */
+static size_t top_stacks_peer(const struct gs_analysis *a, uint32_t what, uint32_t tid, uint32_t peer,
+			      const struct gs_stack_count **out, size_t n, uint64_t *total)
+{
+	const struct gs_stack_count **v;
+	size_t k = 0;
+	*total = 0;
+	if (!a->ncounts)
+		return 0;
+	v = gs_malloc(a->ncounts * sizeof(*v));
+	for (size_t i = 0; i < a->cap_counts; i++) {
+		const struct gs_stack_count *c = &a->counts[i];
+		if (c->samples && c->what == what && c->tid == tid && c->peer == peer) {
+			v[k++] = c;
+			*total += c->samples;
+		}
+	}
+	qsort(v, k, sizeof(*v), cmp_counts);
+	if (k > n)
+		k = n;
+	memcpy(out, v, k * sizeof(*v));
+	free(v);
+	return k;
+}
+
+/* "inner <- caller <- ..." of a stack, at most depth frames. */
+static void stack_line(const struct gs_analysis *a, uint64_t stack, int depth, char *buf, size_t len)
+{
+	int n = 0;
+	const uint32_t *f = gs_analysis_stack(a, stack, &n);
+	size_t o = 0;
+	buf[0] = '\0';
+	if (!f) {
+		snprintf(buf, len, "(no Python frame: C code or interpreter start-up)");
+		return;
+	}
+	for (int i = 0, shown = 0; i < n && shown < depth && o + 8 < len; i++) {
+		char fr[600];
+		int w;
+		/* native stacks: the leaf, then straight to the Python code that got there */
+		if (i > 0 && gs_analysis_frame_native(a, f[i])) {
+			int py = i;
+			while (py < n && gs_analysis_frame_native(a, f[py]))
+				py++;
+			if (py < n && py > i) {
+				w = snprintf(buf + o, len - o, " <- ..");
+				o += w > 0 ? (size_t)w : 0;
+				i = py;
+			}
+		}
+		gs_analysis_frame_name(a, f[i], fr, sizeof(fr));
+		w = snprintf(buf + o, len - o, "%s%s", i ? " <- " : "", fr);
+		if (w < 0)
+			break;
+		o += (size_t)w;
+		if (++shown == depth && i + 1 < n && o + 8 < len)
+			snprintf(buf + o, len - o, " <- ...");
+	}
+}
+
+size_t gs_report_folded(const struct gs_analysis *a, FILE *out, enum gs_stack_what what)
+{
+	return gs_report_folded_scaled(a, out, what, 1);
+}
+
+size_t gs_report_folded_scaled(const struct gs_analysis *a, FILE *out, enum gs_stack_what what, uint64_t scale)
+{
+	size_t lines = 0;
+	for (size_t i = 0; i < a->cap_counts; i++) {
+		const struct gs_stack_count *c = &a->counts[i];
+		int n = 0;
+		const uint32_t *f;
+		if (!c->samples || c->what != (uint32_t)what || c->tid != 0)
+			continue;
+		f = gs_analysis_stack(a, c->stack, &n);
+		if (!f) {
+			fprintf(out, "[no Python frame] %" PRIu64 "\n", c->samples * scale);
+		} else {
+			for (int k = n - 1; k >= 0; k--) {
+				char fr[600];
+				gs_analysis_frame_name(a, f[k], fr, sizeof(fr));
+				for (char *p = fr; *p; p++)
+					if (*p == ';' || *p == '\n')
+						*p = ',';
+				fprintf(out, "%s%s", fr, k ? ";" : "");
+			}
+			fprintf(out, " %" PRIu64 "\n", c->samples * scale);
+		}
+		lines++;
+	}
+	return lines;
+}
+
+void gs_report_blame(const struct gs_analysis *a, FILE *out, size_t max_holders)
+{
+	const struct gs_thread **v = sorted_threads(a);
+	char d1[32], d2[32];
+	int any = 0;
+	fprintf(out, "Who held the GIL while each thread waited:\n");
+	for (size_t i = 0; i < a->nthreads; i++) {
+		const struct gs_thread *t = v[i];
+		struct gs_blame *b;
+		uint64_t total = 0;
+		if (!t->nblame)
+			continue;
+		b = gs_malloc(t->nblame * sizeof(*b));
+		memcpy(b, t->blame, t->nblame * sizeof(*b));
+		qsort(b, t->nblame, sizeof(*b), cmp_blame);
+		for (size_t k = 0; k < t->nblame; k++)
+			total += b[k].ns;
+		fmt_dur(d1, sizeof(d1), total);
+		fprintf(out, "  TID %u (%s%s) waited %s:\n", t->tid, gs_thread_label(a, t), t->is_main ? ", main" : "",
+			d1);
+		{
+			/* where it waited: each wait's time by the stack sampled first during it (a
+			 * parked thread holds still); waits no sample fell in are told apart */
+			const struct gs_stack_count *tops[4];
+			uint64_t tot, nwaits = 0, unsampled_ns = 0, unsampled = 0;
+			size_t nt = top_stacks(a, GS_WHAT_WAITED_NS, t->tid, tops, 4, &tot);
+			for (size_t i2 = 0; i2 < a->cap_counts; i2++) {
+				const struct gs_stack_count *c = &a->counts[i2];
+				if (!c->samples || c->tid != t->tid)
+					continue;
+				if (c->what == GS_WHAT_WAITS) {
+					nwaits += c->samples;
+					if (!c->stack)
+						unsampled = c->samples;
+				} else if (c->what == GS_WHAT_WAITED_NS && !c->stack) {
+					unsampled_ns = c->samples;
+				}
+			}
+			for (size_t q = 0, shown = 0; q < nt && shown < 2; q++) {
+				char line[2048];
+				if (!tops[q]->stack)
+					continue;
+				stack_line(a, tops[q]->stack, 4, line, sizeof(line));
+				fprintf(out, "    waiting %3.0f%% in %s\n", pct(tops[q]->samples, tot), line);
+				shown++;
+			}
+			if (unsampled && a->stack_samples) {
+				fmt_dur(d2, sizeof(d2), unsampled_ns);
+				fprintf(out, "    (%" PRIu64 " of its %" PRIu64 " waits, %s, ended before a stack sample)\n",
+					unsampled, nwaits, d2);
+			}
+		}
+		for (size_t k = 0; k < t->nblame && k < max_holders; k++) {
+			fmt_dur(d2, sizeof(d2), b[k].ns);
+			if (b[k].holder) {
+				const struct gs_stack_count *tops[2];
+				uint64_t tot;
+				/* the holder's stacks sampled while this very thread waited */
+				size_t nt = top_stacks_peer(a, GS_WHAT_HELD_FOR, t->tid, b[k].holder, tops, 2, &tot);
+				fprintf(out, "    %5.1f%%  %9s  while TID %u (%s) held it\n", pct(b[k].ns, total), d2,
+					b[k].holder, thread_name(a, b[k].holder));
+				for (size_t q = 0; q < nt; q++) {
+					char line[2048];
+					stack_line(a, tops[q]->stack, 4, line, sizeof(line));
+					fprintf(out, "              %3.0f%% in %s\n", pct(tops[q]->samples, tot), line);
+				}
+			}
+			else
+				fprintf(out, "    %5.1f%%  %9s  while it was free, being handed over\n", pct(b[k].ns, total), d2);
+		}
+		if (t->nblame > max_holders)
+			fprintf(out, "    (%zu more holders)\n", t->nblame - max_holders);
+		free(b);
+		any = 1;
+	}
+	if (!any)
+		fprintf(out, "  no thread waited for the GIL\n");
+	if (a->stack_samples)
+		fprintf(out, "  (\"in ...\": the holder's stacks sampled while that thread waited, %" PRIu64
+			     " samples at %" PRIu64 " Hz)\n",
+			a->stack_samples, a->stack_rate_hz);
+	longest_holds(a, out, GS_TOP_HOLDS);
+	free(v);
+}

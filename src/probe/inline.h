@@ -1,0 +1,59 @@
+/* inline.h - inline GIL probes: the fastest exact mechanism.
+ *
+ * At the traced command's entry point (ptrace-stopped, single-threaded), gilscope maps a page
+ * of trampolines next to the interpreter's code and a ring buffer shared with itself (a memfd),
+ * then replaces each instruction that stores to gil->locked, and the first instructions of
+ * take_gil, with a jump to a trampoline that runs the moved instruction(s) and appends
+ * {TSC, thread id, event} to the ring with one lock xadd: no system call, no trap. gilscope
+ * drains the ring with its other events and converts TSC to CLOCK_MONOTONIC.
+ * The trampolines keep every register and flag, and skip the red zone. A full ring drops and
+ * counts events; a dead gilscope leaves a full ring, never a harmed program. fork()ed children
+ * share the ring. Used when gilscope launches the command; attaching uses uprobes.
+ */
+#ifndef GS_INLINE_H
+#define GS_INLINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cpython/python.h"
+
+enum gs_inline_kind { GS_INLINE_RELEASE = 0, GS_INLINE_ACQUIRE = 1, GS_INLINE_WAIT = 2 };
+
+struct gs_inline {
+	int memfd;
+	uint8_t *map;
+	size_t size;
+	uint64_t nslots, tail;
+	uint64_t trampolines;       /* address of the trampoline page in the target */
+	uint64_t stuck_since;       /* when the reader first waited on an uncommitted slot */
+	uint64_t skipped;           /* slots never committed (writer killed mid-way) */
+	/* TSC -> CLOCK_MONOTONIC: ns = ref_ns + (tsc - ref_tsc) * ns_per_tick, re-anchored at every
+	 * drain; the rate is the kernel's (perf's time_mult/time_shift) when published, else
+	 * measured against CLOCK_MONOTONIC since the start (cal_*). */
+	uint64_t ref_tsc, ref_ns, prev_tsc, prev_ns, cal_tsc, cal_ns;
+	double ns_per_tick;
+	int kernel_rate;
+	int nprobes;
+};
+
+struct gs_inline_event {
+	uint64_t time;
+	uint32_t tid;
+	enum gs_inline_kind kind;
+	unsigned site;
+	uint64_t gil;       /* address of the GIL's `locked` field: which interpreter's GIL; 0 unknown */
+};
+
+/* Sets the probes up in stopped tracee pid. perf_meta is a perf ring's metadata page (for the
+ * kernel's TSC scale). 0, or -errno with a sentence in why (nothing is left patched then). */
+int gs_inline_setup(struct gs_inline *il, pid_t pid, const struct gs_python *py, const void *perf_meta,
+		    int *pending_sig, char *why, size_t whylen);
+/* Calls cb for each committed event. Returns the number read. */
+size_t gs_inline_drain(struct gs_inline *il, void (*cb)(const struct gs_inline_event *e, void *arg), void *arg);
+/* Events the target dropped because the ring was full, plus slots never committed. */
+uint64_t gs_inline_lost(const struct gs_inline *il);
+void gs_inline_close(struct gs_inline *il);
+
+#endif
