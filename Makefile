@@ -112,8 +112,6 @@ replay: $(REPLAY_BIN)
 	$(Q)set -e; for t in $(FUZZ_TARGETS); do printf '== fuzz/%s: ' $$t; \
 		$(SAN_ENV) $(BUILD)/fuzz/replay_$$t $$(ls -d fuzz/corpus/$$t fuzz/regressions/$$t 2>/dev/null); done
 
-SAN_ENV := $(if $(SANITIZE),ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1)
-
 functional: $(BUILD)/gilscope
 	$(Q)$(SAN_ENV) GILSCOPE=$(abspath $(BUILD)/gilscope) /usr/bin/python3 -m pytest -ra -q tests/functional
 

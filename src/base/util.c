@@ -331,3 +331,15 @@ const char *gs_parse_hex(const char *p, uint64_t *out)
 	*out = v;
 	return p;
 }
+
+void gs_argv_join(char *buf, size_t len, char *const *argv)
+{
+	size_t o = 0;
+	buf[0] = '\0';
+	for (int i = 0; argv[i] && o + 2 < len; i++) {
+		int n = snprintf(buf + o, len - o, "%s%s", i ? " " : "", argv[i]);
+		if (n < 0)
+			break;
+		o += (size_t)n;
+	}
+}

@@ -56,4 +56,7 @@ int gs_parse_u64(const char *s, uint64_t *out);
 const char *gs_parse_hex(const char *p, uint64_t *out);
 int gs_parse_i64(const char *s, int64_t *out);
 
+/* argv joined by blanks into buf (cut at len - 1 bytes), for showing a command. */
+void gs_argv_join(char *buf, size_t len, char *const *argv);
+
 #endif

@@ -1,6 +1,7 @@
 /* main.c - gilscope's command line: parses, then dispatches. Exit codes: 0 ok, 1 runtime
  * failure, 2 usage; `record` of a command exits with the command's status. */
 #define _GNU_SOURCE
+#include "cmd/cmd.h"
 #include "analysis/analysis.h"
 #include "output/flame.h"
 #include "output/trace.h"
@@ -9,7 +10,6 @@
 #include "import/perfscript.h"
 #include "import/offgil.h"
 #include "base/recfile.h"
-#include "record/recorder.h"
 #include "output/report.h"
 #include "base/util.h"
 
@@ -24,7 +24,7 @@
 #define GS_VERSION "0.1.0"
 #endif
 
-static const char usage_text[] =
+const char gs_usage_text[] =
 	"USAGE\n"
 	"  gilscope record [-o FILE] [options] -- COMMAND [ARGS...]\n"
 	"  gilscope record -p PID [--duration SECONDS] [-o FILE] [options]\n"
@@ -75,141 +75,13 @@ static const char usage_text[] =
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-static void usage_error(const char *fmt, const char *arg)
+void gs_usage_error(const char *fmt, const char *arg)
 {
 	fprintf(stderr, "gilscope: ");
 	fprintf(stderr, fmt, arg);
 	fprintf(stderr, "\nTry 'gilscope --help'.\n");
 }
 #pragma GCC diagnostic pop
-
-static int cmd_record(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "output", required_argument, NULL, 'o' },   { "pid", required_argument, NULL, 'p' },
-		{ "duration", required_argument, NULL, 'd' }, { "mmap-pages", required_argument, NULL, 'M' },
-		{ "module", required_argument, NULL, 'm' },   { "import", required_argument, NULL, 'I' },
-		{ "no-gil-detect", no_argument, NULL, 'G' },  { "state-detect", no_argument, NULL, 'S' },
-		{ "gil-detect", no_argument, NULL, 'g' },
-		{ "json", no_argument, NULL, 'J' },           { "no-summary", no_argument, NULL, 'N' },
-		{ "quiet", no_argument, NULL, 'q' },          { "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },           { "gil-watchpoint", no_argument, NULL, 'W' },
-		{ "uprobes", no_argument, NULL, 'U' },        { "sample-rate", required_argument, NULL, 'r' },
-		{ "html", required_argument, NULL, 'H' },     { "native", no_argument, NULL, 'n' },
-		{ "native-stack-size", required_argument, NULL, 'k' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct gs_record_opts o = { .output = "gilscope.rec", .mmap_pages = 2048, .sample_hz = 1000 };
-	int c;
-
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+o:p:d:m:r:qvh", opts, NULL)) != -1) {
-		uint64_t v;
-		switch (c) {
-		case 'o':
-			o.output = optarg;
-			break;
-		case 'p':
-			if (gs_parse_u64(optarg, &v) < 0 || v == 0 || v > 0x7fffffff) {
-				usage_error("invalid process id '%s'", optarg);
-				return 2;
-			}
-			o.pid = (pid_t)v;
-			break;
-		case 'd': {
-			char *end;
-			errno = 0;
-			o.duration = strtod(optarg, &end);
-			if (errno || *end || !(o.duration > 0) || o.duration > 1e7) {
-				usage_error("invalid duration '%s' (seconds, > 0)", optarg);
-				return 2;
-			}
-			break;
-		}
-		case 'm':
-			o.module = optarg;
-			goto args_follow; /* like python -m: what follows are the module's arguments */
-		case 'I':
-			o.imports = optarg;
-			break;
-		case 'G':
-			o.no_gil = 1;
-			break;
-		case 'g':
-			o.no_gil = 0;
-			break;
-		case 'S':
-			break; /* thread states are always recorded */
-		case 'M':
-			if (gs_parse_u64(optarg, &v) < 0 || v < 8 || v > (1u << 20) || (v & (v - 1))) {
-				usage_error("invalid --mmap-pages '%s' (a power of two from 8 to 1048576)", optarg);
-				return 2;
-			}
-			o.mmap_pages = (unsigned)v;
-			break;
-		case 'J':
-			o.json = 1;
-			break;
-		case 'N':
-			o.no_summary = 1;
-			break;
-		case 'W':
-			o.gil_watchpoint = 1;
-			break;
-		case 'U':
-			o.no_inline = 1;
-			break;
-		case 'H':
-			o.html = optarg;
-			break;
-		case 'n':
-			o.native = 1;
-			break;
-		case 'k':
-			if (gs_parse_u64(optarg, &v) < 0 || v < 512 || v > 65000) {
-				usage_error("invalid --native-stack-size '%s' (bytes, 512 to 65000)", optarg);
-				return 2;
-			}
-			o.native = 1;
-			o.native_stack = (unsigned)(v + 7) / 8 * 8 > 65000 ? 64992u : (unsigned)(v + 7) / 8 * 8;
-			break;
-		case 'r':
-			if (gs_parse_u64(optarg, &v) < 0 || v > 10000) {
-				usage_error("invalid --sample-rate '%s' (samples per second, 0 to 10000)", optarg);
-				return 2;
-			}
-			o.sample_hz = (unsigned)v;
-			break;
-		case 'q':
-			gs_verbose = 0;
-			break;
-		case 'v':
-			gs_verbose = 2;
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return 0;
-		default:
-			fprintf(stderr, "Try 'gilscope --help'.\n");
-			return 2;
-		}
-	}
-args_follow:
-	if (o.pid > 0 && (optind < argc || o.module)) {
-		usage_error("%s", "give either -p PID or a COMMAND, not both");
-		return 2;
-	}
-	if (o.pid <= 0 && optind >= argc && !o.module) {
-		usage_error("%s", "record needs a COMMAND to run (after --) or -p PID");
-		return 2;
-	}
-	if (o.pid <= 0 && o.duration > 0) {
-		usage_error("%s", "--duration applies to -p PID; a launched COMMAND is recorded until it exits");
-		return 2;
-	}
-	o.argv = argv + optind;
-	return gs_record_giltracer(&o);
-}
 
 static int cmd_report_kind(int argc, char **argv, int blame_only);
 
@@ -238,7 +110,7 @@ static int cmd_report_kind(int argc, char **argv, int blame_only)
 		} else if (c == 'K') {
 			gs_keep_cpython_evals = 1;
 		} else if (c == 'h') {
-			fputs(usage_text, stdout);
+			fputs(gs_usage_text, stdout);
 			return 0;
 		} else {
 			fprintf(stderr, "Try 'gilscope --help'.\n");
@@ -246,7 +118,7 @@ static int cmd_report_kind(int argc, char **argv, int blame_only)
 		}
 	}
 	if (optind + 1 != argc) {
-		usage_error("%s", "report needs exactly one recording FILE");
+		gs_usage_error("%s", "report needs exactly one recording FILE");
 		return 2;
 	}
 	if (gs_analysis_load(&a, argv[optind], why, sizeof(why)) < 0) {
@@ -288,7 +160,7 @@ static int cmd_dump(int argc, char **argv)
 	uint64_t start;
 
 	if (argc != 2) {
-		usage_error("%s", "dump needs exactly one recording FILE");
+		gs_usage_error("%s", "dump needs exactly one recording FILE");
 		return 2;
 	}
 	if (gs_recreader_open(argv[1], &rd, why, sizeof(why)) < 0) {
@@ -345,7 +217,7 @@ static int cmd_export(int argc, char **argv)
 				if (strcmp(optarg, whats[i]) == 0)
 					what = i;
 			if (what < 0) {
-				usage_error("unknown --what '%s' (hold, wait, cpu, offcpu, blocking, offgil)", optarg);
+				gs_usage_error("unknown --what '%s' (hold, wait, cpu, offcpu, blocking, offgil)", optarg);
 				return 2;
 			}
 		} else if (c == 'o') {
@@ -364,11 +236,11 @@ static int cmd_export(int argc, char **argv)
 		output = NULL; /* -o -: standard output */
 	if (strcmp(format, "folded") != 0 && strcmp(format, "svg") != 0 && strcmp(format, "trace-json") != 0 &&
 	    strcmp(format, "html") != 0 && strcmp(format, "perfetto") != 0) {
-		usage_error("unknown --format '%s' (folded, svg, trace-json, perfetto or html)", format);
+		gs_usage_error("unknown --format '%s' (folded, svg, trace-json, perfetto or html)", format);
 		return 2;
 	}
 	if (optind + 1 != argc) {
-		usage_error("%s", "export needs exactly one recording FILE");
+		gs_usage_error("%s", "export needs exactly one recording FILE");
 		return 2;
 	}
 	if (strcmp(format, "trace-json") == 0 || strcmp(format, "html") == 0 || strcmp(format, "perfetto") == 0) {
@@ -454,12 +326,12 @@ static int cmd_perf2trace(int argc, char **argv)
 		case 'q': quiet = 1; break;
 		case 'v': gs_verbose = 2; break;
 		case 1: break; /* per4m's drawing options: gilscope always draws every state */
-		case 'h': fputs(usage_text, stdout); return 0;
+		case 'h': fputs(gs_usage_text, stdout); return 0;
 		default: fprintf(stderr, "Try 'gilscope --help'.\n"); return 2;
 		}
 	}
 	if (optind + 1 != argc || (strcmp(argv[optind], "gil") != 0 && strcmp(argv[optind], "sched") != 0)) {
-		usage_error("%s", "perf2trace needs the kind of input: gil or sched (perf script text on stdin)");
+		gs_usage_error("%s", "perf2trace needs the kind of input: gil or sched (perf script text on stdin)");
 		return 2;
 	}
 	mode = argv[optind];
@@ -548,7 +420,7 @@ static int cmd_offgil(int argc, char **argv)
 			else if (strcmp(optarg, "S") == 0)
 				o.all_sleep = 1;
 			else {
-				usage_error("unknown --state '%s' (S(GIL) or S)", optarg);
+				gs_usage_error("unknown --state '%s' (S(GIL) or S)", optarg);
 				return 2;
 			}
 			break;
@@ -622,7 +494,7 @@ static int cmd_offgil(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fputs(usage_text, stderr);
+		fputs(gs_usage_text, stderr);
 		return 2;
 	}
 	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
@@ -636,11 +508,11 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
-		fputs(usage_text, stdout);
+		fputs(gs_usage_text, stdout);
 		return 0;
 	}
 	if (strcmp(argv[1], "record") == 0)
-		return cmd_record(argc - 1, argv + 1);
+		return gs_cmd_record(argc - 1, argv + 1);
 	if (strcmp(argv[1], "offgil") == 0)
 		return cmd_offgil(argc - 1, argv + 1);
 	if (strcmp(argv[1], "perf2trace") == 0)
@@ -653,6 +525,6 @@ int main(int argc, char **argv)
 		return cmd_dump(argc - 1, argv + 1);
 	if (strcmp(argv[1], "report") == 0)
 		return cmd_report(argc - 1, argv + 1);
-	usage_error("unknown command '%s'", argv[1]);
+	gs_usage_error("unknown command '%s'", argv[1]);
 	return 2;
 }

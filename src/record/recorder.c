@@ -20,9 +20,7 @@
  */
 #define _GNU_SOURCE
 #include "record/recorder.h"
-#include "analysis/analysis.h"
 #include "cpython/elfsym.h"
-#include "output/html.h"
 #include "probe/inline.h"
 #include "probe/perf_event.h"
 #include "record/ring_decode.h"
@@ -31,7 +29,6 @@
 #include "record/natsample.h"
 #include "cpython/python.h"
 #include "base/recfile.h"
-#include "output/report.h"
 #include "probe/tracefs.h"
 #include "base/util.h"
 #include "probe/x86.h"
@@ -1545,43 +1542,7 @@ static void finish(struct recorder *R)
 		remove_uprobes(R);
 }
 
-static void summary(const struct recorder *R)
-{
-	struct gs_analysis a;
-	char why[512];
-	if (R->o->no_summary)
-		return;
-	if (gs_analysis_load(&a, R->o->output, why, sizeof(why)) < 0) {
-		gs_err("%s", why);
-		return;
-	}
-	if (R->o->json)
-		gs_report_json(&a, stderr);
-	else
-		gs_report_text(&a, stderr);
-	if (!R->o->json && R->have_python)
-		fprintf(stderr, "\nNext: gilscope blame %s (who held the GIL while each thread waited, and where);\n"
-				"      gilscope export --format html %s -o report.html (timeline and flame graphs)\n",
-			R->o->output, R->o->output);
-	gs_analysis_free(&a);
-	if (R->corrupt || R->throttled)
-		gs_warn("%lu malformed kernel records skipped, %lu throttling notices", (unsigned long)R->corrupt,
-			(unsigned long)R->throttled);
-}
-
-static void command_string(char *buf, size_t len, char **argv)
-{
-	size_t o = 0;
-	buf[0] = '\0';
-	for (int i = 0; argv[i] && o + 2 < len; i++) {
-		int n = snprintf(buf + o, len - o, "%s%s", i ? " " : "", argv[i]);
-		if (n < 0)
-			break;
-		o += (size_t)n;
-	}
-}
-
-int gs_record(const struct gs_record_opts *o)
+int gs_record(const struct gs_record_opts *o, struct gs_record_result *res)
 {
 	struct recorder R;
 	char why[2048] = "";
@@ -1591,6 +1552,7 @@ int gs_record(const struct gs_record_opts *o)
 	struct rlimit rl;
 
 	memset(&R, 0, sizeof(R));
+	memset(res, 0, sizeof(*res));
 	R.o = o;
 	R.use_watchpoint = o->gil_watchpoint;
 	R.ncpu = (int)sysconf(_SC_NPROCESSORS_CONF);
@@ -1721,7 +1683,7 @@ int gs_record(const struct gs_record_opts *o)
 		if (o->command_text)
 			snprintf(cmd, sizeof(cmd), "%s", o->command_text);
 		else
-			command_string(cmd, sizeof(cmd), o->argv);
+			gs_argv_join(cmd, sizeof(cmd), o->argv);
 		meta(&R, 0, "mode", "launch");
 		meta(&R, 0, "command", cmd);
 		if (o->imports) {
@@ -1826,19 +1788,10 @@ out_close:
 			gs_err("writing %s: %s", o->output, strerror(-err));
 	}
 	if (R.w && (ret == 0 || (R.exited && ret != 127))) {
-		summary(&R);
-		if (o->html) {
-			char hwhy[512];
-			FILE *h = gs_fopen_output(o->html, hwhy, sizeof(hwhy));
-			if (!h)
-				gs_err("%s", hwhy);
-			else if (gs_html_report(o->output, h, hwhy, sizeof(hwhy)) < 0)
-				gs_err("%s", hwhy);
-			if (h && fclose(h) != 0)
-				gs_err("writing %s: %s", o->html, strerror(errno));
-			else if (h)
-				gs_info("HTML report: %s", o->html);
-		}
+		res->recorded = 1;
+		res->have_python = R.have_python;
+		res->corrupt = R.corrupt;
+		res->throttled = R.throttled;
 	}
 	R.w = NULL;
 out:
@@ -1868,85 +1821,5 @@ out:
 		free(R.queues[i].v);
 	}
 	free(R.queues);
-	return ret;
-}
-
-/* giltracer's conveniences. With --import the command becomes a small bootstrap: import the
- * modules, tell gilscope through an inherited pipe (GILSCOPE_READY_FD), then run the module or
- * script as __main__; gilscope marks that moment and the report counts from it. */
-int gs_record_giltracer(const struct gs_record_opts *o)
-{
-	struct gs_record_opts c = *o;
-	const char *python = getenv("PYTHON");
-	char **argv = NULL, *boot = NULL;
-	size_t n = 0, i = 0;
-	int ret, script = 0;
-
-	if (o->pid > 0)
-		return gs_record(o);
-	if (!python || !*python)
-		python = "python3";
-	while (o->argv[n])
-		n++;
-	if (!o->module && n > 0) {
-		size_t l = strlen(o->argv[0]);
-		script = l > 3 && strcmp(o->argv[0] + l - 3, ".py") == 0 && access(o->argv[0], X_OK) != 0;
-	}
-	if (!o->module && !script && !o->imports)
-		return gs_record(o);
-	if (!o->module && !script) {
-		gs_err("--import needs -m MODULE or a SCRIPT.py to run after the imports");
-		return 2;
-	}
-	argv = gs_calloc(n + 8, sizeof(char *));
-	argv[i++] = (char *)python;
-	if (o->imports) {
-		const char *target = o->module ? o->module : o->argv[0];
-		size_t blen = strlen(o->imports) * 2 + strlen(target) * 2 + 1024;
-		boot = gs_malloc(blen);
-		snprintf(boot, blen,
-			 "import os, sys, runpy\n"
-			 "for _m in %c%s%c.split(','):\n"
-			 "    _m = _m.strip()\n"
-			 "    if _m: __import__(_m)\n"
-			 "_fd = int(os.environ.pop('GILSCOPE_READY_FD', '-1'))\n"
-			 "if _fd >= 0:\n"
-			 "    os.write(_fd, b'!'); os.close(_fd)\n"
-			 "sys.argv = sys.argv[1:]\n"
-			 "%s(sys.argv[0], run_name='__main__'%s)\n",
-			 '"', o->imports, '"', o->module ? "runpy.run_module" : "runpy.run_path",
-			 o->module ? ", alter_sys=True" : "");
-		if (strchr(o->imports, '"') || strchr(o->imports, '\\') || strchr(o->imports, '\n')) {
-			gs_err("--import takes module names separated by commas");
-			free(boot);
-			free(argv);
-			return 2;
-		}
-		argv[i++] = "-c";
-		argv[i++] = boot;
-		argv[i++] = (char *)target;
-		for (size_t k = script ? 1 : 0; k < n; k++)
-			argv[i++] = o->argv[k];
-	} else if (o->module) {
-		argv[i++] = "-m";
-		argv[i++] = (char *)o->module;
-		for (size_t k = 0; k < n; k++)
-			argv[i++] = o->argv[k];
-	} else {
-		for (size_t k = 0; k < n; k++)
-			argv[i++] = o->argv[k];
-	}
-	c.argv = argv;
-	if (o->imports) {
-		char text[1024], rest[900];
-		command_string(rest, sizeof(rest), o->argv);
-		snprintf(text, sizeof(text), "%s %s%s%s (counted after importing %s)", python, o->module ? "-m " : "",
-			 o->module ? o->module : "", rest, o->imports);
-		c.command_text = gs_strdup(text);
-	}
-	ret = gs_record(&c);
-	free((char *)c.command_text);
-	free(boot);
-	free(argv);
 	return ret;
 }

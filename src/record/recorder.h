@@ -1,7 +1,8 @@
-/* record.h - `gilscope record`: launch or attach, record, summarise. */
-#ifndef GS_RECORD_H
-#define GS_RECORD_H
+/* recorder.h - `gilscope record` without its command line: launch or attach, record into a file. */
+#ifndef GS_RECORDER_H
+#define GS_RECORDER_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 struct gs_record_opts {
@@ -10,23 +11,27 @@ struct gs_record_opts {
 	double duration;        /* attach: seconds (0: until exit or Ctrl-C) */
 	char **argv;            /* launch: the command */
 	unsigned mmap_pages;    /* ring data pages per CPU (power of two) */
-	int json;               /* print the summary as JSON */
-	int no_summary;
 	int gil_watchpoint;     /* trace gil->locked with a hardware watchpoint (slow in VMs) */
 	int no_inline;          /* uprobes instead of inline probes when launching */
 	unsigned sample_hz;     /* Python stack samples per second and thread (0: none) */
 	int native;             /* native stacks merged with the Python ones */
 	unsigned native_stack;  /* bytes of user stack copied per native sample (0: default) */
-	const char *html;       /* write the HTML report there too */
-	const char *module;     /* giltracer's -m MODULE: run python -m MODULE ARGS */
-	const char *imports;    /* giltracer's --import a,b: imported before the recording counts */
+	int imports;            /* the command reports the end of its imports through GILSCOPE_READY_FD */
 	int no_gil;             /* giltracer's --no-gil-detect: thread states only */
 	const char *command_text; /* how to show the command (when gilscope built it) */
 };
 
-/* Runs the whole command. Returns the process exit code for gilscope. */
-int gs_record(const struct gs_record_opts *o);
-/* The same after turning giltracer's conveniences (-m, SCRIPT.py, --import) into a command. */
-int gs_record_giltracer(const struct gs_record_opts *o);
+/* What a recording left for the command layer to summarise. */
+struct gs_record_result {
+	int recorded;           /* the recording was written and is worth a summary */
+	int have_python;        /* a CPython was found and its GIL recorded */
+	uint64_t corrupt;       /* malformed kernel records skipped */
+	uint64_t throttled;     /* throttling notices */
+};
+
+/* Launches o->argv (or attaches to o->pid) and records into o->output until the command exits
+ * (or the duration ends, or Ctrl-C). Prints nothing but progress and errors. Returns the process
+ * exit code for gilscope: the command's status when launched. */
+int gs_record(const struct gs_record_opts *o, struct gs_record_result *res);
 
 #endif

@@ -1,0 +1,283 @@
+/* cmd/record.c - `gilscope record`: its options, giltracer's conveniences (-m, SCRIPT.py,
+ * --import) turned into a command, the recorder (record/recorder.h), then the summary and the
+ * HTML page from the recording it wrote. */
+#define _GNU_SOURCE
+#include "cmd/cmd.h"
+#include "analysis/analysis.h"
+#include "base/util.h"
+#include "output/html.h"
+#include "output/report.h"
+#include "record/recorder.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct record_cmd {
+	struct gs_record_opts rec;
+	int json;               /* print the summary as JSON */
+	int no_summary;
+	const char *html;       /* write the HTML report there too */
+	const char *module;     /* giltracer's -m MODULE: run python -m MODULE ARGS */
+	const char *imports;    /* giltracer's --import a,b: imported before the recording counts */
+};
+
+static void summary(const struct record_cmd *o, const struct gs_record_result *res)
+{
+	struct gs_analysis a;
+	char why[512];
+	if (o->no_summary)
+		return;
+	if (gs_analysis_load(&a, o->rec.output, why, sizeof(why)) < 0) {
+		gs_err("%s", why);
+		return;
+	}
+	if (o->json)
+		gs_report_json(&a, stderr);
+	else
+		gs_report_text(&a, stderr);
+	if (!o->json && res->have_python)
+		fprintf(stderr, "\nNext: gilscope blame %s (who held the GIL while each thread waited, and where);\n"
+				"      gilscope export --format html %s -o report.html (timeline and flame graphs)\n",
+			o->rec.output, o->rec.output);
+	gs_analysis_free(&a);
+	if (res->corrupt || res->throttled)
+		gs_warn("%lu malformed kernel records skipped, %lu throttling notices", (unsigned long)res->corrupt,
+			(unsigned long)res->throttled);
+}
+
+/* record --html: the report page of the recording just made. */
+static void write_html(const struct record_cmd *o)
+{
+	char why[512];
+	FILE *h = gs_fopen_output(o->html, why, sizeof(why));
+	if (!h) {
+		gs_err("%s", why);
+		return;
+	}
+	if (gs_html_report(o->rec.output, h, why, sizeof(why)) < 0)
+		gs_err("%s", why);
+	if (fclose(h) != 0)
+		gs_err("writing %s: %s", o->html, strerror(errno));
+	else
+		gs_info("HTML report: %s", o->html);
+}
+
+/* giltracer's conveniences. With --import the command becomes a small bootstrap: import the
+ * modules, tell gilscope through an inherited pipe (GILSCOPE_READY_FD), then run the module or
+ * script as __main__; gilscope marks that moment and the report counts from it. */
+static int record_giltracer(const struct record_cmd *o, struct gs_record_result *res)
+{
+	struct gs_record_opts c = o->rec;
+	const char *python = getenv("PYTHON");
+	char **argv = NULL, *boot = NULL;
+	size_t n = 0, i = 0;
+	int ret, script = 0;
+
+	if (o->rec.pid > 0)
+		return gs_record(&o->rec, res);
+	if (!python || !*python)
+		python = "python3";
+	while (o->rec.argv[n])
+		n++;
+	if (!o->module && n > 0) {
+		size_t l = strlen(o->rec.argv[0]);
+		script = l > 3 && strcmp(o->rec.argv[0] + l - 3, ".py") == 0 && access(o->rec.argv[0], X_OK) != 0;
+	}
+	if (!o->module && !script && !o->imports)
+		return gs_record(&o->rec, res);
+	if (!o->module && !script) {
+		gs_err("--import needs -m MODULE or a SCRIPT.py to run after the imports");
+		return 2;
+	}
+	argv = gs_calloc(n + 8, sizeof(char *));
+	argv[i++] = (char *)python;
+	if (o->imports) {
+		const char *target = o->module ? o->module : o->rec.argv[0];
+		size_t blen = strlen(o->imports) * 2 + strlen(target) * 2 + 1024;
+		boot = gs_malloc(blen);
+		snprintf(boot, blen,
+			 "import os, sys, runpy\n"
+			 "for _m in %c%s%c.split(','):\n"
+			 "    _m = _m.strip()\n"
+			 "    if _m: __import__(_m)\n"
+			 "_fd = int(os.environ.pop('GILSCOPE_READY_FD', '-1'))\n"
+			 "if _fd >= 0:\n"
+			 "    os.write(_fd, b'!'); os.close(_fd)\n"
+			 "sys.argv = sys.argv[1:]\n"
+			 "%s(sys.argv[0], run_name='__main__'%s)\n",
+			 '"', o->imports, '"', o->module ? "runpy.run_module" : "runpy.run_path",
+			 o->module ? ", alter_sys=True" : "");
+		if (strchr(o->imports, '"') || strchr(o->imports, '\\') || strchr(o->imports, '\n')) {
+			gs_err("--import takes module names separated by commas");
+			free(boot);
+			free(argv);
+			return 2;
+		}
+		argv[i++] = "-c";
+		argv[i++] = boot;
+		argv[i++] = (char *)target;
+		for (size_t k = script ? 1 : 0; k < n; k++)
+			argv[i++] = o->rec.argv[k];
+	} else if (o->module) {
+		argv[i++] = "-m";
+		argv[i++] = (char *)o->module;
+		for (size_t k = 0; k < n; k++)
+			argv[i++] = o->rec.argv[k];
+	} else {
+		for (size_t k = 0; k < n; k++)
+			argv[i++] = o->rec.argv[k];
+	}
+	c.argv = argv;
+	c.imports = o->imports != NULL;
+	if (o->imports) {
+		char text[1024], rest[900];
+		gs_argv_join(rest, sizeof(rest), o->rec.argv);
+		snprintf(text, sizeof(text), "%s %s%s%s (counted after importing %s)", python, o->module ? "-m " : "",
+			 o->module ? o->module : "", rest, o->imports);
+		c.command_text = gs_strdup(text);
+	}
+	ret = gs_record(&c, res);
+	free((char *)c.command_text);
+	free(boot);
+	free(argv);
+	return ret;
+}
+
+int gs_cmd_record(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "output", required_argument, NULL, 'o' },   { "pid", required_argument, NULL, 'p' },
+		{ "duration", required_argument, NULL, 'd' }, { "mmap-pages", required_argument, NULL, 'M' },
+		{ "module", required_argument, NULL, 'm' },   { "import", required_argument, NULL, 'I' },
+		{ "no-gil-detect", no_argument, NULL, 'G' },  { "state-detect", no_argument, NULL, 'S' },
+		{ "gil-detect", no_argument, NULL, 'g' },
+		{ "json", no_argument, NULL, 'J' },           { "no-summary", no_argument, NULL, 'N' },
+		{ "quiet", no_argument, NULL, 'q' },          { "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },           { "gil-watchpoint", no_argument, NULL, 'W' },
+		{ "uprobes", no_argument, NULL, 'U' },        { "sample-rate", required_argument, NULL, 'r' },
+		{ "html", required_argument, NULL, 'H' },     { "native", no_argument, NULL, 'n' },
+		{ "native-stack-size", required_argument, NULL, 'k' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct record_cmd o = { .rec = { .output = "gilscope.rec", .mmap_pages = 2048, .sample_hz = 1000 } };
+	struct gs_record_result res;
+	int ret;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+o:p:d:m:r:qvh", opts, NULL)) != -1) {
+		uint64_t v;
+		switch (c) {
+		case 'o':
+			o.rec.output = optarg;
+			break;
+		case 'p':
+			if (gs_parse_u64(optarg, &v) < 0 || v == 0 || v > 0x7fffffff) {
+				gs_usage_error("invalid process id '%s'", optarg);
+				return 2;
+			}
+			o.rec.pid = (pid_t)v;
+			break;
+		case 'd': {
+			char *end;
+			errno = 0;
+			o.rec.duration = strtod(optarg, &end);
+			if (errno || *end || !(o.rec.duration > 0) || o.rec.duration > 1e7) {
+				gs_usage_error("invalid duration '%s' (seconds, > 0)", optarg);
+				return 2;
+			}
+			break;
+		}
+		case 'm':
+			o.module = optarg;
+			goto args_follow; /* like python -m: what follows are the module's arguments */
+		case 'I':
+			o.imports = optarg;
+			break;
+		case 'G':
+			o.rec.no_gil = 1;
+			break;
+		case 'g':
+			o.rec.no_gil = 0;
+			break;
+		case 'S':
+			break; /* thread states are always recorded */
+		case 'M':
+			if (gs_parse_u64(optarg, &v) < 0 || v < 8 || v > (1u << 20) || (v & (v - 1))) {
+				gs_usage_error("invalid --mmap-pages '%s' (a power of two from 8 to 1048576)", optarg);
+				return 2;
+			}
+			o.rec.mmap_pages = (unsigned)v;
+			break;
+		case 'J':
+			o.json = 1;
+			break;
+		case 'N':
+			o.no_summary = 1;
+			break;
+		case 'W':
+			o.rec.gil_watchpoint = 1;
+			break;
+		case 'U':
+			o.rec.no_inline = 1;
+			break;
+		case 'H':
+			o.html = optarg;
+			break;
+		case 'n':
+			o.rec.native = 1;
+			break;
+		case 'k':
+			if (gs_parse_u64(optarg, &v) < 0 || v < 512 || v > 65000) {
+				gs_usage_error("invalid --native-stack-size '%s' (bytes, 512 to 65000)", optarg);
+				return 2;
+			}
+			o.rec.native = 1;
+			o.rec.native_stack = (unsigned)(v + 7) / 8 * 8 > 65000 ? 64992u : (unsigned)(v + 7) / 8 * 8;
+			break;
+		case 'r':
+			if (gs_parse_u64(optarg, &v) < 0 || v > 10000) {
+				gs_usage_error("invalid --sample-rate '%s' (samples per second, 0 to 10000)", optarg);
+				return 2;
+			}
+			o.rec.sample_hz = (unsigned)v;
+			break;
+		case 'q':
+			gs_verbose = 0;
+			break;
+		case 'v':
+			gs_verbose = 2;
+			break;
+		case 'h':
+			fputs(gs_usage_text, stdout);
+			return 0;
+		default:
+			fprintf(stderr, "Try 'gilscope --help'.\n");
+			return 2;
+		}
+	}
+args_follow:
+	if (o.rec.pid > 0 && (optind < argc || o.module)) {
+		gs_usage_error("%s", "give either -p PID or a COMMAND, not both");
+		return 2;
+	}
+	if (o.rec.pid <= 0 && optind >= argc && !o.module) {
+		gs_usage_error("%s", "record needs a COMMAND to run (after --) or -p PID");
+		return 2;
+	}
+	if (o.rec.pid <= 0 && o.rec.duration > 0) {
+		gs_usage_error("%s", "--duration applies to -p PID; a launched COMMAND is recorded until it exits");
+		return 2;
+	}
+	o.rec.argv = argv + optind;
+	ret = record_giltracer(&o, &res);
+	if (res.recorded) {
+		summary(&o, &res);
+		if (o.html)
+			write_html(&o);
+	}
+	return ret;
+}
