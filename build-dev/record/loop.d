@@ -1,0 +1,20 @@
+build-dev/record/loop.o: src/record/loop.c src/base/util.h \
+ src/record/session.h src/probe/evlist.h src/record/emit.h \
+ src/base/recfile.h src/record/merge.h src/record/pyprobes.h \
+ src/cpython/python.h src/cpython/pylayout.h src/probe/inline.h \
+ src/record/recorder.h src/record/sched.h src/record/sink.h \
+ src/record/stacks.h
+src/base/util.h:
+src/record/session.h:
+src/probe/evlist.h:
+src/record/emit.h:
+src/base/recfile.h:
+src/record/merge.h:
+src/record/pyprobes.h:
+src/cpython/python.h:
+src/cpython/pylayout.h:
+src/probe/inline.h:
+src/record/recorder.h:
+src/record/sched.h:
+src/record/sink.h:
+src/record/stacks.h:
