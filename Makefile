@@ -143,8 +143,15 @@ STRESS_ARGS ?= --threads 64 --seconds 60 --short 5000
 stress: $(BUILD)/gilscope
 	$(Q)/usr/bin/python3 tests/stress.py --gilscope $(BUILD)/gilscope $(STRESS_ARGS)
 
-lint: deps
+# Static checks; installs nothing (make deps does): cppcheck, the house size limits
+# (tests/sizes.py), and clang-format's verdict on every source (.clang-format).
+LINT_SRC := $(wildcard src/*/*.c src/*/*.h tests/unit/*.c fuzz/*.c fuzz/*.h)
+lint:
+	$(Q)command -v cppcheck >/dev/null && command -v clang-format >/dev/null || \
+		{ echo "make lint needs cppcheck and clang-format: apt-get install cppcheck clang-format (or make deps)" >&2; exit 1; }
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr -Isrc src
+	$(Q)/usr/bin/python3 tests/sizes.py
+	$(Q)clang-format --dry-run --Werror $(LINT_SRC)
 
 clean:
 	rm -rf $(BUILD) $(FUZZ_BUILD)

@@ -20,3 +20,12 @@ void gs_emit_meta(const struct gs_emit *e, uint32_t pid, const char *key, const 
 	gs_merge_add(e->merge, e->queue, &r, buf, kl + vl + 2);
 	free(buf);
 }
+
+void gs_emit_meta_u64(const struct gs_emit *e, uint32_t pid, const char *key, uint64_t value)
+{
+	struct gs_rec r = { .type = GS_REC_META, .pid = pid, .arg = GS_META_U64, .time = gs_now_ns() };
+	char buf[256];
+	size_t n = gs_meta_u64_payload(buf, sizeof(buf), key, value);
+	if (n)
+		gs_merge_add(e->merge, e->queue, &r, buf, n);
+}

@@ -22,5 +22,7 @@ struct gs_emit {
 void gs_emit_rec(const struct gs_emit *e, const struct gs_rec *r, const void *payload, size_t plen);
 /* A META record "key\0value\0" for pid (0: the run), timed now. */
 void gs_emit_meta(const struct gs_emit *e, uint32_t pid, const char *key, const char *value);
+/* The same for a number (GS_META_U64). */
+void gs_emit_meta_u64(const struct gs_emit *e, uint32_t pid, const char *key, uint64_t value);
 
 #endif

@@ -181,6 +181,7 @@ void gs_pyprobes_meta(const struct gs_pyprobes *p, const struct gs_emit *e)
 	gs_emit_meta(e, pid, "python.build_id", img->build_id);
 	gs_emit_meta(e, pid, "mechanism", mech);
 	gs_emit_meta(e, pid, "python.layout", img->layout_source);
+	gs_emit_meta_u64(e, pid, "python.forced_drops_told_apart", p->py.drop_request != 0);
 }
 
 int32_t gs_pyprobes_stored_value(struct gs_pyprobes *p, uint32_t pid, uint64_t ip)

@@ -275,15 +275,21 @@ void gs_stacks_finish(struct gs_stacks *s)
 	if (s->nat) {
 		struct gs_natsampler_stats ns;
 		gs_natsampler_stats(s->nat, &ns);
-		/* merged frozen mismatched missing switch_copies cpu_copies lost unwinds truncated unknown
-		 * frozen_mismatched */
-		snprintf(buf, sizeof(buf), "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu",
-			 (unsigned long long)s->nat_merged, (unsigned long long)s->nat_frozen,
-			 (unsigned long long)s->nat_mismatch, (unsigned long long)s->nat_missing,
-			 (unsigned long long)ns.switch_samples, (unsigned long long)ns.cpu_samples,
-			 (unsigned long long)ns.lost, (unsigned long long)ns.unwinds, (unsigned long long)ns.truncated,
-			 (unsigned long long)ns.unknown_symbols, (unsigned long long)s->nat_frozen_mismatch);
-		gs_emit_meta(&s->emit, 0, "native.stats", buf);
+		const struct { const char *key; uint64_t v; } facts[] = {
+			{ "native.merged", s->nat_merged },
+			{ "native.frozen", s->nat_frozen },
+			{ "native.mismatched", s->nat_mismatch },
+			{ "native.missing", s->nat_missing },
+			{ "native.switch_copies", ns.switch_samples },
+			{ "native.cpu_copies", ns.cpu_samples },
+			{ "native.lost", ns.lost },
+			{ "native.unwinds", ns.unwinds },
+			{ "native.truncated", ns.truncated },
+			{ "native.unknown_symbols", ns.unknown_symbols },
+			{ "native.frozen_mismatched", s->nat_frozen_mismatch },
+		};
+		for (size_t i = 0; i < GS_ARRAY_SIZE(facts); i++)
+			gs_emit_meta_u64(&s->emit, 0, facts[i].key, facts[i].v);
 	}
 }
 
