@@ -16,13 +16,14 @@
 #include <string.h>
 
 /* A gilscope recording: the stacks sampled while waiting (GS_WHAT_WAIT), in microseconds. */
-static int offgil_recording(const char *input, const char *output)
+static int offgil_recording(const char *input, const char *output, const struct gs_offgil_opts *o)
 {
+	struct gs_analysis_opts aopts = { .keep_evals = o->keep_evals };
 	struct gs_analysis a;
 	FILE *out = stdout;
 	char why[512];
 
-	if (gs_analysis_load(&a, input, NULL, why, sizeof(why)) < 0) {
+	if (gs_analysis_load(&a, input, &aopts, why, sizeof(why)) < 0) {
 		gs_err("%s", why);
 		return 1;
 	}
@@ -123,7 +124,7 @@ int gs_cmd_offgil(int argc, char **argv)
 		}
 		if (fread(magic, 1, 8, in) == 8 && memcmp(magic, GS_REC_MAGIC, 8) == 0) {
 			fclose(in);
-			return offgil_recording(input, output);
+			return offgil_recording(input, output, &o);
 		}
 		rewind(in);
 	}
