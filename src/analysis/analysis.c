@@ -11,14 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-int gs_keep_cpython_evals;
-
 void gs_analysis_init(struct gs_analysis *a, uint64_t start_ns)
 {
 	memset(a, 0, sizeof(*a));
 	a->start_ns = start_ns;
 	a->last_ns = start_ns;
-	a->keep_evals = gs_keep_cpython_evals;
 }
 
 void gs_analysis_free(struct gs_analysis *a)
@@ -1038,13 +1035,14 @@ void gs_analysis_finish(struct gs_analysis *a, uint64_t end_ns)
 	}
 }
 
-int gs_analysis_load(struct gs_analysis *a, const char *path, char *why, size_t whylen)
+int gs_analysis_load(struct gs_analysis *a, const char *path, const struct gs_analysis_opts *opts, char *why,
+		     size_t whylen)
 {
-	return gs_analysis_load_hooked(a, path, NULL, why, whylen);
+	return gs_analysis_load_hooked(a, path, opts, NULL, why, whylen);
 }
 
-int gs_analysis_load_hooked(struct gs_analysis *a, const char *path, const struct gs_hooks *hooks, char *why,
-			    size_t whylen)
+int gs_analysis_load_hooked(struct gs_analysis *a, const char *path, const struct gs_analysis_opts *opts,
+			    const struct gs_hooks *hooks, char *why, size_t whylen)
 {
 	struct gs_recreader *rd;
 	struct gs_rec r;
@@ -1056,6 +1054,7 @@ int gs_analysis_load_hooked(struct gs_analysis *a, const char *path, const struc
 	if (err < 0)
 		return err;
 	gs_analysis_init(a, gs_recreader_start(rd));
+	a->keep_evals = opts && opts->keep_evals;
 	a->hooks = hooks;
 	while ((n = gs_recreader_next(rd, &r, &payload, &plen)) > 0)
 		gs_analysis_feed(a, &r, payload, plen);

@@ -197,8 +197,11 @@ struct gs_analysis {
 	char gilscope_version[32];
 };
 
-/* Default of keep_evals for the analyses started afterwards (--keep-cpython-evals). */
-extern int gs_keep_cpython_evals;
+/* How a recording is read, chosen by the command that parsed the options (NULL: the defaults, all 0). */
+struct gs_analysis_opts {
+	int keep_evals;         /* --keep-cpython-evals: keep the evaluation loop's C frames and -X perf
+				 * trampolines in native stacks (dropped by default: the Python frames say it) */
+};
 
 void gs_analysis_init(struct gs_analysis *a, uint64_t start_ns);
 void gs_analysis_feed(struct gs_analysis *a, const struct gs_rec *r, const void *payload, size_t plen);
@@ -206,11 +209,13 @@ void gs_analysis_feed(struct gs_analysis *a, const struct gs_rec *r, const void 
 void gs_analysis_finish(struct gs_analysis *a, uint64_t end_ns);
 void gs_analysis_free(struct gs_analysis *a);
 
-/* Reads a whole recording into a. 0, or -errno with a sentence in why. */
-int gs_analysis_load(struct gs_analysis *a, const char *path, char *why, size_t whylen);
+/* Reads a whole recording into a, as opts says (NULL: the defaults). 0, or -errno with a
+ * sentence in why. */
+int gs_analysis_load(struct gs_analysis *a, const char *path, const struct gs_analysis_opts *opts, char *why,
+		     size_t whylen);
 /* The same, calling hooks as the records stream through. */
-int gs_analysis_load_hooked(struct gs_analysis *a, const char *path, const struct gs_hooks *hooks, char *why,
-			    size_t whylen);
+int gs_analysis_load_hooked(struct gs_analysis *a, const char *path, const struct gs_analysis_opts *opts,
+			    const struct gs_hooks *hooks, char *why, size_t whylen);
 
 struct gs_thread *gs_analysis_thread(struct gs_analysis *a, uint32_t tid);
 

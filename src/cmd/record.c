@@ -32,7 +32,7 @@ static void summary(const struct record_cmd *o, const struct gs_record_result *r
 	char why[512];
 	if (o->no_summary)
 		return;
-	if (gs_analysis_load(&a, o->output, why, sizeof(why)) < 0) {
+	if (gs_analysis_load(&a, o->output, NULL, why, sizeof(why)) < 0) {
 		gs_err("%s", why);
 		return;
 	}
@@ -59,7 +59,7 @@ static void write_html(const struct record_cmd *o)
 		gs_err("%s", why);
 		return;
 	}
-	if (gs_html_report(o->output, h, why, sizeof(why)) < 0)
+	if (gs_html_report(o->output, NULL, h, why, sizeof(why)) < 0)
 		gs_err("%s", why);
 	if (fclose(h) != 0)
 		gs_err("writing %s: %s", o->html, strerror(errno));
@@ -255,7 +255,7 @@ int gs_cmd_record(int argc, char **argv)
 			gs_verbose = 2;
 			break;
 		case 'h':
-			fputs(gs_usage_text, stdout);
+			gs_usage(stdout);
 			return 0;
 		default:
 			fprintf(stderr, "Try 'gilscope --help'.\n");

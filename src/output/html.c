@@ -146,7 +146,7 @@ static const char js[] =
 	"document.getElementById('legend').innerHTML=KIND.map((k,i)=>'<span><i style=\"background:'+COL[i]+'\"></i>'+k+'</span>').join('');\n"
 	"window.addEventListener('resize',()=>{size();draw();});size();draw();\n";
 
-int gs_html_report(const char *path, FILE *out, char *why, size_t whylen)
+int gs_html_report(const char *path, const struct gs_analysis_opts *opts, FILE *out, char *why, size_t whylen)
 {
 	struct gs_analysis a;
 	struct html_ctx h = { .a = &a };
@@ -164,7 +164,7 @@ int gs_html_report(const char *path, FILE *out, char *why, size_t whylen)
 		return err;
 	}
 	/* the start time is known once the header is read: the analysis keeps it */
-	err = gs_analysis_load_hooked(&a, path, &hooks, why, whylen);
+	err = gs_analysis_load_hooked(&a, path, opts, &hooks, why, whylen);
 	if (err < 0) {
 		fclose(h.tmp);
 		free(h.p);

@@ -281,7 +281,7 @@ int gs_perfetto_export(const char *path, FILE *out, char *why, size_t whylen)
 	struct gs_analysis a;
 	struct pf f = { .out = out, .a = &a };
 	struct gs_hooks hooks = { .ctx = &f, .slice = on_slice, .gil = on_gil };
-	int err = gs_analysis_load_hooked(&a, path, &hooks, why, whylen);
+	int err = gs_analysis_load_hooked(&a, path, NULL, &hooks, why, whylen);
 	if (err == 0) {
 		for (size_t i = 0; i < f.cap; i++)
 			flush(&f, i);

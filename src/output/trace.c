@@ -313,7 +313,7 @@ int gs_trace_json(const char *path, const char *combine, FILE *out, char *why, s
 	ofile = out;
 	olen = 0;
 	fputs("{\"displayTimeUnit\": \"ns\", \"traceEvents\": [", out);
-	err = gs_analysis_load_hooked(&a, path, &hooks, why, whylen);
+	err = gs_analysis_load_hooked(&a, path, NULL, &hooks, why, whylen);
 	oflush();
 	if (err < 0) {
 		free(tr.open);

@@ -1,5 +1,5 @@
-/* Unit tests: the recording file (round trip, truncation, garbage), /proc/PID/maps lines and
- * tracefs format files. */
+/* Unit tests: the recording file (round trip, truncation, garbage, the loader's options),
+ * /proc/PID/maps lines and tracefs format files. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,8 +12,10 @@
 #include <errno.h>
 #include <cmocka.h>
 
+#include "analysis/analysis.h"
 #include "base/procfs.h"
 #include "base/recfile.h"
+#include "cpython/native.h"
 #include "probe/tracefs.h"
 
 static char path[64];
@@ -144,6 +146,47 @@ static void test_garbage(void **state)
 	assert_non_null(strstr(why, "version 99"));
 }
 
+/* The loader's options reach the analysis: a stack of an evaluation-loop frame under a Python
+ * frame keeps it only with keep_evals (--keep-cpython-evals). */
+static void test_load_opts(void **state)
+{
+	static const char eval[] = "_PyEval_EvalFrameDefault\0python3.11", work[] = "work\0app.py";
+	const uint32_t frames[2] = { 2, 1 }; /* innermost first: work above the evaluation loop */
+	const struct gs_analysis_opts keep = { .keep_evals = 1 };
+	struct gs_rec r = {
+		.type = GS_REC_NATFRAME, .pid = 7, .tid = 7, .time = 1000, .arg = GS_NATFRAME_EVAL, .arg64 = 1
+	};
+	struct gs_recwriter *w;
+	struct gs_analysis a;
+	const uint32_t *f;
+	char why[256];
+	int n = 0;
+	(void)state;
+
+	assert_int_equal(gs_recwriter_open(path, 1000, &w), 0);
+	assert_int_equal(gs_recwriter_add(w, &r, eval, sizeof(eval)), 0);
+	r.type = GS_REC_PYFRAME, r.arg = 3, r.arg64 = 2;
+	assert_int_equal(gs_recwriter_add(w, &r, work, sizeof(work)), 0);
+	r.type = GS_REC_PYSTACK, r.arg = 2, r.arg64 = 1;
+	assert_int_equal(gs_recwriter_add(w, &r, frames, sizeof(frames)), 0);
+	assert_int_equal(gs_recwriter_close(w), 0);
+
+	assert_int_equal(gs_analysis_load(&a, path, NULL, why, sizeof(why)), 0);
+	f = gs_analysis_stack(&a, 1, &n);
+	assert_non_null(f);
+	assert_int_equal(n, 1);
+	assert_int_equal(f[0], 2);
+	gs_analysis_free(&a);
+
+	assert_int_equal(gs_analysis_load(&a, path, &keep, why, sizeof(why)), 0);
+	f = gs_analysis_stack(&a, 1, &n);
+	assert_non_null(f);
+	assert_int_equal(n, 2);
+	assert_int_equal(f[0], 2);
+	assert_int_equal(f[1], 1);
+	gs_analysis_free(&a);
+}
+
 static void test_maps_lines(void **state)
 {
 	struct gs_map m;
@@ -194,6 +237,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_opts, setup, teardown),
 		cmocka_unit_test(test_maps_lines),
 		cmocka_unit_test(test_tracefs_format),
 	};
