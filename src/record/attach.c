@@ -8,6 +8,7 @@
  * A running process is never patched: its GIL probes are uprobes.
  */
 #define _GNU_SOURCE
+#include "base/escape.h"
 #include "base/procfs.h"
 #include "base/util.h"
 #include "record/session.h"
@@ -70,6 +71,49 @@ static void yama_note(char *buf, size_t len)
 	snprintf(buf, len, " (kernel.yama.ptrace_scope = %s)", ys);
 }
 
+/* The process that traces pid (a debugger, strace), 0 when none. */
+static pid_t tracer_of(pid_t pid)
+{
+	char path[64], buf[4096];
+	const char *p;
+	uint64_t v;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (gs_read_file(path, buf, sizeof(buf)) <= 0 || !(p = strstr(buf, "\nTracerPid:")))
+		return 0;
+	for (p += 11; *p == ' ' || *p == '\t'; p++)
+		;
+	{
+		char num[16];
+		size_t n = 0;
+		while (p[n] >= '0' && p[n] <= '9' && n + 1 < sizeof(num)) {
+			num[n] = p[n];
+			n++;
+		}
+		num[n] = '\0';
+		return gs_parse_u64(num, &v) == 0 && v > 0 && v <= 0x7fffffff ? (pid_t)v : 0;
+	}
+}
+
+/* A process can have one tracer: say which one holds it. -EBUSY with why, or 0. */
+static int check_not_traced(pid_t pid, char *why, size_t whylen)
+{
+	char comm[64] = "", cmd[256], path[64];
+	pid_t t = tracer_of(pid);
+	long n;
+	if (!t)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)t);
+	n = gs_read_file(path, comm, sizeof(comm));
+	if (n > 0 && comm[n - 1] == '\n')
+		comm[n - 1] = '\0';
+	gs_esc_term_buf(cmd, sizeof(cmd), comm);
+	snprintf(why, whylen,
+		 "process %d is already traced by process %d (%s): a process can have one tracer; stop that one "
+		 "(or detach it) and try again; nothing was done to the process",
+		 (int)pid, (int)t, cmd[0] ? cmd : "?");
+	return -EBUSY;
+}
+
 /* May gilscope attach to pid? 0, or -errno with why. */
 int gs_attach_check(pid_t pid, char *why, size_t whylen)
 {
@@ -78,6 +122,8 @@ int gs_attach_check(pid_t pid, char *why, size_t whylen)
 	int fd, e, has_ptrace = 0;
 	const char *p;
 
+	if ((e = check_not_traced(pid, why, whylen)) < 0)
+		return e;
 	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
