@@ -9,6 +9,7 @@
 #include "analysis/analysis.h"
 #include "output/flame.h"
 #include "output/report.h"
+#include "output/states.h"
 #include "base/util.h"
 
 #include <errno.h>
@@ -106,11 +107,25 @@ static const char css[] =
 	"margin-right:4px;vertical-align:middle}pre{font-size:12px;background:#f7f7f7;padding:8px;overflow:auto}"
 	"iframe.flame{width:100%;height:420px;border:1px solid #ddd}";
 
+/* The state table as the page's script uses it, indexed by slice kind: KIND (descriptions),
+ * COL (colours), PRI (which state wins a shared pixel column). */
+static void js_states(FILE *out)
+{
+	static const char *const arrays[3] = { "KIND", "COL", "PRI" };
+	for (int k = 0; k < 3; k++) {
+		fprintf(out, "const %s=[", arrays[k]);
+		for (int i = 0; gs_state_style((enum gs_slice)i)->name; i++) {
+			const struct gs_state_style *st = gs_state_style((enum gs_slice)i);
+			if (k == 2)
+				fprintf(out, "%s%d", i ? "," : "", st->priority);
+			else /* constants without quotes or backslashes */
+				fprintf(out, "%s'%s'", i ? "," : "", k ? st->colour : st->description);
+		}
+		fputs("];\n", out);
+	}
+}
+
 static const char js[] =
-	"const KIND=['holds GIL','holds GIL (off CPU)','S(GIL): asleep waiting for the GIL','R(GIL): runnable, waiting for the GIL',"
-	"'waiting for the GIL (on CPU)','running without the GIL','S: sleeping','D: uninterruptible','R: runnable (not for the GIL)'];\n"
-	"const COL=['#2ca02c','#98df8a','#d62728','#ff9896','#e377c2','#1f77b4','#dddddd','#8c564b','#ffbb78'];\n"
-	"const PRI=[9,8,7,6,5,4,1,2,3];\n"
 	"const rows=T.map(()=>({s:[],d:[],k:[]}));\n"
 	"for(let i=0;i<S.length;i+=4){const r=rows[S[i]];if(!r)continue;r.s.push(S[i+1]);r.d.push(S[i+2]);r.k.push(S[i+3]);}\n"
 	"const order=T.map((t,i)=>i).filter(i=>rows[i].s.length);\n"
@@ -224,7 +239,9 @@ int gs_html_report(const char *path, FILE *out, char *why, size_t whylen)
 	rewind(h.tmp);
 	while ((n = fread(buf, 1, sizeof(buf), h.tmp)) > 0)
 		fwrite(buf, 1, n, out);
-	fprintf(out, "];\n%s</script>\n</body></html>\n", js);
+	fputs("];\n", out);
+	js_states(out);
+	fprintf(out, "%s</script>\n</body></html>\n", js);
 	fclose(h.tmp);
 	free(h.p);
 	gs_analysis_free(&a);
