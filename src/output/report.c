@@ -222,19 +222,18 @@ void gs_json_string(FILE *out, const char *s)
 	fputc('"', out);
 }
 
-#define KV(name, v) fprintf(out, ", \"" name "\": %" PRIu64, (uint64_t)(v))
+/* ", "name": v" */
+static void kv(FILE *out, const char *name, uint64_t v) { fprintf(out, ", \"%s\": %" PRIu64, name, v); }
 
-void gs_report_json(const struct gs_analysis *a, FILE *out)
+/* "python": the traced interpreter (the target's, else the first CPython seen) or null, and
+ * "python_error" when the target is not one gilscope can trace. */
+static void json_python(const struct gs_analysis *a, FILE *out)
 {
-	const struct gs_thread **v = sorted_threads(a);
 	const struct gs_process *main = NULL;
-	uint64_t wall = a->end_ns > a->start_ns ? a->end_ns - a->start_ns : 0;
-	int first = 1;
-
 	for (size_t i = 0; i < a->nprocs; i++)
 		if (a->procs[i].python_version[0] && (!main || a->procs[i].pid == a->target_pid))
 			main = &a->procs[i];
-	fputs("{\"schema\": \"gilscope.report/1\", \"python\": ", out);
+	fputs(", \"python\": ", out);
 	if (main) {
 		fputs("{\"version\": ", out);
 		gs_json_string(out, main->python_version);
@@ -253,140 +252,174 @@ void gs_report_json(const struct gs_analysis *a, FILE *out)
 			fputs(", \"python_error\": ", out);
 			gs_json_string(out, a->procs[i].python_error);
 		}
+}
+
+/* The run: command, mode, duration, the recorder's counts and costs, how complete it is. */
+static void json_run(const struct gs_analysis *a, FILE *out)
+{
+	static const char *const native_keys[11] = { "merged", "frozen", "mismatched", "missing", "switch_copies",
+						     "cpu_copies", "lost", "unwinds", "truncated", "unknown_symbols",
+						     "frozen_mismatched" };
 	fputs(", \"command\": ", out);
 	gs_json_string(out, a->command);
 	fprintf(out, ", \"mode\": \"%s\", \"target_pid\": %u", a->attach ? "attach" : "launch", a->target_pid);
-	KV("duration_ns", wall);
-	KV("lost_events", a->lost_events);
-	KV("gil_events", a->gil_events);
-	KV("sched_events", a->sched_events);
-	KV("recorder_cpu_ns", a->recorder_cpu_ns);
-	KV("recorder_max_rss_kb", a->recorder_max_rss_kb);
-	KV("stack_samples", a->stack_samples);
-	KV("stack_errors", a->stack_errors);
-	KV("stack_rate_hz", a->stack_rate_hz);
+	kv(out, "duration_ns", a->end_ns > a->start_ns ? a->end_ns - a->start_ns : 0);
+	kv(out, "lost_events", a->lost_events);
+	kv(out, "gil_events", a->gil_events);
+	kv(out, "sched_events", a->sched_events);
+	kv(out, "recorder_cpu_ns", a->recorder_cpu_ns);
+	kv(out, "recorder_max_rss_kb", a->recorder_max_rss_kb);
+	kv(out, "stack_samples", a->stack_samples);
+	kv(out, "stack_errors", a->stack_errors);
+	kv(out, "stack_rate_hz", a->stack_rate_hz);
 	if (a->have_native) {
-		static const char *const keys[11] = { "merged", "frozen", "mismatched", "missing", "switch_copies",
-						      "cpu_copies", "lost", "unwinds", "truncated", "unknown_symbols",
-						      "frozen_mismatched" };
 		fputs(", \"native_stacks\": {", out);
 		for (int i = 0; i < 11; i++)
-			fprintf(out, "%s\"%s\": %" PRIu64, i ? ", " : "", keys[i], a->native_stats[i]);
+			fprintf(out, "%s\"%s\": %" PRIu64, i ? ", " : "", native_keys[i], a->native_stats[i]);
 		fputc('}', out);
 	}
-	KV("out_of_order_events", a->out_of_order);
-	KV("repaired_inconsistencies", a->anomalies);
-	KV("gil_events_while_off_cpu", a->off_cpu_gil_events);
+	kv(out, "out_of_order_events", a->out_of_order);
+	kv(out, "repaired_inconsistencies", a->anomalies);
+	kv(out, "gil_events_while_off_cpu", a->off_cpu_gil_events);
 	fprintf(out, ", \"complete\": %s", a->complete ? "true" : "false");
 	if (a->have_exit_status) {
 		int st = a->exit_status;
 		fprintf(out, ", \"exit_status\": %d", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
 	}
-	fputs(", \"processes\": [", out);
-	for (size_t i = 0; i < a->nprocs; i++) {
-		const struct gs_process *p = &a->procs[i];
-		uint64_t pw = p->end_ns > p->first_ns ? p->end_ns - p->first_ns : 0;
-		fprintf(out, "%s{\"pid\": %u, \"python\": %s", i ? ", " : "", p->pid, p->python_version[0] ? "true" : "false");
-		const struct gs_gilstat *mg = main_gil(a, p);
-		int nth = 0;
-		KV("wall_ns", pw);
-		/* the main interpreter's GIL; every GIL of the process in "gils" */
-		KV("gil_held_ns", mg->held_ns);
-		KV("gil_contended_ns", mg->contended_ns);
-		fprintf(out, ", \"gil_utilisation\": %.6f, \"gil_contention\": %.6f", pw ? (double)mg->held_ns / (double)pw : 0.0,
-			pw ? (double)mg->contended_ns / (double)pw : 0.0);
-		KV("acquisitions", mg->acquisitions);
-		KV("forced_drops", mg->forced_drops);
-		KV("drop_requests", mg->drop_requests);
-		KV("drop_request_latency_avg_ns", mg->drop_latency_n ? mg->drop_latency_sum_ns / mg->drop_latency_n : 0);
-		KV("drop_request_latency_max_ns", mg->drop_latency_max_ns);
-		fputs(", \"gils\": [", out);
-		for (size_t k = 0; k < a->ngils; k++) {
-			const struct gs_gilstat *g = &a->gils[k];
-			uint64_t gw = g->end_ns > g->first_ns ? g->end_ns - g->first_ns : 0;
-			if (g->pid != p->pid)
-				continue;
-			fprintf(out, "%s{\"number\": %d, \"main\": %s, \"locked_address\": %" PRIu64, nth++ ? ", " : "",
-				g->number, (int)k == p->main_gil ? "true" : "false", g->ref);
-			KV("wall_ns", gw);
-			KV("held_ns", g->held_ns);
-			KV("contended_ns", g->contended_ns);
-			KV("acquisitions", g->acquisitions);
-			KV("forced_drops", g->forced_drops);
-			fputs("}", out);
+}
+
+/* One process: its main interpreter's GIL figures, then every GIL it used in "gils". */
+static void json_process(const struct gs_analysis *a, FILE *out, const struct gs_process *p)
+{
+	uint64_t pw = p->end_ns > p->first_ns ? p->end_ns - p->first_ns : 0;
+	const struct gs_gilstat *mg = main_gil(a, p);
+	int nth = 0;
+	fprintf(out, "{\"pid\": %u, \"python\": %s", p->pid, p->python_version[0] ? "true" : "false");
+	kv(out, "wall_ns", pw);
+	kv(out, "gil_held_ns", mg->held_ns);
+	kv(out, "gil_contended_ns", mg->contended_ns);
+	fprintf(out, ", \"gil_utilisation\": %.6f, \"gil_contention\": %.6f", pw ? (double)mg->held_ns / (double)pw : 0.0,
+		pw ? (double)mg->contended_ns / (double)pw : 0.0);
+	kv(out, "acquisitions", mg->acquisitions);
+	kv(out, "forced_drops", mg->forced_drops);
+	kv(out, "drop_requests", mg->drop_requests);
+	kv(out, "drop_request_latency_avg_ns", mg->drop_latency_n ? mg->drop_latency_sum_ns / mg->drop_latency_n : 0);
+	kv(out, "drop_request_latency_max_ns", mg->drop_latency_max_ns);
+	fputs(", \"gils\": [", out);
+	for (size_t k = 0; k < a->ngils; k++) {
+		const struct gs_gilstat *g = &a->gils[k];
+		if (g->pid != p->pid)
+			continue;
+		fprintf(out, "%s{\"number\": %d, \"main\": %s, \"locked_address\": %" PRIu64, nth++ ? ", " : "", g->number,
+			(int)k == p->main_gil ? "true" : "false", g->ref);
+		kv(out, "wall_ns", g->end_ns > g->first_ns ? g->end_ns - g->first_ns : 0);
+		kv(out, "held_ns", g->held_ns);
+		kv(out, "contended_ns", g->contended_ns);
+		kv(out, "acquisitions", g->acquisitions);
+		kv(out, "forced_drops", g->forced_drops);
+		fputs("}", out);
+	}
+	fputs("]}", out);
+}
+
+/* "waited_while_held_by": for each holder the thread waited behind, the time and the holder's
+ * three most sampled stacks during those waits. */
+static void json_waited_behind(const struct gs_analysis *a, FILE *out, const struct gs_thread *t)
+{
+	fputs(", \"waited_while_held_by\": [", out);
+	for (size_t k = 0; k < t->nblame; k++) {
+		const struct gs_stack_count *tops[3];
+		uint64_t tot = 0;
+		size_t nt = t->blame[k].holder ? top_stacks_peer(a, GS_WHAT_HELD_FOR, t->tid, t->blame[k].holder, tops, 3,
+								 &tot)
+					       : 0;
+		fprintf(out, "%s{\"holder_tid\": %u, \"ns\": %" PRIu64 ", \"holder_samples\": %" PRIu64 ", \"holder_stacks\": [",
+			k ? ", " : "", t->blame[k].holder, t->blame[k].ns, tot);
+		for (size_t q = 0; q < nt; q++) {
+			fprintf(out, "%s{\"samples\": %" PRIu64 ", \"stack\": ", q ? ", " : "", tops[q]->samples);
+			json_stack(a, out, tops[q]->stack);
+			fputc('}', out);
 		}
 		fputs("]}", out);
 	}
-	fputs("], \"threads\": [", out);
-	for (size_t i = 0; i < a->nthreads; i++) {
-		const struct gs_thread *t = v[i];
-		if (!first)
-			fputs(", ", out);
-		first = 0;
-		fprintf(out, "{\"pid\": %u, \"tid\": %u, \"name\": ", t->pid, t->tid);
-		gs_json_string(out, t->name);
-		fputs(", \"label\": ", out);
-		gs_json_string(out, gs_thread_label(a, t));
-		fprintf(out, ", \"is_main\": %s, \"exited\": %s, \"gil\": %d", t->is_main ? "true" : "false",
-			t->exited ? "true" : "false", t->gil_index >= 0 ? a->gils[t->gil_index].number : 0);
-		KV("start_ns", t->first_ns - a->start_ns);
-		KV("lifetime_ns", lifetime(t));
-		KV("gil_held_ns", t->held_ns);
-		KV("gil_held_off_cpu_ns", t->held_offcpu_ns);
-		KV("gil_wait_ns", t->wait_ns);
-		KV("gil_wait_sleeping_ns", t->wait_sleep_ns);
-		KV("gil_wait_runnable_ns", t->wait_runnable_ns);
-		KV("gil_wait_on_cpu_ns", t->wait_oncpu_ns);
-		KV("running_no_gil_ns", t->run_nogil_ns);
-		KV("sleeping_ns", t->sleeping_ns);
-		KV("uninterruptible_ns", t->uninterruptible_ns);
-		KV("runnable_ns", t->runnable_ns);
-		KV("unknown_ns", t->unknown_ns);
-		KV("acquisitions", t->acquisitions);
-		KV("releases", t->releases);
-		KV("forced_drops", t->forced_drops);
-		KV("voluntary_releases", t->releases - t->forced_drops);
-		KV("drop_requests", t->drop_requests);
-		KV("longest_hold_ns", t->longest_hold_ns);
-		KV("longest_wait_ns", t->longest_wait_ns);
-		fputs(", \"waited_while_held_by\": [", out);
-		for (size_t k = 0; k < t->nblame; k++) {
-			const struct gs_stack_count *tops[3];
-			uint64_t tot = 0;
-			size_t nt = t->blame[k].holder ? top_stacks_peer(a, GS_WHAT_HELD_FOR, t->tid, t->blame[k].holder,
-									 tops, 3, &tot)
-						       : 0;
-			fprintf(out, "%s{\"holder_tid\": %u, \"ns\": %" PRIu64 ", \"holder_samples\": %" PRIu64
-				     ", \"holder_stacks\": [",
-				k ? ", " : "", t->blame[k].holder, t->blame[k].ns, tot);
-			for (size_t q = 0; q < nt; q++) {
-				fprintf(out, "%s{\"samples\": %" PRIu64 ", \"stack\": ", q ? ", " : "", tops[q]->samples);
-				json_stack(a, out, tops[q]->stack);
-				fputc('}', out);
-			}
-			fputs("]}", out);
-		}
-		fputs("]", out);
-		json_wait_sites(a, out, t);
-		fputs("}", out);
-	}
-	fputs("], \"longest_holds\": [", out);
+	fputs("]", out);
+}
+
+/* One thread: identity, time in each state, GIL counts, whom it waited behind and where. */
+static void json_thread(const struct gs_analysis *a, FILE *out, const struct gs_thread *t)
+{
+	fprintf(out, "{\"pid\": %u, \"tid\": %u, \"name\": ", t->pid, t->tid);
+	gs_json_string(out, t->name);
+	fputs(", \"label\": ", out);
+	gs_json_string(out, gs_thread_label(a, t));
+	fprintf(out, ", \"is_main\": %s, \"exited\": %s, \"gil\": %d", t->is_main ? "true" : "false",
+		t->exited ? "true" : "false", t->gil_index >= 0 ? a->gils[t->gil_index].number : 0);
+	kv(out, "start_ns", t->first_ns - a->start_ns);
+	kv(out, "lifetime_ns", lifetime(t));
+	kv(out, "gil_held_ns", t->held_ns);
+	kv(out, "gil_held_off_cpu_ns", t->held_offcpu_ns);
+	kv(out, "gil_wait_ns", t->wait_ns);
+	kv(out, "gil_wait_sleeping_ns", t->wait_sleep_ns);
+	kv(out, "gil_wait_runnable_ns", t->wait_runnable_ns);
+	kv(out, "gil_wait_on_cpu_ns", t->wait_oncpu_ns);
+	kv(out, "running_no_gil_ns", t->run_nogil_ns);
+	kv(out, "sleeping_ns", t->sleeping_ns);
+	kv(out, "uninterruptible_ns", t->uninterruptible_ns);
+	kv(out, "runnable_ns", t->runnable_ns);
+	kv(out, "unknown_ns", t->unknown_ns);
+	kv(out, "acquisitions", t->acquisitions);
+	kv(out, "releases", t->releases);
+	kv(out, "forced_drops", t->forced_drops);
+	kv(out, "voluntary_releases", t->releases - t->forced_drops);
+	kv(out, "drop_requests", t->drop_requests);
+	kv(out, "longest_hold_ns", t->longest_hold_ns);
+	kv(out, "longest_wait_ns", t->longest_wait_ns);
+	json_waited_behind(a, out, t);
+	json_wait_sites(a, out, t);
+	fputs("}", out);
+}
+
+/* "longest_holds": the longest GIL holds of the run, with their stacks. */
+static void json_longest_holds(const struct gs_analysis *a, FILE *out)
+{
+	fputs(", \"longest_holds\": [", out);
 	for (int i = 0; i < a->ntop_holds; i++) {
 		const struct gs_hold *h = &a->top_holds[i];
 		fprintf(out, "%s{\"pid\": %u, \"tid\": %u, \"gil\": %d", i ? ", " : "", h->pid, h->tid, h->gil);
-		KV("start_ns", h->start_ns - a->start_ns);
-		KV("ns", h->ns);
+		kv(out, "start_ns", h->start_ns - a->start_ns);
+		kv(out, "ns", h->ns);
 		fprintf(out, ", \"max_waiters\": %d", h->max_waiters);
-		KV("waited_ns", h->waited_ns);
+		kv(out, "waited_ns", h->waited_ns);
 		fprintf(out, ", \"open\": %s, \"stack_samples\": %u, \"stack\": ", h->open ? "true" : "false", h->samples);
 		json_stack(a, out, h->samples ? h->stack : 0);
 		fputs("}", out);
 	}
-	fputs("]}\n", out);
+	fputs("]", out);
+}
+
+void gs_report_json(const struct gs_analysis *a, FILE *out)
+{
+	const struct gs_thread **v = sorted_threads(a);
+
+	fputs("{\"schema\": \"gilscope.report/1\"", out);
+	json_python(a, out);
+	json_run(a, out);
+	fputs(", \"processes\": [", out);
+	for (size_t i = 0; i < a->nprocs; i++) {
+		fputs(i ? ", " : "", out);
+		json_process(a, out, &a->procs[i]);
+	}
+	fputs("], \"threads\": [", out);
+	for (size_t i = 0; i < a->nthreads; i++) {
+		fputs(i ? ", " : "", out);
+		json_thread(a, out, v[i]);
+	}
+	fputs("]", out);
+	json_longest_holds(a, out);
+	fputs("}\n", out);
 	free(v);
 }
 
-/* A stack as [{"function", "file", "line"}, ...], innermost first; null when none was sampled. */
 /* "wait_sites": each wait's time and count by the stack it waited in (stack null: no sample
  * fell in the wait), the longest first, at most 10. */
 static void json_wait_sites(const struct gs_analysis *a, FILE *out, const struct gs_thread *t)
@@ -410,6 +443,7 @@ static void json_wait_sites(const struct gs_analysis *a, FILE *out, const struct
 	fputc(']', out);
 }
 
+/* A stack as [{"function", "file", "line"}, ...], innermost first; null when none was sampled. */
 static void json_stack(const struct gs_analysis *a, FILE *out, uint64_t stack)
 {
 	int n = 0;
