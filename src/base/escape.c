@@ -77,14 +77,19 @@ static void visible(struct sink *k, uint32_t cp)
 	put(k, t, (size_t)snprintf(t, sizeof(t), cp < 0x80 ? "\\x%02x" : "\\u%04x", (unsigned)cp));
 }
 
-static int markup_entity(struct sink *k, uint32_t cp)
+/* HTML: & < > " (its attributes are always written double-quoted); SVG: also ' (as before). */
+static int markup_entity(struct sink *k, uint32_t cp, enum mode m)
 {
 	switch (cp) {
 	case '&': put(k, "&amp;", 5); return 1;
 	case '<': put(k, "&lt;", 4); return 1;
 	case '>': put(k, "&gt;", 4); return 1;
 	case '"': put(k, "&quot;", 6); return 1;
-	case '\'': put(k, "&#39;", 5); return 1;
+	case '\'':
+		if (m != SVG)
+			return 0;
+		put(k, "&apos;", 6);
+		return 1;
 	default: return 0;
 	}
 }
@@ -117,7 +122,7 @@ static void escape_char(struct sink *k, const unsigned char *p, size_t len, uint
 			put(k, (const char *)p, len);
 		return;
 	}
-	if (m != TERM && markup_entity(k, cp))
+	if (m != TERM && markup_entity(k, cp, m))
 		return;
 	if (unsafe(cp) && (m == TERM || !(cp == '\t' || cp == '\n' || cp == '\r')))
 		visible(k, cp);

@@ -6,10 +6,11 @@
  *   else `\x1b`), C1 controls (U+0080-U+009F) and the Unicode bidi overrides and isolates
  *   (U+202A-U+202E, U+2066-U+2069) as `\u0085`, `\u202e`; bytes that are not well-formed UTF-8
  *   (overlong, surrogate, beyond U+10FFFF, truncated) as `\xNN`. A backslash stays a backslash.
- * - HTML (text and quoted attributes) and SVG (XML text and attributes): & < > " ' as entities;
- *   tab, newline and carriage return as they are; every other character the terminal escapes,
- *   escaped as there (XML cannot hold C0 controls at all, and bidi overrides could reorder the
- *   page's own text).
+ * - HTML text and double-quoted attributes (gilscope writes no other kind), and SVG (XML text
+ *   and attributes): & < > " as entities, and ' too in SVG (&apos;); tab, newline and carriage
+ *   return as they are (whole documents go through the HTML form, for an iframe's srcdoc); every
+ *   other character the terminal escapes, escaped as there (XML cannot hold C0 controls at all,
+ *   and bidi overrides could reorder the page's own text).
  * - JSON: a string literal with its quotes; " \ and C0 controls and DEL escaped, ill-formed UTF-8
  *   as \ufffd, so the document is valid UTF-8 JSON. The <script> form also writes < > & and
  *   U+2028/U+2029 as \u escapes, so no "</script>" or "<!--" can end or change the element.

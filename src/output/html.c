@@ -10,6 +10,7 @@
 #include "output/flame.h"
 #include "output/report.h"
 #include "output/states.h"
+#include "base/escape.h"
 #include "base/util.h"
 
 #include <errno.h>
@@ -69,20 +70,6 @@ static void on_slice(void *ctx, const struct gs_thread *t, enum gs_slice kind, u
 	s->end = end;
 }
 
-/* text for an HTML attribute or element */
-static void esc(FILE *out, const char *s)
-{
-	for (; *s; s++) {
-		switch (*s) {
-		case '&': fputs("&amp;", out); break;
-		case '<': fputs("&lt;", out); break;
-		case '>': fputs("&gt;", out); break;
-		case '"': fputs("&quot;", out); break;
-		default: fputc(*s, out);
-		}
-	}
-}
-
 static void flame_frame(FILE *out, const struct gs_analysis *a, enum gs_stack_what what, const char *title)
 {
 	char *buf = NULL;
@@ -93,7 +80,7 @@ static void flame_frame(FILE *out, const struct gs_analysis *a, enum gs_stack_wh
 	gs_flame_svg(a, m, what, title);
 	fclose(m);
 	fputs("<iframe class=\"flame\" srcdoc=\"", out);
-	esc(out, buf);
+	gs_esc_html(out, buf);
 	fputs("\"></iframe>\n", out);
 	free(buf);
 }
@@ -154,8 +141,9 @@ static const char js[] =
 	" if(e.target!==cv||x<LW||row<0||row>=order.length){tip.style.display='none';return;}\n"
 	" const r=rows[order[row]],t=v0+(v1-v0)*(x-LW)/(cv.width-LW);let i=lower(r.s,t);if(i>0&&(i>=r.s.length||r.s[i]>t))i--;\n"
 	" if(i<0||i>=r.s.length||r.s[i]>t||r.s[i]+r.d[i]<t){tip.style.display='none';return;}\n"
-	" tip.innerHTML='<b>'+T[order[row]].label+' (TID '+T[order[row]].tid+')</b><br>'+KIND[r.k[i]]+'<br>from '+(r.s[i]/1000).toFixed(3)+\n"
-	"  ' ms for '+(r.d[i]>=1000?(r.d[i]/1000).toFixed(3)+' ms':r.d[i].toFixed(3)+' us');\n"
+	" const b=document.createElement('b');b.textContent=T[order[row]].label+' (TID '+T[order[row]].tid+')';\n"
+	" tip.replaceChildren(b,document.createElement('br'),KIND[r.k[i]],document.createElement('br'),'from '+(r.s[i]/1000).toFixed(3)+\n"
+	"  ' ms for '+(r.d[i]>=1000?(r.d[i]/1000).toFixed(3)+' ms':r.d[i].toFixed(3)+' us'));\n"
 	" tip.style.left=(e.clientX+12)+'px';tip.style.top=(e.clientY+12)+'px';tip.style.display='block';});\n"
 	"document.getElementById('reset').onclick=()=>{v0=0;v1=META.duration_us;draw();};\n"
 	"document.getElementById('legend').innerHTML=KIND.map((k,i)=>'<span><i style=\"background:'+COL[i]+'\"></i>'+k+'</span>').join('');\n"
@@ -190,9 +178,9 @@ int gs_html_report(const char *path, FILE *out, char *why, size_t whylen)
 			flush_slice(&h, i, &h.p[i]);
 
 	fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>gilscope: ", out);
-	esc(out, a.command);
+	gs_esc_html(out, a.command);
 	fprintf(out, "</title><style>%s</style></head><body>\n<h1>gilscope report</h1>\n<p>", css);
-	esc(out, a.command);
+	gs_esc_html(out, a.command);
 	fprintf(out, " &middot; %.3f s recorded &middot; lost events: %" PRIu64 "%s</p>\n",
 		(double)(a.end_ns - a.start_ns) / 1e9, a.lost_events, a.complete ? "" : " &middot; recording incomplete");
 	/* the text summary, as the terminal shows it */
@@ -201,7 +189,7 @@ int gs_html_report(const char *path, FILE *out, char *why, size_t whylen)
 		gs_report_text(&a, m);
 		fclose(m);
 		fputs("<h2>Summary</h2><pre>", out);
-		esc(out, rep);
+		gs_esc_html(out, rep);
 		fputs("</pre>\n", out);
 		free(rep);
 		rep = NULL;
@@ -215,7 +203,7 @@ int gs_html_report(const char *path, FILE *out, char *why, size_t whylen)
 		gs_report_blame(&a, m, 5);
 		fclose(m);
 		fputs("<h2>Who held the GIL while each thread waited</h2><pre>", out);
-		esc(out, rep);
+		gs_esc_html(out, rep);
 		fputs("</pre>\n", out);
 		free(rep);
 	}
@@ -232,7 +220,7 @@ int gs_html_report(const char *path, FILE *out, char *why, size_t whylen)
 		char label[80];
 		snprintf(label, sizeof(label), "%s%.40s %u", t->is_main ? "* " : "", gs_thread_label(&a, t), t->tid);
 		fprintf(out, "%s{\"tid\": %u, \"label\": ", i ? "," : "", t->tid);
-		gs_json_string(out, label);
+		gs_esc_json_script(out, label);
 		fputs("}", out);
 	}
 	fputs("];\nconst S=[\n", out);

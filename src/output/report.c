@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "output/report.h"
 
+#include "base/escape.h"
 #include "base/util.h"
 
 #include <inttypes.h>
@@ -189,39 +190,6 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 	free(v);
 }
 
-void gs_json_string(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		switch (*p) {
-		case '"': fputs("\\\"", out); break;
-		case '\\': fputs("\\\\", out); break;
-		case '\n': fputs("\\n", out); break;
-		case '\r': fputs("\\r", out); break;
-		case '\t': fputs("\\t", out); break;
-		default:
-			if (*p < 0x20 || *p == 0x7f)
-				fprintf(out, "\\u%04x", *p);
-			else if (*p < 0x80)
-				fputc(*p, out);
-			else {
-				/* pass valid UTF-8 through, escape stray bytes as U+FFFD */
-				int n = (*p >= 0xf0 && *p < 0xf5) ? 3 : (*p >= 0xe0) ? 2 : (*p >= 0xc2 && *p < 0xe0) ? 1 : -1;
-				int ok = n > 0;
-				for (int i = 1; ok && i <= n; i++)
-					ok = (p[i] & 0xc0) == 0x80;
-				if (ok) {
-					fwrite(p, 1, (size_t)n + 1, out);
-					p += n;
-				} else {
-					fputs("\\ufffd", out);
-				}
-			}
-		}
-	}
-	fputc('"', out);
-}
-
 /* ", "name": v" */
 static void kv(FILE *out, const char *name, uint64_t v) { fprintf(out, ", \"%s\": %" PRIu64, name, v); }
 
@@ -236,13 +204,13 @@ static void json_python(const struct gs_analysis *a, FILE *out)
 	fputs(", \"python\": ", out);
 	if (main) {
 		fputs("{\"version\": ", out);
-		gs_json_string(out, main->python_version);
+		gs_esc_json(out, main->python_version);
 		fputs(", \"executable\": ", out);
-		gs_json_string(out, main->python_path);
+		gs_esc_json(out, main->python_path);
 		fputs(", \"build\": ", out);
-		gs_json_string(out, main->python_build);
+		gs_esc_json(out, main->python_build);
 		fputs(", \"mechanism\": ", out);
-		gs_json_string(out, main->mechanism);
+		gs_esc_json(out, main->mechanism);
 		fputs("}", out);
 	} else {
 		fputs("null", out);
@@ -250,7 +218,7 @@ static void json_python(const struct gs_analysis *a, FILE *out)
 	for (size_t i = 0; i < a->nprocs; i++)
 		if (a->procs[i].pid == a->target_pid && a->procs[i].python_error[0]) {
 			fputs(", \"python_error\": ", out);
-			gs_json_string(out, a->procs[i].python_error);
+			gs_esc_json(out, a->procs[i].python_error);
 		}
 }
 
@@ -261,7 +229,7 @@ static void json_run(const struct gs_analysis *a, FILE *out)
 						     "cpu_copies", "lost", "unwinds", "truncated", "unknown_symbols",
 						     "frozen_mismatched" };
 	fputs(", \"command\": ", out);
-	gs_json_string(out, a->command);
+	gs_esc_json(out, a->command);
 	fprintf(out, ", \"mode\": \"%s\", \"target_pid\": %u", a->attach ? "attach" : "launch", a->target_pid);
 	kv(out, "duration_ns", a->end_ns > a->start_ns ? a->end_ns - a->start_ns : 0);
 	kv(out, "lost_events", a->lost_events);
@@ -349,9 +317,9 @@ static void json_waited_behind(const struct gs_analysis *a, FILE *out, const str
 static void json_thread(const struct gs_analysis *a, FILE *out, const struct gs_thread *t)
 {
 	fprintf(out, "{\"pid\": %u, \"tid\": %u, \"name\": ", t->pid, t->tid);
-	gs_json_string(out, t->name);
+	gs_esc_json(out, t->name);
 	fputs(", \"label\": ", out);
-	gs_json_string(out, gs_thread_label(a, t));
+	gs_esc_json(out, gs_thread_label(a, t));
 	fprintf(out, ", \"is_main\": %s, \"exited\": %s, \"gil\": %d", t->is_main ? "true" : "false",
 		t->exited ? "true" : "false", t->gil_index >= 0 ? a->gils[t->gil_index].number : 0);
 	kv(out, "start_ns", t->first_ns - a->start_ns);
@@ -456,15 +424,15 @@ static void json_stack(const struct gs_analysis *a, FILE *out, uint64_t stack)
 	for (int i = 0; i < n; i++) {
 		const struct gs_pyframe_def *d = f[i] && f[i] <= a->npyframes ? &a->pyframes[f[i] - 1] : NULL;
 		fputs(i ? ", {\"function\": " : "{\"function\": ", out);
-		gs_json_string(out, d && d->qualname ? d->qualname : "?");
+		gs_esc_json(out, d && d->qualname ? d->qualname : "?");
 		if (d && d->native) {
 			fputs(", \"module\": ", out);
-			gs_json_string(out, d->filename ? d->filename : "?");
+			gs_esc_json(out, d->filename ? d->filename : "?");
 			fputs(", \"native\": true}", out);
 			continue;
 		}
 		fputs(", \"file\": ", out);
-		gs_json_string(out, d && d->filename ? d->filename : "?");
+		gs_esc_json(out, d && d->filename ? d->filename : "?");
 		fprintf(out, ", \"line\": %d}", d ? d->line : 0);
 	}
 	fputc(']', out);

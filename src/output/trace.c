@@ -12,8 +12,8 @@
 #define _GNU_SOURCE
 #include "output/trace.h"
 #include "analysis/analysis.h"
-#include "output/report.h"
 #include "output/states.h"
+#include "base/escape.h"
 #include "base/util.h"
 
 #include <errno.h>
@@ -279,10 +279,10 @@ static void on_counter(void *ctx, uint32_t pid, uint32_t tid, uint64_t time, con
 	begin_event(tr);
 	oflush();
 	fputs("{\"name\": ", tr->out);
-	gs_json_string(tr->out, name);
+	gs_esc_json(tr->out, name);
 	fputs(", \"cat\": \"counters\", \"ph\": \"C\"", tr->out);
 	fprintf(tr->out, ", \"ts\": %" PRIu64 ".%03" PRIu64 ", \"pid\": %u, \"args\": {", time / 1000, time % 1000, pid);
-	gs_json_string(tr->out, name);
+	gs_esc_json(tr->out, name);
 	fprintf(tr->out, ": %" PRIu64 "}}", value);
 }
 
@@ -349,7 +349,7 @@ int gs_trace_json(const char *path, const char *combine, FILE *out, char *why, s
 		oflush();
 		fprintf(out, "{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": %u, \"tid\": %u, \"args\": {\"name\": ", p->pid,
 			p->pid);
-		gs_json_string(out, name);
+		gs_esc_json(out, name);
 		fputs("}}", out);
 	}
 	for (size_t i = 0; i < a.nthreads; i++) {
@@ -360,7 +360,7 @@ int gs_trace_json(const char *path, const char *combine, FILE *out, char *why, s
 		oflush();
 		fprintf(out, "{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": %u, \"tid\": %u, \"args\": {\"name\": ", t->pid,
 			t->tid);
-		gs_json_string(out, name);
+		gs_esc_json(out, name);
 		fputs("}}", out);
 	}
 	fprintf(out, "\n], \"viztracer_metadata\": {\"version\": \"0.16.3\", \"overflow\": false, \"producer\": \"gilscope %s\"},"
