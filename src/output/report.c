@@ -26,6 +26,13 @@ static void fmt_dur(char *buf, size_t len, uint64_t ns)
 		snprintf(buf, len, "%" PRIu64 "ns", ns);
 }
 
+/* s as the terminal may show it (base/escape.h), in buf. */
+static const char *term(char *buf, size_t len, const char *s)
+{
+	gs_esc_term_buf(buf, len, s);
+	return buf;
+}
+
 static const struct gs_gilstat empty_gil;
 static void longest_holds(const struct gs_analysis *a, FILE *out, int n);
 static void stack_line(const struct gs_analysis *a, uint64_t stack, int depth, char *buf, size_t len);
@@ -84,29 +91,32 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 {
 	const struct gs_thread **v = sorted_threads(a);
 	uint64_t wall = a->end_ns > a->start_ns ? a->end_ns - a->start_ns : 0;
-	char d1[32], d2[32], d3[32];
+	char d1[32], d2[32], d3[32], cmd[4 * sizeof(a->command)];
 	size_t hidden = 0, small = 0;
 
 	fmt_dur(d1, sizeof(d1), wall);
+	term(cmd, sizeof(cmd), a->command[0] ? a->command : "?");
 	if (a->attach)
-		fprintf(out, "gilscope: attached to pid %u (%s), %s recorded\n", a->target_pid, a->command[0] ? a->command : "?",
-			d1);
+		fprintf(out, "gilscope: attached to pid %u (%s), %s recorded\n", a->target_pid, cmd, d1);
 	else
-		fprintf(out, "gilscope: %s, %s recorded\n", a->command[0] ? a->command : "?", d1);
+		fprintf(out, "gilscope: %s, %s recorded\n", cmd, d1);
 	for (size_t i = 0; i < a->nprocs; i++) {
 		const struct gs_process *p = &a->procs[i];
 		uint64_t pw = p->end_ns > p->first_ns ? p->end_ns - p->first_ns : 0;
+		char e1[4 * sizeof(p->mechanism)], e2[4 * sizeof(p->python_path)], e3[4 * sizeof(p->python_build)];
 		if (!p->python_version[0]) {
 			if (p->pid == a->target_pid)
 				fprintf(out, "process %u: %s: thread states only\n", p->pid,
-					p->python_error[0] ? p->python_error : "not a CPython this gilscope can trace");
+					term(e1, sizeof(e1),
+					     p->python_error[0] ? p->python_error : "not a CPython this gilscope can trace"));
 			continue;
 		}
 		fmt_dur(d1, sizeof(d1), pw);
-		fprintf(out, "process %u: CPython %s (%s%s%s)\n", p->pid, p->python_version, p->python_path,
-			p->python_build[0] ? ", " : "", p->python_build);
+		fprintf(out, "process %u: CPython %s (%s%s%s)\n", p->pid, term(e1, sizeof(e1), p->python_version),
+			term(e2, sizeof(e2), p->python_path), p->python_build[0] ? ", " : "",
+			term(e3, sizeof(e3), p->python_build));
 		if (p->mechanism[0])
-			fprintf(out, "  GIL events: %s\n", p->mechanism);
+			fprintf(out, "  GIL events: %s\n", term(e1, sizeof(e1), p->mechanism));
 		for (size_t k = 0; k < a->ngils; k++) {
 			const struct gs_gilstat *g = &a->gils[k];
 			uint64_t gw = g->end_ns > g->first_ns ? g->end_ns - g->first_ns : 0;
@@ -132,6 +142,7 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 	for (size_t i = 0; i < a->nthreads; i++) {
 		const struct gs_thread *t = v[i];
 		uint64_t lt = lifetime(t);
+		char label[1024];
 		if (!shown(a, t)) {
 			hidden++;
 			continue;
@@ -147,7 +158,8 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 		if (t->gil_index >= 0 && gils_used(a, t->pid) > 1) {
 			/* several GILs in this process: the name says which one the thread used */
 			char nm[32];
-			snprintf(nm, sizeof(nm), "%.12s@%d", gs_thread_label(a, t), a->gils[t->gil_index].number);
+			gs_esc_term_buf(nm, 13, gs_thread_label(a, t));
+			snprintf(nm + strlen(nm), sizeof(nm) - strlen(nm), "@%d", a->gils[t->gil_index].number);
 			fprintf(out, "%-3s%-8u %-16s %9s %6.1f %6.1f %6.1f %6.1f %6.1f %8" PRIu64 " %7" PRIu64 " %9" PRIu64 " %10s %10s\n",
 				t->is_main ? "*" : "", t->tid, nm, d1, pct(t->held_ns, lt), pct(t->wait_ns, lt),
 				pct(t->run_nogil_ns, lt), pct(t->sleeping_ns, lt), pct(t->runnable_ns, lt), t->acquisitions,
@@ -155,7 +167,7 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 			continue;
 		}
 		fprintf(out, "%-3s%-8u %-16s %9s %6.1f %6.1f %6.1f %6.1f %6.1f %8" PRIu64 " %7" PRIu64 " %9" PRIu64 " %10s %10s\n",
-			t->is_main ? "*" : "", t->tid, gs_thread_label(a, t), d1, pct(t->held_ns, lt),
+			t->is_main ? "*" : "", t->tid, term(label, sizeof(label), gs_thread_label(a, t)), d1, pct(t->held_ns, lt),
 			pct(t->wait_ns, lt), pct(t->run_nogil_ns, lt), pct(t->sleeping_ns, lt), pct(t->runnable_ns, lt),
 			t->acquisitions, t->forced_drops, t->releases - t->forced_drops, d2, d3);
 	}
@@ -444,15 +456,16 @@ static int cmp_blame(const void *x, const void *y)
 	return a->ns < b->ns ? 1 : a->ns > b->ns ? -1 : 0;
 }
 
-static const char *thread_name(const struct gs_analysis *a, uint32_t tid)
+/* The label of thread tid as the terminal may show it, in buf. */
+static const char *thread_name(const struct gs_analysis *a, uint32_t tid, char *buf, size_t len)
 {
 	const struct gs_thread *t = gs_analysis_thread((struct gs_analysis *)a, tid);
-	return t ? gs_thread_label(a, t) : "?";
+	return term(buf, len, t ? gs_thread_label(a, t) : "?");
 }
 
 static void longest_holds(const struct gs_analysis *a, FILE *out, int n)
 {
-	char d1[32], d2[32];
+	char d1[32], d2[32], name[1024];
 	if (!a->ntop_holds)
 		return;
 	fprintf(out, "Longest holds:\n");
@@ -460,7 +473,7 @@ static void longest_holds(const struct gs_analysis *a, FILE *out, int n)
 		const struct gs_hold *h = &a->top_holds[i];
 		fmt_dur(d1, sizeof(d1), h->ns);
 		fmt_dur(d2, sizeof(d2), h->waited_ns);
-		fprintf(out, "  %9s  TID %u (%s) held GIL %d from +%.3fs", d1, h->tid, thread_name(a, h->tid), h->gil,
+		fprintf(out, "  %9s  TID %u (%s) held GIL %d from +%.3fs", d1, h->tid, thread_name(a, h->tid, name, sizeof(name)), h->gil,
 			(double)(h->start_ns - a->start_ns) / 1e9);
 		if (h->max_waiters)
 			fprintf(out, " while %d thread%s waited (%s of waiting)", h->max_waiters,
@@ -529,7 +542,7 @@ static void stack_line(const struct gs_analysis *a, uint64_t stack, int depth, c
 		return;
 	}
 	for (int i = 0, shown = 0; i < n && shown < depth && o + 8 < len; i++) {
-		char fr[600];
+		char fr[600], vis[4 * sizeof(fr)];
 		int w;
 		/* native stacks: the leaf, then straight to the Python code that got there */
 		if (i > 0 && gs_analysis_frame_native(a, f[i])) {
@@ -543,7 +556,7 @@ static void stack_line(const struct gs_analysis *a, uint64_t stack, int depth, c
 			}
 		}
 		gs_analysis_frame_name(a, f[i], fr, sizeof(fr));
-		w = snprintf(buf + o, len - o, "%s%s", i ? " <- " : "", fr);
+		w = snprintf(buf + o, len - o, "%s%s", i ? " <- " : "", term(vis, sizeof(vis), fr));
 		if (w < 0)
 			break;
 		o += (size_t)w;
@@ -571,12 +584,13 @@ size_t gs_report_folded_scaled(const struct gs_analysis *a, FILE *out, enum gs_s
 			fprintf(out, "[no Python frame] %" PRIu64 "\n", c->samples * scale);
 		} else {
 			for (int k = n - 1; k >= 0; k--) {
-				char fr[600];
+				char fr[600], vis[4 * sizeof(fr)];
 				gs_analysis_frame_name(a, f[k], fr, sizeof(fr));
-				for (char *p = fr; *p; p++)
-					if (*p == ';' || *p == '\n')
+				term(vis, sizeof(vis), fr); /* no control character or newline is left */
+				for (char *p = vis; *p; p++)
+					if (*p == ';')
 						*p = ',';
-				fprintf(out, "%s%s", fr, k ? ";" : "");
+				fprintf(out, "%s%s", vis, k ? ";" : "");
 			}
 			fprintf(out, " %" PRIu64 "\n", c->samples * scale);
 		}
@@ -588,7 +602,7 @@ size_t gs_report_folded_scaled(const struct gs_analysis *a, FILE *out, enum gs_s
 void gs_report_blame(const struct gs_analysis *a, FILE *out, size_t max_holders)
 {
 	const struct gs_thread **v = sorted_threads(a);
-	char d1[32], d2[32];
+	char d1[32], d2[32], name[1024];
 	int any = 0;
 	fprintf(out, "Who held the GIL while each thread waited:\n");
 	for (size_t i = 0; i < a->nthreads; i++) {
@@ -603,8 +617,8 @@ void gs_report_blame(const struct gs_analysis *a, FILE *out, size_t max_holders)
 		for (size_t k = 0; k < t->nblame; k++)
 			total += b[k].ns;
 		fmt_dur(d1, sizeof(d1), total);
-		fprintf(out, "  TID %u (%s%s) waited %s:\n", t->tid, gs_thread_label(a, t), t->is_main ? ", main" : "",
-			d1);
+		fprintf(out, "  TID %u (%s%s) waited %s:\n", t->tid, term(name, sizeof(name), gs_thread_label(a, t)),
+			t->is_main ? ", main" : "", d1);
 		{
 			/* where it waited: each wait's time by the stack sampled first during it (a
 			 * parked thread holds still); waits no sample fell in are told apart */
@@ -645,7 +659,7 @@ void gs_report_blame(const struct gs_analysis *a, FILE *out, size_t max_holders)
 				/* the holder's stacks sampled while this very thread waited */
 				size_t nt = top_stacks_peer(a, GS_WHAT_HELD_FOR, t->tid, b[k].holder, tops, 2, &tot);
 				fprintf(out, "    %5.1f%%  %9s  while TID %u (%s) held it\n", pct(b[k].ns, total), d2,
-					b[k].holder, thread_name(a, b[k].holder));
+					b[k].holder, thread_name(a, b[k].holder, name, sizeof(name)));
 				for (size_t q = 0; q < nt; q++) {
 					char line[2048];
 					stack_line(a, tops[q]->stack, 4, line, sizeof(line));
