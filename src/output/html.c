@@ -217,8 +217,11 @@ int gs_html_report(const char *path, FILE *out, char *why, size_t whylen)
 	fprintf(out, "<script>\nconst META={\"duration_us\": %.3f};\nconst T=[", (double)(a.end_ns - a.start_ns) / 1e3);
 	for (size_t i = 0; i < a.nthreads; i++) {
 		const struct gs_thread *t = &a.threads[i];
-		char label[80];
-		snprintf(label, sizeof(label), "%s%.40s %u", t->is_main ? "* " : "", gs_thread_label(&a, t), t->tid);
+		char name[41], label[80];
+		/* at most 40 bytes, whole characters, controls and bidi overrides made visible as in
+		 * the summary (the canvas draws it and the tooltip shows it) */
+		gs_esc_term_buf(name, sizeof(name), gs_thread_label(&a, t));
+		snprintf(label, sizeof(label), "%s%s %u", t->is_main ? "* " : "", name, t->tid);
 		fprintf(out, "%s{\"tid\": %u, \"label\": ", i ? "," : "", t->tid);
 		gs_esc_json_script(out, label);
 		fputs("}", out);

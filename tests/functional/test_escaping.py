@@ -157,7 +157,9 @@ def test_html_holds_the_names_as_text(hostile):
     data = re.search(r"const T=(\[.*?\]);\n", script).group(1)
     assert "<" not in data
     labels = json.loads(data)
-    assert any(THREAD in t["label"] for t in labels) and any("</scr" in t["label"] for t in labels)
+    # the timeline's labels: controls and bidi made visible as in the summary, markup kept as text
+    assert any("\\x1b[31m\\u202eevil" in t["label"] for t in labels)
+    assert any("</scr" in t["label"] for t in labels)
     titles = [t for doc in p.srcdocs for t in check_svg(doc)]
     assert any(t.startswith(EVIL + " (") for t in titles)
     # the tooltip sets text, never markup built from a label
