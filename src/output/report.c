@@ -104,11 +104,10 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 		const struct gs_process *p = &a->procs[i];
 		uint64_t pw = p->end_ns > p->first_ns ? p->end_ns - p->first_ns : 0;
 		char e1[4 * sizeof(p->mechanism)], e2[4 * sizeof(p->python_path)], e3[4 * sizeof(p->python_build)];
+		const char *why = p->python_error[0] ? p->python_error : "not a CPython this gilscope can trace";
 		if (!p->python_version[0]) {
 			if (p->pid == a->target_pid)
-				fprintf(out, "process %u: %s: thread states only\n", p->pid,
-					term(e1, sizeof(e1),
-					     p->python_error[0] ? p->python_error : "not a CPython this gilscope can trace"));
+				fprintf(out, "process %u: %s: thread states only\n", p->pid, term(e1, sizeof(e1), why));
 			continue;
 		}
 		fmt_dur(d1, sizeof(d1), pw);
@@ -167,9 +166,10 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 			continue;
 		}
 		fprintf(out, "%-3s%-8u %-16s %9s %6.1f %6.1f %6.1f %6.1f %6.1f %8" PRIu64 " %7" PRIu64 " %9" PRIu64 " %10s %10s\n",
-			t->is_main ? "*" : "", t->tid, term(label, sizeof(label), gs_thread_label(a, t)), d1, pct(t->held_ns, lt),
-			pct(t->wait_ns, lt), pct(t->run_nogil_ns, lt), pct(t->sleeping_ns, lt), pct(t->runnable_ns, lt),
-			t->acquisitions, t->forced_drops, t->releases - t->forced_drops, d2, d3);
+			t->is_main ? "*" : "", t->tid, term(label, sizeof(label), gs_thread_label(a, t)), d1,
+			pct(t->held_ns, lt), pct(t->wait_ns, lt), pct(t->run_nogil_ns, lt), pct(t->sleeping_ns, lt),
+			pct(t->runnable_ns, lt), t->acquisitions, t->forced_drops, t->releases - t->forced_drops, d2,
+			d3);
 	}
 	if (small)
 		fprintf(out, "   (%zu idle or short-lived threads that never took the GIL are not listed; see --json)\n", small);
@@ -278,8 +278,8 @@ static void json_process(const struct gs_analysis *a, FILE *out, const struct gs
 	kv(out, "wall_ns", pw);
 	kv(out, "gil_held_ns", mg->held_ns);
 	kv(out, "gil_contended_ns", mg->contended_ns);
-	fprintf(out, ", \"gil_utilisation\": %.6f, \"gil_contention\": %.6f", pw ? (double)mg->held_ns / (double)pw : 0.0,
-		pw ? (double)mg->contended_ns / (double)pw : 0.0);
+	fprintf(out, ", \"gil_utilisation\": %.6f, \"gil_contention\": %.6f",
+		pw ? (double)mg->held_ns / (double)pw : 0.0, pw ? (double)mg->contended_ns / (double)pw : 0.0);
 	kv(out, "acquisitions", mg->acquisitions);
 	kv(out, "forced_drops", mg->forced_drops);
 	kv(out, "drop_requests", mg->drop_requests);
@@ -290,8 +290,8 @@ static void json_process(const struct gs_analysis *a, FILE *out, const struct gs
 		const struct gs_gilstat *g = &a->gils[k];
 		if (g->pid != p->pid)
 			continue;
-		fprintf(out, "%s{\"number\": %d, \"main\": %s, \"locked_address\": %" PRIu64, nth++ ? ", " : "", g->number,
-			(int)k == p->main_gil ? "true" : "false", g->ref);
+		fprintf(out, "%s{\"number\": %d, \"main\": %s, \"locked_address\": %" PRIu64, nth++ ? ", " : "",
+			g->number, (int)k == p->main_gil ? "true" : "false", g->ref);
 		kv(out, "wall_ns", g->end_ns > g->first_ns ? g->end_ns - g->first_ns : 0);
 		kv(out, "held_ns", g->held_ns);
 		kv(out, "contended_ns", g->contended_ns);
@@ -310,11 +310,11 @@ static void json_waited_behind(const struct gs_analysis *a, FILE *out, const str
 	for (size_t k = 0; k < t->nblame; k++) {
 		const struct gs_stack_count *tops[3];
 		uint64_t tot = 0;
-		size_t nt = t->blame[k].holder ? top_stacks_peer(a, GS_WHAT_HELD_FOR, t->tid, t->blame[k].holder, tops, 3,
-								 &tot)
-					       : 0;
-		fprintf(out, "%s{\"holder_tid\": %u, \"ns\": %" PRIu64 ", \"holder_samples\": %" PRIu64 ", \"holder_stacks\": [",
-			k ? ", " : "", t->blame[k].holder, t->blame[k].ns, tot);
+		uint32_t holder = t->blame[k].holder;
+		size_t nt = holder ? top_stacks_peer(a, GS_WHAT_HELD_FOR, t->tid, holder, tops, 3, &tot) : 0;
+		fprintf(out, "%s{\"holder_tid\": %u, \"ns\": %" PRIu64 ", \"holder_samples\": %" PRIu64
+			     ", \"holder_stacks\": [",
+			k ? ", " : "", holder, t->blame[k].ns, tot);
 		for (size_t q = 0; q < nt; q++) {
 			fprintf(out, "%s{\"samples\": %" PRIu64 ", \"stack\": ", q ? ", " : "", tops[q]->samples);
 			json_stack(a, out, tops[q]->stack);
@@ -473,8 +473,8 @@ static void longest_holds(const struct gs_analysis *a, FILE *out, int n)
 		const struct gs_hold *h = &a->top_holds[i];
 		fmt_dur(d1, sizeof(d1), h->ns);
 		fmt_dur(d2, sizeof(d2), h->waited_ns);
-		fprintf(out, "  %9s  TID %u (%s) held GIL %d from +%.3fs", d1, h->tid, thread_name(a, h->tid, name, sizeof(name)), h->gil,
-			(double)(h->start_ns - a->start_ns) / 1e9);
+		fprintf(out, "  %9s  TID %u (%s) held GIL %d from +%.3fs", d1, h->tid,
+			thread_name(a, h->tid, name, sizeof(name)), h->gil, (double)(h->start_ns - a->start_ns) / 1e9);
 		if (h->max_waiters)
 			fprintf(out, " while %d thread%s waited (%s of waiting)", h->max_waiters,
 				h->max_waiters > 1 ? "s" : "", d2);

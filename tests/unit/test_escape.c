@@ -100,8 +100,10 @@ static void test_html_and_svg(void **state)
 	assert_string_equal(run(gs_esc_html, "a&b \"q\" 'p'"), "a&amp;b &quot;q&quot; 'p'");
 	/* layout characters stay (whole documents go through here), controls become visible */
 	assert_string_equal(run(gs_esc_html, "l1\nl2\tx\r" ESC RLO "\xff"), "l1\nl2\tx\r\\x1b\\u202e\\xff");
-	assert_string_equal(run(gs_esc_svg, XSS "\x01" NEL), "&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;\\x01\\u0085");
-	assert_string_equal(run(gs_esc_svg, "f (a.py:3) caf\xc3\xa9 & 'x'"), "f (a.py:3) caf\xc3\xa9 &amp; &apos;x&apos;");
+	assert_string_equal(run(gs_esc_svg, XSS "\x01" NEL),
+			    "&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;\\x01\\u0085");
+	assert_string_equal(run(gs_esc_svg, "f (a.py:3) caf\xc3\xa9 & 'x'"),
+			    "f (a.py:3) caf\xc3\xa9 &amp; &apos;x&apos;");
 }
 
 static void test_json(void **state)
