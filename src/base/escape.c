@@ -77,7 +77,7 @@ static void visible(struct sink *k, uint32_t cp)
 	put(k, t, (size_t)snprintf(t, sizeof(t), cp < 0x80 ? "\\x%02x" : "\\u%04x", (unsigned)cp));
 }
 
-/* HTML: & < > " (its attributes are always written double-quoted); SVG: also ' (as before). */
+/* HTML: & < > " (gilscope writes its attributes double-quoted); SVG: also ' (&apos;, valid XML). */
 static int markup_entity(struct sink *k, uint32_t cp, enum mode m)
 {
 	switch (cp) {
