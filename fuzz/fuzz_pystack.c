@@ -41,7 +41,7 @@ static void cb(uint32_t tid, const struct gs_pyframe *f, int n, void *arg)
 {
 	struct seen *s = arg;
 	(void)tid;
-	if (n < 0 || n > GS_MAX_FRAMES)
+	if (n < 0 || n > GS_PYSTACK_MAX_FRAMES)
 		abort();
 	for (int i = 0; i < n; i++) {
 		const char *q, *fn;

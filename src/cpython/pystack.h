@@ -15,7 +15,12 @@
 
 #include "cpython/python.h"
 
-#define GS_MAX_FRAMES 512
+/* Python frames one walk of one thread yields at most (gs_pystacks_sample's callback gets no
+ * more; deeper stacks lose their outermost frames). Native frames have their own bound,
+ * GS_NATIVE_UNWIND_MAX_FRAMES (native.h), and a recorded stack, both merged,
+ * GS_MAX_STACK_FRAMES (recfile.h). */
+#define GS_PYSTACK_MAX_FRAMES 512
+#define GS_MAX_FRAMES GS_PYSTACK_MAX_FRAMES /* old name (recorder.c) */
 
 struct gs_pyframe {
 	uint64_t code;   /* code object address: with line and gen, the frame's identity */

@@ -5,6 +5,7 @@
 #include "base/procfs.h"
 #include "base/util.h"
 #include "probe/x86.h"
+#include "probe/x86_glibc.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -577,10 +578,16 @@ int gs_pyimage_analyse(const char *path, struct gs_pyimage *img, char *why, size
 		snprintf(img->layout_source, sizeof(img->layout_source), "built-in table");
 	}
 	if (img->layout.debug_offsets) {
-		uint8_t dobuf[512];
+		uint8_t dobuf[GS_PYLAYOUT_DEBUG_OFFSETS_LEN];
+		size_t dolen = sizeof(dobuf);
 		const char *reason = "cannot read _PyRuntime";
-		if (gs_elf_read(elf, img->runtime_vaddr, dobuf, sizeof(dobuf)) < 0 ||
-		    gs_pylayout_from_debug_offsets(&img->layout, dobuf, sizeof(dobuf), img->major, img->minor,
+		int rd = gs_elf_read(elf, img->runtime_vaddr, dobuf, dolen);
+		if (rd < 0) {
+			dolen = 512; /* enough for the GIL's numbers (the stack walker's are then missing) */
+			rd = gs_elf_read(elf, img->runtime_vaddr, dobuf, dolen);
+		}
+		if (rd < 0 ||
+		    gs_pylayout_from_debug_offsets(&img->layout, dobuf, dolen, img->major, img->minor,
 						   &img->free_threaded, &reason) < 0) {
 			snprintf(why, whylen, "CPython %s: %s; gilscope cannot trust its layout", img->version, reason);
 			err = -ENOTSUP;
@@ -808,12 +815,12 @@ long gs_gil_holder_walk(const struct gs_pylayout *l, uint64_t runtime, gs_mem_re
 	if (l->tstate_native_tid) {
 		err = read(ctx, holder + l->tstate_native_tid, &tid, sizeof(tid));
 	} else {
-		/* 3.9, 3.10: thread_id is pthread_self(); glibc keeps the TID in struct pthread */
+		/* 3.9, 3.10: thread_id is pthread_self(); glibc keeps the TID in struct pthread (x86_glibc.h) */
 		uint64_t pt;
 		uint32_t t32 = 0;
 		err = read(ctx, holder + l->tstate_thread_id, &pt, 8);
 		if (!err)
-			err = read(ctx, pt + 0x2d0, &t32, 4);
+			err = read(ctx, pt + GS_GLIBC_PTHREAD_TID_OFFSET, &t32, 4);
 		tid = t32;
 	}
 	if (err < 0)

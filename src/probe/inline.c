@@ -1,9 +1,12 @@
-/* inline.c - inline GIL probes (see inline.h). The machine code is built by x86.c. */
+/* inline.c - inline GIL probes (see inline.h). The machine code is built by x86.c, the remote
+ * system calls go through ptrace.c. */
 #define _GNU_SOURCE
 #include "probe/inline.h"
 #include "base/procfs.h"
 #include "base/util.h"
+#include "probe/ptrace.h"
 #include "probe/x86.h"
+#include "probe/x86_glibc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -41,18 +44,18 @@ static int64_t rcall(pid_t pid, uint64_t scratch, long nr, uint64_t a0, uint64_t
 {
 	uint64_t args[6] = { a0, a1, a2, a3, a4, a5 };
 	int64_t ret = -1;
-	*err = x86_remote_syscall(pid, scratch, nr, args, &ret, pending_sig);
+	*err = gs_ptrace_syscall(pid, scratch, nr, args, &ret, pending_sig);
 	return ret;
 }
 
-/* Offset of the thread id in the thread's TCB (glibc's struct pthread.tid), checked against
- * the main thread: the value at %fs:off must be its tid. */
+/* Offset of the thread id in the thread's TCB (glibc's struct pthread.tid, x86_glibc.h), checked
+ * against the main thread: the value at %fs:off must be its tid. */
 static int find_tid_offset(pid_t pid, uint32_t *off)
 {
 	uint64_t fs;
 	uint32_t v;
-	static const uint32_t candidates[] = { 0x2d0, 0x2d8, 0x2c8, 0x2e0, 0x2c0, 0x2f0 };
-	if (x86_fs_base(pid, &fs) < 0 || fs == 0)
+	static const uint32_t candidates[] = GS_GLIBC_PTHREAD_TID_CANDIDATES;
+	if (gs_ptrace_fs_base(pid, &fs) < 0 || fs == 0)
 		return -ENOENT;
 	for (size_t i = 0; i < GS_ARRAY_SIZE(candidates); i++)
 		if (gs_mem_read(pid, fs + candidates[i], &v, 4) == 0 && v == (uint32_t)pid) {

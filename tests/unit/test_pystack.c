@@ -76,7 +76,7 @@ static void build(int n)
 
 struct got {
 	uint32_t tid;
-	struct gs_pyframe f[GS_MAX_FRAMES];
+	struct gs_pyframe f[GS_PYSTACK_MAX_FRAMES];
 	int n;
 };
 
@@ -125,7 +125,7 @@ static void test_cyclic_and_truncated(void **state)
 	build(3);
 	p64(frame_addr(2) + 0x30, frame_addr(0)); /* the outermost frame points back to the innermost */
 	assert_int_equal(gs_pystacks_sample(ps, rd, NULL, cb, &g), 1);
-	assert_true(g.n <= GS_MAX_FRAMES); /* bounded, no hang */
+	assert_true(g.n <= GS_PYSTACK_MAX_FRAMES); /* bounded, no hang */
 	assert_true(g.n >= 3);
 	build(3);
 	p64(frame_addr(1) + 0x30, 0xdead00000000ull); /* the chain runs into unmapped memory */
