@@ -10,8 +10,10 @@
 
 /* PyUnicodeObject and PyBytesObject, the same from 3.9 to 3.12 except the compact-ASCII header
  * size, which 3.12 shrank (no wstr) */
-#define STRINGS_39 .bytes_size = 0x10, .bytes_sval = 0x20, .uni_state = 0x20, .uni_length = 0x10, .uni_ascii_size = 0x30
-#define STRINGS_312 .bytes_size = 0x10, .bytes_sval = 0x20, .uni_state = 0x20, .uni_length = 0x10, .uni_ascii_size = 0x28
+#define STRINGS_39 \
+	.bytes_size = 0x10, .bytes_sval = 0x20, .uni_state = 0x20, .uni_length = 0x10, .uni_ascii_size = 0x30
+#define STRINGS_312 \
+	.bytes_size = 0x10, .bytes_sval = 0x20, .uni_state = 0x20, .uni_length = 0x10, .uni_ascii_size = 0x28
 
 static const struct gs_pylayout layouts[] = {
 	{
