@@ -25,7 +25,7 @@ struct gs_pystacks {
 	uint32_t tstate_native_tid;         /* 3.11+: PyThreadState.native_thread_id */
 	uint32_t tstate_thread_id;          /* 3.9, 3.10: PyThreadState.thread_id, a pthread_t */
 	size_t ts_len, fr_len, co_len; /* bytes to read of each object: no more than its fields need */
-	uint64_t runtime, interp_main, code_type;
+	uint64_t interp_main, code_type;
 	struct code_entry *codes; /* open addressing by address */
 	size_t cap;
 	uint64_t walks, errors;
@@ -37,8 +37,8 @@ static size_t max3(size_t a, size_t b, size_t c) { return a > b ? (a > c ? a : c
 static void read_lengths(struct gs_pystacks *ps)
 {
 	const struct gs_pystack_layout *l = &ps->l;
-	ps->ts_len = max3(max3(l->tstate_next, ps->tstate_native_tid, l->tstate_frame), l->legacy ? ps->tstate_thread_id : 0,
-			  0) + 8;
+	uint32_t tid = l->legacy ? ps->tstate_thread_id : ps->tstate_native_tid; /* the one read */
+	ps->ts_len = max3(l->tstate_next, tid, l->tstate_frame) + 8;
 	ps->fr_len = max3(max3(l->frame_previous, l->frame_code, l->frame_instr), l->frame_owner, 0) + 8;
 	ps->co_len = max3(max3(l->code_qualname, l->code_filename, l->code_linetable), l->code_firstlineno, 8) + 8;
 }
@@ -84,8 +84,6 @@ struct gs_pystacks *gs_pystacks_new(const struct gs_python *py, char *why, size_
 			 img->version);
 	else
 		ps = walker_new(&img->layout, py->runtime + img->layout.interp_main, addr + py->bias);
-	if (ps)
-		ps->runtime = py->runtime;
 	gs_elf_free(elf);
 	return ps;
 }
