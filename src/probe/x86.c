@@ -532,7 +532,6 @@ size_t x86_relocate(const uint8_t *in, size_t len, uint64_t from, uint64_t to, u
 	return len;
 }
 
-
 uint64_t x86_rdtsc(void)
 {
 	uint32_t lo, hi;
