@@ -647,7 +647,7 @@ static void on_pystack(struct gs_analysis *a, const struct gs_rec *r, const void
 	uint64_t id = r->arg64;
 	int n = r->arg;
 	uint32_t *v;
-	if (!id || id > (1u << 24) || id > a->npystacks + GS_ID_GAP || n <= 0 || n > GS_MAX_STACK_FRAMES ||
+	if (!id || id > (1u << 24) || id > a->npystacks + GS_ID_GAP || n <= 0 || n > GS_RECFILE_MAX_STACK_FRAMES ||
 	    plen < (size_t)n * 4)
 		return;
 	if (id > a->npystacks) {

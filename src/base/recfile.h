@@ -54,7 +54,7 @@ enum gs_rec_type {
 				    flags, payload "function\0module\0"; PYSTACKs mix both kinds */
 };
 
-#define GS_MAX_STACK_FRAMES 1024 /* frames of one PYSTACK record */
+#define GS_RECFILE_MAX_STACK_FRAMES 1024 /* frames of one PYSTACK record */
 
 #define GS_THREAD_HOLDS_GIL 1u
 #define GS_THREAD_MAIN 2u

@@ -12,7 +12,7 @@
 #include "base/procfs.h"
 #include "base/util.h"
 #include "cpython/elfsym.h"
-#include "probe/x86.h"
+#include "probe/ptrace.h"
 #include "record/session.h"
 
 #include <errno.h>
@@ -74,7 +74,7 @@ static int on_exec(struct gs_session *S, pid_t child, struct follow *f)
 	}
 	if ((f->bp_addr = auxv_entry(child)) == 0)
 		return 0;
-	if (x86_bp_insert(child, f->bp_addr, &f->saved) < 0) {
+	if (gs_ptrace_bp_insert(child, f->bp_addr, &f->saved) < 0) {
 		f->bp_addr = 0;
 		gs_session_set_up_python(S, child, 1); /* best effort: libraries may be missing */
 		ptrace(PTRACE_DETACH, child, NULL, NULL);
@@ -109,7 +109,7 @@ static int follow_report(struct gs_session *S, pid_t child, int st, struct follo
 			ptrace(PTRACE_CONT, child, NULL, NULL);
 		return 0;
 	} else if (WSTOPSIG(st) == SIGTRAP && f->bp_addr) {
-		int hit = x86_bp_hit_and_remove(child, f->bp_addr, f->saved);
+		int hit = gs_ptrace_bp_hit_and_remove(child, f->bp_addr, f->saved);
 		if (hit == 1) {
 			gs_session_set_up_python(S, child, 1);
 			ptrace(PTRACE_DETACH, child, NULL, (void *)(long)S->pending_sig);

@@ -274,10 +274,10 @@ int gs_natsampler_stack(struct gs_natsampler *s, uint32_t tid, uint64_t *pcs, ui
 	}
 	if (t->unwound_kind != kind || t->unwound_time != c->time) {
 		if (!t->pcs) {
-			t->pcs = gs_malloc(GS_NATIVE_MAX_FRAMES * sizeof(uint64_t));
-			t->sps = gs_malloc(GS_NATIVE_MAX_FRAMES * sizeof(uint64_t));
+			t->pcs = gs_malloc(GS_NATIVE_UNWIND_MAX_FRAMES * sizeof(uint64_t));
+			t->sps = gs_malloc(GS_NATIVE_UNWIND_MAX_FRAMES * sizeof(uint64_t));
 		}
-		t->npcs = gs_native_unwind(s->native, tid, c->regs, c->stack, c->len, t->pcs, t->sps, GS_NATIVE_MAX_FRAMES,
+		t->npcs = gs_native_unwind(s->native, tid, c->regs, c->stack, c->len, t->pcs, t->sps, GS_NATIVE_UNWIND_MAX_FRAMES,
 					   &t->complete);
 		t->unwound_kind = kind;
 		t->unwound_time = c->time;

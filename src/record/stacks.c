@@ -117,14 +117,14 @@ static void debug_mismatch(struct gs_stacks *s, uint32_t tid, const uint64_t *pc
 static int merge_native(struct gs_stacks *s, uint32_t tid, const struct gs_pyframe *f, int n, uint32_t *ids,
 			uint64_t now)
 {
-	uint64_t pcs[GS_NATIVE_MAX_FRAMES], sps[GS_NATIVE_MAX_FRAMES], eaddr[GS_MAX_FRAMES];
-	uint32_t natids[GS_NATIVE_MAX_FRAMES] = { 0 };
-	unsigned flags[GS_NATIVE_MAX_FRAMES];
-	uint8_t entry[GS_MAX_FRAMES], is_eval[GS_NATIVE_MAX_FRAMES];
-	int plan[GS_MAX_STACK_FRAMES];
+	uint64_t pcs[GS_NATIVE_UNWIND_MAX_FRAMES], sps[GS_NATIVE_UNWIND_MAX_FRAMES], eaddr[GS_PYSTACK_MAX_FRAMES];
+	uint32_t natids[GS_NATIVE_UNWIND_MAX_FRAMES] = { 0 };
+	unsigned flags[GS_NATIVE_UNWIND_MAX_FRAMES];
+	uint8_t entry[GS_PYSTACK_MAX_FRAMES], is_eval[GS_NATIVE_UNWIND_MAX_FRAMES];
+	int plan[GS_RECFILE_MAX_STACK_FRAMES];
 	int frozen, complete, npc, m, mismatch;
 
-	npc = gs_natsampler_stack(s->nat, tid, pcs, sps, GS_NATIVE_MAX_FRAMES, &frozen, &complete);
+	npc = gs_natsampler_stack(s->nat, tid, pcs, sps, GS_NATIVE_UNWIND_MAX_FRAMES, &frozen, &complete);
 	if (npc <= 0)
 		s->nat_missing++;
 	for (int k = 0; k < npc; k++)
@@ -133,7 +133,7 @@ static int merge_native(struct gs_stacks *s, uint32_t tid, const struct gs_pyfra
 		entry[i] = (uint8_t)f[i].entry;
 		eaddr[i] = f[i].entry_addr;
 	}
-	m = gs_native_merge(flags, sps, npc > 0 ? npc : 0, complete, entry, eaddr, n, plan, GS_MAX_STACK_FRAMES,
+	m = gs_native_merge(flags, sps, npc > 0 ? npc : 0, complete, entry, eaddr, n, plan, GS_RECFILE_MAX_STACK_FRAMES,
 			    &mismatch, is_eval);
 	for (int k = 0; k < npc; k++)
 		if (is_eval[k] && !(flags[k] & GS_NATFRAME_EVAL)) /* found by its entry frame: a stripped build */
@@ -162,7 +162,7 @@ static int merge_native(struct gs_stacks *s, uint32_t tid, const struct gs_pyfra
 static void on_stack(uint32_t tid, const struct gs_pyframe *f, int n, void *arg)
 {
 	struct gs_stacks *s = arg;
-	uint32_t ids[GS_MAX_STACK_FRAMES];
+	uint32_t ids[GS_RECFILE_MAX_STACK_FRAMES];
 	uint64_t now = gs_now_ns();
 	struct gs_rec r = { 0 };
 
