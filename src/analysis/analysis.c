@@ -1,7 +1,10 @@
 /* analysis.c - the state machine. Events must arrive in time order; an event older than its
  * thread's last one is counted (out_of_order) and treated as happening at that last time.
  * Unmatched events never stop the analysis: they are counted as anomalies and the state is
- * repaired (for example an acquisition while another thread holds the GIL ends that hold). */
+ * repaired (for example an acquisition while another thread holds the GIL ends that hold).
+ * Here: the threads' and GILs' state transitions, one function per record type. Beside it:
+ * blame.c (waiters and who they waited behind), stacks.c (stacks and sample counts), meta.c
+ * (run and process metadata, each process's images). */
 #define _GNU_SOURCE
 #include "analysis/analysis.h"
 #include "analysis/blame.h"
