@@ -640,6 +640,44 @@ static void test_exec_ends_holds(void **state)
 	gs_analysis_free(&a);
 }
 
+/* Three threads taking turns for 30,000 steps, two always waiting: the blame log never empties,
+ * so it must drop what no waiter needs (it stays small), and each thread's blame is exact. */
+static void test_blame_log_stays_short(void **state)
+{
+	enum { STEPS = 30000 };
+	struct gs_analysis a;
+	struct gs_gilstat *g;
+	(void)state;
+	python_process(&a);
+	feed(&a, GS_REC_FORK, 100, 101, T(0), 100, 100);
+	feed(&a, GS_REC_FORK, 100, 102, T(0), 100, 100);
+	WAIT(101, 0);
+	WAIT(102, 0);
+	ACQ(100, 0);
+	for (int s = 0; s < STEPS; s++) {
+		uint32_t h = 100 + (uint32_t)(s % 3), next = 100 + (uint32_t)((s + 1) % 3);
+		REL(h, 10 * (s + 1));
+		WAIT(h, 10 * (s + 1));
+		ACQ(next, 10 * (s + 1));
+	}
+	gs_analysis_finish(&a, T(10 * STEPS));
+	g = &a.gils[gs_analysis_process(&a, 100)->main_gil];
+	assert_true(g->cap_segs <= 256);
+	for (uint32_t tid = 100; tid <= 102; tid++) {
+		struct gs_thread *t = gs_analysis_thread(&a, tid);
+		uint64_t others = 0;
+		assert_int_equal(t->nblame, 2);
+		for (size_t k = 0; k < t->nblame; k++) {
+			assert_int_not_equal(t->blame[k].holder, tid);
+			assert_int_not_equal(t->blame[k].holder, 0);
+			assert_int_equal(t->blame[k].ns, 10 * US * (STEPS / 3));
+			others += t->blame[k].ns;
+		}
+		assert_int_equal(others, t->wait_ns);
+	}
+	gs_analysis_free(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -650,6 +688,7 @@ int main(void)
 		cmocka_unit_test(test_longest_holds_carry_their_stack),
 		cmocka_unit_test(test_holder_stacks_per_waiter), cmocka_unit_test(test_wait_sites), cmocka_unit_test(test_tid_reuse), cmocka_unit_test(test_subinterpreters_own_gils),
 		cmocka_unit_test(test_many_waiters_blame), cmocka_unit_test(test_exec_ends_holds),
+		cmocka_unit_test(test_blame_log_stays_short),
 	};
 	return cmocka_run_group_tests_name("analysis", tests, NULL, NULL);
 }
