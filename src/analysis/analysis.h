@@ -142,6 +142,7 @@ struct gs_gilstat {
 struct gs_image {
 	uint64_t start_ns;
 	int is_python;          /* described by python.version: a CPython gilscope traced */
+	int forked;             /* known only as a fork() of a CPython process */
 	char python_version[32];
 	char python_path[512];
 	char python_build[192];

@@ -65,6 +65,7 @@ void gs_meta_process(struct gs_process *p, const char *k, const char *v, uint64_
 	if (strcmp(k, "python.version") == 0) {
 		snprintf(im->python_version, sizeof(im->python_version), "%s", v);
 		im->is_python = 1;
+		im->forked = 0;
 		memcpy(p->python_version, im->python_version, sizeof(p->python_version));
 		p->is_python = 1;
 	} else if (strcmp(k, "python.path") == 0) {
@@ -84,7 +85,13 @@ void gs_meta_process(struct gs_process *p, const char *k, const char *v, uint64_
 
 void gs_meta_exec(struct gs_process *p, uint64_t now)
 {
-	image_current(p);
+	struct gs_image *old = image_current(p);
+	if (old->forked && !p->ngils) {
+		/* a CPython only by fork() that never used its GIL (subprocess's child on its way to
+		 * exec): not a Python process */
+		old->is_python = 0;
+		p->python_version[0] = p->python_path[0] = p->python_build[0] = p->mechanism[0] = '\0';
+	}
 	image_new(p, now);
 	p->is_python = 0; /* GIL events of the old image end here; the new one's count once it is known */
 }
@@ -96,6 +103,7 @@ void gs_meta_fork(struct gs_process *p, const struct gs_process *parent, uint64_
 	if (parent->nimages)
 		*im = parent->images[parent->nimages - 1];
 	im->start_ns = now;
+	im->forked = 1;
 	p->is_python = 1;
 	memcpy(p->python_version, parent->python_version, sizeof(p->python_version));
 	memcpy(p->python_path, parent->python_path, sizeof(p->python_path));

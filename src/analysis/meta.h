@@ -8,7 +8,9 @@
  * image, the program it runs since its start or its last exec(): each process keeps its images
  * in order (struct gs_image). The process's own python_* fields are those of its last CPython
  * image, so an exec into something else keeps what the GIL figures were recorded from, while
- * is_python, which lets GIL events count, follows the current image. `account_from` is not
+ * is_python, which lets GIL events count, follows the current image. An image that is CPython
+ * only because it was forked from one and never used a GIL (subprocess's child before its exec)
+ * is forgotten at the exec: the process is not a Python process. `account_from` is not
  * handled here (it restarts the accounting: analysis.c).
  */
 #ifndef GS_ANALYSIS_META_H
