@@ -631,12 +631,22 @@ static void test_exec_ends_holds(void **state)
 	gs_analysis_feed(&a, &r, ver2, sizeof(ver2));
 	ACQ(100, 70);
 	REL(100, 90);
+	/* a child forked by it that execs without running Python (subprocess): not a Python process */
+	feed(&a, GS_REC_FORK, 200, 200, T(95), 100, 100);
+	r.type = GS_REC_COMM;
+	r.pid = r.tid = 200;
+	r.time = T(96);
+	gs_analysis_feed(&a, &r, name, sizeof(name));
 	gs_analysis_finish(&a, T(100));
 	p = gs_analysis_process(&a, 100);
 	assert_int_equal(p->is_python, 1);
 	assert_string_equal(p->python_version, "3.12.1");
 	assert_string_equal(p->images[0].python_version, "3.11.7");
 	assert_int_equal(gs_analysis_thread(&a, 100)->held_ns, 70 * US);
+	p = gs_analysis_process(&a, 200);
+	assert_non_null(p);
+	assert_int_equal(p->is_python, 0);
+	assert_int_equal(p->python_version[0], '\0');
 	gs_analysis_free(&a);
 }
 
