@@ -66,7 +66,12 @@ void gs_meta_process(struct gs_process *p, const char *k, const char *v, uint64_
 		snprintf(im->python_version, sizeof(im->python_version), "%s", v);
 		im->is_python = 1;
 		im->forked = 0;
+		/* the process is described by this image from now on, not partly by an older one */
 		memcpy(p->python_version, im->python_version, sizeof(p->python_version));
+		memcpy(p->python_path, im->python_path, sizeof(p->python_path));
+		memcpy(p->python_build, im->python_build, sizeof(p->python_build));
+		if (p->nimages > 1)
+			p->mechanism[0] = '\0';
 		p->is_python = 1;
 	} else if (strcmp(k, "python.path") == 0) {
 		snprintf(im->python_path, sizeof(im->python_path), "%s", v);
