@@ -74,9 +74,11 @@ static void settle(struct gs_analysis *a, struct gs_gilstat *g, struct gs_thread
 	uint64_t from = w->blame_clock, to = g->wait_clock;
 	size_t i = w->blame_seg >= g->seg_base ? (size_t)(w->blame_seg - g->seg_base) : 0;
 	if (to > from && i < g->nsegs) {
-		int mapped = w->nblame + (g->nsegs - i) > GS_BLAME_LINEAR;
+		/* a few segments are looked up faster in the list than the table is filled */
+		size_t walk = g->nsegs - i;
+		int mapped = walk > 4 && w->nblame + walk > GS_BLAME_LINEAR;
 		if (mapped) {
-			map_prepare(a, w->nblame + (g->nsegs - i));
+			map_prepare(a, w->nblame + walk);
 			for (size_t k = 0; k < w->nblame; k++) {
 				struct gs_blame_slot *s = map_slot(a, w->blame[k].holder);
 				s->gen = a->blame_map_gen;
