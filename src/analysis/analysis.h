@@ -100,6 +100,17 @@ struct gs_thread {
 	uint64_t hold_stack;
 	uint32_t hold_votes, hold_samples;
 	uint64_t wait_stack;    /* the first stack sampled during the current wait, 0: none yet */
+	/* while waiting (blame.h): its place in the GIL's waiter set, and where in the GIL's log
+	 * its blame was last settled */
+	uint32_t waiter_pos;
+	uint64_t blame_clock, blame_seg;
+};
+
+/* A stretch of a GIL's contended time with one holder (blame.h): from `clock` on the GIL's
+ * wait_clock to the next segment's. */
+struct gs_blame_seg {
+	uint32_t holder;
+	uint64_t clock;
 };
 
 /* One GIL: the process's (3.9-3.11, and the main interpreter's), or a sub-interpreter's own
@@ -117,10 +128,25 @@ struct gs_gilstat {
 	int nwaiters;
 	uint32_t *waiters;      /* thread indexes of the waiting threads */
 	size_t cap_waiters;
+	struct gs_blame_seg *segs; /* the holders while threads waited, not yet settled (blame.h) */
+	size_t nsegs, cap_segs;
+	uint64_t seg_base;      /* index of segs[0] since the start */
+	uint64_t wait_clock;    /* contended time so far */
 	int hold_max_waiters;
 	uint64_t hold_waited_ns;
 	int drop_pending;
 	uint64_t drop_time, t_last;
+};
+
+/* One program a process ran: it starts at the process's start or at an exec(). */
+struct gs_image {
+	uint64_t start_ns;
+	int is_python;          /* described by python.version: a CPython gilscope traced */
+	int forked;             /* known only as a fork() of a CPython process */
+	char python_version[32];
+	char python_path[512];
+	char python_build[192];
+	char python_error[512];
 };
 
 struct gs_process {
@@ -132,6 +158,10 @@ struct gs_process {
 	char python_build[192]; /* "static, stripped" ... */
 	char mechanism[1024];
 	char python_error[512]; /* why GIL events are not recorded for it (not CPython, unsupported...) */
+	/* python_*: the last CPython among its images (an exec does not erase it); is_python: the
+	 * current image is that CPython */
+	struct gs_image *images; /* the programs it ran, oldest first (meta.h) */
+	size_t nimages;
 	uint64_t first_ns, end_ns;
 	int main_gil;           /* index in gils, -1 none yet */
 	int ngils;
@@ -156,6 +186,11 @@ struct gs_hooks {
 	void (*counter)(void *ctx, uint32_t pid, uint32_t tid, uint64_t time, const char *name, uint64_t value);
 };
 
+/* The blame lookup table (blame.c): holder -> index in one thread's blame list. */
+struct gs_blame_slot {
+	uint32_t gen, holder, index;
+};
+
 struct gs_analysis {
 	const struct gs_hooks *hooks;
 	struct gs_thread *threads;
@@ -168,6 +203,9 @@ struct gs_analysis {
 	size_t ngils, cap_gils;
 	struct gs_hold top_holds[GS_TOP_HOLDS]; /* longest first */
 	int ntop_holds;
+	struct gs_blame_slot *blame_map;
+	size_t blame_map_cap;
+	uint32_t blame_map_gen;
 	/* Python stacks: frame and stack definitions by id, and sample counts */
 	struct gs_pyframe_def *pyframes;
 	size_t npyframes;
