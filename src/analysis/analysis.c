@@ -103,6 +103,7 @@ static struct gs_process *proc_get(struct gs_analysis *a, uint32_t pid, uint64_t
 	p->pid = pid;
 	p->first_ns = now;
 	p->main_gil = -1;
+	p->drops_told_apart = -1;
 	return p;
 }
 
@@ -439,19 +440,15 @@ static void reset_accounting(struct gs_analysis *a, uint64_t now)
 /* A run's META record (pid 0), or a process's. */
 static void on_meta(struct gs_analysis *a, const struct gs_rec *r, const char *payload, size_t plen)
 {
-	const char *k = payload, *v;
-	if (!plen)
+	struct gs_meta m;
+	if (gs_meta_decode(r, payload, plen, &m) < 0)
 		return;
-	v = memchr(k, '\0', plen);
-	if (!v || (size_t)(v - k) + 1 >= plen)
-		return;
-	v++;
 	if (r->pid != 0)
-		gs_meta_process(proc_get(a, r->pid, r->time), k, v, r->time);
-	else if (strcmp(k, "account_from") == 0)
+		gs_meta_process(proc_get(a, r->pid, r->time), &m, r->time);
+	else if (strcmp(m.key, "account_from") == 0)
 		reset_accounting(a, r->time);
 	else
-		gs_meta_run(a, k, v);
+		gs_meta_run(a, &m);
 }
 
 static void on_counter(struct gs_analysis *a, const struct gs_rec *r, const void *payload, size_t plen,

@@ -149,6 +149,28 @@ struct gs_image {
 	char python_error[512];
 };
 
+/* What the native-stack sampler did (record --native): the recorder's native.* facts. */
+struct gs_native_figures {
+	uint64_t merged;            /* Python stacks merged with a native one */
+	uint64_t frozen;            /* of those, exact: the thread was off-CPU since the copy */
+	uint64_t mismatched;        /* C and Python stacks disagreed (Python kept alone) */
+	uint64_t missing;           /* Python stacks with no native copy to pair */
+	uint64_t switch_copies;     /* stacks copied at a switch off the CPU */
+	uint64_t cpu_copies;        /* stacks copied while running (cpu-clock) */
+	uint64_t lost;              /* copies the kernel dropped */
+	uint64_t unwinds;
+	uint64_t truncated;         /* unwindings cut short */
+	uint64_t unknown_symbols;
+	uint64_t frozen_mismatched; /* exact pairs that disagreed */
+};
+
+/* The figures by name, in the order of report --json's native_stacks object. */
+struct gs_native_field {
+	const char *name;           /* the JSON key; the recording's fact is "native." + name */
+	size_t offset;              /* in struct gs_native_figures */
+};
+extern const struct gs_native_field gs_native_fields[11];
+
 struct gs_process {
 	uint32_t pid;
 	int is_python;          /* GIL events of this process are meaningful */
@@ -157,6 +179,7 @@ struct gs_process {
 	char python_path[512];
 	char python_build[192]; /* "static, stripped" ... */
 	char mechanism[1024];
+	int drops_told_apart;   /* 1 or 0 from python.forced_drops_told_apart; -1: not said (format 1) */
 	char python_error[512]; /* why GIL events are not recorded for it (not CPython, unsupported...) */
 	/* python_*: the last CPython among its images (an exec does not erase it); is_python: the
 	 * current image is that CPython */
@@ -229,11 +252,15 @@ struct gs_analysis {
 	int active_only;        /* reports: list only threads that took, waited for or ran without the GIL */
 	int keep_evals;         /* keep the evaluation loop's C frames and -X perf trampolines in stacks */
 	int have_native;        /* the stacks hold native frames (record --native) */
-	uint64_t native_stats[11]; /* the recorder's native.stats META (see record.c) */
+	struct gs_native_figures native; /* the recorder's native.* facts */
 	uint32_t target_pid;
 	char command[1024];
 	char gilscope_version[32];
 };
+
+/* Are forced drops told apart from voluntary releases in p (a switch-request watchpoint)? The
+ * recording says so (format 2); older ones, by their mechanism sentence. */
+int gs_process_tells_forced_drops(const struct gs_process *p);
 
 /* How a recording is read, chosen by the command that parsed the options (NULL: the defaults, all 0). */
 struct gs_analysis_opts {

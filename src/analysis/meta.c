@@ -3,43 +3,103 @@
 #include "analysis/meta.h"
 #include "base/util.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-void gs_meta_run(struct gs_analysis *a, const char *k, const char *v)
+const struct gs_native_field gs_native_fields[11] = {
+	{ "merged", offsetof(struct gs_native_figures, merged) },
+	{ "frozen", offsetof(struct gs_native_figures, frozen) },
+	{ "mismatched", offsetof(struct gs_native_figures, mismatched) },
+	{ "missing", offsetof(struct gs_native_figures, missing) },
+	{ "switch_copies", offsetof(struct gs_native_figures, switch_copies) },
+	{ "cpu_copies", offsetof(struct gs_native_figures, cpu_copies) },
+	{ "lost", offsetof(struct gs_native_figures, lost) },
+	{ "unwinds", offsetof(struct gs_native_figures, unwinds) },
+	{ "truncated", offsetof(struct gs_native_figures, truncated) },
+	{ "unknown_symbols", offsetof(struct gs_native_figures, unknown_symbols) },
+	{ "frozen_mismatched", offsetof(struct gs_native_figures, frozen_mismatched) },
+};
+
+enum field_kind { F_U64, F_U32, F_TEXT };
+
+/* The run's facts: one row per key. */
+static const struct run_field {
+	const char *key;
+	enum field_kind kind;
+	size_t offset, size;
+} run_fields[] = {
+	{ "command", F_TEXT, offsetof(struct gs_analysis, command), sizeof(((struct gs_analysis *)0)->command) },
+	{ "gilscope_version", F_TEXT, offsetof(struct gs_analysis, gilscope_version),
+	  sizeof(((struct gs_analysis *)0)->gilscope_version) },
+	{ "target_pid", F_U32, offsetof(struct gs_analysis, target_pid), 0 },
+	{ "recorder.cpu_ns", F_U64, offsetof(struct gs_analysis, recorder_cpu_ns), 0 },
+	{ "recorder.max_rss_kb", F_U64, offsetof(struct gs_analysis, recorder_max_rss_kb), 0 },
+	{ "stacks.errors", F_U64, offsetof(struct gs_analysis, stack_errors), 0 },
+	{ "stacks.rate_hz", F_U64, offsetof(struct gs_analysis, stack_rate_hz), 0 },
+};
+
+/* Format 1: "native.stats" held the figures as numbers separated by blanks, in table order. */
+static void native_stats_v1(struct gs_analysis *a, const char *v)
 {
-	if (strcmp(k, "command") == 0) {
-		snprintf(a->command, sizeof(a->command), "%s", v);
-	} else if (strcmp(k, "mode") == 0) {
-		a->attach = strcmp(v, "attach") == 0;
-	} else if (strcmp(k, "target_pid") == 0) {
-		uint64_t x;
-		if (gs_parse_u64(v, &x) == 0)
-			a->target_pid = (uint32_t)x;
-	} else if (strcmp(k, "recorder.cpu_ns") == 0) {
-		gs_parse_u64(v, &a->recorder_cpu_ns);
-	} else if (strcmp(k, "recorder.max_rss_kb") == 0) {
-		gs_parse_u64(v, &a->recorder_max_rss_kb);
-	} else if (strcmp(k, "stacks.errors") == 0) {
-		gs_parse_u64(v, &a->stack_errors);
-	} else if (strcmp(k, "stacks.rate_hz") == 0) {
-		gs_parse_u64(v, &a->stack_rate_hz);
-	} else if (strcmp(k, "native.stats") == 0) {
-		/* counts separated by spaces (record.c) */
-		char *end;
-		const char *c = v;
-		for (int i = 0; i < 11; i++) {
-			unsigned long long x = strtoull(c, &end, 10);
-			if (end == c)
-				break;
-			a->native_stats[i] = x;
-			c = end;
-		}
-		a->have_native = 1;
-	} else if (strcmp(k, "gilscope_version") == 0) {
-		snprintf(a->gilscope_version, sizeof(a->gilscope_version), "%s", v);
+	char *end;
+	for (size_t i = 0; i < GS_ARRAY_SIZE(gs_native_fields); i++) {
+		unsigned long long x = strtoull(v, &end, 10);
+		if (end == v)
+			break;
+		*(uint64_t *)((char *)&a->native + gs_native_fields[i].offset) = x;
+		v = end;
 	}
+	a->have_native = 1;
+}
+
+/* "native.NAME" (format 2). 1 when k is one of them. */
+static int native_fact(struct gs_analysis *a, const struct gs_meta *m)
+{
+	if (strncmp(m->key, "native.", 7) != 0 || !m->is_number)
+		return 0;
+	for (size_t i = 0; i < GS_ARRAY_SIZE(gs_native_fields); i++)
+		if (strcmp(m->key + 7, gs_native_fields[i].name) == 0) {
+			*(uint64_t *)((char *)&a->native + gs_native_fields[i].offset) = m->u64;
+			a->have_native = 1;
+			return 1;
+		}
+	return 0;
+}
+
+void gs_meta_run(struct gs_analysis *a, const struct gs_meta *m)
+{
+	if (strcmp(m->key, "mode") == 0) {
+		a->attach = strcmp(m->text, "attach") == 0;
+		return;
+	}
+	if (strcmp(m->key, "native.stats") == 0) {
+		native_stats_v1(a, m->text);
+		return;
+	}
+	if (native_fact(a, m))
+		return;
+	for (size_t i = 0; i < GS_ARRAY_SIZE(run_fields); i++) {
+		const struct run_field *f = &run_fields[i];
+		char *field = (char *)a + f->offset;
+		if (strcmp(m->key, f->key) != 0)
+			continue;
+		if (f->kind == F_TEXT)
+			snprintf(field, f->size, "%s", m->text);
+		else if (f->kind == F_U64 && m->is_number)
+			memcpy(field, &m->u64, sizeof(uint64_t));
+		else if (f->kind == F_U32 && m->is_number && m->u64 <= UINT32_MAX)
+			*(uint32_t *)field = (uint32_t)m->u64;
+		return;
+	}
+}
+
+int gs_process_tells_forced_drops(const struct gs_process *p)
+{
+	if (p->drops_told_apart >= 0)
+		return p->drops_told_apart;
+	return !strstr(p->mechanism, "forced drops not told apart");
 }
 
 static struct gs_image *image_new(struct gs_process *p, uint64_t start)
@@ -58,9 +118,10 @@ static struct gs_image *image_current(struct gs_process *p)
 	return p->nimages ? &p->images[p->nimages - 1] : image_new(p, p->first_ns);
 }
 
-void gs_meta_process(struct gs_process *p, const char *k, const char *v, uint64_t now)
+void gs_meta_process(struct gs_process *p, const struct gs_meta *m, uint64_t now)
 {
 	struct gs_image *im = image_current(p);
+	const char *k = m->key, *v = m->text;
 	(void)now;
 	if (strcmp(k, "python.version") == 0) {
 		snprintf(im->python_version, sizeof(im->python_version), "%s", v);
@@ -85,6 +146,8 @@ void gs_meta_process(struct gs_process *p, const char *k, const char *v, uint64_
 			memcpy(p->python_error, im->python_error, sizeof(p->python_error));
 	} else if (strcmp(k, "mechanism") == 0) {
 		snprintf(p->mechanism, sizeof(p->mechanism), "%s", v);
+	} else if (strcmp(k, "python.forced_drops_told_apart") == 0 && m->is_number) {
+		p->drops_told_apart = m->u64 != 0;
 	}
 }
 
@@ -114,6 +177,7 @@ void gs_meta_fork(struct gs_process *p, const struct gs_process *parent, uint64_
 	memcpy(p->python_path, parent->python_path, sizeof(p->python_path));
 	memcpy(p->python_build, parent->python_build, sizeof(p->python_build));
 	memcpy(p->mechanism, parent->mechanism, sizeof(p->mechanism));
+	p->drops_told_apart = parent->drops_told_apart;
 }
 
 void gs_meta_free(struct gs_process *p)

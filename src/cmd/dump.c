@@ -2,10 +2,31 @@
  * debugging and bug reports. Reads the file with the record reader alone: no analysis. */
 #define _GNU_SOURCE
 #include "cmd/cmd.h"
+#include "base/escape.h"
 #include "base/recfile.h"
 #include "base/util.h"
 
 #include <string.h>
+
+/* The payload's first string (and second, when two), escaped for the terminal; payload strings
+ * are not trusted to be terminated. */
+static void print_strings(const char *p, size_t plen, int two)
+{
+	char buf[1100];
+	size_t kl = strnlen(p, plen), n = kl < sizeof(buf) - 1 ? kl : sizeof(buf) - 1;
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+	putchar(' ');
+	gs_esc_term(stdout, buf);
+	if (two && kl + 1 < plen) {
+		size_t vl = strnlen(p + kl + 1, plen - kl - 1);
+		n = vl < sizeof(buf) - 1 ? vl : sizeof(buf) - 1;
+		memcpy(buf, p + kl + 1, n);
+		buf[n] = '\0';
+		putchar('=');
+		gs_esc_term(stdout, buf);
+	}
+}
 
 int gs_cmd_dump(int argc, char **argv)
 {
@@ -37,14 +58,19 @@ int gs_cmd_dump(int argc, char **argv)
 		const char *name = r.type < sizeof(names) / sizeof(names[0]) ? names[r.type] : "UNKNOWN";
 		printf("%14.6f %-10s pid=%u tid=%u arg=%d arg64=%#llx", r.time >= start ? (double)(r.time - start) / 1e6 : -1.0,
 		       name, r.pid, r.tid, r.arg, (unsigned long long)r.arg64);
-		if (plen && (r.type == GS_REC_META || r.type == GS_REC_COMM || r.type == GS_REC_PYFRAME ||
-			     r.type == GS_REC_NATFRAME || r.type == GS_REC_COUNTER)) {
-			/* payload strings are not trusted to be terminated */
-			const char *k = payload;
-			size_t kl = strnlen(k, plen);
-			printf(" %.*s", (int)kl, k);
-			if (r.type != GS_REC_COMM && r.type != GS_REC_COUNTER && kl + 1 < plen)
-				printf("=%.*s", (int)strnlen(k + kl + 1, plen - kl - 1), k + kl + 1);
+		if (r.type == GS_REC_META) {
+			struct gs_meta m;
+			if (gs_meta_decode(&r, payload, plen, &m) == 0) {
+				putchar(' ');
+				gs_esc_term(stdout, m.key);
+				putchar('=');
+				gs_esc_term(stdout, m.text);
+			} else {
+				fputs(" (malformed)", stdout);
+			}
+		} else if (plen && (r.type == GS_REC_COMM || r.type == GS_REC_PYFRAME || r.type == GS_REC_NATFRAME ||
+				    r.type == GS_REC_COUNTER)) {
+			print_strings(payload, plen, r.type == GS_REC_PYFRAME || r.type == GS_REC_NATFRAME);
 		}
 		putchar('\n');
 	}

@@ -129,7 +129,7 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 				pct(g->held_ns, gw), d1, pct(g->contended_ns, gw));
 			fmt_dur(d2, sizeof(d2), g->drop_latency_n ? g->drop_latency_sum_ns / g->drop_latency_n : 0);
 			fmt_dur(d3, sizeof(d3), g->drop_latency_max_ns);
-			if (strstr(p->mechanism, "forced drops not told apart"))
+			if (!gs_process_tells_forced_drops(p))
 				fprintf(out, "  %" PRIu64 " acquisitions\n", g->acquisitions);
 			else
 				fprintf(out, "  %" PRIu64 " acquisitions, %" PRIu64 " forced drops (switch-interval requests honoured in %s on average, %s at most)\n",
@@ -191,12 +191,12 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 	if (!a->complete)
 		fprintf(out, "\nthe recording is incomplete (gilscope was killed or the disk filled): figures cover what was written");
 	if (a->have_native) {
-		const uint64_t *s = a->native_stats;
+		const struct gs_native_figures *s = &a->native;
 		fprintf(out,
 			"\nnative stacks: %" PRIu64 " merged with Python stacks (%" PRIu64 " exact: thread off-CPU since the "
 			"copy); C and Python stacks disagreed in %" PRIu64 " (%" PRIu64 " of the exact ones); %" PRIu64
 			" of %" PRIu64 " unwindings cut short; %" PRIu64 " copies lost",
-			s[0], s[1], s[2], s[10], s[8], s[7], s[6]);
+			s->merged, s->frozen, s->mismatched, s->frozen_mismatched, s->truncated, s->unwinds, s->lost);
 	}
 	fputc('\n', out);
 	free(v);
@@ -237,9 +237,6 @@ static void json_python(const struct gs_analysis *a, FILE *out)
 /* The run: command, mode, duration, the recorder's counts and costs, how complete it is. */
 static void json_run(const struct gs_analysis *a, FILE *out)
 {
-	static const char *const native_keys[11] = { "merged", "frozen", "mismatched", "missing", "switch_copies",
-						     "cpu_copies", "lost", "unwinds", "truncated", "unknown_symbols",
-						     "frozen_mismatched" };
 	fputs(", \"command\": ", out);
 	gs_esc_json(out, a->command);
 	fprintf(out, ", \"mode\": \"%s\", \"target_pid\": %u", a->attach ? "attach" : "launch", a->target_pid);
@@ -254,8 +251,9 @@ static void json_run(const struct gs_analysis *a, FILE *out)
 	kv(out, "stack_rate_hz", a->stack_rate_hz);
 	if (a->have_native) {
 		fputs(", \"native_stacks\": {", out);
-		for (int i = 0; i < 11; i++)
-			fprintf(out, "%s\"%s\": %" PRIu64, i ? ", " : "", native_keys[i], a->native_stats[i]);
+		for (size_t i = 0; i < GS_ARRAY_SIZE(gs_native_fields); i++)
+			fprintf(out, "%s\"%s\": %" PRIu64, i ? ", " : "", gs_native_fields[i].name,
+				*(const uint64_t *)((const char *)&a->native + gs_native_fields[i].offset));
 		fputc('}', out);
 	}
 	kv(out, "out_of_order_events", a->out_of_order);

@@ -231,9 +231,45 @@ static void test_tracefs_format(void **state)
 	assert_int_equal(gs_tracefs_parse_field("", "x", &off, &size), -ENOENT);
 }
 
+/* Format 2's typed facts, and format 1's text ones, through one decoder. */
+static void test_meta_decode(void **state)
+{
+	struct gs_rec r = { .type = GS_REC_META };
+	struct gs_meta m;
+	char buf[64];
+	size_t n;
+	(void)state;
+	assert_int_equal(gs_meta_decode(&r, "mode\0launch\0", 12, &m), 0);
+	assert_string_equal(m.key, "mode");
+	assert_string_equal(m.text, "launch");
+	assert_int_equal(m.type, GS_META_TEXT);
+	assert_false(m.is_number);
+	assert_int_equal(gs_meta_decode(&r, "target_pid\0" "1234\0", 16, &m), 0);
+	assert_true(m.is_number);
+	assert_int_equal(m.u64, 1234);
+	n = gs_meta_u64_payload(buf, sizeof(buf), "native.merged", 18446744073709551615ull);
+	assert_int_equal(n, 14 + 8);
+	r.arg = GS_META_U64;
+	assert_int_equal(gs_meta_decode(&r, buf, n, &m), 0);
+	assert_string_equal(m.key, "native.merged");
+	assert_int_equal(m.u64, 18446744073709551615ull);
+	assert_string_equal(m.text, "18446744073709551615");
+	/* malformed: a short number, no key, no terminator, an unknown type */
+	assert_int_equal(gs_meta_decode(&r, buf, n - 1, &m), -EINVAL);
+	assert_int_equal(gs_meta_decode(&r, "\0abcdefgh", 10, &m), -EINVAL);
+	r.arg = GS_META_TEXT;
+	assert_int_equal(gs_meta_decode(&r, "key\0value", 9, &m), -EINVAL);
+	assert_int_equal(gs_meta_decode(&r, "key", 3, &m), -EINVAL);
+	assert_int_equal(gs_meta_decode(&r, NULL, 0, &m), -EINVAL);
+	r.arg = 7;
+	assert_int_equal(gs_meta_decode(&r, "mode\0launch\0", 12, &m), -EINVAL);
+	assert_int_equal(gs_meta_u64_payload(buf, 8, "native.merged", 1), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_meta_decode),
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
