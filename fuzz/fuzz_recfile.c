@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (gs_analysis_load(&a, path, NULL, why, sizeof(why)) == 0) {
 		/* the tables indexed by frame and stack id stay proportional to the input */
-		if (a.npyframes > (size / 40 + 1) * 1024 || a.npystacks > (size / 40 + 1) * 1024)
+		if (a.nframes > (size / 40 + 1) * 1024 || a.nstacks > (size / 40 + 1) * 1024)
 			abort();
 		gs_report_text(&a, out);
 		gs_report_json(&a, out);

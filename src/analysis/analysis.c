@@ -27,14 +27,14 @@ void gs_analysis_free(struct gs_analysis *a)
 {
 	for (size_t i = 0; i < a->nthreads; i++)
 		free(a->threads[i].blame);
-	for (size_t i = 0; i < a->npyframes; i++) {
-		free(a->pyframes[i].qualname);
-		free(a->pyframes[i].filename);
+	for (size_t i = 0; i < a->nframes; i++) {
+		free(a->frames[i].qualname);
+		free(a->frames[i].filename);
 	}
-	for (size_t i = 0; i < a->npystacks; i++)
-		free(a->pystacks[i]);
-	free(a->pyframes);
-	free(a->pystacks);
+	for (size_t i = 0; i < a->nstacks; i++)
+		free(a->stacks[i]);
+	free(a->frames);
+	free(a->stacks);
 	free(a->counts);
 	for (size_t i = 0; i < a->ngils; i++)
 		gs_blame_free_gil(&a->gils[i]);
@@ -431,7 +431,7 @@ static void reset_accounting(struct gs_analysis *a, uint64_t now)
 	}
 	a->ntop_holds = 0;
 	for (size_t i = 0; i < a->cap_counts; i++)
-		a->counts[i].samples = 0;
+		a->counts[i].amount = 0;
 	a->ncounts = 0;
 	a->stack_samples = 0;
 }
@@ -696,8 +696,8 @@ void gs_analysis_feed(struct gs_analysis *a, const struct gs_rec *r, const void 
 	switch (r->type) {
 	case GS_REC_NATFRAME:
 	case GS_REC_PYFRAME: gs_stacks_on_frame(a, r, payload, plen); return;
-	case GS_REC_PYSTACK: gs_stacks_on_stack(a, r, payload, plen); return;
-	case GS_REC_PYSAMPLE: gs_stacks_on_sample(a, r); return;
+	case GS_REC_STACK: gs_stacks_on_stack(a, r, payload, plen); return;
+	case GS_REC_SAMPLE: gs_stacks_on_sample(a, r); return;
 	case GS_REC_COUNTER: on_counter(a, r, payload, plen, now); return;
 	case GS_REC_LOST: a->lost_events += r->arg64; return;
 	case GS_REC_END: a->complete = 1; return;

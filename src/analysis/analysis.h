@@ -56,7 +56,7 @@ enum gs_stack_what {
 	GS_WHAT_N
 };
 
-struct gs_pyframe_def {
+struct gs_frame_def {
 	char *qualname, *filename; /* native frames: function and module */
 	int line;
 	unsigned native;           /* 0: a Python frame; else 1 | GS_NATFRAME_* << 1 */
@@ -65,14 +65,14 @@ struct gs_pyframe_def {
 struct gs_stack_count {
 	uint32_t what, tid;  /* tid 0: all threads */
 	uint64_t stack;
-	uint64_t samples;
+	uint64_t amount;     /* samples; for GS_WHAT_WAITED_NS, nanoseconds */
 	uint32_t peer;       /* GS_WHAT_HELD_FOR: the holder (tid is the waiter) */
 };
 
 /* Counts kept apart from the flame graph kinds: the holder's stacks sampled while one given
  * thread waited (key: waiter in tid, holder in peer). */
 #define GS_WHAT_HELD_FOR 100u
-/* Each wait's time (in `samples`: nanoseconds) and count, by the stack sampled first while it
+/* Each wait's time (in `amount`: nanoseconds) and count, by the stack sampled first while it
  * waited (a parked thread holds still: the stack it started waiting with); stack 0: waits no
  * sample fell in (shorter than the sampling period). */
 #define GS_WHAT_WAITED_NS 101u
@@ -230,10 +230,10 @@ struct gs_analysis {
 	size_t blame_map_cap;
 	uint32_t blame_map_gen;
 	/* Python stacks: frame and stack definitions by id, and sample counts */
-	struct gs_pyframe_def *pyframes;
-	size_t npyframes;
-	uint32_t **pystacks;    /* id -> [n, frame ids...] */
-	size_t npystacks;
+	struct gs_frame_def *frames; /* id - 1 -> a Python or native frame */
+	size_t nframes;
+	uint32_t **stacks;      /* id - 1 -> [n, frame ids...], Python and native frames mixed */
+	size_t nstacks;
 	struct gs_stack_count *counts;
 	size_t ncounts, cap_counts;
 	uint64_t stack_samples, stack_errors, stack_rate_hz;

@@ -24,10 +24,10 @@ static void count_stack_add(struct gs_analysis *a, uint32_t what, uint32_t tid, 
 		for (size_t i = 0; i < a->cap_counts; i++) {
 			struct gs_stack_count *c = &a->counts[i];
 			size_t j;
-			if (!c->samples)
+			if (!c->amount)
 				continue;
 			j = count_hash(c->what, c->tid, c->stack, c->peer, ncap);
-			while (nt[j].samples)
+			while (nt[j].amount)
 				j = (j + 1) & (ncap - 1);
 			nt[j] = *c;
 		}
@@ -36,10 +36,10 @@ static void count_stack_add(struct gs_analysis *a, uint32_t what, uint32_t tid, 
 		a->cap_counts = ncap;
 	}
 	h = count_hash(what, tid, stack, peer, a->cap_counts);
-	while (a->counts[h].samples) {
+	while (a->counts[h].amount) {
 		struct gs_stack_count *c = &a->counts[h];
 		if (c->what == what && c->tid == tid && c->stack == stack && c->peer == peer) {
-			c->samples += amount;
+			c->amount += amount;
 			return;
 		}
 		h = (h + 1) & (a->cap_counts - 1);
@@ -48,7 +48,7 @@ static void count_stack_add(struct gs_analysis *a, uint32_t what, uint32_t tid, 
 	a->counts[h].tid = tid;
 	a->counts[h].stack = stack;
 	a->counts[h].peer = peer;
-	a->counts[h].samples = amount;
+	a->counts[h].amount = amount;
 	a->ncounts++;
 }
 
@@ -82,22 +82,22 @@ void gs_stacks_on_frame(struct gs_analysis *a, const struct gs_rec *r, const cha
 {
 	const char *q = payload, *f;
 	uint64_t id = r->arg64;
-	if (!id || id > (1u << 24) || id > a->npyframes + GS_ID_GAP || !plen)
+	if (!id || id > (1u << 24) || id > a->nframes + GS_ID_GAP || !plen)
 		return;
 	f = memchr(q, '\0', plen);
 	if (!f || (size_t)(f - q) + 1 >= plen || !memchr(f + 1, '\0', plen - (size_t)(f - q) - 1))
 		return;
-	if (id > a->npyframes) {
-		a->pyframes = gs_realloc_array(a->pyframes, id, sizeof(*a->pyframes));
-		memset(a->pyframes + a->npyframes, 0, (id - a->npyframes) * sizeof(*a->pyframes));
-		a->npyframes = id;
+	if (id > a->nframes) {
+		a->frames = gs_realloc_array(a->frames, id, sizeof(*a->frames));
+		memset(a->frames + a->nframes, 0, (id - a->nframes) * sizeof(*a->frames));
+		a->nframes = id;
 	}
-	free(a->pyframes[id - 1].qualname);
-	free(a->pyframes[id - 1].filename);
-	a->pyframes[id - 1].qualname = gs_strdup(q);
-	a->pyframes[id - 1].filename = gs_strdup(f + 1);
-	a->pyframes[id - 1].line = r->type == GS_REC_NATFRAME ? -1 : r->arg;
-	a->pyframes[id - 1].native = r->type == GS_REC_NATFRAME ? 1u | ((unsigned)r->arg & 3u) << 1 : 0;
+	free(a->frames[id - 1].qualname);
+	free(a->frames[id - 1].filename);
+	a->frames[id - 1].qualname = gs_strdup(q);
+	a->frames[id - 1].filename = gs_strdup(f + 1);
+	a->frames[id - 1].line = r->type == GS_REC_NATFRAME ? -1 : r->arg;
+	a->frames[id - 1].native = r->type == GS_REC_NATFRAME ? 1u | ((unsigned)r->arg & 3u) << 1 : 0;
 	if (r->type == GS_REC_NATFRAME)
 		a->have_native = 1;
 }
@@ -105,7 +105,7 @@ void gs_stacks_on_frame(struct gs_analysis *a, const struct gs_rec *r, const cha
 /* The evaluation loop's frames and perf trampolines say nothing the Python frames do not. */
 static int hidden_frame(const struct gs_analysis *a, uint32_t id)
 {
-	const struct gs_pyframe_def *d = id && id <= a->npyframes ? &a->pyframes[id - 1] : NULL;
+	const struct gs_frame_def *d = id && id <= a->nframes ? &a->frames[id - 1] : NULL;
 	return !a->keep_evals && d && (d->native >> 1) & (GS_NATFRAME_EVAL | GS_NATFRAME_TRAMPOLINE);
 }
 
@@ -114,13 +114,13 @@ void gs_stacks_on_stack(struct gs_analysis *a, const struct gs_rec *r, const voi
 	uint64_t id = r->arg64;
 	int n = r->arg;
 	uint32_t *v;
-	if (!id || id > (1u << 24) || id > a->npystacks + GS_ID_GAP || n <= 0 || n > GS_RECFILE_MAX_STACK_FRAMES ||
+	if (!id || id > (1u << 24) || id > a->nstacks + GS_ID_GAP || n <= 0 || n > GS_RECFILE_MAX_STACK_FRAMES ||
 	    plen < (size_t)n * 4)
 		return;
-	if (id > a->npystacks) {
-		a->pystacks = gs_realloc_array(a->pystacks, id, sizeof(*a->pystacks));
-		memset(a->pystacks + a->npystacks, 0, (id - a->npystacks) * sizeof(*a->pystacks));
-		a->npystacks = id;
+	if (id > a->nstacks) {
+		a->stacks = gs_realloc_array(a->stacks, id, sizeof(*a->stacks));
+		memset(a->stacks + a->nstacks, 0, (id - a->nstacks) * sizeof(*a->stacks));
+		a->nstacks = id;
 	}
 	v = gs_malloc(((size_t)n + 1) * 4);
 	memcpy(v + 1, payload, (size_t)n * 4);
@@ -131,8 +131,8 @@ void gs_stacks_on_stack(struct gs_analysis *a, const struct gs_rec *r, const voi
 				v[1 + m++] = v[1 + i];
 		v[0] = (uint32_t)m;
 	}
-	free(a->pystacks[id - 1]);
-	a->pystacks[id - 1] = v;
+	free(a->stacks[id - 1]);
+	a->stacks[id - 1] = v;
 }
 
 /* A sample is classified by the thread's state at that instant. */
@@ -148,7 +148,7 @@ void gs_stacks_on_sample(struct gs_analysis *a, const struct gs_rec *r)
 		int n = 0;
 		const uint32_t *f = gs_analysis_stack(a, r->arg64, &n);
 		for (int k = n - 1; f && k >= 0; k--) {
-			const struct gs_pyframe_def *d = f[k] && f[k] <= a->npyframes ? &a->pyframes[f[k] - 1] : NULL;
+			const struct gs_frame_def *d = f[k] && f[k] <= a->nframes ? &a->frames[f[k] - 1] : NULL;
 			size_t fl;
 			if (d && d->native)
 				continue; /* thread start-up code in the C library and the interpreter */
@@ -204,7 +204,7 @@ void gs_stacks_on_sample(struct gs_analysis *a, const struct gs_rec *r)
 
 void gs_analysis_frame_name(const struct gs_analysis *a, uint32_t id, char *buf, size_t len)
 {
-	const struct gs_pyframe_def *f = id && id <= a->npyframes ? &a->pyframes[id - 1] : NULL;
+	const struct gs_frame_def *f = id && id <= a->nframes ? &a->frames[id - 1] : NULL;
 	if (!f || !f->qualname) {
 		snprintf(buf, len, "?");
 		return;
@@ -217,7 +217,7 @@ void gs_analysis_frame_name(const struct gs_analysis *a, uint32_t id, char *buf,
 
 int gs_analysis_frame_native(const struct gs_analysis *a, uint32_t id)
 {
-	return id && id <= a->npyframes && a->pyframes[id - 1].native;
+	return id && id <= a->nframes && a->frames[id - 1].native;
 }
 
 const char *gs_thread_label(const struct gs_analysis *a, const struct gs_thread *t)
@@ -225,14 +225,14 @@ const char *gs_thread_label(const struct gs_analysis *a, const struct gs_thread 
 	const struct gs_thread *main = gs_analysis_thread((struct gs_analysis *)a, t->pid);
 	int generic = !t->name[0] || (main && main != t && strcmp(main->name, t->name) == 0) ||
 		      strncmp(t->name, "python", 6) == 0;
-	if (generic && t->entry_frame && t->entry_frame <= a->npyframes && a->pyframes[t->entry_frame - 1].qualname)
-		return a->pyframes[t->entry_frame - 1].qualname;
+	if (generic && t->entry_frame && t->entry_frame <= a->nframes && a->frames[t->entry_frame - 1].qualname)
+		return a->frames[t->entry_frame - 1].qualname;
 	return t->name[0] ? t->name : "?";
 }
 
 const uint32_t *gs_analysis_stack(const struct gs_analysis *a, uint64_t id, int *n)
 {
-	const uint32_t *v = id && id <= a->npystacks ? a->pystacks[id - 1] : NULL;
+	const uint32_t *v = id && id <= a->nstacks ? a->stacks[id - 1] : NULL;
 	if (!v)
 		return NULL;
 	*n = (int)v[0];

@@ -47,8 +47,8 @@ enum gs_rec_type {
 	GS_REC_END = 13,         /* clean end: arg64 = total lost events, arg = exit status of the command */
 	GS_REC_PROC_EXIT = 14,   /* the recorded command exited: arg = wait status */
 	GS_REC_PYFRAME = 15,     /* frame definition: arg64 = id, arg = line, payload "qualname\0filename\0" */
-	GS_REC_PYSTACK = 16,     /* stack definition: arg64 = id, arg = frame count, payload u32 frame ids, innermost first */
-	GS_REC_PYSAMPLE = 17,    /* tid's Python stack at time: arg64 = stack id (0: no Python frame) */
+	GS_REC_STACK = 16,     /* stack definition: arg64 = id, arg = frame count, payload u32 frame ids, innermost first */
+	GS_REC_SAMPLE = 17,    /* tid's Python stack at time: arg64 = stack id (0: no Python frame) */
 	GS_REC_COUNTER = 18,     /* a counter sample (perf script input): arg64 = value, payload = event name */
 	GS_REC_NATFRAME = 19,    /* native frame definition (same ids as PYFRAME): arg64 = id, arg = GS_NATFRAME_*
 				    flags, payload "function\0module\0"; PYSTACKs mix both kinds */

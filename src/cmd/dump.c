@@ -32,7 +32,7 @@ int gs_cmd_dump(int argc, char **argv)
 {
 	static const char *const names[] = { "?", "META", "GIL_WAIT", "GIL_WRITE", "DROPREQ", "SWITCH_OUT",
 					     "SWITCH_IN", "WAKEUP", "FORK", "EXIT", "COMM", "LOST", "THREAD", "END",
-					     "PROC_EXIT", "PYFRAME", "PYSTACK", "PYSAMPLE", "COUNTER", "NATFRAME" };
+					     "PROC_EXIT", "PYFRAME", "STACK", "SAMPLE", "COUNTER", "NATFRAME" };
 	struct gs_recreader *rd;
 	struct gs_rec r;
 	const void *payload;

@@ -122,13 +122,13 @@ size_t gs_flame_svg(const struct gs_analysis *a, FILE *out, enum gs_stack_what w
 		const uint32_t *f;
 		struct node *n = &root;
 		int nf = 0;
-		if (!c->samples || c->what != (uint32_t)what || c->tid != 0)
+		if (!c->amount || c->what != (uint32_t)what || c->tid != 0)
 			continue;
-		root.samples += c->samples;
+		root.samples += c->amount;
 		f = gs_analysis_stack(a, c->stack, &nf);
 		for (int k = nf - 1; f && k >= 0; k--) {
 			n = child_of(n, f[k]);
-			n->samples += c->samples;
+			n->samples += c->amount;
 		}
 	}
 	height = depth_of(&root);

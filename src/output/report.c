@@ -314,7 +314,7 @@ static void json_waited_behind(const struct gs_analysis *a, FILE *out, const str
 			     ", \"holder_stacks\": [",
 			k ? ", " : "", holder, t->blame[k].ns, tot);
 		for (size_t q = 0; q < nt; q++) {
-			fprintf(out, "%s{\"samples\": %" PRIu64 ", \"stack\": ", q ? ", " : "", tops[q]->samples);
+			fprintf(out, "%s{\"samples\": %" PRIu64 ", \"stack\": ", q ? ", " : "", tops[q]->amount);
 			json_stack(a, out, tops[q]->stack);
 			fputc('}', out);
 		}
@@ -410,11 +410,11 @@ static void json_wait_sites(const struct gs_analysis *a, FILE *out, const struct
 		uint64_t waits = 0;
 		for (size_t i = 0; i < a->cap_counts; i++) {
 			const struct gs_stack_count *c = &a->counts[i];
-			if (c->samples && c->what == GS_WHAT_WAITS && c->tid == t->tid && c->stack == tops[q]->stack)
-				waits = c->samples;
+			if (c->amount && c->what == GS_WHAT_WAITS && c->tid == t->tid && c->stack == tops[q]->stack)
+				waits = c->amount;
 		}
 		fprintf(out, "%s{\"ns\": %" PRIu64 ", \"waits\": %" PRIu64 ", \"stack\": ", q ? ", " : "",
-			tops[q]->samples, waits);
+			tops[q]->amount, waits);
 		json_stack(a, out, tops[q]->stack);
 		fputc('}', out);
 	}
@@ -432,7 +432,7 @@ static void json_stack(const struct gs_analysis *a, FILE *out, uint64_t stack)
 	}
 	fputc('[', out);
 	for (int i = 0; i < n; i++) {
-		const struct gs_pyframe_def *d = f[i] && f[i] <= a->npyframes ? &a->pyframes[f[i] - 1] : NULL;
+		const struct gs_frame_def *d = f[i] && f[i] <= a->nframes ? &a->frames[f[i] - 1] : NULL;
 		fputs(i ? ", {\"function\": " : "{\"function\": ", out);
 		gs_esc_json(out, d && d->qualname ? d->qualname : "?");
 		if (d && d->native) {
@@ -490,7 +490,7 @@ static void longest_holds(const struct gs_analysis *a, FILE *out, int n)
 static int cmp_counts(const void *x, const void *y)
 {
 	const struct gs_stack_count *a = *(const struct gs_stack_count *const *)x, *b = *(const struct gs_stack_count *const *)y;
-	return a->samples < b->samples ? 1 : a->samples > b->samples ? -1 : 0;
+	return a->amount < b->amount ? 1 : a->amount > b->amount ? -1 : 0;
 }
 
 /* The n most sampled stacks of (what, tid), most first; returns how many, total in *total. */
@@ -515,9 +515,9 @@ static size_t top_stacks_peer(const struct gs_analysis *a, uint32_t what, uint32
 	v = gs_malloc(a->ncounts * sizeof(*v));
 	for (size_t i = 0; i < a->cap_counts; i++) {
 		const struct gs_stack_count *c = &a->counts[i];
-		if (c->samples && c->what == what && c->tid == tid && c->peer == peer) {
+		if (c->amount && c->what == what && c->tid == tid && c->peer == peer) {
 			v[k++] = c;
-			*total += c->samples;
+			*total += c->amount;
 		}
 	}
 	qsort(v, k, sizeof(*v), cmp_counts);
@@ -575,11 +575,11 @@ size_t gs_report_folded_scaled(const struct gs_analysis *a, FILE *out, enum gs_s
 		const struct gs_stack_count *c = &a->counts[i];
 		int n = 0;
 		const uint32_t *f;
-		if (!c->samples || c->what != (uint32_t)what || c->tid != 0)
+		if (!c->amount || c->what != (uint32_t)what || c->tid != 0)
 			continue;
 		f = gs_analysis_stack(a, c->stack, &n);
 		if (!f) {
-			fprintf(out, "[no Python frame] %" PRIu64 "\n", c->samples * scale);
+			fprintf(out, "[no Python frame] %" PRIu64 "\n", c->amount * scale);
 		} else {
 			for (int k = n - 1; k >= 0; k--) {
 				char fr[600], vis[4 * sizeof(fr)];
@@ -590,7 +590,7 @@ size_t gs_report_folded_scaled(const struct gs_analysis *a, FILE *out, enum gs_s
 						*p = ',';
 				fprintf(out, "%s%s", vis, k ? ";" : "");
 			}
-			fprintf(out, " %" PRIu64 "\n", c->samples * scale);
+			fprintf(out, " %" PRIu64 "\n", c->amount * scale);
 		}
 		lines++;
 	}
@@ -625,14 +625,14 @@ void gs_report_blame(const struct gs_analysis *a, FILE *out, size_t max_holders)
 			size_t nt = top_stacks(a, GS_WHAT_WAITED_NS, t->tid, tops, 4, &tot);
 			for (size_t i2 = 0; i2 < a->cap_counts; i2++) {
 				const struct gs_stack_count *c = &a->counts[i2];
-				if (!c->samples || c->tid != t->tid)
+				if (!c->amount || c->tid != t->tid)
 					continue;
 				if (c->what == GS_WHAT_WAITS) {
-					nwaits += c->samples;
+					nwaits += c->amount;
 					if (!c->stack)
-						unsampled = c->samples;
+						unsampled = c->amount;
 				} else if (c->what == GS_WHAT_WAITED_NS && !c->stack) {
-					unsampled_ns = c->samples;
+					unsampled_ns = c->amount;
 				}
 			}
 			for (size_t q = 0, shown = 0; q < nt && shown < 2; q++) {
@@ -640,7 +640,7 @@ void gs_report_blame(const struct gs_analysis *a, FILE *out, size_t max_holders)
 				if (!tops[q]->stack)
 					continue;
 				stack_line(a, tops[q]->stack, 4, line, sizeof(line));
-				fprintf(out, "    waiting %3.0f%% in %s\n", pct(tops[q]->samples, tot), line);
+				fprintf(out, "    waiting %3.0f%% in %s\n", pct(tops[q]->amount, tot), line);
 				shown++;
 			}
 			if (unsampled && a->stack_samples) {
@@ -661,7 +661,7 @@ void gs_report_blame(const struct gs_analysis *a, FILE *out, size_t max_holders)
 				for (size_t q = 0; q < nt; q++) {
 					char line[2048];
 					stack_line(a, tops[q]->stack, 4, line, sizeof(line));
-					fprintf(out, "              %3.0f%% in %s\n", pct(tops[q]->samples, tot), line);
+					fprintf(out, "              %3.0f%% in %s\n", pct(tops[q]->amount, tot), line);
 				}
 			}
 			else

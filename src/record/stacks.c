@@ -176,12 +176,12 @@ static void on_stack(uint32_t tid, const struct gs_pyframe *f, int n, void *arg)
 		int fresh;
 		uint32_t id = gs_intern_stack(s->ids, ids, n, &fresh);
 		if (fresh) {
-			struct gs_rec def = { .type = GS_REC_PYSTACK, .time = now, .arg = n, .arg64 = id };
+			struct gs_rec def = { .type = GS_REC_STACK, .time = now, .arg = n, .arg64 = id };
 			gs_emit_rec(&s->emit, &def, ids, (size_t)n * sizeof(*ids));
 		}
 		r.arg64 = id;
 	}
-	r.type = GS_REC_PYSAMPLE;
+	r.type = GS_REC_SAMPLE;
 	r.pid = (uint32_t)s->pid;
 	r.tid = tid;
 	r.time = now;

@@ -248,8 +248,8 @@ static uint64_t samples_of(const struct gs_analysis *a, uint32_t what, uint32_t 
 {
 	uint64_t n = 0;
 	for (size_t i = 0; i < a->cap_counts; i++)
-		if (a->counts[i].samples && a->counts[i].what == what && a->counts[i].tid == tid)
-			n += a->counts[i].samples;
+		if (a->counts[i].amount && a->counts[i].what == what && a->counts[i].tid == tid)
+			n += a->counts[i].amount;
 	return n;
 }
 
@@ -262,18 +262,18 @@ static void test_samples_by_state(void **state)
 	feed(&a, GS_REC_FORK, 100, 101, T(0), 100, 100);
 	IN(101, 0);
 	ACQ(101, 10);
-	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(15), 0, 0); /* hold */
+	feed(&a, GS_REC_SAMPLE, 100, 101, T(15), 0, 0); /* hold */
 	REL(101, 20);
-	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(25), 0, 0); /* cpu */
+	feed(&a, GS_REC_SAMPLE, 100, 101, T(25), 0, 0); /* cpu */
 	OUT(101, 30, 0x100);                              /* preempted */
-	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(35), 0, 0); /* still cpu: resumes that work */
+	feed(&a, GS_REC_SAMPLE, 100, 101, T(35), 0, 0); /* still cpu: resumes that work */
 	IN(101, 40);
 	WAIT(101, 45);
-	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(47), 0, 0); /* wait */
+	feed(&a, GS_REC_SAMPLE, 100, 101, T(47), 0, 0); /* wait */
 	ACQ(101, 50);
 	REL(101, 55);
 	OUT(101, 60, 1);                                  /* asleep */
-	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(65), 0, 0); /* offcpu */
+	feed(&a, GS_REC_SAMPLE, 100, 101, T(65), 0, 0); /* offcpu */
 	gs_analysis_finish(&a, T(70));
 	assert_int_equal(samples_of(&a, GS_WHAT_HOLD, 101), 1);
 	assert_int_equal(samples_of(&a, GS_WHAT_NOGIL, 101), 2);
@@ -294,15 +294,15 @@ static void test_longest_holds_carry_their_stack(void **state)
 	feed(&a, GS_REC_FORK, 100, 102, T(0), 100, 100);
 	IN(101, 0);
 	IN(102, 0);
-	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(5), 0, 3); /* before the hold: not its stack */
+	feed(&a, GS_REC_SAMPLE, 100, 101, T(5), 0, 3); /* before the hold: not its stack */
 	ACQ(101, 10);
-	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(20), 0, 7);
-	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(30), 0, 9);
-	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(40), 0, 7);
+	feed(&a, GS_REC_SAMPLE, 100, 101, T(20), 0, 7);
+	feed(&a, GS_REC_SAMPLE, 100, 101, T(30), 0, 9);
+	feed(&a, GS_REC_SAMPLE, 100, 101, T(40), 0, 7);
 	REL(101, 50);
-	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(55), 0, 3); /* after it */
+	feed(&a, GS_REC_SAMPLE, 100, 101, T(55), 0, 3); /* after it */
 	ACQ(102, 60);
-	feed(&a, GS_REC_PYSAMPLE, 100, 102, T(65), 0, 5);
+	feed(&a, GS_REC_SAMPLE, 100, 102, T(65), 0, 5);
 	gs_analysis_finish(&a, T(200));
 	assert_int_equal(a.ntop_holds, 2);
 	assert_int_equal(a.top_holds[0].tid, 102);
@@ -322,8 +322,8 @@ static uint64_t held_for(const struct gs_analysis *a, uint32_t waiter, uint32_t 
 {
 	for (size_t i = 0; i < a->cap_counts; i++) {
 		const struct gs_stack_count *c = &a->counts[i];
-		if (c->samples && c->what == GS_WHAT_HELD_FOR && c->tid == waiter && c->peer == holder && c->stack == stack)
-			return c->samples;
+		if (c->amount && c->what == GS_WHAT_HELD_FOR && c->tid == waiter && c->peer == holder && c->stack == stack)
+			return c->amount;
 	}
 	return 0;
 }
@@ -339,13 +339,13 @@ static void test_holder_stacks_per_waiter(void **state)
 		feed(&a, GS_REC_FORK, 100, t, T(0), 100, 100);
 		IN(t, 0);
 	}
-	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(5), 0, 4);
+	feed(&a, GS_REC_SAMPLE, 100, 101, T(5), 0, 4);
 	ACQ(101, 10);
 	WAIT(102, 20);
-	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(30), 0, 7);
+	feed(&a, GS_REC_SAMPLE, 100, 101, T(30), 0, 7);
 	WAIT(103, 60);
-	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(70), 0, 9);
-	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(80), 0, 9);
+	feed(&a, GS_REC_SAMPLE, 100, 101, T(70), 0, 9);
+	feed(&a, GS_REC_SAMPLE, 100, 101, T(80), 0, 9);
 	REL(101, 100);
 	gs_analysis_finish(&a, T(120));
 	assert_int_equal(held_for(&a, 102, 101, 7), 1);
@@ -376,8 +376,8 @@ static void test_wait_sites(void **state)
 	IN(102, 0);
 	ACQ(101, 5);
 	WAIT(102, 10);
-	feed(&a, GS_REC_PYSAMPLE, 100, 102, T(20), 0, 6);
-	feed(&a, GS_REC_PYSAMPLE, 100, 102, T(30), 0, 8);
+	feed(&a, GS_REC_SAMPLE, 100, 102, T(20), 0, 6);
+	feed(&a, GS_REC_SAMPLE, 100, 102, T(30), 0, 8);
 	REL(101, 50);
 	ACQ(102, 50);
 	REL(102, 55);
@@ -388,20 +388,20 @@ static void test_wait_sites(void **state)
 	REL(102, 65);
 	ACQ(101, 66);
 	WAIT(102, 70);
-	feed(&a, GS_REC_PYSAMPLE, 100, 102, T(80), 0, 5);
+	feed(&a, GS_REC_SAMPLE, 100, 102, T(80), 0, 5);
 	gs_analysis_finish(&a, T(100));
 	for (size_t i = 0; i < a.cap_counts; i++) {
 		const struct gs_stack_count *c = &a.counts[i];
-		if (!c->samples || c->tid != 102)
+		if (!c->amount || c->tid != 102)
 			continue;
 		if (c->what == GS_WHAT_WAITED_NS && c->stack == 6)
-			got6 = c->samples;
+			got6 = c->amount;
 		if (c->what == GS_WHAT_WAITED_NS && c->stack == 5)
-			got5 = c->samples;
+			got5 = c->amount;
 		if (c->what == GS_WHAT_WAITED_NS && c->stack == 0)
-			got0 = c->samples;
+			got0 = c->amount;
 		if (c->what == GS_WHAT_WAITS && c->stack == 0)
-			n0 = c->samples;
+			n0 = c->amount;
 		assert_false(c->what == GS_WHAT_WAITED_NS && c->stack == 8);
 	}
 	assert_int_equal(got6, 40 * US);
@@ -598,6 +598,7 @@ static void test_exec_ends_holds(void **state)
 	assert_false(p->images[1].is_python);
 	assert_int_equal(p->images[1].start_ns, T(50));
 	r.type = GS_REC_META;
+	r.arg = GS_META_TEXT;
 	r.time = T(80);
 	gs_analysis_feed(&a, &r, err2, sizeof(err2)); /* the new image is not CPython */
 	assert_string_equal(p->python_version, "3.11.7");
@@ -624,9 +625,11 @@ static void test_exec_ends_holds(void **state)
 	python_process(&a);
 	ACQ(100, 0);
 	r.type = GS_REC_COMM;
+	r.arg = 1; /* set by exec */
 	r.time = T(50);
 	gs_analysis_feed(&a, &r, name, sizeof(name));
 	r.type = GS_REC_META;
+	r.arg = GS_META_TEXT;
 	r.time = T(60);
 	gs_analysis_feed(&a, &r, ver2, sizeof(ver2));
 	ACQ(100, 70);
@@ -634,6 +637,7 @@ static void test_exec_ends_holds(void **state)
 	/* a child forked by it that execs without running Python (subprocess): not a Python process */
 	feed(&a, GS_REC_FORK, 200, 200, T(95), 100, 100);
 	r.type = GS_REC_COMM;
+	r.arg = 1;
 	r.pid = r.tid = 200;
 	r.time = T(96);
 	gs_analysis_feed(&a, &r, name, sizeof(name));

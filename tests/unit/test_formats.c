@@ -167,7 +167,7 @@ static void test_load_opts(void **state)
 	assert_int_equal(gs_recwriter_add(w, &r, eval, sizeof(eval)), 0);
 	r.type = GS_REC_PYFRAME, r.arg = 3, r.arg64 = 2;
 	assert_int_equal(gs_recwriter_add(w, &r, work, sizeof(work)), 0);
-	r.type = GS_REC_PYSTACK, r.arg = 2, r.arg64 = 1;
+	r.type = GS_REC_STACK, r.arg = 2, r.arg64 = 1;
 	assert_int_equal(gs_recwriter_add(w, &r, frames, sizeof(frames)), 0);
 	assert_int_equal(gs_recwriter_close(w), 0);
 
