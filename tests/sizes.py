@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """House limits (README, STYLE.md): no source file over 900 lines, no function over 150 lines
-(an instruction decoder's switch excepted: listed below). Prints the offenders; exit 1 if any.
+(an instruction decoder's switch excepted: listed below), and the layers of src/ kept: a folder
+includes only the folders below it (LAYERS). Prints the offenders; exit 1 if any.
 Functions are found as in the code's style: a definition starts at column 0 with a name and
 '(' and its body's '{' alone on the next line, and ends at the next '}' at column 0."""
 import glob
@@ -10,7 +11,30 @@ import sys
 MAX_FILE, MAX_FUNC = 900, 150
 EXEMPT = {"x86_decode"}  # the instruction decoder's switch
 
+# what each folder may include besides itself: recording never sees outputs, outputs never see
+# the recorder, and only cmd/ sees both sides
+LAYERS = {
+    "base": set(),
+    "probe": {"base"},
+    "cpython": {"base", "probe"},
+    "record": {"base", "probe", "cpython"},
+    "analysis": {"base", "cpython"},
+    "output": {"base", "analysis", "cpython"},
+    "import": {"base", "analysis"},
+    "cmd": {"base", "probe", "cpython", "record", "analysis", "output", "import"},
+}
+
 bad = []
+for path in sorted(glob.glob("src/*/*.[ch]")):
+    folder = path.split("/")[1]
+    allowed = LAYERS.get(folder)
+    if allowed is None:
+        bad.append(f"{path}: folder {folder} has no layer in tests/sizes.py")
+        continue
+    for n, line in enumerate(open(path, encoding="utf-8", errors="replace"), 1):
+        m = re.match(r'#include "(\w+)/', line)
+        if m and m.group(1) != folder and m.group(1) not in allowed:
+            bad.append(f"{path}:{n}: {folder}/ includes {m.group(1)}/ ({line.strip()})")
 for path in sorted(glob.glob("src/**/*.[ch]", recursive=True)):
     lines = open(path, encoding="utf-8", errors="replace").read().split("\n")
     if len(lines) > MAX_FILE:
