@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the seed inputs of fuzz_ring_decode (a perf ring holding one record of each kind
-gilscope decodes, as the kernel lays them out for record.c's attributes) and fuzz_inline (an
+gilscope decodes, as the kernel lays them out for record/sched.c's and record/pyprobes.c's attributes) and fuzz_inline (an
 inline-probe ring with committed slots), under fuzz/corpus/."""
 import os
 import struct

@@ -73,7 +73,7 @@ static void count_stack(struct gs_analysis *a, uint32_t what, uint32_t tid, uint
 	count_stack_peer(a, what, tid, stack, 0);
 }
 
-/* Frame and stack ids are numbered from 1 in the order of their definitions (record.c intern):
+/* Frame and stack ids are numbered from 1 in the order of their definitions (record/intern.c):
  * an id far beyond the ones defined so far is corrupt, and would make a 40-byte record allocate
  * hundreds of MiB for the tables indexed by id. The slack keeps other writers free to skip a few. */
 #define GS_ID_GAP 1024u

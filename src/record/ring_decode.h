@@ -1,6 +1,6 @@
 /* ring_decode.h - one record of a kernel perf ring (perf_event.c) decoded into a gilscope record: the
  * tracepoint and probe samples, context switches, comm, fork, exit and lost records that
- * `gilscope record` opens (record.c). Pure: no state, no I/O, every size checked, so the fuzzer
+ * `gilscope record` opens (record/sched.c, record/pyprobes.c). Pure: no state, no I/O, every size checked, so the fuzzer
  * and the unit tests call it directly. */
 #ifndef GS_RINGDEC_H
 #define GS_RINGDEC_H
