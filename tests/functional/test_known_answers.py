@@ -359,14 +359,19 @@ def lossy(tmp_path_factory):
 
 def test_lost_events_reach_every_output(lossy, tmp_path):
     """A LOST record (1234 events on CPU 1) and the END record's total: the count is in the JSON,
-    the text report, blame, the trace metadata and the HTML page."""
+    the text report, the trace metadata and the HTML page."""
     assert report_json(lossy)["lost_events"] == 1234
     assert re.search(r"^lost events: 1234\b", gs("report", lossy), re.M)
-    assert "lost events: 1234" in gs("blame", lossy)
     assert trace_json(lossy, tmp_path)["gilscope"]["lost_events"] == 1234
     out = tmp_path / "l.html"
     gs("export", "--format", "html", lossy, "-o", out)
     assert "lost events: 1234" in out.read_text()
+
+
+@pytest.mark.xfail(strict=True, reason="gap: `gilscope blame` does not say that events were lost, though its "
+                   "figures are as incomplete as the report's (STYLE.md: counts of lost data travel into every output)")
+def test_lost_events_in_blame(lossy):
+    assert re.search(r"lost events: 1234\b", gs("blame", lossy))
 
 
 @pytest.mark.xfail(strict=True, reason="gap: the outputs give the run's lost-event total only; no thread alive "
