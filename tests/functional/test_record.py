@@ -203,9 +203,10 @@ def test_attach_to_running_process(tmp_path, python):
         assert tgt.stdout.readline() == "pid\n"
         time.sleep(0.3)
         rec = tmp_path / "attach.rec"
-        proc = subprocess.run([GILSCOPE, "record", "--no-summary", "-p", str(tgt.pid), "--duration", "1", "-o",
-                               str(rec)], capture_output=True, text=True, timeout=60)
-        assert proc.returncode == 0, proc.stderr
+        with subprocess.Popen([GILSCOPE, "record", "--no-summary", "-p", str(tgt.pid), "--duration", "1", "-o",
+                               str(rec)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as gs:
+            _, err = gs.communicate(timeout=60)
+        assert gs.returncode == 0, err
         rep = json.loads(subprocess.run([GILSCOPE, "report", "--json", str(rec)], capture_output=True,
                                         text=True).stdout)
         assert rep["mode"] == "attach"
@@ -227,7 +228,7 @@ def test_attach_to_running_process(tmp_path, python):
     finally:
         if tgt.poll() is None:
             tgt.kill()
-    assert not uprobes_left()
+    assert not uprobes_left(gs.pid)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -244,7 +245,7 @@ def test_signals_are_forwarded(tmp_path, sig):
     rep = json.loads(subprocess.run([GILSCOPE, "report", "--json", str(rec)], capture_output=True, text=True).stdout)
     assert rep["complete"] is True
     assert rep["exit_status"] == 5
-    assert not uprobes_left()
+    assert not uprobes_left(proc.pid)
 
 
 def test_signals_reach_a_wrapper_before_it_runs_python(tmp_path):
@@ -296,33 +297,67 @@ def test_stale_uprobes_are_removed(tmp_path):
         os.write(fd, b"p:gilscope_4000000/take_gil /usr/bin/python3.11:0x1000\n")
     finally:
         os.close(fd)
-    assert uprobes_left()
+    assert uprobes_left(4000000)
     run = record(tmp_path, ["/bin/true"])
     assert run.proc.returncode == 0
     assert "removed 1 uprobe" in run.proc.stderr
-    assert not uprobes_left()
+    assert not uprobes_left(4000000) and not uprobes_left(run.proc.pid)
+
+
+# Runs a command as a child subreaper: the orphans it leaves (the target of a killed gilscope)
+# are reparented to it, so their exit statuses can be known. argv: STATUS_FILE COMMAND...; writes
+# the command's pid on the first line of STATUS_FILE, then {pid: wait status} of every descendant.
+SUBREAPER = r"""
+import ctypes, json, os, subprocess, sys
+if ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
+    sys.exit("prctl(PR_SET_CHILD_SUBREAPER) failed")
+p = subprocess.Popen(sys.argv[2:])
+with open(sys.argv[1], "w") as f:
+    f.write(f"{p.pid}\n")
+st = {}
+while True:
+    try:
+        pid, s = os.wait()
+    except ChildProcessError:
+        break
+    st[pid] = s
+with open(sys.argv[1], "a") as f:
+    f.write(json.dumps(st) + "\n")
+"""
 
 
 def test_sigkilled_gilscope_leaves_a_readable_recording(tmp_path):
     env = dict(os.environ, PYTHONPATH=TARGETS)
-    rec = tmp_path / "killed.rec"
-    proc = subprocess.Popen([GILSCOPE, "record", "--no-summary", "-o", str(rec), "--", "/usr/bin/python3.11",
-                             target("busy_forever.py"), "3"], stdout=subprocess.PIPE, text=True, env=env)
-    assert proc.stdout.readline() == "pid\n"
-    time.sleep(1.0)
-    proc.kill()
-    proc.wait()
+    rec, status = tmp_path / "killed.rec", tmp_path / "status"
+    proc = subprocess.Popen(["/usr/bin/python3", "-c", SUBREAPER, str(status), GILSCOPE, "record", "--no-summary",
+                             "-o", str(rec), "--", "/usr/bin/python3.11", target("busy_forever.py"), "3"],
+                            stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline() == "pid\n"
+        gs_pid = int(status.read_text().split()[0])
+        time.sleep(1.0)
+        os.kill(gs_pid, signal.SIGKILL)
+        # the target was not harmed: it finishes on its own, its output whole, with status 0
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert out == "busy done\n"
     rep = subprocess.run([GILSCOPE, "report", "--json", str(rec)], capture_output=True, text=True)
     assert rep.returncode == 0, rep.stderr
     data = json.loads(rep.stdout)
     assert data["complete"] is False
     assert sum(t["acquisitions"] for t in data["threads"]) > 0
-    # the target was not harmed: it finishes on its own
-    out = proc.stdout.read()
-    # the next run removes the uprobe the killed one left behind
+    statuses = {int(k): v for k, v in json.loads(status.read_text().splitlines()[1]).items()}
+    assert os.WIFSIGNALED(statuses[gs_pid]) and os.WTERMSIG(statuses[gs_pid]) == signal.SIGKILL
+    tgt = data["target_pid"]
+    assert tgt in statuses, "the target was not seen to exit"
+    assert os.WIFEXITED(statuses[tgt]) and os.WEXITSTATUS(statuses[tgt]) == 0, statuses[tgt]
+    # the next run removes the uprobes the killed one left behind
     run = record(tmp_path, ["/bin/true"])
     assert run.proc.returncode == 0
-    assert not uprobes_left()
+    assert not uprobes_left(gs_pid) and not uprobes_left(run.proc.pid)
 
 
 def test_report_rejects_garbage(tmp_path):
