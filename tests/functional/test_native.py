@@ -79,9 +79,22 @@ def test_gil_waits_show_take_gil_under_the_python_frame(tmp_path, python):
     assert rep["mismatched"] <= 0.35 * rep["merged"], rep
 
 
-def test_python_calls_c_calls_python_in_order(tmp_path, python):
+class UnwindStopsAtTrampoline(AssertionError):
+    """The C frames between two Python calls are unknown: the unwinding stopped at libffi's
+    closure trampoline (code outside every file, no CFI, no frame pointer)."""
+
+
+# The builds where it does, and so the test is expected to fail, with that reason only (a pass
+# there, or any other failure anywhere, fails the run).
+TRAMPOLINE_STOPS = {"debian-3.14-stripped", "debian-3.15-stripped"}
+
+
+def test_python_calls_c_calls_python_in_order(tmp_path, python, request):
     """qsort() from the C library, called through ctypes, calls a Python comparison function:
     merged stacks read sort_through_libc_qsort -> qsort (libc) -> python_compare_callback."""
+    if request.node.callspec.params["python"] in TRAMPOLINE_STOPS:
+        request.applymarker(pytest.mark.xfail(strict=True, raises=UnwindStopsAtTrampoline,
+                                              reason="unwinding stops at libffi's closure trampoline on this build"))
     run = native_run(tmp_path, python)
     every = [s for what in ("hold", "cpu", "wait") for s in folded(run.rec, what)]
     found = 0
@@ -95,14 +108,11 @@ def test_python_calls_c_calls_python_in_order(tmp_path, python):
         if index_of(frames, lambda f: f.startswith("python_compare_callback ("), libc + 1) > libc:
             found += n
     if found == 0:
-        # where the unwinding stops right at libffi's closure trampoline (no CFI, no frame
-        # pointer), the C frames between the two Python calls cannot be known
         cb = [f for f, _ in every if any(x.startswith("python_compare_callback (") for x in f)]
         # folded stacks read outermost first: where the unwinding stopped is the first native frame
         stopped = [f for f in cb if index_of(f, is_native) >= 0 and f[index_of(f, is_native)].endswith("([unknown])")]
         if cb and len(stopped) >= 0.9 * len(cb):
-            pytest.xfail("unwinding stops at libffi's closure trampoline (code outside every file, no CFI) "
-                         "on this build")
+            raise UnwindStopsAtTrampoline(f"{len(stopped)} of {len(cb)} callback stacks stop at [unknown]")
     assert found > 0
 
 
