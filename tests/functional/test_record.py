@@ -1,6 +1,7 @@
 """gilscope record/report on real Python programs with known answers, on every 3.11 build."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -51,10 +52,11 @@ def test_two_cpu_bound_threads(tmp_path, python):
         # CPU time (on a loaded machine it is also preempted while holding: that part is off-CPU)
         on_cpu = t["gil_held_ns"] - t["gil_held_off_cpu_ns"]
         assert abs(on_cpu - f["cpu_ns"]) <= 0.15 * f["cpu_ns"] + 20 * MS, (t, f)
-        # and most of the rest of its life it waits for the GIL (or, on a loaded machine, for a
-        # CPU between releasing the GIL and asking for it again), it neither sleeps nor runs
+        # and the rest of its life it does not run: it waits for the GIL, or for a CPU, or (when
+        # it was asked to drop the GIL) sleeps until the other thread has taken it, for as long as
+        # the machine's load makes that take; only the release and take paths run without the GIL
         rest = t["lifetime_ns"] - t["gil_held_ns"]
-        assert t["gil_wait_ns"] + t["runnable_ns"] >= 0.6 * rest, t
+        assert t["running_no_gil_ns"] <= 0.1 * rest + 5 * MS, t
         assert t["gil_wait_ns"] > 0
         assert t["acquisitions"] >= 2
         if tracks_forced_drops(rep):
@@ -215,12 +217,15 @@ def test_attach_to_running_process(tmp_path, python):
         threads = [t for t in rep["threads"] if t["pid"] == tgt.pid]
         assert len(threads) == 3
         busy = [t for t in threads if not t["is_main"]]
-        # two spinning threads share the GIL: holds sum to the wall time, each waits a lot
+        # two spinning threads share the GIL: holds sum to the wall time; each waits, and never
+        # runs without the GIL (how it splits the time it does not hold it between waiting for
+        # the GIL, for a CPU, or for the other to take the GIL depends on the machine's load)
         assert sum(t["gil_held_ns"] for t in threads) <= rep["duration_ns"] + 1000
         for t in busy:
             assert t["acquisitions"] > 0
             assert t["gil_held_ns"] > 0.2 * t["lifetime_ns"], t
-            assert t["gil_wait_ns"] > 0.2 * t["lifetime_ns"], t
+            assert t["gil_wait_ns"] > 0, t
+            assert t["running_no_gil_ns"] <= 0.1 * (t["lifetime_ns"] - t["gil_held_ns"]) + 5 * MS, t
         # the target carries on unharmed
         out, _ = tgt.communicate(timeout=30)
         assert out == "busy done\n"
@@ -494,13 +499,23 @@ def share(stacks, needle):
     return hit / total if total else 0
 
 
+def in_worker(frames):
+    """A stack of a threading.Thread's target: Thread.run (run before 3.11) of threading.py in it."""
+    return any(re.match(r"(Thread\.)?run \(.*threading\.py:\d+\)$", f) for f in frames)
+
+
 def test_distinctive_names_dominate_flame_graphs(tmp_path, python):
+    """The two workers do nothing but spin in alpha_spinner and beta_spinner: whenever one of them
+    is sampled inside Thread.run, holding or waiting, it is in its spinner. Only the workers'
+    samples are counted: how many samples the start-up imports or the main thread get depends on
+    the machine's load, this does not."""
     needs_stacks(python)
     run = record(tmp_path, [python, target("named_work.py")])
     assert run.proc.returncode == 0, run.proc.stderr
     for what in ("hold", "wait"):
-        stacks = folded(run.rec, what)
-        assert share(stacks, "alpha_spinner (") + share(stacks, "beta_spinner (") > 0.7, (what, stacks[:3])
+        stacks = [(frames, n) for frames, n in folded(run.rec, what) if in_worker(frames)]
+        assert sum(n for _, n in stacks) >= 20, (what, stacks[:3])
+        assert share(stacks, "alpha_spinner (") + share(stacks, "beta_spinner (") > 0.95, (what, stacks[:3])
         assert share(stacks, "alpha_spinner (") > 0.1 and share(stacks, "beta_spinner (") > 0.1, what
 
 
