@@ -107,8 +107,10 @@ def test_long_c_call_keeps_the_gil(tmp_path, python):
     # blame: the waiter waited mostly while the sorter held the GIL; the longest hold is the sort
     blamed = {b["holder_tid"]: b["ns"] for b in waiter["waited_while_held_by"]}
     assert blamed.get(sorter["tid"], 0) >= 0.8 * sum(blamed.values())
-    top = run.report["longest_holds"][0]
-    assert top["tid"] == sorter["tid"] and top["max_waiters"] >= 1
+    # the sort is among the longest holds, with the waiter waiting (the first place may go to the
+    # interpreter's start-up, which a loaded machine can stretch beyond the sort)
+    top = max((h for h in run.report["longest_holds"] if h["tid"] == sorter["tid"]), key=lambda h: h["ns"])
+    assert top["ns"] >= 0.9 * sort_ns and top["max_waiters"] >= 1, top
     blame = subprocess.run([GILSCOPE, "blame", str(run.rec)], capture_output=True, text=True)
     assert blame.returncode == 0
     assert f"while TID {sorter['tid']}" in blame.stdout
@@ -127,8 +129,7 @@ def test_long_c_call_keeps_the_gil(tmp_path, python):
         assert by_sorter["holder_samples"] >= 1
         assert by_sorter["holder_stacks"][0]["stack"][0] == {"function": "sorter", "file": target("sort.py"),
                                                              "line": sort_line}, by_sorter
-        # the longest hold carries the stack that held the GIL: the sort's line, in its function
-        top = run.report["longest_holds"][0]
+        # the sort's hold carries the stack that held the GIL: the sort's line, in its function
         assert top["stack_samples"] >= 1 and not top["open"]
         assert top["stack"][0] == {"function": "sorter", "file": target("sort.py"), "line": sort_line}, top
         folded = subprocess.run([GILSCOPE, "export", "--format", "folded", "--what", "blocking", str(run.rec)],
