@@ -79,7 +79,7 @@ SAN_ENV := $(if $(SANITIZE),ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:exitcode
 # (coverage, ASan, UBSan) in build-fuzz/ and runs each for FUZZ_TIME seconds on a copy of
 # fuzz/corpus/NAME plus fuzz/regressions/NAME; any crash, leak or timeout fails. `make unit`
 # replays the corpora and the regressions through the same entry points, built normally.
-FUZZ_TARGETS := recfile perfscript offgil elf pystack trace ring_decode inline
+FUZZ_TARGETS := recfile perfscript offgil elf pystack trace ring_decode inline merge
 FUZZ_TIME ?= 300
 FUZZ_CC ?= clang
 FUZZ_BUILD ?= build-fuzz
@@ -157,6 +157,7 @@ bench: deps
 	$(Q)/usr/bin/python3 bench/export_bench.py --gilscope $(BUILD)/gilscope
 	$(Q)/usr/bin/python3 bench/perf2trace_bench.py --gilscope $(BUILD)/gilscope
 	$(Q)/usr/bin/python3 bench/compare_tachyon.py --gilscope $(BUILD)/gilscope
+	$(Q)/usr/bin/python3 bench/blame_bench.py --gilscope $(BUILD)/gilscope
 
 # gilscope under valgrind's memcheck on real work: errors, leaks and leaked descriptors fail
 # (tests/valgrind.py; a plain build: valgrind and the sanitizers do not mix).
@@ -170,8 +171,15 @@ STRESS_ARGS ?= --threads 64 --seconds 60 --short 5000
 stress: $(BUILD)/gilscope
 	$(Q)/usr/bin/python3 tests/stress.py --gilscope $(BUILD)/gilscope $(STRESS_ARGS)
 
-lint: deps
+# Static checks; installs nothing (make deps does): cppcheck, the house size limits
+# (tests/sizes.py), and clang-format's verdict on every source (.clang-format).
+LINT_SRC := $(wildcard src/*/*.c src/*/*.h tests/unit/*.c fuzz/*.c fuzz/*.h)
+lint:
+	$(Q)command -v cppcheck >/dev/null && command -v clang-format >/dev/null || \
+		{ echo "make lint needs cppcheck and clang-format: apt-get install cppcheck clang-format (or make deps)" >&2; exit 1; }
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr -Isrc src
+	$(Q)/usr/bin/python3 tests/sizes.py
+	$(Q)clang-format --dry-run --Werror $(LINT_SRC)
 
 clean:
 	rm -rf $(BUILD) $(FUZZ_BUILD)

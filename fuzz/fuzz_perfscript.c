@@ -78,7 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (gs_recwriter_open(outpath, 0, &w) == 0) {
 		(void)gs_perf2trace(in, mode, w, &st);
 		gs_recwriter_close(w);
-		if (gs_analysis_load(&a, outpath, why, sizeof(why)) == 0)
+		if (gs_analysis_load(&a, outpath, NULL, why, sizeof(why)) == 0)
 			gs_analysis_free(&a);
 	}
 	fclose(in);

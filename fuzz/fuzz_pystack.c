@@ -1,12 +1,14 @@
 /* fuzz_pystack.c - what gilscope reads out of a Python process's memory: the remote frame
  * walker (pystack.c, 3.9 to 3.15 layouts) and the GIL-holder walk (python.c) over a fuzzed
- * memory image, the _Py_DebugOffsets parser (pylayout.c), the line-table decoders of 3.9, 3.10
- * and 3.11+, and the merge of native and Python frames (native.c gs_native_merge).
+ * memory image, the _Py_DebugOffsets parser (pylayout.c: the GIL numbers and the stack
+ * walker's), the line-table decoders of 3.9, 3.10 and 3.11+, and the merge of native and
+ * Python frames (native.c gs_native_merge).
  *
  * Input: byte 0 picks versions (bit 0: 3.11 or 3.12 walker; bits 1-2: 3.13-3.15 debug
- * offsets; bits 3-5: the GIL-holder layout; bits 6-7: a 3.13-3.15 walker instead), bytes 1-4 the index and first line for the
- * location table, the rest is memory at BASE (the pointer to the main interpreter at BASE+0x100,
- * PyCode_Type at CODE_TYPE) and is also the debug-offsets image and the location table. */
+ * offsets; bits 3-5: the GIL-holder layout; bits 6-7: a 3.13-3.15 walker instead), bytes 1-4
+ * the index and first line for the location table, the rest is memory at BASE (the pointer to
+ * the main interpreter at BASE+0x100, PyCode_Type at CODE_TYPE) and is also the debug-offsets
+ * image and the location table. */
 #include "fuzz.h"
 
 #include "cpython/pylayout.h"
@@ -41,7 +43,7 @@ static void cb(uint32_t tid, const struct gs_pyframe *f, int n, void *arg)
 {
 	struct seen *s = arg;
 	(void)tid;
-	if (n < 0 || n > GS_MAX_FRAMES)
+	if (n < 0 || n > GS_PYSTACK_MAX_FRAMES)
 		abort();
 	for (int i = 0; i < n; i++) {
 		const char *q, *fn;
@@ -114,6 +116,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				/* every offset it accepts lies inside its structure */
 				if (l.interp_main < 8 || l.tstate_native_tid > 65536 - 8 || l.tstate_thread_id > 65536 - 8 ||
 				    l.interp_gil > (1u << 24) - 64 || l.interp_ceval_gil > (1u << 24) - 8 || (ft != 0 && ft != 1))
+					abort();
+				/* and the stack walker's, when it took them, index its buffers safely */
+				if (l.have_stack && (l.stack.frame_owner > 256 || l.stack.code_adaptive > 1024 ||
+						     l.stack.uni_ascii_size > 128 || l.stack.uni_state >= l.stack.uni_ascii_size ||
+						     l.stack.bytes_sval > 128 || l.stack.frame_previous > 4096 ||
+						     l.stack.code_qualname > 4096 || l.stack.interp_threads_head > (1u << 20)))
 					abort();
 			} else if (!reason) {
 				abort();

@@ -37,9 +37,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		return 0;
 	}
-	if (gs_analysis_load(&a, path, why, sizeof(why)) == 0) {
+	if (gs_analysis_load(&a, path, NULL, why, sizeof(why)) == 0) {
 		/* the tables indexed by frame and stack id stay proportional to the input */
-		if (a.npyframes > (size / 40 + 1) * 1024 || a.npystacks > (size / 40 + 1) * 1024)
+		if (a.nframes > (size / 40 + 1) * 1024 || a.nstacks > (size / 40 + 1) * 1024)
 			abort();
 		gs_report_text(&a, out);
 		gs_report_json(&a, out);
@@ -53,6 +53,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	(void)gs_trace_json(path, NULL, out, why, sizeof(why));
 	(void)gs_perfetto_export(path, out, why, sizeof(why));
-	(void)gs_html_report(path, out, why, sizeof(why));
+	(void)gs_html_report(path, NULL, out, why, sizeof(why));
 	return 0;
 }

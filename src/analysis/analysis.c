@@ -1,41 +1,46 @@
 /* analysis.c - the state machine. Events must arrive in time order; an event older than its
  * thread's last one is counted (out_of_order) and treated as happening at that last time.
  * Unmatched events never stop the analysis: they are counted as anomalies and the state is
- * repaired (for example an acquisition while another thread holds the GIL ends that hold). */
+ * repaired (for example an acquisition while another thread holds the GIL ends that hold).
+ * Here: the threads' and GILs' state transitions, one function per record type. Beside it:
+ * blame.c (waiters and who they waited behind), stacks.c (stacks and sample counts), meta.c
+ * (run and process metadata, each process's images). */
 #define _GNU_SOURCE
 #include "analysis/analysis.h"
-#include "cpython/native.h"
+#include "analysis/blame.h"
+#include "analysis/meta.h"
+#include "analysis/stacks.h"
 #include "base/util.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-int gs_keep_cpython_evals;
-
 void gs_analysis_init(struct gs_analysis *a, uint64_t start_ns)
 {
 	memset(a, 0, sizeof(*a));
 	a->start_ns = start_ns;
 	a->last_ns = start_ns;
-	a->keep_evals = gs_keep_cpython_evals;
 }
 
 void gs_analysis_free(struct gs_analysis *a)
 {
 	for (size_t i = 0; i < a->nthreads; i++)
 		free(a->threads[i].blame);
-	for (size_t i = 0; i < a->npyframes; i++) {
-		free(a->pyframes[i].qualname);
-		free(a->pyframes[i].filename);
+	for (size_t i = 0; i < a->nframes; i++) {
+		free(a->frames[i].qualname);
+		free(a->frames[i].filename);
 	}
-	for (size_t i = 0; i < a->npystacks; i++)
-		free(a->pystacks[i]);
-	free(a->pyframes);
-	free(a->pystacks);
+	for (size_t i = 0; i < a->nstacks; i++)
+		free(a->stacks[i]);
+	free(a->frames);
+	free(a->stacks);
 	free(a->counts);
 	for (size_t i = 0; i < a->ngils; i++)
-		free(a->gils[i].waiters);
+		gs_blame_free_gil(&a->gils[i]);
+	gs_blame_free(a);
+	for (size_t i = 0; i < a->nprocs; i++)
+		gs_meta_free(&a->procs[i]);
 	free(a->threads);
 	free(a->index);
 	free(a->procs);
@@ -98,6 +103,7 @@ static struct gs_process *proc_get(struct gs_analysis *a, uint32_t pid, uint64_t
 	p->pid = pid;
 	p->first_ns = now;
 	p->main_gil = -1;
+	p->drops_told_apart = -1;
 	return p;
 }
 
@@ -202,65 +208,6 @@ static void hook_gil(struct gs_analysis *a, enum gs_gil_event ev, const struct g
 		a->hooks->gil(a->hooks->ctx, ev, g, t, time);
 }
 
-static void blame(struct gs_thread *w, uint32_t holder, uint64_t dt)
-{
-	for (size_t i = 0; i < w->nblame; i++)
-		if (w->blame[i].holder == holder) {
-			w->blame[i].ns += dt;
-			return;
-		}
-	if (w->nblame == w->cap_blame) {
-		w->cap_blame = w->cap_blame ? w->cap_blame * 2 : 4;
-		w->blame = gs_realloc_array(w->blame, w->cap_blame, sizeof(*w->blame));
-	}
-	w->blame[w->nblame].holder = holder;
-	w->blame[w->nblame].ns = dt;
-	w->nblame++;
-}
-
-/* Accounts the GIL's time since its last event: held, contended, and for each waiter, who
- * held it meanwhile. */
-static void gil_advance_in(struct gs_analysis *a, struct gs_gilstat *g, uint64_t now)
-{
-	uint64_t dt;
-	if (now <= g->t_last)
-		return;
-	dt = now - g->t_last;
-	if (g->holder)
-		g->held_ns += dt;
-	if (g->nwaiters > 0) {
-		g->contended_ns += dt;
-		if (g->holder)
-			g->hold_waited_ns += dt * (uint64_t)g->nwaiters;
-		for (int i = 0; a && i < g->nwaiters; i++)
-			blame(&a->threads[g->waiters[i]], g->holder, dt);
-	}
-	g->t_last = now;
-}
-
-#define gil_advance(g, now) gil_advance_in(a, g, now)
-
-static void waiter_add(struct gs_analysis *a, struct gs_gilstat *g, const struct gs_thread *t)
-{
-	if ((size_t)g->nwaiters == g->cap_waiters) {
-		g->cap_waiters = g->cap_waiters ? g->cap_waiters * 2 : 8;
-		g->waiters = gs_realloc_array(g->waiters, g->cap_waiters, sizeof(*g->waiters));
-	}
-	g->waiters[g->nwaiters++] = (uint32_t)(t - a->threads);
-	if (g->holder && g->nwaiters > g->hold_max_waiters)
-		g->hold_max_waiters = g->nwaiters;
-}
-
-static void waiter_remove(struct gs_analysis *a, struct gs_gilstat *g, const struct gs_thread *t)
-{
-	uint32_t idx = (uint32_t)(t - a->threads);
-	for (int i = 0; i < g->nwaiters; i++)
-		if (g->waiters[i] == idx) {
-			g->waiters[i] = g->waiters[--g->nwaiters];
-			return;
-		}
-}
-
 /* A hold starts: its stack samples are counted afresh. */
 static void hold_begins(struct gs_thread *t, uint64_t now)
 {
@@ -362,8 +309,6 @@ static void end_hold(struct gs_analysis *a, struct gs_gilstat *p, struct gs_thre
 		p->holder = 0;
 }
 
-static void wait_done(struct gs_analysis *a, struct gs_thread *t, uint64_t d);
-
 static void end_wait(struct gs_analysis *a, struct gs_gilstat *p, struct gs_thread *t, uint64_t now)
 {
 	uint64_t d;
@@ -371,9 +316,9 @@ static void end_wait(struct gs_analysis *a, struct gs_gilstat *p, struct gs_thre
 	d = now - t->wait_start;
 	if (d > t->longest_wait_ns)
 		t->longest_wait_ns = d;
-	wait_done(a, t, d);
+	gs_stacks_wait_done(a, t, d);
 	t->gil = GS_GIL_NONE;
-	waiter_remove(a, p, t);
+	gs_blame_waiter_remove(a, p, t);
 	hook_gil(a, GS_GE_WAITERS, p, t, now);
 }
 
@@ -467,7 +412,7 @@ static void reset_accounting(struct gs_analysis *a, uint64_t now)
 		t->run_nogil_ns = t->sleeping_ns = t->uninterruptible_ns = t->runnable_ns = t->unknown_ns = 0;
 		t->acquisitions = t->releases = t->forced_drops = t->drop_requests = 0;
 		t->longest_hold_ns = t->longest_wait_ns = 0;
-		t->nblame = 0;
+		gs_blame_restart(t->gil == GS_GIL_WAIT && t->gil_index >= 0 ? &a->gils[t->gil_index] : NULL, t);
 		if (t->gil == GS_GIL_HELD)
 			hold_begins(t, now);
 		if (t->gil == GS_GIL_WAIT) {
@@ -479,317 +424,264 @@ static void reset_accounting(struct gs_analysis *a, uint64_t now)
 		a->procs[i].first_ns = now;
 	for (size_t i = 0; i < a->ngils; i++) {
 		struct gs_gilstat *g = &a->gils[i];
-		gil_advance(g, now);
+		gs_blame_advance(a, g, now);
 		g->first_ns = now;
 		g->held_ns = g->contended_ns = g->acquisitions = g->forced_drops = g->drop_requests = 0;
 		g->drop_latency_sum_ns = g->drop_latency_max_ns = g->drop_latency_n = 0;
 	}
 	a->ntop_holds = 0;
 	for (size_t i = 0; i < a->cap_counts; i++)
-		a->counts[i].samples = 0;
+		a->counts[i].amount = 0;
 	a->ncounts = 0;
 	a->stack_samples = 0;
 }
 
-static void meta(struct gs_analysis *a, const struct gs_rec *r, const char *k, const char *v)
+
+/* A run's META record (pid 0), or a process's. */
+static void on_meta(struct gs_analysis *a, const struct gs_rec *r, const char *payload, size_t plen)
 {
+	struct gs_meta m;
+	if (gs_meta_decode(r, payload, plen, &m) < 0)
+		return;
+	if (r->pid != 0)
+		gs_meta_process(proc_get(a, r->pid, r->time), &m, r->time);
+	else if (strcmp(m.key, "account_from") == 0)
+		reset_accounting(a, r->time);
+	else
+		gs_meta_run(a, &m);
+}
+
+static void on_counter(struct gs_analysis *a, const struct gs_rec *r, const void *payload, size_t plen,
+		       uint64_t now)
+{
+	if (a->hooks && a->hooks->counter && plen) {
+		const struct gs_thread *ct = gs_analysis_thread(a, r->tid);
+		a->hooks->counter(a->hooks->ctx, ct ? ct->pid : r->pid, r->tid, now, payload, r->arg64);
+	}
+}
+
+/* A new task: a thread of a process, or a new process (pid != the parent's). */
+static void on_fork(struct gs_analysis *a, const struct gs_rec *r, uint64_t now)
+{
+	const struct gs_thread *parent = gs_analysis_thread(a, (uint32_t)r->arg64);
+	struct gs_thread *t = gs_analysis_thread(a, r->tid);
+	struct gs_process *p, *pp;
+	char pname[sizeof(parent->name)] = "";
+	if (parent)
+		memcpy(pname, parent->name, sizeof(pname)); /* thread_new may move the array */
+	if (t && !t->exited) {
+		/* seen before its creation record (e.g. a wakeup): adopt it */
+		t->pid = r->pid;
+		t->is_main = r->pid == r->tid;
+	} else {
+		t = thread_new(a, r->pid, r->tid, now);
+	}
+	t->sched = GS_SCHED_RUNNABLE;
+	memcpy(t->name, pname, sizeof(t->name));
+	p = proc_get(a, r->pid, now);
+	pp = gs_analysis_process(a, (uint32_t)r->arg);
+	if (r->pid != (uint32_t)r->arg && pp && pp->is_python && p->first_ns == now)
+		gs_meta_fork(p, pp, now);
+}
+
+/* A thread's state when an attached recording starts. */
+static void on_thread_state(struct gs_analysis *a, const struct gs_rec *r, uint64_t now)
+{
+	struct gs_thread *t = thread_get(a, r->pid, r->tid, now);
 	struct gs_process *p;
-	if (r->pid == 0) {
-		if (strcmp(k, "account_from") == 0)
-			reset_accounting(a, r->time);
-		else if (strcmp(k, "command") == 0)
-			snprintf(a->command, sizeof(a->command), "%s", v);
-		else if (strcmp(k, "mode") == 0)
-			a->attach = strcmp(v, "attach") == 0;
-		else if (strcmp(k, "target_pid") == 0) {
-			uint64_t x;
-			if (gs_parse_u64(v, &x) == 0)
-				a->target_pid = (uint32_t)x;
-		} else if (strcmp(k, "recorder.cpu_ns") == 0) {
-			gs_parse_u64(v, &a->recorder_cpu_ns);
-		} else if (strcmp(k, "recorder.max_rss_kb") == 0) {
-			gs_parse_u64(v, &a->recorder_max_rss_kb);
-		} else if (strcmp(k, "stacks.errors") == 0) {
-			gs_parse_u64(v, &a->stack_errors);
-		} else if (strcmp(k, "stacks.rate_hz") == 0) {
-			gs_parse_u64(v, &a->stack_rate_hz);
-		} else if (strcmp(k, "native.stats") == 0) {
-			/* counts separated by spaces (record.c) */
-			char *end;
-			const char *c = v;
-			for (int i = 0; i < 11; i++) {
-				unsigned long long x = strtoull(c, &end, 10);
-				if (end == c)
-					break;
-				a->native_stats[i] = x;
-				c = end;
-			}
-			a->have_native = 1;
-		} else if (strcmp(k, "gilscope_version") == 0)
-			snprintf(a->gilscope_version, sizeof(a->gilscope_version), "%s", v);
+	if (!t)
 		return;
+	t->from_start = 1;
+	t->first_ns = t->t_last = now;
+	switch ((char)r->arg) {
+	case 'R': t->sched = GS_SCHED_ONCPU; break;
+	case 'D': t->sched = GS_SCHED_DISK; break;
+	case 'S': case 'T': case 't': case 'I': t->sched = GS_SCHED_SLEEP; break;
+	default: t->sched = GS_SCHED_UNKNOWN;
 	}
-	p = proc_get(a, r->pid, r->time);
-	if (strcmp(k, "python.version") == 0) {
-		snprintf(p->python_version, sizeof(p->python_version), "%s", v);
-		p->is_python = 1;
-	} else if (strcmp(k, "python.path") == 0) {
-		snprintf(p->python_path, sizeof(p->python_path), "%s", v);
-	} else if (strcmp(k, "python.build") == 0) {
-		snprintf(p->python_build, sizeof(p->python_build), "%s", v);
-	} else if (strcmp(k, "python.error") == 0) {
-		snprintf(p->python_error, sizeof(p->python_error), "%s", v);
-	} else if (strcmp(k, "mechanism") == 0) {
-		snprintf(p->mechanism, sizeof(p->mechanism), "%s", v);
+	p = proc_get(a, r->pid, now);
+	if (r->arg64 & GS_THREAD_HOLDS_GIL) {
+		int gi = gil_for(a, p, 0, now);
+		t->gil = GS_GIL_HELD;
+		hold_begins(t, now);
+		t->seen_gil_event = 1;
+		t->gil_index = gi;
+		a->gils[gi].holder = t->tid;
 	}
 }
 
-/* Counts are kept in an open-addressing table keyed by (what, tid, stack). */
-static size_t count_hash(uint32_t what, uint32_t tid, uint64_t stack, uint32_t peer, size_t cap)
-{
-	return (size_t)((((stack * 31 + tid) * 7 + what) * 131 + peer) * 2654435761u) & (cap - 1);
-}
-
-static void count_stack_add(struct gs_analysis *a, uint32_t what, uint32_t tid, uint64_t stack, uint32_t peer,
-			    uint64_t amount)
-{
-	size_t h;
-	if ((a->ncounts + 1) * 2 > a->cap_counts) {
-		size_t ncap = a->cap_counts ? a->cap_counts * 2 : 1024;
-		struct gs_stack_count *nt = gs_calloc(ncap, sizeof(*nt));
-		for (size_t i = 0; i < a->cap_counts; i++) {
-			struct gs_stack_count *c = &a->counts[i];
-			size_t j;
-			if (!c->samples)
-				continue;
-			j = count_hash(c->what, c->tid, c->stack, c->peer, ncap);
-			while (nt[j].samples)
-				j = (j + 1) & (ncap - 1);
-			nt[j] = *c;
-		}
-		free(a->counts);
-		a->counts = nt;
-		a->cap_counts = ncap;
-	}
-	h = count_hash(what, tid, stack, peer, a->cap_counts);
-	while (a->counts[h].samples) {
-		struct gs_stack_count *c = &a->counts[h];
-		if (c->what == what && c->tid == tid && c->stack == stack && c->peer == peer) {
-			c->samples += amount;
-			return;
-		}
-		h = (h + 1) & (a->cap_counts - 1);
-	}
-	a->counts[h].what = what;
-	a->counts[h].tid = tid;
-	a->counts[h].stack = stack;
-	a->counts[h].peer = peer;
-	a->counts[h].samples = amount;
-	a->ncounts++;
-}
-
-static void count_stack_peer(struct gs_analysis *a, uint32_t what, uint32_t tid, uint64_t stack, uint32_t peer)
-{
-	count_stack_add(a, what, tid, stack, peer, 1);
-}
-
-/* A wait ends: its time goes to the stack it waited in. */
-static void wait_done(struct gs_analysis *a, struct gs_thread *t, uint64_t d)
-{
-	if (!d)
-		return;
-	count_stack_add(a, GS_WHAT_WAITED_NS, t->tid, t->wait_stack, 0, d);
-	count_stack_add(a, GS_WHAT_WAITS, t->tid, t->wait_stack, 0, 1);
-	t->wait_stack = 0;
-}
-
-/* Counts are kept in an open-addressing table keyed by (what, tid, stack, peer). */
-static void count_stack(struct gs_analysis *a, uint32_t what, uint32_t tid, uint64_t stack)
-{
-	count_stack_peer(a, what, tid, stack, 0);
-}
-
-/* Frame and stack ids are numbered from 1 in the order of their definitions (record.c intern):
- * an id far beyond the ones defined so far is corrupt, and would make a 40-byte record allocate
- * hundreds of MiB for the tables indexed by id. The slack keeps other writers free to skip a few. */
-#define GS_ID_GAP 1024u
-
-static void on_pyframe(struct gs_analysis *a, const struct gs_rec *r, const char *payload, size_t plen)
-{
-	const char *q = payload, *f;
-	uint64_t id = r->arg64;
-	if (!id || id > (1u << 24) || id > a->npyframes + GS_ID_GAP || !plen)
-		return;
-	f = memchr(q, '\0', plen);
-	if (!f || (size_t)(f - q) + 1 >= plen || !memchr(f + 1, '\0', plen - (size_t)(f - q) - 1))
-		return;
-	if (id > a->npyframes) {
-		a->pyframes = gs_realloc_array(a->pyframes, id, sizeof(*a->pyframes));
-		memset(a->pyframes + a->npyframes, 0, (id - a->npyframes) * sizeof(*a->pyframes));
-		a->npyframes = id;
-	}
-	free(a->pyframes[id - 1].qualname);
-	free(a->pyframes[id - 1].filename);
-	a->pyframes[id - 1].qualname = gs_strdup(q);
-	a->pyframes[id - 1].filename = gs_strdup(f + 1);
-	a->pyframes[id - 1].line = r->type == GS_REC_NATFRAME ? -1 : r->arg;
-	a->pyframes[id - 1].native = r->type == GS_REC_NATFRAME ? 1u | ((unsigned)r->arg & 3u) << 1 : 0;
-	if (r->type == GS_REC_NATFRAME)
-		a->have_native = 1;
-}
-
-/* The evaluation loop's frames and perf trampolines say nothing the Python frames do not. */
-static int hidden_frame(const struct gs_analysis *a, uint32_t id)
-{
-	const struct gs_pyframe_def *d = id && id <= a->npyframes ? &a->pyframes[id - 1] : NULL;
-	return !a->keep_evals && d && (d->native >> 1) & (GS_NATFRAME_EVAL | GS_NATFRAME_TRAMPOLINE);
-}
-
-static void on_pystack(struct gs_analysis *a, const struct gs_rec *r, const void *payload, size_t plen)
-{
-	uint64_t id = r->arg64;
-	int n = r->arg;
-	uint32_t *v;
-	if (!id || id > (1u << 24) || id > a->npystacks + GS_ID_GAP || n <= 0 || n > GS_MAX_STACK_FRAMES ||
-	    plen < (size_t)n * 4)
-		return;
-	if (id > a->npystacks) {
-		a->pystacks = gs_realloc_array(a->pystacks, id, sizeof(*a->pystacks));
-		memset(a->pystacks + a->npystacks, 0, (id - a->npystacks) * sizeof(*a->pystacks));
-		a->npystacks = id;
-	}
-	v = gs_malloc(((size_t)n + 1) * 4);
-	memcpy(v + 1, payload, (size_t)n * 4);
-	{
-		int m = 0;
-		for (int i = 0; i < n; i++)
-			if (!hidden_frame(a, v[1 + i]))
-				v[1 + m++] = v[1 + i];
-		v[0] = (uint32_t)m;
-	}
-	free(a->pystacks[id - 1]);
-	a->pystacks[id - 1] = v;
-}
-
-/* A sample is classified by the thread's state at that instant. */
-static void on_pysample(struct gs_analysis *a, const struct gs_rec *r)
+static void on_wakeup(struct gs_analysis *a, const struct gs_rec *r, uint64_t now)
 {
 	struct gs_thread *t = gs_analysis_thread(a, r->tid);
-	uint32_t what;
 	if (!t || t->exited)
+		return; /* woken before its creation record or after its death */
+	advance(a, t, &now);
+	if (t->sched != GS_SCHED_ONCPU)
+		t->sched = GS_SCHED_RUNNABLE;
+}
+
+/* Ends t's hold or wait on its GIL at now (it exits, or its program is replaced). */
+static void gil_leave(struct gs_analysis *a, struct gs_thread *t, uint64_t now)
+{
+	struct gs_gilstat *g;
+	if (t->gil == GS_GIL_NONE || t->gil_index < 0)
 		return;
-	a->stack_samples++;
-	if (!t->entry_frame && !t->is_main && r->arg64) {
-		/* the outermost frame that is not threading's bootstrap: what the thread was started for */
-		int n = 0;
-		const uint32_t *f = gs_analysis_stack(a, r->arg64, &n);
-		for (int k = n - 1; f && k >= 0; k--) {
-			const struct gs_pyframe_def *d = f[k] && f[k] <= a->npyframes ? &a->pyframes[f[k] - 1] : NULL;
-			size_t fl;
-			if (d && d->native)
-				continue; /* thread start-up code in the C library and the interpreter */
-			if (!d || !d->filename)
-				break;
-			fl = strlen(d->filename);
-			if (fl >= 12 && strcmp(d->filename + fl - 12, "threading.py") == 0)
-				continue;
-			t->entry_frame = f[k];
-			break;
-		}
-	}
+	g = &a->gils[t->gil_index];
+	gs_blame_advance(a, g, now);
 	if (t->gil == GS_GIL_HELD)
-		what = GS_WHAT_HOLD;
-	else if (t->gil == GS_GIL_WAIT)
-		what = GS_WHAT_WAIT;
-	else if (t->sched == GS_SCHED_ONCPU || t->sched == GS_SCHED_UNKNOWN || t->sched == GS_SCHED_RUNNABLE)
-		/* runnable: preempted in the middle of that work, which it resumes. On a busy machine
-		 * the sampler's own wake-up is what preempts the thread it is about to read, so
-		 * counting these as off-CPU would empty the cpu view exactly when it matters */
-		what = GS_WHAT_NOGIL;
+		end_hold(a, g, t, now);
 	else
-		what = GS_WHAT_OFFCPU;
-	if (what == GS_WHAT_WAIT && !t->wait_stack)
-		t->wait_stack = r->arg64;
-	if (what == GS_WHAT_HOLD) {
-		t->hold_samples++;
-		if (!t->hold_votes) {
-			t->hold_stack = r->arg64;
-			t->hold_votes = 1;
-		} else if (t->hold_stack == r->arg64) {
-			t->hold_votes++;
-		} else {
-			t->hold_votes--;
-		}
+		end_wait(a, g, t, now);
+}
+
+/* exec(): the process runs another program from now on. The old image's GIL is gone with it:
+ * every hold and wait of the process ends here (the other threads' too: exec kills them,
+ * and their exit records may come late or be lost), and a switch request pending then is not
+ * a forced drop. The old image's Python description stays (meta.h). */
+static void exec_ends_image(struct gs_analysis *a, struct gs_process *p, uint64_t now)
+{
+	for (size_t i = 0; i < a->ngils; i++)
+		if (a->gils[i].pid == p->pid)
+			a->gils[i].drop_pending = 0;
+	for (size_t i = 0; i < a->nthreads; i++) {
+		struct gs_thread *t = &a->threads[i];
+		uint64_t n = now;
+		if (t->pid != p->pid || t->exited || t->gil == GS_GIL_NONE)
+			continue;
+		advance(a, t, &n);
+		gil_leave(a, t, n);
 	}
-	count_stack(a, what, 0, r->arg64);
-	count_stack(a, what, t->tid, r->arg64);
-	if (what == GS_WHAT_HOLD && t->gil_index >= 0 && a->gils[t->gil_index].nwaiters > 0) {
-		const struct gs_gilstat *g = &a->gils[t->gil_index];
-		count_stack(a, GS_WHAT_BLOCKING, 0, r->arg64);
-		count_stack(a, GS_WHAT_BLOCKING, t->tid, r->arg64);
-		/* what this holder ran while each of the waiters waited */
-		for (int w = 0; w < g->nwaiters; w++)
-			if (g->waiters[w] < a->nthreads)
-				count_stack_peer(a, GS_WHAT_HELD_FOR, a->threads[g->waiters[w]].tid, r->arg64, t->tid);
+	gs_meta_exec(p, now);
+}
+
+static void on_comm(struct gs_analysis *a, struct gs_process *p, struct gs_thread *t, const struct gs_rec *r,
+		    const char *name, size_t plen, uint64_t now)
+{
+	if (plen) {
+		size_t n = strnlen(name, plen);
+		if (n >= sizeof(t->name))
+			n = sizeof(t->name) - 1;
+		memcpy(t->name, name, n);
+		t->name[n] = '\0';
 	}
-	if (what == GS_WHAT_NOGIL || what == GS_WHAT_OFFCPU) {
-		count_stack(a, GS_WHAT_OFFGIL, 0, r->arg64);
-		count_stack(a, GS_WHAT_OFFGIL, t->tid, r->arg64);
+	if (r->arg == 1 && t->is_main)
+		exec_ends_image(a, p, now);
+}
+
+static void on_task_exit(struct gs_analysis *a, struct gs_process *p, struct gs_thread *t, uint64_t now)
+{
+	advance(a, t, &now);
+	gil_leave(a, t, now);
+	t->exited = 1;
+	t->end_ns = now;
+	if (t->is_main) {
+		p->exited = 1;
+		p->end_ns = now;
 	}
 }
 
-void gs_analysis_frame_name(const struct gs_analysis *a, uint32_t id, char *buf, size_t len)
+static void on_gil_wait(struct gs_analysis *a, struct gs_gilstat *g, struct gs_thread *t, uint64_t now)
 {
-	const struct gs_pyframe_def *f = id && id <= a->npyframes ? &a->pyframes[id - 1] : NULL;
-	if (!f || !f->qualname) {
-		snprintf(buf, len, "?");
+	if (t->gil == GS_GIL_HELD) {
+		a->anomalies++;
+		end_hold(a, g, t, now);
+	}
+	if (t->gil == GS_GIL_NONE) {
+		t->gil = GS_GIL_WAIT;
+		t->wait_start = now;
+		t->wait_stack = 0;
+		gs_blame_waiter_add(a, g, t);
+		hook_gil(a, GS_GE_WAITERS, g, t, now);
+	}
+	t->seen_gil_event = 1;
+}
+
+static void on_drop_request(struct gs_analysis *a, struct gs_gilstat *g, struct gs_thread *t, int32_t value,
+			    uint64_t now)
+{
+	if (value == 1 || (value == GS_VALUE_UNKNOWN && !g->drop_pending)) {
+		if (!g->drop_pending) {
+			g->drop_pending = 1;
+			g->drop_time = now;
+			hook_gil(a, GS_GE_REQUEST, g, t, now);
+		}
+		g->drop_requests++;
+		t->drop_requests++;
+	}
+	/* a reset (0) comes from the new holder after the switch: nothing to do */
+}
+
+/* A GIL event (GIL_WAIT, GIL_WRITE, DROPREQ) of thread t in Python process p. */
+static void on_gil_event(struct gs_analysis *a, struct gs_process *p, struct gs_thread *t, const struct gs_rec *r,
+			 uint64_t now)
+{
+	/* GIL events name their GIL (inline probes); the drop request is the main GIL's */
+	int gi;
+	struct gs_gilstat *g;
+	advance(a, t, &now);
+	running(a, t);
+	gi = gil_for(a, p, r->type == GS_REC_DROPREQ ? 0 : r->arg64, now);
+	g = &a->gils[gi];
+	gs_blame_advance(a, g, now);
+	if (r->type == GS_REC_DROPREQ) {
+		on_drop_request(a, g, t, r->arg, now);
 		return;
 	}
-	if (f->native)
-		snprintf(buf, len, "%s (%s)", f->qualname, f->filename);
+	if (t->gil != GS_GIL_NONE && t->gil_index >= 0 && t->gil_index != gi)
+		gil_leave(a, t, now); /* the thread moved to another interpreter's GIL */
+	t->gil_index = gi;
+	if (r->type == GS_REC_GIL_WAIT)
+		on_gil_wait(a, g, t, now);
 	else
-		snprintf(buf, len, "%s (%s:%d)", f->qualname, f->filename, f->line);
+		on_gil_write(a, g, t, r->arg, now);
 }
 
-int gs_analysis_frame_native(const struct gs_analysis *a, uint32_t id)
+/* The records that concern the thread of their pid/tid, known or new. */
+static void on_thread_record(struct gs_analysis *a, const struct gs_rec *r, const void *payload, size_t plen,
+			     uint64_t now)
 {
-	return id && id <= a->npyframes && a->pyframes[id - 1].native;
-}
-
-const char *gs_thread_label(const struct gs_analysis *a, const struct gs_thread *t)
-{
-	const struct gs_thread *main = gs_analysis_thread((struct gs_analysis *)a, t->pid);
-	int generic = !t->name[0] || (main && main != t && strcmp(main->name, t->name) == 0) ||
-		      strncmp(t->name, "python", 6) == 0;
-	if (generic && t->entry_frame && t->entry_frame <= a->npyframes && a->pyframes[t->entry_frame - 1].qualname)
-		return a->pyframes[t->entry_frame - 1].qualname;
-	return t->name[0] ? t->name : "?";
-}
-
-const uint32_t *gs_analysis_stack(const struct gs_analysis *a, uint64_t id, int *n)
-{
-	const uint32_t *v = id && id <= a->npystacks ? a->pystacks[id - 1] : NULL;
-	if (!v)
-		return NULL;
-	*n = (int)v[0];
-	return v + 1;
+	struct gs_thread *t = thread_get(a, r->pid, r->tid, now);
+	struct gs_process *p;
+	if (!t)
+		return;
+	if (r->pid && t->pid != r->pid) {
+		t->pid = r->pid; /* first seen through a wakeup */
+		t->is_main = r->pid == r->tid;
+	}
+	p = proc_get(a, t->pid, now);
+	switch (r->type) {
+	case GS_REC_COMM:
+		on_comm(a, p, t, r, payload, plen, now);
+		return;
+	case GS_REC_SWITCH_OUT:
+		advance(a, t, &now);
+		t->sched = state_from_prev((int64_t)r->arg64);
+		return;
+	case GS_REC_SWITCH_IN:
+		advance(a, t, &now);
+		t->sched = GS_SCHED_ONCPU;
+		return;
+	case GS_REC_EXIT:
+		on_task_exit(a, p, t, now);
+		return;
+	case GS_REC_GIL_WAIT:
+	case GS_REC_GIL_WRITE:
+	case GS_REC_DROPREQ:
+		if (p->is_python) /* else: watchpoint hits in a process that no longer runs that Python image */
+			on_gil_event(a, p, t, r, now);
+		return;
+	default:
+		return; /* unknown record types are skipped */
+	}
 }
 
 void gs_analysis_feed(struct gs_analysis *a, const struct gs_rec *r, const void *payload, size_t plen)
 {
 	uint64_t now = r->time;
-	struct gs_thread *t = NULL;
-	struct gs_process *p;
 
 	a->records++;
 	if (r->type == GS_REC_META) {
-		const char *k = payload, *v;
-		if (!plen)
-			return;
-		v = memchr(k, '\0', plen);
-		if (!v || (size_t)(v - k) + 1 >= plen)
-			return;
-		meta(a, r, k, v + 1);
+		on_meta(a, r, payload, plen);
 		return;
 	}
 	if (r->type == GS_REC_GIL_WAIT || r->type == GS_REC_GIL_WRITE || r->type == GS_REC_DROPREQ)
@@ -803,200 +695,20 @@ void gs_analysis_feed(struct gs_analysis *a, const struct gs_rec *r, const void 
 
 	switch (r->type) {
 	case GS_REC_NATFRAME:
-	case GS_REC_PYFRAME:
-		on_pyframe(a, r, payload, plen);
-		return;
-	case GS_REC_PYSTACK:
-		on_pystack(a, r, payload, plen);
-		return;
-	case GS_REC_PYSAMPLE:
-		on_pysample(a, r);
-		return;
-	case GS_REC_COUNTER:
-		if (a->hooks && a->hooks->counter && plen) {
-			const struct gs_thread *ct = gs_analysis_thread(a, r->tid);
-			a->hooks->counter(a->hooks->ctx, ct ? ct->pid : r->pid, r->tid, now, payload, r->arg64);
-		}
-		return;
-	case GS_REC_LOST:
-		a->lost_events += r->arg64;
-		return;
-	case GS_REC_END:
-		a->complete = 1;
-		return;
+	case GS_REC_PYFRAME: gs_stacks_on_frame(a, r, payload, plen); return;
+	case GS_REC_STACK: gs_stacks_on_stack(a, r, payload, plen); return;
+	case GS_REC_SAMPLE: gs_stacks_on_sample(a, r); return;
+	case GS_REC_COUNTER: on_counter(a, r, payload, plen, now); return;
+	case GS_REC_LOST: a->lost_events += r->arg64; return;
+	case GS_REC_END: a->complete = 1; return;
 	case GS_REC_PROC_EXIT:
 		a->have_exit_status = 1;
 		a->exit_status = r->arg;
 		return;
-	case GS_REC_FORK: {
-		const struct gs_thread *parent = gs_analysis_thread(a, (uint32_t)r->arg64);
-		struct gs_thread *old = gs_analysis_thread(a, r->tid);
-		struct gs_process *pp;
-		char pname[sizeof(parent->name)] = "";
-		if (parent)
-			memcpy(pname, parent->name, sizeof(pname)); /* thread_new may move the array */
-		if (old && !old->exited) {
-			/* seen before its creation record (e.g. a wakeup): adopt it */
-			old->pid = r->pid;
-			old->is_main = r->pid == r->tid;
-			t = old;
-		} else {
-			t = thread_new(a, r->pid, r->tid, now);
-		}
-		t->sched = GS_SCHED_RUNNABLE;
-		memcpy(t->name, pname, sizeof(t->name));
-		p = proc_get(a, r->pid, now);
-		pp = gs_analysis_process(a, (uint32_t)r->arg);
-		if (r->pid != (uint32_t)r->arg && pp && pp->is_python && p->first_ns == now) {
-			/* fork() of a Python process: same interpreter image, same GIL address */
-			p->is_python = 1;
-			memcpy(p->python_version, pp->python_version, sizeof(p->python_version));
-			memcpy(p->python_path, pp->python_path, sizeof(p->python_path));
-			memcpy(p->python_build, pp->python_build, sizeof(p->python_build));
-			memcpy(p->mechanism, pp->mechanism, sizeof(p->mechanism));
-		}
-		return;
-	}
-	case GS_REC_THREAD:
-		t = thread_get(a, r->pid, r->tid, now);
-		if (!t)
-			return;
-		t->from_start = 1;
-		t->first_ns = t->t_last = now;
-		switch ((char)r->arg) {
-		case 'R': t->sched = GS_SCHED_ONCPU; break;
-		case 'D': t->sched = GS_SCHED_DISK; break;
-		case 'S': case 'T': case 't': case 'I': t->sched = GS_SCHED_SLEEP; break;
-		default: t->sched = GS_SCHED_UNKNOWN;
-		}
-		p = proc_get(a, r->pid, now);
-		if (r->arg64 & GS_THREAD_HOLDS_GIL) {
-			int gi = gil_for(a, p, 0, now);
-			t->gil = GS_GIL_HELD;
-			hold_begins(t, now);
-			t->seen_gil_event = 1;
-			t->gil_index = gi;
-			a->gils[gi].holder = t->tid;
-		}
-		return;
-	case GS_REC_WAKEUP:
-		t = gs_analysis_thread(a, r->tid);
-		if (!t || t->exited)
-			return; /* woken before its creation record or after its death */
-		advance(a, t, &now);
-		if (t->sched != GS_SCHED_ONCPU)
-			t->sched = GS_SCHED_RUNNABLE;
-		return;
-	default:
-		break;
-	}
-
-	t = thread_get(a, r->pid, r->tid, now);
-	if (!t)
-		return;
-	if (r->pid && t->pid != r->pid) {
-		t->pid = r->pid; /* first seen through a wakeup */
-		t->is_main = r->pid == r->tid;
-	}
-	p = proc_get(a, t->pid, now);
-	switch (r->type) {
-	case GS_REC_COMM: {
-		const char *name = payload;
-		if (plen) {
-			size_t n = strnlen(name, plen);
-			if (n >= sizeof(t->name))
-				n = sizeof(t->name) - 1;
-			memcpy(t->name, name, n);
-			t->name[n] = '\0';
-		}
-		if (r->arg == 1 && p->is_python && t->is_main) {
-			/* exec() replaced the Python image: its GIL events end here */
-			p->is_python = 0;
-			p->python_version[0] = p->python_path[0] = p->python_build[0] = p->mechanism[0] = '\0';
-		}
-		return;
-	}
-	case GS_REC_SWITCH_OUT:
-		advance(a, t, &now);
-		t->sched = state_from_prev((int64_t)r->arg64);
-		return;
-	case GS_REC_SWITCH_IN:
-		advance(a, t, &now);
-		t->sched = GS_SCHED_ONCPU;
-		return;
-	case GS_REC_EXIT:
-		advance(a, t, &now);
-		if (t->gil != GS_GIL_NONE && t->gil_index >= 0) {
-			struct gs_gilstat *g = &a->gils[t->gil_index];
-			gil_advance(g, now);
-			if (t->gil == GS_GIL_HELD)
-				end_hold(a, g, t, now);
-			else
-				end_wait(a, g, t, now);
-		}
-		t->exited = 1;
-		t->end_ns = now;
-		if (t->is_main) {
-			p->exited = 1;
-			p->end_ns = now;
-		}
-		return;
-	default:
-		break;
-	}
-	if (!p->is_python)
-		return; /* watchpoint hits in a process that no longer runs that Python image */
-	advance(a, t, &now);
-	running(a, t);
-	{
-		/* GIL events name their GIL (inline probes); the drop request is the main GIL's */
-		int gi = gil_for(a, p, r->type == GS_REC_DROPREQ ? 0 : r->arg64, now);
-		struct gs_gilstat *g = &a->gils[gi];
-		gil_advance(g, now);
-		if (r->type != GS_REC_DROPREQ && t->gil != GS_GIL_NONE && t->gil_index >= 0 && t->gil_index != gi) {
-			/* the thread moved to another interpreter's GIL: close what it had on the old one */
-			struct gs_gilstat *old = &a->gils[t->gil_index];
-			gil_advance(old, now);
-			if (t->gil == GS_GIL_HELD)
-				end_hold(a, old, t, now);
-			else
-				end_wait(a, old, t, now);
-		}
-		if (r->type != GS_REC_DROPREQ)
-			t->gil_index = gi;
-		switch (r->type) {
-		case GS_REC_GIL_WAIT:
-			if (t->gil == GS_GIL_HELD) {
-				a->anomalies++;
-				end_hold(a, g, t, now);
-			}
-			if (t->gil == GS_GIL_NONE) {
-				t->gil = GS_GIL_WAIT;
-				t->wait_start = now;
-				t->wait_stack = 0;
-				waiter_add(a, g, t);
-				hook_gil(a, GS_GE_WAITERS, g, t, now);
-			}
-			t->seen_gil_event = 1;
-			return;
-		case GS_REC_GIL_WRITE:
-			on_gil_write(a, g, t, r->arg, now);
-			return;
-		case GS_REC_DROPREQ:
-			if (r->arg == 1 || (r->arg == GS_VALUE_UNKNOWN && !g->drop_pending)) {
-				if (!g->drop_pending) {
-					g->drop_pending = 1;
-					g->drop_time = now;
-					hook_gil(a, GS_GE_REQUEST, g, t, now);
-				}
-				g->drop_requests++;
-				t->drop_requests++;
-			}
-			/* a reset (0) comes from the new holder after the switch: nothing to do */
-			return;
-		default:
-			return;
-		}
+	case GS_REC_FORK: on_fork(a, r, now); return;
+	case GS_REC_THREAD: on_thread_state(a, r, now); return;
+	case GS_REC_WAKEUP: on_wakeup(a, r, now); return;
+	default: on_thread_record(a, r, payload, plen, now); return;
 	}
 }
 
@@ -1021,7 +733,7 @@ void gs_analysis_finish(struct gs_analysis *a, uint64_t end_ns)
 			uint64_t d = now - t->wait_start;
 			if (d > t->longest_wait_ns)
 				t->longest_wait_ns = d;
-			wait_done(a, t, d);
+			gs_stacks_wait_done(a, t, d);
 		}
 		t->end_ns = now;
 	}
@@ -1034,17 +746,19 @@ void gs_analysis_finish(struct gs_analysis *a, uint64_t end_ns)
 		struct gs_gilstat *g = &a->gils[i];
 		const struct gs_process *p = gs_analysis_process(a, g->pid);
 		g->end_ns = p ? p->end_ns : end_ns;
-		gil_advance(g, g->end_ns);
+		gs_blame_advance(a, g, g->end_ns);
+		gs_blame_settle(a, g);
 	}
 }
 
-int gs_analysis_load(struct gs_analysis *a, const char *path, char *why, size_t whylen)
+int gs_analysis_load(struct gs_analysis *a, const char *path, const struct gs_analysis_opts *opts, char *why,
+		     size_t whylen)
 {
-	return gs_analysis_load_hooked(a, path, NULL, why, whylen);
+	return gs_analysis_load_hooked(a, path, opts, NULL, why, whylen);
 }
 
-int gs_analysis_load_hooked(struct gs_analysis *a, const char *path, const struct gs_hooks *hooks, char *why,
-			    size_t whylen)
+int gs_analysis_load_hooked(struct gs_analysis *a, const char *path, const struct gs_analysis_opts *opts,
+			    const struct gs_hooks *hooks, char *why, size_t whylen)
 {
 	struct gs_recreader *rd;
 	struct gs_rec r;
@@ -1056,6 +770,7 @@ int gs_analysis_load_hooked(struct gs_analysis *a, const char *path, const struc
 	if (err < 0)
 		return err;
 	gs_analysis_init(a, gs_recreader_start(rd));
+	a->keep_evals = opts && opts->keep_evals;
 	a->hooks = hooks;
 	while ((n = gs_recreader_next(rd, &r, &payload, &plen)) > 0)
 		gs_analysis_feed(a, &r, payload, plen);

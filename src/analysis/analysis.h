@@ -56,7 +56,7 @@ enum gs_stack_what {
 	GS_WHAT_N
 };
 
-struct gs_pyframe_def {
+struct gs_frame_def {
 	char *qualname, *filename; /* native frames: function and module */
 	int line;
 	unsigned native;           /* 0: a Python frame; else 1 | GS_NATFRAME_* << 1 */
@@ -65,14 +65,14 @@ struct gs_pyframe_def {
 struct gs_stack_count {
 	uint32_t what, tid;  /* tid 0: all threads */
 	uint64_t stack;
-	uint64_t samples;
+	uint64_t amount;     /* samples; for GS_WHAT_WAITED_NS, nanoseconds */
 	uint32_t peer;       /* GS_WHAT_HELD_FOR: the holder (tid is the waiter) */
 };
 
 /* Counts kept apart from the flame graph kinds: the holder's stacks sampled while one given
  * thread waited (key: waiter in tid, holder in peer). */
 #define GS_WHAT_HELD_FOR 100u
-/* Each wait's time (in `samples`: nanoseconds) and count, by the stack sampled first while it
+/* Each wait's time (in `amount`: nanoseconds) and count, by the stack sampled first while it
  * waited (a parked thread holds still: the stack it started waiting with); stack 0: waits no
  * sample fell in (shorter than the sampling period). */
 #define GS_WHAT_WAITED_NS 101u
@@ -100,6 +100,17 @@ struct gs_thread {
 	uint64_t hold_stack;
 	uint32_t hold_votes, hold_samples;
 	uint64_t wait_stack;    /* the first stack sampled during the current wait, 0: none yet */
+	/* while waiting (blame.h): its place in the GIL's waiter set, and where in the GIL's log
+	 * its blame was last settled */
+	uint32_t waiter_pos;
+	uint64_t blame_clock, blame_seg;
+};
+
+/* A stretch of a GIL's contended time with one holder (blame.h): from `clock` on the GIL's
+ * wait_clock to the next segment's. */
+struct gs_blame_seg {
+	uint32_t holder;
+	uint64_t clock;
 };
 
 /* One GIL: the process's (3.9-3.11, and the main interpreter's), or a sub-interpreter's own
@@ -117,11 +128,48 @@ struct gs_gilstat {
 	int nwaiters;
 	uint32_t *waiters;      /* thread indexes of the waiting threads */
 	size_t cap_waiters;
+	struct gs_blame_seg *segs; /* the holders while threads waited, not yet settled (blame.h) */
+	size_t nsegs, cap_segs;
+	uint64_t seg_base;      /* index of segs[0] since the start */
+	uint64_t wait_clock;    /* contended time so far */
 	int hold_max_waiters;
 	uint64_t hold_waited_ns;
 	int drop_pending;
 	uint64_t drop_time, t_last;
 };
+
+/* One program a process ran: it starts at the process's start or at an exec(). */
+struct gs_image {
+	uint64_t start_ns;
+	int is_python;          /* described by python.version: a CPython gilscope traced */
+	int forked;             /* known only as a fork() of a CPython process */
+	char python_version[32];
+	char python_path[512];
+	char python_build[192];
+	char python_error[512];
+};
+
+/* What the native-stack sampler did (record --native): the recorder's native.* facts. */
+struct gs_native_figures {
+	uint64_t merged;            /* Python stacks merged with a native one */
+	uint64_t frozen;            /* of those, exact: the thread was off-CPU since the copy */
+	uint64_t mismatched;        /* C and Python stacks disagreed (Python kept alone) */
+	uint64_t missing;           /* Python stacks with no native copy to pair */
+	uint64_t switch_copies;     /* stacks copied at a switch off the CPU */
+	uint64_t cpu_copies;        /* stacks copied while running (cpu-clock) */
+	uint64_t lost;              /* copies the kernel dropped */
+	uint64_t unwinds;
+	uint64_t truncated;         /* unwindings cut short */
+	uint64_t unknown_symbols;
+	uint64_t frozen_mismatched; /* exact pairs that disagreed */
+};
+
+/* The figures by name, in the order of report --json's native_stacks object. */
+struct gs_native_field {
+	const char *name;           /* the JSON key; the recording's fact is "native." + name */
+	size_t offset;              /* in struct gs_native_figures */
+};
+extern const struct gs_native_field gs_native_fields[11];
 
 struct gs_process {
 	uint32_t pid;
@@ -131,7 +179,12 @@ struct gs_process {
 	char python_path[512];
 	char python_build[192]; /* "static, stripped" ... */
 	char mechanism[1024];
+	int drops_told_apart;   /* 1 or 0 from python.forced_drops_told_apart; -1: not said (format 1) */
 	char python_error[512]; /* why GIL events are not recorded for it (not CPython, unsupported...) */
+	/* python_*: the last CPython among its images (an exec does not erase it); is_python: the
+	 * current image is that CPython */
+	struct gs_image *images; /* the programs it ran, oldest first (meta.h) */
+	size_t nimages;
 	uint64_t first_ns, end_ns;
 	int main_gil;           /* index in gils, -1 none yet */
 	int ngils;
@@ -156,6 +209,11 @@ struct gs_hooks {
 	void (*counter)(void *ctx, uint32_t pid, uint32_t tid, uint64_t time, const char *name, uint64_t value);
 };
 
+/* The blame lookup table (blame.c): holder -> index in one thread's blame list. */
+struct gs_blame_slot {
+	uint32_t gen, holder, index;
+};
+
 struct gs_analysis {
 	const struct gs_hooks *hooks;
 	struct gs_thread *threads;
@@ -168,11 +226,14 @@ struct gs_analysis {
 	size_t ngils, cap_gils;
 	struct gs_hold top_holds[GS_TOP_HOLDS]; /* longest first */
 	int ntop_holds;
+	struct gs_blame_slot *blame_map;
+	size_t blame_map_cap;
+	uint32_t blame_map_gen;
 	/* Python stacks: frame and stack definitions by id, and sample counts */
-	struct gs_pyframe_def *pyframes;
-	size_t npyframes;
-	uint32_t **pystacks;    /* id -> [n, frame ids...] */
-	size_t npystacks;
+	struct gs_frame_def *frames; /* id - 1 -> a Python or native frame */
+	size_t nframes;
+	uint32_t **stacks;      /* id - 1 -> [n, frame ids...], Python and native frames mixed */
+	size_t nstacks;
 	struct gs_stack_count *counts;
 	size_t ncounts, cap_counts;
 	uint64_t stack_samples, stack_errors, stack_rate_hz;
@@ -191,14 +252,21 @@ struct gs_analysis {
 	int active_only;        /* reports: list only threads that took, waited for or ran without the GIL */
 	int keep_evals;         /* keep the evaluation loop's C frames and -X perf trampolines in stacks */
 	int have_native;        /* the stacks hold native frames (record --native) */
-	uint64_t native_stats[11]; /* the recorder's native.stats META (see record.c) */
+	struct gs_native_figures native; /* the recorder's native.* facts */
 	uint32_t target_pid;
 	char command[1024];
 	char gilscope_version[32];
 };
 
-/* Default of keep_evals for the analyses started afterwards (--keep-cpython-evals). */
-extern int gs_keep_cpython_evals;
+/* Are forced drops told apart from voluntary releases in p (a switch-request watchpoint)? The
+ * recording says so (format 2); older ones, by their mechanism sentence. */
+int gs_process_tells_forced_drops(const struct gs_process *p);
+
+/* How a recording is read, chosen by the command that parsed the options (NULL: the defaults, all 0). */
+struct gs_analysis_opts {
+	int keep_evals;         /* --keep-cpython-evals: keep the evaluation loop's C frames and -X perf
+				 * trampolines in native stacks (dropped by default: the Python frames say it) */
+};
 
 void gs_analysis_init(struct gs_analysis *a, uint64_t start_ns);
 void gs_analysis_feed(struct gs_analysis *a, const struct gs_rec *r, const void *payload, size_t plen);
@@ -206,11 +274,13 @@ void gs_analysis_feed(struct gs_analysis *a, const struct gs_rec *r, const void 
 void gs_analysis_finish(struct gs_analysis *a, uint64_t end_ns);
 void gs_analysis_free(struct gs_analysis *a);
 
-/* Reads a whole recording into a. 0, or -errno with a sentence in why. */
-int gs_analysis_load(struct gs_analysis *a, const char *path, char *why, size_t whylen);
+/* Reads a whole recording into a, as opts says (NULL: the defaults). 0, or -errno with a
+ * sentence in why. */
+int gs_analysis_load(struct gs_analysis *a, const char *path, const struct gs_analysis_opts *opts, char *why,
+		     size_t whylen);
 /* The same, calling hooks as the records stream through. */
-int gs_analysis_load_hooked(struct gs_analysis *a, const char *path, const struct gs_hooks *hooks, char *why,
-			    size_t whylen);
+int gs_analysis_load_hooked(struct gs_analysis *a, const char *path, const struct gs_analysis_opts *opts,
+			    const struct gs_hooks *hooks, char *why, size_t whylen);
 
 struct gs_thread *gs_analysis_thread(struct gs_analysis *a, uint32_t tid);
 

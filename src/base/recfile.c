@@ -176,6 +176,7 @@ struct gs_recreader {
 	uint8_t *payload;
 	size_t cap;
 	int truncated;
+	uint32_t version;
 };
 
 int gs_recreader_open(const char *path, struct gs_recreader **out, char *why, size_t whylen)
@@ -197,9 +198,10 @@ int gs_recreader_open(const char *path, struct gs_recreader **out, char *why, si
 	}
 	memcpy(&v, hdr + 8, 4);
 	memcpy(&hs, hdr + 12, 4);
-	if (v != GS_REC_VERSION || hs < GS_REC_HEADER_SIZE || hs > 4096) {
-		snprintf(why, whylen, "%s is a gilscope recording of format version %u; this gilscope reads version %u",
-			 path, v, GS_REC_VERSION);
+	if (v < GS_REC_VERSION_MIN || v > GS_REC_VERSION || hs < GS_REC_HEADER_SIZE || hs > 4096) {
+		snprintf(why, whylen,
+			 "%s is a gilscope recording of format version %u; this gilscope reads versions %u to %u%s", path,
+			 v, GS_REC_VERSION_MIN, GS_REC_VERSION, v > GS_REC_VERSION ? ": read it with a newer gilscope" : "");
 		fclose(f);
 		return -EINVAL;
 	}
@@ -209,6 +211,7 @@ int gs_recreader_open(const char *path, struct gs_recreader **out, char *why, si
 	}
 	rd = gs_calloc(1, sizeof(*rd));
 	rd->f = f;
+	rd->version = v;
 	memcpy(&rd->start, hdr + 32, 8);
 	rd->cap = 4096;
 	rd->payload = gs_malloc(rd->cap);
@@ -245,6 +248,7 @@ int gs_recreader_next(struct gs_recreader *rd, struct gs_rec *r, const void **pa
 
 uint64_t gs_recreader_start(const struct gs_recreader *rd) { return rd->start; }
 int gs_recreader_truncated(const struct gs_recreader *rd) { return rd->truncated; }
+uint32_t gs_recreader_version(const struct gs_recreader *rd) { return rd->version; }
 
 void gs_recreader_close(struct gs_recreader *rd)
 {
@@ -253,4 +257,46 @@ void gs_recreader_close(struct gs_recreader *rd)
 	fclose(rd->f);
 	free(rd->payload);
 	free(rd);
+}
+
+int gs_meta_decode(const struct gs_rec *r, const void *payload, size_t plen, struct gs_meta *out)
+{
+	const char *p = payload;
+	const char *kend = p ? memchr(p, '\0', plen) : NULL;
+	size_t vlen;
+	memset(out, 0, sizeof(*out));
+	if (!kend || kend == p)
+		return -EINVAL;
+	out->key = p;
+	vlen = plen - (size_t)(kend + 1 - p);
+	switch (r->arg) {
+	case GS_META_TEXT:
+		if (!vlen || !memchr(kend + 1, '\0', vlen))
+			return -EINVAL;
+		out->type = GS_META_TEXT;
+		out->text = kend + 1;
+		out->is_number = gs_parse_u64(out->text, &out->u64) == 0;
+		return 0;
+	case GS_META_U64:
+		if (vlen < 8)
+			return -EINVAL;
+		out->type = GS_META_U64;
+		memcpy(&out->u64, kend + 1, 8);
+		out->is_number = 1;
+		snprintf(out->buf, sizeof(out->buf), "%llu", (unsigned long long)out->u64);
+		out->text = out->buf;
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+size_t gs_meta_u64_payload(char *buf, size_t len, const char *key, uint64_t value)
+{
+	size_t kl = strlen(key);
+	if (kl + 1 + 8 > len)
+		return 0;
+	memcpy(buf, key, kl + 1);
+	memcpy(buf + kl + 1, &value, 8);
+	return kl + 1 + 8;
 }

@@ -6,10 +6,17 @@
  *                     start, then zeros.
  *   records, each starting with struct gs_rec (32 bytes); `size` is the whole record's size, a
  *   multiple of 8, >= 32; a payload follows for variable records (META, COMM).
- * Records are appended as the run goes (flushed at least every 100 ms) in timestamp order, so a
+ * Records are appended as the run goes (flushed at least every 50 ms) in timestamp order, so a
  * file cut by SIGKILL or a full disk is readable up to its last complete record; a complete
  * recording ends with an END record. Unknown record types are skipped by readers (forward
  * compatibility within a format version).
+ *
+ * Metadata (META) is typed from format version 2: arg says how the value after "key\0" is
+ * written (enum gs_meta_type): text "value\0", or an unsigned 64-bit number (8 bytes). Readers
+ * keep every fact by its key whatever it is (gs_meta_decode), so a later gilscope may add facts
+ * without a new format version; a reader that does not know a key ignores it. Version 1 wrote
+ * text only (arg 0): its facts read the same, and those v2 writes as named numbers were then
+ * a space-separated "native.stats" text and a sentence in "mechanism" (readers keep both ways).
  */
 #ifndef GS_RECFILE_H
 #define GS_RECFILE_H
@@ -18,12 +25,14 @@
 #include <stdio.h>
 
 #define GS_REC_MAGIC "GILSCOPE"
-#define GS_REC_VERSION 1u
+#define GS_REC_VERSION 2u
+#define GS_REC_VERSION_MIN 1u /* the oldest format this gilscope reads */
 #define GS_REC_HEADER_SIZE 64u
 #define GS_VALUE_UNKNOWN INT32_MIN
 
 enum gs_rec_type {
-	GS_REC_META = 1,         /* payload "key\0value\0"; pid = the process it describes (0: the run) */
+	GS_REC_META = 1,         /* a fact: arg = enum gs_meta_type, payload "key\0" + value; pid = the process it
+				    describes (0: the run) */
 	GS_REC_GIL_WAIT = 2,     /* tid entered take_gil (starts waiting unless the GIL is free) */
 	GS_REC_GIL_WRITE = 3,    /* tid wrote gil->locked: arg = value (1 take, 0 release, -1 destroy), arg64 = ip */
 	GS_REC_DROPREQ = 4,      /* tid wrote gil_drop_request: arg = value (1 request, 0 reset), arg64 = ip */
@@ -38,14 +47,14 @@ enum gs_rec_type {
 	GS_REC_END = 13,         /* clean end: arg64 = total lost events, arg = exit status of the command */
 	GS_REC_PROC_EXIT = 14,   /* the recorded command exited: arg = wait status */
 	GS_REC_PYFRAME = 15,     /* frame definition: arg64 = id, arg = line, payload "qualname\0filename\0" */
-	GS_REC_PYSTACK = 16,     /* stack definition: arg64 = id, arg = frame count, payload u32 frame ids, innermost first */
-	GS_REC_PYSAMPLE = 17,    /* tid's Python stack at time: arg64 = stack id (0: no Python frame) */
+	GS_REC_STACK = 16,     /* stack definition: arg64 = id, arg = frame count, payload u32 frame ids, innermost first */
+	GS_REC_SAMPLE = 17,    /* tid's Python stack at time: arg64 = stack id (0: no Python frame) */
 	GS_REC_COUNTER = 18,     /* a counter sample (perf script input): arg64 = value, payload = event name */
 	GS_REC_NATFRAME = 19,    /* native frame definition (same ids as PYFRAME): arg64 = id, arg = GS_NATFRAME_*
 				    flags, payload "function\0module\0"; PYSTACKs mix both kinds */
 };
 
-#define GS_MAX_STACK_FRAMES 1024 /* frames of one PYSTACK record */
+#define GS_RECFILE_MAX_STACK_FRAMES 1024 /* frames of one PYSTACK record */
 
 #define GS_THREAD_HOLDS_GIL 1u
 #define GS_THREAD_MAIN 2u
@@ -61,6 +70,29 @@ struct gs_rec {
 };
 
 _Static_assert(sizeof(struct gs_rec) == 32, "record header is 32 bytes");
+
+enum gs_meta_type {
+	GS_META_TEXT = 0,        /* "value\0" */
+	GS_META_U64 = 1,         /* 8 bytes, little-endian */
+};
+
+/* One META record's fact. text is the value as text whatever the type (a number printed in
+ * decimal into buf), valid as long as payload and buf are. */
+struct gs_meta {
+	const char *key;
+	enum gs_meta_type type;
+	const char *text;
+	uint64_t u64;            /* GS_META_U64; for text, its value when it is a decimal number */
+	int is_number;
+	char buf[24];
+};
+
+/* Decodes a META record's payload. 0, or -EINVAL when it is malformed (no key, no terminator,
+ * a number of the wrong size, an unknown type). */
+int gs_meta_decode(const struct gs_rec *r, const void *payload, size_t plen, struct gs_meta *out);
+/* Builds a META payload into buf ("key\0" + value) for a number; returns its length, or 0 when
+ * buf is too small. */
+size_t gs_meta_u64_payload(char *buf, size_t len, const char *key, uint64_t value);
 
 struct gs_recwriter;
 
@@ -87,6 +119,7 @@ int gs_recreader_open(const char *path, struct gs_recreader **out, char *why, si
  * when the file is corrupt at this point (why has details). A truncated last record is the end. */
 int gs_recreader_next(struct gs_recreader *rd, struct gs_rec *r, const void **payload, size_t *plen);
 uint64_t gs_recreader_start(const struct gs_recreader *rd);
+uint32_t gs_recreader_version(const struct gs_recreader *rd); /* the file's format version */
 int gs_recreader_truncated(const struct gs_recreader *rd); /* ended inside a record */
 void gs_recreader_close(struct gs_recreader *rd);
 

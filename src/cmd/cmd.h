@@ -1,15 +1,27 @@
 /* cmd.h - the commands of gilscope's command line, one file each (cmd/NAME.c), dispatched by
- * main.c. A command takes its argv (argv[0] is the command's name), parses its options, runs,
- * and returns the process exit code: 0 ok, 1 runtime failure, 2 usage; `record` of a command
- * returns the command's own status. Only main() exits. */
+ * main.c through its table of commands. A command takes its argv (argv[0] is the command's name),
+ * parses its options, runs, and returns the process exit code: 0 ok, 1 runtime failure, 2 usage;
+ * `record` of a command returns the command's own status. Every command answers -h/--help with
+ * the usage on stdout and 0. Options reach the modules as arguments (struct gs_analysis_opts,
+ * struct gs_record_opts ...), never as globals, except the message level gs_verbose. Only main()
+ * exits. */
 #ifndef GS_CMD_H
 #define GS_CMD_H
 
-extern const char gs_usage_text[];
+#include <stdio.h>
+
+/* The whole usage: synopses, every command of the table with its summary, options, examples. */
+void gs_usage(FILE *out);
 
 /* "gilscope: <fmt with arg>" and the --help hint, on stderr. */
 void gs_usage_error(const char *fmt, const char *arg);
 
-int gs_cmd_record(int argc, char **argv);
+int gs_cmd_record(int argc, char **argv);     /* cmd/record.c */
+int gs_cmd_report(int argc, char **argv);     /* cmd/report.c */
+int gs_cmd_blame(int argc, char **argv);      /* cmd/report.c */
+int gs_cmd_export(int argc, char **argv);     /* cmd/export.c */
+int gs_cmd_dump(int argc, char **argv);       /* cmd/dump.c */
+int gs_cmd_perf2trace(int argc, char **argv); /* cmd/perf2trace.c */
+int gs_cmd_offgil(int argc, char **argv);     /* cmd/offgil.c */
 
 #endif

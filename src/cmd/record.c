@@ -8,6 +8,7 @@
 #include "output/html.h"
 #include "output/report.h"
 #include "record/recorder.h"
+#include "record/sink.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -17,6 +18,7 @@
 
 struct record_cmd {
 	struct gs_record_opts rec;
+	const char *output;     /* the recording file */
 	int json;               /* print the summary as JSON */
 	int no_summary;
 	const char *html;       /* write the HTML report there too */
@@ -30,7 +32,7 @@ static void summary(const struct record_cmd *o, const struct gs_record_result *r
 	char why[512];
 	if (o->no_summary)
 		return;
-	if (gs_analysis_load(&a, o->rec.output, why, sizeof(why)) < 0) {
+	if (gs_analysis_load(&a, o->output, NULL, why, sizeof(why)) < 0) {
 		gs_err("%s", why);
 		return;
 	}
@@ -41,7 +43,7 @@ static void summary(const struct record_cmd *o, const struct gs_record_result *r
 	if (!o->json && res->have_python)
 		fprintf(stderr, "\nNext: gilscope blame %s (who held the GIL while each thread waited, and where);\n"
 				"      gilscope export --format html %s -o report.html (timeline and flame graphs)\n",
-			o->rec.output, o->rec.output);
+			o->output, o->output);
 	gs_analysis_free(&a);
 	if (res->corrupt || res->throttled)
 		gs_warn("%lu malformed kernel records skipped, %lu throttling notices", (unsigned long)res->corrupt,
@@ -57,7 +59,7 @@ static void write_html(const struct record_cmd *o)
 		gs_err("%s", why);
 		return;
 	}
-	if (gs_html_report(o->rec.output, h, why, sizeof(why)) < 0)
+	if (gs_html_report(o->output, NULL, h, why, sizeof(why)) < 0)
 		gs_err("%s", why);
 	if (fclose(h) != 0)
 		gs_err("writing %s: %s", o->html, strerror(errno));
@@ -162,7 +164,8 @@ int gs_cmd_record(int argc, char **argv)
 		{ "native-stack-size", required_argument, NULL, 'k' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct record_cmd o = { .rec = { .output = "gilscope.rec", .mmap_pages = 2048, .sample_hz = 1000 } };
+	struct record_cmd o = { .output = "gilscope.rec", .rec = { .mmap_pages = 2048, .sample_hz = 1000 } };
+	struct gs_sink *file;
 	struct gs_record_result res;
 	int ret;
 	int c;
@@ -172,7 +175,7 @@ int gs_cmd_record(int argc, char **argv)
 		uint64_t v;
 		switch (c) {
 		case 'o':
-			o.rec.output = optarg;
+			o.output = optarg;
 			break;
 		case 'p':
 			if (gs_parse_u64(optarg, &v) < 0 || v == 0 || v > 0x7fffffff) {
@@ -252,7 +255,7 @@ int gs_cmd_record(int argc, char **argv)
 			gs_verbose = 2;
 			break;
 		case 'h':
-			fputs(gs_usage_text, stdout);
+			gs_usage(stdout);
 			return 0;
 		default:
 			fprintf(stderr, "Try 'gilscope --help'.\n");
@@ -273,7 +276,11 @@ args_follow:
 		return 2;
 	}
 	o.rec.argv = argv + optind;
+	file = gs_file_sink_new(o.output);
+	o.rec.sinks = &file;
+	o.rec.nsinks = 1;
 	ret = record_giltracer(&o, &res);
+	gs_file_sink_free(file);
 	if (res.recorded) {
 		summary(&o, &res);
 		if (o.html)

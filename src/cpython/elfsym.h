@@ -1,5 +1,11 @@
-/* elfsym.h - what gilscope needs from an ELF file: symbols, bytes at a virtual address,
- * load segments (for uprobe file offsets and load bias), PLT slots and function bounds. */
+/* elfsym.h - what gilscope needs from an x86-64 ELF file: symbols, bytes at a virtual address,
+ * load segments (for uprobe file offsets and load bias), PLT slots and function bounds.
+ *
+ * Symbols come from .symtab, else the MiniDebugInfo (.gnu_debugdata) or a debug file found by
+ * build id, then .dynsym. The file is not trusted: every table offset and size is checked
+ * against the file before use: a malformed file gives -GS_ECORRUPT or -ENOENT (fuzz_elf feeds
+ * it hostile files). The handle owns everything it returns; strings live until gs_elf_free.
+ */
 #ifndef GS_ELFSYM_H
 #define GS_ELFSYM_H
 

@@ -56,8 +56,12 @@ struct gs_native {
 	uint64_t unwinds, truncated, unknown;
 };
 
-/* perf sample register order -> DWARF x86-64 numbering (rax rdx rcx rbx rsi rdi rbp rsp r8-r15) */
-enum { P_AX, P_BX, P_CX, P_DX, P_SI, P_DI, P_BP, P_SP, P_IP, P_R8 };
+/* perf sample register order (x86_glibc.h) -> DWARF x86-64 numbering (rax rdx rcx rbx rsi rdi rbp rsp r8-r15) */
+enum {
+	P_AX = GS_X86_PERF_AX, P_BX = GS_X86_PERF_BX, P_CX = GS_X86_PERF_CX, P_DX = GS_X86_PERF_DX,
+	P_SI = GS_X86_PERF_SI, P_DI = GS_X86_PERF_DI, P_BP = GS_X86_PERF_BP, P_SP = GS_X86_PERF_SP,
+	P_IP = GS_X86_PERF_IP, P_R8 = GS_X86_PERF_R8
+};
 
 static pid_t cb_next_thread(Dwfl *dwfl, void *arg, void **targ)
 {

@@ -17,11 +17,16 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* PERF_SAMPLE_REGS_USER mask: AX BX CX DX SI DI BP SP IP and R8-R15 (17 registers, in that
- * order in a sample). */
-#define GS_NATIVE_REGS_MASK 0xff01ffull
-#define GS_NATIVE_NREGS 17
-#define GS_NATIVE_MAX_FRAMES 256
+#include "probe/x86_glibc.h"
+
+/* The user registers a sample carries (PERF_SAMPLE_REGS_USER): x86-64's, see x86_glibc.h. */
+#define GS_NATIVE_REGS_MASK GS_X86_PERF_REGS_MASK
+#define GS_NATIVE_NREGS GS_X86_PERF_NREGS
+
+/* Native frames one unwinding yields at most (gs_native_unwind's max; the sampler's buffers).
+ * Python frames have their own bound, GS_PYSTACK_MAX_FRAMES (pystack.h), and a recorded stack,
+ * both merged, GS_RECFILE_MAX_STACK_FRAMES (recfile.h). */
+#define GS_NATIVE_UNWIND_MAX_FRAMES 256
 
 /* What a native frame is, for merging with Python frames. */
 #define GS_NATFRAME_EVAL 1u       /* the bytecode evaluation loop (_PyEval_EvalFrameDefault) */

@@ -2,77 +2,12 @@
 #define _GNU_SOURCE
 #include "cpython/pystack.h"
 #include "cpython/elfsym.h"
+#include "probe/x86_glibc.h"
 #include "base/util.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct stack_layout {
-	uint32_t interp_threads_head, tstate_next, tstate_native_tid;
-	uint32_t tstate_frame;     /* 3.11/3.12: the cframe pointer; 3.13+: current_frame */
-	int32_t cframe_current;    /* offset of current_frame in the cframe, -1: tstate_frame is the frame */
-	uint32_t frame_previous, frame_code, frame_instr, frame_owner;
-	int owner_skip;            /* frames whose owner is >= this belong to C code: skipped (0: none) */
-	int32_t frame_is_entry;    /* 3.11: the is_entry flag (-1: entries are told by C-owned frames) */
-	/* 3.9 and 3.10: PyFrameObject chains, each frame its own call of the evaluation loop */
-	int legacy;                /* 0: 3.11+; 9: f_lasti in bytes + co_lnotab; 10: f_lasti in code units + co_linetable */
-	uint32_t tstate_thread_id; /* legacy: pthread_self(), whose struct pthread holds the TID */
-	uint64_t code_mask;        /* 3.14+: f_executable is a tagged _PyStackRef */
-	uint32_t code_filename, code_name, code_qualname, code_linetable, code_firstlineno, code_adaptive;
-	uint32_t bytes_size, bytes_sval;
-	uint32_t uni_state, uni_length, uni_ascii_size;
-};
-
-/* 3.11 and 3.12 from DWARF (pyenv 3.11.7, 3.12.1); 3.13+ from _Py_DebugOffsets. */
-static const struct stack_layout l311 = {
-	.interp_threads_head = 0x10, .tstate_next = 8, .tstate_native_tid = 0xa0, .tstate_frame = 0x38,
-	.cframe_current = 8, .frame_previous = 0x30, .frame_code = 0x20, .frame_instr = 0x38, .frame_owner = 0x45,
-	.owner_skip = 0, .frame_is_entry = 0x44, .code_mask = ~0ull, .code_filename = 0x70, .code_name = 0x78, .code_qualname = 0x80,
-	.code_linetable = 0x88, .code_firstlineno = 0x48, .code_adaptive = 0xb8, .bytes_size = 0x10,
-	.bytes_sval = 0x20, .uni_state = 0x20, .uni_length = 0x10, .uni_ascii_size = 0x30,
-};
-static const struct stack_layout l312 = {
-	.interp_threads_head = 0x48, .tstate_next = 8, .tstate_native_tid = 0x90, .tstate_frame = 0x38,
-	.cframe_current = 0, .frame_previous = 8, .frame_code = 0, .frame_instr = 0x38, .frame_owner = 0x46,
-	.owner_skip = 3, .frame_is_entry = -1, .code_mask = ~0ull, .code_filename = 0x70, .code_name = 0x78, .code_qualname = 0x80,
-	.code_linetable = 0x88, .code_firstlineno = 0x44, .code_adaptive = 0xc0, .bytes_size = 0x10,
-	.bytes_sval = 0x20, .uni_state = 0x20, .uni_length = 0x10, .uni_ascii_size = 0x28,
-};
-
-/* 3.9 and 3.10 from DWARF (pyenv 3.9.18, 3.10.13): frame_instr is f_lasti, code_qualname is
- * co_name (no qualified names before 3.11), code_linetable co_lnotab / co_linetable. */
-static const struct stack_layout l39 = {
-	.interp_threads_head = 8, .tstate_next = 8, .tstate_native_tid = 0, .tstate_frame = 24, .cframe_current = -1,
-	.frame_previous = 24, .frame_code = 32, .frame_instr = 104, .frame_owner = 0, .owner_skip = 0,
-	.frame_is_entry = -1, .legacy = 9, .tstate_thread_id = 176, .code_mask = ~0ull, .code_filename = 104,
-	.code_name = 112, .code_qualname = 112, .code_linetable = 120, .code_firstlineno = 40, .code_adaptive = 0,
-	.bytes_size = 0x10, .bytes_sval = 0x20, .uni_state = 0x20, .uni_length = 0x10, .uni_ascii_size = 0x30,
-};
-static const struct stack_layout l310 = {
-	.interp_threads_head = 8, .tstate_next = 8, .tstate_native_tid = 0, .tstate_frame = 24, .cframe_current = -1,
-	.frame_previous = 24, .frame_code = 32, .frame_instr = 96, .frame_owner = 0, .owner_skip = 0,
-	.frame_is_entry = -1, .legacy = 10, .tstate_thread_id = 176, .code_mask = ~0ull, .code_filename = 104,
-	.code_name = 112, .code_qualname = 112, .code_linetable = 120, .code_firstlineno = 40, .code_adaptive = 0,
-	.bytes_size = 0x10, .bytes_sval = 0x20, .uni_state = 0x20, .uni_length = 0x10, .uni_ascii_size = 0x30,
-};
-
-/* glibc keeps a thread's TID at this offset of its struct pthread (x86-64), which python.c
- * relies on for 3.9/3.10 too */
-#define PTHREAD_TID_OFFSET 0x2d0
-
-/* Where each number sits in _Py_DebugOffsets (read off Debian's 3.13.5, 3.14.10, 3.15.2). */
-struct do_stack_pos {
-	unsigned minor;
-	unsigned threads_head, ts_frame, ts_native, fr_previous, fr_code, fr_instr, fr_owner;
-	unsigned co_filename, co_name, co_qualname, co_linetable, co_firstlineno, co_adaptive;
-	unsigned by_size, by_sval, un_state, un_length, un_ascii;
-};
-static const struct do_stack_pos do_pos[] = {
-	{ 13, 72, 184, 200, 232, 240, 248, 264, 280, 288, 296, 304, 312, 344, 520, 528, 544, 552, 560 },
-	{ 14, 72, 208, 224, 256, 264, 272, 288, 320, 328, 336, 344, 352, 384, 600, 608, 624, 632, 640 },
-	{ 15, 72, 208, 248, 320, 328, 336, 352, 384, 392, 400, 408, 416, 448, 696, 704, 720, 728, 736 },
-};
 
 struct code_entry {
 	uint64_t addr;
@@ -86,9 +21,11 @@ struct code_entry {
 };
 
 struct gs_pystacks {
-	struct stack_layout l;
+	struct gs_pystack_layout l;         /* the version's row of the layout table (pylayout.h) */
+	uint32_t tstate_native_tid;         /* 3.11+: PyThreadState.native_thread_id */
+	uint32_t tstate_thread_id;          /* 3.9, 3.10: PyThreadState.thread_id, a pthread_t */
 	size_t ts_len, fr_len, co_len; /* bytes to read of each object: no more than its fields need */
-	uint64_t runtime, interp_main, code_type;
+	uint64_t interp_main, code_type;
 	struct code_entry *codes; /* open addressing by address */
 	size_t cap;
 	uint64_t walks, errors;
@@ -99,80 +36,32 @@ static size_t max3(size_t a, size_t b, size_t c) { return a > b ? (a > c ? a : c
 /* Reads stop at the last field needed: an object at the end of a mapping must not fail. */
 static void read_lengths(struct gs_pystacks *ps)
 {
-	const struct stack_layout *l = &ps->l;
-	ps->ts_len = max3(max3(l->tstate_next, l->tstate_native_tid, l->tstate_frame), l->tstate_thread_id, 0) + 8;
+	const struct gs_pystack_layout *l = &ps->l;
+	uint32_t tid = l->legacy ? ps->tstate_thread_id : ps->tstate_native_tid; /* the one read */
+	ps->ts_len = max3(l->tstate_next, tid, l->tstate_frame) + 8;
 	ps->fr_len = max3(max3(l->frame_previous, l->frame_code, l->frame_instr), l->frame_owner, 0) + 8;
 	ps->co_len = max3(max3(l->code_qualname, l->code_filename, l->code_linetable), l->code_firstlineno, 8) + 8;
 }
 
-static uint64_t u64at(const uint8_t *b, unsigned off)
+/* A walker with the layout l (which must have its stack offsets). */
+static struct gs_pystacks *walker_new(const struct gs_pylayout *l, uint64_t interp_main, uint64_t code_type)
 {
-	uint64_t v;
-	memcpy(&v, b + off, 8);
-	return v;
-}
-
-/* The 3.13+ layout from a _Py_DebugOffsets image (len bytes from the start of _PyRuntime).
- * 0, or -1 when the version is unknown or the numbers are not small offsets inside their
- * objects (the image is the target's memory). */
-static int layout_from_debug_offsets(struct stack_layout *l, unsigned minor, const uint8_t *b, size_t len)
-{
-	const struct do_stack_pos *d = NULL;
-	for (size_t i = 0; i < GS_ARRAY_SIZE(do_pos); i++)
-		if (do_pos[i].minor == minor)
-			d = &do_pos[i];
-	if (!d || len < 1024 || memcmp(b, "xdebugpy", 8) != 0)
-		return -1;
-	/* every number an offset inside its object, checked before it is narrowed to 32 bits:
-	 * they index gilscope's own buffers (the interpreter file is not trusted) */
-	{
-		const unsigned small[] = { d->ts_frame, d->ts_native, d->fr_previous, d->fr_code, d->fr_instr,
-					   d->fr_owner, d->co_filename, d->co_name, d->co_qualname, d->co_linetable,
-					   d->co_firstlineno, d->co_adaptive, d->by_size, d->by_sval, d->un_state,
-					   d->un_length, d->un_ascii };
-		for (size_t i = 0; i < GS_ARRAY_SIZE(small); i++)
-			if (u64at(b, small[i]) > 4096)
-				return -1;
-		if (u64at(b, d->threads_head) > (1u << 20))
-			return -1;
-	}
-	memset(l, 0, sizeof(*l));
-	l->interp_threads_head = (uint32_t)u64at(b, d->threads_head);
-	l->tstate_next = 8;
-	l->tstate_native_tid = (uint32_t)u64at(b, d->ts_native);
-	l->tstate_frame = (uint32_t)u64at(b, d->ts_frame);
-	l->cframe_current = -1;
-	l->frame_previous = (uint32_t)u64at(b, d->fr_previous);
-	l->frame_code = (uint32_t)u64at(b, d->fr_code);
-	l->frame_instr = (uint32_t)u64at(b, d->fr_instr);
-	l->frame_owner = (uint32_t)u64at(b, d->fr_owner);
-	l->owner_skip = 3;
-	l->frame_is_entry = -1;
-	l->code_mask = minor >= 14 ? ~3ull : ~0ull;
-	l->code_filename = (uint32_t)u64at(b, d->co_filename);
-	l->code_name = (uint32_t)u64at(b, d->co_name);
-	l->code_qualname = (uint32_t)u64at(b, d->co_qualname);
-	l->code_linetable = (uint32_t)u64at(b, d->co_linetable);
-	l->code_firstlineno = (uint32_t)u64at(b, d->co_firstlineno);
-	l->code_adaptive = (uint32_t)u64at(b, d->co_adaptive);
-	l->bytes_size = (uint32_t)u64at(b, d->by_size);
-	l->bytes_sval = (uint32_t)u64at(b, d->by_sval);
-	l->uni_state = (uint32_t)u64at(b, d->un_state);
-	l->uni_length = (uint32_t)u64at(b, d->un_length);
-	l->uni_ascii_size = (uint32_t)u64at(b, d->un_ascii);
-	/* the numbers must be small offsets inside their objects */
-	if (l->frame_owner > 256 || l->code_adaptive > 1024 || l->uni_ascii_size > 128 ||
-	    l->uni_state >= l->uni_ascii_size || l->uni_ascii_size < 8 || l->uni_length > l->uni_ascii_size - 8 ||
-	    l->bytes_sval > 128 ||
-	    l->interp_threads_head > (1u << 20))
-		return -1;
-	return 0;
+	struct gs_pystacks *ps = gs_calloc(1, sizeof(*ps));
+	ps->l = l->stack;
+	ps->tstate_native_tid = l->tstate_native_tid;
+	ps->tstate_thread_id = l->tstate_thread_id;
+	read_lengths(ps);
+	ps->interp_main = interp_main;
+	ps->code_type = code_type;
+	ps->cap = 4096;
+	ps->codes = gs_calloc(ps->cap, sizeof(*ps->codes));
+	return ps;
 }
 
 struct gs_pystacks *gs_pystacks_new(const struct gs_python *py, char *why, size_t whylen)
 {
 	const struct gs_pyimage *img = &py->img;
-	struct gs_pystacks *ps;
+	struct gs_pystacks *ps = NULL;
 	struct gs_elf *elf;
 	uint64_t addr, size;
 
@@ -188,71 +77,34 @@ struct gs_pystacks *gs_pystacks_new(const struct gs_python *py, char *why, size_
 		snprintf(why, whylen, "cannot read %s", img->path);
 		return NULL;
 	}
-	ps = gs_calloc(1, sizeof(*ps));
-	if (gs_elf_dynsym(elf, "PyCode_Type", &addr, &size) < 0 && gs_elf_symbol(elf, "PyCode_Type", &addr, &size) < 0) {
+	if (gs_elf_dynsym(elf, "PyCode_Type", &addr, &size) < 0 && gs_elf_symbol(elf, "PyCode_Type", &addr, &size) < 0)
 		snprintf(why, whylen, "%s does not export PyCode_Type", img->path);
-		goto fail;
-	}
-	ps->code_type = addr + py->bias;
-	if (img->minor == 9) {
-		ps->l = l39;
-	} else if (img->minor == 10) {
-		ps->l = l310;
-	} else if (img->minor == 11) {
-		ps->l = l311;
-	} else if (img->minor == 12) {
-		ps->l = l312;
-	} else {
-		uint8_t b[1024];
-		if (gs_elf_read(elf, img->runtime_vaddr, b, sizeof(b)) < 0 ||
-		    layout_from_debug_offsets(&ps->l, img->minor, b, sizeof(b)) < 0) {
-			snprintf(why, whylen, "no stack layout for CPython %s, or its _Py_DebugOffsets stack offsets look wrong",
-				 img->version);
-			goto fail;
-		}
-	}
-	read_lengths(ps);
-	ps->runtime = py->runtime;
-	ps->interp_main = py->runtime + img->layout.interp_main;
-	ps->cap = 4096;
-	ps->codes = gs_calloc(ps->cap, sizeof(*ps->codes));
+	else if (!img->have_layout || !img->layout.have_stack)
+		snprintf(why, whylen, "no stack layout for CPython %s, or its _Py_DebugOffsets stack offsets look wrong",
+			 img->version);
+	else
+		ps = walker_new(&img->layout, py->runtime + img->layout.interp_main, addr + py->bias);
 	gs_elf_free(elf);
 	return ps;
-fail:
-	gs_elf_free(elf);
-	free(ps);
-	return NULL;
 }
 
 struct gs_pystacks *gs_pystacks_synthetic_do(unsigned minor, const uint8_t *debug_offsets, size_t len,
 					   uint64_t interp_main, uint64_t code_type)
 {
-	struct gs_pystacks *ps = gs_calloc(1, sizeof(*ps));
-	if (layout_from_debug_offsets(&ps->l, minor, debug_offsets, len) < 0) {
-		free(ps);
+	const struct gs_pylayout *row = minor >= 13 ? gs_pylayout_find(3, minor, 0) : NULL;
+	struct gs_pylayout l;
+	if (!row)
 		return NULL;
-	}
-	read_lengths(ps);
-	ps->interp_main = interp_main;
-	ps->code_type = code_type;
-	ps->cap = 4096;
-	ps->codes = gs_calloc(ps->cap, sizeof(*ps->codes));
-	return ps;
+	l = *row;
+	if (gs_pylayout_stack_from_debug_offsets(&l, debug_offsets, len, minor) < 0)
+		return NULL;
+	return walker_new(&l, interp_main, code_type);
 }
 
 struct gs_pystacks *gs_pystacks_synthetic(unsigned minor, uint64_t interp_main, uint64_t code_type)
 {
-	struct gs_pystacks *ps;
-	if (minor < 9 || minor > 12)
-		return NULL;
-	ps = gs_calloc(1, sizeof(*ps));
-	ps->l = minor == 9 ? l39 : minor == 10 ? l310 : minor == 11 ? l311 : l312;
-	read_lengths(ps);
-	ps->interp_main = interp_main;
-	ps->code_type = code_type;
-	ps->cap = 4096;
-	ps->codes = gs_calloc(ps->cap, sizeof(*ps->codes));
-	return ps;
+	const struct gs_pylayout *row = minor >= 9 && minor <= 12 ? gs_pylayout_find(3, minor, 0) : NULL;
+	return row ? walker_new(row, interp_main, code_type) : NULL;
 }
 
 void gs_pystacks_free(struct gs_pystacks *ps)
@@ -475,7 +327,7 @@ int gs_pystacks_code(struct gs_pystacks *ps, uint64_t code, const char **qualnam
 int gs_pystacks_sample(struct gs_pystacks *ps, gs_mem_reader read, void *ctx,
 		       void (*cb)(uint32_t tid, const struct gs_pyframe *f, int n, void *arg), void *arg)
 {
-	struct gs_pyframe frames[GS_MAX_FRAMES];
+	struct gs_pyframe frames[GS_PYSTACK_MAX_FRAMES];
 	uint64_t interp, ts;
 	int nthreads = 0, err;
 
@@ -495,17 +347,17 @@ int gs_pystacks_sample(struct gs_pystacks *ps, gs_mem_reader read, void *ctx,
 		if (ps->l.legacy) {
 			uint64_t pt;
 			uint32_t t32 = 0;
-			memcpy(&pt, tsb + ps->l.tstate_thread_id, 8);
-			if (!pt || read(ctx, pt + PTHREAD_TID_OFFSET, &t32, 4) < 0)
+			memcpy(&pt, tsb + ps->tstate_thread_id, 8);
+			if (!pt || read(ctx, pt + GS_GLIBC_PTHREAD_TID_OFFSET, &t32, 4) < 0)
 				t32 = 0;
 			tid = t32;
 		} else {
-			memcpy(&tid, tsb + ps->l.tstate_native_tid, 8);
+			memcpy(&tid, tsb + ps->tstate_native_tid, 8);
 		}
 		memcpy(&frame, tsb + ps->l.tstate_frame, 8);
 		if (ps->l.cframe_current >= 0 && frame && read(ctx, frame + (uint64_t)ps->l.cframe_current, &frame, 8) < 0)
 			frame = 0;
-		while (frame && n < GS_MAX_FRAMES && visited++ < 4 * GS_MAX_FRAMES) {
+		while (frame && n < GS_PYSTACK_MAX_FRAMES && visited++ < 4 * GS_PYSTACK_MAX_FRAMES) {
 			uint8_t fb[128];
 			uint64_t code, instr;
 			struct code_entry *ce;

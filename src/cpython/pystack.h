@@ -1,11 +1,17 @@
-/* pystack.h - Python stacks read from another process's memory, without stopping it.
+/* pystack.h - Python stacks read from another process's memory, without stopping it, for
+ * CPython 3.9 to 3.15.
  *
- * From the runtime, the main interpreter's thread states; for each, its frame chain
- * (_PyInterpreterFrame, 3.11+) down to the first frame, each frame's code object (qualname,
- * file) and the line being run (decoded from the code object's location table). Code objects
- * are cached by address. Reads of a moving target can fail or tear: such samples are counted,
- * never fatal. Layout offsets per version are data (pystack.c), from 3.13 read from the
- * interpreter's _Py_DebugOffsets.
+ * From the runtime, the main interpreter's thread states; for each, its frame chain down to the
+ * first frame (PyFrameObject in 3.9 and 3.10, each frame its own call of the evaluation loop;
+ * _PyInterpreterFrame from 3.11, with the frames that start a call of the loop marked), each
+ * frame's code object (qualname, or co_name before 3.11; file) and the line being run (decoded
+ * from co_lnotab in 3.9, co_linetable in 3.10, the location table from 3.11). The thread id is
+ * PyThreadState's native_thread_id from 3.11, and before that the TID glibc keeps in the struct
+ * pthread that thread_id points to (x86_glibc.h). Code objects are cached by address (a reused
+ * address is noticed). Reads of a moving target can fail or tear: such samples are counted,
+ * never fatal. All reads go through a gs_mem_reader, so tests and the fuzzer walk synthetic
+ * memory. The offsets are the version's row of the layout table (pylayout.h), from 3.13 read
+ * from the interpreter's _Py_DebugOffsets.
  */
 #ifndef GS_PYSTACK_H
 #define GS_PYSTACK_H
@@ -15,7 +21,11 @@
 
 #include "cpython/python.h"
 
-#define GS_MAX_FRAMES 512
+/* Python frames one walk of one thread yields at most (gs_pystacks_sample's callback gets no
+ * more; deeper stacks lose their outermost frames). Native frames have their own bound,
+ * GS_NATIVE_UNWIND_MAX_FRAMES (native.h), and a recorded stack, both merged,
+ * GS_RECFILE_MAX_STACK_FRAMES (recfile.h). */
+#define GS_PYSTACK_MAX_FRAMES 512
 
 struct gs_pyframe {
 	uint64_t code;   /* code object address: with line and gen, the frame's identity */
@@ -27,8 +37,8 @@ struct gs_pyframe {
 
 struct gs_pystacks;
 
-/* Prepares a walker for the CPython found in py (3.11+). NULL with a reason when the version
- * is not supported or its offsets cannot be read. */
+/* Prepares a walker for the CPython found in py (3.9+; 3.11 only for debug builds). NULL with a
+ * reason when the version is not supported or its offsets cannot be read. */
 struct gs_pystacks *gs_pystacks_new(const struct gs_python *py, char *why, size_t whylen);
 void gs_pystacks_free(struct gs_pystacks *ps);
 

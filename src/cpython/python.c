@@ -5,6 +5,7 @@
 #include "base/procfs.h"
 #include "base/util.h"
 #include "probe/x86.h"
+#include "probe/x86_glibc.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -527,6 +528,46 @@ static void version_from_hex(struct gs_pyimage *img, uint32_t hex)
 		snprintf(img->version, sizeof(img->version), "%u.%u.%u", img->major, img->minor, img->micro);
 }
 
+/* The layout of img's version: the table row, completed from _Py_DebugOffsets (3.13+). 0, or
+ * -ENOTSUP with a sentence in why (unknown version, untrustworthy or free-threaded layout). */
+static int layout_of(struct gs_pyimage *img, const struct gs_elf *elf, char *why, size_t whylen)
+{
+	const struct gs_pylayout *row = gs_pylayout_find(img->major, img->minor, img->debug);
+	uint8_t dobuf[GS_PYLAYOUT_DEBUG_OFFSETS_LEN];
+	size_t dolen = sizeof(dobuf);
+	const char *reason = "cannot read _PyRuntime";
+	int rd;
+
+	if (!row) {
+		snprintf(why, whylen,
+			 "CPython %s%s is not supported by this gilscope (supported: 3.9 to 3.15 release builds, "
+			 "3.11 debug builds)",
+			 img->version, img->debug ? " (debug build)" : "");
+		return -ENOTSUP;
+	}
+	img->layout = *row;
+	snprintf(img->layout_source, sizeof(img->layout_source), "built-in table");
+	if (!img->layout.debug_offsets)
+		return 0;
+	rd = gs_elf_read(elf, img->runtime_vaddr, dobuf, dolen);
+	if (rd < 0) {
+		dolen = 512; /* enough for the GIL's numbers (the stack walker's are then missing) */
+		rd = gs_elf_read(elf, img->runtime_vaddr, dobuf, dolen);
+	}
+	if (rd < 0 || gs_pylayout_from_debug_offsets(&img->layout, dobuf, dolen, img->major, img->minor,
+						     &img->free_threaded, &reason) < 0) {
+		snprintf(why, whylen, "CPython %s: %s; gilscope cannot trust its layout", img->version, reason);
+		return -ENOTSUP;
+	}
+	snprintf(img->layout_source, sizeof(img->layout_source), "_Py_DebugOffsets");
+	if (img->free_threaded) {
+		snprintf(why, whylen, "CPython %s is a free-threaded build: this gilscope records thread states only for it",
+			 img->version);
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
 int gs_pyimage_analyse(const char *path, struct gs_pyimage *img, char *why, size_t whylen)
 {
 	struct gs_elf *elf = NULL;
@@ -563,42 +604,13 @@ int gs_pyimage_analyse(const char *path, struct gs_pyimage *img, char *why, size
 		err = -ENOTSUP;
 		goto out;
 	}
-	{
-		const struct gs_pylayout *row = gs_pylayout_find(img->major, img->minor, img->debug);
-		if (!row) {
-			snprintf(why, whylen,
-				 "CPython %s%s is not supported by this gilscope (supported: 3.9 to 3.15 release builds, "
-				 "3.11 debug builds)",
-				 img->version, img->debug ? " (debug build)" : "");
-			err = -ENOTSUP;
-			goto out;
-		}
-		img->layout = *row;
-		snprintf(img->layout_source, sizeof(img->layout_source), "built-in table");
-	}
-	if (img->layout.debug_offsets) {
-		uint8_t dobuf[512];
-		const char *reason = "cannot read _PyRuntime";
-		if (gs_elf_read(elf, img->runtime_vaddr, dobuf, sizeof(dobuf)) < 0 ||
-		    gs_pylayout_from_debug_offsets(&img->layout, dobuf, sizeof(dobuf), img->major, img->minor,
-						   &img->free_threaded, &reason) < 0) {
-			snprintf(why, whylen, "CPython %s: %s; gilscope cannot trust its layout", img->version, reason);
-			err = -ENOTSUP;
-			goto out;
-		}
-		snprintf(img->layout_source, sizeof(img->layout_source), "_Py_DebugOffsets");
-		if (img->free_threaded) {
-			snprintf(why, whylen,
-				 "CPython %s is a free-threaded build: this gilscope records thread states only for it",
-				 img->version);
-			err = -ENOTSUP;
-			goto out;
-		}
-	}
+	if ((err = layout_of(img, elf, why, whylen)) < 0)
+		goto out;
 	img->have_layout = 1;
 
 	/* take_gil: the symbol table when there is one, else the call targets of exported functions */
-	if (gs_elf_symbol(elf, "take_gil", &img->take_gil_vaddr, &size) == 0 && gs_elf_dynsym(elf, "take_gil", &addr, &size) != 0) {
+	if (gs_elf_symbol(elf, "take_gil", &img->take_gil_vaddr, &size) == 0 &&
+	    gs_elf_dynsym(elf, "take_gil", &addr, &size) != 0) {
 		snprintf(img->take_gil_how, sizeof(img->take_gil_how), "%s", gs_elf_symbols_from(elf));
 	} else {
 		uint64_t a1 = 0, a2 = 0;
@@ -808,12 +820,12 @@ long gs_gil_holder_walk(const struct gs_pylayout *l, uint64_t runtime, gs_mem_re
 	if (l->tstate_native_tid) {
 		err = read(ctx, holder + l->tstate_native_tid, &tid, sizeof(tid));
 	} else {
-		/* 3.9, 3.10: thread_id is pthread_self(); glibc keeps the TID in struct pthread */
+		/* 3.9, 3.10: thread_id is pthread_self(); glibc keeps the TID in struct pthread (x86_glibc.h) */
 		uint64_t pt;
 		uint32_t t32 = 0;
 		err = read(ctx, holder + l->tstate_thread_id, &pt, 8);
 		if (!err)
-			err = read(ctx, pt + 0x2d0, &t32, 4);
+			err = read(ctx, pt + GS_GLIBC_PTHREAD_TID_OFFSET, &t32, 4);
 		tid = t32;
 	}
 	if (err < 0)

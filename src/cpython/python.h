@@ -1,5 +1,9 @@
-/* python.h - finding CPython in an ELF image and in a live process: version, build kind,
- * take_gil (for the wait-start uprobe) and the addresses of the GIL fields to watch. */
+/* python.h - finding CPython in an ELF image and in a live process: version, build kind, the
+ * layout (pylayout.h, completed from _Py_DebugOffsets from 3.13), take_gil (where a wait for
+ * the GIL starts), and the instructions that store to the GIL's `locked` field (where the
+ * uprobes or inline probes see it taken and released), each store checked against the layout
+ * by decoding the interpreter's machine code (x86.h). Also: who holds the GIL now, read from
+ * the process's memory through a gs_mem_reader (the seam that tests and the fuzzer use). */
 #ifndef GS_PYTHON_H
 #define GS_PYTHON_H
 

@@ -4,6 +4,7 @@
  * Search button to highlight frames matching a regular expression, Reset to zoom out. */
 #define _GNU_SOURCE
 #include "output/flame.h"
+#include "base/escape.h"
 #include "base/util.h"
 
 #include <inttypes.h>
@@ -36,22 +37,6 @@ static void free_tree(struct node *n)
 		free_tree(n->child);
 		free(n);
 		n = next;
-	}
-}
-
-static void xml_text(FILE *out, const char *s)
-{
-	for (; *s; s++) {
-		switch (*s) {
-		case '&': fputs("&amp;", out); break;
-		case '<': fputs("&lt;", out); break;
-		case '>': fputs("&gt;", out); break;
-		case '"': fputs("&quot;", out); break;
-		case '\'': fputs("&apos;", out); break;
-		default:
-			if ((unsigned char)*s >= 0x20 || *s == '\t')
-				fputc(*s, out);
-		}
 	}
 }
 
@@ -94,7 +79,7 @@ static void draw(const struct gs_analysis *a, FILE *out, const struct node *n, d
 			snprintf(name, sizeof(name), "all");
 		colour(name, fill, sizeof(fill));
 		fprintf(out, "<g class=\"f\" data-x=\"%.4f\" data-w=\"%.4f\"><title>", x, w);
-		xml_text(out, name);
+		gs_esc_svg(out, name);
 		fprintf(out, " (%" PRIu64 " samples, %.2f%%)</title><rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%d\" fill=\"%s\"/>"
 			     "<text x=\"%.2f\" y=\"%.1f\"></text></g>\n",
 			n->samples, 100.0 * (double)n->samples / (double)total, x, y, w, ROW - 1, fill, x + 3, y + ROW - 5);
@@ -137,13 +122,13 @@ size_t gs_flame_svg(const struct gs_analysis *a, FILE *out, enum gs_stack_what w
 		const uint32_t *f;
 		struct node *n = &root;
 		int nf = 0;
-		if (!c->samples || c->what != (uint32_t)what || c->tid != 0)
+		if (!c->amount || c->what != (uint32_t)what || c->tid != 0)
 			continue;
-		root.samples += c->samples;
+		root.samples += c->amount;
 		f = gs_analysis_stack(a, c->stack, &nf);
 		for (int k = nf - 1; f && k >= 0; k--) {
 			n = child_of(n, f[k]);
-			n->samples += c->samples;
+			n->samples += c->amount;
 		}
 	}
 	height = depth_of(&root);
@@ -154,7 +139,7 @@ size_t gs_flame_svg(const struct gs_analysis *a, FILE *out, enum gs_stack_what w
 		     "<rect width=\"100%%\" height=\"100%%\" fill=\"rgb(250,250,245)\"/>\n<text x=\"600\" y=\"22\" "
 		     "text-anchor=\"middle\" style=\"font-size:16px\">",
 		(int)WIDTH, TOP + height * ROW + 30);
-	xml_text(out, title);
+	gs_esc_svg(out, title);
 	fprintf(out, "</text>\n<text x=\"10\" y=\"44\" id=\"reset\" style=\"display:none;cursor:pointer\" "
 		     "onclick=\"reset()\">[Reset zoom]</text>\n"
 		     "<text x=\"1100\" y=\"44\" style=\"cursor:pointer\" onclick=\"search()\">[Search]</text>\n"

@@ -9,6 +9,8 @@
 #include "analysis/analysis.h"
 #include "output/flame.h"
 #include "output/report.h"
+#include "output/states.h"
+#include "base/escape.h"
 #include "base/util.h"
 
 #include <errno.h>
@@ -68,20 +70,6 @@ static void on_slice(void *ctx, const struct gs_thread *t, enum gs_slice kind, u
 	s->end = end;
 }
 
-/* text for an HTML attribute or element */
-static void esc(FILE *out, const char *s)
-{
-	for (; *s; s++) {
-		switch (*s) {
-		case '&': fputs("&amp;", out); break;
-		case '<': fputs("&lt;", out); break;
-		case '>': fputs("&gt;", out); break;
-		case '"': fputs("&quot;", out); break;
-		default: fputc(*s, out);
-		}
-	}
-}
-
 static void flame_frame(FILE *out, const struct gs_analysis *a, enum gs_stack_what what, const char *title)
 {
 	char *buf = NULL;
@@ -92,7 +80,7 @@ static void flame_frame(FILE *out, const struct gs_analysis *a, enum gs_stack_wh
 	gs_flame_svg(a, m, what, title);
 	fclose(m);
 	fputs("<iframe class=\"flame\" srcdoc=\"", out);
-	esc(out, buf);
+	gs_esc_html(out, buf);
 	fputs("\"></iframe>\n", out);
 	free(buf);
 }
@@ -106,11 +94,25 @@ static const char css[] =
 	"margin-right:4px;vertical-align:middle}pre{font-size:12px;background:#f7f7f7;padding:8px;overflow:auto}"
 	"iframe.flame{width:100%;height:420px;border:1px solid #ddd}";
 
+/* The state table as the page's script uses it, indexed by slice kind: KIND (descriptions),
+ * COL (colours), PRI (which state wins a shared pixel column). */
+static void js_states(FILE *out)
+{
+	static const char *const arrays[3] = { "KIND", "COL", "PRI" };
+	for (int k = 0; k < 3; k++) {
+		fprintf(out, "const %s=[", arrays[k]);
+		for (int i = 0; gs_state_style((enum gs_slice)i)->name; i++) {
+			const struct gs_state_style *st = gs_state_style((enum gs_slice)i);
+			if (k == 2)
+				fprintf(out, "%s%d", i ? "," : "", st->priority);
+			else /* constants without quotes or backslashes */
+				fprintf(out, "%s'%s'", i ? "," : "", k ? st->colour : st->description);
+		}
+		fputs("];\n", out);
+	}
+}
+
 static const char js[] =
-	"const KIND=['holds GIL','holds GIL (off CPU)','S(GIL): asleep waiting for the GIL','R(GIL): runnable, waiting for the GIL',"
-	"'waiting for the GIL (on CPU)','running without the GIL','S: sleeping','D: uninterruptible','R: runnable (not for the GIL)'];\n"
-	"const COL=['#2ca02c','#98df8a','#d62728','#ff9896','#e377c2','#1f77b4','#dddddd','#8c564b','#ffbb78'];\n"
-	"const PRI=[9,8,7,6,5,4,1,2,3];\n"
 	"const rows=T.map(()=>({s:[],d:[],k:[]}));\n"
 	"for(let i=0;i<S.length;i+=4){const r=rows[S[i]];if(!r)continue;r.s.push(S[i+1]);r.d.push(S[i+2]);r.k.push(S[i+3]);}\n"
 	"const order=T.map((t,i)=>i).filter(i=>rows[i].s.length);\n"
@@ -139,14 +141,15 @@ static const char js[] =
 	" if(e.target!==cv||x<LW||row<0||row>=order.length){tip.style.display='none';return;}\n"
 	" const r=rows[order[row]],t=v0+(v1-v0)*(x-LW)/(cv.width-LW);let i=lower(r.s,t);if(i>0&&(i>=r.s.length||r.s[i]>t))i--;\n"
 	" if(i<0||i>=r.s.length||r.s[i]>t||r.s[i]+r.d[i]<t){tip.style.display='none';return;}\n"
-	" tip.innerHTML='<b>'+T[order[row]].label+' (TID '+T[order[row]].tid+')</b><br>'+KIND[r.k[i]]+'<br>from '+(r.s[i]/1000).toFixed(3)+\n"
-	"  ' ms for '+(r.d[i]>=1000?(r.d[i]/1000).toFixed(3)+' ms':r.d[i].toFixed(3)+' us');\n"
+	" const b=document.createElement('b');b.textContent=T[order[row]].label+' (TID '+T[order[row]].tid+')';\n"
+	" tip.replaceChildren(b,document.createElement('br'),KIND[r.k[i]],document.createElement('br'),'from '+(r.s[i]/1000).toFixed(3)+\n"
+	"  ' ms for '+(r.d[i]>=1000?(r.d[i]/1000).toFixed(3)+' ms':r.d[i].toFixed(3)+' us'));\n"
 	" tip.style.left=(e.clientX+12)+'px';tip.style.top=(e.clientY+12)+'px';tip.style.display='block';});\n"
 	"document.getElementById('reset').onclick=()=>{v0=0;v1=META.duration_us;draw();};\n"
 	"document.getElementById('legend').innerHTML=KIND.map((k,i)=>'<span><i style=\"background:'+COL[i]+'\"></i>'+k+'</span>').join('');\n"
 	"window.addEventListener('resize',()=>{size();draw();});size();draw();\n";
 
-int gs_html_report(const char *path, FILE *out, char *why, size_t whylen)
+int gs_html_report(const char *path, const struct gs_analysis_opts *opts, FILE *out, char *why, size_t whylen)
 {
 	struct gs_analysis a;
 	struct html_ctx h = { .a = &a };
@@ -164,7 +167,7 @@ int gs_html_report(const char *path, FILE *out, char *why, size_t whylen)
 		return err;
 	}
 	/* the start time is known once the header is read: the analysis keeps it */
-	err = gs_analysis_load_hooked(&a, path, &hooks, why, whylen);
+	err = gs_analysis_load_hooked(&a, path, opts, &hooks, why, whylen);
 	if (err < 0) {
 		fclose(h.tmp);
 		free(h.p);
@@ -175,9 +178,9 @@ int gs_html_report(const char *path, FILE *out, char *why, size_t whylen)
 			flush_slice(&h, i, &h.p[i]);
 
 	fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>gilscope: ", out);
-	esc(out, a.command);
+	gs_esc_html(out, a.command);
 	fprintf(out, "</title><style>%s</style></head><body>\n<h1>gilscope report</h1>\n<p>", css);
-	esc(out, a.command);
+	gs_esc_html(out, a.command);
 	fprintf(out, " &middot; %.3f s recorded &middot; lost events: %" PRIu64 "%s</p>\n",
 		(double)(a.end_ns - a.start_ns) / 1e9, a.lost_events, a.complete ? "" : " &middot; recording incomplete");
 	/* the text summary, as the terminal shows it */
@@ -186,7 +189,7 @@ int gs_html_report(const char *path, FILE *out, char *why, size_t whylen)
 		gs_report_text(&a, m);
 		fclose(m);
 		fputs("<h2>Summary</h2><pre>", out);
-		esc(out, rep);
+		gs_esc_html(out, rep);
 		fputs("</pre>\n", out);
 		free(rep);
 		rep = NULL;
@@ -200,7 +203,7 @@ int gs_html_report(const char *path, FILE *out, char *why, size_t whylen)
 		gs_report_blame(&a, m, 5);
 		fclose(m);
 		fputs("<h2>Who held the GIL while each thread waited</h2><pre>", out);
-		esc(out, rep);
+		gs_esc_html(out, rep);
 		fputs("</pre>\n", out);
 		free(rep);
 	}
@@ -214,17 +217,22 @@ int gs_html_report(const char *path, FILE *out, char *why, size_t whylen)
 	fprintf(out, "<script>\nconst META={\"duration_us\": %.3f};\nconst T=[", (double)(a.end_ns - a.start_ns) / 1e3);
 	for (size_t i = 0; i < a.nthreads; i++) {
 		const struct gs_thread *t = &a.threads[i];
-		char label[80];
-		snprintf(label, sizeof(label), "%s%.40s %u", t->is_main ? "* " : "", gs_thread_label(&a, t), t->tid);
+		char name[41], label[80];
+		/* at most 40 bytes, whole characters, controls and bidi overrides made visible as in
+		 * the summary (the canvas draws it and the tooltip shows it) */
+		gs_esc_term_buf(name, sizeof(name), gs_thread_label(&a, t));
+		snprintf(label, sizeof(label), "%s%s %u", t->is_main ? "* " : "", name, t->tid);
 		fprintf(out, "%s{\"tid\": %u, \"label\": ", i ? "," : "", t->tid);
-		gs_json_string(out, label);
+		gs_esc_json_script(out, label);
 		fputs("}", out);
 	}
 	fputs("];\nconst S=[\n", out);
 	rewind(h.tmp);
 	while ((n = fread(buf, 1, sizeof(buf), h.tmp)) > 0)
 		fwrite(buf, 1, n, out);
-	fprintf(out, "];\n%s</script>\n</body></html>\n", js);
+	fputs("];\n", out);
+	js_states(out);
+	fprintf(out, "%s</script>\n</body></html>\n", js);
 	fclose(h.tmp);
 	free(h.p);
 	gs_analysis_free(&a);

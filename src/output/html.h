@@ -6,7 +6,10 @@
 #include <stddef.h>
 #include <stdio.h>
 
-/* Writes the report of recording path to out. 0, or -errno with why. */
-int gs_html_report(const char *path, FILE *out, char *why, size_t whylen);
+struct gs_analysis_opts;
+
+/* Writes the report of recording path, read as opts says (NULL: the defaults), to out. 0, or
+ * -errno with why. */
+int gs_html_report(const char *path, const struct gs_analysis_opts *opts, FILE *out, char *why, size_t whylen);
 
 #endif

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "output/perfetto.h"
 #include "analysis/analysis.h"
+#include "output/states.h"
 #include "base/util.h"
 
 #include <errno.h>
@@ -164,10 +165,6 @@ static void describe_thread(struct pf *f, const struct gs_thread *t, int force)
 	free(td.b);
 }
 
-static const char *const names[GS_SLICE_N] = {
-	"holds GIL", "holds GIL (off CPU)", "S(GIL)", "R(GIL)", "waits GIL (on CPU)", "running (no GIL)", "S", "D", "R", NULL,
-};
-
 static void track_event(struct pf *f, uint64_t ts, uint64_t track, int type, const char *name, const char *cat,
 			int64_t counter, uint64_t flow, uint64_t term_flow)
 {
@@ -191,13 +188,13 @@ static void track_event(struct pf *f, uint64_t ts, uint64_t track, int type, con
 static void flush(struct pf *f, size_t i)
 {
 	const struct gs_thread *t = &f->a->threads[i];
+	const struct gs_state_style *st = gs_state_style(f->open[i].kind);
 	uint64_t track;
-	if (!f->open[i].valid || !names[f->open[i].kind] || f->open[i].end <= f->open[i].start)
+	if (!f->open[i].valid || !st->name || f->open[i].end <= f->open[i].start)
 		return;
 	describe_thread(f, t, 0);
 	track = thread_uuid(f->open[i].pid, f->open[i].tid);
-	track_event(f, f->open[i].start, track, TYPE_BEGIN, names[f->open[i].kind],
-		    f->open[i].kind <= GS_SLICE_WAIT_ONCPU ? "GIL" : "state", 0, 0, 0);
+	track_event(f, f->open[i].start, track, TYPE_BEGIN, st->name, st->gil ? "GIL" : "state", 0, 0, 0);
 	track_event(f, f->open[i].end, track, TYPE_END, NULL, NULL, 0, 0, 0);
 }
 
@@ -281,7 +278,7 @@ int gs_perfetto_export(const char *path, FILE *out, char *why, size_t whylen)
 	struct gs_analysis a;
 	struct pf f = { .out = out, .a = &a };
 	struct gs_hooks hooks = { .ctx = &f, .slice = on_slice, .gil = on_gil };
-	int err = gs_analysis_load_hooked(&a, path, &hooks, why, whylen);
+	int err = gs_analysis_load_hooked(&a, path, NULL, &hooks, why, whylen);
 	if (err == 0) {
 		for (size_t i = 0; i < f.cap; i++)
 			flush(&f, i);

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "output/report.h"
 
+#include "base/escape.h"
 #include "base/util.h"
 
 #include <inttypes.h>
@@ -23,6 +24,13 @@ static void fmt_dur(char *buf, size_t len, uint64_t ns)
 		snprintf(buf, len, "%.1fus", (double)ns / 1e3);
 	else
 		snprintf(buf, len, "%" PRIu64 "ns", ns);
+}
+
+/* s as the terminal may show it (base/escape.h), in buf. */
+static const char *term(char *buf, size_t len, const char *s)
+{
+	gs_esc_term_buf(buf, len, s);
+	return buf;
 }
 
 static const struct gs_gilstat empty_gil;
@@ -83,29 +91,31 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 {
 	const struct gs_thread **v = sorted_threads(a);
 	uint64_t wall = a->end_ns > a->start_ns ? a->end_ns - a->start_ns : 0;
-	char d1[32], d2[32], d3[32];
+	char d1[32], d2[32], d3[32], cmd[4 * sizeof(a->command)];
 	size_t hidden = 0, small = 0;
 
 	fmt_dur(d1, sizeof(d1), wall);
+	term(cmd, sizeof(cmd), a->command[0] ? a->command : "?");
 	if (a->attach)
-		fprintf(out, "gilscope: attached to pid %u (%s), %s recorded\n", a->target_pid, a->command[0] ? a->command : "?",
-			d1);
+		fprintf(out, "gilscope: attached to pid %u (%s), %s recorded\n", a->target_pid, cmd, d1);
 	else
-		fprintf(out, "gilscope: %s, %s recorded\n", a->command[0] ? a->command : "?", d1);
+		fprintf(out, "gilscope: %s, %s recorded\n", cmd, d1);
 	for (size_t i = 0; i < a->nprocs; i++) {
 		const struct gs_process *p = &a->procs[i];
 		uint64_t pw = p->end_ns > p->first_ns ? p->end_ns - p->first_ns : 0;
+		char e1[4 * sizeof(p->mechanism)], e2[4 * sizeof(p->python_path)], e3[4 * sizeof(p->python_build)];
+		const char *why = p->python_error[0] ? p->python_error : "not a CPython this gilscope can trace";
 		if (!p->python_version[0]) {
 			if (p->pid == a->target_pid)
-				fprintf(out, "process %u: %s: thread states only\n", p->pid,
-					p->python_error[0] ? p->python_error : "not a CPython this gilscope can trace");
+				fprintf(out, "process %u: %s: thread states only\n", p->pid, term(e1, sizeof(e1), why));
 			continue;
 		}
 		fmt_dur(d1, sizeof(d1), pw);
-		fprintf(out, "process %u: CPython %s (%s%s%s)\n", p->pid, p->python_version, p->python_path,
-			p->python_build[0] ? ", " : "", p->python_build);
+		fprintf(out, "process %u: CPython %s (%s%s%s)\n", p->pid, term(e1, sizeof(e1), p->python_version),
+			term(e2, sizeof(e2), p->python_path), p->python_build[0] ? ", " : "",
+			term(e3, sizeof(e3), p->python_build));
 		if (p->mechanism[0])
-			fprintf(out, "  GIL events: %s\n", p->mechanism);
+			fprintf(out, "  GIL events: %s\n", term(e1, sizeof(e1), p->mechanism));
 		for (size_t k = 0; k < a->ngils; k++) {
 			const struct gs_gilstat *g = &a->gils[k];
 			uint64_t gw = g->end_ns > g->first_ns ? g->end_ns - g->first_ns : 0;
@@ -119,7 +129,7 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 				pct(g->held_ns, gw), d1, pct(g->contended_ns, gw));
 			fmt_dur(d2, sizeof(d2), g->drop_latency_n ? g->drop_latency_sum_ns / g->drop_latency_n : 0);
 			fmt_dur(d3, sizeof(d3), g->drop_latency_max_ns);
-			if (strstr(p->mechanism, "forced drops not told apart"))
+			if (!gs_process_tells_forced_drops(p))
 				fprintf(out, "  %" PRIu64 " acquisitions\n", g->acquisitions);
 			else
 				fprintf(out, "  %" PRIu64 " acquisitions, %" PRIu64 " forced drops (switch-interval requests honoured in %s on average, %s at most)\n",
@@ -131,6 +141,7 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 	for (size_t i = 0; i < a->nthreads; i++) {
 		const struct gs_thread *t = v[i];
 		uint64_t lt = lifetime(t);
+		char label[1024];
 		if (!shown(a, t)) {
 			hidden++;
 			continue;
@@ -146,7 +157,8 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 		if (t->gil_index >= 0 && gils_used(a, t->pid) > 1) {
 			/* several GILs in this process: the name says which one the thread used */
 			char nm[32];
-			snprintf(nm, sizeof(nm), "%.12s@%d", gs_thread_label(a, t), a->gils[t->gil_index].number);
+			gs_esc_term_buf(nm, 13, gs_thread_label(a, t));
+			snprintf(nm + strlen(nm), sizeof(nm) - strlen(nm), "@%d", a->gils[t->gil_index].number);
 			fprintf(out, "%-3s%-8u %-16s %9s %6.1f %6.1f %6.1f %6.1f %6.1f %8" PRIu64 " %7" PRIu64 " %9" PRIu64 " %10s %10s\n",
 				t->is_main ? "*" : "", t->tid, nm, d1, pct(t->held_ns, lt), pct(t->wait_ns, lt),
 				pct(t->run_nogil_ns, lt), pct(t->sleeping_ns, lt), pct(t->runnable_ns, lt), t->acquisitions,
@@ -154,9 +166,10 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 			continue;
 		}
 		fprintf(out, "%-3s%-8u %-16s %9s %6.1f %6.1f %6.1f %6.1f %6.1f %8" PRIu64 " %7" PRIu64 " %9" PRIu64 " %10s %10s\n",
-			t->is_main ? "*" : "", t->tid, gs_thread_label(a, t), d1, pct(t->held_ns, lt),
-			pct(t->wait_ns, lt), pct(t->run_nogil_ns, lt), pct(t->sleeping_ns, lt), pct(t->runnable_ns, lt),
-			t->acquisitions, t->forced_drops, t->releases - t->forced_drops, d2, d3);
+			t->is_main ? "*" : "", t->tid, term(label, sizeof(label), gs_thread_label(a, t)), d1,
+			pct(t->held_ns, lt), pct(t->wait_ns, lt), pct(t->run_nogil_ns, lt), pct(t->sleeping_ns, lt),
+			pct(t->runnable_ns, lt), t->acquisitions, t->forced_drops, t->releases - t->forced_drops, d2,
+			d3);
 	}
 	if (small)
 		fprintf(out, "   (%zu idle or short-lived threads that never took the GIL are not listed; see --json)\n", small);
@@ -178,72 +191,38 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 	if (!a->complete)
 		fprintf(out, "\nthe recording is incomplete (gilscope was killed or the disk filled): figures cover what was written");
 	if (a->have_native) {
-		const uint64_t *s = a->native_stats;
+		const struct gs_native_figures *s = &a->native;
 		fprintf(out,
 			"\nnative stacks: %" PRIu64 " merged with Python stacks (%" PRIu64 " exact: thread off-CPU since the "
 			"copy); C and Python stacks disagreed in %" PRIu64 " (%" PRIu64 " of the exact ones); %" PRIu64
 			" of %" PRIu64 " unwindings cut short; %" PRIu64 " copies lost",
-			s[0], s[1], s[2], s[10], s[8], s[7], s[6]);
+			s->merged, s->frozen, s->mismatched, s->frozen_mismatched, s->truncated, s->unwinds, s->lost);
 	}
 	fputc('\n', out);
 	free(v);
 }
 
-void gs_json_string(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		switch (*p) {
-		case '"': fputs("\\\"", out); break;
-		case '\\': fputs("\\\\", out); break;
-		case '\n': fputs("\\n", out); break;
-		case '\r': fputs("\\r", out); break;
-		case '\t': fputs("\\t", out); break;
-		default:
-			if (*p < 0x20 || *p == 0x7f)
-				fprintf(out, "\\u%04x", *p);
-			else if (*p < 0x80)
-				fputc(*p, out);
-			else {
-				/* pass valid UTF-8 through, escape stray bytes as U+FFFD */
-				int n = (*p >= 0xf0 && *p < 0xf5) ? 3 : (*p >= 0xe0) ? 2 : (*p >= 0xc2 && *p < 0xe0) ? 1 : -1;
-				int ok = n > 0;
-				for (int i = 1; ok && i <= n; i++)
-					ok = (p[i] & 0xc0) == 0x80;
-				if (ok) {
-					fwrite(p, 1, (size_t)n + 1, out);
-					p += n;
-				} else {
-					fputs("\\ufffd", out);
-				}
-			}
-		}
-	}
-	fputc('"', out);
-}
+/* ", "name": v" */
+static void kv(FILE *out, const char *name, uint64_t v) { fprintf(out, ", \"%s\": %" PRIu64, name, v); }
 
-#define KV(name, v) fprintf(out, ", \"" name "\": %" PRIu64, (uint64_t)(v))
-
-void gs_report_json(const struct gs_analysis *a, FILE *out)
+/* "python": the traced interpreter (the target's, else the first CPython seen) or null, and
+ * "python_error" when the target is not one gilscope can trace. */
+static void json_python(const struct gs_analysis *a, FILE *out)
 {
-	const struct gs_thread **v = sorted_threads(a);
 	const struct gs_process *main = NULL;
-	uint64_t wall = a->end_ns > a->start_ns ? a->end_ns - a->start_ns : 0;
-	int first = 1;
-
 	for (size_t i = 0; i < a->nprocs; i++)
 		if (a->procs[i].python_version[0] && (!main || a->procs[i].pid == a->target_pid))
 			main = &a->procs[i];
-	fputs("{\"schema\": \"gilscope.report/1\", \"python\": ", out);
+	fputs(", \"python\": ", out);
 	if (main) {
 		fputs("{\"version\": ", out);
-		gs_json_string(out, main->python_version);
+		gs_esc_json(out, main->python_version);
 		fputs(", \"executable\": ", out);
-		gs_json_string(out, main->python_path);
+		gs_esc_json(out, main->python_path);
 		fputs(", \"build\": ", out);
-		gs_json_string(out, main->python_build);
+		gs_esc_json(out, main->python_build);
 		fputs(", \"mechanism\": ", out);
-		gs_json_string(out, main->mechanism);
+		gs_esc_json(out, main->mechanism);
 		fputs("}", out);
 	} else {
 		fputs("null", out);
@@ -251,142 +230,174 @@ void gs_report_json(const struct gs_analysis *a, FILE *out)
 	for (size_t i = 0; i < a->nprocs; i++)
 		if (a->procs[i].pid == a->target_pid && a->procs[i].python_error[0]) {
 			fputs(", \"python_error\": ", out);
-			gs_json_string(out, a->procs[i].python_error);
+			gs_esc_json(out, a->procs[i].python_error);
 		}
+}
+
+/* The run: command, mode, duration, the recorder's counts and costs, how complete it is. */
+static void json_run(const struct gs_analysis *a, FILE *out)
+{
 	fputs(", \"command\": ", out);
-	gs_json_string(out, a->command);
+	gs_esc_json(out, a->command);
 	fprintf(out, ", \"mode\": \"%s\", \"target_pid\": %u", a->attach ? "attach" : "launch", a->target_pid);
-	KV("duration_ns", wall);
-	KV("lost_events", a->lost_events);
-	KV("gil_events", a->gil_events);
-	KV("sched_events", a->sched_events);
-	KV("recorder_cpu_ns", a->recorder_cpu_ns);
-	KV("recorder_max_rss_kb", a->recorder_max_rss_kb);
-	KV("stack_samples", a->stack_samples);
-	KV("stack_errors", a->stack_errors);
-	KV("stack_rate_hz", a->stack_rate_hz);
+	kv(out, "duration_ns", a->end_ns > a->start_ns ? a->end_ns - a->start_ns : 0);
+	kv(out, "lost_events", a->lost_events);
+	kv(out, "gil_events", a->gil_events);
+	kv(out, "sched_events", a->sched_events);
+	kv(out, "recorder_cpu_ns", a->recorder_cpu_ns);
+	kv(out, "recorder_max_rss_kb", a->recorder_max_rss_kb);
+	kv(out, "stack_samples", a->stack_samples);
+	kv(out, "stack_errors", a->stack_errors);
+	kv(out, "stack_rate_hz", a->stack_rate_hz);
 	if (a->have_native) {
-		static const char *const keys[11] = { "merged", "frozen", "mismatched", "missing", "switch_copies",
-						      "cpu_copies", "lost", "unwinds", "truncated", "unknown_symbols",
-						      "frozen_mismatched" };
 		fputs(", \"native_stacks\": {", out);
-		for (int i = 0; i < 11; i++)
-			fprintf(out, "%s\"%s\": %" PRIu64, i ? ", " : "", keys[i], a->native_stats[i]);
+		for (size_t i = 0; i < GS_ARRAY_SIZE(gs_native_fields); i++)
+			fprintf(out, "%s\"%s\": %" PRIu64, i ? ", " : "", gs_native_fields[i].name,
+				*(const uint64_t *)((const char *)&a->native + gs_native_fields[i].offset));
 		fputc('}', out);
 	}
-	KV("out_of_order_events", a->out_of_order);
-	KV("repaired_inconsistencies", a->anomalies);
-	KV("gil_events_while_off_cpu", a->off_cpu_gil_events);
+	kv(out, "out_of_order_events", a->out_of_order);
+	kv(out, "repaired_inconsistencies", a->anomalies);
+	kv(out, "gil_events_while_off_cpu", a->off_cpu_gil_events);
 	fprintf(out, ", \"complete\": %s", a->complete ? "true" : "false");
 	if (a->have_exit_status) {
 		int st = a->exit_status;
 		fprintf(out, ", \"exit_status\": %d", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
 	}
-	fputs(", \"processes\": [", out);
-	for (size_t i = 0; i < a->nprocs; i++) {
-		const struct gs_process *p = &a->procs[i];
-		uint64_t pw = p->end_ns > p->first_ns ? p->end_ns - p->first_ns : 0;
-		fprintf(out, "%s{\"pid\": %u, \"python\": %s", i ? ", " : "", p->pid, p->python_version[0] ? "true" : "false");
-		const struct gs_gilstat *mg = main_gil(a, p);
-		int nth = 0;
-		KV("wall_ns", pw);
-		/* the main interpreter's GIL; every GIL of the process in "gils" */
-		KV("gil_held_ns", mg->held_ns);
-		KV("gil_contended_ns", mg->contended_ns);
-		fprintf(out, ", \"gil_utilisation\": %.6f, \"gil_contention\": %.6f", pw ? (double)mg->held_ns / (double)pw : 0.0,
-			pw ? (double)mg->contended_ns / (double)pw : 0.0);
-		KV("acquisitions", mg->acquisitions);
-		KV("forced_drops", mg->forced_drops);
-		KV("drop_requests", mg->drop_requests);
-		KV("drop_request_latency_avg_ns", mg->drop_latency_n ? mg->drop_latency_sum_ns / mg->drop_latency_n : 0);
-		KV("drop_request_latency_max_ns", mg->drop_latency_max_ns);
-		fputs(", \"gils\": [", out);
-		for (size_t k = 0; k < a->ngils; k++) {
-			const struct gs_gilstat *g = &a->gils[k];
-			uint64_t gw = g->end_ns > g->first_ns ? g->end_ns - g->first_ns : 0;
-			if (g->pid != p->pid)
-				continue;
-			fprintf(out, "%s{\"number\": %d, \"main\": %s, \"locked_address\": %" PRIu64, nth++ ? ", " : "",
-				g->number, (int)k == p->main_gil ? "true" : "false", g->ref);
-			KV("wall_ns", gw);
-			KV("held_ns", g->held_ns);
-			KV("contended_ns", g->contended_ns);
-			KV("acquisitions", g->acquisitions);
-			KV("forced_drops", g->forced_drops);
-			fputs("}", out);
+}
+
+/* One process: its main interpreter's GIL figures, then every GIL it used in "gils". */
+static void json_process(const struct gs_analysis *a, FILE *out, const struct gs_process *p)
+{
+	uint64_t pw = p->end_ns > p->first_ns ? p->end_ns - p->first_ns : 0;
+	const struct gs_gilstat *mg = main_gil(a, p);
+	int nth = 0;
+	fprintf(out, "{\"pid\": %u, \"python\": %s", p->pid, p->python_version[0] ? "true" : "false");
+	kv(out, "wall_ns", pw);
+	kv(out, "gil_held_ns", mg->held_ns);
+	kv(out, "gil_contended_ns", mg->contended_ns);
+	fprintf(out, ", \"gil_utilisation\": %.6f, \"gil_contention\": %.6f",
+		pw ? (double)mg->held_ns / (double)pw : 0.0, pw ? (double)mg->contended_ns / (double)pw : 0.0);
+	kv(out, "acquisitions", mg->acquisitions);
+	kv(out, "forced_drops", mg->forced_drops);
+	kv(out, "drop_requests", mg->drop_requests);
+	kv(out, "drop_request_latency_avg_ns", mg->drop_latency_n ? mg->drop_latency_sum_ns / mg->drop_latency_n : 0);
+	kv(out, "drop_request_latency_max_ns", mg->drop_latency_max_ns);
+	fputs(", \"gils\": [", out);
+	for (size_t k = 0; k < a->ngils; k++) {
+		const struct gs_gilstat *g = &a->gils[k];
+		if (g->pid != p->pid)
+			continue;
+		fprintf(out, "%s{\"number\": %d, \"main\": %s, \"locked_address\": %" PRIu64, nth++ ? ", " : "",
+			g->number, (int)k == p->main_gil ? "true" : "false", g->ref);
+		kv(out, "wall_ns", g->end_ns > g->first_ns ? g->end_ns - g->first_ns : 0);
+		kv(out, "held_ns", g->held_ns);
+		kv(out, "contended_ns", g->contended_ns);
+		kv(out, "acquisitions", g->acquisitions);
+		kv(out, "forced_drops", g->forced_drops);
+		fputs("}", out);
+	}
+	fputs("]}", out);
+}
+
+/* "waited_while_held_by": for each holder the thread waited behind, the time and the holder's
+ * three most sampled stacks during those waits. */
+static void json_waited_behind(const struct gs_analysis *a, FILE *out, const struct gs_thread *t)
+{
+	fputs(", \"waited_while_held_by\": [", out);
+	for (size_t k = 0; k < t->nblame; k++) {
+		const struct gs_stack_count *tops[3];
+		uint64_t tot = 0;
+		uint32_t holder = t->blame[k].holder;
+		size_t nt = holder ? top_stacks_peer(a, GS_WHAT_HELD_FOR, t->tid, holder, tops, 3, &tot) : 0;
+		fprintf(out, "%s{\"holder_tid\": %u, \"ns\": %" PRIu64 ", \"holder_samples\": %" PRIu64
+			     ", \"holder_stacks\": [",
+			k ? ", " : "", holder, t->blame[k].ns, tot);
+		for (size_t q = 0; q < nt; q++) {
+			fprintf(out, "%s{\"samples\": %" PRIu64 ", \"stack\": ", q ? ", " : "", tops[q]->amount);
+			json_stack(a, out, tops[q]->stack);
+			fputc('}', out);
 		}
 		fputs("]}", out);
 	}
-	fputs("], \"threads\": [", out);
-	for (size_t i = 0; i < a->nthreads; i++) {
-		const struct gs_thread *t = v[i];
-		if (!first)
-			fputs(", ", out);
-		first = 0;
-		fprintf(out, "{\"pid\": %u, \"tid\": %u, \"name\": ", t->pid, t->tid);
-		gs_json_string(out, t->name);
-		fputs(", \"label\": ", out);
-		gs_json_string(out, gs_thread_label(a, t));
-		fprintf(out, ", \"is_main\": %s, \"exited\": %s, \"gil\": %d", t->is_main ? "true" : "false",
-			t->exited ? "true" : "false", t->gil_index >= 0 ? a->gils[t->gil_index].number : 0);
-		KV("start_ns", t->first_ns - a->start_ns);
-		KV("lifetime_ns", lifetime(t));
-		KV("gil_held_ns", t->held_ns);
-		KV("gil_held_off_cpu_ns", t->held_offcpu_ns);
-		KV("gil_wait_ns", t->wait_ns);
-		KV("gil_wait_sleeping_ns", t->wait_sleep_ns);
-		KV("gil_wait_runnable_ns", t->wait_runnable_ns);
-		KV("gil_wait_on_cpu_ns", t->wait_oncpu_ns);
-		KV("running_no_gil_ns", t->run_nogil_ns);
-		KV("sleeping_ns", t->sleeping_ns);
-		KV("uninterruptible_ns", t->uninterruptible_ns);
-		KV("runnable_ns", t->runnable_ns);
-		KV("unknown_ns", t->unknown_ns);
-		KV("acquisitions", t->acquisitions);
-		KV("releases", t->releases);
-		KV("forced_drops", t->forced_drops);
-		KV("voluntary_releases", t->releases - t->forced_drops);
-		KV("drop_requests", t->drop_requests);
-		KV("longest_hold_ns", t->longest_hold_ns);
-		KV("longest_wait_ns", t->longest_wait_ns);
-		fputs(", \"waited_while_held_by\": [", out);
-		for (size_t k = 0; k < t->nblame; k++) {
-			const struct gs_stack_count *tops[3];
-			uint64_t tot = 0;
-			size_t nt = t->blame[k].holder ? top_stacks_peer(a, GS_WHAT_HELD_FOR, t->tid, t->blame[k].holder,
-									 tops, 3, &tot)
-						       : 0;
-			fprintf(out, "%s{\"holder_tid\": %u, \"ns\": %" PRIu64 ", \"holder_samples\": %" PRIu64
-				     ", \"holder_stacks\": [",
-				k ? ", " : "", t->blame[k].holder, t->blame[k].ns, tot);
-			for (size_t q = 0; q < nt; q++) {
-				fprintf(out, "%s{\"samples\": %" PRIu64 ", \"stack\": ", q ? ", " : "", tops[q]->samples);
-				json_stack(a, out, tops[q]->stack);
-				fputc('}', out);
-			}
-			fputs("]}", out);
-		}
-		fputs("]", out);
-		json_wait_sites(a, out, t);
-		fputs("}", out);
-	}
-	fputs("], \"longest_holds\": [", out);
+	fputs("]", out);
+}
+
+/* One thread: identity, time in each state, GIL counts, whom it waited behind and where. */
+static void json_thread(const struct gs_analysis *a, FILE *out, const struct gs_thread *t)
+{
+	fprintf(out, "{\"pid\": %u, \"tid\": %u, \"name\": ", t->pid, t->tid);
+	gs_esc_json(out, t->name);
+	fputs(", \"label\": ", out);
+	gs_esc_json(out, gs_thread_label(a, t));
+	fprintf(out, ", \"is_main\": %s, \"exited\": %s, \"gil\": %d", t->is_main ? "true" : "false",
+		t->exited ? "true" : "false", t->gil_index >= 0 ? a->gils[t->gil_index].number : 0);
+	kv(out, "start_ns", t->first_ns - a->start_ns);
+	kv(out, "lifetime_ns", lifetime(t));
+	kv(out, "gil_held_ns", t->held_ns);
+	kv(out, "gil_held_off_cpu_ns", t->held_offcpu_ns);
+	kv(out, "gil_wait_ns", t->wait_ns);
+	kv(out, "gil_wait_sleeping_ns", t->wait_sleep_ns);
+	kv(out, "gil_wait_runnable_ns", t->wait_runnable_ns);
+	kv(out, "gil_wait_on_cpu_ns", t->wait_oncpu_ns);
+	kv(out, "running_no_gil_ns", t->run_nogil_ns);
+	kv(out, "sleeping_ns", t->sleeping_ns);
+	kv(out, "uninterruptible_ns", t->uninterruptible_ns);
+	kv(out, "runnable_ns", t->runnable_ns);
+	kv(out, "unknown_ns", t->unknown_ns);
+	kv(out, "acquisitions", t->acquisitions);
+	kv(out, "releases", t->releases);
+	kv(out, "forced_drops", t->forced_drops);
+	kv(out, "voluntary_releases", t->releases - t->forced_drops);
+	kv(out, "drop_requests", t->drop_requests);
+	kv(out, "longest_hold_ns", t->longest_hold_ns);
+	kv(out, "longest_wait_ns", t->longest_wait_ns);
+	json_waited_behind(a, out, t);
+	json_wait_sites(a, out, t);
+	fputs("}", out);
+}
+
+/* "longest_holds": the longest GIL holds of the run, with their stacks. */
+static void json_longest_holds(const struct gs_analysis *a, FILE *out)
+{
+	fputs(", \"longest_holds\": [", out);
 	for (int i = 0; i < a->ntop_holds; i++) {
 		const struct gs_hold *h = &a->top_holds[i];
 		fprintf(out, "%s{\"pid\": %u, \"tid\": %u, \"gil\": %d", i ? ", " : "", h->pid, h->tid, h->gil);
-		KV("start_ns", h->start_ns - a->start_ns);
-		KV("ns", h->ns);
+		kv(out, "start_ns", h->start_ns - a->start_ns);
+		kv(out, "ns", h->ns);
 		fprintf(out, ", \"max_waiters\": %d", h->max_waiters);
-		KV("waited_ns", h->waited_ns);
+		kv(out, "waited_ns", h->waited_ns);
 		fprintf(out, ", \"open\": %s, \"stack_samples\": %u, \"stack\": ", h->open ? "true" : "false", h->samples);
 		json_stack(a, out, h->samples ? h->stack : 0);
 		fputs("}", out);
 	}
-	fputs("]}\n", out);
+	fputs("]", out);
+}
+
+void gs_report_json(const struct gs_analysis *a, FILE *out)
+{
+	const struct gs_thread **v = sorted_threads(a);
+
+	fputs("{\"schema\": \"gilscope.report/1\"", out);
+	json_python(a, out);
+	json_run(a, out);
+	fputs(", \"processes\": [", out);
+	for (size_t i = 0; i < a->nprocs; i++) {
+		fputs(i ? ", " : "", out);
+		json_process(a, out, &a->procs[i]);
+	}
+	fputs("], \"threads\": [", out);
+	for (size_t i = 0; i < a->nthreads; i++) {
+		fputs(i ? ", " : "", out);
+		json_thread(a, out, v[i]);
+	}
+	fputs("]", out);
+	json_longest_holds(a, out);
+	fputs("}\n", out);
 	free(v);
 }
 
-/* A stack as [{"function", "file", "line"}, ...], innermost first; null when none was sampled. */
 /* "wait_sites": each wait's time and count by the stack it waited in (stack null: no sample
  * fell in the wait), the longest first, at most 10. */
 static void json_wait_sites(const struct gs_analysis *a, FILE *out, const struct gs_thread *t)
@@ -399,17 +410,18 @@ static void json_wait_sites(const struct gs_analysis *a, FILE *out, const struct
 		uint64_t waits = 0;
 		for (size_t i = 0; i < a->cap_counts; i++) {
 			const struct gs_stack_count *c = &a->counts[i];
-			if (c->samples && c->what == GS_WHAT_WAITS && c->tid == t->tid && c->stack == tops[q]->stack)
-				waits = c->samples;
+			if (c->amount && c->what == GS_WHAT_WAITS && c->tid == t->tid && c->stack == tops[q]->stack)
+				waits = c->amount;
 		}
 		fprintf(out, "%s{\"ns\": %" PRIu64 ", \"waits\": %" PRIu64 ", \"stack\": ", q ? ", " : "",
-			tops[q]->samples, waits);
+			tops[q]->amount, waits);
 		json_stack(a, out, tops[q]->stack);
 		fputc('}', out);
 	}
 	fputc(']', out);
 }
 
+/* A stack as [{"function", "file", "line"}, ...], innermost first; null when none was sampled. */
 static void json_stack(const struct gs_analysis *a, FILE *out, uint64_t stack)
 {
 	int n = 0;
@@ -420,17 +432,17 @@ static void json_stack(const struct gs_analysis *a, FILE *out, uint64_t stack)
 	}
 	fputc('[', out);
 	for (int i = 0; i < n; i++) {
-		const struct gs_pyframe_def *d = f[i] && f[i] <= a->npyframes ? &a->pyframes[f[i] - 1] : NULL;
+		const struct gs_frame_def *d = f[i] && f[i] <= a->nframes ? &a->frames[f[i] - 1] : NULL;
 		fputs(i ? ", {\"function\": " : "{\"function\": ", out);
-		gs_json_string(out, d && d->qualname ? d->qualname : "?");
+		gs_esc_json(out, d && d->qualname ? d->qualname : "?");
 		if (d && d->native) {
 			fputs(", \"module\": ", out);
-			gs_json_string(out, d->filename ? d->filename : "?");
+			gs_esc_json(out, d->filename ? d->filename : "?");
 			fputs(", \"native\": true}", out);
 			continue;
 		}
 		fputs(", \"file\": ", out);
-		gs_json_string(out, d && d->filename ? d->filename : "?");
+		gs_esc_json(out, d && d->filename ? d->filename : "?");
 		fprintf(out, ", \"line\": %d}", d ? d->line : 0);
 	}
 	fputc(']', out);
@@ -442,15 +454,16 @@ static int cmp_blame(const void *x, const void *y)
 	return a->ns < b->ns ? 1 : a->ns > b->ns ? -1 : 0;
 }
 
-static const char *thread_name(const struct gs_analysis *a, uint32_t tid)
+/* The label of thread tid as the terminal may show it, in buf. */
+static const char *thread_name(const struct gs_analysis *a, uint32_t tid, char *buf, size_t len)
 {
 	const struct gs_thread *t = gs_analysis_thread((struct gs_analysis *)a, tid);
-	return t ? gs_thread_label(a, t) : "?";
+	return term(buf, len, t ? gs_thread_label(a, t) : "?");
 }
 
 static void longest_holds(const struct gs_analysis *a, FILE *out, int n)
 {
-	char d1[32], d2[32];
+	char d1[32], d2[32], name[1024];
 	if (!a->ntop_holds)
 		return;
 	fprintf(out, "Longest holds:\n");
@@ -458,8 +471,8 @@ static void longest_holds(const struct gs_analysis *a, FILE *out, int n)
 		const struct gs_hold *h = &a->top_holds[i];
 		fmt_dur(d1, sizeof(d1), h->ns);
 		fmt_dur(d2, sizeof(d2), h->waited_ns);
-		fprintf(out, "  %9s  TID %u (%s) held GIL %d from +%.3fs", d1, h->tid, thread_name(a, h->tid), h->gil,
-			(double)(h->start_ns - a->start_ns) / 1e9);
+		fprintf(out, "  %9s  TID %u (%s) held GIL %d from +%.3fs", d1, h->tid,
+			thread_name(a, h->tid, name, sizeof(name)), h->gil, (double)(h->start_ns - a->start_ns) / 1e9);
 		if (h->max_waiters)
 			fprintf(out, " while %d thread%s waited (%s of waiting)", h->max_waiters,
 				h->max_waiters > 1 ? "s" : "", d2);
@@ -477,7 +490,7 @@ static void longest_holds(const struct gs_analysis *a, FILE *out, int n)
 static int cmp_counts(const void *x, const void *y)
 {
 	const struct gs_stack_count *a = *(const struct gs_stack_count *const *)x, *b = *(const struct gs_stack_count *const *)y;
-	return a->samples < b->samples ? 1 : a->samples > b->samples ? -1 : 0;
+	return a->amount < b->amount ? 1 : a->amount > b->amount ? -1 : 0;
 }
 
 /* The n most sampled stacks of (what, tid), most first; returns how many, total in *total. */
@@ -502,9 +515,9 @@ static size_t top_stacks_peer(const struct gs_analysis *a, uint32_t what, uint32
 	v = gs_malloc(a->ncounts * sizeof(*v));
 	for (size_t i = 0; i < a->cap_counts; i++) {
 		const struct gs_stack_count *c = &a->counts[i];
-		if (c->samples && c->what == what && c->tid == tid && c->peer == peer) {
+		if (c->amount && c->what == what && c->tid == tid && c->peer == peer) {
 			v[k++] = c;
-			*total += c->samples;
+			*total += c->amount;
 		}
 	}
 	qsort(v, k, sizeof(*v), cmp_counts);
@@ -527,7 +540,7 @@ static void stack_line(const struct gs_analysis *a, uint64_t stack, int depth, c
 		return;
 	}
 	for (int i = 0, shown = 0; i < n && shown < depth && o + 8 < len; i++) {
-		char fr[600];
+		char fr[600], vis[4 * sizeof(fr)];
 		int w;
 		/* native stacks: the leaf, then straight to the Python code that got there */
 		if (i > 0 && gs_analysis_frame_native(a, f[i])) {
@@ -541,7 +554,7 @@ static void stack_line(const struct gs_analysis *a, uint64_t stack, int depth, c
 			}
 		}
 		gs_analysis_frame_name(a, f[i], fr, sizeof(fr));
-		w = snprintf(buf + o, len - o, "%s%s", i ? " <- " : "", fr);
+		w = snprintf(buf + o, len - o, "%s%s", i ? " <- " : "", term(vis, sizeof(vis), fr));
 		if (w < 0)
 			break;
 		o += (size_t)w;
@@ -562,21 +575,22 @@ size_t gs_report_folded_scaled(const struct gs_analysis *a, FILE *out, enum gs_s
 		const struct gs_stack_count *c = &a->counts[i];
 		int n = 0;
 		const uint32_t *f;
-		if (!c->samples || c->what != (uint32_t)what || c->tid != 0)
+		if (!c->amount || c->what != (uint32_t)what || c->tid != 0)
 			continue;
 		f = gs_analysis_stack(a, c->stack, &n);
 		if (!f) {
-			fprintf(out, "[no Python frame] %" PRIu64 "\n", c->samples * scale);
+			fprintf(out, "[no Python frame] %" PRIu64 "\n", c->amount * scale);
 		} else {
 			for (int k = n - 1; k >= 0; k--) {
-				char fr[600];
+				char fr[600], vis[4 * sizeof(fr)];
 				gs_analysis_frame_name(a, f[k], fr, sizeof(fr));
-				for (char *p = fr; *p; p++)
-					if (*p == ';' || *p == '\n')
+				term(vis, sizeof(vis), fr); /* no control character or newline is left */
+				for (char *p = vis; *p; p++)
+					if (*p == ';')
 						*p = ',';
-				fprintf(out, "%s%s", fr, k ? ";" : "");
+				fprintf(out, "%s%s", vis, k ? ";" : "");
 			}
-			fprintf(out, " %" PRIu64 "\n", c->samples * scale);
+			fprintf(out, " %" PRIu64 "\n", c->amount * scale);
 		}
 		lines++;
 	}
@@ -586,7 +600,7 @@ size_t gs_report_folded_scaled(const struct gs_analysis *a, FILE *out, enum gs_s
 void gs_report_blame(const struct gs_analysis *a, FILE *out, size_t max_holders)
 {
 	const struct gs_thread **v = sorted_threads(a);
-	char d1[32], d2[32];
+	char d1[32], d2[32], name[1024];
 	int any = 0;
 	fprintf(out, "Who held the GIL while each thread waited:\n");
 	for (size_t i = 0; i < a->nthreads; i++) {
@@ -601,8 +615,8 @@ void gs_report_blame(const struct gs_analysis *a, FILE *out, size_t max_holders)
 		for (size_t k = 0; k < t->nblame; k++)
 			total += b[k].ns;
 		fmt_dur(d1, sizeof(d1), total);
-		fprintf(out, "  TID %u (%s%s) waited %s:\n", t->tid, gs_thread_label(a, t), t->is_main ? ", main" : "",
-			d1);
+		fprintf(out, "  TID %u (%s%s) waited %s:\n", t->tid, term(name, sizeof(name), gs_thread_label(a, t)),
+			t->is_main ? ", main" : "", d1);
 		{
 			/* where it waited: each wait's time by the stack sampled first during it (a
 			 * parked thread holds still); waits no sample fell in are told apart */
@@ -611,14 +625,14 @@ void gs_report_blame(const struct gs_analysis *a, FILE *out, size_t max_holders)
 			size_t nt = top_stacks(a, GS_WHAT_WAITED_NS, t->tid, tops, 4, &tot);
 			for (size_t i2 = 0; i2 < a->cap_counts; i2++) {
 				const struct gs_stack_count *c = &a->counts[i2];
-				if (!c->samples || c->tid != t->tid)
+				if (!c->amount || c->tid != t->tid)
 					continue;
 				if (c->what == GS_WHAT_WAITS) {
-					nwaits += c->samples;
+					nwaits += c->amount;
 					if (!c->stack)
-						unsampled = c->samples;
+						unsampled = c->amount;
 				} else if (c->what == GS_WHAT_WAITED_NS && !c->stack) {
-					unsampled_ns = c->samples;
+					unsampled_ns = c->amount;
 				}
 			}
 			for (size_t q = 0, shown = 0; q < nt && shown < 2; q++) {
@@ -626,7 +640,7 @@ void gs_report_blame(const struct gs_analysis *a, FILE *out, size_t max_holders)
 				if (!tops[q]->stack)
 					continue;
 				stack_line(a, tops[q]->stack, 4, line, sizeof(line));
-				fprintf(out, "    waiting %3.0f%% in %s\n", pct(tops[q]->samples, tot), line);
+				fprintf(out, "    waiting %3.0f%% in %s\n", pct(tops[q]->amount, tot), line);
 				shown++;
 			}
 			if (unsampled && a->stack_samples) {
@@ -643,11 +657,11 @@ void gs_report_blame(const struct gs_analysis *a, FILE *out, size_t max_holders)
 				/* the holder's stacks sampled while this very thread waited */
 				size_t nt = top_stacks_peer(a, GS_WHAT_HELD_FOR, t->tid, b[k].holder, tops, 2, &tot);
 				fprintf(out, "    %5.1f%%  %9s  while TID %u (%s) held it\n", pct(b[k].ns, total), d2,
-					b[k].holder, thread_name(a, b[k].holder));
+					b[k].holder, thread_name(a, b[k].holder, name, sizeof(name)));
 				for (size_t q = 0; q < nt; q++) {
 					char line[2048];
 					stack_line(a, tops[q]->stack, 4, line, sizeof(line));
-					fprintf(out, "              %3.0f%% in %s\n", pct(tops[q]->samples, tot), line);
+					fprintf(out, "              %3.0f%% in %s\n", pct(tops[q]->amount, tot), line);
 				}
 			}
 			else

@@ -15,7 +15,4 @@ void gs_report_blame(const struct gs_analysis *a, FILE *out, size_t max_holders)
 size_t gs_report_folded(const struct gs_analysis *a, FILE *out, enum gs_stack_what what);
 /* The same with each sample counted as `scale` (e.g. microseconds per sample). */
 size_t gs_report_folded_scaled(const struct gs_analysis *a, FILE *out, enum gs_stack_what what, uint64_t scale);
-/* Writes s as a JSON string literal (all escaping lives here). */
-void gs_json_string(FILE *out, const char *s);
-
 #endif

@@ -12,7 +12,8 @@
 #define _GNU_SOURCE
 #include "output/trace.h"
 #include "analysis/analysis.h"
-#include "output/report.h"
+#include "output/states.h"
+#include "base/escape.h"
 #include "base/util.h"
 
 #include <errno.h>
@@ -48,21 +49,6 @@ struct trace {
 	size_t nrel, caprel;
 	uint64_t flow;
 	uint64_t events;
-};
-
-static const struct {
-	const char *name, *cname, *cat;
-} slice_names[GS_SLICE_N] = {
-	[GS_SLICE_HELD] = { "holds GIL", "good", "GIL" },
-	[GS_SLICE_HELD_OFFCPU] = { "holds GIL (off CPU)", "terrible", "GIL" },
-	[GS_SLICE_WAIT_SLEEP] = { "S(GIL)", "bad", "GIL" },
-	[GS_SLICE_WAIT_RUNNABLE] = { "R(GIL)", "bad", "GIL" },
-	[GS_SLICE_WAIT_ONCPU] = { "waits GIL (on CPU)", "bad", "GIL" },
-	[GS_SLICE_NOGIL] = { "running (no GIL)", "thread_state_running", "process state" },
-	[GS_SLICE_SLEEP] = { "S", "thread_state_sleeping", "process state" },
-	[GS_SLICE_DISK] = { "D", "thread_state_uninterruptible", "process state" },
-	[GS_SLICE_RUNNABLE] = { "R", "thread_state_runnable", "process state" },
-	[GS_SLICE_UNKNOWN] = { NULL, NULL, NULL },
 };
 
 /* stdio and printf cost most of an export: events are formatted by hand into one big buffer
@@ -142,13 +128,14 @@ static void begin_event(struct trace *tr)
 
 static void emit_slice(struct trace *tr, const struct open_slice *s)
 {
-	if (!slice_names[s->kind].name || s->end <= s->start)
+	const struct gs_state_style *st = gs_state_style(s->kind);
+	if (!st->name || s->end <= s->start)
 		return;
 	begin_event(tr);
 	put_s(tr->out, "{\"name\":\"");
-	put_s(tr->out, slice_names[s->kind].name);
+	put_s(tr->out, st->name);
 	put_s(tr->out, "\",\"cat\":\"");
-	put_s(tr->out, slice_names[s->kind].cat);
+	put_s(tr->out, st->gil ? "GIL" : "process state");
 	put_s(tr->out, "\",\"ph\":\"X\"");
 	ts(tr->out, "ts", s->start);
 	ts(tr->out, "dur", s->end - s->start);
@@ -157,7 +144,7 @@ static void emit_slice(struct trace *tr, const struct open_slice *s)
 	put_s(tr->out, ",\"tid\":");
 	put_u64(tr->out, s->tid);
 	put_s(tr->out, ",\"cname\":\"");
-	put_s(tr->out, slice_names[s->kind].cname);
+	put_s(tr->out, st->cname);
 	put_s(tr->out, "\"}");
 }
 
@@ -292,10 +279,10 @@ static void on_counter(void *ctx, uint32_t pid, uint32_t tid, uint64_t time, con
 	begin_event(tr);
 	oflush();
 	fputs("{\"name\": ", tr->out);
-	gs_json_string(tr->out, name);
+	gs_esc_json(tr->out, name);
 	fputs(", \"cat\": \"counters\", \"ph\": \"C\"", tr->out);
 	fprintf(tr->out, ", \"ts\": %" PRIu64 ".%03" PRIu64 ", \"pid\": %u, \"args\": {", time / 1000, time % 1000, pid);
-	gs_json_string(tr->out, name);
+	gs_esc_json(tr->out, name);
 	fprintf(tr->out, ": %" PRIu64 "}}", value);
 }
 
@@ -313,7 +300,7 @@ int gs_trace_json(const char *path, const char *combine, FILE *out, char *why, s
 	ofile = out;
 	olen = 0;
 	fputs("{\"displayTimeUnit\": \"ns\", \"traceEvents\": [", out);
-	err = gs_analysis_load_hooked(&a, path, &hooks, why, whylen);
+	err = gs_analysis_load_hooked(&a, path, NULL, &hooks, why, whylen);
 	oflush();
 	if (err < 0) {
 		free(tr.open);
@@ -362,7 +349,7 @@ int gs_trace_json(const char *path, const char *combine, FILE *out, char *why, s
 		oflush();
 		fprintf(out, "{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": %u, \"tid\": %u, \"args\": {\"name\": ", p->pid,
 			p->pid);
-		gs_json_string(out, name);
+		gs_esc_json(out, name);
 		fputs("}}", out);
 	}
 	for (size_t i = 0; i < a.nthreads; i++) {
@@ -373,7 +360,7 @@ int gs_trace_json(const char *path, const char *combine, FILE *out, char *why, s
 		oflush();
 		fprintf(out, "{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": %u, \"tid\": %u, \"args\": {\"name\": ", t->pid,
 			t->tid);
-		gs_json_string(out, name);
+		gs_esc_json(out, name);
 		fputs("}}", out);
 	}
 	fprintf(out, "\n], \"viztracer_metadata\": {\"version\": \"0.16.3\", \"overflow\": false, \"producer\": \"gilscope %s\"},"

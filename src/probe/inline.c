@@ -1,9 +1,12 @@
-/* inline.c - inline GIL probes (see inline.h). The machine code is built by x86.c. */
+/* inline.c - inline GIL probes (see inline.h). The machine code is built by x86.c, the remote
+ * system calls go through ptrace.c. */
 #define _GNU_SOURCE
 #include "probe/inline.h"
 #include "base/procfs.h"
 #include "base/util.h"
+#include "probe/ptrace.h"
 #include "probe/x86.h"
+#include "probe/x86_glibc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,23 +39,34 @@ static int span_cb(const struct gs_map *m, void *arg)
 }
 
 
-static int64_t rcall(pid_t pid, uint64_t scratch, long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3,
-		     uint64_t a4, uint64_t a5, int *pending_sig, int *err)
+/* A stopped tracee that system calls are run in (at scratch: take_gil's first bytes, restored
+ * after each call). */
+struct remote {
+	pid_t pid;
+	uint64_t scratch;
+	int *pending_sig;
+	int ptrace_failed;          /* the step failed in ptrace itself (err): the caller says so */
+	char *why;
+	size_t whylen;
+};
+
+static int64_t rcall(struct remote *t, long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
+		     uint64_t a5, int *err)
 {
 	uint64_t args[6] = { a0, a1, a2, a3, a4, a5 };
 	int64_t ret = -1;
-	*err = x86_remote_syscall(pid, scratch, nr, args, &ret, pending_sig);
+	*err = gs_ptrace_syscall(t->pid, t->scratch, nr, args, &ret, t->pending_sig);
 	return ret;
 }
 
-/* Offset of the thread id in the thread's TCB (glibc's struct pthread.tid), checked against
- * the main thread: the value at %fs:off must be its tid. */
+/* Offset of the thread id in the thread's TCB (glibc's struct pthread.tid, x86_glibc.h), checked
+ * against the main thread: the value at %fs:off must be its tid. */
 static int find_tid_offset(pid_t pid, uint32_t *off)
 {
 	uint64_t fs;
 	uint32_t v;
-	static const uint32_t candidates[] = { 0x2d0, 0x2d8, 0x2c8, 0x2e0, 0x2c0, 0x2f0 };
-	if (x86_fs_base(pid, &fs) < 0 || fs == 0)
+	static const uint32_t candidates[] = GS_GLIBC_PTHREAD_TID_CANDIDATES;
+	if (gs_ptrace_fs_base(pid, &fs) < 0 || fs == 0)
 		return -ENOENT;
 	for (size_t i = 0; i < GS_ARRAY_SIZE(candidates); i++)
 		if (gs_mem_read(pid, fs + candidates[i], &v, 4) == 0 && v == (uint32_t)pid) {
@@ -68,27 +82,14 @@ static int in_range(uint64_t a, uint64_t b)
 	return d < 0x7ff00000 && d > -0x7ff00000;
 }
 
-int gs_inline_setup(struct gs_inline *il, pid_t pid, const struct gs_python *py, const void *perf_meta,
-		    int *pending_sig, char *why, size_t whylen)
+/* The TSC's rate: the kernel's when perf publishes it, else measured against CLOCK_MONOTONIC for
+ * 5 ms (refined while recording). 0 or -ENOTSUP. */
+static int tsc_calibrate(struct gs_inline *il, const struct perf_event_mmap_page *pm, char *why, size_t whylen)
 {
-	const struct gs_pyimage *img = &py->img;
-	const struct perf_event_mmap_page *pm = perf_meta;
-	struct span sp = { img->path, 0, 0 };
-	uint64_t scratch, tramp = 0, ring = 0, entry = img->take_gil_vaddr + py->bias;
-	uint8_t *code = NULL;
-	size_t o = 0, site_off[GS_MAX_SITES] = { 0 };
-	uint32_t tid_off;
-	int err = 0, rfd;
-	int64_t r;
-	char path[64];
-
-	memset(il, 0, sizeof(*il));
-	il->memfd = -1;
 	if (pm && pm->cap_user_time && pm->time_shift < 63 && pm->time_mult) {
 		il->ns_per_tick = (double)pm->time_mult / (double)(1ull << pm->time_shift);
 		il->kernel_rate = 1;
 	} else {
-		/* measure the TSC rate against CLOCK_MONOTONIC for 5 ms; refined while recording */
 		uint64_t t0 = x86_rdtsc(), n0 = gs_now_ns(), n1, t1;
 		do
 			n1 = gs_now_ns();
@@ -102,6 +103,13 @@ int gs_inline_setup(struct gs_inline *il, pid_t pid, const struct gs_python *py,
 	}
 	il->cal_tsc = x86_rdtsc();
 	il->cal_ns = gs_now_ns();
+	return 0;
+}
+
+/* Whether take_gil's prologue and every GIL store can be replaced by a 5-byte jump. 0 or
+ * -ENOTSUP. */
+static int check_patchable(const struct gs_pyimage *img, char *why, size_t whylen)
+{
 	if (img->nacquire == 0 || img->nrelease == 0 || img->prologue_len < 5) {
 		snprintf(why, whylen, "take_gil's prologue or the GIL stores cannot be moved");
 		return -ENOTSUP;
@@ -111,157 +119,223 @@ int gs_inline_setup(struct gs_inline *il, pid_t pid, const struct gs_python *py,
 			snprintf(why, whylen, "a GIL store instruction is too short to patch");
 			return -ENOTSUP;
 		}
-	if (find_tid_offset(pid, &tid_off) < 0) {
-		snprintf(why, whylen, "cannot find the thread id in the C library's thread control block");
-		return -ENOTSUP;
-	}
-	gs_maps_foreach(pid, span_cb, &sp);
-	if (!sp.lo) {
-		snprintf(why, whylen, "%s is not mapped", img->path);
-		return -ENOENT;
-	}
-	scratch = entry; /* take_gil's first bytes: restored after each remote call */
+	return 0;
+}
 
-	/* 1. the trampoline page, within a jump of every patched instruction */
-	{
-		const uint64_t cands[] = { sp.lo - 0x1000000, sp.lo - 0x8000000, sp.hi + 0x10000000, sp.hi + 0x40000000 };
-		for (size_t i = 0; i < GS_ARRAY_SIZE(cands) && !tramp; i++) {
-			uint64_t a = cands[i] & ~0xfffull;
-			if (a < 0x10000 || !in_range(a, sp.lo) || !in_range(a + TRAMP_SIZE, sp.hi))
-				continue;
-			r = rcall(pid, scratch, SYS_mmap, a, TRAMP_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
-				  MAP_PRIVATE | MAP_ANONYMOUS | 0x100000 /* MAP_FIXED_NOREPLACE */, (uint64_t)-1, 0,
-				  pending_sig, &err);
-			if (err < 0)
-				goto fail_ptrace;
-			if ((uint64_t)r == a)
-				tramp = a;
-			else if (r > 0 && (uint64_t)r < (uint64_t)-4096)
-				rcall(pid, scratch, SYS_munmap, (uint64_t)r, TRAMP_SIZE, 0, 0, 0, 0, pending_sig, &err);
+/* Step 1: the trampoline page, within a jump of every patched instruction (the interpreter's
+ * mappings span sp). 0 and *tramp, or -errno. */
+static int map_trampoline_page(struct remote *t, const struct span *sp, uint64_t *tramp)
+{
+	const uint64_t cands[] = { sp->lo - 0x1000000, sp->lo - 0x8000000, sp->hi + 0x10000000, sp->hi + 0x40000000 };
+	int err = 0;
+	int64_t r;
+
+	*tramp = 0;
+	for (size_t i = 0; i < GS_ARRAY_SIZE(cands) && !*tramp; i++) {
+		uint64_t a = cands[i] & ~0xfffull;
+		if (a < 0x10000 || !in_range(a, sp->lo) || !in_range(a + TRAMP_SIZE, sp->hi))
+			continue;
+		r = rcall(t, SYS_mmap, a, TRAMP_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
+			  MAP_PRIVATE | MAP_ANONYMOUS | 0x100000 /* MAP_FIXED_NOREPLACE */, (uint64_t)-1, 0, &err);
+		if (err < 0) {
+			t->ptrace_failed = 1;
+			return err;
 		}
-		if (!tramp) {
-			snprintf(why, whylen, "no room for trampolines within 2 GiB of %s", img->path);
-			return -ENOMEM;
-		}
+		if ((uint64_t)r == a)
+			*tramp = a;
+		else if (r > 0 && (uint64_t)r < (uint64_t)-4096)
+			rcall(t, SYS_munmap, (uint64_t)r, TRAMP_SIZE, 0, 0, 0, 0, &err);
 	}
-	/* 2. the ring: a memfd of ours, opened by the target through /proc */
+	if (!*tramp) {
+		snprintf(t->why, t->whylen, "no room for trampolines within 2 GiB of %s", sp->path);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Step 2: the ring, a memfd of ours (il->memfd, il->map) that the target opens through /proc
+ * and maps (the path is written at the end of the trampoline page). 0 and *ring, or -errno. */
+static int map_ring(struct remote *t, struct gs_inline *il, uint64_t tramp, uint64_t *ring)
+{
+	char path[64];
+	int err, rfd;
+	int64_t r;
+
 	il->size = X86_RING_HDR + (size_t)NSLOTS * X86_SLOT_SIZE;
 	il->nslots = NSLOTS;
 	il->memfd = (int)syscall(SYS_memfd_create, "gilscope-ring", 1u /* MFD_CLOEXEC */);
 	if (il->memfd < 0 || ftruncate(il->memfd, (off_t)il->size) < 0) {
 		err = -errno;
-		snprintf(why, whylen, "cannot create the shared ring: %s", strerror(-err));
-		goto fail;
+		snprintf(t->why, t->whylen, "cannot create the shared ring: %s", strerror(-err));
+		return err;
 	}
 	il->map = mmap(NULL, il->size, PROT_READ | PROT_WRITE, MAP_SHARED, il->memfd, 0);
 	if (il->map == MAP_FAILED) {
 		il->map = NULL;
 		err = -errno;
-		snprintf(why, whylen, "cannot map the shared ring: %s", strerror(-err));
-		goto fail;
+		snprintf(t->why, t->whylen, "cannot map the shared ring: %s", strerror(-err));
+		return err;
 	}
 	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)getpid(), il->memfd);
-	if ((err = gs_mem_write(pid, tramp + TRAMP_SIZE - 64, path, strlen(path) + 1)) < 0)
+	if ((err = gs_mem_write(t->pid, tramp + TRAMP_SIZE - 64, path, strlen(path) + 1)) < 0)
 		goto fail_ptrace;
-	r = rcall(pid, scratch, SYS_open, tramp + TRAMP_SIZE - 64, O_RDWR | O_CLOEXEC, 0, 0, 0, 0, pending_sig, &err);
+	r = rcall(t, SYS_open, tramp + TRAMP_SIZE - 64, O_RDWR | O_CLOEXEC, 0, 0, 0, 0, &err);
 	if (err < 0)
 		goto fail_ptrace;
 	if (r < 0) {
-		err = (int)r;
-		snprintf(why, whylen, "the target cannot open the shared ring: %s", strerror((int)-r));
-		goto fail;
+		snprintf(t->why, t->whylen, "the target cannot open the shared ring: %s", strerror((int)-r));
+		return (int)r;
 	}
 	rfd = (int)r;
-	r = rcall(pid, scratch, SYS_mmap, 0, il->size, PROT_READ | PROT_WRITE, MAP_SHARED, (uint64_t)rfd, 0,
-		  pending_sig, &err);
-	rcall(pid, scratch, SYS_close, (uint64_t)rfd, 0, 0, 0, 0, 0, pending_sig, &err);
+	r = rcall(t, SYS_mmap, 0, il->size, PROT_READ | PROT_WRITE, MAP_SHARED, (uint64_t)rfd, 0, &err);
+	rcall(t, SYS_close, (uint64_t)rfd, 0, 0, 0, 0, 0, &err);
 	if (err < 0)
 		goto fail_ptrace;
 	if (r < 0 && r > -4096) {
-		err = (int)r;
-		snprintf(why, whylen, "the target cannot map the shared ring: %s", strerror((int)-r));
+		snprintf(t->why, t->whylen, "the target cannot map the shared ring: %s", strerror((int)-r));
+		return (int)r;
+	}
+	*ring = (uint64_t)r;
+	return 0;
+fail_ptrace:
+	t->ptrace_failed = 1;
+	return err;
+}
+
+/* The GIL reference of a store: its own memory operand, or its absolute address. */
+static struct x86_ref store_ref(const struct gs_site *st, uint64_t store)
+{
+	struct x86_insn in;
+	struct x86_ref ref = { 0 };
+	if (x86_decode(st->store_bytes, st->store_len, store, &in) == st->store_len) {
+		if (in.rip_relative) {
+			ref.kind = X86_REF_ABS;
+			ref.abs = in.mem_addr;
+		} else if (in.base_reg >= 0 && in.base_reg < 16 && in.base_reg != 4) {
+			ref.kind = X86_REF_BASE;
+			ref.base = in.base_reg;
+			ref.disp = in.disp;
+		}
+	}
+	return ref;
+}
+
+/* Step 3: the trampolines' code, for address tramp, in code (TRAMP_SIZE bytes): take_gil's
+ * entry (record, the moved prologue, jump back), then each store (the moved store, record,
+ * jump back); site_off[i] receives where store i's starts. Returns the length, 0 when an
+ * instruction cannot be moved. Pure. */
+static size_t emit_trampolines(uint8_t *code, const struct gs_python *py, uint64_t tramp, uint64_t ring,
+			       uint32_t tid_off, size_t *site_off)
+{
+	const struct gs_pyimage *img = &py->img;
+	const struct gs_pylayout *l = &img->layout;
+	uint64_t entry = img->take_gil_vaddr + py->bias;
+	struct x86_ref eref = { 0 };
+	size_t o, n;
+
+	if (l->gil_home == GS_GIL_IN_RUNTIME) {
+		eref.kind = X86_REF_ABS;
+		eref.abs = py->runtime + l->gil + l->gil_locked;
+	} else {
+		/* take_gil(tstate): tstate->interp->ceval.gil, then its `locked` */
+		eref.kind = X86_REF_CHAIN;
+		eref.c0 = l->tstate_interp;
+		eref.c1 = l->interp_ceval_gil;
+		eref.add = l->gil_locked;
+	}
+	o = x86_emit_record(code, ring, NSLOTS, tid_off, GS_INLINE_WAIT, &eref);
+	n = x86_relocate(img->prologue, img->prologue_len, entry, tramp + o, code + o);
+	if (!n)
+		return 0;
+	o += n;
+	if (!x86_emit_jmp(code + o, tramp + o, entry + img->prologue_len))
+		return 0;
+	o += 5;
+	for (int i = 0; i < img->nsites; i++) {
+		const struct gs_site *st = &img->sites[i];
+		uint64_t at = tramp + o, store = st->store + py->bias;
+		struct x86_ref ref;
+		if (o + 256 > TRAMP_SIZE - 64)
+			return 0;
+		site_off[i] = o;
+		n = x86_relocate(st->store_bytes, st->store_len, store, at, code + o);
+		if (!n)
+			return 0;
+		o += n;
+		ref = store_ref(st, store);
+		o += x86_emit_record(code + o, ring, NSLOTS, tid_off,
+				     (uint32_t)(st->value ? GS_INLINE_ACQUIRE : GS_INLINE_RELEASE) | (uint32_t)i << 8, &ref);
+		if (!x86_emit_jmp(code + o, tramp + o, store + st->store_len))
+			return 0;
+		o += 5;
+	}
+	return o;
+}
+
+/* Step 4: jumps over the moved instructions (the process is stopped, single-threaded); nops
+ * fill the rest of what was moved. 0 or -errno (ptrace). */
+static int patch_jumps(pid_t pid, const struct gs_python *py, uint64_t tramp, const size_t *site_off)
+{
+	const struct gs_pyimage *img = &py->img;
+	uint64_t entry = img->take_gil_vaddr + py->bias;
+	uint8_t jmp[24];
+	int err;
+
+	memset(jmp, 0x90, sizeof(jmp));
+	x86_emit_jmp(jmp, entry, tramp);
+	if ((err = gs_mem_write(pid, entry, jmp, img->prologue_len)) < 0)
+		return err;
+	for (int i = 0; i < img->nsites; i++) {
+		const struct gs_site *st = &img->sites[i];
+		uint64_t store = st->store + py->bias;
+		memset(jmp, 0x90, sizeof(jmp));
+		x86_emit_jmp(jmp, store, tramp + site_off[i]);
+		if ((err = gs_mem_write(pid, store, jmp, st->store_len)) < 0)
+			return err;
+	}
+	return 0;
+}
+
+int gs_inline_setup(struct gs_inline *il, pid_t pid, const struct gs_python *py, const void *perf_meta,
+		    int *pending_sig, char *why, size_t whylen)
+{
+	const struct gs_pyimage *img = &py->img;
+	struct span sp = { img->path, 0, 0 };
+	struct remote t = { .pid = pid, .pending_sig = pending_sig, .why = why, .whylen = whylen };
+	uint64_t tramp = 0, ring = 0;
+	uint8_t *code = NULL;
+	size_t o, site_off[GS_MAX_SITES] = { 0 };
+	uint32_t tid_off;
+	int err;
+
+	memset(il, 0, sizeof(*il));
+	il->memfd = -1;
+	if ((err = tsc_calibrate(il, perf_meta, why, whylen)) < 0 || (err = check_patchable(img, why, whylen)) < 0)
+		goto fail;
+	if (find_tid_offset(pid, &tid_off) < 0) {
+		snprintf(why, whylen, "cannot find the thread id in the C library's thread control block");
+		err = -ENOTSUP;
 		goto fail;
 	}
-	ring = (uint64_t)r;
-
-	/* 3. trampolines: take_gil's entry, then each store */
+	gs_maps_foreach(pid, span_cb, &sp);
+	if (!sp.lo) {
+		snprintf(why, whylen, "%s is not mapped", img->path);
+		err = -ENOENT;
+		goto fail;
+	}
+	t.scratch = img->take_gil_vaddr + py->bias; /* take_gil's first bytes: restored after each remote call */
+	if ((err = map_trampoline_page(&t, &sp, &tramp)) < 0 || (err = map_ring(&t, il, tramp, &ring)) < 0)
+		goto fail;
 	code = gs_calloc(1, TRAMP_SIZE);
-	{
-		uint64_t t = tramp;
-		size_t n;
-		struct x86_ref eref = { 0 };
-		const struct gs_pylayout *l = &img->layout;
-		if (l->gil_home == GS_GIL_IN_RUNTIME) {
-			eref.kind = X86_REF_ABS;
-			eref.abs = py->runtime + l->gil + l->gil_locked;
-		} else {
-			/* take_gil(tstate): tstate->interp->ceval.gil, then its `locked` */
-			eref.kind = X86_REF_CHAIN;
-			eref.c0 = l->tstate_interp;
-			eref.c1 = l->interp_ceval_gil;
-			eref.add = l->gil_locked;
-		}
-		o = x86_emit_record(code, ring, NSLOTS, tid_off, GS_INLINE_WAIT, &eref);
-		n = x86_relocate(img->prologue, img->prologue_len, entry, t + o, code + o);
-		if (!n)
-			goto unmovable;
-		o += n;
-		if (!x86_emit_jmp(code + o, t + o, entry + img->prologue_len))
-			goto unmovable;
-		o += 5;
-		for (int i = 0; i < img->nsites; i++) {
-			const struct gs_site *st = &img->sites[i];
-			uint64_t at = tramp + o, store = st->store + py->bias;
-			if (o + 256 > TRAMP_SIZE - 64)
-				goto unmovable;
-			site_off[i] = o;
-			n = x86_relocate(st->store_bytes, st->store_len, store, at, code + o);
-			if (!n)
-				goto unmovable;
-			o += n;
-			{
-				struct x86_insn in;
-				struct x86_ref ref = { 0 };
-				if (x86_decode(st->store_bytes, st->store_len, store, &in) == st->store_len) {
-					if (in.rip_relative) {
-						ref.kind = X86_REF_ABS;
-						ref.abs = in.mem_addr;
-					} else if (in.base_reg >= 0 && in.base_reg < 16 && in.base_reg != 4) {
-						ref.kind = X86_REF_BASE;
-						ref.base = in.base_reg;
-						ref.disp = in.disp;
-					}
-				}
-				o += x86_emit_record(code + o, ring, NSLOTS, tid_off,
-						     (uint32_t)(st->value ? GS_INLINE_ACQUIRE : GS_INLINE_RELEASE) |
-							     (uint32_t)i << 8,
-						     &ref);
-			}
-			if (!x86_emit_jmp(code + o, tramp + o, store + st->store_len))
-				goto unmovable;
-			o += 5;
-		}
+	o = emit_trampolines(code, py, tramp, ring, tid_off, site_off);
+	if (!o) {
+		snprintf(why, whylen, "an instruction to move into a trampoline cannot be relocated");
+		err = -ENOTSUP;
+		goto fail;
 	}
-	if ((err = gs_mem_write(pid, tramp, code, o)) < 0)
-		goto fail_ptrace;
-
-	/* 4. patch: jumps over the moved instructions (the process is stopped, single-threaded) */
-	{
-		uint8_t jmp[24];
-		/* the entry trampoline starts at tramp; nops fill the rest of what was moved */
-		memset(jmp, 0x90, sizeof(jmp));
-		x86_emit_jmp(jmp, entry, tramp);
-		if ((err = gs_mem_write(pid, entry, jmp, img->prologue_len)) < 0)
-			goto fail_ptrace;
-		for (int i = 0; i < img->nsites; i++) {
-			const struct gs_site *st = &img->sites[i];
-			uint64_t store = st->store + py->bias;
-			memset(jmp, 0x90, sizeof(jmp));
-			x86_emit_jmp(jmp, store, tramp + site_off[i]);
-			if ((err = gs_mem_write(pid, store, jmp, st->store_len)) < 0)
-				goto fail_ptrace;
-		}
-	}
+	t.ptrace_failed = 1; /* from here on, every failure is a ptrace one */
+	if ((err = gs_mem_write(pid, tramp, code, o)) < 0 || (err = patch_jumps(pid, py, tramp, site_off)) < 0)
+		goto fail;
 	il->trampolines = tramp;
 	il->nprobes = 1 + img->nsites;
 	il->ref_tsc = x86_rdtsc();
@@ -269,14 +343,9 @@ int gs_inline_setup(struct gs_inline *il, pid_t pid, const struct gs_python *py,
 	free(code);
 	return 0;
 
-unmovable:
-	snprintf(why, whylen, "an instruction to move into a trampoline cannot be relocated");
-	err = -ENOTSUP;
-	goto fail;
-fail_ptrace:
-	if (why[0] == '\0' || err == -ESRCH)
-		snprintf(why, whylen, "cannot set inline probes up in process %d: %s", (int)pid, strerror(-err));
 fail:
+	if (t.ptrace_failed && (why[0] == '\0' || err == -ESRCH))
+		snprintf(why, whylen, "cannot set inline probes up in process %d: %s", (int)pid, strerror(-err));
 	free(code);
 	gs_inline_close(il);
 	return err ? err : -EIO;

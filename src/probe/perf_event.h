@@ -1,6 +1,14 @@
-/* perf_event.h - perf_event_open and its ring buffers. */
-#ifndef GS_PERFEV_H
-#define GS_PERFEV_H
+/* perf_event.h - perf_event_open(2) and its ring buffers, after libperf.
+ *
+ * gs_perf_open returns an fd or -errno, and gs_perf_strerror turns that errno into one sentence
+ * that names what to change (kernel.perf_event_paranoid and its current value, the
+ * capabilities, ulimit -n). A gs_ring is one mmap'd ring; gs_ring_drain reads it with the kernel's
+ * protocol documented below (acquire on data_head, release on data_tail), checks each record's
+ * header before trusting it and copies records that wrap. No decoding here: the record
+ * layouts are record/ring_decode.h's.
+ */
+#ifndef GS_PERF_EVENT_H
+#define GS_PERF_EVENT_H
 
 #include <linux/perf_event.h>
 #include <stddef.h>

@@ -1,4 +1,10 @@
-/* tracefs.h - tracefs: mounting it, tracepoint ids and field offsets, uprobe definitions. */
+/* tracefs.h - tracefs: finding or mounting it, tracepoint ids and field offsets, uprobe definitions.
+ *
+ * Everything is read and written as tracefs text files (events/SYSTEM/EVENT/{id,format},
+ * uprobe_events). Uprobes are named in a group gilscope_PID, so that a run that died leaves
+ * entries gs_uprobe_cleanup_stale can tell apart and remove. Errors are -errno, with one
+ * sentence in why where the user can fix the cause (mount it, run as root, CAP_SYS_ADMIN).
+ */
 #ifndef GS_TRACEFS_H
 #define GS_TRACEFS_H
 

@@ -1,4 +1,5 @@
-/* x86.c - x86-64 instruction-length decoder (subset sufficient for compiled C code). */
+/* x86.c - x86-64 instruction decoding (a length decoder, the subset compiled C code uses) and the
+ * code emission of the inline probes (see x86.h). */
 #include "probe/x86.h"
 
 #include <string.h>
@@ -375,48 +376,7 @@ int x86_store_ending_at(const uint8_t *buf, size_t n, uint64_t ip, struct x86_in
 	return found;
 }
 
-#include <errno.h>
-#include <sys/ptrace.h>
-#include <sys/user.h>
-
-int x86_bp_insert(pid_t pid, uint64_t addr, long *saved)
-{
-	long word;
-	errno = 0;
-	word = ptrace(PTRACE_PEEKTEXT, pid, (void *)(uintptr_t)addr, NULL);
-	if (errno)
-		return -errno;
-	*saved = word;
-	word = (long)(((unsigned long)word & ~0xfful) | 0xccul); /* int3 */
-	if (ptrace(PTRACE_POKETEXT, pid, (void *)(uintptr_t)addr, (void *)word) < 0)
-		return -errno;
-	return 0;
-}
-
-int x86_bp_hit_and_remove(pid_t pid, uint64_t addr, long saved)
-{
-	struct user_regs_struct regs;
-	if (ptrace(PTRACE_GETREGS, pid, NULL, &regs) < 0)
-		return -errno;
-	if (regs.rip != addr + 1)
-		return 0;
-	if (ptrace(PTRACE_POKETEXT, pid, (void *)(uintptr_t)addr, (void *)saved) < 0)
-		return -errno;
-	regs.rip = addr;
-	if (ptrace(PTRACE_SETREGS, pid, NULL, &regs) < 0)
-		return -errno;
-	return 1;
-}
-
-/* ---- inline probes ----------------------------------------------------------------------- */
-
-#include "base/procfs.h"
-
-#include <fcntl.h>
-#include <signal.h>
-#include <stdio.h>
-#include <sys/wait.h>
-#include <unistd.h>
+/* ---- code emission for the inline probes --------------------------------------------------- */
 
 static size_t put(uint8_t *out, size_t o, const void *b, size_t n)
 {
@@ -570,74 +530,6 @@ size_t x86_relocate(const uint8_t *in, size_t len, uint64_t from, uint64_t to, u
 		off += l;
 	}
 	return len;
-}
-
-
-int x86_remote_syscall(pid_t pid, uint64_t scratch, long nr, const uint64_t args[6], int64_t *ret, int *pending_sig)
-{
-	static const uint8_t code[3] = { 0x0f, 0x05, 0xcc }; /* syscall; int3 */
-	struct user_regs_struct saved, regs;
-	uint8_t orig[3];
-	int err, st;
-
-	if (ptrace(PTRACE_GETREGS, pid, NULL, &saved) < 0)
-		return -errno;
-	if ((err = gs_mem_read(pid, scratch, orig, sizeof(orig))) < 0 ||
-	    (err = gs_mem_write(pid, scratch, code, sizeof(code))) < 0)
-		return err;
-	regs = saved;
-	regs.rip = scratch;
-	regs.rax = (unsigned long long)nr;
-	regs.orig_rax = (unsigned long long)-1;
-	regs.rdi = args[0];
-	regs.rsi = args[1];
-	regs.rdx = args[2];
-	regs.r10 = args[3];
-	regs.r8 = args[4];
-	regs.r9 = args[5];
-	err = 0;
-	if (ptrace(PTRACE_SETREGS, pid, NULL, &regs) < 0 || ptrace(PTRACE_CONT, pid, NULL, NULL) < 0) {
-		err = -errno;
-		goto restore;
-	}
-	for (;;) {
-		if (waitpid(pid, &st, __WALL) < 0) {
-			if (errno == EINTR)
-				continue;
-			err = -errno;
-			goto restore;
-		}
-		if (!WIFSTOPPED(st)) {
-			err = -ESRCH;
-			return err; /* the process is gone */
-		}
-		if (WSTOPSIG(st) == SIGTRAP && (st >> 16) == 0)
-			break;
-		if ((st >> 16) == 0 && pending_sig)
-			*pending_sig = WSTOPSIG(st); /* deliver later */
-		if (ptrace(PTRACE_CONT, pid, NULL, NULL) < 0) {
-			err = -errno;
-			goto restore;
-		}
-	}
-	if (ptrace(PTRACE_GETREGS, pid, NULL, &regs) < 0) {
-		err = -errno;
-		goto restore;
-	}
-	*ret = (int64_t)regs.rax;
-restore:
-	gs_mem_write(pid, scratch, orig, sizeof(orig));
-	ptrace(PTRACE_SETREGS, pid, NULL, &saved);
-	return err;
-}
-
-int x86_fs_base(pid_t pid, uint64_t *fs)
-{
-	struct user_regs_struct regs;
-	if (ptrace(PTRACE_GETREGS, pid, NULL, &regs) < 0)
-		return -errno;
-	*fs = regs.fs_base;
-	return 0;
 }
 
 uint64_t x86_rdtsc(void)

@@ -1,10 +1,15 @@
-/* x86.h - the only architecture-specific code: a small x86-64 instruction-length decoder.
+/* x86.h - x86-64 machine code: a small instruction-length decoder, and the code emitted for
+ * the inline probes.
  *
  * gilscope needs three things from machine code: the targets of direct calls and jumps
  * (to find static functions such as take_gil in stripped interpreters), the bounds of a
  * linear walk through a function, and the value an instruction stored (to tell a GIL
  * acquisition, locked=1, from a release, locked=0, at a watchpoint hit, whose sample IP is
- * the instruction after the store). Everything else in gilscope is architecture-neutral.
+ * the instruction after the store). The inline probes (inline.c) need trampolines: a recording
+ * sequence, jumps, and instructions moved with their RIP-relative operands fixed. Pure: no
+ * state, no I/O. The rest of the architecture-specific code: ptrace.c (tracee registers,
+ * remote system calls), x86_glibc.h (the TID's place in glibc's struct pthread, perf's register
+ * order) and native.c (perf-to-DWARF register numbering); x86_rdtsc here reads our own TSC.
  */
 #ifndef GS_X86_H
 #define GS_X86_H
@@ -53,15 +58,7 @@ unsigned x86_decode(const uint8_t *p, size_t avail, uint64_t addr, struct x86_in
  * immediate store, 2 for a register store, 0 when no store ends there. */
 int x86_store_ending_at(const uint8_t *buf, size_t n, uint64_t ip, struct x86_insn *out);
 
-/* ptrace helpers for the entry-point breakpoint (architecture-specific register access). */
-#include <sys/types.h>
-/* Inserts a breakpoint at addr in stopped tracee pid; *saved receives the original word. */
-int x86_bp_insert(pid_t pid, uint64_t addr, long *saved);
-/* After the tracee stopped with SIGTRAP: returns 1 when it stopped on the breakpoint at addr,
- * in which case the original word is restored and the PC moved back to addr. */
-int x86_bp_hit_and_remove(pid_t pid, uint64_t addr, long saved);
-
-/* ---- inline probes: code generation and remote system calls (see inline.c) ---------------- */
+/* ---- inline probes: code generation (see inline.c) ------------------------------------------ */
 
 /* Ring layout shared with the generated code: a 4096-byte header (u64 head at 0, u64 tail at
  * 8, u64 lost at 16) and 32-byte slots from 4096: u64 seq+1 (written last: the commit), u64 TSC,
@@ -97,12 +94,7 @@ size_t x86_emit_jmp(uint8_t *out, uint64_t from, uint64_t to);
  * Returns len, or 0 when an instruction cannot be moved (branch, or out of range). */
 size_t x86_relocate(const uint8_t *in, size_t len, uint64_t from, uint64_t to, uint8_t *out);
 
-/* Runs one system call in stopped tracee pid, using a scratch code address (its bytes are
- * restored). Returns 0 and the call's result in *ret, or -errno for a ptrace failure. A signal
- * that arrives meanwhile is stored in *pending_sig for the caller to deliver. */
-int x86_remote_syscall(pid_t pid, uint64_t scratch, long nr, const uint64_t args[6], int64_t *ret, int *pending_sig);
-/* The thread pointer (%fs base) of a stopped tracee. */
-int x86_fs_base(pid_t pid, uint64_t *fs);
+/* This CPU's time stamp counter (the clock the inline probes' trampolines read). */
 uint64_t x86_rdtsc(void);
 
 #endif

@@ -1,7 +1,7 @@
 /* natsample.c - native stack samples of the traced threads (see natsample.h). */
 #define _GNU_SOURCE
 #include "record/natsample.h"
-#include "probe/perf_event.h"
+#include "probe/evlist.h"
 #include "base/util.h"
 
 #include <errno.h>
@@ -38,12 +38,7 @@ struct gs_natsampler {
 	pid_t pid;
 	int ncpu;
 	size_t stack_size;
-	struct gs_ring *rings;
-	int *ring_fd;
-	int *fds;
-	size_t nfds;
-	uint64_t *sw_ids;       /* the sched_switch events' ids (one per CPU) */
-	int nsw;
+	struct gs_evlist *el;   /* the two events per CPU, one ring per CPU */
 	struct natthr *thr;     /* open addressing by tid */
 	size_t cap, used;
 	struct gs_native *native;
@@ -190,12 +185,11 @@ static void keep_copy(struct gs_natsampler *s, struct copy *c, const struct gs_n
 	c->time = r->time ? r->time : 1;
 }
 
+enum { NAT_KIND_SWITCH = 1, NAT_KIND_CLOCK };
+
 static int is_switch_id(const struct gs_natsampler *s, uint64_t id)
 {
-	for (int i = 0; i < s->nsw; i++)
-		if (s->sw_ids[i] == id)
-			return 1;
-	return 0;
+	return gs_evlist_kind(s->el, id) == NAT_KIND_SWITCH;
 }
 
 struct drain_arg {
@@ -250,7 +244,7 @@ void gs_natsampler_drain(struct gs_natsampler *s)
 	if (!s)
 		return;
 	for (int c = 0; c < s->ncpu; c++)
-		if (s->ring_fd[c] >= 0 && gs_ring_drain(&s->rings[c], on_record, &a) < 0)
+		if (gs_evlist_drain(s->el, c, on_record, &a) < 0)
 			s->st.malformed++;
 }
 
@@ -280,10 +274,10 @@ int gs_natsampler_stack(struct gs_natsampler *s, uint32_t tid, uint64_t *pcs, ui
 	}
 	if (t->unwound_kind != kind || t->unwound_time != c->time) {
 		if (!t->pcs) {
-			t->pcs = gs_malloc(GS_NATIVE_MAX_FRAMES * sizeof(uint64_t));
-			t->sps = gs_malloc(GS_NATIVE_MAX_FRAMES * sizeof(uint64_t));
+			t->pcs = gs_malloc(GS_NATIVE_UNWIND_MAX_FRAMES * sizeof(uint64_t));
+			t->sps = gs_malloc(GS_NATIVE_UNWIND_MAX_FRAMES * sizeof(uint64_t));
 		}
-		t->npcs = gs_native_unwind(s->native, tid, c->regs, c->stack, c->len, t->pcs, t->sps, GS_NATIVE_MAX_FRAMES,
+		t->npcs = gs_native_unwind(s->native, tid, c->regs, c->stack, c->len, t->pcs, t->sps, GS_NATIVE_UNWIND_MAX_FRAMES,
 					   &t->complete);
 		t->unwound_kind = kind;
 		t->unwound_time = c->time;
@@ -331,12 +325,7 @@ struct gs_natsampler *gs_natsampler_open(pid_t pid, int ncpu, long tp_switch, un
 	s->pid = pid;
 	s->ncpu = ncpu;
 	s->stack_size = stack_size;
-	s->rings = gs_calloc((size_t)ncpu, sizeof(*s->rings));
-	s->ring_fd = gs_calloc((size_t)ncpu, sizeof(int));
-	s->fds = gs_calloc((size_t)ncpu * 2, sizeof(int));
-	s->sw_ids = gs_calloc((size_t)ncpu, sizeof(uint64_t));
-	for (int c = 0; c < ncpu; c++)
-		s->ring_fd[c] = -1;
+	s->el = gs_evlist_new(ncpu, NAT_RING_PAGES, "native stacks", "raise kernel.perf_event_mlock_kb");
 	s->native = gs_native_new(pid, why, whylen);
 	if (!s->native)
 		goto fail;
@@ -345,38 +334,13 @@ struct gs_natsampler *gs_natsampler_open(pid_t pid, int ncpu, long tp_switch, un
 	attr_init(&clk, PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK, 1000000000ull / hz, stack_size);
 	clk.context_switch = 1; /* switch-ins tell when a copy stops being current */
 	clk.task = 1;           /* exits free a thread's copies */
-	for (int c = 0; c < ncpu; c++) {
-		int fsw = gs_perf_open(&sw, pid, c, -1, 0), fclk;
-		uint64_t id;
-		if (fsw == -ENODEV)
-			continue; /* an offline CPU */
-		if (fsw < 0) {
-			err = fsw;
-			gs_perf_strerror(err, "the sched_switch tracepoint with user stacks", why, whylen);
-			goto fail;
-		}
-		s->fds[s->nfds++] = fsw;
-		err = gs_ring_map(&s->rings[c], fsw, NAT_RING_PAGES);
-		if (err < 0) {
-			snprintf(why, whylen,
-				 "cannot map a %u-page ring for native stacks (%s): raise kernel.perf_event_mlock_kb",
-				 NAT_RING_PAGES, strerror(-err));
-			goto fail;
-		}
-		s->ring_fd[c] = fsw;
-		if (ioctl(fsw, PERF_EVENT_IOC_ID, &id) == 0)
-			s->sw_ids[s->nsw++] = id;
-		fclk = gs_perf_open(&clk, pid, c, -1, 0);
-		if (fclk < 0) {
-			gs_perf_strerror(fclk, "the cpu-clock sampling event", why, whylen);
-			goto fail;
-		}
-		s->fds[s->nfds++] = fclk;
-		if (ioctl(fclk, PERF_EVENT_IOC_SET_OUTPUT, fsw) < 0) {
-			snprintf(why, whylen, "cannot share the native stack ring: %s", strerror(errno));
-			goto fail;
-		}
-	}
+	err = gs_evlist_open(s->el, &sw, pid, NAT_KIND_SWITCH, "the sched_switch tracepoint with user stacks", why,
+			     whylen);
+	if (err == 0)
+		err = gs_evlist_open(s->el, &clk, pid, NAT_KIND_CLOCK, "the cpu-clock sampling event", why, whylen);
+	if (err < 0)
+		goto fail;
+	gs_evlist_index(s->el);
 	return s;
 fail:
 	gs_natsampler_close(s);
@@ -387,19 +351,11 @@ void gs_natsampler_close(struct gs_natsampler *s)
 {
 	if (!s)
 		return;
-	for (int c = 0; c < s->ncpu; c++)
-		if (s->ring_fd[c] >= 0)
-			gs_ring_unmap(&s->rings[c]);
-	for (size_t i = 0; i < s->nfds; i++)
-		close(s->fds[i]);
+	gs_evlist_free(s->el);
 	for (size_t i = 0; i < s->cap; i++)
 		if (s->thr[i].tid && s->thr[i].tid != UINT32_MAX)
 			thr_free(&s->thr[i]);
 	free(s->thr);
-	free(s->fds);
-	free(s->sw_ids);
-	free(s->ring_fd);
-	free(s->rings);
 	gs_native_free(s->native);
 	free(s);
 }

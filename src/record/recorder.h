@@ -5,8 +5,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+struct gs_sink;
+
 struct gs_record_opts {
-	const char *output;     /* recording file */
 	pid_t pid;              /* attach to this process when > 0 */
 	double duration;        /* attach: seconds (0: until exit or Ctrl-C) */
 	char **argv;            /* launch: the command */
@@ -19,6 +20,8 @@ struct gs_record_opts {
 	int imports;            /* the command reports the end of its imports through GILSCOPE_READY_FD */
 	int no_gil;             /* giltracer's --no-gil-detect: thread states only */
 	const char *command_text; /* how to show the command (when gilscope built it) */
+	struct gs_sink **sinks; /* where the events go, in time order (record/sink.h) */
+	int nsinks;
 };
 
 /* What a recording left for the command layer to summarise. */
@@ -29,9 +32,12 @@ struct gs_record_result {
 	uint64_t throttled;     /* throttling notices */
 };
 
-/* Launches o->argv (or attaches to o->pid) and records into o->output until the command exits
- * (or the duration ends, or Ctrl-C). Prints nothing but progress and errors. Returns the process
- * exit code for gilscope: the command's status when launched. */
+/* Launches o->argv (or attaches to o->pid) and records, delivering every event in time order to
+ * o->sinks, until the command exits (or the duration ends, or Ctrl-C). Checks every privilege
+ * first: a refusal starts no sink and no command. Prints nothing but progress and errors.
+ * Returns the process exit code for gilscope: the command's status when launched (128 + signal
+ * when killed), else 0, 1 on failure. The modules it is made of, and how an event flows through
+ * them, are described in session.h and README "How gilscope records". */
 int gs_record(const struct gs_record_opts *o, struct gs_record_result *res);
 
 #endif

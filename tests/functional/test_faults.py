@@ -2,6 +2,7 @@
 attach, output paths that are symbolic links. In each case gilscope says one clear thing, and the
 traced program behaves exactly as it would without gilscope."""
 import json
+import shutil
 import os
 import signal
 import subprocess
@@ -363,3 +364,39 @@ def test_outputs_refuse_a_file_planted_by_another_user(tmp_path, sticky_dir):
     assert proc.returncode == 0, proc.stderr
     st = os.stat(new)
     assert st.st_mode & 0o022 == 0 and st.st_uid == os.geteuid()
+
+
+def test_attach_to_a_process_strace_traces(tmp_path):
+    """A process has one tracer: gilscope says who holds it (TracerPid), creates nothing, and
+    leaves both the process and strace as they were."""
+    strace = shutil.which("strace")
+    if not strace:
+        pytest.skip("strace is not installed (apt-get install strace)")
+    tgt = start_busy(4)
+    st = subprocess.Popen([strace, "-f", "-qq", "-e", "trace=none", "-p", str(tgt.pid)],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 10
+        while time.time() < deadline:  # strace's attach is asynchronous
+            with open(f"/proc/{tgt.pid}/status") as f:
+                if f"TracerPid:\t{st.pid}" in f.read():
+                    break
+            time.sleep(0.05)
+        else:
+            pytest.fail("strace did not attach")
+        rec = tmp_path / "x.rec"
+        proc = subprocess.run([GILSCOPE, "record", "-p", str(tgt.pid), "--duration", "1", "-o", str(rec)],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 1, proc.stderr
+        assert proc.stderr == (f"gilscope: error: process {tgt.pid} is already traced by process {st.pid} (strace): "
+                               "a process can have one tracer; stop that one (or detach it) and try again; "
+                               "nothing was done to the process\n")
+        assert not rec.exists(), "nothing is created"
+        assert st.poll() is None, "strace keeps tracing"
+        with open(f"/proc/{tgt.pid}/status") as f:
+            assert f"TracerPid:\t{st.pid}" in f.read()
+    finally:
+        st.terminate()
+        st.wait(timeout=30)
+        if tgt.poll() is None:
+            finish_busy(tgt)

@@ -385,6 +385,55 @@ def test_usage_errors():
         assert proc.stderr.startswith("gilscope: "), args
 
 
+def usage_sections(text):
+    """The usage's synopsis lines (`gilscope NAME ...` under USAGE) and the commands of its COMMANDS
+    section, which the binary writes from its dispatch table."""
+    lines = text.splitlines()
+    synopses = []
+    for line in lines[lines.index("USAGE") + 1:]:
+        if not line:
+            break
+        if line.startswith("  gilscope "):
+            synopses.append(line.split()[1])
+    commands = []
+    for line in lines[lines.index("COMMANDS") + 1:]:
+        if not line.startswith("  "):
+            break
+        commands.append(line.split()[0])
+    return synopses, commands
+
+
+def test_usage_names_every_command():
+    usage = subprocess.run([GILSCOPE, "--help"], capture_output=True, text=True)
+    assert usage.returncode == 0 and usage.stderr == ""
+    synopses, commands = usage_sections(usage.stdout)
+    assert {"record", "report", "blame", "export", "dump", "perf2trace", "offgil"} <= set(commands), commands
+    assert len(set(commands)) == len(commands), commands
+    # each command of the table has a synopsis, and each synopsis is of a command of the table
+    assert {s for s in synopses if not s.startswith("-")} == set(commands), (synopses, commands)
+    for args in (["help"], ["-h"]):
+        proc = subprocess.run([GILSCOPE, *args], capture_output=True, text=True)
+        assert proc.returncode == 0 and proc.stdout == usage.stdout, args
+    proc = subprocess.run([GILSCOPE], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr == usage.stdout
+    # an unknown command's message names every command
+    proc = subprocess.run([GILSCOPE, "bogus"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    first = proc.stderr.splitlines()[0]
+    assert first.startswith("gilscope: unknown command 'bogus' ("), first
+    named = first[first.index("(") + 1:first.rindex(")")].replace(" or ", ", ").split(", ")
+    assert named == commands, first
+    # every command is known: --help prints the usage, or the command's own usage error
+    for cmd in commands:
+        proc = subprocess.run([GILSCOPE, cmd, "--help"], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                              timeout=60)
+        assert "unknown command" not in proc.stderr, cmd
+        if proc.returncode == 0:
+            assert proc.stdout == usage.stdout, cmd
+        else:
+            assert proc.returncode == 2 and proc.stderr.startswith("gilscope: "), (cmd, proc.returncode, proc.stderr)
+
+
 def test_unprivileged_user_gets_one_clear_message(tmp_path):
     setpriv = "/usr/bin/setpriv"
     if not os.path.exists(setpriv):

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -247,8 +248,8 @@ static uint64_t samples_of(const struct gs_analysis *a, uint32_t what, uint32_t 
 {
 	uint64_t n = 0;
 	for (size_t i = 0; i < a->cap_counts; i++)
-		if (a->counts[i].samples && a->counts[i].what == what && a->counts[i].tid == tid)
-			n += a->counts[i].samples;
+		if (a->counts[i].amount && a->counts[i].what == what && a->counts[i].tid == tid)
+			n += a->counts[i].amount;
 	return n;
 }
 
@@ -261,18 +262,18 @@ static void test_samples_by_state(void **state)
 	feed(&a, GS_REC_FORK, 100, 101, T(0), 100, 100);
 	IN(101, 0);
 	ACQ(101, 10);
-	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(15), 0, 0); /* hold */
+	feed(&a, GS_REC_SAMPLE, 100, 101, T(15), 0, 0); /* hold */
 	REL(101, 20);
-	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(25), 0, 0); /* cpu */
+	feed(&a, GS_REC_SAMPLE, 100, 101, T(25), 0, 0); /* cpu */
 	OUT(101, 30, 0x100);                              /* preempted */
-	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(35), 0, 0); /* still cpu: resumes that work */
+	feed(&a, GS_REC_SAMPLE, 100, 101, T(35), 0, 0); /* still cpu: resumes that work */
 	IN(101, 40);
 	WAIT(101, 45);
-	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(47), 0, 0); /* wait */
+	feed(&a, GS_REC_SAMPLE, 100, 101, T(47), 0, 0); /* wait */
 	ACQ(101, 50);
 	REL(101, 55);
 	OUT(101, 60, 1);                                  /* asleep */
-	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(65), 0, 0); /* offcpu */
+	feed(&a, GS_REC_SAMPLE, 100, 101, T(65), 0, 0); /* offcpu */
 	gs_analysis_finish(&a, T(70));
 	assert_int_equal(samples_of(&a, GS_WHAT_HOLD, 101), 1);
 	assert_int_equal(samples_of(&a, GS_WHAT_NOGIL, 101), 2);
@@ -293,15 +294,15 @@ static void test_longest_holds_carry_their_stack(void **state)
 	feed(&a, GS_REC_FORK, 100, 102, T(0), 100, 100);
 	IN(101, 0);
 	IN(102, 0);
-	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(5), 0, 3); /* before the hold: not its stack */
+	feed(&a, GS_REC_SAMPLE, 100, 101, T(5), 0, 3); /* before the hold: not its stack */
 	ACQ(101, 10);
-	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(20), 0, 7);
-	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(30), 0, 9);
-	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(40), 0, 7);
+	feed(&a, GS_REC_SAMPLE, 100, 101, T(20), 0, 7);
+	feed(&a, GS_REC_SAMPLE, 100, 101, T(30), 0, 9);
+	feed(&a, GS_REC_SAMPLE, 100, 101, T(40), 0, 7);
 	REL(101, 50);
-	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(55), 0, 3); /* after it */
+	feed(&a, GS_REC_SAMPLE, 100, 101, T(55), 0, 3); /* after it */
 	ACQ(102, 60);
-	feed(&a, GS_REC_PYSAMPLE, 100, 102, T(65), 0, 5);
+	feed(&a, GS_REC_SAMPLE, 100, 102, T(65), 0, 5);
 	gs_analysis_finish(&a, T(200));
 	assert_int_equal(a.ntop_holds, 2);
 	assert_int_equal(a.top_holds[0].tid, 102);
@@ -321,8 +322,8 @@ static uint64_t held_for(const struct gs_analysis *a, uint32_t waiter, uint32_t 
 {
 	for (size_t i = 0; i < a->cap_counts; i++) {
 		const struct gs_stack_count *c = &a->counts[i];
-		if (c->samples && c->what == GS_WHAT_HELD_FOR && c->tid == waiter && c->peer == holder && c->stack == stack)
-			return c->samples;
+		if (c->amount && c->what == GS_WHAT_HELD_FOR && c->tid == waiter && c->peer == holder && c->stack == stack)
+			return c->amount;
 	}
 	return 0;
 }
@@ -338,13 +339,13 @@ static void test_holder_stacks_per_waiter(void **state)
 		feed(&a, GS_REC_FORK, 100, t, T(0), 100, 100);
 		IN(t, 0);
 	}
-	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(5), 0, 4);
+	feed(&a, GS_REC_SAMPLE, 100, 101, T(5), 0, 4);
 	ACQ(101, 10);
 	WAIT(102, 20);
-	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(30), 0, 7);
+	feed(&a, GS_REC_SAMPLE, 100, 101, T(30), 0, 7);
 	WAIT(103, 60);
-	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(70), 0, 9);
-	feed(&a, GS_REC_PYSAMPLE, 100, 101, T(80), 0, 9);
+	feed(&a, GS_REC_SAMPLE, 100, 101, T(70), 0, 9);
+	feed(&a, GS_REC_SAMPLE, 100, 101, T(80), 0, 9);
 	REL(101, 100);
 	gs_analysis_finish(&a, T(120));
 	assert_int_equal(held_for(&a, 102, 101, 7), 1);
@@ -375,8 +376,8 @@ static void test_wait_sites(void **state)
 	IN(102, 0);
 	ACQ(101, 5);
 	WAIT(102, 10);
-	feed(&a, GS_REC_PYSAMPLE, 100, 102, T(20), 0, 6);
-	feed(&a, GS_REC_PYSAMPLE, 100, 102, T(30), 0, 8);
+	feed(&a, GS_REC_SAMPLE, 100, 102, T(20), 0, 6);
+	feed(&a, GS_REC_SAMPLE, 100, 102, T(30), 0, 8);
 	REL(101, 50);
 	ACQ(102, 50);
 	REL(102, 55);
@@ -387,20 +388,20 @@ static void test_wait_sites(void **state)
 	REL(102, 65);
 	ACQ(101, 66);
 	WAIT(102, 70);
-	feed(&a, GS_REC_PYSAMPLE, 100, 102, T(80), 0, 5);
+	feed(&a, GS_REC_SAMPLE, 100, 102, T(80), 0, 5);
 	gs_analysis_finish(&a, T(100));
 	for (size_t i = 0; i < a.cap_counts; i++) {
 		const struct gs_stack_count *c = &a.counts[i];
-		if (!c->samples || c->tid != 102)
+		if (!c->amount || c->tid != 102)
 			continue;
 		if (c->what == GS_WHAT_WAITED_NS && c->stack == 6)
-			got6 = c->samples;
+			got6 = c->amount;
 		if (c->what == GS_WHAT_WAITED_NS && c->stack == 5)
-			got5 = c->samples;
+			got5 = c->amount;
 		if (c->what == GS_WHAT_WAITED_NS && c->stack == 0)
-			got0 = c->samples;
+			got0 = c->amount;
 		if (c->what == GS_WHAT_WAITS && c->stack == 0)
-			n0 = c->samples;
+			n0 = c->amount;
 		assert_false(c->what == GS_WHAT_WAITED_NS && c->stack == 8);
 	}
 	assert_int_equal(got6, 40 * US);
@@ -463,6 +464,234 @@ static void test_subinterpreters_own_gils(void **state)
 	gs_analysis_free(&a);
 }
 
+/* Many simultaneous waiters: blame against a reference computed from the timeline. Main holds
+ * 0..1000 while NW threads start waiting; then each takes the GIL in turn for 100 us, 5 us after
+ * the previous release (handed over: "free"). Every 5th wait starts in the middle of the hold
+ * before its turn; every 11th waiter exits in the middle of a hold instead of taking the GIL. */
+#define NW 300
+struct ivl {
+	uint32_t holder;
+	uint64_t s, e; /* us */
+};
+struct ev {
+	uint64_t t;
+	int seq;
+	uint16_t type;
+	uint32_t tid;
+	int32_t arg;
+};
+
+static int cmp_ev(const void *x, const void *y)
+{
+	const struct ev *a = x, *b = y;
+	if (a->t != b->t)
+		return a->t < b->t ? -1 : 1;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+static void test_many_waiters_blame(void **state)
+{
+	static struct ivl tl[2 * NW + 2];
+	static struct ev evs[4 * NW + 8];
+	static uint64_t ws[NW], we[NW];
+	size_t ntl = 0, nev = 0;
+	uint64_t t = 1000;
+	struct gs_analysis a;
+	(void)state;
+	python_process(&a);
+	tl[ntl++] = (struct ivl){ 100, 0, 1000 };
+	evs[nev++] = (struct ev){ 0, (int)nev, GS_REC_GIL_WRITE, 100, 1 };
+	evs[nev++] = (struct ev){ 1000, (int)nev, GS_REC_GIL_WRITE, 100, 0 };
+	for (int k = 0; k < NW; k++) {
+		uint32_t tid = 101 + (uint32_t)k;
+		uint64_t prev_hold = t - 100; /* the hold before this one's turn (main's for the first) */
+		feed(&a, GS_REC_FORK, 100, tid, T(0), 100, 100);
+		ws[k] = (k % 5 == 0 && k > 0) ? prev_hold + 37 : 10 + 3 * (uint64_t)k;
+		evs[nev++] = (struct ev){ ws[k], (int)nev, GS_REC_GIL_WAIT, tid, 0 };
+		if (k % 11 == 3 && k > 0) {
+			/* gives up in the middle of the hold before its turn (killed) */
+			we[k] = prev_hold + 61 > ws[k] ? prev_hold + 61 : ws[k] + 1;
+			evs[nev++] = (struct ev){ we[k], (int)nev, GS_REC_EXIT, tid, 0 };
+			continue;
+		}
+		tl[ntl++] = (struct ivl){ 0, t, t + 5 };
+		we[k] = t + 5;
+		tl[ntl++] = (struct ivl){ tid, t + 5, t + 105 };
+		evs[nev++] = (struct ev){ t + 5, (int)nev, GS_REC_GIL_WRITE, tid, 1 };
+		evs[nev++] = (struct ev){ t + 105, (int)nev, GS_REC_GIL_WRITE, tid, 0 };
+		t += 105;
+	}
+	qsort(evs, nev, sizeof(*evs), cmp_ev);
+	for (size_t i = 0; i < nev; i++)
+		feed(&a, evs[i].type, 100, evs[i].tid, T(evs[i].t), evs[i].arg, 0);
+	gs_analysis_finish(&a, T(t + 10));
+	for (int k = 0; k < NW; k++) {
+		struct gs_thread *w = gs_analysis_thread(&a, 101 + (uint32_t)k);
+		size_t n = 0;
+		uint64_t total = 0;
+		assert_non_null(w);
+		/* the reference: overlaps in time order, one entry per holder at its first overlap */
+		for (size_t i = 0; i < ntl; i++) {
+			uint64_t s = tl[i].s > ws[k] ? tl[i].s : ws[k], e = tl[i].e < we[k] ? tl[i].e : we[k], sum = 0;
+			int first = 1;
+			if (e <= s)
+				continue;
+			for (size_t j = 0; j < i; j++) {
+				uint64_t s2 = tl[j].s > ws[k] ? tl[j].s : ws[k], e2 = tl[j].e < we[k] ? tl[j].e : we[k];
+				if (tl[j].holder == tl[i].holder && e2 > s2)
+					first = 0;
+			}
+			if (!first)
+				continue;
+			for (size_t j = i; j < ntl; j++) {
+				uint64_t s2 = tl[j].s > ws[k] ? tl[j].s : ws[k], e2 = tl[j].e < we[k] ? tl[j].e : we[k];
+				if (tl[j].holder == tl[i].holder && e2 > s2)
+					sum += e2 - s2;
+			}
+			assert_true(n < w->nblame);
+			assert_int_equal(w->blame[n].holder, tl[i].holder);
+			assert_int_equal(w->blame[n].ns, sum * US);
+			total += sum;
+			n++;
+		}
+		assert_int_equal(w->nblame, n);
+		assert_int_equal(total, we[k] - ws[k]);
+		assert_int_equal(w->wait_ns, (we[k] - ws[k]) * US);
+	}
+	/* main was waited for by every waiter that started in its hold; the last holder by nobody */
+	assert_int_equal(a.anomalies, 0);
+	{
+		struct gs_gilstat *g = &a.gils[gs_analysis_process(&a, 100)->main_gil];
+		assert_int_equal(g->nwaiters, 0);
+		assert_int_equal(g->nsegs, 0); /* the log is empty once nobody waits */
+		assert_int_equal(g->contended_ns, (t - 100 - 10) * US); /* from the first wait to the last turn */
+	}
+	gs_analysis_free(&a);
+}
+
+/* exec() of a Python process: holds and waits end at the exec, GIL events of the old image after
+ * it are not counted, and the first image's Python stays the process's. */
+static void test_exec_ends_holds(void **state)
+{
+	static const char name[] = "python3.11";
+	static const char ver2[] = "python.version\0" "3.12.1";
+	static const char err2[] = "python.error\0" "not a CPython";
+	struct gs_analysis a;
+	struct gs_rec r = { .type = GS_REC_COMM, .pid = 100, .tid = 100, .time = T(50), .arg = 1 };
+	struct gs_process *p;
+	struct gs_thread *m, *w;
+	(void)state;
+	python_process(&a);
+	feed(&a, GS_REC_FORK, 100, 101, T(0), 100, 100);
+	IN(101, 0);
+	ACQ(100, 0);
+	WAIT(101, 10);
+	feed(&a, GS_REC_DROPREQ, 100, 101, T(20), 1, 0);
+	gs_analysis_feed(&a, &r, name, sizeof(name)); /* exec at 50: 101 is killed by it */
+	ACQ(101, 60);  /* late GIL events of the old image: ignored */
+	REL(101, 70);
+	p = gs_analysis_process(&a, 100);
+	assert_int_equal(p->nimages, 2);
+	assert_int_equal(p->is_python, 0);
+	assert_string_equal(p->python_version, "3.11.7");
+	assert_true(p->images[0].is_python);
+	assert_false(p->images[1].is_python);
+	assert_int_equal(p->images[1].start_ns, T(50));
+	r.type = GS_REC_META;
+	r.arg = GS_META_TEXT;
+	r.time = T(80);
+	gs_analysis_feed(&a, &r, err2, sizeof(err2)); /* the new image is not CPython */
+	assert_string_equal(p->python_version, "3.11.7");
+	assert_string_equal(p->images[1].python_error, "not a CPython");
+	assert_int_equal(p->python_error[0], '\0');
+	gs_analysis_finish(&a, T(300));
+	m = gs_analysis_thread(&a, 100);
+	w = gs_analysis_thread(&a, 101);
+	assert_int_equal(m->held_ns, 50 * US);
+	assert_int_equal(m->releases, 1);
+	assert_int_equal(m->forced_drops, 0);
+	assert_int_equal(w->wait_ns, 40 * US);
+	assert_int_equal(w->held_ns, 0);
+	assert_int_equal(w->nblame, 1);
+	assert_int_equal(w->blame[0].holder, 100);
+	assert_int_equal(w->blame[0].ns, 40 * US);
+	assert_int_equal(a.gils[p->main_gil].held_ns, 50 * US);
+	assert_int_equal(a.gils[p->main_gil].holder, 0);
+	assert_int_equal(a.ntop_holds, 1);
+	assert_false(a.top_holds[0].open);
+	gs_analysis_free(&a);
+
+	/* a later image that is CPython again: it is the one shown, and its GIL events count */
+	python_process(&a);
+	ACQ(100, 0);
+	r.type = GS_REC_COMM;
+	r.arg = 1; /* set by exec */
+	r.time = T(50);
+	gs_analysis_feed(&a, &r, name, sizeof(name));
+	r.type = GS_REC_META;
+	r.arg = GS_META_TEXT;
+	r.time = T(60);
+	gs_analysis_feed(&a, &r, ver2, sizeof(ver2));
+	ACQ(100, 70);
+	REL(100, 90);
+	/* a child forked by it that execs without running Python (subprocess): not a Python process */
+	feed(&a, GS_REC_FORK, 200, 200, T(95), 100, 100);
+	r.type = GS_REC_COMM;
+	r.arg = 1;
+	r.pid = r.tid = 200;
+	r.time = T(96);
+	gs_analysis_feed(&a, &r, name, sizeof(name));
+	gs_analysis_finish(&a, T(100));
+	p = gs_analysis_process(&a, 100);
+	assert_int_equal(p->is_python, 1);
+	assert_string_equal(p->python_version, "3.12.1");
+	assert_string_equal(p->images[0].python_version, "3.11.7");
+	assert_int_equal(gs_analysis_thread(&a, 100)->held_ns, 70 * US);
+	p = gs_analysis_process(&a, 200);
+	assert_non_null(p);
+	assert_int_equal(p->is_python, 0);
+	assert_int_equal(p->python_version[0], '\0');
+	gs_analysis_free(&a);
+}
+
+/* Three threads taking turns for 30,000 steps, two always waiting: the blame log never empties,
+ * so it must drop what no waiter needs (it stays small), and each thread's blame is exact. */
+static void test_blame_log_stays_short(void **state)
+{
+	enum { STEPS = 30000 };
+	struct gs_analysis a;
+	struct gs_gilstat *g;
+	(void)state;
+	python_process(&a);
+	feed(&a, GS_REC_FORK, 100, 101, T(0), 100, 100);
+	feed(&a, GS_REC_FORK, 100, 102, T(0), 100, 100);
+	WAIT(101, 0);
+	WAIT(102, 0);
+	ACQ(100, 0);
+	for (int s = 0; s < STEPS; s++) {
+		uint32_t h = 100 + (uint32_t)(s % 3), next = 100 + (uint32_t)((s + 1) % 3);
+		REL(h, 10 * (s + 1));
+		WAIT(h, 10 * (s + 1));
+		ACQ(next, 10 * (s + 1));
+	}
+	gs_analysis_finish(&a, T(10 * STEPS));
+	g = &a.gils[gs_analysis_process(&a, 100)->main_gil];
+	assert_true(g->cap_segs <= 256);
+	for (uint32_t tid = 100; tid <= 102; tid++) {
+		struct gs_thread *t = gs_analysis_thread(&a, tid);
+		uint64_t others = 0;
+		assert_int_equal(t->nblame, 2);
+		for (size_t k = 0; k < t->nblame; k++) {
+			assert_int_not_equal(t->blame[k].holder, tid);
+			assert_int_not_equal(t->blame[k].holder, 0);
+			assert_int_equal(t->blame[k].ns, 10 * US * (STEPS / 3));
+			others += t->blame[k].ns;
+		}
+		assert_int_equal(others, t->wait_ns);
+	}
+	gs_analysis_free(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -472,6 +701,8 @@ int main(void)
 		cmocka_unit_test(test_samples_by_state),
 		cmocka_unit_test(test_longest_holds_carry_their_stack),
 		cmocka_unit_test(test_holder_stacks_per_waiter), cmocka_unit_test(test_wait_sites), cmocka_unit_test(test_tid_reuse), cmocka_unit_test(test_subinterpreters_own_gils),
+		cmocka_unit_test(test_many_waiters_blame), cmocka_unit_test(test_exec_ends_holds),
+		cmocka_unit_test(test_blame_log_stays_short),
 	};
 	return cmocka_run_group_tests_name("analysis", tests, NULL, NULL);
 }

@@ -1,5 +1,5 @@
-/* Unit tests: the recording file (round trip, truncation, garbage), /proc/PID/maps lines and
- * tracefs format files. */
+/* Unit tests: the recording file (round trip, truncation, garbage, the loader's options),
+ * /proc/PID/maps lines and tracefs format files. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,8 +12,10 @@
 #include <errno.h>
 #include <cmocka.h>
 
+#include "analysis/analysis.h"
 #include "base/procfs.h"
 #include "base/recfile.h"
+#include "cpython/native.h"
 #include "probe/tracefs.h"
 
 static char path[64];
@@ -144,6 +146,47 @@ static void test_garbage(void **state)
 	assert_non_null(strstr(why, "version 99"));
 }
 
+/* The loader's options reach the analysis: a stack of an evaluation-loop frame under a Python
+ * frame keeps it only with keep_evals (--keep-cpython-evals). */
+static void test_load_opts(void **state)
+{
+	static const char eval[] = "_PyEval_EvalFrameDefault\0python3.11", work[] = "work\0app.py";
+	const uint32_t frames[2] = { 2, 1 }; /* innermost first: work above the evaluation loop */
+	const struct gs_analysis_opts keep = { .keep_evals = 1 };
+	struct gs_rec r = {
+		.type = GS_REC_NATFRAME, .pid = 7, .tid = 7, .time = 1000, .arg = GS_NATFRAME_EVAL, .arg64 = 1
+	};
+	struct gs_recwriter *w;
+	struct gs_analysis a;
+	const uint32_t *f;
+	char why[256];
+	int n = 0;
+	(void)state;
+
+	assert_int_equal(gs_recwriter_open(path, 1000, &w), 0);
+	assert_int_equal(gs_recwriter_add(w, &r, eval, sizeof(eval)), 0);
+	r.type = GS_REC_PYFRAME, r.arg = 3, r.arg64 = 2;
+	assert_int_equal(gs_recwriter_add(w, &r, work, sizeof(work)), 0);
+	r.type = GS_REC_STACK, r.arg = 2, r.arg64 = 1;
+	assert_int_equal(gs_recwriter_add(w, &r, frames, sizeof(frames)), 0);
+	assert_int_equal(gs_recwriter_close(w), 0);
+
+	assert_int_equal(gs_analysis_load(&a, path, NULL, why, sizeof(why)), 0);
+	f = gs_analysis_stack(&a, 1, &n);
+	assert_non_null(f);
+	assert_int_equal(n, 1);
+	assert_int_equal(f[0], 2);
+	gs_analysis_free(&a);
+
+	assert_int_equal(gs_analysis_load(&a, path, &keep, why, sizeof(why)), 0);
+	f = gs_analysis_stack(&a, 1, &n);
+	assert_non_null(f);
+	assert_int_equal(n, 2);
+	assert_int_equal(f[0], 2);
+	assert_int_equal(f[1], 1);
+	gs_analysis_free(&a);
+}
+
 static void test_maps_lines(void **state)
 {
 	struct gs_map m;
@@ -188,12 +231,49 @@ static void test_tracefs_format(void **state)
 	assert_int_equal(gs_tracefs_parse_field("", "x", &off, &size), -ENOENT);
 }
 
+/* Format 2's typed facts, and format 1's text ones, through one decoder. */
+static void test_meta_decode(void **state)
+{
+	struct gs_rec r = { .type = GS_REC_META };
+	struct gs_meta m;
+	char buf[64];
+	size_t n;
+	(void)state;
+	assert_int_equal(gs_meta_decode(&r, "mode\0launch\0", 12, &m), 0);
+	assert_string_equal(m.key, "mode");
+	assert_string_equal(m.text, "launch");
+	assert_int_equal(m.type, GS_META_TEXT);
+	assert_false(m.is_number);
+	assert_int_equal(gs_meta_decode(&r, "target_pid\0" "1234\0", 16, &m), 0);
+	assert_true(m.is_number);
+	assert_int_equal(m.u64, 1234);
+	n = gs_meta_u64_payload(buf, sizeof(buf), "native.merged", 18446744073709551615ull);
+	assert_int_equal(n, 14 + 8);
+	r.arg = GS_META_U64;
+	assert_int_equal(gs_meta_decode(&r, buf, n, &m), 0);
+	assert_string_equal(m.key, "native.merged");
+	assert_int_equal(m.u64, 18446744073709551615ull);
+	assert_string_equal(m.text, "18446744073709551615");
+	/* malformed: a short number, no key, no terminator, an unknown type */
+	assert_int_equal(gs_meta_decode(&r, buf, n - 1, &m), -EINVAL);
+	assert_int_equal(gs_meta_decode(&r, "\0abcdefgh", 10, &m), -EINVAL);
+	r.arg = GS_META_TEXT;
+	assert_int_equal(gs_meta_decode(&r, "key\0value", 9, &m), -EINVAL);
+	assert_int_equal(gs_meta_decode(&r, "key", 3, &m), -EINVAL);
+	assert_int_equal(gs_meta_decode(&r, NULL, 0, &m), -EINVAL);
+	r.arg = 7;
+	assert_int_equal(gs_meta_decode(&r, "mode\0launch\0", 12, &m), -EINVAL);
+	assert_int_equal(gs_meta_u64_payload(buf, 8, "native.merged", 1), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_meta_decode),
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_opts, setup, teardown),
 		cmocka_unit_test(test_maps_lines),
 		cmocka_unit_test(test_tracefs_format),
 	};

@@ -298,14 +298,14 @@ static void test_unwind_own_stack(void **state)
 {
 	char why[256];
 	struct gs_native *n;
-	uint64_t pcs[GS_NATIVE_MAX_FRAMES], sps[GS_NATIVE_MAX_FRAMES];
+	uint64_t pcs[GS_NATIVE_UNWIND_MAX_FRAMES], sps[GS_NATIVE_UNWIND_MAX_FRAMES];
 	int complete = -1, count, seen = 0;
 	(void)state;
 	first_level_caller();
 	n = gs_native_new(getpid(), why, sizeof(why));
 	assert_non_null(n);
 	count = gs_native_unwind(n, (uint32_t)gettid(), captured_regs, captured_stack, captured_len, pcs, sps,
-				 GS_NATIVE_MAX_FRAMES, &complete);
+				 GS_NATIVE_UNWIND_MAX_FRAMES, &complete);
 	assert_true(count >= 4);
 	for (int i = 0; i < count; i++) {
 		const char *name, *module;
@@ -329,11 +329,11 @@ static void test_unwind_own_stack(void **state)
 	assert_int_equal(complete, 1); /* down to _start */
 	/* a copy cut short: fewer frames, not complete, nothing read beyond it */
 	count = gs_native_unwind(n, (uint32_t)gettid(), captured_regs, captured_stack, 64, pcs, sps,
-				 GS_NATIVE_MAX_FRAMES, &complete);
+				 GS_NATIVE_UNWIND_MAX_FRAMES, &complete);
 	assert_true(count >= 1);
 	assert_int_equal(complete, 0);
 	/* no stack at all */
-	count = gs_native_unwind(n, (uint32_t)gettid(), captured_regs, NULL, 0, pcs, sps, GS_NATIVE_MAX_FRAMES,
+	count = gs_native_unwind(n, (uint32_t)gettid(), captured_regs, NULL, 0, pcs, sps, GS_NATIVE_UNWIND_MAX_FRAMES,
 				 &complete);
 	assert_true(count >= 1); /* the sampled instruction itself */
 	assert_int_equal(complete, 0);

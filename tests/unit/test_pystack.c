@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "cpython/pystack.h"
+#include "probe/x86_glibc.h"
 
 #define BASE 0x10000000ull
 #define SIZE (1u << 22)
@@ -76,7 +77,7 @@ static void build(int n)
 
 struct got {
 	uint32_t tid;
-	struct gs_pyframe f[GS_MAX_FRAMES];
+	struct gs_pyframe f[GS_PYSTACK_MAX_FRAMES];
 	int n;
 };
 
@@ -125,7 +126,7 @@ static void test_cyclic_and_truncated(void **state)
 	build(3);
 	p64(frame_addr(2) + 0x30, frame_addr(0)); /* the outermost frame points back to the innermost */
 	assert_int_equal(gs_pystacks_sample(ps, rd, NULL, cb, &g), 1);
-	assert_true(g.n <= GS_MAX_FRAMES); /* bounded, no hang */
+	assert_true(g.n <= GS_PYSTACK_MAX_FRAMES); /* bounded, no hang */
 	assert_true(g.n >= 3);
 	build(3);
 	p64(frame_addr(1) + 0x30, 0xdead00000000ull); /* the chain runs into unmapped memory */
@@ -177,8 +178,8 @@ static void build_legacy(int minor, int n, uint64_t pthread)
 	p64(BASE + 0x100, BASE + 0x1000);          /* interpreters.main -> interp */
 	p64(BASE + 0x1000 + 8, BASE + 0x2000);     /* tstate_head */
 	p64(BASE + 0x2000 + 176, pthread);         /* thread_id = pthread_self() */
-	if (pthread + 0x2d0 + 4 <= BASE + SIZE)
-		p32(pthread + 0x2d0, 4242);        /* struct pthread's tid */
+	if (pthread + GS_GLIBC_PTHREAD_TID_OFFSET + 4 <= BASE + SIZE)
+		p32(pthread + GS_GLIBC_PTHREAD_TID_OFFSET, 4242);        /* struct pthread's tid */
 	p64(BASE + 0x2000 + 24, frame_addr(0));    /* frame */
 	for (int i = 0; i < n; i++) {
 		uint64_t f = frame_addr(i), c = BASE + 0x100000 + (uint64_t)i * 0x400;

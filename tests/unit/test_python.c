@@ -88,6 +88,36 @@ static void test_debian_debug(void **state)
 /* Every other interpreter of this machine: version, build kind, layout checked against the
  * machine code, one acquisition site and at least one release site, and where a symbol table
  * exists, PyEval_AcquireLock's tail jump lands on its take_gil. */
+/* pystack.c's positions in _Py_DebugOffsets before the layout tables were merged (threads_head,
+ * ts_frame, ts_native, fr_previous, fr_code, fr_instr, fr_owner, co_filename, co_name,
+ * co_qualname, co_linetable, co_firstlineno, co_adaptive, by_size, by_sval, un_state, un_length,
+ * un_ascii): the merged parser must read the same numbers out of each real interpreter. */
+static void check_stack_as_before(const struct gs_pyimage *img)
+{
+	static const unsigned old[3][19] = {
+		{ 13, 72, 184, 200, 232, 240, 248, 264, 280, 288, 296, 304, 312, 344, 520, 528, 544, 552, 560 },
+		{ 14, 72, 208, 224, 256, 264, 272, 288, 320, 328, 336, 344, 352, 384, 600, 608, 624, 632, 640 },
+		{ 15, 72, 208, 248, 320, 328, 336, 352, 384, 392, 400, 408, 416, 448, 696, 704, 720, 728, 736 },
+	};
+	const struct gs_pystack_layout *st = &img->layout.stack;
+	const uint32_t got[18] = { st->interp_threads_head, st->tstate_frame, img->layout.tstate_native_tid,
+				   st->frame_previous, st->frame_code, st->frame_instr, st->frame_owner,
+				   st->code_filename, st->code_name, st->code_qualname, st->code_linetable,
+				   st->code_firstlineno, st->code_adaptive, st->bytes_size, st->bytes_sval,
+				   st->uni_state, st->uni_length, st->uni_ascii_size };
+	uint8_t b[1024];
+	struct gs_elf *elf;
+	assert_int_equal(img->layout.have_stack, 1);
+	assert_int_equal(gs_elf_open(img->path, &elf), 0);
+	assert_int_equal(gs_elf_read(elf, img->runtime_vaddr, b, sizeof(b)), 0);
+	gs_elf_free(elf);
+	for (int i = 0; i < 18; i++) {
+		uint64_t v;
+		memcpy(&v, b + old[img->minor - 13][1 + i], 8);
+		assert_int_equal(got[i], v);
+	}
+}
+
 static void test_every_interpreter(void **state)
 {
 	static const struct {
@@ -121,8 +151,12 @@ static void test_every_interpreter(void **state)
 		assert_true(img.prologue_len >= 5);
 		assert_int_equal(gs_pyimage_take_gil_by_calls(cases[i].path, &by_calls), 0);
 		assert_int_equal(by_calls, img.take_gil_vaddr);
-		if (img.minor >= 13)
+		if (img.minor >= 13) {
 			assert_string_equal(img.layout_source, "_Py_DebugOffsets");
+			check_stack_as_before(&img);
+		} else {
+			assert_int_equal(img.layout.have_stack, 1);
+		}
 	}
 	if (!ran)
 		skip();

@@ -1,7 +1,0 @@
-build-dev/record/natsample.o: src/record/natsample.c \
- src/record/natsample.h src/cpython/native.h src/probe/perf_event.h \
- src/base/util.h
-src/record/natsample.h:
-src/cpython/native.h:
-src/probe/perf_event.h:
-src/base/util.h:

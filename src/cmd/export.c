@@ -1,0 +1,148 @@
+/* cmd/export.c - `gilscope export`: a recording into another format. Timelines (trace-json,
+ * perfetto) and the HTML page stream the recording through their exporter; flame graph input
+ * (folded) and flame graphs (svg) come from the whole analysis. Output to -o FILE (refusing
+ * symbolic links) or standard output. */
+#define _GNU_SOURCE
+#include "cmd/cmd.h"
+#include "analysis/analysis.h"
+#include "base/util.h"
+#include "output/flame.h"
+#include "output/html.h"
+#include "output/perfetto.h"
+#include "output/report.h"
+#include "output/trace.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <string.h>
+
+struct export_cmd {
+	const char *format, *output, *combine, *input;
+	int what;                       /* enum gs_stack_what */
+	struct gs_analysis_opts aopts;
+};
+
+/* trace-json, perfetto, html: the exporter reads the recording itself. */
+static int export_timeline(const struct export_cmd *o)
+{
+	FILE *out = stdout;
+	char why[1024];
+	int err;
+
+	if (o->output && !(out = gs_fopen_output(o->output, why, sizeof(why)))) {
+		gs_err("%s", why);
+		return 1;
+	}
+	if (strcmp(o->format, "html") == 0)
+		err = gs_html_report(o->input, &o->aopts, out, why, sizeof(why));
+	else if (strcmp(o->format, "perfetto") == 0)
+		err = gs_perfetto_export(o->input, out, why, sizeof(why));
+	else
+		err = gs_trace_json(o->input, o->combine, out, why, sizeof(why));
+	if (err < 0)
+		gs_err("%s", why);
+	if (o->output && fclose(out) != 0 && err >= 0) {
+		gs_err("writing %s: %s", o->output, strerror(errno));
+		err = -EIO;
+	}
+	return err < 0 ? 1 : 0;
+}
+
+/* folded, svg: the Python stacks sampled in one state (--what). */
+static int export_stacks(const struct export_cmd *o)
+{
+	static const char *const titles[GS_WHAT_N] = {
+		"Python stacks holding the GIL", "Python stacks waiting for the GIL",
+		"Python stacks running without the GIL", "Python stacks asleep (blocked, not waiting for the GIL)",
+		"Python stacks holding the GIL while other threads waited",
+		"Python stacks without the GIL (running or asleep, not waiting for it)",
+	};
+	struct gs_analysis a;
+	FILE *out = stdout;
+	char why[1024];
+
+	if (gs_analysis_load(&a, o->input, &o->aopts, why, sizeof(why)) < 0) {
+		gs_err("%s", why);
+		return 1;
+	}
+	if (o->output && !(out = gs_fopen_output(o->output, why, sizeof(why)))) {
+		gs_err("%s", why);
+		gs_analysis_free(&a);
+		return 1;
+	}
+	if (!a.stack_samples)
+		gs_warn("%s holds no Python stack samples (recorded with --sample-rate 0, or CPython < 3.9)", o->input);
+	if (strcmp(o->format, "svg") == 0) {
+		char title[1200];
+		snprintf(title, sizeof(title), "%s - %.1000s", titles[o->what], a.command);
+		gs_flame_svg(&a, out, (enum gs_stack_what)o->what, title);
+	} else {
+		gs_report_folded(&a, out, (enum gs_stack_what)o->what);
+	}
+	if (o->output && fclose(out) != 0) {
+		gs_err("writing %s: %s", o->output, strerror(errno));
+		gs_analysis_free(&a);
+		return 1;
+	}
+	gs_analysis_free(&a);
+	return 0;
+}
+
+/* `gilscope export --format FORMAT [--what KIND] [--combine viztracer.json] [--keep-cpython-evals]
+ * FILE [-o OUT]` */
+int gs_cmd_export(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "format", required_argument, NULL, 'f' }, { "what", required_argument, NULL, 'w' },
+		{ "output", required_argument, NULL, 'o' }, { "combine", required_argument, NULL, 'c' },
+		{ "keep-cpython-evals", no_argument, NULL, 'K' }, { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char *const whats[GS_WHAT_N] = { "hold", "wait", "cpu", "offcpu", "blocking", "offgil" };
+	struct export_cmd o = { .format = "folded", .what = GS_WHAT_HOLD };
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "f:w:o:h", opts, NULL)) != -1) {
+		if (c == 'f') {
+			o.format = optarg;
+		} else if (c == 'w') {
+			o.what = -1;
+			for (int i = 0; i < GS_WHAT_N; i++)
+				if (strcmp(optarg, whats[i]) == 0)
+					o.what = i;
+			if (o.what < 0) {
+				gs_usage_error("unknown --what '%s' (hold, wait, cpu, offcpu, blocking, offgil)", optarg);
+				return 2;
+			}
+		} else if (c == 'o') {
+			o.output = optarg;
+		} else if (c == 'c') {
+			o.combine = optarg;
+			o.format = "trace-json";
+		} else if (c == 'K') {
+			o.aopts.keep_evals = 1;
+		} else if (c == 'h') {
+			gs_usage(stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "Try 'gilscope --help'.\n");
+			return 2;
+		}
+	}
+	if (o.output && strcmp(o.output, "-") == 0)
+		o.output = NULL; /* -o -: standard output */
+	if (strcmp(o.format, "folded") != 0 && strcmp(o.format, "svg") != 0 && strcmp(o.format, "trace-json") != 0 &&
+	    strcmp(o.format, "html") != 0 && strcmp(o.format, "perfetto") != 0) {
+		gs_usage_error("unknown --format '%s' (folded, svg, trace-json, perfetto or html)", o.format);
+		return 2;
+	}
+	if (optind + 1 != argc) {
+		gs_usage_error("%s", "export needs exactly one recording FILE");
+		return 2;
+	}
+	o.input = argv[optind];
+	if (strcmp(o.format, "folded") == 0 || strcmp(o.format, "svg") == 0)
+		return export_stacks(&o);
+	return export_timeline(&o);
+}

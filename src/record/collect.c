@@ -1,0 +1,129 @@
+/* collect.c - every ring drained into the merge, the merge into the sinks (see session.h).
+ *
+ * The kernel rings are read at least every 50 ms; a record read from a ring is at most
+ * WATERMARK_SLACK_NS older than the moment of the read, or than the newest record that ring gave,
+ * so every stream can still only deliver records newer than the watermark, the minimum over the
+ * streams of those bounds, and the merge writes out everything older.
+ */
+#define _GNU_SOURCE
+#include "base/util.h"
+#include "record/ring_decode.h"
+#include "record/session.h"
+
+#include <string.h>
+
+#define WATERMARK_SLACK_NS 10000000ull /* an event read later is at most this much older */
+
+static int kind_cb(const void *ctx, uint64_t id)
+{
+	return gs_evlist_kind(ctx, id);
+}
+
+struct drain_ctx {
+	struct gs_session *S;
+	int cpu;
+};
+
+/* One ring record: decoded by ring_decode.c; the value a watchpoint hit stored is read here
+ * (it needs the target's code). */
+static void on_record(const struct perf_event_header *h, void *arg)
+{
+	struct drain_ctx *c = arg;
+	struct gs_session *S = c->S;
+	const struct gs_ringdec_layout l = {
+		.prev_state_off = S->sched->prev_state_off, .prev_state_size = S->sched->prev_state_size,
+		.wake_pid_off = S->sched->wake_pid_off, .wake_pid_size = S->sched->wake_pid_size,
+		.kind_of = kind_cb, .ctx = S->ev,
+	};
+	struct gs_ringdec d;
+
+	switch (gs_ringdec_decode(h, &l, &d)) {
+	case GS_RINGDEC_EVENT:
+		break;
+	case GS_RINGDEC_CORRUPT:
+		S->corrupt++;
+		return;
+	case GS_RINGDEC_THROTTLE:
+		S->throttled++;
+		return;
+	default:
+		return;
+	}
+	if (d.needs_value)
+		d.r.arg = gs_pyprobes_stored_value(&S->probes, d.r.pid, d.ip);
+	if (d.r.type == GS_REC_LOST) {
+		S->lost += d.r.arg64;
+		d.r.arg = c->cpu;
+	}
+	if (d.r.type == GS_REC_COMM)
+		gs_merge_add(S->merge, c->cpu, &d.r, d.name, strnlen(d.name, 15) + 1);
+	else
+		gs_merge_add(S->merge, c->cpu, &d.r, NULL, 0);
+	if (d.r.time > S->ring_last[c->cpu])
+		S->ring_last[c->cpu] = d.r.time;
+}
+
+static void on_inline(const struct gs_inline_event *e, void *arg)
+{
+	struct gs_session *S = arg;
+	struct gs_rec r = { .tid = e->tid, .time = e->time, .arg64 = e->gil };
+	if (e->kind == GS_INLINE_WAIT) {
+		r.type = GS_REC_GIL_WAIT;
+	} else {
+		r.type = GS_REC_GIL_WRITE;
+		r.arg = e->kind == GS_INLINE_ACQUIRE ? 1 : 0;
+	}
+	gs_merge_add(S->merge, S->inline_queue, &r, NULL, 0);
+}
+
+static void to_sinks(const struct gs_rec *r, const void *payload, size_t plen, void *arg)
+{
+	gs_session_write(arg, r, payload, plen);
+}
+
+void gs_session_write(struct gs_session *S, const struct gs_rec *r, const void *payload, size_t plen)
+{
+	const struct gs_record_opts *o = S->o;
+	for (int i = 0; i < o->nsinks; i++) {
+		struct gs_sink *k = o->sinks[i];
+		if (!k->failed && k->event(k->ctx, r, payload, plen) < 0)
+			k->failed = 1;
+	}
+}
+
+static uint64_t lower_bound(uint64_t t)
+{
+	return t > WATERMARK_SLACK_NS ? t - WATERMARK_SLACK_NS : 0;
+}
+
+void gs_session_drain(struct gs_session *S, int final)
+{
+	const struct gs_record_opts *o = S->o;
+	uint64_t wm = UINT64_MAX;
+
+	for (int c = 0; c < S->ncpu; c++) {
+		struct drain_ctx ctx = { S, c };
+		uint64_t lb;
+		if (!gs_evlist_has_ring(S->ev, c))
+			continue;
+		lb = lower_bound(gs_now_ns());
+		if (gs_evlist_drain(S->ev, c, on_record, &ctx) < 0)
+			S->corrupt++;
+		if (S->ring_last[c] > lb)
+			lb = S->ring_last[c];
+		if (lb < wm)
+			wm = lb;
+	}
+	if (S->probes.il.map) {
+		uint64_t lb = lower_bound(gs_now_ns());
+		gs_inline_drain(&S->probes.il, on_inline, S);
+		if (lb < wm)
+			wm = lb;
+	}
+	gs_merge_flush(S->merge, wm, final, to_sinks, S);
+	for (int i = 0; i < o->nsinks; i++) {
+		struct gs_sink *k = o->sinks[i];
+		if (!k->failed && k->flush(k->ctx) < 0)
+			k->failed = 1;
+	}
+}

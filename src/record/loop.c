@@ -1,0 +1,154 @@
+/* loop.c - the recorder's event loop and its signals (see session.h).
+ *
+ * One poll over: the signalfd (SIGINT, SIGTERM, SIGHUP, SIGQUIT passed on to a launched
+ * command; the third stops the recording and leaves the command running; with -p the first
+ * stops it), the stack sampler's timer, the attached process's pidfd, --import's ready pipe, and
+ * every ring (woken by watermark). Rings are drained at least every 50 ms, at most every 10 ms
+ * when only the sampler's timer woke the loop.
+ */
+#define _GNU_SOURCE
+#include "base/util.h"
+#include "record/session.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+int gs_session_signalfd(sigset_t *old)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGQUIT);
+	sigprocmask(SIG_BLOCK, &set, old);
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+/* A terminal's Ctrl-C, sent by the kernel, already reached the command: not passed on twice. */
+int gs_session_forward_signals(int sfd, pid_t child)
+{
+	struct signalfd_siginfo si;
+	int n = 0;
+	while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD)
+			continue;
+		if (child > 0 && si.ssi_code != SI_KERNEL)
+			kill(child, (int)si.ssi_signo);
+		n++;
+	}
+	return n;
+}
+
+static int sample_timer(unsigned hz)
+{
+	struct itimerspec its = { 0 };
+	uint64_t period;
+	int tfd;
+	if (!hz)
+		return -1;
+	period = 1000000000ull / hz;
+	its.it_interval.tv_sec = (time_t)(period / 1000000000ull);
+	its.it_interval.tv_nsec = (long)(period % 1000000000ull);
+	its.it_value = its.it_interval;
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (tfd >= 0)
+		timerfd_settime(tfd, 0, &its, NULL);
+	return tfd;
+}
+
+/* --import: the modules are imported, the report counts from here. */
+static void imports_done(struct gs_session *S)
+{
+	char b;
+	if (read(S->ready_fd, &b, 1) == 1)
+		gs_emit_meta(&S->emit, 0, "account_from", "now");
+	close(S->ready_fd);
+	S->ready_fd = -1;
+}
+
+/* Has the launched command exited? (its status kept) */
+static void reap(struct gs_session *S, pid_t child)
+{
+	int st;
+	if (child > 0 && !S->exited && waitpid(child, &st, WNOHANG) == child && (WIFEXITED(st) || WIFSIGNALED(st))) {
+		S->status = st;
+		S->exited = 1;
+	}
+}
+
+void gs_session_loop(struct gs_session *S, int sfd, int pidfd, pid_t child)
+{
+	const struct gs_record_opts *o = S->o;
+	struct pollfd *pfd = gs_calloc((size_t)S->ncpu + 4, sizeof(*pfd));
+	uint64_t deadline = o->duration > 0 ? gs_now_ns() + (uint64_t)(o->duration * 1e9) : 0;
+	uint64_t last_drain = 0;
+	int stop = 0, interrupts = 0, tfd = S->stacks ? sample_timer(o->sample_hz) : -1;
+
+	while (!stop) {
+		int n = 0, ti = -1, ri = -1, pi = -1, ticked;
+		pfd[n].fd = sfd;
+		pfd[n++].events = POLLIN;
+		if (tfd >= 0) {
+			ti = n;
+			pfd[n].fd = tfd;
+			pfd[n++].events = POLLIN;
+		}
+		if (pidfd >= 0) {
+			pi = n;
+			pfd[n].fd = pidfd;
+			pfd[n++].events = POLLIN;
+		}
+		if (S->ready_fd >= 0) {
+			ri = n;
+			pfd[n].fd = S->ready_fd;
+			pfd[n++].events = POLLIN;
+		}
+		n = gs_evlist_pollfds(S->ev, pfd, n);
+		for (int i = 0; i < n; i++)
+			pfd[i].revents = 0;
+		poll(pfd, (nfds_t)n, 50);
+		if (ri >= 0 && (pfd[ri].revents & (POLLIN | POLLHUP)))
+			imports_done(S);
+		ticked = ti >= 0 && (pfd[ti].revents & POLLIN);
+		if (ticked) {
+			uint64_t ticks;
+			if (read(tfd, &ticks, sizeof(ticks)) == sizeof(ticks))
+				gs_stacks_sample(S->stacks);
+		}
+		if (!ticked || gs_now_ns() - last_drain > 10000000ull) {
+			gs_session_drain(S, 0);
+			last_drain = gs_now_ns();
+		}
+		if (pfd[0].revents & POLLIN) {
+			int k = gs_session_forward_signals(sfd, child);
+			if (k && child <= 0) {
+				stop = 1; /* attach: stop recording, leave the process alone */
+			} else if (k && (interrupts += k) >= 3) {
+				/* launch: the command decides, until it was asked three times */
+				gs_warn("third signal: stopping the recording; the command keeps running");
+				stop = 1;
+			}
+		}
+		reap(S, child);
+		if (child > 0 && S->exited)
+			stop = 1;
+		if (pi >= 0 && (pfd[pi].revents & (POLLIN | POLLHUP))) {
+			stop = 1;
+			S->exited = 1;
+		}
+		if (deadline && gs_now_ns() >= deadline)
+			stop = 1;
+	}
+	if (tfd >= 0)
+		close(tfd);
+	free(pfd);
+}

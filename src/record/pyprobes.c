@@ -1,0 +1,219 @@
+/* pyprobes.c - a CPython process's GIL probes (see pyprobes.h). */
+#define _GNU_SOURCE
+#include "record/pyprobes.h"
+#include "base/procfs.h"
+#include "base/recfile.h"
+#include "base/util.h"
+#include "probe/tracefs.h"
+#include "probe/x86.h"
+#include "record/ring_decode.h"
+
+#include <errno.h>
+#include <linux/hw_breakpoint.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PROBE_SAMPLE (PERF_SAMPLE_IDENTIFIER | PERF_SAMPLE_IP | PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU)
+
+void gs_pyprobes_init(struct gs_pyprobes *p, const char *tracefs, int watchpoint, int allow_inline)
+{
+	memset(p, 0, sizeof(*p));
+	p->tracefs = tracefs;
+	p->use_watchpoint = watchpoint;
+	p->use_inline = allow_inline && !watchpoint;
+	p->il.memfd = -1;
+}
+
+int gs_pyprobes_have_uprobes(const struct gs_pyprobes *p)
+{
+	return p->tp_take_gil > 0;
+}
+
+/* The store-site uprobes: after each store to gil->locked. */
+static int define_store_uprobes(struct gs_pyprobes *p, char *why, size_t whylen)
+{
+	const struct gs_pyimage *img = &p->py.img;
+	for (int i = 0; i < img->nsites; i++) {
+		const struct gs_site *st = &img->sites[i];
+		const char *ev = st->value ? "gil_take" : "gil_drop";
+		int err = gs_uprobe_add(p->tracefs, p->group, ev, img->path, st->offset);
+		if (err < 0) {
+			snprintf(why, whylen, "cannot define the %s uprobe at %.1024s:%#lx: %s", ev, img->path,
+				 (unsigned long)st->offset, strerror(-err));
+			return err;
+		}
+	}
+	p->tp_acquire = gs_tracefs_event_id(p->tracefs, p->group, "gil_take");
+	p->tp_release = gs_tracefs_event_id(p->tracefs, p->group, "gil_drop");
+	if (p->tp_acquire < 0 || p->tp_release < 0) {
+		snprintf(why, whylen, "the GIL store-site uprobes have no event id");
+		return -ENOENT;
+	}
+	return 0;
+}
+
+/* Defines the uprobes: take_gil, and after each store to gil->locked. 0, or -errno with why. */
+static int define_uprobes(struct gs_pyprobes *p, char *why, size_t whylen)
+{
+	int err;
+	snprintf(p->group, sizeof(p->group), "gilscope_%d", (int)getpid());
+	if (!p->uprobe_defined) {
+		err = gs_uprobe_add(p->tracefs, p->group, "take_gil", p->py.img.path, p->py.img.take_gil_offset);
+		if (err < 0) {
+			snprintf(why, whylen, "cannot define the take_gil uprobe in %s/uprobe_events: %s%s", p->tracefs,
+				 strerror(-err), err == -EINVAL ? " (paths with blanks cannot be probed)" : "");
+			return err;
+		}
+		p->uprobe_defined = 1;
+	}
+	p->tp_take_gil = gs_tracefs_event_id(p->tracefs, p->group, "take_gil");
+	if (p->tp_take_gil < 0) {
+		snprintf(why, whylen, "the take_gil uprobe has no event id: %s", strerror((int)-p->tp_take_gil));
+		return (int)p->tp_take_gil;
+	}
+	if (!p->use_watchpoint && (p->py.img.nacquire == 0 || p->py.img.nrelease == 0)) {
+		gs_warn("could not find every instruction that takes and releases the GIL in %s; using a hardware "
+			"watchpoint instead (exact, but slow in virtual machines)",
+			p->py.img.path);
+		p->use_watchpoint = 1;
+	}
+	return p->use_watchpoint ? 0 : define_store_uprobes(p, why, whylen);
+}
+
+int gs_pyprobes_locate(struct gs_pyprobes *p, pid_t pid, int may_inline, const struct gs_evlist *el,
+		       int *pending_sig, char *why, size_t whylen)
+{
+	int err = gs_python_find(pid, &p->py, why, whylen);
+	if (err < 0)
+		return err;
+	if (may_inline && p->use_inline) {
+		err = gs_inline_setup(&p->il, pid, &p->py, gs_evlist_meta_page(el), pending_sig, why, whylen);
+		if (err == 0)
+			return 0;
+		gs_warn("inline GIL probes unavailable (%s); using uprobes", why);
+		why[0] = '\0';
+	}
+	p->use_inline = 0;
+	return define_uprobes(p, why, whylen);
+}
+
+/* The watchpoint on gil_drop_request: optional, only forced drops need it (a debugger may hold
+ * the debug registers), so a refusal is a warning, once. */
+static void open_drop_request(struct gs_pyprobes *p, struct gs_evlist *el, struct perf_event_attr *a, pid_t tid)
+{
+	char w[512];
+	int err;
+	if (!p->py.drop_request)
+		return; /* not at a static address in this version: forced drops are not told apart */
+	a->bp_addr = p->py.drop_request;
+	err = gs_evlist_open(el, a, tid, GS_PK_BP_DROPREQ, "a hardware watchpoint on the GIL drop request", w,
+			     sizeof(w));
+	if (err < 0 && !p->drop_warned) {
+		gs_warn("%s: forced drops will not be told apart", w);
+		p->drop_warned = 1;
+	}
+}
+
+int gs_pyprobes_open(struct gs_pyprobes *p, struct gs_evlist *el, pid_t tid, char *why, size_t whylen)
+{
+	struct perf_event_attr a;
+	int err;
+	if (!p->use_inline) {
+		gs_evlist_attr(&a, PERF_TYPE_TRACEPOINT, (uint64_t)p->tp_take_gil, PROBE_SAMPLE);
+		if ((err = gs_evlist_open(el, &a, tid, GS_PK_TAKE_GIL, "the take_gil uprobe", why, whylen)) < 0)
+			return err;
+	}
+	if (!p->use_inline && !p->use_watchpoint) {
+		gs_evlist_attr(&a, PERF_TYPE_TRACEPOINT, (uint64_t)p->tp_acquire, PROBE_SAMPLE);
+		if ((err = gs_evlist_open(el, &a, tid, GS_PK_ACQUIRE, "the GIL acquisition uprobes", why, whylen)) < 0)
+			return err;
+		gs_evlist_attr(&a, PERF_TYPE_TRACEPOINT, (uint64_t)p->tp_release, PROBE_SAMPLE);
+		if ((err = gs_evlist_open(el, &a, tid, GS_PK_RELEASE, "the GIL release uprobes", why, whylen)) < 0)
+			return err;
+	}
+	gs_evlist_attr(&a, PERF_TYPE_BREAKPOINT, 0, PROBE_SAMPLE);
+	a.bp_type = HW_BREAKPOINT_W;
+	a.bp_len = HW_BREAKPOINT_LEN_4;
+	a.exclude_kernel = 1;
+	a.exclude_hv = 1;
+	if (!p->use_inline && p->use_watchpoint) {
+		if (p->py.img.layout.gil_home != GS_GIL_IN_RUNTIME) {
+			snprintf(why, whylen, "--gil-watchpoint needs the GIL at a static address (CPython 3.9 to 3.11)");
+			return -ENOTSUP;
+		}
+		a.bp_addr = p->py.runtime + p->py.img.layout.gil + p->py.img.layout.gil_locked;
+		if ((err = gs_evlist_open(el, &a, tid, GS_PK_BP_LOCKED, "a hardware watchpoint on the GIL", why, whylen)) <
+		    0)
+			return err;
+	}
+	open_drop_request(p, el, &a, tid);
+	return 0;
+}
+
+void gs_pyprobes_meta(const struct gs_pyprobes *p, const struct gs_emit *e)
+{
+	const struct gs_pyimage *img = &p->py.img;
+	uint32_t pid = (uint32_t)p->py.pid;
+	char build[192], mech[1024];
+	const char *drops = p->py.drop_request ? ", hardware watchpoint on gil_drop_request"
+					       : "; forced drops not told apart in this version";
+	snprintf(build, sizeof(build), "%s, %s%s, layout from %s%s", img->shared ? "shared libpython" : "static",
+		 img->stripped ? "stripped" : "symbols", img->debug ? ", debug build" : "", img->layout_source,
+		 img->layout_checked ? "" : " (unverified)");
+	if (p->use_inline)
+		snprintf(mech, sizeof(mech),
+			 "inline probes on take_gil and the %d stores to gil->locked (%d take, %d release; take_gil "
+			 "found by %s)%s",
+			 img->nsites, img->nacquire, img->nrelease, img->take_gil_how, drops);
+	else if (p->use_watchpoint)
+		snprintf(mech, sizeof(mech),
+			 "hardware write watchpoints on gil->locked and gil_drop_request, uprobe on take_gil "
+			 "(found by %s)",
+			 img->take_gil_how);
+	else
+		snprintf(mech, sizeof(mech),
+			 "uprobes after the %d stores to gil->locked (%d take, %d release) and on take_gil (found by "
+			 "%s)%s",
+			 img->nsites, img->nacquire, img->nrelease, img->take_gil_how, drops);
+	gs_emit_meta(e, pid, "python.version", img->version);
+	gs_emit_meta(e, pid, "python.path", img->path);
+	gs_emit_meta(e, pid, "python.build", build);
+	gs_emit_meta(e, pid, "python.build_id", img->build_id);
+	gs_emit_meta(e, pid, "mechanism", mech);
+	gs_emit_meta(e, pid, "python.layout", img->layout_source);
+	gs_emit_meta_u64(e, pid, "python.forced_drops_told_apart", p->py.drop_request != 0);
+}
+
+int32_t gs_pyprobes_stored_value(struct gs_pyprobes *p, uint32_t pid, uint64_t ip)
+{
+	uint8_t buf[15];
+	struct x86_insn in;
+	int32_t v = GS_VALUE_UNKNOWN;
+	for (size_t i = 0; i < p->nsites; i++)
+		if (p->sites[i].ip == ip && (p->sites[i].pid == pid || p->sites[i].value != GS_VALUE_UNKNOWN))
+			return p->sites[i].value;
+	if (gs_mem_read((pid_t)pid, ip - sizeof(buf), buf, sizeof(buf)) == 0 &&
+	    x86_store_ending_at(buf, sizeof(buf), ip, &in) == 1 && in.width == 4)
+		v = (int32_t)in.imm;
+	if (p->nsites < GS_ARRAY_SIZE(p->sites)) {
+		p->sites[p->nsites].pid = pid;
+		p->sites[p->nsites].ip = ip;
+		p->sites[p->nsites].value = v;
+		p->nsites++;
+	}
+	return v;
+}
+
+void gs_pyprobes_remove(struct gs_pyprobes *p)
+{
+	static const char *const events[] = { "take_gil", "gil_take", "gil_drop" };
+	int failed = 0;
+	for (size_t i = 0; i < GS_ARRAY_SIZE(events); i++) {
+		int err = gs_uprobe_del(p->tracefs, p->group, events[i]);
+		if (err < 0 && err != -ENOENT && !(i > 0 && p->use_watchpoint))
+			failed = 1;
+	}
+	if (failed)
+		gs_warn("could not remove the uprobes of group %s; the next gilscope run removes them", p->group);
+	p->uprobe_defined = 0;
+}

@@ -1,0 +1,61 @@
+/* pyprobes.h - the GIL probes of one CPython process: where they go, which kind, their events.
+ *
+ * gs_pyprobes_locate() finds the CPython in a process (cpython/python.h) and prepares the
+ * probes: inline probes (probe/inline.h) when gilscope holds a freshly exec'd command at its
+ * entry point and they are allowed, else uprobes defined through tracefs on take_gil and after
+ * every store to gil->locked (a hardware write watchpoint on gil->locked with --gil-watchpoint,
+ * or where the stores were not all found). gs_pyprobes_open() opens the probes' perf events for
+ * one task into the event list, with the optional watchpoint on gil_drop_request that tells
+ * forced drops apart. gs_pyprobes_meta() describes the interpreter and the mechanism in the
+ * recording. gs_pyprobes_remove() removes the uprobe definitions (their events must be closed).
+ * Errors are -errno with a sentence in why.
+ */
+#ifndef GS_PYPROBES_H
+#define GS_PYPROBES_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cpython/python.h"
+#include "probe/evlist.h"
+#include "probe/inline.h"
+#include "record/emit.h"
+
+struct gs_store_site {
+	uint32_t pid;
+	uint64_t ip;
+	int32_t value;
+};
+
+struct gs_pyprobes {
+	const char *tracefs;
+	int use_watchpoint;         /* gil->locked through a hardware watchpoint instead of store-site uprobes */
+	int use_inline;             /* inline probes (launch only) */
+	struct gs_inline il;
+	struct gs_python py;
+	char group[64];             /* the uprobes' tracefs group: gilscope_PID */
+	int uprobe_defined;
+	long tp_take_gil, tp_acquire, tp_release;
+	int drop_warned;
+	struct gs_store_site sites[64]; /* watchpoint hits: the value stored, per code site */
+	size_t nsites;
+};
+
+/* Before use: the tracefs mount, and the user's choices. */
+void gs_pyprobes_init(struct gs_pyprobes *p, const char *tracefs, int watchpoint, int allow_inline);
+/* Locates CPython in pid; may_inline: pid is held at its entry point (launch). pending_sig
+ * receives a signal that arrived while the inline set-up held the command. */
+int gs_pyprobes_locate(struct gs_pyprobes *p, pid_t pid, int may_inline, const struct gs_evlist *el,
+		       int *pending_sig, char *why, size_t whylen);
+/* Opens the probe events of task tid (and of the tasks it creates later). */
+int gs_pyprobes_open(struct gs_pyprobes *p, struct gs_evlist *el, pid_t tid, char *why, size_t whylen);
+/* Are uprobe events defined (there is something to open per task)? */
+int gs_pyprobes_have_uprobes(const struct gs_pyprobes *p);
+void gs_pyprobes_meta(const struct gs_pyprobes *p, const struct gs_emit *e);
+/* The value a watchpoint hit stored, decoded from the instruction before ip in process pid,
+ * once per code site. GS_VALUE_UNKNOWN when it cannot be decoded. */
+int32_t gs_pyprobes_stored_value(struct gs_pyprobes *p, uint32_t pid, uint64_t ip);
+void gs_pyprobes_remove(struct gs_pyprobes *p);
+
+#endif

@@ -1,0 +1,75 @@
+/* session.h - the state one `record` run shares between its steps (recorder-internal).
+ *
+ * The recorder (recorder.c) sets a session up and tears it down; launching (launch.c) or
+ * attaching (attach.c) finds the target, the event loop (loop.c) waits for events, signals and
+ * the end, and the collector (collect.c) drains every ring into the merge and the merge into the
+ * sinks. Each part keeps its own state in its own module (event list, scheduler source, GIL
+ * probes, stack sampler, merge); the session only ties them together and holds the run's facts
+ * (target, exit status, counts of lost and malformed events).
+ */
+#ifndef GS_SESSION_H
+#define GS_SESSION_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "probe/evlist.h"
+#include "record/emit.h"
+#include "record/merge.h"
+#include "record/pyprobes.h"
+#include "record/recorder.h"
+#include "record/sched.h"
+#include "record/sink.h"
+#include "record/stacks.h"
+
+struct gs_session {
+	const struct gs_record_opts *o;
+	char tracefs[256];
+	int ncpu;
+	struct gs_evlist *ev;           /* scheduler and probe events, one ring per CPU */
+	struct gs_sched_source *sched;
+	struct gs_pyprobes probes;
+	int have_python;                /* GIL probes are in place */
+	struct gs_stacks *stacks;       /* NULL: no stack sampling */
+	struct gs_merge *merge;         /* queues: one per CPU, the recorder's own, the inline ring */
+	struct gs_emit emit;            /* the recorder's own records */
+	int inline_queue;
+	uint64_t *ring_last;            /* per CPU: the newest time read from its ring */
+	int started;                    /* the sinks were started */
+	pid_t target;
+	char last_exe[4096];            /* the last program the command exec'd, when not CPython */
+	int status, exited;             /* the command's wait status, once it exited */
+	int pending_sig;                /* a signal that arrived while gilscope held the command */
+	int ready_fd;                   /* --import: the command writes here once its imports are done */
+	uint64_t lost, throttled, corrupt;
+};
+
+/* collect.c: drains every ring into the merge, then hands the records older than the
+ * watermark (all of them when final) to the sinks, and flushes them. */
+void gs_session_drain(struct gs_session *S, int final);
+/* One record straight to the sinks, bypassing the merge (the last records of a run). */
+void gs_session_write(struct gs_session *S, const struct gs_rec *r, const void *payload, size_t plen);
+
+/* recorder.c: the GIL probes and the stack sampler for the CPython in pid (at its entry point
+ * when launched); on failure, thread states only, said on stderr and in the recording. */
+void gs_session_set_up_python(struct gs_session *S, pid_t pid, int may_inline);
+
+/* loop.c */
+int gs_session_signalfd(sigset_t *old);
+/* Passes the signals gilscope received on to child (if > 0); returns how many, SIGCHLD aside. */
+int gs_session_forward_signals(int sfd, pid_t child);
+/* Records until the command exits (child > 0), the attached process ends (pidfd), the
+ * duration passes, or the user stops it. */
+void gs_session_loop(struct gs_session *S, int sfd, int pidfd, pid_t child);
+
+/* launch.c: runs o->argv, following it through exec()s to CPython, and records until it exits
+ * (its wait status in S). attach.c: records the running process o->pid until it ends or the
+ * user stops. Both: 0 once recording ran (finish it), -1 when it could not start (said on
+ * stderr, the target as it was). */
+int gs_session_launch(struct gs_session *S, int sfd, sigset_t *oldmask);
+int gs_session_attach(struct gs_session *S, int sfd);
+/* May gilscope attach to pid? Checked without touching the process. 0, or -errno with why. */
+int gs_attach_check(pid_t pid, char *why, size_t whylen);
+
+#endif

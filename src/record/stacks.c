@@ -1,0 +1,304 @@
+/* stacks.c - Python and native stack samples as interned records (see stacks.h). */
+#define _GNU_SOURCE
+#include "record/stacks.h"
+#include "base/procfs.h"
+#include "base/util.h"
+#include "cpython/elfsym.h"
+#include "cpython/native.h"
+#include "cpython/pystack.h"
+#include "record/intern.h"
+#include "record/natsample.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct gs_stacks {
+	const struct gs_python *py;
+	struct gs_emit emit;
+	unsigned hz;
+	struct gs_pystacks *walker;     /* NULL once the process is gone */
+	struct gs_natsampler *nat;      /* --native (NULL: off) */
+	struct gs_intern *ids;
+	pid_t pid;
+	uint64_t samples;
+	uint64_t nat_merged, nat_frozen, nat_mismatch, nat_missing, nat_frozen_mismatch;
+};
+
+static int read_target(void *ctx, uint64_t addr, void *dst, size_t len)
+{
+	return gs_mem_read(*(pid_t *)ctx, addr, dst, len);
+}
+
+/* A frame definition record: "name\0where\0" (both bounded), for the frame id. */
+static void frame_def(struct gs_stacks *s, uint16_t type, int32_t arg, uint32_t id, const char *name,
+		      const char *where, uint64_t now)
+{
+	struct gs_rec r = { .type = type, .time = now, .arg = arg, .arg64 = id };
+	char buf[1600];
+	size_t nl = strnlen(name, 1024), wl = strnlen(where, 512);
+	memcpy(buf, name, nl);
+	buf[nl] = '\0';
+	memcpy(buf + nl + 1, where, wl);
+	buf[nl + 1 + wl] = '\0';
+	gs_emit_rec(&s->emit, &r, buf, nl + wl + 2);
+}
+
+/* The frame id of a Python frame, defined in the recording the first time it is seen. */
+static uint32_t py_frame_id(struct gs_stacks *s, const struct gs_pyframe *f, uint64_t now)
+{
+	int fresh;
+	uint32_t id = gs_intern_frame(s->ids, f->code, (uint64_t)(uint32_t)f->line | (uint64_t)f->gen << 32, &fresh);
+	if (fresh) {
+		const char *q = "?", *fn = "?";
+		gs_pystacks_code(s->walker, f->code, &q, &fn);
+		frame_def(s, GS_REC_PYFRAME, f->line, id, q, fn, now);
+	}
+	return id;
+}
+
+static uint64_t str_hash64(uint64_t h, const char *str)
+{
+	for (; *str; str++)
+		h = (h ^ (uint8_t)*str) * 1099511628211ull;
+	return h;
+}
+
+/* The frame id of a native function (named by symbol and module); *flags GS_NATFRAME_*. */
+static uint32_t native_frame_id(struct gs_stacks *s, uint64_t pc, unsigned *flags, uint64_t now)
+{
+	const char *name, *module;
+	uint64_t k;
+	uint32_t id;
+	int fresh;
+
+	gs_native_symbol(gs_natsampler_native(s->nat), pc, &name, &module, flags);
+	k = str_hash64(str_hash64(1469598103934665603ull, name), module);
+	/* key2 cannot be a Python frame's: line and generation are never both all ones */
+	id = gs_intern_frame(s->ids, k, ~0ull, &fresh);
+	if (fresh)
+		frame_def(s, GS_REC_NATFRAME, (int32_t)*flags, id, name, module, now);
+	return id;
+}
+
+/* The frame of the evaluation loop where no symbol names it. */
+static uint32_t eval_frame_id(struct gs_stacks *s, uint64_t now)
+{
+	const char *slash = strrchr(s->py->img.path, '/');
+	const char *module = slash ? slash + 1 : s->py->img.path;
+	int fresh;
+	uint32_t id = gs_intern_frame(s->ids, 0x45564c4f4f50ull /* "EVLOOP" */, ~0ull - 1, &fresh);
+	if (fresh)
+		frame_def(s, GS_REC_NATFRAME, GS_NATFRAME_EVAL, id, "_PyEval_EvalFrameDefault", module, now);
+	return id;
+}
+
+/* -vv: a frozen pair whose stacks disagree, both written out. */
+static void debug_mismatch(struct gs_stacks *s, uint32_t tid, const uint64_t *pcs, int npc, const uint8_t *is_eval,
+			   const struct gs_pyframe *f, int n)
+{
+	char line[4096];
+	size_t o = 0;
+	for (int k = 0; k < npc && o < 3000; k++) {
+		const char *nm, *mo;
+		unsigned fl;
+		gs_native_symbol(gs_natsampler_native(s->nat), pcs[k], &nm, &mo, &fl);
+		o += (size_t)snprintf(line + o, sizeof(line) - o, "%s%s ", nm, is_eval[k] ? "*" : "");
+	}
+	for (int i = 0; i < n && o < 4000; i++) {
+		const char *q = "?", *fn = "?";
+		gs_pystacks_code(s->walker, f[i].code, &q, &fn);
+		o += (size_t)snprintf(line + o, sizeof(line) - o, "| %s%s ", q, f[i].entry ? "+" : "");
+	}
+	gs_debug("mismatch tid %u: %s", tid, line);
+}
+
+/* The thread's native stack merged with its Python frames (see gs_native_merge). */
+static int merge_native(struct gs_stacks *s, uint32_t tid, const struct gs_pyframe *f, int n, uint32_t *ids,
+			uint64_t now)
+{
+	uint64_t pcs[GS_NATIVE_UNWIND_MAX_FRAMES], sps[GS_NATIVE_UNWIND_MAX_FRAMES], eaddr[GS_PYSTACK_MAX_FRAMES];
+	uint32_t natids[GS_NATIVE_UNWIND_MAX_FRAMES] = { 0 };
+	unsigned flags[GS_NATIVE_UNWIND_MAX_FRAMES];
+	uint8_t entry[GS_PYSTACK_MAX_FRAMES], is_eval[GS_NATIVE_UNWIND_MAX_FRAMES];
+	int plan[GS_RECFILE_MAX_STACK_FRAMES];
+	int frozen, complete, npc, m, mismatch;
+
+	npc = gs_natsampler_stack(s->nat, tid, pcs, sps, GS_NATIVE_UNWIND_MAX_FRAMES, &frozen, &complete);
+	if (npc <= 0)
+		s->nat_missing++;
+	for (int k = 0; k < npc; k++)
+		natids[k] = native_frame_id(s, pcs[k], &flags[k], now);
+	for (int i = 0; i < n; i++) {
+		entry[i] = (uint8_t)f[i].entry;
+		eaddr[i] = f[i].entry_addr;
+	}
+	m = gs_native_merge(flags, sps, npc > 0 ? npc : 0, complete, entry, eaddr, n, plan, GS_RECFILE_MAX_STACK_FRAMES,
+			    &mismatch, is_eval);
+	for (int k = 0; k < npc; k++)
+		if (is_eval[k] && !(flags[k] & GS_NATFRAME_EVAL)) /* found by its entry frame: a stripped build */
+			natids[k] = eval_frame_id(s, now);
+	if (mismatch && npc > 0) {
+		/* the C stack has not as many calls of the loop as the Python one has entries: a
+		 * running thread paired with an older copy. No interleaving is better than a wrong one */
+		for (int i = 0; i < n; i++)
+			ids[i] = py_frame_id(s, &f[i], now);
+		m = n;
+	} else {
+		for (int j = 0; j < m; j++)
+			ids[j] = plan[j] >= 0 ? natids[plan[j]] : py_frame_id(s, &f[-plan[j] - 1], now);
+	}
+	if (npc > 0) {
+		s->nat_merged++;
+		s->nat_frozen += frozen;
+		s->nat_mismatch += mismatch;
+		s->nat_frozen_mismatch += mismatch && frozen;
+		if (mismatch && frozen && gs_verbose > 1)
+			debug_mismatch(s, tid, pcs, npc, is_eval, f, n);
+	}
+	return m;
+}
+
+static void on_stack(uint32_t tid, const struct gs_pyframe *f, int n, void *arg)
+{
+	struct gs_stacks *s = arg;
+	uint32_t ids[GS_RECFILE_MAX_STACK_FRAMES];
+	uint64_t now = gs_now_ns();
+	struct gs_rec r = { 0 };
+
+	if (s->nat) {
+		n = merge_native(s, tid, f, n, ids, now);
+	} else {
+		for (int i = 0; i < n; i++)
+			ids[i] = py_frame_id(s, &f[i], now);
+	}
+	if (n) {
+		int fresh;
+		uint32_t id = gs_intern_stack(s->ids, ids, n, &fresh);
+		if (fresh) {
+			struct gs_rec def = { .type = GS_REC_STACK, .time = now, .arg = n, .arg64 = id };
+			gs_emit_rec(&s->emit, &def, ids, (size_t)n * sizeof(*ids));
+		}
+		r.arg64 = id;
+	}
+	r.type = GS_REC_SAMPLE;
+	r.pid = (uint32_t)s->pid;
+	r.tid = tid;
+	r.time = now;
+	gs_emit_rec(&s->emit, &r, NULL, 0);
+	s->samples++;
+}
+
+void gs_stacks_sample(struct gs_stacks *s)
+{
+	int err;
+	if (!s || !s->walker)
+		return;
+	gs_natsampler_drain(s->nat); /* the newest native copies, just before the Python reads */
+	err = gs_pystacks_sample(s->walker, read_target, &s->pid, on_stack, s);
+	if (err == -ESRCH) {
+		gs_pystacks_free(s->walker); /* the process is gone */
+		s->walker = NULL;
+	} else if (err < 0) {
+		gs_debug("stack sample failed: %s", strerror(-err));
+	}
+}
+
+/* take_gil and drop_gil are static: a stripped CPython names them only through what
+ * python.c found (call-target analysis), bounded by their .eh_frame entries. */
+static void native_hints(struct gs_stacks *s)
+{
+	const struct gs_python *py = s->py;
+	const struct { uint64_t vaddr; const char *name; } fn[] = {
+		{ py->img.take_gil_vaddr, "take_gil" },
+		{ py->img.drop_gil_vaddr, "drop_gil" },
+	};
+	struct gs_elf *elf;
+	if (gs_elf_open(py->img.path, &elf) < 0)
+		return;
+	for (size_t i = 0; i < GS_ARRAY_SIZE(fn); i++) {
+		uint64_t start, end;
+		if (fn[i].vaddr && gs_elf_function_bounds(elf, fn[i].vaddr, &start, &end) == 0 && start == fn[i].vaddr)
+			gs_native_hint(gs_natsampler_native(s->nat), start + py->bias, end + py->bias, fn[i].name);
+	}
+	gs_elf_free(elf);
+}
+
+struct gs_stacks *gs_stacks_start(const struct gs_python *py, const struct gs_stacks_opts *o,
+				  const struct gs_emit *emit)
+{
+	struct gs_stacks *s;
+	struct gs_pystacks *walker;
+	char why[512];
+
+	if (!o->sample_hz)
+		return NULL;
+	walker = gs_pystacks_new(py, why, sizeof(why));
+	if (!walker) {
+		gs_info("no Python stacks: %s", why);
+		return NULL;
+	}
+	s = gs_calloc(1, sizeof(*s));
+	s->py = py;
+	s->emit = *emit;
+	s->hz = o->sample_hz;
+	s->walker = walker;
+	s->ids = gs_intern_new();
+	s->pid = py->pid;
+	if (o->native) {
+		s->nat = gs_natsampler_open(py->pid, o->ncpu, o->tp_switch, o->sample_hz,
+					    o->native_stack ? o->native_stack : GS_NATSAMPLE_DEFAULT_STACK, why, sizeof(why));
+		if (!s->nat) {
+			gs_warn("no native stacks: %s", why);
+		} else {
+			native_hints(s);
+			gs_emit_meta(&s->emit, 0, "native", "1");
+		}
+	}
+	return s;
+}
+
+void gs_stacks_finish(struct gs_stacks *s)
+{
+	char buf[512];
+	uint64_t walks = 0, errors = 0;
+	if (!s)
+		return;
+	if (s->walker)
+		gs_pystacks_stats(s->walker, &walks, &errors);
+	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)s->samples);
+	gs_emit_meta(&s->emit, 0, "stacks.samples", buf);
+	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)errors);
+	gs_emit_meta(&s->emit, 0, "stacks.errors", buf);
+	snprintf(buf, sizeof(buf), "%u", s->hz);
+	gs_emit_meta(&s->emit, 0, "stacks.rate_hz", buf);
+	if (s->nat) {
+		struct gs_natsampler_stats ns;
+		gs_natsampler_stats(s->nat, &ns);
+		const struct { const char *key; uint64_t v; } facts[] = {
+			{ "native.merged", s->nat_merged },
+			{ "native.frozen", s->nat_frozen },
+			{ "native.mismatched", s->nat_mismatch },
+			{ "native.missing", s->nat_missing },
+			{ "native.switch_copies", ns.switch_samples },
+			{ "native.cpu_copies", ns.cpu_samples },
+			{ "native.lost", ns.lost },
+			{ "native.unwinds", ns.unwinds },
+			{ "native.truncated", ns.truncated },
+			{ "native.unknown_symbols", ns.unknown_symbols },
+			{ "native.frozen_mismatched", s->nat_frozen_mismatch },
+		};
+		for (size_t i = 0; i < GS_ARRAY_SIZE(facts); i++)
+			gs_emit_meta_u64(&s->emit, 0, facts[i].key, facts[i].v);
+	}
+}
+
+void gs_stacks_free(struct gs_stacks *s)
+{
+	if (!s)
+		return;
+	gs_natsampler_close(s->nat);
+	gs_pystacks_free(s->walker);
+	gs_intern_free(s->ids);
+	free(s);
+}

@@ -1,0 +1,37 @@
+/* stacks.h - `record`'s stack sampler: every thread's Python stack at a fixed rate, merged with
+ * its native stack under --native, as samples naming stacks defined once.
+ *
+ * gs_stacks_start() prepares the Python walker (cpython/pystack.h) for the CPython found, and
+ * under --native the native-stack sampler (record/natsample.h); gs_stacks_sample() walks every
+ * thread once and emits, through the emitter, a frame definition (PYFRAME or NATFRAME) the first
+ * time a frame is seen, a stack definition (PYSTACK) the first time a stack is, and one
+ * PYSAMPLE per thread. A process that is gone ends the sampling quietly. gs_stacks_finish()
+ * emits the sampler's counts as metadata; gs_stacks_free(NULL) does nothing.
+ */
+#ifndef GS_STACKS_H
+#define GS_STACKS_H
+
+#include <stdint.h>
+
+#include "cpython/python.h"
+#include "record/emit.h"
+
+struct gs_stacks_opts {
+	unsigned sample_hz;     /* samples per second and thread (0: no sampler) */
+	int native;             /* native stacks too */
+	unsigned native_stack;  /* bytes of user stack copied per native sample (0: default) */
+	int ncpu;
+	long tp_switch;         /* the sched:sched_switch tracepoint's id (native copies at switch-out) */
+};
+
+struct gs_stacks;
+
+/* NULL when sampling is off or impossible (said on stderr). py must outlive the sampler. */
+struct gs_stacks *gs_stacks_start(const struct gs_python *py, const struct gs_stacks_opts *o,
+				  const struct gs_emit *emit);
+void gs_stacks_sample(struct gs_stacks *s);
+/* Emits stacks.samples, stacks.errors, stacks.rate_hz and, with --native, the native counts. */
+void gs_stacks_finish(struct gs_stacks *s);
+void gs_stacks_free(struct gs_stacks *s);
+
+#endif
