@@ -6,8 +6,8 @@ import recwriter as rw
 P, MAIN, HOG, WAITER = 100, 100, 101, 102
 
 
-def scenario(lost=0):
-    r = rw.Recording().launch(P)
+def scenario(lost=0, version=rw.VERSION):
+    r = rw.Recording(version=version).launch(P)
     for fid, q, f, line in ((1, "main_loop", "known.py", 10), (2, "hog", "known.py", 20),
                             (3, "Thread.run", "threading.py", 900), (4, "waiter_fn", "known.py", 30)):
         r.pyframe(fid, q, f, line)

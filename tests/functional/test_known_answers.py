@@ -82,9 +82,10 @@ FOLDED = {
 LABELS = {MAIN: "python3", HOG: "hogger", WAITER: "waiter"}
 
 
-@pytest.fixture(scope="module")
-def rec(tmp_path_factory):
-    return scenario().write(tmp_path_factory.mktemp("known") / "known.rec")
+@pytest.fixture(scope="module", params=[2, 1], ids=["format2", "format1"])
+def rec(tmp_path_factory, request):
+    """The run in the format gilscope writes, and in format 1 (older recordings read the same)."""
+    return scenario(version=request.param).write(tmp_path_factory.mktemp("known") / "known.rec")
 
 
 def gs(*args):
