@@ -12,6 +12,7 @@ rebuilt. Run as root (the functional tests need it); about 10 s a mutant on a bu
 for the replay ones (they build the sanitized replay library)."""
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,10 +25,10 @@ KA = "tests/functional/test_known_answers.py"
 # (name, file, old text, new text, what catches it: pytest arguments, or ["make", target])
 MUTANTS = [
     ("json-swap-held-wait", "src/output/report.c",
-     'KV("gil_held_ns", t->held_ns);', 'KV("gil_held_ns", t->wait_ns);',
+     'kv(out, "gil_held_ns", t->held_ns);', 'kv(out, "gil_held_ns", t->wait_ns);',
      [f"{KA}::test_report_json_thread_figures"]),
     ("json-hold-10pc-long", "src/output/report.c",
-     'KV("gil_held_ns", t->held_ns);', 'KV("gil_held_ns", t->held_ns + t->held_ns / 10);',
+     'kv(out, "gil_held_ns", t->held_ns);', 'kv(out, "gil_held_ns", t->held_ns + t->held_ns / 10);',
      [f"{KA}::test_report_json_thread_figures"]),
     ("analysis-hold-10pc-long", "src/analysis/analysis.c",
      "\t\tt->held_ns += dt;\n", "\t\tt->held_ns += dt + dt / 10;\n",
@@ -35,12 +36,13 @@ MUTANTS = [
     ("analysis-drop-every-10th-gil-event", "src/analysis/analysis.c",
      "\t\ta->gil_events++;\n", "\t\t{\n\t\t\tif (++a->gil_events % 10 == 0)\n\t\t\t\treturn;\n\t\t}\n",
      [f"{KA}::test_report_json_thread_figures"]),
-    ("analysis-blame-the-waiter", "src/analysis/analysis.c",
-     "blame(&a->threads[g->waiters[i]], g->holder, dt);",
-     "blame(&a->threads[g->waiters[i]], g->holder ? a->threads[g->waiters[i]].tid : 0, dt);",
+    ("analysis-blame-the-waiter", "src/analysis/blame.c",
+     "charge(a, w, g->segs[i].holder, e - s, mapped);",
+     "charge(a, w, g->segs[i].holder ? w->tid : 0, e - s, mapped);",
      [f"{KA}::test_report_json_blame_and_wait_sites", f"{KA}::test_blame_names_the_holder_in_the_waiters_section"]),
     ("blame-text-names-the-waiter", "src/output/report.c",
-     "b[k].holder, thread_name(a, b[k].holder));", "t->tid, thread_name(a, t->tid));",
+     "b[k].holder, thread_name(a, b[k].holder, name, sizeof(name)));",
+     "t->tid, thread_name(a, t->tid, name, sizeof(name)));",
      [f"{KA}::test_blame_names_the_holder_in_the_waiters_section"]),
     ("wait-sites-drop-unsampled-waits", "src/output/report.c",
      "\t\tuint64_t waits = 0;\n\t\tfor", "\t\tuint64_t waits = 0;\n\t\tif (!tops[q]->stack)\n\t\t\tcontinue;\n\t\tfor",
@@ -60,16 +62,16 @@ MUTANTS = [
     ("html-slice-kinds-shifted", "src/output/html.c",
      "d % 1000, (int)s->kind);", "d % 1000, ((int)s->kind + 1) % GS_SLICE_UNKNOWN);",
      [f"{KA}::test_html_embedded_data"]),
-    ("folded-hold-and-wait-swapped", "src/cmd/main.c",
+    ("folded-hold-and-wait-swapped", "src/cmd/export.c",
      '{ "hold", "wait", "cpu", "offcpu", "blocking", "offgil" }',
      '{ "wait", "hold", "cpu", "offcpu", "blocking", "offgil" }',
      [f"{KA}::test_folded_stacks_by_kind"]),
     ("lost-events-not-counted", "src/analysis/analysis.c",
      "a->lost_events += r->arg64;", "a->lost_events += 0;",
      [f"{KA}::test_lost_events_reach_every_output", "tests/functional/test_lost_events.py::test_lost_events_are_counted"]),
-    ("target-dies-with-gilscope", "src/record/recorder.c",
-     "\t\t\texecvp(o->argv[0], o->argv);",
-     "\t\t\tsyscall(SYS_prctl, 1 /* PR_SET_PDEATHSIG */, 9, 0, 0, 0);\n\t\t\texecvp(o->argv[0], o->argv);",
+    ("target-dies-with-gilscope", "src/record/launch.c",
+     "\texecvp(o->argv[0], o->argv);",
+     "\tsyscall(157 /* x86-64 prctl */, 1 /* PR_SET_PDEATHSIG */, 9, 0, 0, 0);\n\texecvp(o->argv[0], o->argv);",
      ["tests/functional/test_record.py::test_sigkilled_gilscope_leaves_a_readable_recording"]),
     ("fuzz-fix-reverted-inline-tsc", "src/probe/inline.c",
      "\tif (!(d >= 0.0))\n\t\treturn 0;\n\tif (d >= 9223372036854775807.0)\n\t\treturn INT64_MAX;\n\treturn (uint64_t)d;",
@@ -96,7 +98,8 @@ def run_mutant(tree, m):
     """CAUGHT, SURVIVED, STALE or BUILD, and details. A mutant whose path is None changes nothing:
     the control, whose tests must pass (else a "catch" could be a broken setup)."""
     name, path, old, new, catch = m
-    with tempfile.TemporaryDirectory(prefix=f"gilscope-mutant-{name}-") as d:
+    safe = re.sub(r"[^A-Za-z0-9-]+", "-", name)  # (protoc's --proto_path splits at ':')
+    with tempfile.TemporaryDirectory(prefix=f"gilscope-mutant-{safe}-") as d:
         scratch_copy(tree, d)
         if path:
             with open(os.path.join(d, path)) as f:
@@ -115,7 +118,7 @@ def run_mutant(tree, m):
             p = subprocess.run(["/usr/bin/python3", "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
                                 *[os.path.join(d, c) for c in catch]], capture_output=True, text=True, env=env,
                                cwd=d, timeout=1800)
-        return ("CAUGHT", "") if p.returncode != 0 else ("SURVIVED", p.stdout[-600:])
+        return ("CAUGHT" if p.returncode != 0 else "SURVIVED"), (p.stdout + p.stderr)[-1500:]
 
 
 def main():
@@ -135,6 +138,8 @@ def main():
     for control in (("control (no mutant): tests", None, "", "", tests),
                     ("control (no mutant): make replay", None, "", "", ["make", "replay"])):
         verdict, detail = run_mutant(os.path.abspath(args.gilscope_tree), control)
+        if verdict == "CAUGHT":  # a timing-sensitive test on a loaded machine: once more
+            verdict, detail = run_mutant(os.path.abspath(args.gilscope_tree), control)
         if verdict != "SURVIVED":
             print(f"mutate: the unmutated tree fails its own checks ({control[0]}):\n{detail}")
             return 1
