@@ -25,15 +25,23 @@ def median(xs):
 
 
 def report(gilscope, rec):
-    p = subprocess.run([gilscope, "report", "--json", rec], capture_output=True, text=True, check=True)
+    p = subprocess.run([gilscope, "report", "--json", rec], capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(f"gilscope report failed ({p.returncode}): {p.stderr.strip()}")
     return json.loads(p.stdout)
 
 
 def traced(gilscope, python, script, args, tmp, rate=0, extra=()):
+    """A traced run's time and report; exits non-zero when gilscope failed or recorded no GIL event
+    (a benchmark of a recorder that does not record measures nothing)."""
     rec = os.path.join(tmp, "bench.rec")
     t = run_timed([gilscope, "record", "-q", "--no-summary", "--sample-rate", str(rate), *extra, "-o", rec, "--",
                    python, script, *args])
-    return t, report(gilscope, rec)
+    rep = report(gilscope, rec)
+    if not rep.get("complete") or not rep.get("gil_events"):
+        sys.exit(f"gilscope's recording of {script} is incomplete or holds no GIL event: "
+                 f"complete={rep.get('complete')}, gil_events={rep.get('gil_events')}")
+    return t, rep
 
 
 def per4m_way(python, script, args, tmp):

@@ -63,7 +63,12 @@ def main():
         b = statistics.median(base)
         print(f"{name:24} {b:8.3f}s {statistics.median(gsl) / b:8.2f}x {statistics.median(t1) / b:10.2f}x "
               f"{statistics.median(t10) / b:11.2f}x")
-        rep = json.loads(subprocess.run([gs, "report", "--json", rec], capture_output=True, text=True).stdout)
+        p = subprocess.run([gs, "report", "--json", rec], capture_output=True, text=True)
+        if p.returncode != 0:
+            sys.exit(f"gilscope report failed ({p.returncode}): {p.stderr.strip()}")
+        rep = json.loads(p.stdout)
+        if not rep["complete"] or not rep["gil_events"]:
+            sys.exit(f"gilscope's recording of {name} is incomplete or holds no GIL event")
         ours = sorted(((t["gil_held_ns"] / t["lifetime_ns"] * 100, t["gil_wait_ns"] / t["lifetime_ns"] * 100)
                        for t in rep["threads"] if t["lifetime_ns"] and t["pid"] == rep["target_pid"]), reverse=True)
         theirs = sorted(tachyon_stats(html1).values(), reverse=True)

@@ -60,20 +60,25 @@ def main():
             ("trace-json", ["export", "--format", "trace-json", rec]),
             ("perfetto", ["export", "--format", "perfetto", rec]),
             ("html", ["export", "--format", "html", rec])]
+    failed = []
     for name, args in runs:
         out = os.path.join(tmp, "out")
         with open(out, "wb") as f:
             p = subprocess.run(["/usr/bin/time", "-f", "%e %M", gs, *args], stdout=f, stderr=subprocess.PIPE,
                                text=True)
-        if p.returncode != 0:
-            print(f"  {name:14} FAILED: {p.stderr.strip()[-300:]}")
+        if p.returncode != 0 or os.path.getsize(out) == 0:
+            print(f"  {name:14} FAILED ({p.returncode}): {p.stderr.strip()[-300:]}")
+            failed.append(name)
             continue
         secs, kb = p.stderr.strip().splitlines()[-1].split()
-        print(f"  {name:14} {float(secs):6.2f} s  peak RSS {int(kb) / 1024:7.1f} MiB  output "
-              f"{os.path.getsize(out) / 1e6:8.1f} MB")
+        secs = max(float(secs), 0.01)
+        print(f"  {name:14} {secs:6.2f} s = {n / secs / 1e6:5.2f} M events/s  peak RSS {int(kb) / 1024:7.1f} MiB "
+              f"({int(kb) * 1024 / os.path.getsize(rec):.3f}x the recording)  output {os.path.getsize(out) / 1e6:8.1f} MB")
     for f in os.listdir(tmp):
         os.unlink(os.path.join(tmp, f))
     os.rmdir(tmp)
+    if failed:
+        sys.exit(f"export benchmark: gilscope failed on {', '.join(failed)}")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ rm -rf "$work"
 mkdir -p "$work" "$art"
 [ -d "$dir/corpus/$name" ] && cp "$dir/corpus/$name"/* "$work"/ 2>/dev/null || true
 [ -d "$dir/regressions/$name" ] && cp "$dir/regressions/$name"/* "$work"/ 2>/dev/null || true
+# a missing or emptied corpus would fuzz from nothing and pass: at least one seed
+[ "$(find "$work" -type f | wc -l)" -ge 1 ] || { echo "fuzz: $name has no seed in $dir/corpus/$name" >&2; exit 1; }
 dict=""
 [ -f "$dir/$name.dict" ] && dict="-dict=$dir/$name.dict"
 echo "== fuzz $name for ${secs}s (max_len $maxlen)"

@@ -8,7 +8,8 @@ Each run must lose no event, end complete, report every thread, keep each GIL's 
 the wall time (one holder at a time) and each thread's time split exactly into its states, and
 give every contending thread the CPU time it measured itself (time.thread_time: on CPU = holding
 the GIL on CPU + waiting on CPU + running without it; less a few microseconds per switch-in, see
-check()). Prints the events recorded,
+check()), and no more than the CPU time it had in all (from above: whatever the machine's load,
+a thread is on a CPU only while its CPU clock runs). Prints the events recorded,
 gilscope's peak RSS (its own getrusage, kept in the recording) and the time taken. The same
 checks run in a reduced form in tests/functional/test_stress.py (part of `make check`)."""
 import argparse
@@ -95,6 +96,12 @@ def check(rep, facts, nthreads, exited_only=False):
         if on_cpu < f["cpu_ns"] - slack:
             bad.append(f"thread {f['tid']}: on CPU {on_cpu} ns by gilscope, {f['cpu_ns']} ns by itself "
                        f"({rep.get('switch_ins', {}).get(f['tid'], 0)} switch-ins)")
+        # From above: gilscope cannot see it on a CPU longer than the CPU time it had in all, its
+        # clock read at the end of its loop (cpu_total_ns: since the thread started); after that
+        # it only writes its facts and exits, well under a millisecond (2 ms and 1% allowed)
+        if "cpu_total_ns" in f and on_cpu > 1.01 * f["cpu_total_ns"] + 2_000_000:
+            bad.append(f"thread {f['tid']}: on CPU {on_cpu} ns by gilscope, more than the {f['cpu_total_ns']} ns "
+                       f"of CPU time it had")
         if f.get("kind") == "contend" and t["acquisitions"] < 1:
             bad.append(f"thread {f['tid']} never took the GIL")
     return bad

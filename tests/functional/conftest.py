@@ -77,8 +77,15 @@ def record(tmp_path, cmd, env_extra=None, args=(), timeout=300, check_report=Tru
     facts = tmp_path / "facts.jsonl"
     env = dict(os.environ, GS_FACTS=str(facts), PYTHONPATH=TARGETS)
     env.update(env_extra or {})
-    proc = subprocess.run([GILSCOPE, "record", "--no-summary", "-o", str(rec), *args, "--", *cmd],
-                          capture_output=True, text=True, env=env, timeout=timeout)
+    with subprocess.Popen([GILSCOPE, "record", "--no-summary", "-o", str(rec), *args, "--", *cmd],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as p:
+        try:
+            out, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            raise
+    proc = subprocess.CompletedProcess(p.args, p.returncode, out, err)
+    proc.pid = p.pid  # gilscope's: its uprobes are the group gilscope_PID
     report = None
     if check_report:
         rep = subprocess.run([GILSCOPE, "report", "--json", str(rec)], capture_output=True, text=True, timeout=120)
@@ -94,10 +101,12 @@ def target(name):
     return os.path.join(TARGETS, name)
 
 
-def uprobes_left():
+def uprobes_left(pid):
+    """The uprobes that the gilscope of process `pid` defined (its group gilscope_PID) and that are
+    still there. Only its own: other gilscopes (another test suite on the machine) may be running."""
     for d in ("/sys/kernel/tracing", "/sys/kernel/debug/tracing"):
         p = os.path.join(d, "uprobe_events")
         if os.path.exists(p):
             with open(p) as f:
-                return [line for line in f if "gilscope_" in line]
+                return [line for line in f if f":gilscope_{pid}/" in line]
     return []

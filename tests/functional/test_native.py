@@ -79,31 +79,36 @@ def test_gil_waits_show_take_gil_under_the_python_frame(tmp_path, python):
     assert rep["mismatched"] <= 0.35 * rep["merged"], rep
 
 
-def test_python_calls_c_calls_python_in_order(tmp_path, python):
+# The builds whose unwinding usually stops at libffi's closure trampoline (code outside every
+# file, no CFI, no frame pointer): the C frames between the two Python calls are then unknown.
+# Usually, not always (debian 3.14 gets through now and then), so not an xfail: on these builds
+# the test asserts the limitation itself, and on every other build a stop is a failure.
+TRAMPOLINE_STOPS = {"debian-3.14-stripped", "debian-3.15-stripped"}
+
+
+def test_python_calls_c_calls_python_in_order(tmp_path, python, request):
     """qsort() from the C library, called through ctypes, calls a Python comparison function:
     merged stacks read sort_through_libc_qsort -> qsort (libc) -> python_compare_callback."""
+    stops_expected = request.node.callspec.params["python"] in TRAMPOLINE_STOPS
     run = native_run(tmp_path, python)
     every = [s for what in ("hold", "cpu", "wait") for s in folded(run.rec, what)]
-    found = 0
-    for frames, n in every:
+    cb = [(f, n) for f, n in every if any(x.startswith("python_compare_callback (") for x in f)]
+    assert cb, "no stack sampled in the Python callback"
+    found = stopped = 0
+    for frames, n in cb:
         outer = index_of(frames, lambda f: f.startswith("sort_through_libc_qsort ("))
-        if outer < 0:
-            continue
-        libc = index_of(frames, lambda f: is_native(f, "libc"), outer + 1)
-        if libc < 0:
-            continue
-        if index_of(frames, lambda f: f.startswith("python_compare_callback ("), libc + 1) > libc:
+        libc = index_of(frames, lambda f: is_native(f, "libc"), outer + 1) if outer >= 0 else -1
+        if libc >= 0 and index_of(frames, lambda f: f.startswith("python_compare_callback ("), libc + 1) > libc:
             found += n
-    if found == 0:
-        # where the unwinding stops right at libffi's closure trampoline (no CFI, no frame
-        # pointer), the C frames between the two Python calls cannot be known
-        cb = [f for f, _ in every if any(x.startswith("python_compare_callback (") for x in f)]
         # folded stacks read outermost first: where the unwinding stopped is the first native frame
-        stopped = [f for f in cb if index_of(f, is_native) >= 0 and f[index_of(f, is_native)].endswith("([unknown])")]
-        if cb and len(stopped) >= 0.9 * len(cb):
-            pytest.xfail("unwinding stops at libffi's closure trampoline (code outside every file, no CFI) "
-                         "on this build")
-    assert found > 0
+        elif index_of(frames, is_native) >= 0 and frames[index_of(frames, is_native)].endswith("([unknown])"):
+            stopped += n
+    total = sum(n for _, n in cb)
+    if stops_expected:
+        # in order, or cut at the trampoline: never a stack in the wrong order or with frames lost
+        assert found + stopped >= 0.9 * total, (found, stopped, total, cb[:3])
+    else:
+        assert found > 0, (stopped, total, cb[:3])
 
 
 def test_keep_cpython_evals(tmp_path, python):

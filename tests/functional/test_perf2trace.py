@@ -101,11 +101,26 @@ def test_not_perf_output_fails_clearly(tmp_path):
 
 
 def test_per4m_options_are_accepted(tmp_path):
+    """per4m's drawing options are accepted and, as documented (gilscope always draws every
+    state), change nothing in the trace; -q silences the summary and the closing line; an
+    option per4m does not have is refused."""
     text = open(os.path.join(FIX, "perf-script-gil.txt")).read()
+    base, base_doc = convert(tmp_path, "gil", text)
+    assert base.returncode == 0, base.stderr
+    assert set(summary(base.stdout)) == {2348, 2350, 2351}
+    assert "3000 events from 3000 lines" in base.stderr
     for opts in (["--no-running", "--sleeping"], ["--as-async", "--only-lock"], ["--all-tracepoints", "-v"],
                  ["--no-sleeping", "--running", "--no-as-async", "-q"]):
         proc, doc = convert(tmp_path, "gil", text, *opts)
         assert proc.returncode == 0, (opts, proc.stderr)
+        assert doc == base_doc, f"{opts} changed the trace"
+        if "-q" in opts:
+            assert proc.stdout == "" and proc.stderr == "", opts
+        else:
+            assert summary(proc.stdout) == summary(base.stdout), opts
+            assert "3000 events from 3000 lines" in proc.stderr, opts
+    bad, _ = convert(tmp_path, "gil", text, "--no-such-option")
+    assert bad.returncode == 2 and "Try 'gilscope --help'" in bad.stderr
 
 
 def test_offgil_from_perf_script_and_from_a_recording(tmp_path):

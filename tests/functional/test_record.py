@@ -1,6 +1,7 @@
 """gilscope record/report on real Python programs with known answers, on every 3.11 build."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -51,10 +52,11 @@ def test_two_cpu_bound_threads(tmp_path, python):
         # CPU time (on a loaded machine it is also preempted while holding: that part is off-CPU)
         on_cpu = t["gil_held_ns"] - t["gil_held_off_cpu_ns"]
         assert abs(on_cpu - f["cpu_ns"]) <= 0.15 * f["cpu_ns"] + 20 * MS, (t, f)
-        # and most of the rest of its life it waits for the GIL (or, on a loaded machine, for a
-        # CPU between releasing the GIL and asking for it again), it neither sleeps nor runs
+        # and the rest of its life it does not run: it waits for the GIL, or for a CPU, or (when
+        # it was asked to drop the GIL) sleeps until the other thread has taken it, for as long as
+        # the machine's load makes that take; only the release and take paths run without the GIL
         rest = t["lifetime_ns"] - t["gil_held_ns"]
-        assert t["gil_wait_ns"] + t["runnable_ns"] >= 0.6 * rest, t
+        assert t["running_no_gil_ns"] <= 0.1 * rest + 5 * MS, t
         assert t["gil_wait_ns"] > 0
         assert t["acquisitions"] >= 2
         if tracks_forced_drops(rep):
@@ -105,8 +107,10 @@ def test_long_c_call_keeps_the_gil(tmp_path, python):
     # blame: the waiter waited mostly while the sorter held the GIL; the longest hold is the sort
     blamed = {b["holder_tid"]: b["ns"] for b in waiter["waited_while_held_by"]}
     assert blamed.get(sorter["tid"], 0) >= 0.8 * sum(blamed.values())
-    top = run.report["longest_holds"][0]
-    assert top["tid"] == sorter["tid"] and top["max_waiters"] >= 1
+    # the sort is among the longest holds, with the waiter waiting (the first place may go to the
+    # interpreter's start-up, which a loaded machine can stretch beyond the sort)
+    top = max((h for h in run.report["longest_holds"] if h["tid"] == sorter["tid"]), key=lambda h: h["ns"])
+    assert top["ns"] >= 0.9 * sort_ns and top["max_waiters"] >= 1, top
     blame = subprocess.run([GILSCOPE, "blame", str(run.rec)], capture_output=True, text=True)
     assert blame.returncode == 0
     assert f"while TID {sorter['tid']}" in blame.stdout
@@ -125,8 +129,7 @@ def test_long_c_call_keeps_the_gil(tmp_path, python):
         assert by_sorter["holder_samples"] >= 1
         assert by_sorter["holder_stacks"][0]["stack"][0] == {"function": "sorter", "file": target("sort.py"),
                                                              "line": sort_line}, by_sorter
-        # the longest hold carries the stack that held the GIL: the sort's line, in its function
-        top = run.report["longest_holds"][0]
+        # the sort's hold carries the stack that held the GIL: the sort's line, in its function
         assert top["stack_samples"] >= 1 and not top["open"]
         assert top["stack"][0] == {"function": "sorter", "file": target("sort.py"), "line": sort_line}, top
         folded = subprocess.run([GILSCOPE, "export", "--format", "folded", "--what", "blocking", str(run.rec)],
@@ -203,9 +206,10 @@ def test_attach_to_running_process(tmp_path, python):
         assert tgt.stdout.readline() == "pid\n"
         time.sleep(0.3)
         rec = tmp_path / "attach.rec"
-        proc = subprocess.run([GILSCOPE, "record", "--no-summary", "-p", str(tgt.pid), "--duration", "1", "-o",
-                               str(rec)], capture_output=True, text=True, timeout=60)
-        assert proc.returncode == 0, proc.stderr
+        with subprocess.Popen([GILSCOPE, "record", "--no-summary", "-p", str(tgt.pid), "--duration", "1", "-o",
+                               str(rec)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as gs:
+            _, err = gs.communicate(timeout=60)
+        assert gs.returncode == 0, err
         rep = json.loads(subprocess.run([GILSCOPE, "report", "--json", str(rec)], capture_output=True,
                                         text=True).stdout)
         assert rep["mode"] == "attach"
@@ -214,12 +218,15 @@ def test_attach_to_running_process(tmp_path, python):
         threads = [t for t in rep["threads"] if t["pid"] == tgt.pid]
         assert len(threads) == 3
         busy = [t for t in threads if not t["is_main"]]
-        # two spinning threads share the GIL: holds sum to the wall time, each waits a lot
+        # two spinning threads share the GIL: holds sum to the wall time; each waits, and never
+        # runs without the GIL (how it splits the time it does not hold it between waiting for
+        # the GIL, for a CPU, or for the other to take the GIL depends on the machine's load)
         assert sum(t["gil_held_ns"] for t in threads) <= rep["duration_ns"] + 1000
         for t in busy:
             assert t["acquisitions"] > 0
             assert t["gil_held_ns"] > 0.2 * t["lifetime_ns"], t
-            assert t["gil_wait_ns"] > 0.2 * t["lifetime_ns"], t
+            assert t["gil_wait_ns"] > 0, t
+            assert t["running_no_gil_ns"] <= 0.1 * (t["lifetime_ns"] - t["gil_held_ns"]) + 5 * MS, t
         # the target carries on unharmed
         out, _ = tgt.communicate(timeout=30)
         assert out == "busy done\n"
@@ -227,7 +234,7 @@ def test_attach_to_running_process(tmp_path, python):
     finally:
         if tgt.poll() is None:
             tgt.kill()
-    assert not uprobes_left()
+    assert not uprobes_left(gs.pid)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -244,7 +251,7 @@ def test_signals_are_forwarded(tmp_path, sig):
     rep = json.loads(subprocess.run([GILSCOPE, "report", "--json", str(rec)], capture_output=True, text=True).stdout)
     assert rep["complete"] is True
     assert rep["exit_status"] == 5
-    assert not uprobes_left()
+    assert not uprobes_left(proc.pid)
 
 
 def test_signals_reach_a_wrapper_before_it_runs_python(tmp_path):
@@ -296,33 +303,67 @@ def test_stale_uprobes_are_removed(tmp_path):
         os.write(fd, b"p:gilscope_4000000/take_gil /usr/bin/python3.11:0x1000\n")
     finally:
         os.close(fd)
-    assert uprobes_left()
+    assert uprobes_left(4000000)
     run = record(tmp_path, ["/bin/true"])
     assert run.proc.returncode == 0
     assert "removed 1 uprobe" in run.proc.stderr
-    assert not uprobes_left()
+    assert not uprobes_left(4000000) and not uprobes_left(run.proc.pid)
+
+
+# Runs a command as a child subreaper: the orphans it leaves (the target of a killed gilscope)
+# are reparented to it, so their exit statuses can be known. argv: STATUS_FILE COMMAND...; writes
+# the command's pid on the first line of STATUS_FILE, then {pid: wait status} of every descendant.
+SUBREAPER = r"""
+import ctypes, json, os, subprocess, sys
+if ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
+    sys.exit("prctl(PR_SET_CHILD_SUBREAPER) failed")
+p = subprocess.Popen(sys.argv[2:])
+with open(sys.argv[1], "w") as f:
+    f.write(f"{p.pid}\n")
+st = {}
+while True:
+    try:
+        pid, s = os.wait()
+    except ChildProcessError:
+        break
+    st[pid] = s
+with open(sys.argv[1], "a") as f:
+    f.write(json.dumps(st) + "\n")
+"""
 
 
 def test_sigkilled_gilscope_leaves_a_readable_recording(tmp_path):
     env = dict(os.environ, PYTHONPATH=TARGETS)
-    rec = tmp_path / "killed.rec"
-    proc = subprocess.Popen([GILSCOPE, "record", "--no-summary", "-o", str(rec), "--", "/usr/bin/python3.11",
-                             target("busy_forever.py"), "3"], stdout=subprocess.PIPE, text=True, env=env)
-    assert proc.stdout.readline() == "pid\n"
-    time.sleep(1.0)
-    proc.kill()
-    proc.wait()
+    rec, status = tmp_path / "killed.rec", tmp_path / "status"
+    proc = subprocess.Popen(["/usr/bin/python3", "-c", SUBREAPER, str(status), GILSCOPE, "record", "--no-summary",
+                             "-o", str(rec), "--", "/usr/bin/python3.11", target("busy_forever.py"), "3"],
+                            stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline() == "pid\n"
+        gs_pid = int(status.read_text().split()[0])
+        time.sleep(1.0)
+        os.kill(gs_pid, signal.SIGKILL)
+        # the target was not harmed: it finishes on its own, its output whole, with status 0
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert out == "busy done\n"
     rep = subprocess.run([GILSCOPE, "report", "--json", str(rec)], capture_output=True, text=True)
     assert rep.returncode == 0, rep.stderr
     data = json.loads(rep.stdout)
     assert data["complete"] is False
     assert sum(t["acquisitions"] for t in data["threads"]) > 0
-    # the target was not harmed: it finishes on its own
-    out = proc.stdout.read()
-    # the next run removes the uprobe the killed one left behind
+    statuses = {int(k): v for k, v in json.loads(status.read_text().splitlines()[1]).items()}
+    assert os.WIFSIGNALED(statuses[gs_pid]) and os.WTERMSIG(statuses[gs_pid]) == signal.SIGKILL
+    tgt = data["target_pid"]
+    assert tgt in statuses, "the target was not seen to exit"
+    assert os.WIFEXITED(statuses[tgt]) and os.WEXITSTATUS(statuses[tgt]) == 0, statuses[tgt]
+    # the next run removes the uprobes the killed one left behind
     run = record(tmp_path, ["/bin/true"])
     assert run.proc.returncode == 0
-    assert not uprobes_left()
+    assert not uprobes_left(gs_pid) and not uprobes_left(run.proc.pid)
 
 
 def test_report_rejects_garbage(tmp_path):
@@ -508,13 +549,23 @@ def share(stacks, needle):
     return hit / total if total else 0
 
 
+def in_worker(frames):
+    """A stack of a threading.Thread's target: Thread.run (run before 3.11) of threading.py in it."""
+    return any(re.match(r"(Thread\.)?run \(.*threading\.py:\d+\)$", f) for f in frames)
+
+
 def test_distinctive_names_dominate_flame_graphs(tmp_path, python):
+    """The two workers do nothing but spin in alpha_spinner and beta_spinner: whenever one of them
+    is sampled inside Thread.run, holding or waiting, it is in its spinner. Only the workers'
+    samples are counted: how many samples the start-up imports or the main thread get depends on
+    the machine's load, this does not."""
     needs_stacks(python)
     run = record(tmp_path, [python, target("named_work.py")])
     assert run.proc.returncode == 0, run.proc.stderr
     for what in ("hold", "wait"):
-        stacks = folded(run.rec, what)
-        assert share(stacks, "alpha_spinner (") + share(stacks, "beta_spinner (") > 0.7, (what, stacks[:3])
+        stacks = [(frames, n) for frames, n in folded(run.rec, what) if in_worker(frames)]
+        assert sum(n for _, n in stacks) >= 20, (what, stacks[:3])
+        assert share(stacks, "alpha_spinner (") + share(stacks, "beta_spinner (") > 0.95, (what, stacks[:3])
         assert share(stacks, "alpha_spinner (") > 0.1 and share(stacks, "beta_spinner (") > 0.1, what
 
 
