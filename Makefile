@@ -30,7 +30,7 @@ LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all clean install check unit functional demo bench deps pythons lint valgrind stress fuzz fuzz-build replay san-status
+.PHONY: all clean install check unit functional demo bench deps pythons lint valgrind stress fuzz fuzz-build replay san-status mutate
 all: $(BUILD)/gilscope
 
 $(BUILD)/%.o: src/%.c
@@ -73,6 +73,11 @@ unit: $(UNIT_BIN) $(BUILD)/fixtures/stamp replay
 # status 86, which no gilscope path returns: a test that expects a failure (1, 2) cannot mistake
 # a sanitizer report for it.
 SAN_ENV := $(if $(SANITIZE),ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:exitcode=86 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=86)
+
+# Planted semantic bugs, each caught by the test that names its property (tests/mutate.py; a few
+# minutes on a built tree). Fails when one survives or no longer applies to the code.
+mutate: all
+	$(Q)/usr/bin/python3 tests/mutate.py
 
 # A sanitizer report must reach every runner as status 86: proved on a throw-away copy with an
 # injected overflow (tests/sanitizer_status.sh, about 2 minutes).

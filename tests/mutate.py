@@ -81,6 +81,26 @@ MUTANTS = [
      ["make", "replay"]),
     ("fuzz-fix-reverted-linetable", "src/cpython/pystack.c",
      "int64_t line = firstlineno;", "int line = firstlineno;", ["make", "replay"]),
+    # the recorder's pure modules, the typed metadata and the escaping (restructuring and hardening issues)
+    ("merge-ties-newest-first", "src/record/merge.c",
+     "return a->seq < b->seq ? -1 : a->seq > b->seq;", "return a->seq > b->seq ? -1 : a->seq < b->seq;",
+     ["make", "unit"]),
+    ("merge-ignores-the-watermark", "src/record/merge.c",
+     "if (!best || (!final && best->v[best->head].r.time >= watermark))",
+     "if (!best || (!final && best->v[best->head].r.time >= watermark && 0))",
+     ["make", "unit"]),
+    ("intern-never-fresh", "src/record/intern.c", "\t*fresh = 1;\n", "\t*fresh = 0;\n", ["make", "unit"]),
+    ("meta-numbers-unread", "src/base/recfile.c", "\tcase GS_META_U64:\n\t\tif (vlen < 8)",
+     "\tcase GS_META_U64:\n\t\tif (vlen < 9)",
+     ["make", "unit"]),
+    ("forced-drops-flag-inverted", "src/analysis/meta.c", "p->drops_told_apart = m->u64 != 0;",
+     "p->drops_told_apart = m->u64 == 0;", [f"{KA}::test_forced_drops_shown_only_when_told_apart"]),
+    ("terminal-escaper-passes-esc", "src/base/escape.c", "\treturn cp < 0x20 || (cp >= 0x7f",
+     "\treturn (cp < 0x20 && cp != 0x1b) || (cp >= 0x7f",
+     ["tests/functional/test_escaping.py::test_record_summary_report_and_blame_escape_names"]),
+    ("html-script-json-lets-lt-through", "src/base/escape.c", "(m == JSON_SCRIPT && (cp == '<' ||",
+     "(m == JSON_SCRIPT && (cp == 1 ||",
+     ["tests/functional/test_escaping.py::test_html_holds_the_names_as_text"]),
 ]
 
 

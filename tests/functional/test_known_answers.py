@@ -350,3 +350,27 @@ def test_lost_events_mark_the_threads_they_touch(lossy):
     rep = report_json(lossy)
     for t in rep["threads"]:  # all three threads were alive at 70 us, when the events were lost
         assert any("lost" in k and t[k] for k in t), f"thread {t['tid']} is not marked"
+
+
+@pytest.mark.parametrize("version,told,sentence,shown", [
+    (2, 1, "inline probes", True),
+    (2, 0, "inline probes", False),  # the flag decides in format 2, whatever the sentence
+    (2, 0, "inline probes, hardware watchpoint on gil_drop_request", False),
+    (1, None, "inline probes, hardware watchpoint on gil_drop_request", True),
+    (1, None, "inline probes; forced drops not told apart in this version", False),  # format 1: the sentence
+])
+def test_forced_drops_shown_only_when_told_apart(tmp_path, version, told, sentence, shown):
+    """The summary claims forced drops only where a switch-request watchpoint told them apart."""
+    r = rw.Recording(version=version).launch(P)
+    r.comm(0, P, MAIN, "python3", by_exec=True)
+    r.meta(P, "python.version", "3.13.5", 0)
+    if told is not None:
+        r.meta(P, "python.forced_drops_told_apart", told, 0)
+    r.meta(P, "mechanism", sentence, 0)
+    r.switch_in(0, P, MAIN).wait(0, MAIN).take(0, MAIN).release(50, MAIN)
+    r.exit(100, P, MAIN).proc_exit(100, P, 0).end(100)
+    path = tmp_path / "drops.rec"
+    r.write(str(path))
+    out = gs("report", str(path))
+    line = next(x for x in out.splitlines() if "acquisitions" in x)
+    assert ("forced drops" in line) == shown, line
