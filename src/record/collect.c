@@ -6,6 +6,8 @@
  * streams of those bounds, and the merge writes out everything older.
  */
 #define _GNU_SOURCE
+#include "base/escape.h"
+#include "base/procfs.h"
 #include "base/util.h"
 #include "record/ring_decode.h"
 #include "record/session.h"
@@ -23,6 +25,25 @@ struct drain_ctx {
 	struct gs_session *S;
 	int cpu;
 };
+
+/* The instrumented CPython exec()'d another program: what ran before is recorded (the analysis
+ * ends its holds and waits at the exec), the new image is not instrumented. Said once, on
+ * stderr and in the recording (python.error of the process, for its new image). */
+static void exec_noted(struct gs_session *S, uint32_t pid)
+{
+	char exe[4096] = "?", shown[1024], why[1280];
+	if (S->exec_noted)
+		return;
+	S->exec_noted = 1;
+	gs_proc_exe((pid_t)pid, exe, sizeof(exe));
+	gs_esc_term_buf(shown, sizeof(shown), exe);
+	snprintf(why, sizeof(why),
+		 "process %u exec()'d %s: what ran before is recorded; the new program's GIL is not (gilscope "
+		 "instruments the program it started and its fork()ed children)",
+		 pid, shown);
+	gs_warn("%s", why);
+	gs_emit_meta(&S->emit, pid, "python.error", why);
+}
 
 /* One ring record: decoded by ring_decode.c; the value a watchpoint hit stored is read here
  * (it needs the target's code). */
@@ -55,6 +76,8 @@ static void on_record(const struct perf_event_header *h, void *arg)
 		S->lost += d.r.arg64;
 		d.r.arg = c->cpu;
 	}
+	if (d.r.type == GS_REC_COMM && d.r.arg == 1 && S->have_python && d.r.pid == (uint32_t)S->probes.py.pid)
+		exec_noted(S, d.r.pid);
 	if (d.r.type == GS_REC_COMM)
 		gs_merge_add(S->merge, c->cpu, &d.r, d.name, strnlen(d.name, 15) + 1);
 	else

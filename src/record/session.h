@@ -43,6 +43,7 @@ struct gs_session {
 	int pending_sig;                /* a signal that arrived while gilscope held the command */
 	int ready_fd;                   /* --import: the command writes here once its imports are done */
 	uint64_t lost, throttled, corrupt;
+	int exec_noted;                 /* the instrumented CPython's exec() was said */
 };
 
 /* collect.c: drains every ring into the merge, then hands the records older than the

@@ -12,6 +12,10 @@ def test_exec_into_python_ends_the_hold(tmp_path, python):
     # the first image's CPython stays the process's, though it was replaced
     assert rep["python"] is not None, rep
     assert rep["python"]["version"].startswith(version_of(python))
+    # not silently: the new program's GIL is not recorded, and gilscope says so once
+    said = [line for line in run.proc.stderr.splitlines() if "exec()'d" in line]
+    assert len(said) == 1 and f"process {rep['target_pid']} exec()'d" in said[0] and "GIL is not" in said[0], \
+        run.proc.stderr
     (fact,) = [f for f in run.facts if f["kind"] == "exec"]
     main = run.thread(rep["target_pid"])
     # the main thread held the GIL at the exec: that hold ends there, not when the process exits
