@@ -5,6 +5,7 @@
 #include "base/procfs.h"
 #include "base/util.h"
 #include "probe/ptrace.h"
+#include "probe/tracer.h"
 #include "probe/x86.h"
 #include "probe/x86_glibc.h"
 
@@ -285,6 +286,7 @@ static int patch_jumps(pid_t pid, const struct gs_python *py, uint64_t tramp, co
 	x86_emit_jmp(jmp, entry, tramp);
 	if ((err = gs_mem_write(pid, entry, jmp, img->prologue_len)) < 0)
 		return err;
+	gs_handover_step("pokes");
 	for (int i = 0; i < img->nsites; i++) {
 		const struct gs_site *st = &img->sites[i];
 		uint64_t store = st->store + py->bias;

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "probe/ptrace.h"
 #include "base/procfs.h"
+#include "probe/tracer.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -62,10 +63,16 @@ int gs_ptrace_syscall(pid_t pid, uint64_t scratch, long nr, const uint64_t args[
 	regs.r8 = args[4];
 	regs.r9 = args[5];
 	err = 0;
-	if (ptrace(PTRACE_SETREGS, pid, NULL, &regs) < 0 || ptrace(PTRACE_CONT, pid, NULL, NULL) < 0) {
+	if (ptrace(PTRACE_SETREGS, pid, NULL, &regs) < 0) {
 		err = -errno;
 		goto restore;
 	}
+	gs_handover_step("syscall-set");
+	if (ptrace(PTRACE_CONT, pid, NULL, NULL) < 0) {
+		err = -errno;
+		goto restore;
+	}
+	gs_handover_step("syscall-cont");
 	for (;;) {
 		if (waitpid(pid, &st, __WALL) < 0) {
 			if (errno == EINTR)
@@ -91,6 +98,7 @@ int gs_ptrace_syscall(pid_t pid, uint64_t scratch, long nr, const uint64_t args[
 		goto restore;
 	}
 	*ret = (int64_t)regs.rax;
+	gs_handover_step("syscall-ran");
 restore:
 	gs_mem_write(pid, scratch, orig, sizeof(orig));
 	ptrace(PTRACE_SETREGS, pid, NULL, &saved);

@@ -13,6 +13,7 @@
 #include "base/util.h"
 #include "cpython/elfsym.h"
 #include "probe/ptrace.h"
+#include "probe/tracer.h"
 #include "record/session.h"
 
 #include <errno.h>
@@ -74,12 +75,15 @@ static int on_exec(struct gs_session *S, pid_t child, struct follow *f)
 	}
 	if ((f->bp_addr = auxv_entry(child)) == 0)
 		return 0;
+	gs_handover_step("exec");
 	if (gs_ptrace_bp_insert(child, f->bp_addr, &f->saved) < 0) {
 		f->bp_addr = 0;
 		gs_session_set_up_python(S, child, 1); /* best effort: libraries may be missing */
+		gs_handover_step("detach");
 		ptrace(PTRACE_DETACH, child, NULL, NULL);
 		return 1;
 	}
+	gs_handover_step("planted");
 	return 0;
 }
 
@@ -87,7 +91,7 @@ static int on_exec(struct gs_session *S, pid_t child, struct follow *f)
  * after the Python set-up) or has exited, 0 while it is still followed. */
 static int follow_report(struct gs_session *S, pid_t child, int st, struct follow *f)
 {
-	int sig = 0;
+	int sig = 0, planted = 0;
 
 	if (WIFEXITED(st) || WIFSIGNALED(st)) {
 		S->status = st;
@@ -99,6 +103,7 @@ static int follow_report(struct gs_session *S, pid_t child, int st, struct follo
 	if (st >> 8 == (SIGTRAP | (PTRACE_EVENT_EXEC << 8))) {
 		if (on_exec(S, child, f))
 			return 1;
+		planted = f->bp_addr != 0;
 	} else if (st >> 16 == PTRACE_EVENT_STOP) {
 		int s = WSTOPSIG(st);
 		/* a group-stop (SIGSTOP and friends) stays stopped until continued; the stop that
@@ -109,9 +114,12 @@ static int follow_report(struct gs_session *S, pid_t child, int st, struct follo
 			ptrace(PTRACE_CONT, child, NULL, NULL);
 		return 0;
 	} else if (WSTOPSIG(st) == SIGTRAP && f->bp_addr) {
-		int hit = gs_ptrace_bp_hit_and_remove(child, f->bp_addr, f->saved);
+		int hit;
+		gs_handover_step("breakpoint");
+		hit = gs_ptrace_bp_hit_and_remove(child, f->bp_addr, f->saved);
 		if (hit == 1) {
 			gs_session_set_up_python(S, child, 1);
+			gs_handover_step("detach");
 			ptrace(PTRACE_DETACH, child, NULL, (void *)(long)S->pending_sig);
 			return 1;
 		}
@@ -120,6 +128,8 @@ static int follow_report(struct gs_session *S, pid_t child, int st, struct follo
 		sig = WSTOPSIG(st); /* a signal for the child: deliver it */
 	}
 	ptrace(PTRACE_CONT, child, NULL, (void *)(long)sig);
+	if (planted)
+		gs_handover_step("running");
 	return 0;
 }
 
@@ -233,6 +243,7 @@ static pid_t start_child(struct gs_session *S, struct pipes *p, const sigset_t *
 		kill_unstarted(child);
 		return -1;
 	}
+	gs_handover_step("seize");
 	if (gs_sched_follow(S->sched, child, why, sizeof(why)) < 0) {
 		gs_err("%s; the command was not started", why);
 		kill_unstarted(child);
