@@ -7,6 +7,9 @@
  * the child is let go before it runs a single Python instruction. A shell or a wrapper may run
  * for long before it execs Python: meanwhile the rings are drained and signals sent to gilscope
  * are passed on to the command, as in the main loop.
+ * The tracer is not gilscope but its guardian (probe/tracer.h): every ptrace request and every
+ * wait for a ptrace stop goes through it, so that a gilscope killed in the middle of the hand-over
+ * leaves the command as it was. gilscope stays the command's parent: it reaps it.
  */
 #define _GNU_SOURCE
 #include "base/procfs.h"
@@ -20,6 +23,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
@@ -80,7 +84,7 @@ static int on_exec(struct gs_session *S, pid_t child, struct follow *f)
 		f->bp_addr = 0;
 		gs_session_set_up_python(S, child, 1); /* best effort: libraries may be missing */
 		gs_handover_step("detach");
-		ptrace(PTRACE_DETACH, child, NULL, NULL);
+		gs_ptrace(PTRACE_DETACH, child, 0, NULL);
 		return 1;
 	}
 	gs_handover_step("planted");
@@ -94,6 +98,9 @@ static int follow_report(struct gs_session *S, pid_t child, int st, struct follo
 	int sig = 0, planted = 0;
 
 	if (WIFEXITED(st) || WIFSIGNALED(st)) {
+		/* the guardian saw the end first; gilscope, the parent, reaps it */
+		while (waitpid(child, &st, 0) < 0 && errno == EINTR)
+			;
 		S->status = st;
 		S->exited = 1;
 		return 1;
@@ -108,10 +115,8 @@ static int follow_report(struct gs_session *S, pid_t child, int st, struct follo
 		int s = WSTOPSIG(st);
 		/* a group-stop (SIGSTOP and friends) stays stopped until continued; the stop that
 		 * reports the continuation (SIGTRAP) must be resumed, not listened to */
-		if (s == SIGSTOP || s == SIGTSTP || s == SIGTTIN || s == SIGTTOU)
-			ptrace(PTRACE_LISTEN, child, NULL, NULL);
-		else
-			ptrace(PTRACE_CONT, child, NULL, NULL);
+		gs_ptrace(s == SIGSTOP || s == SIGTSTP || s == SIGTTIN || s == SIGTTOU ? PTRACE_LISTEN : PTRACE_CONT,
+			  child, 0, NULL);
 		return 0;
 	} else if (WSTOPSIG(st) == SIGTRAP && f->bp_addr) {
 		int hit;
@@ -120,14 +125,14 @@ static int follow_report(struct gs_session *S, pid_t child, int st, struct follo
 		if (hit == 1) {
 			gs_session_set_up_python(S, child, 1);
 			gs_handover_step("detach");
-			ptrace(PTRACE_DETACH, child, NULL, (void *)(long)S->pending_sig);
+			gs_ptrace(PTRACE_DETACH, child, 0, (void *)(long)S->pending_sig);
 			return 1;
 		}
 		sig = SIGTRAP;
 	} else {
 		sig = WSTOPSIG(st); /* a signal for the child: deliver it */
 	}
-	ptrace(PTRACE_CONT, child, NULL, (void *)(long)sig);
+	gs_ptrace(PTRACE_CONT, child, 0, (void *)(long)sig);
 	if (planted)
 		gs_handover_step("running");
 	return 0;
@@ -136,33 +141,32 @@ static int follow_report(struct gs_session *S, pid_t child, int st, struct follo
 /* Follows the traced child through exec()s until it runs CPython (set up, then detach) or exits. */
 static int follow_child(struct gs_session *S, pid_t child, int sfd)
 {
-	struct pollfd *pfd = gs_calloc((size_t)S->ncpu + 1, sizeof(*pfd));
+	struct pollfd *pfd = gs_calloc((size_t)S->ncpu + 2, sizeof(*pfd));
 	struct follow f = { 0 };
-	int interrupts = 0, done = 0, ret = 0;
+	int interrupts = 0, done = 0, ret = 0, waiting = 0;
 
 	while (!done) {
 		int st, n = 0;
-		pid_t w;
 
-		while (!done && (w = waitpid(child, &st, __WALL | WNOHANG)) != 0) {
-			if (w < 0) {
-				if (errno == EINTR)
-					continue;
-				ret = -errno;
-				done = 1;
-				break;
-			}
-			done = follow_report(S, child, st, &f);
-		}
-		if (done)
+		if (!waiting && (ret = gs_ptrace_wait_begin(child)) < 0)
 			break;
+		waiting = 1;
 		pfd[n].fd = sfd;
 		pfd[n].events = POLLIN;
 		pfd[n++].revents = 0;
+		/* the guardian answers the wait when the command reports (a ptrace stop, the exit) */
+		pfd[n].fd = gs_ptrace_wait_fd();
+		pfd[n].events = POLLIN;
+		pfd[n++].revents = 0;
 		n = gs_evlist_pollfds(S->ev, pfd, n);
-		/* SIGCHLD (a ptrace stop or the exit) wakes the poll through the signalfd */
 		poll(pfd, (nfds_t)n, 100);
 		gs_session_drain(S, 0);
+		if (pfd[1].revents) {
+			waiting = 0;
+			if ((ret = gs_ptrace_wait_end(&st)) < 0)
+				break;
+			done = follow_report(S, child, st, &f);
+		}
 		if (pfd[0].revents & POLLIN) {
 			int k = gs_session_forward_signals(sfd, child);
 			if (interrupts < 3 && interrupts + k >= 3)
@@ -193,8 +197,11 @@ static void run_child(const struct gs_record_opts *o, struct pipes *p, const sig
 		snprintf(fdbuf, sizeof(fdbuf), "%d", fd);
 		setenv("GILSCOPE_READY_FD", fdbuf, 1);
 	}
-	if (read(p->go[0], &c, 1) != 1)
-		_exit(127);
+	/* the guardian, not gilscope, traces this process (Yama's ptrace_scope 1 allows descendants only) */
+	prctl(PR_SET_PTRACER, (unsigned long)gs_tracer_pid(), 0, 0, 0);
+	/* the go, or gilscope's end closed: gilscope died before it said go, the command runs untraced */
+	while (read(p->go[0], &c, 1) < 0 && errno == EINTR)
+		;
 	execvp(o->argv[0], o->argv);
 	e = errno;
 	if (write(p->err[1], &e, sizeof(e)) < 0)
@@ -204,7 +211,11 @@ static void run_child(const struct gs_record_opts *o, struct pipes *p, const sig
 
 static void kill_unstarted(pid_t child)
 {
+	int st;
 	kill(child, SIGKILL);
+	/* a traced child's end is the tracer's to see first */
+	while (gs_ptrace_wait(child, &st) == 0 && !WIFEXITED(st) && !WIFSIGNALED(st))
+		;
 	waitpid(child, NULL, __WALL);
 }
 
@@ -215,6 +226,7 @@ static pid_t start_child(struct gs_session *S, struct pipes *p, const sigset_t *
 	const struct gs_record_opts *o = S->o;
 	char why[2048], buf[32];
 	pid_t child;
+	int e;
 
 	if (pipe2(p->go, O_CLOEXEC) < 0 || pipe2(p->err, O_CLOEXEC) < 0) {
 		gs_err("pipe: %s", strerror(errno));
@@ -237,9 +249,9 @@ static pid_t start_child(struct gs_session *S, struct pipes *p, const sigset_t *
 	S->target = child;
 	snprintf(buf, sizeof(buf), "%d", (int)child);
 	gs_emit_meta(&S->emit, 0, "target_pid", buf);
-	if (ptrace(PTRACE_SEIZE, child, NULL, (void *)(long)PTRACE_O_TRACEEXEC) < 0) {
+	if ((e = gs_ptrace(PTRACE_SEIZE, child, 0, (void *)(long)PTRACE_O_TRACEEXEC)) < 0) {
 		gs_err("cannot trace the command (ptrace: %s): run gilscope as root or with CAP_SYS_PTRACE",
-		       strerror(errno));
+		       strerror(-e));
 		kill_unstarted(child);
 		return -1;
 	}
@@ -284,6 +296,7 @@ int gs_session_launch(struct gs_session *S, int sfd, sigset_t *oldmask)
 	close(p.go[1]);
 	p.go[1] = -1;
 	follow_child(S, child, sfd);
+	gs_tracer_stop(); /* the command is handed over (or gone): the guardian has nothing left to guard */
 	if (read(p.err[0], &e, sizeof(e)) == sizeof(e)) {
 		gs_err("cannot run %s: %s", o->argv[0], strerror(e));
 		S->exited = 1;
