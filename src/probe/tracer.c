@@ -401,6 +401,7 @@ static void __attribute__((noreturn)) guardian(int sock0)
 
 static int g_fd = -1, g_waiting;
 static pid_t g_pid;
+static unsigned long g_requests;
 
 int gs_tracer_start(char *why, size_t whylen)
 {
@@ -447,6 +448,11 @@ pid_t gs_tracer_pid(void)
 	return g_pid;
 }
 
+unsigned long gs_tracer_requests(void)
+{
+	return g_requests;
+}
+
 static int send_req(struct tr_msg *q, const void *in, size_t inlen)
 {
 	struct iovec iov[2] = { { q, sizeof(*q) }, { (void *)in, inlen } };
@@ -456,6 +462,7 @@ static int send_req(struct tr_msg *q, const void *in, size_t inlen)
 	if (g_waiting)
 		return -EBUSY;
 	q->len = (uint32_t)inlen;
+	g_requests++;
 	while (sendmsg(g_fd, &mh, MSG_NOSIGNAL) < 0)
 		if (errno != EINTR)
 			return errno == ECONNRESET ? -EPIPE : -errno;

@@ -40,6 +40,8 @@ int gs_tracer_start(char *why, size_t whylen);
 void gs_tracer_stop(void);
 /* The guardian's pid (for PR_SET_PTRACER), or 0. */
 pid_t gs_tracer_pid(void);
+/* How many requests were sent to the guardian so far (each one a round trip). */
+unsigned long gs_tracer_requests(void);
 
 /* One ptrace(2) request, made by the guardian: PTRACE_SEIZE, INTERRUPT, CONT, LISTEN, DETACH,
  * GETREGS, SETREGS, PEEKTEXT/PEEKDATA, POKETEXT/POKEDATA, PEEKUSER, POKEUSER, with ptrace's

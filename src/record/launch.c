@@ -68,7 +68,16 @@ static int exec_may_be_python(pid_t pid)
 struct follow {
 	uint64_t bp_addr;
 	long saved;
+	uint64_t exec_ns;            /* when the CPython image's exec stop was seen */
+	unsigned long exec_requests; /* requests to the guardian until then */
 };
+
+/* The hand-over is done: what it cost (gilscope -v). */
+static void handed_over(const struct follow *f)
+{
+	gs_debug("hand-over: %.2f ms from the exec stop to the detach, %lu requests to the guardian",
+		 (double)(gs_now_ns() - f->exec_ns) / 1e6, gs_tracer_requests() - f->exec_requests);
+}
 
 /* The command exec'd: a CPython gets a breakpoint at its entry point. 1 once handed over. */
 static int on_exec(struct gs_session *S, pid_t child, struct follow *f)
@@ -79,12 +88,15 @@ static int on_exec(struct gs_session *S, pid_t child, struct follow *f)
 	}
 	if ((f->bp_addr = auxv_entry(child)) == 0)
 		return 0;
+	f->exec_ns = gs_now_ns();
+	f->exec_requests = gs_tracer_requests();
 	gs_handover_step("exec");
 	if (gs_ptrace_bp_insert(child, f->bp_addr, &f->saved) < 0) {
 		f->bp_addr = 0;
 		gs_session_set_up_python(S, child, 1); /* best effort: libraries may be missing */
 		gs_handover_step("detach");
 		gs_ptrace(PTRACE_DETACH, child, 0, NULL);
+		handed_over(f);
 		return 1;
 	}
 	gs_handover_step("planted");
@@ -126,6 +138,7 @@ static int follow_report(struct gs_session *S, pid_t child, int st, struct follo
 			gs_session_set_up_python(S, child, 1);
 			gs_handover_step("detach");
 			gs_ptrace(PTRACE_DETACH, child, 0, (void *)(long)S->pending_sig);
+			handed_over(f);
 			return 1;
 		}
 		sig = SIGTRAP;
