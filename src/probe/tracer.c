@@ -9,6 +9,7 @@
 #include "probe/tracer.h"
 #include "base/procfs.h"
 #include "base/util.h"
+#include "probe/ptrace.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +21,7 @@
 #include <sys/ptrace.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
@@ -30,6 +32,7 @@
 #define MAX_PAYLOAD 32768u
 #define MAX_INT3 64
 #define MAX_HELD 32
+#define MAX_MAPS 16
 
 struct tr_msg {
 	int32_t op;   /* a ptrace request or OP_*; unused in answers */
@@ -51,6 +54,7 @@ struct patch {
 struct journal {
 	pid_t pid;         /* the tracee held (0: none) */
 	int stopped;       /* in a stop the guardian reported and has not resumed since */
+	int status;        /* that stop's wait status */
 	int sig;           /* that stop's signal, to be passed on (0: none) */
 	int own_trap;      /* that stop is the SIGTRAP of one of the journal's int3s */
 	int have_regs;     /* regs: the registers before the first SETREGS or POKEUSER */
@@ -61,6 +65,9 @@ struct journal {
 	size_t nint3;
 	int held[MAX_HELD]; /* signals reported at a stop and not passed on by gilscope */
 	size_t nheld;
+	uint64_t mmap_at, mmap_len; /* an injected mmap is set up at this `syscall` (0: none) */
+	uint64_t maps[MAX_MAPS][2]; /* what injected mmaps mapped: {address, length} */
+	size_t nmaps;
 };
 
 static void journal_drop(struct journal *J)
@@ -70,6 +77,8 @@ static void journal_drop(struct journal *J)
 	J->npatches = 0;
 	J->nint3 = 0;
 	J->have_regs = 0;
+	J->mmap_at = 0;
+	J->nmaps = 0;
 }
 
 static void journal_reset(struct journal *J)
@@ -114,6 +123,32 @@ static int after_own_int3(const struct journal *J, const struct user_regs_struct
 	return is_int3(J, r->rip - 1) && gs_mem_read(J->pid, r->rip - 1, &b, 1) == 0 && b == 0xcc;
 }
 
+/* The registers of an injected system call are set (SETREGS): an mmap is watched for its result. */
+static void note_setregs(struct journal *J, pid_t pid, const struct user_regs_struct *r)
+{
+	uint8_t code[2];
+	if (pid != J->pid)
+		return;
+	J->mmap_at = 0;
+	if (r->rax == SYS_mmap && r->orig_rax == (unsigned long long)-1 && gs_mem_read(pid, r->rip, code, 2) == 0 &&
+	    code[0] == 0x0f && code[1] == 0x05) {
+		J->mmap_at = r->rip;
+		J->mmap_len = r->rsi;
+	}
+}
+
+/* The tracee is past the watched mmap's `syscall` (r: its registers): its result is kept. */
+static void note_mmap_result(struct journal *J, const struct user_regs_struct *r)
+{
+	if (!J->mmap_at || (r->rip != J->mmap_at + 2 && r->rip != J->mmap_at + 3))
+		return;
+	if (r->rax && r->rax < (unsigned long long)-4096 && J->nmaps < MAX_MAPS) {
+		J->maps[J->nmaps][0] = r->rax;
+		J->maps[J->nmaps++][1] = J->mmap_len;
+	}
+	J->mmap_at = 0;
+}
+
 /* The tracee reported st (to the guardian's waitpid). */
 static void note_report(struct journal *J, pid_t pid, int st)
 {
@@ -127,14 +162,16 @@ static void note_report(struct journal *J, pid_t pid, int st)
 	if (!WIFSTOPPED(st))
 		return;
 	J->stopped = 1;
+	J->status = st;
 	J->sig = J->own_trap = 0;
 	if (st >> 8 == (SIGTRAP | (PTRACE_EVENT_EXEC << 8))) {
 		journal_drop(J); /* a new image: nothing written before is there any more */
 	} else if ((st >> 16) == 0) {
 		/* a signal-delivery-stop */
-		if (WSTOPSIG(st) == SIGTRAP && ptrace(PTRACE_GETREGS, pid, NULL, &r) == 0 && after_own_int3(J, &r))
+		if (WSTOPSIG(st) == SIGTRAP && ptrace(PTRACE_GETREGS, pid, NULL, &r) == 0 && after_own_int3(J, &r)) {
 			J->own_trap = 1;
-		else
+			note_mmap_result(J, &r);
+		} else
 			J->sig = WSTOPSIG(st);
 	}
 }
@@ -234,6 +271,8 @@ static void serve(struct journal *J, const struct tr_msg *q, const uint8_t *in, 
 		else if ((a->err = keep_regs(J, pid)) == 0 &&
 			 ptrace(q->op, pid, addr, q->op == PTRACE_SETREGS ? (void *)in : data) < 0)
 			a->err = -errno;
+		else if (q->op == PTRACE_SETREGS)
+			note_setregs(J, pid, (const struct user_regs_struct *)in);
 		break;
 	case PTRACE_PEEKTEXT:
 	case PTRACE_PEEKDATA:
@@ -295,30 +334,63 @@ static int wait_report(struct journal *J)
 	return J->pid ? 0 : -1;
 }
 
+static int in_group_stop(const struct journal *J)
+{
+	int s = WSTOPSIG(J->status);
+	return (J->status >> 16) == PTRACE_EVENT_STOP && (s == SIGSTOP || s == SIGTSTP || s == SIGTTIN || s == SIGTTOU);
+}
+
+/* Stops the tracee if it runs, then takes the SIGTRAP of an int3 of ours that ran but was not
+ * reported yet (an interrupt came first): let go, it would kill the command. cur receives the
+ * registers. 0, or -1 when the tracee is gone. */
+static int stop_tracee(struct journal *J, struct user_regs_struct *cur)
+{
+	pid_t pid = J->pid;
+	if (!J->stopped) {
+		ptrace(PTRACE_INTERRUPT, pid, NULL, NULL);
+		if (wait_report(J) < 0)
+			return -1;
+	}
+	if (ptrace(PTRACE_GETREGS, pid, NULL, cur) < 0)
+		return -1;
+	for (int tries = 0; !J->own_trap && after_own_int3(J, cur) && tries < 16; tries++) {
+		note_resume(J, pid, 0);
+		if (ptrace(PTRACE_CONT, pid, NULL, NULL) < 0 || wait_report(J) < 0 ||
+		    ptrace(PTRACE_GETREGS, pid, NULL, cur) < 0)
+			return -1;
+	}
+	note_mmap_result(J, cur); /* stopped just after an injected mmap */
+	return 0;
+}
+
+/* Unmaps what injected mmaps mapped, with an injected munmap at pc (the tracee is in its own
+ * state again). Not from a group-stop: running the call would end it. */
+static void unmap_injected(struct journal *J, uint64_t pc)
+{
+	if (!J->nmaps || in_group_stop(J))
+		return;
+	if (J->sig && J->nheld < MAX_HELD)
+		J->held[J->nheld++] = J->sig; /* the calls resume the tracee without it */
+	J->sig = 0;
+	for (size_t i = J->nmaps; i-- > 0;) {
+		uint64_t args[6] = { J->maps[i][0], J->maps[i][1], 0, 0, 0, 0 };
+		int64_t ret;
+		int sig = 0;
+		if (gs_ptrace_syscall(J->pid, pc, SYS_munmap, args, &ret, &sig) < 0)
+			break;
+		if (sig && J->nheld < MAX_HELD)
+			J->held[J->nheld++] = sig;
+	}
+}
+
 /* gilscope is gone: the tracee is brought back to what it was and let go. */
 static void rollback(struct journal *J)
 {
 	struct user_regs_struct cur, regs;
 	pid_t pid = J->pid;
-	int tries = 0;
 
-	if (!pid)
+	if (!pid || stop_tracee(J, &cur) < 0)
 		return;
-	if (!J->stopped) {
-		ptrace(PTRACE_INTERRUPT, pid, NULL, NULL);
-		if (wait_report(J) < 0)
-			return;
-	}
-	if (ptrace(PTRACE_GETREGS, pid, NULL, &cur) < 0)
-		return;
-	/* one of our int3s ran but its SIGTRAP was not reported yet (an interrupt came first): take
-	 * it now, or it would kill the command once let go */
-	while (!J->own_trap && after_own_int3(J, &cur) && tries++ < 16) {
-		note_resume(J, pid, 0);
-		if (ptrace(PTRACE_CONT, pid, NULL, NULL) < 0 || wait_report(J) < 0 ||
-		    ptrace(PTRACE_GETREGS, pid, NULL, &cur) < 0)
-			return;
-	}
 	for (size_t i = J->npatches; i-- > 0;)
 		gs_mem_write(pid, J->patches[i].addr, J->patches[i].orig, J->patches[i].len);
 	regs = J->have_regs ? J->regs : cur;
@@ -326,6 +398,7 @@ static void rollback(struct journal *J)
 		regs.rip--; /* stopped by the breakpoint: the instruction it replaced is to run */
 	if (J->have_regs || regs.rip != cur.rip)
 		ptrace(PTRACE_SETREGS, pid, NULL, &regs);
+	unmap_injected(J, regs.rip);
 	for (size_t i = 0; i < J->nheld; i++)
 		kill(pid, J->held[i]);
 	ptrace(PTRACE_DETACH, pid, NULL, (void *)(long)J->sig);
@@ -345,6 +418,8 @@ static void guardian_setup(int sock, int *sfd)
 	if (null >= 0) {
 		dup2(null, 0);
 		dup2(null, 1);
+		if (null > 1)
+			close(null);
 	}
 	if (sock != 3) {
 		dup2(sock, 3);
@@ -357,14 +432,20 @@ static void guardian_setup(int sock, int *sfd)
 	*sfd = signalfd(-1, &ss, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
+/* In the guardian itself, gs_ptrace() and friends run the request here (ptrace.c's remote calls
+ * serve the rollback), journaled nowhere, and the test hook is off. */
+static int g_local;
+
 static void __attribute__((noreturn)) guardian(int sock0)
 {
-	static uint8_t in[sizeof(struct tr_msg) + MAX_PAYLOAD], out[sizeof(struct user_regs_struct)];
+	static uint8_t in[sizeof(struct tr_msg) + MAX_PAYLOAD] __attribute__((aligned(16)));
+	static uint8_t out[sizeof(struct user_regs_struct)] __attribute__((aligned(16)));
 	struct journal J = { 0 };
 	const int sock = 3;
 	pid_t waiting = 0;
 	int sfd;
 
+	g_local = 1;
 	guardian_setup(sock0, &sfd);
 	for (;;) {
 		struct pollfd p[2] = { { sock, POLLIN, 0 }, { sfd, POLLIN, 0 } };
@@ -394,6 +475,11 @@ static void __attribute__((noreturn)) guardian(int sock0)
 		answer(sock, &a, out);
 	}
 	rollback(&J);
+	free(J.patches);
+	close(sock);
+	close(sfd);
+	close(0);
+	close(1);
 	_exit(0);
 }
 
@@ -484,7 +570,16 @@ static int recv_answer(struct tr_msg *a, void *out, size_t outlen)
 
 static int call(struct tr_msg *q, const void *in, size_t inlen, void *out, size_t outlen)
 {
-	int err = send_req(q, in, inlen);
+	int err;
+	if (g_local) {
+		static struct journal none; /* pid 0: journals nothing */
+		struct tr_msg a;
+		q->len = (uint32_t)inlen;
+		serve(&none, q, in, &a, out);
+		q->data = a.data;
+		return a.err;
+	}
+	err = send_req(q, in, inlen);
 	return err < 0 ? err : recv_answer(q, out, outlen);
 }
 
@@ -554,7 +649,14 @@ int gs_ptrace_wait_end(int *status)
 
 int gs_ptrace_wait(pid_t pid, int *status)
 {
-	int err = gs_ptrace_wait_begin(pid);
+	int err;
+	if (g_local) {
+		while (waitpid(pid, status, __WALL) < 0)
+			if (errno != EINTR)
+				return -errno;
+		return 0;
+	}
+	err = gs_ptrace_wait_begin(pid);
 	return err < 0 ? err : gs_ptrace_wait_end(status);
 }
 
@@ -562,6 +664,8 @@ void gs_handover_step(const char *step)
 {
 	static const char *kill_at;
 	static int read_env;
+	if (g_local)
+		return;
 	if (!read_env) {
 		kill_at = getenv("GILSCOPE_TEST_KILL_AT");
 		read_env = 1;
