@@ -35,7 +35,7 @@
 #define MAX_MAPS 16
 
 struct tr_msg {
-	int32_t op;   /* a ptrace request or OP_*; unused in answers */
+	int32_t op; /* a ptrace request or OP_*; unused in answers */
 	int32_t pid;
 	uint64_t addr;
 	uint64_t data; /* ptrace's data; in answers: the PEEK word, the wait status */
@@ -52,12 +52,12 @@ struct patch {
 };
 
 struct journal {
-	pid_t pid;         /* the tracee held (0: none) */
-	int stopped;       /* in a stop the guardian reported and has not resumed since */
-	int status;        /* that stop's wait status */
-	int sig;           /* that stop's signal, to be passed on (0: none) */
-	int own_trap;      /* that stop is the SIGTRAP of one of the journal's int3s */
-	int have_regs;     /* regs: the registers before the first SETREGS or POKEUSER */
+	pid_t pid;     /* the tracee held (0: none) */
+	int stopped;   /* in a stop the guardian reported and has not resumed since */
+	int status;    /* that stop's wait status */
+	int sig;       /* that stop's signal, to be passed on (0: none) */
+	int own_trap;  /* that stop is the SIGTRAP of one of the journal's int3s */
+	int have_regs; /* regs: the registers before the first SETREGS or POKEUSER */
 	struct user_regs_struct regs;
 	struct patch *patches;
 	size_t npatches, cap;
@@ -407,7 +407,8 @@ static void rollback(struct journal *J)
 
 static void guardian_setup(int sock, int *sfd)
 {
-	static const int deaf[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGTSTP, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2 };
+	static const int deaf[] = { SIGINT,  SIGTERM, SIGHUP,  SIGQUIT, SIGPIPE,
+				    SIGTSTP, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2 };
 	sigset_t ss;
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 
@@ -529,15 +530,9 @@ void gs_tracer_stop(void)
 	g_pid = 0;
 }
 
-pid_t gs_tracer_pid(void)
-{
-	return g_pid;
-}
+pid_t gs_tracer_pid(void) { return g_pid; }
 
-unsigned long gs_tracer_requests(void)
-{
-	return g_requests;
-}
+unsigned long gs_tracer_requests(void) { return g_requests; }
 
 static int send_req(struct tr_msg *q, const void *in, size_t inlen)
 {
@@ -629,10 +624,7 @@ int gs_ptrace_wait_begin(pid_t pid)
 	return err;
 }
 
-int gs_ptrace_wait_fd(void)
-{
-	return g_fd;
-}
+int gs_ptrace_wait_fd(void) { return g_fd; }
 
 int gs_ptrace_wait_end(int *status)
 {
