@@ -628,7 +628,7 @@ int gs_ptrace_wait_fd(void) { return g_fd; }
 
 int gs_ptrace_wait_end(int *status)
 {
-	struct tr_msg a;
+	struct tr_msg a = { 0 };
 	int err;
 	if (!g_waiting)
 		return -EINVAL;
