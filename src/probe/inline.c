@@ -1,10 +1,11 @@
 /* inline.c - inline GIL probes (see inline.h). The machine code is built by x86.c, the remote
- * system calls go through ptrace.c. */
+ * system calls go through ptrace.c, every write into the tracee through the guardian (tracer.h). */
 #define _GNU_SOURCE
 #include "probe/inline.h"
 #include "base/procfs.h"
 #include "base/util.h"
 #include "probe/ptrace.h"
+#include "probe/tracer.h"
 #include "probe/x86.h"
 #include "probe/x86_glibc.h"
 
@@ -177,7 +178,7 @@ static int map_ring(struct remote *t, struct gs_inline *il, uint64_t tramp, uint
 		return err;
 	}
 	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)getpid(), il->memfd);
-	if ((err = gs_mem_write(t->pid, tramp + TRAMP_SIZE - 64, path, strlen(path) + 1)) < 0)
+	if ((err = gs_ptrace_write(t->pid, tramp + TRAMP_SIZE - 64, path, strlen(path) + 1)) < 0)
 		goto fail_ptrace;
 	r = rcall(t, SYS_open, tramp + TRAMP_SIZE - 64, O_RDWR | O_CLOEXEC, 0, 0, 0, 0, &err);
 	if (err < 0)
@@ -283,14 +284,15 @@ static int patch_jumps(pid_t pid, const struct gs_python *py, uint64_t tramp, co
 
 	memset(jmp, 0x90, sizeof(jmp));
 	x86_emit_jmp(jmp, entry, tramp);
-	if ((err = gs_mem_write(pid, entry, jmp, img->prologue_len)) < 0)
+	if ((err = gs_ptrace_write(pid, entry, jmp, img->prologue_len)) < 0)
 		return err;
+	gs_handover_step("pokes");
 	for (int i = 0; i < img->nsites; i++) {
 		const struct gs_site *st = &img->sites[i];
 		uint64_t store = st->store + py->bias;
 		memset(jmp, 0x90, sizeof(jmp));
 		x86_emit_jmp(jmp, store, tramp + site_off[i]);
-		if ((err = gs_mem_write(pid, store, jmp, st->store_len)) < 0)
+		if ((err = gs_ptrace_write(pid, store, jmp, st->store_len)) < 0)
 			return err;
 	}
 	return 0;
@@ -334,7 +336,7 @@ int gs_inline_setup(struct gs_inline *il, pid_t pid, const struct gs_python *py,
 		goto fail;
 	}
 	t.ptrace_failed = 1; /* from here on, every failure is a ptrace one */
-	if ((err = gs_mem_write(pid, tramp, code, o)) < 0 || (err = patch_jumps(pid, py, tramp, site_off)) < 0)
+	if ((err = gs_ptrace_write(pid, tramp, code, o)) < 0 || (err = patch_jumps(pid, py, tramp, site_off)) < 0)
 		goto fail;
 	il->trampolines = tramp;
 	il->nprobes = 1 + img->nsites;

@@ -1,7 +1,8 @@
-/* ptrace.c - a stopped tracee's registers and code, through ptrace (see ptrace.h). */
+/* ptrace.c - a stopped tracee's registers and code, through the guardian's ptrace (see ptrace.h). */
 #define _GNU_SOURCE
 #include "probe/ptrace.h"
 #include "base/procfs.h"
+#include "probe/tracer.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -13,29 +14,27 @@
 int gs_ptrace_bp_insert(pid_t pid, uint64_t addr, long *saved)
 {
 	long word;
-	errno = 0;
-	word = ptrace(PTRACE_PEEKTEXT, pid, (void *)(uintptr_t)addr, NULL);
-	if (errno)
-		return -errno;
+	int err;
+	if ((err = gs_ptrace(PTRACE_PEEKTEXT, pid, addr, &word)) < 0)
+		return err;
 	*saved = word;
 	word = (long)(((unsigned long)word & ~0xfful) | 0xccul); /* int3 */
-	if (ptrace(PTRACE_POKETEXT, pid, (void *)(uintptr_t)addr, (void *)word) < 0)
-		return -errno;
-	return 0;
+	return gs_ptrace(PTRACE_POKETEXT, pid, addr, (void *)word);
 }
 
 int gs_ptrace_bp_hit_and_remove(pid_t pid, uint64_t addr, long saved)
 {
 	struct user_regs_struct regs;
-	if (ptrace(PTRACE_GETREGS, pid, NULL, &regs) < 0)
-		return -errno;
+	int err;
+	if ((err = gs_ptrace(PTRACE_GETREGS, pid, 0, &regs)) < 0)
+		return err;
 	if (regs.rip != addr + 1)
 		return 0;
-	if (ptrace(PTRACE_POKETEXT, pid, (void *)(uintptr_t)addr, (void *)saved) < 0)
-		return -errno;
+	if ((err = gs_ptrace(PTRACE_POKETEXT, pid, addr, (void *)saved)) < 0)
+		return err;
 	regs.rip = addr;
-	if (ptrace(PTRACE_SETREGS, pid, NULL, &regs) < 0)
-		return -errno;
+	if ((err = gs_ptrace(PTRACE_SETREGS, pid, 0, &regs)) < 0)
+		return err;
 	return 1;
 }
 
@@ -46,10 +45,10 @@ int gs_ptrace_syscall(pid_t pid, uint64_t scratch, long nr, const uint64_t args[
 	uint8_t orig[3];
 	int err, st;
 
-	if (ptrace(PTRACE_GETREGS, pid, NULL, &saved) < 0)
-		return -errno;
+	if ((err = gs_ptrace(PTRACE_GETREGS, pid, 0, &saved)) < 0)
+		return err;
 	if ((err = gs_mem_read(pid, scratch, orig, sizeof(orig))) < 0 ||
-	    (err = gs_mem_write(pid, scratch, code, sizeof(code))) < 0)
+	    (err = gs_ptrace_write(pid, scratch, code, sizeof(code))) < 0)
 		return err;
 	regs = saved;
 	regs.rip = scratch;
@@ -61,18 +60,15 @@ int gs_ptrace_syscall(pid_t pid, uint64_t scratch, long nr, const uint64_t args[
 	regs.r10 = args[3];
 	regs.r8 = args[4];
 	regs.r9 = args[5];
-	err = 0;
-	if (ptrace(PTRACE_SETREGS, pid, NULL, &regs) < 0 || ptrace(PTRACE_CONT, pid, NULL, NULL) < 0) {
-		err = -errno;
+	if ((err = gs_ptrace(PTRACE_SETREGS, pid, 0, &regs)) < 0)
 		goto restore;
-	}
+	gs_handover_step("syscall-set");
+	if ((err = gs_ptrace(PTRACE_CONT, pid, 0, NULL)) < 0)
+		goto restore;
+	gs_handover_step("syscall-cont");
 	for (;;) {
-		if (waitpid(pid, &st, __WALL) < 0) {
-			if (errno == EINTR)
-				continue;
-			err = -errno;
+		if ((err = gs_ptrace_wait(pid, &st)) < 0)
 			goto restore;
-		}
 		if (!WIFSTOPPED(st)) {
 			err = -ESRCH;
 			return err; /* the process is gone */
@@ -81,27 +77,25 @@ int gs_ptrace_syscall(pid_t pid, uint64_t scratch, long nr, const uint64_t args[
 			break;
 		if ((st >> 16) == 0 && pending_sig)
 			*pending_sig = WSTOPSIG(st); /* deliver later */
-		if (ptrace(PTRACE_CONT, pid, NULL, NULL) < 0) {
-			err = -errno;
+		if ((err = gs_ptrace(PTRACE_CONT, pid, 0, NULL)) < 0)
 			goto restore;
-		}
 	}
-	if (ptrace(PTRACE_GETREGS, pid, NULL, &regs) < 0) {
-		err = -errno;
+	if ((err = gs_ptrace(PTRACE_GETREGS, pid, 0, &regs)) < 0)
 		goto restore;
-	}
 	*ret = (int64_t)regs.rax;
+	gs_handover_step("syscall-ran");
 restore:
-	gs_mem_write(pid, scratch, orig, sizeof(orig));
-	ptrace(PTRACE_SETREGS, pid, NULL, &saved);
+	gs_ptrace_write(pid, scratch, orig, sizeof(orig));
+	gs_ptrace(PTRACE_SETREGS, pid, 0, &saved);
 	return err;
 }
 
 int gs_ptrace_fs_base(pid_t pid, uint64_t *fs)
 {
 	struct user_regs_struct regs;
-	if (ptrace(PTRACE_GETREGS, pid, NULL, &regs) < 0)
-		return -errno;
+	int err;
+	if ((err = gs_ptrace(PTRACE_GETREGS, pid, 0, &regs)) < 0)
+		return err;
 	*fs = regs.fs_base;
 	return 0;
 }

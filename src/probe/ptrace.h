@@ -5,8 +5,10 @@
  * -errno for a ptrace failure (-ESRCH: the process is gone). Registers are x86-64's (struct
  * user_regs_struct: rip, rax, fs_base; the syscall instruction and its argument registers):
  * this is, with x86.c, native.c's register numbering and x86_glibc.h, the architecture-specific
- * code to port. Code words are read and written with PTRACE_PEEKTEXT/POKETEXT or
- * /proc/PID/mem (procfs.h).
+ * code to port. Every request and every wait goes through the guardian (tracer.h), which
+ * journals what it changes: a SIGKILL of gilscope in the middle leaves the tracee as it was.
+ * Code is written with PTRACE_POKETEXT or the guardian's journaled /proc/PID/mem write, read
+ * with PTRACE_PEEKTEXT or /proc/PID/mem (procfs.h).
  */
 #ifndef GS_PTRACE_H
 #define GS_PTRACE_H

@@ -7,12 +7,16 @@
  * the child is let go before it runs a single Python instruction. A shell or a wrapper may run
  * for long before it execs Python: meanwhile the rings are drained and signals sent to gilscope
  * are passed on to the command, as in the main loop.
+ * The tracer is not gilscope but its guardian (probe/tracer.h): every ptrace request and every
+ * wait for a ptrace stop goes through it, so that a gilscope killed in the middle of the hand-over
+ * leaves the command as it was. gilscope stays the command's parent: it reaps it.
  */
 #define _GNU_SOURCE
 #include "base/procfs.h"
 #include "base/util.h"
 #include "cpython/elfsym.h"
 #include "probe/ptrace.h"
+#include "probe/tracer.h"
 #include "record/session.h"
 
 #include <errno.h>
@@ -20,6 +24,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -63,7 +68,16 @@ static int exec_may_be_python(pid_t pid)
 struct follow {
 	uint64_t bp_addr;
 	long saved;
+	uint64_t exec_ns;            /* when the CPython image's exec stop was seen */
+	unsigned long exec_requests; /* requests to the guardian until then */
 };
+
+/* The hand-over is done: what it cost (gilscope -v). */
+static void handed_over(const struct follow *f)
+{
+	gs_debug("hand-over: %.2f ms from the exec stop to the detach, %lu requests to the guardian",
+		 (double)(gs_now_ns() - f->exec_ns) / 1e6, gs_tracer_requests() - f->exec_requests);
+}
 
 /* The command exec'd: a CPython gets a breakpoint at its entry point. 1 once handed over. */
 static int on_exec(struct gs_session *S, pid_t child, struct follow *f)
@@ -74,12 +88,18 @@ static int on_exec(struct gs_session *S, pid_t child, struct follow *f)
 	}
 	if ((f->bp_addr = auxv_entry(child)) == 0)
 		return 0;
+	f->exec_ns = gs_now_ns();
+	f->exec_requests = gs_tracer_requests();
+	gs_handover_step("exec");
 	if (gs_ptrace_bp_insert(child, f->bp_addr, &f->saved) < 0) {
 		f->bp_addr = 0;
 		gs_session_set_up_python(S, child, 1); /* best effort: libraries may be missing */
-		ptrace(PTRACE_DETACH, child, NULL, NULL);
+		gs_handover_step("detach");
+		gs_ptrace(PTRACE_DETACH, child, 0, NULL);
+		handed_over(f);
 		return 1;
 	}
+	gs_handover_step("planted");
 	return 0;
 }
 
@@ -87,9 +107,12 @@ static int on_exec(struct gs_session *S, pid_t child, struct follow *f)
  * after the Python set-up) or has exited, 0 while it is still followed. */
 static int follow_report(struct gs_session *S, pid_t child, int st, struct follow *f)
 {
-	int sig = 0;
+	int sig = 0, planted = 0;
 
 	if (WIFEXITED(st) || WIFSIGNALED(st)) {
+		/* the guardian saw the end first; gilscope, the parent, reaps it */
+		while (waitpid(child, &st, 0) < 0 && errno == EINTR)
+			;
 		S->status = st;
 		S->exited = 1;
 		return 1;
@@ -99,60 +122,64 @@ static int follow_report(struct gs_session *S, pid_t child, int st, struct follo
 	if (st >> 8 == (SIGTRAP | (PTRACE_EVENT_EXEC << 8))) {
 		if (on_exec(S, child, f))
 			return 1;
+		planted = f->bp_addr != 0;
 	} else if (st >> 16 == PTRACE_EVENT_STOP) {
 		int s = WSTOPSIG(st);
 		/* a group-stop (SIGSTOP and friends) stays stopped until continued; the stop that
 		 * reports the continuation (SIGTRAP) must be resumed, not listened to */
-		if (s == SIGSTOP || s == SIGTSTP || s == SIGTTIN || s == SIGTTOU)
-			ptrace(PTRACE_LISTEN, child, NULL, NULL);
-		else
-			ptrace(PTRACE_CONT, child, NULL, NULL);
+		gs_ptrace(s == SIGSTOP || s == SIGTSTP || s == SIGTTIN || s == SIGTTOU ? PTRACE_LISTEN : PTRACE_CONT,
+			  child, 0, NULL);
 		return 0;
 	} else if (WSTOPSIG(st) == SIGTRAP && f->bp_addr) {
-		int hit = gs_ptrace_bp_hit_and_remove(child, f->bp_addr, f->saved);
+		int hit;
+		gs_handover_step("breakpoint");
+		hit = gs_ptrace_bp_hit_and_remove(child, f->bp_addr, f->saved);
 		if (hit == 1) {
 			gs_session_set_up_python(S, child, 1);
-			ptrace(PTRACE_DETACH, child, NULL, (void *)(long)S->pending_sig);
+			gs_handover_step("detach");
+			gs_ptrace(PTRACE_DETACH, child, 0, (void *)(long)S->pending_sig);
+			handed_over(f);
 			return 1;
 		}
 		sig = SIGTRAP;
 	} else {
 		sig = WSTOPSIG(st); /* a signal for the child: deliver it */
 	}
-	ptrace(PTRACE_CONT, child, NULL, (void *)(long)sig);
+	gs_ptrace(PTRACE_CONT, child, 0, (void *)(long)sig);
+	if (planted)
+		gs_handover_step("running");
 	return 0;
 }
 
 /* Follows the traced child through exec()s until it runs CPython (set up, then detach) or exits. */
 static int follow_child(struct gs_session *S, pid_t child, int sfd)
 {
-	struct pollfd *pfd = gs_calloc((size_t)S->ncpu + 1, sizeof(*pfd));
+	struct pollfd *pfd = gs_calloc((size_t)S->ncpu + 2, sizeof(*pfd));
 	struct follow f = { 0 };
-	int interrupts = 0, done = 0, ret = 0;
+	int interrupts = 0, done = 0, ret = 0, waiting = 0;
 
 	while (!done) {
 		int st, n = 0;
-		pid_t w;
 
-		while (!done && (w = waitpid(child, &st, __WALL | WNOHANG)) != 0) {
-			if (w < 0) {
-				if (errno == EINTR)
-					continue;
-				ret = -errno;
-				done = 1;
-				break;
-			}
-			done = follow_report(S, child, st, &f);
-		}
-		if (done)
+		if (!waiting && (ret = gs_ptrace_wait_begin(child)) < 0)
 			break;
+		waiting = 1;
 		pfd[n].fd = sfd;
 		pfd[n].events = POLLIN;
 		pfd[n++].revents = 0;
+		/* the guardian answers the wait when the command reports (a ptrace stop, the exit) */
+		pfd[n].fd = gs_ptrace_wait_fd();
+		pfd[n].events = POLLIN;
+		pfd[n++].revents = 0;
 		n = gs_evlist_pollfds(S->ev, pfd, n);
-		/* SIGCHLD (a ptrace stop or the exit) wakes the poll through the signalfd */
 		poll(pfd, (nfds_t)n, 100);
 		gs_session_drain(S, 0);
+		if (pfd[1].revents) {
+			waiting = 0;
+			if ((ret = gs_ptrace_wait_end(&st)) < 0)
+				break;
+			done = follow_report(S, child, st, &f);
+		}
 		if (pfd[0].revents & POLLIN) {
 			int k = gs_session_forward_signals(sfd, child);
 			if (interrupts < 3 && interrupts + k >= 3)
@@ -183,8 +210,11 @@ static void run_child(const struct gs_record_opts *o, struct pipes *p, const sig
 		snprintf(fdbuf, sizeof(fdbuf), "%d", fd);
 		setenv("GILSCOPE_READY_FD", fdbuf, 1);
 	}
-	if (read(p->go[0], &c, 1) != 1)
-		_exit(127);
+	/* the guardian, not gilscope, traces this process (Yama's ptrace_scope 1 allows descendants only) */
+	prctl(PR_SET_PTRACER, (unsigned long)gs_tracer_pid(), 0, 0, 0);
+	/* the go, or gilscope's end closed: gilscope died before it said go, the command runs untraced */
+	while (read(p->go[0], &c, 1) < 0 && errno == EINTR)
+		;
 	execvp(o->argv[0], o->argv);
 	e = errno;
 	if (write(p->err[1], &e, sizeof(e)) < 0)
@@ -194,7 +224,11 @@ static void run_child(const struct gs_record_opts *o, struct pipes *p, const sig
 
 static void kill_unstarted(pid_t child)
 {
+	int st;
 	kill(child, SIGKILL);
+	/* a traced child's end is the tracer's to see first */
+	while (gs_ptrace_wait(child, &st) == 0 && !WIFEXITED(st) && !WIFSIGNALED(st))
+		;
 	waitpid(child, NULL, __WALL);
 }
 
@@ -205,6 +239,7 @@ static pid_t start_child(struct gs_session *S, struct pipes *p, const sigset_t *
 	const struct gs_record_opts *o = S->o;
 	char why[2048], buf[32];
 	pid_t child;
+	int e;
 
 	if (pipe2(p->go, O_CLOEXEC) < 0 || pipe2(p->err, O_CLOEXEC) < 0) {
 		gs_err("pipe: %s", strerror(errno));
@@ -227,12 +262,13 @@ static pid_t start_child(struct gs_session *S, struct pipes *p, const sigset_t *
 	S->target = child;
 	snprintf(buf, sizeof(buf), "%d", (int)child);
 	gs_emit_meta(&S->emit, 0, "target_pid", buf);
-	if (ptrace(PTRACE_SEIZE, child, NULL, (void *)(long)PTRACE_O_TRACEEXEC) < 0) {
+	if ((e = gs_ptrace(PTRACE_SEIZE, child, 0, (void *)(long)PTRACE_O_TRACEEXEC)) < 0) {
 		gs_err("cannot trace the command (ptrace: %s): run gilscope as root or with CAP_SYS_PTRACE",
-		       strerror(errno));
+		       strerror(-e));
 		kill_unstarted(child);
 		return -1;
 	}
+	gs_handover_step("seize");
 	if (gs_sched_follow(S->sched, child, why, sizeof(why)) < 0) {
 		gs_err("%s; the command was not started", why);
 		kill_unstarted(child);
@@ -273,6 +309,7 @@ int gs_session_launch(struct gs_session *S, int sfd, sigset_t *oldmask)
 	close(p.go[1]);
 	p.go[1] = -1;
 	follow_child(S, child, sfd);
+	gs_tracer_stop(); /* the command is handed over (or gone): the guardian has nothing left to guard */
 	if (read(p.err[0], &e, sizeof(e)) == sizeof(e)) {
 		gs_err("cannot run %s: %s", o->argv[0], strerror(e));
 		S->exited = 1;

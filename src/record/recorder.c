@@ -11,6 +11,7 @@
 #include "record/recorder.h"
 #include "base/util.h"
 #include "probe/tracefs.h"
+#include "probe/tracer.h"
 #include "record/session.h"
 
 #include <errno.h>
@@ -226,6 +227,12 @@ int gs_record(const struct gs_record_opts *o, struct gs_record_result *res)
 	sigset_t oldmask;
 
 	memset(res, 0, sizeof(*res));
+	/* the guardian that will trace the command is forked first, while gilscope holds nothing
+	 * (no perf ring, no output file) it should not share */
+	if (o->pid <= 0 && gs_tracer_start(why, sizeof(why)) < 0) {
+		gs_err("%s; the command was not started", why);
+		return 1;
+	}
 	session_init(&S, o);
 	if (preflight(&S, why, sizeof(why)) < 0) {
 		gs_err("%s", why);
@@ -261,6 +268,7 @@ int gs_record(const struct gs_record_opts *o, struct gs_record_result *res)
 		res->throttled = S.throttled;
 	}
 out:
+	gs_tracer_stop();
 	session_free(&S);
 	if (sfd >= 0)
 		close(sfd);

@@ -1,0 +1,63 @@
+/* tracer.h - the guardian: the process that holds the launched command with ptrace, so that a
+ * SIGKILL of gilscope in the middle of the hand-over cannot harm the command.
+ *
+ * `record -- COMMAND` changes the command while it holds it: a breakpoint (int3) at the CPython
+ * image's entry point, registers set for injected system calls, code patched. The kernel resumes a
+ * tracee whose tracer died as it is, so if the tracer were gilscope, a SIGKILL of gilscope in that
+ * window would leave an int3 without a tracer (the command dies of SIGTRAP) or foreign registers.
+ * So gilscope is not the tracer: gs_tracer_start() forks a guardian (its own process group,
+ * deaf to SIGINT, SIGTERM, SIGHUP, SIGQUIT), and every ptrace request and every wait on the tracee
+ * goes to it over a socket (one round trip each). While it holds a tracee, the guardian keeps a
+ * journal: the registers before the first PTRACE_SETREGS, the original bytes of every write
+ * (gs_ptrace_write, PTRACE_POKE*), the signals the tracee received that were not passed on.
+ * When gilscope's end of the socket closes before the final PTRACE_DETACH (gilscope died), the
+ * guardian stops the tracee (PTRACE_INTERRUPT), takes any SIGTRAP of one of its own int3s,
+ * writes every original byte back (last first), puts the registers back (the PC back over the
+ * int3 at the breakpoint stop), queues the held signals, detaches and exits: the command runs on
+ * as if it had never been traced. A PTRACE_DETACH is the commit: the journal is dropped. The
+ * connection is one per gilscope process (a module-level state, like a signal disposition).
+ *
+ * Functions return 0 or -errno; -ENOTCONN when no guardian runs (gs_tracer_start not called), and
+ * -EPIPE when it died. The guardian is a child of gilscope: gs_tracer_stop() reaps it.
+ *
+ * gs_handover_step(STEP) marks a step of the hand-over. It is a test hook and nothing else: when
+ * the environment variable GILSCOPE_TEST_KILL_AT names STEP, gilscope SIGKILLs itself there, so a
+ * test can show that no step leaves the command harmed (tests/functional/test_handover.py). The
+ * steps: seize, exec, planted, running, breakpoint, syscall-set, syscall-cont, syscall-ran, pokes,
+ * detach (README, "Tests and benchmarks").
+ */
+#ifndef GS_TRACER_H
+#define GS_TRACER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Forks the guardian. 0, or -errno with a sentence in why. */
+int gs_tracer_start(char *why, size_t whylen);
+/* Closes the connection (the guardian restores a tracee it still holds, then exits) and reaps
+ * the guardian. Without a guardian: nothing. */
+void gs_tracer_stop(void);
+/* The guardian's pid (for PR_SET_PTRACER), or 0. */
+pid_t gs_tracer_pid(void);
+/* How many requests were sent to the guardian so far (each one a round trip). */
+unsigned long gs_tracer_requests(void);
+
+/* One ptrace(2) request, made by the guardian: PTRACE_SEIZE, INTERRUPT, CONT, LISTEN, DETACH,
+ * GETREGS, SETREGS, PEEKTEXT/PEEKDATA, POKETEXT/POKEDATA, PEEKUSER, POKEUSER, with ptrace's
+ * addr and data, except that a PEEK* stores the word at data (a long *). 0 or -errno. */
+int gs_ptrace(int req, pid_t pid, uint64_t addr, void *data);
+/* Writes len bytes of the stopped tracee's memory (through /proc/PID/mem; journaled). */
+int gs_ptrace_write(pid_t pid, uint64_t addr, const void *src, size_t len);
+/* waitpid(pid, status, __WALL) made by the guardian (only the tracer sees ptrace stops). */
+int gs_ptrace_wait(pid_t pid, int *status);
+/* The same, split to be polled: begin asks, the fd becomes readable when the answer is there,
+ * end reads it. One wait at a time, and no other request until it ended. */
+int gs_ptrace_wait_begin(pid_t pid);
+int gs_ptrace_wait_fd(void);
+int gs_ptrace_wait_end(int *status);
+
+/* Test hook: SIGKILLs gilscope when GILSCOPE_TEST_KILL_AT equals step; otherwise nothing. */
+void gs_handover_step(const char *step);
+
+#endif
