@@ -109,14 +109,14 @@ static int tsc_calibrate(struct gs_inline *il, const struct perf_event_mmap_page
 
 /* Whether take_gil's prologue and every GIL store can be replaced by a 5-byte jump. 0 or
  * -ENOTSUP. */
-static int check_patchable(const struct gs_pyimage *img, char *why, size_t whylen)
+static int check_patchable(const struct gs_inline_target *tg, char *why, size_t whylen)
 {
-	if (img->nacquire == 0 || img->nrelease == 0 || img->prologue_len < 5) {
+	if (tg->nacquire == 0 || tg->nrelease == 0 || tg->prologue_len < 5 || tg->nsites > GS_INLINE_MAX_SITES) {
 		snprintf(why, whylen, "take_gil's prologue or the GIL stores cannot be moved");
 		return -ENOTSUP;
 	}
-	for (int i = 0; i < img->nsites; i++)
-		if (img->sites[i].store_len < 5) {
+	for (int i = 0; i < tg->nsites; i++)
+		if (tg->sites[i].len < 5) {
 			snprintf(why, whylen, "a GIL store instruction is too short to patch");
 			return -ENOTSUP;
 		}
@@ -204,11 +204,11 @@ fail_ptrace:
 }
 
 /* The GIL reference of a store: its own memory operand, or its absolute address. */
-static struct x86_ref store_ref(const struct gs_site *st, uint64_t store)
+static struct x86_ref store_ref(const struct gs_inline_site *st)
 {
 	struct x86_insn in;
 	struct x86_ref ref = { 0 };
-	if (x86_decode(st->store_bytes, st->store_len, store, &in) == st->store_len) {
+	if (x86_decode(st->bytes, st->len, st->store, &in) == st->len) {
 		if (in.rip_relative) {
 			ref.kind = X86_REF_ABS;
 			ref.abs = in.mem_addr;
@@ -225,48 +225,34 @@ static struct x86_ref store_ref(const struct gs_site *st, uint64_t store)
  * entry (record, the moved prologue, jump back), then each store (the moved store, record,
  * jump back); site_off[i] receives where store i's starts. Returns the length, 0 when an
  * instruction cannot be moved. Pure. */
-static size_t emit_trampolines(uint8_t *code, const struct gs_python *py, uint64_t tramp, uint64_t ring,
+static size_t emit_trampolines(uint8_t *code, const struct gs_inline_target *tg, uint64_t tramp, uint64_t ring,
 			       uint32_t tid_off, size_t *site_off)
 {
-	const struct gs_pyimage *img = &py->img;
-	const struct gs_pylayout *l = &img->layout;
-	uint64_t entry = img->take_gil_vaddr + py->bias;
-	struct x86_ref eref = { 0 };
 	size_t o, n;
 
-	if (l->gil_home == GS_GIL_IN_RUNTIME) {
-		eref.kind = X86_REF_ABS;
-		eref.abs = py->runtime + l->gil + l->gil_locked;
-	} else {
-		/* take_gil(tstate): tstate->interp->ceval.gil, then its `locked` */
-		eref.kind = X86_REF_CHAIN;
-		eref.c0 = l->tstate_interp;
-		eref.c1 = l->interp_ceval_gil;
-		eref.add = l->gil_locked;
-	}
-	o = x86_emit_record(code, ring, NSLOTS, tid_off, GS_INLINE_WAIT, &eref);
-	n = x86_relocate(img->prologue, img->prologue_len, entry, tramp + o, code + o);
+	o = x86_emit_record(code, ring, NSLOTS, tid_off, GS_INLINE_WAIT, &tg->gil);
+	n = x86_relocate(tg->prologue, tg->prologue_len, tg->entry, tramp + o, code + o);
 	if (!n)
 		return 0;
 	o += n;
-	if (!x86_emit_jmp(code + o, tramp + o, entry + img->prologue_len))
+	if (!x86_emit_jmp(code + o, tramp + o, tg->entry + tg->prologue_len))
 		return 0;
 	o += 5;
-	for (int i = 0; i < img->nsites; i++) {
-		const struct gs_site *st = &img->sites[i];
-		uint64_t at = tramp + o, store = st->store + py->bias;
+	for (int i = 0; i < tg->nsites; i++) {
+		const struct gs_inline_site *st = &tg->sites[i];
+		uint64_t at = tramp + o;
 		struct x86_ref ref;
 		if (o + 256 > TRAMP_SIZE - 64)
 			return 0;
 		site_off[i] = o;
-		n = x86_relocate(st->store_bytes, st->store_len, store, at, code + o);
+		n = x86_relocate(st->bytes, st->len, st->store, at, code + o);
 		if (!n)
 			return 0;
 		o += n;
-		ref = store_ref(st, store);
+		ref = store_ref(st);
 		o += x86_emit_record(code + o, ring, NSLOTS, tid_off,
 				     (uint32_t)(st->value ? GS_INLINE_ACQUIRE : GS_INLINE_RELEASE) | (uint32_t)i << 8, &ref);
-		if (!x86_emit_jmp(code + o, tramp + o, store + st->store_len))
+		if (!x86_emit_jmp(code + o, tramp + o, st->store + st->len))
 			return 0;
 		o += 5;
 	}
@@ -275,44 +261,42 @@ static size_t emit_trampolines(uint8_t *code, const struct gs_python *py, uint64
 
 /* Step 4: jumps over the moved instructions (the process is stopped, single-threaded); nops
  * fill the rest of what was moved. 0 or -errno (ptrace). */
-static int patch_jumps(pid_t pid, const struct gs_python *py, uint64_t tramp, const size_t *site_off)
+static int patch_jumps(pid_t pid, const struct gs_inline_target *tg, uint64_t tramp, const size_t *site_off)
 {
-	const struct gs_pyimage *img = &py->img;
-	uint64_t entry = img->take_gil_vaddr + py->bias;
+	uint64_t entry = tg->entry;
 	uint8_t jmp[24];
 	int err;
 
 	memset(jmp, 0x90, sizeof(jmp));
 	x86_emit_jmp(jmp, entry, tramp);
-	if ((err = gs_ptrace_write(pid, entry, jmp, img->prologue_len)) < 0)
+	if ((err = gs_ptrace_write(pid, entry, jmp, tg->prologue_len)) < 0)
 		return err;
 	gs_handover_step("pokes");
-	for (int i = 0; i < img->nsites; i++) {
-		const struct gs_site *st = &img->sites[i];
-		uint64_t store = st->store + py->bias;
+	for (int i = 0; i < tg->nsites; i++) {
+		const struct gs_inline_site *st = &tg->sites[i];
+		uint64_t store = st->store;
 		memset(jmp, 0x90, sizeof(jmp));
 		x86_emit_jmp(jmp, store, tramp + site_off[i]);
-		if ((err = gs_ptrace_write(pid, store, jmp, st->store_len)) < 0)
+		if ((err = gs_ptrace_write(pid, store, jmp, st->len)) < 0)
 			return err;
 	}
 	return 0;
 }
 
-int gs_inline_setup(struct gs_inline *il, pid_t pid, const struct gs_python *py, const void *perf_meta,
+int gs_inline_setup(struct gs_inline *il, pid_t pid, const struct gs_inline_target *tg, const void *perf_meta,
 		    int *pending_sig, char *why, size_t whylen)
 {
-	const struct gs_pyimage *img = &py->img;
-	struct span sp = { img->path, 0, 0 };
+	struct span sp = { tg->image, 0, 0 };
 	struct remote t = { .pid = pid, .pending_sig = pending_sig, .why = why, .whylen = whylen };
 	uint64_t tramp = 0, ring = 0;
 	uint8_t *code = NULL;
-	size_t o, site_off[GS_MAX_SITES] = { 0 };
+	size_t o, site_off[GS_INLINE_MAX_SITES] = { 0 };
 	uint32_t tid_off;
 	int err;
 
 	memset(il, 0, sizeof(*il));
 	il->memfd = -1;
-	if ((err = tsc_calibrate(il, perf_meta, why, whylen)) < 0 || (err = check_patchable(img, why, whylen)) < 0)
+	if ((err = tsc_calibrate(il, perf_meta, why, whylen)) < 0 || (err = check_patchable(tg, why, whylen)) < 0)
 		goto fail;
 	if (find_tid_offset(pid, &tid_off) < 0) {
 		snprintf(why, whylen, "cannot find the thread id in the C library's thread control block");
@@ -321,25 +305,25 @@ int gs_inline_setup(struct gs_inline *il, pid_t pid, const struct gs_python *py,
 	}
 	gs_maps_foreach(pid, span_cb, &sp);
 	if (!sp.lo) {
-		snprintf(why, whylen, "%s is not mapped", img->path);
+		snprintf(why, whylen, "%s is not mapped", tg->image);
 		err = -ENOENT;
 		goto fail;
 	}
-	t.scratch = img->take_gil_vaddr + py->bias; /* take_gil's first bytes: restored after each remote call */
+	t.scratch = tg->entry; /* take_gil's first bytes: restored after each remote call */
 	if ((err = map_trampoline_page(&t, &sp, &tramp)) < 0 || (err = map_ring(&t, il, tramp, &ring)) < 0)
 		goto fail;
 	code = gs_calloc(1, TRAMP_SIZE);
-	o = emit_trampolines(code, py, tramp, ring, tid_off, site_off);
+	o = emit_trampolines(code, tg, tramp, ring, tid_off, site_off);
 	if (!o) {
 		snprintf(why, whylen, "an instruction to move into a trampoline cannot be relocated");
 		err = -ENOTSUP;
 		goto fail;
 	}
 	t.ptrace_failed = 1; /* from here on, every failure is a ptrace one */
-	if ((err = gs_ptrace_write(pid, tramp, code, o)) < 0 || (err = patch_jumps(pid, py, tramp, site_off)) < 0)
+	if ((err = gs_ptrace_write(pid, tramp, code, o)) < 0 || (err = patch_jumps(pid, tg, tramp, site_off)) < 0)
 		goto fail;
 	il->trampolines = tramp;
-	il->nprobes = 1 + img->nsites;
+	il->nprobes = 1 + tg->nsites;
 	il->ref_tsc = x86_rdtsc();
 	il->ref_ns = gs_now_ns();
 	free(code);

@@ -17,7 +17,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "cpython/python.h"
+#include "probe/x86.h"
 
 enum gs_inline_kind { GS_INLINE_RELEASE = 0, GS_INLINE_ACQUIRE = 1, GS_INLINE_WAIT = 2 };
 
@@ -46,9 +46,31 @@ struct gs_inline_event {
 	uint64_t gil;       /* address of the GIL's `locked` field: which interpreter's GIL; 0 unknown */
 };
 
+#define GS_INLINE_MAX_SITES 16 /* GIL stores one set-up patches */
+
+/* One instruction to probe: a store to the GIL's `locked`, in the process's addresses. */
+struct gs_inline_site {
+	uint64_t store;             /* the store instruction (moved into a trampoline) */
+	unsigned len;               /* its length (>= 5 to be replaced by a jump) */
+	uint8_t bytes[15];          /* its bytes */
+	int value;                  /* the value it stores: 1 take, 0 release */
+};
+
+/* What the probes patch, as the interpreter's analysis found it (record/pyprobes.c builds it
+ * from cpython/python.h's findings): the probes know machine code, not CPython. */
+struct gs_inline_target {
+	const char *image;          /* the mapped file holding the code (the trampolines go near it) */
+	uint64_t entry;             /* take_gil's entry */
+	const uint8_t *prologue;    /* its first whole instructions covering >= 5 bytes (moved) */
+	size_t prologue_len;
+	struct x86_ref gil;         /* how take_gil's trampoline finds the GIL's `locked` field */
+	const struct gs_inline_site *sites;
+	int nsites, nacquire, nrelease;
+};
+
 /* Sets the probes up in stopped tracee pid. perf_meta is a perf ring's metadata page (for the
  * kernel's TSC scale). 0, or -errno with a sentence in why (nothing is left patched then). */
-int gs_inline_setup(struct gs_inline *il, pid_t pid, const struct gs_python *py, const void *perf_meta,
+int gs_inline_setup(struct gs_inline *il, pid_t pid, const struct gs_inline_target *tg, const void *perf_meta,
 		    int *pending_sig, char *why, size_t whylen);
 /* Calls cb for each committed event. Returns the number read. */
 size_t gs_inline_drain(struct gs_inline *il, void (*cb)(const struct gs_inline_event *e, void *arg), void *arg);

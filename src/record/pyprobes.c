@@ -80,6 +80,38 @@ static int define_uprobes(struct gs_pyprobes *p, char *why, size_t whylen)
 	return p->use_watchpoint ? 0 : define_store_uprobes(p, why, whylen);
 }
 
+/* What the inline probes patch, from what python.c found, in the process's addresses. */
+static void inline_target(const struct gs_python *py, struct gs_inline_target *tg, struct gs_inline_site *sites)
+{
+	const struct gs_pyimage *img = &py->img;
+	const struct gs_pylayout *l = &img->layout;
+	memset(tg, 0, sizeof(*tg));
+	tg->image = img->path;
+	tg->entry = img->take_gil_vaddr + py->bias;
+	tg->prologue = img->prologue;
+	tg->prologue_len = img->prologue_len;
+	if (l->gil_home == GS_GIL_IN_RUNTIME) {
+		tg->gil.kind = X86_REF_ABS;
+		tg->gil.abs = py->runtime + l->gil + l->gil_locked;
+	} else {
+		/* take_gil(tstate): tstate->interp->ceval.gil, then its `locked` */
+		tg->gil.kind = X86_REF_CHAIN;
+		tg->gil.c0 = l->tstate_interp;
+		tg->gil.c1 = l->interp_ceval_gil;
+		tg->gil.add = l->gil_locked;
+	}
+	for (int i = 0; i < img->nsites && i < GS_INLINE_MAX_SITES; i++) {
+		sites[i].store = img->sites[i].store + py->bias;
+		sites[i].len = img->sites[i].store_len;
+		memcpy(sites[i].bytes, img->sites[i].store_bytes, sizeof(sites[i].bytes));
+		sites[i].value = img->sites[i].value;
+	}
+	tg->sites = sites;
+	tg->nsites = img->nsites;
+	tg->nacquire = img->nacquire;
+	tg->nrelease = img->nrelease;
+}
+
 int gs_pyprobes_locate(struct gs_pyprobes *p, pid_t pid, int may_inline, const struct gs_evlist *el,
 		       int *pending_sig, char *why, size_t whylen)
 {
@@ -87,7 +119,10 @@ int gs_pyprobes_locate(struct gs_pyprobes *p, pid_t pid, int may_inline, const s
 	if (err < 0)
 		return err;
 	if (may_inline && p->use_inline) {
-		err = gs_inline_setup(&p->il, pid, &p->py, gs_evlist_meta_page(el), pending_sig, why, whylen);
+		struct gs_inline_site sites[GS_INLINE_MAX_SITES];
+		struct gs_inline_target tg;
+		inline_target(&p->py, &tg, sites);
+		err = gs_inline_setup(&p->il, pid, &tg, gs_evlist_meta_page(el), pending_sig, why, whylen);
 		if (err == 0)
 			return 0;
 		gs_warn("inline GIL probes unavailable (%s); using uprobes", why);
