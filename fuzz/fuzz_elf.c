@@ -8,8 +8,8 @@
 #include "base/util.h"
 
 static const char *const names[] = {
-	"take_gil", "drop_gil", "_PyRuntime", "PyEval_SaveThread", "PyEval_RestoreThread", "PyEval_AcquireLock",
-	"main", "exported_fn", "secret_take", "Py_Version", "pthread_cond_timedwait",
+	"take_gil", "drop_gil",    "_PyRuntime",  "PyEval_SaveThread", "PyEval_RestoreThread",   "PyEval_AcquireLock",
+	"main",     "exported_fn", "secret_take", "Py_Version",        "pthread_cond_timedwait",
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -55,7 +55,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (gs_perfline_parse(line, &pl) == 0) {
 			/* the fields point into the line */
 			if (pl.comm < line || pl.comm + pl.comm_len > line + strlen(line) || pl.event < line ||
-			    pl.event + pl.event_len > line + strlen(line) || pl.rest < line || pl.rest > line + strlen(line))
+			    pl.event + pl.event_len > line + strlen(line) || pl.rest < line ||
+			    pl.rest > line + strlen(line))
 				abort();
 		}
 		{

@@ -95,8 +95,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* the GIL holder, as `record -p` reads it */
 	{
-		const struct gs_pylayout *l =
-			gs_pylayout_find(holder_versions[(sel >> 3) & 7].major, holder_versions[(sel >> 3) & 7].minor, 0);
+		const struct gs_pylayout *l = gs_pylayout_find(holder_versions[(sel >> 3) & 7].major,
+							       holder_versions[(sel >> 3) & 7].minor, 0);
 		if (l) {
 			long tid = gs_gil_holder_walk(l, BASE, rd, &m);
 			if (tid > 0x7fffffff)
@@ -114,14 +114,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			int ft = -1;
 			if (gs_pylayout_from_debug_offsets(&l, m.p, m.len, 3, minor, &ft, &reason) == 0) {
 				/* every offset it accepts lies inside its structure */
-				if (l.interp_main < 8 || l.tstate_native_tid > 65536 - 8 || l.tstate_thread_id > 65536 - 8 ||
-				    l.interp_gil > (1u << 24) - 64 || l.interp_ceval_gil > (1u << 24) - 8 || (ft != 0 && ft != 1))
+				if (l.interp_main < 8 || l.tstate_native_tid > 65536 - 8 ||
+				    l.tstate_thread_id > 65536 - 8 || l.interp_gil > (1u << 24) - 64 ||
+				    l.interp_ceval_gil > (1u << 24) - 8 || (ft != 0 && ft != 1))
 					abort();
 				/* and the stack walker's, when it took them, index its buffers safely */
-				if (l.have_stack && (l.stack.frame_owner > 256 || l.stack.code_adaptive > 1024 ||
-						     l.stack.uni_ascii_size > 128 || l.stack.uni_state >= l.stack.uni_ascii_size ||
-						     l.stack.bytes_sval > 128 || l.stack.frame_previous > 4096 ||
-						     l.stack.code_qualname > 4096 || l.stack.interp_threads_head > (1u << 20)))
+				if (l.have_stack &&
+				    (l.stack.frame_owner > 256 || l.stack.code_adaptive > 1024 ||
+				     l.stack.uni_ascii_size > 128 || l.stack.uni_state >= l.stack.uni_ascii_size ||
+				     l.stack.bytes_sval > 128 || l.stack.frame_previous > 4096 ||
+				     l.stack.code_qualname > 4096 || l.stack.interp_threads_head > (1u << 20)))
 					abort();
 			} else if (!reason) {
 				abort();
@@ -155,8 +157,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			sps[i] = 0x1000 + (uint64_t)i * m.p[(i + 3) % m.len];
 			eaddr[i] = 0x1000 + (uint64_t)m.p[(i * 7) % m.len] * 16;
 		}
-		got = gs_native_merge(flags, (sel & 2) ? sps : NULL, npc, sel & 4, entry, (sel & 8) ? eaddr : NULL, n, out,
-				      (int)(m.p[2] % 64) + 1, &mismatch, evals);
+		got = gs_native_merge(flags, (sel & 2) ? sps : NULL, npc, sel & 4, entry, (sel & 8) ? eaddr : NULL, n,
+				      out, (int)(m.p[2] % 64) + 1, &mismatch, evals);
 		for (int j = 0; j < got; j++)
 			if (out[j] >= npc || out[j] < -n)
 				abort();

@@ -34,8 +34,7 @@ static void on_record(const struct perf_event_header *h, void *arg)
 	struct gs_ringdec d;
 
 	/* the record lies inside the data area, or whole in the copy buffer */
-	if (h->size < sizeof(*h) ||
-	    !((p >= data && p + h->size <= data + c->ring->data_size) || p == c->ring->copy))
+	if (h->size < sizeof(*h) || !((p >= data && p + h->size <= data + c->ring->data_size) || p == c->ring->copy))
 		abort();
 	{
 		/* the native-stack rings' decoder (natsample.c) on the same records: whatever it

@@ -60,8 +60,9 @@ static void check_utf8(const char *s, size_t n, int strict, int layout)
 		size_t len = gs_utf8_next((const unsigned char *)s + i, n - i, &cp);
 		if (!len)
 			abort();
-		if (strict && (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
-			       (cp >= 0x2066 && cp <= 0x2069)) &&
+		if (strict &&
+		    (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
+		     (cp >= 0x2066 && cp <= 0x2069)) &&
 		    !(layout && (cp == '\t' || cp == '\n' || cp == '\r')))
 			abort();
 		i += len;

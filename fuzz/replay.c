@@ -103,7 +103,8 @@ static int replay_dir(const char *dir, unsigned long min, unsigned long *n)
 	}
 	closedir(d);
 	if (*n - before < min) {
-		fprintf(stderr, "replay: %s holds %lu inputs, fewer than the %lu expected (-m)\n", dir, *n - before, min);
+		fprintf(stderr, "replay: %s holds %lu inputs, fewer than the %lu expected (-m)\n", dir, *n - before,
+			min);
 		rc = -1;
 	}
 	return rc;

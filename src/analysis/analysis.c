@@ -186,15 +186,27 @@ static void advance(struct gs_analysis *a, struct gs_thread *t, uint64_t *now)
 		break;
 	}
 	switch (t->sched) {
-	case GS_SCHED_ONCPU: t->run_nogil_ns += dt; kind = GS_SLICE_NOGIL; break;
-	case GS_SCHED_RUNNABLE: t->runnable_ns += dt; kind = GS_SLICE_RUNNABLE; break;
-	case GS_SCHED_SLEEP: t->sleeping_ns += dt; kind = GS_SLICE_SLEEP; break;
+	case GS_SCHED_ONCPU:
+		t->run_nogil_ns += dt;
+		kind = GS_SLICE_NOGIL;
+		break;
+	case GS_SCHED_RUNNABLE:
+		t->runnable_ns += dt;
+		kind = GS_SLICE_RUNNABLE;
+		break;
+	case GS_SCHED_SLEEP:
+		t->sleeping_ns += dt;
+		kind = GS_SLICE_SLEEP;
+		break;
 	case GS_SCHED_DISK:
 		t->sleeping_ns += dt;
 		t->uninterruptible_ns += dt;
 		kind = GS_SLICE_DISK;
 		break;
-	default: t->unknown_ns += dt; kind = GS_SLICE_UNKNOWN; break;
+	default:
+		t->unknown_ns += dt;
+		kind = GS_SLICE_UNKNOWN;
+		break;
 	}
 out:
 	if (a->hooks && a->hooks->slice)
@@ -362,8 +374,7 @@ static void gil_acquire(struct gs_analysis *a, struct gs_gilstat *p, struct gs_t
 	hook_gil(a, GS_GE_ACQUIRE, p, t, now);
 }
 
-static void on_gil_write(struct gs_analysis *a, struct gs_gilstat *p, struct gs_thread *t, int32_t value,
-			 uint64_t now)
+static void on_gil_write(struct gs_analysis *a, struct gs_gilstat *p, struct gs_thread *t, int32_t value, uint64_t now)
 {
 	struct gs_thread *h = holder_of(a, p);
 	if (value == GS_VALUE_UNKNOWN) /* the store could not be decoded: the GIL alternates */
@@ -376,7 +387,7 @@ static void on_gil_write(struct gs_analysis *a, struct gs_gilstat *p, struct gs_
 		else if (!h)
 			a->init_writes++; /* create_gil() / reinit after fork */
 		else
-			a->anomalies++;   /* a release by a thread that does not hold it */
+			a->anomalies++; /* a release by a thread that does not hold it */
 	} else {
 		/* -1: destroy_gil() */
 		if (h)
@@ -408,7 +419,8 @@ static void reset_accounting(struct gs_analysis *a, uint64_t now)
 			continue;
 		advance(a, t, &n);
 		t->first_ns = now;
-		t->held_ns = t->held_offcpu_ns = t->wait_ns = t->wait_sleep_ns = t->wait_runnable_ns = t->wait_oncpu_ns = 0;
+		t->held_ns = t->held_offcpu_ns = t->wait_ns = t->wait_sleep_ns = t->wait_runnable_ns =
+			t->wait_oncpu_ns = 0;
 		t->run_nogil_ns = t->sleeping_ns = t->uninterruptible_ns = t->runnable_ns = t->unknown_ns = 0;
 		t->acquisitions = t->releases = t->forced_drops = t->drop_requests = 0;
 		t->longest_hold_ns = t->longest_wait_ns = 0;
@@ -436,7 +448,6 @@ static void reset_accounting(struct gs_analysis *a, uint64_t now)
 	a->stack_samples = 0;
 }
 
-
 /* A run's META record (pid 0), or a process's. */
 static void on_meta(struct gs_analysis *a, const struct gs_rec *r, const char *payload, size_t plen)
 {
@@ -451,8 +462,7 @@ static void on_meta(struct gs_analysis *a, const struct gs_rec *r, const char *p
 		gs_meta_run(a, &m);
 }
 
-static void on_counter(struct gs_analysis *a, const struct gs_rec *r, const void *payload, size_t plen,
-		       uint64_t now)
+static void on_counter(struct gs_analysis *a, const struct gs_rec *r, const void *payload, size_t plen, uint64_t now)
 {
 	if (a->hooks && a->hooks->counter && plen) {
 		const struct gs_thread *ct = gs_analysis_thread(a, r->tid);
@@ -494,10 +504,20 @@ static void on_thread_state(struct gs_analysis *a, const struct gs_rec *r, uint6
 	t->from_start = 1;
 	t->first_ns = t->t_last = now;
 	switch ((char)r->arg) {
-	case 'R': t->sched = GS_SCHED_ONCPU; break;
-	case 'D': t->sched = GS_SCHED_DISK; break;
-	case 'S': case 'T': case 't': case 'I': t->sched = GS_SCHED_SLEEP; break;
-	default: t->sched = GS_SCHED_UNKNOWN;
+	case 'R':
+		t->sched = GS_SCHED_ONCPU;
+		break;
+	case 'D':
+		t->sched = GS_SCHED_DISK;
+		break;
+	case 'S':
+	case 'T':
+	case 't':
+	case 'I':
+		t->sched = GS_SCHED_SLEEP;
+		break;
+	default:
+		t->sched = GS_SCHED_UNKNOWN;
 	}
 	p = proc_get(a, r->pid, now);
 	if (r->arg64 & GS_THREAD_HOLDS_GIL) {
@@ -695,20 +715,40 @@ void gs_analysis_feed(struct gs_analysis *a, const struct gs_rec *r, const void 
 
 	switch (r->type) {
 	case GS_REC_NATFRAME:
-	case GS_REC_PYFRAME: gs_stacks_on_frame(a, r, payload, plen); return;
-	case GS_REC_STACK: gs_stacks_on_stack(a, r, payload, plen); return;
-	case GS_REC_SAMPLE: gs_stacks_on_sample(a, r); return;
-	case GS_REC_COUNTER: on_counter(a, r, payload, plen, now); return;
-	case GS_REC_LOST: a->lost_events += r->arg64; return;
-	case GS_REC_END: a->complete = 1; return;
+	case GS_REC_PYFRAME:
+		gs_stacks_on_frame(a, r, payload, plen);
+		return;
+	case GS_REC_STACK:
+		gs_stacks_on_stack(a, r, payload, plen);
+		return;
+	case GS_REC_SAMPLE:
+		gs_stacks_on_sample(a, r);
+		return;
+	case GS_REC_COUNTER:
+		on_counter(a, r, payload, plen, now);
+		return;
+	case GS_REC_LOST:
+		a->lost_events += r->arg64;
+		return;
+	case GS_REC_END:
+		a->complete = 1;
+		return;
 	case GS_REC_PROC_EXIT:
 		a->have_exit_status = 1;
 		a->exit_status = r->arg;
 		return;
-	case GS_REC_FORK: on_fork(a, r, now); return;
-	case GS_REC_THREAD: on_thread_state(a, r, now); return;
-	case GS_REC_WAKEUP: on_wakeup(a, r, now); return;
-	default: on_thread_record(a, r, payload, plen, now); return;
+	case GS_REC_FORK:
+		on_fork(a, r, now);
+		return;
+	case GS_REC_THREAD:
+		on_thread_state(a, r, now);
+		return;
+	case GS_REC_WAKEUP:
+		on_wakeup(a, r, now);
+		return;
+	default:
+		on_thread_record(a, r, payload, plen, now);
+		return;
 	}
 }
 

@@ -21,8 +21,18 @@
 
 #include "base/recfile.h"
 
-enum gs_sched { GS_SCHED_UNKNOWN = 0, GS_SCHED_ONCPU, GS_SCHED_RUNNABLE, GS_SCHED_SLEEP, GS_SCHED_DISK };
-enum gs_gil { GS_GIL_NONE = 0, GS_GIL_WAIT, GS_GIL_HELD };
+enum gs_sched {
+	GS_SCHED_UNKNOWN = 0,
+	GS_SCHED_ONCPU,
+	GS_SCHED_RUNNABLE,
+	GS_SCHED_SLEEP,
+	GS_SCHED_DISK
+};
+enum gs_gil {
+	GS_GIL_NONE = 0,
+	GS_GIL_WAIT,
+	GS_GIL_HELD
+};
 
 /* While a thread waited: how long each other thread held the GIL (holder 0: the GIL was free,
  * handed over but not yet taken). */
@@ -34,39 +44,39 @@ struct gs_blame {
 /* One of the longest holds of the run. */
 struct gs_hold {
 	uint32_t pid, tid;
-	int gil;                /* GIL number in its process */
+	int gil; /* GIL number in its process */
 	uint64_t start_ns, ns;
-	int max_waiters;        /* threads waiting at once during the hold, at most */
-	uint64_t waited_ns;     /* waiting thread-time it caused */
-	uint64_t stack;         /* the Python stack sampled most during the hold, 0: none sampled */
-	uint32_t samples;       /* stack samples taken during the hold */
-	int open;               /* still held when the recording ended */
+	int max_waiters;    /* threads waiting at once during the hold, at most */
+	uint64_t waited_ns; /* waiting thread-time it caused */
+	uint64_t stack;     /* the Python stack sampled most during the hold, 0: none sampled */
+	uint32_t samples;   /* stack samples taken during the hold */
+	int open;           /* still held when the recording ended */
 };
 
 #define GS_TOP_HOLDS 10
 
 /* Python stack samples, classified by what the thread was doing when sampled. */
 enum gs_stack_what {
-	GS_WHAT_HOLD = 0,   /* holding the GIL */
-	GS_WHAT_WAIT,       /* waiting for it */
-	GS_WHAT_NOGIL,      /* on a CPU without it */
-	GS_WHAT_OFFCPU,     /* asleep or runnable, not for the GIL */
-	GS_WHAT_BLOCKING,   /* holding it while at least one thread waited */
-	GS_WHAT_OFFGIL,     /* without it and not waiting: NOGIL and OFFCPU together (per4m's offgil) */
+	GS_WHAT_HOLD = 0, /* holding the GIL */
+	GS_WHAT_WAIT,     /* waiting for it */
+	GS_WHAT_NOGIL,    /* on a CPU without it */
+	GS_WHAT_OFFCPU,   /* asleep or runnable, not for the GIL */
+	GS_WHAT_BLOCKING, /* holding it while at least one thread waited */
+	GS_WHAT_OFFGIL,   /* without it and not waiting: NOGIL and OFFCPU together (per4m's offgil) */
 	GS_WHAT_N
 };
 
 struct gs_frame_def {
 	char *qualname, *filename; /* native frames: function and module */
 	int line;
-	unsigned native;           /* 0: a Python frame; else 1 | GS_NATFRAME_* << 1 */
+	unsigned native; /* 0: a Python frame; else 1 | GS_NATFRAME_* << 1 */
 };
 
 struct gs_stack_count {
-	uint32_t what, tid;  /* tid 0: all threads */
+	uint32_t what, tid; /* tid 0: all threads */
 	uint64_t stack;
-	uint64_t amount;     /* samples; for GS_WHAT_WAITED_NS, nanoseconds */
-	uint32_t peer;       /* GS_WHAT_HELD_FOR: the holder (tid is the waiter) */
+	uint64_t amount; /* samples; for GS_WHAT_WAITED_NS, nanoseconds */
+	uint32_t peer;   /* GS_WHAT_HELD_FOR: the holder (tid is the waiter) */
 };
 
 /* Counts kept apart from the flame graph kinds: the holder's stacks sampled while one given
@@ -99,7 +109,7 @@ struct gs_thread {
 	/* the current hold's stack samples: a majority vote (Boyer-Moore) for its dominant stack */
 	uint64_t hold_stack;
 	uint32_t hold_votes, hold_samples;
-	uint64_t wait_stack;    /* the first stack sampled during the current wait, 0: none yet */
+	uint64_t wait_stack; /* the first stack sampled during the current wait, 0: none yet */
 	/* while waiting (blame.h): its place in the GIL's waiter set, and where in the GIL's log
 	 * its blame was last settled */
 	uint32_t waiter_pos;
@@ -118,20 +128,20 @@ struct gs_blame_seg {
 struct gs_gilstat {
 	uint32_t pid;
 	uint64_t ref;
-	int number;             /* 1 = the first GIL the process used (the main interpreter's) */
+	int number; /* 1 = the first GIL the process used (the main interpreter's) */
 	uint64_t first_ns, end_ns;
 	uint64_t held_ns, contended_ns;
 	uint64_t acquisitions, forced_drops, drop_requests;
 	uint64_t drop_latency_sum_ns, drop_latency_max_ns, drop_latency_n;
 	/* state */
-	uint32_t holder;        /* tid, 0 = free */
+	uint32_t holder; /* tid, 0 = free */
 	int nwaiters;
-	uint32_t *waiters;      /* thread indexes of the waiting threads */
+	uint32_t *waiters; /* thread indexes of the waiting threads */
 	size_t cap_waiters;
 	struct gs_blame_seg *segs; /* the holders while threads waited, not yet settled (blame.h) */
 	size_t nsegs, cap_segs;
-	uint64_t seg_base;      /* index of segs[0] since the start */
-	uint64_t wait_clock;    /* contended time so far */
+	uint64_t seg_base;   /* index of segs[0] since the start */
+	uint64_t wait_clock; /* contended time so far */
 	int hold_max_waiters;
 	uint64_t hold_waited_ns;
 	int drop_pending;
@@ -141,8 +151,8 @@ struct gs_gilstat {
 /* One program a process ran: it starts at the process's start or at an exec(). */
 struct gs_image {
 	uint64_t start_ns;
-	int is_python;          /* described by python.version: a CPython gilscope traced */
-	int forked;             /* known only as a fork() of a CPython process */
+	int is_python; /* described by python.version: a CPython gilscope traced */
+	int forked;    /* known only as a fork() of a CPython process */
 	char python_version[32];
 	char python_path[512];
 	char python_build[192];
@@ -151,29 +161,29 @@ struct gs_image {
 
 /* What the native-stack sampler did (record --native): the recorder's native.* facts. */
 struct gs_native_figures {
-	uint64_t merged;            /* Python stacks merged with a native one */
-	uint64_t frozen;            /* of those, exact: the thread was off-CPU since the copy */
-	uint64_t mismatched;        /* C and Python stacks disagreed (Python kept alone) */
-	uint64_t missing;           /* Python stacks with no native copy to pair */
-	uint64_t switch_copies;     /* stacks copied at a switch off the CPU */
-	uint64_t cpu_copies;        /* stacks copied while running (cpu-clock) */
-	uint64_t lost;              /* copies the kernel dropped */
+	uint64_t merged;        /* Python stacks merged with a native one */
+	uint64_t frozen;        /* of those, exact: the thread was off-CPU since the copy */
+	uint64_t mismatched;    /* C and Python stacks disagreed (Python kept alone) */
+	uint64_t missing;       /* Python stacks with no native copy to pair */
+	uint64_t switch_copies; /* stacks copied at a switch off the CPU */
+	uint64_t cpu_copies;    /* stacks copied while running (cpu-clock) */
+	uint64_t lost;          /* copies the kernel dropped */
 	uint64_t unwinds;
-	uint64_t truncated;         /* unwindings cut short */
+	uint64_t truncated; /* unwindings cut short */
 	uint64_t unknown_symbols;
 	uint64_t frozen_mismatched; /* exact pairs that disagreed */
 };
 
 /* The figures by name, in the order of report --json's native_stacks object. */
 struct gs_native_field {
-	const char *name;           /* the JSON key; the recording's fact is "native." + name */
-	size_t offset;              /* in struct gs_native_figures */
+	const char *name; /* the JSON key; the recording's fact is "native." + name */
+	size_t offset;    /* in struct gs_native_figures */
 };
 extern const struct gs_native_field gs_native_fields[11];
 
 struct gs_process {
 	uint32_t pid;
-	int is_python;          /* GIL events of this process are meaningful */
+	int is_python; /* GIL events of this process are meaningful */
 	int exited;
 	char python_version[32];
 	char python_path[512];
@@ -186,17 +196,31 @@ struct gs_process {
 	struct gs_image *images; /* the programs it ran, oldest first (meta.h) */
 	size_t nimages;
 	uint64_t first_ns, end_ns;
-	int main_gil;           /* index in gils, -1 none yet */
+	int main_gil; /* index in gils, -1 none yet */
 	int ngils;
 };
 
 /* What a thread is doing during a slice of time (the finest split of the partition). */
 enum gs_slice {
-	GS_SLICE_HELD = 0, GS_SLICE_HELD_OFFCPU, GS_SLICE_WAIT_SLEEP, GS_SLICE_WAIT_RUNNABLE, GS_SLICE_WAIT_ONCPU,
-	GS_SLICE_NOGIL, GS_SLICE_SLEEP, GS_SLICE_DISK, GS_SLICE_RUNNABLE, GS_SLICE_UNKNOWN, GS_SLICE_N
+	GS_SLICE_HELD = 0,
+	GS_SLICE_HELD_OFFCPU,
+	GS_SLICE_WAIT_SLEEP,
+	GS_SLICE_WAIT_RUNNABLE,
+	GS_SLICE_WAIT_ONCPU,
+	GS_SLICE_NOGIL,
+	GS_SLICE_SLEEP,
+	GS_SLICE_DISK,
+	GS_SLICE_RUNNABLE,
+	GS_SLICE_UNKNOWN,
+	GS_SLICE_N
 };
 
-enum gs_gil_event { GS_GE_RELEASE = 0, GS_GE_ACQUIRE, GS_GE_REQUEST, GS_GE_WAITERS };
+enum gs_gil_event {
+	GS_GE_RELEASE = 0,
+	GS_GE_ACQUIRE,
+	GS_GE_REQUEST,
+	GS_GE_WAITERS
+};
 
 struct gs_gilstat;
 
@@ -205,7 +229,8 @@ struct gs_gilstat;
 struct gs_hooks {
 	void *ctx;
 	void (*slice)(void *ctx, const struct gs_thread *t, enum gs_slice kind, uint64_t start, uint64_t end);
-	void (*gil)(void *ctx, enum gs_gil_event ev, const struct gs_gilstat *g, const struct gs_thread *t, uint64_t time);
+	void (*gil)(void *ctx, enum gs_gil_event ev, const struct gs_gilstat *g, const struct gs_thread *t,
+		    uint64_t time);
 	void (*counter)(void *ctx, uint32_t pid, uint32_t tid, uint64_t time, const char *name, uint64_t value);
 };
 
@@ -218,7 +243,7 @@ struct gs_analysis {
 	const struct gs_hooks *hooks;
 	struct gs_thread *threads;
 	size_t nthreads, cap_threads;
-	uint32_t *index;        /* open addressing tid -> thread index + 1 */
+	uint32_t *index; /* open addressing tid -> thread index + 1 */
 	size_t index_cap;
 	struct gs_process *procs;
 	size_t nprocs, cap_procs;
@@ -232,7 +257,7 @@ struct gs_analysis {
 	/* Python stacks: frame and stack definitions by id, and sample counts */
 	struct gs_frame_def *frames; /* id - 1 -> a Python or native frame */
 	size_t nframes;
-	uint32_t **stacks;      /* id - 1 -> [n, frame ids...], Python and native frames mixed */
+	uint32_t **stacks; /* id - 1 -> [n, frame ids...], Python and native frames mixed */
 	size_t nstacks;
 	struct gs_stack_count *counts;
 	size_t ncounts, cap_counts;
@@ -244,14 +269,14 @@ struct gs_analysis {
 	uint64_t off_cpu_gil_events; /* GIL events stamped while the scheduler had the thread off-CPU */
 	uint64_t records, gil_events, sched_events;
 	uint64_t recorder_cpu_ns, recorder_max_rss_kb;
-	int complete;           /* saw END */
-	int truncated;          /* set by the caller */
+	int complete;  /* saw END */
+	int truncated; /* set by the caller */
 	int have_exit_status;
-	int exit_status;        /* wait status of the command */
-	int attach;             /* started on a running process */
-	int active_only;        /* reports: list only threads that took, waited for or ran without the GIL */
-	int keep_evals;         /* keep the evaluation loop's C frames and -X perf trampolines in stacks */
-	int have_native;        /* the stacks hold native frames (record --native) */
+	int exit_status;                 /* wait status of the command */
+	int attach;                      /* started on a running process */
+	int active_only;                 /* reports: list only threads that took, waited for or ran without the GIL */
+	int keep_evals;                  /* keep the evaluation loop's C frames and -X perf trampolines in stacks */
+	int have_native;                 /* the stacks hold native frames (record --native) */
 	struct gs_native_figures native; /* the recorder's native.* facts */
 	uint32_t target_pid;
 	char command[1024];
@@ -264,7 +289,7 @@ int gs_process_tells_forced_drops(const struct gs_process *p);
 
 /* How a recording is read, chosen by the command that parsed the options (NULL: the defaults, all 0). */
 struct gs_analysis_opts {
-	int keep_evals;         /* --keep-cpython-evals: keep the evaluation loop's C frames and -X perf
+	int keep_evals; /* --keep-cpython-evals: keep the evaluation loop's C frames and -X perf
 				 * trampolines in native stacks (dropped by default: the Python frames say it) */
 };
 

@@ -22,7 +22,11 @@ const struct gs_native_field gs_native_fields[11] = {
 	{ "frozen_mismatched", offsetof(struct gs_native_figures, frozen_mismatched) },
 };
 
-enum field_kind { F_U64, F_U32, F_TEXT };
+enum field_kind {
+	F_U64,
+	F_U32,
+	F_TEXT
+};
 
 /* The run's facts: one row per key. */
 static const struct run_field {

@@ -3,7 +3,13 @@
 
 #include <string.h>
 
-enum mode { TERM, HTML, SVG, JSON, JSON_SCRIPT };
+enum mode {
+	TERM,
+	HTML,
+	SVG,
+	JSON,
+	JSON_SCRIPT
+};
 
 /* Where escaped text goes: a FILE, or a buffer that takes only whole pieces and stops at the
  * first that does not fit. */
@@ -81,16 +87,25 @@ static void visible(struct sink *k, uint32_t cp)
 static int markup_entity(struct sink *k, uint32_t cp, enum mode m)
 {
 	switch (cp) {
-	case '&': put(k, "&amp;", 5); return 1;
-	case '<': put(k, "&lt;", 4); return 1;
-	case '>': put(k, "&gt;", 4); return 1;
-	case '"': put(k, "&quot;", 6); return 1;
+	case '&':
+		put(k, "&amp;", 5);
+		return 1;
+	case '<':
+		put(k, "&lt;", 4);
+		return 1;
+	case '>':
+		put(k, "&gt;", 4);
+		return 1;
+	case '"':
+		put(k, "&quot;", 6);
+		return 1;
 	case '\'':
 		if (m != SVG)
 			return 0;
 		put(k, "&apos;", 6);
 		return 1;
-	default: return 0;
+	default:
+		return 0;
 	}
 }
 
@@ -99,12 +114,23 @@ static int json_escape(struct sink *k, uint32_t cp, enum mode m)
 {
 	char t[8];
 	switch (cp) {
-	case '"': put(k, "\\\"", 2); return 1;
-	case '\\': put(k, "\\\\", 2); return 1;
-	case '\n': put(k, "\\n", 2); return 1;
-	case '\r': put(k, "\\r", 2); return 1;
-	case '\t': put(k, "\\t", 2); return 1;
-	default: break;
+	case '"':
+		put(k, "\\\"", 2);
+		return 1;
+	case '\\':
+		put(k, "\\\\", 2);
+		return 1;
+	case '\n':
+		put(k, "\\n", 2);
+		return 1;
+	case '\r':
+		put(k, "\\r", 2);
+		return 1;
+	case '\t':
+		put(k, "\\t", 2);
+		return 1;
+	default:
+		break;
 	}
 	if (cp < 0x20 || cp == 0x7f ||
 	    (m == JSON_SCRIPT && (cp == '<' || cp == '>' || cp == '&' || cp == 0x2028 || cp == 0x2029))) {

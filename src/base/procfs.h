@@ -9,8 +9,8 @@
 struct gs_map {
 	uint64_t start, end, offset;
 	char perms[5];
-	int deleted;      /* path ended in " (deleted)" (stripped from path) */
-	char path[4096];  /* empty for anonymous mappings */
+	int deleted;     /* path ended in " (deleted)" (stripped from path) */
+	char path[4096]; /* empty for anonymous mappings */
 };
 
 /* Parses one line of /proc/PID/maps. Returns 0, or -1 for a malformed line. */

@@ -200,8 +200,9 @@ int gs_recreader_open(const char *path, struct gs_recreader **out, char *why, si
 	memcpy(&hs, hdr + 12, 4);
 	if (v < GS_REC_VERSION_MIN || v > GS_REC_VERSION || hs < GS_REC_HEADER_SIZE || hs > 4096) {
 		snprintf(why, whylen,
-			 "%s is a gilscope recording of format version %u; this gilscope reads versions %u to %u%s", path,
-			 v, GS_REC_VERSION_MIN, GS_REC_VERSION, v > GS_REC_VERSION ? ": read it with a newer gilscope" : "");
+			 "%s is a gilscope recording of format version %u; this gilscope reads versions %u to %u%s",
+			 path, v, GS_REC_VERSION_MIN, GS_REC_VERSION,
+			 v > GS_REC_VERSION ? ": read it with a newer gilscope" : "");
 		fclose(f);
 		return -EINVAL;
 	}

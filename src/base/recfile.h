@@ -31,26 +31,26 @@
 #define GS_VALUE_UNKNOWN INT32_MIN
 
 enum gs_rec_type {
-	GS_REC_META = 1,         /* a fact: arg = enum gs_meta_type, payload "key\0" + value; pid = the process it
+	GS_REC_META = 1,       /* a fact: arg = enum gs_meta_type, payload "key\0" + value; pid = the process it
 				    describes (0: the run) */
-	GS_REC_GIL_WAIT = 2,     /* tid entered take_gil (starts waiting unless the GIL is free) */
-	GS_REC_GIL_WRITE = 3,    /* tid wrote gil->locked: arg = value (1 take, 0 release, -1 destroy), arg64 = ip */
-	GS_REC_DROPREQ = 4,      /* tid wrote gil_drop_request: arg = value (1 request, 0 reset), arg64 = ip */
-	GS_REC_SWITCH_OUT = 5,   /* tid left the CPU: arg = sched_switch prev_state */
-	GS_REC_SWITCH_IN = 6,    /* tid got a CPU */
-	GS_REC_WAKEUP = 7,       /* tid was woken (made runnable): arg = waker tid */
-	GS_REC_FORK = 8,         /* new task pid/tid: arg = parent pid, arg64 = parent tid */
-	GS_REC_EXIT = 9,         /* task pid/tid exited */
-	GS_REC_COMM = 10,        /* task name: payload NUL-terminated name; arg = 1 when set by exec */
-	GS_REC_LOST = 11,        /* the kernel dropped arg64 events on cpu arg */
-	GS_REC_THREAD = 12,      /* state of a thread at the start (attach): arg = state letter, arg64 = flags */
-	GS_REC_END = 13,         /* clean end: arg64 = total lost events, arg = exit status of the command */
-	GS_REC_PROC_EXIT = 14,   /* the recorded command exited: arg = wait status */
-	GS_REC_PYFRAME = 15,     /* frame definition: arg64 = id, arg = line, payload "qualname\0filename\0" */
-	GS_REC_STACK = 16,     /* stack definition: arg64 = id, arg = frame count, payload u32 frame ids, innermost first */
-	GS_REC_SAMPLE = 17,    /* tid's Python stack at time: arg64 = stack id (0: no Python frame) */
-	GS_REC_COUNTER = 18,     /* a counter sample (perf script input): arg64 = value, payload = event name */
-	GS_REC_NATFRAME = 19,    /* native frame definition (same ids as PYFRAME): arg64 = id, arg = GS_NATFRAME_*
+	GS_REC_GIL_WAIT = 2,   /* tid entered take_gil (starts waiting unless the GIL is free) */
+	GS_REC_GIL_WRITE = 3,  /* tid wrote gil->locked: arg = value (1 take, 0 release, -1 destroy), arg64 = ip */
+	GS_REC_DROPREQ = 4,    /* tid wrote gil_drop_request: arg = value (1 request, 0 reset), arg64 = ip */
+	GS_REC_SWITCH_OUT = 5, /* tid left the CPU: arg = sched_switch prev_state */
+	GS_REC_SWITCH_IN = 6,  /* tid got a CPU */
+	GS_REC_WAKEUP = 7,     /* tid was woken (made runnable): arg = waker tid */
+	GS_REC_FORK = 8,       /* new task pid/tid: arg = parent pid, arg64 = parent tid */
+	GS_REC_EXIT = 9,       /* task pid/tid exited */
+	GS_REC_COMM = 10,      /* task name: payload NUL-terminated name; arg = 1 when set by exec */
+	GS_REC_LOST = 11,      /* the kernel dropped arg64 events on cpu arg */
+	GS_REC_THREAD = 12,    /* state of a thread at the start (attach): arg = state letter, arg64 = flags */
+	GS_REC_END = 13,       /* clean end: arg64 = total lost events, arg = exit status of the command */
+	GS_REC_PROC_EXIT = 14, /* the recorded command exited: arg = wait status */
+	GS_REC_PYFRAME = 15,   /* frame definition: arg64 = id, arg = line, payload "qualname\0filename\0" */
+	GS_REC_STACK = 16, /* stack definition: arg64 = id, arg = frame count, payload u32 frame ids, innermost first */
+	GS_REC_SAMPLE = 17,   /* tid's Python stack at time: arg64 = stack id (0: no Python frame) */
+	GS_REC_COUNTER = 18,  /* a counter sample (perf script input): arg64 = value, payload = event name */
+	GS_REC_NATFRAME = 19, /* native frame definition (same ids as PYFRAME): arg64 = id, arg = GS_NATFRAME_*
 				    flags, payload "function\0module\0"; PYSTACKs mix both kinds */
 };
 
@@ -72,8 +72,8 @@ struct gs_rec {
 _Static_assert(sizeof(struct gs_rec) == 32, "record header is 32 bytes");
 
 enum gs_meta_type {
-	GS_META_TEXT = 0,        /* "value\0" */
-	GS_META_U64 = 1,         /* 8 bytes, little-endian */
+	GS_META_TEXT = 0, /* "value\0" */
+	GS_META_U64 = 1,  /* 8 bytes, little-endian */
 };
 
 /* One META record's fact. text is the value as text whatever the type (a number printed in
@@ -82,7 +82,7 @@ struct gs_meta {
 	const char *key;
 	enum gs_meta_type type;
 	const char *text;
-	uint64_t u64;            /* GS_META_U64; for text, its value when it is a decimal number */
+	uint64_t u64; /* GS_META_U64; for text, its value when it is a decimal number */
 	int is_number;
 	char buf[24];
 };
@@ -120,7 +120,7 @@ int gs_recreader_open(const char *path, struct gs_recreader **out, char *why, si
 int gs_recreader_next(struct gs_recreader *rd, struct gs_rec *r, const void **payload, size_t *plen);
 uint64_t gs_recreader_start(const struct gs_recreader *rd);
 uint32_t gs_recreader_version(const struct gs_recreader *rd); /* the file's format version */
-int gs_recreader_truncated(const struct gs_recreader *rd); /* ended inside a record */
+int gs_recreader_truncated(const struct gs_recreader *rd);    /* ended inside a record */
 void gs_recreader_close(struct gs_recreader *rd);
 
 #endif

@@ -185,8 +185,10 @@ int gs_open_output(const char *path, char *why, size_t whylen)
 	if (fd < 0) {
 		e = errno;
 		if (e == ELOOP)
-			snprintf(why, whylen, "refusing to write %s: it is a symbolic link (gilscope does not follow them "
-				 "for its output files; remove it or choose another path)", path);
+			snprintf(why, whylen,
+				 "refusing to write %s: it is a symbolic link (gilscope does not follow them "
+				 "for its output files; remove it or choose another path)",
+				 path);
 		else if (e == ENXIO)
 			snprintf(why, whylen, "cannot create %s: it is a FIFO that nothing reads", path);
 		else
@@ -201,14 +203,18 @@ int gs_open_output(const char *path, char *why, size_t whylen)
 	}
 	if (S_ISREG(st.st_mode)) {
 		if (st.st_nlink > 1) {
-			snprintf(why, whylen, "refusing to write %s: it has %lu hard links (another file would be "
-				 "overwritten too); remove it or choose another path", path, (unsigned long)st.st_nlink);
+			snprintf(why, whylen,
+				 "refusing to write %s: it has %lu hard links (another file would be "
+				 "overwritten too); remove it or choose another path",
+				 path, (unsigned long)st.st_nlink);
 			close(fd);
 			return -EMLINK;
 		}
 		if (st.st_uid != geteuid() && dir_world_writable(path)) {
-			snprintf(why, whylen, "refusing to write %s: it belongs to user %u and sits in a world-writable "
-				 "directory; remove it or choose another path", path, (unsigned)st.st_uid);
+			snprintf(why, whylen,
+				 "refusing to write %s: it belongs to user %u and sits in a world-writable "
+				 "directory; remove it or choose another path",
+				 path, (unsigned)st.st_uid);
 			close(fd);
 			return -EPERM;
 		}

@@ -30,9 +30,10 @@ static void print_strings(const char *p, size_t plen, int two)
 
 int gs_cmd_dump(int argc, char **argv)
 {
-	static const char *const names[] = { "?", "META", "GIL_WAIT", "GIL_WRITE", "DROPREQ", "SWITCH_OUT",
-					     "SWITCH_IN", "WAKEUP", "FORK", "EXIT", "COMM", "LOST", "THREAD", "END",
-					     "PROC_EXIT", "PYFRAME", "STACK", "SAMPLE", "COUNTER", "NATFRAME" };
+	static const char *const names[] = { "?",          "META",      "GIL_WAIT", "GIL_WRITE", "DROPREQ",
+					     "SWITCH_OUT", "SWITCH_IN", "WAKEUP",   "FORK",      "EXIT",
+					     "COMM",       "LOST",      "THREAD",   "END",       "PROC_EXIT",
+					     "PYFRAME",    "STACK",     "SAMPLE",   "COUNTER",   "NATFRAME" };
 	struct gs_recreader *rd;
 	struct gs_rec r;
 	const void *payload;
@@ -56,8 +57,9 @@ int gs_cmd_dump(int argc, char **argv)
 	start = gs_recreader_start(rd);
 	while ((n = gs_recreader_next(rd, &r, &payload, &plen)) > 0) {
 		const char *name = r.type < sizeof(names) / sizeof(names[0]) ? names[r.type] : "UNKNOWN";
-		printf("%14.6f %-10s pid=%u tid=%u arg=%d arg64=%#llx", r.time >= start ? (double)(r.time - start) / 1e6 : -1.0,
-		       name, r.pid, r.tid, r.arg, (unsigned long long)r.arg64);
+		printf("%14.6f %-10s pid=%u tid=%u arg=%d arg64=%#llx",
+		       r.time >= start ? (double)(r.time - start) / 1e6 : -1.0, name, r.pid, r.tid, r.arg,
+		       (unsigned long long)r.arg64);
 		if (r.type == GS_REC_META) {
 			struct gs_meta m;
 			if (gs_meta_decode(&r, payload, plen, &m) == 0) {

@@ -18,7 +18,7 @@
 
 struct export_cmd {
 	const char *format, *output, *combine, *input;
-	int what;                       /* enum gs_stack_what */
+	int what; /* enum gs_stack_what */
 	struct gs_analysis_opts aopts;
 };
 
@@ -52,8 +52,10 @@ static int export_timeline(const struct export_cmd *o)
 static int export_stacks(const struct export_cmd *o)
 {
 	static const char *const titles[GS_WHAT_N] = {
-		"Python stacks holding the GIL", "Python stacks waiting for the GIL",
-		"Python stacks running without the GIL", "Python stacks asleep (blocked, not waiting for the GIL)",
+		"Python stacks holding the GIL",
+		"Python stacks waiting for the GIL",
+		"Python stacks running without the GIL",
+		"Python stacks asleep (blocked, not waiting for the GIL)",
 		"Python stacks holding the GIL while other threads waited",
 		"Python stacks without the GIL (running or asleep, not waiting for it)",
 	};
@@ -93,9 +95,12 @@ static int export_stacks(const struct export_cmd *o)
 int gs_cmd_export(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "format", required_argument, NULL, 'f' }, { "what", required_argument, NULL, 'w' },
-		{ "output", required_argument, NULL, 'o' }, { "combine", required_argument, NULL, 'c' },
-		{ "keep-cpython-evals", no_argument, NULL, 'K' }, { "help", no_argument, NULL, 'h' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "what", required_argument, NULL, 'w' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "combine", required_argument, NULL, 'c' },
+		{ "keep-cpython-evals", no_argument, NULL, 'K' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char *const whats[GS_WHAT_N] = { "hold", "wait", "cpu", "offcpu", "blocking", "offgil" };
@@ -112,7 +117,8 @@ int gs_cmd_export(int argc, char **argv)
 				if (strcmp(optarg, whats[i]) == 0)
 					o.what = i;
 			if (o.what < 0) {
-				gs_usage_error("unknown --what '%s' (hold, wait, cpu, offcpu, blocking, offgil)", optarg);
+				gs_usage_error("unknown --what '%s' (hold, wait, cpu, offcpu, blocking, offgil)",
+					       optarg);
 				return 2;
 			}
 		} else if (c == 'o') {

@@ -117,7 +117,10 @@ static void unknown_command(const char *name)
 
 	for (size_t i = 0; i < NCOMMANDS && len < sizeof(msg); i++)
 		len += (size_t)snprintf(msg + len, sizeof(msg) - len, "%s%s",
-					i == 0 ? "" : i + 1 == NCOMMANDS ? " or " : ", ", commands[i].name);
+					i == 0               ? ""
+					: i + 1 == NCOMMANDS ? " or "
+							     : ", ",
+					commands[i].name);
 	if (len < sizeof(msg))
 		snprintf(msg + len, sizeof(msg) - len, ")");
 	gs_usage_error("%s", msg);
@@ -133,7 +136,8 @@ int main(int argc, char **argv)
 		printf("gilscope %s\n"
 		       "CPython 3.9 to 3.15 (release builds; 3.11 debug builds too). Exercised for real:\n"
 		       "  3.9.18, 3.10.13, 3.11.7, 3.12.1, 3.13.0 (pyenv: shared libpython, symbols)\n"
-		       "  3.11.2 (Debian: static, stripped; and its debug build), 3.13.5, 3.14.10, 3.15.2 (Debian: static, "
+		       "  3.11.2 (Debian: static, stripped; and its debug build), 3.13.5, 3.14.10, 3.15.2 (Debian: "
+		       "static, "
 		       "stripped)\n"
 		       "Free-threaded builds: detected, thread states only (none available to test).\n",
 		       GS_VERSION);

@@ -76,11 +76,16 @@ static int offgil_perf(FILE *in, const char *output, const struct gs_offgil_opts
 int gs_cmd_offgil(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "state", required_argument, NULL, 's' },        { "strip-take-gil", no_argument, NULL, 't' },
-		{ "no-strip-take-gil", no_argument, NULL, 'T' },  { "keep-cpython-evals", no_argument, NULL, 'k' },
-		{ "output", required_argument, NULL, 'o' },       { "allow-mismatch", no_argument, NULL, 1 },
-		{ "pedantic", no_argument, NULL, 1 },             { "input-perf", required_argument, NULL, 'i' },
-		{ "input-viztracer", required_argument, NULL, 1 }, { "help", no_argument, NULL, 'h' },
+		{ "state", required_argument, NULL, 's' },
+		{ "strip-take-gil", no_argument, NULL, 't' },
+		{ "no-strip-take-gil", no_argument, NULL, 'T' },
+		{ "keep-cpython-evals", no_argument, NULL, 'k' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "allow-mismatch", no_argument, NULL, 1 },
+		{ "pedantic", no_argument, NULL, 1 },
+		{ "input-perf", required_argument, NULL, 'i' },
+		{ "input-viztracer", required_argument, NULL, 1 },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct gs_offgil_opts o = { .strip_take_gil = 1 };
@@ -101,14 +106,29 @@ int gs_cmd_offgil(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 't': o.strip_take_gil = 1; break;
-		case 'T': o.strip_take_gil = 0; break;
-		case 'k': o.keep_evals = 1; break;
-		case 'o': output = optarg; break;
-		case 'i': input = optarg; break;
-		case 1: break; /* per4m's options that change nothing here */
-		case 'h': gs_usage(stdout); return 0;
-		default: fprintf(stderr, "Try 'gilscope --help'.\n"); return 2;
+		case 't':
+			o.strip_take_gil = 1;
+			break;
+		case 'T':
+			o.strip_take_gil = 0;
+			break;
+		case 'k':
+			o.keep_evals = 1;
+			break;
+		case 'o':
+			output = optarg;
+			break;
+		case 'i':
+			input = optarg;
+			break;
+		case 1:
+			break; /* per4m's options that change nothing here */
+		case 'h':
+			gs_usage(stdout);
+			return 0;
+		default:
+			fprintf(stderr, "Try 'gilscope --help'.\n");
+			return 2;
 		}
 	}
 	if (optind < argc)

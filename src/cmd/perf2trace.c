@@ -49,8 +49,8 @@ static int convert(const char *mode, char *path, size_t pathlen, int *fd, struct
 		return 1;
 	}
 	if (!st->events) {
-		gs_err("no %s events in the input (%llu lines, %llu unreadable): is it `perf script` output of %s?", mode,
-		       (unsigned long long)st->lines, (unsigned long long)st->skipped,
+		gs_err("no %s events in the input (%llu lines, %llu unreadable): is it `perf script` output of %s?",
+		       mode, (unsigned long long)st->lines, (unsigned long long)st->skipped,
 		       mode[0] == 'g' ? "the python:take_gil/drop_gil probes" : "sched tracepoints");
 		return 1;
 	}
@@ -61,13 +61,13 @@ static int convert(const char *mode, char *path, size_t pathlen, int *fd, struct
 int gs_cmd_perf2trace(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "output", required_argument, NULL, 'o' },   { "input", required_argument, NULL, 'i' },
-		{ "quiet", no_argument, NULL, 'q' },          { "verbose", no_argument, NULL, 'v' },
-		{ "running", no_argument, NULL, 1 },          { "no-running", no_argument, NULL, 1 },
-		{ "sleeping", no_argument, NULL, 1 },         { "no-sleeping", no_argument, NULL, 1 },
-		{ "as-async", no_argument, NULL, 1 },         { "no-as-async", no_argument, NULL, 1 },
-		{ "only-lock", no_argument, NULL, 1 },        { "all-tracepoints", no_argument, NULL, 1 },
-		{ "help", no_argument, NULL, 'h' },           { NULL, 0, NULL, 0 },
+		{ "output", required_argument, NULL, 'o' }, { "input", required_argument, NULL, 'i' },
+		{ "quiet", no_argument, NULL, 'q' },        { "verbose", no_argument, NULL, 'v' },
+		{ "running", no_argument, NULL, 1 },        { "no-running", no_argument, NULL, 1 },
+		{ "sleeping", no_argument, NULL, 1 },       { "no-sleeping", no_argument, NULL, 1 },
+		{ "as-async", no_argument, NULL, 1 },       { "no-as-async", no_argument, NULL, 1 },
+		{ "only-lock", no_argument, NULL, 1 },      { "all-tracepoints", no_argument, NULL, 1 },
+		{ "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
 	};
 	const char *output = "perf.json", *viz = NULL, *mode;
 	char path[64], why[1024];
@@ -80,13 +80,26 @@ int gs_cmd_perf2trace(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:i:qvh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'o': output = optarg; break;
-		case 'i': viz = optarg; break;
-		case 'q': quiet = 1; break;
-		case 'v': gs_verbose = 2; break;
-		case 1: break; /* per4m's drawing options: gilscope always draws every state */
-		case 'h': gs_usage(stdout); return 0;
-		default: fprintf(stderr, "Try 'gilscope --help'.\n"); return 2;
+		case 'o':
+			output = optarg;
+			break;
+		case 'i':
+			viz = optarg;
+			break;
+		case 'q':
+			quiet = 1;
+			break;
+		case 'v':
+			gs_verbose = 2;
+			break;
+		case 1:
+			break; /* per4m's drawing options: gilscope always draws every state */
+		case 'h':
+			gs_usage(stdout);
+			return 0;
+		default:
+			fprintf(stderr, "Try 'gilscope --help'.\n");
+			return 2;
 		}
 	}
 	if (optind + 1 != argc || (strcmp(argv[optind], "gil") != 0 && strcmp(argv[optind], "sched") != 0)) {
@@ -113,7 +126,8 @@ int gs_cmd_perf2trace(int argc, char **argv)
 		gs_analysis_free(&a);
 	}
 	if (!quiet || st.skipped)
-		fprintf(stderr, "gilscope: %llu events from %llu lines (%.1f MB) in %.2f s; %llu lines skipped; wrote %s\n",
+		fprintf(stderr,
+			"gilscope: %llu events from %llu lines (%.1f MB) in %.2f s; %llu lines skipped; wrote %s\n",
 			(unsigned long long)st.events, (unsigned long long)st.lines, (double)st.bytes / 1e6,
 			(double)(gs_now_ns() - t0) / 1e9, (unsigned long long)st.skipped, output);
 	ret = 0;

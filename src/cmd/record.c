@@ -18,12 +18,12 @@
 
 struct record_cmd {
 	struct gs_record_opts rec;
-	const char *output;     /* the recording file */
-	int json;               /* print the summary as JSON */
+	const char *output; /* the recording file */
+	int json;           /* print the summary as JSON */
 	int no_summary;
-	const char *html;       /* write the HTML report there too */
-	const char *module;     /* giltracer's -m MODULE: run python -m MODULE ARGS */
-	const char *imports;    /* giltracer's --import a,b: imported before the recording counts */
+	const char *html;    /* write the HTML report there too */
+	const char *module;  /* giltracer's -m MODULE: run python -m MODULE ARGS */
+	const char *imports; /* giltracer's --import a,b: imported before the recording counts */
 };
 
 static void summary(const struct record_cmd *o, const struct gs_record_result *res)
@@ -41,8 +41,9 @@ static void summary(const struct record_cmd *o, const struct gs_record_result *r
 	else
 		gs_report_text(&a, stderr);
 	if (!o->json && res->have_python)
-		fprintf(stderr, "\nNext: gilscope blame %s (who held the GIL while each thread waited, and where);\n"
-				"      gilscope export --format html %s -o report.html (timeline and flame graphs)\n",
+		fprintf(stderr,
+			"\nNext: gilscope blame %s (who held the GIL while each thread waited, and where);\n"
+			"      gilscope export --format html %s -o report.html (timeline and flame graphs)\n",
 			o->output, o->output);
 	gs_analysis_free(&a);
 	if (res->corrupt || res->throttled)
@@ -151,16 +152,25 @@ static int record_giltracer(const struct record_cmd *o, struct gs_record_result 
 int gs_cmd_record(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "output", required_argument, NULL, 'o' },   { "pid", required_argument, NULL, 'p' },
-		{ "duration", required_argument, NULL, 'd' }, { "mmap-pages", required_argument, NULL, 'M' },
-		{ "module", required_argument, NULL, 'm' },   { "import", required_argument, NULL, 'I' },
-		{ "no-gil-detect", no_argument, NULL, 'G' },  { "state-detect", no_argument, NULL, 'S' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "pid", required_argument, NULL, 'p' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "mmap-pages", required_argument, NULL, 'M' },
+		{ "module", required_argument, NULL, 'm' },
+		{ "import", required_argument, NULL, 'I' },
+		{ "no-gil-detect", no_argument, NULL, 'G' },
+		{ "state-detect", no_argument, NULL, 'S' },
 		{ "gil-detect", no_argument, NULL, 'g' },
-		{ "json", no_argument, NULL, 'J' },           { "no-summary", no_argument, NULL, 'N' },
-		{ "quiet", no_argument, NULL, 'q' },          { "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },           { "gil-watchpoint", no_argument, NULL, 'W' },
-		{ "uprobes", no_argument, NULL, 'U' },        { "sample-rate", required_argument, NULL, 'r' },
-		{ "html", required_argument, NULL, 'H' },     { "native", no_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'J' },
+		{ "no-summary", no_argument, NULL, 'N' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "gil-watchpoint", no_argument, NULL, 'W' },
+		{ "uprobes", no_argument, NULL, 'U' },
+		{ "sample-rate", required_argument, NULL, 'r' },
+		{ "html", required_argument, NULL, 'H' },
+		{ "native", no_argument, NULL, 'n' },
 		{ "native-stack-size", required_argument, NULL, 'k' },
 		{ NULL, 0, NULL, 0 },
 	};

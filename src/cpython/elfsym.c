@@ -112,7 +112,8 @@ static int load_minidebuginfo(struct gs_elf *e)
 		return -1;
 	out = gs_malloc(cap);
 	for (;;) {
-		lzma_ret r = lzma_stream_buffer_decode(&memlimit, 0, NULL, d->d_buf, &in_pos, d->d_size, out, &out_pos, cap);
+		lzma_ret r =
+			lzma_stream_buffer_decode(&memlimit, 0, NULL, d->d_buf, &in_pos, d->d_size, out, &out_pos, cap);
 		if (r == LZMA_OK || r == LZMA_STREAM_END)
 			break;
 		if (r != LZMA_BUF_ERROR || cap >= (512u << 20)) {
@@ -315,7 +316,8 @@ static const GElf_Phdr *load_for_vaddr(const struct gs_elf *e, uint64_t vaddr, s
 		const GElf_Phdr *p = &e->phdr[i];
 		if (p->p_type != PT_LOAD)
 			continue;
-		if (vaddr >= p->p_vaddr && vaddr - p->p_vaddr <= p->p_filesz && len <= p->p_filesz - (vaddr - p->p_vaddr))
+		if (vaddr >= p->p_vaddr && vaddr - p->p_vaddr <= p->p_filesz &&
+		    len <= p->p_filesz - (vaddr - p->p_vaddr))
 			return p;
 	}
 	return NULL;

@@ -15,7 +15,7 @@
 struct gs_elf;
 
 /* Error codes beyond -errno. */
-#define GS_ENOTELF 10001 /* not an ELF file, or not x86-64 */
+#define GS_ENOTELF 10001  /* not an ELF file, or not x86-64 */
 #define GS_ECORRUPT 10002 /* ELF structures out of bounds */
 
 /* Opens path read-only. Returns 0 and *out, or -errno / -GS_ENOTELF / -GS_ECORRUPT. */
@@ -23,9 +23,9 @@ int gs_elf_open(const char *path, struct gs_elf **out);
 void gs_elf_free(struct gs_elf *elf);
 const char *gs_elf_strerror(int err);
 
-int gs_elf_is_pie_or_dyn(const struct gs_elf *elf); /* ET_DYN */
-int gs_elf_has_symtab(const struct gs_elf *elf);    /* has a .symtab (not stripped) */
-int gs_elf_has_debuginfo(const struct gs_elf *elf); /* has .debug_info */
+int gs_elf_is_pie_or_dyn(const struct gs_elf *elf);    /* ET_DYN */
+int gs_elf_has_symtab(const struct gs_elf *elf);       /* has a .symtab (not stripped) */
+int gs_elf_has_debuginfo(const struct gs_elf *elf);    /* has .debug_info */
 const char *gs_elf_build_id(const struct gs_elf *elf); /* hex, or "" */
 
 /* Where the full symbol table comes from: ".symtab", "MiniDebugInfo (.gnu_debugdata)",

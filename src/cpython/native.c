@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 struct symcache {
-	uint64_t pc;      /* 0: empty */
+	uint64_t pc; /* 0: empty */
 	const char *name, *module;
 	unsigned flags;
 };
@@ -33,23 +33,23 @@ struct sample {
 
 struct gs_native {
 	pid_t pid;
-	uid_t uid;              /* the target's user: who may write its perf map */
+	uid_t uid; /* the target's user: who may write its perf map */
 	Dwfl *dwfl;
 	Dwfl_Callbacks cbs;
 	char *debuginfo_path;
-	struct sample cur;      /* the sample being unwound */
+	struct sample cur; /* the sample being unwound */
 	uint64_t *pcs, *sps;
 	int npcs, maxpcs;
-	uint64_t last_bp;       /* the frame pointer register of the last frame unwound */
-	int read_failed;        /* the unwinding wanted memory beyond the copy */
+	uint64_t last_bp; /* the frame pointer register of the last frame unwound */
+	int read_failed;  /* the unwinding wanted memory beyond the copy */
 	int last_bp_known;
 	struct symcache *cache; /* open addressing by pc */
 	size_t cache_cap, cache_n;
-	char **strings;         /* interned names (open addressing by hash), freed at the end */
+	char **strings; /* interned names (open addressing by hash), freed at the end */
 	size_t nstrings, cap_strings;
 	struct mapsym *perfmap; /* sorted by start */
 	size_t nperfmap;
-	off_t perfmap_size;     /* size when last read */
+	off_t perfmap_size; /* size when last read */
 	uint64_t perfmap_checked_ns, reported_ns;
 	struct mapsym *hints;
 	size_t nhints;
@@ -58,9 +58,16 @@ struct gs_native {
 
 /* perf sample register order (x86_glibc.h) -> DWARF x86-64 numbering (rax rdx rcx rbx rsi rdi rbp rsp r8-r15) */
 enum {
-	P_AX = GS_X86_PERF_AX, P_BX = GS_X86_PERF_BX, P_CX = GS_X86_PERF_CX, P_DX = GS_X86_PERF_DX,
-	P_SI = GS_X86_PERF_SI, P_DI = GS_X86_PERF_DI, P_BP = GS_X86_PERF_BP, P_SP = GS_X86_PERF_SP,
-	P_IP = GS_X86_PERF_IP, P_R8 = GS_X86_PERF_R8
+	P_AX = GS_X86_PERF_AX,
+	P_BX = GS_X86_PERF_BX,
+	P_CX = GS_X86_PERF_CX,
+	P_DX = GS_X86_PERF_DX,
+	P_SI = GS_X86_PERF_SI,
+	P_DI = GS_X86_PERF_DI,
+	P_BP = GS_X86_PERF_BP,
+	P_SP = GS_X86_PERF_SP,
+	P_IP = GS_X86_PERF_IP,
+	P_R8 = GS_X86_PERF_R8
 };
 
 static pid_t cb_next_thread(Dwfl *dwfl, void *arg, void **targ)
@@ -245,8 +252,8 @@ static int fp_continue(struct gs_native *n)
 
 static int is_root(const char *name)
 {
-	static const char *const roots[] = { "_start", "__clone3", "__clone", "clone", "clone3", "start_thread",
-					     "__libc_start_main", "__libc_start_call_main" };
+	static const char *const roots[] = { "_start", "__clone3",     "__clone",           "clone",
+					     "clone3", "start_thread", "__libc_start_main", "__libc_start_call_main" };
 	size_t len = strcspn(name, "@"); /* __libc_start_main@@GLIBC_2.34 */
 	for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++)
 		if (strlen(roots[i]) == len && strncmp(name, roots[i], len) == 0)

@@ -28,33 +28,33 @@ struct gs_pystack_layout {
 	uint32_t tstate_frame;        /* 3.9/3.10: frame; 3.11/3.12: the cframe pointer; 3.13+: current_frame (DO) */
 	int32_t cframe_current;       /* offset of current_frame in the cframe, -1: tstate_frame is the frame */
 	uint32_t frame_previous, frame_code, frame_instr, frame_owner; /* (DO) */
-	int owner_skip;               /* frames whose owner is >= this belong to C code: skipped (0: none) */
-	int32_t frame_is_entry;       /* 3.11: the is_entry flag (-1: entries are told by C-owned frames) */
+	int owner_skip;         /* frames whose owner is >= this belong to C code: skipped (0: none) */
+	int32_t frame_is_entry; /* 3.11: the is_entry flag (-1: entries are told by C-owned frames) */
 	/* 3.9 and 3.10: PyFrameObject chains, each frame its own call of the evaluation loop; the
 	 * thread's TID is read through pthread_self() (gs_pylayout.tstate_thread_id) */
-	int legacy;                   /* 0: 3.11+; 9: f_lasti in bytes + co_lnotab; 10: f_lasti in code units + co_linetable */
-	uint64_t code_mask;           /* 3.14+: f_executable is a tagged _PyStackRef */
+	int legacy;         /* 0: 3.11+; 9: f_lasti in bytes + co_lnotab; 10: f_lasti in code units + co_linetable */
+	uint64_t code_mask; /* 3.14+: f_executable is a tagged _PyStackRef */
 	/* PyCodeObject (DO); before 3.11 code_qualname is co_name and code_linetable co_lnotab / co_linetable */
 	uint32_t code_filename, code_name, code_qualname, code_linetable, code_firstlineno, code_adaptive;
-	uint32_t bytes_size, bytes_sval;              /* PyBytesObject (DO) */
+	uint32_t bytes_size, bytes_sval;                /* PyBytesObject (DO) */
 	uint32_t uni_state, uni_length, uni_ascii_size; /* PyUnicodeObject, compact ASCII (DO) */
 };
 
 struct gs_pylayout {
 	unsigned major, minor;
-	int debug;              /* -1 any, 0 release, 1 Py_DEBUG */
-	int debug_offsets;      /* 3.13+: the numbers marked (DO) come from _Py_DebugOffsets */
+	int debug;         /* -1 any, 0 release, 1 Py_DEBUG */
+	int debug_offsets; /* 3.13+: the numbers marked (DO) come from _Py_DebugOffsets */
 	enum gs_gil_home gil_home;
 	/* GS_GIL_IN_RUNTIME: offsets from _PyRuntime */
-	uint32_t gil;           /* struct _gil_runtime_state */
-	uint32_t ceval_gil;     /* offset of the GIL inside the ceval struct drop_gil receives */
+	uint32_t gil;       /* struct _gil_runtime_state */
+	uint32_t ceval_gil; /* offset of the GIL inside the ceval struct drop_gil receives */
 	/* GS_GIL_IN_INTERP: offsets inside PyInterpreterState */
-	uint32_t interp_gil;    /* the embedded _gil (DO) */
+	uint32_t interp_gil;       /* the embedded _gil (DO) */
 	uint32_t interp_ceval_gil; /* the ceval.gil pointer (DO) */
-	uint32_t main_interp;   /* offset of _main_interpreter in _PyRuntime, 0 when not fixed */
+	uint32_t main_interp;      /* offset of _main_interpreter in _PyRuntime, 0 when not fixed */
 	/* the main interpreter's gil_drop_request, offset from _PyRuntime; 0: not static */
 	uint32_t drop_request;
-	uint32_t interp_main;   /* _PyRuntime.interpreters.main (DO: interpreters_head + 8) */
+	uint32_t interp_main; /* _PyRuntime.interpreters.main (DO: interpreters_head + 8) */
 	/* offsets inside struct _gil_runtime_state */
 	uint32_t gil_last_holder, gil_locked;
 	/* offsets inside PyThreadState */
@@ -65,7 +65,7 @@ struct gs_pylayout {
 	 * held them and they fit together) */
 	int have_stack;
 	struct gs_pystack_layout stack;
-	const char *verified;   /* where the numbers were checked */
+	const char *verified; /* where the numbers were checked */
 };
 
 /* The layout for version major.minor (debug build or not), or NULL when unknown. */

@@ -17,13 +17,13 @@ struct code_entry {
 	int firstlineno;
 	uint8_t *linetable;
 	size_t linetable_len;
-	uint64_t adaptive;   /* address of the first code unit */
+	uint64_t adaptive; /* address of the first code unit */
 };
 
 struct gs_pystacks {
-	struct gs_pystack_layout l;         /* the version's row of the layout table (pylayout.h) */
-	uint32_t tstate_native_tid;         /* 3.11+: PyThreadState.native_thread_id */
-	uint32_t tstate_thread_id;          /* 3.9, 3.10: PyThreadState.thread_id, a pthread_t */
+	struct gs_pystack_layout l;    /* the version's row of the layout table (pylayout.h) */
+	uint32_t tstate_native_tid;    /* 3.11+: PyThreadState.native_thread_id */
+	uint32_t tstate_thread_id;     /* 3.9, 3.10: PyThreadState.thread_id, a pthread_t */
 	size_t ts_len, fr_len, co_len; /* bytes to read of each object: no more than its fields need */
 	uint64_t interp_main, code_type;
 	struct code_entry *codes; /* open addressing by address */
@@ -80,7 +80,8 @@ struct gs_pystacks *gs_pystacks_new(const struct gs_python *py, char *why, size_
 	if (gs_elf_dynsym(elf, "PyCode_Type", &addr, &size) < 0 && gs_elf_symbol(elf, "PyCode_Type", &addr, &size) < 0)
 		snprintf(why, whylen, "%s does not export PyCode_Type", img->path);
 	else if (!img->have_layout || !img->layout.have_stack)
-		snprintf(why, whylen, "no stack layout for CPython %s, or its _Py_DebugOffsets stack offsets look wrong",
+		snprintf(why, whylen,
+			 "no stack layout for CPython %s, or its _Py_DebugOffsets stack offsets look wrong",
 			 img->version);
 	else
 		ps = walker_new(&img->layout, py->runtime + img->layout.interp_main, addr + py->bias);
@@ -89,7 +90,7 @@ struct gs_pystacks *gs_pystacks_new(const struct gs_python *py, char *why, size_
 }
 
 struct gs_pystacks *gs_pystacks_synthetic_do(unsigned minor, const uint8_t *debug_offsets, size_t len,
-					   uint64_t interp_main, uint64_t code_type)
+					     uint64_t interp_main, uint64_t code_type)
 {
 	const struct gs_pylayout *row = minor >= 13 ? gs_pylayout_find(3, minor, 0) : NULL;
 	struct gs_pylayout l;
@@ -178,7 +179,9 @@ int gs_linetable_line(const uint8_t *t, size_t len, int firstlineno, int index)
 			if (read_svarint(t, len, &i, &delta) < 0)
 				return -1;
 			break;
-		case 10: case 11: case 12:
+		case 10:
+		case 11:
+		case 12:
 			delta = code - 10;
 			i += 2;
 			break;
@@ -355,7 +358,8 @@ int gs_pystacks_sample(struct gs_pystacks *ps, gs_mem_reader read, void *ctx,
 			memcpy(&tid, tsb + ps->tstate_native_tid, 8);
 		}
 		memcpy(&frame, tsb + ps->l.tstate_frame, 8);
-		if (ps->l.cframe_current >= 0 && frame && read(ctx, frame + (uint64_t)ps->l.cframe_current, &frame, 8) < 0)
+		if (ps->l.cframe_current >= 0 && frame &&
+		    read(ctx, frame + (uint64_t)ps->l.cframe_current, &frame, 8) < 0)
 			frame = 0;
 		while (frame && n < GS_PYSTACK_MAX_FRAMES && visited++ < 4 * GS_PYSTACK_MAX_FRAMES) {
 			uint8_t fb[128];
@@ -387,22 +391,25 @@ int gs_pystacks_sample(struct gs_pystacks *ps, gs_mem_reader read, void *ctx,
 						frames[n].line = ce->firstlineno;
 					} else if (ps->l.legacy) {
 						int lasti = (int32_t)(uint32_t)instr; /* f_lasti: an int */
-						frames[n].line = ps->l.legacy == 9
-									 ? gs_lnotab_line(ce->linetable, ce->linetable_len,
-											  ce->firstlineno, lasti)
-									 : gs_linetable310_line(ce->linetable, ce->linetable_len,
-												ce->firstlineno,
-												lasti >= 0 ? lasti * 2 : -1);
+						frames[n].line =
+							ps->l.legacy == 9
+								? gs_lnotab_line(ce->linetable, ce->linetable_len,
+										 ce->firstlineno, lasti)
+								: gs_linetable310_line(ce->linetable, ce->linetable_len,
+										       ce->firstlineno,
+										       lasti >= 0 ? lasti * 2 : -1);
 					} else {
 						uint64_t units = instr >= ce->adaptive ? (instr - ce->adaptive) / 2 : 0;
-						int idx = units < (1u << 24) ? (int)units : 0; /* a code object is far smaller */
+						int idx = units < (1u << 24) ? (int)units
+									     : 0; /* a code object is far smaller */
 						frames[n].line = gs_linetable_line(ce->linetable, ce->linetable_len,
 										   ce->firstlineno, idx);
 					}
 					if (frames[n].line < 0)
 						frames[n].line = ce->firstlineno;
 					/* before 3.11 every Python call is a call of the evaluation loop */
-					frames[n].entry = ps->l.legacy || (ps->l.frame_is_entry >= 0 && fb[ps->l.frame_is_entry]);
+					frames[n].entry =
+						ps->l.legacy || (ps->l.frame_is_entry >= 0 && fb[ps->l.frame_is_entry]);
 					frames[n].entry_addr = 0;
 					n++;
 				}

@@ -28,10 +28,10 @@
 #define GS_PYSTACK_MAX_FRAMES 512
 
 struct gs_pyframe {
-	uint64_t code;   /* code object address: with line and gen, the frame's identity */
+	uint64_t code; /* code object address: with line and gen, the frame's identity */
 	int32_t line;
-	uint32_t gen;    /* bumped when the address is found reused by another code object */
-	uint32_t entry;  /* the outermost frame run by one call of the evaluation loop (C frame) */
+	uint32_t gen;        /* bumped when the address is found reused by another code object */
+	uint32_t entry;      /* the outermost frame run by one call of the evaluation loop (C frame) */
 	uint64_t entry_addr; /* 3.12+, entry frames: where that call keeps its own frame (on the C stack) */
 };
 
@@ -48,7 +48,7 @@ struct gs_pystacks *gs_pystacks_synthetic(unsigned minor, uint64_t interp_main, 
 /* The same with a 3.13+ layout read from a _Py_DebugOffsets image (tests, fuzzing); NULL when the
  * image does not hold together. */
 struct gs_pystacks *gs_pystacks_synthetic_do(unsigned minor, const uint8_t *debug_offsets, size_t len,
-					   uint64_t interp_main, uint64_t code_type);
+					     uint64_t interp_main, uint64_t code_type);
 
 /* Walks every thread of the main interpreter; cb receives the thread id and its frames,
  * innermost first. Returns the number of threads walked, or -errno (process gone). */

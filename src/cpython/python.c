@@ -14,8 +14,7 @@
 
 /* Direct branch targets in the first instructions of a function: the first call and the
  * first unconditional jump leaving [start, start+size). */
-static int first_branch(const struct gs_elf *elf, uint64_t start, uint64_t size, enum x86_kind kind,
-			uint64_t *target)
+static int first_branch(const struct gs_elf *elf, uint64_t start, uint64_t size, enum x86_kind kind, uint64_t *target)
 {
 	uint8_t buf[256];
 	size_t n = size && size < sizeof(buf) ? size : sizeof(buf);
@@ -30,7 +29,8 @@ static int first_branch(const struct gs_elf *elf, uint64_t start, uint64_t size,
 		unsigned len = x86_decode(buf + off, n - off, start + off, &in);
 		if (!len)
 			return -EINVAL;
-		if (in.kind == kind && (kind != X86_JMP_REL || !size || in.target < start || in.target >= start + size)) {
+		if (in.kind == kind &&
+		    (kind != X86_JMP_REL || !size || in.target < start || in.target >= start + size)) {
 			*target = in.target;
 			return 0;
 		}
@@ -301,8 +301,8 @@ static uint64_t probe_point(const struct swept *v, size_t n, size_t i)
 	if (j < n && j <= i + 8) {
 		for (size_t k = 0; k < n; k++) {
 			enum x86_kind kk = v[k].in.kind;
-			if ((kk == X86_JMP_REL || kk == X86_JCC_REL || kk == X86_CALL_REL) && v[k].in.target > v[i].addr &&
-			    v[k].in.target <= v[j].addr)
+			if ((kk == X86_JMP_REL || kk == X86_JCC_REL || kk == X86_CALL_REL) &&
+			    v[k].in.target > v[i].addr && v[k].in.target <= v[j].addr)
 				return i + 1 < n ? v[i + 1].addr : v[i].addr + v[i].len;
 		}
 		return v[j].addr;
@@ -371,8 +371,8 @@ static uint64_t plt_stub(const struct gs_elf *elf, uint64_t slot)
  * hold with `locked = 0` and then signals gil->cond, which lies 16 bytes after `locked`: find
  * each call to pthread_cond_signal whose argument is computed from the same base as a preceding
  * `locked = 0` store, at that store's displacement + 16. */
-static void release_sites_in(struct gs_pyimage *img, const struct gs_elf *elf, const struct locked_ref *lr,
-			     uint64_t fs, uint64_t fe, uint64_t stub, uint64_t slot, uint64_t mutex_lock_stub)
+static void release_sites_in(struct gs_pyimage *img, const struct gs_elf *elf, const struct locked_ref *lr, uint64_t fs,
+			     uint64_t fe, uint64_t stub, uint64_t slot, uint64_t mutex_lock_stub)
 {
 	struct swept *v;
 	size_t n = sweep(elf, fs, fe, &v);
@@ -397,9 +397,11 @@ static void release_sites_in(struct gs_pyimage *img, const struct gs_elf *elf, c
 				continue;
 			if (st->rip_relative)
 				match = (arg->kind == X86_MOV_IMM && (uint64_t)arg->imm == st->mem_addr + 16) ||
-					(arg->kind == X86_LEA && arg->rip_relative && arg->mem_addr == st->mem_addr + 16);
+					(arg->kind == X86_LEA && arg->rip_relative &&
+					 arg->mem_addr == st->mem_addr + 16);
 			else
-				match = arg->kind == X86_LEA && arg->base_reg == st->base_reg && arg->disp == st->disp + 16;
+				match = arg->kind == X86_LEA && arg->base_reg == st->base_reg &&
+					arg->disp == st->disp + 16;
 			if (match) {
 				site_at(img, elf, v, n, k, 0);
 				found = 1;
@@ -416,7 +418,8 @@ static void release_sites_in(struct gs_pyimage *img, const struct gs_elf *elf, c
 			for (int d = 0; d < lr->ndisps; d++)
 				cond_of_gil |= (uint64_t)arg->disp == lr->disps[d] + 16;
 			for (size_t k = c; k-- > 0 && k + 12 >= c;)
-				if (v[k].in.kind == X86_CALL_REL && v[k].in.target == mutex_lock_stub && mutex_lock_stub)
+				if (v[k].in.kind == X86_CALL_REL && v[k].in.target == mutex_lock_stub &&
+				    mutex_lock_stub)
 					locked_mutex = 1;
 			if (!cond_of_gil || !locked_mutex)
 				continue;
@@ -561,7 +564,8 @@ static int layout_of(struct gs_pyimage *img, const struct gs_elf *elf, char *why
 	}
 	snprintf(img->layout_source, sizeof(img->layout_source), "_Py_DebugOffsets");
 	if (img->free_threaded) {
-		snprintf(why, whylen, "CPython %s is a free-threaded build: this gilscope records thread states only for it",
+		snprintf(why, whylen,
+			 "CPython %s is a free-threaded build: this gilscope records thread states only for it",
 			 img->version);
 		return -ENOTSUP;
 	}

@@ -18,10 +18,10 @@
 /* A machine instruction that stores to gil->locked: a uprobe just after it fires the moment
  * the GIL is taken (value 1) or released (value 0). */
 struct gs_site {
-	uint64_t vaddr;   /* where the uprobe goes: the first branch/call after the store */
-	uint64_t offset;  /* its file offset */
-	int value;        /* the value stored */
-	uint64_t store;   /* the store instruction itself (inline probes replace it) */
+	uint64_t vaddr;  /* where the uprobe goes: the first branch/call after the store */
+	uint64_t offset; /* its file offset */
+	int value;       /* the value stored */
+	uint64_t store;  /* the store instruction itself (inline probes replace it) */
 	unsigned store_len;
 	uint8_t store_bytes[15];
 };
@@ -29,28 +29,28 @@ struct gs_site {
 struct gs_pyimage {
 	char path[PATH_MAX];
 	unsigned major, minor, micro;
-	char version[32];           /* "3.11.7" */
-	int debug;                  /* Py_DEBUG build */
-	int shared;                 /* the runtime lives in a shared library (libpython) */
-	int stripped;               /* no .symtab */
+	char version[32]; /* "3.11.7" */
+	int debug;        /* Py_DEBUG build */
+	int shared;       /* the runtime lives in a shared library (libpython) */
+	int stripped;     /* no .symtab */
 	char build_id[129];
-	uint64_t runtime_vaddr;     /* _PyRuntime */
-	uint64_t take_gil_vaddr;    /* entry of take_gil */
-	uint64_t take_gil_offset;   /* its file offset (uprobe_events) */
-	char take_gil_how[600];     /* ".symtab", "MiniDebugInfo ...", "debug file ...", "call-target analysis (...)" */
-	char symbols_from[600];     /* where static symbols come from (elfsym.h) */
-	int layout_checked;         /* the locked=1 store in take_gil matched the layout */
+	uint64_t runtime_vaddr;   /* _PyRuntime */
+	uint64_t take_gil_vaddr;  /* entry of take_gil */
+	uint64_t take_gil_offset; /* its file offset (uprobe_events) */
+	char take_gil_how[600];   /* ".symtab", "MiniDebugInfo ...", "debug file ...", "call-target analysis (...)" */
+	char symbols_from[600];   /* where static symbols come from (elfsym.h) */
+	int layout_checked;       /* the locked=1 store in take_gil matched the layout */
 	struct gs_site sites[GS_MAX_SITES];
 	int nsites, nacquire, nrelease;
-	uint64_t drop_gil_vaddr;    /* the out-of-line drop_gil, 0 if unknown */
+	uint64_t drop_gil_vaddr; /* the out-of-line drop_gil, 0 if unknown */
 	/* take_gil's first whole instructions covering >= 5 bytes, relocatable (no branch, no
 	 * RIP-relative operand, no jump into them): what an inline probe moves out. 0 if none. */
 	unsigned prologue_len;
 	uint8_t prologue[20];
-	int free_threaded;          /* a free-threaded (no-GIL) build: _Py_DebugOffsets.free_threaded */
+	int free_threaded; /* a free-threaded (no-GIL) build: _Py_DebugOffsets.free_threaded */
 	int have_layout;
-	struct gs_pylayout layout;  /* the table row, completed from _Py_DebugOffsets (3.13+) */
-	char layout_source[64];     /* "built-in table" / "_Py_DebugOffsets" */
+	struct gs_pylayout layout; /* the table row, completed from _Py_DebugOffsets (3.13+) */
+	char layout_source[64];    /* "built-in table" / "_Py_DebugOffsets" */
 };
 
 /* Analyses one ELF file. Returns 0 (a CPython runtime with a known layout), -ENOENT (not a
@@ -65,9 +65,9 @@ int gs_pyimage_take_gil_by_calls(const char *path, uint64_t *addr);
 struct gs_python {
 	struct gs_pyimage img;
 	pid_t pid;
-	uint64_t bias;              /* runtime address = vaddr + bias */
-	uint64_t runtime;           /* address of _PyRuntime in the process */
-	uint64_t drop_request;      /* address of the main interpreter's gil_drop_request, 0 if not static */
+	uint64_t bias;         /* runtime address = vaddr + bias */
+	uint64_t runtime;      /* address of _PyRuntime in the process */
+	uint64_t drop_request; /* address of the main interpreter's gil_drop_request, 0 if not static */
 };
 
 /* Finds the CPython runtime mapped into pid (its executable, or a libpython it maps).

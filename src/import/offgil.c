@@ -151,7 +151,8 @@ long gs_offgil_perf(FILE *in, FILE *out, const struct gs_offgil_opts *o, char *w
 					      (evlen == 18 && !memcmp(l.event, "sched:sched_waking", 18));
 				events++;
 				if (is_switch) {
-					const char *ps = strstr(l.rest, "prev_state="), *pp = strstr(l.rest, "prev_pid=");
+					const char *ps = strstr(l.rest, "prev_state="),
+						   *pp = strstr(l.rest, "prev_pid=");
 					const char *np = strstr(l.rest, "next_pid=");
 					uint32_t prev = pp ? (uint32_t)strtoul(pp + 9, NULL, 10) : 0;
 					uint32_t next = np ? (uint32_t)strtoul(np + 9, NULL, 10) : 0;
@@ -177,7 +178,8 @@ long gs_offgil_perf(FILE *in, FILE *out, const struct gs_offgil_opts *o, char *w
 							st = gs_malloc(total + 16);
 							for (k = nf; k-- > from;) {
 								size_t fl;
-								if (!o->keep_evals && strstr(frames[k], "_PyEval_EvalFrame"))
+								if (!o->keep_evals &&
+								    strstr(frames[k], "_PyEval_EvalFrame"))
 									continue;
 								fl = strlen(frames[k]);
 								memcpy(st + o2, frames[k], fl);
@@ -233,8 +235,9 @@ long gs_offgil_perf(FILE *in, FILE *out, const struct gs_offgil_opts *o, char *w
 	free(line);
 	free(hdrline);
 	if (!events) {
-		snprintf(why, whylen, "no events in the input: give `perf script` text of sched tracepoints recorded with "
-				      "--call-graph");
+		snprintf(why, whylen,
+			 "no events in the input: give `perf script` text of sched tracepoints recorded with "
+			 "--call-graph");
 		return -1;
 	}
 	return written;

@@ -6,9 +6,9 @@
 #include <stdio.h>
 
 struct gs_offgil_opts {
-	int all_sleep;          /* --state S: every sleep, not only those in take_gil */
-	int strip_take_gil;     /* end stacks at take_gil (drop the futex/kernel frames above it) */
-	int keep_evals;         /* keep _PyEval_EvalFrameDefault frames */
+	int all_sleep;      /* --state S: every sleep, not only those in take_gil */
+	int strip_take_gil; /* end stacks at take_gil (drop the futex/kernel frames above it) */
+	int keep_evals;     /* keep _PyEval_EvalFrameDefault frames */
 };
 
 /* From `perf script` text with call chains (sched_switch + sched_wakeup/waking). Returns the

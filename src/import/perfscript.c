@@ -223,7 +223,7 @@ static int old_switch(const char *rest, int64_t *prev, int64_t *next, char state
 
 struct conv {
 	struct gs_recwriter *w;
-	uint8_t *named;  /* tid -> its name was recorded */
+	uint8_t *named; /* tid -> its name was recorded */
 	uint32_t *tgid; /* tid -> pid, learnt from pid/tid columns and fork events */
 	size_t cap;
 	uint32_t default_pid;
@@ -412,9 +412,12 @@ int gs_perf2trace(FILE *in, const char *mode, struct gs_recwriter *w, struct gs_
 				/* threads and processes look alike here: a child belongs to its parent's process */
 				learn(&c, (uint32_t)child, pid_of(&c, (uint32_t)parent));
 				{
-					struct gs_rec r = { .type = GS_REC_FORK, .pid = pid_of(&c, (uint32_t)child),
-							    .tid = (uint32_t)child, .time = l.time_ns,
-							    .arg = (int32_t)pid_of(&c, (uint32_t)parent), .arg64 = (uint64_t)parent };
+					struct gs_rec r = { .type = GS_REC_FORK,
+							    .pid = pid_of(&c, (uint32_t)child),
+							    .tid = (uint32_t)child,
+							    .time = l.time_ns,
+							    .arg = (int32_t)pid_of(&c, (uint32_t)parent),
+							    .arg64 = (uint64_t)parent };
 					gs_recwriter_add(w, &r, NULL, 0);
 				}
 			} else if (event_is(&l, "sched:sched_process_exit")) {

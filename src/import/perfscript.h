@@ -10,15 +10,15 @@
 
 /* One event header line, cut into its fields (pointers into the line). */
 struct gs_perfline {
-	const char *comm;  /* may contain spaces */
+	const char *comm; /* may contain spaces */
 	size_t comm_len;
 	uint32_t pid, tid; /* pid 0 when the line has no pid/tid pair */
 	int cpu;           /* -1 when absent */
 	uint64_t time_ns;
 	const char *event; /* "python:take_gil", "sched:sched_switch", "cycles:u" */
 	size_t event_len;
-	uint64_t period;   /* counter samples: the value before the event name, 0 otherwise */
-	const char *rest;  /* what follows "event:" */
+	uint64_t period;  /* counter samples: the value before the event name, 0 otherwise */
+	const char *rest; /* what follows "event:" */
 };
 
 /* Parses a header line. 0, or -1 when it is not one (call-chain lines, garbage). */

@@ -12,7 +12,7 @@
 #include <string.h>
 
 struct node {
-	uint32_t frame;      /* 0: the root */
+	uint32_t frame; /* 0: the root */
 	uint64_t samples;
 	struct node *child, *next;
 };
@@ -80,9 +80,12 @@ static void draw(const struct gs_analysis *a, FILE *out, const struct node *n, d
 		colour(name, fill, sizeof(fill));
 		fprintf(out, "<g class=\"f\" data-x=\"%.4f\" data-w=\"%.4f\"><title>", x, w);
 		gs_esc_svg(out, name);
-		fprintf(out, " (%" PRIu64 " samples, %.2f%%)</title><rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%d\" fill=\"%s\"/>"
-			     "<text x=\"%.2f\" y=\"%.1f\"></text></g>\n",
-			n->samples, 100.0 * (double)n->samples / (double)total, x, y, w, ROW - 1, fill, x + 3, y + ROW - 5);
+		fprintf(out,
+			" (%" PRIu64 " samples, %.2f%%)</title><rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" "
+			"height=\"%d\" fill=\"%s\"/>"
+			"<text x=\"%.2f\" y=\"%.1f\"></text></g>\n",
+			n->samples, 100.0 * (double)n->samples / (double)total, x, y, w, ROW - 1, fill, x + 3,
+			y + ROW - 5);
 	}
 	for (const struct node *c = n->child; c; c = c->next) {
 		draw(a, out, c, cx, depth + 1, height, total);
@@ -93,23 +96,30 @@ static void draw(const struct gs_analysis *a, FILE *out, const struct node *n, d
 static const char script[] =
 	"<script type=\"text/ecmascript\"><![CDATA[\n"
 	"var W=1200, frames=[].slice.call(document.querySelectorAll('g.f'));\n"
-	"function label(g){var r=g.querySelector('rect'),t=g.querySelector('text'),n=g.querySelector('title').textContent;\n"
+	"function label(g){var "
+	"r=g.querySelector('rect'),t=g.querySelector('text'),n=g.querySelector('title').textContent;\n"
 	" var w=+r.getAttribute('width'), c=Math.floor((w-6)/7);\n"
 	" t.textContent = c<3 ? '' : (n.length>c ? n.substring(0,c-2)+'..' : n);}\n"
-	"function place(x0,w0){frames.forEach(function(g){var x=+g.dataset.x,w=+g.dataset.w,r=g.querySelector('rect'),t=g.querySelector('text');\n"
+	"function place(x0,w0){frames.forEach(function(g){var "
+	"x=+g.dataset.x,w=+g.dataset.w,r=g.querySelector('rect'),t=g.querySelector('text');\n"
 	" if(x+w<=x0+1e-6||x>=x0+w0-1e-6){g.style.display='none';return;} g.style.display='';\n"
 	" var nx=(x-x0)*W/w0, nw=w*W/w0; if(nx<0){nw+=nx;nx=0;} if(nx+nw>W)nw=W-nx;\n"
 	" r.setAttribute('x',nx); r.setAttribute('width',nw); t.setAttribute('x',nx+3); label(g);});}\n"
 	"frames.forEach(function(g){label(g); g.onclick=function(){place(+g.dataset.x,+g.dataset.w);\n"
 	" document.getElementById('reset').style.display='';};\n"
-	" g.onmouseover=function(){document.getElementById('details').textContent=g.querySelector('title').textContent;};});\n"
+	" g.onmouseover=function(){document.getElementById('details').textContent=g.querySelector('title').textContent;"
+	"};});\n"
 	"function reset(){place(0,W); document.getElementById('reset').style.display='none';}\n"
-	"function search(){var re=prompt('Search (regular expression)'); if(re===null)return; var rx; try{rx=new RegExp(re);}catch(e){return;}\n"
-	" var hit=0, tot=0; frames.forEach(function(g){var n=g.querySelector('title').textContent,r=g.querySelector('rect');\n"
+	"function search(){var re=prompt('Search (regular expression)'); if(re===null)return; var rx; try{rx=new "
+	"RegExp(re);}catch(e){return;}\n"
+	" var hit=0, tot=0; frames.forEach(function(g){var "
+	"n=g.querySelector('title').textContent,r=g.querySelector('rect');\n"
 	"  if(!r.dataset.fill)r.dataset.fill=r.getAttribute('fill');\n"
-	"  if(re&&rx.test(n)){r.setAttribute('fill','rgb(230,0,230)');}else{r.setAttribute('fill',r.dataset.fill);}});\n"
+	"  "
+	"if(re&&rx.test(n)){r.setAttribute('fill','rgb(230,0,230)');}else{r.setAttribute('fill',r.dataset.fill);}});\n"
 	" document.getElementById('matched').textContent = re ? 'matched: '+re : '';}\n"
-	"document.addEventListener('keydown',function(e){if(e.key=='f'&&(e.ctrlKey||e.metaKey)){e.preventDefault();search();}});\n"
+	"document.addEventListener('keydown',function(e){if(e.key=='f'&&(e.ctrlKey||e.metaKey)){e.preventDefault();"
+	"search();}});\n"
 	"]]></script>\n";
 
 size_t gs_flame_svg(const struct gs_analysis *a, FILE *out, enum gs_stack_what what, const char *title)
@@ -132,19 +142,22 @@ size_t gs_flame_svg(const struct gs_analysis *a, FILE *out, enum gs_stack_what w
 		}
 	}
 	height = depth_of(&root);
-	fprintf(out, "<?xml version=\"1.0\" standalone=\"no\"?>\n"
-		     "<svg version=\"1.1\" width=\"%d\" height=\"%d\" xmlns=\"http://www.w3.org/2000/svg\" "
-		     "style=\"font-family:monospace;font-size:12px\">\n"
-		     "<style>g.f:hover rect{stroke:black;stroke-width:0.5;cursor:pointer} text{pointer-events:none}</style>\n"
-		     "<rect width=\"100%%\" height=\"100%%\" fill=\"rgb(250,250,245)\"/>\n<text x=\"600\" y=\"22\" "
-		     "text-anchor=\"middle\" style=\"font-size:16px\">",
+	fprintf(out,
+		"<?xml version=\"1.0\" standalone=\"no\"?>\n"
+		"<svg version=\"1.1\" width=\"%d\" height=\"%d\" xmlns=\"http://www.w3.org/2000/svg\" "
+		"style=\"font-family:monospace;font-size:12px\">\n"
+		"<style>g.f:hover rect{stroke:black;stroke-width:0.5;cursor:pointer} "
+		"text{pointer-events:none}</style>\n"
+		"<rect width=\"100%%\" height=\"100%%\" fill=\"rgb(250,250,245)\"/>\n<text x=\"600\" y=\"22\" "
+		"text-anchor=\"middle\" style=\"font-size:16px\">",
 		(int)WIDTH, TOP + height * ROW + 30);
 	gs_esc_svg(out, title);
-	fprintf(out, "</text>\n<text x=\"10\" y=\"44\" id=\"reset\" style=\"display:none;cursor:pointer\" "
-		     "onclick=\"reset()\">[Reset zoom]</text>\n"
-		     "<text x=\"1100\" y=\"44\" style=\"cursor:pointer\" onclick=\"search()\">[Search]</text>\n"
-		     "<text x=\"800\" y=\"44\" id=\"matched\"></text>\n"
-		     "<text x=\"10\" y=\"%d\" id=\"details\">%" PRIu64 " samples%s</text>\n",
+	fprintf(out,
+		"</text>\n<text x=\"10\" y=\"44\" id=\"reset\" style=\"display:none;cursor:pointer\" "
+		"onclick=\"reset()\">[Reset zoom]</text>\n"
+		"<text x=\"1100\" y=\"44\" style=\"cursor:pointer\" onclick=\"search()\">[Search]</text>\n"
+		"<text x=\"800\" y=\"44\" id=\"matched\"></text>\n"
+		"<text x=\"10\" y=\"%d\" id=\"details\">%" PRIu64 " samples%s</text>\n",
 		TOP + height * ROW + 20, root.samples, root.samples ? "" : " (no Python stacks of this kind)");
 	if (root.samples)
 		draw(a, out, &root, 0, 0, height, root.samples);

@@ -39,8 +39,8 @@ static void flush_slice(struct html_ctx *h, size_t ti, const struct pending *s)
 		return;
 	st = s->start > h->a->start_ns ? s->start - h->a->start_ns : 0;
 	d = s->end - s->start;
-	fprintf(h->tmp, "%zu,%" PRIu64 ".%03" PRIu64 ",%" PRIu64 ".%03" PRIu64 ",%d,\n", ti, st / 1000, st % 1000, d / 1000,
-		d % 1000, (int)s->kind);
+	fprintf(h->tmp, "%zu,%" PRIu64 ".%03" PRIu64 ",%" PRIu64 ".%03" PRIu64 ",%d,\n", ti, st / 1000, st % 1000,
+		d / 1000, d % 1000, (int)s->kind);
 	h->nslices++;
 }
 
@@ -87,10 +87,13 @@ static void flame_frame(FILE *out, const struct gs_analysis *a, enum gs_stack_wh
 
 static const char css[] =
 	"body{font-family:sans-serif;margin:16px;color:#222}h1{font-size:20px}h2{font-size:16px;margin-top:28px}"
-	"table{border-collapse:collapse;font-size:13px}td,th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}"
+	"table{border-collapse:collapse;font-size:13px}td,th{padding:3px 8px;border-bottom:1px solid "
+	"#ddd;text-align:right}"
 	"td:nth-child(2),th:nth-child(2){text-align:left}#tl{border:1px solid #ccc;cursor:grab;display:block}"
-	"#tip{position:fixed;background:#ffe;border:1px solid #999;padding:4px 6px;font-size:12px;pointer-events:none;display:none}"
-	".legend span{display:inline-block;margin-right:14px;font-size:12px}.legend i{display:inline-block;width:12px;height:12px;"
+	"#tip{position:fixed;background:#ffe;border:1px solid #999;padding:4px "
+	"6px;font-size:12px;pointer-events:none;display:none}"
+	".legend span{display:inline-block;margin-right:14px;font-size:12px}.legend "
+	"i{display:inline-block;width:12px;height:12px;"
 	"margin-right:4px;vertical-align:middle}pre{font-size:12px;background:#f7f7f7;padding:8px;overflow:auto}"
 	"iframe.flame{width:100%;height:420px;border:1px solid #ddd}";
 
@@ -114,15 +117,20 @@ static void js_states(FILE *out)
 
 static const char js[] =
 	"const rows=T.map(()=>({s:[],d:[],k:[]}));\n"
-	"for(let i=0;i<S.length;i+=4){const r=rows[S[i]];if(!r)continue;r.s.push(S[i+1]);r.d.push(S[i+2]);r.k.push(S[i+3]);}\n"
+	"for(let i=0;i<S.length;i+=4){const "
+	"r=rows[S[i]];if(!r)continue;r.s.push(S[i+1]);r.d.push(S[i+2]);r.k.push(S[i+3]);}\n"
 	"const order=T.map((t,i)=>i).filter(i=>rows[i].s.length);\n"
 	"const cv=document.getElementById('tl'),cx=cv.getContext('2d'),tip=document.getElementById('tip');\n"
 	"const LW=190,RH=18,TOP=22;let v0=0,v1=Math.max(1,META.duration_us),drag=null;\n"
 	"function size(){cv.width=Math.max(600,window.innerWidth-40);cv.height=TOP+order.length*RH+4;}\n"
-	"function lower(a,x){let lo=0,hi=a.length;while(lo<hi){const m=(lo+hi)>>1;if(a[m]<x)lo=m+1;else hi=m;}return lo;}\n"
-	"function draw(){const W=cv.width-LW,sc=W/(v1-v0);cx.clearRect(0,0,cv.width,cv.height);cx.font='11px sans-serif';\n"
-	" cx.fillStyle='#444';for(let k=0;k<=10;k++){const t=v0+(v1-v0)*k/10;cx.fillText((t/1000).toFixed(2)+' ms',LW+k*W/10-20,12);}\n"
-	" let drawn=0;order.forEach((ti,row)=>{const r=rows[ti],y=TOP+row*RH;cx.fillStyle='#222';cx.fillText(T[ti].label,4,y+13);\n"
+	"function lower(a,x){let lo=0,hi=a.length;while(lo<hi){const m=(lo+hi)>>1;if(a[m]<x)lo=m+1;else hi=m;}return "
+	"lo;}\n"
+	"function draw(){const W=cv.width-LW,sc=W/(v1-v0);cx.clearRect(0,0,cv.width,cv.height);cx.font='11px "
+	"sans-serif';\n"
+	" cx.fillStyle='#444';for(let k=0;k<=10;k++){const t=v0+(v1-v0)*k/10;cx.fillText((t/1000).toFixed(2)+' "
+	"ms',LW+k*W/10-20,12);}\n"
+	" let drawn=0;order.forEach((ti,row)=>{const "
+	"r=rows[ti],y=TOP+row*RH;cx.fillStyle='#222';cx.fillText(T[ti].label,4,y+13);\n"
 	"  let i=Math.max(0,lower(r.s,v0)-1),lastX=-1,lastK=-1;\n"
 	"  for(;i<r.s.length&&r.s[i]<v1;i++){if(r.s[i]+r.d[i]<v0)continue;let x=LW+(r.s[i]-v0)*sc,w=r.d[i]*sc;\n"
 	"   if(x<LW){w-=LW-x;x=LW;}const px=Math.floor(x);\n"
@@ -134,19 +142,25 @@ static const char js[] =
 	" v0=Math.max(0,n0);v1=Math.min(META.duration_us,n1);if(v1<=v0)v1=v0+0.001;draw();},{passive:false});\n"
 	"cv.addEventListener('mousedown',e=>{drag={x:e.clientX,v0:v0,v1:v1};cv.style.cursor='grabbing';});\n"
 	"window.addEventListener('mouseup',()=>{drag=null;cv.style.cursor='grab';});\n"
-	"window.addEventListener('mousemove',e=>{if(drag){const W=cv.width-LW,dt=(e.clientX-drag.x)*(drag.v1-drag.v0)/W;\n"
-	"  let n0=drag.v0-dt,n1=drag.v1-dt;if(n0<0){n1-=n0;n0=0;}if(n1>META.duration_us){n0-=n1-META.duration_us;n1=META.duration_us;}\n"
+	"window.addEventListener('mousemove',e=>{if(drag){const "
+	"W=cv.width-LW,dt=(e.clientX-drag.x)*(drag.v1-drag.v0)/W;\n"
+	"  let "
+	"n0=drag.v0-dt,n1=drag.v1-dt;if(n0<0){n1-=n0;n0=0;}if(n1>META.duration_us){n0-=n1-META.duration_us;n1=META."
+	"duration_us;}\n"
 	"  v0=Math.max(0,n0);v1=n1;draw();return;}\n"
 	" const rc=cv.getBoundingClientRect(),x=e.clientX-rc.left,y=e.clientY-rc.top,row=Math.floor((y-TOP)/RH);\n"
 	" if(e.target!==cv||x<LW||row<0||row>=order.length){tip.style.display='none';return;}\n"
-	" const r=rows[order[row]],t=v0+(v1-v0)*(x-LW)/(cv.width-LW);let i=lower(r.s,t);if(i>0&&(i>=r.s.length||r.s[i]>t))i--;\n"
+	" const r=rows[order[row]],t=v0+(v1-v0)*(x-LW)/(cv.width-LW);let "
+	"i=lower(r.s,t);if(i>0&&(i>=r.s.length||r.s[i]>t))i--;\n"
 	" if(i<0||i>=r.s.length||r.s[i]>t||r.s[i]+r.d[i]<t){tip.style.display='none';return;}\n"
 	" const b=document.createElement('b');b.textContent=T[order[row]].label+' (TID '+T[order[row]].tid+')';\n"
-	" tip.replaceChildren(b,document.createElement('br'),KIND[r.k[i]],document.createElement('br'),'from '+(r.s[i]/1000).toFixed(3)+\n"
+	" tip.replaceChildren(b,document.createElement('br'),KIND[r.k[i]],document.createElement('br'),'from "
+	"'+(r.s[i]/1000).toFixed(3)+\n"
 	"  ' ms for '+(r.d[i]>=1000?(r.d[i]/1000).toFixed(3)+' ms':r.d[i].toFixed(3)+' us'));\n"
 	" tip.style.left=(e.clientX+12)+'px';tip.style.top=(e.clientY+12)+'px';tip.style.display='block';});\n"
 	"document.getElementById('reset').onclick=()=>{v0=0;v1=META.duration_us;draw();};\n"
-	"document.getElementById('legend').innerHTML=KIND.map((k,i)=>'<span><i style=\"background:'+COL[i]+'\"></i>'+k+'</span>').join('');\n"
+	"document.getElementById('legend').innerHTML=KIND.map((k,i)=>'<span><i "
+	"style=\"background:'+COL[i]+'\"></i>'+k+'</span>').join('');\n"
 	"window.addEventListener('resize',()=>{size();draw();});size();draw();\n";
 
 int gs_html_report(const char *path, const struct gs_analysis_opts *opts, FILE *out, char *why, size_t whylen)
@@ -182,7 +196,8 @@ int gs_html_report(const char *path, const struct gs_analysis_opts *opts, FILE *
 	fprintf(out, "</title><style>%s</style></head><body>\n<h1>gilscope report</h1>\n<p>", css);
 	gs_esc_html(out, a.command);
 	fprintf(out, " &middot; %.3f s recorded &middot; lost events: %" PRIu64 "%s</p>\n",
-		(double)(a.end_ns - a.start_ns) / 1e9, a.lost_events, a.complete ? "" : " &middot; recording incomplete");
+		(double)(a.end_ns - a.start_ns) / 1e9, a.lost_events,
+		a.complete ? "" : " &middot; recording incomplete");
 	/* the text summary, as the terminal shows it */
 	m = open_memstream(&rep, &replen);
 	if (m) {
@@ -195,7 +210,8 @@ int gs_html_report(const char *path, const struct gs_analysis_opts *opts, FILE *
 		rep = NULL;
 	}
 	fputs("<h2>Timeline</h2><div class=\"legend\" id=\"legend\"></div>"
-	      "<p style=\"font-size:12px\">Wheel: zoom, drag: pan, hover: details. <button id=\"reset\">Reset</button></p>"
+	      "<p style=\"font-size:12px\">Wheel: zoom, drag: pan, hover: details. <button "
+	      "id=\"reset\">Reset</button></p>"
 	      "<canvas id=\"tl\"></canvas><div id=\"tip\"></div>\n",
 	      out);
 	m = open_memstream(&rep, &replen);

@@ -63,12 +63,34 @@ static void pb_str(struct pb *p, unsigned field, const char *s) { pb_bytes(p, fi
 
 enum {
 	TRACE_PACKET = 1,
-	TP_TIMESTAMP = 8, TP_SEQ_ID = 10, TP_TRACK_EVENT = 11, TP_SEQ_FLAGS = 13, TP_CLOCK_ID = 58, TP_TRACK_DESC = 60,
-	TD_UUID = 1, TD_NAME = 2, TD_PROCESS = 3, TD_THREAD = 4, TD_PARENT = 5, TD_COUNTER = 8,
-	PD_PID = 1, PD_NAME = 6, THD_PID = 1, THD_TID = 2, THD_NAME = 5,
-	TE_TYPE = 9, TE_TRACK = 11, TE_CATEGORIES = 22, TE_NAME = 23, TE_COUNTER_VALUE = 30, TE_FLOW = 47,
+	TP_TIMESTAMP = 8,
+	TP_SEQ_ID = 10,
+	TP_TRACK_EVENT = 11,
+	TP_SEQ_FLAGS = 13,
+	TP_CLOCK_ID = 58,
+	TP_TRACK_DESC = 60,
+	TD_UUID = 1,
+	TD_NAME = 2,
+	TD_PROCESS = 3,
+	TD_THREAD = 4,
+	TD_PARENT = 5,
+	TD_COUNTER = 8,
+	PD_PID = 1,
+	PD_NAME = 6,
+	THD_PID = 1,
+	THD_TID = 2,
+	THD_NAME = 5,
+	TE_TYPE = 9,
+	TE_TRACK = 11,
+	TE_CATEGORIES = 22,
+	TE_NAME = 23,
+	TE_COUNTER_VALUE = 30,
+	TE_FLOW = 47,
 	TE_TERMINATING_FLOW = 48,
-	TYPE_BEGIN = 1, TYPE_END = 2, TYPE_INSTANT = 3, TYPE_COUNTER = 4,
+	TYPE_BEGIN = 1,
+	TYPE_END = 2,
+	TYPE_INSTANT = 3,
+	TYPE_COUNTER = 4,
 	CLOCK_MONOTONIC_ID = 3,
 };
 
@@ -77,11 +99,20 @@ struct pf {
 	const struct gs_analysis *a;
 	struct pb pkt, body;
 	uint64_t packets;
-	struct { int valid; enum gs_slice kind; uint64_t start, end; uint32_t pid, tid; } *open;
+	struct {
+		int valid;
+		enum gs_slice kind;
+		uint64_t start, end;
+		uint32_t pid, tid;
+	} * open;
 	size_t cap;
 	uint64_t *known; /* track uuids already described */
 	size_t nknown, capknown;
-	struct { uint32_t pid; int gil; uint32_t tid; } *rel;
+	struct {
+		uint32_t pid;
+		int gil;
+		uint32_t tid;
+	} * rel;
 	size_t nrel, caprel;
 	uint64_t flow;
 };
@@ -109,7 +140,10 @@ static void emit_packet(struct pf *f, uint64_t ts, unsigned field, const struct 
 
 static uint64_t proc_uuid(uint32_t pid) { return (uint64_t)pid << 1 | 1; }
 static uint64_t thread_uuid(uint32_t pid, uint32_t tid) { return ((uint64_t)pid << 32 | tid) << 1; }
-static uint64_t counter_uuid(uint32_t pid, int gil) { return ((uint64_t)pid << 32 | (uint32_t)gil) << 1 | (1ull << 63); }
+static uint64_t counter_uuid(uint32_t pid, int gil)
+{
+	return ((uint64_t)pid << 32 | (uint32_t)gil) << 1 | (1ull << 63);
+}
 
 static int known(struct pf *f, uint64_t uuid)
 {
@@ -223,7 +257,8 @@ static void on_slice(void *ctx, const struct gs_thread *t, enum gs_slice kind, u
 	f->open[i].tid = t->tid;
 }
 
-static void on_gil(void *ctx, enum gs_gil_event ev, const struct gs_gilstat *g, const struct gs_thread *t, uint64_t time)
+static void on_gil(void *ctx, enum gs_gil_event ev, const struct gs_gilstat *g, const struct gs_thread *t,
+		   uint64_t time)
 {
 	struct pf *f = ctx;
 	size_t r;
@@ -249,7 +284,8 @@ static void on_gil(void *ctx, enum gs_gil_event ev, const struct gs_gilstat *g, 
 		break;
 	case GS_GE_ACQUIRE:
 		if (f->rel[r].tid && f->rel[r].tid != t->tid)
-			track_event(f, time, thread_uuid(t->pid, t->tid), TYPE_INSTANT, "GIL taken", "GIL", 0, 0, f->flow);
+			track_event(f, time, thread_uuid(t->pid, t->tid), TYPE_INSTANT, "GIL taken", "GIL", 0, 0,
+				    f->flow);
 		f->rel[r].tid = 0;
 		break;
 	case GS_GE_REQUEST:

@@ -125,19 +125,25 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 				fprintf(out, "  GIL %d (%s):\n", g->number,
 					(int)k == p->main_gil ? "main interpreter" : "a sub-interpreter's own GIL");
 			fmt_dur(d1, sizeof(d1), gw);
-			fprintf(out, "  GIL held %.1f%% of %s (utilisation), contended %.1f%% (at least one thread waiting)\n",
+			fprintf(out,
+				"  GIL held %.1f%% of %s (utilisation), contended %.1f%% (at least one thread "
+				"waiting)\n",
 				pct(g->held_ns, gw), d1, pct(g->contended_ns, gw));
 			fmt_dur(d2, sizeof(d2), g->drop_latency_n ? g->drop_latency_sum_ns / g->drop_latency_n : 0);
 			fmt_dur(d3, sizeof(d3), g->drop_latency_max_ns);
 			if (!gs_process_tells_forced_drops(p))
 				fprintf(out, "  %" PRIu64 " acquisitions\n", g->acquisitions);
 			else
-				fprintf(out, "  %" PRIu64 " acquisitions, %" PRIu64 " forced drops (switch-interval requests honoured in %s on average, %s at most)\n",
+				fprintf(out,
+					"  %" PRIu64 " acquisitions, %" PRIu64
+					" forced drops (switch-interval requests honoured in %s on average, %s at "
+					"most)\n",
 					g->acquisitions, g->forced_drops, d2, d3);
 		}
 	}
 	fprintf(out, "\n%-3s%-8s %-16s %9s %6s %6s %6s %6s %6s %8s %7s %9s %10s %10s\n", "", "TID", "NAME", "LIFETIME",
-		"HELD%", "WAIT%", "NOGIL%", "SLEEP%", "RUNQ%", "ACQUIRE", "FORCED", "VOLUNTARY", "MAX-HOLD", "MAX-WAIT");
+		"HELD%", "WAIT%", "NOGIL%", "SLEEP%", "RUNQ%", "ACQUIRE", "FORCED", "VOLUNTARY", "MAX-HOLD",
+		"MAX-WAIT");
 	for (size_t i = 0; i < a->nthreads; i++) {
 		const struct gs_thread *t = v[i];
 		uint64_t lt = lifetime(t);
@@ -159,41 +165,54 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 			char nm[32];
 			gs_esc_term_buf(nm, 13, gs_thread_label(a, t));
 			snprintf(nm + strlen(nm), sizeof(nm) - strlen(nm), "@%d", a->gils[t->gil_index].number);
-			fprintf(out, "%-3s%-8u %-16s %9s %6.1f %6.1f %6.1f %6.1f %6.1f %8" PRIu64 " %7" PRIu64 " %9" PRIu64 " %10s %10s\n",
+			fprintf(out,
+				"%-3s%-8u %-16s %9s %6.1f %6.1f %6.1f %6.1f %6.1f %8" PRIu64 " %7" PRIu64 " %9" PRIu64
+				" %10s %10s\n",
 				t->is_main ? "*" : "", t->tid, nm, d1, pct(t->held_ns, lt), pct(t->wait_ns, lt),
-				pct(t->run_nogil_ns, lt), pct(t->sleeping_ns, lt), pct(t->runnable_ns, lt), t->acquisitions,
-				t->forced_drops, t->releases - t->forced_drops, d2, d3);
+				pct(t->run_nogil_ns, lt), pct(t->sleeping_ns, lt), pct(t->runnable_ns, lt),
+				t->acquisitions, t->forced_drops, t->releases - t->forced_drops, d2, d3);
 			continue;
 		}
-		fprintf(out, "%-3s%-8u %-16s %9s %6.1f %6.1f %6.1f %6.1f %6.1f %8" PRIu64 " %7" PRIu64 " %9" PRIu64 " %10s %10s\n",
+		fprintf(out,
+			"%-3s%-8u %-16s %9s %6.1f %6.1f %6.1f %6.1f %6.1f %8" PRIu64 " %7" PRIu64 " %9" PRIu64
+			" %10s %10s\n",
 			t->is_main ? "*" : "", t->tid, term(label, sizeof(label), gs_thread_label(a, t)), d1,
 			pct(t->held_ns, lt), pct(t->wait_ns, lt), pct(t->run_nogil_ns, lt), pct(t->sleeping_ns, lt),
 			pct(t->runnable_ns, lt), t->acquisitions, t->forced_drops, t->releases - t->forced_drops, d2,
 			d3);
 	}
 	if (small)
-		fprintf(out, "   (%zu idle or short-lived threads that never took the GIL are not listed; see --json)\n", small);
+		fprintf(out,
+			"   (%zu idle or short-lived threads that never took the GIL are not listed; see --json)\n",
+			small);
 	if (hidden)
-		fprintf(out, "   (%zu threads of other processes (children that exec'd other programs) not listed)\n", hidden);
+		fprintf(out, "   (%zu threads of other processes (children that exec'd other programs) not listed)\n",
+			hidden);
 	if (a->ntop_holds) {
 		fputc('\n', out);
 		longest_holds(a, out, 3);
 	}
 	for (size_t i = 0; i < a->nprocs; i++)
 		if (gils_used(a, a->procs[i].pid) > 1) {
-			fprintf(out, "\nNAME@N: the thread's last GIL was GIL N of its process (sub-interpreters with their own GIL).");
+			fprintf(out, "\nNAME@N: the thread's last GIL was GIL N of its process (sub-interpreters with "
+				     "their own GIL).");
 			break;
 		}
-	fprintf(out, "\n* main thread. HELD: holds the GIL; WAIT: waiting for it; NOGIL: on a CPU without it; SLEEP: blocked (S/D), not for the GIL;\nRUNQ: runnable, waiting for a CPU, not for the GIL. FORCED: releases asked for by a waiter (switch interval).\n");
+	fprintf(out, "\n* main thread. HELD: holds the GIL; WAIT: waiting for it; NOGIL: on a CPU without it; SLEEP: "
+		     "blocked (S/D), not for the GIL;\nRUNQ: runnable, waiting for a CPU, not for the GIL. FORCED: "
+		     "releases asked for by a waiter (switch interval).\n");
 	fprintf(out, "lost events: %" PRIu64, a->lost_events);
 	if (a->out_of_order || a->anomalies)
-		fprintf(out, ", out-of-order: %" PRIu64 ", repaired inconsistencies: %" PRIu64, a->out_of_order, a->anomalies);
+		fprintf(out, ", out-of-order: %" PRIu64 ", repaired inconsistencies: %" PRIu64, a->out_of_order,
+			a->anomalies);
 	if (!a->complete)
-		fprintf(out, "\nthe recording is incomplete (gilscope was killed or the disk filled): figures cover what was written");
+		fprintf(out, "\nthe recording is incomplete (gilscope was killed or the disk filled): figures cover "
+			     "what was written");
 	if (a->have_native) {
 		const struct gs_native_figures *s = &a->native;
 		fprintf(out,
-			"\nnative stacks: %" PRIu64 " merged with Python stacks (%" PRIu64 " exact: thread off-CPU since the "
+			"\nnative stacks: %" PRIu64 " merged with Python stacks (%" PRIu64
+			" exact: thread off-CPU since the "
 			"copy); C and Python stacks disagreed in %" PRIu64 " (%" PRIu64 " of the exact ones); %" PRIu64
 			" of %" PRIu64 " unwindings cut short; %" PRIu64 " copies lost",
 			s->merged, s->frozen, s->mismatched, s->frozen_mismatched, s->truncated, s->unwinds, s->lost);
@@ -310,8 +329,9 @@ static void json_waited_behind(const struct gs_analysis *a, FILE *out, const str
 		uint64_t tot = 0;
 		uint32_t holder = t->blame[k].holder;
 		size_t nt = holder ? top_stacks_peer(a, GS_WHAT_HELD_FOR, t->tid, holder, tops, 3, &tot) : 0;
-		fprintf(out, "%s{\"holder_tid\": %u, \"ns\": %" PRIu64 ", \"holder_samples\": %" PRIu64
-			     ", \"holder_stacks\": [",
+		fprintf(out,
+			"%s{\"holder_tid\": %u, \"ns\": %" PRIu64 ", \"holder_samples\": %" PRIu64
+			", \"holder_stacks\": [",
 			k ? ", " : "", holder, t->blame[k].ns, tot);
 		for (size_t q = 0; q < nt; q++) {
 			fprintf(out, "%s{\"samples\": %" PRIu64 ", \"stack\": ", q ? ", " : "", tops[q]->amount);
@@ -368,7 +388,8 @@ static void json_longest_holds(const struct gs_analysis *a, FILE *out)
 		kv(out, "ns", h->ns);
 		fprintf(out, ", \"max_waiters\": %d", h->max_waiters);
 		kv(out, "waited_ns", h->waited_ns);
-		fprintf(out, ", \"open\": %s, \"stack_samples\": %u, \"stack\": ", h->open ? "true" : "false", h->samples);
+		fprintf(out, ", \"open\": %s, \"stack_samples\": %u, \"stack\": ", h->open ? "true" : "false",
+			h->samples);
 		json_stack(a, out, h->samples ? h->stack : 0);
 		fputs("}", out);
 	}
@@ -489,7 +510,8 @@ static void longest_holds(const struct gs_analysis *a, FILE *out, int n)
 
 static int cmp_counts(const void *x, const void *y)
 {
-	const struct gs_stack_count *a = *(const struct gs_stack_count *const *)x, *b = *(const struct gs_stack_count *const *)y;
+	const struct gs_stack_count *a = *(const struct gs_stack_count *const *)x,
+				    *b = *(const struct gs_stack_count *const *)y;
 	return a->amount < b->amount ? 1 : a->amount > b->amount ? -1 : 0;
 }
 
@@ -645,7 +667,8 @@ void gs_report_blame(const struct gs_analysis *a, FILE *out, size_t max_holders)
 			}
 			if (unsampled && a->stack_samples) {
 				fmt_dur(d2, sizeof(d2), unsampled_ns);
-				fprintf(out, "    (%" PRIu64 " of its %" PRIu64 " waits, %s, ended before a stack sample)\n",
+				fprintf(out,
+					"    (%" PRIu64 " of its %" PRIu64 " waits, %s, ended before a stack sample)\n",
 					unsampled, nwaits, d2);
 			}
 		}
@@ -663,9 +686,9 @@ void gs_report_blame(const struct gs_analysis *a, FILE *out, size_t max_holders)
 					stack_line(a, tops[q]->stack, 4, line, sizeof(line));
 					fprintf(out, "              %3.0f%% in %s\n", pct(tops[q]->amount, tot), line);
 				}
-			}
-			else
-				fprintf(out, "    %5.1f%%  %9s  while it was free, being handed over\n", pct(b[k].ns, total), d2);
+			} else
+				fprintf(out, "    %5.1f%%  %9s  while it was free, being handed over\n",
+					pct(b[k].ns, total), d2);
 		}
 		if (t->nblame > max_holders)
 			fprintf(out, "    (%zu more holders)\n", t->nblame - max_holders);
@@ -675,8 +698,9 @@ void gs_report_blame(const struct gs_analysis *a, FILE *out, size_t max_holders)
 	if (!any)
 		fprintf(out, "  no thread waited for the GIL\n");
 	if (a->stack_samples)
-		fprintf(out, "  (\"in ...\": the holder's stacks sampled while that thread waited, %" PRIu64
-			     " samples at %" PRIu64 " Hz)\n",
+		fprintf(out,
+			"  (\"in ...\": the holder's stacks sampled while that thread waited, %" PRIu64
+			" samples at %" PRIu64 " Hz)\n",
 			a->stack_samples, a->stack_rate_hz);
 	longest_holds(a, out, GS_TOP_HOLDS);
 	free(v);

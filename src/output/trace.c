@@ -121,10 +121,7 @@ static void ts(FILE *out, const char *key, uint64_t ns)
 	put_n(frac, 4);
 }
 
-static void begin_event(struct trace *tr)
-{
-	put_s(tr->out, tr->events++ ? ",\n" : "\n");
-}
+static void begin_event(struct trace *tr) { put_s(tr->out, tr->events++ ? ",\n" : "\n"); }
 
 static void emit_slice(struct trace *tr, const struct open_slice *s)
 {
@@ -191,7 +188,8 @@ static struct last_release *release_of(struct trace *tr, const struct gs_gilstat
 	return &tr->rel[tr->nrel++];
 }
 
-static void on_gil(void *ctx, enum gs_gil_event ev, const struct gs_gilstat *g, const struct gs_thread *t, uint64_t time)
+static void on_gil(void *ctx, enum gs_gil_event ev, const struct gs_gilstat *g, const struct gs_thread *t,
+		   uint64_t time)
 {
 	struct trace *tr = ctx;
 	struct last_release *r = release_of(tr, g);
@@ -214,7 +212,8 @@ static void on_gil(void *ctx, enum gs_gil_event ev, const struct gs_gilstat *g, 
 			put_u64(out, r->tid);
 			put_s(out, "}");
 			begin_event(tr);
-			put_s(out, "{\"name\": \"GIL handover\", \"cat\": \"GIL\", \"ph\": \"f\", \"bp\": \"e\", \"id\": ");
+			put_s(out,
+			      "{\"name\": \"GIL handover\", \"cat\": \"GIL\", \"ph\": \"f\", \"bp\": \"e\", \"id\": ");
 			put_u64(out, tr->flow);
 			ts(out, "ts", time);
 			put_s(out, ", \"pid\": ");
@@ -281,7 +280,8 @@ static void on_counter(void *ctx, uint32_t pid, uint32_t tid, uint64_t time, con
 	fputs("{\"name\": ", tr->out);
 	gs_esc_json(tr->out, name);
 	fputs(", \"cat\": \"counters\", \"ph\": \"C\"", tr->out);
-	fprintf(tr->out, ", \"ts\": %" PRIu64 ".%03" PRIu64 ", \"pid\": %u, \"args\": {", time / 1000, time % 1000, pid);
+	fprintf(tr->out, ", \"ts\": %" PRIu64 ".%03" PRIu64 ", \"pid\": %u, \"args\": {", time / 1000, time % 1000,
+		pid);
 	gs_esc_json(tr->out, name);
 	fprintf(tr->out, ": %" PRIu64 "}}", value);
 }
@@ -311,7 +311,8 @@ int gs_trace_json(const char *path, const char *combine, FILE *out, char *why, s
 	if (extra) {
 		size_t i;
 		json_t *e;
-		json_array_foreach(extra, i, e) {
+		json_array_foreach(extra, i, e)
+		{
 			char *s;
 			/* only events with integer ids and a numeric timestamp (or metadata) are kept */
 			if (!json_is_object(e) || !json_is_string(json_object_get(e, "ph")) ||
@@ -347,8 +348,9 @@ int gs_trace_json(const char *path, const char *combine, FILE *out, char *why, s
 			snprintf(name, sizeof(name), "pid %u", p->pid);
 		begin_event(&tr);
 		oflush();
-		fprintf(out, "{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": %u, \"tid\": %u, \"args\": {\"name\": ", p->pid,
-			p->pid);
+		fprintf(out,
+			"{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": %u, \"tid\": %u, \"args\": {\"name\": ",
+			p->pid, p->pid);
 		gs_esc_json(out, name);
 		fputs("}}", out);
 	}
@@ -358,14 +360,17 @@ int gs_trace_json(const char *path, const char *combine, FILE *out, char *why, s
 		snprintf(name, sizeof(name), "%s%.40s %u", t->is_main ? "* " : "", gs_thread_label(&a, t), t->tid);
 		begin_event(&tr);
 		oflush();
-		fprintf(out, "{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": %u, \"tid\": %u, \"args\": {\"name\": ", t->pid,
-			t->tid);
+		fprintf(out,
+			"{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": %u, \"tid\": %u, \"args\": {\"name\": ",
+			t->pid, t->tid);
 		gs_esc_json(out, name);
 		fputs("}}", out);
 	}
-	fprintf(out, "\n], \"viztracer_metadata\": {\"version\": \"0.16.3\", \"overflow\": false, \"producer\": \"gilscope %s\"},"
-		     " \"gilscope\": {\"lost_events\": %" PRIu64 ", \"complete\": %s, \"clock\": \"CLOCK_MONOTONIC\","
-		     " \"combined_events\": %zu, \"combined_skipped\": %zu}}\n",
+	fprintf(out,
+		"\n], \"viztracer_metadata\": {\"version\": \"0.16.3\", \"overflow\": false, \"producer\": \"gilscope "
+		"%s\"},"
+		" \"gilscope\": {\"lost_events\": %" PRIu64 ", \"complete\": %s, \"clock\": \"CLOCK_MONOTONIC\","
+		" \"combined_events\": %zu, \"combined_skipped\": %zu}}\n",
 		GS_VERSION, a.lost_events, a.complete ? "true" : "false", merged, skipped);
 	gs_analysis_free(&a);
 	free(tr.open);

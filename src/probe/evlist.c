@@ -21,12 +21,12 @@ struct gs_evlist {
 	unsigned data_pages;
 	const char *ring_use, *ring_fix;
 	struct gs_ring *rings;
-	int *ring_fd;           /* per CPU: the fd that owns the ring, -1 until opened */
+	int *ring_fd; /* per CPU: the fd that owns the ring, -1 until opened */
 	int *fds;
 	size_t nfds, cap_fds;
 	struct idkind *ids;
 	size_t nids, cap_ids;
-	int indexed;            /* ids sorted since the last addition */
+	int indexed; /* ids sorted since the last addition */
 };
 
 struct gs_evlist *gs_evlist_new(int ncpu, unsigned data_pages, const char *ring_use, const char *ring_fix)
@@ -127,8 +127,8 @@ static int attach_ring(struct gs_evlist *el, int cpu, int fd, char *why, size_t 
 	return 0;
 }
 
-int gs_evlist_open(struct gs_evlist *el, struct perf_event_attr *attr, pid_t tid, int kind, const char *what,
-		   char *why, size_t whylen)
+int gs_evlist_open(struct gs_evlist *el, struct perf_event_attr *attr, pid_t tid, int kind, const char *what, char *why,
+		   size_t whylen)
 {
 	for (int c = 0; c < el->ncpu; c++) {
 		int fd = gs_perf_open(attr, tid, c, -1, 0), err;
@@ -178,10 +178,7 @@ int gs_evlist_kind(const struct gs_evlist *el, uint64_t id)
 	return 0;
 }
 
-int gs_evlist_ncpu(const struct gs_evlist *el)
-{
-	return el->ncpu;
-}
+int gs_evlist_ncpu(const struct gs_evlist *el) { return el->ncpu; }
 
 int gs_evlist_has_ring(const struct gs_evlist *el, int cpu)
 {
@@ -207,8 +204,7 @@ int gs_evlist_pollfds(const struct gs_evlist *el, struct pollfd *pfd, int n)
 	return n;
 }
 
-int gs_evlist_drain(struct gs_evlist *el, int cpu, void (*cb)(const struct perf_event_header *h, void *arg),
-		    void *arg)
+int gs_evlist_drain(struct gs_evlist *el, int cpu, void (*cb)(const struct perf_event_header *h, void *arg), void *arg)
 {
 	if (!gs_evlist_has_ring(el, cpu))
 		return 0;

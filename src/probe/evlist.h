@@ -28,8 +28,8 @@ void gs_evlist_free(struct gs_evlist *el);
 
 /* Opens attr for task tid on every CPU (offline CPUs skipped), into the CPUs' rings. `what`
  * names the event in an error sentence. 0, or -errno with why. */
-int gs_evlist_open(struct gs_evlist *el, struct perf_event_attr *attr, pid_t tid, int kind, const char *what,
-		   char *why, size_t whylen);
+int gs_evlist_open(struct gs_evlist *el, struct perf_event_attr *attr, pid_t tid, int kind, const char *what, char *why,
+		   size_t whylen);
 
 /* The attr of an event that samples every occurrence (period 1) with sample_type, inherited by
  * tasks created later, timestamped with CLOCK_MONOTONIC (the clock of the whole recording),
@@ -56,8 +56,7 @@ int gs_evlist_pollfds(const struct gs_evlist *el, struct pollfd *pfd, int n);
 
 /* Reads cpu's ring (perf_event.h's protocol), cb for each record. The number of records, or
  * -EIO when a header was corrupt. 0 when the CPU has no ring. */
-int gs_evlist_drain(struct gs_evlist *el, int cpu, void (*cb)(const struct perf_event_header *h, void *arg),
-		    void *arg);
+int gs_evlist_drain(struct gs_evlist *el, int cpu, void (*cb)(const struct perf_event_header *h, void *arg), void *arg);
 
 /* Stops every event (the rings keep what they hold). */
 void gs_evlist_disable(struct gs_evlist *el);

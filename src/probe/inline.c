@@ -39,14 +39,13 @@ static int span_cb(const struct gs_map *m, void *arg)
 	return 0;
 }
 
-
 /* A stopped tracee that system calls are run in (at scratch: take_gil's first bytes, restored
  * after each call). */
 struct remote {
 	pid_t pid;
 	uint64_t scratch;
 	int *pending_sig;
-	int ptrace_failed;          /* the step failed in ptrace itself (err): the caller says so */
+	int ptrace_failed; /* the step failed in ptrace itself (err): the caller says so */
 	char *why;
 	size_t whylen;
 };
@@ -251,7 +250,8 @@ static size_t emit_trampolines(uint8_t *code, const struct gs_inline_target *tg,
 		o += n;
 		ref = store_ref(st);
 		o += x86_emit_record(code + o, ring, NSLOTS, tid_off,
-				     (uint32_t)(st->value ? GS_INLINE_ACQUIRE : GS_INLINE_RELEASE) | (uint32_t)i << 8, &ref);
+				     (uint32_t)(st->value ? GS_INLINE_ACQUIRE : GS_INLINE_RELEASE) | (uint32_t)i << 8,
+				     &ref);
 		if (!x86_emit_jmp(code + o, tramp + o, st->store + st->len))
 			return 0;
 		o += 5;

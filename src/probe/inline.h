@@ -19,16 +19,20 @@
 
 #include "probe/x86.h"
 
-enum gs_inline_kind { GS_INLINE_RELEASE = 0, GS_INLINE_ACQUIRE = 1, GS_INLINE_WAIT = 2 };
+enum gs_inline_kind {
+	GS_INLINE_RELEASE = 0,
+	GS_INLINE_ACQUIRE = 1,
+	GS_INLINE_WAIT = 2
+};
 
 struct gs_inline {
 	int memfd;
 	uint8_t *map;
 	size_t size;
 	uint64_t nslots, tail;
-	uint64_t trampolines;       /* address of the trampoline page in the target */
-	uint64_t stuck_since;       /* when the reader first waited on an uncommitted slot */
-	uint64_t skipped;           /* slots never committed (writer killed mid-way) */
+	uint64_t trampolines; /* address of the trampoline page in the target */
+	uint64_t stuck_since; /* when the reader first waited on an uncommitted slot */
+	uint64_t skipped;     /* slots never committed (writer killed mid-way) */
 	/* TSC -> CLOCK_MONOTONIC: ns = ref_ns + (tsc - ref_tsc) * ns_per_tick, re-anchored at every
 	 * drain; the rate is the kernel's (perf's time_mult/time_shift) when published, else
 	 * measured against CLOCK_MONOTONIC since the start (cal_*). */
@@ -43,27 +47,27 @@ struct gs_inline_event {
 	uint32_t tid;
 	enum gs_inline_kind kind;
 	unsigned site;
-	uint64_t gil;       /* address of the GIL's `locked` field: which interpreter's GIL; 0 unknown */
+	uint64_t gil; /* address of the GIL's `locked` field: which interpreter's GIL; 0 unknown */
 };
 
 #define GS_INLINE_MAX_SITES 16 /* GIL stores one set-up patches */
 
 /* One instruction to probe: a store to the GIL's `locked`, in the process's addresses. */
 struct gs_inline_site {
-	uint64_t store;             /* the store instruction (moved into a trampoline) */
-	unsigned len;               /* its length (>= 5 to be replaced by a jump) */
-	uint8_t bytes[15];          /* its bytes */
-	int value;                  /* the value it stores: 1 take, 0 release */
+	uint64_t store;    /* the store instruction (moved into a trampoline) */
+	unsigned len;      /* its length (>= 5 to be replaced by a jump) */
+	uint8_t bytes[15]; /* its bytes */
+	int value;         /* the value it stores: 1 take, 0 release */
 };
 
 /* What the probes patch, as the interpreter's analysis found it (record/pyprobes.c builds it
  * from cpython/python.h's findings): the probes know machine code, not CPython. */
 struct gs_inline_target {
-	const char *image;          /* the mapped file holding the code (the trampolines go near it) */
-	uint64_t entry;             /* take_gil's entry */
-	const uint8_t *prologue;    /* its first whole instructions covering >= 5 bytes (moved) */
+	const char *image;       /* the mapped file holding the code (the trampolines go near it) */
+	uint64_t entry;          /* take_gil's entry */
+	const uint8_t *prologue; /* its first whole instructions covering >= 5 bytes (moved) */
 	size_t prologue_len;
-	struct x86_ref gil;         /* how take_gil's trampoline finds the GIL's `locked` field */
+	struct x86_ref gil; /* how take_gil's trampoline finds the GIL's `locked` field */
 	const struct gs_inline_site *sites;
 	int nsites, nacquire, nrelease;
 };

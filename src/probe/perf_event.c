@@ -28,7 +28,8 @@ void gs_perf_strerror(int err, const char *what, char *buf, size_t len)
 	case EPERM:
 		snprintf(buf, len,
 			 "no permission to open %s (kernel.perf_event_paranoid = %s): run gilscope as root, or give it "
-			 "CAP_PERFMON and CAP_SYS_PTRACE (`setcap cap_perfmon,cap_sys_ptrace,cap_sys_admin+ep gilscope`), "
+			 "CAP_PERFMON and CAP_SYS_PTRACE (`setcap cap_perfmon,cap_sys_ptrace,cap_sys_admin+ep "
+			 "gilscope`), "
 			 "or lower the setting with `sysctl kernel.perf_event_paranoid=-1`",
 			 what, par);
 		break;

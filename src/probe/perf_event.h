@@ -23,9 +23,9 @@ void gs_perf_strerror(int err, const char *what, char *buf, size_t len);
 
 struct gs_ring {
 	int fd;
-	void *base;             /* the mmap: one metadata page, then the data pages */
-	size_t data_size;       /* a power of two */
-	uint8_t *copy;          /* scratch for records that wrap around the end */
+	void *base;       /* the mmap: one metadata page, then the data pages */
+	size_t data_size; /* a power of two */
+	uint8_t *copy;    /* scratch for records that wrap around the end */
 	uint64_t bytes_read;
 };
 

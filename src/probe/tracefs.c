@@ -44,26 +44,33 @@ int gs_tracefs_open(char *dir, size_t dirlen, char *why, size_t whylen)
 	if (mount("nodev", "/sys/kernel/tracing", "tracefs", 0, NULL) < 0) {
 		int e = errno;
 		if ((e == EPERM || e == EACCES) && geteuid() == 0)
-			snprintf(why, whylen,
-				 "tracefs is not mounted at /sys/kernel/tracing and this root user may not mount it (no "
-				 "CAP_SYS_ADMIN: a container or a reduced capability set?); mount it where gilscope runs "
-				 "(`mount -t tracefs nodev /sys/kernel/tracing`) or grant CAP_SYS_ADMIN");
+			snprintf(
+				why, whylen,
+				"tracefs is not mounted at /sys/kernel/tracing and this root user may not mount it (no "
+				"CAP_SYS_ADMIN: a container or a reduced capability set?); mount it where gilscope "
+				"runs "
+				"(`mount -t tracefs nodev /sys/kernel/tracing`) or grant CAP_SYS_ADMIN");
 		else if (e == EPERM || e == EACCES)
 			snprintf(why, whylen,
-				 "tracefs is not mounted and mounting it needs root (CAP_SYS_ADMIN): run gilscope as root, "
+				 "tracefs is not mounted and mounting it needs root (CAP_SYS_ADMIN): run gilscope as "
+				 "root, "
 				 "or have root run `mount -t tracefs nodev /sys/kernel/tracing`");
 		else if (e == ENOENT || e == ENOTDIR)
 			snprintf(why, whylen,
-				 "tracefs is not available: /sys/kernel/tracing does not exist (is /sys mounted? a kernel "
+				 "tracefs is not available: /sys/kernel/tracing does not exist (is /sys mounted? a "
+				 "kernel "
 				 "without CONFIG_TRACING has no tracefs, and gilscope needs its uprobes and sched "
 				 "tracepoints)");
 		else if (e == ENODEV)
 			snprintf(why, whylen,
-				 "this kernel has no tracefs (built without CONFIG_TRACING?): gilscope needs its uprobes "
+				 "this kernel has no tracefs (built without CONFIG_TRACING?): gilscope needs its "
+				 "uprobes "
 				 "and sched tracepoints");
 		else
-			snprintf(why, whylen, "cannot mount tracefs at /sys/kernel/tracing (%s): mount it with "
-				 "`mount -t tracefs nodev /sys/kernel/tracing` and try again", strerror(e));
+			snprintf(why, whylen,
+				 "cannot mount tracefs at /sys/kernel/tracing (%s): mount it with "
+				 "`mount -t tracefs nodev /sys/kernel/tracing` and try again",
+				 strerror(e));
 		return -e;
 	}
 	snprintf(dir, dirlen, "/sys/kernel/tracing");
@@ -71,7 +78,7 @@ int gs_tracefs_open(char *dir, size_t dirlen, char *why, size_t whylen)
 		snprintf(why, whylen, "this kernel has no uprobe support (%s/uprobe_events is missing)", dir);
 		return -ENOTSUP;
 	}
-check: {
+check : {
 	char p[512];
 	snprintf(p, sizeof(p), "%s/uprobe_events", dir);
 	if (faccessat(AT_FDCWD, p, W_OK, AT_EACCESS) < 0) {

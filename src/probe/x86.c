@@ -5,7 +5,15 @@
 #include <string.h>
 
 /* Operand flags for the one-byte map. */
-enum { M = 1, IB = 2, IZ = 4, IW = 8, BAD = 16, PFX = 32, SPECIAL = 64 };
+enum {
+	M = 1,
+	IB = 2,
+	IZ = 4,
+	IW = 8,
+	BAD = 16,
+	PFX = 32,
+	SPECIAL = 64
+};
 
 static unsigned char one_byte(unsigned op)
 {
@@ -28,20 +36,37 @@ static unsigned char one_byte(unsigned op)
 	if (op < 0x60)
 		return 0;
 	switch (op) {
-	case 0x63: return M;
-	case 0x64: case 0x65: case 0x66: case 0x67: return PFX;
-	case 0x68: return IZ;
-	case 0x69: return M | IZ;
-	case 0x6a: return IB;
-	case 0x6b: return M | IB;
-	case 0x6c: case 0x6d: case 0x6e: case 0x6f: return 0;
+	case 0x63:
+		return M;
+	case 0x64:
+	case 0x65:
+	case 0x66:
+	case 0x67:
+		return PFX;
+	case 0x68:
+		return IZ;
+	case 0x69:
+		return M | IZ;
+	case 0x6a:
+		return IB;
+	case 0x6b:
+		return M | IB;
+	case 0x6c:
+	case 0x6d:
+	case 0x6e:
+	case 0x6f:
+		return 0;
 	}
 	if (op >= 0x70 && op <= 0x7f)
 		return IB;
 	switch (op) {
-	case 0x80: case 0x83: return M | IB;
-	case 0x81: return M | IZ;
-	case 0x82: return BAD;
+	case 0x80:
+	case 0x83:
+		return M | IB;
+	case 0x81:
+		return M | IZ;
+	case 0x82:
+		return BAD;
 	}
 	if (op >= 0x84 && op <= 0x8f)
 		return M;
@@ -60,28 +85,63 @@ static unsigned char one_byte(unsigned op)
 	if (op >= 0xb8 && op <= 0xbf)
 		return SPECIAL; /* imm32 or imm64 with REX.W */
 	switch (op) {
-	case 0xc0: case 0xc1: case 0xc6: return M | IB;
-	case 0xc2: case 0xca: return IW;
-	case 0xc3: case 0xc9: case 0xcb: case 0xcc: case 0xcf: return 0;
-	case 0xc4: case 0xc5: return SPECIAL; /* VEX */
-	case 0xc7: return M | IZ;
-	case 0xc8: return IW | IB;
-	case 0xcd: return IB;
-	case 0xce: case 0xd4: case 0xd5: case 0xd6: return BAD;
-	case 0xd0: case 0xd1: case 0xd2: case 0xd3: return M;
-	case 0xd7: return 0;
+	case 0xc0:
+	case 0xc1:
+	case 0xc6:
+		return M | IB;
+	case 0xc2:
+	case 0xca:
+		return IW;
+	case 0xc3:
+	case 0xc9:
+	case 0xcb:
+	case 0xcc:
+	case 0xcf:
+		return 0;
+	case 0xc4:
+	case 0xc5:
+		return SPECIAL; /* VEX */
+	case 0xc7:
+		return M | IZ;
+	case 0xc8:
+		return IW | IB;
+	case 0xcd:
+		return IB;
+	case 0xce:
+	case 0xd4:
+	case 0xd5:
+	case 0xd6:
+		return BAD;
+	case 0xd0:
+	case 0xd1:
+	case 0xd2:
+	case 0xd3:
+		return M;
+	case 0xd7:
+		return 0;
 	}
 	if (op >= 0xd8 && op <= 0xdf)
 		return M;
 	if (op >= 0xe0 && op <= 0xe7)
 		return IB;
 	switch (op) {
-	case 0xe8: case 0xe9: return IZ;
-	case 0xea: return BAD;
-	case 0xeb: return IB;
-	case 0xf0: case 0xf2: case 0xf3: return PFX;
-	case 0xf6: case 0xf7: return SPECIAL; /* imm depends on modrm.reg */
-	case 0xfe: case 0xff: return M;
+	case 0xe8:
+	case 0xe9:
+		return IZ;
+	case 0xea:
+		return BAD;
+	case 0xeb:
+		return IB;
+	case 0xf0:
+	case 0xf2:
+	case 0xf3:
+		return PFX;
+	case 0xf6:
+	case 0xf7:
+		return SPECIAL; /* imm depends on modrm.reg */
+	case 0xfe:
+	case 0xff:
+		return M;
 	}
 	return 0; /* ec-ef, f1, f4, f5, f8-fd */
 }
@@ -113,8 +173,21 @@ static unsigned char two_byte(unsigned op)
 	if (op <= 0x9f)
 		return M;
 	switch (op) {
-	case 0xa0: case 0xa1: case 0xa2: case 0xa8: case 0xa9: case 0xaa: return 0;
-	case 0xa4: case 0xac: case 0xba: case 0xc2: case 0xc4: case 0xc5: case 0xc6: return M | IB;
+	case 0xa0:
+	case 0xa1:
+	case 0xa2:
+	case 0xa8:
+	case 0xa9:
+	case 0xaa:
+		return 0;
+	case 0xa4:
+	case 0xac:
+	case 0xba:
+	case 0xc2:
+	case 0xc4:
+	case 0xc5:
+	case 0xc6:
+		return M | IB;
 	}
 	if (op >= 0xc8 && op <= 0xcf)
 		return 0;
@@ -173,9 +246,12 @@ static unsigned modrm_len(const uint8_t *p, size_t avail, int addr32, int *rip_r
 static int64_t read_imm(const uint8_t *p, unsigned size)
 {
 	switch (size) {
-	case 1: return (int8_t)p[0];
-	case 2: return (int16_t)((uint16_t)p[0] | (uint16_t)p[1] << 8);
-	case 4: return (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
+	case 1:
+		return (int8_t)p[0];
+	case 2:
+		return (int16_t)((uint16_t)p[0] | (uint16_t)p[1] << 8);
+	case 4:
+		return (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
 	case 8: {
 		uint64_t v = 0;
 		for (int i = 7; i >= 0; i--)
@@ -410,17 +486,29 @@ static size_t emit_ref(uint8_t *out, const struct x86_ref *ref)
 	case X86_REF_CHAIN:
 		/* mov c0(%rdi),%rdi; test %rdi,%rdi; je .z; mov c1(%rdi),%rdi; test; je .z;
 		 * lea add(%rdi),%rdi; .z: (a NULL link leaves 0: "unknown GIL") */
-		out[o++] = 0x48; out[o++] = 0x8b; out[o++] = 0xbf;
+		out[o++] = 0x48;
+		out[o++] = 0x8b;
+		out[o++] = 0xbf;
 		memcpy(out + o, &ref->c0, 4);
 		o += 4;
-		out[o++] = 0x48; out[o++] = 0x85; out[o++] = 0xff;      /* test %rdi,%rdi */
-		out[o++] = 0x74; out[o++] = 7 + 3 + 2 + 7;             /* je .z */
-		out[o++] = 0x48; out[o++] = 0x8b; out[o++] = 0xbf;
+		out[o++] = 0x48;
+		out[o++] = 0x85;
+		out[o++] = 0xff; /* test %rdi,%rdi */
+		out[o++] = 0x74;
+		out[o++] = 7 + 3 + 2 + 7; /* je .z */
+		out[o++] = 0x48;
+		out[o++] = 0x8b;
+		out[o++] = 0xbf;
 		memcpy(out + o, &ref->c1, 4);
 		o += 4;
-		out[o++] = 0x48; out[o++] = 0x85; out[o++] = 0xff;
-		out[o++] = 0x74; out[o++] = 7;
-		out[o++] = 0x48; out[o++] = 0x8d; out[o++] = 0xbf;      /* lea add(%rdi),%rdi */
+		out[o++] = 0x48;
+		out[o++] = 0x85;
+		out[o++] = 0xff;
+		out[o++] = 0x74;
+		out[o++] = 7;
+		out[o++] = 0x48;
+		out[o++] = 0x8d;
+		out[o++] = 0xbf; /* lea add(%rdi),%rdi */
 		memcpy(out + o, &ref->add, 4);
 		o += 4;
 		break;
@@ -434,32 +522,32 @@ static size_t emit_ref(uint8_t *out, const struct x86_ref *ref)
 size_t x86_emit_record(uint8_t *out, uint64_t ring, uint64_t nslots, uint32_t tid_off, uint32_t code,
 		       const struct x86_ref *ref)
 {
-	static const uint8_t save[] = { 0x48, 0x8d, 0x64, 0x24, 0x80,       /* lea -0x80(%rsp),%rsp */
+	static const uint8_t save[] = { 0x48, 0x8d, 0x64, 0x24, 0x80,         /* lea -0x80(%rsp),%rsp */
 					0x9c, 0x50, 0x51, 0x52, 0x56, 0x57 }; /* pushf; push rax rcx rdx rsi rdi */
-	static const uint8_t pre[] = { 0x48, 0xbe };                        /* movabs $ring,%rsi */
-	static const uint8_t reserve[] = { 0xb8, 0x01, 0x00, 0x00, 0x00,       /* mov $1,%eax */
-					   0xf0, 0x48, 0x0f, 0xc1, 0x06,       /* lock xadd %rax,(%rsi) */
-					   0x48, 0x8b, 0x4e, 0x08,             /* mov 8(%rsi),%rcx (tail) */
-					   0x48, 0x89, 0xc2,                   /* mov %rax,%rdx */
-					   0x48, 0x29, 0xca,                   /* sub %rcx,%rdx */
-					   0x48, 0x81, 0xfa };                 /* cmp $nslots,%rdx */
-	static const uint8_t slot[] = { 0x48, 0x89, 0xc1,             /* mov %rax,%rcx */
-					0x48, 0x25 };                 /* and $mask,%rax */
-	static const uint8_t slot2[] = { 0x48, 0xc1, 0xe0, 0x05,                         /* shl $5,%rax */
+	static const uint8_t pre[] = { 0x48, 0xbe };                          /* movabs $ring,%rsi */
+	static const uint8_t reserve[] = { 0xb8, 0x01, 0x00, 0x00, 0x00,      /* mov $1,%eax */
+					   0xf0, 0x48, 0x0f, 0xc1, 0x06,      /* lock xadd %rax,(%rsi) */
+					   0x48, 0x8b, 0x4e, 0x08,            /* mov 8(%rsi),%rcx (tail) */
+					   0x48, 0x89, 0xc2,                  /* mov %rax,%rdx */
+					   0x48, 0x29, 0xca,                  /* sub %rcx,%rdx */
+					   0x48, 0x81, 0xfa };                /* cmp $nslots,%rdx */
+	static const uint8_t slot[] = { 0x48, 0x89, 0xc1,                     /* mov %rax,%rcx */
+					0x48, 0x25 };                         /* and $mask,%rax */
+	static const uint8_t slot2[] = { 0x48, 0xc1, 0xe0, 0x05,              /* shl $5,%rax */
 					 0x48, 0x8d, 0xb4, 0x06, 0x00, 0x10, 0x00, 0x00, /* lea 4096(%rsi,%rax),%rsi */
 					 0x0f, 0x31,                                     /* rdtsc */
 					 0x48, 0xc1, 0xe2, 0x20,                         /* shl $32,%rdx */
 					 0x48, 0x09, 0xd0,                               /* or %rdx,%rax */
 					 0x48, 0x89, 0x46, 0x08,                         /* mov %rax,8(%rsi) */
 					 0x64, 0x8b, 0x04, 0x25 };                       /* mov %fs:tid_off,%eax */
-	static const uint8_t fill[] = { 0x89, 0x46, 0x10,             /* mov %eax,16(%rsi) */
-					0xc7, 0x46, 0x14 };           /* movl $code,20(%rsi) */
-	static const uint8_t commit[] = { 0x48, 0x89, 0x7e, 0x18,     /* mov %rdi,24(%rsi) */
-					  0x48, 0x8d, 0x49, 0x01,     /* lea 1(%rcx),%rcx */
-					  0x48, 0x89, 0x0e };         /* mov %rcx,(%rsi) */
+	static const uint8_t fill[] = { 0x89, 0x46, 0x10,                                /* mov %eax,16(%rsi) */
+					0xc7, 0x46, 0x14 };                              /* movl $code,20(%rsi) */
+	static const uint8_t commit[] = { 0x48, 0x89, 0x7e, 0x18,                        /* mov %rdi,24(%rsi) */
+					  0x48, 0x8d, 0x49, 0x01,                        /* lea 1(%rcx),%rcx */
+					  0x48, 0x89, 0x0e };                            /* mov %rcx,(%rsi) */
 	static const uint8_t post[] = { 0x5f, 0x5e, 0x5a, 0x59, 0x58, 0x9d, /* pop rdi rsi rdx rcx rax; popf */
 					0x48, 0x8d, 0xa4, 0x24, 0x80, 0x00, 0x00, 0x00 }; /* lea 0x80(%rsp),%rsp */
-	static const uint8_t lost[] = { 0xf0, 0x48, 0xff, 0x46, 0x10 }; /* lock incq 16(%rsi) */
+	static const uint8_t lost[] = { 0xf0, 0x48, 0xff, 0x46, 0x10 };                   /* lock incq 16(%rsi) */
 	uint32_t n32 = (uint32_t)nslots, mask = (uint32_t)(nslots - 1);
 	size_t o = 0, jae_at, done_at, full_at;
 	int32_t rel;

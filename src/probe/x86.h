@@ -19,16 +19,16 @@
 
 enum x86_kind {
 	X86_OTHER = 0,
-	X86_CALL_REL,   /* e8 rel32: target valid */
-	X86_JMP_REL,    /* e9 rel32 / eb rel8: target valid */
-	X86_JCC_REL,    /* conditional jump: target valid */
+	X86_CALL_REL, /* e8 rel32: target valid */
+	X86_JMP_REL,  /* e9 rel32 / eb rel8: target valid */
+	X86_JCC_REL,  /* conditional jump: target valid */
 	X86_RET,
-	X86_JMP_IND_RIP, /* ff 25 disp32: jmp *disp(%rip) (PLT stubs); mem_addr valid */
+	X86_JMP_IND_RIP,  /* ff 25 disp32: jmp *disp(%rip) (PLT stubs); mem_addr valid */
 	X86_CALL_IND_RIP, /* ff 15 disp32: call *disp(%rip) (-fno-plt); mem_addr valid */
-	X86_STORE_IMM,  /* c7 /0 or c6 /0 to memory: imm and mem operand valid */
-	X86_STORE_REG,  /* 89 /r or 88 /r to memory: src_reg valid */
-	X86_LEA,        /* 8d /r: reg = destination, memory operand valid */
-	X86_MOV_IMM,    /* b8+r imm32 (or imm64): reg = destination, imm valid */
+	X86_STORE_IMM,    /* c7 /0 or c6 /0 to memory: imm and mem operand valid */
+	X86_STORE_REG,    /* 89 /r or 88 /r to memory: src_reg valid */
+	X86_LEA,          /* 8d /r: reg = destination, memory operand valid */
+	X86_MOV_IMM,      /* b8+r imm32 (or imm64): reg = destination, imm valid */
 };
 
 #define X86_REG_NONE (-1)
@@ -69,14 +69,14 @@ int x86_store_ending_at(const uint8_t *buf, size_t n, uint64_t ip, struct x86_in
 /* Which GIL an event concerns: the address of its `locked` field, computed in the trampoline. */
 enum x86_ref_kind {
 	X86_REF_NONE = 0,
-	X86_REF_BASE,   /* disp(%base): the store's own memory operand */
-	X86_REF_ABS,    /* a static address */
-	X86_REF_CHAIN,  /* take_gil's argument: ((tstate + c0)->... + c1) + add: tstate->interp->ceval.gil + locked */
+	X86_REF_BASE,  /* disp(%base): the store's own memory operand */
+	X86_REF_ABS,   /* a static address */
+	X86_REF_CHAIN, /* take_gil's argument: ((tstate + c0)->... + c1) + add: tstate->interp->ceval.gil + locked */
 };
 
 struct x86_ref {
 	enum x86_ref_kind kind;
-	int base;         /* X86_REF_BASE: register number */
+	int base; /* X86_REF_BASE: register number */
 	int64_t disp;
 	uint64_t abs;
 	uint32_t c0, c1, add;

@@ -18,15 +18,26 @@
 
 /* Where the inline probes look for it at run time, first match on the main thread wins (other
  * glibc builds moved it by a word or two). */
-#define GS_GLIBC_PTHREAD_TID_CANDIDATES { GS_GLIBC_PTHREAD_TID_OFFSET, 0x2d8u, 0x2c8u, 0x2e0u, 0x2c0u, 0x2f0u }
+#define GS_GLIBC_PTHREAD_TID_CANDIDATES                                             \
+	{                                                                           \
+		GS_GLIBC_PTHREAD_TID_OFFSET, 0x2d8u, 0x2c8u, 0x2e0u, 0x2c0u, 0x2f0u \
+	}
 
 /* Linux perf, x86-64: PERF_SAMPLE_REGS_USER mask AX BX CX DX SI DI BP SP IP and R8-R15 (bits
  * of enum perf_event_x86_regs), 17 registers, in a sample in this order. */
 #define GS_X86_PERF_REGS_MASK 0xff01ffull
 #define GS_X86_PERF_NREGS 17
 enum gs_x86_perf_reg {
-	GS_X86_PERF_AX, GS_X86_PERF_BX, GS_X86_PERF_CX, GS_X86_PERF_DX, GS_X86_PERF_SI, GS_X86_PERF_DI,
-	GS_X86_PERF_BP, GS_X86_PERF_SP, GS_X86_PERF_IP, GS_X86_PERF_R8 /* .. R15 follow */
+	GS_X86_PERF_AX,
+	GS_X86_PERF_BX,
+	GS_X86_PERF_CX,
+	GS_X86_PERF_DX,
+	GS_X86_PERF_SI,
+	GS_X86_PERF_DI,
+	GS_X86_PERF_BP,
+	GS_X86_PERF_SP,
+	GS_X86_PERF_IP,
+	GS_X86_PERF_R8 /* .. R15 follow */
 };
 
 #endif

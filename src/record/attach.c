@@ -147,10 +147,11 @@ int gs_attach_check(pid_t pid, char *why, size_t whylen)
 		has_ptrace = (v >> 19) & 1; /* CAP_SYS_PTRACE */
 	}
 	yama_note(yama, sizeof(yama));
-	snprintf(why, whylen,
-		 "not permitted to attach to process %d (it runs as user %d; gilscope as user %d, %s CAP_SYS_PTRACE)%s: "
-		 "run gilscope as root with CAP_SYS_PTRACE; nothing was done to the process",
-		 (int)pid, (int)st.st_uid, (int)geteuid(), has_ptrace ? "with" : "without", yama);
+	snprintf(
+		why, whylen,
+		"not permitted to attach to process %d (it runs as user %d; gilscope as user %d, %s CAP_SYS_PTRACE)%s: "
+		"run gilscope as root with CAP_SYS_PTRACE; nothing was done to the process",
+		(int)pid, (int)st.st_uid, (int)geteuid(), has_ptrace ? "with" : "without", yama);
 	return -EPERM;
 }
 
@@ -235,8 +236,11 @@ static void thread_records(struct gs_session *S, pid_t pid, const struct seized 
 {
 	uint64_t now = gs_now_ns();
 	for (size_t i = 0; i < s->n; i++) {
-		struct gs_rec r = { .type = GS_REC_THREAD, .pid = (uint32_t)pid, .tid = (uint32_t)s->tids[i],
-				    .time = now, .arg = s->state[i] };
+		struct gs_rec r = { .type = GS_REC_THREAD,
+				    .pid = (uint32_t)pid,
+				    .tid = (uint32_t)s->tids[i],
+				    .time = now,
+				    .arg = s->state[i] };
 		char comm[16] = "";
 		if (holder > 0 && holder == s->tids[i])
 			r.arg64 |= GS_THREAD_HOLDS_GIL;
@@ -295,7 +299,8 @@ int gs_session_attach(struct gs_session *S, int sfd)
 	thread_records(S, o->pid, &s, holder);
 	release_all(&s);
 	pidfd = (int)syscall(SYS_pidfd_open, o->pid, 0);
-	gs_info("recording process %d%s; Ctrl-C to stop", (int)o->pid, o->duration > 0 ? " for the given duration" : "");
+	gs_info("recording process %d%s; Ctrl-C to stop", (int)o->pid,
+		o->duration > 0 ? " for the given duration" : "");
 	gs_session_loop(S, sfd, pidfd, -1);
 	if (pidfd >= 0)
 		close(pidfd);

@@ -16,10 +16,7 @@
 
 #define WATERMARK_SLACK_NS 10000000ull /* an event read later is at most this much older */
 
-static int kind_cb(const void *ctx, uint64_t id)
-{
-	return gs_evlist_kind(ctx, id);
-}
+static int kind_cb(const void *ctx, uint64_t id) { return gs_evlist_kind(ctx, id); }
 
 struct drain_ctx {
 	struct gs_session *S;
@@ -52,9 +49,12 @@ static void on_record(const struct perf_event_header *h, void *arg)
 	struct drain_ctx *c = arg;
 	struct gs_session *S = c->S;
 	const struct gs_ringdec_layout l = {
-		.prev_state_off = S->sched->prev_state_off, .prev_state_size = S->sched->prev_state_size,
-		.wake_pid_off = S->sched->wake_pid_off, .wake_pid_size = S->sched->wake_pid_size,
-		.kind_of = kind_cb, .ctx = S->ev,
+		.prev_state_off = S->sched->prev_state_off,
+		.prev_state_size = S->sched->prev_state_size,
+		.wake_pid_off = S->sched->wake_pid_off,
+		.wake_pid_size = S->sched->wake_pid_size,
+		.kind_of = kind_cb,
+		.ctx = S->ev,
 	};
 	struct gs_ringdec d;
 
@@ -114,10 +114,7 @@ void gs_session_write(struct gs_session *S, const struct gs_rec *r, const void *
 	}
 }
 
-static uint64_t lower_bound(uint64_t t)
-{
-	return t > WATERMARK_SLACK_NS ? t - WATERMARK_SLACK_NS : 0;
-}
+static uint64_t lower_bound(uint64_t t) { return t > WATERMARK_SLACK_NS ? t - WATERMARK_SLACK_NS : 0; }
 
 void gs_session_drain(struct gs_session *S, int final)
 {

@@ -15,7 +15,7 @@
 
 struct gs_emit {
 	struct gs_merge *merge;
-	int queue;              /* the recorder's own stream */
+	int queue; /* the recorder's own stream */
 };
 
 /* r as it is (its time included), with a copy of payload. */

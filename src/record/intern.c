@@ -6,9 +6,9 @@
 #include <string.h>
 
 struct entry {
-	uint64_t key1, key2;    /* frame: the caller's keys; stack: hash of the ids, length */
-	uint32_t id;            /* 0: a free slot */
-	uint32_t *frames;       /* stacks only */
+	uint64_t key1, key2; /* frame: the caller's keys; stack: hash of the ids, length */
+	uint32_t id;         /* 0: a free slot */
+	uint32_t *frames;    /* stacks only */
 	int n;
 };
 
@@ -71,10 +71,7 @@ static struct entry *find(struct table *t, uint64_t k1, uint64_t k2, const uint3
 	return &t->v[h];
 }
 
-struct gs_intern *gs_intern_new(void)
-{
-	return gs_calloc(1, sizeof(struct gs_intern));
-}
+struct gs_intern *gs_intern_new(void) { return gs_calloc(1, sizeof(struct gs_intern)); }
 
 void gs_intern_free(struct gs_intern *t)
 {
@@ -100,12 +97,6 @@ uint32_t gs_intern_stack(struct gs_intern *t, const uint32_t *ids, int n, int *f
 	return find(&t->stacks, h, (uint64_t)n, ids, n, fresh)->id;
 }
 
-size_t gs_intern_frames(const struct gs_intern *t)
-{
-	return t->frames.count;
-}
+size_t gs_intern_frames(const struct gs_intern *t) { return t->frames.count; }
 
-size_t gs_intern_stacks(const struct gs_intern *t)
-{
-	return t->stacks.count;
-}
+size_t gs_intern_stacks(const struct gs_intern *t) { return t->stacks.count; }

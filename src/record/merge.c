@@ -7,15 +7,15 @@
 
 struct pending {
 	struct gs_rec r;
-	uint64_t seq;           /* the order added, across queues: the tie-break */
-	void *payload;          /* owned, NULL when none */
+	uint64_t seq;  /* the order added, across queues: the tie-break */
+	void *payload; /* owned, NULL when none */
 	size_t plen;
 };
 
 struct queue {
 	struct pending *v;
-	size_t head, n, cap;    /* v[head..n) waits */
-	uint64_t last;          /* the newest time added while the queue was in order */
+	size_t head, n, cap; /* v[head..n) waits */
+	uint64_t last;       /* the newest time added while the queue was in order */
 	int unsorted;
 };
 

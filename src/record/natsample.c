@@ -12,24 +12,24 @@
 #include <time.h>
 #include <unistd.h>
 
-#define NAT_SAMPLE_TYPE (PERF_SAMPLE_IDENTIFIER | PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_REGS_USER | \
-			 PERF_SAMPLE_STACK_USER)
+#define NAT_SAMPLE_TYPE \
+	(PERF_SAMPLE_IDENTIFIER | PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_REGS_USER | PERF_SAMPLE_STACK_USER)
 #define NAT_RING_PAGES 512u /* 2 MiB per CPU: ~100 stacks between two reads */
 
 struct copy {
-	uint64_t time;          /* 0: none */
+	uint64_t time; /* 0: none */
 	uint64_t regs[GS_NATIVE_NREGS];
 	uint8_t *stack;
 	size_t len;
 };
 
 struct natthr {
-	uint32_t tid;           /* 0: empty slot; UINT32_MAX: deleted */
-	uint64_t in_time;       /* last switch-in */
-	struct copy out, cpu;   /* the stack at its last switch-out, and its newest on-CPU sample */
+	uint32_t tid;         /* 0: empty slot; UINT32_MAX: deleted */
+	uint64_t in_time;     /* last switch-in */
+	struct copy out, cpu; /* the stack at its last switch-out, and its newest on-CPU sample */
 	/* the last unwinding: of which copy (its time), result */
 	uint64_t unwound_time;
-	int unwound_kind;       /* 0 none, 1 out, 2 cpu */
+	int unwound_kind; /* 0 none, 1 out, 2 cpu */
 	uint64_t *pcs, *sps;
 	int npcs, complete;
 };
@@ -38,8 +38,8 @@ struct gs_natsampler {
 	pid_t pid;
 	int ncpu;
 	size_t stack_size;
-	struct gs_evlist *el;   /* the two events per CPU, one ring per CPU */
-	struct natthr *thr;     /* open addressing by tid */
+	struct gs_evlist *el; /* the two events per CPU, one ring per CPU */
+	struct natthr *thr;   /* open addressing by tid */
 	size_t cap, used;
 	struct gs_native *native;
 	struct gs_natsampler_stats st;
@@ -116,10 +116,7 @@ int gs_natrec_decode(const struct perf_event_header *h, struct gs_natrec *out)
 
 /* ---- threads ----------------------------------------------------------------------------- */
 
-static size_t thr_hash(uint32_t tid, size_t cap)
-{
-	return (size_t)(tid * 2654435761u) & (cap - 1);
-}
+static size_t thr_hash(uint32_t tid, size_t cap) { return (size_t)(tid * 2654435761u) & (cap - 1); }
 
 static struct natthr *thr_find(struct gs_natsampler *s, uint32_t tid, int create)
 {
@@ -185,7 +182,10 @@ static void keep_copy(struct gs_natsampler *s, struct copy *c, const struct gs_n
 	c->time = r->time ? r->time : 1;
 }
 
-enum { NAT_KIND_SWITCH = 1, NAT_KIND_CLOCK };
+enum {
+	NAT_KIND_SWITCH = 1,
+	NAT_KIND_CLOCK
+};
 
 static int is_switch_id(const struct gs_natsampler *s, uint64_t id)
 {
@@ -277,8 +277,8 @@ int gs_natsampler_stack(struct gs_natsampler *s, uint32_t tid, uint64_t *pcs, ui
 			t->pcs = gs_malloc(GS_NATIVE_UNWIND_MAX_FRAMES * sizeof(uint64_t));
 			t->sps = gs_malloc(GS_NATIVE_UNWIND_MAX_FRAMES * sizeof(uint64_t));
 		}
-		t->npcs = gs_native_unwind(s->native, tid, c->regs, c->stack, c->len, t->pcs, t->sps, GS_NATIVE_UNWIND_MAX_FRAMES,
-					   &t->complete);
+		t->npcs = gs_native_unwind(s->native, tid, c->regs, c->stack, c->len, t->pcs, t->sps,
+					   GS_NATIVE_UNWIND_MAX_FRAMES, &t->complete);
 		t->unwound_kind = kind;
 		t->unwound_time = c->time;
 	}
@@ -360,10 +360,7 @@ void gs_natsampler_close(struct gs_natsampler *s)
 	free(s);
 }
 
-struct gs_native *gs_natsampler_native(struct gs_natsampler *s)
-{
-	return s ? s->native : NULL;
-}
+struct gs_native *gs_natsampler_native(struct gs_natsampler *s) { return s ? s->native : NULL; }
 
 void gs_natsampler_stats(const struct gs_natsampler *s, struct gs_natsampler_stats *st)
 {

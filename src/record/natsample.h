@@ -23,14 +23,21 @@
 
 /* One decoded record of a native ring. */
 struct gs_natrec {
-	int kind;               /* GS_NATREC_* */
+	int kind; /* GS_NATREC_* */
 	uint32_t pid, tid;
 	uint64_t time, id;
-	const uint64_t *regs;   /* GS_NATIVE_NREGS registers, or NULL (a kernel thread) */
-	const uint8_t *stack;   /* the copied user stack, from regs' SP */
+	const uint64_t *regs; /* GS_NATIVE_NREGS registers, or NULL (a kernel thread) */
+	const uint8_t *stack; /* the copied user stack, from regs' SP */
 	size_t stack_len;
 };
-enum { GS_NATREC_OTHER = 0, GS_NATREC_SAMPLE, GS_NATREC_SWITCH_IN, GS_NATREC_SWITCH_OUT, GS_NATREC_EXIT, GS_NATREC_LOST };
+enum {
+	GS_NATREC_OTHER = 0,
+	GS_NATREC_SAMPLE,
+	GS_NATREC_SWITCH_IN,
+	GS_NATREC_SWITCH_OUT,
+	GS_NATREC_EXIT,
+	GS_NATREC_LOST
+};
 
 /* Decodes a record of a ring whose events sample IDENTIFIER|TID|TIME|REGS_USER|STACK_USER with
  * GS_NATIVE_REGS_MASK (and sample_id_all). 0, or -EINVAL when the record is malformed. The

@@ -24,10 +24,7 @@ void gs_pyprobes_init(struct gs_pyprobes *p, const char *tracefs, int watchpoint
 	p->il.memfd = -1;
 }
 
-int gs_pyprobes_have_uprobes(const struct gs_pyprobes *p)
-{
-	return p->tp_take_gil > 0;
-}
+int gs_pyprobes_have_uprobes(const struct gs_pyprobes *p) { return p->tp_take_gil > 0; }
 
 /* The store-site uprobes: after each store to gil->locked. */
 static int define_store_uprobes(struct gs_pyprobes *p, char *why, size_t whylen)
@@ -112,8 +109,8 @@ static void inline_target(const struct gs_python *py, struct gs_inline_target *t
 	tg->nrelease = img->nrelease;
 }
 
-int gs_pyprobes_locate(struct gs_pyprobes *p, pid_t pid, int may_inline, const struct gs_evlist *el,
-		       int *pending_sig, char *why, size_t whylen)
+int gs_pyprobes_locate(struct gs_pyprobes *p, pid_t pid, int may_inline, const struct gs_evlist *el, int *pending_sig,
+		       char *why, size_t whylen)
 {
 	int err = gs_python_find(pid, &p->py, why, whylen);
 	if (err < 0)
@@ -173,12 +170,13 @@ int gs_pyprobes_open(struct gs_pyprobes *p, struct gs_evlist *el, pid_t tid, cha
 	a.exclude_hv = 1;
 	if (!p->use_inline && p->use_watchpoint) {
 		if (p->py.img.layout.gil_home != GS_GIL_IN_RUNTIME) {
-			snprintf(why, whylen, "--gil-watchpoint needs the GIL at a static address (CPython 3.9 to 3.11)");
+			snprintf(why, whylen,
+				 "--gil-watchpoint needs the GIL at a static address (CPython 3.9 to 3.11)");
 			return -ENOTSUP;
 		}
 		a.bp_addr = p->py.runtime + p->py.img.layout.gil + p->py.img.layout.gil_locked;
-		if ((err = gs_evlist_open(el, &a, tid, GS_PK_BP_LOCKED, "a hardware watchpoint on the GIL", why, whylen)) <
-		    0)
+		if ((err = gs_evlist_open(el, &a, tid, GS_PK_BP_LOCKED, "a hardware watchpoint on the GIL", why,
+					  whylen)) < 0)
 			return err;
 	}
 	open_drop_request(p, el, &a, tid);

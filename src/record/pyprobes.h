@@ -30,11 +30,11 @@ struct gs_store_site {
 
 struct gs_pyprobes {
 	const char *tracefs;
-	int use_watchpoint;         /* gil->locked through a hardware watchpoint instead of store-site uprobes */
-	int use_inline;             /* inline probes (launch only) */
+	int use_watchpoint; /* gil->locked through a hardware watchpoint instead of store-site uprobes */
+	int use_inline;     /* inline probes (launch only) */
 	struct gs_inline il;
 	struct gs_python py;
-	char group[64];             /* the uprobes' tracefs group: gilscope_PID */
+	char group[64]; /* the uprobes' tracefs group: gilscope_PID */
 	int uprobe_defined;
 	long tp_take_gil, tp_acquire, tp_release;
 	int drop_warned;
@@ -46,8 +46,8 @@ struct gs_pyprobes {
 void gs_pyprobes_init(struct gs_pyprobes *p, const char *tracefs, int watchpoint, int allow_inline);
 /* Locates CPython in pid; may_inline: pid is held at its entry point (launch). pending_sig
  * receives a signal that arrived while the inline set-up held the command. */
-int gs_pyprobes_locate(struct gs_pyprobes *p, pid_t pid, int may_inline, const struct gs_evlist *el,
-		       int *pending_sig, char *why, size_t whylen);
+int gs_pyprobes_locate(struct gs_pyprobes *p, pid_t pid, int may_inline, const struct gs_evlist *el, int *pending_sig,
+		       char *why, size_t whylen);
 /* Opens the probe events of task tid (and of the tasks it creates later). */
 int gs_pyprobes_open(struct gs_pyprobes *p, struct gs_evlist *el, pid_t tid, char *why, size_t whylen);
 /* Are uprobe events defined (there is something to open per task)? */

@@ -8,28 +8,28 @@
 struct gs_sink;
 
 struct gs_record_opts {
-	pid_t pid;              /* attach to this process when > 0 */
-	double duration;        /* attach: seconds (0: until exit or Ctrl-C) */
-	char **argv;            /* launch: the command */
-	unsigned mmap_pages;    /* ring data pages per CPU (power of two) */
-	int gil_watchpoint;     /* trace gil->locked with a hardware watchpoint (slow in VMs) */
-	int no_inline;          /* uprobes instead of inline probes when launching */
-	unsigned sample_hz;     /* Python stack samples per second and thread (0: none) */
-	int native;             /* native stacks merged with the Python ones */
-	unsigned native_stack;  /* bytes of user stack copied per native sample (0: default) */
-	int imports;            /* the command reports the end of its imports through GILSCOPE_READY_FD */
-	int no_gil;             /* giltracer's --no-gil-detect: thread states only */
+	pid_t pid;                /* attach to this process when > 0 */
+	double duration;          /* attach: seconds (0: until exit or Ctrl-C) */
+	char **argv;              /* launch: the command */
+	unsigned mmap_pages;      /* ring data pages per CPU (power of two) */
+	int gil_watchpoint;       /* trace gil->locked with a hardware watchpoint (slow in VMs) */
+	int no_inline;            /* uprobes instead of inline probes when launching */
+	unsigned sample_hz;       /* Python stack samples per second and thread (0: none) */
+	int native;               /* native stacks merged with the Python ones */
+	unsigned native_stack;    /* bytes of user stack copied per native sample (0: default) */
+	int imports;              /* the command reports the end of its imports through GILSCOPE_READY_FD */
+	int no_gil;               /* giltracer's --no-gil-detect: thread states only */
 	const char *command_text; /* how to show the command (when gilscope built it) */
-	struct gs_sink **sinks; /* where the events go, in time order (record/sink.h) */
+	struct gs_sink **sinks;   /* where the events go, in time order (record/sink.h) */
 	int nsinks;
 };
 
 /* What a recording left for the command layer to summarise. */
 struct gs_record_result {
-	int recorded;           /* the recording was written and is worth a summary */
-	int have_python;        /* a CPython was found and its GIL recorded */
-	uint64_t corrupt;       /* malformed kernel records skipped */
-	uint64_t throttled;     /* throttling notices */
+	int recorded;       /* the recording was written and is worth a summary */
+	int have_python;    /* a CPython was found and its GIL recorded */
+	uint64_t corrupt;   /* malformed kernel records skipped */
+	uint64_t throttled; /* throttling notices */
 };
 
 /* Launches o->argv (or attaches to o->pid) and records, delivering every event in time order to

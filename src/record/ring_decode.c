@@ -3,7 +3,11 @@
 
 #include <string.h>
 
-struct sid { uint32_t pid, tid; uint64_t time; uint32_t cpu; };
+struct sid {
+	uint32_t pid, tid;
+	uint64_t time;
+	uint32_t cpu;
+};
 
 /* The sample_id_all trailer (TID, TIME, CPU, IDENTIFIER) at the end of a non-sample record. */
 static int trailer(const struct perf_event_header *h, struct sid *s)

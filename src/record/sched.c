@@ -13,7 +13,7 @@
 #define TP_SAMPLE (PERF_SAMPLE_IDENTIFIER | PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU | PERF_SAMPLE_RAW)
 
 struct perf_source {
-	struct gs_sched_source src;  /* first: the interface */
+	struct gs_sched_source src; /* first: the interface */
 	struct gs_evlist *el;
 	unsigned wakeup_bytes;
 	long tp_wakeup;
@@ -36,10 +36,7 @@ static int perf_follow(struct gs_sched_source *src, pid_t tid, char *why, size_t
 	return gs_evlist_open(s->el, &a, tid, GS_PK_WAKEUP, "the sched:sched_wakeup tracepoint", why, whylen);
 }
 
-static void perf_free(struct gs_sched_source *src)
-{
-	free(src);
-}
+static void perf_free(struct gs_sched_source *src) { free(src); }
 
 /* Reads the tracepoints' ids and raw layouts. 0, or -errno with why. */
 static int read_tracepoints(struct perf_source *s, const char *tracefs, char *why, size_t whylen)

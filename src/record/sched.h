@@ -27,7 +27,7 @@ struct gs_sched_source {
 	void (*free)(struct gs_sched_source *src);
 	/* where the tracepoints' fields sit in their raw data (for the decoder) */
 	unsigned prev_state_off, prev_state_size, wake_pid_off, wake_pid_size;
-	long tp_switch;         /* the sched:sched_switch tracepoint's id (the native sampler uses it too) */
+	long tp_switch; /* the sched:sched_switch tracepoint's id (the native sampler uses it too) */
 };
 
 /* The tracepoint source on tracefs (mounted at tracefs) into el's rings; wakeup_bytes: how

@@ -27,23 +27,23 @@ struct gs_session {
 	const struct gs_record_opts *o;
 	char tracefs[256];
 	int ncpu;
-	struct gs_evlist *ev;           /* scheduler and probe events, one ring per CPU */
+	struct gs_evlist *ev; /* scheduler and probe events, one ring per CPU */
 	struct gs_sched_source *sched;
 	struct gs_pyprobes probes;
-	int have_python;                /* GIL probes are in place */
-	struct gs_stacks *stacks;       /* NULL: no stack sampling */
-	struct gs_merge *merge;         /* queues: one per CPU, the recorder's own, the inline ring */
-	struct gs_emit emit;            /* the recorder's own records */
+	int have_python;          /* GIL probes are in place */
+	struct gs_stacks *stacks; /* NULL: no stack sampling */
+	struct gs_merge *merge;   /* queues: one per CPU, the recorder's own, the inline ring */
+	struct gs_emit emit;      /* the recorder's own records */
 	int inline_queue;
-	uint64_t *ring_last;            /* per CPU: the newest time read from its ring */
-	int started;                    /* the sinks were started */
+	uint64_t *ring_last; /* per CPU: the newest time read from its ring */
+	int started;         /* the sinks were started */
 	pid_t target;
-	char last_exe[4096];            /* the last program the command exec'd, when not CPython */
-	int status, exited;             /* the command's wait status, once it exited */
-	int pending_sig;                /* a signal that arrived while gilscope held the command */
-	int ready_fd;                   /* --import: the command writes here once its imports are done */
+	char last_exe[4096]; /* the last program the command exec'd, when not CPython */
+	int status, exited;  /* the command's wait status, once it exited */
+	int pending_sig;     /* a signal that arrived while gilscope held the command */
+	int ready_fd;        /* --import: the command writes here once its imports are done */
 	uint64_t lost, throttled, corrupt;
-	int exec_noted;                 /* the instrumented CPython's exec() was said */
+	int exec_noted; /* the instrumented CPython's exec() was said */
 };
 
 /* collect.c: drains every ring into the merge, then hands the records older than the

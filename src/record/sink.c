@@ -8,10 +8,10 @@
 #include <string.h>
 
 struct file_sink {
-	struct gs_sink sink;    /* first */
+	struct gs_sink sink; /* first */
 	const char *path;
 	struct gs_recwriter *w;
-	int failed;             /* said once already */
+	int failed; /* said once already */
 };
 
 static int file_start(void *ctx, uint64_t start_ns, char *why, size_t whylen)

@@ -21,9 +21,9 @@ struct gs_sink {
 	int (*start)(void *ctx, uint64_t start_ns, char *why, size_t whylen); /* -errno + why: nothing recorded */
 	int (*event)(void *ctx, const struct gs_rec *r, const void *payload, size_t plen);
 	int (*flush)(void *ctx);
-	int (*close)(void *ctx);    /* -errno when the sink's data is incomplete */
+	int (*close)(void *ctx); /* -errno when the sink's data is incomplete */
 	void *ctx;
-	int failed;                 /* set by the recorder after a sink's first failure */
+	int failed; /* set by the recorder after a sink's first failure */
 };
 
 /* The recording file at path (gs_open_output's rules: no symbolic link followed). The returned

@@ -17,8 +17,8 @@ struct gs_stacks {
 	const struct gs_python *py;
 	struct gs_emit emit;
 	unsigned hz;
-	struct gs_pystacks *walker;     /* NULL once the process is gone */
-	struct gs_natsampler *nat;      /* --native (NULL: off) */
+	struct gs_pystacks *walker; /* NULL once the process is gone */
+	struct gs_natsampler *nat;  /* --native (NULL: off) */
 	struct gs_intern *ids;
 	pid_t pid;
 	uint64_t samples;
@@ -31,8 +31,8 @@ static int read_target(void *ctx, uint64_t addr, void *dst, size_t len)
 }
 
 /* A frame definition record: "name\0where\0" (both bounded), for the frame id. */
-static void frame_def(struct gs_stacks *s, uint16_t type, int32_t arg, uint32_t id, const char *name,
-		      const char *where, uint64_t now)
+static void frame_def(struct gs_stacks *s, uint16_t type, int32_t arg, uint32_t id, const char *name, const char *where,
+		      uint64_t now)
 {
 	struct gs_rec r = { .type = type, .time = now, .arg = arg, .arg64 = id };
 	char buf[1600];
@@ -209,7 +209,10 @@ void gs_stacks_sample(struct gs_stacks *s)
 static void native_hints(struct gs_stacks *s)
 {
 	const struct gs_python *py = s->py;
-	const struct { uint64_t vaddr; const char *name; } fn[] = {
+	const struct {
+		uint64_t vaddr;
+		const char *name;
+	} fn[] = {
 		{ py->img.take_gil_vaddr, "take_gil" },
 		{ py->img.drop_gil_vaddr, "drop_gil" },
 	};
@@ -247,7 +250,8 @@ struct gs_stacks *gs_stacks_start(const struct gs_python *py, const struct gs_st
 	s->pid = py->pid;
 	if (o->native) {
 		s->nat = gs_natsampler_open(py->pid, o->ncpu, o->tp_switch, o->sample_hz,
-					    o->native_stack ? o->native_stack : GS_NATSAMPLE_DEFAULT_STACK, why, sizeof(why));
+					    o->native_stack ? o->native_stack : GS_NATSAMPLE_DEFAULT_STACK, why,
+					    sizeof(why));
 		if (!s->nat) {
 			gs_warn("no native stacks: %s", why);
 		} else {
@@ -275,7 +279,10 @@ void gs_stacks_finish(struct gs_stacks *s)
 	if (s->nat) {
 		struct gs_natsampler_stats ns;
 		gs_natsampler_stats(s->nat, &ns);
-		const struct { const char *key; uint64_t v; } facts[] = {
+		const struct {
+			const char *key;
+			uint64_t v;
+		} facts[] = {
 			{ "native.merged", s->nat_merged },
 			{ "native.frozen", s->nat_frozen },
 			{ "native.mismatched", s->nat_mismatch },

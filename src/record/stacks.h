@@ -17,11 +17,11 @@
 #include "record/emit.h"
 
 struct gs_stacks_opts {
-	unsigned sample_hz;     /* samples per second and thread (0: no sampler) */
-	int native;             /* native stacks too */
-	unsigned native_stack;  /* bytes of user stack copied per native sample (0: default) */
+	unsigned sample_hz;    /* samples per second and thread (0: no sampler) */
+	int native;            /* native stacks too */
+	unsigned native_stack; /* bytes of user stack copied per native sample (0: default) */
 	int ncpu;
-	long tp_switch;         /* the sched:sched_switch tracepoint's id (native copies at switch-out) */
+	long tp_switch; /* the sched:sched_switch tracepoint's id (native copies at switch-out) */
 };
 
 struct gs_stacks;

@@ -11,7 +11,7 @@
 #include "analysis/analysis.h"
 
 #define START 1000000000ull
-#define T(us) (START + (uint64_t)(us) * 1000ull)
+#define T(us) (START + (uint64_t)(us)*1000ull)
 #define US 1000ull
 
 static void feed(struct gs_analysis *a, uint16_t type, uint32_t pid, uint32_t tid, uint64_t time, int32_t arg,
@@ -30,7 +30,8 @@ static void meta(struct gs_analysis *a, uint32_t pid, const char *kv, size_t len
 /* A Python process 100 with main thread 100 on CPU from the start. */
 static void python_process(struct gs_analysis *a)
 {
-	static const char kv[] = "python.version\0" "3.11.7";
+	static const char kv[] = "python.version\0"
+				 "3.11.7";
 	gs_analysis_init(a, START);
 	meta(a, 100, kv, sizeof(kv));
 	feed(a, GS_REC_SWITCH_IN, 100, 100, T(0), 0, 0);
@@ -53,18 +54,18 @@ static void test_two_threads_ping_pong(void **state)
 	feed(&a, GS_REC_FORK, 100, 101, T(0), 100, 100);
 	IN(101, 0);
 	WAIT(100, 0);
-	ACQ(100, 0);      /* main holds 0..100 */
-	WAIT(101, 10);    /* 101 waits 10..100, asleep from 20 */
+	ACQ(100, 0);   /* main holds 0..100 */
+	WAIT(101, 10); /* 101 waits 10..100, asleep from 20 */
 	OUT(101, 20, 1);
-	WAKE(101, 58);    /* the timed wait expires */
+	WAKE(101, 58); /* the timed wait expires */
 	IN(101, 60);
 	feed(&a, GS_REC_DROPREQ, 100, 101, T(60), 1, 0); /* asks for a switch at 60 */
 	OUT(101, 62, 1);
-	REL(100, 100);    /* forced drop, 40 us after the request */
+	REL(100, 100); /* forced drop, 40 us after the request */
 	WAKE(101, 100);
 	IN(101, 110);
-	ACQ(101, 110);    /* 101 holds 110..300 */
-	WAIT(100, 120);   /* main waits 120..300 on CPU */
+	ACQ(101, 110);  /* 101 holds 110..300 */
+	WAIT(100, 120); /* main waits 120..300 on CPU */
 	REL(101, 300);
 	ACQ(100, 300);
 	REL(100, 400);
@@ -130,10 +131,10 @@ static void test_unmatched_events(void **state)
 	python_process(&a);
 	feed(&a, GS_REC_FORK, 100, 101, T(0), 100, 100);
 	IN(101, 0);
-	REL(100, 5);       /* a release with nobody holding: create_gil's store, ignored */
-	ACQ(100, 10);      /* no wait start recorded: a zero-length wait */
-	ACQ(101, 50);      /* 101 takes it while 100 holds: 100's release was lost */
-	REL(100, 60);      /* a release by a thread that does not hold it: ignored */
+	REL(100, 5);  /* a release with nobody holding: create_gil's store, ignored */
+	ACQ(100, 10); /* no wait start recorded: a zero-length wait */
+	ACQ(101, 50); /* 101 takes it while 100 holds: 100's release was lost */
+	REL(100, 60); /* a release by a thread that does not hold it: ignored */
 	REL(101, 70);
 	gs_analysis_finish(&a, T(100));
 	m = gs_analysis_thread(&a, 100);
@@ -178,7 +179,7 @@ static void test_lost_and_exit_while_waiting(void **state)
 	IN(101, 1);
 	WAIT(101, 10);
 	feed(&a, GS_REC_EXIT, 100, 101, T(40), 0, 0); /* exits while waiting: the wait closes */
-	WAKE(101, 50);                               /* a wakeup for a dead thread is ignored */
+	WAKE(101, 50);                                /* a wakeup for a dead thread is ignored */
 	gs_analysis_finish(&a, T(60));
 	w = gs_analysis_thread(&a, 101);
 	p = gs_analysis_process(&a, 100);
@@ -197,7 +198,8 @@ static void test_attach_wait_in_progress(void **state)
 	 * is the acquisition; all its time since the start was a wait. */
 	struct gs_analysis a;
 	struct gs_thread *w, *m;
-	static const char kv[] = "python.version\0" "3.11.2";
+	static const char kv[] = "python.version\0"
+				 "3.11.2";
 	(void)state;
 	gs_analysis_init(&a, START);
 	meta(&a, 100, kv, sizeof(kv));
@@ -265,14 +267,14 @@ static void test_samples_by_state(void **state)
 	feed(&a, GS_REC_SAMPLE, 100, 101, T(15), 0, 0); /* hold */
 	REL(101, 20);
 	feed(&a, GS_REC_SAMPLE, 100, 101, T(25), 0, 0); /* cpu */
-	OUT(101, 30, 0x100);                              /* preempted */
+	OUT(101, 30, 0x100);                            /* preempted */
 	feed(&a, GS_REC_SAMPLE, 100, 101, T(35), 0, 0); /* still cpu: resumes that work */
 	IN(101, 40);
 	WAIT(101, 45);
 	feed(&a, GS_REC_SAMPLE, 100, 101, T(47), 0, 0); /* wait */
 	ACQ(101, 50);
 	REL(101, 55);
-	OUT(101, 60, 1);                                  /* asleep */
+	OUT(101, 60, 1);                                /* asleep */
 	feed(&a, GS_REC_SAMPLE, 100, 101, T(65), 0, 0); /* offcpu */
 	gs_analysis_finish(&a, T(70));
 	assert_int_equal(samples_of(&a, GS_WHAT_HOLD, 101), 1);
@@ -322,7 +324,8 @@ static uint64_t held_for(const struct gs_analysis *a, uint32_t waiter, uint32_t 
 {
 	for (size_t i = 0; i < a->cap_counts; i++) {
 		const struct gs_stack_count *c = &a->counts[i];
-		if (c->amount && c->what == GS_WHAT_HELD_FOR && c->tid == waiter && c->peer == holder && c->stack == stack)
+		if (c->amount && c->what == GS_WHAT_HELD_FOR && c->tid == waiter && c->peer == holder &&
+		    c->stack == stack)
 			return c->amount;
 	}
 	return 0;
@@ -563,7 +566,7 @@ static void test_many_waiters_blame(void **state)
 	{
 		struct gs_gilstat *g = &a.gils[gs_analysis_process(&a, 100)->main_gil];
 		assert_int_equal(g->nwaiters, 0);
-		assert_int_equal(g->nsegs, 0); /* the log is empty once nobody waits */
+		assert_int_equal(g->nsegs, 0);                          /* the log is empty once nobody waits */
 		assert_int_equal(g->contended_ns, (t - 100 - 10) * US); /* from the first wait to the last turn */
 	}
 	gs_analysis_free(&a);
@@ -574,8 +577,10 @@ static void test_many_waiters_blame(void **state)
 static void test_exec_ends_holds(void **state)
 {
 	static const char name[] = "python3.11";
-	static const char ver2[] = "python.version\0" "3.12.1";
-	static const char err2[] = "python.error\0" "not a CPython";
+	static const char ver2[] = "python.version\0"
+				   "3.12.1";
+	static const char err2[] = "python.error\0"
+				   "not a CPython";
 	struct gs_analysis a;
 	struct gs_rec r = { .type = GS_REC_COMM, .pid = 100, .tid = 100, .time = T(50), .arg = 1 };
 	struct gs_process *p;
@@ -588,7 +593,7 @@ static void test_exec_ends_holds(void **state)
 	WAIT(101, 10);
 	feed(&a, GS_REC_DROPREQ, 100, 101, T(20), 1, 0);
 	gs_analysis_feed(&a, &r, name, sizeof(name)); /* exec at 50: 101 is killed by it */
-	ACQ(101, 60);  /* late GIL events of the old image: ignored */
+	ACQ(101, 60);                                 /* late GIL events of the old image: ignored */
 	REL(101, 70);
 	p = gs_analysis_process(&a, 100);
 	assert_int_equal(p->nimages, 2);
@@ -658,7 +663,9 @@ static void test_exec_ends_holds(void **state)
  * so it must drop what no waiter needs (it stays small), and each thread's blame is exact. */
 static void test_blame_log_stays_short(void **state)
 {
-	enum { STEPS = 30000 };
+	enum {
+		STEPS = 30000
+	};
 	struct gs_analysis a;
 	struct gs_gilstat *g;
 	(void)state;
@@ -695,13 +702,20 @@ static void test_blame_log_stays_short(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_two_threads_ping_pong), cmocka_unit_test(test_unmatched_events),
-		cmocka_unit_test(test_out_of_order_and_open_hold), cmocka_unit_test(test_lost_and_exit_while_waiting),
-		cmocka_unit_test(test_attach_wait_in_progress), cmocka_unit_test(test_not_python_and_states),
+		cmocka_unit_test(test_two_threads_ping_pong),
+		cmocka_unit_test(test_unmatched_events),
+		cmocka_unit_test(test_out_of_order_and_open_hold),
+		cmocka_unit_test(test_lost_and_exit_while_waiting),
+		cmocka_unit_test(test_attach_wait_in_progress),
+		cmocka_unit_test(test_not_python_and_states),
 		cmocka_unit_test(test_samples_by_state),
 		cmocka_unit_test(test_longest_holds_carry_their_stack),
-		cmocka_unit_test(test_holder_stacks_per_waiter), cmocka_unit_test(test_wait_sites), cmocka_unit_test(test_tid_reuse), cmocka_unit_test(test_subinterpreters_own_gils),
-		cmocka_unit_test(test_many_waiters_blame), cmocka_unit_test(test_exec_ends_holds),
+		cmocka_unit_test(test_holder_stacks_per_waiter),
+		cmocka_unit_test(test_wait_sites),
+		cmocka_unit_test(test_tid_reuse),
+		cmocka_unit_test(test_subinterpreters_own_gils),
+		cmocka_unit_test(test_many_waiters_blame),
+		cmocka_unit_test(test_exec_ends_holds),
 		cmocka_unit_test(test_blame_log_stays_short),
 	};
 	return cmocka_run_group_tests_name("analysis", tests, NULL, NULL);

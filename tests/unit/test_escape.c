@@ -64,7 +64,10 @@ static void test_terminal(void **state)
 			    "worker-1 caf\xc3\xa9 \xf0\x9f\x90\x8d <a>&\"'\\");
 	assert_string_equal(run(gs_esc_term, ESC "[31mred" ESC "[0m"), "\\x1b[31mred\\x1b[0m");
 	assert_string_equal(run(gs_esc_term, "a\tb\nc\rd\x7f\x01"), "a\\tb\\nc\\rd\\x7f\\x01");
-	assert_string_equal(run(gs_esc_term, "x" NEL "y" "\xc2\x9b" "z"), "x\\u0085y\\u009bz");
+	assert_string_equal(run(gs_esc_term, "x" NEL "y"
+					     "\xc2\x9b"
+					     "z"),
+			    "x\\u0085y\\u009bz");
 	assert_string_equal(run(gs_esc_term, "evil" RLO "txt.exe" FSI "\xe2\x80\xaa\xe2\x81\xa9"),
 			    "evil\\u202etxt.exe\\u2068\\u202a\\u2069");
 	/* marks and separators that are not overrides or isolates pass */

@@ -191,14 +191,17 @@ static void test_maps_lines(void **state)
 {
 	struct gs_map m;
 	(void)state;
-	assert_int_equal(gs_maps_parse_line("7f12a000-7f12b000 r-xp 00001000 fd:01 1234   /opt/my python/lib python.so\n", &m), 0);
+	assert_int_equal(
+		gs_maps_parse_line("7f12a000-7f12b000 r-xp 00001000 fd:01 1234   /opt/my python/lib python.so\n", &m),
+		0);
 	assert_int_equal(m.start, 0x7f12a000);
 	assert_int_equal(m.end, 0x7f12b000);
 	assert_int_equal(m.offset, 0x1000);
 	assert_string_equal(m.perms, "r-xp");
 	assert_string_equal(m.path, "/opt/my python/lib python.so");
 	assert_false(m.deleted);
-	assert_int_equal(gs_maps_parse_line("400000-401000 r--p 00000000 fd:01 99 /usr/bin/python3.11 (deleted)", &m), 0);
+	assert_int_equal(gs_maps_parse_line("400000-401000 r--p 00000000 fd:01 99 /usr/bin/python3.11 (deleted)", &m),
+			 0);
 	assert_true(m.deleted);
 	assert_string_equal(m.path, "/usr/bin/python3.11");
 	assert_int_equal(gs_maps_parse_line("7ffd000-7ffe000 rw-p 00000000 00:00 0 ", &m), 0);
@@ -211,13 +214,12 @@ static void test_maps_lines(void **state)
 
 static void test_tracefs_format(void **state)
 {
-	static const char fmt[] =
-		"name: sched_switch\nID: 316\nformat:\n"
-		"\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n"
-		"\tfield:char prev_comm[16];\toffset:8;\tsize:16;\tsigned:0;\n"
-		"\tfield:pid_t prev_pid;\toffset:24;\tsize:4;\tsigned:1;\n"
-		"\tfield:long prev_state;\toffset:32;\tsize:8;\tsigned:1;\n"
-		"\tfield:pid_t next_pid;\toffset:56;\tsize:4;\tsigned:1;\n";
+	static const char fmt[] = "name: sched_switch\nID: 316\nformat:\n"
+				  "\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n"
+				  "\tfield:char prev_comm[16];\toffset:8;\tsize:16;\tsigned:0;\n"
+				  "\tfield:pid_t prev_pid;\toffset:24;\tsize:4;\tsigned:1;\n"
+				  "\tfield:long prev_state;\toffset:32;\tsize:8;\tsigned:1;\n"
+				  "\tfield:pid_t next_pid;\toffset:56;\tsize:4;\tsigned:1;\n";
 	unsigned off, size;
 	(void)state;
 	assert_int_equal(gs_tracefs_parse_field(fmt, "prev_state", &off, &size), 0);
@@ -244,7 +246,11 @@ static void test_meta_decode(void **state)
 	assert_string_equal(m.text, "launch");
 	assert_int_equal(m.type, GS_META_TEXT);
 	assert_false(m.is_number);
-	assert_int_equal(gs_meta_decode(&r, "target_pid\0" "1234\0", 16, &m), 0);
+	assert_int_equal(gs_meta_decode(&r,
+					"target_pid\0"
+					"1234\0",
+					16, &m),
+			 0);
 	assert_true(m.is_number);
 	assert_int_equal(m.u64, 1234);
 	n = gs_meta_u64_payload(buf, sizeof(buf), "native.merged", 18446744073709551615ull);

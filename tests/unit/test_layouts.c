@@ -191,10 +191,10 @@ static void test_linetable(void **state)
 {
 	/* one entry of each form of CPython's location table (Objects/locations.md) */
 	static const uint8_t t[] = {
-		0xe9, 0x02,             /* code 13 (no column), 2 units, line +1 */
-		0x80, 0x05,             /* code 0 (short form), 1 unit, same line */
-		0xda, 0x04, 0x08,       /* code 11 (one line form), 3 units, line +1 */
-		0xf8,                   /* code 15, 1 unit: no location */
+		0xe9, 0x02,                   /* code 13 (no column), 2 units, line +1 */
+		0x80, 0x05,                   /* code 0 (short form), 1 unit, same line */
+		0xda, 0x04, 0x08,             /* code 11 (one line form), 3 units, line +1 */
+		0xf8,                         /* code 15, 1 unit: no location */
 		0xf0, 0x07, 0x00, 0x01, 0x02, /* code 14 (long form), 1 unit, line -3 */
 	};
 	(void)state;
@@ -233,10 +233,10 @@ struct old_stack {
 static const struct old_stack old_stacks[] = {
 	{ 9, 8, 8, 0, 24, -1, 24, 32, 104, 0, 0, -1, 9, 176, 104, 112, 112, 120, 40, 0, 0x10, 0x20, 0x20, 0x10, 0x30 },
 	{ 10, 8, 8, 0, 24, -1, 24, 32, 96, 0, 0, -1, 10, 176, 104, 112, 112, 120, 40, 0, 0x10, 0x20, 0x20, 0x10, 0x30 },
-	{ 11, 0x10, 8, 0xa0, 0x38, 8, 0x30, 0x20, 0x38, 0x45, 0, 0x44, 0, 0, 0x70, 0x78, 0x80, 0x88, 0x48, 0xb8, 0x10,
-	  0x20, 0x20, 0x10, 0x30 },
-	{ 12, 0x48, 8, 0x90, 0x38, 0, 8, 0, 0x38, 0x46, 3, -1, 0, 0, 0x70, 0x78, 0x80, 0x88, 0x44, 0xc0, 0x10, 0x20,
-	  0x20, 0x10, 0x28 },
+	{ 11, 0x10, 8,    0xa0, 0x38, 8,    0x30, 0x20, 0x38, 0x45, 0,    0x44, 0,
+	  0,  0x70, 0x78, 0x80, 0x88, 0x48, 0xb8, 0x10, 0x20, 0x20, 0x10, 0x30 },
+	{ 12, 0x48, 8,    0x90, 0x38, 0,    8,    0,    0x38, 0x46, 3,    -1,  0,
+	  0,  0x70, 0x78, 0x80, 0x88, 0x44, 0xc0, 0x10, 0x20, 0x20, 0x10, 0x28 },
 };
 
 static void check_old_stack(const struct gs_pylayout *l, const struct old_stack *o)
@@ -276,7 +276,8 @@ static void test_merged_rows_match_old_tables(void **state)
 	/* pylayout.c's rows before the merge: gil, drop_request, interp_main, thread ids */
 	static const struct {
 		unsigned minor;
-		uint32_t gil, interp_gil, interp_ceval_gil, main_interp, drop_request, interp_main, native_tid, thread_id;
+		uint32_t gil, interp_gil, interp_ceval_gil, main_interp, drop_request, interp_main, native_tid,
+			thread_id;
 	} old_gil[] = {
 		{ 9, 0x160, 0, 0, 0, 0, 0x28, 0, 0xb0 },
 		{ 10, 0x160, 0, 0, 0, 0, 0x28, 0, 0xb0 },
@@ -321,8 +322,8 @@ static void test_debug_offsets_stack_positions(void **state)
 {
 	/* a distinct value at each position (within the parser's bounds), so that every field shows
 	 * where it was read */
-	static const uint64_t val[18] = { 0x58, 0x48, 0xa0, 0x08, 0x10, 0x18, 0x4a, 0x60, 0x68, 0x70,
-					  0x78, 0x44, 0xc8, 0x11, 0x21, 0x22, 0x12, 0x30 };
+	static const uint64_t val[18] = { 0x58, 0x48, 0xa0, 0x08, 0x10, 0x18, 0x4a, 0x60, 0x68,
+					  0x70, 0x78, 0x44, 0xc8, 0x11, 0x21, 0x22, 0x12, 0x30 };
 	(void)state;
 	for (int v = 0; v < 3; v++) {
 		unsigned minor = old_do_stack[v][0];
@@ -385,10 +386,14 @@ static void test_debug_offsets_stack_positions(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_debug_offsets_each_version), cmocka_unit_test(test_debug_offsets_free_threaded),
-		cmocka_unit_test(test_debug_offsets_rejected), cmocka_unit_test(test_table),
-		cmocka_unit_test(test_holder_walk_every_layout), cmocka_unit_test(test_linetable),
-		cmocka_unit_test(test_merged_rows_match_old_tables), cmocka_unit_test(test_debug_offsets_stack_positions),
+		cmocka_unit_test(test_debug_offsets_each_version),
+		cmocka_unit_test(test_debug_offsets_free_threaded),
+		cmocka_unit_test(test_debug_offsets_rejected),
+		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_holder_walk_every_layout),
+		cmocka_unit_test(test_linetable),
+		cmocka_unit_test(test_merged_rows_match_old_tables),
+		cmocka_unit_test(test_debug_offsets_stack_positions),
 	};
 	return cmocka_run_group_tests_name("layouts", tests, NULL, NULL);
 }

@@ -154,11 +154,11 @@ static void test_perfmap_lines(void **state)
 	assert_int_equal(start, 0x10);
 	assert_int_equal(gs_perfmap_parse_line("", &start, &size, &name), -EINVAL);
 	assert_int_equal(gs_perfmap_parse_line("zz 10 f", &start, &size, &name), -EINVAL);
-	assert_int_equal(gs_perfmap_parse_line("10 0 f", &start, &size, &name), -EINVAL);        /* empty */
-	assert_int_equal(gs_perfmap_parse_line("10 20", &start, &size, &name), -EINVAL);         /* no name */
+	assert_int_equal(gs_perfmap_parse_line("10 0 f", &start, &size, &name), -EINVAL); /* empty */
+	assert_int_equal(gs_perfmap_parse_line("10 20", &start, &size, &name), -EINVAL);  /* no name */
 	assert_int_equal(gs_perfmap_parse_line("10 20 \n", &start, &size, &name), -EINVAL);
 	assert_int_equal(gs_perfmap_parse_line("11112222333344445 1 f", &start, &size, &name), -EINVAL); /* 17 digits */
-	assert_int_equal(gs_perfmap_parse_line("ffffffffffffffff 2 f", &start, &size, &name), -EINVAL); /* wraps */
+	assert_int_equal(gs_perfmap_parse_line("ffffffffffffffff 2 f", &start, &size, &name), -EINVAL);  /* wraps */
 }
 
 /* ---- merging -------------------------------------------------------------------------------- */
@@ -272,7 +272,8 @@ static __attribute__((noinline)) void capture_here(void)
 		char line[512];
 		while (f && fgets(line, sizeof(line), f)) {
 			unsigned long lo, hi;
-			if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && r[7] >= lo && r[7] < hi && hi - r[7] < captured_len)
+			if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && r[7] >= lo && r[7] < hi &&
+			    hi - r[7] < captured_len)
 				captured_len = hi - r[7];
 		}
 		if (f)
@@ -325,7 +326,7 @@ static void test_unwind_own_stack(void **state)
 		if (strcmp(name, "capture_here") == 0)
 			assert_non_null(strstr(module, "test_native"));
 	}
-	assert_int_equal(seen, 4); /* every caller, in order */
+	assert_int_equal(seen, 4);     /* every caller, in order */
 	assert_int_equal(complete, 1); /* down to _start */
 	/* a copy cut short: fewer frames, not complete, nothing read beyond it */
 	count = gs_native_unwind(n, (uint32_t)gettid(), captured_regs, captured_stack, 64, pcs, sps,
@@ -344,8 +345,8 @@ static void test_unwind_own_stack(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_decode_sample),     cmocka_unit_test(test_decode_other_records),
-		cmocka_unit_test(test_perfmap_lines),     cmocka_unit_test(test_merge_by_names),
+		cmocka_unit_test(test_decode_sample),      cmocka_unit_test(test_decode_other_records),
+		cmocka_unit_test(test_perfmap_lines),      cmocka_unit_test(test_merge_by_names),
 		cmocka_unit_test(test_merge_by_addresses), cmocka_unit_test(test_unwind_own_stack),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -62,15 +62,15 @@ static uint64_t frame_addr(int i) { return BASE + 0x20000 + (uint64_t)i * 0x80; 
 static void build(int n)
 {
 	memset(mem, 0, sizeof(mem));
-	p64(BASE + 0x100, BASE + 0x1000);           /* interpreters.main -> interp */
-	p64(BASE + 0x1000 + 0x10, BASE + 0x2000);   /* threads.head -> tstate */
-	p64(BASE + 0x2000 + 0xa0, 777);             /* native thread id */
-	p64(BASE + 0x2000 + 0x38, BASE + 0x3000);   /* cframe */
-	p64(BASE + 0x3000 + 8, frame_addr(0));      /* cframe->current_frame */
+	p64(BASE + 0x100, BASE + 0x1000);         /* interpreters.main -> interp */
+	p64(BASE + 0x1000 + 0x10, BASE + 0x2000); /* threads.head -> tstate */
+	p64(BASE + 0x2000 + 0xa0, 777);           /* native thread id */
+	p64(BASE + 0x2000 + 0x38, BASE + 0x3000); /* cframe */
+	p64(BASE + 0x3000 + 8, frame_addr(0));    /* cframe->current_frame */
 	for (int i = 0; i < n; i++) {
 		uint64_t f = frame_addr(i), c = code_at(i % 512);
 		p64(f + 0x20, c);
-		p64(f + 0x38, c + 0xb8 + 2);         /* prev_instr: second code unit */
+		p64(f + 0x38, c + 0xb8 + 2); /* prev_instr: second code unit */
 		p64(f + 0x30, i + 1 < n ? frame_addr(i + 1) : 0);
 	}
 }
@@ -175,12 +175,12 @@ static void test_reused_code_address(void **state)
 static void build_legacy(int minor, int n, uint64_t pthread)
 {
 	memset(mem, 0, sizeof(mem));
-	p64(BASE + 0x100, BASE + 0x1000);          /* interpreters.main -> interp */
-	p64(BASE + 0x1000 + 8, BASE + 0x2000);     /* tstate_head */
-	p64(BASE + 0x2000 + 176, pthread);         /* thread_id = pthread_self() */
+	p64(BASE + 0x100, BASE + 0x1000);      /* interpreters.main -> interp */
+	p64(BASE + 0x1000 + 8, BASE + 0x2000); /* tstate_head */
+	p64(BASE + 0x2000 + 176, pthread);     /* thread_id = pthread_self() */
 	if (pthread + GS_GLIBC_PTHREAD_TID_OFFSET + 4 <= BASE + SIZE)
-		p32(pthread + GS_GLIBC_PTHREAD_TID_OFFSET, 4242);        /* struct pthread's tid */
-	p64(BASE + 0x2000 + 24, frame_addr(0));    /* frame */
+		p32(pthread + GS_GLIBC_PTHREAD_TID_OFFSET, 4242); /* struct pthread's tid */
+	p64(BASE + 0x2000 + 24, frame_addr(0));                   /* frame */
 	for (int i = 0; i < n; i++) {
 		uint64_t f = frame_addr(i), c = BASE + 0x100000 + (uint64_t)i * 0x400;
 		char name[32];
@@ -275,12 +275,9 @@ static void test_entry_frames(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_normal_and_deep),
-		cmocka_unit_test(test_cyclic_and_truncated),
-		cmocka_unit_test(test_reused_code_address),
-		cmocka_unit_test(test_legacy_layouts),
-		cmocka_unit_test(test_legacy_line_tables),
-		cmocka_unit_test(test_entry_frames),
+		cmocka_unit_test(test_normal_and_deep),     cmocka_unit_test(test_cyclic_and_truncated),
+		cmocka_unit_test(test_reused_code_address), cmocka_unit_test(test_legacy_layouts),
+		cmocka_unit_test(test_legacy_line_tables),  cmocka_unit_test(test_entry_frames),
 	};
 	return cmocka_run_group_tests_name("python stacks", tests, NULL, NULL);
 }

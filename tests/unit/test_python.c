@@ -100,11 +100,12 @@ static void check_stack_as_before(const struct gs_pyimage *img)
 		{ 15, 72, 208, 248, 320, 328, 336, 352, 384, 392, 400, 408, 416, 448, 696, 704, 720, 728, 736 },
 	};
 	const struct gs_pystack_layout *st = &img->layout.stack;
-	const uint32_t got[18] = { st->interp_threads_head, st->tstate_frame, img->layout.tstate_native_tid,
-				   st->frame_previous, st->frame_code, st->frame_instr, st->frame_owner,
-				   st->code_filename, st->code_name, st->code_qualname, st->code_linetable,
-				   st->code_firstlineno, st->code_adaptive, st->bytes_size, st->bytes_sval,
-				   st->uni_state, st->uni_length, st->uni_ascii_size };
+	const uint32_t got[18] = { st->interp_threads_head, st->tstate_frame,   img->layout.tstate_native_tid,
+				   st->frame_previous,      st->frame_code,     st->frame_instr,
+				   st->frame_owner,         st->code_filename,  st->code_name,
+				   st->code_qualname,       st->code_linetable, st->code_firstlineno,
+				   st->code_adaptive,       st->bytes_size,     st->bytes_sval,
+				   st->uni_state,           st->uni_length,     st->uni_ascii_size };
 	uint8_t b[1024];
 	struct gs_elf *elf;
 	assert_int_equal(img->layout.have_stack, 1);
@@ -199,8 +200,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pyenv_shared_symbols), cmocka_unit_test(test_debian_stripped),
 		cmocka_unit_test(test_debian_debug),         cmocka_unit_test(test_not_python),
-		cmocka_unit_test(test_every_interpreter),
-		cmocka_unit_test(test_elf_basics),
+		cmocka_unit_test(test_every_interpreter),    cmocka_unit_test(test_elf_basics),
 	};
 	return cmocka_run_group_tests_name("python detection", tests, NULL, NULL);
 }

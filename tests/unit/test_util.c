@@ -19,10 +19,7 @@
 
 static char dir[64];
 
-static void path_in(char *buf, size_t len, const char *name)
-{
-	snprintf(buf, len, "%s/%s", dir, name);
-}
+static void path_in(char *buf, size_t len, const char *name) { snprintf(buf, len, "%s/%s", dir, name); }
 
 static void make_file(const char *p, const char *content, mode_t mode)
 {

@@ -66,18 +66,18 @@ static void test_lengths(void **state)
 		uint8_t b[15];
 		unsigned len;
 	} cases[] = {
-		{ { 0x48, 0x8b, 0x05, 0x37, 0x09, 0x59, 0x00 }, 7 },        /* mov 0x590937(%rip),%rdi */
-		{ { 0x48, 0x85, 0xff }, 3 },                                /* test %rdi,%rdi */
-		{ { 0x50 }, 1 },                                            /* push %rax */
-		{ { 0xbf, 0x90, 0x99, 0x8c, 0x00 }, 5 },                    /* mov $0x8c9990,%edi */
-		{ { 0x48, 0xb8, 1, 2, 3, 4, 5, 6, 7, 8 }, 10 },             /* movabs */
-		{ { 0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00 }, 6 },              /* nopw 0x0(%rax,%rax,1) */
-		{ { 0xf3, 0x0f, 0x1e, 0xfa }, 4 },                          /* endbr64 */
-		{ { 0x48, 0x81, 0xec, 0x88, 0x00, 0x00, 0x00 }, 7 },        /* sub $0x88,%rsp */
-		{ { 0x0f, 0x84, 0x10, 0x00, 0x00, 0x00 }, 6 },              /* je rel32 */
-		{ { 0xc5, 0xf9, 0x6f, 0x05, 1, 2, 3, 4 }, 8 },              /* vmovdqa (VEX) rip */
-		{ { 0xf6, 0x40, 0x10, 0x01 }, 4 },                          /* testb $1,0x10(%rax) */
-		{ { 0x8b, 0x44, 0x24, 0x08 }, 4 },                          /* mov 0x8(%rsp),%eax */
+		{ { 0x48, 0x8b, 0x05, 0x37, 0x09, 0x59, 0x00 }, 7 }, /* mov 0x590937(%rip),%rdi */
+		{ { 0x48, 0x85, 0xff }, 3 },                         /* test %rdi,%rdi */
+		{ { 0x50 }, 1 },                                     /* push %rax */
+		{ { 0xbf, 0x90, 0x99, 0x8c, 0x00 }, 5 },             /* mov $0x8c9990,%edi */
+		{ { 0x48, 0xb8, 1, 2, 3, 4, 5, 6, 7, 8 }, 10 },      /* movabs */
+		{ { 0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00 }, 6 },       /* nopw 0x0(%rax,%rax,1) */
+		{ { 0xf3, 0x0f, 0x1e, 0xfa }, 4 },                   /* endbr64 */
+		{ { 0x48, 0x81, 0xec, 0x88, 0x00, 0x00, 0x00 }, 7 }, /* sub $0x88,%rsp */
+		{ { 0x0f, 0x84, 0x10, 0x00, 0x00, 0x00 }, 6 },       /* je rel32 */
+		{ { 0xc5, 0xf9, 0x6f, 0x05, 1, 2, 3, 4 }, 8 },       /* vmovdqa (VEX) rip */
+		{ { 0xf6, 0x40, 0x10, 0x01 }, 4 },                   /* testb $1,0x10(%rax) */
+		{ { 0x8b, 0x44, 0x24, 0x08 }, 4 },                   /* mov 0x8(%rsp),%eax */
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -91,7 +91,9 @@ static void test_lengths(void **state)
 static void test_store_ending_at(void **state)
 {
 	/* bytes before a watchpoint sample IP: some instruction, then movl $0x1,0x178(%r15) */
-	static const uint8_t b[] = { 0x48, 0x89, 0xdf, 0x41, 0xc7, 0x87, 0x78, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00 };
+	static const uint8_t b[] = {
+		0x48, 0x89, 0xdf, 0x41, 0xc7, 0x87, 0x78, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00
+	};
 	/* mov %ebx,0x10(%rax): a register store */
 	static const uint8_t r[] = { 0x90, 0x90, 0x90, 0x89, 0x58, 0x10 };
 	struct x86_insn in;
@@ -108,8 +110,10 @@ static void test_store_ending_at(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_store_imm_base_disp), cmocka_unit_test(test_store_imm_rip),
-		cmocka_unit_test(test_branches),            cmocka_unit_test(test_lengths),
+		cmocka_unit_test(test_store_imm_base_disp),
+		cmocka_unit_test(test_store_imm_rip),
+		cmocka_unit_test(test_branches),
+		cmocka_unit_test(test_lengths),
 		cmocka_unit_test(test_store_ending_at),
 	};
 	return cmocka_run_group_tests_name("x86", tests, NULL, NULL);
