@@ -462,6 +462,18 @@ static void on_meta(struct gs_analysis *a, const struct gs_rec *r, const char *p
 		gs_meta_run(a, &m);
 }
 
+/* Lost events: the run's total, and every thread alive then is marked (a ring does not say whose
+ * events it dropped). */
+static void on_lost(struct gs_analysis *a, const struct gs_rec *r)
+{
+	a->lost_events += r->arg64;
+	for (size_t i = 0; i < a->nthreads; i++) {
+		struct gs_thread *t = &a->threads[i];
+		if (!t->exited && t->first_ns <= r->time)
+			t->lost_while_alive += r->arg64;
+	}
+}
+
 static void on_counter(struct gs_analysis *a, const struct gs_rec *r, const void *payload, size_t plen, uint64_t now)
 {
 	if (a->hooks && a->hooks->counter && plen) {
@@ -728,7 +740,7 @@ void gs_analysis_feed(struct gs_analysis *a, const struct gs_rec *r, const void 
 		on_counter(a, r, payload, plen, now);
 		return;
 	case GS_REC_LOST:
-		a->lost_events += r->arg64;
+		on_lost(a, r);
 		return;
 	case GS_REC_END:
 		a->complete = 1;

@@ -80,6 +80,23 @@ static const struct gs_thread **sorted_threads(const struct gs_analysis *a)
 	return v;
 }
 
+/* When events were lost: which threads were alive then (their figures may miss some). */
+static void lost_note(const struct gs_analysis *a, const struct gs_thread *const *v, FILE *out, int with_count)
+{
+	size_t n = 0;
+	if (!a->lost_events)
+		return;
+	if (with_count)
+		fprintf(out, "lost events: %" PRIu64 "; ", a->lost_events);
+	fprintf(out, "threads alive when events were lost (their figures may miss some):");
+	for (size_t i = 0; i < a->nthreads; i++)
+		if (v[i]->lost_while_alive) {
+			char name[4 * sizeof(v[i]->name)];
+			fprintf(out, "%s TID %u (%s)", n++ ? "," : "", v[i]->tid, term(name, sizeof(name), v[i]->name));
+		}
+	fprintf(out, "%s\n", n ? "" : " none");
+}
+
 /* Threads shown in the table: the Python processes' threads; other processes are summarised. */
 static int shown(const struct gs_analysis *a, const struct gs_thread *t)
 {
@@ -218,6 +235,7 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 			s->merged, s->frozen, s->mismatched, s->frozen_mismatched, s->truncated, s->unwinds, s->lost);
 	}
 	fputc('\n', out);
+	lost_note(a, v, out, 0);
 	free(v);
 }
 
@@ -372,6 +390,7 @@ static void json_thread(const struct gs_analysis *a, FILE *out, const struct gs_
 	kv(out, "drop_requests", t->drop_requests);
 	kv(out, "longest_hold_ns", t->longest_hold_ns);
 	kv(out, "longest_wait_ns", t->longest_wait_ns);
+	kv(out, "lost_events_while_alive", t->lost_while_alive);
 	json_waited_behind(a, out, t);
 	json_wait_sites(a, out, t);
 	fputs("}", out);
@@ -703,5 +722,6 @@ void gs_report_blame(const struct gs_analysis *a, FILE *out, size_t max_holders)
 			" samples at %" PRIu64 " Hz)\n",
 			a->stack_samples, a->stack_rate_hz);
 	longest_holds(a, out, GS_TOP_HOLDS);
+	lost_note(a, v, out, 1);
 	free(v);
 }
