@@ -52,7 +52,7 @@ void gs_session_drain(struct gs_session *S, int final);
 /* One record straight to the sinks, bypassing the merge (the last records of a run). */
 void gs_session_write(struct gs_session *S, const struct gs_rec *r, const void *payload, size_t plen);
 
-/* recorder.c: the GIL probes and the stack sampler for the CPython in pid (at its entry point
+/* setup.c: the GIL probes and the stack sampler for the CPython in pid (at its entry point
  * when launched); on failure, thread states only, said on stderr and in the recording. */
 void gs_session_set_up_python(struct gs_session *S, pid_t pid, int may_inline);
 
