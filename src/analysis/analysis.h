@@ -99,9 +99,9 @@ struct gs_thread {
 	uint64_t acquisitions, releases, forced_drops, drop_requests;
 	uint64_t longest_hold_ns, longest_wait_ns;
 	uint64_t lost_while_alive; /* events the kernel or the probes lost while it lived: its figures may miss them */
-	int gil_index;          /* the GIL (interpreter) of its last GIL event: index in gils, -1 none */
-	uint32_t entry_frame;   /* the thread's own outermost Python function (below threading's), 0 unknown */
-	struct gs_blame *blame; /* who held the GIL while it waited */
+	int gil_index;             /* the GIL (interpreter) of its last GIL event: index in gils, -1 none */
+	uint32_t entry_frame;      /* the thread's own outermost Python function (below threading's), 0 unknown */
+	struct gs_blame *blame;    /* who held the GIL while it waited */
 	size_t nblame, cap_blame;
 	/* state */
 	enum gs_sched sched;
