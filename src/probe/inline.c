@@ -221,8 +221,8 @@ static struct x86_ref store_ref(const struct gs_inline_site *st)
 }
 
 /* Step 3: the trampolines' code, for address tramp, in code (TRAMP_SIZE bytes): take_gil's
- * entry (record, the moved prologue, jump back), then each store (the moved store, record,
- * jump back); site_off[i] receives where store i's starts. Returns the length, 0 when an
+ * entry (record, the moved prologue, jump back), then each store (a release: record, the moved
+ * store; an acquisition: the moved store, record; then the jump back); site_off[i] receives where store i's starts. Returns the length, 0 when an
  * instruction cannot be moved. Pure. */
 static size_t emit_trampolines(uint8_t *code, const struct gs_inline_target *tg, uint64_t tramp, uint64_t ring,
 			       uint32_t tid_off, size_t *site_off)
@@ -243,15 +243,21 @@ static size_t emit_trampolines(uint8_t *code, const struct gs_inline_target *tg,
 		struct x86_ref ref;
 		if (o + 256 > TRAMP_SIZE - 64)
 			return 0;
+		uint32_t kind = (uint32_t)(st->value ? GS_INLINE_ACQUIRE : GS_INLINE_RELEASE) | (uint32_t)i << 8;
 		site_off[i] = o;
+		ref = store_ref(st);
+		/* A release is recorded before its store, an acquisition after: a thread preempted
+		 * between the two still holds the GIL, so no other thread's acquisition can be stamped
+		 * before this release, nor this acquisition before the previous holder's release. */
+		if (!st->value)
+			o += x86_emit_record(code + o, ring, NSLOTS, tid_off, kind, &ref);
+		at = tramp + o;
 		n = x86_relocate(st->bytes, st->len, st->store, at, code + o);
 		if (!n)
 			return 0;
 		o += n;
-		ref = store_ref(st);
-		o += x86_emit_record(code + o, ring, NSLOTS, tid_off,
-				     (uint32_t)(st->value ? GS_INLINE_ACQUIRE : GS_INLINE_RELEASE) | (uint32_t)i << 8,
-				     &ref);
+		if (st->value)
+			o += x86_emit_record(code + o, ring, NSLOTS, tid_off, kind, &ref);
 		if (!x86_emit_jmp(code + o, tramp + o, st->store + st->len))
 			return 0;
 		o += 5;
@@ -324,6 +330,7 @@ int gs_inline_setup(struct gs_inline *il, pid_t pid, const struct gs_inline_targ
 		goto fail;
 	il->trampolines = tramp;
 	il->nprobes = 1 + tg->nsites;
+	il->settled_ns = gs_now_ns();
 	il->ref_tsc = x86_rdtsc();
 	il->ref_ns = gs_now_ns();
 	free(code);
@@ -366,10 +373,19 @@ size_t gs_inline_drain(struct gs_inline *il, void (*cb)(const struct gs_inline_e
 
 	if (!il->map)
 		return 0;
-	/* re-anchor the conversion: TSC read around CLOCK_MONOTONIC */
+	/* re-anchor the conversion: TSC read around CLOCK_MONOTONIC, the tightest of a few tries (a
+	 * preemption between the reads would put the anchor off by up to its length) */
 	t0 = x86_rdtsc();
 	now = gs_now_ns();
 	t1 = x86_rdtsc();
+	for (int k = 0; k < 4 && t1 - t0 > 4000; k++) {
+		uint64_t a = x86_rdtsc(), n2 = gs_now_ns(), b = x86_rdtsc();
+		if (b - a < t1 - t0) {
+			t0 = a;
+			now = n2;
+			t1 = b;
+		}
+	}
 	il->prev_tsc = il->ref_tsc;
 	il->prev_ns = il->ref_ns;
 	il->ref_tsc = t0 + (t1 - t0) / 2;
@@ -386,6 +402,7 @@ size_t gs_inline_drain(struct gs_inline *il, void (*cb)(const struct gs_inline_e
 			uint64_t head = __atomic_load_n(&hdr[0], __ATOMIC_ACQUIRE);
 			if (head <= il->tail) {
 				il->stuck_since = 0;
+				il->settled_ns = now; /* empty: what comes next is reserved (and stamped) after now */
 				break;
 			}
 			/* reserved but not committed: a writer in the middle (or killed in the middle) */
@@ -406,6 +423,14 @@ size_t gs_inline_drain(struct gs_inline *il, void (*cb)(const struct gs_inline_e
 		memcpy(&code, slot + 20, 4);
 		memcpy(&e.gil, slot + 24, 8);
 		e.time = to_ns(il, tsc);
+		/* Slot order is the GIL's own order (a release takes its slot before its store, an
+		 * acquisition after its own): the conversion, piecewise linear between anchors, must not
+		 * put an event before the one in the slot ahead of it. */
+		if (e.time < il->last_ns) {
+			e.time = il->last_ns;
+			il->clamped++;
+		}
+		il->last_ns = e.time;
 		e.kind = (enum gs_inline_kind)(code & 0xff);
 		e.site = code >> 8;
 		il->tail++;

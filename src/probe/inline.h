@@ -33,6 +33,9 @@ struct gs_inline {
 	uint64_t trampolines; /* address of the trampoline page in the target */
 	uint64_t stuck_since; /* when the reader first waited on an uncommitted slot */
 	uint64_t skipped;     /* slots never committed (writer killed mid-way) */
+	uint64_t last_ns;     /* the time of the last event read (events never go back in slot order) */
+	uint64_t clamped;     /* events the conversion would have put before the one ahead of them */
+	uint64_t settled_ns;  /* every event not read yet is stamped at or after this (see gs_inline_drain) */
 	/* TSC -> CLOCK_MONOTONIC: ns = ref_ns + (tsc - ref_tsc) * ns_per_tick, re-anchored at every
 	 * drain; the rate is the kernel's (perf's time_mult/time_shift) when published, else
 	 * measured against CLOCK_MONOTONIC since the start (cal_*). */
@@ -76,7 +79,10 @@ struct gs_inline_target {
  * kernel's TSC scale). 0, or -errno with a sentence in why (nothing is left patched then). */
 int gs_inline_setup(struct gs_inline *il, pid_t pid, const struct gs_inline_target *tg, const void *perf_meta,
 		    int *pending_sig, char *why, size_t whylen);
-/* Calls cb for each committed event. Returns the number read. */
+/* Calls cb for each committed event, in slot order. Returns the number read. A writer reserves
+ * its slot before it reads the TSC, so an event still being written (reserved, not committed)
+ * is stamped after the last drain that found the ring empty: that drain's start time is kept in
+ * il->settled_ns, the time before which no event can still arrive (the merge's watermark). */
 size_t gs_inline_drain(struct gs_inline *il, void (*cb)(const struct gs_inline_event *e, void *arg), void *arg);
 /* Events the target dropped because the ring was full, plus slots never committed. */
 uint64_t gs_inline_lost(const struct gs_inline *il);

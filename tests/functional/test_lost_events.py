@@ -1,24 +1,58 @@
 """A recording that really loses events: per-CPU rings of 8 pages (--mmap-pages 8) under the
 uprobe mechanism (--uprobes: every GIL event is a perf record) while two threads ping-pong a
-byte through pipes, hundreds of thousands of GIL events a second. The kernel drops what the
-rings cannot hold; the count must reach every output, and the target must not notice."""
+byte through pipes, hundreds of thousands of GIL events a second, and gilscope is stopped
+(SIGSTOP) for half a second in the middle, so that the rings overflow however fast gilscope
+would read them. The kernel drops what the rings cannot hold; the count must reach every
+output, and the target must not notice."""
 import json
+import os
 import re
+import signal
 import subprocess
+import time
 
 import pytest
 
-from conftest import GILSCOPE, record, target
+from conftest import GILSCOPE, TARGETS, Run, target
+
+N = 60000
+
+
+def _children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def _python_threads_started(pid):
+    try:
+        return len(os.listdir(f"/proc/{pid}/task")) >= 3  # main + the two ping-pong threads
+    except OSError:
+        return False
 
 
 @pytest.fixture(scope="module")
 def lossy(tmp_path_factory):
-    run = record(tmp_path_factory.mktemp("lossy"), ["/usr/bin/python3.11", target("pingpong.py"), "2", "20000"],
-                 args=["--mmap-pages", "8", "--uprobes", "--sample-rate", "0"])
-    assert run.proc.returncode == 0, run.proc.stderr
-    # the program ran whole: the checksum of 2 x 20000 bytes i & 0xff
-    assert run.proc.stdout == f"pingpong done 2 20000 {2 * sum(i & 0xff for i in range(20000))}\n"
-    return run
+    d = tmp_path_factory.mktemp("lossy")
+    rec = d / "run.rec"
+    gs = subprocess.Popen([GILSCOPE, "record", "--no-summary", "-o", str(rec), "--mmap-pages", "8", "--uprobes",
+                           "--sample-rate", "0", "--", "/usr/bin/python3.11", target("pingpong.py"), "2", str(N)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=dict(os.environ, PYTHONPATH=TARGETS))
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(_python_threads_started(c) for c in _children(gs.pid)):
+        time.sleep(0.005)  # the hand-over is done once the program runs its threads
+    os.kill(gs.pid, signal.SIGSTOP)
+    time.sleep(0.5)
+    os.kill(gs.pid, signal.SIGCONT)
+    out, err = gs.communicate(timeout=300)
+    assert gs.returncode == 0, err
+    # the program ran whole: the checksum of 2 x N bytes i & 0xff
+    assert out == f"pingpong done 2 {N} {2 * sum(i & 0xff for i in range(N))}\n"
+    rep = subprocess.run([GILSCOPE, "report", "--json", str(rec)], capture_output=True, text=True, check=True)
+    return Run(gs, json.loads(rep.stdout), [], rec)
 
 
 def test_lost_events_are_counted(lossy):
