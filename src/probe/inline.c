@@ -399,7 +399,7 @@ size_t gs_inline_drain(struct gs_inline *il, void (*cb)(const struct gs_inline_e
 		uint64_t tsc;
 		uint32_t code;
 		if (seq != il->tail + 1) {
-			uint64_t head = __atomic_load_n(&hdr[0], __ATOMIC_ACQUIRE);
+			uint64_t head = __atomic_load_n(&hdr[X86_RING_HEAD_OFF / 8], __ATOMIC_ACQUIRE);
 			if (head <= il->tail) {
 				il->stuck_since = 0;
 				il->settled_ns = now; /* empty: what comes next is reserved (and stamped) after now */
@@ -434,10 +434,13 @@ size_t gs_inline_drain(struct gs_inline *il, void (*cb)(const struct gs_inline_e
 		e.kind = (enum gs_inline_kind)(code & 0xff);
 		e.site = code >> 8;
 		il->tail++;
-		__atomic_store_n(&hdr[1], il->tail, __ATOMIC_RELEASE);
 		cb(&e, arg);
-		n++;
+		if (++n % 4096 == 0) /* a long drain gives space back as it goes */
+			__atomic_store_n(&hdr[X86_RING_TAIL_OFF / 8], il->tail, __ATOMIC_RELEASE);
 	}
+	/* the space read is given back once per drain: a store per event would take the cache line
+	 * the writers' next reservations need */
+	__atomic_store_n(&hdr[X86_RING_TAIL_OFF / 8], il->tail, __ATOMIC_RELEASE);
 	return n;
 }
 
@@ -445,7 +448,7 @@ uint64_t gs_inline_lost(const struct gs_inline *il)
 {
 	if (!il->map)
 		return 0;
-	return __atomic_load_n((const uint64_t *)(il->map + 16), __ATOMIC_ACQUIRE) + il->skipped;
+	return __atomic_load_n((const uint64_t *)(il->map + X86_RING_LOST_OFF), __ATOMIC_ACQUIRE) + il->skipped;
 }
 
 void gs_inline_close(struct gs_inline *il)

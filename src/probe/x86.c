@@ -525,15 +525,17 @@ size_t x86_emit_record(uint8_t *out, uint64_t ring, uint64_t nslots, uint32_t ti
 	static const uint8_t save[] = { 0x48, 0x8d, 0x64, 0x24, 0x80,         /* lea -0x80(%rsp),%rsp */
 					0x9c, 0x50, 0x51, 0x52, 0x56, 0x57 }; /* pushf; push rax rcx rdx rsi rdi */
 	static const uint8_t pre[] = { 0x48, 0xbe };                          /* movabs $ring,%rsi */
-	static const uint8_t reserve[] = { 0xb8, 0x01, 0x00, 0x00, 0x00,      /* mov $1,%eax */
-					   0xf0, 0x48, 0x0f, 0xc1, 0x06,      /* lock xadd %rax,(%rsi) */
-					   0x48, 0x8b, 0x4e, 0x08,            /* mov 8(%rsi),%rcx (tail) */
-					   0x48, 0x89, 0xc2,                  /* mov %rax,%rdx */
-					   0x48, 0x29, 0xca,                  /* sub %rcx,%rdx */
-					   0x48, 0x81, 0xfa };                /* cmp $nslots,%rdx */
-	static const uint8_t slot[] = { 0x48, 0x89, 0xc1,                     /* mov %rax,%rcx */
-					0x48, 0x25 };                         /* and $mask,%rax */
-	static const uint8_t slot2[] = { 0x48, 0xc1, 0xe0, 0x05,              /* shl $5,%rax */
+	static const uint8_t reserve[] = { 0xb8, 0x01, 0x00, 0x00,
+					   0x00, /* mov $1,%eax */
+					   0xf0, 0x48, 0x0f, 0xc1,
+					   0x06,                                         /* lock xadd %rax,(%rsi) */
+					   0x48, 0x8b, 0x4e, X86_RING_TAIL_OFF,          /* mov 64(%rsi),%rcx (tail) */
+					   0x48, 0x89, 0xc2,                             /* mov %rax,%rdx */
+					   0x48, 0x29, 0xca,                             /* sub %rcx,%rdx */
+					   0x48, 0x81, 0xfa };                           /* cmp $nslots,%rdx */
+	static const uint8_t slot[] = { 0x48, 0x89, 0xc1,                                /* mov %rax,%rcx */
+					0x48, 0x25 };                                    /* and $mask,%rax */
+	static const uint8_t slot2[] = { 0x48, 0xc1, 0xe0, 0x05,                         /* shl $5,%rax */
 					 0x48, 0x8d, 0xb4, 0x06, 0x00, 0x10, 0x00, 0x00, /* lea 4096(%rsi,%rax),%rsi */
 					 0x0f, 0x31,                                     /* rdtsc */
 					 0x48, 0xc1, 0xe2, 0x20,                         /* shl $32,%rdx */
@@ -547,7 +549,7 @@ size_t x86_emit_record(uint8_t *out, uint64_t ring, uint64_t nslots, uint32_t ti
 					  0x48, 0x89, 0x0e };                            /* mov %rcx,(%rsi) */
 	static const uint8_t post[] = { 0x5f, 0x5e, 0x5a, 0x59, 0x58, 0x9d, /* pop rdi rsi rdx rcx rax; popf */
 					0x48, 0x8d, 0xa4, 0x24, 0x80, 0x00, 0x00, 0x00 }; /* lea 0x80(%rsp),%rsp */
-	static const uint8_t lost[] = { 0xf0, 0x48, 0xff, 0x46, 0x10 };                   /* lock incq 16(%rsi) */
+	static const uint8_t lost[] = { 0xf0, 0x48, 0xff, 0x46, X86_RING_LOST_OFF };      /* lock incq 16(%rsi) */
 	uint32_t n32 = (uint32_t)nslots, mask = (uint32_t)(nslots - 1);
 	size_t o = 0, jae_at, done_at, full_at;
 	int32_t rel;

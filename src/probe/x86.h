@@ -64,6 +64,12 @@ int x86_store_ending_at(const uint8_t *buf, size_t n, uint64_t ip, struct x86_in
  * 8, u64 lost at 16) and 32-byte slots from 4096: u64 seq+1 (written last: the commit), u64 TSC,
  * u32 tid, u32 code. */
 #define X86_RING_HDR 4096u
+/* The ring header's words: the writers' shared head (lock xadd) and lost counter on the first
+ * cache line, the reader's tail on a line of its own (written once per drain, read by writers
+ * to see a full ring), so that the reader never takes the writers' line away from them. */
+#define X86_RING_HEAD_OFF 0u
+#define X86_RING_LOST_OFF 16u
+#define X86_RING_TAIL_OFF 64u
 #define X86_SLOT_SIZE 32u
 
 /* Which GIL an event concerns: the address of its `locked` field, computed in the trampoline. */

@@ -61,7 +61,8 @@ static void test_record_and_full_ring(void **state)
 		assert_int_equal(c, 7);
 		assert_int_equal(gil, 0x1234);
 	}
-	hdr[1] = 4; /* the reader consumed the 4 written slots (it skips 4 and 5 after its timeout) */
+	hdr[X86_RING_TAIL_OFF / 8] =
+		4; /* the reader consumed the 4 written slots (it skips 4 and 5 after its timeout) */
 	for (int i = 0; i < 3; i++)
 		fn();
 	assert_int_equal(hdr[0], 9);
