@@ -171,25 +171,50 @@ char gs_task_state(pid_t pid, pid_t tid)
 	return p[2];
 }
 
-pid_t gs_task_tgid(pid_t tid)
+int gs_proc_status_u64(pid_t pid, const char *key, int base, uint64_t *out)
 {
-	char path[64], buf[4096];
+	char path[64], buf[4096], field[64];
 	const char *p;
+	uint64_t v = 0;
 	long n;
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	int digits = 0;
+	if (pid > 0)
+		snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/status");
 	n = gs_read_file(path, buf, sizeof(buf));
 	if (n < 0)
-		return (pid_t)n;
-	p = strstr(buf, "\nTgid:");
-	if (!p)
-		return -EINVAL;
-	p += 6;
+		return (int)n;
+	snprintf(field, sizeof(field), "\n%s:", key);
+	if (strncmp(buf, field + 1, strlen(field + 1)) == 0) /* the first line has no newline before it */
+		p = buf + strlen(field + 1);
+	else if ((p = strstr(buf, field)) != NULL)
+		p += strlen(field);
+	else
+		return -ENOENT;
 	while (*p == ' ' || *p == '\t')
 		p++;
-	uint64_t v = 0;
-	while (*p >= '0' && *p <= '9')
-		v = v * 10 + (uint64_t)(*p++ - '0');
-	return (pid_t)v;
+	for (;; p++, digits++) {
+		int d = *p >= '0' && *p <= '9' ? *p - '0' : base == 16 && *p >= 'a' && *p <= 'f' ? *p - 'a' + 10 : -1;
+		if (d < 0)
+			break;
+		if (v > (UINT64_MAX - (uint64_t)d) / (uint64_t)base)
+			return -EINVAL;
+		v = v * (uint64_t)base + (uint64_t)d;
+	}
+	if (!digits)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+pid_t gs_task_tgid(pid_t tid)
+{
+	uint64_t v;
+	int err = gs_proc_status_u64(tid, "Tgid", 10, &v);
+	if (err < 0)
+		return err == -ENOENT ? -EINVAL : err;
+	return v <= 0x7fffffff ? (pid_t)v : -EINVAL;
 }
 
 int gs_proc_exe(pid_t pid, char *buf, size_t len)

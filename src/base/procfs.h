@@ -36,6 +36,11 @@ int gs_task_comm(pid_t pid, pid_t tid, char *buf, size_t len);
 /* The state letter of /proc/PID/task/TID/stat ('R', 'S', 'D', ...), or 0 if unknown. */
 char gs_task_state(pid_t pid, pid_t tid);
 
+/* A number field of /proc/PID/status (pid 0: gilscope itself), such as "Tgid", "TracerPid",
+ * "VmHWM" (kB) or "CapEff" (base 16): the digits after "KEY:" and blanks. 0, or -errno (the file
+ * cannot be read), -ENOENT (no such field) or -EINVAL (no number there). */
+int gs_proc_status_u64(pid_t pid, const char *key, int base, uint64_t *out);
+
 /* The thread group id of a task (from /proc/TID/status Tgid). -errno on failure. */
 pid_t gs_task_tgid(pid_t tid);
 

@@ -74,24 +74,8 @@ static void yama_note(char *buf, size_t len)
 /* The process that traces pid (a debugger, strace), 0 when none. */
 static pid_t tracer_of(pid_t pid)
 {
-	char path[64], buf[4096];
-	const char *p;
 	uint64_t v;
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if (gs_read_file(path, buf, sizeof(buf)) <= 0 || !(p = strstr(buf, "\nTracerPid:")))
-		return 0;
-	for (p += 11; *p == ' ' || *p == '\t'; p++)
-		;
-	{
-		char num[16];
-		size_t n = 0;
-		while (p[n] >= '0' && p[n] <= '9' && n + 1 < sizeof(num)) {
-			num[n] = p[n];
-			n++;
-		}
-		num[n] = '\0';
-		return gs_parse_u64(num, &v) == 0 && v > 0 && v <= 0x7fffffff ? (pid_t)v : 0;
-	}
+	return gs_proc_status_u64(pid, "TracerPid", 10, &v) == 0 && v > 0 && v <= 0x7fffffff ? (pid_t)v : 0;
 }
 
 /* A process can have one tracer: say which one holds it. -EBUSY with why, or 0. */
@@ -117,10 +101,10 @@ static int check_not_traced(pid_t pid, char *why, size_t whylen)
 /* May gilscope attach to pid? 0, or -errno with why. */
 int gs_attach_check(pid_t pid, char *why, size_t whylen)
 {
-	char path[64], yama[64], caps[2048];
+	char path[64], yama[64];
+	uint64_t caps;
 	struct stat st;
 	int fd, e, has_ptrace = 0;
-	const char *p;
 
 	if ((e = check_not_traced(pid, why, whylen)) < 0)
 		return e;
@@ -142,10 +126,8 @@ int gs_attach_check(pid_t pid, char *why, size_t whylen)
 	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
 	if (stat(path, &st) < 0)
 		st.st_uid = (uid_t)-1;
-	if (gs_read_file("/proc/self/status", caps, sizeof(caps)) > 0 && (p = strstr(caps, "CapEff:\t"))) {
-		uint64_t v = strtoull(p + 8, NULL, 16);
-		has_ptrace = (v >> 19) & 1; /* CAP_SYS_PTRACE */
-	}
+	if (gs_proc_status_u64(0, "CapEff", 16, &caps) == 0)
+		has_ptrace = (caps >> 19) & 1; /* CAP_SYS_PTRACE */
 	yama_note(yama, sizeof(yama));
 	snprintf(
 		why, whylen,

@@ -118,7 +118,6 @@ static uint64_t lower_bound(uint64_t t) { return t > WATERMARK_SLACK_NS ? t - WA
 
 void gs_session_drain(struct gs_session *S, int final)
 {
-	const struct gs_record_opts *o = S->o;
 	uint64_t wm = UINT64_MAX;
 
 	for (int c = 0; c < S->ncpu; c++) {
@@ -144,8 +143,13 @@ void gs_session_drain(struct gs_session *S, int final)
 			wm = lb;
 	}
 	gs_merge_flush(S->merge, wm, final, to_sinks, S);
-	for (int i = 0; i < o->nsinks; i++) {
-		struct gs_sink *k = o->sinks[i];
+	gs_session_flush(S);
+}
+
+void gs_session_flush(struct gs_session *S)
+{
+	for (int i = 0; i < S->o->nsinks; i++) {
+		struct gs_sink *k = S->o->sinks[i];
 		if (!k->failed && k->flush(k->ctx) < 0)
 			k->failed = 1;
 	}

@@ -9,12 +9,14 @@
  */
 #define _GNU_SOURCE
 #include "record/recorder.h"
+#include "base/procfs.h"
 #include "base/util.h"
 #include "probe/tracefs.h"
 #include "probe/tracer.h"
 #include "record/session.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -58,23 +60,8 @@ static int preflight(struct gs_session *S, char *why, size_t whylen)
  * it across execve, so it starts at the RSS of whatever forked gilscope, e.g. a big Python.) */
 static long peak_rss_kb(long fallback)
 {
-	char buf[4096];
-	const char *p;
 	uint64_t v;
-	if (gs_read_file("/proc/self/status", buf, sizeof(buf)) > 0 && (p = strstr(buf, "VmHWM:"))) {
-		char num[32];
-		size_t n = 0;
-		for (p += 6; *p == ' ' || *p == '\t'; p++)
-			;
-		while (p[n] >= '0' && p[n] <= '9' && n + 1 < sizeof(num)) {
-			num[n] = p[n];
-			n++;
-		}
-		num[n] = '\0';
-		if (gs_parse_u64(num, &v) == 0)
-			return (long)v;
-	}
-	return fallback;
+	return gs_proc_status_u64(0, "VmHWM", 10, &v) == 0 && v <= LONG_MAX ? (long)v : fallback;
 }
 
 static void recorder_meta(struct gs_session *S)
@@ -124,11 +111,7 @@ static void finish(struct gs_session *S)
 	r.time = gs_now_ns();
 	r.arg64 = S->lost;
 	gs_session_write(S, &r, NULL, 0);
-	for (int i = 0; i < S->o->nsinks; i++) {
-		struct gs_sink *k = S->o->sinks[i];
-		if (!k->failed && k->flush(k->ctx) < 0)
-			k->failed = 1;
-	}
+	gs_session_flush(S);
 }
 
 /* Starts every sink; a sink that cannot start stops the recording before anything ran. */

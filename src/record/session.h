@@ -51,6 +51,8 @@ struct gs_session {
 void gs_session_drain(struct gs_session *S, int final);
 /* One record straight to the sinks, bypassing the merge (the last records of a run). */
 void gs_session_write(struct gs_session *S, const struct gs_rec *r, const void *payload, size_t plen);
+/* Writes out what the sinks buffered (a sink that fails receives nothing more). */
+void gs_session_flush(struct gs_session *S);
 
 /* setup.c: the GIL probes and the stack sampler for the CPython in pid (at its entry point
  * when launched); on failure, thread states only, said on stderr and in the recording. */

@@ -272,10 +272,31 @@ static void test_meta_decode(void **state)
 	assert_int_equal(gs_meta_u64_payload(buf, 8, "native.merged", 1), 0);
 }
 
+/* A number field of /proc/PID/status, for gilscope itself and by pid; hex for capabilities. */
+static void test_proc_status_fields(void **state)
+{
+	uint64_t v;
+	(void)state;
+	assert_int_equal(gs_proc_status_u64(0, "Tgid", 10, &v), 0);
+	assert_int_equal(v, (uint64_t)getpid());
+	assert_int_equal(gs_proc_status_u64(getpid(), "Pid", 10, &v), 0);
+	assert_int_equal(v, (uint64_t)getpid());
+	assert_int_equal(gs_proc_status_u64(0, "VmHWM", 10, &v), 0);
+	assert_true(v > 0);
+	assert_int_equal(gs_proc_status_u64(0, "CapEff", 16, &v), 0); /* hex digits */
+	assert_int_equal(gs_proc_status_u64(0, "TracerPid", 10, &v), 0);
+	assert_int_equal(gs_proc_status_u64(0, "Name", 10, &v), -EINVAL); /* the first line, not a number */
+	assert_int_equal(gs_proc_status_u64(0, "NoSuchField", 10, &v), -ENOENT);
+	assert_int_equal(gs_proc_status_u64(0, "Pi", 10, &v), -ENOENT);        /* a prefix of "Pid" is not a field */
+	assert_int_equal(gs_proc_status_u64(4000000, "Pid", 10, &v), -ENOENT); /* no such process */
+	assert_int_equal(gs_task_tgid(getpid()), getpid());
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_meta_decode),
+		cmocka_unit_test(test_proc_status_fields),
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
