@@ -176,7 +176,6 @@ struct gs_recreader {
 	uint8_t *payload;
 	size_t cap;
 	int truncated;
-	uint32_t version;
 };
 
 int gs_recreader_open(const char *path, struct gs_recreader **out, char *why, size_t whylen)
@@ -212,7 +211,6 @@ int gs_recreader_open(const char *path, struct gs_recreader **out, char *why, si
 	}
 	rd = gs_calloc(1, sizeof(*rd));
 	rd->f = f;
-	rd->version = v;
 	memcpy(&rd->start, hdr + 32, 8);
 	rd->cap = 4096;
 	rd->payload = gs_malloc(rd->cap);
@@ -249,7 +247,6 @@ int gs_recreader_next(struct gs_recreader *rd, struct gs_rec *r, const void **pa
 
 uint64_t gs_recreader_start(const struct gs_recreader *rd) { return rd->start; }
 int gs_recreader_truncated(const struct gs_recreader *rd) { return rd->truncated; }
-uint32_t gs_recreader_version(const struct gs_recreader *rd) { return rd->version; }
 
 void gs_recreader_close(struct gs_recreader *rd)
 {

@@ -178,8 +178,6 @@ int gs_evlist_kind(const struct gs_evlist *el, uint64_t id)
 	return 0;
 }
 
-int gs_evlist_ncpu(const struct gs_evlist *el) { return el->ncpu; }
-
 int gs_evlist_has_ring(const struct gs_evlist *el, int cpu)
 {
 	return cpu >= 0 && cpu < el->ncpu && el->ring_fd[cpu] >= 0;

@@ -44,7 +44,6 @@ void gs_evlist_keep(struct gs_evlist *el, int fd);
 int gs_evlist_kind(const struct gs_evlist *el, uint64_t id);
 void gs_evlist_index(struct gs_evlist *el);
 
-int gs_evlist_ncpu(const struct gs_evlist *el);
 /* Is there a ring for cpu? */
 int gs_evlist_has_ring(const struct gs_evlist *el, int cpu);
 /* The metadata page of the first ring (its time conversion fields), NULL when none. */
