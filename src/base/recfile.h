@@ -119,7 +119,7 @@ int gs_recreader_open(const char *path, struct gs_recreader **out, char *why, si
  * when the file is corrupt at this point (why has details). A truncated last record is the end. */
 int gs_recreader_next(struct gs_recreader *rd, struct gs_rec *r, const void **payload, size_t *plen);
 uint64_t gs_recreader_start(const struct gs_recreader *rd);
-int gs_recreader_truncated(const struct gs_recreader *rd);    /* ended inside a record */
+int gs_recreader_truncated(const struct gs_recreader *rd); /* ended inside a record */
 void gs_recreader_close(struct gs_recreader *rd);
 
 #endif
