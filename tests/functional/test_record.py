@@ -54,9 +54,11 @@ def test_two_cpu_bound_threads(tmp_path, python):
         assert abs(on_cpu - f["cpu_ns"]) <= 0.15 * f["cpu_ns"] + 20 * MS, (t, f)
         # and the rest of its life it does not run: it waits for the GIL, or for a CPU, or (when
         # it was asked to drop the GIL) sleeps until the other thread has taken it, for as long as
-        # the machine's load makes that take; only the release and take paths run without the GIL
+        # the machine's load makes that take; only the release and take paths (and, before 3.13,
+        # the waiter's wake-ups every switch interval) run without the GIL. The bound is loose
+        # (a CI run on a loaded machine saw 13% on 3.10); waiting counted as running gives ~100%
         rest = t["lifetime_ns"] - t["gil_held_ns"]
-        assert t["running_no_gil_ns"] <= 0.1 * rest + 5 * MS, t
+        assert t["running_no_gil_ns"] <= 0.2 * rest + 10 * MS, t
         assert t["gil_wait_ns"] > 0
         assert t["acquisitions"] >= 2
         if tracks_forced_drops(rep):
