@@ -96,6 +96,11 @@ enum gs_ringdec_result gs_ringdec_decode(const struct perf_event_header *h, cons
 			r->type = GS_REC_GIL_WRITE;
 			r->arg = kind == GS_PK_ACQUIRE ? 1 : 0;
 			break;
+		case GS_PK_DROPREQ_SET:
+		case GS_PK_DROPREQ_RESET:
+			r->type = GS_REC_DROPREQ;
+			r->arg = kind == GS_PK_DROPREQ_SET ? 1 : 0;
+			break;
 		case GS_PK_BP_LOCKED:
 		case GS_PK_BP_DROPREQ:
 			r->type = kind == GS_PK_BP_LOCKED ? GS_REC_GIL_WRITE : GS_REC_DROPREQ;
