@@ -309,6 +309,9 @@ static void end_hold(struct gs_analysis *a, struct gs_gilstat *p, struct gs_thre
 		/* the holder let go while a waiter had asked it to: a forced drop */
 		uint64_t lat = now - p->drop_time;
 		t->forced_drops++;
+		t->drop_latency_sum_ns += lat;
+		if (lat > t->drop_latency_max_ns)
+			t->drop_latency_max_ns = lat;
 		p->forced_drops++;
 		p->drop_latency_sum_ns += lat;
 		p->drop_latency_n++;
@@ -423,6 +426,7 @@ static void reset_accounting(struct gs_analysis *a, uint64_t now)
 			t->wait_oncpu_ns = 0;
 		t->run_nogil_ns = t->sleeping_ns = t->uninterruptible_ns = t->runnable_ns = t->unknown_ns = 0;
 		t->acquisitions = t->releases = t->forced_drops = t->drop_requests = 0;
+		t->drop_requests_received = t->drop_latency_sum_ns = t->drop_latency_max_ns = 0;
 		t->longest_hold_ns = t->longest_wait_ns = 0;
 		gs_blame_restart(t->gil == GS_GIL_WAIT && t->gil_index >= 0 ? &a->gils[t->gil_index] : NULL, t);
 		if (t->gil == GS_GIL_HELD)
@@ -637,8 +641,11 @@ static void on_drop_request(struct gs_analysis *a, struct gs_gilstat *g, struct 
 			g->drop_time = now;
 			hook_gil(a, GS_GE_REQUEST, g, t, now);
 		}
+		struct gs_thread *h = holder_of(a, g);
 		g->drop_requests++;
 		t->drop_requests++;
+		if (h)
+			h->drop_requests_received++;
 	}
 	/* a reset (0) comes from the new holder after the switch: nothing to do */
 }
