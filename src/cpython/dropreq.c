@@ -6,7 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum rmw_op { RMW_NONE = 0, RMW_OR, RMW_AND };
+enum rmw_op {
+	RMW_NONE = 0,
+	RMW_OR,
+	RMW_AND
+};
 
 /* A locked `or`/`and` of an immediate into memory (f0 [REX] 80/81/83 /1 or /4): the operation
  * and its immediate, sign-extended. */
@@ -82,14 +86,13 @@ static void add(const struct gs_elf *elf, struct gs_dropreq *out, uint64_t at, c
 
 /* Linear decode of the function at start; sets only where sets are allowed (take_gil). depth > 0:
  * small direct callees too (LTO builds move RESET_GIL_DROP_REQUEST out of drop_gil: Debian's 3.11). */
-static void scan(const struct gs_elf *elf, const struct gs_pylayout *l, uint64_t start, int sets, int honour,
-		 int depth, uint64_t max, struct gs_dropreq *out)
+static void scan(const struct gs_elf *elf, const struct gs_pylayout *l, uint64_t start, int sets, int honour, int depth,
+		 uint64_t max, struct gs_dropreq *out)
 {
 	uint64_t fs, fe, off = 0;
 	uint8_t *buf;
 	size_t n;
-	if (!start || gs_elf_function_bounds(elf, start, &fs, &fe) < 0 || fs != start || fe <= fs ||
-	    fe - fs > max)
+	if (!start || gs_elf_function_bounds(elf, start, &fs, &fe) < 0 || fs != start || fe <= fs || fe - fs > max)
 		return;
 	n = (size_t)(fe - fs);
 	buf = gs_malloc(n);

@@ -48,7 +48,7 @@ struct gs_pyimage {
 	 * RIP-relative operand, no jump into them): what an inline probe moves out. 0 if none. */
 	unsigned prologue_len;
 	uint8_t prologue[20];
-	int free_threaded; /* a free-threaded (no-GIL) build: _Py_DebugOffsets.free_threaded */
+	int free_threaded;         /* a free-threaded (no-GIL) build: _Py_DebugOffsets.free_threaded */
 	struct gs_dropreq dropreq; /* where the drop request is set and reset (dropreq.h) */
 	int have_layout;
 	struct gs_pylayout layout; /* the table row, completed from _Py_DebugOffsets (3.13+) */

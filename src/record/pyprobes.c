@@ -39,7 +39,8 @@ static void define_dropreq_uprobes(struct gs_pyprobes *p)
 	}
 	if (img->dropreq.nset && !err) {
 		p->tp_dropreq_set = gs_tracefs_event_id(p->tracefs, p->group, "gil_dropreq");
-		p->tp_dropreq_reset = img->dropreq.nreset ? gs_tracefs_event_id(p->tracefs, p->group, "gil_dropreset") : 0;
+		p->tp_dropreq_reset =
+			img->dropreq.nreset ? gs_tracefs_event_id(p->tracefs, p->group, "gil_dropreset") : 0;
 	}
 	if (err < 0 || p->tp_dropreq_set < 0 || p->tp_dropreq_reset < 0) {
 		gs_warn("cannot define the GIL drop request's uprobes in %s: %s", img->path,
@@ -201,14 +202,13 @@ int gs_pyprobes_open(struct gs_pyprobes *p, struct gs_evlist *el, pid_t tid, cha
 	}
 	if (!p->use_inline && p->tp_dropreq_set > 0) {
 		gs_evlist_attr(&a, PERF_TYPE_TRACEPOINT, (uint64_t)p->tp_dropreq_set, PROBE_SAMPLE);
-		if ((err = gs_evlist_open(el, &a, tid, GS_PK_DROPREQ_SET, "the GIL drop request uprobes", why,
-					  whylen)) < 0)
+		if ((err = gs_evlist_open(el, &a, tid, GS_PK_REQ_SET, "the GIL drop request uprobes", why, whylen)) < 0)
 			return err;
 	}
 	if (!p->use_inline && p->tp_dropreq_reset > 0) {
 		gs_evlist_attr(&a, PERF_TYPE_TRACEPOINT, (uint64_t)p->tp_dropreq_reset, PROBE_SAMPLE);
-		if ((err = gs_evlist_open(el, &a, tid, GS_PK_DROPREQ_RESET, "the GIL drop request reset uprobes",
-					  why, whylen)) < 0)
+		if ((err = gs_evlist_open(el, &a, tid, GS_PK_REQ_RESET, "the GIL drop request reset uprobes", why,
+					  whylen)) < 0)
 			return err;
 	}
 	gs_evlist_attr(&a, PERF_TYPE_BREAKPOINT, 0, PROBE_SAMPLE);
@@ -242,8 +242,9 @@ void gs_pyprobes_meta(const struct gs_pyprobes *p, const struct gs_emit *e)
 			 p->use_inline ? "and" : "and after", img->dropreq.nsites, img->dropreq.nset,
 			 img->dropreq.nreset);
 	else
-		snprintf(drops, sizeof(drops), "%s", p->py.drop_request ? ", hardware watchpoint on gil_drop_request"
-									: "; forced drops not told apart in this version");
+		snprintf(drops, sizeof(drops), "%s",
+			 p->py.drop_request ? ", hardware watchpoint on gil_drop_request"
+					    : "; forced drops not told apart in this version");
 	snprintf(build, sizeof(build), "%s, %s%s, layout from %s%s", img->shared ? "shared libpython" : "static",
 		 img->stripped ? "stripped" : "symbols", img->debug ? ", debug build" : "", img->layout_source,
 		 img->layout_checked ? "" : " (unverified)");

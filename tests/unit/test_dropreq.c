@@ -45,7 +45,8 @@ static void test_every_interpreter(void **state)
 		for (int k = 0; k < d->nsites; k++) {
 			struct x86_insn in;
 			fprintf(stderr, " %s%s@%#lx/%u", d->sites[k].value ? "set" : "reset",
-				d->sites[k].honour ? "(drop_gil)" : "", (unsigned long)d->sites[k].insn, d->sites[k].len);
+				d->sites[k].honour ? "(drop_gil)" : "", (unsigned long)d->sites[k].insn,
+				d->sites[k].len);
 			/* each one can be replaced by a jump and moved into a trampoline as it is */
 			assert_true(d->sites[k].len >= 5);
 			assert_int_equal(x86_decode(d->sites[k].bytes, d->sites[k].len, d->sites[k].insn, &in),
