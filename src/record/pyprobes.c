@@ -101,6 +101,15 @@ static int define_uprobes(struct gs_pyprobes *p, char *why, size_t whylen)
 	return p->use_watchpoint ? 0 : define_store_uprobes(p, why, whylen);
 }
 
+/* Can the inline probes see every drop request (each set instruction long enough for a jump)? */
+static int inline_requests(const struct gs_pyimage *img)
+{
+	for (int i = 0; i < img->dropreq.nsites; i++)
+		if (img->dropreq.sites[i].value && img->dropreq.sites[i].len < 5)
+			return 0;
+	return img->dropreq.nset > 0 && img->nsites + img->dropreq.nsites <= GS_INLINE_MAX_SITES;
+}
+
 /* What the inline probes patch, from what python.c found, in the process's addresses. */
 static void inline_target(const struct gs_python *py, struct gs_inline_target *tg, struct gs_inline_site *sites)
 {
@@ -133,9 +142,12 @@ static void inline_target(const struct gs_python *py, struct gs_inline_target *t
 	tg->nacquire = img->nacquire;
 	tg->nrelease = img->nrelease;
 	/* then the drop request's writes (their events tell forced drops apart) */
-	for (int i = 0; i < img->dropreq.nsites && tg->nsites < GS_INLINE_MAX_SITES; i++) {
+	for (int i = 0; i < img->dropreq.nsites && tg->nsites < GS_INLINE_MAX_SITES && inline_requests(img); i++) {
 		const struct gs_dropreq_site *d = &img->dropreq.sites[i];
-		struct gs_inline_site *s = &sites[tg->nsites++];
+		struct gs_inline_site *s;
+		if (d->len < 5)
+			continue; /* a reset too short to patch: its event is informative only */
+		s = &sites[tg->nsites++];
 		s->store = d->insn + py->bias;
 		s->len = d->len;
 		memcpy(s->bytes, d->bytes, sizeof(s->bytes));
@@ -170,7 +182,7 @@ static void open_drop_request(struct gs_pyprobes *p, struct gs_evlist *el, struc
 {
 	char w[512];
 	int err;
-	if ((p->use_inline && p->py.img.dropreq.nset) || p->tp_dropreq_set > 0)
+	if ((p->use_inline && inline_requests(&p->py.img)) || p->tp_dropreq_set > 0)
 		return; /* the drop request's writes are probed: no debug register, no trap */
 	if (!p->py.drop_request)
 		return; /* not at a static address in this version: forced drops are not told apart */
@@ -237,7 +249,7 @@ void gs_pyprobes_meta(const struct gs_pyprobes *p, const struct gs_emit *e)
 	uint32_t pid = (uint32_t)p->py.pid;
 	char build[192], mech[1024];
 	char drops[160];
-	if ((p->use_inline && img->dropreq.nset) || (!p->use_inline && p->tp_dropreq_set > 0))
+	if ((p->use_inline && inline_requests(img)) || (!p->use_inline && p->tp_dropreq_set > 0))
 		snprintf(drops, sizeof(drops), ", %s the %d writes of the drop request (%d request, %d reset)",
 			 p->use_inline ? "and" : "and after", img->dropreq.nsites, img->dropreq.nset,
 			 img->dropreq.nreset);
@@ -298,13 +310,16 @@ uint64_t gs_pyprobes_site_ip(const struct gs_pyprobes *p, unsigned site)
 	if (site < (unsigned)img->nsites)
 		return img->sites[site].store + p->py.bias;
 	site -= (unsigned)img->nsites;
-	return site < (unsigned)img->dropreq.nsites ? img->dropreq.sites[site].insn + p->py.bias : 0;
+	for (int i = 0; i < img->dropreq.nsites; i++) /* as inline_target numbers them */
+		if (img->dropreq.sites[i].len >= 5 && site-- == 0)
+			return img->dropreq.sites[i].insn + p->py.bias;
+	return 0;
 }
 
 int gs_pyprobes_tells_forced_drops(const struct gs_pyprobes *p)
 {
 	if (p->use_inline)
-		return p->py.img.dropreq.nset > 0 || p->py.drop_request != 0;
+		return inline_requests(&p->py.img) || p->py.drop_request != 0;
 	return p->tp_dropreq_set > 0 || p->py.drop_request != 0;
 }
 
