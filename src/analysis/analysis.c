@@ -636,18 +636,19 @@ static void on_drop_request(struct gs_analysis *a, struct gs_gilstat *g, struct 
 			    uint64_t now)
 {
 	if (value == 1 || (value == GS_VALUE_UNKNOWN && !g->drop_pending)) {
+		struct gs_thread *h = holder_of(a, g); /* whom it asks: the holder at that instant */
 		if (!g->drop_pending) {
 			g->drop_pending = 1;
 			g->drop_time = now;
 			hook_gil(a, GS_GE_REQUEST, g, t, now);
 		}
-		struct gs_thread *h = holder_of(a, g);
 		g->drop_requests++;
 		t->drop_requests++;
 		if (h)
 			h->drop_requests_received++;
 	}
-	/* a reset (0) comes from the new holder after the switch: nothing to do */
+	/* a reset (0): drop_gil honouring it after the release, or a new holder clearing it; the
+	 * release already ended the request: nothing to do */
 }
 
 /* A GIL event (GIL_WAIT, GIL_WRITE, DROPREQ) of thread t in Python process p. */
