@@ -312,7 +312,6 @@ static int next_v3(struct gs_recreader *rd, struct gs_rec *r, const void **paylo
 			return -EIO;
 		}
 	}
-	*payload = rd->payload;
 	*plen = r->size - sizeof(*r);
 	if (*plen) {
 		if (*plen > rd->cap) {
@@ -323,6 +322,7 @@ static int next_v3(struct gs_recreader *rd, struct gs_rec *r, const void **paylo
 		memset(rd->payload + n, 0, *plen - n);
 		rd->payload[*plen - 1] = '\0';
 	}
+	*payload = rd->payload;
 	return 1;
 }
 
