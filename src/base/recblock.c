@@ -127,7 +127,7 @@ static uint64_t get64(const uint8_t *p)
 	return v;
 }
 
-static uint32_t block_crc(const uint8_t *raw, const uint8_t *body, size_t len)
+uint32_t gs_recblock_crc(const uint8_t *raw, const uint8_t *body, size_t len)
 {
 	uint8_t h[GS_RECBLOCK_HEADER];
 	uLong crc;
@@ -145,7 +145,7 @@ void gs_recblock_finish(const struct gs_recblock_enc *e, uint8_t *hdr, const uin
 	put32(hdr + 12, 0);
 	put64(hdr + 16, e->first);
 	put64(hdr + 24, e->last);
-	put32(hdr + 12, block_crc(hdr, body, len));
+	put32(hdr + 12, gs_recblock_crc(hdr, body, len));
 }
 
 int gs_recblock_header(const uint8_t *raw, struct gs_recblock_hdr *h, char *why, size_t whylen)
@@ -174,7 +174,7 @@ int gs_recblock_header(const uint8_t *raw, struct gs_recblock_hdr *h, char *why,
 int gs_recblock_verify(const uint8_t *raw, const struct gs_recblock_hdr *h, const uint8_t *body, char *why,
 		       size_t whylen)
 {
-	uint32_t crc = block_crc(raw, body, h->len);
+	uint32_t crc = gs_recblock_crc(raw, body, h->len);
 	if (crc == h->crc)
 		return 0;
 	snprintf(why, whylen, "block checksum is %#x, its bytes give %#x", h->crc, crc);

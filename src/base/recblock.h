@@ -42,6 +42,8 @@ void gs_recblock_enc_reset(struct gs_recblock_enc *e);
  * (end the block, reset, put it again). */
 size_t gs_recblock_put(struct gs_recblock_enc *e, uint8_t *dst, const struct gs_rec *r, const void *payload,
 		       size_t plen);
+/* The CRC32 a block's header carries: of the header raw with its crc field as 0, then the body. */
+uint32_t gs_recblock_crc(const uint8_t *raw, const uint8_t *body, size_t len);
 /* Writes the header of the block whose body is body[0, len) into hdr (GS_RECBLOCK_HEADER bytes). */
 void gs_recblock_finish(const struct gs_recblock_enc *e, uint8_t *hdr, const uint8_t *body, size_t len);
 
