@@ -177,8 +177,8 @@ struct gs_recreader {
 	uint8_t *payload;
 	size_t cap;
 	int truncated;
-	int err; /* sticky -EIO */
-	uint64_t off; /* v3: the file offset of the next block */
+	int err;        /* sticky -EIO */
+	uint64_t off;   /* v3: the file offset of the next block */
 	uint8_t *block; /* v3: the current block's body */
 	size_t bcap;
 	int in_block;

@@ -111,7 +111,8 @@ static uint8_t big[GS_RECBLOCK_MAX_PAYLOAD];
  * fields, time jumping and going back, payloads of every small length and the largest. */
 static size_t extreme_recs(struct rec *v, size_t cap)
 {
-	static const uint16_t types[] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 30, 31, 32, 255, 0xffff };
+	static const uint16_t types[] = { 0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11,  12,
+					  13, 14, 15, 16, 17, 18, 19, 20, 30, 31, 32, 255, 0xffff };
 	static const int32_t args[] = { 0, 1, -1, 2, -2, INT32_MIN, INT32_MAX, 63, -64 };
 	static const uint64_t a64[] = { 0, 1, UINT64_MAX, 0x7fb85cd4e6b8ull, 0x8000000000000000ull, 0x7fb85cd4e6b8ull };
 	static const uint64_t times[] = { 0, 5, UINT64_MAX, 3, 1ull << 63, 1ull << 63, 1000, 999, 0, UINT64_MAX - 1 };
@@ -171,7 +172,9 @@ static void test_round_trip_extremes(void **state)
 /* More threads than a block's table: the writer starts new blocks, the reader follows. */
 static void test_many_threads(void **state)
 {
-	enum { N = 3 * GS_RECBLOCK_THREADS + 100 };
+	enum {
+		N = 3 * GS_RECBLOCK_THREADS + 100
+	};
 	static struct rec v[2 * N];
 	struct gs_recreader *rd;
 	char why[256];
@@ -324,8 +327,8 @@ static void test_hostile_blocks(void **state)
 	static const uint8_t arg33[] = { 0xe2, 0x01, 0x00, 0x07, 0x08, 0x00, 0x80, 0x80, 0x80, 0x80, 0x20 };
 	static const uint8_t pay_past[] = { 0x82, 0x05, 0x00, 0x07, 0x08, 0x00, 0x10, 'a' };
 	static const uint8_t pay_zero[] = { 0x82, 0x05, 0x00, 0x07, 0x08, 0x00, 0x00 };
-	static const uint8_t time65[] = { 0x82, 0x01, 0x00, 0x07, 0x08, 0x80, 0x80, 0x80, 0x80, 0x80,
-					  0x80, 0x80, 0x80, 0x80, 0x80, 0x01 };
+	static const uint8_t time65[] = { 0x82, 0x01, 0x00, 0x07, 0x08, 0x80, 0x80, 0x80,
+					  0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01 };
 	static uint8_t table[GS_RECBLOCK_THREADS * 8 + 64];
 	struct gs_recblock_hdr h;
 	uint8_t raw[GS_RECBLOCK_HEADER] = { 0 };
