@@ -12,13 +12,16 @@
  * SIGKILL or a full disk is readable up to its last complete record.
  *
  * Version 3: blocks. A flush (the recorder flushes at least every 50 ms), a full 1 MiB buffer or a
- * full thread table ends a block; a block is written whole with one write(), and a failed write
+ * full thread table ends a block; a block is written out whole at its end, and a failed write
  * cuts the file back to the end of the previous block, so a file cut by SIGKILL or a full disk is
  * readable up to its last complete block (a cut block is the end: gs_recreader_truncated).
  *   block header, 32 bytes: u32 magic "GSB3", u32 body length (<= 16 MiB), u32 record count,
  *     u32 CRC32 (zlib's) of the header with this field as 0 then the body, u64 time of the first
  *     record, u64 time of the last. The headers chain (next = here + 32 + length), so a reader
- *     skips blocks by their times without reading bodies (gs_recreader_seek); no index.
+ *     skips blocks by their times without reading bodies (gs_recreader_seek). No index: blocks
+ *     are made at most every few ms (the recorder's flushes), so an hour is some 10^5 headers to
+ *     step over, a fraction of a second, and an index written at close would be lost by the
+ *     SIGKILLed runs that need seeking the most.
  *   body: the records, each:
  *     tag byte: bits 0-4 type code (1-30: the type; 31: a varint type follows; 0 is invalid),
  *       bits 5-6 arg (0: 0, 1: 1, 2: -1, 3: a zig-zag varint follows), bit 7: a flags byte follows
@@ -37,7 +40,7 @@
  *       did (size = 32 + length rounded up to 8, zero-padded, the last byte a NUL).
  *   A block must decode to exactly its count of records, use up its body and end at its last
  *   time; else, as for a bad magic, length or checksum, the reader gives -EIO and says why
- *   (gs_recreader_error). A GIL event of a steady program takes 2 to 4 bytes.
+ *   (gs_recreader_error). A GIL event of bench/io_pingpong.py takes 2.4 to 2.8 bytes (v2: 32).
  *
  * Metadata (META) is typed from format version 2: arg says how the value after "key\0" is
  * written (enum gs_meta_type): text "value\0", or an unsigned 64-bit number (8 bytes). Readers
