@@ -18,10 +18,10 @@
  *   block header, 32 bytes: u32 magic "GSB3", u32 body length (<= 16 MiB), u32 record count,
  *     u32 CRC32 (zlib's) of the header with this field as 0 then the body, u64 time of the first
  *     record, u64 time of the last. The headers chain (next = here + 32 + length), so a reader
- *     skips blocks by their times without reading bodies (gs_recreader_seek). No index: blocks
- *     are made at most every few ms (the recorder's flushes), so an hour is some 10^5 headers to
- *     step over, a fraction of a second, and an index written at close would be lost by the
- *     SIGKILLed runs that need seeking the most.
+ *     skips blocks by their times without reading bodies (gs_recreader_seek). No index: a block
+ *     is one flush (every 10 to 50 ms; io_pingpong: 67 blocks a second of 37,000 records), so an
+ *     hour is some 10^5 headers to step over, and an index written at close would be lost by the
+ *     SIGKILLed runs.
  *   body: the records, each:
  *     tag byte: bits 0-4 type code (1-30: the type; 31: a varint type follows; 0 is invalid),
  *       bits 5-6 arg (0: 0, 1: 1, 2: -1, 3: a zig-zag varint follows), bit 7: a flags byte follows
