@@ -835,8 +835,8 @@ int gs_analysis_load_hooked(struct gs_analysis *a, const char *path, const struc
 	while ((n = gs_recreader_next(rd, &r, &payload, &plen)) > 0)
 		gs_analysis_feed(a, &r, payload, plen);
 	if (n < 0) {
-		snprintf(why, whylen, "%s is corrupt after %llu records (bad record size); reporting what precedes it",
-			 path, (unsigned long long)a->records);
+		snprintf(why, whylen, "%s is corrupt after %llu records (%s); reporting what precedes it", path,
+			 (unsigned long long)a->records, gs_recreader_error(rd));
 		a->truncated = 1;
 	}
 	if (gs_recreader_truncated(rd))
