@@ -217,7 +217,7 @@ static void native_hints(struct gs_stacks *s)
 		{ py->img.drop_gil_vaddr, "drop_gil" },
 	};
 	struct gs_elf *elf;
-	if (gs_elf_open(py->img.path, &elf) < 0)
+	if (gs_elf_open(py->img.file, &elf) < 0)
 		return;
 	for (size_t i = 0; i < GS_ARRAY_SIZE(fn); i++) {
 		uint64_t start, end;
