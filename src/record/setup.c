@@ -13,6 +13,7 @@ void gs_session_set_up_python(struct gs_session *S, pid_t pid, int may_inline)
 		gs_emit_meta(&S->emit, (uint32_t)pid, "python.error", "GIL detection turned off (--no-gil-detect)");
 		return;
 	}
+	gs_tidmap_add_process(S->tidmap, pid);
 	err = gs_pyprobes_locate(&S->probes, pid, may_inline, S->ev, &S->pending_sig, why, sizeof(why));
 	if (err == 0)
 		err = gs_pyprobes_open(&S->probes, S->ev, pid, why, sizeof(why));
