@@ -24,9 +24,10 @@ static const char *parse_dev_inode(const char *p, struct gs_map *m)
 	if (maj > 0xfffff || min > 0xfffff)
 		return NULL;
 	for (; *p >= '0' && *p <= '9'; p++, digits++) {
-		if (ino > (UINT64_MAX - 9) / 10)
+		uint64_t d = (uint64_t)(*p - '0');
+		if (ino > (UINT64_MAX - d) / 10)
 			return NULL;
-		ino = ino * 10 + (uint64_t)(*p - '0');
+		ino = ino * 10 + d;
 	}
 	if (!digits || (*p && *p != ' ' && *p != '\n'))
 		return NULL;
