@@ -269,11 +269,14 @@ int gs_proc_open_mapped(pid_t pid, const struct gs_map *m, char *path, size_t pa
 
 	if (!m->path[0] || !m->inode)
 		return -EINVAL;
-	snprintf(path, pathlen, "/proc/%d/map_files/%lx-%lx", (int)pid, (unsigned long)m->start,
-		 (unsigned long)m->end);
-	if ((fd = open_if_same(path, m)) >= 0)
-		return fd;
-	stale |= fd == -ESTALE;
+	/* GILSCOPE_NO_MAP_FILES=1: as without the rights map_files needs (tests) */
+	if (!getenv("GILSCOPE_NO_MAP_FILES")) {
+		snprintf(path, pathlen, "/proc/%d/map_files/%lx-%lx", (int)pid, (unsigned long)m->start,
+			 (unsigned long)m->end);
+		if ((fd = open_if_same(path, m)) >= 0)
+			return fd;
+		stale |= fd == -ESTALE;
+	}
 	if (m->deleted) /* no name leads to it any more */
 		return -ESTALE;
 	if (m->path[0] == '/') {

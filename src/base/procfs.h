@@ -22,7 +22,8 @@ int gs_maps_parse_line(const char *line, struct gs_map *m);
  * path names in gilscope's mount namespace (a container, a chroot, a bind mount, a file deleted
  * or replaced since it was mapped). Tried in order: /proc/PID/map_files/START-END (the mapped
  * file itself, deleted or not; root only), /proc/PID/root/PATH (the process's root and mounts),
- * PATH (gilscope's own view, for a chroot whose maps paths are gilscope's); the first whose
+ * PATH (gilscope's own view, for a chroot whose maps paths are gilscope's; map_files is skipped
+ * when GILSCOPE_NO_MAP_FILES is set, for tests); the first whose
  * fstat matches m's device and inode wins. Returns the fd (O_RDONLY, close-on-exec) and writes
  * into path the name it was opened by, which keeps naming that file for tools that take a path
  * (libelf, libdwfl, uprobe_events; a map_files name as long as the mapping exists). Errors:
