@@ -274,9 +274,10 @@ int gs_session_attach(struct gs_session *S, int sfd)
 	S->have_python = gs_pyprobes_have_uprobes(&S->probes);
 	holder = S->have_python ? gs_python_gil_holder(&S->probes.py) : 0;
 	if (holder > 0 && gs_tidmap_active(S->tidmap)) /* CPython keeps the id of the thread's own namespace */
-		holder = gs_tidmap_host(S->tidmap, (uint32_t)holder, gs_now_ns());
+		holder = gs_tidmap_lookup(S->tidmap, (uint32_t)holder, gs_now_ns());
 	if (S->have_python) {
-		struct gs_stacks_opts so = { o->sample_hz, o->native, o->native_stack, S->ncpu, S->sched->tp_switch };
+		struct gs_stacks_opts so = { o->sample_hz, o->native, o->native_stack, S->ncpu, S->sched->tp_switch,
+					     S->tidmap };
 		gs_pyprobes_meta(&S->probes, &S->emit);
 		S->stacks = gs_stacks_start(&S->probes.py, &so, &S->emit);
 		gs_stacks_sample(S->stacks); /* every thread's stack at the start, while all are stopped */

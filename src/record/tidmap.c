@@ -184,6 +184,16 @@ static int matches(const struct gs_tidmap *m, uint32_t own, uint64_t t, uint32_t
 
 uint32_t gs_tidmap_host(struct gs_tidmap *m, uint32_t tid, uint64_t t)
 {
+	uint32_t host = gs_tidmap_lookup(m, tid, t);
+	if (host)
+		m->translated++;
+	else
+		m->unattributed++;
+	return host;
+}
+
+uint32_t gs_tidmap_lookup(struct gs_tidmap *m, uint32_t tid, uint64_t t)
+{
 	uint32_t host = 0;
 	int n = matches(m, tid, t, &host);
 	if (n == 0 && m->nprocs) {
@@ -195,12 +205,7 @@ uint32_t gs_tidmap_host(struct gs_tidmap *m, uint32_t tid, uint64_t t)
 			n = matches(m, tid, t, &host);
 		}
 	}
-	if (n != 1) {
-		m->unattributed++;
-		return 0;
-	}
-	m->translated++;
-	return host;
+	return n == 1 ? host : 0;
 }
 
 uint64_t gs_tidmap_translated(const struct gs_tidmap *m) { return m ? m->translated : 0; }

@@ -42,6 +42,10 @@ int gs_tidmap_active(const struct gs_tidmap *m);
  * several could have (counted). Only to be called when active. */
 uint32_t gs_tidmap_host(struct gs_tidmap *m, uint32_t tid, uint64_t t);
 
+/* The same without counting (for other ids read from the target, such as a Python thread
+ * state's native_thread_id). */
+uint32_t gs_tidmap_lookup(struct gs_tidmap *m, uint32_t tid, uint64_t t);
+
 /* Events translated, and events left unattributed. */
 uint64_t gs_tidmap_translated(const struct gs_tidmap *m);
 uint64_t gs_tidmap_unattributed(const struct gs_tidmap *m);

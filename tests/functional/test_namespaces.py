@@ -47,6 +47,12 @@ def attach(tmp_path, pid, seconds=1.0, env_extra=None):
     return report_of(rec), err, gs.pid
 
 
+def sample_tids(rec):
+    """The thread ids the stack samples of a recording are filed under."""
+    out = subprocess.run([GILSCOPE, "dump", str(rec)], capture_output=True, text=True, timeout=120).stdout
+    return {int(m.group(1)) for m in re.finditer(r" SAMPLE +pid=\d+ tid=(\d+)", out)}
+
+
 @pytest.mark.parametrize("name", NS_PYTHONS)
 def test_launch_child_in_new_pid_namespace(tmp_path, name):
     """The child is pid 1 of a new PID namespace and its threads 2 and 3: the inline probes it
@@ -115,6 +121,9 @@ def test_attach_in_new_pid_namespace(tmp_path, name):
             assert t["acquisitions"] > 0, t
         for t in rep["threads"]:
             assert t["tid"] > 3 or t["acquisitions"] == 0, t
+        assert "gil_events_from_other_pid_namespaces" not in rep  # uprobes: perf gives host ids already
+        tids = sample_tids(tmp_path / "attach.rec")  # Python stacks: CPython keeps the namespace's ids
+        assert tids and tids <= host_tids, (tids, host_tids)
         out, _ = tgt.communicate(timeout=30)
         assert out == "busy done\n"
         assert tgt.returncode == 0
