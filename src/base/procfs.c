@@ -255,8 +255,8 @@ static int open_if_same(const char *name, const struct gs_map *m)
 	int fd = open(name, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_ino != m->inode ||
-	    major(st.st_dev) != m->dev_major || minor(st.st_dev) != m->dev_minor) {
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_ino != m->inode || major(st.st_dev) != m->dev_major ||
+	    minor(st.st_dev) != m->dev_minor) {
 		close(fd);
 		return -ESTALE;
 	}

@@ -12,7 +12,7 @@ struct gs_map {
 	unsigned dev_major, dev_minor; /* the file's device (hex "MAJ:MIN" in maps; 0:0 anonymous) */
 	uint64_t inode;                /* its inode (0 anonymous) */
 	int deleted;                   /* path ended in " (deleted)" (stripped from path) */
-	char path[4096]; /* empty for anonymous mappings */
+	char path[4096];               /* empty for anonymous mappings */
 };
 
 /* Parses one line of /proc/PID/maps. Returns 0, or -1 for a malformed line. */

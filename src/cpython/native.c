@@ -581,7 +581,7 @@ static int lookup(struct gs_native *n, uint64_t pc, struct symcache *e)
 	if (mod) {
 		const char *mainfile = NULL;
 		modname = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, &mainfile, NULL);
-		if (mainfile)
+		if (mainfile && strncmp(mainfile, "/proc/", 6) != 0) /* not the name find_elf_cb opened it by */
 			modname = mainfile;
 		sym = dwfl_module_addrinfo(mod, pc, &off, &s, NULL, NULL, NULL);
 	}

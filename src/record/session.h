@@ -44,7 +44,7 @@ struct gs_session {
 	int pending_sig;     /* a signal that arrived while gilscope held the command */
 	int ready_fd;        /* --import: the command writes here once its imports are done */
 	uint64_t lost, throttled, corrupt;
-	int exec_noted; /* the instrumented CPython's exec() was said */
+	int exec_noted;           /* the instrumented CPython's exec() was said */
 	struct gs_tidmap *tidmap; /* inline probes' namespace thread ids to host ones */
 };
 

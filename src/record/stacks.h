@@ -22,7 +22,7 @@ struct gs_stacks_opts {
 	int native;            /* native stacks too */
 	unsigned native_stack; /* bytes of user stack copied per native sample (0: default) */
 	int ncpu;
-	long tp_switch; /* the sched:sched_switch tracepoint's id (native copies at switch-out) */
+	long tp_switch;           /* the sched:sched_switch tracepoint's id (native copies at switch-out) */
 	struct gs_tidmap *tidmap; /* CPython's thread ids to host ones (another PID namespace); may be NULL */
 };
 

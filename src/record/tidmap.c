@@ -8,9 +8,9 @@
 #include <string.h>
 
 #define ALIVE UINT64_MAX
-#define SLACK_NS 1000000ull       /* clock conversions may put an event this much before a birth */
-#define REFRESH_NS 10000000ull    /* at most one fresh look at the target's threads per 10 ms */
-#define MAX_LEVELS 32             /* PID namespaces nest at most 32 deep */
+#define SLACK_NS 1000000ull    /* clock conversions may put an event this much before a birth */
+#define REFRESH_NS 10000000ull /* at most one fresh look at the target's threads per 10 ms */
+#define MAX_LEVELS 32          /* PID namespaces nest at most 32 deep */
 #define HASH_BITS 12
 
 struct pair {
@@ -65,7 +65,7 @@ void gs_tidmap_learn(struct gs_tidmap *m, uint32_t host, uint32_t own, uint64_t 
 		if (p->host != host || p->death != ALIVE)
 			continue;
 		if (p->own == own)
-			return; /* known */
+			return;   /* known */
 		p->death = birth; /* the host id was reused: the old thread is gone */
 	}
 	if (m->npairs == m->cap_pairs) {

@@ -27,14 +27,15 @@ static void test_maps_dev_inode(void **state)
 {
 	struct gs_map m;
 	(void)state;
-	assert_int_equal(gs_maps_parse_line("7f12a000-7f12b000 r-xp 00001000 fd:01 1234   /opt/my python/lib.so\n", &m), 0);
+	assert_int_equal(gs_maps_parse_line("7f12a000-7f12b000 r-xp 00001000 fd:01 1234   /opt/my python/lib.so\n", &m),
+			 0);
 	assert_int_equal(m.dev_major, 0xfd);
 	assert_int_equal(m.dev_minor, 1);
 	assert_int_equal(m.inode, 1234);
 	assert_string_equal(m.path, "/opt/my python/lib.so");
 	/* a minor number above 255 is printed with more digits */
-	assert_int_equal(gs_maps_parse_line("400000-401000 r--p 00000000 103:1a2 18446744073709551615 /x (deleted)", &m),
-			 0);
+	assert_int_equal(
+		gs_maps_parse_line("400000-401000 r--p 00000000 103:1a2 18446744073709551615 /x (deleted)", &m), 0);
 	assert_int_equal(m.dev_major, 0x103);
 	assert_int_equal(m.dev_minor, 0x1a2);
 	assert_true(m.inode == UINT64_MAX);
@@ -63,10 +64,10 @@ static void test_nspid(void **state)
 	assert_int_equal(ids[0], 77);
 	assert_int_equal(gs_nspid_parse("Pid:\t9\nNSpid:\t9 8 7 6 5 4\n", ids, 4), 4); /* deeper than asked */
 	assert_int_equal(ids[3], 6);
-	assert_int_equal(gs_nspid_parse("Pid:\t9\n", ids, 4), -1);         /* old kernels: no line */
-	assert_int_equal(gs_nspid_parse("NSpid:\t\n", ids, 4), -1);        /* empty */
-	assert_int_equal(gs_nspid_parse("NSpid:\t12x 1\n", ids, 4), -1);   /* not a number */
-	assert_int_equal(gs_nspid_parse("NSpid:\t0\n", ids, 4), -1);       /* no task has id 0 */
+	assert_int_equal(gs_nspid_parse("Pid:\t9\n", ids, 4), -1);       /* old kernels: no line */
+	assert_int_equal(gs_nspid_parse("NSpid:\t\n", ids, 4), -1);      /* empty */
+	assert_int_equal(gs_nspid_parse("NSpid:\t12x 1\n", ids, 4), -1); /* not a number */
+	assert_int_equal(gs_nspid_parse("NSpid:\t0\n", ids, 4), -1);     /* no task has id 0 */
 	assert_int_equal(gs_nspid_parse("NSpid:\t99999999999\n", ids, 4), -1);
 	assert_int_equal(gs_nspid_parse("XNSpid:\t5\n", ids, 4), -1); /* a field that only ends so */
 	/* ourselves: one level at least, the first being our pid */
@@ -126,7 +127,7 @@ static void test_tidmap(void **state)
 	struct gs_tidmap *m = gs_tidmap_new();
 	(void)state;
 	assert_false(gs_tidmap_active(m));
-	gs_tidmap_learn(m, 5000, 5000, 0);    /* a thread in gilscope's namespace */
+	gs_tidmap_learn(m, 5000, 5000, 0);      /* a thread in gilscope's namespace */
 	gs_tidmap_learn(m, 5010, 1, 100000000); /* a child forked into a new namespace at 0.1 s */
 	gs_tidmap_learn(m, 5011, 2, 100000000);
 	assert_true(gs_tidmap_active(m));
@@ -168,8 +169,8 @@ static void test_tidmap_same_namespace(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_maps_dev_inode),   cmocka_unit_test(test_nspid),
-		cmocka_unit_test(test_open_mapped),      cmocka_unit_test(test_tidmap),
+		cmocka_unit_test(test_maps_dev_inode),        cmocka_unit_test(test_nspid),
+		cmocka_unit_test(test_open_mapped),           cmocka_unit_test(test_tidmap),
 		cmocka_unit_test(test_tidmap_same_namespace),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
