@@ -705,6 +705,18 @@ struct find_ctx {
 	int ntried;
 };
 
+/* The executable's device and inode: its mappings, whatever their path. */
+static void exe_identity(struct find_ctx *c)
+{
+	char exe[64];
+	struct stat st;
+	snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)c->pid);
+	if (stat(exe, &st) == 0) {
+		c->exe_ino = (uint64_t)st.st_ino;
+		c->exe_dev = st.st_dev;
+	}
+}
+
 static int is_candidate(const struct find_ctx *c, const struct gs_map *m)
 {
 	const char *base = strrchr(m->path, '/');
@@ -783,15 +795,7 @@ int gs_python_find(pid_t pid, struct gs_python *py, char *why, size_t whylen)
 		free(c);
 		return err;
 	}
-	{
-		char exe[64];
-		struct stat st;
-		snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)pid);
-		if (stat(exe, &st) == 0) {
-			c->exe_ino = (uint64_t)st.st_ino;
-			c->exe_dev = st.st_dev;
-		}
-	}
+	exe_identity(c);
 	err = gs_maps_foreach(pid, find_cb, c);
 	if (err < 0) {
 		snprintf(why, whylen, "cannot read /proc/%d/maps: %s", (int)pid, strerror(-err));
