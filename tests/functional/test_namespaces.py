@@ -160,13 +160,15 @@ def test_launch_mount_namespace_other_interpreter(tmp_path):
     """The command's /usr/bin/python3.11 is 3.13 in its mount namespace: untraced gilscope read
     its own 3.11 and patched the wrong bytes (the program crashed)."""
     need_bind_pair()
-    run = record(tmp_path, bound_command([target("cpu2.py"), "500000"]))
+    run = record(tmp_path, bound_command([target("cpu2.py"), "500000"]), args=["--native"])
     untraced = subprocess.run(bound_command([target("cpu2.py"), "500000"]), capture_output=True, text=True, timeout=120,
                               env=dict(os.environ, PYTHONPATH=TARGETS))
     assert run.proc.returncode == untraced.returncode == 0, run.proc.stderr
     assert run.report["python"]["version"].startswith("3.13"), run.report["python"]
     busy = [t for t in run.report["threads"] if not t["is_main"] and t["pid"] == run.report["processes"][0]["pid"]]
     assert busy and all(t["acquisitions"] > 0 for t in busy), run.report["threads"]
+    nat = run.report["native_stacks"]  # unwound with the 3.13 it runs: C and Python stacks agree
+    assert nat["merged"] > 0 and nat["mismatched"] == 0, nat
 
 
 @pytest.mark.parametrize("map_files", [True, False], ids=["map_files", "proc_root"])
