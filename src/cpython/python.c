@@ -580,8 +580,23 @@ int gs_pyimage_analyse(const char *path, struct gs_pyimage *img, char *why, size
 	return gs_pyimage_analyse_as(path, path, img, why, whylen);
 }
 
+/* "/proc/PID/root" for a file named through /proc/PID/ (gs_proc_open_mapped), else NULL. */
+static const char *sysroot_of(const char *file, char *buf, size_t len)
+{
+	const char *p = file + 6;
+	if (strncmp(file, "/proc/", 6) != 0 || *p < '1' || *p > '9')
+		return NULL;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	if (*p != '/' || (size_t)(p - file) + 6 > len)
+		return NULL;
+	snprintf(buf, len, "%.*sroot", (int)(p - file + 1), file);
+	return buf;
+}
+
 int gs_pyimage_analyse_as(const char *file, const char *path, struct gs_pyimage *img, char *why, size_t whylen)
 {
+	char sysroot[64];
 	struct gs_elf *elf = NULL;
 	uint64_t addr, size, vhex_addr, slot = 0;
 	uint32_t vhex;
@@ -590,7 +605,7 @@ int gs_pyimage_analyse_as(const char *file, const char *path, struct gs_pyimage 
 	memset(img, 0, sizeof(*img));
 	snprintf(img->path, sizeof(img->path), "%s", path);
 	snprintf(img->file, sizeof(img->file), "%s", file);
-	err = gs_elf_open(file, &elf);
+	err = gs_elf_open_in(file, sysroot_of(file, sysroot, sizeof(sysroot)), &elf);
 	if (err < 0) {
 		snprintf(why, whylen, "%s: %s", path, gs_elf_strerror(err));
 		return err == -GS_ENOTELF ? -ENOENT : err;

@@ -225,3 +225,31 @@ def test_attach_interpreter_deleted_after_start(tmp_path, map_files):
         if tgt.poll() is None:
             tgt.kill()
     assert not uprobes_left(gs_pid)
+
+
+def test_debug_file_in_the_targets_root(tmp_path):
+    """A stripped libpython whose debug file only the target's mount namespace has: found by build
+    id under /proc/PID/root/usr/lib/debug (and the stripped file read, not gilscope's copy)."""
+    python = need(PYTHONS["pyenv-3.12-shared"])
+    need_unshare("--mount")
+    if not shutil.which("objcopy") or not shutil.which("strip"):
+        pytest.skip("binutils (objcopy, strip) not installed")
+    lib = os.path.join(os.path.dirname(os.path.dirname(python)), "lib", "libpython3.12.so.1.0")
+    note = subprocess.run(["readelf", "-n", lib], capture_output=True, text=True).stdout
+    bid = re.search(r"Build ID: ([0-9a-f]+)", note).group(1)
+    if os.path.exists(f"/usr/lib/debug/.build-id/{bid[:2]}/{bid[2:]}.debug"):
+        pytest.skip("this machine has the debug file itself")
+    dbg = tmp_path / "debug" / ".build-id" / bid[:2]
+    dbg.mkdir(parents=True)
+    subprocess.run(["objcopy", "--only-keep-debug", lib, str(dbg / f"{bid[2:]}.debug")], check=True)
+    stripped = tmp_path / "libpython-stripped.so"
+    subprocess.run(["strip", "-o", str(stripped), lib], check=True)
+    script = (f"mount --bind {stripped} {lib} && mount --bind {tmp_path / 'debug'} /usr/lib/debug && "
+              f'exec {python} "$@"')
+    run = record(tmp_path, ["unshare", "--mount", "sh", "-c", script, "sh", target("cpu2.py"), "300000"])
+    assert run.proc.returncode == 0, run.proc.stderr
+    py = run.report["python"]
+    assert "stripped" in py["build"], py
+    assert re.search(r"found by debug file /proc/\d+/root/usr/lib/debug/\.build-id/", py["mechanism"]), py
+    busy = [t for t in run.report["threads"] if not t["is_main"] and t["acquisitions"] > 0]
+    assert len(busy) == 2, run.report["threads"]
