@@ -272,6 +272,9 @@ struct gs_analysis {
 	uint64_t off_cpu_gil_events; /* GIL events stamped while the scheduler had the thread off-CPU */
 	uint64_t records, gil_events, sched_events;
 	uint64_t recorder_cpu_ns, recorder_max_rss_kb;
+	/* GIL events of threads in another PID namespace: filed under their host ids, or not
+	 * attributed (tids.* facts; both 0 when every process was in gilscope's namespace) */
+	uint64_t tids_translated, tids_unattributed;
 	int complete;  /* saw END */
 	int truncated; /* set by the caller */
 	int have_exit_status;

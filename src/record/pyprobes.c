@@ -56,7 +56,7 @@ static int define_store_uprobes(struct gs_pyprobes *p, char *why, size_t whylen)
 	for (int i = 0; i < img->nsites; i++) {
 		const struct gs_site *st = &img->sites[i];
 		const char *ev = st->value ? "gil_take" : "gil_drop";
-		int err = gs_uprobe_add(p->tracefs, p->group, ev, img->path, st->offset);
+		int err = gs_uprobe_add(p->tracefs, p->group, ev, img->file, st->offset);
 		if (err < 0) {
 			snprintf(why, whylen, "cannot define the %s uprobe at %.1024s:%#lx: %s", ev, img->path,
 				 (unsigned long)st->offset, strerror(-err));
@@ -79,7 +79,7 @@ static int define_uprobes(struct gs_pyprobes *p, char *why, size_t whylen)
 	int err;
 	snprintf(p->group, sizeof(p->group), "gilscope_%d", (int)getpid());
 	if (!p->uprobe_defined) {
-		err = gs_uprobe_add(p->tracefs, p->group, "take_gil", p->py.img.path, p->py.img.take_gil_offset);
+		err = gs_uprobe_add(p->tracefs, p->group, "take_gil", p->py.img.file, p->py.img.take_gil_offset);
 		if (err < 0) {
 			snprintf(why, whylen, "cannot define the take_gil uprobe in %s/uprobe_events: %s%s", p->tracefs,
 				 strerror(-err), err == -EINVAL ? " (paths with blanks cannot be probed)" : "");
