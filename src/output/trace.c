@@ -348,29 +348,50 @@ static void on_counter(void *ctx, uint32_t pid, uint32_t tid, uint64_t time, con
 	fprintf(tr->out, ": %" PRIu64 "}}", value);
 }
 
-int gs_trace_json(const char *path, const char *combine, FILE *out, char *why, size_t whylen)
+struct gs_trace {
+	struct trace tr;
+	struct gs_hooks hooks;
+	json_t *extra;
+};
+
+struct gs_trace *gs_trace_begin(FILE *out, const char *combine, struct gs_analysis *a, char *why, size_t whylen)
 {
-	struct gs_analysis a;
-	struct trace tr = { .out = out, .a = &a };
-	struct gs_hooks hooks = { .ctx = &tr, .slice = on_slice, .gil = on_gil, .counter = on_counter };
+	struct gs_trace *t;
 	json_t *extra = NULL;
-	size_t merged = 0, skipped = 0;
-	int err;
 
 	if (combine && !(extra = load_combine(combine, why, whylen)))
-		return -EINVAL;
+		return NULL;
+	t = gs_calloc(1, sizeof(*t));
+	t->tr.out = out;
+	t->tr.a = a;
+	t->hooks = (struct gs_hooks){ .ctx = &t->tr, .slice = on_slice, .gil = on_gil, .counter = on_counter };
+	t->extra = extra;
 	ofile = out;
 	op = obuf;
 	slice_texts_init();
 	fputs("{\"displayTimeUnit\": \"ns\", \"traceEvents\": [", out);
-	err = gs_analysis_load_hooked(&a, path, NULL, &hooks, why, whylen);
+	return t;
+}
+
+const struct gs_hooks *gs_trace_hooks(const struct gs_trace *t) { return &t->hooks; }
+
+void gs_trace_free(struct gs_trace *t)
+{
+	if (!t)
+		return;
 	oflush();
-	if (err < 0) {
-		free(tr.open);
-		free(tr.rel);
-		json_decref(extra);
-		return err;
-	}
+	free(t->tr.open);
+	free(t->tr.rel);
+	json_decref(t->extra);
+	free(t);
+}
+
+/* The combined file's events, then the slices still open, then the names of processes and threads. */
+static void trace_tail(struct trace *tr, json_t *extra, size_t *merged, size_t *skipped)
+{
+	const struct gs_analysis *a = tr->a;
+	FILE *out = tr->out;
+	oflush();
 	if (extra) {
 		size_t i;
 		json_t *e;
@@ -382,34 +403,33 @@ int gs_trace_json(const char *path, const char *combine, FILE *out, char *why, s
 			    (json_object_get(e, "pid") && !json_is_integer(json_object_get(e, "pid"))) ||
 			    (json_object_get(e, "tid") && !json_is_integer(json_object_get(e, "tid"))) ||
 			    (json_object_get(e, "ts") && !json_is_number(json_object_get(e, "ts")))) {
-				skipped++;
+				(*skipped)++;
 				continue;
 			}
 			s = json_dumps(e, JSON_COMPACT);
 			if (!s) {
-				skipped++;
+				(*skipped)++;
 				continue;
 			}
-			begin_event(&tr);
+			begin_event(tr);
 			oflush();
 			fputs(s, out);
 			free(s);
-			merged++;
+			(*merged)++;
 		}
-		json_decref(extra);
 	}
-	for (size_t i = 0; i < tr.cap; i++)
-		if (tr.open[i].valid)
-			emit_slice(&tr, &tr.open[i]);
+	for (size_t i = 0; i < tr->cap; i++)
+		if (tr->open[i].valid)
+			emit_slice(tr, &tr->open[i]);
 	oflush();
-	for (size_t i = 0; i < a.nprocs; i++) {
-		const struct gs_process *p = &a.procs[i];
+	for (size_t i = 0; i < a->nprocs; i++) {
+		const struct gs_process *p = &a->procs[i];
 		char name[700];
 		snprintf(name, sizeof(name), "%s%s%s", p->python_version[0] ? "CPython " : "pid ",
 			 p->python_version[0] ? p->python_version : "", p->python_version[0] ? "" : "");
 		if (!p->python_version[0])
 			snprintf(name, sizeof(name), "pid %u", p->pid);
-		begin_event(&tr);
+		begin_event(tr);
 		oflush();
 		fprintf(out,
 			"{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": %u, \"tid\": %u, \"args\": {\"name\": ",
@@ -417,11 +437,11 @@ int gs_trace_json(const char *path, const char *combine, FILE *out, char *why, s
 		gs_esc_json(out, name);
 		fputs("}}", out);
 	}
-	for (size_t i = 0; i < a.nthreads; i++) {
-		const struct gs_thread *t = &a.threads[i];
+	for (size_t i = 0; i < a->nthreads; i++) {
+		const struct gs_thread *t = &a->threads[i];
 		char name[64];
-		snprintf(name, sizeof(name), "%s%.40s %u", t->is_main ? "* " : "", gs_thread_label(&a, t), t->tid);
-		begin_event(&tr);
+		snprintf(name, sizeof(name), "%s%.40s %u", t->is_main ? "* " : "", gs_thread_label(a, t), t->tid);
+		begin_event(tr);
 		oflush();
 		fprintf(out,
 			"{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": %u, \"tid\": %u, \"args\": {\"name\": ",
@@ -429,14 +449,35 @@ int gs_trace_json(const char *path, const char *combine, FILE *out, char *why, s
 		gs_esc_json(out, name);
 		fputs("}}", out);
 	}
-	fprintf(out,
+}
+
+void gs_trace_end(struct gs_trace *t)
+{
+	size_t merged = 0, skipped = 0;
+	trace_tail(&t->tr, t->extra, &merged, &skipped);
+	fprintf(t->tr.out,
 		"\n], \"viztracer_metadata\": {\"version\": \"0.16.3\", \"overflow\": false, \"producer\": \"gilscope "
 		"%s\"},"
 		" \"gilscope\": {\"lost_events\": %" PRIu64 ", \"complete\": %s, \"clock\": \"CLOCK_MONOTONIC\","
 		" \"combined_events\": %zu, \"combined_skipped\": %zu}}\n",
-		GS_VERSION, a.lost_events, a.complete ? "true" : "false", merged, skipped);
+		GS_VERSION, t->tr.a->lost_events, t->tr.a->complete ? "true" : "false", merged, skipped);
+	gs_trace_free(t);
+}
+
+int gs_trace_json(const char *path, const char *combine, FILE *out, char *why, size_t whylen)
+{
+	struct gs_analysis a;
+	struct gs_trace *t = gs_trace_begin(out, combine, &a, why, whylen);
+	int err;
+
+	if (!t)
+		return -EINVAL;
+	err = gs_analysis_load_hooked(&a, path, NULL, &t->hooks, why, whylen);
+	if (err < 0) {
+		gs_trace_free(t);
+		return err;
+	}
+	gs_trace_end(t);
 	gs_analysis_free(&a);
-	free(tr.open);
-	free(tr.rel);
 	return 0;
 }
