@@ -54,6 +54,7 @@ void gs_convoy_wait_end(const struct gs_gilstat *g, struct gs_thread *t, uint64_
 		return;
 	c->forced_waits++;
 	c->forced_wait_ns += wait_ns;
+	c->forced[gs_convoy_bucket(wait_ns)]++;
 	for (int i = 0; i < GS_CONVOY_FORCERS; i++) {
 		if (c->forcers[i].tid == by || !c->forcers[i].tid) {
 			c->forcers[i].tid = by;
@@ -99,6 +100,7 @@ int gs_convoy_find(const struct gs_analysis *a, const struct gs_thread *t, struc
 		return 0;
 	v->median_wait_ns = median(c->waits, c->nwaits);
 	v->median_hold_ns = median(c->holds, c->nholds);
+	v->median_forced_wait_ns = median(c->forced, c->forced_waits);
 	v->waits = c->nwaits;
 	v->forced_waits = c->forced_waits;
 	v->forced_wait_ns = c->forced_wait_ns;
@@ -115,8 +117,8 @@ int gs_convoy_find(const struct gs_analysis *a, const struct gs_thread *t, struc
 	}
 	v->in_convoy = p && gs_process_tells_forced_drops(p) && c->nwaits >= GS_CONVOY_MIN_WAITS &&
 		       t->releases >= GS_CONVOY_MIN_WAITS && 4 * v->voluntary >= 3 * t->releases &&
-		       v->median_hold_ns * 10 < v->interval_us * 1000 && t->wait_ns &&
-		       2 * c->forced_wait_ns >= t->wait_ns;
+		       v->median_hold_ns * 10 < v->interval_us * 1000 && t->wait_ns && 10 * t->wait_ns >= v->lifetime_ns &&
+		       c->forced_waits >= GS_CONVOY_MIN_FORCED && 2 * c->forced_wait_ns >= t->wait_ns;
 	return v->in_convoy;
 }
 

@@ -6,16 +6,17 @@
  * a waiter's drop request was pending) and gs_convoy_wait_end when a waiting thread takes the
  * GIL; each GIL remembers who released it last and whether that release was forced, so a wait
  * "ended by a forced drop" is one whose holder before it let go only because it was asked to.
- * Per thread (struct gs_convoy, allocated at its first hold or wait): histograms of its hold
- * and wait durations (log2 with 8 steps per octave, 1 us to 137 s: medians within 5%), its waits
- * and wait time ended by forced drops, and the holders forced (the four most frequent).
+ * Per thread (struct gs_convoy, allocated at its first hold or wait): histograms of its holds,
+ * its waits and its waits ended by forced drops (log2 with 8 steps per octave, 1 us to 137 s:
+ * medians within 5%), their count and time, and the holders forced (the four most frequent).
  *
  * gs_convoy_find decides, after the run: a thread is in a convoy when its process tells forced
  * drops apart, it waited and released at least GS_CONVOY_MIN_WAITS times, at least 3/4 of its
  * releases were voluntary, its median hold is under a tenth of the switch interval (the
- * process's python.switch_interval_us, 5 ms when it was not read), and at least half its wait
- * time was in waits ended by forced drops. Two CPU-bound threads are not: their releases are
- * forced. Pure: no I/O.
+ * process's python.switch_interval_us, 5 ms when it was not read), it waited at least a tenth of
+ * its life, at least GS_CONVOY_MIN_FORCED of its waits and at least half its wait time were in
+ * waits ended by forced drops. Two CPU-bound threads are not: their releases are forced. Pure:
+ * no I/O.
  */
 #ifndef GS_ANALYSIS_CONVOY_H
 #define GS_ANALYSIS_CONVOY_H
@@ -23,12 +24,14 @@
 #include "analysis/analysis.h"
 
 #define GS_CONVOY_MIN_WAITS 20
+#define GS_CONVOY_MIN_FORCED 10
 #define GS_CONVOY_BUCKETS 226
 #define GS_CONVOY_FORCERS 4
 #define GS_CONVOY_DEFAULT_INTERVAL_US 5000
 
 struct gs_convoy {
-	uint32_t holds[GS_CONVOY_BUCKETS], waits[GS_CONVOY_BUCKETS];
+	uint32_t holds[GS_CONVOY_BUCKETS], waits[GS_CONVOY_BUCKETS], forced[GS_CONVOY_BUCKETS]; /* forced: the waits
+																 * ended by forced drops */
 	uint64_t nholds, nwaits;
 	uint64_t forced_waits, forced_wait_ns; /* waits (and their time) ended by another thread's forced drop */
 	struct {
@@ -42,7 +45,7 @@ struct gs_convoy_verdict {
 	int in_convoy;
 	uint64_t interval_us;  /* the switch interval used */
 	int interval_read;     /* it was read from the target (else the default) */
-	uint64_t median_wait_ns, median_hold_ns;
+	uint64_t median_wait_ns, median_hold_ns, median_forced_wait_ns;
 	uint64_t waits, forced_waits, forced_wait_ns, wait_ns, lifetime_ns;
 	uint64_t releases, voluntary;
 	uint32_t forcers[GS_CONVOY_FORCERS]; /* tids, 0-terminated, most waits first */

@@ -20,17 +20,18 @@
  * shared keys): PyTypeObject's fields do not move from 3.9 to 3.15, PyHeapTypeObject grows. */
 #define TYPES .type_basicsize = 32, .type_flags = 168, .type_dictoffset = 288, .dict_keys = 32, .dict_values = 40
 #define OBJ_39(cached, locals) \
-	{ TYPES, .frame_localsplus = locals, .local_mask = ~0ull, .attr_home = GS_ATTR_DICTOFFSET, \
+	{ TYPES, .frame_localsplus = locals, .local_mask = ~0ull, .frame_globals = 48, .attr_home = GS_ATTR_DICTOFFSET, \
 	  .type_cached_keys = cached, .keys_legacy = 1, .uni_compact_size = 72 }
 #define OBJ_311 \
-	{ TYPES, .frame_localsplus = 72, .local_mask = ~0ull, .attr_home = GS_ATTR_VALUES_311, .type_cached_keys = 872, \
+	{ TYPES, .frame_localsplus = 72, .local_mask = ~0ull, .frame_globals = 8, .attr_home = GS_ATTR_VALUES_311, .type_cached_keys = 872, \
 	  .uni_compact_size = 72 }
 #define OBJ_312 \
-	{ TYPES, .frame_localsplus = 72, .local_mask = ~0ull, .attr_home = GS_ATTR_TAGGED_312, .type_cached_keys = 880, \
+	{ TYPES, .frame_localsplus = 72, .local_mask = ~0ull, .frame_globals = 24, .attr_home = GS_ATTR_TAGGED_312, .type_cached_keys = 880, \
 	  .uni_compact_size = 56 }
-/* 3.13+: frame_localsplus comes from _Py_DebugOffsets */
+/* 3.13+: frame_localsplus comes from _Py_DebugOffsets; f_globals is the fourth field from 3.12 on
+ * (pycore_frame.h, 3.14's pycore_interpframe_structs.h) */
 #define OBJ_313(cached, mask) \
-	{ TYPES, .local_mask = mask, .attr_home = GS_ATTR_INLINE_313, .type_cached_keys = cached, .values_skip = 8, \
+	{ TYPES, .local_mask = mask, .frame_globals = 24, .attr_home = GS_ATTR_INLINE_313, .type_cached_keys = cached, .values_skip = 8, \
 	  .uni_compact_size = 56 }
 
 static const struct gs_pylayout layouts[] = {

@@ -52,6 +52,7 @@ enum gs_attr_home {
 struct gs_pyobj_layout {
 	uint32_t frame_localsplus; /* f_localsplus (3.9, 3.10), _PyInterpreterFrame.localsplus (DO) */
 	uint64_t local_mask;       /* 3.14+: locals are tagged _PyStackRefs */
+	uint32_t frame_globals;    /* f_globals (a plain pointer in every version) */
 	enum gs_attr_home attr_home;
 	uint32_t type_basicsize, type_flags, type_dictoffset, type_cached_keys; /* ht_cached_keys */
 	uint32_t dict_keys, dict_values; /* PyDictObject.ma_keys, ma_values */

@@ -214,21 +214,11 @@ static int attr_home(struct rd *r, const struct gs_pyobj_layout *l, uint64_t obj
 	return -1;
 }
 
-/* The value of obj's attribute `name`, 0 or -1. */
-static int getattr(struct rd *r, const struct gs_pyobj_layout *l, const struct gs_pystack_layout *sl,
-		   uint64_t obj, const char *name, uint64_t *out)
+/* The value of key `name` in keys (values: the split table's values array, 0: combined). */
+static int lookup(struct rd *r, const struct gs_pyobj_layout *l, const struct gs_pystack_layout *sl, uint64_t keys,
+		  uint64_t values, const char *name, uint64_t *out)
 {
-	uint64_t values, dict, keys, type, index, v;
-
-	if (attr_home(r, l, obj, &values, &dict) < 0)
-		return -1;
-	if (values) {
-		if (get64(r, obj + 8, &type) < 0 || get64(r, type + l->type_cached_keys, &keys) < 0)
-			return -1;
-	} else {
-		if (!dict || get64(r, dict + l->dict_keys, &keys) < 0 || get64(r, dict + l->dict_values, &values) < 0)
-			return -1;
-	}
+	uint64_t index, v;
 	if (keys_find(r, l, sl, keys, name, &index, &v) < 0)
 		return -1;
 	if (values) /* a split table: the value is in the values array, at the key's index */
@@ -237,19 +227,73 @@ static int getattr(struct rd *r, const struct gs_pyobj_layout *l, const struct g
 	return 0;
 }
 
+/* The value of dict[name] for a str key. 0 or -1. */
+static int dict_get(struct rd *r, const struct gs_pyobj_layout *l, const struct gs_pystack_layout *sl,
+		    uint64_t dict, const char *name, uint64_t *out)
+{
+	uint64_t keys, values;
+	if (!dict || get64(r, dict + l->dict_keys, &keys) < 0 || get64(r, dict + l->dict_values, &values) < 0)
+		return -1;
+	return lookup(r, l, sl, keys, values, name, out);
+}
+
+/* The value of obj's attribute `name`, 0 or -1. */
+static int getattr(struct rd *r, const struct gs_pyobj_layout *l, const struct gs_pystack_layout *sl,
+		   uint64_t obj, const char *name, uint64_t *out)
+{
+	uint64_t values, dict, keys, type;
+
+	if (attr_home(r, l, obj, &values, &dict) < 0)
+		return -1;
+	if (!values)
+		return dict_get(r, l, sl, dict, name, out);
+	if (get64(r, obj + 8, &type) < 0 || get64(r, type + l->type_cached_keys, &keys) < 0)
+		return -1;
+	return lookup(r, l, sl, keys, values, name, out);
+}
+
+/* The _name of Thread object `thread` into out: its length, or -1. */
+static int thread_name(struct rd *r, const struct gs_pyobj_layout *l, const struct gs_pystack_layout *sl,
+		       uint64_t thread, char *out, size_t outlen)
+{
+	uint64_t name;
+	if (!thread || getattr(r, l, sl, thread, "_name", &name) < 0 || !is_str(r, l, name))
+		return -1;
+	return read_str(r, l, sl, name, out, outlen);
+}
+
 int gs_pyname_thread(const struct gs_pyobj_layout *l, const struct gs_pystack_layout *sl, gs_mem_reader read,
 		     void *ctx, uint64_t frame, char *out, size_t outlen)
 {
 	struct rd r = { read, ctx, 0 };
-	uint64_t self, name;
+	uint64_t self;
 	int n = -1;
 
 	if (outlen < 8 || !l->frame_localsplus || l->frame_localsplus > 4096)
 		return -ENOENT;
 	out[0] = '\0';
-	if (get64(&r, frame + l->frame_localsplus, &self) == 0 && (self &= l->local_mask) != 0 &&
-	    getattr(&r, l, sl, self, "_name", &name) == 0 && is_str(&r, l, name))
-		n = read_str(&r, l, sl, name, out, outlen);
+	if (get64(&r, frame + l->frame_localsplus, &self) == 0)
+		n = thread_name(&r, l, sl, self & l->local_mask, out, outlen);
+	if (n < 0) {
+		out[0] = '\0';
+		return r.err ? r.err : -ENOENT;
+	}
+	return n;
+}
+
+int gs_pyname_main_thread(const struct gs_pyobj_layout *l, const struct gs_pystack_layout *sl, gs_mem_reader read,
+			  void *ctx, uint64_t frame, char *out, size_t outlen)
+{
+	struct rd r = { read, ctx, 0 };
+	uint64_t globals, main;
+	int n = -1;
+
+	if (outlen < 8 || !l->frame_globals || l->frame_globals > 4096)
+		return -ENOENT;
+	out[0] = '\0';
+	if (get64(&r, frame + l->frame_globals, &globals) == 0 &&
+	    dict_get(&r, l, sl, globals, "_main_thread", &main) == 0)
+		n = thread_name(&r, l, sl, main, out, outlen);
 	if (n < 0) {
 		out[0] = '\0';
 		return r.err ? r.err : -ENOENT;

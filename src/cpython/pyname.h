@@ -3,7 +3,8 @@
  * A threading.Thread runs under Thread._bootstrap_inner(self): the first local of that frame
  * (f_localsplus[0] in 3.9 and 3.10, localsplus[0] from 3.11, a tagged _PyStackRef from 3.14) is
  * the Thread, and its `_name` attribute is the name Python code sees (Thread.name, renames
- * included). The attribute is found the way the version keeps instance attributes (pylayout.h,
+ * included); the main thread's is threading._main_thread's, found through that frame's globals
+ * (the threading module's). The attribute is found the way the version keeps instance attributes (pylayout.h,
  * struct gs_pyobj_layout): a dict at tp_dictoffset (3.9, 3.10), a values array before the object
  * (3.11), a tagged dict-or-values word (3.12), values inline after the object whose keys are the
  * type's shared ht_cached_keys (3.13+), or a materialised dict. Keys are compared by content; the
@@ -35,6 +36,12 @@ int gs_pyname_is_bootstrap(const char *qualname, const char *filename);
  * the process is gone). */
 int gs_pyname_thread(const struct gs_pyobj_layout *l, const struct gs_pystack_layout *sl, gs_mem_reader read,
 		     void *ctx, uint64_t frame, char *out, size_t outlen);
+
+/* The main thread's name (threading._main_thread._name, "MainThread" unless renamed), found
+ * through the threading module's globals, which the _bootstrap_inner frame at `frame` runs
+ * with. Same returns as gs_pyname_thread. */
+int gs_pyname_main_thread(const struct gs_pyobj_layout *l, const struct gs_pystack_layout *sl, gs_mem_reader read,
+			  void *ctx, uint64_t frame, char *out, size_t outlen);
 
 /* The switch interval in microseconds of the main interpreter's GIL (runtime: _PyRuntime's
  * address). 0, -ENOENT (not initialised yet, or an implausible value), or the reader's -errno. */

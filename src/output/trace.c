@@ -357,7 +357,7 @@ int gs_trace_json(const char *path, const char *combine, FILE *out, char *why, s
 	for (size_t i = 0; i < a.nthreads; i++) {
 		const struct gs_thread *t = &a.threads[i];
 		char name[64];
-		snprintf(name, sizeof(name), "%s%.40s %u", t->is_main ? "* " : "", gs_thread_label(&a, t), t->tid);
+		snprintf(name, sizeof(name), "%s%.40s %u", t->is_main ? "* " : "", gs_thread_name(&a, t), t->tid);
 		begin_event(&tr);
 		oflush();
 		fprintf(out,

@@ -18,6 +18,8 @@ struct gs_tnames {
 	struct slot *v;
 	size_t cap, count;
 	uint64_t interval_us, interval_next;
+	uint64_t main_next; /* the main thread's name: read through another thread's _bootstrap_inner frame */
+	char main_name[GS_PYNAME_MAX];
 	uint64_t named, failed;
 };
 
@@ -81,6 +83,33 @@ static uint64_t bootstrap_frame(struct gs_pystacks *ps, const struct gs_pyframe 
 	return 0;
 }
 
+/* Emits tid's name when it is new or changed; *last is the name emitted before. */
+static void emit_name(struct gs_tnames *tn, uint32_t tid, char *last, const char *name, int len, uint64_t now)
+{
+	struct gs_rec r = { .type = GS_REC_PYNAME, .pid = (uint32_t)tn->py->pid, .tid = tid, .time = now };
+	if (strcmp(name, last) == 0)
+		return;
+	if (!last[0])
+		tn->named++;
+	memcpy(last, name, (size_t)len + 1);
+	gs_emit_rec(&tn->emit, &r, name, (size_t)len + 1);
+}
+
+/* The main thread (its tid is the pid) through the threading module that frame runs with. */
+static void main_thread(struct gs_tnames *tn, struct gs_pystacks *ps, gs_mem_reader read, void *ctx, uint64_t frame,
+			uint64_t now)
+{
+	char name[GS_PYNAME_MAX];
+	int len;
+	if (now < tn->main_next)
+		return;
+	tn->main_next = now + GS_TNAMES_PERIOD_NS;
+	len = gs_pyname_main_thread(&tn->py->img.layout.obj, gs_pystacks_layout(ps), read, ctx, frame, name,
+				    sizeof(name));
+	if (len > 0)
+		emit_name(tn, (uint32_t)tn->py->pid, tn->main_name, name, len, now);
+}
+
 void gs_tnames_sample(struct gs_tnames *tn, struct gs_pystacks *ps, gs_mem_reader read, void *ctx, uint32_t tid,
 		      const struct gs_pyframe *f, int n, uint64_t now)
 {
@@ -104,13 +133,8 @@ void gs_tnames_sample(struct gs_tnames *tn, struct gs_pystacks *ps, gs_mem_reade
 		tn->failed++;
 		return;
 	}
-	if (strcmp(name, s->name) != 0) {
-		struct gs_rec r = { .type = GS_REC_PYNAME, .pid = (uint32_t)tn->py->pid, .tid = tid, .time = now };
-		if (!s->name[0])
-			tn->named++;
-		memcpy(s->name, name, (size_t)len + 1);
-		gs_emit_rec(&tn->emit, &r, name, (size_t)len + 1);
-	}
+	emit_name(tn, tid, s->name, name, len, now);
+	main_thread(tn, ps, read, ctx, frame, now);
 }
 
 void gs_tnames_tick(struct gs_tnames *tn, gs_mem_reader read, void *ctx, uint64_t now)

@@ -3,7 +3,8 @@
  * At a thread's stack sample, when its name was last read 100 ms ago or more, the Thread object
  * is found through the stack's Thread._bootstrap_inner frame and its `_name` read (cpython/
  * pyname.h); a PYNAME record is emitted when the name is new or changed (a rename is seen within
- * 100 ms of samples). Threads with no such frame (the main thread, threads started by C code or
+ * 100 ms of samples); the main thread's (its tid is the pid) is read through the threading
+ * module's globals of such a frame. Threads with no Thread object (started by C code or by
  * _thread.start_new_thread) get no record. The main interpreter's switch interval is read on the
  * same 100 ms clock and emitted as the process's python.switch_interval_us fact when it changes.
  * gs_tnames_finish() emits names.read (threads named) and names.failed (reads that failed:
