@@ -45,20 +45,30 @@ static const char *name_of(const struct gs_analysis *a, uint32_t tid)
 	return t ? gs_thread_name(a, t) : "?";
 }
 
-/* "spin-a", "spin-a or spin-b", "spin-a, spin-b or 2 other threads", escaped for the terminal. */
+/* Who was forced: "spin-a", "spin-a or spin-b", "one of 3 threads (spin-a, spin-b, ...)", escaped
+ * for the terminal; TIDs added when two names are the same. */
 static void forcers(const struct gs_analysis *a, const struct gs_convoy_verdict *v, char *buf, size_t len)
 {
-	char n1[256], n2[256];
-	gs_esc_term_buf(n1, sizeof(n1), v->nforcers ? name_of(a, v->forcers[0]) : "?");
+	char n1[300], n2[300], e[256];
+	int same = v->nforcers > 1 && strcmp(name_of(a, v->forcers[0]), name_of(a, v->forcers[1])) == 0;
+	gs_esc_term_buf(e, sizeof(e), v->nforcers ? name_of(a, v->forcers[0]) : "?");
+	if (same)
+		snprintf(n1, sizeof(n1), "%s (TID %u)", e, v->forcers[0]);
+	else
+		snprintf(n1, sizeof(n1), "%s", e);
 	if (v->nforcers <= 1) {
 		snprintf(buf, len, "%s", n1);
 		return;
 	}
-	gs_esc_term_buf(n2, sizeof(n2), name_of(a, v->forcers[1]));
+	gs_esc_term_buf(e, sizeof(e), name_of(a, v->forcers[1]));
+	if (same)
+		snprintf(n2, sizeof(n2), "%s (TID %u)", e, v->forcers[1]);
+	else
+		snprintf(n2, sizeof(n2), "%s", e);
 	if (v->nforcers == 2)
 		snprintf(buf, len, "%s or %s", n1, n2);
 	else
-		snprintf(buf, len, "%s, %s or %d other threads", n1, n2, v->nforcers - 2);
+		snprintf(buf, len, "one of %d threads (%s, %s, ...)", v->nforcers, n1, n2);
 }
 
 size_t gs_convoy_text(const struct gs_analysis *a, FILE *out)

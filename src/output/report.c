@@ -230,7 +230,7 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 	fprintf(out, "\n* main thread. HELD: holds the GIL; WAIT: waiting for it; NOGIL: on a CPU without it; SLEEP: "
 		     "blocked (S/D), not for the GIL;\nRUNQ: runnable, waiting for a CPU, not for the GIL. FORCED: "
 		     "releases asked for by a waiter (switch interval).\n");
-	if (a->stack_samples)
+	if (a->names_read)
 		fprintf(out,
 			"NAME: threading.Thread.name (%" PRIu64 " read from the program; %" PRIu64
 			" other threads started outside threading or ended before it was read: a label from their "
