@@ -94,7 +94,7 @@ struct gs_convoy;
 
 struct gs_thread {
 	uint32_t pid, tid;
-	char name[16];                       /* the kernel's (comm) */
+	char name[16];                     /* the kernel's (comm) */
 	char pyname[GS_THREAD_PYNAME_MAX]; /* threading.Thread.name as last read (PYNAME), "" none */
 	int is_main, exited, seen_gil_event, from_start;
 	uint64_t first_ns, end_ns;
@@ -197,9 +197,9 @@ struct gs_process {
 	char python_path[512];
 	char python_build[192]; /* "static, stripped" ... */
 	char mechanism[1024];
-	int drops_told_apart;   /* 1 or 0 from python.forced_drops_told_apart; -1: not said (format 1) */
+	int drops_told_apart;        /* 1 or 0 from python.forced_drops_told_apart; -1: not said (format 1) */
 	uint64_t switch_interval_us; /* python.switch_interval_us as last read from it, 0: not read */
-	char python_error[512]; /* why GIL events are not recorded for it (not CPython, unsupported...) */
+	char python_error[512];      /* why GIL events are not recorded for it (not CPython, unsupported...) */
 	/* python_*: the last CPython among its images (an exec does not erase it); is_python: the
 	 * current image is that CPython */
 	struct gs_image *images; /* the programs it ran, oldest first (meta.h) */

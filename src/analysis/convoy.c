@@ -117,8 +117,9 @@ int gs_convoy_find(const struct gs_analysis *a, const struct gs_thread *t, struc
 	}
 	v->in_convoy = p && gs_process_tells_forced_drops(p) && c->nwaits >= GS_CONVOY_MIN_WAITS &&
 		       t->releases >= GS_CONVOY_MIN_WAITS && 4 * v->voluntary >= 3 * t->releases &&
-		       v->median_hold_ns * 10 < v->interval_us * 1000 && t->wait_ns && 10 * t->wait_ns >= v->lifetime_ns &&
-		       c->forced_waits >= GS_CONVOY_MIN_FORCED && 2 * c->forced_wait_ns >= t->wait_ns;
+		       v->median_hold_ns * 10 < v->interval_us * 1000 && t->wait_ns &&
+		       10 * t->wait_ns >= v->lifetime_ns && c->forced_waits >= GS_CONVOY_MIN_FORCED &&
+		       2 * c->forced_wait_ns >= t->wait_ns;
 	return v->in_convoy;
 }
 

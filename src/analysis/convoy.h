@@ -43,8 +43,8 @@ struct gs_convoy {
 /* What gs_convoy_find says of one thread. */
 struct gs_convoy_verdict {
 	int in_convoy;
-	uint64_t interval_us;  /* the switch interval used */
-	int interval_read;     /* it was read from the target (else the default) */
+	uint64_t interval_us; /* the switch interval used */
+	int interval_read;    /* it was read from the target (else the default) */
 	uint64_t median_wait_ns, median_hold_ns, median_forced_wait_ns;
 	uint64_t waits, forced_waits, forced_wait_ns, wait_ns, lifetime_ns;
 	uint64_t releases, voluntary;

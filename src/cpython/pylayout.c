@@ -19,20 +19,29 @@
  * __dictoffset__; ht_cached_keys just after ht_qualname; a Thread's `_name` found through the
  * shared keys): PyTypeObject's fields do not move from 3.9 to 3.15, PyHeapTypeObject grows. */
 #define TYPES .type_basicsize = 32, .type_flags = 168, .type_dictoffset = 288, .dict_keys = 32, .dict_values = 40
-#define OBJ_39(cached, locals) \
-	{ TYPES, .frame_localsplus = locals, .local_mask = ~0ull, .frame_globals = 48, .attr_home = GS_ATTR_DICTOFFSET, \
-	  .type_cached_keys = cached, .keys_legacy = 1, .uni_compact_size = 72 }
-#define OBJ_311 \
-	{ TYPES, .frame_localsplus = 72, .local_mask = ~0ull, .frame_globals = 8, .attr_home = GS_ATTR_VALUES_311, .type_cached_keys = 872, \
-	  .uni_compact_size = 72 }
-#define OBJ_312 \
-	{ TYPES, .frame_localsplus = 72, .local_mask = ~0ull, .frame_globals = 24, .attr_home = GS_ATTR_TAGGED_312, .type_cached_keys = 880, \
-	  .uni_compact_size = 56 }
+#define OBJ_39(cached, locals)                                                                        \
+	{                                                                                             \
+		TYPES, .frame_localsplus = locals, .local_mask = ~0ull, .frame_globals = 48,          \
+		       .attr_home = GS_ATTR_DICTOFFSET, .type_cached_keys = cached, .keys_legacy = 1, \
+		       .uni_compact_size = 72                                                         \
+	}
+#define OBJ_311                                                                                         \
+	{                                                                                               \
+		TYPES, .frame_localsplus = 72, .local_mask = ~0ull, .frame_globals = 8,                 \
+		       .attr_home = GS_ATTR_VALUES_311, .type_cached_keys = 872, .uni_compact_size = 72 \
+	}
+#define OBJ_312                                                                                         \
+	{                                                                                               \
+		TYPES, .frame_localsplus = 72, .local_mask = ~0ull, .frame_globals = 24,                \
+		       .attr_home = GS_ATTR_TAGGED_312, .type_cached_keys = 880, .uni_compact_size = 56 \
+	}
 /* 3.13+: frame_localsplus comes from _Py_DebugOffsets; f_globals is the fourth field from 3.12 on
  * (pycore_frame.h, 3.14's pycore_interpframe_structs.h) */
-#define OBJ_313(cached, mask) \
-	{ TYPES, .local_mask = mask, .frame_globals = 24, .attr_home = GS_ATTR_INLINE_313, .type_cached_keys = cached, .values_skip = 8, \
-	  .uni_compact_size = 56 }
+#define OBJ_313(cached, mask)                                                                    \
+	{                                                                                        \
+		TYPES, .local_mask = mask, .frame_globals = 24, .attr_home = GS_ATTR_INLINE_313, \
+		       .type_cached_keys = cached, .values_skip = 8, .uni_compact_size = 56      \
+	}
 
 static const struct gs_pylayout layouts[] = {
 	{
@@ -376,10 +385,10 @@ static const struct do_pos *do_pos_find(unsigned minor)
 static int do_stack(struct gs_pylayout *l, const struct do_pos *d, const uint8_t *b, size_t len)
 {
 	struct gs_pystack_layout s = l->stack;
-	const unsigned small[] = { d->ts_frame,       d->native_tid,  d->fr_previous, d->fr_code,     d->fr_instr,
-				   d->fr_owner,       d->co_filename, d->co_name,     d->co_qualname, d->co_linetable,
-				   d->co_firstlineno, d->co_adaptive, d->by_size,     d->by_sval,     d->un_state,
-				   d->un_length,      d->un_ascii,      d->fr_localsplus };
+	const unsigned small[] = { d->ts_frame,       d->native_tid,  d->fr_previous,  d->fr_code,     d->fr_instr,
+				   d->fr_owner,       d->co_filename, d->co_name,      d->co_qualname, d->co_linetable,
+				   d->co_firstlineno, d->co_adaptive, d->by_size,      d->by_sval,     d->un_state,
+				   d->un_length,      d->un_ascii,    d->fr_localsplus };
 
 	if (len < GS_PYLAYOUT_DEBUG_OFFSETS_LEN || memcmp(b, "xdebugpy", 8) != 0)
 		return -1;

@@ -55,9 +55,9 @@ struct gs_pyobj_layout {
 	uint32_t frame_globals;    /* f_globals (a plain pointer in every version) */
 	enum gs_attr_home attr_home;
 	uint32_t type_basicsize, type_flags, type_dictoffset, type_cached_keys; /* ht_cached_keys */
-	uint32_t dict_keys, dict_values; /* PyDictObject.ma_keys, ma_values */
-	uint32_t values_skip;            /* 3.13+: PyDictValues' header before values[] */
-	int keys_legacy;  /* 3.9, 3.10: dk_size at 8, dk_nentries at 32, indices at 40, 24-byte entries;
+	uint32_t dict_keys, dict_values;                                        /* PyDictObject.ma_keys, ma_values */
+	uint32_t values_skip;      /* 3.13+: PyDictValues' header before values[] */
+	int keys_legacy;           /* 3.9, 3.10: dk_size at 8, dk_nentries at 32, indices at 40, 24-byte entries;
 			   * else dk_log2_size, dk_log2_index_bytes, dk_kind at 8, 9, 10, dk_nentries at 24,
 			   * indices at 32, 16-byte entries unless dk_kind is 0 (general) */
 	uint32_t uni_compact_size; /* PyCompactUnicodeObject: where a non-ASCII string's characters start */
@@ -89,7 +89,7 @@ struct gs_pylayout {
 	int have_stack;
 	struct gs_pystack_layout stack;
 	struct gs_pyobj_layout obj; /* thread names (the interval: the GIL's first field, before last_holder) */
-	const char *verified; /* where the numbers were checked */
+	const char *verified;       /* where the numbers were checked */
 };
 
 /* The layout for version major.minor (debug build or not), or NULL when unknown. */

@@ -71,8 +71,8 @@ static int put_utf8(char *out, size_t *o, size_t cap, uint32_t c)
 }
 
 /* A compact str object as UTF-8 (cut at outlen - 1 bytes, at a character). Its length, or -1. */
-static int read_str(struct rd *r, const struct gs_pyobj_layout *l, const struct gs_pystack_layout *sl,
-		    uint64_t obj, char *out, size_t outlen)
+static int read_str(struct rd *r, const struct gs_pyobj_layout *l, const struct gs_pystack_layout *sl, uint64_t obj,
+		    char *out, size_t outlen)
 {
 	uint8_t hdr[128], data[MAX_NAME_CHARS * 4];
 	uint64_t len, start;
@@ -125,8 +125,8 @@ static int is_str(struct rd *r, const struct gs_pyobj_layout *l, uint64_t obj)
 
 /* The index of key `name` in a dict keys object, and the value its entry holds (combined
  * tables). 0 or -1. */
-static int keys_find(struct rd *r, const struct gs_pyobj_layout *l, const struct gs_pystack_layout *sl,
-		     uint64_t keys, const char *name, uint64_t *index, uint64_t *value)
+static int keys_find(struct rd *r, const struct gs_pyobj_layout *l, const struct gs_pystack_layout *sl, uint64_t keys,
+		     const char *name, uint64_t *index, uint64_t *value)
 {
 	uint8_t k[40], ents[MAX_KEYS * 24];
 	uint64_t n, entries, esize = 24, koff = 8, voff = 16;
@@ -172,8 +172,7 @@ static int keys_find(struct rd *r, const struct gs_pyobj_layout *l, const struct
 }
 
 /* Where obj keeps its attributes: a values array and the keys that go with it, or a dict. */
-static int attr_home(struct rd *r, const struct gs_pyobj_layout *l, uint64_t obj, uint64_t *values,
-		     uint64_t *dict)
+static int attr_home(struct rd *r, const struct gs_pyobj_layout *l, uint64_t obj, uint64_t *values, uint64_t *dict)
 {
 	uint64_t type, flags, w;
 	int64_t off;
@@ -228,8 +227,8 @@ static int lookup(struct rd *r, const struct gs_pyobj_layout *l, const struct gs
 }
 
 /* The value of dict[name] for a str key. 0 or -1. */
-static int dict_get(struct rd *r, const struct gs_pyobj_layout *l, const struct gs_pystack_layout *sl,
-		    uint64_t dict, const char *name, uint64_t *out)
+static int dict_get(struct rd *r, const struct gs_pyobj_layout *l, const struct gs_pystack_layout *sl, uint64_t dict,
+		    const char *name, uint64_t *out)
 {
 	uint64_t keys, values;
 	if (!dict || get64(r, dict + l->dict_keys, &keys) < 0 || get64(r, dict + l->dict_values, &values) < 0)
@@ -238,8 +237,8 @@ static int dict_get(struct rd *r, const struct gs_pyobj_layout *l, const struct 
 }
 
 /* The value of obj's attribute `name`, 0 or -1. */
-static int getattr(struct rd *r, const struct gs_pyobj_layout *l, const struct gs_pystack_layout *sl,
-		   uint64_t obj, const char *name, uint64_t *out)
+static int getattr(struct rd *r, const struct gs_pyobj_layout *l, const struct gs_pystack_layout *sl, uint64_t obj,
+		   const char *name, uint64_t *out)
 {
 	uint64_t values, dict, keys, type;
 
@@ -262,8 +261,8 @@ static int thread_name(struct rd *r, const struct gs_pyobj_layout *l, const stru
 	return read_str(r, l, sl, name, out, outlen);
 }
 
-int gs_pyname_thread(const struct gs_pyobj_layout *l, const struct gs_pystack_layout *sl, gs_mem_reader read,
-		     void *ctx, uint64_t frame, char *out, size_t outlen)
+int gs_pyname_thread(const struct gs_pyobj_layout *l, const struct gs_pystack_layout *sl, gs_mem_reader read, void *ctx,
+		     uint64_t frame, char *out, size_t outlen)
 {
 	struct rd r = { read, ctx, 0 };
 	uint64_t self;

@@ -34,8 +34,8 @@ int gs_pyname_is_bootstrap(const char *qualname, const char *filename);
  * >= 8 bytes, NUL-terminated UTF-8). Returns its length, -ENOENT when the memory does not hold
  * a Thread with a string name (a torn read looks the same), or the reader's -errno (-ESRCH:
  * the process is gone). */
-int gs_pyname_thread(const struct gs_pyobj_layout *l, const struct gs_pystack_layout *sl, gs_mem_reader read,
-		     void *ctx, uint64_t frame, char *out, size_t outlen);
+int gs_pyname_thread(const struct gs_pyobj_layout *l, const struct gs_pystack_layout *sl, gs_mem_reader read, void *ctx,
+		     uint64_t frame, char *out, size_t outlen);
 
 /* The main thread's name (threading._main_thread._name, "MainThread" unless renamed), found
  * through the threading module's globals, which the _bootstrap_inner frame at `frame` runs

@@ -82,7 +82,8 @@ size_t gs_convoy_text(const struct gs_analysis *a, FILE *out)
 		if (!gs_convoy_find(a, t, &v))
 			continue;
 		if (!found++)
-			fputs("\nConvoys (a thread that gives the GIL up by itself, then waits for a CPU-bound thread's "
+			fputs("\nConvoys (a thread that gives the GIL up by itself, then waits for a CPU-bound "
+			      "thread's "
 			      "switch interval):\n",
 			      out);
 		gs_esc_term_buf(nm, sizeof(nm), gs_thread_name(a, t));
@@ -90,14 +91,16 @@ size_t gs_convoy_text(const struct gs_analysis *a, FILE *out)
 		dur(iv, sizeof(iv), v.interval_us * 1000);
 		fprintf(out,
 			"  %s (TID %u) waited %.0f%% of its life: %s waits, %s of them (%.0f%% of its wait time) ended "
-			"only when %s was forced to drop the GIL after the %s switch interval%s; median wait behind a forced drop %s.\n",
+			"only when %s was forced to drop the GIL after the %s switch interval%s; median wait behind a "
+			"forced drop %s.\n",
 			nm, t->tid, 100.0 * share(v.wait_ns, v.lifetime_ns), thousands(w, sizeof(w), v.waits),
 			thousands(f, sizeof(f), v.forced_waits), 100.0 * share(v.forced_wait_ns, v.wait_ns), who, iv,
 			v.interval_read ? "" : " (not read from the program: CPython's default assumed)",
 			dur(d1, sizeof(d1), v.median_forced_wait_ns));
 		suggest_us = v.interval_us / 5 < 500 ? 500 : v.interval_us / 5;
 		fprintf(out,
-			"    It holds the GIL briefly (median %s) and releases %.0f%% of the time by itself. What would "
+			"    It holds the GIL briefly (median %s) and releases %.0f%% of the time by itself. What "
+			"would "
 			"help: a lower switch interval (sys.setswitchinterval(%g)) shortens each of these waits; "
 			"releasing the GIL in the CPU-bound code (a C extension, NumPy) or moving that code to a "
 			"process pool (concurrent.futures.ProcessPoolExecutor) ends them.\n",
@@ -120,7 +123,8 @@ void gs_convoy_json(const struct gs_analysis *a, FILE *out, const struct gs_thre
 		", \"median_forced_wait_ns\": %" PRIu64 ", \"median_hold_ns\": %" PRIu64
 		", \"voluntary_share\": %.6f, \"switch_interval_ns\": ",
 		share(v.wait_ns, v.lifetime_ns), v.waits, v.forced_waits, v.forced_wait_ns,
-		share(v.forced_wait_ns, v.wait_ns), v.median_wait_ns, v.median_forced_wait_ns, v.median_hold_ns, share(v.voluntary, v.releases));
+		share(v.forced_wait_ns, v.wait_ns), v.median_wait_ns, v.median_forced_wait_ns, v.median_hold_ns,
+		share(v.voluntary, v.releases));
 	if (v.interval_read)
 		fprintf(out, "%" PRIu64, v.interval_us * 1000);
 	else

@@ -127,8 +127,7 @@ void gs_tnames_sample(struct gs_tnames *tn, struct gs_pystacks *ps, gs_mem_reade
 	frame = bootstrap_frame(ps, f, n);
 	if (!frame)
 		return;
-	len = gs_pyname_thread(&tn->py->img.layout.obj, gs_pystacks_layout(ps), read, ctx, frame, name,
-			       sizeof(name));
+	len = gs_pyname_thread(&tn->py->img.layout.obj, gs_pystacks_layout(ps), read, ctx, frame, name, sizeof(name));
 	if (len <= 0) {
 		tn->failed++;
 		return;
