@@ -108,7 +108,7 @@ static int read_str(struct rd *r, const struct gs_pyobj_layout *l, const struct 
 			c = (uint32_t)data[2 * i] | (uint32_t)data[2 * i + 1] << 8;
 		else
 			memcpy(&c, data + 4 * i, 4);
-		if (put_utf8(out, &o, outlen, c) < 0)
+		if (c == 0 || put_utf8(out, &o, outlen, c) < 0) /* a NUL ends the name (it is written as C text) */
 			break;
 	}
 	out[o] = '\0';
