@@ -1,8 +1,9 @@
 /* pylayout.h - everything gilscope knows about where CPython keeps things, per version, as data.
  *
  * One table, one row per CPython minor version (and build kind): the offsets the GIL-location
- * code (python.c: the GIL, its holder, the thread id) and the stack walker (pystack.c: thread
- * states, frames, code objects, strings) read. Adding a version = adding a row; neither
+ * code (python.c: the GIL, its holder, the thread id), the stack walker (pystack.c: thread
+ * states, frames, code objects, strings) and the thread-name reader (pyname.c: frame locals,
+ * types, instance attributes, dict keys, non-ASCII strings) read. Adding a version = adding a row; neither
  * python.c nor pystack.c changes. Rows for 3.9 to 3.12 hold every number (read with gdb from
  * the DWARF of the builds named in `verified`); rows for 3.13+ hold what _Py_DebugOffsets does
  * not say, and gs_pylayout_from_debug_offsets, the one parser of that structure, fills the rest
