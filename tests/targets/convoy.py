@@ -1,6 +1,6 @@
-"""The convoy: `pinger` ping-pongs bytes through a pipe with an `echo` thread (each os.read and
-os.write releases the GIL, then waits to take it back) while `spin-a` and `spin-b` spin in
-Python; argv[1], when given, is the switch interval in seconds."""
+"""The convoy: `pinger` ping-pongs a byte through its own pipe (each os.write and os.read
+releases the GIL, then waits to take it back) while `spin-a` and `spin-b` spin in Python;
+argv[1], when given, is the switch interval in seconds, argv[2] the run's length."""
 import os, sys, threading, time
 
 if len(sys.argv) > 1:
@@ -16,18 +16,10 @@ def spin():
 
 
 def pinger():
-    r1, w1 = os.pipe()
-    r2, w2 = os.pipe()
-
-    def echo():
-        while os.read(r1, 1):
-            os.write(w2, b"x")
-
-    threading.Thread(target=echo, name="echo", daemon=True).start()
+    r, w = os.pipe()
     while time.time() < stop:
-        os.write(w1, b"x")
-        os.read(r2, 1)
-    os.close(w1)
+        os.write(w, b"x")
+        os.read(r, 1)
 
 
 ts = [threading.Thread(target=pinger, name="pinger"), threading.Thread(target=spin, name="spin-a"),
