@@ -123,7 +123,8 @@ void gs_tnames_sample(struct gs_tnames *tn, struct gs_pystacks *ps, gs_mem_reade
 	s = slot_get(tn, tid);
 	if (now < s->next_ns)
 		return;
-	s->next_ns = now + GS_TNAMES_PERIOD_NS;
+	/* a thread not yet (or never) in _bootstrap_inner, or a torn read: soon again */
+	s->next_ns = now + GS_TNAMES_RETRY_NS;
 	frame = bootstrap_frame(ps, f, n);
 	if (!frame)
 		return;
@@ -132,6 +133,7 @@ void gs_tnames_sample(struct gs_tnames *tn, struct gs_pystacks *ps, gs_mem_reade
 		tn->failed++;
 		return;
 	}
+	s->next_ns = now + GS_TNAMES_PERIOD_NS;
 	emit_name(tn, tid, s->name, name, len, now);
 	main_thread(tn, ps, read, ctx, frame, now);
 }

@@ -1,6 +1,7 @@
 /* tnames.h - `record`'s Python thread names and switch interval, read alongside the stack samples.
  *
- * At a thread's stack sample, when its name was last read 100 ms ago or more, the Thread object
+ * At a thread's stack sample, when its name was last read 100 ms ago or more (10 ms when the last
+ * try found no _bootstrap_inner frame or failed), the Thread object
  * is found through the stack's Thread._bootstrap_inner frame and its `_name` read (cpython/
  * pyname.h); a PYNAME record is emitted when the name is new or changed (a rename is seen within
  * 100 ms of samples); the main thread's (its tid is the pid) is read through the threading
@@ -20,6 +21,7 @@
 #include "record/emit.h"
 
 #define GS_TNAMES_PERIOD_NS 100000000ull /* a thread's name, and the interval, read at most this often */
+#define GS_TNAMES_RETRY_NS 10000000ull   /* a thread with no name read yet: tried again this often */
 
 struct gs_tnames;
 
