@@ -102,6 +102,8 @@ struct gs_thread {
 	uint64_t wait_ns, wait_sleep_ns, wait_runnable_ns, wait_oncpu_ns;
 	uint64_t run_nogil_ns, sleeping_ns, uninterruptible_ns, runnable_ns, unknown_ns;
 	uint64_t acquisitions, releases, forced_drops, drop_requests;
+	/* as the holder: drop requests it received, and how long its forced drops took after them */
+	uint64_t drop_requests_received, drop_latency_sum_ns, drop_latency_max_ns;
 	uint64_t longest_hold_ns, longest_wait_ns;
 	uint64_t lost_while_alive; /* events the kernel or the probes lost while it lived: its figures may miss them */
 	int gil_index;             /* the GIL (interpreter) of its last GIL event: index in gils, -1 none */

@@ -677,6 +677,7 @@ int gs_pyimage_analyse(const char *path, struct gs_pyimage *img, char *why, size
 	}
 	find_sites(img, elf);
 	find_prologue(img, elf);
+	gs_dropreq_find(elf, &img->layout, img->take_gil_vaddr, img->drop_gil_vaddr, &img->dropreq);
 	err = 0;
 out:
 	gs_elf_free(elf);

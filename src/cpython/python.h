@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cpython/dropreq.h"
 #include "cpython/pylayout.h"
 
 #define GS_MAX_SITES 16
@@ -47,7 +48,8 @@ struct gs_pyimage {
 	 * RIP-relative operand, no jump into them): what an inline probe moves out. 0 if none. */
 	unsigned prologue_len;
 	uint8_t prologue[20];
-	int free_threaded; /* a free-threaded (no-GIL) build: _Py_DebugOffsets.free_threaded */
+	int free_threaded;         /* a free-threaded (no-GIL) build: _Py_DebugOffsets.free_threaded */
+	struct gs_dropreq dropreq; /* where the drop request is set and reset (dropreq.h) */
 	int have_layout;
 	struct gs_pylayout layout; /* the table row, completed from _Py_DebugOffsets (3.13+) */
 	char layout_source[64];    /* "built-in table" / "_Py_DebugOffsets" */

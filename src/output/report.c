@@ -420,6 +420,9 @@ static void json_thread(const struct gs_analysis *a, FILE *out, const struct gs_
 	kv(out, "forced_drops", t->forced_drops);
 	kv(out, "voluntary_releases", t->releases - t->forced_drops);
 	kv(out, "drop_requests", t->drop_requests);
+	kv(out, "drop_requests_received", t->drop_requests_received);
+	kv(out, "drop_request_latency_avg_ns", t->forced_drops ? t->drop_latency_sum_ns / t->forced_drops : 0);
+	kv(out, "drop_request_latency_max_ns", t->drop_latency_max_ns);
 	kv(out, "longest_hold_ns", t->longest_hold_ns);
 	kv(out, "longest_wait_ns", t->longest_wait_ns);
 	kv(out, "lost_events_while_alive", t->lost_while_alive);

@@ -92,6 +92,10 @@ static void on_inline(const struct gs_inline_event *e, void *arg)
 	struct gs_rec r = { .tid = e->tid, .time = e->time, .arg64 = e->gil };
 	if (e->kind == GS_INLINE_WAIT) {
 		r.type = GS_REC_GIL_WAIT;
+	} else if (e->kind == GS_INLINE_DROPREQ_SET || e->kind == GS_INLINE_DROPREQ_RESET) {
+		r.type = GS_REC_DROPREQ;
+		r.arg = e->kind == GS_INLINE_DROPREQ_SET ? 1 : 0;
+		r.arg64 = gs_pyprobes_site_ip(&S->probes, e->site);
 	} else {
 		r.type = GS_REC_GIL_WRITE;
 		r.arg = e->kind == GS_INLINE_ACQUIRE ? 1 : 0;
