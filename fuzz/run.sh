@@ -14,6 +14,7 @@ pystack) maxlen=8192 ;;
 trace) maxlen=16384 ;;
 ring_decode) maxlen=8192 ;;
 inline) maxlen=8192 ;;
+pyname) maxlen=8192 ;;
 *) maxlen=4096 ;;
 esac
 work=$build/work/$name

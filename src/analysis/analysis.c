@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "analysis/analysis.h"
 #include "analysis/blame.h"
+#include "analysis/convoy.h"
 #include "analysis/meta.h"
 #include "analysis/stacks.h"
 #include "base/util.h"
@@ -25,8 +26,10 @@ void gs_analysis_init(struct gs_analysis *a, uint64_t start_ns)
 
 void gs_analysis_free(struct gs_analysis *a)
 {
-	for (size_t i = 0; i < a->nthreads; i++)
+	for (size_t i = 0; i < a->nthreads; i++) {
 		free(a->threads[i].blame);
+		gs_convoy_free(&a->threads[i]);
+	}
 	for (size_t i = 0; i < a->nframes; i++) {
 		free(a->frames[i].qualname);
 		free(a->frames[i].filename);
@@ -300,6 +303,7 @@ static void end_hold(struct gs_analysis *a, struct gs_gilstat *p, struct gs_thre
 	uint64_t d;
 	advance(a, t, &now);
 	d = now - t->hold_start;
+	gs_convoy_hold_end(p, t, d, p->drop_pending);
 	if (d > t->longest_hold_ns)
 		t->longest_hold_ns = d;
 	t->releases++;
@@ -332,6 +336,7 @@ static void end_wait(struct gs_analysis *a, struct gs_gilstat *p, struct gs_thre
 	if (d > t->longest_wait_ns)
 		t->longest_wait_ns = d;
 	gs_stacks_wait_done(a, t, d);
+	gs_convoy_wait_end(p, t, d);
 	t->gil = GS_GIL_NONE;
 	gs_blame_waiter_remove(a, p, t);
 	hook_gil(a, GS_GE_WAITERS, p, t, now);
@@ -429,6 +434,7 @@ static void reset_accounting(struct gs_analysis *a, uint64_t now)
 		t->drop_requests_received = t->drop_latency_sum_ns = t->drop_latency_max_ns = 0;
 		t->longest_hold_ns = t->longest_wait_ns = 0;
 		gs_blame_restart(t->gil == GS_GIL_WAIT && t->gil_index >= 0 ? &a->gils[t->gil_index] : NULL, t);
+		gs_convoy_free(t);
 		if (t->gil == GS_GIL_HELD)
 			hold_begins(t, now);
 		if (t->gil == GS_GIL_WAIT) {
@@ -703,6 +709,13 @@ static void on_thread_record(struct gs_analysis *a, const struct gs_rec *r, cons
 		return;
 	case GS_REC_EXIT:
 		on_task_exit(a, p, t, now);
+		return;
+	case GS_REC_PYNAME: /* the last name read stands for the whole thread */
+		if (plen) {
+			size_t n = strnlen(payload, plen < sizeof(t->pyname) ? plen : sizeof(t->pyname) - 1);
+			memcpy(t->pyname, payload, n);
+			t->pyname[n] = '\0';
+		}
 		return;
 	case GS_REC_GIL_WAIT:
 	case GS_REC_GIL_WRITE:

@@ -88,9 +88,14 @@ struct gs_stack_count {
 #define GS_WHAT_WAITED_NS 101u
 #define GS_WHAT_WAITS 102u
 
+#define GS_THREAD_PYNAME_MAX 128
+
+struct gs_convoy;
+
 struct gs_thread {
 	uint32_t pid, tid;
-	char name[16];
+	char name[16];                     /* the kernel's (comm) */
+	char pyname[GS_THREAD_PYNAME_MAX]; /* threading.Thread.name as last read (PYNAME), "" none */
 	int is_main, exited, seen_gil_event, from_start;
 	uint64_t first_ns, end_ns;
 	uint64_t held_ns, held_offcpu_ns;
@@ -103,6 +108,7 @@ struct gs_thread {
 	uint64_t lost_while_alive; /* events the kernel or the probes lost while it lived: its figures may miss them */
 	int gil_index;             /* the GIL (interpreter) of its last GIL event: index in gils, -1 none */
 	uint32_t entry_frame;      /* the thread's own outermost Python function (below threading's), 0 unknown */
+	struct gs_convoy *convoy;  /* its holds and waits as convoy.h sees them, NULL: none yet */
 	struct gs_blame *blame;    /* who held the GIL while it waited */
 	size_t nblame, cap_blame;
 	/* state */
@@ -149,6 +155,7 @@ struct gs_gilstat {
 	uint64_t hold_waited_ns;
 	int drop_pending;
 	uint64_t drop_time, t_last;
+	uint32_t convoy_forced_by; /* the last release was a forced drop by this thread, 0: voluntary (convoy.h) */
 };
 
 /* One program a process ran: it starts at the process's start or at an exec(). */
@@ -192,8 +199,9 @@ struct gs_process {
 	char python_path[512];
 	char python_build[192]; /* "static, stripped" ... */
 	char mechanism[1024];
-	int drops_told_apart;   /* 1 or 0 from python.forced_drops_told_apart; -1: not said (format 1) */
-	char python_error[512]; /* why GIL events are not recorded for it (not CPython, unsupported...) */
+	int drops_told_apart;        /* 1 or 0 from python.forced_drops_told_apart; -1: not said (format 1) */
+	uint64_t switch_interval_us; /* python.switch_interval_us as last read from it, 0: not read */
+	char python_error[512];      /* why GIL events are not recorded for it (not CPython, unsupported...) */
 	/* python_*: the last CPython among its images (an exec does not erase it); is_python: the
 	 * current image is that CPython */
 	struct gs_image *images; /* the programs it ran, oldest first (meta.h) */
@@ -265,6 +273,7 @@ struct gs_analysis {
 	struct gs_stack_count *counts;
 	size_t ncounts, cap_counts;
 	uint64_t stack_samples, stack_errors, stack_rate_hz;
+	uint64_t names_read, names_failed; /* the recorder's names.read, names.failed (threads named, failed reads) */
 
 	uint64_t start_ns, end_ns, last_ns;
 	uint64_t lost_events;
@@ -315,9 +324,12 @@ int gs_analysis_load_hooked(struct gs_analysis *a, const char *path, const struc
 
 struct gs_thread *gs_analysis_thread(struct gs_analysis *a, uint32_t tid);
 
-/* A name for the thread: its comm when it is its own (3.14+ names OS threads after Python
- * threads), else the Python function it runs when known ("checksum_worker"), else the comm. */
+/* A label for the thread: its comm when it is its own (3.14+ names OS threads after Python
+ * threads, cut to 15 bytes), else the Python function it runs when known ("checksum_worker"),
+ * else the comm. */
 const char *gs_thread_label(const struct gs_analysis *a, const struct gs_thread *t);
+/* The thread's NAME in every output: its threading.Thread name when it was read, else its label. */
+const char *gs_thread_name(const struct gs_analysis *a, const struct gs_thread *t);
 
 /* "qualname (file:line)" of frame id into buf ("function (module)" for a native frame). */
 void gs_analysis_frame_name(const struct gs_analysis *a, uint32_t id, char *buf, size_t len);

@@ -44,6 +44,8 @@ static const struct run_field {
 	{ "stacks.rate_hz", F_U64, offsetof(struct gs_analysis, stack_rate_hz), 0 },
 	{ "tids.translated", F_U64, offsetof(struct gs_analysis, tids_translated), 0 },
 	{ "tids.unattributed", F_U64, offsetof(struct gs_analysis, tids_unattributed), 0 },
+	{ "names.read", F_U64, offsetof(struct gs_analysis, names_read), 0 },
+	{ "names.failed", F_U64, offsetof(struct gs_analysis, names_failed), 0 },
 };
 
 /* Format 1: "native.stats" held the figures as numbers separated by blanks, in table order. */
@@ -154,6 +156,8 @@ void gs_meta_process(struct gs_process *p, const struct gs_meta *m, uint64_t now
 		snprintf(p->mechanism, sizeof(p->mechanism), "%s", v);
 	} else if (strcmp(k, "python.forced_drops_told_apart") == 0 && m->is_number) {
 		p->drops_told_apart = m->u64 != 0;
+	} else if (strcmp(k, "python.switch_interval_us") == 0 && m->is_number) {
+		p->switch_interval_us = m->u64;
 	}
 }
 
@@ -184,6 +188,7 @@ void gs_meta_fork(struct gs_process *p, const struct gs_process *parent, uint64_
 	memcpy(p->python_build, parent->python_build, sizeof(p->python_build));
 	memcpy(p->mechanism, parent->mechanism, sizeof(p->mechanism));
 	p->drops_told_apart = parent->drops_told_apart;
+	p->switch_interval_us = parent->switch_interval_us;
 }
 
 void gs_meta_free(struct gs_process *p)

@@ -230,6 +230,11 @@ const char *gs_thread_label(const struct gs_analysis *a, const struct gs_thread 
 	return t->name[0] ? t->name : "?";
 }
 
+const char *gs_thread_name(const struct gs_analysis *a, const struct gs_thread *t)
+{
+	return t->pyname[0] ? t->pyname : gs_thread_label(a, t);
+}
+
 const uint32_t *gs_analysis_stack(const struct gs_analysis *a, uint64_t id, int *n)
 {
 	const uint32_t *v = id && id <= a->nstacks ? a->stacks[id - 1] : NULL;

@@ -83,6 +83,8 @@ enum gs_rec_type {
 	GS_REC_COUNTER = 18,  /* a counter sample (perf script input): arg64 = value, payload = event name */
 	GS_REC_NATFRAME = 19, /* native frame definition (same ids as PYFRAME): arg64 = id, arg = GS_NATFRAME_*
 				    flags, payload "function\0module\0"; PYSTACKs mix both kinds */
+	GS_REC_PYNAME = 20,   /* tid's Python thread name (threading.Thread.name) from time on: payload
+				    "name\0", UTF-8, under 128 bytes; again when the thread is renamed */
 };
 
 #define GS_RECFILE_MAX_STACK_FRAMES 1024 /* frames of one PYSTACK record */

@@ -30,10 +30,10 @@ static void print_strings(const char *p, size_t plen, int two)
 
 int gs_cmd_dump(int argc, char **argv)
 {
-	static const char *const names[] = { "?",          "META",      "GIL_WAIT", "GIL_WRITE", "DROPREQ",
-					     "SWITCH_OUT", "SWITCH_IN", "WAKEUP",   "FORK",      "EXIT",
-					     "COMM",       "LOST",      "THREAD",   "END",       "PROC_EXIT",
-					     "PYFRAME",    "STACK",     "SAMPLE",   "COUNTER",   "NATFRAME" };
+	static const char *const names[] = { "?",         "META",     "GIL_WAIT",  "GIL_WRITE", "DROPREQ", "SWITCH_OUT",
+					     "SWITCH_IN", "WAKEUP",   "FORK",      "EXIT",      "COMM",    "LOST",
+					     "THREAD",    "END",      "PROC_EXIT", "PYFRAME",   "STACK",   "SAMPLE",
+					     "COUNTER",   "NATFRAME", "PYNAME" };
 	struct gs_recreader *rd;
 	struct gs_rec r;
 	const void *payload;
@@ -71,7 +71,7 @@ int gs_cmd_dump(int argc, char **argv)
 				fputs(" (malformed)", stdout);
 			}
 		} else if (plen && (r.type == GS_REC_COMM || r.type == GS_REC_PYFRAME || r.type == GS_REC_NATFRAME ||
-				    r.type == GS_REC_COUNTER)) {
+				    r.type == GS_REC_COUNTER || r.type == GS_REC_PYNAME)) {
 			print_strings(payload, plen, r.type == GS_REC_PYFRAME || r.type == GS_REC_NATFRAME);
 		}
 		putchar('\n');

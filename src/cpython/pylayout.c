@@ -14,6 +14,35 @@
 #define STRINGS_312 \
 	.bytes_size = 0x10, .bytes_sval = 0x20, .uni_state = 0x20, .uni_length = 0x10, .uni_ascii_size = 0x28
 
+/* Objects and dicts (pyname.c), read with gdb from the pyenv builds' DWARF (3.9.18 to 3.13.0) and
+ * checked with ctypes on every interpreter here (type fields against __flags__, __basicsize__,
+ * __dictoffset__; ht_cached_keys just after ht_qualname; a Thread's `_name` found through the
+ * shared keys): PyTypeObject's fields do not move from 3.9 to 3.15, PyHeapTypeObject grows. */
+#define TYPES .type_basicsize = 32, .type_flags = 168, .type_dictoffset = 288, .dict_keys = 32, .dict_values = 40
+#define OBJ_39(cached, locals)                                                                        \
+	{                                                                                             \
+		TYPES, .frame_localsplus = locals, .local_mask = ~0ull, .frame_globals = 48,          \
+		       .attr_home = GS_ATTR_DICTOFFSET, .type_cached_keys = cached, .keys_legacy = 1, \
+		       .uni_compact_size = 72                                                         \
+	}
+#define OBJ_311                                                                                         \
+	{                                                                                               \
+		TYPES, .frame_localsplus = 72, .local_mask = ~0ull, .frame_globals = 8,                 \
+		       .attr_home = GS_ATTR_VALUES_311, .type_cached_keys = 872, .uni_compact_size = 72 \
+	}
+#define OBJ_312                                                                                         \
+	{                                                                                               \
+		TYPES, .frame_localsplus = 72, .local_mask = ~0ull, .frame_globals = 24,                \
+		       .attr_home = GS_ATTR_TAGGED_312, .type_cached_keys = 880, .uni_compact_size = 56 \
+	}
+/* 3.13+: frame_localsplus comes from _Py_DebugOffsets; f_globals is the fourth field from 3.12 on
+ * (pycore_frame.h, 3.14's pycore_interpframe_structs.h) */
+#define OBJ_313(cached, mask)                                                                    \
+	{                                                                                        \
+		TYPES, .local_mask = mask, .frame_globals = 24, .attr_home = GS_ATTR_INLINE_313, \
+		       .type_cached_keys = cached, .values_skip = 8, .uni_compact_size = 56      \
+	}
+
 static const struct gs_pylayout layouts[] = {
 	{
 		.major = 3,
@@ -49,6 +78,7 @@ static const struct gs_pylayout layouts[] = {
 			   .code_firstlineno = 40,
 			   .code_adaptive = 0,
 			   STRINGS_39 },
+		.obj = OBJ_39(864, 360),
 		.verified = "3.9.18 (pyenv, DWARF)",
 	},
 	{
@@ -84,6 +114,7 @@ static const struct gs_pylayout layouts[] = {
 			   .code_firstlineno = 40,
 			   .code_adaptive = 0,
 			   STRINGS_39 },
+		.obj = OBJ_39(872, 352),
 		.verified = "3.10.13 (pyenv, DWARF)",
 	},
 	{
@@ -120,6 +151,7 @@ static const struct gs_pylayout layouts[] = {
 			   .code_firstlineno = 0x48,
 			   .code_adaptive = 0xb8,
 			   STRINGS_39 },
+		.obj = OBJ_311,
 		.verified = "3.11.7 (pyenv, DWARF), 3.11.2 (Debian, machine code), 3.11.2 Py_DEBUG (DWARF)",
 	},
 	{
@@ -157,6 +189,7 @@ static const struct gs_pylayout layouts[] = {
 			   .code_firstlineno = 0x44,
 			   .code_adaptive = 0xc0,
 			   STRINGS_312 },
+		.obj = OBJ_312,
 		.verified = "3.12.1 (pyenv, DWARF)",
 	},
 	/* 3.13+: the frame chain is current_frame -> previous, C-owned frames (owner >= 3) mark
@@ -178,6 +211,7 @@ static const struct gs_pylayout layouts[] = {
 			   .owner_skip = 3,
 			   .frame_is_entry = -1,
 			   .code_mask = ~0ull },
+		.obj = OBJ_313(880, ~0ull),
 		.verified = "3.13.0 (pyenv, DWARF), 3.13.5 (Debian, _Py_DebugOffsets)",
 	},
 	{
@@ -196,6 +230,7 @@ static const struct gs_pylayout layouts[] = {
 			   .owner_skip = 3,
 			   .frame_is_entry = -1,
 			   .code_mask = ~3ull },
+		.obj = OBJ_313(880, ~3ull),
 		.verified = "3.14.10 (Debian, _Py_DebugOffsets)",
 	},
 	{
@@ -214,6 +249,7 @@ static const struct gs_pylayout layouts[] = {
 			   .owner_skip = 3,
 			   .frame_is_entry = -1,
 			   .code_mask = ~3ull },
+		.obj = OBJ_313(888, ~3ull),
 		.verified = "3.15.2 (Debian, _Py_DebugOffsets)",
 	},
 };
@@ -247,7 +283,7 @@ struct do_pos {
 	/* the GIL and the thread state */
 	unsigned ceval_gil, gil, locked, holder, ts_size, thread_id, native_tid;
 	/* the stack walker */
-	unsigned threads_head, ts_frame, fr_previous, fr_code, fr_instr, fr_owner;
+	unsigned threads_head, ts_frame, fr_previous, fr_code, fr_instr, fr_owner, fr_localsplus;
 	unsigned co_filename, co_name, co_qualname, co_linetable, co_firstlineno, co_adaptive;
 	unsigned by_size, by_sval, un_state, un_length, un_ascii;
 };
@@ -266,6 +302,7 @@ static const struct do_pos do_positions[] = {
 	  .fr_previous = 232,
 	  .fr_code = 240,
 	  .fr_instr = 248,
+	  .fr_localsplus = 256,
 	  .fr_owner = 264,
 	  .co_filename = 280,
 	  .co_name = 288,
@@ -291,6 +328,7 @@ static const struct do_pos do_positions[] = {
 	  .fr_previous = 256,
 	  .fr_code = 264,
 	  .fr_instr = 272,
+	  .fr_localsplus = 280,
 	  .fr_owner = 288,
 	  .co_filename = 320,
 	  .co_name = 328,
@@ -316,6 +354,7 @@ static const struct do_pos do_positions[] = {
 	  .fr_previous = 320,
 	  .fr_code = 328,
 	  .fr_instr = 336,
+	  .fr_localsplus = 344,
 	  .fr_owner = 352,
 	  .co_filename = 384,
 	  .co_name = 392,
@@ -356,10 +395,10 @@ static const struct do_pos *do_pos_find(unsigned minor)
 static int do_stack(struct gs_pylayout *l, const struct do_pos *d, const uint8_t *b, size_t len)
 {
 	struct gs_pystack_layout s = l->stack;
-	const unsigned small[] = { d->ts_frame,       d->native_tid,  d->fr_previous, d->fr_code,     d->fr_instr,
-				   d->fr_owner,       d->co_filename, d->co_name,     d->co_qualname, d->co_linetable,
-				   d->co_firstlineno, d->co_adaptive, d->by_size,     d->by_sval,     d->un_state,
-				   d->un_length,      d->un_ascii };
+	const unsigned small[] = { d->ts_frame,       d->native_tid,  d->fr_previous,  d->fr_code,     d->fr_instr,
+				   d->fr_owner,       d->co_filename, d->co_name,      d->co_qualname, d->co_linetable,
+				   d->co_firstlineno, d->co_adaptive, d->by_size,      d->by_sval,     d->un_state,
+				   d->un_length,      d->un_ascii,    d->fr_localsplus };
 
 	if (len < GS_PYLAYOUT_DEBUG_OFFSETS_LEN || memcmp(b, "xdebugpy", 8) != 0)
 		return -1;
@@ -391,6 +430,7 @@ static int do_stack(struct gs_pylayout *l, const struct do_pos *d, const uint8_t
 	    s.bytes_sval > 128)
 		return -1;
 	l->stack = s;
+	l->obj.frame_localsplus = (uint32_t)u64at(b, d->fr_localsplus);
 	l->tstate_native_tid = (uint32_t)u64at(b, d->native_tid);
 	l->have_stack = 1;
 	return 0;

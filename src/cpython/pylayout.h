@@ -1,8 +1,9 @@
 /* pylayout.h - everything gilscope knows about where CPython keeps things, per version, as data.
  *
  * One table, one row per CPython minor version (and build kind): the offsets the GIL-location
- * code (python.c: the GIL, its holder, the thread id) and the stack walker (pystack.c: thread
- * states, frames, code objects, strings) read. Adding a version = adding a row; neither
+ * code (python.c: the GIL, its holder, the thread id), the stack walker (pystack.c: thread
+ * states, frames, code objects, strings) and the thread-name reader (pyname.c: frame locals,
+ * types, instance attributes, dict keys, non-ASCII strings) read. Adding a version = adding a row; neither
  * python.c nor pystack.c changes. Rows for 3.9 to 3.12 hold every number (read with gdb from
  * the DWARF of the builds named in `verified`); rows for 3.13+ hold what _Py_DebugOffsets does
  * not say, and gs_pylayout_from_debug_offsets, the one parser of that structure, fills the rest
@@ -40,6 +41,29 @@ struct gs_pystack_layout {
 	uint32_t uni_state, uni_length, uni_ascii_size; /* PyUnicodeObject, compact ASCII (DO) */
 };
 
+/* Where an instance keeps its attributes (pyname.c). */
+enum gs_attr_home {
+	GS_ATTR_DICTOFFSET = 1, /* 3.9, 3.10: a dict at the type's tp_dictoffset */
+	GS_ATTR_VALUES_311,     /* 3.11: (managed dict) a values array at obj-32, else a dict at obj-24 */
+	GS_ATTR_TAGGED_312,     /* 3.12: at obj-24, a values array's address - 1 (odd), or a dict */
+	GS_ATTR_INLINE_313,     /* 3.13+: values inline at obj+tp_basicsize (when `valid`), else a dict at obj-24 */
+};
+
+/* Objects, types, dicts and strings, for reading a Thread's name (pyname.c). */
+struct gs_pyobj_layout {
+	uint32_t frame_localsplus; /* f_localsplus (3.9, 3.10), _PyInterpreterFrame.localsplus (DO) */
+	uint64_t local_mask;       /* 3.14+: locals are tagged _PyStackRefs */
+	uint32_t frame_globals;    /* f_globals (a plain pointer in every version) */
+	enum gs_attr_home attr_home;
+	uint32_t type_basicsize, type_flags, type_dictoffset, type_cached_keys; /* ht_cached_keys */
+	uint32_t dict_keys, dict_values;                                        /* PyDictObject.ma_keys, ma_values */
+	uint32_t values_skip;      /* 3.13+: PyDictValues' header before values[] */
+	int keys_legacy;           /* 3.9, 3.10: dk_size at 8, dk_nentries at 32, indices at 40, 24-byte entries;
+			   * else dk_log2_size, dk_log2_index_bytes, dk_kind at 8, 9, 10, dk_nentries at 24,
+			   * indices at 32, 16-byte entries unless dk_kind is 0 (general) */
+	uint32_t uni_compact_size; /* PyCompactUnicodeObject: where a non-ASCII string's characters start */
+};
+
 struct gs_pylayout {
 	unsigned major, minor;
 	int debug;         /* -1 any, 0 release, 1 Py_DEBUG */
@@ -69,7 +93,8 @@ struct gs_pylayout {
 	 * held them and they fit together) */
 	int have_stack;
 	struct gs_pystack_layout stack;
-	const char *verified; /* where the numbers were checked */
+	struct gs_pyobj_layout obj; /* thread names (the interval: the GIL's first field, before last_holder) */
+	const char *verified;       /* where the numbers were checked */
 };
 
 /* The layout for version major.minor (debug build or not), or NULL when unknown. */

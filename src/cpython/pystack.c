@@ -121,6 +121,8 @@ void gs_pystacks_free(struct gs_pystacks *ps)
 	free(ps);
 }
 
+const struct gs_pystack_layout *gs_pystacks_layout(const struct gs_pystacks *ps) { return &ps->l; }
+
 void gs_pystacks_stats(const struct gs_pystacks *ps, uint64_t *walks, uint64_t *errors)
 {
 	*walks = ps->walks;
@@ -411,6 +413,7 @@ int gs_pystacks_sample(struct gs_pystacks *ps, gs_mem_reader read, void *ctx,
 					frames[n].entry =
 						ps->l.legacy || (ps->l.frame_is_entry >= 0 && fb[ps->l.frame_is_entry]);
 					frames[n].entry_addr = 0;
+					frames[n].addr = frame;
 					n++;
 				}
 			}

@@ -33,6 +33,7 @@ struct gs_pyframe {
 	uint32_t gen;        /* bumped when the address is found reused by another code object */
 	uint32_t entry;      /* the outermost frame run by one call of the evaluation loop (C frame) */
 	uint64_t entry_addr; /* 3.12+, entry frames: where that call keeps its own frame (on the C stack) */
+	uint64_t addr;       /* the frame itself (PyFrameObject, _PyInterpreterFrame): its locals (pyname.h) */
 };
 
 struct gs_pystacks;
@@ -57,6 +58,9 @@ int gs_pystacks_sample(struct gs_pystacks *ps, gs_mem_reader read, void *ctx,
 
 /* Name, file and first line of a code object seen by the walker (cached). 0 or -ENOENT. */
 int gs_pystacks_code(struct gs_pystacks *ps, uint64_t code, const char **qualname, const char **filename);
+
+/* The layouts the walker reads with (pyname.h reads thread names with the same). */
+const struct gs_pystack_layout *gs_pystacks_layout(const struct gs_pystacks *ps);
 
 /* Counters: samples, torn or failed reads. */
 void gs_pystacks_stats(const struct gs_pystacks *ps, uint64_t *walks, uint64_t *errors);

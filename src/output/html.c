@@ -236,7 +236,7 @@ int gs_html_report(const char *path, const struct gs_analysis_opts *opts, FILE *
 		char name[41], label[80];
 		/* at most 40 bytes, whole characters, controls and bidi overrides made visible as in
 		 * the summary (the canvas draws it and the tooltip shows it) */
-		gs_esc_term_buf(name, sizeof(name), gs_thread_label(&a, t));
+		gs_esc_term_buf(name, sizeof(name), gs_thread_name(&a, t));
 		snprintf(label, sizeof(label), "%s%s %u", t->is_main ? "* " : "", name, t->tid);
 		fprintf(out, "%s{\"tid\": %u, \"label\": ", i ? "," : "", t->tid);
 		gs_esc_json_script(out, label);

@@ -187,7 +187,7 @@ static void describe_thread(struct pf *f, const struct gs_thread *t, int force)
 	if (known(f, thread_uuid(t->pid, t->tid)) && !force)
 		return;
 	describe_process(f, t->pid);
-	snprintf(name, sizeof(name), "%s%.40s", t->is_main ? "* " : "", gs_thread_label(f->a, t));
+	snprintf(name, sizeof(name), "%s%.40s", t->is_main ? "* " : "", gs_thread_name(f->a, t));
 	pb_uint(&thd, THD_PID, t->pid);
 	pb_uint(&thd, THD_TID, t->tid);
 	pb_str(&thd, THD_NAME, name);

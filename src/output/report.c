@@ -1,6 +1,7 @@
 /* report.c - text table and JSON. */
 #define _GNU_SOURCE
 #include "output/report.h"
+#include "output/convoy.h"
 
 #include "base/escape.h"
 #include "base/util.h"
@@ -34,6 +35,16 @@ static const char *term(char *buf, size_t len, const char *s)
 }
 
 static const struct gs_gilstat empty_gil;
+
+/* Threads of Python processes, other than main threads, that took the GIL but have no Python
+ * name: started outside threading (C code, _thread), or gone before the sampler read it. */
+static uint64_t unnamed_threads(const struct gs_analysis *a)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < a->nthreads; i++)
+		n += !a->threads[i].is_main && a->threads[i].acquisitions && !a->threads[i].pyname[0];
+	return n;
+}
 static void longest_holds(const struct gs_analysis *a, FILE *out, int n);
 static void stack_line(const struct gs_analysis *a, uint64_t stack, int depth, char *buf, size_t len);
 static void json_stack(const struct gs_analysis *a, FILE *out, uint64_t stack);
@@ -180,7 +191,7 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 		if (t->gil_index >= 0 && gils_used(a, t->pid) > 1) {
 			/* several GILs in this process: the name says which one the thread used */
 			char nm[32];
-			gs_esc_term_buf(nm, 13, gs_thread_label(a, t));
+			gs_esc_term_buf(nm, 13, gs_thread_name(a, t));
 			snprintf(nm + strlen(nm), sizeof(nm) - strlen(nm), "@%d", a->gils[t->gil_index].number);
 			fprintf(out,
 				"%-3s%-8u %-16s %9s %6.1f %6.1f %6.1f %6.1f %6.1f %8" PRIu64 " %7" PRIu64 " %9" PRIu64
@@ -193,7 +204,7 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 		fprintf(out,
 			"%-3s%-8u %-16s %9s %6.1f %6.1f %6.1f %6.1f %6.1f %8" PRIu64 " %7" PRIu64 " %9" PRIu64
 			" %10s %10s\n",
-			t->is_main ? "*" : "", t->tid, term(label, sizeof(label), gs_thread_label(a, t)), d1,
+			t->is_main ? "*" : "", t->tid, term(label, sizeof(label), gs_thread_name(a, t)), d1,
 			pct(t->held_ns, lt), pct(t->wait_ns, lt), pct(t->run_nogil_ns, lt), pct(t->sleeping_ns, lt),
 			pct(t->runnable_ns, lt), t->acquisitions, t->forced_drops, t->releases - t->forced_drops, d2,
 			d3);
@@ -205,6 +216,7 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 	if (hidden)
 		fprintf(out, "   (%zu threads of other processes (children that exec'd other programs) not listed)\n",
 			hidden);
+	gs_convoy_text(a, out);
 	if (a->ntop_holds) {
 		fputc('\n', out);
 		longest_holds(a, out, 3);
@@ -218,6 +230,12 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 	fprintf(out, "\n* main thread. HELD: holds the GIL; WAIT: waiting for it; NOGIL: on a CPU without it; SLEEP: "
 		     "blocked (S/D), not for the GIL;\nRUNQ: runnable, waiting for a CPU, not for the GIL. FORCED: "
 		     "releases asked for by a waiter (switch interval).\n");
+	if (a->names_read)
+		fprintf(out,
+			"NAME: threading.Thread.name (%" PRIu64 " read from the program; %" PRIu64
+			" other threads started outside threading or ended before it was read: a label from their "
+			"function).\n",
+			a->names_read, unnamed_threads(a));
 	fprintf(out, "lost events: %" PRIu64, a->lost_events);
 	if (a->tids_unattributed)
 		fprintf(out, ", GIL events of another PID namespace whose thread was not found: %" PRIu64,
@@ -289,6 +307,9 @@ static void json_run(const struct gs_analysis *a, FILE *out)
 	kv(out, "stack_samples", a->stack_samples);
 	kv(out, "stack_errors", a->stack_errors);
 	kv(out, "stack_rate_hz", a->stack_rate_hz);
+	kv(out, "threads_named", a->names_read);
+	kv(out, "thread_name_read_failures", a->names_failed);
+	kv(out, "threads_unnamed", unnamed_threads(a));
 	if (a->have_native) {
 		fputs(", \"native_stacks\": {", out);
 		for (size_t i = 0; i < GS_ARRAY_SIZE(gs_native_fields); i++)
@@ -327,6 +348,10 @@ static void json_process(const struct gs_analysis *a, FILE *out, const struct gs
 	kv(out, "drop_requests", mg->drop_requests);
 	kv(out, "drop_request_latency_avg_ns", mg->drop_latency_n ? mg->drop_latency_sum_ns / mg->drop_latency_n : 0);
 	kv(out, "drop_request_latency_max_ns", mg->drop_latency_max_ns);
+	if (p->switch_interval_us)
+		kv(out, "switch_interval_ns", p->switch_interval_us * 1000);
+	else
+		fputs(", \"switch_interval_ns\": null", out);
 	fputs(", \"gils\": [", out);
 	for (size_t k = 0; k < a->ngils; k++) {
 		const struct gs_gilstat *g = &a->gils[k];
@@ -372,6 +397,13 @@ static void json_waited_behind(const struct gs_analysis *a, FILE *out, const str
 static void json_thread(const struct gs_analysis *a, FILE *out, const struct gs_thread *t)
 {
 	fprintf(out, "{\"pid\": %u, \"tid\": %u, \"name\": ", t->pid, t->tid);
+	gs_esc_json(out, gs_thread_name(a, t));
+	fputs(", \"python_name\": ", out);
+	if (t->pyname[0])
+		gs_esc_json(out, t->pyname);
+	else
+		fputs("null", out);
+	fputs(", \"comm\": ", out);
 	gs_esc_json(out, t->name);
 	fputs(", \"label\": ", out);
 	gs_esc_json(out, gs_thread_label(a, t));
@@ -401,6 +433,7 @@ static void json_thread(const struct gs_analysis *a, FILE *out, const struct gs_
 	kv(out, "longest_hold_ns", t->longest_hold_ns);
 	kv(out, "longest_wait_ns", t->longest_wait_ns);
 	kv(out, "lost_events_while_alive", t->lost_while_alive);
+	gs_convoy_json(a, out, t);
 	json_waited_behind(a, out, t);
 	json_wait_sites(a, out, t);
 	fputs("}", out);
@@ -429,7 +462,7 @@ void gs_report_json(const struct gs_analysis *a, FILE *out)
 {
 	const struct gs_thread **v = sorted_threads(a);
 
-	fputs("{\"schema\": \"gilscope.report/1\"", out);
+	fputs("{\"schema\": \"gilscope.report/2\"", out);
 	json_python(a, out);
 	json_run(a, out);
 	fputs(", \"processes\": [", out);
@@ -508,7 +541,7 @@ static int cmp_blame(const void *x, const void *y)
 static const char *thread_name(const struct gs_analysis *a, uint32_t tid, char *buf, size_t len)
 {
 	const struct gs_thread *t = gs_analysis_thread((struct gs_analysis *)a, tid);
-	return term(buf, len, t ? gs_thread_label(a, t) : "?");
+	return term(buf, len, t ? gs_thread_name(a, t) : "?");
 }
 
 static void longest_holds(const struct gs_analysis *a, FILE *out, int n)
@@ -666,7 +699,7 @@ void gs_report_blame(const struct gs_analysis *a, FILE *out, size_t max_holders)
 		for (size_t k = 0; k < t->nblame; k++)
 			total += b[k].ns;
 		fmt_dur(d1, sizeof(d1), total);
-		fprintf(out, "  TID %u (%s%s) waited %s:\n", t->tid, term(name, sizeof(name), gs_thread_label(a, t)),
+		fprintf(out, "  TID %u (%s%s) waited %s:\n", t->tid, term(name, sizeof(name), gs_thread_name(a, t)),
 			t->is_main ? ", main" : "", d1);
 		{
 			/* where it waited: each wait's time by the stack sampled first during it (a
@@ -731,6 +764,7 @@ void gs_report_blame(const struct gs_analysis *a, FILE *out, size_t max_holders)
 			"  (\"in ...\": the holder's stacks sampled while that thread waited, %" PRIu64
 			" samples at %" PRIu64 " Hz)\n",
 			a->stack_samples, a->stack_rate_hz);
+	gs_convoy_text(a, out);
 	longest_holds(a, out, GS_TOP_HOLDS);
 	lost_note(a, v, out, 1);
 	free(v);

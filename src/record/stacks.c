@@ -8,6 +8,7 @@
 #include "cpython/pystack.h"
 #include "record/intern.h"
 #include "record/natsample.h"
+#include "record/tnames.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@ struct gs_stacks {
 	struct gs_pystacks *walker; /* NULL once the process is gone */
 	struct gs_natsampler *nat;  /* --native (NULL: off) */
 	struct gs_intern *ids;
+	struct gs_tnames *names; /* Python thread names, the switch interval */
 	pid_t pid;
 	struct gs_tidmap *tidmap;
 	uint64_t samples, unattributed;
@@ -172,6 +174,7 @@ static void on_stack(uint32_t tid, const struct gs_pyframe *f, int n, void *arg)
 		s->unattributed++;
 		return;
 	}
+	gs_tnames_sample(s->names, s->walker, read_target, &s->pid, tid, f, n, now);
 	if (s->nat) {
 		n = merge_native(s, tid, f, n, ids, now);
 	} else {
@@ -201,6 +204,7 @@ void gs_stacks_sample(struct gs_stacks *s)
 	if (!s || !s->walker)
 		return;
 	gs_natsampler_drain(s->nat); /* the newest native copies, just before the Python reads */
+	gs_tnames_tick(s->names, read_target, &s->pid, gs_now_ns());
 	err = gs_pystacks_sample(s->walker, read_target, &s->pid, on_stack, s);
 	if (err == -ESRCH) {
 		gs_pystacks_free(s->walker); /* the process is gone */
@@ -255,6 +259,7 @@ struct gs_stacks *gs_stacks_start(const struct gs_python *py, const struct gs_st
 	s->ids = gs_intern_new();
 	s->pid = py->pid;
 	s->tidmap = o->tidmap;
+	s->names = gs_tnames_new(py, emit);
 	if (o->native) {
 		s->nat = gs_natsampler_open(py->pid, o->ncpu, o->tp_switch, o->sample_hz,
 					    o->native_stack ? o->native_stack : GS_NATSAMPLE_DEFAULT_STACK, why,
@@ -277,6 +282,7 @@ void gs_stacks_finish(struct gs_stacks *s)
 		return;
 	if (s->walker)
 		gs_pystacks_stats(s->walker, &walks, &errors);
+	gs_tnames_finish(s->names);
 	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)s->samples);
 	gs_emit_meta(&s->emit, 0, "stacks.samples", buf);
 	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)errors);
@@ -315,6 +321,7 @@ void gs_stacks_free(struct gs_stacks *s)
 		return;
 	gs_natsampler_close(s->nat);
 	gs_pystacks_free(s->walker);
+	gs_tnames_free(s->names);
 	gs_intern_free(s->ids);
 	free(s);
 }
