@@ -52,11 +52,11 @@ struct gs_inline {
 	uint64_t trampolines; /* address of the trampoline page in the target (GS_INLINE_TRAMP_SIZE bytes) */
 	uint64_t ring_addr;   /* address of the ring's mapping in the target (size bytes) */
 	size_t site_off[GS_INLINE_MAX_SITES]; /* where each store's trampoline starts */
-	uint64_t stuck_since; /* when the reader first waited on an uncommitted slot */
-	uint64_t skipped;     /* slots never committed (writer killed mid-way) */
-	uint64_t last_ns;     /* the time of the last event read (events never go back in slot order) */
-	uint64_t clamped;     /* events the conversion would have put before the one ahead of them */
-	uint64_t settled_ns;  /* every event not read yet is stamped at or after this (see gs_inline_drain) */
+	uint64_t stuck_since;                 /* when the reader first waited on an uncommitted slot */
+	uint64_t skipped;                     /* slots never committed (writer killed mid-way) */
+	uint64_t last_ns;                     /* the time of the last event read (events never go back in slot order) */
+	uint64_t clamped;                     /* events the conversion would have put before the one ahead of them */
+	uint64_t settled_ns; /* every event not read yet is stamped at or after this (see gs_inline_drain) */
 	/* TSC -> CLOCK_MONOTONIC: ns = ref_ns + (tsc - ref_tsc) * ns_per_tick, re-anchored at every
 	 * drain; the rate is the kernel's (perf's time_mult/time_shift) when published, else
 	 * measured against CLOCK_MONOTONIC since the start (cal_*). */

@@ -179,7 +179,8 @@ static void take_over(struct gs_session *S, struct gs_threads *ts, uint64_t tram
 {
 	char why[1024];
 	if (!S->probes.py.pid) {
-		gs_warn("process %d carries the inline GIL probes of gilscope process %d, which is gone, and its CPython "
+		gs_warn("process %d carries the inline GIL probes of gilscope process %d, which is gone, and its "
+			"CPython "
 			"was not found: they stay (harmless: their events are dropped)",
 			(int)ts->pid, (int)owner);
 		return;
@@ -240,7 +241,7 @@ int gs_session_attach(struct gs_session *S, int sfd)
 	}
 	if (gs_threads_seize(&ts, o->pid, why, sizeof(why)) < 0 || attach_held(S, &ts, found, why, sizeof(why)) < 0) {
 		gs_threads_release(&ts);
-		gs_pyprobes_detach(&S->probes);
+		gs_pyprobes_detach(&S->probes, 0);
 		gs_err("%s", why);
 		return -1;
 	}
@@ -249,7 +250,7 @@ int gs_session_attach(struct gs_session *S, int sfd)
 	gs_info("recording process %d%s; Ctrl-C to stop", (int)o->pid,
 		o->duration > 0 ? " for the given duration" : "");
 	gs_session_loop(S, sfd, pidfd, -1);
-	gs_pyprobes_detach(&S->probes); /* the process as it was: its code, no trampoline, no ring */
+	gs_pyprobes_detach(&S->probes, S->exited); /* the process as it was: its code, no trampoline, no ring */
 	if (pidfd >= 0)
 		close(pidfd);
 	return 0;

@@ -185,8 +185,7 @@ static int ring_map_cb(const struct gs_map *m, void *arg)
 	return 0;
 }
 
-int gs_pyprobes_unpatch(const struct gs_pyprobes *p, struct gs_threads *ts, uint64_t tramp, char *why,
-			size_t whylen)
+int gs_pyprobes_unpatch(const struct gs_pyprobes *p, struct gs_threads *ts, uint64_t tramp, char *why, size_t whylen)
 {
 	const struct gs_inline_target *tg = &p->tg;
 	struct gs_range r[GS_INLINE_MAX_SITES + 1];
@@ -285,7 +284,7 @@ static size_t ring_sharers(const struct gs_pyprobes *p, ino_t inode, pid_t *out,
 	return n;
 }
 
-void gs_pyprobes_detach(struct gs_pyprobes *p)
+void gs_pyprobes_detach(struct gs_pyprobes *p, int target_gone)
 {
 	char why[1024] = "";
 	pid_t kids[64];
@@ -296,7 +295,7 @@ void gs_pyprobes_detach(struct gs_pyprobes *p)
 		return;
 	if (p->il.memfd >= 0 && fstat(p->il.memfd, &st) == 0)
 		nkids = ring_sharers(p, st.st_ino, kids, GS_ARRAY_SIZE(kids));
-	if (kill(p->py.pid, 0) == 0 && detach_one(p, p->py.pid, why, sizeof(why)) < 0)
+	if (!target_gone && kill(p->py.pid, 0) == 0 && detach_one(p, p->py.pid, why, sizeof(why)) < 0)
 		gs_warn("%s; the inline probes stay in process %d (harmless: their events are dropped)", why,
 			(int)p->py.pid);
 	for (size_t i = 0; i < nkids; i++)

@@ -64,11 +64,10 @@ int gs_pyprobes_attach(struct gs_pyprobes *p, struct gs_threads *ts, const struc
 /* Process ts->pid (held, with the located CPython's code at the same addresses) carries inline
  * probes with trampolines at tramp: the original bytes back, then the trampolines and every
  * gilscope ring mapping unmapped once no thread is inside. 0 or -errno with why. */
-int gs_pyprobes_unpatch(const struct gs_pyprobes *p, struct gs_threads *ts, uint64_t tramp, char *why,
-			size_t whylen);
-/* Detach: unpatches the attached process and every process that maps this recording's ring (its
- * children forked meanwhile); warnings say what could not be done. */
-void gs_pyprobes_detach(struct gs_pyprobes *p);
+int gs_pyprobes_unpatch(const struct gs_pyprobes *p, struct gs_threads *ts, uint64_t tramp, char *why, size_t whylen);
+/* Detach: unpatches the attached process (unless it is gone: target_gone) and every process that
+ * maps this recording's ring (its children forked meanwhile); warnings say what could not be done. */
+void gs_pyprobes_detach(struct gs_pyprobes *p, int target_gone);
 /* Opens the probe events of task tid (and of the tasks it creates later). */
 int gs_pyprobes_open(struct gs_pyprobes *p, struct gs_evlist *el, pid_t tid, char *why, size_t whylen);
 /* Are uprobe events defined (there is something to open per task)? */

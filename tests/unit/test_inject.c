@@ -39,8 +39,8 @@ static void test_inject_regs_layout(void **state)
 	const uint64_t args[6] = { 1, 2, 3, 4, 5, 6 };
 	(void)state;
 	memset(&saved, 0xa5, sizeof(saved));
-	saved.orig_rax = 202;                      /* stopped in futex() */
-	saved.rax = (unsigned long long)-512;      /* -ERESTARTSYS */
+	saved.orig_rax = 202;                 /* stopped in futex() */
+	saved.rax = (unsigned long long)-512; /* -ERESTARTSYS */
 	gs_inject_regs(&saved, 0x401000, 9, args, &out);
 	assert_int_equal(out.rip, 0x401000);
 	assert_int_equal(out.rax, 9);
