@@ -233,7 +233,10 @@ int gs_session_attach(struct gs_session *S, int sfd)
 
 	S->target = o->pid;
 	command_meta(S, o->pid);
-	if (gs_pyprobes_find(&S->probes, o->pid, why, sizeof(why)) < 0) {
+	if (o->no_gil) {
+		gs_emit_meta(&S->emit, (uint32_t)o->pid, "python.error", "GIL detection turned off (--no-gil-detect)");
+		found = 0;
+	} else if (gs_pyprobes_find(&S->probes, o->pid, why, sizeof(why)) < 0) {
 		gs_warn("%s", why);
 		gs_warn("recording thread states only (no GIL events)");
 		gs_emit_meta(&S->emit, (uint32_t)o->pid, "python.error", why);
