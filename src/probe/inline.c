@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #define NSLOTS (1u << 20) /* 32 MiB: more than a second of the busiest program */
-#define TRAMP_SIZE 16384u
+#define TRAMP_SIZE GS_INLINE_TRAMP_SIZE
 
 struct span {
 	const char *path;
@@ -39,9 +39,32 @@ static int span_cb(const struct gs_map *m, void *arg)
 	return 0;
 }
 
+/* The default ops: the guardian (ptrace.h, tracer.h). */
+static int guardian_syscall(void *ctx, pid_t pid, uint64_t scratch, long nr, const uint64_t args[6], int64_t *ret,
+			    int *pending_sig)
+{
+	(void)ctx;
+	return gs_ptrace_syscall(pid, scratch, nr, args, ret, pending_sig);
+}
+
+static int guardian_write(void *ctx, pid_t pid, uint64_t addr, const void *src, size_t len)
+{
+	(void)ctx;
+	return gs_ptrace_write(pid, addr, src, len);
+}
+
+static int guardian_fs_base(void *ctx, pid_t pid, uint64_t *fs)
+{
+	(void)ctx;
+	return gs_ptrace_fs_base(pid, fs);
+}
+
+static const struct gs_inline_ops guardian_ops = { guardian_syscall, guardian_write, guardian_fs_base, NULL };
+
 /* A stopped tracee that system calls are run in (at scratch: take_gil's first bytes, restored
  * after each call). */
 struct remote {
+	const struct gs_inline_ops *ops;
 	pid_t pid;
 	uint64_t scratch;
 	int *pending_sig;
@@ -55,18 +78,18 @@ static int64_t rcall(struct remote *t, long nr, uint64_t a0, uint64_t a1, uint64
 {
 	uint64_t args[6] = { a0, a1, a2, a3, a4, a5 };
 	int64_t ret = -1;
-	*err = gs_ptrace_syscall(t->pid, t->scratch, nr, args, &ret, t->pending_sig);
+	*err = t->ops->syscall(t->ops->ctx, t->pid, t->scratch, nr, args, &ret, t->pending_sig);
 	return ret;
 }
 
 /* Offset of the thread id in the thread's TCB (glibc's struct pthread.tid, x86_glibc.h), checked
  * against the main thread: the value at %fs:off must be its tid. */
-static int find_tid_offset(pid_t pid, uint32_t *off)
+static int find_tid_offset(const struct gs_inline_ops *ops, pid_t pid, uint32_t *off)
 {
 	uint64_t fs;
 	uint32_t v;
 	static const uint32_t candidates[] = GS_GLIBC_PTHREAD_TID_CANDIDATES;
-	if (gs_ptrace_fs_base(pid, &fs) < 0 || fs == 0)
+	if (ops->fs_base(ops->ctx, pid, &fs) < 0 || fs == 0)
 		return -ENOENT;
 	for (size_t i = 0; i < GS_ARRAY_SIZE(candidates); i++)
 		if (gs_mem_read(pid, fs + candidates[i], &v, 4) == 0 && v == (uint32_t)pid) {
@@ -177,9 +200,9 @@ static int map_ring(struct remote *t, struct gs_inline *il, uint64_t tramp, uint
 		return err;
 	}
 	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)getpid(), il->memfd);
-	if ((err = gs_ptrace_write(t->pid, tramp + TRAMP_SIZE - 64, path, strlen(path) + 1)) < 0)
+	if ((err = t->ops->write(t->ops->ctx, t->pid, tramp + GS_INLINE_OWNER_OFF, path, strlen(path) + 1)) < 0)
 		goto fail_ptrace;
-	r = rcall(t, SYS_open, tramp + TRAMP_SIZE - 64, O_RDWR | O_CLOEXEC, 0, 0, 0, 0, &err);
+	r = rcall(t, SYS_open, tramp + GS_INLINE_OWNER_OFF, O_RDWR | O_CLOEXEC, 0, 0, 0, 0, &err);
 	if (err < 0)
 		goto fail_ptrace;
 	if (r < 0) {
@@ -248,7 +271,7 @@ static size_t emit_trampolines(uint8_t *code, const struct gs_inline_target *tg,
 		const struct gs_inline_site *st = &tg->sites[i];
 		uint64_t at = tramp + o;
 		struct x86_ref ref;
-		if (o + 256 > TRAMP_SIZE - 64)
+		if (o + 256 > GS_INLINE_OWNER_OFF)
 			return 0;
 		uint32_t kind = (uint32_t)site_kind(st) | (uint32_t)i << 8;
 		site_off[i] = o;
@@ -274,17 +297,22 @@ static size_t emit_trampolines(uint8_t *code, const struct gs_inline_target *tg,
 	return o;
 }
 
-/* Step 4: jumps over the moved instructions (the process is stopped, single-threaded); nops
+/* Step 4: jumps over the moved instructions (the process is stopped; no thread inside them); nops
  * fill the rest of what was moved. 0 or -errno (ptrace). */
-static int patch_jumps(pid_t pid, const struct gs_inline_target *tg, uint64_t tramp, const size_t *site_off)
+int gs_inline_patch(const struct gs_inline *il, pid_t pid, const struct gs_inline_target *tg,
+		    const struct gs_inline_ops *ops)
 {
+	const size_t *site_off = il->site_off;
+	uint64_t tramp = il->trampolines;
 	uint64_t entry = tg->entry;
 	uint8_t jmp[24];
 	int err;
 
 	memset(jmp, 0x90, sizeof(jmp));
 	x86_emit_jmp(jmp, entry, tramp);
-	if ((err = gs_ptrace_write(pid, entry, jmp, tg->prologue_len)) < 0)
+	if (!ops)
+		ops = &guardian_ops;
+	if ((err = ops->write(ops->ctx, pid, entry, jmp, tg->prologue_len)) < 0)
 		return err;
 	gs_handover_step("pokes");
 	for (int i = 0; i < tg->nsites; i++) {
@@ -292,28 +320,29 @@ static int patch_jumps(pid_t pid, const struct gs_inline_target *tg, uint64_t tr
 		uint64_t store = st->store;
 		memset(jmp, 0x90, sizeof(jmp));
 		x86_emit_jmp(jmp, store, tramp + site_off[i]);
-		if ((err = gs_ptrace_write(pid, store, jmp, st->len)) < 0)
+		if ((err = ops->write(ops->ctx, pid, store, jmp, st->len)) < 0)
 			return err;
 	}
 	return 0;
 }
 
-int gs_inline_setup(struct gs_inline *il, pid_t pid, const struct gs_inline_target *tg, const void *perf_meta,
-		    int *pending_sig, char *why, size_t whylen)
+int gs_inline_map(struct gs_inline *il, pid_t pid, const struct gs_inline_target *tg, const void *perf_meta,
+		  const struct gs_inline_ops *ops, int *pending_sig, char *why, size_t whylen)
 {
 	struct span sp = { tg->image, 0, 0 };
 	struct remote t = { .pid = pid, .pending_sig = pending_sig, .why = why, .whylen = whylen };
 	uint64_t tramp = 0, ring = 0;
 	uint8_t *code = NULL;
-	size_t o, site_off[GS_INLINE_MAX_SITES] = { 0 };
+	size_t o;
 	uint32_t tid_off;
 	int err;
 
 	memset(il, 0, sizeof(*il));
 	il->memfd = -1;
+	t.ops = ops ? ops : &guardian_ops;
 	if ((err = tsc_calibrate(il, perf_meta, why, whylen)) < 0 || (err = check_patchable(tg, why, whylen)) < 0)
 		goto fail;
-	if (find_tid_offset(pid, &tid_off) < 0) {
+	if (find_tid_offset(t.ops, pid, &tid_off) < 0) {
 		snprintf(why, whylen, "cannot find the thread id in the C library's thread control block");
 		err = -ENOTSUP;
 		goto fail;
@@ -325,19 +354,22 @@ int gs_inline_setup(struct gs_inline *il, pid_t pid, const struct gs_inline_targ
 		goto fail;
 	}
 	t.scratch = tg->entry; /* take_gil's first bytes: restored after each remote call */
-	if ((err = map_trampoline_page(&t, &sp, &tramp)) < 0 || (err = map_ring(&t, il, tramp, &ring)) < 0)
+	if ((err = map_trampoline_page(&t, &sp, &tramp)) < 0)
 		goto fail;
+	il->trampolines = tramp;
+	if ((err = map_ring(&t, il, tramp, &ring)) < 0)
+		goto fail;
+	il->ring_addr = ring;
 	code = gs_calloc(1, TRAMP_SIZE);
-	o = emit_trampolines(code, tg, tramp, ring, tid_off, site_off);
+	o = emit_trampolines(code, tg, tramp, ring, tid_off, il->site_off);
 	if (!o) {
 		snprintf(why, whylen, "an instruction to move into a trampoline cannot be relocated");
 		err = -ENOTSUP;
 		goto fail;
 	}
 	t.ptrace_failed = 1; /* from here on, every failure is a ptrace one */
-	if ((err = gs_ptrace_write(pid, tramp, code, o)) < 0 || (err = patch_jumps(pid, tg, tramp, site_off)) < 0)
+	if ((err = t.ops->write(t.ops->ctx, pid, tramp, code, o)) < 0)
 		goto fail;
-	il->trampolines = tramp;
 	il->nprobes = 1 + tg->nsites;
 	il->settled_ns = gs_now_ns();
 	il->ref_tsc = x86_rdtsc();
@@ -351,6 +383,19 @@ fail:
 	free(code);
 	gs_inline_close(il);
 	return err ? err : -EIO;
+}
+
+int gs_inline_setup(struct gs_inline *il, pid_t pid, const struct gs_inline_target *tg, const void *perf_meta,
+		    int *pending_sig, char *why, size_t whylen)
+{
+	int err = gs_inline_map(il, pid, tg, perf_meta, NULL, pending_sig, why, whylen);
+	if (err < 0)
+		return err;
+	if ((err = gs_inline_patch(il, pid, tg, NULL)) < 0) {
+		snprintf(why, whylen, "cannot set inline probes up in process %d: %s", (int)pid, strerror(-err));
+		gs_inline_close(il);
+	}
+	return err;
 }
 
 /* Between the previous and the current anchor, interpolate (exact at both ends); outside,

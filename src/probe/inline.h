@@ -8,7 +8,11 @@
  * drains the ring with its other events and converts TSC to CLOCK_MONOTONIC.
  * The trampolines keep every register and flag, and skip the red zone. A full ring drops and
  * counts events; a dead gilscope leaves a full ring, never a harmed program. fork()ed children
- * share the ring. Used when gilscope launches the command; attaching uses uprobes.
+ * share the ring. The trampoline page ends with the owner's mark: the path "/proc/PID/fd/N" of
+ * the ring (GS_INLINE_OWNER_OFF), PID being the gilscope that set the probes up. Set-up is two
+ * steps, map (trampolines and ring, nothing patched) then patch (the jumps); the remote system
+ * calls and writes go through gs_inline_ops: the launch path's guardian by default (ptrace.h),
+ * the attach path's injector (inject.h).
  */
 #ifndef GS_INLINE_H
 #define GS_INLINE_H
@@ -27,17 +31,34 @@ enum gs_inline_kind {
 	GS_INLINE_DROPREQ_RESET = 4 /* the request was reset (honoured in drop_gil, or after a switch) */
 };
 
+#define GS_INLINE_MAX_SITES 24 /* GIL stores and drop-request writes one set-up patches */
+#define GS_INLINE_TRAMP_SIZE 16384u
+#define GS_INLINE_OWNER_OFF (GS_INLINE_TRAMP_SIZE - 64) /* the owner's "/proc/PID/fd/N", NUL-terminated */
+
+/* How the set-up reaches the stopped target: a system call run in it (scratch: a code address
+ * whose bytes it may use and restores), a write of its memory, the main thread's %fs base. Each
+ * 0 or -errno (a ptrace failure). */
+struct gs_inline_ops {
+	int (*syscall)(void *ctx, pid_t pid, uint64_t scratch, long nr, const uint64_t args[6], int64_t *ret,
+		       int *pending_sig);
+	int (*write)(void *ctx, pid_t pid, uint64_t addr, const void *src, size_t len);
+	int (*fs_base)(void *ctx, pid_t pid, uint64_t *fs);
+	void *ctx;
+};
+
 struct gs_inline {
 	int memfd;
 	uint8_t *map;
 	size_t size;
 	uint64_t nslots, tail;
-	uint64_t trampolines; /* address of the trampoline page in the target */
-	uint64_t stuck_since; /* when the reader first waited on an uncommitted slot */
-	uint64_t skipped;     /* slots never committed (writer killed mid-way) */
-	uint64_t last_ns;     /* the time of the last event read (events never go back in slot order) */
-	uint64_t clamped;     /* events the conversion would have put before the one ahead of them */
-	uint64_t settled_ns;  /* every event not read yet is stamped at or after this (see gs_inline_drain) */
+	uint64_t trampolines; /* address of the trampoline page in the target (GS_INLINE_TRAMP_SIZE bytes) */
+	uint64_t ring_addr;   /* address of the ring's mapping in the target (size bytes) */
+	size_t site_off[GS_INLINE_MAX_SITES]; /* where each store's trampoline starts */
+	uint64_t stuck_since;                 /* when the reader first waited on an uncommitted slot */
+	uint64_t skipped;                     /* slots never committed (writer killed mid-way) */
+	uint64_t last_ns;                     /* the time of the last event read (events never go back in slot order) */
+	uint64_t clamped;                     /* events the conversion would have put before the one ahead of them */
+	uint64_t settled_ns; /* every event not read yet is stamped at or after this (see gs_inline_drain) */
 	/* TSC -> CLOCK_MONOTONIC: ns = ref_ns + (tsc - ref_tsc) * ns_per_tick, re-anchored at every
 	 * drain; the rate is the kernel's (perf's time_mult/time_shift) when published, else
 	 * measured against CLOCK_MONOTONIC since the start (cal_*). */
@@ -54,8 +75,6 @@ struct gs_inline_event {
 	unsigned site;
 	uint64_t gil; /* address of the GIL's `locked` field: which interpreter's GIL; 0 unknown */
 };
-
-#define GS_INLINE_MAX_SITES 24 /* GIL stores and drop-request writes one set-up patches */
 
 /* One instruction to probe: a store to the GIL's `locked`, or (dropreq) a write of the drop
  * request, in the process's addresses. */
@@ -83,6 +102,14 @@ struct gs_inline_target {
  * kernel's TSC scale). 0, or -errno with a sentence in why (nothing is left patched then). */
 int gs_inline_setup(struct gs_inline *il, pid_t pid, const struct gs_inline_target *tg, const void *perf_meta,
 		    int *pending_sig, char *why, size_t whylen);
+/* The two steps of gs_inline_setup, with the target reached through ops (NULL: the guardian).
+ * map: the trampolines and the ring are mapped and written, nothing patched; on failure
+ * il->trampolines and il->ring_addr say what is mapped in the target (0: nothing), for the
+ * caller to unmap. patch: the jumps over the moved instructions (no thread may be inside them). */
+int gs_inline_map(struct gs_inline *il, pid_t pid, const struct gs_inline_target *tg, const void *perf_meta,
+		  const struct gs_inline_ops *ops, int *pending_sig, char *why, size_t whylen);
+int gs_inline_patch(const struct gs_inline *il, pid_t pid, const struct gs_inline_target *tg,
+		    const struct gs_inline_ops *ops);
 /* Calls cb for each committed event, in slot order. Returns the number read. A writer reserves
  * its slot before it reads the TSC, so an event still being written (reserved, not committed)
  * is stamped after the last drain that found the ring empty: that drain's start time is kept in

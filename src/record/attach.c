@@ -1,16 +1,19 @@
 /* attach.c - recording a process that runs already (see session.h).
  *
  * First, without touching the process, whether gilscope may attach at all (the kernel's ptrace
- * check, made by opening /proc/PID/mem): a refusal leaves nothing behind, no recording file, no
- * uprobe, no stopped thread. Then every thread is stopped with PTRACE_SEIZE + PTRACE_INTERRUPT
- * (again until no new thread appears) while its scheduler and probe events are opened, the GIL
- * holder and every thread's stack and state are read, and all are let go: a few milliseconds.
- * A running process is never patched: its GIL probes are uprobes.
+ * check, made by opening /proc/PID/mem; another gilscope's inline probes, still owned): a refusal
+ * leaves nothing behind, no recording file, no uprobe, no stopped thread. Then every thread is
+ * held (probe/inject.h) while probes left by a gone gilscope are removed, the GIL probes are set
+ * up (inline, through injected system calls; uprobes with --uprobes or when inline cannot be),
+ * the scheduler and probe events opened, the GIL holder and every thread's stack and state read,
+ * and all are let go: a few milliseconds. At the end the process (and every child forked meanwhile,
+ * which inherited the probes) gets its code back and loses the trampolines and the ring.
  */
 #define _GNU_SOURCE
 #include "base/escape.h"
 #include "base/procfs.h"
 #include "base/util.h"
+#include "probe/inject.h"
 #include "record/session.h"
 
 #include <errno.h>
@@ -22,41 +25,6 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-struct seized {
-	pid_t *tids;
-	char *state;
-	size_t n, cap;
-};
-
-static int seized_has(const struct seized *s, pid_t t)
-{
-	for (size_t i = 0; i < s->n; i++)
-		if (s->tids[i] == t)
-			return 1;
-	return 0;
-}
-
-static void seized_add(struct seized *s, pid_t tid, char state)
-{
-	if (s->n == s->cap) {
-		s->cap = s->cap ? s->cap * 2 : 64;
-		s->tids = gs_realloc_array(s->tids, s->cap, sizeof(pid_t));
-		s->state = gs_realloc_array(s->state, s->cap, 1);
-	}
-	s->tids[s->n] = tid;
-	s->state[s->n] = state;
-	s->n++;
-}
-
-static void release_all(struct seized *s)
-{
-	for (size_t i = 0; i < s->n; i++)
-		ptrace(PTRACE_DETACH, s->tids[i], NULL, NULL);
-	free(s->tids);
-	free(s->state);
-	memset(s, 0, sizeof(*s));
-}
 
 /* The kernel.yama.ptrace_scope setting, or "" when Yama is not there. */
 static void yama_note(char *buf, size_t len)
@@ -98,6 +66,21 @@ static int check_not_traced(pid_t pid, char *why, size_t whylen)
 	return -EBUSY;
 }
 
+/* A process carries the inline probes of one gilscope at a time: one still running keeps it. */
+static int check_not_probed(pid_t pid, char *why, size_t whylen)
+{
+	uint64_t tramp;
+	pid_t owner;
+	int alive;
+	if (gs_inject_find_probes(pid, &tramp, &owner, &alive) != 1 || !alive)
+		return 0;
+	snprintf(why, whylen,
+		 "process %d carries the inline GIL probes of gilscope process %d, which is still recording: stop that "
+		 "one and try again; nothing was done to the process",
+		 (int)pid, (int)owner);
+	return -EBUSY;
+}
+
 /* May gilscope attach to pid? 0, or -errno with why. */
 int gs_attach_check(pid_t pid, char *why, size_t whylen)
 {
@@ -112,7 +95,7 @@ int gs_attach_check(pid_t pid, char *why, size_t whylen)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
 		close(fd);
-		return 0;
+		return check_not_probed(pid, why, whylen);
 	}
 	e = errno;
 	if (e == ENOENT || e == ESRCH) {
@@ -137,65 +120,6 @@ int gs_attach_check(pid_t pid, char *why, size_t whylen)
 	return -EPERM;
 }
 
-/* Seizes and interrupts one thread. 0, 1 when it exited meanwhile, or -errno with why. */
-static int stop_one(pid_t pid, pid_t tid, char *why, size_t whylen)
-{
-	int st, e;
-	if (ptrace(PTRACE_SEIZE, tid, NULL, NULL) < 0) {
-		e = errno;
-		if (e == ESRCH)
-			return 1;
-		if (e == EPERM) {
-			char yama[64];
-			yama_note(yama, sizeof(yama));
-			snprintf(why, whylen,
-				 "not permitted to attach to process %d%s: run gilscope as root or with CAP_SYS_PTRACE",
-				 (int)pid, yama);
-		} else {
-			snprintf(why, whylen, "cannot attach to thread %d: %s", (int)tid, strerror(e));
-		}
-		return -e;
-	}
-	ptrace(PTRACE_INTERRUPT, tid, NULL, NULL);
-	while (waitpid(tid, &st, __WALL) < 0 && errno == EINTR)
-		;
-	return 0;
-}
-
-/* Stops every thread of pid; loops until no new thread appears. */
-static int stop_all(pid_t pid, struct seized *s, char *why, size_t whylen)
-{
-	for (int round = 0; round < 100; round++) {
-		pid_t *tids;
-		int n = gs_task_list(pid, &tids), added = 0;
-		if (n < 0) {
-			snprintf(why, whylen, "cannot list the threads of process %d: %s", (int)pid, strerror(-n));
-			return n;
-		}
-		for (int i = 0; i < n; i++) {
-			char state;
-			int err;
-			if (seized_has(s, tids[i]))
-				continue;
-			state = gs_task_state(pid, tids[i]);
-			err = stop_one(pid, tids[i], why, whylen);
-			if (err < 0) {
-				free(tids);
-				return err;
-			}
-			if (err == 0) {
-				seized_add(s, tids[i], state);
-				added++;
-			}
-		}
-		free(tids);
-		if (!added)
-			return 0;
-	}
-	snprintf(why, whylen, "process %d keeps creating threads faster than gilscope can attach", (int)pid);
-	return -EAGAIN;
-}
-
 static void command_meta(struct gs_session *S, pid_t pid)
 {
 	char cmd[1024], path[64], buf[32];
@@ -214,22 +138,22 @@ static void command_meta(struct gs_session *S, pid_t pid)
 }
 
 /* Every stopped thread's state at the start, who holds the GIL, and its name. */
-static void thread_records(struct gs_session *S, pid_t pid, const struct seized *s, long holder)
+static void thread_records(struct gs_session *S, pid_t pid, const struct gs_threads *s, long holder)
 {
 	uint64_t now = gs_now_ns();
 	for (size_t i = 0; i < s->n; i++) {
 		struct gs_rec r = { .type = GS_REC_THREAD,
 				    .pid = (uint32_t)pid,
-				    .tid = (uint32_t)s->tids[i],
+				    .tid = (uint32_t)s->t[i].tid,
 				    .time = now,
-				    .arg = s->state[i] };
+				    .arg = s->t[i].state };
 		char comm[16] = "";
-		if (holder > 0 && holder == s->tids[i])
+		if (holder > 0 && holder == s->t[i].tid)
 			r.arg64 |= GS_THREAD_HOLDS_GIL;
-		if (s->tids[i] == pid)
+		if (s->t[i].tid == pid)
 			r.arg64 |= GS_THREAD_MAIN;
 		gs_emit_rec(&S->emit, &r, NULL, 0);
-		gs_task_comm(pid, s->tids[i], comm, sizeof(comm));
+		gs_task_comm(pid, s->t[i].tid, comm, sizeof(comm));
 		r.type = GS_REC_COMM;
 		r.arg = 0;
 		r.arg64 = 0;
@@ -238,40 +162,57 @@ static void thread_records(struct gs_session *S, pid_t pid, const struct seized 
 }
 
 /* Opens every stopped thread's events. 0 or -errno with why. */
-static int follow_threads(struct gs_session *S, const struct seized *s, char *why, size_t whylen)
+static int follow_threads(struct gs_session *S, const struct gs_threads *s, char *why, size_t whylen)
 {
 	int err = 0;
 	for (size_t i = 0; i < s->n && err >= 0; i++) {
-		err = gs_sched_follow(S->sched, s->tids[i], why, whylen);
-		if (err >= 0 && gs_pyprobes_have_uprobes(&S->probes))
-			err = gs_pyprobes_open(&S->probes, S->ev, s->tids[i], why, whylen);
+		err = gs_sched_follow(S->sched, s->t[i].tid, why, whylen);
+		if (err >= 0 && S->have_python)
+			err = gs_pyprobes_open(&S->probes, S->ev, s->t[i].tid, why, whylen);
 	}
 	gs_evlist_index(S->ev);
 	return err;
 }
 
-int gs_session_attach(struct gs_session *S, int sfd)
+/* A process a gone gilscope left patched (at tramp): its code back, its own probes to come. */
+static void take_over(struct gs_session *S, struct gs_threads *ts, uint64_t tramp, pid_t owner)
+{
+	char why[1024];
+	if (!S->probes.py.pid) {
+		gs_warn("process %d carries the inline GIL probes of gilscope process %d, which is gone, and its "
+			"CPython "
+			"was not found: they stay (harmless: their events are dropped)",
+			(int)ts->pid, (int)owner);
+		return;
+	}
+	if (gs_pyprobes_unpatch(&S->probes, ts, tramp, why, sizeof(why)) < 0) {
+		gs_warn("%s", why);
+		return;
+	}
+	gs_info("process %d carried the inline GIL probes of gilscope process %d, which is gone: they were removed",
+		(int)ts->pid, (int)owner);
+}
+
+/* With every thread held: the probes, the threads' events, the GIL holder, the first stacks. */
+static int attach_held(struct gs_session *S, struct gs_threads *ts, int found, char *why, size_t whylen)
 {
 	const struct gs_record_opts *o = S->o;
-	struct seized s = { 0 };
-	char why[2048];
+	uint64_t tramp;
+	pid_t owner;
+	int alive;
 	long holder;
-	int pidfd;
 
-	S->target = o->pid;
-	command_meta(S, o->pid);
-	gs_tidmap_add_process(S->tidmap, o->pid);
-	if (gs_pyprobes_locate(&S->probes, o->pid, 0, S->ev, &S->pending_sig, why, sizeof(why)) < 0) {
+	if (gs_inject_find_probes(o->pid, &tramp, &owner, &alive) == 1)
+		take_over(S, ts, tramp, owner);
+	if (found && gs_pyprobes_attach(&S->probes, ts, S->ev, why, whylen) < 0) {
 		gs_warn("%s", why);
 		gs_warn("recording thread states only (no GIL events)");
 		gs_emit_meta(&S->emit, (uint32_t)o->pid, "python.error", why);
+		found = 0;
 	}
-	if (stop_all(o->pid, &s, why, sizeof(why)) < 0 || follow_threads(S, &s, why, sizeof(why)) < 0) {
-		release_all(&s);
-		gs_err("%s", why);
+	S->have_python = found;
+	if (follow_threads(S, ts, why, whylen) < 0)
 		return -1;
-	}
-	S->have_python = gs_pyprobes_have_uprobes(&S->probes);
 	holder = S->have_python ? gs_python_gil_holder(&S->probes.py) : 0;
 	if (holder > 0 && gs_tidmap_active(S->tidmap)) /* CPython keeps the id of the thread's own namespace */
 		holder = gs_tidmap_lookup(S->tidmap, (uint32_t)holder, gs_now_ns());
@@ -288,12 +229,41 @@ int gs_session_attach(struct gs_session *S, int sfd)
 		S->stacks = gs_stacks_start(&S->probes.py, &so, &S->emit);
 		gs_stacks_sample(S->stacks); /* every thread's stack at the start, while all are stopped */
 	}
-	thread_records(S, o->pid, &s, holder);
-	release_all(&s);
+	thread_records(S, o->pid, ts, holder);
+	return 0;
+}
+
+int gs_session_attach(struct gs_session *S, int sfd)
+{
+	const struct gs_record_opts *o = S->o;
+	struct gs_threads ts = { 0 };
+	char why[2048];
+	int pidfd, found = 1;
+
+	S->target = o->pid;
+	command_meta(S, o->pid);
+	gs_tidmap_add_process(S->tidmap, o->pid);
+	if (o->no_gil) {
+		gs_emit_meta(&S->emit, (uint32_t)o->pid, "python.error", "GIL detection turned off (--no-gil-detect)");
+		found = 0;
+	} else if (gs_pyprobes_find(&S->probes, o->pid, why, sizeof(why)) < 0) {
+		gs_warn("%s", why);
+		gs_warn("recording thread states only (no GIL events)");
+		gs_emit_meta(&S->emit, (uint32_t)o->pid, "python.error", why);
+		found = 0;
+	}
+	if (gs_threads_seize(&ts, o->pid, why, sizeof(why)) < 0 || attach_held(S, &ts, found, why, sizeof(why)) < 0) {
+		gs_threads_release(&ts);
+		gs_pyprobes_detach(&S->probes, 0);
+		gs_err("%s", why);
+		return -1;
+	}
+	gs_threads_release(&ts);
 	pidfd = (int)syscall(SYS_pidfd_open, o->pid, 0);
 	gs_info("recording process %d%s; Ctrl-C to stop", (int)o->pid,
 		o->duration > 0 ? " for the given duration" : "");
 	gs_session_loop(S, sfd, pidfd, -1);
+	gs_pyprobes_detach(&S->probes, S->exited); /* the process as it was: its code, no trampoline, no ring */
 	if (pidfd >= 0)
 		close(pidfd);
 	return 0;

@@ -8,9 +8,13 @@
 #include "probe/x86.h"
 #include "record/ring_decode.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <linux/hw_breakpoint.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define PROBE_SAMPLE (PERF_SAMPLE_IDENTIFIER | PERF_SAMPLE_IP | PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU)
@@ -156,17 +160,22 @@ static void inline_target(const struct gs_python *py, struct gs_inline_target *t
 	}
 }
 
+int gs_pyprobes_find(struct gs_pyprobes *p, pid_t pid, char *why, size_t whylen)
+{
+	int err = gs_python_find(pid, &p->py, why, whylen);
+	if (err == 0)
+		inline_target(&p->py, &p->tg, p->isites);
+	return err;
+}
+
 int gs_pyprobes_locate(struct gs_pyprobes *p, pid_t pid, int may_inline, const struct gs_evlist *el, int *pending_sig,
 		       char *why, size_t whylen)
 {
-	int err = gs_python_find(pid, &p->py, why, whylen);
+	int err = gs_pyprobes_find(p, pid, why, whylen);
 	if (err < 0)
 		return err;
 	if (may_inline && p->use_inline) {
-		struct gs_inline_site sites[GS_INLINE_MAX_SITES];
-		struct gs_inline_target tg;
-		inline_target(&p->py, &tg, sites);
-		err = gs_inline_setup(&p->il, pid, &tg, gs_evlist_meta_page(el), pending_sig, why, whylen);
+		err = gs_inline_setup(&p->il, pid, &p->tg, gs_evlist_meta_page(el), pending_sig, why, whylen);
 		if (err == 0)
 			return 0;
 		gs_warn("inline GIL probes unavailable (%s); using uprobes", why);
@@ -174,6 +183,172 @@ int gs_pyprobes_locate(struct gs_pyprobes *p, pid_t pid, int may_inline, const s
 	}
 	p->use_inline = 0;
 	return define_uprobes(p, why, whylen);
+}
+
+/* The code inline probes change: take_gil's prologue and each GIL store. Returns the count. */
+static size_t patch_ranges(const struct gs_inline_target *tg, struct gs_range *r)
+{
+	size_t n = 0;
+	r[n].lo = tg->entry;
+	r[n++].hi = tg->entry + tg->prologue_len;
+	for (int i = 0; i < tg->nsites && i < GS_INLINE_MAX_SITES; i++) {
+		r[n].lo = tg->sites[i].store;
+		r[n++].hi = tg->sites[i].store + tg->sites[i].len;
+	}
+	return n;
+}
+
+/* munmap(addr, len) in the held process, at take_gil's (original) first bytes. */
+static int remote_munmap(const struct gs_pyprobes *p, struct gs_threads *ts, uint64_t addr, uint64_t len)
+{
+	uint64_t args[6] = { addr, len, 0, 0, 0, 0 };
+	int64_t ret = 0;
+	int err = gs_inject_syscall(ts, p->tg.entry, SYS_munmap, args, &ret);
+	return err < 0 ? err : (int)ret;
+}
+
+struct ring_maps {
+	pid_t pid;
+	uint64_t start[8], len[8];
+	ino_t inode; /* 0: any gilscope ring */
+	int n;
+};
+
+static int ring_map_cb(const struct gs_map *m, void *arg)
+{
+	struct ring_maps *rm = arg;
+	char path[96];
+	struct stat st;
+	if (strcmp(m->path, "/memfd:gilscope-ring") != 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", (int)rm->pid, (unsigned long long)m->start,
+		 (unsigned long long)m->end);
+	if (rm->inode && (stat(path, &st) < 0 || st.st_ino != rm->inode))
+		return 0;
+	if (rm->n < (int)GS_ARRAY_SIZE(rm->start)) {
+		rm->start[rm->n] = m->start;
+		rm->len[rm->n++] = m->end - m->start;
+	}
+	return 0;
+}
+
+int gs_pyprobes_unpatch(const struct gs_pyprobes *p, struct gs_threads *ts, uint64_t tramp, char *why, size_t whylen)
+{
+	const struct gs_inline_target *tg = &p->tg;
+	struct gs_range r[GS_INLINE_MAX_SITES + 1];
+	struct ring_maps rm = { .pid = ts->pid };
+	size_t n = patch_ranges(tg, r);
+	int err;
+
+	if ((err = gs_threads_settle(ts, r, n, 0, why, whylen)) < 0)
+		return err;
+	err = gs_mem_write(ts->pid, tg->entry, tg->prologue, tg->prologue_len);
+	for (int i = 0; i < tg->nsites && i < GS_INLINE_MAX_SITES && err == 0; i++)
+		err = gs_mem_write(ts->pid, tg->sites[i].store, tg->sites[i].bytes, tg->sites[i].len);
+	if (err < 0) {
+		snprintf(why, whylen, "cannot restore the code of process %d: %s", (int)ts->pid, strerror(-err));
+		return err;
+	}
+	/* the code is the file's again: what is left is for the threads still inside a trampoline */
+	r[0].lo = tramp;
+	r[0].hi = tramp + GS_INLINE_TRAMP_SIZE;
+	if ((err = gs_threads_settle(ts, r, 1, 1, why, whylen)) < 0)
+		return err;
+	gs_maps_foreach(ts->pid, ring_map_cb, &rm);
+	err = remote_munmap(p, ts, tramp, GS_INLINE_TRAMP_SIZE);
+	for (int i = 0; i < rm.n && err == 0; i++)
+		err = remote_munmap(p, ts, rm.start[i], rm.len[i]);
+	if (err < 0)
+		snprintf(why, whylen, "cannot unmap the trampolines or the ring in process %d: %s", (int)ts->pid,
+			 strerror(-err));
+	return err;
+}
+
+int gs_pyprobes_attach(struct gs_pyprobes *p, struct gs_threads *ts, const struct gs_evlist *el, char *why,
+		       size_t whylen)
+{
+	struct gs_range r[GS_INLINE_MAX_SITES + 1];
+	struct gs_inline_ops ops;
+	int err;
+
+	if (!p->use_inline)
+		return define_uprobes(p, why, whylen);
+	gs_inject_ops(ts, &ops);
+	err = gs_inline_map(&p->il, ts->pid, &p->tg, gs_evlist_meta_page(el), &ops, NULL, why, whylen);
+	if (err == 0)
+		err = gs_threads_settle(ts, r, patch_ranges(&p->tg, r), 0, why, whylen);
+	if (err == 0 && (err = gs_inline_patch(&p->il, ts->pid, &p->tg, &ops)) < 0)
+		snprintf(why, whylen, "cannot patch process %d: %s", (int)ts->pid, strerror(-err));
+	if (err == 0)
+		return 0;
+	/* nothing patched (a failed patch wrote nothing, or only the jumps the file's bytes replace) */
+	gs_mem_write(ts->pid, p->tg.entry, p->tg.prologue, p->tg.prologue_len);
+	for (int i = 0; i < p->tg.nsites && i < GS_INLINE_MAX_SITES; i++)
+		gs_mem_write(ts->pid, p->tg.sites[i].store, p->tg.sites[i].bytes, p->tg.sites[i].len);
+	if (p->il.ring_addr)
+		remote_munmap(p, ts, p->il.ring_addr, p->il.size);
+	if (p->il.trampolines)
+		remote_munmap(p, ts, p->il.trampolines, GS_INLINE_TRAMP_SIZE);
+	gs_inline_close(&p->il);
+	memset(&p->il, 0, sizeof(p->il));
+	p->il.memfd = -1;
+	gs_warn("inline GIL probes unavailable (%s); using uprobes", why);
+	why[0] = '\0';
+	p->use_inline = 0;
+	return define_uprobes(p, why, whylen);
+}
+
+/* Unpatches one process (held here, let go after). 0 or -errno with why. */
+static int detach_one(const struct gs_pyprobes *p, pid_t pid, char *why, size_t whylen)
+{
+	struct gs_threads ts = { 0 };
+	int err = gs_threads_seize(&ts, pid, why, whylen);
+	if (err == 0)
+		err = gs_pyprobes_unpatch(p, &ts, p->il.trampolines, why, whylen);
+	gs_threads_release(&ts);
+	return err;
+}
+
+/* Processes other than the target that map this recording's ring: children forked meanwhile. */
+static size_t ring_sharers(const struct gs_pyprobes *p, ino_t inode, pid_t *out, size_t max)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	size_t n = 0;
+	while (d && (de = readdir(d)) && n < max) {
+		uint64_t v;
+		struct ring_maps rm = { .inode = inode };
+		if (gs_parse_u64(de->d_name, &v) < 0 || v == 0 || v > 0x7fffffff || (pid_t)v == p->py.pid ||
+		    (pid_t)v == getpid())
+			continue;
+		rm.pid = (pid_t)v;
+		gs_maps_foreach((pid_t)v, ring_map_cb, &rm);
+		if (rm.n)
+			out[n++] = (pid_t)v;
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+void gs_pyprobes_detach(struct gs_pyprobes *p, int target_gone)
+{
+	char why[1024] = "";
+	pid_t kids[64];
+	struct stat st;
+	size_t nkids = 0;
+
+	if (!p->use_inline || !p->il.trampolines)
+		return;
+	if (p->il.memfd >= 0 && fstat(p->il.memfd, &st) == 0)
+		nkids = ring_sharers(p, st.st_ino, kids, GS_ARRAY_SIZE(kids));
+	if (!target_gone && kill(p->py.pid, 0) == 0 && detach_one(p, p->py.pid, why, sizeof(why)) < 0)
+		gs_warn("%s; the inline probes stay in process %d (harmless: their events are dropped)", why,
+			(int)p->py.pid);
+	for (size_t i = 0; i < nkids; i++)
+		if (detach_one(p, kids[i], why, sizeof(why)) < 0)
+			gs_warn("%s; the inline probes stay in child process %d (harmless: their events are dropped)",
+				why, (int)kids[i]);
 }
 
 /* The watchpoint on gil_drop_request: optional, only forced drops need it (a debugger may hold

@@ -8,7 +8,11 @@
  * one task into the event list; forced drops are told apart by probes on the drop request's writes
  * (cpython/dropreq.h), else by an optional watchpoint on gil_drop_request (3.11, 3.12). gs_pyprobes_meta() describes the interpreter and the mechanism in the
  * recording. gs_pyprobes_remove() removes the uprobe definitions (their events must be closed).
- * Errors are -errno with a sentence in why.
+ * Attaching (every thread held, inject.h): gs_pyprobes_attach() sets inline probes up through
+ * injected system calls, or uprobes when they cannot be (said in one sentence);
+ * gs_pyprobes_unpatch() puts a process's code back as its file has it and unmaps the trampolines
+ * and the ring once no thread is inside them: at detach, in the children that inherited them,
+ * and in a process a gone gilscope left patched. Errors are -errno with a sentence in why.
  */
 #ifndef GS_PYPROBES_H
 #define GS_PYPROBES_H
@@ -19,6 +23,7 @@
 
 #include "cpython/python.h"
 #include "probe/evlist.h"
+#include "probe/inject.h"
 #include "probe/inline.h"
 #include "record/emit.h"
 
@@ -31,8 +36,10 @@ struct gs_store_site {
 struct gs_pyprobes {
 	const char *tracefs;
 	int use_watchpoint; /* gil->locked through a hardware watchpoint instead of store-site uprobes */
-	int use_inline;     /* inline probes (launch only) */
+	int use_inline;     /* inline probes */
 	struct gs_inline il;
+	struct gs_inline_target tg; /* what the inline probes patch (tg.sites: isites), once CPython is found */
+	struct gs_inline_site isites[GS_INLINE_MAX_SITES];
 	struct gs_python py;
 	char group[64]; /* the uprobes' tracefs group: gilscope_PID */
 	int uprobe_defined;
@@ -49,6 +56,19 @@ void gs_pyprobes_init(struct gs_pyprobes *p, const char *tracefs, int watchpoint
  * receives a signal that arrived while the inline set-up held the command. */
 int gs_pyprobes_locate(struct gs_pyprobes *p, pid_t pid, int may_inline, const struct gs_evlist *el, int *pending_sig,
 		       char *why, size_t whylen);
+/* Attach: locates CPython in pid (nothing is stopped or changed). */
+int gs_pyprobes_find(struct gs_pyprobes *p, pid_t pid, char *why, size_t whylen);
+/* Attach, every thread of the located process held in ts: inline probes (unless --uprobes), else
+ * uprobes. */
+int gs_pyprobes_attach(struct gs_pyprobes *p, struct gs_threads *ts, const struct gs_evlist *el, char *why,
+		       size_t whylen);
+/* Process ts->pid (held, with the located CPython's code at the same addresses) carries inline
+ * probes with trampolines at tramp: the original bytes back, then the trampolines and every
+ * gilscope ring mapping unmapped once no thread is inside. 0 or -errno with why. */
+int gs_pyprobes_unpatch(const struct gs_pyprobes *p, struct gs_threads *ts, uint64_t tramp, char *why, size_t whylen);
+/* Detach: unpatches the attached process (unless it is gone: target_gone) and every process that
+ * maps this recording's ring (its children forked meanwhile); warnings say what could not be done. */
+void gs_pyprobes_detach(struct gs_pyprobes *p, int target_gone);
 /* Opens the probe events of task tid (and of the tasks it creates later). */
 int gs_pyprobes_open(struct gs_pyprobes *p, struct gs_evlist *el, pid_t tid, char *why, size_t whylen);
 /* Are uprobe events defined (there is something to open per task)? */
