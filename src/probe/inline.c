@@ -19,7 +19,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define NSLOTS (1u << 20) /* 32 MiB: more than a second of the busiest program */
+#define NSLOTS (1u << 20) /* in all rings, 32 MiB: a third of a second of the busiest program on one CPU
+			   * with 2 CPUs, drained every 10 to 50 ms */
+#define STUCK_NS 200000000ull /* a reserved slot not committed after this long is skipped */
 #define TRAMP_SIZE 16384u
 
 struct span {
@@ -74,6 +76,31 @@ static int find_tid_offset(pid_t pid, uint32_t *off)
 			return 0;
 		}
 	return -ENOENT;
+}
+
+/* The CPUs that may ever run the program: the last of /sys/devices/system/cpu/possible, plus 1
+ * (CPU numbers are the rings' indexes); the configured count when it cannot be read. */
+static unsigned possible_cpus(void)
+{
+	char buf[256];
+	long n = sysconf(_SC_NPROCESSORS_CONF);
+	ssize_t len = -1;
+	int fd = open("/sys/devices/system/cpu/possible", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		len = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+	}
+	if (len > 0) {
+		const char *p;
+		buf[len] = '\0';
+		while (len > 0 && (buf[len - 1] < '0' || buf[len - 1] > '9'))
+			buf[--len] = '\0';
+		for (p = buf + len; p > buf && p[-1] >= '0' && p[-1] <= '9'; p--)
+			;
+		if (*p)
+			n = strtol(p, NULL, 10) + 1;
+	}
+	return n > 0 && n <= (long)X86_RING_MAX ? (unsigned)n : X86_RING_MAX;
 }
 
 static int in_range(uint64_t a, uint64_t b)
@@ -155,14 +182,17 @@ static int map_trampoline_page(struct remote *t, const struct span *sp, uint64_t
 
 /* Step 2: the ring, a memfd of ours (il->memfd, il->map) that the target opens through /proc
  * and maps (the path is written at the end of the trampoline page). 0 and *ring, or -errno. */
-static int map_ring(struct remote *t, struct gs_inline *il, uint64_t tramp, uint64_t *ring)
+static int map_ring(struct remote *t, struct gs_inline *il, const struct x86_ring_geom *g, uint64_t tramp,
+		    uint64_t *ring)
 {
 	char path[64];
 	int err, rfd;
 	int64_t r;
 
-	il->size = X86_RING_HDR + (size_t)NSLOTS * X86_SLOT_SIZE;
-	il->nslots = NSLOTS;
+	il->size = x86_ring_size(g);
+	il->nslots = g->nslots;
+	il->nrings = g->nrings;
+	il->rings = gs_calloc(g->nrings, sizeof(*il->rings));
 	il->memfd = (int)syscall(SYS_memfd_create, "gilscope-ring", 1u /* MFD_CLOEXEC */);
 	if (il->memfd < 0 || ftruncate(il->memfd, (off_t)il->size) < 0) {
 		err = -errno;
@@ -224,12 +254,12 @@ static struct x86_ref store_ref(const struct gs_inline_site *st)
  * entry (record, the moved prologue, jump back), then each store (a release: record, the moved
  * store; an acquisition: the moved store, record; then the jump back); site_off[i] receives where store i's starts. Returns the length, 0 when an
  * instruction cannot be moved. Pure. */
-static size_t emit_trampolines(uint8_t *code, const struct gs_inline_target *tg, uint64_t tramp, uint64_t ring,
-			       uint32_t tid_off, size_t *site_off)
+static size_t emit_trampolines(uint8_t *code, const struct gs_inline_target *tg, uint64_t tramp,
+			       const struct x86_ring_geom *g, uint32_t tid_off, size_t *site_off)
 {
 	size_t o, n;
 
-	o = x86_emit_record(code, ring, NSLOTS, tid_off, GS_INLINE_WAIT, &tg->gil);
+	o = x86_emit_record(code, g, tid_off, GS_INLINE_WAIT, &tg->gil);
 	n = x86_relocate(tg->prologue, tg->prologue_len, tg->entry, tramp + o, code + o);
 	if (!n)
 		return 0;
@@ -250,14 +280,14 @@ static size_t emit_trampolines(uint8_t *code, const struct gs_inline_target *tg,
 		 * between the two still holds the GIL, so no other thread's acquisition can be stamped
 		 * before this release, nor this acquisition before the previous holder's release. */
 		if (!st->value)
-			o += x86_emit_record(code + o, ring, NSLOTS, tid_off, kind, &ref);
+			o += x86_emit_record(code + o, g, tid_off, kind, &ref);
 		at = tramp + o;
 		n = x86_relocate(st->bytes, st->len, st->store, at, code + o);
 		if (!n)
 			return 0;
 		o += n;
 		if (st->value)
-			o += x86_emit_record(code + o, ring, NSLOTS, tid_off, kind, &ref);
+			o += x86_emit_record(code + o, g, tid_off, kind, &ref);
 		if (!x86_emit_jmp(code + o, tramp + o, st->store + st->len))
 			return 0;
 		o += 5;
@@ -294,7 +324,8 @@ int gs_inline_setup(struct gs_inline *il, pid_t pid, const struct gs_inline_targ
 {
 	struct span sp = { tg->image, 0, 0 };
 	struct remote t = { .pid = pid, .pending_sig = pending_sig, .why = why, .whylen = whylen };
-	uint64_t tramp = 0, ring = 0;
+	uint64_t tramp = 0;
+	struct x86_ring_geom g = x86_ring_geom_for(possible_cpus(), NSLOTS);
 	uint8_t *code = NULL;
 	size_t o, site_off[GS_INLINE_MAX_SITES] = { 0 };
 	uint32_t tid_off;
@@ -316,10 +347,10 @@ int gs_inline_setup(struct gs_inline *il, pid_t pid, const struct gs_inline_targ
 		goto fail;
 	}
 	t.scratch = tg->entry; /* take_gil's first bytes: restored after each remote call */
-	if ((err = map_trampoline_page(&t, &sp, &tramp)) < 0 || (err = map_ring(&t, il, tramp, &ring)) < 0)
+	if ((err = map_trampoline_page(&t, &sp, &tramp)) < 0 || (err = map_ring(&t, il, &g, tramp, &g.base)) < 0)
 		goto fail;
 	code = gs_calloc(1, TRAMP_SIZE);
-	o = emit_trampolines(code, tg, tramp, ring, tid_off, site_off);
+	o = emit_trampolines(code, tg, tramp, &g, tid_off, site_off);
 	if (!o) {
 		snprintf(why, whylen, "an instruction to move into a trampoline cannot be relocated");
 		err = -ENOTSUP;
@@ -365,19 +396,17 @@ static uint64_t to_ns(const struct gs_inline *il, uint64_t tsc)
 	return (uint64_t)d;
 }
 
-size_t gs_inline_drain(struct gs_inline *il, void (*cb)(const struct gs_inline_event *e, void *arg), void *arg)
-{
-	volatile uint64_t *hdr = (volatile uint64_t *)il->map;
-	size_t n = 0;
-	uint64_t t0, t1, now;
+/* One committed slot, copied out of its ring. */
+struct gs_inline_slot {
+	uint64_t tsc, gil;
+	uint32_t tid, code;
+};
 
-	if (!il->map)
-		return 0;
-	/* re-anchor the conversion: TSC read around CLOCK_MONOTONIC, the tightest of a few tries (a
-	 * preemption between the reads would put the anchor off by up to its length) */
-	t0 = x86_rdtsc();
-	now = gs_now_ns();
-	t1 = x86_rdtsc();
+/* Re-anchors the conversion: TSC read around CLOCK_MONOTONIC, the tightest of a few tries (a
+ * preemption between the reads would put the anchor off by up to its length). Returns now. */
+static uint64_t anchor(struct gs_inline *il)
+{
+	uint64_t t0 = x86_rdtsc(), now = gs_now_ns(), t1 = x86_rdtsc();
 	for (int k = 0; k < 4 && t1 - t0 > 4000; k++) {
 		uint64_t a = x86_rdtsc(), n2 = gs_now_ns(), b = x86_rdtsc();
 		if (b - a < t1 - t0) {
@@ -392,71 +421,175 @@ size_t gs_inline_drain(struct gs_inline *il, void (*cb)(const struct gs_inline_e
 	il->ref_ns = now;
 	if (!il->kernel_rate && now - il->cal_ns > 100000000ull && il->ref_tsc > il->cal_tsc)
 		il->ns_per_tick = (double)(now - il->cal_ns) / (double)(il->ref_tsc - il->cal_tsc);
-	for (;;) {
-		const uint8_t *slot = il->map + X86_RING_HDR + (il->tail & (il->nslots - 1)) * X86_SLOT_SIZE;
+	return now;
+}
+
+static int batch_room(struct gs_inline *il, size_t n)
+{
+	size_t cap = il->batch_cap ? il->batch_cap : 4096;
+	struct gs_inline_slot *b;
+	if (n < il->batch_cap)
+		return 0;
+	while (cap <= n)
+		cap *= 2;
+	b = realloc(il->batch, cap * sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	il->batch = b;
+	il->batch_cap = cap;
+	return 0;
+}
+
+/* Copies ring r's committed slots, in slot order, to il->batch from index n (at most one ring's
+ * worth: the writers may not keep the reader here), and gives their space back. Returns the new
+ * end of the batch. The ring is the program's memory: only seq == tail + 1 is trusted. */
+static size_t read_ring(struct gs_inline *il, uint32_t r, uint64_t now, size_t n)
+{
+	struct gs_inline_ring *st = &il->rings[r];
+	uint8_t *ring = il->map + (size_t)r * X86_RING_STRIDE(il->nslots);
+	uint64_t *head = (uint64_t *)(ring + X86_RING_HEAD_OFF), start = st->tail;
+
+	while (st->tail - start < il->nslots && batch_room(il, n) == 0) {
+		const uint8_t *slot = ring + X86_RING_RHDR + (st->tail & (il->nslots - 1)) * X86_SLOT_SIZE;
 		uint64_t seq = __atomic_load_n((const uint64_t *)slot, __ATOMIC_ACQUIRE);
-		struct gs_inline_event e;
-		uint64_t tsc;
-		uint32_t code;
-		if (seq != il->tail + 1) {
-			uint64_t head = __atomic_load_n(&hdr[X86_RING_HEAD_OFF / 8], __ATOMIC_ACQUIRE);
-			if (head <= il->tail) {
-				il->stuck_since = 0;
-				il->settled_ns = now; /* empty: what comes next is reserved (and stamped) after now */
+		struct gs_inline_slot *e = &il->batch[n];
+		if (seq != st->tail + 1) {
+			if (__atomic_load_n(head, __ATOMIC_ACQUIRE) - st->tail - 1 >= il->nslots) {
+				st->stuck_since = 0; /* empty: what comes next is reserved (and stamped) after now */
+				st->settled_ns = now;
 				break;
 			}
 			/* reserved but not committed: a writer in the middle (or killed in the middle) */
-			if (!il->stuck_since) {
-				il->stuck_since = now;
-				break;
-			}
-			if (now - il->stuck_since < 200000000ull)
+			if (!st->stuck_since)
+				st->stuck_since = now;
+			if (now - st->stuck_since < STUCK_NS)
 				break;
 			il->skipped++;
-			il->tail++;
-			il->stuck_since = 0;
+			st->tail++;
+			st->stuck_since = 0;
 			continue;
 		}
-		il->stuck_since = 0;
-		memcpy(&tsc, slot + 8, 8);
-		memcpy(&e.tid, slot + 16, 4);
-		memcpy(&code, slot + 20, 4);
-		memcpy(&e.gil, slot + 24, 8);
-		e.time = to_ns(il, tsc);
-		/* Slot order is the GIL's own order (a release takes its slot before its store, an
-		 * acquisition after its own): the conversion, piecewise linear between anchors, must not
-		 * put an event before the one in the slot ahead of it. */
-		if (e.time < il->last_ns) {
-			e.time = il->last_ns;
-			il->clamped++;
-		}
-		il->last_ns = e.time;
-		e.kind = (enum gs_inline_kind)(code & 0xff);
-		e.site = code >> 8;
-		il->tail++;
-		cb(&e, arg);
-		if (++n % 4096 == 0) /* a long drain gives space back as it goes */
-			__atomic_store_n(&hdr[X86_RING_TAIL_OFF / 8], il->tail, __ATOMIC_RELEASE);
+		st->stuck_since = 0;
+		memcpy(&e->tsc, slot + 8, 8);
+		memcpy(&e->tid, slot + 16, 4);
+		memcpy(&e->code, slot + 20, 4);
+		memcpy(&e->gil, slot + 24, 8);
+		st->tail++;
+		n++;
 	}
-	/* the space read is given back once per drain: a store per event would take the cache line
-	 * the writers' next reservations need */
-	__atomic_store_n(&hdr[X86_RING_TAIL_OFF / 8], il->tail, __ATOMIC_RELEASE);
+	/* the space read is given back once per drain, on the reader's own line */
+	__atomic_store_n((uint64_t *)(ring + X86_RING_TAIL_OFF), st->tail, __ATOMIC_RELEASE);
 	return n;
+}
+
+static int slot_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct gs_inline_slot *)a)->tsc, y = ((const struct gs_inline_slot *)b)->tsc;
+	return (x > y) - (x < y);
+}
+
+/* Gives one event, at or after *floor (the watermark given before, then the time of the event
+ * given before it in this drain: only a wild TSC in the program's memory moves one). */
+static void deliver(struct gs_inline *il, const struct gs_inline_slot *s, uint64_t *floor,
+		    void (*cb)(const struct gs_inline_event *e, void *arg), void *arg)
+{
+	struct gs_inline_event e = { .tid = s->tid, .gil = s->gil, .kind = (enum gs_inline_kind)(s->code & 0xff),
+				     .site = s->code >> 8 };
+	e.time = to_ns(il, s->tsc);
+	if (e.time < *floor) {
+		e.time = *floor;
+		il->clamped++;
+	}
+	il->last_ns = *floor = e.time;
+	cb(&e, arg);
+}
+
+size_t gs_inline_drain(struct gs_inline *il, void (*cb)(const struct gs_inline_event *e, void *arg), void *arg)
+{
+	uint64_t now, floor = il->settled_ns, settled = UINT64_MAX;
+	size_t n = 0, *run, nrun = 0, *end;
+
+	if (!il->map || !il->rings)
+		return 0;
+	now = anchor(il);
+	run = gs_calloc(2 * (size_t)il->nrings, sizeof(*run));
+	end = run + il->nrings;
+	for (uint32_t r = 0; r < il->nrings; r++) {
+		size_t from = n;
+		n = read_ring(il, r, now, n);
+		if (il->rings[r].settled_ns < settled)
+			settled = il->rings[r].settled_ns;
+		if (n == from)
+			continue;
+		/* a ring's slots are nearly in TSC order (not when a writer was preempted between its
+		 * reservation and its rdtsc): sorted when not */
+		for (size_t i = from + 1; i < n; i++)
+			if (il->batch[i].tsc < il->batch[i - 1].tsc) {
+				qsort(il->batch + from, n - from, sizeof(*il->batch), slot_cmp);
+				break;
+			}
+		run[nrun] = from;
+		end[nrun++] = n;
+	}
+	/* the rings' runs merged by TSC (ties: the lower ring first); the conversion is monotonic
+	 * within a drain, so the times given are too */
+	for (size_t k = 0; k < n; k++) {
+		size_t best = 0;
+		for (size_t j = 1; j < nrun; j++)
+			if (il->batch[run[j]].tsc < il->batch[run[best]].tsc)
+				best = j;
+		deliver(il, &il->batch[run[best]++], &floor, cb, arg);
+		if (run[best] == end[best]) {
+			run[best] = run[--nrun];
+			end[best] = end[nrun];
+		}
+	}
+	free(run);
+	if (settled != UINT64_MAX && settled > il->settled_ns)
+		il->settled_ns = settled;
+	return n;
+}
+
+int gs_inline_reader_init(struct gs_inline *il, uint8_t *map, uint32_t nrings, uint64_t nslots)
+{
+	memset(il, 0, sizeof(*il));
+	il->memfd = -1;
+	il->rings = calloc(nrings ? nrings : 1, sizeof(*il->rings));
+	if (!il->rings)
+		return -ENOMEM;
+	il->map = map;
+	il->nrings = nrings;
+	il->nslots = nslots;
+	il->size = (size_t)nrings * X86_RING_STRIDE(nslots);
+	il->ns_per_tick = 1.0;
+	il->cal_tsc = il->ref_tsc = x86_rdtsc();
+	il->cal_ns = il->ref_ns = il->settled_ns = gs_now_ns();
+	return 0;
 }
 
 uint64_t gs_inline_lost(const struct gs_inline *il)
 {
+	uint64_t lost = il->skipped;
 	if (!il->map)
 		return 0;
-	return __atomic_load_n((const uint64_t *)(il->map + X86_RING_LOST_OFF), __ATOMIC_ACQUIRE) + il->skipped;
+	for (uint32_t r = 0; r < il->nrings; r++)
+		lost += __atomic_load_n((const uint64_t *)(il->map + (size_t)r * X86_RING_STRIDE(il->nslots) +
+							   X86_RING_LOST_OFF),
+					__ATOMIC_ACQUIRE);
+	return lost;
 }
 
 void gs_inline_close(struct gs_inline *il)
 {
-	if (il->map)
+	if (il->map && il->memfd >= 0)
 		munmap(il->map, il->size);
 	if (il->memfd >= 0)
 		close(il->memfd);
+	free(il->rings);
+	free(il->batch);
+	il->rings = NULL;
+	il->batch = NULL;
+	il->batch_cap = 0;
 	il->map = NULL;
 	il->memfd = -1;
 }

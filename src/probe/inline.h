@@ -1,14 +1,16 @@
 /* inline.h - inline GIL probes: the fastest exact mechanism.
  *
  * At the traced command's entry point (ptrace-stopped, single-threaded), gilscope maps a page
- * of trampolines next to the interpreter's code and a ring buffer shared with itself (a memfd),
+ * of trampolines next to the interpreter's code and ring buffers shared with itself (a memfd),
  * then replaces each instruction that stores to gil->locked, and the first instructions of
  * take_gil, with a jump to a trampoline that runs the moved instruction(s) and appends
- * {TSC, thread id, event} to the ring with one lock xadd: no system call, no trap. gilscope
- * drains the ring with its other events and converts TSC to CLOCK_MONOTONIC.
+ * {TSC, thread id, event, GIL} to the ring of the CPU it runs on (one ring per possible CPU, so
+ * writers on different CPUs share no cache line): no system call, no trap. gilscope drains the
+ * rings with its other events, puts them in time order and converts TSC to CLOCK_MONOTONIC.
  * The trampolines keep every register and flag, and skip the red zone. A full ring drops and
- * counts events; a dead gilscope leaves a full ring, never a harmed program. fork()ed children
- * share the ring. Used when gilscope launches the command; attaching uses uprobes.
+ * counts events; a writer stopped between its reservation and its commit is skipped after
+ * 200 ms; a dead gilscope leaves full rings, never a harmed program. fork()ed children share
+ * the rings. Used when gilscope launches the command; attaching uses uprobes.
  */
 #ifndef GS_INLINE_H
 #define GS_INLINE_H
@@ -25,16 +27,28 @@ enum gs_inline_kind {
 	GS_INLINE_WAIT = 2
 };
 
+/* The reader's state of one ring. */
+struct gs_inline_ring {
+	uint64_t tail;        /* slots read */
+	uint64_t stuck_since; /* when the reader first waited on an uncommitted slot */
+	uint64_t settled_ns;  /* the start of the last drain that found this ring empty */
+};
+
+struct gs_inline_slot; /* a drain's batch (inline.c) */
+
 struct gs_inline {
-	int memfd;
+	int memfd; /* -1: map is not ours (tests, fuzzing): close leaves it */
 	uint8_t *map;
 	size_t size;
-	uint64_t nslots, tail;
+	uint64_t nslots; /* per ring */
+	uint32_t nrings;
+	struct gs_inline_ring *rings;
+	struct gs_inline_slot *batch;
+	size_t batch_cap;
 	uint64_t trampolines; /* address of the trampoline page in the target */
-	uint64_t stuck_since; /* when the reader first waited on an uncommitted slot */
 	uint64_t skipped;     /* slots never committed (writer killed mid-way) */
-	uint64_t last_ns;     /* the time of the last event read (events never go back in slot order) */
-	uint64_t clamped;     /* events the conversion would have put before the one ahead of them */
+	uint64_t last_ns;     /* the time of the last event read */
+	uint64_t clamped;     /* events the conversion would have put before the watermark already given */
 	uint64_t settled_ns;  /* every event not read yet is stamped at or after this (see gs_inline_drain) */
 	/* TSC -> CLOCK_MONOTONIC: ns = ref_ns + (tsc - ref_tsc) * ns_per_tick, re-anchored at every
 	 * drain; the rate is the kernel's (perf's time_mult/time_shift) when published, else
@@ -79,10 +93,17 @@ struct gs_inline_target {
  * kernel's TSC scale). 0, or -errno with a sentence in why (nothing is left patched then). */
 int gs_inline_setup(struct gs_inline *il, pid_t pid, const struct gs_inline_target *tg, const void *perf_meta,
 		    int *pending_sig, char *why, size_t whylen);
-/* Calls cb for each committed event, in slot order. Returns the number read. A writer reserves
- * its slot before it reads the TSC, so an event still being written (reserved, not committed)
- * is stamped after the last drain that found the ring empty: that drain's start time is kept in
- * il->settled_ns, the time before which no event can still arrive (the merge's watermark). */
+/* The reader's side of rings at map (nrings of nslots, x86.h's layout) that it does not own (tests,
+ * fuzzing; set-up does this itself): 0, or -ENOMEM. The clock anchors are set to now. */
+int gs_inline_reader_init(struct gs_inline *il, uint8_t *map, uint32_t nrings, uint64_t nslots);
+/* Calls cb for each committed event of every ring, in time order (TSC order; a ring's slots are
+ * in the order their writers reserved them, which is not the TSC order when a writer was
+ * preempted, and the rings are not in order with each other). Returns the number read. A
+ * writer reserves its slot before it reads the TSC, so an event still being written (reserved,
+ * not committed) is stamped after the last drain that found its ring empty: the earliest of
+ * those drains' start times is kept in il->settled_ns, the time before which no event can still
+ * arrive (the merge's watermark). No event given is older than the settled_ns of the drain
+ * before (the conversion's error is clamped and counted in il->clamped). */
 size_t gs_inline_drain(struct gs_inline *il, void (*cb)(const struct gs_inline_event *e, void *arg), void *arg);
 /* Events the target dropped because the ring was full, plus slots never committed. */
 uint64_t gs_inline_lost(const struct gs_inline *il);
