@@ -182,6 +182,29 @@ static void primitives(void)
 
 /* ---- the generated recording sequence -------------------------------------------------------- */
 
+static void measure(uint8_t *code, uint8_t *ring, size_t size, long n, double base, const double *tbase)
+{
+	double one[RUNS], two[RUNS], turns[TURN_RUNS];
+	for (int k = 0; k < RUNS; k++) {
+		memset(ring, 0, size); /* every page touched before, no event dropped */
+		one[k] = run((void (*)(void))(uintptr_t)code, 1, n) - base;
+		memset(ring, 0, size);
+		two[k] = run((void (*)(void))(uintptr_t)code, 2, n) - base;
+	}
+	for (int k = 0; k < TURN_RUNS; k++) {
+		memset(ring, 0, size);
+		turns[k] = run_turns((void (*)(void))(uintptr_t)code, 2, n / 40, 1);
+	}
+	qsort(turns, TURN_RUNS, sizeof(turns[0]), cmp_double);
+	qsort(one, RUNS, sizeof(one[0]), cmp_double);
+	qsort(two, RUNS, sizeof(two[0]), cmp_double);
+	printf("  1 thread:           %6.2f ns/event (min), %6.2f (median)\n", one[0], one[RUNS / 2]);
+	printf("  2 threads, 2 CPUs:  %6.2f ns/event (min), %6.2f (median)\n", two[0], two[RUNS / 2]);
+	/* a partner preempted makes a turn last a time slice: only the minimum means something */
+	printf("  2 threads in turns: %6.2f ns/event (min; a turn takes %.2f ns without the call)\n",
+	       (turns[0] - tbase[0]) / 2, tbase[0] / 2);
+}
+
 int main(int argc, char **argv)
 {
 	long n = argc > 1 ? atol(argv[1]) : 400000;
@@ -189,7 +212,7 @@ int main(int argc, char **argv)
 	struct x86_ref ref = { .kind = X86_REF_ABS, .abs = 0x1234 };
 	uint8_t *code, *ring;
 	size_t size, len;
-	double base, tbase[TURN_RUNS], one[RUNS], two[RUNS], turns[TURN_RUNS];
+	double base, tbase[TURN_RUNS];
 	uint32_t off = tid_offset();
 
 	if (!off) {
@@ -210,31 +233,17 @@ int main(int argc, char **argv)
 	base = median_of((void (*)(void))(uintptr_t)code, 1, n);
 	for (int k = 0; k < TURN_RUNS; k++)
 		tbase[k] = run_turns((void (*)(void))(uintptr_t)code, 2, n / 40, 1);
-	g.base = (uint64_t)(uintptr_t)ring;
-	len = x86_emit_record(code, &g, off, 7, &ref);
-	code[len] = 0xc3;
-	printf("inline probe recording sequence: %zu bytes, %u ring(s) of %llu slots, CPU number from %s\n", len,
-	       g.nrings, (unsigned long long)g.nslots,
-	       g.cpu == X86_CPU_RDPID ? "rdpid" : g.cpu == X86_CPU_RDTSCP ? "rdtscp" : "nowhere (one ring)");
-	for (int k = 0; k < RUNS; k++) {
-		memset(ring, 0, size); /* every page touched before, no event dropped */
-		one[k] = run((void (*)(void))(uintptr_t)code, 1, n) - base;
-		memset(ring, 0, size);
-		two[k] = run((void (*)(void))(uintptr_t)code, 2, n) - base;
-	}
-	for (int k = 0; k < TURN_RUNS; k++) {
-		memset(ring, 0, size);
-		turns[k] = run_turns((void (*)(void))(uintptr_t)code, 2, n / 40, 1);
-	}
 	qsort(tbase, TURN_RUNS, sizeof(tbase[0]), cmp_double);
-	qsort(turns, TURN_RUNS, sizeof(turns[0]), cmp_double);
-	qsort(one, RUNS, sizeof(one[0]), cmp_double);
-	qsort(two, RUNS, sizeof(two[0]), cmp_double);
-	printf("  1 thread:           %6.2f ns/event (min), %6.2f (median)\n", one[0], one[RUNS / 2]);
-	printf("  2 threads, 2 CPUs:  %6.2f ns/event (min), %6.2f (median)\n", two[0], two[RUNS / 2]);
-	/* a partner preempted makes a turn last a time slice: only the minimum means something */
-	printf("  2 threads in turns: %6.2f ns/event (min; a turn takes %.2f ns without the call)\n",
-	       (turns[0] - tbase[0]) / 2, tbase[0] / 2);
+	g.base = (uint64_t)(uintptr_t)ring;
+	printf("inline probe recording sequence: %u ring(s) of %llu slots, CPU number from %s\n", g.nrings,
+	       (unsigned long long)g.nslots,
+	       g.cpu == X86_CPU_RDPID ? "rdpid" : g.cpu == X86_CPU_RDTSCP ? "rdtscp" : "nowhere (one ring)");
+	for (int ordered = 0; ordered < 2; ordered++) {
+		len = x86_emit_record(code, &g, off, 7, &ref, ordered);
+		code[len] = 0xc3;
+		printf("%s (%zu bytes):\n", ordered ? "an acquisition's, lfence first" : "a release's or a wait's", len);
+		measure(code, ring, size, n, base, tbase);
+	}
 	printf("empty call: %.2f ns\n", base);
 	primitives();
 	munmap(ring, size);

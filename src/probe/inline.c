@@ -24,6 +24,8 @@
 #define STUCK_NS 200000000ull /* a reserved slot not committed after this long is skipped */
 #define TRAMP_SIZE 16384u
 
+static uint64_t anchor(struct gs_inline *il);
+
 struct span {
 	const char *path;
 	uint64_t lo, hi;
@@ -259,7 +261,7 @@ static size_t emit_trampolines(uint8_t *code, const struct gs_inline_target *tg,
 {
 	size_t o, n;
 
-	o = x86_emit_record(code, g, tid_off, GS_INLINE_WAIT, &tg->gil);
+	o = x86_emit_record(code, g, tid_off, GS_INLINE_WAIT, &tg->gil, 0);
 	n = x86_relocate(tg->prologue, tg->prologue_len, tg->entry, tramp + o, code + o);
 	if (!n)
 		return 0;
@@ -276,18 +278,19 @@ static size_t emit_trampolines(uint8_t *code, const struct gs_inline_target *tg,
 		uint32_t kind = (uint32_t)(st->value ? GS_INLINE_ACQUIRE : GS_INLINE_RELEASE) | (uint32_t)i << 8;
 		site_off[i] = o;
 		ref = store_ref(st);
-		/* A release is recorded before its store, an acquisition after: a thread preempted
-		 * between the two still holds the GIL, so no other thread's acquisition can be stamped
-		 * before this release, nor this acquisition before the previous holder's release. */
+		/* A release is recorded before its store, an acquisition after (its TSC read after an
+		 * lfence): a thread preempted between the two still holds the GIL, so no other
+		 * thread's acquisition can be stamped before this release, nor this acquisition before
+		 * the previous holder's release, whatever CPUs (rings) they ran on. */
 		if (!st->value)
-			o += x86_emit_record(code + o, g, tid_off, kind, &ref);
+			o += x86_emit_record(code + o, g, tid_off, kind, &ref, 0);
 		at = tramp + o;
 		n = x86_relocate(st->bytes, st->len, st->store, at, code + o);
 		if (!n)
 			return 0;
 		o += n;
 		if (st->value)
-			o += x86_emit_record(code + o, g, tid_off, kind, &ref);
+			o += x86_emit_record(code + o, g, tid_off, kind, &ref, 1);
 		if (!x86_emit_jmp(code + o, tramp + o, st->store + st->len))
 			return 0;
 		o += 5;
@@ -362,8 +365,7 @@ int gs_inline_setup(struct gs_inline *il, pid_t pid, const struct gs_inline_targ
 	il->trampolines = tramp;
 	il->nprobes = 1 + tg->nsites;
 	il->settled_ns = gs_now_ns();
-	il->ref_tsc = x86_rdtsc();
-	il->ref_ns = gs_now_ns();
+	(void)anchor(il);
 	free(code);
 	return 0;
 
@@ -375,20 +377,18 @@ fail:
 	return err ? err : -EIO;
 }
 
-/* Between the previous and the current anchor, interpolate (exact at both ends); outside,
- * extrapolate from the nearer one with the rate. */
-static uint64_t to_ns(const struct gs_inline *il, uint64_t tsc)
+/* One committed slot, copied out of its ring. */
+struct gs_inline_slot {
+	uint64_t tsc, gil;
+	uint32_t tid, code;
+};
+
+/* ns0 + (tsc - tsc0) * rate, in range: the TSC comes from memory the program can write, a wild
+ * value must not make the conversion undefined (and a time before the clock's start means 0,
+ * not 2^64 - x). */
+static uint64_t line(uint64_t tsc0, uint64_t ns0, uint64_t tsc, double rate)
 {
-	double d;
-	if (il->prev_tsc && tsc >= il->prev_tsc && tsc <= il->ref_tsc && il->ref_tsc > il->prev_tsc)
-		return il->prev_ns + (uint64_t)((double)(tsc - il->prev_tsc) * (double)(il->ref_ns - il->prev_ns) /
-						(double)(il->ref_tsc - il->prev_tsc));
-	if (il->prev_tsc && tsc < il->prev_tsc)
-		d = (double)(int64_t)(tsc - il->prev_tsc) * il->ns_per_tick, d += (double)il->prev_ns;
-	else
-		d = (double)(int64_t)(tsc - il->ref_tsc) * il->ns_per_tick + (double)il->ref_ns;
-	/* the TSC comes from memory the program can write: a wild value must not make the
-	 * conversion undefined (and a time before the clock's start means 0, not 2^64 - x) */
+	double d = (double)(int64_t)(tsc - tsc0) * rate + (double)ns0;
 	if (!(d >= 0.0))
 		return 0;
 	if (d >= 9223372036854775807.0)
@@ -396,11 +396,31 @@ static uint64_t to_ns(const struct gs_inline *il, uint64_t tsc)
 	return (uint64_t)d;
 }
 
-/* One committed slot, copied out of its ring. */
-struct gs_inline_slot {
-	uint64_t tsc, gil;
-	uint32_t tid, code;
-};
+#define ANCHOR(il, i) ((il)->anchors[((il)->first_anchor + (i)) % GS_INLINE_ANCHORS])
+
+/* The TSC's time: between two anchors, interpolated (exact at both); before the oldest or after
+ * the newest, extrapolated with the rate. Monotonic in tsc. */
+static uint64_t to_ns(const struct gs_inline *il, uint64_t tsc)
+{
+	unsigned lo = 0, hi;
+	if (il->nanchors == 0)
+		return line(il->ref_tsc, il->ref_ns, tsc, il->ns_per_tick);
+	if (tsc < ANCHOR(il, 0).tsc)
+		return line(ANCHOR(il, 0).tsc, ANCHOR(il, 0).ns, tsc, il->ns_per_tick);
+	hi = il->nanchors - 1;
+	if (tsc >= ANCHOR(il, hi).tsc)
+		return line(ANCHOR(il, hi).tsc, ANCHOR(il, hi).ns, tsc, il->ns_per_tick);
+	while (hi - lo > 1) { /* ANCHOR(lo).tsc <= tsc < ANCHOR(hi).tsc */
+		unsigned mid = lo + (hi - lo) / 2;
+		if (ANCHOR(il, mid).tsc <= tsc)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return ANCHOR(il, lo).ns + (uint64_t)((double)(tsc - ANCHOR(il, lo).tsc) *
+					      (double)(ANCHOR(il, hi).ns - ANCHOR(il, lo).ns) /
+					      (double)(ANCHOR(il, hi).tsc - ANCHOR(il, lo).tsc));
+}
 
 /* Re-anchors the conversion: TSC read around CLOCK_MONOTONIC, the tightest of a few tries (a
  * preemption between the reads would put the anchor off by up to its length). Returns now. */
@@ -415,10 +435,17 @@ static uint64_t anchor(struct gs_inline *il)
 			t1 = b;
 		}
 	}
-	il->prev_tsc = il->ref_tsc;
-	il->prev_ns = il->ref_ns;
-	il->ref_tsc = t0 + (t1 - t0) / 2;
+	t0 += (t1 - t0) / 2;
+	if (il->nanchors && (t0 <= il->ref_tsc || now < il->ref_ns))
+		return now; /* not after the newest: the line stays as it is */
+	il->ref_tsc = t0;
 	il->ref_ns = now;
+	if (il->nanchors == GS_INLINE_ANCHORS)
+		il->first_anchor = (il->first_anchor + 1) % GS_INLINE_ANCHORS;
+	else
+		il->nanchors++;
+	ANCHOR(il, il->nanchors - 1).tsc = t0;
+	ANCHOR(il, il->nanchors - 1).ns = now;
 	if (!il->kernel_rate && now - il->cal_ns > 100000000ull && il->ref_tsc > il->cal_tsc)
 		il->ns_per_tick = (double)(now - il->cal_ns) / (double)(il->ref_tsc - il->cal_tsc);
 	return now;
@@ -504,21 +531,42 @@ static void deliver(struct gs_inline *il, const struct gs_inline_slot *s, uint64
 	cb(&e, arg);
 }
 
-size_t gs_inline_drain(struct gs_inline *il, void (*cb)(const struct gs_inline_event *e, void *arg), void *arg)
+/* Keeps e for the next drain. 0, or -ENOMEM (then it is given now). */
+static int carry(struct gs_inline *il, const struct gs_inline_slot *e)
 {
-	uint64_t now, floor = il->settled_ns, settled = UINT64_MAX;
-	size_t n = 0, *run, nrun = 0, *end;
+	if (il->ncarry == il->carry_cap) {
+		size_t cap = il->carry_cap ? 2 * il->carry_cap : 256;
+		struct gs_inline_slot *c = realloc(il->carry, cap * sizeof(*c));
+		if (!c)
+			return -ENOMEM;
+		il->carry = c;
+		il->carry_cap = cap;
+	}
+	il->carry[il->ncarry++] = *e;
+	return 0;
+}
 
-	if (!il->map || !il->rings)
-		return 0;
-	now = anchor(il);
-	run = gs_calloc(2 * (size_t)il->nrings, sizeof(*run));
-	end = run + il->nrings;
+/* Reads every ring into il->batch after the events carried from the drain before; *nrun runs,
+ * each in TSC order, [run[i], end[i]). Returns the batch's length. */
+static size_t read_rings(struct gs_inline *il, uint64_t now, size_t *run, size_t *end, size_t *nrun,
+			 uint64_t *settled)
+{
+	size_t n = 0;
+
+	*nrun = 0;
+	*settled = UINT64_MAX;
+	if (il->ncarry && batch_room(il, il->ncarry) == 0) {
+		memcpy(il->batch, il->carry, il->ncarry * sizeof(*il->carry)); /* sorted when kept */
+		run[0] = 0;
+		end[0] = n = il->ncarry;
+		*nrun = 1;
+		il->ncarry = 0;
+	}
 	for (uint32_t r = 0; r < il->nrings; r++) {
 		size_t from = n;
 		n = read_ring(il, r, now, n);
-		if (il->rings[r].settled_ns < settled)
-			settled = il->rings[r].settled_ns;
+		if (il->rings[r].settled_ns < *settled)
+			*settled = il->rings[r].settled_ns;
 		if (n == from)
 			continue;
 		/* a ring's slots are nearly in TSC order (not when a writer was preempted between its
@@ -528,26 +576,50 @@ size_t gs_inline_drain(struct gs_inline *il, void (*cb)(const struct gs_inline_e
 				qsort(il->batch + from, n - from, sizeof(*il->batch), slot_cmp);
 				break;
 			}
-		run[nrun] = from;
-		end[nrun++] = n;
+		run[*nrun] = from;
+		end[(*nrun)++] = n;
 	}
-	/* the rings' runs merged by TSC (ties: the lower ring first); the conversion is monotonic
-	 * within a drain, so the times given are too */
+	return n;
+}
+
+size_t gs_inline_drain(struct gs_inline *il, int final, void (*cb)(const struct gs_inline_event *e, void *arg),
+		       void *arg)
+{
+	uint64_t now, floor = il->settled_ns, settled, horizon;
+	size_t n, given = 0, *run, nrun, *end;
+
+	if (!il->map || !il->rings)
+		return 0;
+	now = anchor(il);
+	/* kept for the next anchor: stamped after this one, by less than a second (a wild TSC is
+	 * given now: it could wait forever) */
+	horizon = il->ref_tsc + (uint64_t)(1e9 / (il->ns_per_tick > 1e-6 ? il->ns_per_tick : 1e-6));
+	run = gs_calloc(2 * ((size_t)il->nrings + 1), sizeof(*run));
+	end = run + il->nrings + 1;
+	n = read_rings(il, now, run, end, &nrun, &settled);
+	/* the runs merged by TSC (ties: the one read first); the conversion is monotonic, so the
+	 * times given are too */
 	for (size_t k = 0; k < n; k++) {
 		size_t best = 0;
+		const struct gs_inline_slot *e;
 		for (size_t j = 1; j < nrun; j++)
-			if (il->batch[run[j]].tsc < il->batch[run[best]].tsc)
+			if (il->batch[run[j]].tsc < il->batch[run[best]].tsc ||
+			    (il->batch[run[j]].tsc == il->batch[run[best]].tsc && run[j] < run[best]))
 				best = j;
-		deliver(il, &il->batch[run[best]++], &floor, cb, arg);
+		e = &il->batch[run[best]++];
 		if (run[best] == end[best]) {
 			run[best] = run[--nrun];
 			end[best] = end[nrun];
 		}
+		if (!final && e->tsc > il->ref_tsc && e->tsc < horizon && carry(il, e) == 0)
+			continue;
+		deliver(il, e, &floor, cb, arg);
+		given++;
 	}
 	free(run);
 	if (settled != UINT64_MAX && settled > il->settled_ns)
 		il->settled_ns = settled;
-	return n;
+	return given;
 }
 
 int gs_inline_reader_init(struct gs_inline *il, uint8_t *map, uint32_t nrings, uint64_t nslots)
@@ -562,8 +634,9 @@ int gs_inline_reader_init(struct gs_inline *il, uint8_t *map, uint32_t nrings, u
 	il->nslots = nslots;
 	il->size = (size_t)nrings * X86_RING_STRIDE(nslots);
 	il->ns_per_tick = 1.0;
-	il->cal_tsc = il->ref_tsc = x86_rdtsc();
-	il->cal_ns = il->ref_ns = il->settled_ns = gs_now_ns();
+	il->cal_tsc = x86_rdtsc();
+	il->cal_ns = il->settled_ns = gs_now_ns();
+	(void)anchor(il);
 	return 0;
 }
 
@@ -587,6 +660,9 @@ void gs_inline_close(struct gs_inline *il)
 		close(il->memfd);
 	free(il->rings);
 	free(il->batch);
+	free(il->carry);
+	il->carry = NULL;
+	il->ncarry = il->carry_cap = 0;
 	il->rings = NULL;
 	il->batch = NULL;
 	il->batch_cap = 0;

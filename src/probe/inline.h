@@ -36,6 +36,8 @@ struct gs_inline_ring {
 
 struct gs_inline_slot; /* a drain's batch (inline.c) */
 
+#define GS_INLINE_ANCHORS 64
+
 struct gs_inline {
 	int memfd; /* -1: map is not ours (tests, fuzzing): close leaves it */
 	uint8_t *map;
@@ -45,15 +47,24 @@ struct gs_inline {
 	struct gs_inline_ring *rings;
 	struct gs_inline_slot *batch;
 	size_t batch_cap;
+	struct gs_inline_slot *carry; /* read, stamped after the newest anchor: given at the next drain */
+	size_t ncarry, carry_cap;
 	uint64_t trampolines; /* address of the trampoline page in the target */
 	uint64_t skipped;     /* slots never committed (writer killed mid-way) */
 	uint64_t last_ns;     /* the time of the last event read */
 	uint64_t clamped;     /* events the conversion would have put before the watermark already given */
 	uint64_t settled_ns;  /* every event not read yet is stamped at or after this (see gs_inline_drain) */
-	/* TSC -> CLOCK_MONOTONIC: ns = ref_ns + (tsc - ref_tsc) * ns_per_tick, re-anchored at every
-	 * drain; the rate is the kernel's (perf's time_mult/time_shift) when published, else
-	 * measured against CLOCK_MONOTONIC since the start (cal_*). */
-	uint64_t ref_tsc, ref_ns, prev_tsc, prev_ns, cal_tsc, cal_ns;
+	/* TSC -> CLOCK_MONOTONIC: one function of the TSC whichever drain converts an event (so one
+	 * thread's events keep their order whichever rings they went through): the line through
+	 * the anchors (TSC, CLOCK_MONOTONIC) taken at each drain, the last GS_INLINE_ANCHORS of
+	 * them, interpolated between two, extrapolated beyond with the rate: the kernel's (perf's
+	 * time_mult/time_shift) when published, else measured against CLOCK_MONOTONIC since the
+	 * start (cal_*). An event stamped after the newest anchor waits for the next one. */
+	struct {
+		uint64_t tsc, ns;
+	} anchors[GS_INLINE_ANCHORS];
+	unsigned nanchors, first_anchor;
+	uint64_t ref_tsc, ref_ns, cal_tsc, cal_ns; /* the newest anchor; the calibration's start */
 	double ns_per_tick;
 	int kernel_rate;
 	int nprobes;
@@ -103,8 +114,11 @@ int gs_inline_reader_init(struct gs_inline *il, uint8_t *map, uint32_t nrings, u
  * not committed) is stamped after the last drain that found its ring empty: the earliest of
  * those drains' start times is kept in il->settled_ns, the time before which no event can still
  * arrive (the merge's watermark). No event given is older than the settled_ns of the drain
- * before (the conversion's error is clamped and counted in il->clamped). */
-size_t gs_inline_drain(struct gs_inline *il, void (*cb)(const struct gs_inline_event *e, void *arg), void *arg);
+ * before (the conversion's error is clamped and counted in il->clamped). Events stamped after
+ * the drain's start are kept for the next drain (to be converted between two anchors), unless
+ * final. */
+size_t gs_inline_drain(struct gs_inline *il, int final, void (*cb)(const struct gs_inline_event *e, void *arg),
+		       void *arg);
 /* Events the target dropped because the ring was full, plus slots never committed. */
 uint64_t gs_inline_lost(const struct gs_inline *il);
 void gs_inline_close(struct gs_inline *il);

@@ -574,7 +574,7 @@ static size_t emit_pick_ring(uint8_t *out, const struct x86_ring_geom *g)
 }
 
 size_t x86_emit_record(uint8_t *out, const struct x86_ring_geom *g, uint32_t tid_off, uint32_t code,
-		       const struct x86_ref *ref)
+		       const struct x86_ref *ref, int ordered)
 {
 	static const uint8_t save[] = { 0x48, 0x8d, 0x64, 0x24, 0x80,   /* lea -0x80(%rsp),%rsp */
 					0x50, 0x51, 0x52, 0x56, 0x57 }; /* push rax rcx rdx rsi rdi */
@@ -607,6 +607,11 @@ size_t x86_emit_record(uint8_t *out, const struct x86_ring_geom *g, uint32_t tid
 	size_t o = 0, retry_at, jae_at, done_at, full_at;
 	int32_t rel;
 
+	if (ordered) { /* lfence: the rdtsc below cannot run before what came before has */
+		out[o++] = 0x0f;
+		out[o++] = 0xae;
+		out[o++] = 0xe8;
+	}
 	o = put(out, o, save, sizeof(save));
 	o += emit_flags_save(out + o, g->pushf);
 	o += emit_ref(out + o, ref);
@@ -616,7 +621,8 @@ size_t x86_emit_record(uint8_t *out, const struct x86_ring_geom *g, uint32_t tid
 	o = put(out, o, check, sizeof(check));
 	o = put(out, o, &n32, 4);
 	jae_at = o;
-	o += 6; /* jae .full (0f 83 rel32), filled below */
+	o += 6; /* jge .full (0f 8d rel32), filled below: signed, a head read before the tail just read
+		 * can be behind it (the cmpxchg then fails and reads the head again) */
 	o = put(out, o, reserve, sizeof(reserve));
 	out[o] = 0x75; /* jne retry: another writer took the slot (rax holds the new head) */
 	out[o + 1] = (uint8_t)(int8_t)((int64_t)retry_at - (int64_t)(o + 2));
@@ -640,7 +646,7 @@ size_t x86_emit_record(uint8_t *out, const struct x86_ring_geom *g, uint32_t tid
 	out[o + 1] = (uint8_t)(int8_t)((int64_t)done_at - (int64_t)(o + 2));
 	o += 2;
 	out[jae_at] = 0x0f;
-	out[jae_at + 1] = 0x83;
+	out[jae_at + 1] = 0x8d;
 	rel = (int32_t)((int64_t)full_at - (int64_t)(jae_at + 6));
 	memcpy(out + jae_at + 2, &rel, 4);
 	return o;

@@ -119,9 +119,12 @@ struct x86_ref {
 /* Emits the recording sequence (preserves every register and the flags, skips the red zone):
  * pick this CPU's ring, reserve a slot with lock cmpxchg (or count a lost event when the ring
  * is full), store rdtsc (read after the reservation: see gs_inline_drain), the thread id read at
- * %fs:tid_off, code and the GIL reference, then commit. Returns the length (at most 200 bytes). */
+ * %fs:tid_off, code and the GIL reference, then commit. ordered: an lfence first, so that the
+ * TSC is read after every earlier instruction has run (an acquisition: after the load that saw
+ * the GIL free, so after the TSC of the release that freed it, even on another CPU: rdtsc is
+ * not ordered, and the rings' order says nothing). Returns the length (at most 200 bytes). */
 size_t x86_emit_record(uint8_t *out, const struct x86_ring_geom *g, uint32_t tid_off, uint32_t code,
-		       const struct x86_ref *ref);
+		       const struct x86_ref *ref, int ordered);
 /* jmp rel32 from `from` to `to`: 5 bytes, or 0 when out of range. */
 size_t x86_emit_jmp(uint8_t *out, uint64_t from, uint64_t to);
 /* Copies instruction(s) from address `from` to `to`, fixing RIP-relative displacements.

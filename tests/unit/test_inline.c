@@ -99,7 +99,7 @@ static void test_record_full_ring_and_wrap(void **state)
 	if (!off)
 		skip(); /* not glibc's thread control block layout */
 	g.base = (uint64_t)(uintptr_t)map;
-	n = x86_emit_record(code, &g, off, 7, &ref);
+	n = x86_emit_record(code, &g, off, 7, &ref, 0);
 	assert_true(n > 0 && n <= 200);
 	code[n] = 0xc3; /* ret */
 	fn = (void (*)(void))(uintptr_t)code;
@@ -121,14 +121,14 @@ static void test_record_full_ring_and_wrap(void **state)
 		assert_int_equal(gil, 0x1234);
 	}
 	assert_int_equal(gs_inline_reader_init(&il, map, 1, g.nslots), 0);
-	assert_int_equal(gs_inline_drain(&il, collect, &seen), 4);
+	assert_int_equal(gs_inline_drain(&il, 1, collect, &seen), 4);
 	assert_int_equal(*word(map, &g, 0, X86_RING_TAIL_OFF), 4); /* the space is given back */
 	assert_int_equal(gs_inline_lost(&il), 2);
 	for (int i = 0; i < 3; i++) /* wraps around: slots 0..2 again */
 		fn();
 	assert_int_equal(*word(map, &g, 0, X86_RING_HEAD_OFF), 7);
 	assert_int_equal(*word(map, &g, 0, X86_RING_LOST_OFF), 2);
-	assert_int_equal(gs_inline_drain(&il, collect, &seen), 3);
+	assert_int_equal(gs_inline_drain(&il, 1, collect, &seen), 3);
 	assert_int_equal(seen.n, 7);
 	assert_int_equal(il.rings[0].tail, 7);
 	for (size_t i = 1; i < seen.n; i++)
@@ -175,7 +175,7 @@ static void test_registers_and_flags_kept(void **state)
 		g.pushf = pushf;
 		map = rings_new(&g);
 		g.base = (uint64_t)(uintptr_t)map;
-		n = x86_emit_record(code, &g, off, 1, &ref);
+		n = x86_emit_record(code, &g, off, 1, &ref, pushf);
 		code[n] = 0xc3;
 		check_registers_and_flags(code, 0x202 | 0x8d5); /* IF, and every arithmetic flag */
 		check_registers_and_flags(code, 0x202);
@@ -248,20 +248,20 @@ static void test_many_writers_each_event_once(void **state)
 	m.g.base = (uint64_t)(uintptr_t)map;
 	m.code = code_new();
 	m.seen = calloc(WRITERS, PER_WRITER);
-	n = x86_emit_record(m.code, &m.g, off, GS_INLINE_RELEASE, &ref);
+	n = x86_emit_record(m.code, &m.g, off, GS_INLINE_RELEASE, &ref, 1);
 	m.code[n] = 0xc3;
 	assert_int_equal(gs_inline_reader_init(&il, map, m.g.nrings, m.g.nslots), 0);
 	for (int i = 0; i < WRITERS; i++)
 		pthread_create(&th[i], NULL, writer, &m);
 	while (__atomic_load_n(&m.writers_done, __ATOMIC_ACQUIRE) < WRITERS) {
 		m.watermark = il.settled_ns;
-		read += gs_inline_drain(&il, count_event, &m);
+		read += gs_inline_drain(&il, 0, count_event, &m);
 		sched_yield();
 	}
 	for (int i = 0; i < WRITERS; i++)
 		pthread_join(th[i], NULL);
 	m.watermark = il.settled_ns;
-	read += gs_inline_drain(&il, count_event, &m);
+	read += gs_inline_drain(&il, 1, count_event, &m);
 	for (size_t k = 0; k < (size_t)WRITERS * PER_WRITER; k++) {
 		assert_true(m.seen[k] <= 1); /* never twice */
 		once += m.seen[k];
@@ -292,13 +292,13 @@ static void test_stalled_writer_skipped(void **state)
 	settled = il.settled_ns;
 	put_slot(map, &g, 0, 0, x86_rdtsc(), 100, 0); /* reserved, never committed */
 	put_slot(map, &g, 0, 1, x86_rdtsc(), 101, 1); /* committed after it */
-	assert_int_equal(gs_inline_drain(&il, collect, &seen), 0);
+	assert_int_equal(gs_inline_drain(&il, 1, collect, &seen), 0);
 	assert_int_equal(il.settled_ns, settled); /* the stuck ring holds the watermark back */
 	assert_true(il.rings[0].stuck_since != 0);
 	assert_true(il.rings[1].settled_ns > settled); /* the other one is empty: settled */
-	assert_int_equal(gs_inline_drain(&il, collect, &seen), 0); /* still within the timeout */
+	assert_int_equal(gs_inline_drain(&il, 1, collect, &seen), 0); /* still within the timeout */
 	il.rings[0].stuck_since -= 300000000ull;                  /* 300 ms later */
-	assert_int_equal(gs_inline_drain(&il, collect, &seen), 1);
+	assert_int_equal(gs_inline_drain(&il, 1, collect, &seen), 1);
 	assert_int_equal(seen.tid[0], 101);
 	assert_int_equal(il.skipped, 1);
 	assert_int_equal(gs_inline_lost(&il), 1);
@@ -324,7 +324,7 @@ static void test_rings_read_in_time_order(void **state)
 	put_slot(map, &g, 2, 0, t + 200, 2, 1); /* another CPU's ring */
 	put_slot(map, &g, 2, 1, t + 400, 4, 1);
 	put_slot(map, &g, 3, 0, t + 400, 6, 1); /* same TSC as ring 2's: the lower ring first */
-	assert_int_equal(gs_inline_drain(&il, collect, &seen), 6);
+	assert_int_equal(gs_inline_drain(&il, 1, collect, &seen), 6);
 	assert_int_equal(seen.tid[0], 1);
 	assert_int_equal(seen.tid[1], 2);
 	assert_int_equal(seen.tid[2], 3);
@@ -337,7 +337,7 @@ static void test_rings_read_in_time_order(void **state)
 	put_slot(map, &g, 1, 0, 1, 7, 1);
 	seen.n = 0;
 	watermark = il.settled_ns;
-	assert_int_equal(gs_inline_drain(&il, collect, &seen), 1);
+	assert_int_equal(gs_inline_drain(&il, 1, collect, &seen), 1);
 	assert_int_equal(seen.time[0], watermark);
 	assert_int_equal(il.clamped, 1);
 	gs_inline_close(&il);
