@@ -3,7 +3,7 @@
  * geometry, the reader's tails, then the rings' bytes as the program left them (x86.h's layout);
  * the reader drains them twice (the second time final, with the clock anchors of the first, to
  * interpolate). Checked: a drain reads at most a ring's worth of each ring, gives its events in
- * time order and none before the watermark of the drain before. */
+ * time order, across the two drains too. */
 #include "fuzz.h"
 
 #include "probe/inline.h"
@@ -11,15 +11,15 @@
 #include "probe/x86.h"
 
 struct check {
-	uint64_t floor, last;
+	uint64_t last;
 	unsigned long n;
 };
 
 static void on_event(const struct gs_inline_event *e, void *arg)
 {
 	struct check *c = arg;
-	if (e->time < c->floor || e->time < c->last)
-		abort(); /* before the watermark given, or out of time order */
+	if (e->time < c->last)
+		abort(); /* out of time order (a hostile TSC may be before the watermark: it is clamped to the last) */
 	c->last = e->time;
 	c->n++;
 }
@@ -52,11 +52,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		il.rings[r].tail = start[r] = tail + r;
 	il.ns_per_tick = rates[tail & 3];
 	il.kernel_rate = (tail >> 2) & 1;
-	for (int k = 0; k < 2; k++) {
-		c.floor = il.settled_ns;
-		c.last = 0;
+	for (int k = 0; k < 2; k++)
 		(void)gs_inline_drain(&il, k, on_event, &c);
-	}
 	(void)gs_inline_lost(&il);
 	for (uint32_t r = 0; r < nrings; r++)
 		if (il.rings[r].tail - start[r] > nslots * 2)

@@ -19,8 +19,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define NSLOTS (1u << 20) /* in all rings, 32 MiB: a third of a second of the busiest program on one CPU
-			   * with 2 CPUs, drained every 10 to 50 ms */
+#define NSLOTS (1u << 20) /* per ring up to 8 CPUs (32 MiB each: more than half a second of the busiest
+			   * program, drained every 10 to 50 ms), 256 MiB in all beyond */
 #define STUCK_NS 200000000ull /* a reserved slot not committed after this long is skipped */
 #define TRAMP_SIZE 16384u
 
@@ -328,7 +328,8 @@ int gs_inline_setup(struct gs_inline *il, pid_t pid, const struct gs_inline_targ
 	struct span sp = { tg->image, 0, 0 };
 	struct remote t = { .pid = pid, .pending_sig = pending_sig, .why = why, .whylen = whylen };
 	uint64_t tramp = 0;
-	struct x86_ring_geom g = x86_ring_geom_for(possible_cpus(), NSLOTS);
+	unsigned ncpus = possible_cpus();
+	struct x86_ring_geom g = x86_ring_geom_for(ncpus, (uint64_t)NSLOTS * (ncpus < 8 ? ncpus : 8));
 	uint8_t *code = NULL;
 	size_t o, site_off[GS_INLINE_MAX_SITES] = { 0 };
 	uint32_t tid_off;
@@ -515,14 +516,13 @@ static int slot_cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Gives one event, at or after *floor (the watermark given before, then the time of the event
- * given before it in this drain: only a wild TSC in the program's memory moves one). */
-static void deliver(struct gs_inline *il, const struct gs_inline_slot *s, uint64_t *floor,
+/* Gives one event at time t, at or after *floor (the watermark given before, then the time of the
+ * event given before it: only a wild TSC in the program's memory or a rate that changed move one). */
+static void deliver(struct gs_inline *il, const struct gs_inline_slot *s, uint64_t t, uint64_t *floor,
 		    void (*cb)(const struct gs_inline_event *e, void *arg), void *arg)
 {
-	struct gs_inline_event e = { .tid = s->tid, .gil = s->gil, .kind = (enum gs_inline_kind)(s->code & 0xff),
+	struct gs_inline_event e = { .time = t, .tid = s->tid, .gil = s->gil, .kind = (enum gs_inline_kind)(s->code & 0xff),
 				     .site = s->code >> 8 };
-	e.time = to_ns(il, s->tsc);
 	if (e.time < *floor) {
 		e.time = *floor;
 		il->clamped++;
@@ -585,23 +585,26 @@ static size_t read_rings(struct gs_inline *il, uint64_t now, size_t *run, size_t
 size_t gs_inline_drain(struct gs_inline *il, int final, void (*cb)(const struct gs_inline_event *e, void *arg),
 		       void *arg)
 {
-	uint64_t now, floor = il->settled_ns, settled, horizon;
+	uint64_t now, floor = il->last_ns, settled, horizon;
 	size_t n, given = 0, *run, nrun, *end;
 
 	if (!il->map || !il->rings)
 		return 0;
 	now = anchor(il);
-	/* kept for the next anchor: stamped after this one, by less than a second (a wild TSC is
-	 * given now: it could wait forever) */
+	/* a wild TSC (more than a second ahead) is given now: kept, it could wait forever */
 	horizon = il->ref_tsc + (uint64_t)(1e9 / (il->ns_per_tick > 1e-6 ? il->ns_per_tick : 1e-6));
 	run = gs_calloc(2 * ((size_t)il->nrings + 1), sizeof(*run));
 	end = run + il->nrings + 1;
 	n = read_rings(il, now, run, end, &nrun, &settled);
-	/* the runs merged by TSC (ties: the one read first); the conversion is monotonic, so the
-	 * times given are too */
+	if (settled != UINT64_MAX && settled > il->settled_ns)
+		il->settled_ns = settled;
+	/* the runs merged by TSC (ties: the one read first); given: what is older than the new
+	 * watermark (every event read later is newer), so that the events given by successive
+	 * drains are in time order; kept for the next drain: the rest */
 	for (size_t k = 0; k < n; k++) {
 		size_t best = 0;
 		const struct gs_inline_slot *e;
+		uint64_t t;
 		for (size_t j = 1; j < nrun; j++)
 			if (il->batch[run[j]].tsc < il->batch[run[best]].tsc ||
 			    (il->batch[run[j]].tsc == il->batch[run[best]].tsc && run[j] < run[best]))
@@ -611,14 +614,13 @@ size_t gs_inline_drain(struct gs_inline *il, int final, void (*cb)(const struct 
 			run[best] = run[--nrun];
 			end[best] = end[nrun];
 		}
-		if (!final && e->tsc > il->ref_tsc && e->tsc < horizon && carry(il, e) == 0)
+		t = to_ns(il, e->tsc);
+		if (!final && t >= il->settled_ns && e->tsc < horizon && carry(il, e) == 0)
 			continue;
-		deliver(il, e, &floor, cb, arg);
+		deliver(il, e, t, &floor, cb, arg);
 		given++;
 	}
 	free(run);
-	if (settled != UINT64_MAX && settled > il->settled_ns)
-		il->settled_ns = settled;
 	return given;
 }
 

@@ -52,7 +52,7 @@ struct gs_inline {
 	uint64_t trampolines; /* address of the trampoline page in the target */
 	uint64_t skipped;     /* slots never committed (writer killed mid-way) */
 	uint64_t last_ns;     /* the time of the last event read */
-	uint64_t clamped;     /* events the conversion would have put before the watermark already given */
+	uint64_t clamped;     /* events the conversion would have put before the one given before */
 	uint64_t settled_ns;  /* every event not read yet is stamped at or after this (see gs_inline_drain) */
 	/* TSC -> CLOCK_MONOTONIC: one function of the TSC whichever drain converts an event (so one
 	 * thread's events keep their order whichever rings they went through): the line through
@@ -107,16 +107,16 @@ int gs_inline_setup(struct gs_inline *il, pid_t pid, const struct gs_inline_targ
 /* The reader's side of rings at map (nrings of nslots, x86.h's layout) that it does not own (tests,
  * fuzzing; set-up does this itself): 0, or -ENOMEM. The clock anchors are set to now. */
 int gs_inline_reader_init(struct gs_inline *il, uint8_t *map, uint32_t nrings, uint64_t nslots);
-/* Calls cb for each committed event of every ring, in time order (TSC order; a ring's slots are
- * in the order their writers reserved them, which is not the TSC order when a writer was
- * preempted, and the rings are not in order with each other). Returns the number read. A
- * writer reserves its slot before it reads the TSC, so an event still being written (reserved,
- * not committed) is stamped after the last drain that found its ring empty: the earliest of
- * those drains' start times is kept in il->settled_ns, the time before which no event can still
- * arrive (the merge's watermark). No event given is older than the settled_ns of the drain
- * before (the conversion's error is clamped and counted in il->clamped). Events stamped after
- * the drain's start are kept for the next drain (to be converted between two anchors), unless
- * final. */
+/* Calls cb for each committed event of every ring older than the new watermark (all of them when
+ * final), in time order, from one drain to the next too (TSC order: a ring's slots are in the
+ * order their writers reserved them, which is not the TSC order when a writer was preempted, and
+ * the rings are not in order with each other). Returns the number given. A writer reserves its
+ * slot before it reads the TSC, so an event still being written (reserved, not committed) is
+ * stamped after the last drain that found its ring empty: the earliest of those drains' start
+ * times is kept in il->settled_ns, the time before which no event can still arrive (the merge's
+ * watermark); the events read at or after it are kept for the next drain. A time the
+ * conversion would put before the one given before it (a wild TSC) is clamped, counted in
+ * il->clamped. */
 size_t gs_inline_drain(struct gs_inline *il, int final, void (*cb)(const struct gs_inline_event *e, void *arg),
 		       void *arg);
 /* Events the target dropped because the ring was full, plus slots never committed. */
