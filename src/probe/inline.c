@@ -401,7 +401,7 @@ static uint64_t line(uint64_t tsc0, uint64_t ns0, uint64_t tsc, double rate)
 
 /* The TSC's time: between two anchors, interpolated (exact at both); before the oldest or after
  * the newest, extrapolated with the rate. Monotonic in tsc. */
-static uint64_t to_ns(const struct gs_inline *il, uint64_t tsc)
+static uint64_t to_ns(struct gs_inline *il, uint64_t tsc)
 {
 	unsigned lo = 0, hi;
 	if (il->nanchors == 0)
@@ -411,6 +411,8 @@ static uint64_t to_ns(const struct gs_inline *il, uint64_t tsc)
 	hi = il->nanchors - 1;
 	if (tsc >= ANCHOR(il, hi).tsc)
 		return line(ANCHOR(il, hi).tsc, ANCHOR(il, hi).ns, tsc, il->ns_per_tick);
+	if (il->hint + 1 < il->nanchors && ANCHOR(il, il->hint).tsc <= tsc && tsc < ANCHOR(il, il->hint + 1).tsc)
+		lo = il->hint, hi = il->hint + 1; /* the events come in TSC order: mostly the bracket before */
 	while (hi - lo > 1) { /* ANCHOR(lo).tsc <= tsc < ANCHOR(hi).tsc */
 		unsigned mid = lo + (hi - lo) / 2;
 		if (ANCHOR(il, mid).tsc <= tsc)
@@ -418,6 +420,7 @@ static uint64_t to_ns(const struct gs_inline *il, uint64_t tsc)
 		else
 			hi = mid;
 	}
+	il->hint = lo;
 	return ANCHOR(il, lo).ns + (uint64_t)((double)(tsc - ANCHOR(il, lo).tsc) *
 					      (double)(ANCHOR(il, hi).ns - ANCHOR(il, lo).ns) /
 					      (double)(ANCHOR(il, hi).tsc - ANCHOR(il, lo).tsc));
@@ -441,6 +444,7 @@ static uint64_t anchor(struct gs_inline *il)
 		return now; /* not after the newest: the line stays as it is */
 	il->ref_tsc = t0;
 	il->ref_ns = now;
+	il->hint = 0;
 	if (il->nanchors == GS_INLINE_ANCHORS)
 		il->first_anchor = (il->first_anchor + 1) % GS_INLINE_ANCHORS;
 	else
@@ -510,12 +514,6 @@ static size_t read_ring(struct gs_inline *il, uint32_t r, uint64_t now, size_t n
 	return n;
 }
 
-static int slot_cmp(const void *a, const void *b)
-{
-	uint64_t x = ((const struct gs_inline_slot *)a)->tsc, y = ((const struct gs_inline_slot *)b)->tsc;
-	return (x > y) - (x < y);
-}
-
 /* Gives one event at time t, at or after *floor (the watermark given before, then the time of the
  * event given before it: only a wild TSC in the program's memory or a rate that changed move one). */
 static void deliver(struct gs_inline *il, const struct gs_inline_slot *s, uint64_t t, uint64_t *floor,
@@ -570,12 +568,14 @@ static size_t read_rings(struct gs_inline *il, uint64_t now, size_t *run, size_t
 		if (n == from)
 			continue;
 		/* a ring's slots are nearly in TSC order (not when a writer was preempted between its
-		 * reservation and its rdtsc): sorted when not */
-		for (size_t i = from + 1; i < n; i++)
-			if (il->batch[i].tsc < il->batch[i - 1].tsc) {
-				qsort(il->batch + from, n - from, sizeof(*il->batch), slot_cmp);
-				break;
-			}
+		 * reservation and its rdtsc): an insertion sort, linear on sorted slots */
+		for (size_t i = from + 1; i < n; i++) {
+			struct gs_inline_slot e = il->batch[i];
+			size_t j = i;
+			for (; j > from && il->batch[j - 1].tsc > e.tsc; j--)
+				il->batch[j] = il->batch[j - 1];
+			il->batch[j] = e;
+		}
 		run[*nrun] = from;
 		end[(*nrun)++] = n;
 	}

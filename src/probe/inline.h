@@ -63,7 +63,7 @@ struct gs_inline {
 	struct {
 		uint64_t tsc, ns;
 	} anchors[GS_INLINE_ANCHORS];
-	unsigned nanchors, first_anchor;
+	unsigned nanchors, first_anchor, hint; /* hint: the bracket of the last conversion */
 	uint64_t ref_tsc, ref_ns, cal_tsc, cal_ns; /* the newest anchor; the calibration's start */
 	double ns_per_tick;
 	int kernel_rate;
