@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	gs_verbose = 0;
 	if (size < 10)
 		return 0;
-	nslots = (uint64_t)1 << (data[0] & 7);   /* 1 to 128 slots */
+	nslots = (uint64_t)1 << (data[0] & 7);      /* 1 to 128 slots */
 	nrings = (uint32_t)1 << (data[0] >> 3 & 3); /* 1 to 8 rings */
 	memcpy(&tail, data + 1, 8);
 	tail &= (data[9] & 1) ? ~0ull : 0xffff;

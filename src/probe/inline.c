@@ -19,7 +19,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define NSLOTS (1u << 20) /* per ring up to 8 CPUs (32 MiB each: more than half a second of the busiest
+#define NSLOTS \
+	(1u << 20)            /* per ring up to 8 CPUs (32 MiB each: more than half a second of the busiest
 			   * program, drained every 10 to 50 ms), 256 MiB in all beyond */
 #define STUCK_NS 200000000ull /* a reserved slot not committed after this long is skipped */
 #define TRAMP_SIZE 16384u
@@ -411,8 +412,9 @@ static uint64_t to_ns(struct gs_inline *il, uint64_t tsc)
 	hi = il->nanchors - 1;
 	if (tsc >= ANCHOR(il, hi).tsc)
 		return line(ANCHOR(il, hi).tsc, ANCHOR(il, hi).ns, tsc, il->ns_per_tick);
-	if (il->hint + 1 < il->nanchors && ANCHOR(il, il->hint).tsc <= tsc && tsc < ANCHOR(il, il->hint + 1).tsc)
-		lo = il->hint, hi = il->hint + 1; /* the events come in TSC order: mostly the bracket before */
+	if (il->slope > 0 && il->hint + 1 < il->nanchors && ANCHOR(il, il->hint).tsc <= tsc &&
+	    tsc < ANCHOR(il, il->hint + 1).tsc) /* the events come in TSC order: mostly the bracket before */
+		return ANCHOR(il, il->hint).ns + (uint64_t)((double)(tsc - ANCHOR(il, il->hint).tsc) * il->slope);
 	while (hi - lo > 1) { /* ANCHOR(lo).tsc <= tsc < ANCHOR(hi).tsc */
 		unsigned mid = lo + (hi - lo) / 2;
 		if (ANCHOR(il, mid).tsc <= tsc)
@@ -421,9 +423,8 @@ static uint64_t to_ns(struct gs_inline *il, uint64_t tsc)
 			hi = mid;
 	}
 	il->hint = lo;
-	return ANCHOR(il, lo).ns + (uint64_t)((double)(tsc - ANCHOR(il, lo).tsc) *
-					      (double)(ANCHOR(il, hi).ns - ANCHOR(il, lo).ns) /
-					      (double)(ANCHOR(il, hi).tsc - ANCHOR(il, lo).tsc));
+	il->slope = (double)(ANCHOR(il, hi).ns - ANCHOR(il, lo).ns) / (double)(ANCHOR(il, hi).tsc - ANCHOR(il, lo).tsc);
+	return ANCHOR(il, lo).ns + (uint64_t)((double)(tsc - ANCHOR(il, lo).tsc) * il->slope);
 }
 
 /* Re-anchors the conversion: TSC read around CLOCK_MONOTONIC, the tightest of a few tries (a
@@ -445,6 +446,7 @@ static uint64_t anchor(struct gs_inline *il)
 	il->ref_tsc = t0;
 	il->ref_ns = now;
 	il->hint = 0;
+	il->slope = 0;
 	if (il->nanchors == GS_INLINE_ANCHORS)
 		il->first_anchor = (il->first_anchor + 1) % GS_INLINE_ANCHORS;
 	else
@@ -519,7 +521,10 @@ static size_t read_ring(struct gs_inline *il, uint32_t r, uint64_t now, size_t n
 static void deliver(struct gs_inline *il, const struct gs_inline_slot *s, uint64_t t, uint64_t *floor,
 		    void (*cb)(const struct gs_inline_event *e, void *arg), void *arg)
 {
-	struct gs_inline_event e = { .time = t, .tid = s->tid, .gil = s->gil, .kind = (enum gs_inline_kind)(s->code & 0xff),
+	struct gs_inline_event e = { .time = t,
+				     .tid = s->tid,
+				     .gil = s->gil,
+				     .kind = (enum gs_inline_kind)(s->code & 0xff),
 				     .site = s->code >> 8 };
 	if (e.time < *floor) {
 		e.time = *floor;
@@ -546,8 +551,7 @@ static int carry(struct gs_inline *il, const struct gs_inline_slot *e)
 
 /* Reads every ring into il->batch after the events carried from the drain before; *nrun runs,
  * each in TSC order, [run[i], end[i]). Returns the batch's length. */
-static size_t read_rings(struct gs_inline *il, uint64_t now, size_t *run, size_t *end, size_t *nrun,
-			 uint64_t *settled)
+static size_t read_rings(struct gs_inline *il, uint64_t now, size_t *run, size_t *end, size_t *nrun, uint64_t *settled)
 {
 	size_t n = 0;
 
@@ -648,9 +652,9 @@ uint64_t gs_inline_lost(const struct gs_inline *il)
 	if (!il->map)
 		return 0;
 	for (uint32_t r = 0; r < il->nrings; r++)
-		lost += __atomic_load_n((const uint64_t *)(il->map + (size_t)r * X86_RING_STRIDE(il->nslots) +
-							   X86_RING_LOST_OFF),
-					__ATOMIC_ACQUIRE);
+		lost += __atomic_load_n(
+			(const uint64_t *)(il->map + (size_t)r * X86_RING_STRIDE(il->nslots) + X86_RING_LOST_OFF),
+			__ATOMIC_ACQUIRE);
 	return lost;
 }
 

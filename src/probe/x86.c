@@ -549,11 +549,11 @@ static size_t emit_flags_restore(uint8_t *out, int pushf)
  * times the stride, plus the base. Uses rax, rcx, rdx, rsi. */
 static size_t emit_pick_ring(uint8_t *out, const struct x86_ring_geom *g)
 {
-	static const uint8_t rdpid[] = { 0xf3, 0x0f, 0xc7, 0xf8 };          /* rdpid %rax */
-	static const uint8_t rdtscp[] = { 0x0f, 0x01, 0xf9, 0x89, 0xc8 };   /* rdtscp; mov %ecx,%eax */
-	static const uint8_t none[] = { 0x31, 0xc0 };                       /* xor %eax,%eax */
-	static const uint8_t imul[] = { 0x48, 0x69, 0xf0 };                 /* imul $stride,%rax,%rsi */
-	static const uint8_t add[] = { 0x48, 0x01, 0xce };                  /* add %rcx,%rsi */
+	static const uint8_t rdpid[] = { 0xf3, 0x0f, 0xc7, 0xf8 };        /* rdpid %rax */
+	static const uint8_t rdtscp[] = { 0x0f, 0x01, 0xf9, 0x89, 0xc8 }; /* rdtscp; mov %ecx,%eax */
+	static const uint8_t none[] = { 0x31, 0xc0 };                     /* xor %eax,%eax */
+	static const uint8_t imul[] = { 0x48, 0x69, 0xf0 };               /* imul $stride,%rax,%rsi */
+	static const uint8_t add[] = { 0x48, 0x01, 0xce };                /* add %rcx,%rsi */
 	uint32_t mask = g->nrings - 1, stride = (uint32_t)X86_RING_STRIDE(g->nslots);
 	size_t o = 0;
 
@@ -576,9 +576,9 @@ static size_t emit_pick_ring(uint8_t *out, const struct x86_ring_geom *g)
 size_t x86_emit_record(uint8_t *out, const struct x86_ring_geom *g, uint32_t tid_off, uint32_t code,
 		       const struct x86_ref *ref, int ordered)
 {
-	static const uint8_t save[] = { 0x48, 0x8d, 0x64, 0x24, 0x80,   /* lea -0x80(%rsp),%rsp */
-					0x50, 0x51, 0x52, 0x56, 0x57 }; /* push rax rcx rdx rsi rdi */
-	static const uint8_t head[] = { 0x48, 0x8b, 0x06 };             /* mov (%rsi),%rax */
+	static const uint8_t save[] = { 0x48, 0x8d, 0x64, 0x24, 0x80,                  /* lea -0x80(%rsp),%rsp */
+					0x50, 0x51, 0x52, 0x56, 0x57 };                /* push rax rcx rdx rsi rdi */
+	static const uint8_t head[] = { 0x48, 0x8b, 0x06 };                            /* mov (%rsi),%rax */
 	static const uint8_t check[] = { 0x48, 0x8b, 0x8e, X86_RING_TAIL_OFF, 0, 0, 0, /* retry: mov tail(%rsi),%rcx */
 					 0x48, 0x89, 0xc2,                             /* mov %rax,%rdx */
 					 0x48, 0x29, 0xca,                             /* sub %rcx,%rdx */
@@ -588,21 +588,21 @@ size_t x86_emit_record(uint8_t *out, const struct x86_ring_geom *g, uint32_t tid
 	static const uint8_t slot[] = { 0x48, 0x89, 0xc1,                              /* mov %rax,%rcx */
 					0x25 };                                        /* and $mask,%eax */
 	static const uint8_t slot2[] = { 0x48, 0xc1, 0xe0, 0x05,                       /* shl $5,%rax */
-					 0x48, 0x8d, 0xb4, 0x06, X86_RING_RHDR & 0xff,
-					 X86_RING_RHDR >> 8, 0, 0, /* lea RHDR(%rsi,%rax),%rsi */
-					 0x0f, 0x31,               /* rdtsc */
-					 0x48, 0xc1, 0xe2, 0x20,   /* shl $32,%rdx */
-					 0x48, 0x09, 0xd0,         /* or %rdx,%rax */
-					 0x48, 0x89, 0x46, 0x08,   /* mov %rax,8(%rsi) */
-					 0x64, 0x8b, 0x04, 0x25 }; /* mov %fs:tid_off,%eax */
-	static const uint8_t fill[] = { 0x89, 0x46, 0x10,                              /* mov %eax,16(%rsi) */
-					0xc7, 0x46, 0x14 };                            /* movl $code,20(%rsi) */
-	static const uint8_t commit[] = { 0x48, 0x89, 0x7e, 0x18,                      /* mov %rdi,24(%rsi) */
-					  0x48, 0x8d, 0x49, 0x01,                      /* lea 1(%rcx),%rcx */
-					  0x48, 0x89, 0x0e };                          /* mov %rcx,(%rsi) */
-	static const uint8_t post[] = { 0x5f, 0x5e, 0x5a, 0x59, 0x58,              /* pop rdi rsi rdx rcx rax */
+					 0x48, 0x8d, 0xb4, 0x06, X86_RING_RHDR & 0xff, X86_RING_RHDR >> 8,
+					 0,    0,                                         /* lea RHDR(%rsi,%rax),%rsi */
+					 0x0f, 0x31,                                      /* rdtsc */
+					 0x48, 0xc1, 0xe2, 0x20,                          /* shl $32,%rdx */
+					 0x48, 0x09, 0xd0,                                /* or %rdx,%rax */
+					 0x48, 0x89, 0x46, 0x08,                          /* mov %rax,8(%rsi) */
+					 0x64, 0x8b, 0x04, 0x25 };                        /* mov %fs:tid_off,%eax */
+	static const uint8_t fill[] = { 0x89, 0x46, 0x10,                                 /* mov %eax,16(%rsi) */
+					0xc7, 0x46, 0x14 };                               /* movl $code,20(%rsi) */
+	static const uint8_t commit[] = { 0x48, 0x89, 0x7e, 0x18,                         /* mov %rdi,24(%rsi) */
+					  0x48, 0x8d, 0x49, 0x01,                         /* lea 1(%rcx),%rcx */
+					  0x48, 0x89, 0x0e };                             /* mov %rcx,(%rsi) */
+	static const uint8_t post[] = { 0x5f, 0x5e, 0x5a, 0x59, 0x58,                     /* pop rdi rsi rdx rcx rax */
 					0x48, 0x8d, 0xa4, 0x24, 0x80, 0x00, 0x00, 0x00 }; /* lea 0x80(%rsp),%rsp */
-	static const uint8_t lost[] = { 0xf0, 0x48, 0xff, 0x46, X86_RING_LOST_OFF };    /* lock incq lost(%rsi) */
+	static const uint8_t lost[] = { 0xf0, 0x48, 0xff, 0x46, X86_RING_LOST_OFF };      /* lock incq lost(%rsi) */
 	uint32_t n32 = (uint32_t)g->nslots, mask = (uint32_t)(g->nslots - 1);
 	size_t o = 0, retry_at, jae_at, done_at, full_at;
 	int32_t rel;

@@ -74,8 +74,8 @@ int x86_store_ending_at(const uint8_t *buf, size_t n, uint64_t ip, struct x86_in
 #define X86_RING_TAIL_OFF 128u
 #define X86_RING_RHDR 256u
 #define X86_SLOT_SIZE 32u
-#define X86_RING_STRIDE(nslots) (X86_RING_RHDR + (uint64_t)(nslots) * X86_SLOT_SIZE)
-#define X86_RING_MAX 4096u          /* TSC_AUX's CPU field is 12 bits */
+#define X86_RING_STRIDE(nslots) (X86_RING_RHDR + (uint64_t)(nslots)*X86_SLOT_SIZE)
+#define X86_RING_MAX 4096u            /* TSC_AUX's CPU field is 12 bits */
 #define X86_RING_MAX_SLOTS (1u << 22) /* a ring's stride must fit an imm32 */
 
 /* How the recording sequence finds the CPU it runs on. */
@@ -87,11 +87,11 @@ enum x86_cpu_insn {
 
 /* Where the rings are and how to pick one: what x86_emit_record needs. */
 struct x86_ring_geom {
-	uint64_t base;        /* the rings' address in the process that runs the code */
-	uint64_t nslots;      /* slots per ring: a power of 2, 1 .. X86_RING_MAX_SLOTS */
-	uint32_t nrings;      /* a power of 2, 1 .. X86_RING_MAX */
+	uint64_t base;   /* the rings' address in the process that runs the code */
+	uint64_t nslots; /* slots per ring: a power of 2, 1 .. X86_RING_MAX_SLOTS */
+	uint32_t nrings; /* a power of 2, 1 .. X86_RING_MAX */
 	enum x86_cpu_insn cpu;
-	int pushf;            /* save the flags with pushf/popf (no lahf/sahf in 64-bit mode) */
+	int pushf; /* save the flags with pushf/popf (no lahf/sahf in 64-bit mode) */
 };
 
 /* The geometry for ncpus possible CPUs and total_slots slots in all (at least 2^10 per ring),

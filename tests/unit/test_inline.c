@@ -267,10 +267,11 @@ static void test_many_writers_each_event_once(void **state)
 		assert_true(m.seen[k] <= 1); /* never twice */
 		once += m.seen[k];
 	}
-	print_message("%llu events read, %llu lost\n", (unsigned long long)read, (unsigned long long)gs_inline_lost(&il));
+	print_message("%llu events read, %llu lost\n", (unsigned long long)read,
+		      (unsigned long long)gs_inline_lost(&il));
 	assert_int_equal(once, read);
 	assert_true(read > (uint64_t)PER_WRITER); /* the rings wrapped around */
-	assert_int_equal(m.backwards, 0); /* never before the watermark given */
+	assert_int_equal(m.backwards, 0);         /* never before the watermark given */
 	assert_int_equal(read + gs_inline_lost(&il), (uint64_t)WRITERS * PER_WRITER); /* the rest counted lost */
 	assert_int_equal(il.skipped, 0);
 	gs_inline_close(&il);
@@ -296,9 +297,9 @@ static void test_stalled_writer_skipped(void **state)
 	assert_int_equal(gs_inline_drain(&il, 1, collect, &seen), 0);
 	assert_int_equal(il.settled_ns, settled); /* the stuck ring holds the watermark back */
 	assert_true(il.rings[0].stuck_since != 0);
-	assert_true(il.rings[1].settled_ns > settled); /* the other one is empty: settled */
+	assert_true(il.rings[1].settled_ns > settled);                /* the other one is empty: settled */
 	assert_int_equal(gs_inline_drain(&il, 1, collect, &seen), 0); /* still within the timeout */
-	il.rings[0].stuck_since -= 300000000ull;                  /* 300 ms later */
+	il.rings[0].stuck_since -= 300000000ull;                      /* 300 ms later */
 	assert_int_equal(gs_inline_drain(&il, 1, collect, &seen), 1);
 	assert_int_equal(seen.tid[0], 101);
 	assert_int_equal(il.skipped, 1);
@@ -349,10 +350,8 @@ static void test_rings_read_in_time_order(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_record_full_ring_and_wrap),
-		cmocka_unit_test(test_registers_and_flags_kept),
-		cmocka_unit_test(test_many_writers_each_event_once),
-		cmocka_unit_test(test_stalled_writer_skipped),
+		cmocka_unit_test(test_record_full_ring_and_wrap),    cmocka_unit_test(test_registers_and_flags_kept),
+		cmocka_unit_test(test_many_writers_each_event_once), cmocka_unit_test(test_stalled_writer_skipped),
 		cmocka_unit_test(test_rings_read_in_time_order),
 	};
 	return cmocka_run_group_tests_name("inline probes", tests, NULL, NULL);
