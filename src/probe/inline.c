@@ -19,9 +19,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define NSLOTS \
-	(1u << 20)            /* per ring up to 8 CPUs (32 MiB each: more than half a second of the busiest
-			   * program, drained every 10 to 50 ms), 256 MiB in all beyond */
+/* Slots per ring up to 8 CPUs, 256 MiB in all beyond: 32 MiB, 0.4 s of the busiest program on
+ * one CPU, more than STUCK_NS of it (a writer preempted mid-slot stops the reader of its ring
+ * for that long: with 2^19 slots a ring filled on this 2-CPU VM under load, 22,648 lost). */
+#define NSLOTS (1u << 20)
 #define STUCK_NS 200000000ull /* a reserved slot not committed after this long is skipped */
 #define TRAMP_SIZE 16384u
 
