@@ -50,6 +50,12 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libgilscope.a
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libgilscope.a $(LDLIBS) -lcmocka
 
+# The inline probes' recording sequence in a loop, 1 and 2 threads (bench/ring_bench.c).
+$(BUILD)/bench/ring_bench: bench/ring_bench.c $(BUILD)/libgilscope.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libgilscope.a $(LDLIBS) -lpthread
+
 # Installs the Debian packages the build and tests need (root; no-op when present).
 deps:
 	$(Q)./tests/deps.sh
@@ -162,7 +168,8 @@ demo: deps
 	$(Q)./examples/demo.sh $(BUILD)/gilscope
 
 bench: deps
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/bench/ring_bench
+	$(Q)$(BUILD)/bench/ring_bench
 	$(Q)/usr/bin/python3 bench/bench.py --gilscope $(BUILD)/gilscope
 	$(Q)/usr/bin/python3 bench/export_bench.py --gilscope $(BUILD)/gilscope
 	$(Q)/usr/bin/python3 bench/perf2trace_bench.py --gilscope $(BUILD)/gilscope

@@ -13,7 +13,7 @@ elf) maxlen=65536 ;;
 pystack) maxlen=8192 ;;
 trace) maxlen=16384 ;;
 ring_decode) maxlen=8192 ;;
-inline) maxlen=8192 ;;
+inline) maxlen=36000 ;; # 8 rings of 128 slots: 8 * (256 + 128 * 32) + 10
 pyname) maxlen=8192 ;;
 *) maxlen=4096 ;;
 esac

@@ -56,12 +56,35 @@ for name, flags, tail in (("ring", 0, 0), ("ring-wrapped", 0, 4096 - 20), ("ring
     with open(os.path.join(root, "ring_decode", name), "wb") as f:
         f.write(hdr + ring)
 
-# inline ring: 8 slots, tail 0; header words head, tail, lost; slots {seq, tsc, tid, code, gil}
+# inline rings (probe/x86.h): per ring a 256-byte header (head at 0, lost at 8, tail at 128), then
+# 32-byte slots {seq+1, tsc, tid, code, gil}. Input: byte 0 = log2(slots) | log2(rings) << 3, the
+# reader's tail (8 bytes, ring r starts at tail + r), a flags byte, then the rings' bytes.
+def ring(nslots, head, lost, tail, slots):
+    hdr = struct.pack("<QQ", head, lost).ljust(128, b"\0") + struct.pack("<Q", tail).ljust(128, b"\0")
+    body = bytearray(nslots * 32)
+    for seq, s in slots:
+        i = (seq % nslots) * 32
+        body[i:i + 32] = s
+    return hdr + bytes(body)
+
+
+def slot(seq, tsc, tid, code, gil):
+    return seq, struct.pack("<QQIIQ", seq + 1, tsc, tid, code, gil)
+
+
 os.makedirs(os.path.join(root, "inline"), exist_ok=True)
-slots = b"".join(struct.pack("<QQIIQ", i + 1, 10_000_000 + 1000 * i, 100 + i % 2, (i % 3) | (i << 8),
-                             0x7F00000010 if i % 2 else 0) for i in range(5))
+# one ring of 8 slots, 5 committed
+r0 = ring(8, 5, 0, 0, [slot(i, 10_000_000 + 1000 * i, 100 + i % 2, (i % 3) | (i << 8), 0x7F00000010 if i % 2 else 0)
+                       for i in range(5)])
 with open(os.path.join(root, "inline", "ring"), "wb") as f:
-    f.write(bytes([3]) + struct.pack("<Q", 0) + b"\0" + struct.pack("<QQQ", 5, 0, 0) + slots)
+    f.write(bytes([3]) + struct.pack("<Q", 0) + b"\0" + r0)
+# a full ring of 4 that wrapped (reader at 6), 3 lost
+r0 = ring(4, 10, 3, 6, [slot(6 + i, 2**40 + i, 100, 1, 0) for i in range(4)])
 with open(os.path.join(root, "inline", "ring-full"), "wb") as f:
-    f.write(bytes([2]) + struct.pack("<Q", 6) + b"\0" + struct.pack("<QQQ", 12, 6, 3) +
-            b"".join(struct.pack("<QQIIQ", 7 + i, 2**40 + i, 100, 1, 0) for i in range(4)))
+    f.write(bytes([2]) + struct.pack("<Q", 6) + b"\0" + r0)
+# two rings of 8 (reader at 0 and 1): ring 0 out of TSC order (a preempted writer), a reservation
+# not committed in ring 1 after a committed slot
+rings = ring(8, 3, 0, 0, [slot(0, 5000, 100, 1, 0), slot(1, 3000, 101, 0, 0), slot(2, 7000, 100, 0, 0)]) + \
+    ring(8, 4, 0, 1, [slot(1, 4000, 102, 2, 0x10), slot(2, 6000, 102, 1, 0x10)])
+with open(os.path.join(root, "inline", "rings-2"), "wb") as f:
+    f.write(bytes([3 | 1 << 3]) + struct.pack("<Q", 0) + b"\0" + rings)

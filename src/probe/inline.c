@@ -19,8 +19,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define NSLOTS (1u << 20) /* 32 MiB: more than a second of the busiest program */
+/* Slots per ring up to 8 CPUs, 256 MiB in all beyond: 32 MiB, 0.4 s of the busiest program on
+ * one CPU, more than STUCK_NS of it (a writer preempted mid-slot stops the reader of its ring
+ * for that long: with 2^19 slots a ring filled on this 2-CPU VM under load, 22,648 lost). */
+#define NSLOTS (1u << 20)
+#define STUCK_NS 200000000ull /* a reserved slot not committed after this long is skipped */
 #define TRAMP_SIZE GS_INLINE_TRAMP_SIZE
+
+static uint64_t anchor(struct gs_inline *il);
 
 struct span {
 	const char *path;
@@ -97,6 +103,31 @@ static int find_tid_offset(const struct gs_inline_ops *ops, pid_t pid, uint32_t 
 			return 0;
 		}
 	return -ENOENT;
+}
+
+/* The CPUs that may ever run the program: the last of /sys/devices/system/cpu/possible, plus 1
+ * (CPU numbers are the rings' indexes); the configured count when it cannot be read. */
+static unsigned possible_cpus(void)
+{
+	char buf[256];
+	long n = sysconf(_SC_NPROCESSORS_CONF);
+	ssize_t len = -1;
+	int fd = open("/sys/devices/system/cpu/possible", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		len = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+	}
+	if (len > 0) {
+		const char *p;
+		buf[len] = '\0';
+		while (len > 0 && (buf[len - 1] < '0' || buf[len - 1] > '9'))
+			buf[--len] = '\0';
+		for (p = buf + len; p > buf && p[-1] >= '0' && p[-1] <= '9'; p--)
+			;
+		if (*p)
+			n = strtol(p, NULL, 10) + 1;
+	}
+	return n > 0 && n <= (long)X86_RING_MAX ? (unsigned)n : X86_RING_MAX;
 }
 
 static int in_range(uint64_t a, uint64_t b)
@@ -178,14 +209,17 @@ static int map_trampoline_page(struct remote *t, const struct span *sp, uint64_t
 
 /* Step 2: the ring, a memfd of ours (il->memfd, il->map) that the target opens through /proc
  * and maps (the path is written at the end of the trampoline page). 0 and *ring, or -errno. */
-static int map_ring(struct remote *t, struct gs_inline *il, uint64_t tramp, uint64_t *ring)
+static int map_ring(struct remote *t, struct gs_inline *il, const struct x86_ring_geom *g, uint64_t tramp,
+		    uint64_t *ring)
 {
 	char path[64];
 	int err, rfd;
 	int64_t r;
 
-	il->size = X86_RING_HDR + (size_t)NSLOTS * X86_SLOT_SIZE;
-	il->nslots = NSLOTS;
+	il->size = x86_ring_size(g);
+	il->nslots = g->nslots;
+	il->nrings = g->nrings;
+	il->rings = gs_calloc(g->nrings, sizeof(*il->rings));
 	il->memfd = (int)syscall(SYS_memfd_create, "gilscope-ring", 1u /* MFD_CLOEXEC */);
 	if (il->memfd < 0 || ftruncate(il->memfd, (off_t)il->size) < 0) {
 		err = -errno;
@@ -254,12 +288,12 @@ static enum gs_inline_kind site_kind(const struct gs_inline_site *st)
  * entry (record, the moved prologue, jump back), then each store (a release: record, the moved
  * store; an acquisition: the moved store, record; then the jump back); site_off[i] receives where store i's starts. Returns the length, 0 when an
  * instruction cannot be moved. Pure. */
-static size_t emit_trampolines(uint8_t *code, const struct gs_inline_target *tg, uint64_t tramp, uint64_t ring,
-			       uint32_t tid_off, size_t *site_off)
+static size_t emit_trampolines(uint8_t *code, const struct gs_inline_target *tg, uint64_t tramp,
+			       const struct x86_ring_geom *g, uint32_t tid_off, size_t *site_off)
 {
 	size_t o, n;
 
-	o = x86_emit_record(code, ring, NSLOTS, tid_off, GS_INLINE_WAIT, &tg->gil);
+	o = x86_emit_record(code, g, tid_off, GS_INLINE_WAIT, &tg->gil, 0);
 	n = x86_relocate(tg->prologue, tg->prologue_len, tg->entry, tramp + o, code + o);
 	if (!n)
 		return 0;
@@ -276,20 +310,21 @@ static size_t emit_trampolines(uint8_t *code, const struct gs_inline_target *tg,
 		uint32_t kind = (uint32_t)site_kind(st) | (uint32_t)i << 8;
 		site_off[i] = o;
 		ref = store_ref(st);
-		/* A release is recorded before its store, an acquisition after: a thread preempted
-		 * between the two still holds the GIL, so no other thread's acquisition can be stamped
-		 * before this release, nor this acquisition before the previous holder's release.
-		 * Drop requests likewise: a request after its write (made under gil->mutex, as the
-		 * release's store is, so its order with a release is exact), a reset before. */
+		/* A release is recorded before its store, an acquisition after (its TSC read after an
+		 * lfence): a thread preempted between the two still holds the GIL, so no other
+		 * thread's acquisition can be stamped before this release, nor this acquisition before
+		 * the previous holder's release, whatever CPUs (rings) they ran on. Drop requests
+		 * likewise: a request after its write (made under gil->mutex, as the release's store
+		 * is, so its order with a release is exact), a reset before. */
 		if (!st->value)
-			o += x86_emit_record(code + o, ring, NSLOTS, tid_off, kind, &ref);
+			o += x86_emit_record(code + o, g, tid_off, kind, &ref, 0);
 		at = tramp + o;
 		n = x86_relocate(st->bytes, st->len, st->store, at, code + o);
 		if (!n)
 			return 0;
 		o += n;
 		if (st->value)
-			o += x86_emit_record(code + o, ring, NSLOTS, tid_off, kind, &ref);
+			o += x86_emit_record(code + o, g, tid_off, kind, &ref, 1);
 		if (!x86_emit_jmp(code + o, tramp + o, st->store + st->len))
 			return 0;
 		o += 5;
@@ -331,7 +366,9 @@ int gs_inline_map(struct gs_inline *il, pid_t pid, const struct gs_inline_target
 {
 	struct span sp = { tg->image, 0, 0 };
 	struct remote t = { .pid = pid, .pending_sig = pending_sig, .why = why, .whylen = whylen };
-	uint64_t tramp = 0, ring = 0;
+	uint64_t tramp = 0;
+	unsigned ncpus = possible_cpus();
+	struct x86_ring_geom g = x86_ring_geom_for(ncpus, (uint64_t)NSLOTS * (ncpus < 8 ? ncpus : 8));
 	uint8_t *code = NULL;
 	size_t o;
 	uint32_t tid_off;
@@ -357,11 +394,11 @@ int gs_inline_map(struct gs_inline *il, pid_t pid, const struct gs_inline_target
 	if ((err = map_trampoline_page(&t, &sp, &tramp)) < 0)
 		goto fail;
 	il->trampolines = tramp;
-	if ((err = map_ring(&t, il, tramp, &ring)) < 0)
+	if ((err = map_ring(&t, il, &g, tramp, &g.base)) < 0)
 		goto fail;
-	il->ring_addr = ring;
+	il->ring_addr = g.base;
 	code = gs_calloc(1, TRAMP_SIZE);
-	o = emit_trampolines(code, tg, tramp, ring, tid_off, il->site_off);
+	o = emit_trampolines(code, tg, tramp, &g, tid_off, il->site_off);
 	if (!o) {
 		snprintf(why, whylen, "an instruction to move into a trampoline cannot be relocated");
 		err = -ENOTSUP;
@@ -372,8 +409,7 @@ int gs_inline_map(struct gs_inline *il, pid_t pid, const struct gs_inline_target
 		goto fail;
 	il->nprobes = 1 + tg->nsites;
 	il->settled_ns = gs_now_ns();
-	il->ref_tsc = x86_rdtsc();
-	il->ref_ns = gs_now_ns();
+	(void)anchor(il);
 	free(code);
 	return 0;
 
@@ -398,20 +434,18 @@ int gs_inline_setup(struct gs_inline *il, pid_t pid, const struct gs_inline_targ
 	return err;
 }
 
-/* Between the previous and the current anchor, interpolate (exact at both ends); outside,
- * extrapolate from the nearer one with the rate. */
-static uint64_t to_ns(const struct gs_inline *il, uint64_t tsc)
+/* One committed slot, copied out of its ring. */
+struct gs_inline_slot {
+	uint64_t tsc, gil;
+	uint32_t tid, code;
+};
+
+/* ns0 + (tsc - tsc0) * rate, in range: the TSC comes from memory the program can write, a wild
+ * value must not make the conversion undefined (and a time before the clock's start means 0,
+ * not 2^64 - x). */
+static uint64_t line(uint64_t tsc0, uint64_t ns0, uint64_t tsc, double rate)
 {
-	double d;
-	if (il->prev_tsc && tsc >= il->prev_tsc && tsc <= il->ref_tsc && il->ref_tsc > il->prev_tsc)
-		return il->prev_ns + (uint64_t)((double)(tsc - il->prev_tsc) * (double)(il->ref_ns - il->prev_ns) /
-						(double)(il->ref_tsc - il->prev_tsc));
-	if (il->prev_tsc && tsc < il->prev_tsc)
-		d = (double)(int64_t)(tsc - il->prev_tsc) * il->ns_per_tick, d += (double)il->prev_ns;
-	else
-		d = (double)(int64_t)(tsc - il->ref_tsc) * il->ns_per_tick + (double)il->ref_ns;
-	/* the TSC comes from memory the program can write: a wild value must not make the
-	 * conversion undefined (and a time before the clock's start means 0, not 2^64 - x) */
+	double d = (double)(int64_t)(tsc - tsc0) * rate + (double)ns0;
 	if (!(d >= 0.0))
 		return 0;
 	if (d >= 9223372036854775807.0)
@@ -419,19 +453,40 @@ static uint64_t to_ns(const struct gs_inline *il, uint64_t tsc)
 	return (uint64_t)d;
 }
 
-size_t gs_inline_drain(struct gs_inline *il, void (*cb)(const struct gs_inline_event *e, void *arg), void *arg)
-{
-	volatile uint64_t *hdr = (volatile uint64_t *)il->map;
-	size_t n = 0;
-	uint64_t t0, t1, now;
+#define ANCHOR(il, i) ((il)->anchors[((il)->first_anchor + (i)) % GS_INLINE_ANCHORS])
 
-	if (!il->map)
-		return 0;
-	/* re-anchor the conversion: TSC read around CLOCK_MONOTONIC, the tightest of a few tries (a
-	 * preemption between the reads would put the anchor off by up to its length) */
-	t0 = x86_rdtsc();
-	now = gs_now_ns();
-	t1 = x86_rdtsc();
+/* The TSC's time: between two anchors, interpolated (exact at both); before the oldest or after
+ * the newest, extrapolated with the rate. Monotonic in tsc. */
+static uint64_t to_ns(struct gs_inline *il, uint64_t tsc)
+{
+	unsigned lo = 0, hi;
+	if (il->nanchors == 0)
+		return line(il->ref_tsc, il->ref_ns, tsc, il->ns_per_tick);
+	if (tsc < ANCHOR(il, 0).tsc)
+		return line(ANCHOR(il, 0).tsc, ANCHOR(il, 0).ns, tsc, il->ns_per_tick);
+	hi = il->nanchors - 1;
+	if (tsc >= ANCHOR(il, hi).tsc)
+		return line(ANCHOR(il, hi).tsc, ANCHOR(il, hi).ns, tsc, il->ns_per_tick);
+	if (il->slope > 0 && il->hint + 1 < il->nanchors && ANCHOR(il, il->hint).tsc <= tsc &&
+	    tsc < ANCHOR(il, il->hint + 1).tsc) /* the events come in TSC order: mostly the bracket before */
+		return ANCHOR(il, il->hint).ns + (uint64_t)((double)(tsc - ANCHOR(il, il->hint).tsc) * il->slope);
+	while (hi - lo > 1) { /* ANCHOR(lo).tsc <= tsc < ANCHOR(hi).tsc */
+		unsigned mid = lo + (hi - lo) / 2;
+		if (ANCHOR(il, mid).tsc <= tsc)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	il->hint = lo;
+	il->slope = (double)(ANCHOR(il, hi).ns - ANCHOR(il, lo).ns) / (double)(ANCHOR(il, hi).tsc - ANCHOR(il, lo).tsc);
+	return ANCHOR(il, lo).ns + (uint64_t)((double)(tsc - ANCHOR(il, lo).tsc) * il->slope);
+}
+
+/* Re-anchors the conversion: TSC read around CLOCK_MONOTONIC, the tightest of a few tries (a
+ * preemption between the reads would put the anchor off by up to its length). Returns now. */
+static uint64_t anchor(struct gs_inline *il)
+{
+	uint64_t t0 = x86_rdtsc(), now = gs_now_ns(), t1 = x86_rdtsc();
 	for (int k = 0; k < 4 && t1 - t0 > 4000; k++) {
 		uint64_t a = x86_rdtsc(), n2 = gs_now_ns(), b = x86_rdtsc();
 		if (b - a < t1 - t0) {
@@ -440,77 +495,238 @@ size_t gs_inline_drain(struct gs_inline *il, void (*cb)(const struct gs_inline_e
 			t1 = b;
 		}
 	}
-	il->prev_tsc = il->ref_tsc;
-	il->prev_ns = il->ref_ns;
-	il->ref_tsc = t0 + (t1 - t0) / 2;
+	t0 += (t1 - t0) / 2;
+	if (il->nanchors && (t0 <= il->ref_tsc || now < il->ref_ns))
+		return now; /* not after the newest: the line stays as it is */
+	il->ref_tsc = t0;
 	il->ref_ns = now;
+	il->hint = 0;
+	il->slope = 0;
+	if (il->nanchors == GS_INLINE_ANCHORS)
+		il->first_anchor = (il->first_anchor + 1) % GS_INLINE_ANCHORS;
+	else
+		il->nanchors++;
+	ANCHOR(il, il->nanchors - 1).tsc = t0;
+	ANCHOR(il, il->nanchors - 1).ns = now;
 	if (!il->kernel_rate && now - il->cal_ns > 100000000ull && il->ref_tsc > il->cal_tsc)
 		il->ns_per_tick = (double)(now - il->cal_ns) / (double)(il->ref_tsc - il->cal_tsc);
-	for (;;) {
-		const uint8_t *slot = il->map + X86_RING_HDR + (il->tail & (il->nslots - 1)) * X86_SLOT_SIZE;
+	return now;
+}
+
+static int batch_room(struct gs_inline *il, size_t n)
+{
+	size_t cap = il->batch_cap ? il->batch_cap : 4096;
+	struct gs_inline_slot *b;
+	if (n < il->batch_cap)
+		return 0;
+	while (cap <= n)
+		cap *= 2;
+	b = realloc(il->batch, cap * sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	il->batch = b;
+	il->batch_cap = cap;
+	return 0;
+}
+
+/* Copies ring r's committed slots, in slot order, to il->batch from index n (at most one ring's
+ * worth: the writers may not keep the reader here), and gives their space back. Returns the new
+ * end of the batch. The ring is the program's memory: only seq == tail + 1 is trusted. */
+static size_t read_ring(struct gs_inline *il, uint32_t r, uint64_t now, size_t n)
+{
+	struct gs_inline_ring *st = &il->rings[r];
+	uint8_t *ring = il->map + (size_t)r * X86_RING_STRIDE(il->nslots);
+	uint64_t *head = (uint64_t *)(ring + X86_RING_HEAD_OFF), start = st->tail;
+
+	while (st->tail - start < il->nslots && batch_room(il, n) == 0) {
+		const uint8_t *slot = ring + X86_RING_RHDR + (st->tail & (il->nslots - 1)) * X86_SLOT_SIZE;
 		uint64_t seq = __atomic_load_n((const uint64_t *)slot, __ATOMIC_ACQUIRE);
-		struct gs_inline_event e;
-		uint64_t tsc;
-		uint32_t code;
-		if (seq != il->tail + 1) {
-			uint64_t head = __atomic_load_n(&hdr[X86_RING_HEAD_OFF / 8], __ATOMIC_ACQUIRE);
-			if (head <= il->tail) {
-				il->stuck_since = 0;
-				il->settled_ns = now; /* empty: what comes next is reserved (and stamped) after now */
+		struct gs_inline_slot *e = &il->batch[n];
+		if (seq != st->tail + 1) {
+			if (__atomic_load_n(head, __ATOMIC_ACQUIRE) - st->tail - 1 >= il->nslots) {
+				st->stuck_since = 0; /* empty: what comes next is reserved (and stamped) after now */
+				st->settled_ns = now;
 				break;
 			}
 			/* reserved but not committed: a writer in the middle (or killed in the middle) */
-			if (!il->stuck_since) {
-				il->stuck_since = now;
-				break;
-			}
-			if (now - il->stuck_since < 200000000ull)
+			if (!st->stuck_since)
+				st->stuck_since = now;
+			if (now - st->stuck_since < STUCK_NS)
 				break;
 			il->skipped++;
-			il->tail++;
-			il->stuck_since = 0;
+			st->tail++;
+			st->stuck_since = 0;
 			continue;
 		}
-		il->stuck_since = 0;
-		memcpy(&tsc, slot + 8, 8);
-		memcpy(&e.tid, slot + 16, 4);
-		memcpy(&code, slot + 20, 4);
-		memcpy(&e.gil, slot + 24, 8);
-		e.time = to_ns(il, tsc);
-		/* Slot order is the GIL's own order (a release takes its slot before its store, an
-		 * acquisition after its own): the conversion, piecewise linear between anchors, must not
-		 * put an event before the one in the slot ahead of it. */
-		if (e.time < il->last_ns) {
-			e.time = il->last_ns;
-			il->clamped++;
-		}
-		il->last_ns = e.time;
-		e.kind = (enum gs_inline_kind)(code & 0xff);
-		e.site = code >> 8;
-		il->tail++;
-		cb(&e, arg);
-		if (++n % 4096 == 0) /* a long drain gives space back as it goes */
-			__atomic_store_n(&hdr[X86_RING_TAIL_OFF / 8], il->tail, __ATOMIC_RELEASE);
+		st->stuck_since = 0;
+		memcpy(&e->tsc, slot + 8, 8);
+		memcpy(&e->tid, slot + 16, 4);
+		memcpy(&e->code, slot + 20, 4);
+		memcpy(&e->gil, slot + 24, 8);
+		st->tail++;
+		n++;
 	}
-	/* the space read is given back once per drain: a store per event would take the cache line
-	 * the writers' next reservations need */
-	__atomic_store_n(&hdr[X86_RING_TAIL_OFF / 8], il->tail, __ATOMIC_RELEASE);
+	/* the space read is given back once per drain, on the reader's own line */
+	__atomic_store_n((uint64_t *)(ring + X86_RING_TAIL_OFF), st->tail, __ATOMIC_RELEASE);
 	return n;
+}
+
+/* Gives one event at time t, at or after *floor (the watermark given before, then the time of the
+ * event given before it: only a wild TSC in the program's memory or a rate that changed move one). */
+static void deliver(struct gs_inline *il, const struct gs_inline_slot *s, uint64_t t, uint64_t *floor,
+		    void (*cb)(const struct gs_inline_event *e, void *arg), void *arg)
+{
+	struct gs_inline_event e = { .time = t,
+				     .tid = s->tid,
+				     .gil = s->gil,
+				     .kind = (enum gs_inline_kind)(s->code & 0xff),
+				     .site = s->code >> 8 };
+	if (e.time < *floor) {
+		e.time = *floor;
+		il->clamped++;
+	}
+	il->last_ns = *floor = e.time;
+	cb(&e, arg);
+}
+
+/* Keeps e for the next drain. 0, or -ENOMEM (then it is given now). */
+static int carry(struct gs_inline *il, const struct gs_inline_slot *e)
+{
+	if (il->ncarry == il->carry_cap) {
+		size_t cap = il->carry_cap ? 2 * il->carry_cap : 256;
+		struct gs_inline_slot *c = realloc(il->carry, cap * sizeof(*c));
+		if (!c)
+			return -ENOMEM;
+		il->carry = c;
+		il->carry_cap = cap;
+	}
+	il->carry[il->ncarry++] = *e;
+	return 0;
+}
+
+/* Reads every ring into il->batch after the events carried from the drain before; *nrun runs,
+ * each in TSC order, [run[i], end[i]). Returns the batch's length. */
+static size_t read_rings(struct gs_inline *il, uint64_t now, size_t *run, size_t *end, size_t *nrun, uint64_t *settled)
+{
+	size_t n = 0;
+
+	*nrun = 0;
+	*settled = UINT64_MAX;
+	if (il->ncarry && batch_room(il, il->ncarry) == 0) {
+		memcpy(il->batch, il->carry, il->ncarry * sizeof(*il->carry)); /* sorted when kept */
+		run[0] = 0;
+		end[0] = n = il->ncarry;
+		*nrun = 1;
+		il->ncarry = 0;
+	}
+	for (uint32_t r = 0; r < il->nrings; r++) {
+		size_t from = n;
+		n = read_ring(il, r, now, n);
+		if (il->rings[r].settled_ns < *settled)
+			*settled = il->rings[r].settled_ns;
+		if (n == from)
+			continue;
+		/* a ring's slots are nearly in TSC order (not when a writer was preempted between its
+		 * reservation and its rdtsc): an insertion sort, linear on sorted slots */
+		for (size_t i = from + 1; i < n; i++) {
+			struct gs_inline_slot e = il->batch[i];
+			size_t j = i;
+			for (; j > from && il->batch[j - 1].tsc > e.tsc; j--)
+				il->batch[j] = il->batch[j - 1];
+			il->batch[j] = e;
+		}
+		run[*nrun] = from;
+		end[(*nrun)++] = n;
+	}
+	return n;
+}
+
+size_t gs_inline_drain(struct gs_inline *il, int final, void (*cb)(const struct gs_inline_event *e, void *arg),
+		       void *arg)
+{
+	uint64_t now, floor = il->last_ns, settled, horizon;
+	size_t n, given = 0, *run, nrun, *end;
+
+	if (!il->map || !il->rings)
+		return 0;
+	now = anchor(il);
+	/* a wild TSC (more than a second ahead) is given now: kept, it could wait forever */
+	horizon = il->ref_tsc + (uint64_t)(1e9 / (il->ns_per_tick > 1e-6 ? il->ns_per_tick : 1e-6));
+	run = gs_calloc(2 * ((size_t)il->nrings + 1), sizeof(*run));
+	end = run + il->nrings + 1;
+	n = read_rings(il, now, run, end, &nrun, &settled);
+	if (settled != UINT64_MAX && settled > il->settled_ns)
+		il->settled_ns = settled;
+	/* the runs merged by TSC (ties: the one read first); given: what is older than the new
+	 * watermark (every event read later is newer), so that the events given by successive
+	 * drains are in time order; kept for the next drain: the rest */
+	for (size_t k = 0; k < n; k++) {
+		size_t best = 0;
+		const struct gs_inline_slot *e;
+		uint64_t t;
+		for (size_t j = 1; j < nrun; j++)
+			if (il->batch[run[j]].tsc < il->batch[run[best]].tsc ||
+			    (il->batch[run[j]].tsc == il->batch[run[best]].tsc && run[j] < run[best]))
+				best = j;
+		e = &il->batch[run[best]++];
+		if (run[best] == end[best]) {
+			run[best] = run[--nrun];
+			end[best] = end[nrun];
+		}
+		t = to_ns(il, e->tsc);
+		if (!final && t >= il->settled_ns && e->tsc < horizon && carry(il, e) == 0)
+			continue;
+		deliver(il, e, t, &floor, cb, arg);
+		given++;
+	}
+	free(run);
+	return given;
+}
+
+int gs_inline_reader_init(struct gs_inline *il, uint8_t *map, uint32_t nrings, uint64_t nslots)
+{
+	memset(il, 0, sizeof(*il));
+	il->memfd = -1;
+	il->rings = calloc(nrings ? nrings : 1, sizeof(*il->rings));
+	if (!il->rings)
+		return -ENOMEM;
+	il->map = map;
+	il->nrings = nrings;
+	il->nslots = nslots;
+	il->size = (size_t)nrings * X86_RING_STRIDE(nslots);
+	il->ns_per_tick = 1.0;
+	il->cal_tsc = x86_rdtsc();
+	il->cal_ns = il->settled_ns = gs_now_ns();
+	(void)anchor(il);
+	return 0;
 }
 
 uint64_t gs_inline_lost(const struct gs_inline *il)
 {
+	uint64_t lost = il->skipped;
 	if (!il->map)
 		return 0;
-	return __atomic_load_n((const uint64_t *)(il->map + X86_RING_LOST_OFF), __ATOMIC_ACQUIRE) + il->skipped;
+	for (uint32_t r = 0; r < il->nrings; r++)
+		lost += __atomic_load_n(
+			(const uint64_t *)(il->map + (size_t)r * X86_RING_STRIDE(il->nslots) + X86_RING_LOST_OFF),
+			__ATOMIC_ACQUIRE);
+	return lost;
 }
 
 void gs_inline_close(struct gs_inline *il)
 {
-	if (il->map)
+	if (il->map && il->memfd >= 0)
 		munmap(il->map, il->size);
 	if (il->memfd >= 0)
 		close(il->memfd);
+	free(il->rings);
+	free(il->batch);
+	free(il->carry);
+	il->carry = NULL;
+	il->ncarry = il->carry_cap = 0;
+	il->rings = NULL;
+	il->batch = NULL;
+	il->batch_cap = 0;
 	il->map = NULL;
 	il->memfd = -1;
 }

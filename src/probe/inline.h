@@ -1,18 +1,20 @@
 /* inline.h - inline GIL probes: the fastest exact mechanism.
  *
  * At the traced command's entry point (ptrace-stopped, single-threaded), gilscope maps a page
- * of trampolines next to the interpreter's code and a ring buffer shared with itself (a memfd),
+ * of trampolines next to the interpreter's code and ring buffers shared with itself (a memfd),
  * then replaces each instruction that stores to gil->locked, and the first instructions of
  * take_gil, with a jump to a trampoline that runs the moved instruction(s) and appends
- * {TSC, thread id, event} to the ring with one lock xadd: no system call, no trap. gilscope
- * drains the ring with its other events and converts TSC to CLOCK_MONOTONIC.
+ * {TSC, thread id, event, GIL} to the ring of the CPU it runs on (one ring per possible CPU, so
+ * writers on different CPUs share no cache line): no system call, no trap. gilscope drains the
+ * rings with its other events, puts them in time order and converts TSC to CLOCK_MONOTONIC.
  * The trampolines keep every register and flag, and skip the red zone. A full ring drops and
- * counts events; a dead gilscope leaves a full ring, never a harmed program. fork()ed children
- * share the ring. The trampoline page ends with the owner's mark: the path "/proc/PID/fd/N" of
- * the ring (GS_INLINE_OWNER_OFF), PID being the gilscope that set the probes up. Set-up is two
- * steps, map (trampolines and ring, nothing patched) then patch (the jumps); the remote system
- * calls and writes go through gs_inline_ops: the launch path's guardian by default (ptrace.h),
- * the attach path's injector (inject.h).
+ * counts events; a writer stopped between its reservation and its commit is skipped after
+ * 200 ms; a dead gilscope leaves full rings, never a harmed program. fork()ed children share
+ * the rings. The trampoline page ends with the owner's mark: the path "/proc/PID/fd/N" of the
+ * rings' memfd (GS_INLINE_OWNER_OFF), PID being the gilscope that set the probes up. Set-up is
+ * two steps, map (trampolines and rings, nothing patched) then patch (the jumps); the remote
+ * system calls and writes go through gs_inline_ops: the launch path's guardian by default
+ * (ptrace.h), the attach path's injector (inject.h).
  */
 #ifndef GS_INLINE_H
 #define GS_INLINE_H
@@ -46,23 +48,47 @@ struct gs_inline_ops {
 	void *ctx;
 };
 
+/* The reader's state of one ring. */
+struct gs_inline_ring {
+	uint64_t tail;        /* slots read */
+	uint64_t stuck_since; /* when the reader first waited on an uncommitted slot */
+	uint64_t settled_ns;  /* the start of the last drain that found this ring empty */
+};
+
+struct gs_inline_slot; /* a drain's batch (inline.c) */
+
+#define GS_INLINE_ANCHORS 64
+
 struct gs_inline {
-	int memfd;
+	int memfd; /* -1: map is not ours (tests, fuzzing): close leaves it */
 	uint8_t *map;
 	size_t size;
-	uint64_t nslots, tail;
+	uint64_t nslots; /* per ring */
+	uint32_t nrings;
+	struct gs_inline_ring *rings;
+	struct gs_inline_slot *batch;
+	size_t batch_cap;
+	struct gs_inline_slot *carry; /* read, stamped after the newest anchor: given at the next drain */
+	size_t ncarry, carry_cap;
 	uint64_t trampolines; /* address of the trampoline page in the target (GS_INLINE_TRAMP_SIZE bytes) */
-	uint64_t ring_addr;   /* address of the ring's mapping in the target (size bytes) */
+	uint64_t ring_addr;   /* address of the rings' mapping in the target (size bytes) */
 	size_t site_off[GS_INLINE_MAX_SITES]; /* where each store's trampoline starts */
-	uint64_t stuck_since;                 /* when the reader first waited on an uncommitted slot */
-	uint64_t skipped;                     /* slots never committed (writer killed mid-way) */
-	uint64_t last_ns;                     /* the time of the last event read (events never go back in slot order) */
-	uint64_t clamped;                     /* events the conversion would have put before the one ahead of them */
-	uint64_t settled_ns; /* every event not read yet is stamped at or after this (see gs_inline_drain) */
-	/* TSC -> CLOCK_MONOTONIC: ns = ref_ns + (tsc - ref_tsc) * ns_per_tick, re-anchored at every
-	 * drain; the rate is the kernel's (perf's time_mult/time_shift) when published, else
-	 * measured against CLOCK_MONOTONIC since the start (cal_*). */
-	uint64_t ref_tsc, ref_ns, prev_tsc, prev_ns, cal_tsc, cal_ns;
+	uint64_t skipped;     /* slots never committed (writer killed mid-way) */
+	uint64_t last_ns;     /* the time of the last event read */
+	uint64_t clamped;     /* events the conversion would have put before the one given before */
+	uint64_t settled_ns;  /* every event not read yet is stamped at or after this (see gs_inline_drain) */
+	/* TSC -> CLOCK_MONOTONIC: one function of the TSC whichever drain converts an event (so one
+	 * thread's events keep their order whichever rings they went through): the line through
+	 * the anchors (TSC, CLOCK_MONOTONIC) taken at each drain, the last GS_INLINE_ANCHORS of
+	 * them, interpolated between two, extrapolated beyond with the rate: the kernel's (perf's
+	 * time_mult/time_shift) when published, else measured against CLOCK_MONOTONIC since the
+	 * start (cal_*). An event stamped after the newest anchor waits for the next one. */
+	struct {
+		uint64_t tsc, ns;
+	} anchors[GS_INLINE_ANCHORS];
+	unsigned nanchors, first_anchor, hint;     /* hint: the bracket of the last conversion, */
+	double slope;                              /* its ns per tick (0: none yet) */
+	uint64_t ref_tsc, ref_ns, cal_tsc, cal_ns; /* the newest anchor; the calibration's start */
 	double ns_per_tick;
 	int kernel_rate;
 	int nprobes;
@@ -110,11 +136,21 @@ int gs_inline_map(struct gs_inline *il, pid_t pid, const struct gs_inline_target
 		  const struct gs_inline_ops *ops, int *pending_sig, char *why, size_t whylen);
 int gs_inline_patch(const struct gs_inline *il, pid_t pid, const struct gs_inline_target *tg,
 		    const struct gs_inline_ops *ops);
-/* Calls cb for each committed event, in slot order. Returns the number read. A writer reserves
- * its slot before it reads the TSC, so an event still being written (reserved, not committed)
- * is stamped after the last drain that found the ring empty: that drain's start time is kept in
- * il->settled_ns, the time before which no event can still arrive (the merge's watermark). */
-size_t gs_inline_drain(struct gs_inline *il, void (*cb)(const struct gs_inline_event *e, void *arg), void *arg);
+/* The reader's side of rings at map (nrings of nslots, x86.h's layout) that it does not own (tests,
+ * fuzzing; set-up does this itself): 0, or -ENOMEM. The clock anchors are set to now. */
+int gs_inline_reader_init(struct gs_inline *il, uint8_t *map, uint32_t nrings, uint64_t nslots);
+/* Calls cb for each committed event of every ring older than the new watermark (all of them when
+ * final), in time order, from one drain to the next too (TSC order: a ring's slots are in the
+ * order their writers reserved them, which is not the TSC order when a writer was preempted, and
+ * the rings are not in order with each other). Returns the number given. A writer reserves its
+ * slot before it reads the TSC, so an event still being written (reserved, not committed) is
+ * stamped after the last drain that found its ring empty: the earliest of those drains' start
+ * times is kept in il->settled_ns, the time before which no event can still arrive (the merge's
+ * watermark); the events read at or after it are kept for the next drain. A time the
+ * conversion would put before the one given before it (a wild TSC) is clamped, counted in
+ * il->clamped. */
+size_t gs_inline_drain(struct gs_inline *il, int final, void (*cb)(const struct gs_inline_event *e, void *arg),
+		       void *arg);
 /* Events the target dropped because the ring was full, plus slots never committed. */
 uint64_t gs_inline_lost(const struct gs_inline *il);
 void gs_inline_close(struct gs_inline *il);

@@ -2,6 +2,7 @@
  * code emission of the inline probes (see x86.h). */
 #include "probe/x86.h"
 
+#include <cpuid.h>
 #include <string.h>
 
 /* Operand flags for the one-byte map. */
@@ -519,49 +520,113 @@ static size_t emit_ref(uint8_t *out, const struct x86_ref *ref)
 	return o;
 }
 
-size_t x86_emit_record(uint8_t *out, uint64_t ring, uint64_t nslots, uint32_t tid_off, uint32_t code,
-		       const struct x86_ref *ref)
+/* Saves the flags (into the stack, with rax already saved): seto %al; lahf; push %rax. pushf is
+ * microcoded and popf slow (about 6 ns the pair here against under 1 ns). */
+static size_t emit_flags_save(uint8_t *out, int pushf)
 {
-	static const uint8_t save[] = { 0x48, 0x8d, 0x64, 0x24, 0x80,         /* lea -0x80(%rsp),%rsp */
-					0x9c, 0x50, 0x51, 0x52, 0x56, 0x57 }; /* pushf; push rax rcx rdx rsi rdi */
-	static const uint8_t pre[] = { 0x48, 0xbe };                          /* movabs $ring,%rsi */
-	static const uint8_t reserve[] = { 0xb8, 0x01, 0x00, 0x00,
-					   0x00, /* mov $1,%eax */
-					   0xf0, 0x48, 0x0f, 0xc1,
-					   0x06,                                         /* lock xadd %rax,(%rsi) */
-					   0x48, 0x8b, 0x4e, X86_RING_TAIL_OFF,          /* mov 64(%rsi),%rcx (tail) */
-					   0x48, 0x89, 0xc2,                             /* mov %rax,%rdx */
-					   0x48, 0x29, 0xca,                             /* sub %rcx,%rdx */
-					   0x48, 0x81, 0xfa };                           /* cmp $nslots,%rdx */
-	static const uint8_t slot[] = { 0x48, 0x89, 0xc1,                                /* mov %rax,%rcx */
-					0x48, 0x25 };                                    /* and $mask,%rax */
-	static const uint8_t slot2[] = { 0x48, 0xc1, 0xe0, 0x05,                         /* shl $5,%rax */
-					 0x48, 0x8d, 0xb4, 0x06, 0x00, 0x10, 0x00, 0x00, /* lea 4096(%rsi,%rax),%rsi */
-					 0x0f, 0x31,                                     /* rdtsc */
-					 0x48, 0xc1, 0xe2, 0x20,                         /* shl $32,%rdx */
-					 0x48, 0x09, 0xd0,                               /* or %rdx,%rax */
-					 0x48, 0x89, 0x46, 0x08,                         /* mov %rax,8(%rsi) */
-					 0x64, 0x8b, 0x04, 0x25 };                       /* mov %fs:tid_off,%eax */
-	static const uint8_t fill[] = { 0x89, 0x46, 0x10,                                /* mov %eax,16(%rsi) */
-					0xc7, 0x46, 0x14 };                              /* movl $code,20(%rsi) */
-	static const uint8_t commit[] = { 0x48, 0x89, 0x7e, 0x18,                        /* mov %rdi,24(%rsi) */
-					  0x48, 0x8d, 0x49, 0x01,                        /* lea 1(%rcx),%rcx */
-					  0x48, 0x89, 0x0e };                            /* mov %rcx,(%rsi) */
-	static const uint8_t post[] = { 0x5f, 0x5e, 0x5a, 0x59, 0x58, 0x9d, /* pop rdi rsi rdx rcx rax; popf */
+	static const uint8_t lahf[] = { 0x0f, 0x90, 0xc0, 0x9f, 0x50 }; /* seto %al; lahf; push %rax */
+	if (pushf) {
+		out[0] = 0x9c;
+		return 1;
+	}
+	memcpy(out, lahf, sizeof(lahf));
+	return sizeof(lahf);
+}
+
+/* pop %rax; add $0x7f,%al (sets OF when al = 1); sahf (the other five) - or popf. */
+static size_t emit_flags_restore(uint8_t *out, int pushf)
+{
+	static const uint8_t sahf[] = { 0x58, 0x04, 0x7f, 0x9e };
+	if (pushf) {
+		out[0] = 0x9d;
+		return 1;
+	}
+	memcpy(out, sahf, sizeof(sahf));
+	return sizeof(sahf);
+}
+
+/* rsi = this CPU's ring: eax = the CPU (rdpid, rdtscp's TSC_AUX, or 0), masked to the rings,
+ * times the stride, plus the base. Uses rax, rcx, rdx, rsi. */
+static size_t emit_pick_ring(uint8_t *out, const struct x86_ring_geom *g)
+{
+	static const uint8_t rdpid[] = { 0xf3, 0x0f, 0xc7, 0xf8 };        /* rdpid %rax */
+	static const uint8_t rdtscp[] = { 0x0f, 0x01, 0xf9, 0x89, 0xc8 }; /* rdtscp; mov %ecx,%eax */
+	static const uint8_t none[] = { 0x31, 0xc0 };                     /* xor %eax,%eax */
+	static const uint8_t imul[] = { 0x48, 0x69, 0xf0 };               /* imul $stride,%rax,%rsi */
+	static const uint8_t add[] = { 0x48, 0x01, 0xce };                /* add %rcx,%rsi */
+	uint32_t mask = g->nrings - 1, stride = (uint32_t)X86_RING_STRIDE(g->nslots);
+	size_t o = 0;
+
+	if (g->cpu == X86_CPU_RDPID)
+		o = put(out, o, rdpid, sizeof(rdpid));
+	else if (g->cpu == X86_CPU_RDTSCP)
+		o = put(out, o, rdtscp, sizeof(rdtscp));
+	else
+		o = put(out, o, none, sizeof(none));
+	out[o++] = 0x25; /* and $mask,%eax */
+	o = put(out, o, &mask, 4);
+	o = put(out, o, imul, sizeof(imul));
+	o = put(out, o, &stride, 4);
+	out[o++] = 0x48; /* movabs $base,%rcx */
+	out[o++] = 0xb9;
+	o = put(out, o, &g->base, 8);
+	return put(out, o, add, sizeof(add));
+}
+
+size_t x86_emit_record(uint8_t *out, const struct x86_ring_geom *g, uint32_t tid_off, uint32_t code,
+		       const struct x86_ref *ref, int ordered)
+{
+	static const uint8_t save[] = { 0x48, 0x8d, 0x64, 0x24, 0x80,                  /* lea -0x80(%rsp),%rsp */
+					0x50, 0x51, 0x52, 0x56, 0x57 };                /* push rax rcx rdx rsi rdi */
+	static const uint8_t head[] = { 0x48, 0x8b, 0x06 };                            /* mov (%rsi),%rax */
+	static const uint8_t check[] = { 0x48, 0x8b, 0x8e, X86_RING_TAIL_OFF, 0, 0, 0, /* retry: mov tail(%rsi),%rcx */
+					 0x48, 0x89, 0xc2,                             /* mov %rax,%rdx */
+					 0x48, 0x29, 0xca,                             /* sub %rcx,%rdx */
+					 0x48, 0x81, 0xfa };                           /* cmp $nslots,%rdx */
+	static const uint8_t reserve[] = { 0x48, 0x8d, 0x50, 0x01,                     /* lea 1(%rax),%rdx */
+					   0xf0, 0x48, 0x0f, 0xb1, 0x16 };             /* lock cmpxchg %rdx,(%rsi) */
+	static const uint8_t slot[] = { 0x48, 0x89, 0xc1,                              /* mov %rax,%rcx */
+					0x25 };                                        /* and $mask,%eax */
+	static const uint8_t slot2[] = { 0x48, 0xc1, 0xe0, 0x05,                       /* shl $5,%rax */
+					 0x48, 0x8d, 0xb4, 0x06, X86_RING_RHDR & 0xff, X86_RING_RHDR >> 8,
+					 0,    0,                                         /* lea RHDR(%rsi,%rax),%rsi */
+					 0x0f, 0x31,                                      /* rdtsc */
+					 0x48, 0xc1, 0xe2, 0x20,                          /* shl $32,%rdx */
+					 0x48, 0x09, 0xd0,                                /* or %rdx,%rax */
+					 0x48, 0x89, 0x46, 0x08,                          /* mov %rax,8(%rsi) */
+					 0x64, 0x8b, 0x04, 0x25 };                        /* mov %fs:tid_off,%eax */
+	static const uint8_t fill[] = { 0x89, 0x46, 0x10,                                 /* mov %eax,16(%rsi) */
+					0xc7, 0x46, 0x14 };                               /* movl $code,20(%rsi) */
+	static const uint8_t commit[] = { 0x48, 0x89, 0x7e, 0x18,                         /* mov %rdi,24(%rsi) */
+					  0x48, 0x8d, 0x49, 0x01,                         /* lea 1(%rcx),%rcx */
+					  0x48, 0x89, 0x0e };                             /* mov %rcx,(%rsi) */
+	static const uint8_t post[] = { 0x5f, 0x5e, 0x5a, 0x59, 0x58,                     /* pop rdi rsi rdx rcx rax */
 					0x48, 0x8d, 0xa4, 0x24, 0x80, 0x00, 0x00, 0x00 }; /* lea 0x80(%rsp),%rsp */
-	static const uint8_t lost[] = { 0xf0, 0x48, 0xff, 0x46, X86_RING_LOST_OFF };      /* lock incq 16(%rsi) */
-	uint32_t n32 = (uint32_t)nslots, mask = (uint32_t)(nslots - 1);
-	size_t o = 0, jae_at, done_at, full_at;
+	static const uint8_t lost[] = { 0xf0, 0x48, 0xff, 0x46, X86_RING_LOST_OFF };      /* lock incq lost(%rsi) */
+	uint32_t n32 = (uint32_t)g->nslots, mask = (uint32_t)(g->nslots - 1);
+	size_t o = 0, retry_at, jae_at, done_at, full_at;
 	int32_t rel;
 
+	if (ordered) { /* lfence: the rdtsc below cannot run before what came before has */
+		out[o++] = 0x0f;
+		out[o++] = 0xae;
+		out[o++] = 0xe8;
+	}
 	o = put(out, o, save, sizeof(save));
+	o += emit_flags_save(out + o, g->pushf);
 	o += emit_ref(out + o, ref);
-	o = put(out, o, pre, sizeof(pre));
-	o = put(out, o, &ring, 8);
-	o = put(out, o, reserve, sizeof(reserve));
+	o += emit_pick_ring(out + o, g);
+	o = put(out, o, head, sizeof(head));
+	retry_at = o;
+	o = put(out, o, check, sizeof(check));
 	o = put(out, o, &n32, 4);
 	jae_at = o;
-	o += 6; /* jae .full (0f 83 rel32), filled below */
+	o += 6; /* jge .full (0f 8d rel32), filled below: signed, a head read before the tail just read
+		 * can be behind it (the cmpxchg then fails and reads the head again) */
+	o = put(out, o, reserve, sizeof(reserve));
+	out[o] = 0x75; /* jne retry: another writer took the slot (rax holds the new head) */
+	out[o + 1] = (uint8_t)(int8_t)((int64_t)retry_at - (int64_t)(o + 2));
+	o += 2;
 	o = put(out, o, slot, sizeof(slot));
 	o = put(out, o, &mask, 4);
 	o = put(out, o, slot2, sizeof(slot2));
@@ -570,23 +635,43 @@ size_t x86_emit_record(uint8_t *out, uint64_t ring, uint64_t nslots, uint32_t ti
 	o = put(out, o, &code, 4);
 	o = put(out, o, commit, sizeof(commit));
 	done_at = o;
+	o += emit_flags_restore(out + o, g->pushf);
 	o = put(out, o, post, sizeof(post));
-	/* jump over the full-ring path */
-	out[o] = 0xeb;
-	out[o + 1] = (uint8_t)(sizeof(lost) + 5);
+	out[o] = 0xeb; /* jump over the full-ring path */
+	out[o + 1] = (uint8_t)(sizeof(lost) + 2);
 	o += 2;
 	full_at = o;
 	o = put(out, o, lost, sizeof(lost));
-	out[o] = 0xe9;
-	rel = (int32_t)((int64_t)done_at - (int64_t)(o + 5));
-	memcpy(out + o + 1, &rel, 4);
-	o += 5;
+	out[o] = 0xeb; /* jmp done */
+	out[o + 1] = (uint8_t)(int8_t)((int64_t)done_at - (int64_t)(o + 2));
+	o += 2;
 	out[jae_at] = 0x0f;
-	out[jae_at + 1] = 0x83;
+	out[jae_at + 1] = 0x8d;
 	rel = (int32_t)((int64_t)full_at - (int64_t)(jae_at + 6));
 	memcpy(out + jae_at + 2, &rel, 4);
 	return o;
 }
+
+struct x86_ring_geom x86_ring_geom_for(unsigned ncpus, uint64_t total_slots)
+{
+	struct x86_ring_geom g = { .nrings = 1, .nslots = 1 };
+	unsigned a, b, c, d;
+
+	if (__get_cpuid_count(7, 0, &a, &b, &c, &d) && (c & (1u << 22)))
+		g.cpu = X86_CPU_RDPID;
+	else if (__get_cpuid(0x80000001, &a, &b, &c, &d) && (d & (1u << 27)))
+		g.cpu = X86_CPU_RDTSCP;
+	g.pushf = !(__get_cpuid(0x80000001, &a, &b, &c, &d) && (c & 1u)); /* LAHF/SAHF in 64-bit mode */
+	while (g.cpu != X86_CPU_NONE && g.nrings < ncpus && g.nrings < X86_RING_MAX)
+		g.nrings <<= 1;
+	while (g.nslots < total_slots / g.nrings && g.nslots < X86_RING_MAX_SLOTS)
+		g.nslots <<= 1;
+	if (g.nslots < 1024)
+		g.nslots = 1024;
+	return g;
+}
+
+size_t x86_ring_size(const struct x86_ring_geom *g) { return (size_t)g->nrings * (size_t)X86_RING_STRIDE(g->nslots); }
 
 size_t x86_emit_jmp(uint8_t *out, uint64_t from, uint64_t to)
 {

@@ -60,17 +60,45 @@ int x86_store_ending_at(const uint8_t *buf, size_t n, uint64_t ip, struct x86_in
 
 /* ---- inline probes: code generation (see inline.c) ------------------------------------------ */
 
-/* Ring layout shared with the generated code: a 4096-byte header (u64 head at 0, u64 tail at
- * 8, u64 lost at 16) and 32-byte slots from 4096: u64 seq+1 (written last: the commit), u64 TSC,
- * u32 tid, u32 code. */
-#define X86_RING_HDR 4096u
-/* The ring header's words: the writers' shared head (lock xadd) and lost counter on the first
- * cache line, the reader's tail on a line of its own (written once per drain, read by writers
- * to see a full ring), so that the reader never takes the writers' line away from them. */
+/* Ring layout shared with the generated code: one ring per possible CPU (nrings, a power of 2),
+ * ring r at base + r * X86_RING_STRIDE(nslots). A ring is a 256-byte header and nslots 32-byte
+ * slots. The header: the writers' u64 head (the next slot number) and u64 lost (events dropped
+ * on a full ring) on the first cache line, the reader's u64 tail (the slots read, written once
+ * per drain) on a line of its own, away from the writers' line and its adjacent-line pair. A
+ * slot: u64 seq+1 (written last: the commit), u64 TSC, u32 tid, u32 code, u64 GIL reference.
+ * A writer picks the ring of the CPU it runs on (rdpid, or rdtscp's TSC_AUX: cpu | node << 12),
+ * so a ring's lines stay in one CPU's cache; the thread may migrate between reading the CPU and
+ * reserving, so the reservation stays atomic (lock cmpxchg: a full ring takes no slot number). */
 #define X86_RING_HEAD_OFF 0u
-#define X86_RING_LOST_OFF 16u
-#define X86_RING_TAIL_OFF 64u
+#define X86_RING_LOST_OFF 8u
+#define X86_RING_TAIL_OFF 128u
+#define X86_RING_RHDR 256u
 #define X86_SLOT_SIZE 32u
+#define X86_RING_STRIDE(nslots) (X86_RING_RHDR + (uint64_t)(nslots)*X86_SLOT_SIZE)
+#define X86_RING_MAX 4096u            /* TSC_AUX's CPU field is 12 bits */
+#define X86_RING_MAX_SLOTS (1u << 22) /* a ring's stride must fit an imm32 */
+
+/* How the recording sequence finds the CPU it runs on. */
+enum x86_cpu_insn {
+	X86_CPU_NONE = 0, /* one ring for all */
+	X86_CPU_RDPID,    /* rdpid: the cheap one */
+	X86_CPU_RDTSCP,   /* rdtscp's TSC_AUX (its TSC is thrown away) */
+};
+
+/* Where the rings are and how to pick one: what x86_emit_record needs. */
+struct x86_ring_geom {
+	uint64_t base;   /* the rings' address in the process that runs the code */
+	uint64_t nslots; /* slots per ring: a power of 2, 1 .. X86_RING_MAX_SLOTS */
+	uint32_t nrings; /* a power of 2, 1 .. X86_RING_MAX */
+	enum x86_cpu_insn cpu;
+	int pushf; /* save the flags with pushf/popf (no lahf/sahf in 64-bit mode) */
+};
+
+/* The geometry for ncpus possible CPUs and total_slots slots in all (at least 2^10 per ring),
+ * for this CPU's instructions; base 0. */
+struct x86_ring_geom x86_ring_geom_for(unsigned ncpus, uint64_t total_slots);
+/* The bytes the rings take. */
+size_t x86_ring_size(const struct x86_ring_geom *g);
 
 /* Which GIL an event concerns: the address of its `locked` field, computed in the trampoline. */
 enum x86_ref_kind {
@@ -89,11 +117,14 @@ struct x86_ref {
 };
 
 /* Emits the recording sequence (preserves every register and the flags, skips the red zone):
- * reserve a slot with lock xadd, store rdtsc, the thread id read at %fs:tid_off, code and the
- * GIL reference, then commit; counts a lost event when the ring is full. Slots are 32 bytes:
- * u64 seq+1, u64 TSC, u32 tid, u32 code, u64 GIL ref. Returns the length (at most 200 bytes). */
-size_t x86_emit_record(uint8_t *out, uint64_t ring, uint64_t nslots, uint32_t tid_off, uint32_t code,
-		       const struct x86_ref *ref);
+ * pick this CPU's ring, reserve a slot with lock cmpxchg (or count a lost event when the ring
+ * is full), store rdtsc (read after the reservation: see gs_inline_drain), the thread id read at
+ * %fs:tid_off, code and the GIL reference, then commit. ordered: an lfence first, so that the
+ * TSC is read after every earlier instruction has run (an acquisition: after the load that saw
+ * the GIL free, so after the TSC of the release that freed it, even on another CPU: rdtsc is
+ * not ordered, and the rings' order says nothing). Returns the length (at most 200 bytes). */
+size_t x86_emit_record(uint8_t *out, const struct x86_ring_geom *g, uint32_t tid_off, uint32_t code,
+		       const struct x86_ref *ref, int ordered);
 /* jmp rel32 from `from` to `to`: 5 bytes, or 0 when out of range. */
 size_t x86_emit_jmp(uint8_t *out, uint64_t from, uint64_t to);
 /* Copies instruction(s) from address `from` to `to`, fixing RIP-relative displacements.

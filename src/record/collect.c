@@ -146,7 +146,7 @@ void gs_session_drain(struct gs_session *S, int final)
 	}
 	if (S->probes.il.map) {
 		uint64_t lb = lower_bound(gs_now_ns());
-		gs_inline_drain(&S->probes.il, on_inline, S);
+		gs_inline_drain(&S->probes.il, final, on_inline, S);
 		/* a writer preempted in the middle of its slot holds the watermark back until it commits */
 		if (S->probes.il.settled_ns < lb)
 			lb = S->probes.il.settled_ns;
