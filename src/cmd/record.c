@@ -8,6 +8,7 @@
 #include "output/html.h"
 #include "output/report.h"
 #include "record/recorder.h"
+#include "record/sched.h"
 #include "record/sink.h"
 
 #include <errno.h>
@@ -172,6 +173,7 @@ int gs_cmd_record(int argc, char **argv)
 		{ "html", required_argument, NULL, 'H' },
 		{ "native", no_argument, NULL, 'n' },
 		{ "native-stack-size", required_argument, NULL, 'k' },
+		{ "sched", required_argument, NULL, 'Z' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct record_cmd o = { .output = "gilscope.rec", .rec = { .mmap_pages = 2048, .sample_hz = 1000 } };
@@ -250,6 +252,18 @@ int gs_cmd_record(int argc, char **argv)
 			}
 			o.rec.native = 1;
 			o.rec.native_stack = (unsigned)(v + 7) / 8 * 8 > 65000 ? 64992u : (unsigned)(v + 7) / 8 * 8;
+			break;
+		case 'Z':
+			if (strcmp(optarg, "auto") == 0) {
+				o.rec.sched_choice = GS_SCHED_AUTO;
+			} else if (strcmp(optarg, "bpf") == 0) {
+				o.rec.sched_choice = GS_SCHED_BPF;
+			} else if (strcmp(optarg, "perf") == 0) {
+				o.rec.sched_choice = GS_SCHED_PERF;
+			} else {
+				gs_usage_error("invalid --sched '%s' (bpf, perf or auto)", optarg);
+				return 2;
+			}
 			break;
 		case 'r':
 			if (gs_parse_u64(optarg, &v) < 0 || v > 10000) {
