@@ -150,32 +150,33 @@ static int record_giltracer(const struct record_cmd *o, struct gs_record_result 
 	return ret;
 }
 
+static const struct option record_opts[] = {
+	{ "output", required_argument, NULL, 'o' },
+	{ "pid", required_argument, NULL, 'p' },
+	{ "duration", required_argument, NULL, 'd' },
+	{ "mmap-pages", required_argument, NULL, 'M' },
+	{ "module", required_argument, NULL, 'm' },
+	{ "import", required_argument, NULL, 'I' },
+	{ "no-gil-detect", no_argument, NULL, 'G' },
+	{ "state-detect", no_argument, NULL, 'S' },
+	{ "gil-detect", no_argument, NULL, 'g' },
+	{ "json", no_argument, NULL, 'J' },
+	{ "no-summary", no_argument, NULL, 'N' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "gil-watchpoint", no_argument, NULL, 'W' },
+	{ "uprobes", no_argument, NULL, 'U' },
+	{ "sample-rate", required_argument, NULL, 'r' },
+	{ "html", required_argument, NULL, 'H' },
+	{ "native", no_argument, NULL, 'n' },
+	{ "native-stack-size", required_argument, NULL, 'k' },
+	{ "sched", required_argument, NULL, 'Z' },
+	{ NULL, 0, NULL, 0 },
+};
+
 int gs_cmd_record(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "output", required_argument, NULL, 'o' },
-		{ "pid", required_argument, NULL, 'p' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "mmap-pages", required_argument, NULL, 'M' },
-		{ "module", required_argument, NULL, 'm' },
-		{ "import", required_argument, NULL, 'I' },
-		{ "no-gil-detect", no_argument, NULL, 'G' },
-		{ "state-detect", no_argument, NULL, 'S' },
-		{ "gil-detect", no_argument, NULL, 'g' },
-		{ "json", no_argument, NULL, 'J' },
-		{ "no-summary", no_argument, NULL, 'N' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "gil-watchpoint", no_argument, NULL, 'W' },
-		{ "uprobes", no_argument, NULL, 'U' },
-		{ "sample-rate", required_argument, NULL, 'r' },
-		{ "html", required_argument, NULL, 'H' },
-		{ "native", no_argument, NULL, 'n' },
-		{ "native-stack-size", required_argument, NULL, 'k' },
-		{ "sched", required_argument, NULL, 'Z' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct record_cmd o = { .output = "gilscope.rec", .rec = { .mmap_pages = 2048, .sample_hz = 1000 } };
 	struct gs_sink *file;
 	struct gs_record_result res;
@@ -183,7 +184,7 @@ int gs_cmd_record(int argc, char **argv)
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+o:p:d:m:r:qvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+o:p:d:m:r:qvh", record_opts, NULL)) != -1) {
 		uint64_t v;
 		switch (c) {
 		case 'o':

@@ -130,8 +130,8 @@ static void bpf_drain(struct gs_sched_source *src, gs_sched_deliver_fn fn, void 
 	s->fn = fn;
 	s->arg = arg;
 	ring_buffer__consume(s->rb);
-	if (bpf_map__lookup_elem(s->skel->maps.drops, &zero, sizeof(zero), s->percpu, sizeof(uint64_t) * (size_t)s->ncpu,
-				 0) < 0)
+	if (bpf_map__lookup_elem(s->skel->maps.drops, &zero, sizeof(zero), s->percpu,
+				 sizeof(uint64_t) * (size_t)s->ncpu, 0) < 0)
 		return;
 	for (int i = 0; i < s->ncpu; i++)
 		total += s->percpu[i];
@@ -183,8 +183,8 @@ static uint32_t ring_size(size_t bytes)
 static void refused(const char *step, int err, char *why, size_t whylen)
 {
 	const char *hint = err == -EPERM || err == -EACCES ? " (BPF needs root, or CAP_BPF and CAP_PERFMON)" : "";
-	snprintf(why, whylen, "the kernel refused to %s the BPF scheduler program: %s%s%s%s", step, strerror(-err), hint,
-		 libbpf_last[0] ? "; libbpf: " : "", libbpf_last);
+	snprintf(why, whylen, "the kernel refused to %s the BPF scheduler program: %s%s%s%s", step, strerror(-err),
+		 hint, libbpf_last[0] ? "; libbpf: " : "", libbpf_last);
 }
 
 /* Opens, sizes, loads and attaches the program, and its ring reader. 0, or -1 with why. */
