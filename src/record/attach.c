@@ -260,7 +260,9 @@ int gs_session_attach(struct gs_session *S, int sfd)
 
 	S->target = o->pid;
 	command_meta(S, o->pid);
-	if (gs_pyprobes_locate(&S->probes, o->pid, 0, S->ev, &S->pending_sig, why, sizeof(why)) < 0) {
+	if (o->no_gil) { /* thread states only, as when launching (setup.c) */
+		gs_emit_meta(&S->emit, (uint32_t)o->pid, "python.error", "GIL detection turned off (--no-gil-detect)");
+	} else if (gs_pyprobes_locate(&S->probes, o->pid, 0, S->ev, &S->pending_sig, why, sizeof(why)) < 0) {
 		gs_warn("%s", why);
 		gs_warn("recording thread states only (no GIL events)");
 		gs_emit_meta(&S->emit, (uint32_t)o->pid, "python.error", why);

@@ -171,3 +171,22 @@ def test_bpf_ring_drops_are_lost_events(tmp_path):
     assert rep["sched_source"] == "bpf"
     assert rep["lost_events"] > 0
     assert [t for t in rep["threads"] if t["lost_events_while_alive"] > 0]
+
+
+def test_attach_no_gil_detect_records_thread_states_only(tmp_path):
+    """-p with --no-gil-detect: no uprobe, no GIL event (as when launching), the states recorded."""
+    rec = tmp_path / "a.rec"
+    p = subprocess.Popen([PY, target("busy_forever.py"), "4"], stdout=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        g = subprocess.run([GILSCOPE, "record", "--no-summary", "--no-gil-detect", "-p", str(p.pid), "--duration", "1",
+                            "-o", str(rec)], capture_output=True, text=True, timeout=120)
+    finally:
+        p.kill()
+        p.wait()
+    assert g.returncode == 0, g.stderr
+    rep = json.loads(subprocess.run([GILSCOPE, "report", "--json", str(rec)], capture_output=True, text=True,
+                                    check=True).stdout)
+    assert rep["gil_events"] == 0
+    assert "no-gil-detect" in rep["python_error"]
+    assert rep["sched_events"] > 0
