@@ -5,8 +5,10 @@
  * A process is followed while its tgid is in `followed`: gilscope adds the command it launches
  * or the process it attaches to, and a fork from a followed process adds the child (before the
  * child can run), so descendants are followed as with inherited perf events. The entry goes when
- * the process's leader is freed (after its last thread's last switch). A task's EXIT is its
- * last switch off the CPU (TASK_DEAD): nothing of a tid comes after it. Records that do not fit
+ * the process's leader is freed (after its last thread's last switch). A task's EXIT is recorded
+ * in do_exit() (sched_process_exit, where perf records it too, before the parent is told), and
+ * nothing of an exiting task (PF_EXITING) is recorded: nothing of a tid comes after its EXIT,
+ * which would read as a new thread of the same tid. Records that do not fit
  * in the ring are counted in `drops` (per CPU). The reader is woken once wakeup_bytes wait (0:
  * at every record); it also reads on a timer.
  */
@@ -44,6 +46,12 @@ static __always_inline int is_followed(const struct task_struct *t)
 {
 	__u32 tgid = BPF_CORE_READ(t, tgid);
 	return bpf_map_lookup_elem(&followed, &tgid) != 0;
+}
+
+/* followed and not exiting (its EXIT is recorded, or about to be) */
+static __always_inline int is_live_followed(const struct task_struct *t)
+{
+	return !(BPF_CORE_READ(t, flags) & GS_BPF_PF_EXITING) && is_followed(t);
 }
 
 static __always_inline void dropped(void)
@@ -102,13 +110,9 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(gs_switch, bool preempt, struct task_struct *prev, struct task_struct *next, unsigned int prev_state)
 {
 	__u64 now = bpf_ktime_get_ns();
-	if (is_followed(prev)) {
-		if (prev_state & GS_BPF_TASK_DEAD)
-			emit(GS_BPF_EXIT, prev, 0, 0, now);
-		else
-			emit(GS_BPF_SWITCH_OUT, prev, preempt ? 1 : 0, prev_state, now);
-	}
-	if (is_followed(next))
+	if (is_live_followed(prev))
+		emit(GS_BPF_SWITCH_OUT, prev, preempt ? 1 : 0, prev_state, now);
+	if (is_live_followed(next))
 		emit(GS_BPF_SWITCH_IN, next, 0, 0, now);
 	return 0;
 }
@@ -117,7 +121,7 @@ SEC("tp_btf/sched_wakeup")
 int BPF_PROG(gs_wakeup, struct task_struct *p)
 {
 	struct gs_bpf_event *e;
-	if (!is_followed(p))
+	if (!is_live_followed(p))
 		return 0;
 	e = bpf_ringbuf_reserve(&events, GS_BPF_EVENT_SHORT, 0);
 	if (!e) {
@@ -144,6 +148,14 @@ int BPF_PROG(gs_fork, struct task_struct *parent, struct task_struct *child)
 	if (ctgid != ptgid && bpf_map_update_elem(&followed, &ctgid, &one, BPF_ANY) != 0)
 		dropped(); /* the map is full: the new process is not followed */
 	emit(GS_BPF_FORK, child, (__s32)ptgid, BPF_CORE_READ(parent, pid), bpf_ktime_get_ns());
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(gs_exit, struct task_struct *p)
+{
+	if (is_followed(p))
+		emit(GS_BPF_EXIT, p, 0, 0, bpf_ktime_get_ns());
 	return 0;
 }
 

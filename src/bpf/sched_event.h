@@ -15,12 +15,12 @@ enum gs_bpf_ev_type {
 	GS_BPF_SWITCH_IN = 2,  /* tid got a CPU */
 	GS_BPF_WAKEUP = 3,     /* tid was woken by the current task, tid arg (pid: 0, unknown) */
 	GS_BPF_FORK = 4,       /* new task pid/tid: arg = the parent's pid, arg64 = the parent's tid */
-	GS_BPF_EXIT = 5,       /* tid left its CPU for the last time (TASK_DEAD) */
+	GS_BPF_EXIT = 5,       /* tid exits (do_exit); nothing of it follows */
 	GS_BPF_COMM = 6,       /* tid is named comm: arg = 1 when exec() set it */
 };
 
 #define GS_BPF_MAX_PROCS 16384 /* followed processes at once (the map of followed tgids) */
-#define GS_BPF_TASK_DEAD 0x80  /* __state of a task switching out for the last time */
+#define GS_BPF_PF_EXITING 0x4  /* task_struct.flags: in do_exit() */
 
 struct gs_bpf_event {
 	__u64 time;

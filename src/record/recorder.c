@@ -159,7 +159,10 @@ static void session_init(struct gs_session *S, const struct gs_record_opts *o)
 static void session_free(struct gs_session *S)
 {
 	if (S->probes.uprobe_defined) {
-		gs_evlist_close_events(S->ev); /* uprobes in use cannot be removed */
+		/* uprobes in use cannot be removed: an open event, or one that owns a mapped ring (with
+		 * the BPF scheduler source, a uprobe is the first event on each CPU) */
+		gs_evlist_free(S->ev);
+		S->ev = NULL;
 		gs_pyprobes_remove(&S->probes);
 	}
 	if (S->started)

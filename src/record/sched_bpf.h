@@ -2,7 +2,8 @@
  *
  * gs_sched_bpf_new() loads bpf/sched.bpf.c (a libbpf skeleton built into gilscope, CO-RE against
  * the kernel's BTF) and attaches it to the tp_btf scheduler tracepoints: sched_switch,
- * sched_wakeup, sched_process_fork, sched_process_exec, task_rename and sched_process_free. It
+ * sched_wakeup, sched_process_fork, sched_process_exit, sched_process_exec, task_rename and
+ * sched_process_free. It
  * follows processes by tgid (follow() adds the tid's process; fork children are added in the
  * kernel) and drains one ring buffer, in the order the records were reserved: nearly in time
  * order across CPUs, so the merge treats it as a stream that may deliver a record up to its slack
