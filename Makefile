@@ -8,7 +8,7 @@ SANITIZE ?=
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes -Wno-missing-field-initializers
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := $(CFLAGS) -std=gnu11 $(WARN) -DGS_VERSION='"$(VERSION)"' -Isrc -MMD -MP
-LDLIBS := -ldw -lelf -llzma -ljansson
+LDLIBS := -ldw -lelf -llzma -ljansson -lz
 # gcc's -fsanitize=undefined leaves float-cast-overflow out (clang's, the fuzzers', has it): added.
 comma := ,
 SAN_FLAGS := -fsanitize=$(SANITIZE)$(if $(findstring undefined,$(SANITIZE)),$(comma)float-cast-overflow)
@@ -117,7 +117,7 @@ san-status:
 # (coverage, ASan, UBSan) in build-fuzz/ and runs each for FUZZ_TIME seconds on a copy of
 # fuzz/corpus/NAME plus fuzz/regressions/NAME; any crash, leak or timeout fails. `make unit`
 # replays the corpora and the regressions through the same entry points, built normally.
-FUZZ_TARGETS := recfile perfscript offgil elf pystack trace ring_decode inline merge sched_bpf
+FUZZ_TARGETS := recfile perfscript offgil elf pystack trace ring_decode inline merge procfs sched_bpf
 FUZZ_TIME ?= 300
 FUZZ_CC ?= clang
 FUZZ_BUILD ?= build-fuzz

@@ -1,23 +1,38 @@
 #!/usr/bin/python3
-"""gilscope benchmarks. Every figure is printed next to a baseline measured in the same run:
-  (a) slowdown of four contending CPU-bound threads, traced vs untraced;
-  (b) an I/O-heavy program (two threads writing and reading one byte through a pipe in a loop):
-      slowdown, added cost per recorded event, and the slowdown of per4m's way of recording
-      (`perf record` of perf-probed take_gil/drop_gil entry and return uprobes);
-  (c) events lost by the kernel.
-Targets (issue #2): (a) <= 1.03x; (b) <= 500 ns per event and >= 3x less slowdown than per4m's
-way; (c) 0 lost. Timings are medians of --repeat runs; the machine is shared, so expect noise."""
-import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
+"""gilscope benchmarks: the cost of recording, every figure next to an untraced baseline measured
+in the same run (traced and untraced runs interleaved), and per4m's way of recording (`perf
+record` of perf-probed take_gil/drop_gil entry and return uprobes) on the I/O program.
+Workloads: four contending CPU-bound threads (no stacks, Python stacks at 1 and 10 kHz, native
+stacks), an I/O ping-pong (two threads writing and reading one byte through pipes: ~2 M GIL
+events/s), and thread creation (3,000 threads at once; 6,000 short ones 100 at a time).
+Per workload: wall time and its ratio; the traced program's CPU time (user+sys of the whole run
+minus gilscope's own) and its ratio, which shows a few percent where wall time on this shared VM
+cannot; the added CPU per GIL event in ns; the recording's bytes per GIL event; events lost.
+Targets (cost issue): I/O ping-pong <= 1.1x, CPU-bound with stacks at 1 kHz <= 1.03x, thread
+creation <= 1.2x, <= 8 bytes per GIL event. Medians of --repeat runs."""
+import argparse, json, os, resource, shutil, statistics, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def run_timed(cmd, env=None):
-    """Runs a target that prints its own elapsed seconds as the last stdout line."""
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run_measured(cmd, env=None):
+    """Runs a target that prints its own elapsed seconds as the last stdout line: (that time, the
+    CPU seconds of the run and every process it reaped)."""
+    c0 = children_cpu()
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    cpu = children_cpu() - c0
     if p.returncode != 0:
         sys.exit(f"benchmark command failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr}")
-    return float(p.stdout.strip().splitlines()[-1])
+    return float(p.stdout.strip().splitlines()[-1]), cpu
+
+
+def run_timed(cmd, env=None):
+    return run_measured(cmd, env)[0]
 
 
 def median(xs):
@@ -35,12 +50,14 @@ def traced(gilscope, python, script, args, tmp, rate=0, extra=()):
     """A traced run's time and report; exits non-zero when gilscope failed or recorded no GIL event
     (a benchmark of a recorder that does not record measures nothing)."""
     rec = os.path.join(tmp, "bench.rec")
-    t = run_timed([gilscope, "record", "-q", "--no-summary", "--sample-rate", str(rate), *extra, "-o", rec, "--",
+    t, cpu = run_measured([gilscope, "record", "-q", "--no-summary", "--sample-rate", str(rate), *extra, "-o", rec, "--",
                    python, script, *args])
     rep = report(gilscope, rec)
     if not rep.get("complete") or not rep.get("gil_events"):
         sys.exit(f"gilscope's recording of {script} is incomplete or holds no GIL event: "
                  f"complete={rep.get('complete')}, gil_events={rep.get('gil_events')}")
+    rep["_cpu"] = cpu
+    rep["_bytes"] = os.path.getsize(rec)
     return t, rep
 
 
@@ -72,6 +89,34 @@ def per4m_way(python, script, args, tmp):
         subprocess.run([perf, "probe", "-q", "-d", "gsbench:*"], capture_output=True)
 
 
+class Workload:
+    def __init__(self, name, script, args, rate=0, extra=(), target=None, per4m=False):
+        self.name, self.script, self.args, self.rate, self.extra = name, script, args, rate, extra
+        self.target, self.per4m = target, per4m
+        self.base, self.base_cpu, self.wall, self.cpu, self.reps = [], [], [], [], []
+
+    def run(self, gs, python, tmp):
+        b, bc = run_measured([python, self.script, *self.args])
+        t, rep = traced(gs, python, self.script, self.args, tmp, self.rate, self.extra)
+        self.base.append(b)
+        self.base_cpu.append(bc)
+        self.wall.append(t)
+        self.cpu.append(rep["_cpu"] - rep["recorder_cpu_ns"] / 1e9)
+        self.reps.append(rep)
+
+    def figures(self):
+        rep = self.reps[-1]
+        gil = statistics.median(r["gil_events"] for r in self.reps)
+        wall = median(self.wall) / median(self.base)
+        cpu = median(self.cpu) / median(self.base_cpu)
+        ns = (median(self.cpu) - median(self.base_cpu)) * 1e9 / gil if gil else 0
+        nbytes = statistics.median(r["_bytes"] for r in self.reps)
+        return dict(wall=wall, cpu=cpu, ns=ns, gil=gil, bytes_per=nbytes / gil if gil else 0,
+                    bytes_all=nbytes / max(1, gil + rep["sched_events"]), mb=nbytes / 1e6,
+                    rec_cpu=median([r["recorder_cpu_ns"] / 1e9 for r in self.reps]),
+                    lost=sum(r["lost_events"] for r in self.reps))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--gilscope", default=os.path.join(HERE, "..", "build", "gilscope"))
@@ -87,67 +132,66 @@ def main():
             python = "/usr/bin/python3.11"
     gs = os.path.abspath(opts.gilscope)
     tmp = tempfile.mkdtemp(prefix="gilscope-bench-")
-    print(f"gilscope benchmarks: {python}, {opts.repeat} runs each (medians), {os.cpu_count()} CPUs")
-
-    # (a) four contending CPU-bound threads, interleaving traced and untraced runs
-    cpu = os.path.join(HERE, "cpu4.py")
-    base, trac, trac1k, trac10k, tracnat, lost = [], [], [], [], [], 0
+    print(f"gilscope benchmarks: {python}, {opts.repeat} interleaved runs each (medians), {os.cpu_count()} CPUs")
+    cpu4, io, thr = (os.path.join(HERE, n) for n in ("cpu4.py", "io_pingpong.py", "threads.py"))
+    it = [opts.cpu_iterations]
+    loads = [Workload("4 CPU-bound threads", cpu4, it, target="1.03x"),
+             Workload("  + Python stacks 1 kHz", cpu4, it, 1000, target="1.03x"),
+             Workload("  + Python stacks 10 kHz", cpu4, it, 10000),
+             Workload("  + native stacks 1 kHz", cpu4, it, 1000, ("--native",)),
+             Workload("I/O ping-pong", io, [opts.io_iterations], target="1.1x", per4m=True),
+             Workload("3,000 threads at once", thr, ["3000", "3000"], target="1.2x"),
+             Workload("6,000 threads, 100 at a time", thr, ["6000", "100"], target="1.2x")]
     for _ in range(opts.repeat):
-        base.append(run_timed([python, cpu, opts.cpu_iterations]))
-        t, rep = traced(gs, python, cpu, [opts.cpu_iterations], tmp)
-        trac.append(t)
-        lost += rep["lost_events"]
-        t, rep1k = traced(gs, python, cpu, [opts.cpu_iterations], tmp, 1000)
-        trac1k.append(t)
-        t, rep10k = traced(gs, python, cpu, [opts.cpu_iterations], tmp, 10000)
-        trac10k.append(t)
-        t, repnat = traced(gs, python, cpu, [opts.cpu_iterations], tmp, 1000, ("--native",))
-        tracnat.append(t)
-    a = median(trac) / median(base)
-    print(f"(a) 4 CPU-bound threads: untraced {median(base):.3f} s, gilscope {median(trac):.3f} s, "
-          f"slowdown {a:.3f}x (target <= 1.03x), {rep['gil_events']} GIL events, lost {lost}")
+        for w in loads:
+            w.run(gs, python, tmp)
+
+    print(f"{'workload':<30} {'untraced':>9} {'gilscope':>9} {'wall':>6} {'CPU':>6} {'target':>6} "
+          f"{'ns/GIL ev':>9} {'GIL ev':>9} {'B/GIL ev':>8} {'B/event':>7} {'lost':>4}")
+    lost = 0
+
+    def nsper(f):  # a per-event figure means nothing when the run has few events
+        return f"{f['ns']:.0f}" if f["gil"] >= 100000 else "-"
+    for w in loads:
+        f = w.figures()
+        lost += f["lost"]
+        print(f"{w.name:<30} {median(w.base):8.3f}s {median(w.wall):8.3f}s {f['wall']:5.2f}x {f['cpu']:5.2f}x "
+              f"{w.target or '':>6} {nsper(f):>9} {f['gil']:9.0f} {f['bytes_per']:8.1f} {f['bytes_all']:7.1f} "
+              f"{f['lost']:4d}")
+    print("  wall: traced/untraced elapsed; CPU: the traced program's CPU time (gilscope's own taken out)"
+          " / untraced; ns/GIL ev: that added CPU per GIL event;\n  B/GIL ev: recording bytes per GIL event,"
+          " B/event: per GIL or scheduler event")
+    w = loads[1]
+    rep1k = w.reps[-1]
+    rep10k = loads[2].reps[-1]
+    repnat = loads[3].reps[-1]
+
     def rate(r, t):
         return r["stack_samples"] / (t * 4) if t else 0
-    print(f"    with Python stacks at 1 kHz: {median(trac1k) / median(base):.3f}x "
-          f"({rate(rep1k, median(trac1k)):.0f} samples/s per thread achieved, "
-          f"{rep1k['stack_errors']} failed or torn reads = "
-          f"{100 * rep1k['stack_errors'] / max(1, rep1k['stack_samples']):.3f}%); "
-          f"at 10 kHz: {median(trac10k) / median(base):.3f}x "
-          f"({rate(rep10k, median(trac10k)):.0f} samples/s per thread, "
-          f"{100 * rep10k['stack_errors'] / max(1, rep10k['stack_samples']):.3f}% failed or torn)")
+    print(f"stacks: 1 kHz {rate(rep1k, median(w.wall)):.0f} samples/s per thread achieved, "
+          f"{100 * rep1k['stack_errors'] / max(1, rep1k['stack_samples']):.3f}% failed or torn; 10 kHz "
+          f"{rate(rep10k, median(loads[2].wall)):.0f} samples/s per thread, "
+          f"{100 * rep10k['stack_errors'] / max(1, rep10k['stack_samples']):.3f}% failed or torn")
     ns = repnat.get("native_stacks", {})
-    print(f"    with native stacks too (--native, 1 kHz): {median(tracnat) / median(base):.3f}x "
-          f"({rate(repnat, median(tracnat)):.0f} merged samples/s per thread; {ns.get('unwinds', 0)} unwindings, "
-          f"{ns.get('truncated', 0)} cut short, {ns.get('mismatched', 0)} of {ns.get('merged', 0)} C/Python "
-          f"disagreements, {ns.get('lost', 0)} copies lost; recorder CPU "
-          f"{repnat['recorder_cpu_ns'] / 1e9:.2f} s vs {rep1k['recorder_cpu_ns'] / 1e9:.2f} s without)")
-
-    # (b) I/O ping-pong
-    io = os.path.join(HERE, "io_pingpong.py")
-    base, trac, costs = [], [], []
-    for _ in range(opts.repeat):
-        b = run_timed([python, io, opts.io_iterations])
-        t, rep = traced(gs, python, io, [opts.io_iterations], tmp)
-        ev = rep["gil_events"] + rep["sched_events"]
-        base.append(b)
-        trac.append(t)
-        costs.append((t - b) * 1e9 / ev)
-        lost += rep["lost_events"]
-    slow = median(trac) / median(base)
-    print(f"(b) I/O ping-pong: untraced {median(base):.3f} s, gilscope {median(trac):.3f} s, slowdown {slow:.2f}x; "
-          f"{rep['gil_events']} GIL + {rep['sched_events']} scheduler events per run "
-          f"({rep['gil_events'] / median(base) / 1e6:.2f} M GIL events/s untraced); "
-          f"added cost {median(costs):.0f} ns per event (target <= 500 ns)")
-    print(f"    recorder: {rep['recorder_cpu_ns'] / 1e6:.0f} ms CPU, {rep['recorder_max_rss_kb'] / 1024:.1f} MiB peak RSS; "
-          f"recording {os.path.getsize(os.path.join(tmp, 'bench.rec')) / 1e6:.1f} MB")
+    print(f"native: {rate(repnat, median(loads[3].wall)):.0f} merged samples/s per thread; {ns.get('unwinds', 0)} "
+          f"unwindings, {ns.get('truncated', 0)} cut short, {ns.get('mismatched', 0)} of {ns.get('merged', 0)} C/Python "
+          f"disagreements, {ns.get('lost', 0)} copies lost; recorder CPU {repnat['recorder_cpu_ns'] / 1e9:.2f} s vs "
+          f"{rep1k['recorder_cpu_ns'] / 1e9:.2f} s without")
+    io_w = next(x for x in loads if x.per4m)
+    f = io_w.figures()
+    rep = io_w.reps[-1]
+    print(f"I/O ping-pong: {rep['gil_events']} GIL + {rep['sched_events']} scheduler events per run "
+          f"({rep['gil_events'] / median(io_w.base) / 1e6:.2f} M GIL events/s untraced); recorder "
+          f"{f['rec_cpu'] * 1e3:.0f} ms CPU ({f['rec_cpu'] * 1e9 / max(1, f['gil']):.0f} ns per GIL event), "
+          f"{rep['recorder_max_rss_kb'] / 1024:.1f} MiB peak RSS; recording {f['mb']:.1f} MB")
     p4, why = per4m_way(python, io, [opts.io_iterations], tmp)
     if p4 is None:
         print(f"    per4m's way: SKIPPED ({why})")
     else:
-        s4 = p4 / median(base)
+        s4 = p4 / median(io_w.base)
         print(f"    per4m's way (perf record of 4 take_gil/drop_gil entry+return uprobes): {p4:.3f} s, slowdown "
-              f"{s4:.2f}x; gilscope's slowdown is {s4 / slow:.2f}x smaller (target >= 3x)")
-    print(f"(c) events lost in all runs: {lost} (target 0)")
+              f"{s4:.2f}x; gilscope's slowdown ({f['wall']:.2f}x) is {s4 / f['wall']:.2f}x smaller")
+    print(f"events lost in all runs: {lost} (target 0)")
     shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -2,7 +2,7 @@
 # Installs the Debian packages gilscope's build, tests and demo need. Idempotent; quiet when
 # everything is present. Needs root (apt-get) only when something is missing.
 set -eu
-pkgs="gcc make libelf-dev libdw-dev liblzma-dev libjansson-dev libcmocka-dev python3-pytest linux-perf util-linux xz-utils binutils"
+pkgs="gcc make libelf-dev libdw-dev liblzma-dev libjansson-dev zlib1g-dev libcmocka-dev python3-pytest linux-perf util-linux xz-utils binutils"
 # the three CPython 3.11 builds the tests exercise (pyenv's 3.11.7 comes with the image)
 pkgs="$pkgs python3.11 python3.11-dbg"
 # the HTML report is checked in a headless browser

@@ -309,6 +309,9 @@ static void end_hold(struct gs_analysis *a, struct gs_gilstat *p, struct gs_thre
 		/* the holder let go while a waiter had asked it to: a forced drop */
 		uint64_t lat = now - p->drop_time;
 		t->forced_drops++;
+		t->drop_latency_sum_ns += lat;
+		if (lat > t->drop_latency_max_ns)
+			t->drop_latency_max_ns = lat;
 		p->forced_drops++;
 		p->drop_latency_sum_ns += lat;
 		p->drop_latency_n++;
@@ -423,6 +426,7 @@ static void reset_accounting(struct gs_analysis *a, uint64_t now)
 			t->wait_oncpu_ns = 0;
 		t->run_nogil_ns = t->sleeping_ns = t->uninterruptible_ns = t->runnable_ns = t->unknown_ns = 0;
 		t->acquisitions = t->releases = t->forced_drops = t->drop_requests = 0;
+		t->drop_requests_received = t->drop_latency_sum_ns = t->drop_latency_max_ns = 0;
 		t->longest_hold_ns = t->longest_wait_ns = 0;
 		gs_blame_restart(t->gil == GS_GIL_WAIT && t->gil_index >= 0 ? &a->gils[t->gil_index] : NULL, t);
 		if (t->gil == GS_GIL_HELD)
@@ -632,6 +636,7 @@ static void on_drop_request(struct gs_analysis *a, struct gs_gilstat *g, struct 
 			    uint64_t now)
 {
 	if (value == 1 || (value == GS_VALUE_UNKNOWN && !g->drop_pending)) {
+		struct gs_thread *h = holder_of(a, g); /* whom it asks: the holder at that instant */
 		if (!g->drop_pending) {
 			g->drop_pending = 1;
 			g->drop_time = now;
@@ -639,8 +644,11 @@ static void on_drop_request(struct gs_analysis *a, struct gs_gilstat *g, struct 
 		}
 		g->drop_requests++;
 		t->drop_requests++;
+		if (h)
+			h->drop_requests_received++;
 	}
-	/* a reset (0) comes from the new holder after the switch: nothing to do */
+	/* a reset (0): drop_gil honouring it after the release, or a new holder clearing it; the
+	 * release already ended the request: nothing to do */
 }
 
 /* A GIL event (GIL_WAIT, GIL_WRITE, DROPREQ) of thread t in Python process p. */
@@ -827,8 +835,8 @@ int gs_analysis_load_hooked(struct gs_analysis *a, const char *path, const struc
 	while ((n = gs_recreader_next(rd, &r, &payload, &plen)) > 0)
 		gs_analysis_feed(a, &r, payload, plen);
 	if (n < 0) {
-		snprintf(why, whylen, "%s is corrupt after %llu records (bad record size); reporting what precedes it",
-			 path, (unsigned long long)a->records);
+		snprintf(why, whylen, "%s is corrupt after %llu records (%s); reporting what precedes it", path,
+			 (unsigned long long)a->records, gs_recreader_error(rd));
 		a->truncated = 1;
 	}
 	if (gs_recreader_truncated(rd))

@@ -97,6 +97,8 @@ struct gs_thread {
 	uint64_t wait_ns, wait_sleep_ns, wait_runnable_ns, wait_oncpu_ns;
 	uint64_t run_nogil_ns, sleeping_ns, uninterruptible_ns, runnable_ns, unknown_ns;
 	uint64_t acquisitions, releases, forced_drops, drop_requests;
+	/* as the holder: drop requests it received, and how long its forced drops took after them */
+	uint64_t drop_requests_received, drop_latency_sum_ns, drop_latency_max_ns;
 	uint64_t longest_hold_ns, longest_wait_ns;
 	uint64_t lost_while_alive; /* events the kernel or the probes lost while it lived: its figures may miss them */
 	int gil_index;             /* the GIL (interpreter) of its last GIL event: index in gils, -1 none */
@@ -270,6 +272,9 @@ struct gs_analysis {
 	uint64_t off_cpu_gil_events; /* GIL events stamped while the scheduler had the thread off-CPU */
 	uint64_t records, gil_events, sched_events;
 	uint64_t recorder_cpu_ns, recorder_max_rss_kb;
+	/* GIL events of threads in another PID namespace: filed under their host ids, or not
+	 * attributed (tids.* facts; both 0 when every process was in gilscope's namespace) */
+	uint64_t tids_translated, tids_unattributed;
 	int complete;  /* saw END */
 	int truncated; /* set by the caller */
 	int have_exit_status;

@@ -44,6 +44,8 @@ static const struct run_field {
 	{ "recorder.max_rss_kb", F_U64, offsetof(struct gs_analysis, recorder_max_rss_kb), 0 },
 	{ "stacks.errors", F_U64, offsetof(struct gs_analysis, stack_errors), 0 },
 	{ "stacks.rate_hz", F_U64, offsetof(struct gs_analysis, stack_rate_hz), 0 },
+	{ "tids.translated", F_U64, offsetof(struct gs_analysis, tids_translated), 0 },
+	{ "tids.unattributed", F_U64, offsetof(struct gs_analysis, tids_unattributed), 0 },
 };
 
 /* Format 1: "native.stats" held the figures as numbers separated by blanks, in table order. */

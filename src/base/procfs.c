@@ -9,13 +9,31 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
-static const char *skip_field(const char *p)
+/* "MAJ:MIN INODE" then blanks (before the path, if any). NULL when malformed. */
+static const char *parse_dev_inode(const char *p, struct gs_map *m)
 {
-	while (*p && *p != ' ')
-		p++;
+	uint64_t maj, min, ino = 0;
+	int digits = 0;
+	if (!(p = gs_parse_hex(p, &maj)) || *p++ != ':' || !(p = gs_parse_hex(p, &min)) || *p++ != ' ')
+		return NULL;
+	if (maj > 0xfffff || min > 0xfffff)
+		return NULL;
+	for (; *p >= '0' && *p <= '9'; p++, digits++) {
+		uint64_t d = (uint64_t)(*p - '0');
+		if (ino > (UINT64_MAX - d) / 10)
+			return NULL;
+		ino = ino * 10 + d;
+	}
+	if (!digits || (*p && *p != ' ' && *p != '\n'))
+		return NULL;
+	m->dev_major = (unsigned)maj;
+	m->dev_minor = (unsigned)min;
+	m->inode = ino;
 	while (*p == ' ')
 		p++;
 	return p;
@@ -35,8 +53,9 @@ int gs_maps_parse_line(const char *line, struct gs_map *m)
 	p += 5;
 	if (!(p = gs_parse_hex(p, &m->offset)) || *p != ' ')
 		return -1;
-	p = skip_field(p + 1); /* dev */
-	p = skip_field(p);     /* inode */
+	p++;
+	if (!(p = parse_dev_inode(p, m)))
+		return -1;
 	n = strlen(p);
 	while (n > 0 && (p[n - 1] == '\n'))
 		n--;
@@ -226,5 +245,113 @@ int gs_proc_exe(pid_t pid, char *buf, size_t len)
 	if (n < 0)
 		return -errno;
 	buf[n] = '\0';
+	return 0;
+}
+
+/* Opens name and keeps it if it is m's file: the fd, -ESTALE (another file), or -errno. */
+static int open_if_same(const char *name, const struct gs_map *m)
+{
+	struct stat st;
+	int fd = open(name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_ino != m->inode || major(st.st_dev) != m->dev_major ||
+	    minor(st.st_dev) != m->dev_minor) {
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
+}
+
+int gs_proc_open_mapped(pid_t pid, const struct gs_map *m, char *path, size_t pathlen)
+{
+	int fd, stale = 0;
+
+	if (!m->path[0] || !m->inode)
+		return -EINVAL;
+	/* GILSCOPE_NO_MAP_FILES=1: as without the rights map_files needs (tests) */
+	if (!getenv("GILSCOPE_NO_MAP_FILES")) {
+		snprintf(path, pathlen, "/proc/%d/map_files/%lx-%lx", (int)pid, (unsigned long)m->start,
+			 (unsigned long)m->end);
+		if ((fd = open_if_same(path, m)) >= 0)
+			return fd;
+		stale |= fd == -ESTALE;
+	}
+	if (m->deleted) /* no name leads to it any more */
+		return -ESTALE;
+	if (m->path[0] == '/') {
+		snprintf(path, pathlen, "/proc/%d/root%s", (int)pid, m->path);
+		if ((fd = open_if_same(path, m)) >= 0)
+			return fd;
+		stale |= fd == -ESTALE;
+	}
+	snprintf(path, pathlen, "%s", m->path);
+	if ((fd = open_if_same(path, m)) >= 0)
+		return fd;
+	stale |= fd == -ESTALE;
+	path[0] = '\0';
+	return stale ? -ESTALE : -ENOENT;
+}
+
+const char *gs_proc_mapped_strerror(int err, const struct gs_map *m)
+{
+	if (err == -ESTALE)
+		return m->deleted ? "deleted after start" : "replaced since it started";
+	if (err == -EINVAL)
+		return "not a file";
+	return "not visible from here";
+}
+
+int gs_nspid_parse(const char *status, uint32_t *ids, int max)
+{
+	const char *p = strncmp(status, "NSpid:", 6) == 0 ? status : strstr(status, "\nNSpid:");
+	int n = 0;
+	if (!p)
+		return -1;
+	p = strchr(p + 1, ':') + 1;
+	for (;;) {
+		uint64_t v = 0;
+		int digits = 0;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\n' || !*p)
+			break;
+		for (; *p >= '0' && *p <= '9'; p++, digits++)
+			if ((v = v * 10 + (uint64_t)(*p - '0')) > 0x7fffffff)
+				return -1;
+		if (!digits || v == 0 || (*p && *p != ' ' && *p != '\t' && *p != '\n'))
+			return -1;
+		if (n < max)
+			ids[n] = (uint32_t)v;
+		n++;
+	}
+	if (n == 0)
+		return -1;
+	return n < max ? n : max;
+}
+
+int gs_task_nspid(pid_t tid, uint32_t *ids, int max)
+{
+	char path[64], buf[4096];
+	long n;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	n = gs_read_file(path, buf, sizeof(buf));
+	if (n < 0)
+		return (int)n;
+	n = gs_nspid_parse(buf, ids, max);
+	return n < 0 ? -EINVAL : (int)n;
+}
+
+int gs_proc_pidns(pid_t pid, uint64_t *ino)
+{
+	char path[64];
+	struct stat st;
+	if (pid > 0)
+		snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/ns/pid");
+	if (stat(path, &st) < 0)
+		return -errno;
+	*ino = (uint64_t)st.st_ino;
 	return 0;
 }

@@ -1,6 +1,7 @@
 /* recfile.c - recording writer and reader. */
 #define _GNU_SOURCE
 #include "base/recfile.h"
+#include "base/recblock.h"
 #include "base/util.h"
 
 #include <errno.h>
@@ -10,14 +11,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#define WBUF (1u << 20)
+#define WBUF (1u << 20) /* the writer's buffer: one block, header included */
 
 struct gs_recwriter {
 	int fd;
-	uint8_t *buf;
-	size_t len;
+	uint8_t *buf; /* the block being built: header (written at flush), then its body */
+	size_t len;   /* 0: no block open */
 	uint64_t bytes;
 	int err;
+	struct gs_recblock_enc enc;
 };
 
 /* 0, or -errno with *done = the bytes written before the failure. */
@@ -82,27 +84,19 @@ int gs_recwriter_open_fd(int fd, uint64_t start_mono, struct gs_recwriter **out)
 	return 0;
 }
 
+/* Ends the block and writes it out. 0 or -errno (sticky). */
 int gs_recwriter_flush(struct gs_recwriter *w)
 {
 	size_t done;
 	int err;
 	if (w->err || !w->len)
 		return w->err;
+	gs_recblock_finish(&w->enc, w->buf, w->buf + GS_RECBLOCK_HEADER, w->len - GS_RECBLOCK_HEADER);
 	err = write_some(w->fd, w->buf, w->len, &done);
 	if (err < 0) {
-		/* keep the file a sequence of whole records: keep those written in full (a full disk
-		 * takes what fits), cut the rest */
-		size_t keep = 0;
-		while (keep + sizeof(struct gs_rec) <= done) {
-			uint16_t size;
-			memcpy(&size, w->buf + keep + 2, 2);
-			if (size < sizeof(struct gs_rec) || keep + size > done)
-				break;
-			keep += size;
-		}
-		if (ftruncate(w->fd, (off_t)(w->bytes + keep)) == 0)
-			lseek(w->fd, (off_t)(w->bytes + keep), SEEK_SET);
-		w->bytes += keep;
+		/* keep the file a sequence of whole blocks: cut the part of this one that was written */
+		if (ftruncate(w->fd, (off_t)w->bytes) == 0)
+			lseek(w->fd, (off_t)w->bytes, SEEK_SET);
 		w->len = 0;
 		w->err = err;
 		return err;
@@ -114,22 +108,27 @@ int gs_recwriter_flush(struct gs_recwriter *w)
 
 int gs_recwriter_add(struct gs_recwriter *w, const struct gs_rec *r, const void *payload, size_t plen)
 {
-	size_t size = sizeof(*r) + ((plen + 7) & ~(size_t)7);
-	struct gs_rec h = *r;
+	size_t n;
 
 	if (w->err)
 		return w->err;
-	if (size > 0xfff8)
+	if (plen > GS_RECBLOCK_MAX_PAYLOAD)
 		return -EINVAL;
-	if (w->len + size > WBUF && gs_recwriter_flush(w) < 0)
+	if (w->len + GS_RECBLOCK_REC_MAX(plen) > WBUF && gs_recwriter_flush(w) < 0)
 		return w->err;
-	h.size = (uint16_t)size;
-	memcpy(w->buf + w->len, &h, sizeof(h));
-	if (plen) {
-		memcpy(w->buf + w->len + sizeof(h), payload, plen);
-		memset(w->buf + w->len + sizeof(h) + plen, 0, size - sizeof(h) - plen);
+	if (!w->len) {
+		gs_recblock_enc_reset(&w->enc);
+		w->len = GS_RECBLOCK_HEADER;
 	}
-	w->len += size;
+	n = gs_recblock_put(&w->enc, w->buf + w->len, r, payload, plen);
+	if (!n) { /* the block's thread table is full: a new block */
+		if (gs_recwriter_flush(w) < 0)
+			return w->err;
+		gs_recblock_enc_reset(&w->enc);
+		w->len = GS_RECBLOCK_HEADER;
+		n = gs_recblock_put(&w->enc, w->buf + w->len, r, payload, plen);
+	}
+	w->len += n;
 	return 0;
 }
 
@@ -173,9 +172,20 @@ int gs_recwriter_close(struct gs_recwriter *w)
 struct gs_recreader {
 	FILE *f;
 	uint64_t start;
+	uint32_t version;
+	uint32_t hsize;
 	uint8_t *payload;
 	size_t cap;
 	int truncated;
+	int err;        /* sticky -EIO */
+	uint64_t off;   /* v3: the file offset of the next block */
+	uint8_t *block; /* v3: the current block's body */
+	size_t bcap;
+	int in_block;
+	uint8_t raw[GS_RECBLOCK_HEADER];
+	struct gs_recblock_hdr h;
+	struct gs_recblock_dec dec;
+	char why[256];
 };
 
 int gs_recreader_open(const char *path, struct gs_recreader **out, char *why, size_t whylen)
@@ -211,6 +221,9 @@ int gs_recreader_open(const char *path, struct gs_recreader **out, char *why, si
 	}
 	rd = gs_calloc(1, sizeof(*rd));
 	rd->f = f;
+	rd->version = v;
+	rd->hsize = hs;
+	rd->off = hs;
 	memcpy(&rd->start, hdr + 32, 8);
 	rd->cap = 4096;
 	rd->payload = gs_malloc(rd->cap);
@@ -218,7 +231,7 @@ int gs_recreader_open(const char *path, struct gs_recreader **out, char *why, si
 	return 0;
 }
 
-int gs_recreader_next(struct gs_recreader *rd, struct gs_rec *r, const void **payload, size_t *plen)
+static int next_v2(struct gs_recreader *rd, struct gs_rec *r, const void **payload, size_t *plen)
 {
 	size_t n = fread(r, 1, sizeof(*r), rd->f), p;
 	if (n == 0)
@@ -227,8 +240,10 @@ int gs_recreader_next(struct gs_recreader *rd, struct gs_rec *r, const void **pa
 		rd->truncated = 1;
 		return 0;
 	}
-	if (r->size < sizeof(*r) || (r->size & 7))
+	if (r->size < sizeof(*r) || (r->size & 7)) {
+		snprintf(rd->why, sizeof(rd->why), "record size is %u bytes, not a multiple of 8 from 32", r->size);
 		return -EIO;
+	}
 	p = r->size - sizeof(*r);
 	if (p > rd->cap) {
 		rd->cap = p;
@@ -245,6 +260,113 @@ int gs_recreader_next(struct gs_recreader *rd, struct gs_rec *r, const void **pa
 	return 1;
 }
 
+/* Reads and checks the next block: 1, 0 at the end (rd->truncated when cut), or -EIO. */
+static int read_block(struct gs_recreader *rd)
+{
+	char why[200];
+	size_t n = fread(rd->raw, 1, sizeof(rd->raw), rd->f);
+	if (n < sizeof(rd->raw)) {
+		if (n)
+			rd->truncated = 1;
+		return 0;
+	}
+	if (gs_recblock_header(rd->raw, &rd->h, why, sizeof(why)) < 0)
+		goto corrupt;
+	if (rd->h.len > rd->bcap) {
+		rd->bcap = rd->h.len;
+		rd->block = gs_realloc_array(rd->block, rd->bcap, 1);
+	}
+	if (fread(rd->block, 1, rd->h.len, rd->f) != rd->h.len) {
+		rd->truncated = 1;
+		return 0;
+	}
+	if (gs_recblock_verify(rd->raw, &rd->h, rd->block, why, sizeof(why)) < 0)
+		goto corrupt;
+	gs_recblock_dec_begin(&rd->dec, &rd->h, rd->block);
+	rd->off += GS_RECBLOCK_HEADER + (uint64_t)rd->h.len;
+	return 1;
+corrupt:
+	snprintf(rd->why, sizeof(rd->why), "the block at offset %llu is corrupt: %s", (unsigned long long)rd->off, why);
+	return -EIO;
+}
+
+/* The next record of a v3 file, its payload given as v2 gives it (rounded up to 8 with zeros, the
+ * last byte a NUL), so that every reader sees the same records whatever the version. */
+static int next_v3(struct gs_recreader *rd, struct gs_rec *r, const void **payload, size_t *plen)
+{
+	char why[200];
+	const uint8_t *p;
+	size_t n;
+	int res;
+	for (;;) {
+		if (!rd->in_block && (res = read_block(rd)) <= 0)
+			return res;
+		rd->in_block = 1;
+		res = gs_recblock_next(&rd->dec, r, &p, &n, why, sizeof(why));
+		if (res == 1)
+			break;
+		rd->in_block = 0;
+		if (res < 0) {
+			snprintf(rd->why, sizeof(rd->why), "the block ending at offset %llu is corrupt: %s",
+				 (unsigned long long)rd->off, why);
+			return -EIO;
+		}
+	}
+	*plen = r->size - sizeof(*r);
+	if (*plen) {
+		if (*plen > rd->cap) {
+			rd->cap = *plen;
+			rd->payload = gs_realloc_array(rd->payload, rd->cap, 1);
+		}
+		memcpy(rd->payload, p, n);
+		memset(rd->payload + n, 0, *plen - n);
+		rd->payload[*plen - 1] = '\0';
+	}
+	*payload = rd->payload;
+	return 1;
+}
+
+int gs_recreader_next(struct gs_recreader *rd, struct gs_rec *r, const void **payload, size_t *plen)
+{
+	int res;
+	if (rd->err)
+		return rd->err;
+	res = rd->version >= 3 ? next_v3(rd, r, payload, plen) : next_v2(rd, r, payload, plen);
+	if (res < 0)
+		rd->err = res;
+	return res;
+}
+
+int gs_recreader_seek(struct gs_recreader *rd, uint64_t time)
+{
+	char why[200];
+	if (rd->version < 3)
+		return -ENOTSUP;
+	if (rd->err)
+		return rd->err;
+	rd->in_block = 0;
+	rd->off = rd->hsize;
+	for (;;) {
+		size_t n;
+		if (fseeko(rd->f, (off_t)rd->off, SEEK_SET) != 0)
+			return -errno;
+		n = fread(rd->raw, 1, sizeof(rd->raw), rd->f);
+		if (n < sizeof(rd->raw))
+			break; /* the end: next() says so */
+		if (gs_recblock_header(rd->raw, &rd->h, why, sizeof(why)) < 0) {
+			snprintf(rd->why, sizeof(rd->why), "the block at offset %llu is corrupt: %s",
+				 (unsigned long long)rd->off, why);
+			return rd->err = -EIO;
+		}
+		if (rd->h.last >= time)
+			break;
+		rd->off += GS_RECBLOCK_HEADER + (uint64_t)rd->h.len;
+	}
+	return fseeko(rd->f, (off_t)rd->off, SEEK_SET) == 0 ? 0 : -errno;
+}
+
+const char *gs_recreader_error(const struct gs_recreader *rd) { return rd->why; }
+
 uint64_t gs_recreader_start(const struct gs_recreader *rd) { return rd->start; }
 int gs_recreader_truncated(const struct gs_recreader *rd) { return rd->truncated; }
 
@@ -254,6 +376,7 @@ void gs_recreader_close(struct gs_recreader *rd)
 		return;
 	fclose(rd->f);
 	free(rd->payload);
+	free(rd->block);
 	free(rd);
 }
 

@@ -1,15 +1,46 @@
 /* recfile.h - the recording file.
  *
- * Layout (little-endian):
- *   header, 64 bytes: magic "GILSCOPE", u32 format version, u32 header size, u32 flags,
- *                     u32 reserved, u64 CLOCK_REALTIME ns at creation, u64 CLOCK_MONOTONIC ns at
- *                     start, then zeros.
- *   records, each starting with struct gs_rec (32 bytes); `size` is the whole record's size, a
- *   multiple of 8, >= 32; a payload follows for variable records (META, COMM).
- * Records are appended as the run goes (flushed at least every 50 ms) in timestamp order, so a
- * file cut by SIGKILL or a full disk is readable up to its last complete record; a complete
+ * Layout (little-endian): a 64-byte header, then the records.
+ *   header: magic "GILSCOPE", u32 format version, u32 header size, u32 flags, u32 reserved, u64
+ *           CLOCK_REALTIME ns at creation, u64 CLOCK_MONOTONIC ns at start, then zeros.
+ * Whatever the version, readers get records as struct gs_rec (below) + payload; a complete
  * recording ends with an END record. Unknown record types are skipped by readers (forward
  * compatibility within a format version).
+ *
+ * Versions 1 and 2: each record is struct gs_rec as it is in memory (32 bytes), `size` the whole
+ * record's size, a multiple of 8, >= 32; the payload follows (zero-padded to 8). A file cut by
+ * SIGKILL or a full disk is readable up to its last complete record.
+ *
+ * Version 3: blocks. A flush (the recorder flushes at least every 50 ms), a full 1 MiB buffer or a
+ * full thread table ends a block; a block is written out whole at its end, and a failed write
+ * cuts the file back to the end of the previous block, so a file cut by SIGKILL or a full disk is
+ * readable up to its last complete block (a cut block is the end: gs_recreader_truncated).
+ *   block header, 32 bytes: u32 magic "GSB3", u32 body length (<= 16 MiB), u32 record count,
+ *     u32 CRC32 (zlib's) of the header with this field as 0 then the body, u64 time of the first
+ *     record, u64 time of the last. The headers chain (next = here + 32 + length), so a reader
+ *     skips blocks by their times without reading bodies (gs_recreader_seek). No index: a block
+ *     is one flush (every 10 to 50 ms; io_pingpong: 67 blocks a second of 37,000 records), so an
+ *     hour is some 10^5 headers to step over, and an index written at close would be lost by the
+ *     SIGKILLed runs.
+ *   body: the records, each:
+ *     tag byte: bits 0-4 type code (1-30: the type; 31: a varint type follows; 0 is invalid),
+ *       bits 5-6 arg (0: 0, 1: 1, 2: -1, 3: a zig-zag varint follows), bit 7: a flags byte follows
+ *       (else all its flags are 0). Flags: 1 thread, 2 arg64, 4 payload, 8 time backwards.
+ *     [flags] [type varint] [thread] time [arg] [arg64] [payload], varints LEB128 (<= 64 bits):
+ *     thread (flag 1; else the previous record's thread, and the first record must have it): a
+ *       varint index into the block's (pid, tid) table; the index one past its end adds a pair,
+ *       pid and tid varints after it (at most 1024 pairs a block);
+ *     time: varint delta from the previous record's time (the block's first time for the first
+ *       record), subtracted when flag 8 says so (records come in time order, readers do not
+ *       rely on it);
+ *     arg64 (flag 2): zig-zag varint of arg64 - the prediction (wrapping); without it arg64 is the
+ *       prediction: the arg64 of the previous record with the same type code in the block, 0 for
+ *       the first (so a GIL event's instruction pointer costs nothing while it repeats);
+ *     payload (flag 4): varint length (1 to 0xffd8) then the bytes; readers hand it out as v2
+ *       did (size = 32 + length rounded up to 8, zero-padded, the last byte a NUL).
+ *   A block must decode to exactly its count of records, use up its body and end at its last
+ *   time; else, as for a bad magic, length or checksum, the reader gives -EIO and says why
+ *   (gs_recreader_error). A GIL event of bench/io_pingpong.py takes 2.4 to 2.8 bytes (v2: 32).
  *
  * Metadata (META) is typed from format version 2: arg says how the value after "key\0" is
  * written (enum gs_meta_type): text "value\0", or an unsigned 64-bit number (8 bytes). Readers
@@ -25,7 +56,7 @@
 #include <stdio.h>
 
 #define GS_REC_MAGIC "GILSCOPE"
-#define GS_REC_VERSION 2u
+#define GS_REC_VERSION 3u
 #define GS_REC_VERSION_MIN 1u /* the oldest format this gilscope reads */
 #define GS_REC_HEADER_SIZE 64u
 #define GS_VALUE_UNKNOWN INT32_MIN
@@ -100,12 +131,13 @@ struct gs_recwriter;
 int gs_recwriter_open(const char *path, uint64_t start_mono, struct gs_recwriter **out);
 /* The same on an fd opened for writing (owned by the writer from then on, closed on failure too). */
 int gs_recwriter_open_fd(int fd, uint64_t start_mono, struct gs_recwriter **out);
-/* Buffers one record; payload may be NULL. 0 or -errno of the last failed write (sticky). */
+/* Buffers one record; payload may be NULL. 0, -EINVAL (plen over 0xffd8), or -errno of the last
+ * failed write (sticky). */
 int gs_recwriter_add(struct gs_recwriter *w, const struct gs_rec *r, const void *payload, size_t plen);
 int gs_recwriter_meta(struct gs_recwriter *w, uint32_t pid, const char *key, const char *value);
 /* Sets the start time in the header (when it is known only after the events). 0 or -errno. */
 int gs_recwriter_set_start(struct gs_recwriter *w, uint64_t start_mono);
-/* Writes the buffer out. 0 or -errno. */
+/* Ends the current block and writes it out. 0 or -errno. */
 int gs_recwriter_flush(struct gs_recwriter *w);
 uint64_t gs_recwriter_bytes(const struct gs_recwriter *w);
 /* Flushes, closes, frees. 0 or the first -errno. */
@@ -116,8 +148,15 @@ struct gs_recreader;
 /* Opens and validates the header. 0, or -errno / -EINVAL (not a recording: why says so). */
 int gs_recreader_open(const char *path, struct gs_recreader **out, char *why, size_t whylen);
 /* Next record: 1 and *r (+ *payload, *plen, valid until the next call), 0 at the end, or -EIO
- * when the file is corrupt at this point (why has details). A truncated last record is the end. */
+ * when the file is corrupt at this point (gs_recreader_error says why; later calls give -EIO
+ * too). A truncated last record (v1, v2) or block (v3) is the end. */
 int gs_recreader_next(struct gs_recreader *rd, struct gs_rec *r, const void **payload, size_t *plen);
+/* v3: goes to the first block whose last time is >= time, reading only block headers; the
+ * next record is that block's first. 0, -ENOTSUP (versions 1 and 2), -EIO (a corrupt header) or
+ * -errno. */
+int gs_recreader_seek(struct gs_recreader *rd, uint64_t time);
+/* Why the last -EIO (a sentence); "" before any. */
+const char *gs_recreader_error(const struct gs_recreader *rd);
 uint64_t gs_recreader_start(const struct gs_recreader *rd);
 int gs_recreader_truncated(const struct gs_recreader *rd); /* ended inside a record */
 void gs_recreader_close(struct gs_recreader *rd);

@@ -77,7 +77,7 @@ int gs_cmd_dump(int argc, char **argv)
 		putchar('\n');
 	}
 	if (n < 0)
-		gs_err("corrupt record");
+		gs_err("corrupt record: %s", gs_recreader_error(rd));
 	if (gs_recreader_truncated(rd))
 		printf("(truncated)\n");
 	gs_recreader_close(rd);

@@ -139,8 +139,9 @@ static int load_minidebuginfo(struct gs_elf *e)
 	return 0;
 }
 
-/* /usr/lib/debug/.build-id/xx/yyyy.debug (or under $GILSCOPE_DEBUG_ROOT, for tests). */
-static int load_debug_file(struct gs_elf *e)
+/* /usr/lib/debug/.build-id/xx/yyyy.debug (or under $GILSCOPE_DEBUG_ROOT, for tests), then under
+ * sysroot when given (the build id names the file, whoever's view it is found in). */
+static int load_debug_file(struct gs_elf *e, const char *sysroot)
 {
 	char path[512];
 	const char *root = getenv("GILSCOPE_DEBUG_ROOT");
@@ -149,6 +150,11 @@ static int load_debug_file(struct gs_elf *e)
 	snprintf(path, sizeof(path), "%s/.build-id/%.2s/%s.debug", root ? root : "/usr/lib/debug", e->build_id,
 		 e->build_id + 2);
 	e->aux_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (e->aux_fd < 0 && sysroot && !root) {
+		snprintf(path, sizeof(path), "%s/usr/lib/debug/.build-id/%.2s/%s.debug", sysroot, e->build_id,
+			 e->build_id + 2);
+		e->aux_fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
 	if (e->aux_fd < 0)
 		return -1;
 	e->aux = elf_begin(e->aux_fd, ELF_C_READ_MMAP, NULL);
@@ -164,14 +170,16 @@ static int load_debug_file(struct gs_elf *e)
 	return 0;
 }
 
-static void load_aux_symbols(struct gs_elf *e)
+static void load_aux_symbols(struct gs_elf *e, const char *sysroot)
 {
-	if (load_minidebuginfo(e) == 0 || load_debug_file(e) == 0)
+	if (load_minidebuginfo(e) == 0 || load_debug_file(e, sysroot) == 0)
 		return;
 	snprintf(e->symbols_from, sizeof(e->symbols_from), ".dynsym only");
 }
 
-int gs_elf_open(const char *path, struct gs_elf **out)
+int gs_elf_open(const char *path, struct gs_elf **out) { return gs_elf_open_in(path, NULL, out); }
+
+int gs_elf_open_in(const char *path, const char *sysroot, struct gs_elf **out)
 {
 	struct gs_elf *e = gs_calloc(1, sizeof(*e));
 	size_t shstrndx;
@@ -221,7 +229,7 @@ int gs_elf_open(const char *path, struct gs_elf **out)
 	if (e->symtab)
 		snprintf(e->symbols_from, sizeof(e->symbols_from), ".symtab");
 	else
-		load_aux_symbols(e);
+		load_aux_symbols(e, sysroot);
 	*out = e;
 	return 0;
 fail:

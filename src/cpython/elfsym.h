@@ -20,6 +20,9 @@ struct gs_elf;
 
 /* Opens path read-only. Returns 0 and *out, or -errno / -GS_ENOTELF / -GS_ECORRUPT. */
 int gs_elf_open(const char *path, struct gs_elf **out);
+/* The same for a file of a process that sees another root (sysroot, such as /proc/PID/root: a
+ * container): its debug file is looked for under sysroot's /usr/lib/debug first. */
+int gs_elf_open_in(const char *path, const char *sysroot, struct gs_elf **out);
 void gs_elf_free(struct gs_elf *elf);
 const char *gs_elf_strerror(int err);
 

@@ -1,12 +1,14 @@
 /* native.c - native stacks with libdwfl (see native.h). */
 #define _GNU_SOURCE
 #include "cpython/native.h"
+#include "base/procfs.h"
 #include "base/util.h"
 
 #include <elfutils/libdwfl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +121,56 @@ static const Dwfl_Thread_Callbacks thread_cbs = {
 	.set_initial_registers = cb_set_initial_registers,
 };
 
+/* The module's file as the process sees it (gs_proc_open_mapped), not what its path names in
+ * gilscope's mount namespace. */
+struct module_file {
+	const char *name;
+	uint64_t low, high;
+	pid_t pid;
+	int fd;
+	char path[PATH_MAX];
+};
+
+static int module_map_cb(const struct gs_map *m, void *arg)
+{
+	struct module_file *f = arg;
+	size_t n = strlen(f->name);
+	if (n > 10 && strcmp(f->name + n - 10, " (deleted)") == 0)
+		n -= 10;
+	if (m->start < f->low || m->start >= f->high || strlen(m->path) != n || strncmp(m->path, f->name, n) != 0)
+		return 0;
+	f->fd = gs_proc_open_mapped(f->pid, m, f->path, sizeof(f->path));
+	return f->fd >= 0;
+}
+
+static int find_elf_cb(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr base, char **file_name,
+		       Elf **elfp)
+{
+	const struct gs_native *n = *userdata;
+	struct module_file f = { .name = name, .fd = -1 };
+	Dwarf_Addr low = 0, high = 0;
+	if (n && name[0] == '/') {
+		dwfl_module_info(mod, NULL, &low, &high, NULL, NULL, NULL, NULL);
+		f.low = low;
+		f.high = high;
+		f.pid = n->pid;
+		gs_maps_foreach(n->pid, module_map_cb, &f);
+		if (f.fd >= 0) {
+			*file_name = gs_strdup(f.path);
+			return f.fd;
+		}
+	}
+	return dwfl_linux_proc_find_elf(mod, userdata, name, base, file_name, elfp);
+}
+
+static int set_userdata(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr base, void *arg)
+{
+	(void)mod, (void)name, (void)base;
+	if (!*userdata)
+		*userdata = arg;
+	return DWARF_CB_OK;
+}
+
 static int report_modules(struct gs_native *n)
 {
 	dwfl_report_begin_add(n->dwfl);
@@ -128,6 +180,7 @@ static int report_modules(struct gs_native *n)
 	}
 	if (dwfl_report_end(n->dwfl, NULL, NULL) != 0)
 		return -EINVAL;
+	dwfl_getmodules(n->dwfl, set_userdata, n, 0);
 	n->reported_ns = gs_now_ns();
 	return 0;
 }
@@ -142,7 +195,7 @@ struct gs_native *gs_native_new(pid_t pid, char *why, size_t whylen)
 	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
 	n->uid = stat(path, &st) == 0 ? st.st_uid : 0;
 	n->debuginfo_path = gs_strdup("-:.debug:/usr/lib/debug");
-	n->cbs.find_elf = dwfl_linux_proc_find_elf;
+	n->cbs.find_elf = find_elf_cb;
 	n->cbs.find_debuginfo = dwfl_standard_find_debuginfo;
 	n->cbs.debuginfo_path = &n->debuginfo_path;
 	n->dwfl = dwfl_begin(&n->cbs);
@@ -528,7 +581,7 @@ static int lookup(struct gs_native *n, uint64_t pc, struct symcache *e)
 	if (mod) {
 		const char *mainfile = NULL;
 		modname = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, &mainfile, NULL);
-		if (mainfile)
+		if (mainfile && strncmp(mainfile, "/proc/", 6) != 0) /* not the name find_elf_cb opened it by */
 			modname = mainfile;
 		sym = dwfl_module_addrinfo(mod, pc, &off, &s, NULL, NULL, NULL);
 	}

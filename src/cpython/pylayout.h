@@ -61,6 +61,10 @@ struct gs_pylayout {
 	uint32_t tstate_native_tid; /* (DO); 0: none (3.9, 3.10: use thread_id) */
 	uint32_t tstate_thread_id;  /* pthread_self() (DO) */
 	uint32_t tstate_interp;     /* PyThreadState.interp (0x10 in 3.9 to 3.15) */
+	/* the GIL drop request (dropreq.h): offset of interp->ceval.gil_drop_request (3.9-3.12, an int:
+	 * dropreq_bit 0), or of tstate->eval_breaker (3.13+, whose bit dropreq_bit it is); 0 unknown */
+	uint32_t dropreq_disp;
+	uint64_t dropreq_bit;
 	/* the stack walker's offsets; have_stack: they are all known (3.13+: _Py_DebugOffsets
 	 * held them and they fit together) */
 	int have_stack;

@@ -73,7 +73,7 @@ struct gs_pystacks *gs_pystacks_new(const struct gs_python *py, char *why, size_
 		snprintf(why, whylen, "no stack layout for the debug build of CPython %s", img->version);
 		return NULL;
 	}
-	if (gs_elf_open(img->path, &elf) < 0) {
+	if (gs_elf_open(img->file, &elf) < 0) {
 		snprintf(why, whylen, "cannot read %s", img->path);
 		return NULL;
 	}

@@ -11,6 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 
 /* Direct branch targets in the first instructions of a function: the first call and the
  * first unconditional jump leaving [start, start+size). */
@@ -574,6 +577,26 @@ static int layout_of(struct gs_pyimage *img, const struct gs_elf *elf, char *why
 
 int gs_pyimage_analyse(const char *path, struct gs_pyimage *img, char *why, size_t whylen)
 {
+	return gs_pyimage_analyse_as(path, path, img, why, whylen);
+}
+
+/* "/proc/PID/root" for a file named through /proc/PID/ (gs_proc_open_mapped), else NULL. */
+static const char *sysroot_of(const char *file, char *buf, size_t len)
+{
+	const char *p = file + 6;
+	if (strncmp(file, "/proc/", 6) != 0 || *p < '1' || *p > '9')
+		return NULL;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	if (*p != '/' || (size_t)(p - file) + 6 > len)
+		return NULL;
+	snprintf(buf, len, "%.*sroot", (int)(p - file + 1), file);
+	return buf;
+}
+
+int gs_pyimage_analyse_as(const char *file, const char *path, struct gs_pyimage *img, char *why, size_t whylen)
+{
+	char sysroot[64];
 	struct gs_elf *elf = NULL;
 	uint64_t addr, size, vhex_addr, slot = 0;
 	uint32_t vhex;
@@ -581,7 +604,8 @@ int gs_pyimage_analyse(const char *path, struct gs_pyimage *img, char *why, size
 
 	memset(img, 0, sizeof(*img));
 	snprintf(img->path, sizeof(img->path), "%s", path);
-	err = gs_elf_open(path, &elf);
+	snprintf(img->file, sizeof(img->file), "%s", file);
+	err = gs_elf_open_in(file, sysroot_of(file, sysroot, sizeof(sysroot)), &elf);
 	if (err < 0) {
 		snprintf(why, whylen, "%s: %s", path, gs_elf_strerror(err));
 		return err == -GS_ENOTELF ? -ENOENT : err;
@@ -677,6 +701,7 @@ int gs_pyimage_analyse(const char *path, struct gs_pyimage *img, char *why, size
 	}
 	find_sites(img, elf);
 	find_prologue(img, elf);
+	gs_dropreq_find(elf, &img->layout, img->take_gil_vaddr, img->drop_gil_vaddr, &img->dropreq);
 	err = 0;
 out:
 	gs_elf_free(elf);
@@ -686,6 +711,8 @@ out:
 struct find_ctx {
 	pid_t pid;
 	char exe[PATH_MAX];
+	uint64_t exe_ino; /* the executable's inode and device (/proc/PID/exe), 0 unknown */
+	dev_t exe_dev;
 	struct gs_python *py;
 	char *why;
 	size_t whylen;
@@ -694,33 +721,50 @@ struct find_ctx {
 	int ntried;
 };
 
-static int is_candidate(const struct find_ctx *c, const char *path)
+/* The executable's device and inode: its mappings, whatever their path. */
+static void exe_identity(struct find_ctx *c)
 {
-	const char *base = strrchr(path, '/');
-	base = base ? base + 1 : path;
-	return strcmp(path, c->exe) == 0 || strncmp(base, "libpython", 9) == 0;
+	char exe[64];
+	struct stat st;
+	snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)c->pid);
+	if (stat(exe, &st) == 0) {
+		c->exe_ino = (uint64_t)st.st_ino;
+		c->exe_dev = st.st_dev;
+	}
+}
+
+static int is_candidate(const struct find_ctx *c, const struct gs_map *m)
+{
+	const char *base = strrchr(m->path, '/');
+	base = base ? base + 1 : m->path;
+	if (c->exe_ino && m->inode == c->exe_ino && m->dev_major == major(c->exe_dev) &&
+	    m->dev_minor == minor(c->exe_dev))
+		return 1;
+	return strcmp(m->path, c->exe) == 0 || strncmp(base, "libpython", 9) == 0;
 }
 
 static int find_cb(const struct gs_map *m, void *arg)
 {
 	struct find_ctx *c = arg;
-	char why[512] = "";
-	int err;
+	char why[512] = "", file[PATH_MAX];
+	int err, fd;
 
-	if (!m->path[0] || m->path[0] != '/' || !is_candidate(c, m->path))
+	if (!m->path[0] || m->path[0] != '/' || !is_candidate(c, m))
 		return 0;
 	for (int i = 0; i < c->ntried; i++)
 		if (strcmp(c->tried[i], m->path) == 0)
 			return 0;
 	if (c->ntried < 8)
 		snprintf(c->tried[c->ntried++], PATH_MAX, "%s", m->path);
-	if (m->deleted) {
-		snprintf(c->why, c->whylen, "%s was deleted or replaced since the process started; restart it",
-			 m->path);
+	if ((fd = gs_proc_open_mapped(c->pid, m, file, sizeof(file))) < 0) {
+		/* said unless a runtime is found in another file */
+		snprintf(c->why, c->whylen, "cannot read %s as process %d maps it: %s", m->path, (int)c->pid,
+			 gs_proc_mapped_strerror(fd, m));
 		c->result = -ESTALE;
 		return 0;
 	}
-	err = gs_pyimage_analyse(m->path, &c->py->img, why, sizeof(why));
+	close(fd);
+	err = gs_pyimage_analyse_as(file, m->path, &c->py->img, why, sizeof(why));
 	if (err == -ENOENT)
 		return 0;
 	if (err < 0) /* (why is written on failure only) */
@@ -767,6 +811,7 @@ int gs_python_find(pid_t pid, struct gs_python *py, char *why, size_t whylen)
 		free(c);
 		return err;
 	}
+	exe_identity(c);
 	err = gs_maps_foreach(pid, find_cb, c);
 	if (err < 0) {
 		snprintf(why, whylen, "cannot read /proc/%d/maps: %s", (int)pid, strerror(-err));
@@ -779,8 +824,8 @@ int gs_python_find(pid_t pid, struct gs_python *py, char *why, size_t whylen)
 		return err;
 
 	b.path = py->img.path;
-	if ((err = gs_elf_open(py->img.path, &b.elf)) < 0) {
-		snprintf(why, whylen, "%s: %s", py->img.path, gs_elf_strerror(err));
+	if ((err = gs_elf_open(py->img.file, &b.elf)) < 0) {
+		snprintf(why, whylen, "%s: %s", py->img.file, gs_elf_strerror(err));
 		return err;
 	}
 	gs_maps_foreach(pid, bias_cb, &b);

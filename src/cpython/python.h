@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cpython/dropreq.h"
 #include "cpython/pylayout.h"
 
 #define GS_MAX_SITES 16
@@ -27,7 +28,8 @@ struct gs_site {
 };
 
 struct gs_pyimage {
-	char path[PATH_MAX];
+	char path[PATH_MAX]; /* as the process names it (its maps): shown, and matched against its maps */
+	char file[PATH_MAX]; /* the name gilscope opens it by (gs_proc_open_mapped: the same file, checked) */
 	unsigned major, minor, micro;
 	char version[32]; /* "3.11.7" */
 	int debug;        /* Py_DEBUG build */
@@ -47,7 +49,8 @@ struct gs_pyimage {
 	 * RIP-relative operand, no jump into them): what an inline probe moves out. 0 if none. */
 	unsigned prologue_len;
 	uint8_t prologue[20];
-	int free_threaded; /* a free-threaded (no-GIL) build: _Py_DebugOffsets.free_threaded */
+	int free_threaded;         /* a free-threaded (no-GIL) build: _Py_DebugOffsets.free_threaded */
+	struct gs_dropreq dropreq; /* where the drop request is set and reset (dropreq.h) */
 	int have_layout;
 	struct gs_pylayout layout; /* the table row, completed from _Py_DebugOffsets (3.13+) */
 	char layout_source[64];    /* "built-in table" / "_Py_DebugOffsets" */
@@ -57,6 +60,10 @@ struct gs_pyimage {
  * CPython runtime: no _PyRuntime), -ENOTSUP (CPython, but version or layout unknown; the
  * image fields that could be read are filled), or another -errno. why receives one sentence. */
 int gs_pyimage_analyse(const char *path, struct gs_pyimage *img, char *why, size_t whylen);
+
+/* The same on file, a name for the file that a process maps as path (whose name tells the
+ * version of 3.9 and 3.10 builds and whether the runtime is a libpython). */
+int gs_pyimage_analyse_as(const char *file, const char *path, struct gs_pyimage *img, char *why, size_t whylen);
 
 /* The call-target analysis used for stripped images, on its own (tests compare it with the
  * symbol table of unstripped builds). 0 or -errno. */
@@ -70,8 +77,10 @@ struct gs_python {
 	uint64_t drop_request; /* address of the main interpreter's gil_drop_request, 0 if not static */
 };
 
-/* Finds the CPython runtime mapped into pid (its executable, or a libpython it maps).
- * Same returns as gs_pyimage_analyse. */
+/* Finds the CPython runtime mapped into pid (its executable, or a libpython it maps), read
+ * through the process's own view of its files (gs_proc_open_mapped). Same returns as
+ * gs_pyimage_analyse, and -ESTALE when the runtime's file cannot be reached (why says whether
+ * it was deleted after start, replaced since it started, or is not visible from here). */
 int gs_python_find(pid_t pid, struct gs_python *py, char *why, size_t whylen);
 
 /* The Linux TID of the thread holding the main interpreter's GIL right now (the process must

@@ -4,6 +4,7 @@
  * counter period and the event name ending in ':'. A malformed line is skipped and counted. */
 #define _GNU_SOURCE
 #include "import/perfscript.h"
+#include "analysis/analysis.h"
 #include "base/util.h"
 
 #include <errno.h>
@@ -222,13 +223,66 @@ static int old_switch(const char *rest, int64_t *prev, int64_t *next, char state
 }
 
 struct conv {
-	struct gs_recwriter *w;
+	const struct gs_recsink *s;
 	uint8_t *named; /* tid -> its name was recorded */
 	uint32_t *tgid; /* tid -> pid, learnt from pid/tid columns and fork events */
 	size_t cap;
 	uint32_t default_pid;
 	int python_declared;
+	int err; /* the first error of the sink: the conversion stops */
 };
+
+static void put(struct conv *c, const struct gs_rec *r, const void *payload, size_t plen)
+{
+	int err = c->err ? 0 : c->s->add(c->s->ctx, r, payload, plen);
+	if (err < 0)
+		c->err = err;
+}
+
+int gs_recsink_meta(const struct gs_recsink *sink, uint32_t pid, const char *key, const char *value)
+{
+	size_t kl = strlen(key), vl = strlen(value);
+	struct gs_rec r = { .type = GS_REC_META, .pid = pid };
+	char *p;
+	int err;
+	if (kl + vl + 2 > 0xf000)
+		vl = 0xf000 - kl - 2;
+	p = gs_malloc(kl + vl + 2);
+	memcpy(p, key, kl + 1);
+	memcpy(p + kl + 1, value, vl);
+	p[kl + 1 + vl] = '\0';
+	err = sink->add(sink->ctx, &r, p, kl + vl + 2);
+	free(p);
+	return err;
+}
+
+static void meta(struct conv *c, uint32_t pid, const char *key, const char *value)
+{
+	int err = c->err ? 0 : gs_recsink_meta(c->s, pid, key, value);
+	if (err < 0)
+		c->err = err;
+}
+
+void gs_perf2trace_feed(struct gs_analysis *a, const struct gs_rec *r, const void *payload, size_t plen)
+{
+	uint64_t buf[64]; /* names of events and tasks, the facts perf2trace writes: under 512 bytes */
+	size_t padded = (plen + 7) & ~(size_t)7;
+	struct gs_rec h = *r;
+	void *p = NULL;
+
+	if (sizeof(h) + padded > 0xfff8)
+		return;
+	h.size = (uint16_t)(sizeof(h) + padded);
+	if (padded) {
+		p = padded <= sizeof(buf) ? (void *)buf : gs_malloc(padded);
+		memcpy(p, payload, plen);
+		memset((char *)p + plen, 0, padded - plen);
+		((char *)p)[padded - 1] = '\0';
+	}
+	gs_analysis_feed(a, &h, p, padded);
+	if (p != (void *)buf)
+		free(p);
+}
 
 static uint32_t pid_of(struct conv *c, uint32_t tid)
 {
@@ -260,12 +314,12 @@ static void rec(struct conv *c, uint16_t type, uint32_t tid, uint64_t time, int3
 	struct gs_rec r = { .type = type, .pid = pid_of(c, tid), .tid = tid, .time = time, .arg = arg, .arg64 = arg64 };
 	if (!c->python_declared && (type == GS_REC_GIL_WAIT || type == GS_REC_GIL_WRITE)) {
 		/* perf text says nothing about the interpreter: declare the process CPython */
-		gs_recwriter_meta(c->w, r.pid, "python.version", "?");
-		gs_recwriter_meta(c->w, r.pid, "python.path", "(from perf script text)");
-		gs_recwriter_meta(c->w, r.pid, "mechanism", "perf-probed take_gil/drop_gil (per4m's probes)");
+		meta(c, r.pid, "python.version", "?");
+		meta(c, r.pid, "python.path", "(from perf script text)");
+		meta(c, r.pid, "mechanism", "perf-probed take_gil/drop_gil (per4m's probes)");
 		c->python_declared = 1;
 	}
-	gs_recwriter_add(c->w, &r, name, name ? strlen(name) + 1 : 0);
+	put(c, &r, name, name ? strlen(name) + 1 : 0);
 }
 
 /* Lines from a big buffer (getline costs a sixth of the conversion). The returned line is NUL
@@ -317,9 +371,9 @@ static ssize_t next_line(struct linereader *r, char **line)
 	}
 }
 
-int gs_perf2trace(FILE *in, const char *mode, struct gs_recwriter *w, struct gs_perf2trace_stats *st)
+int gs_perf2trace(FILE *in, const char *mode, const struct gs_recsink *sink, struct gs_perf2trace_stats *st)
 {
-	struct conv c = { .w = w };
+	struct conv c = { .s = sink };
 	struct linereader lr = { .in = in };
 	char *line, *raw;
 	ssize_t n;
@@ -328,7 +382,7 @@ int gs_perf2trace(FILE *in, const char *mode, struct gs_recwriter *w, struct gs_
 	char comm[16];
 
 	memset(st, 0, sizeof(*st));
-	while ((n = next_line(&lr, &raw)) > 0) {
+	while (!c.err && (n = next_line(&lr, &raw)) > 0) {
 		struct gs_perfline l;
 		st->lines++;
 		st->bytes += (uint64_t)n;
@@ -342,8 +396,11 @@ int gs_perf2trace(FILE *in, const char *mode, struct gs_recwriter *w, struct gs_
 				st->skipped++;
 			continue;
 		}
-		if (!first)
+		if (!first && l.time_ns) {
 			first = l.time_ns;
+			if (sink->start)
+				sink->start(sink->ctx, first);
+		}
 		last = l.time_ns;
 		if (l.pid)
 			learn(&c, l.tid, l.pid);
@@ -418,7 +475,7 @@ int gs_perf2trace(FILE *in, const char *mode, struct gs_recwriter *w, struct gs_
 							    .time = l.time_ns,
 							    .arg = (int32_t)pid_of(&c, (uint32_t)parent),
 							    .arg64 = (uint64_t)parent };
-					gs_recwriter_add(w, &r, NULL, 0);
+					put(&c, &r, NULL, 0);
 				}
 			} else if (event_is(&l, "sched:sched_process_exit")) {
 				int64_t pid = num(field(l.rest, "pid"));
@@ -443,11 +500,11 @@ int gs_perf2trace(FILE *in, const char *mode, struct gs_recwriter *w, struct gs_
 	if (c.default_pid) {
 		char buf[16];
 		snprintf(buf, sizeof(buf), "%u", c.default_pid);
-		gs_recwriter_meta(w, 0, "target_pid", buf);
+		meta(&c, 0, "target_pid", buf);
 	}
 	{
 		struct gs_rec r = { .type = GS_REC_END, .time = last };
-		gs_recwriter_add(w, &r, NULL, 0);
+		put(&c, &r, NULL, 0);
 	}
-	return ferror(in) ? -EIO : 0;
+	return c.err ? c.err : ferror(in) ? -EIO : 0;
 }

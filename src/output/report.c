@@ -221,6 +221,9 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 		     "blocked (S/D), not for the GIL;\nRUNQ: runnable, waiting for a CPU, not for the GIL. FORCED: "
 		     "releases asked for by a waiter (switch interval).\n");
 	fprintf(out, "lost events: %" PRIu64, a->lost_events);
+	if (a->tids_unattributed)
+		fprintf(out, ", GIL events of another PID namespace whose thread was not found: %" PRIu64,
+			a->tids_unattributed);
 	if (a->out_of_order || a->anomalies)
 		fprintf(out, ", out-of-order: %" PRIu64 ", repaired inconsistencies: %" PRIu64, a->out_of_order,
 			a->anomalies);
@@ -302,6 +305,10 @@ static void json_run(const struct gs_analysis *a, FILE *out)
 	kv(out, "out_of_order_events", a->out_of_order);
 	kv(out, "repaired_inconsistencies", a->anomalies);
 	kv(out, "gil_events_while_off_cpu", a->off_cpu_gil_events);
+	if (a->tids_translated || a->tids_unattributed) {
+		kv(out, "gil_events_from_other_pid_namespaces", a->tids_translated + a->tids_unattributed);
+		kv(out, "gil_events_unattributed", a->tids_unattributed);
+	}
 	fprintf(out, ", \"complete\": %s", a->complete ? "true" : "false");
 	if (a->have_exit_status) {
 		int st = a->exit_status;
@@ -394,6 +401,9 @@ static void json_thread(const struct gs_analysis *a, FILE *out, const struct gs_
 	kv(out, "forced_drops", t->forced_drops);
 	kv(out, "voluntary_releases", t->releases - t->forced_drops);
 	kv(out, "drop_requests", t->drop_requests);
+	kv(out, "drop_requests_received", t->drop_requests_received);
+	kv(out, "drop_request_latency_avg_ns", t->forced_drops ? t->drop_latency_sum_ns / t->forced_drops : 0);
+	kv(out, "drop_request_latency_max_ns", t->drop_latency_max_ns);
 	kv(out, "longest_hold_ns", t->longest_hold_ns);
 	kv(out, "longest_wait_ns", t->longest_wait_ns);
 	kv(out, "lost_events_while_alive", t->lost_while_alive);

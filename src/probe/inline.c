@@ -220,6 +220,13 @@ static struct x86_ref store_ref(const struct gs_inline_site *st)
 	return ref;
 }
 
+static enum gs_inline_kind site_kind(const struct gs_inline_site *st)
+{
+	if (st->dropreq)
+		return st->value ? GS_INLINE_DROPREQ_SET : GS_INLINE_DROPREQ_RESET;
+	return st->value ? GS_INLINE_ACQUIRE : GS_INLINE_RELEASE;
+}
+
 /* Step 3: the trampolines' code, for address tramp, in code (TRAMP_SIZE bytes): take_gil's
  * entry (record, the moved prologue, jump back), then each store (a release: record, the moved
  * store; an acquisition: the moved store, record; then the jump back); site_off[i] receives where store i's starts. Returns the length, 0 when an
@@ -243,12 +250,14 @@ static size_t emit_trampolines(uint8_t *code, const struct gs_inline_target *tg,
 		struct x86_ref ref;
 		if (o + 256 > TRAMP_SIZE - 64)
 			return 0;
-		uint32_t kind = (uint32_t)(st->value ? GS_INLINE_ACQUIRE : GS_INLINE_RELEASE) | (uint32_t)i << 8;
+		uint32_t kind = (uint32_t)site_kind(st) | (uint32_t)i << 8;
 		site_off[i] = o;
 		ref = store_ref(st);
 		/* A release is recorded before its store, an acquisition after: a thread preempted
 		 * between the two still holds the GIL, so no other thread's acquisition can be stamped
-		 * before this release, nor this acquisition before the previous holder's release. */
+		 * before this release, nor this acquisition before the previous holder's release.
+		 * Drop requests likewise: a request after its write (made under gil->mutex, as the
+		 * release's store is, so its order with a release is exact), a reset before. */
 		if (!st->value)
 			o += x86_emit_record(code + o, ring, NSLOTS, tid_off, kind, &ref);
 		at = tramp + o;

@@ -22,7 +22,9 @@
 enum gs_inline_kind {
 	GS_INLINE_RELEASE = 0,
 	GS_INLINE_ACQUIRE = 1,
-	GS_INLINE_WAIT = 2
+	GS_INLINE_WAIT = 2,
+	GS_INLINE_DROPREQ_SET = 3,  /* a waiter asked the holder to drop the GIL */
+	GS_INLINE_DROPREQ_RESET = 4 /* the request was reset (honoured in drop_gil, or after a switch) */
 };
 
 struct gs_inline {
@@ -53,14 +55,16 @@ struct gs_inline_event {
 	uint64_t gil; /* address of the GIL's `locked` field: which interpreter's GIL; 0 unknown */
 };
 
-#define GS_INLINE_MAX_SITES 16 /* GIL stores one set-up patches */
+#define GS_INLINE_MAX_SITES 24 /* GIL stores and drop-request writes one set-up patches */
 
-/* One instruction to probe: a store to the GIL's `locked`, in the process's addresses. */
+/* One instruction to probe: a store to the GIL's `locked`, or (dropreq) a write of the drop
+ * request, in the process's addresses. */
 struct gs_inline_site {
 	uint64_t store;    /* the store instruction (moved into a trampoline) */
 	unsigned len;      /* its length (>= 5 to be replaced by a jump) */
 	uint8_t bytes[15]; /* its bytes */
-	int value;         /* the value it stores: 1 take, 0 release */
+	int value;         /* the value it stores: 1 take (request), 0 release (reset) */
+	int dropreq;       /* a drop-request write: events GS_INLINE_DROPREQ_SET / _RESET */
 };
 
 /* What the probes patch, as the interpreter's analysis found it (record/pyprobes.c builds it
@@ -72,7 +76,7 @@ struct gs_inline_target {
 	size_t prologue_len;
 	struct x86_ref gil; /* how take_gil's trampoline finds the GIL's `locked` field */
 	const struct gs_inline_site *sites;
-	int nsites, nacquire, nrelease;
+	int nsites, nacquire, nrelease; /* nsites counts the drop-request sites too */
 };
 
 /* Sets the probes up in stopped tracee pid. perf_meta is a perf ring's metadata page (for the

@@ -260,6 +260,7 @@ int gs_session_attach(struct gs_session *S, int sfd)
 
 	S->target = o->pid;
 	command_meta(S, o->pid);
+	gs_tidmap_add_process(S->tidmap, o->pid);
 	if (o->no_gil) { /* thread states only, as when launching (setup.c) */
 		gs_emit_meta(&S->emit, (uint32_t)o->pid, "python.error", "GIL detection turned off (--no-gil-detect)");
 	} else if (gs_pyprobes_locate(&S->probes, o->pid, 0, S->ev, &S->pending_sig, why, sizeof(why)) < 0) {
@@ -274,8 +275,17 @@ int gs_session_attach(struct gs_session *S, int sfd)
 	}
 	S->have_python = gs_pyprobes_have_uprobes(&S->probes);
 	holder = S->have_python ? gs_python_gil_holder(&S->probes.py) : 0;
+	if (holder > 0 && gs_tidmap_active(S->tidmap)) /* CPython keeps the id of the thread's own namespace */
+		holder = gs_tidmap_lookup(S->tidmap, (uint32_t)holder, gs_now_ns());
 	if (S->have_python) {
-		struct gs_stacks_opts so = { o->sample_hz, o->native, o->native_stack, S->ncpu, S->sched->tp_switch };
+		struct gs_stacks_opts so = {
+			.sample_hz = o->sample_hz,
+			.native = o->native,
+			.native_stack = o->native_stack,
+			.ncpu = S->ncpu,
+			.tp_switch = S->sched->tp_switch,
+			.tidmap = S->tidmap,
+		};
 		gs_pyprobes_meta(&S->probes, &S->emit);
 		S->stacks = gs_stacks_start(&S->probes.py, &so, &S->emit);
 		gs_stacks_sample(S->stacks); /* every thread's stack at the start, while all are stopped */

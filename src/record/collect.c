@@ -49,6 +49,10 @@ static void add_rec(struct gs_session *S, int q, const struct gs_rec *r, const c
 {
 	if (r->type == GS_REC_LOST)
 		S->lost += r->arg64;
+	else if (r->type == GS_REC_FORK)
+		gs_tidmap_on_fork(S->tidmap, r->pid, r->tid, r->time);
+	else if (r->type == GS_REC_EXIT)
+		gs_tidmap_on_exit(S->tidmap, r->tid, r->time);
 	if (r->type == GS_REC_COMM && r->arg == 1 && S->have_python && r->pid == (uint32_t)S->probes.py.pid)
 		exec_noted(S, r->pid);
 	gs_merge_add(S->merge, q, r, name, name ? strnlen(name, 15) + 1 : 0);
@@ -102,8 +106,15 @@ static void on_inline(const struct gs_inline_event *e, void *arg)
 {
 	struct gs_session *S = arg;
 	struct gs_rec r = { .tid = e->tid, .time = e->time, .arg64 = e->gil };
+	/* the probes write the thread's id in its own PID namespace */
+	if (gs_tidmap_active(S->tidmap) && (r.tid = gs_tidmap_host(S->tidmap, e->tid, e->time)) == 0)
+		return;
 	if (e->kind == GS_INLINE_WAIT) {
 		r.type = GS_REC_GIL_WAIT;
+	} else if (e->kind == GS_INLINE_DROPREQ_SET || e->kind == GS_INLINE_DROPREQ_RESET) {
+		r.type = GS_REC_DROPREQ;
+		r.arg = e->kind == GS_INLINE_DROPREQ_SET ? 1 : 0;
+		r.arg64 = gs_pyprobes_site_ip(&S->probes, e->site);
 	} else {
 		r.type = GS_REC_GIL_WRITE;
 		r.arg = e->kind == GS_INLINE_ACQUIRE ? 1 : 0;

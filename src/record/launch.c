@@ -50,14 +50,16 @@ static uint64_t auxv_entry(pid_t pid)
 	return 0;
 }
 
-/* Is the freshly exec'd image CPython, or does it load libpython? */
+/* Is the freshly exec'd image CPython, or does it load libpython? (Read through /proc/PID/exe:
+ * the file it runs, whatever its path names in gilscope's mount namespace.) */
 static int exec_may_be_python(pid_t pid)
 {
-	char exe[4096];
+	char exe[64];
 	struct gs_elf *e;
 	uint64_t a, s;
 	int yes;
-	if (gs_proc_exe(pid, exe, sizeof(exe)) < 0 || gs_elf_open(exe, &e) < 0)
+	snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)pid);
+	if (gs_elf_open(exe, &e) < 0)
 		return 0;
 	yes = gs_elf_dynsym(e, "_PyRuntime", &a, &s) == 0 || gs_elf_symbol(e, "_PyRuntime", &a, &s) == 0 ||
 	      gs_elf_needs(e, "libpython");

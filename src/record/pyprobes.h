@@ -5,8 +5,8 @@
  * entry point and they are allowed, else uprobes defined through tracefs on take_gil and after
  * every store to gil->locked (a hardware write watchpoint on gil->locked with --gil-watchpoint,
  * or where the stores were not all found). gs_pyprobes_open() opens the probes' perf events for
- * one task into the event list, with the optional watchpoint on gil_drop_request that tells
- * forced drops apart. gs_pyprobes_meta() describes the interpreter and the mechanism in the
+ * one task into the event list; forced drops are told apart by probes on the drop request's writes
+ * (cpython/dropreq.h), else by an optional watchpoint on gil_drop_request (3.11, 3.12). gs_pyprobes_meta() describes the interpreter and the mechanism in the
  * recording. gs_pyprobes_remove() removes the uprobe definitions (their events must be closed).
  * Errors are -errno with a sentence in why.
  */
@@ -37,6 +37,7 @@ struct gs_pyprobes {
 	char group[64]; /* the uprobes' tracefs group: gilscope_PID */
 	int uprobe_defined;
 	long tp_take_gil, tp_acquire, tp_release;
+	long tp_dropreq_set, tp_dropreq_reset; /* the drop request's uprobes, 0: none */
 	int drop_warned;
 	struct gs_store_site sites[64]; /* watchpoint hits: the value stored, per code site */
 	size_t nsites;
@@ -56,6 +57,10 @@ void gs_pyprobes_meta(const struct gs_pyprobes *p, const struct gs_emit *e);
 /* The value a watchpoint hit stored, decoded from the instruction before ip in process pid,
  * once per code site. GS_VALUE_UNKNOWN when it cannot be decoded. */
 int32_t gs_pyprobes_stored_value(struct gs_pyprobes *p, uint32_t pid, uint64_t ip);
+/* The address of the instruction an inline probe's site number names (its events' `site`), 0 if none. */
+uint64_t gs_pyprobes_site_ip(const struct gs_pyprobes *p, unsigned site);
+/* Are forced drops told apart: the drop request's writes probed (inline or uprobes), or watched? */
+int gs_pyprobes_tells_forced_drops(const struct gs_pyprobes *p);
 void gs_pyprobes_remove(struct gs_pyprobes *p);
 
 #endif

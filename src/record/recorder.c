@@ -80,6 +80,27 @@ static void recorder_meta(struct gs_session *S)
 	gs_emit_meta(&S->emit, 0, "recorder.max_rss_kb", buf);
 }
 
+/* Processes in another PID namespace: how many GIL events were translated to host thread ids,
+ * and how many could not be (dropped, never given to another thread). Said only then. */
+static void tidmap_meta(struct gs_session *S)
+{
+	static const char *const keys[] = { "tids.translated", "tids.unattributed" };
+	uint64_t v[2] = { gs_tidmap_translated(S->tidmap), gs_tidmap_unattributed(S->tidmap) };
+	if (!gs_tidmap_active(S->tidmap))
+		return;
+	for (int i = 0; i < 2; i++) {
+		struct gs_rec r = { .type = GS_REC_META, .arg = GS_META_U64, .time = gs_now_ns() };
+		char buf[64];
+		size_t n = gs_meta_u64_payload(buf, sizeof(buf), keys[i], v[i]);
+		if (n)
+			gs_session_write(S, &r, buf, n);
+	}
+	if (v[1])
+		gs_warn("%llu GIL events came from threads of another PID namespace that gilscope could not tell "
+			"apart or find: not recorded (tids.unattributed)",
+			(unsigned long long)v[1]);
+}
+
 /* Stops the events, writes what is left and the closing records. */
 static void finish(struct gs_session *S)
 {
@@ -97,6 +118,7 @@ static void finish(struct gs_session *S)
 		gs_session_write(S, &r, NULL, 0);
 		memset(&r, 0, sizeof(r));
 	}
+	tidmap_meta(S);
 	gs_inline_close(&S->probes.il);
 	gs_stacks_free(S->stacks);
 	S->stacks = NULL;
@@ -149,6 +171,7 @@ static void session_init(struct gs_session *S, const struct gs_record_opts *o)
 	S->sched_queue = S->ncpu + 2;
 	S->ring_last = gs_calloc((size_t)S->ncpu, sizeof(uint64_t));
 	S->ready_fd = -1;
+	S->tidmap = gs_tidmap_new();
 	gs_pyprobes_init(&S->probes, S->tracefs, o->gil_watchpoint, !o->no_inline);
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
@@ -175,6 +198,7 @@ static void session_free(struct gs_session *S)
 	gs_evlist_free(S->ev);
 	gs_merge_free(S->merge);
 	free(S->ring_last);
+	gs_tidmap_free(S->tidmap);
 }
 
 int gs_record(const struct gs_record_opts *o, struct gs_record_result *res)

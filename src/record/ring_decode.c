@@ -51,7 +51,8 @@ enum gs_ringdec_result gs_ringdec_decode(const struct perf_event_header *h, cons
 		p += 8;
 		kind = l->kind_of(l->ctx, id);
 		if (kind == GS_PK_TAKE_GIL || kind == GS_PK_BP_LOCKED || kind == GS_PK_BP_DROPREQ ||
-		    kind == GS_PK_ACQUIRE || kind == GS_PK_RELEASE) {
+		    kind == GS_PK_ACQUIRE || kind == GS_PK_RELEASE || kind == GS_PK_REQ_SET ||
+		    kind == GS_PK_REQ_RESET) {
 			if (end - p < 32)
 				return GS_RINGDEC_CORRUPT;
 			memcpy(&out->ip, p, 8);
@@ -95,6 +96,12 @@ enum gs_ringdec_result gs_ringdec_decode(const struct perf_event_header *h, cons
 		case GS_PK_RELEASE:
 			r->type = GS_REC_GIL_WRITE;
 			r->arg = kind == GS_PK_ACQUIRE ? 1 : 0;
+			break;
+		case GS_PK_REQ_SET:
+		case GS_PK_REQ_RESET:
+			r->type = GS_REC_DROPREQ;
+			r->arg = kind == GS_PK_REQ_SET ? 1 : 0;
+			r->arg64 = out->ip; /* the instruction after the write */
 			break;
 		case GS_PK_BP_LOCKED:
 		case GS_PK_BP_DROPREQ:

@@ -20,6 +20,8 @@ enum gs_perf_kind {
 	GS_PK_BP_DROPREQ, /* watchpoint on gil_drop_request */
 	GS_PK_ACQUIRE,    /* uprobe after a `locked = 1` store */
 	GS_PK_RELEASE,    /* uprobe after a `locked = 0` store */
+	GS_PK_REQ_SET,    /* uprobe after the drop request's set (cpython/dropreq.h) */
+	GS_PK_REQ_RESET,  /* uprobe after one of its resets */
 };
 
 struct gs_ringdec_layout {

@@ -22,6 +22,7 @@
 #include "record/sched.h"
 #include "record/sink.h"
 #include "record/stacks.h"
+#include "record/tidmap.h"
 
 struct gs_session {
 	const struct gs_record_opts *o;
@@ -44,7 +45,8 @@ struct gs_session {
 	int pending_sig;     /* a signal that arrived while gilscope held the command */
 	int ready_fd;        /* --import: the command writes here once its imports are done */
 	uint64_t lost, throttled, corrupt;
-	int exec_noted; /* the instrumented CPython's exec() was said */
+	int exec_noted;           /* the instrumented CPython's exec() was said */
+	struct gs_tidmap *tidmap; /* inline probes' namespace thread ids to host ones */
 };
 
 /* collect.c: drains every ring into the merge, then hands the records older than the

@@ -13,6 +13,7 @@ void gs_session_set_up_python(struct gs_session *S, pid_t pid, int may_inline)
 		gs_emit_meta(&S->emit, (uint32_t)pid, "python.error", "GIL detection turned off (--no-gil-detect)");
 		return;
 	}
+	gs_tidmap_add_process(S->tidmap, pid);
 	err = gs_pyprobes_locate(&S->probes, pid, may_inline, S->ev, &S->pending_sig, why, sizeof(why));
 	if (err == 0)
 		err = gs_pyprobes_open(&S->probes, S->ev, pid, why, sizeof(why));
@@ -27,7 +28,14 @@ void gs_session_set_up_python(struct gs_session *S, pid_t pid, int may_inline)
 	gs_pyprobes_meta(&S->probes, &S->emit);
 	{
 		const struct gs_record_opts *o = S->o;
-		struct gs_stacks_opts so = { o->sample_hz, o->native, o->native_stack, S->ncpu, S->sched->tp_switch };
+		struct gs_stacks_opts so = {
+			.sample_hz = o->sample_hz,
+			.native = o->native,
+			.native_stack = o->native_stack,
+			.ncpu = S->ncpu,
+			.tp_switch = S->sched->tp_switch,
+			.tidmap = S->tidmap,
+		};
 		S->stacks = gs_stacks_start(&S->probes.py, &so, &S->emit);
 	}
 	gs_debug("CPython %s in %s: take_gil at file offset %#lx, _PyRuntime at %#lx", S->probes.py.img.version,

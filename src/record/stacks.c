@@ -21,7 +21,8 @@ struct gs_stacks {
 	struct gs_natsampler *nat;  /* --native (NULL: off) */
 	struct gs_intern *ids;
 	pid_t pid;
-	uint64_t samples;
+	struct gs_tidmap *tidmap;
+	uint64_t samples, unattributed;
 	uint64_t nat_merged, nat_frozen, nat_mismatch, nat_missing, nat_frozen_mismatch;
 };
 
@@ -166,6 +167,11 @@ static void on_stack(uint32_t tid, const struct gs_pyframe *f, int n, void *arg)
 	uint64_t now = gs_now_ns();
 	struct gs_rec r = { 0 };
 
+	/* the thread state keeps the id of the thread's own PID namespace */
+	if (gs_tidmap_active(s->tidmap) && (tid = gs_tidmap_lookup(s->tidmap, tid, now)) == 0) {
+		s->unattributed++;
+		return;
+	}
 	if (s->nat) {
 		n = merge_native(s, tid, f, n, ids, now);
 	} else {
@@ -217,7 +223,7 @@ static void native_hints(struct gs_stacks *s)
 		{ py->img.drop_gil_vaddr, "drop_gil" },
 	};
 	struct gs_elf *elf;
-	if (gs_elf_open(py->img.path, &elf) < 0)
+	if (gs_elf_open(py->img.file, &elf) < 0)
 		return;
 	for (size_t i = 0; i < GS_ARRAY_SIZE(fn); i++) {
 		uint64_t start, end;
@@ -248,6 +254,7 @@ struct gs_stacks *gs_stacks_start(const struct gs_python *py, const struct gs_st
 	s->walker = walker;
 	s->ids = gs_intern_new();
 	s->pid = py->pid;
+	s->tidmap = o->tidmap;
 	if (o->native) {
 		s->nat = gs_natsampler_open(py->pid, o->ncpu, o->tp_switch, o->sample_hz,
 					    o->native_stack ? o->native_stack : GS_NATSAMPLE_DEFAULT_STACK, why,
@@ -276,6 +283,8 @@ void gs_stacks_finish(struct gs_stacks *s)
 	gs_emit_meta(&s->emit, 0, "stacks.errors", buf);
 	snprintf(buf, sizeof(buf), "%u", s->hz);
 	gs_emit_meta(&s->emit, 0, "stacks.rate_hz", buf);
+	if (s->unattributed) /* Python threads of another PID namespace whose host id was not found */
+		gs_emit_meta_u64(&s->emit, 0, "stacks.unattributed", s->unattributed);
 	if (s->nat) {
 		struct gs_natsampler_stats ns;
 		gs_natsampler_stats(s->nat, &ns);

@@ -15,13 +15,15 @@
 
 #include "cpython/python.h"
 #include "record/emit.h"
+#include "record/tidmap.h"
 
 struct gs_stacks_opts {
 	unsigned sample_hz;    /* samples per second and thread (0: no sampler) */
 	int native;            /* native stacks too */
 	unsigned native_stack; /* bytes of user stack copied per native sample (0: default) */
 	int ncpu;
-	long tp_switch; /* the sched:sched_switch tracepoint's id (native copies at switch-out) */
+	long tp_switch;           /* the sched:sched_switch tracepoint's id (native copies at switch-out) */
+	struct gs_tidmap *tidmap; /* CPython's thread ids to host ones (another PID namespace); may be NULL */
 };
 
 struct gs_stacks;

@@ -33,18 +33,21 @@ THREADS = {
     MAIN: dict(start_ns=0, lifetime_ns=1000, gil_held_ns=140, gil_held_off_cpu_ns=0, gil_wait_ns=0,
                gil_wait_sleeping_ns=0, gil_wait_runnable_ns=0, gil_wait_on_cpu_ns=0, running_no_gil_ns=10,
                sleeping_ns=845, uninterruptible_ns=0, runnable_ns=5, unknown_ns=0, acquisitions=2, releases=2,
-               forced_drops=0, voluntary_releases=2, drop_requests=0, longest_hold_ns=90, longest_wait_ns=0),
+               forced_drops=0, voluntary_releases=2, drop_requests=0, longest_hold_ns=90, longest_wait_ns=0,
+               drop_requests_received=0, drop_request_latency_avg_ns=0, drop_request_latency_max_ns=0),
     HOG: dict(start_ns=10, lifetime_ns=820, gil_held_ns=700, gil_held_off_cpu_ns=0, gil_wait_ns=80,
               gil_wait_sleeping_ns=0, gil_wait_runnable_ns=0, gil_wait_on_cpu_ns=80, running_no_gil_ns=40,
               sleeping_ns=0, uninterruptible_ns=0, runnable_ns=0, unknown_ns=0, acquisitions=2, releases=2,
-              forced_drops=1, voluntary_releases=1, drop_requests=0, longest_hold_ns=400, longest_wait_ns=40),
+              forced_drops=1, voluntary_releases=1, drop_requests=0, longest_hold_ns=400, longest_wait_ns=40,
+              drop_requests_received=1, drop_request_latency_avg_ns=60, drop_request_latency_max_ns=60),
     WAITER: dict(start_ns=10, lifetime_ns=850, gil_held_ns=75, gil_held_off_cpu_ns=0, gil_wait_ns=735,
                  gil_wait_sleeping_ns=355 + 63, gil_wait_runnable_ns=3 + 3, gil_wait_on_cpu_ns=10 + 4 + 2 + 295,
                  running_no_gil_ns=40, sleeping_ns=0, uninterruptible_ns=0, runnable_ns=0, unknown_ns=0,
                  acquisitions=2, releases=2, forced_drops=0, voluntary_releases=2, drop_requests=1,
-                 longest_hold_ns=50, longest_wait_ns=440),
+                 longest_hold_ns=50, longest_wait_ns=440, drop_requests_received=0, drop_request_latency_avg_ns=0,
+                 drop_request_latency_max_ns=0),
 }
-COUNTS = {"acquisitions", "releases", "forced_drops", "voluntary_releases", "drop_requests"}
+COUNTS = {"acquisitions", "releases", "forced_drops", "voluntary_releases", "drop_requests", "drop_requests_received"}
 # Who held the GIL while each thread waited (holder 0: free, being handed over), microseconds.
 BLAME = {MAIN: {}, HOG: {MAIN: 30, 0: 10, WAITER: 40}, WAITER: {MAIN: 20, 0: 10 + 10 + 5, HOG: 400 + 290}}
 # Each thread's life, slice by slice (trace-json and Perfetto names), microseconds.

@@ -61,12 +61,12 @@ def test_two_cpu_bound_threads(tmp_path, python):
         assert t["running_no_gil_ns"] <= 0.2 * rest + 10 * MS, t
         assert t["gil_wait_ns"] > 0
         assert t["acquisitions"] >= 2
-        if tracks_forced_drops(rep):
-            assert t["forced_drops"] >= 1
+        assert t["forced_drops"] >= 1
     proc = next(p for p in rep["processes"] if p["pid"] == rep["target_pid"])
     assert proc["gil_contention"] > 0.2
-    if tracks_forced_drops(rep):
-        assert proc["forced_drops"] >= 2
+    # every interpreter here: the drop request's writes are probed (3.11d: watched)
+    assert tracks_forced_drops(rep), rep["python"]["mechanism"]
+    assert proc["forced_drops"] >= 2
 
 
 def test_hashlib_releases_the_gil(tmp_path, python):

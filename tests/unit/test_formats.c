@@ -46,6 +46,7 @@ static void write_sample(int with_end)
 	assert_int_equal(gs_recwriter_open(path, 1000, &w), 0);
 	assert_int_equal(gs_recwriter_meta(w, 7, "python.version", "3.11.7"), 0);
 	assert_int_equal(gs_recwriter_add(w, &r, NULL, 0), 0);
+	assert_int_equal(gs_recwriter_flush(w), 0); /* v3: the COMM below in a block of its own */
 	r.type = GS_REC_COMM;
 	assert_int_equal(gs_recwriter_add(w, &r, "worker-1", 9), 0);
 	if (with_end) {
