@@ -17,13 +17,28 @@ ALL_CFLAGS += $(SAN_FLAGS) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += $(SAN_FLAGS)
 endif
 
+# The BPF scheduler source (src/bpf/sched.bpf.c, record/sched_bpf.h): compiled by clang for the BPF
+# target against the kernel's BTF (vmlinux.h dumped by bpftool at build time) and embedded as a
+# libbpf skeleton. Without clang, bpftool, libbpf-dev or /sys/kernel/btf/vmlinux it is left out
+# (BPF=0): gilscope then records with the perf tracepoints only.
+BPF_CLANG ?= clang
+BPF ?= $(shell command -v $(BPF_CLANG) >/dev/null && PATH="$$PATH:/usr/sbin:/sbin" command -v bpftool >/dev/null && \
+	[ -r /sys/kernel/btf/vmlinux ] && [ -r /usr/include/bpf/libbpf.h ] && echo 1 || echo 0)
+BPFTOOL ?= $(shell PATH="$$PATH:/usr/sbin:/sbin" command -v bpftool)
+BPF_ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+BPF_SKEL := $(BUILD)/bpf/sched.skel.h
+ifeq ($(BPF),1)
+ALL_CFLAGS += -I$(BUILD)/bpf -DGS_HAVE_BPF
+LDLIBS += -lbpf
+endif
+
 ifeq ($(V),1)
 Q :=
 else
 Q := @
 endif
 
-LIB_SRC := $(sort $(filter-out src/cmd/%,$(wildcard src/*/*.c)))
+LIB_SRC := $(sort $(filter-out src/cmd/% src/bpf/%,$(wildcard src/*/*.c)))
 CMD_SRC := $(sort $(wildcard src/cmd/*.c))
 CMD_OBJ := $(CMD_SRC:src/%.c=$(BUILD)/%.o)
 LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
@@ -37,6 +52,19 @@ $(BUILD)/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/bpf/vmlinux.h:
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  BTF     $@")
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/bpf/sched.bpf.o: src/bpf/sched.bpf.c src/bpf/sched_event.h $(BUILD)/bpf/vmlinux.h
+	@$(if $(Q),echo "  BPF     $<")
+	$(Q)$(BPF_CLANG) -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -I$(BUILD)/bpf -Isrc -c -o $@ $<
+
+$(BPF_SKEL): $(BUILD)/bpf/sched.bpf.o
+	@$(if $(Q),echo "  SKEL    $@")
+	$(Q)$(BPFTOOL) gen skeleton $< name gs_sched_bpf > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/libgilscope.a: $(LIB_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
@@ -95,12 +123,13 @@ san-status:
 # (coverage, ASan, UBSan) in build-fuzz/ and runs each for FUZZ_TIME seconds on a copy of
 # fuzz/corpus/NAME plus fuzz/regressions/NAME; any crash, leak or timeout fails. `make unit`
 # replays the corpora and the regressions through the same entry points, built normally.
-FUZZ_TARGETS := recfile perfscript offgil elf pystack trace ring_decode inline merge procfs pyname
+FUZZ_TARGETS := recfile perfscript offgil elf pystack trace ring_decode inline merge procfs pyname sched_bpf
 FUZZ_TIME ?= 300
 FUZZ_CC ?= clang
 FUZZ_BUILD ?= build-fuzz
 FUZZ_CFLAGS := -O1 -g -std=gnu11 $(WARN) -Wno-format-nonliteral -MMD -MP -DGS_VERSION='"$(VERSION)"' -Isrc -Ifuzz -fno-omit-frame-pointer \
                -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS += $(if $(filter 1,$(BPF)),-I$(BUILD)/bpf -DGS_HAVE_BPF)
 FUZZ_LIB_OBJ := $(LIB_SRC:src/%.c=$(FUZZ_BUILD)/%.o)
 REPLAY_BIN := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/replay_%)
 # The replays run with the fuzzers' sanitizers whatever SANITIZE is (a library of their own in
@@ -194,11 +223,16 @@ LINT_SRC := $(wildcard src/*/*.c src/*/*.h tests/unit/*.c fuzz/*.c fuzz/*.h)
 lint:
 	$(Q)command -v cppcheck >/dev/null && command -v clang-format >/dev/null || \
 		{ echo "make lint needs cppcheck and clang-format: apt-get install cppcheck clang-format (or make deps)" >&2; exit 1; }
-	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr -Isrc src
+	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr -Isrc -isrc/bpf src
 	$(Q)/usr/bin/python3 tests/sizes.py
 	$(Q)clang-format --dry-run --Werror $(LINT_SRC)
 
 clean:
 	rm -rf $(BUILD) $(FUZZ_BUILD)
+
+# the BPF source's object includes the generated skeleton (in every build of the library)
+ifeq ($(BPF),1)
+$(BUILD)/record/sched_bpf.o $(BUILD)/replay/record/sched_bpf.o $(FUZZ_BUILD)/record/sched_bpf.o: $(BPF_SKEL)
+endif
 
 -include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d) $(REPLAY_LIB_OBJ:.o=.d)

@@ -9,6 +9,8 @@ pkgs="$pkgs python3.11 python3.11-dbg"
 pkgs="$pkgs chromium protobuf-compiler python3-ipython python3-setuptools python3-pip"
 # the fuzz targets (make fuzz): clang and its libFuzzer/sanitizer runtimes
 pkgs="$pkgs clang libclang-rt-14-dev"
+# the BPF scheduler source: clang (above) compiles it, bpftool makes its skeleton, libbpf loads it
+pkgs="$pkgs bpftool libbpf-dev"
 # make valgrind and make lint
 pkgs="$pkgs valgrind cppcheck"
 missing=""

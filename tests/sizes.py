@@ -14,10 +14,11 @@ EXEMPT = {"x86_decode"}  # the instruction decoder's switch
 # what each folder may include besides itself: recording never sees outputs, outputs never see
 # the recorder, and only cmd/ sees both sides
 LAYERS = {
+    "bpf": set(),  # programs for the kernel (clang -target bpf) and the records they share with record/
     "base": set(),
     "probe": {"base"},
     "cpython": {"base", "probe"},
-    "record": {"base", "probe", "cpython"},
+    "record": {"base", "probe", "cpython", "bpf"},
     "analysis": {"base", "cpython"},
     "output": {"base", "analysis", "cpython"},
     "import": {"base", "analysis"},

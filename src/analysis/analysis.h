@@ -296,6 +296,7 @@ struct gs_analysis {
 	uint32_t target_pid;
 	char command[1024];
 	char gilscope_version[32];
+	char sched_source[32]; /* where the scheduler events came from ("bpf", "perf tracepoints"), "" if unsaid */
 };
 
 /* Are forced drops told apart from voluntary releases in p (a switch-request watchpoint)? The

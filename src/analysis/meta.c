@@ -37,6 +37,8 @@ static const struct run_field {
 	{ "command", F_TEXT, offsetof(struct gs_analysis, command), sizeof(((struct gs_analysis *)0)->command) },
 	{ "gilscope_version", F_TEXT, offsetof(struct gs_analysis, gilscope_version),
 	  sizeof(((struct gs_analysis *)0)->gilscope_version) },
+	{ "sched.source", F_TEXT, offsetof(struct gs_analysis, sched_source),
+	  sizeof(((struct gs_analysis *)0)->sched_source) },
 	{ "target_pid", F_U32, offsetof(struct gs_analysis, target_pid), 0 },
 	{ "recorder.cpu_ns", F_U64, offsetof(struct gs_analysis, recorder_cpu_ns), 0 },
 	{ "recorder.max_rss_kb", F_U64, offsetof(struct gs_analysis, recorder_max_rss_kb), 0 },

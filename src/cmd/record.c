@@ -8,6 +8,7 @@
 #include "output/html.h"
 #include "output/report.h"
 #include "record/recorder.h"
+#include "record/sched.h"
 #include "record/sink.h"
 
 #include <errno.h>
@@ -149,31 +150,33 @@ static int record_giltracer(const struct record_cmd *o, struct gs_record_result 
 	return ret;
 }
 
+static const struct option record_opts[] = {
+	{ "output", required_argument, NULL, 'o' },
+	{ "pid", required_argument, NULL, 'p' },
+	{ "duration", required_argument, NULL, 'd' },
+	{ "mmap-pages", required_argument, NULL, 'M' },
+	{ "module", required_argument, NULL, 'm' },
+	{ "import", required_argument, NULL, 'I' },
+	{ "no-gil-detect", no_argument, NULL, 'G' },
+	{ "state-detect", no_argument, NULL, 'S' },
+	{ "gil-detect", no_argument, NULL, 'g' },
+	{ "json", no_argument, NULL, 'J' },
+	{ "no-summary", no_argument, NULL, 'N' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "gil-watchpoint", no_argument, NULL, 'W' },
+	{ "uprobes", no_argument, NULL, 'U' },
+	{ "sample-rate", required_argument, NULL, 'r' },
+	{ "html", required_argument, NULL, 'H' },
+	{ "native", no_argument, NULL, 'n' },
+	{ "native-stack-size", required_argument, NULL, 'k' },
+	{ "sched", required_argument, NULL, 'Z' },
+	{ NULL, 0, NULL, 0 },
+};
+
 int gs_cmd_record(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "output", required_argument, NULL, 'o' },
-		{ "pid", required_argument, NULL, 'p' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "mmap-pages", required_argument, NULL, 'M' },
-		{ "module", required_argument, NULL, 'm' },
-		{ "import", required_argument, NULL, 'I' },
-		{ "no-gil-detect", no_argument, NULL, 'G' },
-		{ "state-detect", no_argument, NULL, 'S' },
-		{ "gil-detect", no_argument, NULL, 'g' },
-		{ "json", no_argument, NULL, 'J' },
-		{ "no-summary", no_argument, NULL, 'N' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "gil-watchpoint", no_argument, NULL, 'W' },
-		{ "uprobes", no_argument, NULL, 'U' },
-		{ "sample-rate", required_argument, NULL, 'r' },
-		{ "html", required_argument, NULL, 'H' },
-		{ "native", no_argument, NULL, 'n' },
-		{ "native-stack-size", required_argument, NULL, 'k' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct record_cmd o = { .output = "gilscope.rec", .rec = { .mmap_pages = 2048, .sample_hz = 1000 } };
 	struct gs_sink *file;
 	struct gs_record_result res;
@@ -181,7 +184,7 @@ int gs_cmd_record(int argc, char **argv)
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+o:p:d:m:r:qvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+o:p:d:m:r:qvh", record_opts, NULL)) != -1) {
 		uint64_t v;
 		switch (c) {
 		case 'o':
@@ -250,6 +253,18 @@ int gs_cmd_record(int argc, char **argv)
 			}
 			o.rec.native = 1;
 			o.rec.native_stack = (unsigned)(v + 7) / 8 * 8 > 65000 ? 64992u : (unsigned)(v + 7) / 8 * 8;
+			break;
+		case 'Z':
+			if (strcmp(optarg, "auto") == 0) {
+				o.rec.sched_choice = GS_SCHED_AUTO;
+			} else if (strcmp(optarg, "bpf") == 0) {
+				o.rec.sched_choice = GS_SCHED_BPF;
+			} else if (strcmp(optarg, "perf") == 0) {
+				o.rec.sched_choice = GS_SCHED_PERF;
+			} else {
+				gs_usage_error("invalid --sched '%s' (bpf, perf or auto)", optarg);
+				return 2;
+			}
 			break;
 		case 'r':
 			if (gs_parse_u64(optarg, &v) < 0 || v > 10000) {

@@ -128,6 +128,8 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 		fprintf(out, "gilscope: attached to pid %u (%s), %s recorded\n", a->target_pid, cmd, d1);
 	else
 		fprintf(out, "gilscope: %s, %s recorded\n", cmd, d1);
+	if (a->sched_source[0])
+		fprintf(out, "scheduler events: %s\n", term(cmd, sizeof(cmd), a->sched_source));
 	for (size_t i = 0; i < a->nprocs; i++) {
 		const struct gs_process *p = &a->procs[i];
 		uint64_t pw = p->end_ns > p->first_ns ? p->end_ns - p->first_ns : 0;
@@ -298,6 +300,10 @@ static void json_run(const struct gs_analysis *a, FILE *out)
 	fputs(", \"command\": ", out);
 	gs_esc_json(out, a->command);
 	fprintf(out, ", \"mode\": \"%s\", \"target_pid\": %u", a->attach ? "attach" : "launch", a->target_pid);
+	if (a->sched_source[0]) {
+		fputs(", \"sched_source\": ", out);
+		gs_esc_json(out, a->sched_source);
+	}
 	kv(out, "duration_ns", a->end_ns > a->start_ns ? a->end_ns - a->start_ns : 0);
 	kv(out, "lost_events", a->lost_events);
 	kv(out, "gil_events", a->gil_events);

@@ -73,10 +73,10 @@ struct gs_inline {
 	uint64_t trampolines; /* address of the trampoline page in the target (GS_INLINE_TRAMP_SIZE bytes) */
 	uint64_t ring_addr;   /* address of the rings' mapping in the target (size bytes) */
 	size_t site_off[GS_INLINE_MAX_SITES]; /* where each store's trampoline starts */
-	uint64_t skipped;     /* slots never committed (writer killed mid-way) */
-	uint64_t last_ns;     /* the time of the last event read */
-	uint64_t clamped;     /* events the conversion would have put before the one given before */
-	uint64_t settled_ns;  /* every event not read yet is stamped at or after this (see gs_inline_drain) */
+	uint64_t skipped;                     /* slots never committed (writer killed mid-way) */
+	uint64_t last_ns;                     /* the time of the last event read */
+	uint64_t clamped;                     /* events the conversion would have put before the one given before */
+	uint64_t settled_ns; /* every event not read yet is stamped at or after this (see gs_inline_drain) */
 	/* TSC -> CLOCK_MONOTONIC: one function of the TSC whichever drain converts an event (so one
 	 * thread's events keep their order whichever rings they went through): the line through
 	 * the anchors (TSC, CLOCK_MONOTONIC) taken at each drain, the last GS_INLINE_ANCHORS of

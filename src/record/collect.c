@@ -3,7 +3,9 @@
  * The kernel rings are read at least every 50 ms; a record read from a ring is at most
  * WATERMARK_SLACK_NS older than the moment of the read, or than the newest record that ring gave,
  * so every stream can still only deliver records newer than the watermark, the minimum over the
- * streams of those bounds, and the merge writes out everything older.
+ * streams of those bounds, and the merge writes out everything older. A BPF scheduler source's
+ * one ring buffer interleaves the CPUs in the order records were reserved, not stamped: only the
+ * moment of the read bounds it.
  */
 #define _GNU_SOURCE
 #include "base/escape.h"
@@ -42,6 +44,20 @@ static void exec_noted(struct gs_session *S, uint32_t pid)
 	gs_emit_meta(&S->emit, pid, "python.error", why);
 }
 
+/* A scheduler or probe record (name: a COMM's) into merge queue q, counted when LOST. */
+static void add_rec(struct gs_session *S, int q, const struct gs_rec *r, const char *name)
+{
+	if (r->type == GS_REC_LOST)
+		S->lost += r->arg64;
+	else if (r->type == GS_REC_FORK)
+		gs_tidmap_on_fork(S->tidmap, r->pid, r->tid, r->time);
+	else if (r->type == GS_REC_EXIT)
+		gs_tidmap_on_exit(S->tidmap, r->tid, r->time);
+	if (r->type == GS_REC_COMM && r->arg == 1 && S->have_python && r->pid == (uint32_t)S->probes.py.pid)
+		exec_noted(S, r->pid);
+	gs_merge_add(S->merge, q, r, name, name ? strnlen(name, 15) + 1 : 0);
+}
+
 /* One ring record: decoded by ring_decode.c; the value a watchpoint hit stored is read here
  * (it needs the target's code). */
 static void on_record(const struct perf_event_header *h, void *arg)
@@ -72,22 +88,18 @@ static void on_record(const struct perf_event_header *h, void *arg)
 	}
 	if (d.needs_value)
 		d.r.arg = gs_pyprobes_stored_value(&S->probes, d.r.pid, d.ip);
-	if (d.r.type == GS_REC_LOST) {
-		S->lost += d.r.arg64;
+	if (d.r.type == GS_REC_LOST)
 		d.r.arg = c->cpu;
-	}
-	if (d.r.type == GS_REC_FORK)
-		gs_tidmap_on_fork(S->tidmap, d.r.pid, d.r.tid, d.r.time);
-	else if (d.r.type == GS_REC_EXIT)
-		gs_tidmap_on_exit(S->tidmap, d.r.tid, d.r.time);
-	if (d.r.type == GS_REC_COMM && d.r.arg == 1 && S->have_python && d.r.pid == (uint32_t)S->probes.py.pid)
-		exec_noted(S, d.r.pid);
-	if (d.r.type == GS_REC_COMM)
-		gs_merge_add(S->merge, c->cpu, &d.r, d.name, strnlen(d.name, 15) + 1);
-	else
-		gs_merge_add(S->merge, c->cpu, &d.r, NULL, 0);
+	add_rec(S, c->cpu, &d.r, d.r.type == GS_REC_COMM ? d.name : NULL);
 	if (d.r.time > S->ring_last[c->cpu])
 		S->ring_last[c->cpu] = d.r.time;
+}
+
+/* A record of a scheduler source that drains itself (BPF), into its own queue. */
+static void on_sched_rec(const struct gs_rec *r, const char *name, void *arg)
+{
+	struct gs_session *S = arg;
+	add_rec(S, S->sched_queue, r, name);
 }
 
 static void on_inline(const struct gs_inline_event *e, void *arg)
@@ -141,6 +153,13 @@ void gs_session_drain(struct gs_session *S, int final)
 			S->corrupt++;
 		if (S->ring_last[c] > lb)
 			lb = S->ring_last[c];
+		if (lb < wm)
+			wm = lb;
+	}
+	if (S->sched->drain) {
+		/* one ring buffer for every CPU, in reserve order: only the time of the read bounds it */
+		uint64_t lb = lower_bound(gs_now_ns());
+		S->sched->drain(S->sched, on_sched_rec, S);
 		if (lb < wm)
 			wm = lb;
 	}

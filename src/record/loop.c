@@ -2,9 +2,9 @@
  *
  * One poll over: the signalfd (SIGINT, SIGTERM, SIGHUP, SIGQUIT passed on to a launched
  * command; the third stops the recording and leaves the command running; with -p the first
- * stops it), the stack sampler's timer, the attached process's pidfd, --import's ready pipe, and
- * every ring (woken by watermark). Rings are drained at least every 50 ms, at most every 10 ms
- * when only the sampler's timer woke the loop.
+ * stops it), the stack sampler's timer, the attached process's pidfd, --import's ready pipe, a
+ * BPF scheduler source's ring buffer and every ring (woken by watermark). Rings are drained at
+ * least every 50 ms, at most every 10 ms when only the sampler's timer woke the loop.
  */
 #define _GNU_SOURCE
 #include "base/util.h"
@@ -88,7 +88,7 @@ static void reap(struct gs_session *S, pid_t child)
 void gs_session_loop(struct gs_session *S, int sfd, int pidfd, pid_t child)
 {
 	const struct gs_record_opts *o = S->o;
-	struct pollfd *pfd = gs_calloc((size_t)S->ncpu + 4, sizeof(*pfd));
+	struct pollfd *pfd = gs_calloc((size_t)S->ncpu + 5, sizeof(*pfd));
 	uint64_t deadline = o->duration > 0 ? gs_now_ns() + (uint64_t)(o->duration * 1e9) : 0;
 	uint64_t last_drain = 0;
 	int stop = 0, interrupts = 0, tfd = S->stacks ? sample_timer(o->sample_hz) : -1;
@@ -110,6 +110,10 @@ void gs_session_loop(struct gs_session *S, int sfd, int pidfd, pid_t child)
 		if (S->ready_fd >= 0) {
 			ri = n;
 			pfd[n].fd = S->ready_fd;
+			pfd[n++].events = POLLIN;
+		}
+		if (S->sched->fd >= 0) { /* the BPF source's ring buffer: drained below */
+			pfd[n].fd = S->sched->fd;
 			pfd[n++].events = POLLIN;
 		}
 		n = gs_evlist_pollfds(S->ev, pfd, n);

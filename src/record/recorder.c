@@ -47,7 +47,8 @@ static int preflight(struct gs_session *S, char *why, size_t whylen)
 		}
 		return err;
 	}
-	S->sched = gs_sched_perf_new(S->tracefs, S->ev, (uint32_t)(S->o->mmap_pages * 4096u / 4), why, whylen);
+	S->sched = gs_sched_new(S->o->sched_choice, S->tracefs, S->ev, (uint32_t)(S->o->mmap_pages * 4096u / 4),
+				(size_t)S->o->mmap_pages * 4096u * (size_t)S->ncpu, why, whylen);
 	if (!S->sched)
 		return -EPERM;
 	err = gs_uprobe_cleanup_stale(S->tracefs);
@@ -163,10 +164,11 @@ static void session_init(struct gs_session *S, const struct gs_record_opts *o)
 		S->ncpu = 1;
 	S->ev = gs_evlist_new(S->ncpu, o->mmap_pages, "the scheduler and GIL events",
 			      "lower --mmap-pages or raise kernel.perf_event_mlock_kb");
-	S->merge = gs_merge_new(S->ncpu + 2); /* per CPU, the recorder's own, the inline ring */
+	S->merge = gs_merge_new(S->ncpu + 3); /* per CPU, the recorder's own, the inline ring, a BPF source */
 	S->emit.merge = S->merge;
 	S->emit.queue = S->ncpu;
 	S->inline_queue = S->ncpu + 1;
+	S->sched_queue = S->ncpu + 2;
 	S->ring_last = gs_calloc((size_t)S->ncpu, sizeof(uint64_t));
 	S->ready_fd = -1;
 	S->tidmap = gs_tidmap_new();
@@ -180,7 +182,10 @@ static void session_init(struct gs_session *S, const struct gs_record_opts *o)
 static void session_free(struct gs_session *S)
 {
 	if (S->probes.uprobe_defined) {
-		gs_evlist_close_events(S->ev); /* uprobes in use cannot be removed */
+		/* uprobes in use cannot be removed: an open event, or one that owns a mapped ring (with
+		 * the BPF scheduler source, a uprobe is the first event on each CPU) */
+		gs_evlist_free(S->ev);
+		S->ev = NULL;
 		gs_pyprobes_remove(&S->probes);
 	}
 	if (S->started)
@@ -228,6 +233,7 @@ int gs_record(const struct gs_record_opts *o, struct gs_record_result *res)
 	}
 	gs_emit_meta(&S.emit, 0, "gilscope_version", GS_VERSION);
 	gs_emit_meta(&S.emit, 0, "clock", "CLOCK_MONOTONIC");
+	gs_emit_meta(&S.emit, 0, "sched.source", S.sched->name);
 	sfd = gs_session_signalfd(&oldmask);
 	ran = o->pid > 0 ? gs_session_attach(&S, sfd) : gs_session_launch(&S, sfd, &oldmask);
 	if (ran < 0)

@@ -19,6 +19,7 @@ struct gs_record_opts {
 	unsigned native_stack;    /* bytes of user stack copied per native sample (0: default) */
 	int imports;              /* the command reports the end of its imports through GILSCOPE_READY_FD */
 	int no_gil;               /* giltracer's --no-gil-detect: thread states only */
+	int sched_choice;         /* enum gs_sched_choice (record/sched.h): where scheduler events come from */
 	const char *command_text; /* how to show the command (when gilscope built it) */
 	struct gs_sink **sinks;   /* where the events go, in time order (record/sink.h) */
 	int nsinks;

@@ -5,6 +5,7 @@
 #include "probe/perf_event.h"
 #include "probe/tracefs.h"
 #include "record/ring_decode.h"
+#include "record/sched_bpf.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -65,6 +66,8 @@ struct gs_sched_source *gs_sched_perf_new(const char *tracefs, struct gs_evlist 
 	struct perf_event_attr a;
 	int fd;
 
+	s->src.name = "perf tracepoints";
+	s->src.fd = -1;
 	s->src.follow = perf_follow;
 	s->src.free = perf_free;
 	s->el = el;
@@ -83,4 +86,22 @@ struct gs_sched_source *gs_sched_perf_new(const char *tracefs, struct gs_evlist 
 fail:
 	free(s);
 	return NULL;
+}
+
+struct gs_sched_source *gs_sched_new(enum gs_sched_choice choice, const char *tracefs, struct gs_evlist *el,
+				     unsigned wakeup_bytes, size_t bpf_ring_bytes, char *why, size_t whylen)
+{
+	struct gs_sched_source *s;
+	char bwhy[1024];
+	if (choice == GS_SCHED_PERF)
+		return gs_sched_perf_new(tracefs, el, wakeup_bytes, why, whylen);
+	s = gs_sched_bpf_new(tracefs, bpf_ring_bytes, wakeup_bytes, bwhy, sizeof(bwhy));
+	if (s)
+		return s;
+	if (choice == GS_SCHED_BPF) {
+		snprintf(why, whylen, "--sched=bpf: %s", bwhy);
+		return NULL;
+	}
+	gs_info("scheduler events from perf tracepoints (slower when threads are created often): %s", bwhy);
+	return gs_sched_perf_new(tracefs, el, wakeup_bytes, why, whylen);
 }

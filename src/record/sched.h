@@ -11,7 +11,14 @@
  * COMM, FORK and EXIT, into the event list's per-CPU rings. Its creation checks that the kernel
  * allows them (one tracepoint opened for gilscope itself, kept open: closing the last user of a
  * tracepoint waits for an RCU grace period, tens of milliseconds, which would delay the
- * command's start). The attach issue brings a second kind of source.
+ * command's start). Its cost grows with every thread the program creates (each inherits an event
+ * per CPU).
+ *
+ * The BPF source, gs_sched_bpf_new() (record/sched_bpf.h): one BPF program on the scheduler's
+ * BTF tracepoints, for the whole machine, keeps the followed processes' events (by tgid, their
+ * fork children added) and writes them into one ring buffer, which the source drains itself
+ * (drain, fd); its cost does not grow with thread creation. gs_sched_new() picks one: BPF when the
+ * kernel allows it, else the tracepoints, saying why in one sentence.
  */
 #ifndef GS_SCHED_H
 #define GS_SCHED_H
@@ -19,9 +26,18 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "base/recfile.h"
 #include "probe/evlist.h"
 
+/* One record of a source that drains itself: name is a COMM's NUL-terminated name, else NULL. */
+typedef void (*gs_sched_deliver_fn)(const struct gs_rec *r, const char *name, void *arg);
+
 struct gs_sched_source {
+	const char *name; /* as the recording names it (META sched.source): "bpf", "perf tracepoints" */
+	int fd;           /* poll it for the source's own events; -1: they come in the event list's rings */
+	/* Delivers the events that arrived since the last call, a LOST record (arg -1) for those the
+	 * kernel dropped; NULL when the events come in the event list's rings. */
+	void (*drain)(struct gs_sched_source *src, gs_sched_deliver_fn fn, void *arg);
 	/* Start delivering tid's events (and those of the tasks it creates). 0 or -errno + why. */
 	int (*follow)(struct gs_sched_source *src, pid_t tid, char *why, size_t whylen);
 	void (*free)(struct gs_sched_source *src);
@@ -34,6 +50,18 @@ struct gs_sched_source {
  * much a ring holds before the poller is woken. NULL with why when the kernel refuses. */
 struct gs_sched_source *gs_sched_perf_new(const char *tracefs, struct gs_evlist *el, unsigned wakeup_bytes, char *why,
 					  size_t whylen);
+
+enum gs_sched_choice {
+	GS_SCHED_AUTO = 0, /* BPF when the kernel allows it, else the tracepoints */
+	GS_SCHED_BPF,
+	GS_SCHED_PERF,
+};
+
+/* The source chosen: with GS_SCHED_AUTO a BPF source that cannot load is said (one sentence, on
+ * stderr) and replaced by the tracepoints. bpf_ring_bytes: the BPF ring buffer's size. NULL with
+ * why when none can be had. */
+struct gs_sched_source *gs_sched_new(enum gs_sched_choice choice, const char *tracefs, struct gs_evlist *el,
+				     unsigned wakeup_bytes, size_t bpf_ring_bytes, char *why, size_t whylen);
 
 static inline int gs_sched_follow(struct gs_sched_source *s, pid_t tid, char *why, size_t whylen)
 {

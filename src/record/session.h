@@ -36,6 +36,7 @@ struct gs_session {
 	struct gs_merge *merge;   /* queues: one per CPU, the recorder's own, the inline ring */
 	struct gs_emit emit;      /* the recorder's own records */
 	int inline_queue;
+	int sched_queue;     /* a scheduler source that drains itself (BPF) */
 	uint64_t *ring_last; /* per CPU: the newest time read from its ring */
 	int started;         /* the sinks were started */
 	pid_t target;

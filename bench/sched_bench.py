@@ -1,0 +1,156 @@
+#!/usr/bin/python3
+"""The scheduler sources' cost where the perf source is weakest: thread creation.
+  (a) a Python program that starts N short threads (in waves of W at once; 3,000 at once by
+      default) and prints its own elapsed seconds: untraced, and recorded by each gilscope and
+      source given;
+  (b) a thread-per-request server (python3 -m http.server: ThreadingHTTPServer) under
+      `ab -c 8 -n REQUESTS` while `gilscope record -p PID --no-gil-detect` is attached, against
+      the same server untraced: throughput ratio.
+Rounds are interleaved (untraced, then each traced variant, again and again) and each figure is
+the median over rounds of the ratio to the untraced run of the same round, so a drift of the
+shared machine's speed cancels out. --old GILSCOPE adds a gilscope built from another tree (its
+only source is perf) for an old/new comparison."""
+import argparse, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+THREADS = r'''
+import sys, threading, time
+n, wave = int(sys.argv[1]), int(sys.argv[2])
+def work():
+    x = 0
+    for i in range(200): x += i
+t0 = time.perf_counter()
+done = 0
+while done < n:
+    ts = [threading.Thread(target=work) for _ in range(min(wave, n - done))]
+    for t in ts: t.start()
+    for t in ts: t.join()
+    done += len(ts)
+print(f"{time.perf_counter() - t0:.6f}")
+'''
+
+
+def variants(args, states_only=False):
+    v = [("new bpf", args.gilscope, ["--sched=bpf"]), ("new perf", args.gilscope, ["--sched=perf"])]
+    if args.old:
+        v.insert(0, ("old", args.old, []))
+    if states_only:  # thread states only: the scheduler source's cost alone, without the GIL probes
+        v += [(f"{name} -G", gs, [*extra, "--no-gil-detect"]) for name, gs, extra in v]
+    return v
+
+
+def threads_bench(args, tmp):
+    script = os.path.join(tmp, "threads.py")
+    with open(script, "w") as f:
+        f.write(THREADS)
+    cmd = [args.python, script, str(args.threads), str(args.wave)]
+    ratios = {name: [] for name, _, _ in variants(args, True)}
+    base = []
+
+    def timed(c):
+        p = subprocess.run(c, capture_output=True, text=True, timeout=600)
+        if p.returncode != 0:
+            sys.exit(f"failed ({p.returncode}): {' '.join(c)}\n{p.stderr}")
+        return float(p.stdout.strip().splitlines()[-1])
+
+    for _ in range(args.repeat):
+        u = timed(cmd)
+        base.append(u)
+        for name, gs, extra in variants(args, True):
+            rec = os.path.join(tmp, "t.rec")
+            t = timed([gs, "record", "-q", "--no-summary", "--sample-rate", "0", *extra, "-o", rec, "--", *cmd])
+            ratios[name].append(t / u)
+    print(f"(a) {args.threads} threads, {args.wave} at once: untraced {statistics.median(base):.3f} s (median); "
+          "-G: --no-gil-detect (the scheduler source alone)")
+    for name, r in ratios.items():
+        print(f"    {name:10s} {statistics.median(r):.2f}x untraced (rounds: {' '.join(f'{x:.2f}' for x in r)})")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def ab_rps(ab, port, n):
+    p = subprocess.run([ab, "-q", "-c", "8", "-n", str(n), f"http://127.0.0.1:{port}/page.html"],
+                       capture_output=True, text=True, timeout=600)
+    m = re.search(r"Requests per second:\s+([\d.]+)", p.stdout)
+    if p.returncode != 0 or not m:
+        sys.exit(f"ab failed ({p.returncode}): {p.stderr.strip()}")
+    return float(m.group(1))
+
+
+def attach(gs, extra, pid, rec):
+    g = subprocess.Popen([gs, "record", "--no-summary", "--no-gil-detect", "--sample-rate", "0", *extra, "-p",
+                          str(pid), "-o", rec], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for line in g.stderr:  # "recording process PID; Ctrl-C to stop" once everything is in place
+        if "recording process" in line:
+            return g
+    sys.exit(f"{gs} did not attach: exit {g.wait()}")
+
+
+def http_bench(args, tmp):
+    ab = shutil.which("ab")
+    if not ab:
+        print("(b) skipped: ab is not installed (apt-get install apache2-utils)")
+        return
+    with open(os.path.join(tmp, "page.html"), "w") as f:
+        f.write("x" * 2048)
+    port = free_port()
+    srv = subprocess.Popen([args.server_python, "-m", "http.server", str(port), "--bind", "127.0.0.1"], cwd=tmp,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        ab_rps(ab, port, 200)  # warm-up
+        ratios = {name: [] for name, _, _ in variants(args)}
+        base = []
+        for _ in range(args.repeat):
+            u = ab_rps(ab, port, args.requests)
+            base.append(u)
+            for name, gs, extra in variants(args):
+                g = attach(gs, extra, srv.pid, os.path.join(tmp, "h.rec"))
+                r = ab_rps(ab, port, args.requests)
+                g.send_signal(signal.SIGINT)
+                g.communicate(timeout=120)
+                ratios[name].append(r / u)
+        print(f"(b) http.server under ab -c 8 -n {args.requests}: untraced {statistics.median(base):.0f} req/s (median)")
+        for name, r in ratios.items():
+            print(f"    {name:10s} {statistics.median(r):.2f}x untraced throughput "
+                  f"(rounds: {' '.join(f'{x:.2f}' for x in r)})")
+    finally:
+        srv.kill()
+        srv.wait()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--gilscope", default=os.path.join(HERE, "..", "build", "gilscope"))
+    ap.add_argument("--old", help="another gilscope to compare with (e.g. built from main in another worktree)")
+    ap.add_argument("--python", default="/root/.pyenv/versions/3.11.7/bin/python3.11")
+    ap.add_argument("--server-python", default="/usr/bin/python3")
+    ap.add_argument("--threads", type=int, default=3000)
+    ap.add_argument("--wave", type=int, default=3000)
+    ap.add_argument("--requests", type=int, default=3000)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--only", choices=["threads", "http"])
+    args = ap.parse_args()
+    if not os.access(args.python, os.X_OK):
+        args.python = shutil.which("python3.11") or sys.executable
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.only in (None, "threads"):
+            threads_bench(args, tmp)
+        if args.only in (None, "http"):
+            http_bench(args, tmp)
+
+
+if __name__ == "__main__":
+    main()
