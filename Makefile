@@ -200,6 +200,7 @@ bench: deps
 	$(Q)$(MAKE) --no-print-directory all $(BUILD)/bench/ring_bench
 	$(Q)$(BUILD)/bench/ring_bench
 	$(Q)/usr/bin/python3 bench/bench.py --gilscope $(BUILD)/gilscope
+	$(Q)/usr/bin/python3 bench/sched_bench.py --gilscope $(BUILD)/gilscope
 	$(Q)/usr/bin/python3 bench/export_bench.py --gilscope $(BUILD)/gilscope
 	$(Q)/usr/bin/python3 bench/perf2trace_bench.py --gilscope $(BUILD)/gilscope
 	$(Q)/usr/bin/python3 bench/compare_tachyon.py --gilscope $(BUILD)/gilscope

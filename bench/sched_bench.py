@@ -4,8 +4,12 @@
       default) and prints its own elapsed seconds: untraced, and recorded by each gilscope and
       source given;
   (b) a thread-per-request server (python3 -m http.server: ThreadingHTTPServer) under
-      `ab -c 8 -n REQUESTS` while `gilscope record -p PID --no-gil-detect` is attached, against
-      the same server untraced: throughput ratio.
+      `ab -c 8 -n REQUESTS` while something is attached, against the same server untraced
+      (throughput ratio): gilscope with its GIL probes (inline, injected at attach), with
+      uprobes, with thread states only (-G: --no-gil-detect) from each scheduler source, and
+      `perf record -e sched:sched_switch -e sched:sched_wakeup -p PID` (the scheduler events
+      alone, perf's way), on each --server-python (Debian 3.11 and 3.14 by default); each attach
+      ends with a detach, the server goes on.
 Rounds are interleaved (untraced, then each traced variant, again and again) and each figure is
 the median over rounds of the ratio to the untraced run of the same round, so a drift of the
 shared machine's speed cancels out. --old GILSCOPE adds a gilscope built from another tree (its
@@ -84,16 +88,33 @@ def ab_rps(ab, port, n):
     return float(m.group(1))
 
 
+def http_variants(args):
+    v = [("gilscope inline", args.gilscope, []), ("gilscope uprobes", args.gilscope, ["--uprobes"]),
+         ("gilscope -G bpf", args.gilscope, ["--no-gil-detect", "--sched=bpf"]),
+         ("gilscope -G perf", args.gilscope, ["--no-gil-detect", "--sched=perf"])]
+    if args.old:
+        v.insert(0, ("old", args.old, []))
+    if shutil.which("perf"):
+        v.append(("perf record", None, []))
+    return v
+
+
 def attach(gs, extra, pid, rec):
-    g = subprocess.Popen([gs, "record", "--no-summary", "--no-gil-detect", "--sample-rate", "0", *extra, "-p",
-                          str(pid), "-o", rec], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if gs is None:  # perf's way: the scheduler events of the process, nothing else
+        g = subprocess.Popen([shutil.which("perf"), "record", "-q", "-e", "sched:sched_switch", "-e",
+                              "sched:sched_wakeup", "-p", str(pid), "-o", rec], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        time.sleep(1.0)  # perf says nothing once it is in place
+        return g
+    g = subprocess.Popen([gs, "record", "--no-summary", *extra, "-p", str(pid), "-o", rec],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     for line in g.stderr:  # "recording process PID; Ctrl-C to stop" once everything is in place
         if "recording process" in line:
             return g
-    sys.exit(f"{gs} did not attach: exit {g.wait()}")
+    sys.exit(f"{gs} {' '.join(extra)} did not attach: exit {g.wait()}")
 
 
-def http_bench(args, tmp):
+def http_bench(args, tmp, server_python):
     ab = shutil.which("ab")
     if not ab:
         print("(b) skipped: ab is not installed (apt-get install apache2-utils)")
@@ -101,7 +122,7 @@ def http_bench(args, tmp):
     with open(os.path.join(tmp, "page.html"), "w") as f:
         f.write("x" * 2048)
     port = free_port()
-    srv = subprocess.Popen([args.server_python, "-m", "http.server", str(port), "--bind", "127.0.0.1"], cwd=tmp,
+    srv = subprocess.Popen([server_python, "-m", "http.server", str(port), "--bind", "127.0.0.1"], cwd=tmp,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(100):
@@ -111,18 +132,25 @@ def http_bench(args, tmp):
             except OSError:
                 time.sleep(0.05)
         ab_rps(ab, port, 200)  # warm-up
-        ratios = {name: [] for name, _, _ in variants(args)}
+        ratios = {name: [] for name, _, _ in http_variants(args)}
         base = []
         for _ in range(args.repeat):
             u = ab_rps(ab, port, args.requests)
             base.append(u)
-            for name, gs, extra in variants(args):
+            for name, gs, extra in http_variants(args):
                 g = attach(gs, extra, srv.pid, os.path.join(tmp, "h.rec"))
                 r = ab_rps(ab, port, args.requests)
                 g.send_signal(signal.SIGINT)
-                g.communicate(timeout=120)
+                _, err = g.communicate(timeout=120)
+                if g.returncode != 0:
+                    sys.exit(f"{name} failed at detach ({g.returncode}): {(err or '').strip()[-300:]}")
                 ratios[name].append(r / u)
-        print(f"(b) http.server under ab -c 8 -n {args.requests}: untraced {statistics.median(base):.0f} req/s (median)")
+            if srv.poll() is not None:
+                sys.exit(f"the server died while attached to ({srv.returncode})")
+        ver = subprocess.run([server_python, "-c", "import sys; print(sys.version.split()[0])"], capture_output=True,
+                             text=True).stdout.strip()
+        print(f"(b) http.server on {server_python} ({ver}) under ab -c 8 -n {args.requests}: untraced "
+              f"{statistics.median(base):.0f} req/s (median); -G: thread states only")
         for name, r in ratios.items():
             print(f"    {name:10s} {statistics.median(r):.2f}x untraced throughput "
                   f"(rounds: {' '.join(f'{x:.2f}' for x in r)})")
@@ -136,7 +164,8 @@ def main():
     ap.add_argument("--gilscope", default=os.path.join(HERE, "..", "build", "gilscope"))
     ap.add_argument("--old", help="another gilscope to compare with (e.g. built from main in another worktree)")
     ap.add_argument("--python", default="/root/.pyenv/versions/3.11.7/bin/python3.11")
-    ap.add_argument("--server-python", default="/usr/bin/python3")
+    ap.add_argument("--server-python", action="append",
+                    help="the server's interpreter (repeatable; default Debian 3.11 and 3.14 when present)")
     ap.add_argument("--threads", type=int, default=3000)
     ap.add_argument("--wave", type=int, default=3000)
     ap.add_argument("--requests", type=int, default=3000)
@@ -149,7 +178,11 @@ def main():
         if args.only in (None, "threads"):
             threads_bench(args, tmp)
         if args.only in (None, "http"):
-            http_bench(args, tmp)
+            pythons = args.server_python or [p for p in ("/usr/bin/python3.11",
+                                                          "/opt/gilscope-pythons/3.14/usr/bin/python3.14")
+                                              if os.access(p, os.X_OK)]
+            for py in pythons:
+                http_bench(args, tmp, py)
 
 
 if __name__ == "__main__":

@@ -686,8 +686,14 @@ static void on_gil_event(struct gs_analysis *a, struct gs_process *p, struct gs_
 static void on_thread_record(struct gs_analysis *a, const struct gs_rec *r, const void *payload, size_t plen,
 			     uint64_t now)
 {
-	struct gs_thread *t = thread_get(a, r->pid, r->tid, now);
+	struct gs_thread *t = NULL;
 	struct gs_process *p;
+	/* a name is read from the sampler's copy of the thread: it may be written after the thread
+	 * exited, and then names the thread that was, not a new one */
+	if (r->type == GS_REC_PYNAME)
+		t = gs_analysis_thread(a, r->tid);
+	if (!t)
+		t = thread_get(a, r->pid, r->tid, now);
 	if (!t)
 		return;
 	if (r->pid && t->pid != r->pid) {

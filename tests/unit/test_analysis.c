@@ -433,6 +433,28 @@ static void test_tid_reuse(void **state)
 	gs_analysis_free(&a);
 }
 
+/* The sampler reads a thread's Python name from its copy of the thread: the name may be written
+ * after the thread exited, and names that thread, not a new one with the same tid. */
+static void test_name_after_exit(void **state)
+{
+	static const char name[] = "worker-1";
+	struct gs_analysis a;
+	struct gs_rec r = { .type = GS_REC_PYNAME, .pid = 100, .tid = 101, .time = T(15) };
+	(void)state;
+	python_process(&a);
+	feed(&a, GS_REC_FORK, 100, 101, T(0), 100, 100);
+	IN(101, 1);
+	ACQ(101, 2);
+	REL(101, 3);
+	feed(&a, GS_REC_EXIT, 100, 101, T(10), 0, 0);
+	gs_analysis_feed(&a, &r, name, sizeof(name));
+	gs_analysis_finish(&a, T(40));
+	assert_int_equal(a.nthreads, 2);
+	assert_true(gs_analysis_thread(&a, 101)->exited);
+	assert_string_equal(gs_analysis_thread(&a, 101)->pyname, "worker-1");
+	gs_analysis_free(&a);
+}
+
 static void test_subinterpreters_own_gils(void **state)
 {
 	/* Threads 101 and 102 run in two interpreters with their own GIL (events name the GIL by
@@ -713,6 +735,7 @@ int main(void)
 		cmocka_unit_test(test_holder_stacks_per_waiter),
 		cmocka_unit_test(test_wait_sites),
 		cmocka_unit_test(test_tid_reuse),
+		cmocka_unit_test(test_name_after_exit),
 		cmocka_unit_test(test_subinterpreters_own_gils),
 		cmocka_unit_test(test_many_waiters_blame),
 		cmocka_unit_test(test_exec_ends_holds),
