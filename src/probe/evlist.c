@@ -154,7 +154,8 @@ static int id_cmp(const void *x, const void *y)
 
 void gs_evlist_index(struct gs_evlist *el)
 {
-	qsort(el->ids, el->nids, sizeof(*el->ids), id_cmp);
+	if (el->nids) /* none when every event comes from elsewhere (the BPF scheduler source) */
+		qsort(el->ids, el->nids, sizeof(*el->ids), id_cmp);
 	el->indexed = 1;
 }
 
