@@ -203,6 +203,7 @@ struct many {
 	uint8_t *code;
 	uint8_t *seen; /* per event (writer << 32 | i, the GIL reference): how often it was read */
 	volatile int writers_done;
+	volatile uint64_t drains;      /* drains done: writers pace themselves on them */
 	uint64_t watermark, backwards; /* the settled_ns before the drain, then the last time given */
 };
 
@@ -215,7 +216,13 @@ static void *writer(void *arg)
 		uint64_t bx = w << 32 | i;
 		__asm__ volatile("call *%[fn]" : "+b"(bx) : [fn] "r"(m->code) : "memory", "cc");
 		if (i % 256 == 0)
-			sched_yield(); /* move, and let others on this CPU's ring and the reader run */
+			sched_yield();  /* move, and let others on this CPU's ring and the reader run */
+		if (i % 2048 == 2047) { /* and wait for the reader (however loaded the machine): the rings
+					  * wrap around without filling up */
+			uint64_t d = __atomic_load_n(&m->drains, __ATOMIC_ACQUIRE);
+			while (__atomic_load_n(&m->drains, __ATOMIC_ACQUIRE) < d + 2)
+				sched_yield();
+		}
 	}
 	__atomic_fetch_add(&m->writers_done, 1, __ATOMIC_RELEASE);
 	return NULL;
@@ -257,6 +264,7 @@ static void test_many_writers_each_event_once(void **state)
 	while (__atomic_load_n(&m.writers_done, __ATOMIC_ACQUIRE) < WRITERS) {
 		m.watermark = il.settled_ns;
 		read += gs_inline_drain(&il, 0, count_event, &m);
+		__atomic_fetch_add(&m.drains, 1, __ATOMIC_RELEASE);
 		sched_yield();
 	}
 	for (int i = 0; i < WRITERS; i++)
