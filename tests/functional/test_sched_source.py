@@ -1,4 +1,5 @@
-"""Where the scheduler events come from (record --sched): the BPF program, picked by default when
+"""Where the scheduler events come from (record --sched): the perf tracepoints by default, the BPF
+program with --sched=bpf, or with --sched=auto when
 the kernel allows it, and the perf tracepoints. The source is named in the recording and the
 report; the BPF source follows the command's threads and fork children by tgid and nothing else
 on the machine, sees every thread of a program that creates thousands at once, and counts what
@@ -37,9 +38,15 @@ def dump(rec):
     return rows
 
 
-@needs_bpf
-def test_bpf_is_the_default_and_named(tmp_path):
+def test_perf_is_the_default(tmp_path):
     run = record(tmp_path, [PY, target("cpu2.py")])
+    assert run.proc.returncode == 0, run.proc.stderr
+    assert run.report["sched_source"] == "perf tracepoints"
+
+
+@needs_bpf
+def test_bpf_is_chosen_by_auto_and_named(tmp_path):
+    run = record(tmp_path, [PY, target("cpu2.py")], args=["--sched=auto"])
     assert run.proc.returncode == 0, run.proc.stderr
     assert run.report["sched_source"] == "bpf"
     text = subprocess.run([GILSCOPE, "report", str(run.rec)], capture_output=True, text=True, check=True).stdout
@@ -78,7 +85,7 @@ def test_invalid_choice_is_a_usage_error():
 @needs_bpf
 def test_3000_threads_at_once_each_fork_and_exit_seen(tmp_path):
     n = 3000
-    run = record(tmp_path, [PY, target("many_threads.py"), str(n)], args=["--sample-rate", "0"])
+    run = record(tmp_path, [PY, target("many_threads.py"), str(n)], args=["--sched=bpf", "--sample-rate", "0"])
     assert run.proc.returncode == 0, run.proc.stderr
     assert run.proc.stdout == f"started {n}\n"
     assert run.report["lost_events"] == 0
@@ -93,7 +100,7 @@ def test_3000_threads_at_once_each_fork_and_exit_seen(tmp_path):
 
 @needs_bpf
 def test_fork_child_is_followed(tmp_path):
-    run = record(tmp_path, [PY, target("forker.py")])
+    run = record(tmp_path, [PY, target("forker.py")], args=["--sched=bpf"])
     assert run.proc.returncode == 0, run.proc.stderr
     pid = run.report["target_pid"]
     rows = dump(run.rec)
@@ -113,7 +120,7 @@ def test_unrelated_busy_process_is_not_recorded(tmp_path):
     busy = subprocess.Popen([PY, "-c", "while True: pass"])
     try:
         time.sleep(0.2)
-        run = record(tmp_path, [PY, target("cpu2.py")])
+        run = record(tmp_path, [PY, target("cpu2.py")], args=["--sched=bpf"])
     finally:
         busy.kill()
         busy.wait()
@@ -130,7 +137,8 @@ def test_attach_with_the_bpf_source(tmp_path):
     p = subprocess.Popen([PY, target("busy_forever.py"), "4"], stdout=subprocess.DEVNULL)
     try:
         time.sleep(0.5)
-        g = subprocess.run([GILSCOPE, "record", "--no-summary", "-p", str(p.pid), "--duration", "1", "-o", str(rec)],
+        g = subprocess.run([GILSCOPE, "record", "--no-summary", "--sched=bpf", "-p", str(p.pid), "--duration", "1",
+                            "-o", str(rec)],
                            capture_output=True, text=True, timeout=120)
     finally:
         p.kill()
@@ -156,7 +164,7 @@ def test_bpf_ring_drops_are_lost_events(tmp_path):
               "for t in ts: t.start()\n"
               "for t in ts: t.join()\n")
     rec = tmp_path / "lossy.rec"
-    gs = subprocess.Popen([GILSCOPE, "record", "--no-summary", "-o", str(rec), "--mmap-pages", "8", "--no-gil-detect",
+    gs = subprocess.Popen([GILSCOPE, "record", "--no-summary", "--sched=bpf", "-o", str(rec), "--mmap-pages", "8", "--no-gil-detect",
                            "--sample-rate", "0", "--", PY, "-c", napper],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           env=dict(os.environ, PYTHONPATH=TARGETS))
