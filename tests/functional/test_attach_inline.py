@@ -69,6 +69,7 @@ def attach(pid, tmp_path, seconds="1", args=()):
 
 
 def finish(p):
+    p.send_signal(signal.SIGUSR1)  # done: the program ends its run now
     out, _ = p.communicate(timeout=60)
     return out
 
@@ -78,7 +79,7 @@ def acquisitions(rep, pid):
 
 
 def test_attach_detach_cycles_during_a_gil_storm(tmp_path, python):
-    p, _ = start(python, "gil", 8)
+    p, _ = start(python, "gil", 60)
     try:
         before = fds(p.pid)
         for _ in range(3):
@@ -98,7 +99,7 @@ def test_attach_detach_cycles_during_a_gil_storm(tmp_path, python):
 
 
 def test_attach_while_threads_are_created(tmp_path, python):
-    p, _ = start(python, "spawn", 6)
+    p, _ = start(python, "spawn", 60)
     try:
         for _ in range(2):
             gs, rep = attach(p.pid, tmp_path)
@@ -116,7 +117,7 @@ def test_attach_while_threads_are_created(tmp_path, python):
 
 def test_attach_while_the_program_forks(tmp_path, python):
     """Children forked while attached inherit the probes; the detach removes them there too."""
-    p, long_lived = start(python, "fork", 6)
+    p, long_lived = start(python, "fork", 60)
     try:
         gs, rep = attach(p.pid, tmp_path, seconds="1.5")
         assert gs.returncode == 0, gs.stderr
