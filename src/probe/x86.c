@@ -263,6 +263,36 @@ static int64_t read_imm(const uint8_t *p, unsigned size)
 	return 0;
 }
 
+/* The legacy prefixes from p[*i]: *i at the first byte that is not one; 0 when none is left. */
+static int skip_prefixes(const uint8_t *p, size_t avail, unsigned *i, int *opsize16, int *addr32)
+{
+	for (; *i < avail; (*i)++) {
+		uint8_t op = p[*i];
+		if (op == 0x66)
+			*opsize16 = 1;
+		else if (op == 0x67)
+			*addr32 = 1;
+		else if (!(op == 0xf0 || op == 0xf2 || op == 0xf3 || op == 0x2e || op == 0x36 || op == 0x3e ||
+			   op == 0x26 || op == 0x64 || op == 0x65))
+			return 1;
+	}
+	return 0;
+}
+
+/* The base register of a memory operand (ModRM mod != 3, SIB when rm is 4), X86_REG_NONE when it
+ * has none (SIB base 5 with mod 0: disp32 only). */
+static int mem_base(const uint8_t *modrm, int rex, int rip_rel)
+{
+	unsigned rm = modrm[0] & 7, mod = modrm[0] >> 6;
+	if (rip_rel)
+		return X86_REG_RIP;
+	if (rm == 4) {
+		unsigned b = modrm[1] & 7;
+		return (mod == 0 && b == 5) ? X86_REG_NONE : (int)(b | ((rex & 1) ? 8u : 0u));
+	}
+	return (int)(rm | ((rex & 1) ? 8u : 0u));
+}
+
 unsigned x86_decode(const uint8_t *p, size_t avail, uint64_t addr, struct x86_insn *out)
 {
 	unsigned i = 0, op, flags, imm = 0, mlen = 0;
@@ -275,22 +305,9 @@ unsigned x86_decode(const uint8_t *p, size_t avail, uint64_t addr, struct x86_in
 	if (avail > 15)
 		avail = 15;
 	/* legacy prefixes, then an optional REX */
-	for (;;) {
-		if (i >= avail)
-			return 0;
-		op = p[i];
-		if (op == 0x66) {
-			opsize16 = 1;
-		} else if (op == 0x67) {
-			addr32 = 1;
-		} else if (op == 0xf0 || op == 0xf2 || op == 0xf3 || op == 0x2e || op == 0x36 || op == 0x3e ||
-			   op == 0x26 || op == 0x64 || op == 0x65) {
-			/* nothing */
-		} else {
-			break;
-		}
-		i++;
-	}
+	if (!skip_prefixes(p, avail, &i, &opsize16, &addr32))
+		return 0;
+	op = p[i];
 	if (op >= 0x40 && op <= 0x4f) {
 		rex = op;
 		i++;
@@ -374,18 +391,8 @@ unsigned x86_decode(const uint8_t *p, size_t avail, uint64_t addr, struct x86_in
 	out->reg = X86_REG_NONE;
 	if (rip_rel)
 		out->disp_off = (unsigned)(modrm - p) + 1;
-	if (modrm && (modrm[0] >> 6) != 3) {
-		unsigned rm = modrm[0] & 7, mod = modrm[0] >> 6;
-		if (rip_rel)
-			out->base_reg = X86_REG_RIP;
-		else if (rm == 4) {
-			unsigned b = modrm[1] & 7;
-			if (!(mod == 0 && b == 5))
-				out->base_reg = (int)(b | ((rex & 1) ? 8u : 0u));
-		} else {
-			out->base_reg = (int)(rm | ((rex & 1) ? 8u : 0u));
-		}
-	}
+	if (modrm && (modrm[0] >> 6) != 3)
+		out->base_reg = mem_base(modrm, rex, rip_rel);
 	if (rip_rel)
 		out->mem_addr = addr + out->len + (uint64_t)disp;
 
