@@ -155,8 +155,10 @@ def main():
         return 0
     bad = 0
     tests = sorted({c for m in chosen if m[4][0] != "make" for c in m[4]})
-    for control in (("control (no mutant): tests", None, "", "", tests),
-                    ("control (no mutant): make replay", None, "", "", ["make", "replay"])):
+    controls = [("control (no mutant): make replay", None, "", "", ["make", "replay"])]
+    if tests:  # (--only with make-caught mutants alone has none)
+        controls.insert(0, ("control (no mutant): tests", None, "", "", tests))
+    for control in controls:
         verdict, detail = run_mutant(os.path.abspath(args.gilscope_tree), control)
         if verdict == "CAUGHT":  # a timing-sensitive test on a loaded machine: once more
             verdict, detail = run_mutant(os.path.abspath(args.gilscope_tree), control)
