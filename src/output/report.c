@@ -34,6 +34,55 @@ static const char *term(char *buf, size_t len, const char *s)
 	return buf;
 }
 
+static int gils_used(const struct gs_analysis *a, uint32_t pid);
+
+/* Columns of the thread table's NAME: as wide as the longest name shown, 16 to 24. */
+enum {
+	NAME_MIN_COLS = 16,
+	NAME_MAX_COLS = 24,
+	NAME_TAIL_COLS = 8
+};
+
+/* Byte offset of code point `col` of s (UTF-8 as term() writes it; a stray byte counts as one),
+ * or strlen(s); with col = SIZE_MAX, *ncols gets the number of code points. */
+static size_t column_at(const char *s, size_t col, size_t *ncols)
+{
+	size_t i = 0, k, n = 0, len = strlen(s);
+	uint32_t cp;
+	for (; n < col && i < len; n++, i += k ? k : 1)
+		k = gs_utf8_next((const unsigned char *)s + i, len - i, &cp);
+	if (ncols)
+		*ncols = n;
+	return i;
+}
+
+/* A thread's NAME cell into buf: its name (and @N when its process used several GILs) as the
+ * terminal shows it, cut in the middle with an ellipsis past NAME_MAX_COLS columns (the end of
+ * "ThreadPoolExecutor-0_12" tells the threads apart), padded with spaces to `width` columns.
+ * *ncols (when not NULL) gets the columns of the name before padding. */
+static const char *name_cell(const struct gs_analysis *a, const struct gs_thread *t, size_t width, char *buf,
+			     size_t len, size_t *ncols)
+{
+	char nm[1024];
+	size_t n, l;
+
+	term(nm, sizeof(nm) - 16, gs_thread_name(a, t));
+	if (t->gil_index >= 0 && gils_used(a, t->pid) > 1)
+		snprintf(nm + strlen(nm), 16, "@%d", a->gils[t->gil_index].number);
+	column_at(nm, SIZE_MAX, &n);
+	if (n > NAME_MAX_COLS) {
+		size_t head = column_at(nm, NAME_MAX_COLS - 1 - NAME_TAIL_COLS, NULL);
+		snprintf(buf, len, "%.*s\u2026%s", (int)head, nm, nm + column_at(nm, n - NAME_TAIL_COLS, NULL));
+		n = NAME_MAX_COLS;
+	} else
+		snprintf(buf, len, "%s", nm);
+	if (ncols)
+		*ncols = n;
+	for (l = strlen(buf); n < width && l + 1 < len; n++, l++)
+		buf[l] = ' ', buf[l + 1] = 0;
+	return buf;
+}
+
 static const struct gs_gilstat empty_gil;
 
 /* Threads of Python processes, other than main threads, that took the GIL but have no Python
@@ -120,7 +169,7 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 	const struct gs_thread **v = sorted_threads(a);
 	uint64_t wall = a->end_ns > a->start_ns ? a->end_ns - a->start_ns : 0;
 	char d1[32], d2[32], d3[32], cmd[4 * sizeof(a->command)];
-	size_t hidden = 0, small = 0;
+	size_t hidden = 0, small = 0, width = NAME_MIN_COLS;
 
 	fmt_dur(d1, sizeof(d1), wall);
 	term(cmd, sizeof(cmd), a->command[0] ? a->command : "?");
@@ -163,6 +212,11 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 			fmt_dur(d3, sizeof(d3), g->drop_latency_max_ns);
 			if (!gs_process_tells_forced_drops(p))
 				fprintf(out, "  %" PRIu64 " acquisitions\n", g->acquisitions);
+			else if (!g->drop_latency_n)
+				fprintf(out,
+					"  %" PRIu64 " acquisitions, %" PRIu64
+					" forced drops (no switch-interval request)\n",
+					g->acquisitions, g->forced_drops);
 			else
 				fprintf(out,
 					"  %" PRIu64 " acquisitions, %" PRIu64
@@ -171,8 +225,14 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 					g->acquisitions, g->forced_drops, d2, d3);
 		}
 	}
-	fprintf(out, "\n%-3s%-8s %-16s %9s %6s %6s %6s %6s %6s %8s %7s %9s %10s %10s\n", "", "TID", "NAME", "LIFETIME",
-		"HELD%", "WAIT%", "NOGIL%", "SLEEP%", "RUNQ%", "ACQUIRE", "FORCED", "VOLUNTARY", "MAX-HOLD",
+	for (size_t i = 0; i < a->nthreads; i++) { /* the NAME column: as wide as the longest name shown */
+		char cell[1024];
+		size_t n;
+		if (shown(a, v[i]) && (name_cell(a, v[i], 0, cell, sizeof(cell), &n), n > width))
+			width = n;
+	}
+	fprintf(out, "\n%-3s%-8s %-*s %9s %6s %6s %6s %6s %6s %8s %7s %9s %10s %10s\n", "", "TID", (int)width, "NAME",
+		"LIFETIME", "HELD%", "WAIT%", "NOGIL%", "SLEEP%", "RUNQ%", "ACQUIRE", "FORCED", "VOLUNTARY", "MAX-HOLD",
 		"MAX-WAIT");
 	for (size_t i = 0; i < a->nthreads; i++) {
 		const struct gs_thread *t = v[i];
@@ -190,23 +250,10 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 		fmt_dur(d1, sizeof(d1), lt);
 		fmt_dur(d2, sizeof(d2), t->longest_hold_ns);
 		fmt_dur(d3, sizeof(d3), t->longest_wait_ns);
-		if (t->gil_index >= 0 && gils_used(a, t->pid) > 1) {
-			/* several GILs in this process: the name says which one the thread used */
-			char nm[32];
-			gs_esc_term_buf(nm, 13, gs_thread_name(a, t));
-			snprintf(nm + strlen(nm), sizeof(nm) - strlen(nm), "@%d", a->gils[t->gil_index].number);
-			fprintf(out,
-				"%-3s%-8u %-16s %9s %6.1f %6.1f %6.1f %6.1f %6.1f %8" PRIu64 " %7" PRIu64 " %9" PRIu64
-				" %10s %10s\n",
-				t->is_main ? "*" : "", t->tid, nm, d1, pct(t->held_ns, lt), pct(t->wait_ns, lt),
-				pct(t->run_nogil_ns, lt), pct(t->sleeping_ns, lt), pct(t->runnable_ns, lt),
-				t->acquisitions, t->forced_drops, t->releases - t->forced_drops, d2, d3);
-			continue;
-		}
 		fprintf(out,
-			"%-3s%-8u %-16s %9s %6.1f %6.1f %6.1f %6.1f %6.1f %8" PRIu64 " %7" PRIu64 " %9" PRIu64
+			"%-3s%-8u %s %9s %6.1f %6.1f %6.1f %6.1f %6.1f %8" PRIu64 " %7" PRIu64 " %9" PRIu64
 			" %10s %10s\n",
-			t->is_main ? "*" : "", t->tid, term(label, sizeof(label), gs_thread_name(a, t)), d1,
+			t->is_main ? "*" : "", t->tid, name_cell(a, t, width, label, sizeof(label), NULL), d1,
 			pct(t->held_ns, lt), pct(t->wait_ns, lt), pct(t->run_nogil_ns, lt), pct(t->sleeping_ns, lt),
 			pct(t->runnable_ns, lt), t->acquisitions, t->forced_drops, t->releases - t->forced_drops, d2,
 			d3);

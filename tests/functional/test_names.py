@@ -85,3 +85,30 @@ def test_two_cpu_bound_threads_are_not_a_convoy(tmp_path, python):
     run = convoy_run(tmp_path, python, "named_work.py")
     assert all(t["convoy"] is None for t in run.report["threads"]), run.report["threads"]
     assert "Convoys" not in gs("report", run.rec)
+
+
+def test_long_names_keep_the_table_aligned(tmp_path):
+    """Names past 24 columns are cut in the middle (their ends tell pool threads apart), and every
+    row's columns after NAME start where the header's do."""
+    script = tmp_path / "long.py"
+    script.write_text(
+        "import threading, time\n"
+        "def work():\n"
+        "    time.sleep(0.3)\n"
+        "    sum(range(200000))\n"
+        "ts = [threading.Thread(target=work, name=n) for n in\n"
+        "      ('a-really-long-thread-name-for-the-io-loop', 'ThreadPoolExecutor-0_12', 'wörker-βeta-long-name-xyz')]\n"
+        "[t.start() for t in ts]; [t.join() for t in ts]\n")
+    run = record(tmp_path, ["/usr/bin/python3.11", script])
+    assert run.proc.returncode == 0, run.proc.stderr
+    text = gs("report", run.rec).splitlines()
+    header = next(i for i, line in enumerate(text) if line.lstrip().startswith("TID"))
+    rows = text[header + 1:header + 1 + len(run.report["threads"])]
+    rows = [r for r in rows if r[:3].strip() in ("", "*") and r[3:11].strip().isdigit()]
+    assert len(rows) == 4, text
+    col = text[header].index("LIFETIME") + len("LIFETIME")
+    for r in rows:  # LIFETIME is right-aligned: its last character is in the header's last column
+        assert r[col - 1] != " " and r[col] == " ", (r, text[header])
+    shown = "\n".join(rows)
+    assert "a-really-long-t\u2026-io-loop " in shown and "ThreadPoolExecutor-0_12 " in shown, shown
+    assert "wörker-βeta-lon\u2026name-xyz " in shown, shown
