@@ -1,6 +1,8 @@
 /* escape.c - escaping for the terminal, HTML, SVG and JSON (the contract is in escape.h). */
 #include "base/escape.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum mode {
@@ -201,4 +203,43 @@ size_t gs_esc_term_buf(char *buf, size_t size, const char *s)
 	escape(&k, s, TERM);
 	buf[k.len] = '\0';
 	return k.len;
+}
+
+/* Byte offset of code point `col` of s (a stray byte counts as one), or strlen(s); *ncols (when
+ * not NULL) gets the code points counted on the way. */
+static size_t column_at(const char *s, size_t col, size_t *ncols)
+{
+	size_t i = 0, k, n = 0, len = strlen(s);
+	uint32_t cp;
+	for (; n < col && i < len; n++, i += k ? k : 1)
+		k = gs_utf8_next((const unsigned char *)s + i, len - i, &cp);
+	if (ncols)
+		*ncols = n;
+	return i;
+}
+
+size_t gs_esc_term_cell(char *buf, size_t size, const char *s, size_t width, size_t max, size_t *ncols)
+{
+	char *t = malloc(4 * (strlen(s) + 1) + 16);
+	size_t n, l;
+
+	if (!t) {
+		snprintf(buf, size, "?");
+		n = 1;
+	} else {
+		gs_esc_term_buf(t, 4 * (strlen(s) + 1) + 16, s);
+		column_at(t, SIZE_MAX, &n);
+		if (max >= 2 && n > max) { /* head, the ellipsis, the last third */
+			size_t tail = max / 3, head = column_at(t, max - 1 - tail, NULL);
+			snprintf(buf, size, "%.*s\u2026%s", (int)head, t, t + column_at(t, n - tail, NULL));
+			n = max;
+		} else
+			snprintf(buf, size, "%s", t);
+		free(t);
+	}
+	if (ncols)
+		*ncols = n;
+	for (l = strlen(buf); n < width && l + 1 < size; n++, l++)
+		buf[l] = ' ', buf[l + 1] = '\0';
+	return strlen(buf);
 }

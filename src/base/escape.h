@@ -37,4 +37,10 @@ void gs_esc_json_script(FILE *out, const char *s);
  * when buf was too small. */
 size_t gs_esc_term_buf(char *buf, size_t size, const char *s);
 
+/* The terminal form of s as a table cell into buf (size > 0): past max columns (code points;
+ * max >= 2) cut in the middle with an ellipsis, keeping the last third (the end of
+ * "ThreadPoolExecutor-0_12" tells pool threads apart); then padded with spaces to width
+ * columns. *ncols (when not NULL) gets the columns before padding. Returns strlen(buf). */
+size_t gs_esc_term_cell(char *buf, size_t size, const char *s, size_t width, size_t max, size_t *ncols);
+
 #endif

@@ -23,5 +23,6 @@ int gs_cmd_export(int argc, char **argv);     /* cmd/export.c */
 int gs_cmd_dump(int argc, char **argv);       /* cmd/dump.c */
 int gs_cmd_perf2trace(int argc, char **argv); /* cmd/perf2trace.c */
 int gs_cmd_offgil(int argc, char **argv);     /* cmd/offgil.c */
+int gs_cmd_diff(int argc, char **argv);       /* cmd/diff.c */
 
 #endif

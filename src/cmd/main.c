@@ -19,6 +19,7 @@ static const struct gs_command {
 	{ "record", gs_cmd_record, "run a command (or attach to a process) and record its GIL and threads" },
 	{ "report", gs_cmd_report, "the summary of a recording: each thread's time held, waited, ran, slept" },
 	{ "blame", gs_cmd_blame, "who held the GIL while each thread waited, and where" },
+	{ "diff", gs_cmd_diff, "what changed between two recordings of one program (for CI: --fail-if-worse)" },
 	{ "export", gs_cmd_export, "flame graphs, timelines (trace JSON, Perfetto) or the HTML page" },
 	{ "dump", gs_cmd_dump, "the raw records of a recording, one per line" },
 	{ "perf2trace", gs_cmd_perf2trace, "per4m's perf2trace: `perf script` text to a trace JSON timeline" },
@@ -33,6 +34,9 @@ static const char usage_head[] =
 	"  gilscope record -p PID [--duration SECONDS] [-o FILE] [options]\n"
 	"  gilscope report [--json] [--active] FILE    (--active: only threads that did work)\n"
 	"  gilscope blame FILE                        who held the GIL while each thread waited\n"
+	"  gilscope diff [--json] [--fail-if-worse PERCENT] A B\n"
+	"                 what changed from recording A to B (threads matched by name); exit 1 when B's\n"
+	"                 GIL wait or contention grew by more than PERCENT\n"
 	"  gilscope export --format {folded,svg} --what {hold,wait,cpu,offcpu,offgil,blocking} FILE [-o OUT]\n"
 	"                 report, blame and export take --keep-cpython-evals: keep the evaluation loop's\n"
 	"                 C frames (and -X perf trampolines) in native stacks (record --native)\n"

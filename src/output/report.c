@@ -39,47 +39,20 @@ static int gils_used(const struct gs_analysis *a, uint32_t pid);
 /* Columns of the thread table's NAME: as wide as the longest name shown, 16 to 24. */
 enum {
 	NAME_MIN_COLS = 16,
-	NAME_MAX_COLS = 24,
-	NAME_TAIL_COLS = 8
+	NAME_MAX_COLS = 24
 };
 
-/* Byte offset of code point `col` of s (UTF-8 as term() writes it; a stray byte counts as one),
- * or strlen(s); with col = SIZE_MAX, *ncols gets the number of code points. */
-static size_t column_at(const char *s, size_t col, size_t *ncols)
-{
-	size_t i = 0, k, n = 0, len = strlen(s);
-	uint32_t cp;
-	for (; n < col && i < len; n++, i += k ? k : 1)
-		k = gs_utf8_next((const unsigned char *)s + i, len - i, &cp);
-	if (ncols)
-		*ncols = n;
-	return i;
-}
-
 /* A thread's NAME cell into buf: its name (and @N when its process used several GILs) as the
- * terminal shows it, cut in the middle with an ellipsis past NAME_MAX_COLS columns (the end of
- * "ThreadPoolExecutor-0_12" tells the threads apart), padded with spaces to `width` columns.
+ * terminal shows it, cut in the middle past NAME_MAX_COLS columns, padded to width columns.
  * *ncols (when not NULL) gets the columns of the name before padding. */
 static const char *name_cell(const struct gs_analysis *a, const struct gs_thread *t, size_t width, char *buf,
 			     size_t len, size_t *ncols)
 {
-	char nm[1024];
-	size_t n, l;
-
-	term(nm, sizeof(nm) - 16, gs_thread_name(a, t));
+	char nm[GS_THREAD_PYNAME_MAX + 32];
+	snprintf(nm, sizeof(nm), "%s", gs_thread_name(a, t));
 	if (t->gil_index >= 0 && gils_used(a, t->pid) > 1)
-		snprintf(nm + strlen(nm), 16, "@%d", a->gils[t->gil_index].number);
-	column_at(nm, SIZE_MAX, &n);
-	if (n > NAME_MAX_COLS) {
-		size_t head = column_at(nm, NAME_MAX_COLS - 1 - NAME_TAIL_COLS, NULL);
-		snprintf(buf, len, "%.*s\u2026%s", (int)head, nm, nm + column_at(nm, n - NAME_TAIL_COLS, NULL));
-		n = NAME_MAX_COLS;
-	} else
-		snprintf(buf, len, "%s", nm);
-	if (ncols)
-		*ncols = n;
-	for (l = strlen(buf); n < width && l + 1 < len; n++, l++)
-		buf[l] = ' ', buf[l + 1] = 0;
+		snprintf(nm + strlen(nm), sizeof(nm) - strlen(nm), "@%d", a->gils[t->gil_index].number);
+	gs_esc_term_cell(buf, len, nm, width, NAME_MAX_COLS, ncols);
 	return buf;
 }
 

@@ -132,6 +132,32 @@ static void test_json_in_script(void **state)
 	assert_null(strchr(o, '<'));
 }
 
+/* Table cells: cut in the middle past max code points (not bytes), escapes counted as shown,
+ * padded to width; a small buffer is never overrun. */
+static void test_terminal_cell(void **state)
+{
+	char b[64];
+	size_t n;
+	(void)state;
+	assert_int_equal(gs_esc_term_cell(b, sizeof(b), "main", 6, 24, &n), 6);
+	assert_string_equal(b, "main  ");
+	assert_int_equal(n, 4);
+	gs_esc_term_cell(b, sizeof(b), "a-really-long-thread-name-for-the-io-loop", 0, 24, &n);
+	assert_string_equal(b, "a-really-long-t\xe2\x80\xa6-io-loop");
+	assert_int_equal(n, 24);
+	gs_esc_term_cell(b, sizeof(b),
+			 "w\xc3\xb6rker-\xce\xb2"
+			 "eta-long-name-xyz",
+			 26, 24, &n);
+	assert_string_equal(b, "w\xc3\xb6rker-\xce\xb2"
+			       "eta-lon\xe2\x80\xa6name-xyz  ");
+	gs_esc_term_cell(b, sizeof(b), "tab\there", 0, 24, &n); /* the escape is 2 columns */
+	assert_string_equal(b, "tab\\there");
+	assert_int_equal(n, 9);
+	gs_esc_term_cell(b, 8, "a-really-long-thread-name", 30, 24, &n);
+	assert_int_equal(strlen(b), 7);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -141,6 +167,7 @@ int main(void)
 		cmocka_unit_test(test_html_and_svg),
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_json_in_script),
+		cmocka_unit_test(test_terminal_cell),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
