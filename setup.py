@@ -74,4 +74,5 @@ if bdist_wheel is not None:
 
     cmdclass["bdist_wheel"] = PlatformWheel
 
-setup(cmdclass=cmdclass)
+if __name__ == "__main__":  # (setuptools runs this file as __main__; tests import it)
+    setup(cmdclass=cmdclass)

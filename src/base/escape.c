@@ -243,3 +243,18 @@ size_t gs_esc_term_cell(char *buf, size_t size, const char *s, size_t width, siz
 		buf[l] = ' ', buf[l + 1] = '\0';
 	return strlen(buf);
 }
+
+size_t gs_utf8_prefix(const char *s, size_t max)
+{
+	size_t i = 0, k, len = strnlen(s, max + 4);
+	uint32_t cp;
+	while (i < len && i < max) {
+		k = gs_utf8_next((const unsigned char *)s + i, len - i, &cp);
+		if (!k)
+			k = 1; /* a stray byte: one byte, as it is */
+		if (i + k > max)
+			break;
+		i += k;
+	}
+	return i;
+}

@@ -26,6 +26,10 @@
  * *cp, or 0 when s does not start one (n == 0 included). */
 size_t gs_utf8_next(const unsigned char *s, size_t n, uint32_t *cp);
 
+/* The length in bytes of the longest prefix of s of at most max bytes that does not cut a
+ * well-formed UTF-8 sequence in two (for "%.*s" of a name into a fixed field). */
+size_t gs_utf8_prefix(const char *s, size_t max);
+
 void gs_esc_term(FILE *out, const char *s);
 void gs_esc_html(FILE *out, const char *s);
 void gs_esc_svg(FILE *out, const char *s);

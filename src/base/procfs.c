@@ -248,11 +248,13 @@ int gs_proc_exe(pid_t pid, char *buf, size_t len)
 	return 0;
 }
 
-/* Opens name and keeps it if it is m's file: the fd, -ESTALE (another file), or -errno. */
+/* Opens name and keeps it if it is m's file: the fd, -ESTALE (another file), or -errno. The
+ * target may have put a FIFO or a device at that name: opened without blocking, and only a
+ * regular file is kept (O_NONBLOCK changes nothing for one). */
 static int open_if_same(const char *name, const struct gs_map *m)
 {
 	struct stat st;
-	int fd = open(name, O_RDONLY | O_CLOEXEC);
+	int fd = open(name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_ino != m->inode || major(st.st_dev) != m->dev_major ||
@@ -265,7 +267,7 @@ static int open_if_same(const char *name, const struct gs_map *m)
 
 int gs_proc_open_mapped(pid_t pid, const struct gs_map *m, char *path, size_t pathlen)
 {
-	int fd, stale = 0;
+	int fd, stale = 0, denied = 0;
 
 	if (!m->path[0] || !m->inode)
 		return -EINVAL;
@@ -284,13 +286,15 @@ int gs_proc_open_mapped(pid_t pid, const struct gs_map *m, char *path, size_t pa
 		if ((fd = open_if_same(path, m)) >= 0)
 			return fd;
 		stale |= fd == -ESTALE;
+		denied |= fd == -EACCES || fd == -EPERM;
 	}
 	snprintf(path, pathlen, "%s", m->path);
 	if ((fd = open_if_same(path, m)) >= 0)
 		return fd;
 	stale |= fd == -ESTALE;
+	denied |= fd == -EACCES || fd == -EPERM;
 	path[0] = '\0';
-	return stale ? -ESTALE : -ENOENT;
+	return stale ? -ESTALE : denied ? -EACCES : -ENOENT;
 }
 
 const char *gs_proc_mapped_strerror(int err, const struct gs_map *m)
@@ -299,6 +303,8 @@ const char *gs_proc_mapped_strerror(int err, const struct gs_map *m)
 		return m->deleted ? "deleted after start" : "replaced since it started";
 	if (err == -EINVAL)
 		return "not a file";
+	if (err == -EACCES)
+		return "not readable by gilscope (permission denied)";
 	return "not visible from here";
 }
 

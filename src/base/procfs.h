@@ -28,11 +28,13 @@ int gs_maps_parse_line(const char *line, struct gs_map *m);
  * into path the name it was opened by, which keeps naming that file for tools that take a path
  * (libelf, libdwfl, uprobe_events; a map_files name as long as the mapping exists). Errors:
  * -ESTALE (only other files there: replaced since it was mapped, or deleted: m->deleted),
- * -ENOENT (nothing reachable by any of those names), -EINVAL (an anonymous mapping). */
+ * -EACCES (a name gilscope may not open), -ENOENT (nothing reachable by any of those names),
+ * -EINVAL (an anonymous mapping). A FIFO or device the target put at a name is skipped, never
+ * waited on (opened with O_NONBLOCK). */
 int gs_proc_open_mapped(pid_t pid, const struct gs_map *m, char *path, size_t pathlen);
 
 /* gs_proc_open_mapped's error as the reason in a sentence ("deleted after start", "replaced
- * since it started", "not visible from here"). */
+ * since it started", "not readable by gilscope (permission denied)", "not visible from here"). */
 const char *gs_proc_mapped_strerror(int err, const struct gs_map *m);
 
 /* The ids of a task in each PID namespace, from the "NSpid:" line of its /proc status text:

@@ -12,6 +12,7 @@
 #include "record/sink.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,6 +173,7 @@ static const struct option record_opts[] = {
 	{ "native", no_argument, NULL, 'n' },
 	{ "native-stack-size", required_argument, NULL, 'k' },
 	{ "sched", required_argument, NULL, 'Z' },
+	{ "sync-fd", required_argument, NULL, 'Y' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -233,6 +235,15 @@ int gs_cmd_record(int argc, char **argv)
 			break;
 		case 'N':
 			o.no_summary = 1;
+			break;
+		case 'Y':
+			if (gs_parse_u64(optarg, &v) < 0 || v < 1 || v > 1000000 || fcntl((int)v, F_GETFD) < 0) {
+				gs_usage_error("--sync-fd '%s' is not an open file descriptor (1 or more) of gilscope",
+					       optarg);
+				return 2;
+			}
+			o.rec.sync_fd = (int)v;
+			fcntl(o.rec.sync_fd, F_SETFD, FD_CLOEXEC); /* gilscope's, not the command's */
 			break;
 		case 'W':
 			o.rec.gil_watchpoint = 1;

@@ -3,6 +3,7 @@
  * tests/functional/proto/perfetto_subset.proto, and the tests decode the output with protoc). */
 #define _GNU_SOURCE
 #include "output/perfetto.h"
+#include "base/escape.h"
 #include "analysis/analysis.h"
 #include "output/states.h"
 #include "base/util.h"
@@ -187,7 +188,8 @@ static void describe_thread(struct pf *f, const struct gs_thread *t, int force)
 	if (known(f, thread_uuid(t->pid, t->tid)) && !force)
 		return;
 	describe_process(f, t->pid);
-	snprintf(name, sizeof(name), "%s%.40s", t->is_main ? "* " : "", gs_thread_name(f->a, t));
+	snprintf(name, sizeof(name), "%s%.*s", t->is_main ? "* " : "", (int)gs_utf8_prefix(gs_thread_name(f->a, t), 40),
+		 gs_thread_name(f->a, t));
 	pb_uint(&thd, THD_PID, t->pid);
 	pb_uint(&thd, THD_TID, t->tid);
 	pb_str(&thd, THD_NAME, name);

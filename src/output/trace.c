@@ -440,7 +440,8 @@ static void trace_tail(struct trace *tr, json_t *extra, size_t *merged, size_t *
 	for (size_t i = 0; i < a->nthreads; i++) {
 		const struct gs_thread *t = &a->threads[i];
 		char name[64];
-		snprintf(name, sizeof(name), "%s%.40s %u", t->is_main ? "* " : "", gs_thread_name(a, t), t->tid);
+		snprintf(name, sizeof(name), "%s%.*s %u", t->is_main ? "* " : "",
+			 (int)gs_utf8_prefix(gs_thread_name(a, t), 40), gs_thread_name(a, t), t->tid);
 		begin_event(tr);
 		oflush();
 		fprintf(out,

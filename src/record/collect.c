@@ -51,8 +51,10 @@ static void add_rec(struct gs_session *S, int q, const struct gs_rec *r, const c
 		S->lost += r->arg64;
 	else if (r->type == GS_REC_FORK)
 		gs_tidmap_on_fork(S->tidmap, r->pid, r->tid, r->time);
-	else if (r->type == GS_REC_EXIT)
+	else if (r->type == GS_REC_EXIT) {
 		gs_tidmap_on_exit(S->tidmap, r->tid, r->time);
+		gs_stacks_thread_exited(S->stacks, r->tid);
+	}
 	if (r->type == GS_REC_COMM && r->arg == 1 && S->have_python && r->pid == (uint32_t)S->probes.py.pid)
 		exec_noted(S, r->pid);
 	gs_merge_add(S->merge, q, r, name, name ? strnlen(name, 15) + 1 : 0);
@@ -174,6 +176,8 @@ void gs_session_drain(struct gs_session *S, int final)
 	}
 	gs_merge_flush(S->merge, wm, final, to_sinks, S);
 	gs_session_flush(S);
+	if (final || wm > S->written_to)
+		S->written_to = final ? UINT64_MAX : wm;
 }
 
 void gs_session_flush(struct gs_session *S)

@@ -4,13 +4,16 @@
  * command; the third stops the recording and leaves the command running; with -p the first
  * stops it), the stack sampler's timer, the attached process's pidfd, --import's ready pipe, a
  * BPF scheduler source's ring buffer and every ring (woken by watermark). Rings are drained at
- * least every 50 ms, at most every 10 ms when only the sampler's timer woke the loop.
+ * least every 50 ms, at most every 10 ms when only the sampler's timer woke the loop. SIGUSR1
+ * asks for a barrier: the rings are drained every 10 ms until everything before the signal is
+ * in the sinks, then its time is written to --sync-fd (the pytest plugin's per-test slices).
  */
 #define _GNU_SOURCE
 #include "base/util.h"
 #include "record/session.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,23 +32,46 @@ int gs_session_signalfd(sigset_t *old)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGCHLD);
 	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &set, old);
 	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
 /* A terminal's Ctrl-C, sent by the kernel, already reached the command: not passed on twice. */
-int gs_session_forward_signals(int sfd, pid_t child)
+int gs_session_take_signals(int sfd, pid_t child, uint64_t *barrier)
 {
 	struct signalfd_siginfo si;
 	int n = 0;
 	while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGCHLD)
 			continue;
+		if (si.ssi_signo == SIGUSR1) {
+			if (barrier && !*barrier)
+				*barrier = gs_now_ns();
+			continue;
+		}
 		if (child > 0 && si.ssi_code != SI_KERNEL)
 			kill(child, (int)si.ssi_signo);
 		n++;
 	}
 	return n;
+}
+
+int gs_session_forward_signals(int sfd, pid_t child) { return gs_session_take_signals(sfd, child, NULL); }
+
+/* A barrier asked at time *barrier (SIGUSR1) is met once every event before it is in the sinks:
+ * then its time, in decimal and a newline, goes to --sync-fd. */
+static void barrier_met(struct gs_session *S, uint64_t *barrier)
+{
+	char line[32];
+	int n;
+	if (!*barrier || S->written_to < *barrier)
+		return;
+	n = snprintf(line, sizeof(line), "%" PRIu64 "\n", *barrier);
+	if (S->o->sync_fd > 0 && write(S->o->sync_fd, line, (size_t)n) != n)
+		gs_warn("--sync-fd %d: cannot write the barrier's time (%s); barriers are no longer reported",
+			S->o->sync_fd, strerror(errno));
+	*barrier = 0;
 }
 
 static int sample_timer(unsigned hz)
@@ -90,7 +116,7 @@ void gs_session_loop(struct gs_session *S, int sfd, int pidfd, pid_t child)
 	const struct gs_record_opts *o = S->o;
 	struct pollfd *pfd = gs_calloc((size_t)S->ncpu + 5, sizeof(*pfd));
 	uint64_t deadline = o->duration > 0 ? gs_now_ns() + (uint64_t)(o->duration * 1e9) : 0;
-	uint64_t last_drain = 0;
+	uint64_t last_drain = 0, barrier = 0;
 	int stop = 0, interrupts = 0, tfd = S->stacks ? sample_timer(o->sample_hz) : -1;
 
 	while (!stop) {
@@ -119,7 +145,7 @@ void gs_session_loop(struct gs_session *S, int sfd, int pidfd, pid_t child)
 		n = gs_evlist_pollfds(S->ev, pfd, n);
 		for (int i = 0; i < n; i++)
 			pfd[i].revents = 0;
-		poll(pfd, (nfds_t)n, 50);
+		poll(pfd, (nfds_t)n, barrier ? 10 : 50);
 		if (ri >= 0 && (pfd[ri].revents & (POLLIN | POLLHUP)))
 			imports_done(S);
 		ticked = ti >= 0 && (pfd[ti].revents & POLLIN);
@@ -128,12 +154,13 @@ void gs_session_loop(struct gs_session *S, int sfd, int pidfd, pid_t child)
 			if (read(tfd, &ticks, sizeof(ticks)) == sizeof(ticks))
 				gs_stacks_sample(S->stacks);
 		}
-		if (!ticked || gs_now_ns() - last_drain > 10000000ull) {
+		if (!ticked || barrier || gs_now_ns() - last_drain > 10000000ull) {
 			gs_session_drain(S, 0);
 			last_drain = gs_now_ns();
+			barrier_met(S, &barrier);
 		}
 		if (pfd[0].revents & POLLIN) {
-			int k = gs_session_forward_signals(sfd, child);
+			int k = gs_session_take_signals(sfd, child, &barrier);
 			if (k && child <= 0) {
 				stop = 1; /* attach: stop recording, leave the process alone */
 			} else if (k && (interrupts += k) >= 3) {

@@ -38,7 +38,8 @@ static void define_dropreq_uprobes(struct gs_pyprobes *p)
 	int err = 0;
 	for (int i = 0; i < img->dropreq.nsites && !err; i++) {
 		const struct gs_dropreq_site *d = &img->dropreq.sites[i];
-		err = gs_uprobe_add(p->tracefs, p->group, d->value ? "gil_dropreq" : "gil_dropreset", img->path,
+		/* img->file: the target's own file (procfs.h), as the GIL uprobes use */
+		err = gs_uprobe_add(p->tracefs, p->group, d->value ? "gil_dropreq" : "gil_dropreset", img->file,
 				    d->offset);
 	}
 	if (img->dropreq.nset && !err) {

@@ -23,6 +23,7 @@ struct gs_record_opts {
 	const char *command_text; /* how to show the command (when gilscope built it) */
 	struct gs_sink **sinks;   /* where the events go, in time order (record/sink.h) */
 	int nsinks;
+	int sync_fd; /* --sync-fd: a barrier's time (SIGUSR1) is written here once met; 0: none */
 };
 
 /* What a recording left for the command layer to summarise. */

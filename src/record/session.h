@@ -47,6 +47,7 @@ struct gs_session {
 	uint64_t lost, throttled, corrupt;
 	int exec_noted;           /* the instrumented CPython's exec() was said */
 	struct gs_tidmap *tidmap; /* inline probes' namespace thread ids to host ones */
+	uint64_t written_to;      /* every event before this time is in the sinks (the last drain's watermark) */
 };
 
 /* collect.c: drains every ring into the merge, then hands the records older than the
@@ -63,8 +64,11 @@ void gs_session_set_up_python(struct gs_session *S, pid_t pid, int may_inline);
 
 /* loop.c */
 int gs_session_signalfd(sigset_t *old);
-/* Passes the signals gilscope received on to child (if > 0); returns how many, SIGCHLD aside. */
-int gs_session_forward_signals(int sfd, pid_t child);
+/* Passes the signals gilscope received on to child (if > 0); returns how many, SIGCHLD and
+ * SIGUSR1 aside. SIGUSR1 asks for a barrier (README: record --sync-fd): its time goes to
+ * *barrier when barrier is not NULL (the first one pending is kept), else it is dropped. */
+int gs_session_take_signals(int sfd, pid_t child, uint64_t *barrier);
+int gs_session_forward_signals(int sfd, pid_t child); /* take_signals without barriers */
 /* Records until the command exits (child > 0), the attached process ends (pidfd), the
  * duration passes, or the user stops it. */
 void gs_session_loop(struct gs_session *S, int sfd, int pidfd, pid_t child);

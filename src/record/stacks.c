@@ -274,6 +274,12 @@ struct gs_stacks *gs_stacks_start(const struct gs_python *py, const struct gs_st
 	return s;
 }
 
+void gs_stacks_thread_exited(struct gs_stacks *s, uint32_t tid)
+{
+	if (s)
+		gs_tnames_forget(s->names, tid);
+}
+
 void gs_stacks_finish(struct gs_stacks *s)
 {
 	char buf[512];

@@ -33,6 +33,8 @@ struct gs_stacks *gs_stacks_start(const struct gs_python *py, const struct gs_st
 				  const struct gs_emit *emit);
 void gs_stacks_sample(struct gs_stacks *s);
 /* Emits stacks.samples, stacks.errors, stacks.rate_hz and, with --native, the native counts. */
+/* Thread tid exited (its EXIT record): what is kept per thread starts afresh for its id. */
+void gs_stacks_thread_exited(struct gs_stacks *s, uint32_t tid);
 void gs_stacks_finish(struct gs_stacks *s);
 void gs_stacks_free(struct gs_stacks *s);
 

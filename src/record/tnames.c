@@ -151,6 +151,19 @@ void gs_tnames_tick(struct gs_tnames *tn, gs_mem_reader read, void *ctx, uint64_
 	}
 }
 
+void gs_tnames_forget(struct gs_tnames *tn, uint32_t tid)
+{
+	size_t j;
+	if (!tn || !tid)
+		return;
+	for (j = hash(tid, tn->cap); tn->v[j].tid; j = (j + 1) & (tn->cap - 1))
+		if (tn->v[j].tid == tid) { /* the slot stays (open addressing), its name and time go */
+			tn->v[j].name[0] = '\0';
+			tn->v[j].next_ns = 0;
+			return;
+		}
+}
+
 void gs_tnames_finish(struct gs_tnames *tn)
 {
 	if (!tn)

@@ -32,6 +32,9 @@ void gs_tnames_sample(struct gs_tnames *tn, struct gs_pystacks *ps, gs_mem_reade
 		      const struct gs_pyframe *f, int n, uint64_t now);
 /* Once per round of samples: the switch interval, when due. */
 void gs_tnames_tick(struct gs_tnames *tn, gs_mem_reader read, void *ctx, uint64_t now);
+/* Thread tid exited: a thread that gets its id later is named afresh (its name is emitted even
+ * when it equals the one before). */
+void gs_tnames_forget(struct gs_tnames *tn, uint32_t tid);
 void gs_tnames_finish(struct gs_tnames *tn);
 void gs_tnames_free(struct gs_tnames *tn);
 

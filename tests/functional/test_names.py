@@ -1,6 +1,7 @@
 """Python thread names (threading.Thread.name read from the target's memory) in every output, and
 the convoy diagnosis (report, blame, report --json)."""
 import json
+import os
 import subprocess
 
 import pytest
@@ -112,3 +113,18 @@ def test_long_names_keep_the_table_aligned(tmp_path):
     shown = "\n".join(rows)
     assert "a-really-long-t\u2026-io-loop " in shown and "ThreadPoolExecutor-0_12 " in shown, shown
     assert "wörker-βeta-lon\u2026name-xyz " in shown, shown
+
+
+def test_a_reused_thread_id_is_named_again(tmp_path):
+    """A thread that gets the id of a thread gone before, with the same name, is named too."""
+    if os.geteuid() != 0:
+        pytest.skip("setting ns_last_pid needs root")
+    run = record(tmp_path, ["/usr/bin/python3.11", target("tid_reuse.py")])
+    assert run.proc.returncode == 0, run.proc.stderr
+    first, second = map(int, run.proc.stdout.split())
+    if first != second:
+        pytest.skip(f"the machine's other tasks took thread id {first} every time: not reused")
+    workers = [t for t in run.report["threads"] if t["tid"] == first]
+    assert len(workers) == 2, run.report["threads"]  # two threads, one id (told apart by start)
+    assert [t["name"] for t in workers] == ["worker", "worker"], workers
+    assert all(t["python_name"] == "worker" for t in workers), workers

@@ -158,6 +158,17 @@ static void test_terminal_cell(void **state)
 	assert_int_equal(strlen(b), 7);
 }
 
+/* A prefix never ends inside a character: "aé" cut at 2 bytes is "a". */
+static void test_utf8_prefix(void **state)
+{
+	(void)state;
+	assert_int_equal(gs_utf8_prefix("a\xc3\xa9", 2), 1);
+	assert_int_equal(gs_utf8_prefix("a\xc3\xa9", 3), 3);
+	assert_int_equal(gs_utf8_prefix("abc", 40), 3);
+	assert_int_equal(gs_utf8_prefix("\xe2\x80\xa6x", 2), 0);
+	assert_int_equal(gs_utf8_prefix("\xff\xfe", 1), 1); /* stray bytes count one each */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -168,6 +179,7 @@ int main(void)
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_json_in_script),
 		cmocka_unit_test(test_terminal_cell),
+		cmocka_unit_test(test_utf8_prefix),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
