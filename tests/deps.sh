@@ -8,7 +8,7 @@ pkgs="$pkgs python3.11 python3.11-dbg"
 # the HTML report is checked in a headless browser
 pkgs="$pkgs chromium protobuf-compiler python3-ipython python3-setuptools python3-pip"
 # the Python package (test_package.py: a wheel built offline, installed into a venv)
-pkgs="$pkgs python3-wheel python3-venv"
+pkgs="$pkgs python3-wheel python3-venv python3-pytest-xdist"
 # the fuzz targets (make fuzz): clang and its libFuzzer/sanitizer runtimes
 pkgs="$pkgs clang libclang-rt-14-dev"
 # the BPF scheduler source: clang (above) compiles it, bpftool makes its skeleton, libbpf loads it

@@ -39,10 +39,36 @@ def pytest_configure(config):
         return
     if config.getoption("gilscope_max_wait") is not None and not 0 <= config.getoption("gilscope_max_wait") <= 1:
         raise pytest.UsageError("--gilscope-max-wait takes a fraction of a test's duration, from 0 to 1")
+    # the lines are gathered from the tests' reports: under pytest-xdist they come from the workers
+    config.pluginmanager.register(_Lines(), "gilscope-lines")
     if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
         return  # the pytest-xdist controller runs no test: each worker records itself
-    rec = _SessionRecording(config.getoption("gilscope_output"))
+    output = config.getoption("gilscope_output")
+    if output and hasattr(config, "workerinput"):  # one file per worker
+        root, ext = os.path.splitext(output)
+        output = f"{root}-{config.workerinput['workerid']}{ext}"
+    rec = _SessionRecording(output)
     config.pluginmanager.register(rec, "gilscope-session")
+
+
+class _Lines:
+    """The per-test lines (each test report's "gilscope" section), printed at the end."""
+
+    def __init__(self):
+        self.lines = []
+        self.recordings = []
+
+    def pytest_runtest_logreport(self, report):
+        for name, text in getattr(report, "sections", ()):
+            if name == "gilscope":
+                self.lines.append(text)
+
+    def pytest_terminal_summary(self, terminalreporter):
+        if not self.lines:
+            return
+        terminalreporter.section("gilscope: the GIL per test")
+        for line in self.lines:
+            terminalreporter.write_line(line)
 
 
 class _SessionRecording:
@@ -54,7 +80,6 @@ class _SessionRecording:
             self.dir = tempfile.mkdtemp(prefix="gilscope-pytest-")
             output = os.path.join(self.dir, "session.rec")
         self.path = os.path.abspath(output)
-        self.lines = []
         self.proc = None
         self.sync = None
 
@@ -133,7 +158,7 @@ class _SessionRecording:
         try:
             doc = self._slice(t0, t1)
         except GilscopeError as e:
-            self.lines.append(f"{item.nodeid}: {e}")
+            rep.sections.append(("gilscope", f"{item.nodeid}: {e}"))
             return
         dur = max(t1 - t0, 1)
         threads = [t for t in doc["threads"] if t["held_ns"] or t["wait_ns"]]
@@ -144,7 +169,6 @@ class _SessionRecording:
                 f"by {len(threads)} thread(s)")
         if worst and worst["wait_ns"] >= 100_000:
             line += f"; longest wait: {worst['name']} {worst['wait_ns'] / 1e6:.1f} ms ({worst['wait_ns'] / dur:.0%})"
-        self.lines.append(line)
         rep.sections.append(("gilscope", line))
         if rep.passed:
             msg = _over_budget(item, doc, dur)
@@ -153,13 +177,8 @@ class _SessionRecording:
                 rep.longrepr = msg
 
     def pytest_terminal_summary(self, terminalreporter):
-        if not self.lines:
-            return
-        terminalreporter.section("gilscope: the GIL per test")
-        for line in self.lines:
-            terminalreporter.write_line(line)
         if self.keep:
-            terminalreporter.write_line(f"recording: {self.path} (gilscope report, blame, export)")
+            terminalreporter.write_line(f"gilscope recording: {self.path} (gilscope report, blame, export)")
 
 
 def _budgets(item):

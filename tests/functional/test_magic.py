@@ -13,7 +13,7 @@ SCRIPT = r'''
 import os, sys
 from IPython.core.interactiveshell import InteractiveShell
 ip = InteractiveShell.instance()
-ip.run_line_magic("load_ext", "gilscope_ipython")
+ip.run_line_magic("load_ext", sys.argv[2])
 ip.run_cell_magic("giltracer", "--html " + sys.argv[1], """
 import threading
 def cell_worker(n):
@@ -28,13 +28,14 @@ print("cell ran")
 '''
 
 
-def test_giltracer_cell_magic(tmp_path):
+@pytest.mark.parametrize("ext", ["gilscope", "gilscope_ipython"])
+def test_giltracer_cell_magic(tmp_path, ext):
     check = subprocess.run(["/usr/bin/python3", "-c", "import IPython"], capture_output=True)
     if check.returncode != 0:
         pytest.skip("IPython is not installed (apt-get install python3-ipython)")
     html = tmp_path / "cell.html"
     env = dict(os.environ, GILSCOPE=os.path.abspath(GILSCOPE), PYTHONPATH=os.path.join(ROOT, "python"))
-    proc = subprocess.run(["/usr/bin/python3", "-c", SCRIPT, str(html)], capture_output=True, text=True, env=env,
+    proc = subprocess.run(["/usr/bin/python3", "-c", SCRIPT, str(html), ext], capture_output=True, text=True, env=env,
                           cwd=tmp_path, timeout=120)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout

@@ -106,13 +106,15 @@ def test_api_records_its_own_threads(venv, tmp_path):
 TESTS = textwrap.dedent('''
     import threading, time
 
-    def spin(n):
+    def spin(n, go):
+        go.wait()  # both spin at once: each waits for the GIL about half the time
         x = 0
         for i in range(n):
             x += i
 
     def test_contended():
-        ts = [threading.Thread(target=spin, args=(1_500_000,), name=f"spinner-{i}") for i in range(2)]
+        go = threading.Barrier(2)
+        ts = [threading.Thread(target=spin, args=(1_500_000, go), name=f"spinner-{i}") for i in range(2)]
         for t in ts: t.start()
         for t in ts: t.join()
 
@@ -129,7 +131,7 @@ def test_pytest_plugin_lines_and_budget(venv, tmp_path):
                        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-2000:]
     assert "gilscope: the GIL per test" in p.stdout
-    lines = [l for l in p.stdout.splitlines() if l.startswith("test_gil.py::")]
+    lines = [l for l in p.stdout.split("gilscope: the GIL per test")[1].splitlines() if l.startswith("test_gil.py::")]
     assert [l.split(":")[2] for l in lines] == ["test_contended", "test_quiet"], lines
     contended = next(l for l in p.stdout.splitlines() if l.startswith("test_gil.py::test_contended:"))
     assert "GIL held" in contended and "longest wait: spinner-" in contended, contended
@@ -154,3 +156,21 @@ def test_a_build_without_a_debian_package_names_it(monkeypatch):
         sys.path.pop(0)
     monkeypatch.setattr(setup, "NEEDS", setup.NEEDS + [("/usr/include/no-such-header.h", "libnothing-dev")])
     assert setup.missing_packages() == ["libnothing-dev"]
+
+
+def test_pytest_plugin_under_xdist_each_worker_records_itself(venv, tmp_path):
+    py = str(venv["bin"] / "python")
+    if subprocess.run([py, "-c", "import xdist"], capture_output=True).returncode != 0:
+        pytest.skip("pytest-xdist is not installed (apt-get install python3-pytest-xdist)")
+    (tmp_path / "test_gil.py").write_text(TESTS)
+    p = subprocess.run([py, "-m", "pytest", "-p", "no:cacheprovider", "-n", "2", "--gilscope", "--gilscope-max-wait",
+                        "0.25", "--gilscope-output", str(tmp_path / "s.rec"), "test_gil.py"], capture_output=True,
+                       text=True, cwd=tmp_path, env=env_without_gilscope(), timeout=300)
+    assert p.returncode == 1 and "1 failed, 1 passed" in p.stdout, p.stdout[-3000:] + p.stderr[-2000:]
+    assert "GIL budget exceeded: thread 'spinner-" in p.stdout
+    summary = p.stdout.split("gilscope: the GIL per test")[1]
+    lines = sorted(l.split(":")[2] for l in summary.splitlines() if l.startswith("test_gil.py::"))
+    assert lines == ["test_contended", "test_quiet"], p.stdout[-2000:]
+    # a recording per worker
+    recs = sorted(f.name for f in tmp_path.iterdir() if f.name.startswith("s-gw"))
+    assert recs == ["s-gw0.rec", "s-gw1.rec"], recs
