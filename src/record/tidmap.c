@@ -9,7 +9,6 @@
 
 #define ALIVE UINT64_MAX
 #define SLACK_NS 1000000ull    /* clock conversions may put an event this much before a birth */
-#define REFRESH_NS 10000000ull /* at most one fresh look at the target's threads per 10 ms */
 #define MAX_LEVELS 32          /* PID namespaces nest at most 32 deep */
 #define HASH_BITS 12
 
@@ -197,9 +196,11 @@ uint32_t gs_tidmap_lookup(struct gs_tidmap *m, uint32_t tid, uint64_t t)
 	uint32_t host = 0;
 	int n = matches(m, tid, t, &host);
 	if (n == 0 && m->nprocs) {
-		uint64_t now = gs_now_ns();
-		if (now - m->last_refresh >= REFRESH_NS) {
-			m->last_refresh = now; /* a thread whose clone record is not read yet */
+		/* a thread whose clone record is not read yet: a fresh look can find it only if it was
+		 * born after the last look (one alive then was learnt then, one gone is gone), so at
+		 * most one look per drain for a burst of such events, none for a thread already gone */
+		if (m->last_refresh < t) {
+			m->last_refresh = gs_now_ns();
 			for (size_t i = 0; i < m->nprocs; i++)
 				learn_process(m, m->procs[i].pid);
 			n = matches(m, tid, t, &host);
