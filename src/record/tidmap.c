@@ -8,8 +8,8 @@
 #include <string.h>
 
 #define ALIVE UINT64_MAX
-#define SLACK_NS 1000000ull    /* clock conversions may put an event this much before a birth */
-#define MAX_LEVELS 32          /* PID namespaces nest at most 32 deep */
+#define SLACK_NS 1000000ull /* clock conversions may put an event this much before a birth */
+#define MAX_LEVELS 32       /* PID namespaces nest at most 32 deep */
 #define HASH_BITS 12
 
 struct pair {
