@@ -284,6 +284,7 @@ struct gs_analysis {
 	/* GIL events of threads in another PID namespace: filed under their host ids, or not
 	 * attributed (tids.* facts; both 0 when every process was in gilscope's namespace) */
 	uint64_t tids_translated, tids_unattributed;
+	uint64_t stacks_unattributed; /* stack samples of such threads left out (stacks.unattributed) */
 	int complete;  /* saw END */
 	int truncated; /* set by the caller */
 	int have_exit_status;

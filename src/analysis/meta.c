@@ -46,6 +46,7 @@ static const struct run_field {
 	{ "stacks.rate_hz", F_U64, offsetof(struct gs_analysis, stack_rate_hz), 0 },
 	{ "tids.translated", F_U64, offsetof(struct gs_analysis, tids_translated), 0 },
 	{ "tids.unattributed", F_U64, offsetof(struct gs_analysis, tids_unattributed), 0 },
+	{ "stacks.unattributed", F_U64, offsetof(struct gs_analysis, stacks_unattributed), 0 },
 	{ "names.read", F_U64, offsetof(struct gs_analysis, names_read), 0 },
 	{ "names.failed", F_U64, offsetof(struct gs_analysis, names_failed), 0 },
 };

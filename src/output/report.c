@@ -262,6 +262,8 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 	if (a->tids_unattributed)
 		fprintf(out, ", GIL events of another PID namespace whose thread was not found: %" PRIu64,
 			a->tids_unattributed);
+	if (a->stacks_unattributed)
+		fprintf(out, ", stack samples of such threads left out: %" PRIu64, a->stacks_unattributed);
 	if (a->out_of_order || a->anomalies)
 		fprintf(out, ", out-of-order: %" PRIu64 ", repaired inconsistencies: %" PRIu64, a->out_of_order,
 			a->anomalies);
@@ -350,6 +352,8 @@ static void json_run(const struct gs_analysis *a, FILE *out)
 		kv(out, "gil_events_from_other_pid_namespaces", a->tids_translated + a->tids_unattributed);
 		kv(out, "gil_events_unattributed", a->tids_unattributed);
 	}
+	if (a->stacks_unattributed)
+		kv(out, "stack_samples_unattributed", a->stacks_unattributed);
 	fprintf(out, ", \"complete\": %s", a->complete ? "true" : "false");
 	if (a->have_exit_status) {
 		int st = a->exit_status;
