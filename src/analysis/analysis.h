@@ -285,8 +285,8 @@ struct gs_analysis {
 	 * attributed (tids.* facts; both 0 when every process was in gilscope's namespace) */
 	uint64_t tids_translated, tids_unattributed;
 	uint64_t stacks_unattributed; /* stack samples of such threads left out (stacks.unattributed) */
-	int complete;  /* saw END */
-	int truncated; /* set by the caller */
+	int complete;                 /* saw END */
+	int truncated;                /* set by the caller */
 	int have_exit_status;
 	int exit_status;                 /* wait status of the command */
 	int attach;                      /* started on a running process */
