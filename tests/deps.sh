@@ -7,6 +7,8 @@ pkgs="gcc make libelf-dev libdw-dev liblzma-dev libjansson-dev zlib1g-dev libcmo
 pkgs="$pkgs python3.11 python3.11-dbg"
 # the HTML report is checked in a headless browser
 pkgs="$pkgs chromium protobuf-compiler python3-ipython python3-setuptools python3-pip"
+# the speedscope export is validated against the schema of npm's speedscope (test_formats.py installs it)
+pkgs="$pkgs python3-jsonschema npm"
 # the fuzz targets (make fuzz): clang and its libFuzzer/sanitizer runtimes
 pkgs="$pkgs clang libclang-rt-14-dev"
 # the BPF scheduler source: clang (above) compiles it, bpftool makes its skeleton, libbpf loads it
