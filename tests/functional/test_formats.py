@@ -17,25 +17,14 @@ import subprocess
 
 import pytest
 
-from conftest import GILSCOPE, PYTHONS, record, target
+from conftest import GILSCOPE, PYTHONS, ROOT, npm_module, record, target
 
-NPM_DIR = os.environ.get("GILSCOPE_NPM", "/opt/gilscope-npm")
-SCHEMA = os.path.join(NPM_DIR, "node_modules", "speedscope", "dist", "release", "file-format-schema.json")
 KINDS = ["hold", "wait", "cpu", "offcpu", "offgil", "blocking"]
 
 
 def speedscope_schema():
-    """speedscope's schema, installed with npm when missing; skips with the reason when it cannot be."""
-    if not os.path.exists(SCHEMA):
-        npm = shutil.which("npm")
-        if not npm:
-            pytest.skip("SKIPPED: npm is not installed (apt-get install npm), so the speedscope schema is missing")
-        os.makedirs(NPM_DIR, exist_ok=True)
-        p = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix", NPM_DIR, "speedscope@1"],
-                           capture_output=True, text=True, timeout=300)
-        if p.returncode != 0 or not os.path.exists(SCHEMA):
-            pytest.skip(f"SKIPPED: npm install speedscope failed: {p.stderr.strip()[-300:]}")
-    with open(SCHEMA) as f:
+    """speedscope's schema, from npm's speedscope (installed when missing)."""
+    with open(os.path.join(npm_module("speedscope@1"), "dist", "release", "file-format-schema.json")) as f:
         return json.load(f)
 
 
@@ -171,3 +160,26 @@ def test_gecko_has_the_documented_fields_and_the_gil_states(run):
     for fn in ("alpha_spinner", "beta_spinner"):
         owners = [tid for tid, names in seen.items() if fn in names]
         assert len(owners) == 1, (fn, owners)
+
+
+def test_speedscope_opens_it(run):
+    """speedscope's own app (from the npm package, offline) loads the file: its title bar names
+    the first profile and counts them all, with no console error. Screenshot in the tmp dir."""
+    if not os.access("/usr/bin/chromium", os.X_OK):
+        pytest.skip("SKIPPED: chromium is not installed (apt-get install chromium)")
+    node = shutil.which("node")
+    if not node:
+        pytest.skip("SKIPPED: node is not installed (apt-get install nodejs npm)")
+    app = os.path.join(npm_module("speedscope@1"), "dist", "release", "index.html")
+    playwright = npm_module("playwright-core@1")
+    d, r = run
+    out = d / "open.speedscope.json"
+    gs("export", "--format", "speedscope", r.rec, "-o", out)
+    doc = json.loads(out.read_text())
+    p = subprocess.run([node, os.path.join(ROOT, "tests", "functional", "speedscope_open.js"), app, str(out),
+                        str(d / "speedscope.png")], capture_output=True, text=True, timeout=180,
+                       env=dict(os.environ, PLAYWRIGHT_CORE=playwright))
+    assert p.returncode == 0, p.stderr
+    seen = json.loads(p.stdout)
+    assert seen["errors"] == [], seen["errors"]
+    assert f"{doc['profiles'][0]['name']} (1/{len(doc['profiles'])})" in seen["text"], seen["text"][:300]

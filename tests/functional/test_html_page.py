@@ -13,10 +13,8 @@ import subprocess
 
 import pytest
 
-from conftest import GILSCOPE, PYTHONS, ROOT
+from conftest import GILSCOPE, PYTHONS, ROOT, npm_module
 
-NPM_DIR = os.environ.get("GILSCOPE_NPM", "/opt/gilscope-npm")
-PLAYWRIGHT = os.path.join(NPM_DIR, "node_modules", "playwright-core")
 CHECK = os.path.join(ROOT, "tests", "functional", "html_check.js")
 CHROMIUM = "/usr/bin/chromium"
 
@@ -51,22 +49,13 @@ for t in ts:
 
 
 def browser_tools():
+    """node and playwright-core's directory; skips with the reason when one is missing."""
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip("SKIPPED: chromium is not installed (apt-get install chromium)")
     node = shutil.which("node")
     if not node:
         pytest.skip("SKIPPED: node is not installed (apt-get install nodejs npm)")
-    if not os.path.isdir(PLAYWRIGHT):
-        npm = shutil.which("npm")
-        if not npm:
-            pytest.skip("SKIPPED: npm is not installed (apt-get install npm), so playwright-core is missing")
-        os.makedirs(NPM_DIR, exist_ok=True)
-        p = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix", NPM_DIR, "playwright-core@1"],
-                           capture_output=True, text=True, timeout=300, env=dict(os.environ,
-                           PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD="1"))
-        if p.returncode != 0 or not os.path.isdir(PLAYWRIGHT):
-            pytest.skip(f"SKIPPED: npm install playwright-core failed: {p.stderr.strip()[-300:]}")
-    return node
+    return node, npm_module("playwright-core@1")
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +63,7 @@ def page(tmp_path_factory):
     python = PYTHONS["pyenv-3.11.7-shared"]
     if not os.access(python, os.X_OK):
         pytest.skip(f"SKIPPED: {python} is not installed on this machine")
-    node = browser_tools()
+    node, playwright = browser_tools()
     d = tmp_path_factory.mktemp("htmlpage")
     (d / "hostile.py").write_text(TARGET)
     rec = d / "run.rec"
@@ -88,7 +77,7 @@ def page(tmp_path_factory):
     rep = json.loads(subprocess.run([GILSCOPE, "report", "--json", str(rec)], capture_output=True, check=True,
                                     timeout=120).stdout)
     p = subprocess.run([node, CHECK, str(html), str(d)], capture_output=True, text=True, timeout=180,
-                       env=dict(os.environ, PLAYWRIGHT_CORE=PLAYWRIGHT, CHROMIUM=CHROMIUM, SEARCH="spin"))
+                       env=dict(os.environ, PLAYWRIGHT_CORE=playwright, CHROMIUM=CHROMIUM, SEARCH="spin"))
     assert p.returncode == 0, p.stderr
     seen = json.loads(p.stdout)
     print(f"screenshots in {d}")
