@@ -305,7 +305,7 @@ int gs_html_report(const char *path, const struct gs_analysis_opts *opts, FILE *
 	struct gs_analysis a;
 	struct html_ctx h = { .a = &a };
 	struct gs_hooks hooks = { .ctx = &h, .slice = on_slice };
-	char buf[65536], hash[45];
+	char buf[65536], hash[45], css_hash[45];
 	size_t n;
 	int err;
 
@@ -326,14 +326,15 @@ int gs_html_report(const char *path, const struct gs_analysis_opts *opts, FILE *
 		if (h.p[i].valid)
 			flush_slice(&h, i, &h.p[i]);
 
+	/* the policy allows the page's own script and style sheet by their hashes, nothing else */
 	gs_sha256_base64(gs_html_js, strlen(gs_html_js), hash);
+	gs_sha256_base64(gs_html_css, strlen(gs_html_css), css_hash);
 	fprintf(out,
 		"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
 		"<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; script-src 'sha256-%s'; "
-		"style-src 'unsafe-inline'\">\n<meta name=\"viewport\" content=\"width=device-width, "
-		"initial-scale=1\">\n"
-		"<title>gilscope report</title>\n<style>\n%s</style></head><body>\n%s",
-		hash, gs_html_css, body);
+		"style-src 'sha256-%s'\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+		"<title>gilscope report</title>\n<style>%s</style></head><body>\n%s",
+		hash, css_hash, gs_html_css, body);
 	fprintf(out, "<script type=\"application/json\" id=\"gs-data\">{\"command\":");
 	gs_esc_json_script(out, a.command);
 	fprintf(out, ",\"duration_ns\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"complete\":%s,\"sample_ns\":%" PRIu64,
