@@ -37,6 +37,7 @@ def run(request, tmp_path_factory):
     args = ("--native",) if "3.15" in request.param else ()  # frame pointers: native frames too
     r = record(d, [python, target("named_work.py")], args=args)
     assert r.proc.returncode == 0, r.proc.stderr
+    r.native = bool(args)
     return d, r
 
 
@@ -87,6 +88,8 @@ def test_speedscope_validates_and_matches_folded(run):
                     names.append(f"{f['name']} ({f['file']})")
             per_kind[kind][";".join(names)] += w
     assert per_kind["hold"], "no hold profile"
+    if r.native:  # Python and native frames in one stack
+        assert any("line" not in frames[i] for p in doc["profiles"] for st in p["samples"] for i in st[:-1])
     for kind in KINDS:
         want = folded(r.rec, kind)
         want = collections.Counter({k: v * period for k, v in want.items()})
@@ -160,6 +163,8 @@ def test_gecko_has_the_documented_fields_and_the_gil_states(run):
     for fn in ("alpha_spinner", "beta_spinner"):
         owners = [tid for tid, names in seen.items() if fn in names]
         assert len(owners) == 1, (fn, owners)
+    if r.native:
+        assert any(c == cats.index("Native") for th in doc["threads"] for c in th["frameTable"]["category"])
 
 
 def test_speedscope_opens_it(run):
