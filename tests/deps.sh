@@ -9,6 +9,8 @@ pkgs="$pkgs python3.11 python3.11-dbg"
 pkgs="$pkgs chromium protobuf-compiler python3-ipython python3-setuptools python3-pip"
 # the Python package (test_package.py: a wheel built offline, installed into a venv)
 pkgs="$pkgs python3-wheel python3-venv python3-pytest-xdist"
+# the speedscope export is validated against the schema of npm's speedscope (test_formats.py installs it)
+pkgs="$pkgs python3-jsonschema npm"
 # the fuzz targets (make fuzz): clang and its libFuzzer/sanitizer runtimes
 pkgs="$pkgs clang libclang-rt-14-dev"
 # the BPF scheduler source: clang (above) compiles it, bpftool makes its skeleton, libbpf loads it

@@ -65,6 +65,8 @@ enum gs_stack_what {
 	GS_WHAT_OFFGIL,   /* without it and not waiting: NOGIL and OFFCPU together (per4m's offgil) */
 	GS_WHAT_N
 };
+/* Their names on the command line and in every output: hold, wait, cpu, offcpu, blocking, offgil. */
+extern const char *const gs_what_names[GS_WHAT_N];
 
 struct gs_frame_def {
 	char *qualname, *filename; /* native frames: function and module */
@@ -243,6 +245,8 @@ struct gs_hooks {
 	void (*gil)(void *ctx, enum gs_gil_event ev, const struct gs_gilstat *g, const struct gs_thread *t,
 		    uint64_t time);
 	void (*counter)(void *ctx, uint32_t pid, uint32_t tid, uint64_t time, const char *name, uint64_t value);
+	/* a stack sample as classified (enum gs_stack_what: HOLD, WAIT, NOGIL or OFFCPU) */
+	void (*sample)(void *ctx, const struct gs_thread *t, uint64_t time, uint64_t stack, int what);
 };
 
 /* The blame lookup table (blame.c): holder -> index in one thread's blame list. */
@@ -337,6 +341,13 @@ const char *gs_thread_name(const struct gs_analysis *a, const struct gs_thread *
 void gs_analysis_frame_name(const struct gs_analysis *a, uint32_t id, char *buf, size_t len);
 /* Frames of stack id, innermost first; NULL when unknown. */
 const uint32_t *gs_analysis_stack(const struct gs_analysis *a, uint64_t id, int *n);
+/* Calls fn for each (stack, amount) counted for kind what (a gs_stack_what or GS_WHAT_*) and
+ * thread tid (0: all threads), in table order; what `export --format folded` writes. Returns the
+ * number of calls. */
+size_t gs_analysis_counts_each(const struct gs_analysis *a, uint32_t what, uint32_t tid,
+			       void (*fn)(void *ctx, uint64_t stack, uint64_t amount), void *ctx);
+/* The nanoseconds one stack sample stands for (1e9 / the sampling rate; 1 ms when unknown). */
+uint64_t gs_analysis_sample_ns(const struct gs_analysis *a);
 /* Is frame id a native one? */
 int gs_analysis_frame_native(const struct gs_analysis *a, uint32_t id);
 struct gs_process *gs_analysis_process(struct gs_analysis *a, uint32_t pid);

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char *const gs_what_names[GS_WHAT_N] = { "hold", "wait", "cpu", "offcpu", "blocking", "offgil" };
+
 /* Counts are kept in an open-addressing table keyed by (what, tid, stack). */
 static size_t count_hash(uint32_t what, uint32_t tid, uint64_t stack, uint32_t peer, size_t cap)
 {
@@ -185,6 +187,8 @@ void gs_stacks_on_sample(struct gs_analysis *a, const struct gs_rec *r)
 			t->hold_votes--;
 		}
 	}
+	if (a->hooks && a->hooks->sample)
+		a->hooks->sample(a->hooks->ctx, t, r->time, r->arg64, (int)what);
 	count_stack(a, what, 0, r->arg64);
 	count_stack(a, what, t->tid, r->arg64);
 	if (what == GS_WHAT_HOLD && t->gil_index >= 0 && a->gils[t->gil_index].nwaiters > 0) {
@@ -213,6 +217,25 @@ void gs_analysis_frame_name(const struct gs_analysis *a, uint32_t id, char *buf,
 		snprintf(buf, len, "%s (%s)", f->qualname, f->filename);
 	else
 		snprintf(buf, len, "%s (%s:%d)", f->qualname, f->filename, f->line);
+}
+
+size_t gs_analysis_counts_each(const struct gs_analysis *a, uint32_t what, uint32_t tid,
+			       void (*fn)(void *ctx, uint64_t stack, uint64_t amount), void *ctx)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < a->cap_counts; i++) {
+		const struct gs_stack_count *c = &a->counts[i];
+		if (!c->amount || c->what != what || c->tid != tid)
+			continue;
+		fn(ctx, c->stack, c->amount);
+		n++;
+	}
+	return n;
+}
+
+uint64_t gs_analysis_sample_ns(const struct gs_analysis *a)
+{
+	return a->stack_rate_hz ? 1000000000u / a->stack_rate_hz : 1000000u;
 }
 
 int gs_analysis_frame_native(const struct gs_analysis *a, uint32_t id)

@@ -7,9 +7,11 @@
 #include "analysis/analysis.h"
 #include "base/util.h"
 #include "output/flame.h"
+#include "output/gecko.h"
 #include "output/html.h"
 #include "output/perfetto.h"
 #include "output/report.h"
+#include "output/speedscope.h"
 #include "output/trace.h"
 
 #include <errno.h>
@@ -22,7 +24,7 @@ struct export_cmd {
 	struct gs_analysis_opts aopts;
 };
 
-/* trace-json, perfetto, html: the exporter reads the recording itself. */
+/* trace-json, perfetto, gecko, html: the exporter reads the recording itself. */
 static int export_timeline(const struct export_cmd *o)
 {
 	FILE *out = stdout;
@@ -35,6 +37,8 @@ static int export_timeline(const struct export_cmd *o)
 	}
 	if (strcmp(o->format, "html") == 0)
 		err = gs_html_report(o->input, &o->aopts, out, why, sizeof(why));
+	else if (strcmp(o->format, "gecko") == 0)
+		err = gs_gecko_export(o->input, &o->aopts, out, why, sizeof(why));
 	else if (strcmp(o->format, "perfetto") == 0)
 		err = gs_perfetto_export(o->input, out, why, sizeof(why));
 	else
@@ -48,7 +52,7 @@ static int export_timeline(const struct export_cmd *o)
 	return err < 0 ? 1 : 0;
 }
 
-/* folded, svg: the Python stacks sampled in one state (--what). */
+/* folded, svg: the Python stacks sampled in one state (--what); speedscope: all of them. */
 static int export_stacks(const struct export_cmd *o)
 {
 	static const char *const titles[GS_WHAT_N] = {
@@ -72,9 +76,11 @@ static int export_stacks(const struct export_cmd *o)
 		gs_analysis_free(&a);
 		return 1;
 	}
-	if (!a.stack_samples)
+	if (!a.stack_samples && strcmp(o->format, "speedscope") != 0)
 		gs_warn("%s holds no Python stack samples (recorded with --sample-rate 0, or CPython < 3.9)", o->input);
-	if (strcmp(o->format, "svg") == 0) {
+	if (strcmp(o->format, "speedscope") == 0) {
+		gs_speedscope_write(&a, out);
+	} else if (strcmp(o->format, "svg") == 0) {
 		char title[1200];
 		snprintf(title, sizeof(title), "%s - %.1000s", titles[o->what], a.command);
 		gs_flame_svg(&a, out, (enum gs_stack_what)o->what, title);
@@ -103,7 +109,6 @@ int gs_cmd_export(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char *const whats[GS_WHAT_N] = { "hold", "wait", "cpu", "offcpu", "blocking", "offgil" };
 	struct export_cmd o = { .format = "folded", .what = GS_WHAT_HOLD };
 	int c;
 
@@ -114,7 +119,7 @@ int gs_cmd_export(int argc, char **argv)
 		} else if (c == 'w') {
 			o.what = -1;
 			for (int i = 0; i < GS_WHAT_N; i++)
-				if (strcmp(optarg, whats[i]) == 0)
+				if (strcmp(optarg, gs_what_names[i]) == 0)
 					o.what = i;
 			if (o.what < 0) {
 				gs_usage_error("unknown --what '%s' (hold, wait, cpu, offcpu, blocking, offgil)",
@@ -139,8 +144,10 @@ int gs_cmd_export(int argc, char **argv)
 	if (o.output && strcmp(o.output, "-") == 0)
 		o.output = NULL; /* -o -: standard output */
 	if (strcmp(o.format, "folded") != 0 && strcmp(o.format, "svg") != 0 && strcmp(o.format, "trace-json") != 0 &&
-	    strcmp(o.format, "html") != 0 && strcmp(o.format, "perfetto") != 0) {
-		gs_usage_error("unknown --format '%s' (folded, svg, trace-json, perfetto or html)", o.format);
+	    strcmp(o.format, "html") != 0 && strcmp(o.format, "perfetto") != 0 && strcmp(o.format, "speedscope") != 0 &&
+	    strcmp(o.format, "gecko") != 0) {
+		gs_usage_error("unknown --format '%s' (folded, svg, speedscope, gecko, trace-json, perfetto or html)",
+			       o.format);
 		return 2;
 	}
 	if (optind + 1 != argc) {
@@ -148,7 +155,7 @@ int gs_cmd_export(int argc, char **argv)
 		return 2;
 	}
 	o.input = argv[optind];
-	if (strcmp(o.format, "folded") == 0 || strcmp(o.format, "svg") == 0)
+	if (strcmp(o.format, "folded") == 0 || strcmp(o.format, "svg") == 0 || strcmp(o.format, "speedscope") == 0)
 		return export_stacks(&o);
 	return export_timeline(&o);
 }

@@ -46,6 +46,8 @@ static const char usage_head[] =
 	"                                             for Perfetto UI, chrome://tracing, vizviewer\n"
 	"  gilscope export --format html FILE [-o OUT.html]         one self-contained report page\n"
 	"  gilscope export --format perfetto FILE -o OUT.pftrace     Perfetto's protobuf (big runs)\n"
+	"  gilscope export --format speedscope FILE [-o OUT.json]    every thread's stacks per kind, for speedscope\n"
+	"  gilscope export --format gecko FILE [-o OUT.json]         samples, GIL markers: Firefox Profiler\n"
 	"  gilscope dump FILE                         the raw records, one per line\n"
 	"  gilscope perf2trace {gil,sched} [-o OUT.json] [-i viztracer.json] [-q] [-v] < PERF-SCRIPT.txt\n"
 	"                 per4m's: `perf script` text of its take_gil/drop_gil probes or of sched\n"

@@ -122,25 +122,51 @@ static const char script[] =
 	"search();}});\n"
 	"]]></script>\n";
 
-size_t gs_flame_svg(const struct gs_analysis *a, FILE *out, enum gs_stack_what what, const char *title)
+/* The tree of the samples of one kind, all threads: the root's children are outermost frames. */
+static void build(const struct gs_analysis *a, enum gs_stack_what what, struct node *root)
 {
-	struct node root = { 0 };
-	int height;
-
 	for (size_t i = 0; i < a->cap_counts; i++) {
 		const struct gs_stack_count *c = &a->counts[i];
 		const uint32_t *f;
-		struct node *n = &root;
+		struct node *n = root;
 		int nf = 0;
 		if (!c->amount || c->what != (uint32_t)what || c->tid != 0)
 			continue;
-		root.samples += c->amount;
+		root->samples += c->amount;
 		f = gs_analysis_stack(a, c->stack, &nf);
 		for (int k = nf - 1; f && k >= 0; k--) {
 			n = child_of(n, f[k]);
 			n->samples += c->amount;
 		}
 	}
+}
+
+static void json_node(FILE *out, const struct node *n, uint64_t min)
+{
+	fprintf(out, "[%u,%" PRIu64, n->frame, n->samples);
+	for (const struct node *c = n->child; c; c = c->next)
+		if (c->samples >= min) {
+			fputc(',', out);
+			json_node(out, c, min);
+		}
+	fputc(']', out);
+}
+
+size_t gs_flame_json(const struct gs_analysis *a, FILE *out, enum gs_stack_what what, uint64_t per)
+{
+	struct node root = { 0 };
+	build(a, what, &root);
+	json_node(out, &root, per ? (root.samples + per - 1) / per : 0);
+	free_tree(root.child);
+	return root.samples;
+}
+
+size_t gs_flame_svg(const struct gs_analysis *a, FILE *out, enum gs_stack_what what, const char *title)
+{
+	struct node root = { 0 };
+	int height;
+
+	build(a, what, &root);
 	height = depth_of(&root);
 	fprintf(out,
 		"<?xml version=\"1.0\" standalone=\"no\"?>\n"

@@ -1,6 +1,7 @@
-/* html.c - the HTML report. The state slices are streamed to a temporary file while the
+/* html.c - the HTML report: the page's frame and its JSON data block (html.h); the style sheet
+ * and the script are in html_page.c. The state slices are streamed to a temporary file while the
  * recording goes through the analysis (memory bounded by the number of threads), then copied
- * into the page as one flat array [thread, start, duration, kind, ...] that the page's script
+ * into the data as one flat array [thread, start, duration, kind, ...] that the page's script
  * splits per thread. The timeline draws only the slices in view, and at most one per pixel
  * column and thread when zoomed out (holding the GIL wins over other states in a column), so it
  * stays smooth with many threads and millions of state changes. */
@@ -8,8 +9,10 @@
 #include "output/html.h"
 #include "analysis/analysis.h"
 #include "output/flame.h"
-#include "output/report.h"
+#include "output/html_page.h"
 #include "output/states.h"
+#include "output/verdict.h"
+#include "base/sha256.h"
 #include "base/escape.h"
 #include "base/util.h"
 
@@ -39,8 +42,8 @@ static void flush_slice(struct html_ctx *h, size_t ti, const struct pending *s)
 		return;
 	st = s->start > h->a->start_ns ? s->start - h->a->start_ns : 0;
 	d = s->end - s->start;
-	fprintf(h->tmp, "%zu,%" PRIu64 ".%03" PRIu64 ",%" PRIu64 ".%03" PRIu64 ",%d,\n", ti, st / 1000, st % 1000,
-		d / 1000, d % 1000, (int)s->kind);
+	fprintf(h->tmp, "%s%zu,%" PRIu64 ".%03" PRIu64 ",%" PRIu64 ".%03" PRIu64 ",%d\n", h->nslices ? "," : "", ti,
+		st / 1000, st % 1000, d / 1000, d % 1000, (int)s->kind);
 	h->nslices++;
 }
 
@@ -70,108 +73,240 @@ static void on_slice(void *ctx, const struct gs_thread *t, enum gs_slice kind, u
 	s->end = end;
 }
 
-static void flame_frame(FILE *out, const struct gs_analysis *a, enum gs_stack_what what, const char *title)
+/* A string from the traced program as the page shows it: controls and bidi overrides made
+ * visible as in the terminal, then JSON for a <script> element (no "<" can close it). */
+static void jstr(FILE *out, const char *s, size_t max)
 {
-	char *buf = NULL;
-	size_t len = 0;
+	char buf[1024];
+	gs_esc_term_buf(buf, max < sizeof(buf) ? max : sizeof(buf), s);
+	gs_esc_json_script(out, buf);
+}
+
+static int thread_index(const struct gs_analysis *a, uint32_t tid)
+{
+	const struct gs_thread *t = tid ? gs_analysis_thread((struct gs_analysis *)a, tid) : NULL;
+	return t ? (int)(t - a->threads) : -1;
+}
+
+/* [id, ...] of a stack, innermost first, at most 16 frames. */
+static void json_frames(FILE *out, const struct gs_analysis *a, uint64_t stack)
+{
+	int n = 0;
+	const uint32_t *f = gs_analysis_stack(a, stack, &n);
+	fputc('[', out);
+	for (int k = 0; f && k < n && k < 16; k++)
+		fprintf(out, "%s%u", k ? "," : "", f[k]);
+	fputc(']', out);
+}
+
+static void json_threads(FILE *out, const struct gs_analysis *a)
+{
+	fputs(",\n\"procs\":[", out);
+	for (size_t i = 0; i < a->nprocs; i++) {
+		const struct gs_process *p = &a->procs[i];
+		fprintf(out, "%s{\"pid\":%u,\"python\":", i ? "," : "", p->pid);
+		jstr(out, p->python_version, 64);
+		fputs(",\"path\":", out);
+		jstr(out, p->python_path, 600);
+		fputc('}', out);
+	}
+	fputs("],\n\"threads\":[", out);
+	for (size_t i = 0; i < a->nthreads; i++) {
+		const struct gs_thread *t = &a->threads[i];
+		uint64_t held = t->held_ns - (t->held_offcpu_ns < t->held_ns ? t->held_offcpu_ns : t->held_ns);
+		uint64_t sleep = t->sleeping_ns - (t->uninterruptible_ns < t->sleeping_ns ? t->uninterruptible_ns : 0);
+		fprintf(out, "%s\n{\"tid\":%u,\"pid\":%u,\"main\":%d,\"name\":", i ? "," : "", t->tid, t->pid,
+			!!t->is_main);
+		jstr(out, gs_thread_name(a, t), 200);
+		fprintf(out,
+			",\"st\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
+			",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "],\"acq\":%" PRIu64 ",\"forced\":%" PRIu64
+			",\"maxh\":%" PRIu64 ",\"maxw\":%" PRIu64 "}",
+			held, t->held_offcpu_ns, t->wait_sleep_ns, t->wait_runnable_ns, t->wait_oncpu_ns,
+			t->run_nogil_ns, sleep, t->uninterruptible_ns, t->runnable_ns, t->unknown_ns, t->acquisitions,
+			t->forced_drops, t->longest_hold_ns, t->longest_wait_ns);
+	}
+	fputs("]", out);
+}
+
+static int cmp_blame(const void *x, const void *y)
+{
+	const struct gs_blame *p = x, *q = y;
+	return p->ns < q->ns ? 1 : p->ns > q->ns ? -1 : (p->holder > q->holder) - (p->holder < q->holder);
+}
+
+static int cmp_wait(const void *x, const void *y)
+{
+	const struct gs_thread *p = *(const struct gs_thread *const *)x, *q = *(const struct gs_thread *const *)y;
+	return p->wait_ns < q->wait_ns ? 1 : p->wait_ns > q->wait_ns ? -1 : (p->tid > q->tid) - (p->tid < q->tid);
+}
+
+/* The holder's three stacks most sampled while waiter waited: [[samples, [frames]], ...]. */
+static void json_held_for(FILE *out, const struct gs_analysis *a, uint32_t waiter, uint32_t holder)
+{
+	const struct gs_stack_count *top[3] = { 0 };
+	for (size_t i = 0; i < a->cap_counts; i++) {
+		const struct gs_stack_count *c = &a->counts[i];
+		if (!c->amount || c->what != GS_WHAT_HELD_FOR || c->tid != waiter || c->peer != holder)
+			continue;
+		for (int k = 0; k < 3; k++)
+			if (!top[k] || c->amount > top[k]->amount) {
+				memmove(top + k + 1, top + k, (size_t)(2 - k) * sizeof(top[0]));
+				top[k] = c;
+				break;
+			}
+	}
+	fputc('[', out);
+	for (int k = 0; k < 3 && top[k]; k++) {
+		fprintf(out, "%s[%" PRIu64 ",", k ? "," : "", top[k]->amount);
+		json_frames(out, a, top[k]->stack);
+		fputc(']', out);
+	}
+	fputc(']', out);
+}
+
+static void json_blame(FILE *out, const struct gs_analysis *a)
+{
+	const struct gs_thread **v = gs_malloc((a->nthreads + 1) * sizeof(*v));
+	size_t n = 0;
+	for (size_t i = 0; i < a->nthreads; i++)
+		if (a->threads[i].nblame)
+			v[n++] = &a->threads[i];
+	qsort(v, n, sizeof(*v), cmp_wait);
+	fputs(",\n\"blame\":[", out);
+	for (size_t i = 0; i < n; i++) {
+		const struct gs_thread *t = v[i];
+		struct gs_blame *b = gs_malloc(t->nblame * sizeof(*b));
+		uint64_t total = 0;
+		memcpy(b, t->blame, t->nblame * sizeof(*b));
+		qsort(b, t->nblame, sizeof(*b), cmp_blame);
+		for (size_t k = 0; k < t->nblame; k++)
+			total += b[k].ns;
+		fprintf(out, "%s\n{\"i\":%d,\"total\":%" PRIu64 ",\"h\":[", i ? "," : "", thread_index(a, t->tid),
+			total);
+		for (size_t k = 0; k < t->nblame && k < 6; k++) {
+			fprintf(out, "%s{\"i\":%d,\"ns\":%" PRIu64 ",\"s\":", k ? "," : "",
+				thread_index(a, b[k].holder), b[k].ns);
+			json_held_for(out, a, t->tid, b[k].holder);
+			fputc('}', out);
+		}
+		fputs("]}", out);
+		free(b);
+	}
+	fputs("]", out);
+	free(v);
+}
+
+static void json_holds(FILE *out, const struct gs_analysis *a)
+{
+	fputs(",\n\"holds\":[", out);
+	for (int i = 0; i < a->ntop_holds; i++) {
+		const struct gs_hold *h = &a->top_holds[i];
+		fprintf(out,
+			"%s\n{\"i\":%d,\"start\":%" PRIu64 ",\"ns\":%" PRIu64 ",\"waiters\":%d,\"waited\":%" PRIu64
+			",\"open\":%d,\"stack\":",
+			i ? "," : "", thread_index(a, h->tid),
+			h->start_ns > a->start_ns ? h->start_ns - a->start_ns : 0, h->ns, h->max_waiters, h->waited_ns,
+			!!h->open);
+		json_frames(out, a, h->stack);
+		fputc('}', out);
+	}
+	fputs("]", out);
+}
+
+static void json_flames(FILE *out, const struct gs_analysis *a)
+{
+	static const struct {
+		enum gs_stack_what what;
+		const char *title;
+	} kinds[] = {
+		{ GS_WHAT_BLOCKING, "holding the GIL while other threads waited" },
+		{ GS_WHAT_WAIT, "waiting for the GIL" },
+		{ GS_WHAT_HOLD, "holding the GIL" },
+		{ GS_WHAT_NOGIL, "running without the GIL" },
+		{ GS_WHAT_OFFCPU, "asleep, not waiting for the GIL" },
+	};
+	fputs(",\n\"frames\":[", out);
+	for (size_t i = 0; i < a->nframes; i++) {
+		char name[700];
+		gs_analysis_frame_name(a, (uint32_t)i + 1, name, sizeof(name));
+		fputs(i ? ",\n" : "", out);
+		jstr(out, name, sizeof(name));
+	}
+	fputs("],\n\"flames\":[", out);
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		fprintf(out, "%s\n{\"kind\":\"%s\",\"title\":\"%s\",\"tree\":", k ? "," : "",
+			gs_what_names[kinds[k].what], kinds[k].title);
+		gs_flame_json(a, out, kinds[k].what, 2000);
+		fputc('}', out);
+	}
+	fputs("]", out);
+}
+
+/* The state table as the script uses it, indexed by slice kind (constants: nothing to escape). */
+static void json_states(FILE *out)
+{
+	static const char *const keys[4] = { "name", "desc", "col", "pri" };
+	fputs(",\n\"states\":{", out);
+	for (int k = 0; k < 4; k++) {
+		fprintf(out, "%s\"%s\":[", k ? "," : "", keys[k]);
+		for (int i = 0; gs_state_style((enum gs_slice)i)->name; i++) {
+			const struct gs_state_style *st = gs_state_style((enum gs_slice)i);
+			if (k == 3)
+				fprintf(out, "%s%d", i ? "," : "", st->priority);
+			else
+				fprintf(out, "%s\"%s\"", i ? "," : "",
+					k == 0   ? st->name
+					: k == 1 ? st->description
+						 : st->colour);
+		}
+		fputc(']', out);
+	}
+	fputc('}', out);
+}
+
+static void json_verdict(FILE *out, const struct gs_analysis *a)
+{
+	char *buf = NULL, *line, *end;
+	size_t len = 0, n = 0;
 	FILE *m = open_memstream(&buf, &len);
-	if (!m)
-		return;
-	gs_flame_svg(a, m, what, title);
-	fclose(m);
-	fputs("<iframe class=\"flame\" srcdoc=\"", out);
-	gs_esc_html(out, buf);
-	fputs("\"></iframe>\n", out);
+	fputs(",\n\"verdict\":[", out);
+	if (m) {
+		gs_verdict_text(a, m);
+		fclose(m);
+		for (line = buf; line && *line; line = end + 1) {
+			end = strchr(line, '\n');
+			if (!end)
+				break;
+			*end = '\0';
+			fputs(n++ ? ",\n" : "", out);
+			gs_esc_json_script(out, line); /* already terminal-escaped */
+		}
+	}
+	fputs("]", out);
 	free(buf);
 }
 
-static const char css[] =
-	"body{font-family:sans-serif;margin:16px;color:#222}h1{font-size:20px}h2{font-size:16px;margin-top:28px}"
-	"table{border-collapse:collapse;font-size:13px}td,th{padding:3px 8px;border-bottom:1px solid "
-	"#ddd;text-align:right}"
-	"td:nth-child(2),th:nth-child(2){text-align:left}#tl{border:1px solid #ccc;cursor:grab;display:block}"
-	"#tip{position:fixed;background:#ffe;border:1px solid #999;padding:4px "
-	"6px;font-size:12px;pointer-events:none;display:none}"
-	".legend span{display:inline-block;margin-right:14px;font-size:12px}.legend "
-	"i{display:inline-block;width:12px;height:12px;"
-	"margin-right:4px;vertical-align:middle}pre{font-size:12px;background:#f7f7f7;padding:8px;overflow:auto}"
-	"iframe.flame{width:100%;height:420px;border:1px solid #ddd}";
-
-/* The state table as the page's script uses it, indexed by slice kind: KIND (descriptions),
- * COL (colours), PRI (which state wins a shared pixel column). */
-static void js_states(FILE *out)
-{
-	static const char *const arrays[3] = { "KIND", "COL", "PRI" };
-	for (int k = 0; k < 3; k++) {
-		fprintf(out, "const %s=[", arrays[k]);
-		for (int i = 0; gs_state_style((enum gs_slice)i)->name; i++) {
-			const struct gs_state_style *st = gs_state_style((enum gs_slice)i);
-			if (k == 2)
-				fprintf(out, "%s%d", i ? "," : "", st->priority);
-			else /* constants without quotes or backslashes */
-				fprintf(out, "%s'%s'", i ? "," : "", k ? st->colour : st->description);
-		}
-		fputs("];\n", out);
-	}
-}
-
-static const char js[] =
-	"const rows=T.map(()=>({s:[],d:[],k:[]}));\n"
-	"for(let i=0;i<S.length;i+=4){const "
-	"r=rows[S[i]];if(!r)continue;r.s.push(S[i+1]);r.d.push(S[i+2]);r.k.push(S[i+3]);}\n"
-	"const order=T.map((t,i)=>i).filter(i=>rows[i].s.length);\n"
-	"const cv=document.getElementById('tl'),cx=cv.getContext('2d'),tip=document.getElementById('tip');\n"
-	"const LW=190,RH=18,TOP=22;let v0=0,v1=Math.max(1,META.duration_us),drag=null;\n"
-	"function size(){cv.width=Math.max(600,window.innerWidth-40);cv.height=TOP+order.length*RH+4;}\n"
-	"function lower(a,x){let lo=0,hi=a.length;while(lo<hi){const m=(lo+hi)>>1;if(a[m]<x)lo=m+1;else hi=m;}return "
-	"lo;}\n"
-	"function draw(){const W=cv.width-LW,sc=W/(v1-v0);cx.clearRect(0,0,cv.width,cv.height);cx.font='11px "
-	"sans-serif';\n"
-	" cx.fillStyle='#444';for(let k=0;k<=10;k++){const t=v0+(v1-v0)*k/10;cx.fillText((t/1000).toFixed(2)+' "
-	"ms',LW+k*W/10-20,12);}\n"
-	" let drawn=0;order.forEach((ti,row)=>{const "
-	"r=rows[ti],y=TOP+row*RH;cx.fillStyle='#222';cx.fillText(T[ti].label,4,y+13);\n"
-	"  let i=Math.max(0,lower(r.s,v0)-1),lastX=-1,lastK=-1;\n"
-	"  for(;i<r.s.length&&r.s[i]<v1;i++){if(r.s[i]+r.d[i]<v0)continue;let x=LW+(r.s[i]-v0)*sc,w=r.d[i]*sc;\n"
-	"   if(x<LW){w-=LW-x;x=LW;}const px=Math.floor(x);\n"
-	"   if(w<1){if(px===lastX&&PRI[r.k[i]]<=PRI[lastK])continue;w=1;}\n"
-	"   cx.fillStyle=COL[r.k[i]];cx.fillRect(x,y+2,w,RH-4);lastX=px;lastK=r.k[i];drawn++;}});\n"
-	" cv.dataset.rows=order.length;cv.dataset.drawn=drawn;}\n"
-	"cv.addEventListener('wheel',e=>{e.preventDefault();const W=cv.width-LW,x=e.offsetX-LW;if(x<0)return;\n"
-	" const t=v0+(v1-v0)*x/W,f=e.deltaY<0?0.8:1.25;let n0=t-(t-v0)*f,n1=t+(v1-t)*f;if(n1-n0<0.001)return;\n"
-	" v0=Math.max(0,n0);v1=Math.min(META.duration_us,n1);if(v1<=v0)v1=v0+0.001;draw();},{passive:false});\n"
-	"cv.addEventListener('mousedown',e=>{drag={x:e.clientX,v0:v0,v1:v1};cv.style.cursor='grabbing';});\n"
-	"window.addEventListener('mouseup',()=>{drag=null;cv.style.cursor='grab';});\n"
-	"window.addEventListener('mousemove',e=>{if(drag){const "
-	"W=cv.width-LW,dt=(e.clientX-drag.x)*(drag.v1-drag.v0)/W;\n"
-	"  let "
-	"n0=drag.v0-dt,n1=drag.v1-dt;if(n0<0){n1-=n0;n0=0;}if(n1>META.duration_us){n0-=n1-META.duration_us;n1=META."
-	"duration_us;}\n"
-	"  v0=Math.max(0,n0);v1=n1;draw();return;}\n"
-	" const rc=cv.getBoundingClientRect(),x=e.clientX-rc.left,y=e.clientY-rc.top,row=Math.floor((y-TOP)/RH);\n"
-	" if(e.target!==cv||x<LW||row<0||row>=order.length){tip.style.display='none';return;}\n"
-	" const r=rows[order[row]],t=v0+(v1-v0)*(x-LW)/(cv.width-LW);let "
-	"i=lower(r.s,t);if(i>0&&(i>=r.s.length||r.s[i]>t))i--;\n"
-	" if(i<0||i>=r.s.length||r.s[i]>t||r.s[i]+r.d[i]<t){tip.style.display='none';return;}\n"
-	" const b=document.createElement('b');b.textContent=T[order[row]].label+' (TID '+T[order[row]].tid+')';\n"
-	" tip.replaceChildren(b,document.createElement('br'),KIND[r.k[i]],document.createElement('br'),'from "
-	"'+(r.s[i]/1000).toFixed(3)+\n"
-	"  ' ms for '+(r.d[i]>=1000?(r.d[i]/1000).toFixed(3)+' ms':r.d[i].toFixed(3)+' us'));\n"
-	" tip.style.left=(e.clientX+12)+'px';tip.style.top=(e.clientY+12)+'px';tip.style.display='block';});\n"
-	"document.getElementById('reset').onclick=()=>{v0=0;v1=META.duration_us;draw();};\n"
-	"document.getElementById('legend').innerHTML=KIND.map((k,i)=>'<span><i "
-	"style=\"background:'+COL[i]+'\"></i>'+k+'</span>').join('');\n"
-	"window.addEventListener('resize',()=>{size();draw();});size();draw();\n";
-
+static const char body[] =
+	"<main><header><h1>gilscope report</h1><p id=\"sub\"></p><button id=\"theme\">Light / dark</button></header>\n"
+	"<section id=\"verdict\"></section>\n"
+	"<h2>Threads</h2><p class=\"hint\">Click a column to sort, a row to find its timeline track.</p>"
+	"<table id=\"threads\"></table>\n"
+	"<h2>Timeline</h2><div class=\"legend\" id=\"legend\"></div>"
+	"<p class=\"hint\">Wheel: zoom, drag: pan, hover: details. <button id=\"reset\">Reset</button></p>"
+	"<div><canvas id=\"tl\"></canvas></div><div id=\"tip\"></div>\n"
+	"<h2>Who held the GIL while each thread waited</h2><div id=\"blame\" class=\"blame\"></div>\n"
+	"<h2>Longest holds</h2><div id=\"holds\"></div>\n"
+	"<h2>Flame graphs (Python stacks)</h2><p class=\"ftool\"><input id=\"fsearch\" size=\"40\" "
+	"placeholder=\"Search functions (regular expression)\"><span class=\"hint\">Click a frame to zoom, the top "
+	"one to zoom out.</span></p><div id=\"flames\"></div></main>\n";
 int gs_html_report(const char *path, const struct gs_analysis_opts *opts, FILE *out, char *why, size_t whylen)
 {
 	struct gs_analysis a;
 	struct html_ctx h = { .a = &a };
 	struct gs_hooks hooks = { .ctx = &h, .slice = on_slice };
-	char *rep = NULL;
-	size_t replen = 0, n;
-	char buf[65536];
-	FILE *m;
+	char buf[65536], hash[45], css_hash[45];
+	size_t n;
 	int err;
 
 	h.tmp = tmpfile();
@@ -191,64 +326,31 @@ int gs_html_report(const char *path, const struct gs_analysis_opts *opts, FILE *
 		if (h.p[i].valid)
 			flush_slice(&h, i, &h.p[i]);
 
-	fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>gilscope: ", out);
-	gs_esc_html(out, a.command);
-	fprintf(out, "</title><style>%s</style></head><body>\n<h1>gilscope report</h1>\n<p>", css);
-	gs_esc_html(out, a.command);
-	fprintf(out, " &middot; %.3f s recorded &middot; lost events: %" PRIu64 "%s</p>\n",
-		(double)(a.end_ns - a.start_ns) / 1e9, a.lost_events,
-		a.complete ? "" : " &middot; recording incomplete");
-	/* the text summary, as the terminal shows it */
-	m = open_memstream(&rep, &replen);
-	if (m) {
-		gs_report_text(&a, m);
-		fclose(m);
-		fputs("<h2>Summary</h2><pre>", out);
-		gs_esc_html(out, rep);
-		fputs("</pre>\n", out);
-		free(rep);
-		rep = NULL;
-	}
-	fputs("<h2>Timeline</h2><div class=\"legend\" id=\"legend\"></div>"
-	      "<p style=\"font-size:12px\">Wheel: zoom, drag: pan, hover: details. <button "
-	      "id=\"reset\">Reset</button></p>"
-	      "<canvas id=\"tl\"></canvas><div id=\"tip\"></div>\n",
-	      out);
-	m = open_memstream(&rep, &replen);
-	if (m) {
-		gs_report_blame(&a, m, 5);
-		fclose(m);
-		fputs("<h2>Who held the GIL while each thread waited</h2><pre>", out);
-		gs_esc_html(out, rep);
-		fputs("</pre>\n", out);
-		free(rep);
-	}
-	if (a.stack_samples) {
-		fputs("<h2>Flame graphs (Python stacks)</h2>\n", out);
-		flame_frame(out, &a, GS_WHAT_BLOCKING, "holding the GIL while other threads waited");
-		flame_frame(out, &a, GS_WHAT_WAIT, "waiting for the GIL");
-		flame_frame(out, &a, GS_WHAT_HOLD, "holding the GIL");
-		flame_frame(out, &a, GS_WHAT_NOGIL, "running without the GIL");
-	}
-	fprintf(out, "<script>\nconst META={\"duration_us\": %.3f};\nconst T=[", (double)(a.end_ns - a.start_ns) / 1e3);
-	for (size_t i = 0; i < a.nthreads; i++) {
-		const struct gs_thread *t = &a.threads[i];
-		char name[41], label[80];
-		/* at most 40 bytes, whole characters, controls and bidi overrides made visible as in
-		 * the summary (the canvas draws it and the tooltip shows it) */
-		gs_esc_term_buf(name, sizeof(name), gs_thread_name(&a, t));
-		snprintf(label, sizeof(label), "%s%s %u", t->is_main ? "* " : "", name, t->tid);
-		fprintf(out, "%s{\"tid\": %u, \"label\": ", i ? "," : "", t->tid);
-		gs_esc_json_script(out, label);
-		fputs("}", out);
-	}
-	fputs("];\nconst S=[\n", out);
+	/* the policy allows the page's own script and style sheet by their hashes, nothing else */
+	gs_sha256_base64(gs_html_js, strlen(gs_html_js), hash);
+	gs_sha256_base64(gs_html_css, strlen(gs_html_css), css_hash);
+	fprintf(out,
+		"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+		"<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; script-src 'sha256-%s'; "
+		"style-src 'sha256-%s'\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+		"<title>gilscope report</title>\n<style>%s</style></head><body>\n%s",
+		hash, css_hash, gs_html_css, body);
+	fprintf(out, "<script type=\"application/json\" id=\"gs-data\">{\"command\":");
+	gs_esc_json_script(out, a.command);
+	fprintf(out, ",\"duration_ns\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"complete\":%s,\"sample_ns\":%" PRIu64,
+		a.end_ns > a.start_ns ? a.end_ns - a.start_ns : 0, a.lost_events, a.complete ? "true" : "false",
+		gs_analysis_sample_ns(&a));
+	json_verdict(out, &a);
+	json_states(out);
+	json_threads(out, &a);
+	json_blame(out, &a);
+	json_holds(out, &a);
+	json_flames(out, &a);
+	fputs(",\n\"slices\":[\n", out);
 	rewind(h.tmp);
 	while ((n = fread(buf, 1, sizeof(buf), h.tmp)) > 0)
 		fwrite(buf, 1, n, out);
-	fputs("];\n", out);
-	js_states(out);
-	fprintf(out, "%s</script>\n</body></html>\n", js);
+	fprintf(out, "]}</script>\n<script>%s</script>\n</body></html>\n", gs_html_js);
 	fclose(h.tmp);
 	free(h.p);
 	gs_analysis_free(&a);

@@ -110,3 +110,25 @@ def uprobes_left(pid):
             with open(p) as f:
                 return [line for line in f if f":gilscope_{pid}/" in line]
     return []
+
+
+NPM_DIR = os.environ.get("GILSCOPE_NPM", "/opt/gilscope-npm")
+
+
+def npm_module(package):
+    """The directory of npm package `package` (e.g. "speedscope@1"), installed into NPM_DIR,
+    outside the repository, when missing; skips with the reason when npm cannot provide it."""
+    name = package.rsplit("@", 1)[0]
+    where = os.path.join(NPM_DIR, "node_modules", name)
+    if os.path.isdir(where):
+        return where
+    npm = shutil.which("npm")
+    if not npm:
+        pytest.skip(f"SKIPPED: npm is not installed (apt-get install npm), so {name} is missing")
+    os.makedirs(NPM_DIR, exist_ok=True)
+    p = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix", NPM_DIR, package],
+                       capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD="1"))
+    if p.returncode != 0 or not os.path.isdir(where):
+        pytest.skip(f"SKIPPED: npm install {package} failed: {p.stderr.strip()[-300:]}")
+    return where

@@ -145,25 +145,22 @@ def test_html_holds_the_names_as_text(hostile):
     raw = page.read_bytes()
     p = Tags()
     p.feed(raw.decode())
-    # the page's own elements only: one script, no img, as many iframes as flame graphs
-    assert "img" not in p.tags
-    assert p.tags.count("script") == 1 and p.tags.count("iframe") == len(p.srcdocs) == 4
+    # the page's own elements only: the JSON data block and the page's script, no img, no iframe
+    assert "img" not in p.tags and "iframe" not in p.tags
+    assert p.tags.count("script") == 2
     text = "".join(p.text)
-    assert EVIL in text  # the blame view shows the function by name, as text
-    assert "\x1b" not in text and "\u202e" not in text
-    # the data in the script holds no "<": nothing in it can close the element or open a comment
-    script = "".join(p.scripts)
-    assert "</script" not in script and "<!--" not in script
-    data = re.search(r"const T=(\[.*?\]);\n", script).group(1)
-    assert "<" not in data
-    labels = json.loads(data)
-    # the timeline's labels: controls and bidi made visible as in the summary, markup kept as text
-    assert any("\\x1b[31m\\u202eevil" in t["label"] for t in labels)
-    assert any("</scr" in t["label"] for t in labels)
-    titles = [t for doc in p.srcdocs for t in check_svg(doc)]
-    assert any(t.startswith(EVIL + " (") for t in titles)
-    # the tooltip sets text, never markup built from a label
-    assert "innerHTML='<b>'" not in script and "tip.innerHTML" not in script
+    assert EVIL not in text  # the page's markup holds no name: the script inserts them as text
+    # the data holds no "<": nothing in it can close the element or open a comment
+    data_text = re.search(r'<script type="application/json" id="gs-data">(.*?)</script>', raw.decode(), re.S)
+    assert data_text and "<" not in data_text.group(1)
+    data = json.loads(data_text.group(1))
+    # the thread names: controls and bidi made visible as in the summary, markup kept as text
+    assert any("\\x1b[31m\\u202eevil" in t["name"] for t in data["threads"])
+    assert any(f.startswith(EVIL + " (") for f in data["frames"])
+    assert any(f.startswith("\\x1b]0;owned\\x07body (") for f in data["frames"])
+    # the script sets text, never markup
+    script = p.scripts[-1]
+    assert "innerHTML" not in script and "insertAdjacentHTML" not in script
 
 
 def test_html_in_a_browser_makes_no_element_of_a_name(hostile):
@@ -180,7 +177,7 @@ def test_html_in_a_browser_makes_no_element_of_a_name(hostile):
     assert 'id="tl"' in dom.stdout
     p = Tags()
     p.feed(dom.stdout)  # the DOM the page's script leaves: still no element made of a name
-    assert "img" not in p.tags and p.tags.count("script") == 1
+    assert "img" not in p.tags and p.tags.count("script") == 2
     assert EVIL in "".join(p.text)
     errors = [l for l in dom.stderr.splitlines() if "CONSOLE" in l and ("Error" in l or "Uncaught" in l)]
     assert not errors, errors
