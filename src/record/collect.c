@@ -88,9 +88,17 @@ static void on_record(const struct perf_event_header *h, void *arg)
 	}
 	if (d.needs_value)
 		d.r.arg = gs_pyprobes_stored_value(&S->probes, d.r.pid, d.ip);
+	if (d.r.type == GS_REC_CTR_SAMPLE && gs_counters_takes_stacks(S->counters, d.r.arg)) {
+		/* --sample-event: the thread's stack instead of a count (none: a record without one) */
+		if (gs_stacks_event(S->stacks, d.r.tid, d.r.arg, d.r.time) == 0)
+			goto seen;
+		d.r.type = GS_REC_CTR_STACK;
+		d.r.arg64 = 0;
+	}
 	if (d.r.type == GS_REC_LOST)
 		d.r.arg = c->cpu;
 	add_rec(S, c->cpu, &d.r, d.r.type == GS_REC_COMM ? d.name : NULL);
+seen:
 	if (d.r.time > S->ring_last[c->cpu])
 		S->ring_last[c->cpu] = d.r.time;
 }

@@ -57,14 +57,20 @@ enum gs_ringdec_result gs_ringdec_decode(const struct perf_event_header *h, cons
 				return GS_RINGDEC_CORRUPT;
 			memcpy(&out->ip, p, 8);
 			p += 8;
-		} else if (end - p < 24) {
-			return GS_RINGDEC_CORRUPT;
+		} else if (end - p < (kind >= GS_PK_COUNTER && kind < GS_PK_COUNTER_MAX ? 32 : 24)) {
+			return GS_RINGDEC_CORRUPT; /* counters: TID, TIME, CPU, PERIOD */
 		}
 		memcpy(&r->pid, p, 4);
 		memcpy(&r->tid, p + 4, 4);
 		memcpy(&r->time, p + 8, 8);
 		p += 24;
 		out->is_sample = 1;
+		if (kind >= GS_PK_COUNTER && kind < GS_PK_COUNTER_MAX) {
+			r->type = GS_REC_CTR_SAMPLE;
+			r->arg = kind - GS_PK_COUNTER;
+			memcpy(&r->arg64, p, 8);
+			return GS_RINGDEC_EVENT;
+		}
 		switch (kind) {
 		case GS_PK_SWITCH:
 		case GS_PK_WAKEUP: {

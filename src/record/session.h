@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "probe/evlist.h"
+#include "record/counters.h"
 #include "record/emit.h"
 #include "record/merge.h"
 #include "record/pyprobes.h"
@@ -33,6 +34,7 @@ struct gs_session {
 	struct gs_pyprobes probes;
 	int have_python;          /* GIL probes are in place */
 	struct gs_stacks *stacks; /* NULL: no stack sampling */
+	struct gs_counters *counters; /* -e, --sample-event (NULL: none) */
 	struct gs_merge *merge;   /* queues: one per CPU, the recorder's own, the inline ring */
 	struct gs_emit emit;      /* the recorder's own records */
 	int inline_queue;
