@@ -90,10 +90,13 @@ static void on_record(const struct perf_event_header *h, void *arg)
 		d.r.arg = gs_pyprobes_stored_value(&S->probes, d.r.pid, d.ip);
 	if (d.r.type == GS_REC_CTR_SAMPLE && gs_counters_takes_stacks(S->counters, d.r.arg)) {
 		/* --sample-event: the thread's stack instead of a count (none: a record without one) */
-		if (gs_stacks_event(S->stacks, d.r.tid, d.r.arg, d.r.time) == 0)
+		if (!gs_counters_stack_due(S->counters, d.r.arg, d.r.tid, d.r.time) ||
+		    gs_stacks_event(S->stacks, d.r.tid, d.r.arg, d.r.time) == 0)
 			goto seen;
 		d.r.type = GS_REC_CTR_STACK;
 		d.r.arg64 = 0;
+	} else if (d.r.type == GS_REC_CTR_SAMPLE) {
+		d.r.arg64 = gs_counters_period(S->counters, d.r.arg);
 	}
 	if (d.r.type == GS_REC_LOST)
 		d.r.arg = c->cpu;

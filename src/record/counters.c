@@ -10,7 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CTR_SAMPLE (PERF_SAMPLE_IDENTIFIER | PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU | PERF_SAMPLE_PERIOD)
+/* No PERF_SAMPLE_PERIOD: with it the kernel writes a software event's every occurrence whatever
+ * the period. A sample stands for the counter's period. */
+#define CTR_SAMPLE (PERF_SAMPLE_IDENTIFIER | PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU)
 #define MAX_PERIOD (1ull << 40)
 
 #define HW_CACHE(c, op, res) ((c) | (op) << 8 | (res) << 16)
@@ -42,6 +44,8 @@ struct counter {
 	const struct event_def *def; /* NULL: unknown name */
 	uint64_t period;
 	int available, follow_failed;
+	uint32_t last_tid;  /* the last sample taken for stacks, */
+	uint64_t last_time; /* which the kernel may write twice */
 };
 
 struct gs_counters {
@@ -163,6 +167,10 @@ static void describe(const struct gs_emit *emit, int i, const struct counter *c,
 	char key[64];
 	snprintf(key, sizeof(key), "counter.%d.name", i);
 	gs_emit_meta(emit, 0, key, c->spec.name);
+	if (c->def) {
+		snprintf(key, sizeof(key), "counter.%d.hardware", i);
+		gs_emit_meta_u64(emit, 0, key, (uint64_t)is_hardware(c->def));
+	}
 	if (unavailable) {
 		snprintf(key, sizeof(key), "counter.%d.unavailable", i);
 		gs_emit_meta(emit, 0, key, unavailable);
@@ -170,8 +178,6 @@ static void describe(const struct gs_emit *emit, int i, const struct counter *c,
 	}
 	snprintf(key, sizeof(key), "counter.%d.period", i);
 	gs_emit_meta_u64(emit, 0, key, c->period);
-	snprintf(key, sizeof(key), "counter.%d.hardware", i);
-	gs_emit_meta_u64(emit, 0, key, (uint64_t)is_hardware(c->def));
 	snprintf(key, sizeof(key), "counter.%d.stacks", i);
 	gs_emit_meta_u64(emit, 0, key, (uint64_t)c->spec.stacks);
 }
@@ -221,6 +227,24 @@ int gs_counters_follow(struct gs_counters *cs, pid_t tid)
 		}
 	}
 	return failed;
+}
+
+uint64_t gs_counters_period(const struct gs_counters *cs, int n)
+{
+	return cs && n >= 0 && n < cs->n ? cs->c[n].period : 1;
+}
+
+int gs_counters_stack_due(struct gs_counters *cs, int n, uint32_t tid, uint64_t time)
+{
+	struct counter *c;
+	if (!cs || n < 0 || n >= cs->n)
+		return 0;
+	c = &cs->c[n];
+	if (c->last_tid == tid && c->last_time == time)
+		return 0;
+	c->last_tid = tid;
+	c->last_time = time;
+	return 1;
 }
 
 int gs_counters_takes_stacks(const struct gs_counters *cs, int n)

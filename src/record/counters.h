@@ -51,6 +51,12 @@ struct gs_counters *gs_counters_new(const struct gs_counter_spec *specs, int n, 
 /* Opens the available counters for tid into the event list (before gs_evlist_index). A counter
  * that cannot be opened for it is said once and left out for this task. Returns how many failed. */
 int gs_counters_follow(struct gs_counters *c, pid_t tid);
+/* The events one sample of counter n stands for (1: every occurrence is a sample). */
+uint64_t gs_counters_period(const struct gs_counters *c, int n);
+/* Is this sample of counter n (taking stacks) not the same as the one before? The kernel writes a
+ * software event's sample twice when another event of the same kind counts every occurrence
+ * for the task (seen on 6.18: the same id, time and thread): the second is dropped. */
+int gs_counters_stack_due(struct gs_counters *c, int n, uint32_t tid, uint64_t time);
 /* Does counter n take stacks (--sample-event) rather than count? */
 int gs_counters_takes_stacks(const struct gs_counters *c, int n);
 void gs_counters_free(struct gs_counters *c);

@@ -57,8 +57,8 @@ enum gs_ringdec_result gs_ringdec_decode(const struct perf_event_header *h, cons
 				return GS_RINGDEC_CORRUPT;
 			memcpy(&out->ip, p, 8);
 			p += 8;
-		} else if (end - p < (kind >= GS_PK_COUNTER && kind < GS_PK_COUNTER_MAX ? 32 : 24)) {
-			return GS_RINGDEC_CORRUPT; /* counters: TID, TIME, CPU, PERIOD */
+		} else if (end - p < 24) {
+			return GS_RINGDEC_CORRUPT;
 		}
 		memcpy(&r->pid, p, 4);
 		memcpy(&r->tid, p + 4, 4);
@@ -68,7 +68,7 @@ enum gs_ringdec_result gs_ringdec_decode(const struct perf_event_header *h, cons
 		if (kind >= GS_PK_COUNTER && kind < GS_PK_COUNTER_MAX) {
 			r->type = GS_REC_CTR_SAMPLE;
 			r->arg = kind - GS_PK_COUNTER;
-			memcpy(&r->arg64, p, 8);
+			r->arg64 = 1; /* one sample: the recorder knows the counter's period */
 			return GS_RINGDEC_EVENT;
 		}
 		switch (kind) {

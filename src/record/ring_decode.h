@@ -36,7 +36,7 @@ struct gs_ringdec_layout {
 enum gs_ringdec_result {
 	GS_RINGDEC_SKIP = 0, /* nothing to record (a switch-out record, an unknown type) */
 	GS_RINGDEC_EVENT,    /* out->r (and out->name for COMM); a counter's sample: CTR_SAMPLE, arg the
-			      * counter's number, arg64 the sample's period (events it stands for) */
+			      * counter's number, arg64 1 (the recorder multiplies by the counter's period) */
 	GS_RINGDEC_CORRUPT,  /* too short for its type, or a sample of an unknown id */
 	GS_RINGDEC_THROTTLE, /* the kernel throttled an event */
 };
