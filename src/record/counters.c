@@ -44,8 +44,9 @@ struct counter {
 	const struct event_def *def; /* NULL: unknown name */
 	uint64_t period;
 	int available, follow_failed;
-	uint32_t last_tid;  /* the last sample taken for stacks, */
-	uint64_t last_time; /* which the kernel may write twice */
+	int rides;     /* a stacks counter whose samples are every `every`-th of counter `rides`, -1: its own */
+	int stacks_by; /* the stacks counter riding on this one, -1: none */
+	uint64_t every, seen;
 };
 
 struct gs_counters {
@@ -121,9 +122,10 @@ static void attr_of(const struct counter *c, struct perf_event_attr *a)
 {
 	gs_evlist_attr(a, c->def->type, c->def->config, CTR_SAMPLE);
 	a->sample_period = c->period;
-	if (c->spec.stacks) {
-		a->watermark = 0; /* wake the recorder at every sample: the stack is read right after */
-		a->wakeup_events = 1;
+	if (c->spec.stacks || c->stacks_by >= 0) {
+		/* wake the recorder at every sample taken for a stack: it is read right after */
+		a->watermark = 0;
+		a->wakeup_events = (uint32_t)(c->every > UINT32_MAX ? UINT32_MAX : c->every);
 	}
 }
 
@@ -182,6 +184,30 @@ static void describe(const struct gs_emit *emit, int i, const struct counter *c,
 	gs_emit_meta_u64(emit, 0, key, (uint64_t)c->spec.stacks);
 }
 
+/* Two software events of the same kind on one task make the kernel write the second one's
+ * samples with the first one's id (the sample data is shared between them: seen on 6.18, a
+ * page-faults/64 event beside page-faults made 1 in 64 page faults look like the other's). So an
+ * event is opened once: an event asked twice is refused, and --sample-event on a software event
+ * that -e also counts rides on it (every `every`-th of its samples, one event in the kernel). */
+static const char *pair_up(struct gs_counters *cs, int i)
+{
+	struct counter *c = &cs->c[i];
+	for (int k = 0; k < i; k++) {
+		struct counter *o = &cs->c[k];
+		if (!o->available || o->def != c->def)
+			continue;
+		if (o->spec.stacks == c->spec.stacks || o->rides >= 0 || o->stacks_by >= 0)
+			return "it is given twice";
+		if (!is_hardware(c->def)) {
+			struct counter *cnt = c->spec.stacks ? o : c, *stk = c->spec.stacks ? c : o;
+			cnt->stacks_by = (int)(stk - cs->c);
+			stk->rides = (int)(cnt - cs->c);
+			cnt->every = stk->period / cnt->period ? stk->period / cnt->period : 1;
+		}
+	}
+	return NULL;
+}
+
 struct gs_counters *gs_counters_new(const struct gs_counter_spec *specs, int n, struct gs_evlist *el,
 				    const struct gs_emit *emit)
 {
@@ -194,9 +220,18 @@ struct gs_counters *gs_counters_new(const struct gs_counter_spec *specs, int n, 
 	for (int i = 0; i < cs->n; i++) {
 		struct counter *c = &cs->c[i];
 		char why[512];
+		const char *twice;
 		c->spec = specs[i];
 		c->def = find_event(c->spec.name);
 		c->period = c->spec.period ? c->spec.period : c->def ? c->def->period : 1;
+		c->rides = c->stacks_by = -1;
+		c->every = 1;
+		if (c->def && (twice = pair_up(cs, i)) != NULL) {
+			snprintf(why, sizeof(why), "event %s: %s", c->spec.name, twice);
+			gs_warn("%s; the second is not recorded", why);
+			describe(emit, i, c, why);
+			continue;
+		}
 		if (probe(c, el, why, sizeof(why)) < 0) {
 			gs_warn("%s; %s not recorded (the other events are)", why, c->spec.stacks ? "its stacks are" : "it is");
 			describe(emit, i, c, why);
@@ -215,7 +250,7 @@ int gs_counters_follow(struct gs_counters *cs, pid_t tid)
 		struct counter *c = &cs->c[i];
 		struct perf_event_attr a;
 		char why[512], what[96];
-		if (!c->available)
+		if (!c->available || c->rides >= 0)
 			continue;
 		attr_of(c, &a);
 		snprintf(what, sizeof(what), "event %s", c->spec.name);
@@ -234,17 +269,17 @@ uint64_t gs_counters_period(const struct gs_counters *cs, int n)
 	return cs && n >= 0 && n < cs->n ? cs->c[n].period : 1;
 }
 
-int gs_counters_stack_due(struct gs_counters *cs, int n, uint32_t tid, uint64_t time)
+int gs_counters_stack_for(struct gs_counters *cs, int n)
 {
 	struct counter *c;
 	if (!cs || n < 0 || n >= cs->n)
-		return 0;
+		return -1;
 	c = &cs->c[n];
-	if (c->last_tid == tid && c->last_time == time)
-		return 0;
-	c->last_tid = tid;
-	c->last_time = time;
-	return 1;
+	if (c->spec.stacks)
+		return n;
+	if (c->stacks_by >= 0 && ++c->seen % c->every == 0)
+		return c->stacks_by;
+	return -1;
 }
 
 int gs_counters_takes_stacks(const struct gs_counters *cs, int n)

@@ -15,7 +15,10 @@
  * timestamp); hardware events one sample per period (perf's own counts between samples are not
  * read: rdpmc in the trampolines is not done). A --sample-event counter is opened apart, with
  * its period, waking the recorder at each sample (wakeup_events 1) so that the collector reads
- * the thread's Python stack right after the occurrence (gs_counters_takes_stacks), not at it.
+ * the thread's Python stack right after the occurrence (gs_counters_stack_for), not at it. A
+ * software event is opened once per task: --sample-event on one -e counts too takes every
+ * PERIOD-th sample of the counting event (the kernel mislabels samples of two software events
+ * of one kind on a task), and an event given twice is refused (said like an unavailable one).
  * Counter N is described by META counter.N.name, .period (u64), .hardware (u64), .stacks (u64).
  * gs_counters_free(NULL) does nothing.
  */
@@ -53,10 +56,9 @@ struct gs_counters *gs_counters_new(const struct gs_counter_spec *specs, int n, 
 int gs_counters_follow(struct gs_counters *c, pid_t tid);
 /* The events one sample of counter n stands for (1: every occurrence is a sample). */
 uint64_t gs_counters_period(const struct gs_counters *c, int n);
-/* Is this sample of counter n (taking stacks) not the same as the one before? The kernel writes a
- * software event's sample twice when another event of the same kind counts every occurrence
- * for the task (seen on 6.18: the same id, time and thread): the second is dropped. */
-int gs_counters_stack_due(struct gs_counters *c, int n, uint32_t tid, uint64_t time);
+/* A sample of counter n was read: the counter whose stack to take for it (n itself for a
+ * --sample-event counter, the one riding on n every PERIOD samples), or -1. */
+int gs_counters_stack_for(struct gs_counters *c, int n);
 /* Does counter n take stacks (--sample-event) rather than count? */
 int gs_counters_takes_stacks(const struct gs_counters *c, int n);
 void gs_counters_free(struct gs_counters *c);
