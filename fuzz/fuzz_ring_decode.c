@@ -20,7 +20,7 @@ static int kind_of(const void *ctx, uint64_t id)
 	(void)ctx;
 	if (id >= GS_PK_COUNTER && id < GS_PK_COUNTER_MAX)
 		return (int)id; /* record -e's counters */
-	return (int)(id % 9); /* 0 and 8: unknown ids */
+	return (int)(id % 9);   /* 0 and 8: unknown ids */
 }
 
 struct ctx {

@@ -57,8 +57,8 @@ static int64_t event_what(const struct export_cmd *o, const struct gs_analysis *
 {
 	int n = gs_ctr_find(a, o->event, 1);
 	if (n < 0) {
-		gs_err("%s holds no stacks of event %s: record with --sample-event %s[/PERIOD] (--what takes hold, wait, "
-		       "cpu, offcpu, blocking, offgil, or an event recorded so)",
+		gs_err("%s holds no stacks of event %s: record with --sample-event %s[/PERIOD] (--what takes hold, "
+		       "wait, cpu, offcpu, blocking, offgil, or an event recorded so)",
 		       o->input, o->event, o->event);
 		return -1;
 	}
@@ -121,7 +121,7 @@ int gs_cmd_export(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "format", required_argument, NULL, 'f' },
 		{ "what", required_argument, NULL, 'w' },
-		{ "state", required_argument, NULL, 's' },
+		{ "state", required_argument, NULL, 's' }, /* with --what EVENT */
 		{ "output", required_argument, NULL, 'o' },
 		{ "combine", required_argument, NULL, 'c' },
 		{ "keep-cpython-evals", no_argument, NULL, 'K' },

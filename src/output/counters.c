@@ -116,7 +116,7 @@ void gs_ctr_json_run(const struct gs_analysis *a, FILE *out)
 			", \"use\": \"%s\", \"period\": %" PRIu64 ", \"hardware\": %s, \"attribution\": \"%s\", "
 			"\"stack_samples\": %" PRIu64 ", \"unattributed\": %" PRIu64 "}",
 			d->stacks ? "stacks" : "counts", d->period, d->hardware ? "true" : "false",
-			d->stacks	       ? "stack read from memory right after the event, state at the event"
+			d->stacks        ? "stack read from memory right after the event, state at the event"
 			: d->period == 1 ? "every occurrence, state at that instant"
 					 : "one sample per period, state at the sample's time",
 			d->stack_samples, d->unattributed);
@@ -140,9 +140,8 @@ static void text_line(const struct gs_analysis *a, FILE *out, const struct gs_th
 		snprintf(who, sizeof(who), "%u", pid);
 		snprintf(name, sizeof(name), "(process total)");
 	}
-	fprintf(out, "   %-8s %-16s %-22s %11" PRIu64 " %11" PRIu64 " %11" PRIu64 " %11" PRIu64 " %11" PRIu64 "\n",
-		who, name, ev, v[GS_CTR_NSTATES], v[GS_CTR_HELD], v[GS_CTR_WAIT], v[GS_CTR_NOGIL],
-		v[GS_CTR_OTHER]);
+	fprintf(out, "   %-8s %-16s %-22s %11" PRIu64 " %11" PRIu64 " %11" PRIu64 " %11" PRIu64 " %11" PRIu64 "\n", who,
+		name, ev, v[GS_CTR_NSTATES], v[GS_CTR_HELD], v[GS_CTR_WAIT], v[GS_CTR_NOGIL], v[GS_CTR_OTHER]);
 }
 
 static void text_ipc(const struct gs_analysis *a, FILE *out)

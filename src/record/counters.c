@@ -78,14 +78,15 @@ int gs_counters_parse(const char *list, int stacks, struct gs_counter_spec *spec
 			uint64_t v;
 			size_t dl = len - nl - 1;
 			if (dl == 0 || dl >= sizeof(num)) {
-				snprintf(why, whylen, "invalid period in '%s' (EVENT/PERIOD, a number of events)", list);
+				snprintf(why, whylen, "invalid period in '%s' (EVENT/PERIOD, a number of events)",
+					 list);
 				return -EINVAL;
 			}
 			memcpy(num, p + nl + 1, dl);
 			num[dl] = '\0';
 			if (gs_parse_u64(num, &v) < 0 || v == 0 || v > MAX_PERIOD) {
-				snprintf(why, whylen, "invalid period '%s' in '%s' (a number of events, 1 to 2^40)", num,
-					 list);
+				snprintf(why, whylen, "invalid period '%s' in '%s' (a number of events, 1 to 2^40)",
+					 num, list);
 				return -EINVAL;
 			}
 			s->period = v;
@@ -233,7 +234,8 @@ struct gs_counters *gs_counters_new(const struct gs_counter_spec *specs, int n, 
 			continue;
 		}
 		if (probe(c, el, why, sizeof(why)) < 0) {
-			gs_warn("%s; %s not recorded (the other events are)", why, c->spec.stacks ? "its stacks are" : "it is");
+			gs_warn("%s; %s not recorded (the other events are)", why,
+				c->spec.stacks ? "its stacks are" : "it is");
 			describe(emit, i, c, why);
 			continue;
 		}

@@ -24,7 +24,7 @@ struct gs_record_opts {
 	const char *command_text; /* how to show the command (when gilscope built it) */
 	const struct gs_counter_spec *counters; /* -e and --sample-event (record/counters.h) */
 	int ncounters;
-	struct gs_sink **sinks;   /* where the events go, in time order (record/sink.h) */
+	struct gs_sink **sinks; /* where the events go, in time order (record/sink.h) */
 	int nsinks;
 };
 

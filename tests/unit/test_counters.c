@@ -159,8 +159,8 @@ static void test_unavailable_and_malformed_facts(void **state)
 	gs_analysis_init(&a, START);
 	meta_text(&a, 0, "counter.0.name", "cycles");
 	meta_text(&a, 0, "counter.0.unavailable", "event cycles cannot be counted: no PMU");
-	meta_text(&a, 0, "counter.99.name", "x");  /* beyond the table */
-	meta_text(&a, 0, "counter.x.name", "y");   /* not a number */
+	meta_text(&a, 0, "counter.99.name", "x");       /* beyond the table */
+	meta_text(&a, 0, "counter.x.name", "y");        /* not a number */
 	feed(&a, GS_REC_CTR_SAMPLE, 1, 1, T(1), 40, 1); /* an unknown counter */
 	feed(&a, GS_REC_CTR_SAMPLE, 1, 1, T(1), -1, 1);
 	gs_analysis_finish(&a, T(2));
