@@ -8,6 +8,7 @@
 #include <string.h>
 
 #define GS_WHAT_COUNTER_BASE 200u /* beyond the flame graph kinds and GS_WHAT_WAITS */
+#define TRACK_NS 1000000ull       /* counter tracks: a point a millisecond at most */
 
 const char *const gs_ctr_state_names[GS_CTR_NSTATES] = { "held", "wait", "no_gil", "other" };
 
@@ -66,6 +67,19 @@ enum gs_ctr_state gs_ctr_state(const struct gs_process *p, const struct gs_threa
 
 uint32_t gs_ctr_what(int n, int s) { return GS_WHAT_COUNTER_BASE + (uint32_t)n * 8u + (s < 0 ? 4u : (uint32_t)s); }
 
+/* The thread's running total of counter n as a counter track (hooks->counter: trace JSON), at
+ * most one point a millisecond per thread and counter. */
+static void track(struct gs_analysis *a, const struct gs_thread *t, int n, uint64_t now)
+{
+	uint64_t *last = &t->ctr[GS_CTR_MAX * GS_CTR_NSTATES + n];
+	char name[96];
+	if (!a->hooks || !a->hooks->counter || (*last && now < *last + TRACK_NS))
+		return;
+	*last = now;
+	snprintf(name, sizeof(name), "%s (TID %u)", a->ctr->defs[n].name, t->tid);
+	a->hooks->counter(a->hooks->ctx, t->pid, t->tid, now, name, gs_ctr_count(t, n, GS_CTR_NSTATES));
+}
+
 void gs_ctr_on_record(struct gs_analysis *a, const struct gs_process *p, struct gs_thread *t, const struct gs_rec *r)
 {
 	struct gs_counter_def *d;
@@ -94,9 +108,10 @@ void gs_ctr_on_record(struct gs_analysis *a, const struct gs_process *p, struct 
 		gs_stacks_count(a, gs_ctr_what(n, -1), 0, r->arg64, d->period);
 		return;
 	}
-	if (!t->ctr)
-		t->ctr = gs_calloc((size_t)GS_CTR_MAX * GS_CTR_NSTATES, sizeof(uint64_t));
+	if (!t->ctr) /* the counts, then when each counter's track was last drawn */
+		t->ctr = gs_calloc((size_t)GS_CTR_MAX * (GS_CTR_NSTATES + 1), sizeof(uint64_t));
 	t->ctr[n * GS_CTR_NSTATES + s] += r->arg64;
+	track(a, t, n, r->time);
 }
 
 uint64_t gs_ctr_count(const struct gs_thread *t, int n, int s)

@@ -9,7 +9,9 @@
  * process, neither), other (a process that is not, or not yet, a CPython gilscope traced). The
  * four parts sum to the total by construction. A CTR_STACK record counts its stack, weighted by
  * the counter's period, under gs_ctr_what(N, state) and gs_ctr_what(N, -1) for all threads, for
- * folded stacks and flame graphs (output/report.h). Records of counters beyond GS_CTR_MAX are
+ * folded stacks and flame graphs (output/report.h). Each thread's running total of each counter
+ * goes to hooks->counter (a trace JSON counter track named "EVENT (TID n)"), at most once a
+ * millisecond per thread and counter. Records of counters beyond GS_CTR_MAX are
  * ignored; nothing here changes a thread's state. A recording without counters leaves a->ctr
  * NULL and every thread's ctr NULL (so no output changes).
  */

@@ -2,7 +2,9 @@
 counted for the thread itself (/proc/thread-self/stat); --sample-event EVENT: the Python stacks
 at the event's occurrences (export --what EVENT); events this machine cannot count (no PMU in a
 virtual machine) said in one line while the others are recorded."""
+import json
 import os
+import shutil
 import subprocess
 
 import pytest
@@ -169,3 +171,35 @@ def test_export_of_an_event_without_stacks_says_so(tmp_path):
     p = subprocess.run([GILSCOPE, "export", "--format", "folded", "--what", "hold", "--state", "held", str(run.rec)],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 2
+
+
+def test_counter_tracks_in_trace_json_and_perfetto(tmp_path):
+    run = record(tmp_path, [PY, target("page_toucher.py"), "5000"], args=("-e", "minor-faults"))
+    tid = fact(run, "toucher")["tid"]
+    total = run.thread(tid)["counters"]["minor-faults"]["total"]
+    out = tmp_path / "t.json"
+    p = subprocess.run([GILSCOPE, "export", "--format", "trace-json", str(run.rec), "-o", str(out)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    with open(out) as f:
+        doc = json.load(f)
+    ev = doc["traceEvents"] if isinstance(doc, dict) else doc
+    name = f"minor-faults (TID {tid})"
+    points = [e for e in ev if e.get("ph") == "C" and e["name"] == name]
+    values = [e["args"][name] for e in points]
+    assert len(points) >= 3 and values == sorted(values)  # a running total, a point a millisecond at most
+    assert total - 5000 <= values[-1] <= total  # the last point is within a millisecond of the end
+    protoc = shutil.which("protoc")
+    if not protoc:
+        pytest.skip("protoc is not installed (apt-get install protobuf-compiler)")
+    pb = tmp_path / "t.pftrace"
+    p = subprocess.run([GILSCOPE, "export", "--format", "perfetto", str(run.rec), "-o", str(pb)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    with open(pb, "rb") as f:
+        dec = subprocess.run([protoc, f"--proto_path={os.path.join(os.path.dirname(__file__), 'proto')}",
+                              "--decode=perfetto.protos.Trace", "perfetto_subset.proto"], stdin=f,
+                             capture_output=True, text=True)
+    assert dec.returncode == 0, dec.stderr
+    assert f'name: "{name}"' in dec.stdout
+    assert dec.stdout.count("TYPE_COUNTER") >= len(points)
