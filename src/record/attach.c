@@ -225,7 +225,7 @@ static int attach_held(struct gs_session *S, struct gs_threads *ts, int found, c
 			.ncpu = S->ncpu,
 			.tp_switch = S->sched->tp_switch,
 			.tidmap = S->tidmap,
-			.event_stacks = S->counters != NULL,
+			.event_stacks = gs_counters_have_stacks(S->counters),
 		};
 		gs_pyprobes_meta(&S->probes, &S->emit);
 		S->stacks = gs_stacks_start(&S->probes.py, &so, &S->emit);

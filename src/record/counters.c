@@ -284,6 +284,14 @@ int gs_counters_stack_for(struct gs_counters *cs, int n)
 	return -1;
 }
 
+int gs_counters_have_stacks(const struct gs_counters *cs)
+{
+	for (int i = 0; cs && i < cs->n; i++)
+		if (cs->c[i].available && cs->c[i].spec.stacks)
+			return 1;
+	return 0;
+}
+
 int gs_counters_takes_stacks(const struct gs_counters *cs, int n)
 {
 	return cs && n >= 0 && n < cs->n && cs->c[n].spec.stacks;

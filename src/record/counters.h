@@ -59,6 +59,8 @@ uint64_t gs_counters_period(const struct gs_counters *c, int n);
 /* A sample of counter n was read: the counter whose stack to take for it (n itself for a
  * --sample-event counter, the one riding on n every PERIOD samples), or -1. */
 int gs_counters_stack_for(struct gs_counters *c, int n);
+/* Does any available counter take stacks (--sample-event)? */
+int gs_counters_have_stacks(const struct gs_counters *c);
 /* Does counter n take stacks (--sample-event) rather than count? */
 int gs_counters_takes_stacks(const struct gs_counters *c, int n);
 void gs_counters_free(struct gs_counters *c);

@@ -121,8 +121,8 @@ void gs_session_loop(struct gs_session *S, int sfd, int pidfd, pid_t child)
 		for (int i = 0; i < n; i++)
 			pfd[i].revents = 0;
 		poll(pfd, (nfds_t)n, 50);
-		/* a ring that woke the loop is drained now: --sample-event's stacks are read right after */
-		for (int i = rings; i < n && !woken; i++)
+		/* --sample-event: a ring that woke the loop is drained now, its stacks read right after */
+		for (int i = rings; i < n && !woken && gs_counters_have_stacks(S->counters); i++)
 			woken = (pfd[i].revents & POLLIN) != 0;
 		if (ri >= 0 && (pfd[ri].revents & (POLLIN | POLLHUP)))
 			imports_done(S);
