@@ -11,6 +11,7 @@
 
 #include "analysis/analysis.h"
 #include "analysis/counters.h"
+#include "output/report.h"
 #include "record/counters.h"
 #include "record/ring_decode.h"
 
@@ -183,6 +184,43 @@ static void test_no_counters_no_table(void **state)
 	gs_analysis_free(&a);
 }
 
+/* report --json: per thread and process counts, and instructions per cycle held vs without the GIL */
+static void test_json_counts_and_ipc(void **state)
+{
+	struct gs_analysis a;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m;
+	(void)state;
+	gs_analysis_init(&a, START);
+	meta_text(&a, 0, "counter.0.name", "cycles");
+	meta_u64(&a, "counter.0.period", 1000);
+	meta_text(&a, 0, "counter.1.name", "instructions");
+	meta_u64(&a, "counter.1.period", 1000);
+	meta_text(&a, 0, "counter.2.name", "cache-misses");
+	meta_text(&a, 0, "counter.2.unavailable", "event cache-misses cannot be counted: no PMU");
+	python_from(&a, 0);
+	feed(&a, GS_REC_SWITCH_IN, 100, 100, T(0), 0, 0);
+	feed(&a, GS_REC_GIL_WRITE, 100, 100, T(10), 1, 0);
+	feed(&a, GS_REC_CTR_SAMPLE, 100, 100, T(11), 0, 1000); /* held: 1000 cycles, 3000 instructions */
+	feed(&a, GS_REC_CTR_SAMPLE, 100, 100, T(12), 1, 3000);
+	feed(&a, GS_REC_GIL_WRITE, 100, 100, T(20), 0, 0);
+	feed(&a, GS_REC_CTR_SAMPLE, 100, 100, T(21), 0, 2000); /* no GIL: 2000 cycles, 1000 instructions */
+	feed(&a, GS_REC_CTR_SAMPLE, 100, 100, T(22), 1, 1000);
+	gs_analysis_finish(&a, T(30));
+	m = open_memstream(&buf, &len);
+	gs_report_json(&a, m);
+	fclose(m);
+	assert_non_null(strstr(buf, "\"counters\": {\"cycles\": {\"total\": 3000, \"held\": 1000, \"wait\": 0, "
+				    "\"no_gil\": 2000, \"other\": 0}, \"instructions\": {\"total\": 4000"));
+	assert_non_null(strstr(buf, "\"ipc\": {\"held\": 3.0000, \"no_gil\": 0.5000, \"all\": 1.3333}"));
+	assert_non_null(strstr(buf, "{\"name\": \"cache-misses\", \"recorded\": false, \"why_not\": \"event "
+				    "cache-misses cannot be counted: no PMU\""));
+	assert_null(strstr(buf, "\"cache-misses\": {")); /* not among the counts */
+	free(buf);
+	gs_analysis_free(&a);
+}
+
 static int kind_of(const void *ctx, uint64_t id)
 {
 	(void)ctx;
@@ -247,6 +285,7 @@ int main(void)
 		cmocka_unit_test(test_stacks_weighted_by_period),
 		cmocka_unit_test(test_unavailable_and_malformed_facts),
 		cmocka_unit_test(test_no_counters_no_table),
+		cmocka_unit_test(test_json_counts_and_ipc),
 		cmocka_unit_test(test_ring_decode_counter_sample),
 		cmocka_unit_test(test_parse_event_lists),
 	};
