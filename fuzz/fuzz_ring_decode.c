@@ -1,6 +1,6 @@
 /* fuzz_ring_decode.c - the kernel perf ring reader (perf_event.c gs_ring_drain) and the decoder of its
  * records (ring_decode.c gs_ringdec_decode: samples of sched_switch/sched_wakeup/probes/watchpoints,
- * switch, comm, fork, exit, lost, throttle records) and of the native-stack rings (natsample.c
+ * counters, switch, comm, fork, exit, lost, throttle records) and of the native-stack rings (natsample.c
  * gs_natrec_decode: samples with user registers and stack copies), on a ring laid out in
  * ordinary memory.
  *
@@ -18,7 +18,9 @@
 static int kind_of(const void *ctx, uint64_t id)
 {
 	(void)ctx;
-	return (int)(id % 9); /* 0 and 8: unknown ids */
+	if (id >= GS_PK_COUNTER && id < GS_PK_COUNTER_MAX)
+		return (int)id; /* record -e's counters */
+	return (int)(id % 9);   /* 0 and 8: unknown ids */
 }
 
 struct ctx {
@@ -50,7 +52,7 @@ static void on_record(const struct perf_event_header *h, void *arg)
 	}
 	switch (gs_ringdec_decode(h, c->l, &d)) {
 	case GS_RINGDEC_EVENT:
-		if (d.r.type == 0 || d.r.type > GS_REC_COUNTER || strnlen(d.name, sizeof(d.name)) >= sizeof(d.name))
+		if (d.r.type == 0 || d.r.type > GS_REC_CTR_SAMPLE || strnlen(d.name, sizeof(d.name)) >= sizeof(d.name))
 			abort();
 		c->events++;
 		break;

@@ -42,6 +42,7 @@ ring = b"".join([
     sample(5, 4242, 4242, T + 5, ip=0x7F0000001250),
     sample(6, 4242, 4243, T + 6, ip=0x7F0000001260),
     sample(7, 4242, 4243, T + 7, ip=0x7F0000001270),
+    sample(64, 4242, 4243, T + 7),  # record -e's counters: a page fault
     rec(14, 0, trailer(4242, 4243, T + 8, 1, 10)),
     rec(14, 0x2000, trailer(4242, 4243, T + 9, 1, 10)),
     rec(3, 0x2000, struct.pack("<II", 4242, 4242) + b"python3\0" + trailer(4242, 4242, T + 10, 1, 10)),

@@ -9,6 +9,7 @@
 #include "analysis/analysis.h"
 #include "analysis/blame.h"
 #include "analysis/convoy.h"
+#include "analysis/counters.h"
 #include "analysis/meta.h"
 #include "analysis/stacks.h"
 #include "base/util.h"
@@ -26,6 +27,7 @@ void gs_analysis_init(struct gs_analysis *a, uint64_t start_ns)
 
 void gs_analysis_free(struct gs_analysis *a)
 {
+	gs_ctr_free(a);
 	for (size_t i = 0; i < a->nthreads; i++) {
 		free(a->threads[i].blame);
 		gs_convoy_free(&a->threads[i]);
@@ -433,6 +435,8 @@ static void reset_accounting(struct gs_analysis *a, uint64_t now)
 		t->acquisitions = t->releases = t->forced_drops = t->drop_requests = 0;
 		t->drop_requests_received = t->drop_latency_sum_ns = t->drop_latency_max_ns = 0;
 		t->longest_hold_ns = t->longest_wait_ns = 0;
+		if (t->ctr) /* record -e: counted from here too */
+			memset(t->ctr, 0, (size_t)GS_CTR_MAX * GS_CTR_NSTATES * sizeof(*t->ctr));
 		gs_blame_restart(t->gil == GS_GIL_WAIT && t->gil_index >= 0 ? &a->gils[t->gil_index] : NULL, t);
 		gs_convoy_free(t);
 		if (t->gil == GS_GIL_HELD)
@@ -468,6 +472,8 @@ static void on_meta(struct gs_analysis *a, const struct gs_rec *r, const char *p
 		gs_meta_process(proc_get(a, r->pid, r->time), &m, r->time);
 	else if (strcmp(m.key, "account_from") == 0)
 		reset_accounting(a, r->time);
+	else if (gs_ctr_on_meta(a, &m))
+		return;
 	else
 		gs_meta_run(a, &m);
 }
@@ -715,6 +721,10 @@ static void on_thread_record(struct gs_analysis *a, const struct gs_rec *r, cons
 		return;
 	case GS_REC_EXIT:
 		on_task_exit(a, p, t, now);
+		return;
+	case GS_REC_CTR_SAMPLE:
+	case GS_REC_CTR_STACK:
+		gs_ctr_on_record(a, p, t, r);
 		return;
 	case GS_REC_PYNAME: /* the last name read stands for the whole thread */
 		if (plen) {

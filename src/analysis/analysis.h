@@ -93,6 +93,7 @@ struct gs_stack_count {
 #define GS_THREAD_PYNAME_MAX 128
 
 struct gs_convoy;
+struct gs_counter_table;
 
 struct gs_thread {
 	uint32_t pid, tid;
@@ -125,6 +126,7 @@ struct gs_thread {
 	 * its blame was last settled */
 	uint32_t waiter_pos;
 	uint64_t blame_clock, blame_seg;
+	uint64_t *ctr; /* record -e: GS_CTR_MAX x GS_CTR_NSTATES events by GIL state (counters.h), NULL: none */
 };
 
 /* A stretch of a GIL's contended time with one holder (blame.h): from `clock` on the GIL's
@@ -302,6 +304,7 @@ struct gs_analysis {
 	char command[1024];
 	char gilscope_version[32];
 	char sched_source[32]; /* where the scheduler events came from ("bpf", "perf tracepoints"), "" if unsaid */
+	struct gs_counter_table *ctr; /* record -e's counters (analysis/counters.h), NULL: none recorded */
 };
 
 /* Are forced drops told apart from voluntary releases in p (a switch-request watchpoint)? The

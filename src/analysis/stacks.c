@@ -59,6 +59,12 @@ static void count_stack_peer(struct gs_analysis *a, uint32_t what, uint32_t tid,
 	count_stack_add(a, what, tid, stack, peer, 1);
 }
 
+void gs_stacks_count(struct gs_analysis *a, uint32_t what, uint32_t tid, uint64_t stack, uint64_t amount)
+{
+	if (amount)
+		count_stack_add(a, what, tid, stack, 0, amount);
+}
+
 /* A wait ends: its time goes to the stack it waited in. */
 void gs_stacks_wait_done(struct gs_analysis *a, struct gs_thread *t, uint64_t d)
 {

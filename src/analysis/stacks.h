@@ -18,6 +18,8 @@
 void gs_stacks_on_frame(struct gs_analysis *a, const struct gs_rec *r, const char *payload, size_t plen);
 void gs_stacks_on_stack(struct gs_analysis *a, const struct gs_rec *r, const void *payload, size_t plen);
 void gs_stacks_on_sample(struct gs_analysis *a, const struct gs_rec *r);
+/* Adds amount to the count of stack under (what, tid) (counters.c: the counters' stacks). */
+void gs_stacks_count(struct gs_analysis *a, uint32_t what, uint32_t tid, uint64_t stack, uint64_t amount);
 /* A wait of d ns ends: its time goes to the stack sampled first during it. */
 void gs_stacks_wait_done(struct gs_analysis *a, struct gs_thread *t, uint64_t d);
 

@@ -85,6 +85,13 @@ enum gs_rec_type {
 				    flags, payload "function\0module\0"; PYSTACKs mix both kinds */
 	GS_REC_PYNAME = 20,   /* tid's Python thread name (threading.Thread.name) from time on: payload
 				    "name\0", UTF-8, under 128 bytes; again when the thread is renamed */
+
+	/* record -e and --sample-event (record/counters.h): counter N is described by META counter.N.name,
+	 * .period (events one record stands for), .hardware, .stacks, or .unavailable (why not recorded) */
+	GS_REC_CTR_SAMPLE = 21, /* tid's counter arg advanced by arg64 events at time: software events one record
+				    per occurrence (arg64 1), hardware ones one per sample period (arg64 the period) */
+	GS_REC_CTR_STACK = 22,  /* tid's Python stack read just after an occurrence of counter arg at time
+				    (the counter's period events each): arg64 = stack id (0: none read) */
 };
 
 #define GS_RECFILE_MAX_STACK_FRAMES 1024 /* frames of one PYSTACK record */

@@ -30,10 +30,11 @@ static void print_strings(const char *p, size_t plen, int two)
 
 int gs_cmd_dump(int argc, char **argv)
 {
-	static const char *const names[] = { "?",         "META",     "GIL_WAIT",  "GIL_WRITE", "DROPREQ", "SWITCH_OUT",
-					     "SWITCH_IN", "WAKEUP",   "FORK",      "EXIT",      "COMM",    "LOST",
-					     "THREAD",    "END",      "PROC_EXIT", "PYFRAME",   "STACK",   "SAMPLE",
-					     "COUNTER",   "NATFRAME", "PYNAME" };
+	static const char *const names[] = { "?",          "META",       "GIL_WAIT", "GIL_WRITE", "DROPREQ",
+					     "SWITCH_OUT", "SWITCH_IN",  "WAKEUP",   "FORK",      "EXIT",
+					     "COMM",       "LOST",       "THREAD",   "END",       "PROC_EXIT",
+					     "PYFRAME",    "STACK",      "SAMPLE",   "COUNTER",   "NATFRAME",
+					     "PYNAME",     "CTR_SAMPLE", "CTR_STACK" };
 	struct gs_recreader *rd;
 	struct gs_rec r;
 	const void *payload;

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "cmd/cmd.h"
 #include "analysis/analysis.h"
+#include "analysis/counters.h"
 #include "base/util.h"
 #include "output/flame.h"
 #include "output/gecko.h"
@@ -20,7 +21,9 @@
 
 struct export_cmd {
 	const char *format, *output, *combine, *input;
-	int what; /* enum gs_stack_what */
+	int what;          /* enum gs_stack_what */
+	const char *event; /* --what EVENT: the stacks of record --sample-event EVENT */
+	int state;         /* --state: enum gs_ctr_state, -1: all */
 	struct gs_analysis_opts aopts;
 };
 
@@ -52,6 +55,22 @@ static int export_timeline(const struct export_cmd *o)
 	return err < 0 ? 1 : 0;
 }
 
+/* --what EVENT [--state S]: the stack-count kind of the stacks record --sample-event took at
+ * EVENT's occurrences, and the flame graph's title; -1 (said) when the recording has none. */
+static int64_t event_what(const struct export_cmd *o, const struct gs_analysis *a, char *title, size_t len)
+{
+	int n = gs_ctr_find(a, o->event, 1);
+	if (n < 0) {
+		gs_err("%s holds no stacks of event %s: record with --sample-event %s[/PERIOD] (--what takes hold, "
+		       "wait, cpu, offcpu, blocking, offgil, or an event recorded so)",
+		       o->input, o->event, o->event);
+		return -1;
+	}
+	snprintf(title, len, "Python stacks at %.60s events%s%s (read right after each)", o->event,
+		 o->state >= 0 ? ", thread in GIL state " : "", o->state >= 0 ? gs_ctr_state_names[o->state] : "");
+	return gs_ctr_what(n, o->state);
+}
+
 /* folded, svg: the Python stacks sampled in one state (--what); speedscope: all of them. */
 static int export_stacks(const struct export_cmd *o)
 {
@@ -65,7 +84,8 @@ static int export_stacks(const struct export_cmd *o)
 	};
 	struct gs_analysis a;
 	FILE *out = stdout;
-	char why[1024];
+	char why[1024], title[160];
+	int64_t what = o->what;
 
 	if (gs_analysis_load(&a, o->input, &o->aopts, why, sizeof(why)) < 0) {
 		gs_err("%s", why);
@@ -76,16 +96,20 @@ static int export_stacks(const struct export_cmd *o)
 		gs_analysis_free(&a);
 		return 1;
 	}
-	if (!a.stack_samples && strcmp(o->format, "speedscope") != 0)
+	if (o->event)
+		what = event_what(o, &a, title, sizeof(title));
+	else if (!a.stack_samples && strcmp(o->format, "speedscope") != 0)
 		gs_warn("%s holds no Python stack samples (recorded with --sample-rate 0, or CPython < 3.9)", o->input);
-	if (strcmp(o->format, "speedscope") == 0) {
+	if (what < 0) {
+		/* said by event_what */
+	} else if (strcmp(o->format, "speedscope") == 0) {
 		gs_speedscope_write(&a, out);
 	} else if (strcmp(o->format, "svg") == 0) {
-		char title[1200];
-		snprintf(title, sizeof(title), "%s - %.1000s", titles[o->what], a.command);
-		gs_flame_svg(&a, out, (enum gs_stack_what)o->what, title);
+		char full[1200];
+		snprintf(full, sizeof(full), "%s - %.1000s", o->event ? title : titles[o->what], a.command);
+		gs_flame_svg(&a, out, (enum gs_stack_what)what, full);
 	} else {
-		gs_report_folded(&a, out, (enum gs_stack_what)o->what);
+		gs_report_folded(&a, out, (enum gs_stack_what)what);
 	}
 	if (o->output && fclose(out) != 0) {
 		gs_err("writing %s: %s", o->output, strerror(errno));
@@ -93,7 +117,7 @@ static int export_stacks(const struct export_cmd *o)
 		return 1;
 	}
 	gs_analysis_free(&a);
-	return 0;
+	return what < 0 ? 1 : 0;
 }
 
 /* `gilscope export --format FORMAT [--what KIND] [--combine viztracer.json] [--keep-cpython-evals]
@@ -103,13 +127,14 @@ int gs_cmd_export(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "format", required_argument, NULL, 'f' },
 		{ "what", required_argument, NULL, 'w' },
+		{ "state", required_argument, NULL, 's' }, /* with --what EVENT */
 		{ "output", required_argument, NULL, 'o' },
 		{ "combine", required_argument, NULL, 'c' },
 		{ "keep-cpython-evals", no_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct export_cmd o = { .format = "folded", .what = GS_WHAT_HOLD };
+	struct export_cmd o = { .format = "folded", .what = GS_WHAT_HOLD, .state = -1 };
 	int c;
 
 	optind = 1;
@@ -121,9 +146,17 @@ int gs_cmd_export(int argc, char **argv)
 			for (int i = 0; i < GS_WHAT_N; i++)
 				if (strcmp(optarg, gs_what_names[i]) == 0)
 					o.what = i;
-			if (o.what < 0) {
-				gs_usage_error("unknown --what '%s' (hold, wait, cpu, offcpu, blocking, offgil)",
-					       optarg);
+			if (o.what < 0) { /* an event of record --sample-event, checked once the recording is read */
+				o.what = GS_WHAT_HOLD;
+				o.event = optarg;
+			}
+		} else if (c == 's') {
+			o.state = -1;
+			for (int i = 0; i < GS_CTR_NSTATES; i++)
+				if (strcmp(optarg, gs_ctr_state_names[i]) == 0)
+					o.state = i;
+			if (o.state < 0) {
+				gs_usage_error("unknown --state '%s' (held, wait, no_gil, other)", optarg);
 				return 2;
 			}
 		} else if (c == 'o') {
@@ -155,6 +188,10 @@ int gs_cmd_export(int argc, char **argv)
 		return 2;
 	}
 	o.input = argv[optind];
+	if (o.state >= 0 && !o.event) {
+		gs_usage_error("%s", "--state narrows --what EVENT (stacks of record --sample-event)");
+		return 2;
+	}
 	if (strcmp(o.format, "folded") == 0 || strcmp(o.format, "svg") == 0 || strcmp(o.format, "speedscope") == 0)
 		return export_stacks(&o);
 	return export_timeline(&o);

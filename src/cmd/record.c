@@ -7,6 +7,7 @@
 #include "base/util.h"
 #include "output/html.h"
 #include "output/report.h"
+#include "record/counters.h"
 #include "record/recorder.h"
 #include "record/sched.h"
 #include "record/sink.h"
@@ -26,6 +27,7 @@ struct record_cmd {
 	const char *html;    /* write the HTML report there too */
 	const char *module;  /* giltracer's -m MODULE: run python -m MODULE ARGS */
 	const char *imports; /* giltracer's --import a,b: imported before the recording counts */
+	struct gs_counter_spec counters[GS_COUNTERS_MAX]; /* -e, --sample-event */
 };
 
 static void summary(const struct record_cmd *o, const struct gs_record_result *res)
@@ -174,6 +176,8 @@ static const struct option record_opts[] = {
 	{ "native-stack-size", required_argument, NULL, 'k' },
 	{ "sched", required_argument, NULL, 'Z' },
 	{ "sync-fd", required_argument, NULL, 'Y' },
+	{ "event", required_argument, NULL, 'e' },
+	{ "sample-event", required_argument, NULL, 'E' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -186,7 +190,7 @@ int gs_cmd_record(int argc, char **argv)
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+o:p:d:m:r:qvh", record_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+o:p:d:m:r:e:qvh", record_opts, NULL)) != -1) {
 		uint64_t v;
 		switch (c) {
 		case 'o':
@@ -284,6 +288,18 @@ int gs_cmd_record(int argc, char **argv)
 			}
 			o.rec.sample_hz = (unsigned)v;
 			break;
+		case 'e':
+		case 'E': {
+			char why[256];
+			int n = gs_counters_parse(optarg, c == 'E', o.counters, o.rec.ncounters, why, sizeof(why));
+			if (n < 0) {
+				gs_usage_error("%s", why);
+				return 2;
+			}
+			o.rec.ncounters = n;
+			o.rec.counters = o.counters;
+			break;
+		}
 		case 'q':
 			gs_verbose = 0;
 			break;

@@ -311,11 +311,33 @@ static void on_gil(void *ctx, enum gs_gil_event ev, const struct gs_gilstat *g, 
 	}
 }
 
+/* record -e: a thread's running total of a counter, on a counter track of its own under the
+ * thread's process (named "EVENT (TID n)"). */
+static void on_counter(void *ctx, uint32_t pid, uint32_t tid, uint64_t time, const char *name, uint64_t value)
+{
+	struct pf *f = ctx;
+	uint64_t h = 1469598103934665603ull, uuid;
+	for (const char *p = name; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	uuid = (h ^ ((uint64_t)pid << 32 | tid)) | (3ull << 62);
+	if (!known(f, uuid)) {
+		struct pb td = { 0 }, cd = { 0 };
+		describe_process(f, pid);
+		pb_uint(&td, TD_UUID, uuid);
+		pb_uint(&td, TD_PARENT, proc_uuid(pid));
+		pb_str(&td, TD_NAME, name);
+		pb_bytes(&td, TD_COUNTER, cd.b, 0);
+		emit_packet(f, 0, TP_TRACK_DESC, &td);
+		free(td.b);
+	}
+	track_event(f, time, uuid, TYPE_COUNTER, NULL, NULL, (int64_t)value, 0, 0);
+}
+
 int gs_perfetto_export(const char *path, FILE *out, char *why, size_t whylen)
 {
 	struct gs_analysis a;
 	struct pf f = { .out = out, .a = &a };
-	struct gs_hooks hooks = { .ctx = &f, .slice = on_slice, .gil = on_gil };
+	struct gs_hooks hooks = { .ctx = &f, .slice = on_slice, .gil = on_gil, .counter = on_counter };
 	int err = gs_analysis_load_hooked(&a, path, NULL, &hooks, why, whylen);
 	if (err == 0) {
 		for (size_t i = 0; i < f.cap; i++)

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "output/report.h"
 #include "output/convoy.h"
+#include "output/counters.h"
 
 #include "base/escape.h"
 #include "base/util.h"
@@ -239,6 +240,7 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 		fprintf(out, "   (%zu threads of other processes (children that exec'd other programs) not listed)\n",
 			hidden);
 	gs_convoy_text(a, out);
+	gs_ctr_text(a, out);
 	if (a->ntop_holds) {
 		fputc('\n', out);
 		longest_holds(a, out, 3);
@@ -396,7 +398,9 @@ static void json_process(const struct gs_analysis *a, FILE *out, const struct gs
 		kv(out, "forced_drops", g->forced_drops);
 		fputs("}", out);
 	}
-	fputs("]}", out);
+	fputs("]", out);
+	gs_ctr_json_process(a, out, p);
+	fputs("}", out);
 }
 
 /* "waited_while_held_by": for each holder the thread waited behind, the time and the holder's
@@ -466,6 +470,7 @@ static void json_thread(const struct gs_analysis *a, FILE *out, const struct gs_
 	gs_convoy_json(a, out, t);
 	json_waited_behind(a, out, t);
 	json_wait_sites(a, out, t);
+	gs_ctr_json_thread(a, out, t);
 	fputs("}", out);
 }
 
@@ -507,6 +512,7 @@ void gs_report_json(const struct gs_analysis *a, FILE *out)
 	}
 	fputs("]", out);
 	json_longest_holds(a, out);
+	gs_ctr_json_run(a, out);
 	fputs("}\n", out);
 	free(v);
 }

@@ -167,6 +167,7 @@ static int follow_threads(struct gs_session *S, const struct gs_threads *s, char
 	int err = 0;
 	for (size_t i = 0; i < s->n && err >= 0; i++) {
 		err = gs_sched_follow(S->sched, s->t[i].tid, why, whylen);
+		gs_counters_follow(S->counters, s->t[i].tid); /* best effort: said on stderr */
 		if (err >= 0 && S->have_python)
 			err = gs_pyprobes_open(&S->probes, S->ev, s->t[i].tid, why, whylen);
 	}
@@ -224,6 +225,7 @@ static int attach_held(struct gs_session *S, struct gs_threads *ts, int found, c
 			.ncpu = S->ncpu,
 			.tp_switch = S->sched->tp_switch,
 			.tidmap = S->tidmap,
+			.event_stacks = gs_counters_have_stacks(S->counters),
 		};
 		gs_pyprobes_meta(&S->probes, &S->emit);
 		S->stacks = gs_stacks_start(&S->probes.py, &so, &S->emit);

@@ -90,9 +90,24 @@ static void on_record(const struct perf_event_header *h, void *arg)
 	}
 	if (d.needs_value)
 		d.r.arg = gs_pyprobes_stored_value(&S->probes, d.r.pid, d.ip);
+	if (d.r.type == GS_REC_CTR_SAMPLE) {
+		/* --sample-event: the thread's stack (none: a record without one) */
+		int sc = gs_counters_stack_for(S->counters, d.r.arg);
+		if (sc >= 0 && gs_stacks_event(S->stacks, d.r.tid, sc, d.r.time) < 0) {
+			struct gs_rec r = d.r;
+			r.type = GS_REC_CTR_STACK;
+			r.arg = sc;
+			r.arg64 = 0;
+			add_rec(S, c->cpu, &r, NULL);
+		}
+		if (gs_counters_takes_stacks(S->counters, d.r.arg))
+			goto seen; /* a stacks counter only: no count */
+		d.r.arg64 = gs_counters_period(S->counters, d.r.arg);
+	}
 	if (d.r.type == GS_REC_LOST)
 		d.r.arg = c->cpu;
 	add_rec(S, c->cpu, &d.r, d.r.type == GS_REC_COMM ? d.name : NULL);
+seen:
 	if (d.r.time > S->ring_last[c->cpu])
 		S->ring_last[c->cpu] = d.r.time;
 }

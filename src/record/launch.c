@@ -276,6 +276,7 @@ static pid_t start_child(struct gs_session *S, struct pipes *p, const sigset_t *
 		kill_unstarted(child);
 		return -1;
 	}
+	gs_counters_follow(S->counters, child); /* best effort: said on stderr */
 	gs_evlist_index(S->ev);
 	return child;
 }

@@ -120,7 +120,7 @@ void gs_session_loop(struct gs_session *S, int sfd, int pidfd, pid_t child)
 	int stop = 0, interrupts = 0, tfd = S->stacks ? sample_timer(o->sample_hz) : -1;
 
 	while (!stop) {
-		int n = 0, ti = -1, ri = -1, pi = -1, ticked;
+		int n = 0, ti = -1, ri = -1, pi = -1, ticked, rings, woken = 0;
 		pfd[n].fd = sfd;
 		pfd[n++].events = POLLIN;
 		if (tfd >= 0) {
@@ -142,10 +142,14 @@ void gs_session_loop(struct gs_session *S, int sfd, int pidfd, pid_t child)
 			pfd[n].fd = S->sched->fd;
 			pfd[n++].events = POLLIN;
 		}
+		rings = n;
 		n = gs_evlist_pollfds(S->ev, pfd, n);
 		for (int i = 0; i < n; i++)
 			pfd[i].revents = 0;
 		poll(pfd, (nfds_t)n, barrier ? 10 : 50);
+		/* --sample-event: a ring that woke the loop is drained now, its stacks read right after */
+		for (int i = rings; i < n && !woken && gs_counters_have_stacks(S->counters); i++)
+			woken = (pfd[i].revents & POLLIN) != 0;
 		if (ri >= 0 && (pfd[ri].revents & (POLLIN | POLLHUP)))
 			imports_done(S);
 		ticked = ti >= 0 && (pfd[ti].revents & POLLIN);
@@ -154,7 +158,7 @@ void gs_session_loop(struct gs_session *S, int sfd, int pidfd, pid_t child)
 			if (read(tfd, &ticks, sizeof(ticks)) == sizeof(ticks))
 				gs_stacks_sample(S->stacks);
 		}
-		if (!ticked || barrier || gs_now_ns() - last_drain > 10000000ull) {
+		if (!ticked || woken || barrier || gs_now_ns() - last_drain > 10000000ull) {
 			gs_session_drain(S, 0);
 			last_drain = gs_now_ns();
 			barrier_met(S, &barrier);

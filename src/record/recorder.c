@@ -194,6 +194,7 @@ static void session_free(struct gs_session *S)
 	if (S->ready_fd >= 0)
 		close(S->ready_fd);
 	gs_stacks_free(S->stacks);
+	gs_counters_free(S->counters);
 	gs_sched_free(S->sched);
 	gs_evlist_free(S->ev);
 	gs_merge_free(S->merge);
@@ -234,6 +235,7 @@ int gs_record(const struct gs_record_opts *o, struct gs_record_result *res)
 	gs_emit_meta(&S.emit, 0, "gilscope_version", GS_VERSION);
 	gs_emit_meta(&S.emit, 0, "clock", "CLOCK_MONOTONIC");
 	gs_emit_meta(&S.emit, 0, "sched.source", S.sched->name);
+	S.counters = gs_counters_new(o->counters, o->ncounters, S.ev, &S.emit);
 	sfd = gs_session_signalfd(&oldmask);
 	ran = o->pid > 0 ? gs_session_attach(&S, sfd) : gs_session_launch(&S, sfd, &oldmask);
 	if (ran < 0)

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 struct gs_sink;
+struct gs_counter_spec;
 
 struct gs_record_opts {
 	pid_t pid;                /* attach to this process when > 0 */
@@ -21,7 +22,9 @@ struct gs_record_opts {
 	int no_gil;               /* giltracer's --no-gil-detect: thread states only */
 	int sched_choice;         /* enum gs_sched_choice (record/sched.h): where scheduler events come from */
 	const char *command_text; /* how to show the command (when gilscope built it) */
-	struct gs_sink **sinks;   /* where the events go, in time order (record/sink.h) */
+	const struct gs_counter_spec *counters; /* -e and --sample-event (record/counters.h) */
+	int ncounters;
+	struct gs_sink **sinks; /* where the events go, in time order (record/sink.h) */
 	int nsinks;
 	int sync_fd; /* --sync-fd: a barrier's time (SIGUSR1) is written here once met; 0: none */
 };

@@ -65,6 +65,12 @@ enum gs_ringdec_result gs_ringdec_decode(const struct perf_event_header *h, cons
 		memcpy(&r->time, p + 8, 8);
 		p += 24;
 		out->is_sample = 1;
+		if (kind >= GS_PK_COUNTER && kind < GS_PK_COUNTER_MAX) {
+			r->type = GS_REC_CTR_SAMPLE;
+			r->arg = kind - GS_PK_COUNTER;
+			r->arg64 = 1; /* one sample: the recorder knows the counter's period */
+			return GS_RINGDEC_EVENT;
+		}
 		switch (kind) {
 		case GS_PK_SWITCH:
 		case GS_PK_WAKEUP: {

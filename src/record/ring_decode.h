@@ -13,15 +13,17 @@
 /* What a sample's event stream is, by its sample id. */
 enum gs_perf_kind {
 	GS_PK_NONE = 0,
-	GS_PK_SWITCH,     /* sched:sched_switch (raw data: prev_state) */
-	GS_PK_WAKEUP,     /* sched:sched_wakeup (raw data: the woken pid) */
-	GS_PK_TAKE_GIL,   /* uprobe on take_gil */
-	GS_PK_BP_LOCKED,  /* watchpoint on gil->locked */
-	GS_PK_BP_DROPREQ, /* watchpoint on gil_drop_request */
-	GS_PK_ACQUIRE,    /* uprobe after a `locked = 1` store */
-	GS_PK_RELEASE,    /* uprobe after a `locked = 0` store */
-	GS_PK_REQ_SET,    /* uprobe after the drop request's set (cpython/dropreq.h) */
-	GS_PK_REQ_RESET,  /* uprobe after one of its resets */
+	GS_PK_SWITCH,       /* sched:sched_switch (raw data: prev_state) */
+	GS_PK_WAKEUP,       /* sched:sched_wakeup (raw data: the woken pid) */
+	GS_PK_TAKE_GIL,     /* uprobe on take_gil */
+	GS_PK_BP_LOCKED,    /* watchpoint on gil->locked */
+	GS_PK_BP_DROPREQ,   /* watchpoint on gil_drop_request */
+	GS_PK_ACQUIRE,      /* uprobe after a `locked = 1` store */
+	GS_PK_RELEASE,      /* uprobe after a `locked = 0` store */
+	GS_PK_REQ_SET,      /* uprobe after the drop request's set (cpython/dropreq.h) */
+	GS_PK_REQ_RESET,    /* uprobe after one of its resets */
+	GS_PK_COUNTER = 64, /* record -e: counter number kind - GS_PK_COUNTER (below GS_PK_COUNTER_MAX) */
+	GS_PK_COUNTER_MAX = GS_PK_COUNTER + 16,
 };
 
 struct gs_ringdec_layout {
@@ -33,7 +35,8 @@ struct gs_ringdec_layout {
 
 enum gs_ringdec_result {
 	GS_RINGDEC_SKIP = 0, /* nothing to record (a switch-out record, an unknown type) */
-	GS_RINGDEC_EVENT,    /* out->r (and out->name for COMM) */
+	GS_RINGDEC_EVENT,    /* out->r (and out->name for COMM); a counter's sample: CTR_SAMPLE, arg the
+			      * counter's number, arg64 1 (the recorder multiplies by the counter's period) */
 	GS_RINGDEC_CORRUPT,  /* too short for its type, or a sample of an unknown id */
 	GS_RINGDEC_THROTTLE, /* the kernel throttled an event */
 };

@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "probe/evlist.h"
+#include "record/counters.h"
 #include "record/emit.h"
 #include "record/merge.h"
 #include "record/pyprobes.h"
@@ -31,10 +32,11 @@ struct gs_session {
 	struct gs_evlist *ev; /* scheduler and probe events, one ring per CPU */
 	struct gs_sched_source *sched;
 	struct gs_pyprobes probes;
-	int have_python;          /* GIL probes are in place */
-	struct gs_stacks *stacks; /* NULL: no stack sampling */
-	struct gs_merge *merge;   /* queues: one per CPU, the recorder's own, the inline ring */
-	struct gs_emit emit;      /* the recorder's own records */
+	int have_python;              /* GIL probes are in place */
+	struct gs_stacks *stacks;     /* NULL: no stack sampling */
+	struct gs_counters *counters; /* -e, --sample-event (NULL: none) */
+	struct gs_merge *merge;       /* queues: one per CPU, the recorder's own, the inline ring */
+	struct gs_emit emit;          /* the recorder's own records */
 	int inline_queue;
 	int sched_queue;     /* a scheduler source that drains itself (BPF) */
 	uint64_t *ring_last; /* per CPU: the newest time read from its ring */

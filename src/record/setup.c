@@ -35,6 +35,7 @@ void gs_session_set_up_python(struct gs_session *S, pid_t pid, int may_inline)
 			.ncpu = S->ncpu,
 			.tp_switch = S->sched->tp_switch,
 			.tidmap = S->tidmap,
+			.event_stacks = gs_counters_have_stacks(S->counters),
 		};
 		S->stacks = gs_stacks_start(&S->probes.py, &so, &S->emit);
 	}

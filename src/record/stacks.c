@@ -25,6 +25,7 @@ struct gs_stacks {
 	pid_t pid;
 	struct gs_tidmap *tidmap;
 	uint64_t samples, unattributed;
+	uint64_t event_samples; /* stacks read after a counter's occurrence (--sample-event) */
 	uint64_t nat_merged, nat_frozen, nat_mismatch, nat_missing, nat_frozen_mismatch;
 };
 
@@ -162,6 +163,22 @@ static int merge_native(struct gs_stacks *s, uint32_t tid, const struct gs_pyfra
 	return m;
 }
 
+/* The id of the stack of frames ids[0, n) (0 for none), defined in the recording the first time
+ * it is seen. */
+static uint32_t stack_id(struct gs_stacks *s, const uint32_t *ids, int n, uint64_t now)
+{
+	int fresh;
+	uint32_t id;
+	if (!n)
+		return 0;
+	id = gs_intern_stack(s->ids, ids, n, &fresh);
+	if (fresh) {
+		struct gs_rec def = { .type = GS_REC_STACK, .time = now, .arg = n, .arg64 = id };
+		gs_emit_rec(&s->emit, &def, ids, (size_t)n * sizeof(*ids));
+	}
+	return id;
+}
+
 static void on_stack(uint32_t tid, const struct gs_pyframe *f, int n, void *arg)
 {
 	struct gs_stacks *s = arg;
@@ -181,15 +198,7 @@ static void on_stack(uint32_t tid, const struct gs_pyframe *f, int n, void *arg)
 		for (int i = 0; i < n; i++)
 			ids[i] = py_frame_id(s, &f[i], now);
 	}
-	if (n) {
-		int fresh;
-		uint32_t id = gs_intern_stack(s->ids, ids, n, &fresh);
-		if (fresh) {
-			struct gs_rec def = { .type = GS_REC_STACK, .time = now, .arg = n, .arg64 = id };
-			gs_emit_rec(&s->emit, &def, ids, (size_t)n * sizeof(*ids));
-		}
-		r.arg64 = id;
-	}
+	r.arg64 = stack_id(s, ids, n, now);
 	r.type = GS_REC_SAMPLE;
 	r.pid = (uint32_t)s->pid;
 	r.tid = tid;
@@ -212,6 +221,53 @@ void gs_stacks_sample(struct gs_stacks *s)
 	} else if (err < 0) {
 		gs_debug("stack sample failed: %s", strerror(-err));
 	}
+}
+
+struct event_walk {
+	struct gs_stacks *s;
+	uint32_t tid;
+	int counter, found;
+	uint64_t time;
+};
+
+/* One thread's walk after a counter's occurrence: only the thread the event happened in counts,
+ * its Python frames alone (the native copies are the sampler's, not of this instant). */
+static void on_event_stack(uint32_t tid, const struct gs_pyframe *f, int n, void *arg)
+{
+	struct event_walk *w = arg;
+	struct gs_stacks *s = w->s;
+	uint32_t ids[GS_RECFILE_MAX_STACK_FRAMES];
+	struct gs_rec r = { .type = GS_REC_CTR_STACK, .pid = (uint32_t)s->pid, .arg = w->counter, .time = w->time };
+
+	if (gs_tidmap_active(s->tidmap) && (tid = gs_tidmap_lookup(s->tidmap, tid, gs_now_ns())) == 0)
+		return;
+	if (tid != w->tid || w->found)
+		return;
+	w->found = 1;
+	if (n > GS_RECFILE_MAX_STACK_FRAMES)
+		n = GS_RECFILE_MAX_STACK_FRAMES;
+	for (int i = 0; i < n; i++)
+		ids[i] = py_frame_id(s, &f[i], w->time);
+	r.tid = tid;
+	r.arg64 = stack_id(s, ids, n, w->time);
+	gs_emit_rec(&s->emit, &r, NULL, 0);
+}
+
+int gs_stacks_event(struct gs_stacks *s, uint32_t tid, int counter, uint64_t time)
+{
+	struct event_walk w = { s, tid, counter, 0, time };
+	int err;
+	if (!s || !s->walker)
+		return -1;
+	err = gs_pystacks_sample(s->walker, read_target, &s->pid, on_event_stack, &w);
+	if (err == -ESRCH) {
+		gs_pystacks_free(s->walker);
+		s->walker = NULL;
+	}
+	if (!w.found)
+		return -1;
+	s->event_samples++;
+	return 0;
 }
 
 /* take_gil and drop_gil are static: a stripped CPython names them only through what
@@ -244,7 +300,7 @@ struct gs_stacks *gs_stacks_start(const struct gs_python *py, const struct gs_st
 	struct gs_pystacks *walker;
 	char why[512];
 
-	if (!o->sample_hz)
+	if (!o->sample_hz && !o->event_stacks)
 		return NULL;
 	walker = gs_pystacks_new(py, why, sizeof(why));
 	if (!walker) {
@@ -295,6 +351,8 @@ void gs_stacks_finish(struct gs_stacks *s)
 	gs_emit_meta(&s->emit, 0, "stacks.errors", buf);
 	snprintf(buf, sizeof(buf), "%u", s->hz);
 	gs_emit_meta(&s->emit, 0, "stacks.rate_hz", buf);
+	if (s->event_samples)
+		gs_emit_meta_u64(&s->emit, 0, "stacks.event_samples", s->event_samples);
 	if (s->unattributed) /* Python threads of another PID namespace whose host id was not found */
 		gs_emit_meta_u64(&s->emit, 0, "stacks.unattributed", s->unattributed);
 	if (s->nat) {

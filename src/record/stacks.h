@@ -24,6 +24,7 @@ struct gs_stacks_opts {
 	int ncpu;
 	long tp_switch;           /* the sched:sched_switch tracepoint's id (native copies at switch-out) */
 	struct gs_tidmap *tidmap; /* CPython's thread ids to host ones (another PID namespace); may be NULL */
+	int event_stacks;         /* stacks at counters' occurrences (record --sample-event), even at 0 Hz */
 };
 
 struct gs_stacks;
@@ -32,6 +33,10 @@ struct gs_stacks;
 struct gs_stacks *gs_stacks_start(const struct gs_python *py, const struct gs_stacks_opts *o,
 				  const struct gs_emit *emit);
 void gs_stacks_sample(struct gs_stacks *s);
+/* Thread tid's Python stack, read now, as a CTR_STACK record for counter's occurrence at time
+ * (record --sample-event: read from memory after the event, not at it). 0, or -1 when the
+ * thread's stack could not be read (s NULL, the process gone, not one of its Python threads). */
+int gs_stacks_event(struct gs_stacks *s, uint32_t tid, int counter, uint64_t time);
 /* Emits stacks.samples, stacks.errors, stacks.rate_hz and, with --native, the native counts. */
 /* Thread tid exited (its EXIT record): what is kept per thread starts afresh for its id. */
 void gs_stacks_thread_exited(struct gs_stacks *s, uint32_t tid);
