@@ -286,7 +286,7 @@ static void serve(struct journal *J, struct reports *R, const struct tr_msg *q, 
 		}
 		break;
 	case OP_ADOPT:
-		if (J->pid && J->pid != pid && (J->npatches || J->have_regs || J->nmaps)) {
+		if (pid && J->pid && J->pid != pid && (J->npatches || J->have_regs || J->nmaps)) {
 			a->err = -EBUSY; /* another tracee's hand-over is not committed */
 			break;
 		}
