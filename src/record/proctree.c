@@ -133,6 +133,30 @@ static int exec_may_be_python(struct gs_proctree *t, pid_t pid)
 	return yes;
 }
 
+/* The new image's argv, in the recording: "argv" as LEN:ARG for each argument (any byte may be
+ * in an argument). */
+static void emit_argv(struct gs_session *S, pid_t pid)
+{
+	char path[64], raw[4096], enc[6144];
+	size_t o = 0;
+	long n;
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	n = gs_read_file(path, raw, sizeof(raw));
+	for (long i = 0; n > 0 && i < n;) {
+		size_t len = strnlen(raw + i, (size_t)(n - i));
+		int w = snprintf(enc + o, sizeof(enc) - o, "%zu:", len);
+		if (w < 0 || o + (size_t)w + len + 1 > sizeof(enc))
+			break; /* the arguments that fit */
+		o += (size_t)w;
+		memcpy(enc + o, raw + i, len);
+		o += len;
+		i += (long)len + 1;
+	}
+	enc[o] = '\0';
+	if (strlen(enc) == o) /* NUL-free by construction; the meta value is a string */
+		gs_emit_meta(&S->emit, (uint32_t)pid, "argv", enc);
+}
+
 static void begin_handover(struct gs_session *S, struct hand *h);
 
 /* The hand-over of t->cur is done (or abandoned): the tracee goes on, the next CPython's begins. */
@@ -201,6 +225,7 @@ static void on_exec(struct gs_session *S, pid_t pid, int st)
 	struct gs_proctree *t = S->tree;
 	struct hand h = { .pid = pid, .status = st };
 	t->execs++;
+	emit_argv(S, pid);
 	if (pid == t->cur.pid)
 		memset(&t->cur, 0, sizeof(t->cur)); /* a new image: the old one's breakpoint went with it */
 	if (!exec_may_be_python(t, pid) || (!t->children && pid != t->root)) {
@@ -259,6 +284,10 @@ static void on_end(struct gs_session *S, pid_t pid, int st)
 			;
 		S->status = st;
 		S->exited = 1;
+	} else if (pid != t->root) {
+		/* the command's own status is the recording's last record (recorder.c) */
+		struct gs_rec r = { .type = GS_REC_PROC_EXIT, .pid = (uint32_t)pid, .time = gs_now_ns(), .arg = st };
+		gs_emit_rec(&S->emit, &r, NULL, 0);
 	}
 	for (size_t i = 0; i < t->npending; i++)
 		if (t->pending[i].pid == pid) {
