@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "output/report.h"
 #include "output/convoy.h"
+#include "output/tree.h"
 #include "analysis/meta.h"
 
 #include "base/escape.h"
@@ -172,6 +173,7 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 					g->acquisitions, g->forced_drops, d2, d3);
 		}
 	}
+	gs_tree_text(a, out);
 	fprintf(out, "\n%-3s%-8s %-16s %9s %6s %6s %6s %6s %6s %8s %7s %9s %10s %10s\n", "", "TID", "NAME", "LIFETIME",
 		"HELD%", "WAIT%", "NOGIL%", "SLEEP%", "RUNQ%", "ACQUIRE", "FORCED", "VOLUNTARY", "MAX-HOLD",
 		"MAX-WAIT");
@@ -217,7 +219,7 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 			"   (%zu idle or short-lived threads that never took the GIL are not listed; see --json)\n",
 			small);
 	if (hidden)
-		fprintf(out, "   (%zu threads of other processes (children that exec'd other programs) not listed)\n",
+		fprintf(out, "   (%zu threads of processes that do not run CPython not listed; see Processes above)\n",
 			hidden);
 	gs_convoy_text(a, out);
 	if (a->ntop_holds) {
