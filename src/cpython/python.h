@@ -83,6 +83,16 @@ struct gs_python {
  * it was deleted after start, replaced since it started, or is not visible from here). */
 int gs_python_find(pid_t pid, struct gs_python *py, char *why, size_t whylen);
 
+/* The analyses of a recording's images, kept by the file's device, inode, size and modification
+ * time (a process tree starts the same interpreter many times: each file is analysed once).
+ * Opaque; gs_pyimage_cache_free(NULL) does nothing. */
+struct gs_pyimage_cache;
+struct gs_pyimage_cache *gs_pyimage_cache_new(void);
+void gs_pyimage_cache_free(struct gs_pyimage_cache *c);
+/* gs_python_find, with the image's analysis taken from cache (NULL: none) when the same file was
+ * analysed before, and kept there when it succeeds. */
+int gs_python_find_cached(pid_t pid, struct gs_python *py, struct gs_pyimage_cache *cache, char *why, size_t whylen);
+
 /* The Linux TID of the thread holding the main interpreter's GIL right now (the process must
  * be initialised and stopped), 0 when free, -errno when unknown. */
 long gs_python_gil_holder(const struct gs_python *py);

@@ -162,7 +162,7 @@ static void inline_target(const struct gs_python *py, struct gs_inline_target *t
 
 int gs_pyprobes_find(struct gs_pyprobes *p, pid_t pid, char *why, size_t whylen)
 {
-	int err = gs_python_find(pid, &p->py, why, whylen);
+	int err = gs_python_find_cached(pid, &p->py, p->cache, why, whylen);
 	if (err == 0)
 		inline_target(&p->py, &p->tg, p->isites);
 	return err;

@@ -177,6 +177,8 @@ static void session_init(struct gs_session *S, const struct gs_record_opts *o)
 	S->ready_fd = -1;
 	S->tidmap = gs_tidmap_new();
 	gs_pyprobes_init(&S->probes, S->tracefs, o->gil_watchpoint, !o->no_inline);
+	S->images = gs_pyimage_cache_new();
+	S->probes.cache = S->images;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
@@ -205,6 +207,7 @@ static void session_free(struct gs_session *S)
 	gs_tidmap_free(S->tidmap);
 	gs_session_free_more(S);
 	gs_proctree_free(S->tree);
+	gs_pyimage_cache_free(S->images);
 }
 
 int gs_record(const struct gs_record_opts *o, struct gs_record_result *res)

@@ -36,6 +36,7 @@ struct gs_session {
 	struct gs_pyprobes **more; /* every later CPython's (inline probes only), nmore of them */
 	size_t nmore;
 	struct gs_proctree *tree; /* launch: the command's tree followed (NULL: attach) */
+	struct gs_pyimage_cache *images; /* every CPython image analysed, once per file */
 	int have_python;          /* GIL probes are in place */
 	struct gs_stacks *stacks; /* NULL: no stack sampling */
 	struct gs_merge *merge;   /* queues: one per CPU, the recorder's own, the inline ring */
