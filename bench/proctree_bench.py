@@ -9,10 +9,12 @@ untraced, on what a tree does most:
   (c) a Python that starts 2,000 short threads, one at a time: one clone stop per thread (the
       guardian resumes it without asking gilscope), against --no-children, which takes none;
   (d) a Python that runs /bin/true 200 times with subprocess.run (vfork/clone + exec of a program
-      that is not CPython: one exec stop each).
+      that is not CPython: one exec stop each);
+  (e) a thread-per-request server (python -m http.server) launched by `gilscope record` under
+      `ab -c 8 -n 2000`: throughput against the same server untraced (a clone stop per request).
 Rounds are interleaved; each figure is the median over rounds of the ratio to the untraced run of
 the same round, and the per-event cost is (traced - untraced) / events."""
-import argparse, os, statistics, subprocess, sys, tempfile, time
+import argparse, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 
 FORKS = r'''
 import os, sys, time
@@ -75,12 +77,65 @@ def bench(args, tmp, title, cmd, events, own_clock):
               f"(rounds: {' '.join(f'{x:.2f}' for x in ratios[name])})")
 
 
+def serve_and_load(cmd, tmp, ab, n):
+    """Requests per second of ab against the server cmd (started here, stopped with SIGINT)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    srv = subprocess.Popen([*cmd, "-m", "http.server", str(port), "--bind", "127.0.0.1"], cwd=tmp,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        p = subprocess.run([ab, "-q", "-c", "8", "-n", str(n), f"http://127.0.0.1:{port}/page.html"],
+                           capture_output=True, text=True, timeout=600)
+        m = re.search(r"Requests per second:\s+([\d.]+)", p.stdout)
+        if p.returncode != 0 or not m:
+            sys.exit(f"ab failed ({p.returncode}): {p.stderr.strip()}")
+        return float(m.group(1))
+    finally:
+        srv.send_signal(signal.SIGINT)
+        try:
+            srv.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            srv.kill()
+            srv.wait()
+
+
+def http_bench(args, tmp):
+    ab = shutil.which("ab")
+    if not ab:
+        print("(e) skipped: ab is not installed (apt-get install apache2-utils)")
+        return
+    with open(os.path.join(tmp, "page.html"), "w") as f:
+        f.write("x" * 2048)
+    rec = os.path.join(tmp, "h.rec")
+    variants = [("tree (default)", []), ("--no-children", ["--no-children"])]
+    base, ratios = [], {n: [] for n, _ in variants}
+    for _ in range(args.repeat):
+        u = serve_and_load([args.python], tmp, ab, 2000)
+        base.append(u)
+        for name, extra in variants:
+            gs = [args.gilscope, "record", "-q", "--no-summary", "--sample-rate", "0", *extra, "-o", rec, "--"]
+            ratios[name].append(serve_and_load([*gs, args.python], tmp, ab, 2000) / u)
+    print(f"(e) http.server under ab -c 8 -n 2000: untraced {statistics.median(base):.0f} req/s (median)")
+    for name, _ in variants:
+        print(f"    {name:15s} {statistics.median(ratios[name]):.2f}x untraced throughput "
+              f"(rounds: {' '.join(f'{x:.2f}' for x in ratios[name])})")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--gilscope", default="build/gilscope")
     ap.add_argument("--python", default="/usr/bin/python3.11")
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
+    args.gilscope = os.path.abspath(args.gilscope)
     with tempfile.TemporaryDirectory() as tmp:
         scripts = {}
         for name, text in (("forks", FORKS), ("threads", THREADS), ("execs", EXECS)):
@@ -92,6 +147,7 @@ def main():
         bench(args, tmp, "(b) 500 forked short children", [args.python, scripts["forks"], "500"], 500, True)
         bench(args, tmp, "(c) 2,000 threads, one at a time", [args.python, scripts["threads"], "2000"], 2000, True)
         bench(args, tmp, "(d) 200 runs of /bin/true", [args.python, scripts["execs"], "200"], 200, True)
+        http_bench(args, tmp)
 
 
 if __name__ == "__main__":
