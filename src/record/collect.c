@@ -51,6 +51,8 @@ static void add_rec(struct gs_session *S, int q, const struct gs_rec *r, const c
 		S->lost += r->arg64;
 	else if (r->type == GS_REC_FORK)
 		gs_tidmap_on_fork(S->tidmap, r->pid, r->tid, r->time);
+	if (r->type == GS_REC_FORK && S->pypids && r->pid != (uint32_t)r->arg && gs_pidset_has(S->pypids, (uint32_t)r->arg))
+		gs_pidset_add(S->pypids, r->pid); /* a fork() of a CPython runs it too */
 	else if (r->type == GS_REC_EXIT)
 		gs_tidmap_on_exit(S->tidmap, r->tid, r->time);
 	if (r->type == GS_REC_COMM && r->arg == 1 && S->have_python && r->pid == (uint32_t)S->probes.py.pid &&
@@ -134,9 +136,22 @@ static void to_sinks(const struct gs_rec *r, const void *payload, size_t plen, v
 	gs_session_write(arg, r, payload, plen);
 }
 
+/* --python-only: a record of a process that does not run CPython is not written (run records,
+ * pid 0, and the command's end are). */
+static int dropped(const struct gs_session *S, const struct gs_rec *r)
+{
+	if (!S->pypids || !r->pid || r->type == GS_REC_LOST || r->type == GS_REC_END)
+		return 0;
+	if (r->type == GS_REC_PROC_EXIT && r->pid == (uint32_t)S->target)
+		return 0;
+	return !gs_pidset_has(S->pypids, r->pid);
+}
+
 void gs_session_write(struct gs_session *S, const struct gs_rec *r, const void *payload, size_t plen)
 {
 	const struct gs_record_opts *o = S->o;
+	if (dropped(S, r))
+		return;
 	for (int i = 0; i < o->nsinks; i++) {
 		struct gs_sink *k = o->sinks[i];
 		if (!k->failed && k->event(k->ctx, r, payload, plen) < 0)

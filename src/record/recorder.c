@@ -178,6 +178,7 @@ static void session_init(struct gs_session *S, const struct gs_record_opts *o)
 	S->tidmap = gs_tidmap_new();
 	gs_pyprobes_init(&S->probes, S->tracefs, o->gil_watchpoint, !o->no_inline);
 	S->images = gs_pyimage_cache_new();
+	S->pypids = o->python_only && o->pid <= 0 ? gs_pidset_new() : NULL;
 	S->probes.cache = S->images;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
@@ -208,6 +209,7 @@ static void session_free(struct gs_session *S)
 	gs_session_free_more(S);
 	gs_proctree_free(S->tree);
 	gs_pyimage_cache_free(S->images);
+	gs_pidset_free(S->pypids);
 }
 
 int gs_record(const struct gs_record_opts *o, struct gs_record_result *res)

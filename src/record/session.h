@@ -17,6 +17,7 @@
 #include "probe/evlist.h"
 #include "record/emit.h"
 #include "record/merge.h"
+#include "record/pidset.h"
 #include "record/proctree.h"
 #include "record/pyprobes.h"
 #include "record/recorder.h"
@@ -37,6 +38,7 @@ struct gs_session {
 	size_t nmore;
 	struct gs_proctree *tree; /* launch: the command's tree followed (NULL: attach) */
 	struct gs_pyimage_cache *images; /* every CPython image analysed, once per file */
+	struct gs_pidset *pypids;        /* --python-only: the processes that run CPython (NULL: all kept) */
 	int have_python;          /* GIL probes are in place */
 	struct gs_stacks *stacks; /* NULL: no stack sampling */
 	struct gs_merge *merge;   /* queues: one per CPU, the recorder's own, the inline ring */

@@ -48,6 +48,7 @@ static int set_up_more(struct gs_session *S, pid_t pid, char *why, size_t whylen
 	S->more = gs_realloc_array(S->more, S->nmore + 1, sizeof(*S->more));
 	S->more[S->nmore++] = p;
 	S->have_python = 1;
+	gs_pidset_add(S->pypids, (uint32_t)pid);
 	gs_evlist_index(S->ev);
 	gs_pyprobes_meta(p, &S->emit);
 	gs_debug("CPython %s in %s (process %d): inline probes", p->py.img.version, p->py.img.path, (int)pid);
@@ -81,6 +82,7 @@ void gs_session_set_up_python(struct gs_session *S, pid_t pid, int may_inline)
 		return;
 	}
 	S->have_python = 1;
+	gs_pidset_add(S->pypids, (uint32_t)pid);
 	gs_evlist_index(S->ev);
 	gs_pyprobes_meta(&S->probes, &S->emit);
 	start_stacks(S);

@@ -105,3 +105,29 @@ def test_no_children_records_the_command_alone(tmp_path, tpython):
     run = record(tmp_path, ["sh", "-c", f"{tpython} -c pass; exit 5"], args=("--no-children",))
     assert run.proc.returncode == 5, run.proc.stderr
     assert not python_procs(run), run.report["processes"]
+
+
+def test_python_only_leaves_out_other_programs(tmp_path, tpython):
+    run = record(tmp_path, ["sh", "-c", f"{tpython} -c 'sum(range(10**5))'; ls / >/dev/null; exit 4"],
+                 args=("--python-only",))
+    assert run.proc.returncode == 4, run.proc.stderr
+    py = python_procs(run)
+    assert len(py) == 1, run.report["processes"]
+    # the shell and ls: no thread states; the command's own exit status stays
+    assert all(t["pid"] in py for t in run.report["threads"]), run.report["threads"]
+    assert run.report["exit_status"] == 4
+
+
+def test_children_that_outlive_the_command(tmp_path, tpython):
+    """By default the recording ends with the command; --wait-children waits for the whole tree."""
+    code = ("import subprocess, sys\n"
+            "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(0.6); sum(range(10**6))'])\n")
+    run = record(tmp_path, [tpython, "-c", code])
+    assert run.proc.returncode == 0, run.proc.stderr
+    late = [p for p in run.report["processes"] if p["pid"] != run.report["target_pid"] and p["python"]]
+    assert all(p["exit_status"] is None for p in late), late  # still running at the end
+    run = record(tmp_path, [tpython, "-c", code], args=("--wait-children",))
+    assert run.proc.returncode == 0, run.proc.stderr
+    late = [p for p in run.report["processes"] if p["pid"] != run.report["target_pid"] and p["python"]]
+    assert len(late) == 1 and late[0]["exit_status"] == 0, run.report["processes"]
+    assert late[0]["acquisitions"] > 0, late[0]
