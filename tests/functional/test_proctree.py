@@ -1,9 +1,9 @@
 """`record -- COMMAND` follows the whole process tree: every CPython the command starts, through
 shells, subprocess, multiprocessing's spawn and forkserver, at any depth and from any thread,
 gets the GIL probes before its first bytecode; --no-children records the command alone."""
-import json
 import os
 import subprocess
+import time
 
 import pytest
 from conftest import GILSCOPE, PYTHONS, record, target, version_of
@@ -131,3 +131,23 @@ def test_children_that_outlive_the_command(tmp_path, tpython):
     late = [p for p in run.report["processes"] if p["pid"] != run.report["target_pid"] and p["python"]]
     assert len(late) == 1 and late[0]["exit_status"] == 0, run.report["processes"]
     assert late[0]["acquisitions"] > 0, late[0]
+
+
+@pytest.mark.parametrize("step", ["exec", "planted", "breakpoint", "syscall-ran", "detach"])
+def test_gilscope_killed_at_a_childs_hand_over_leaves_the_tree_running(tmp_path, step):
+    """A SIGKILL of gilscope while it sets a child CPython up: the guardian puts the child back and
+    lets every process of the tree go; the shell and both interpreters run to their end."""
+    py = TREE_PYTHONS["debian-3.11-stripped"]
+    if not os.access(py, os.X_OK):
+        pytest.skip(f"{py} is not installed on this machine")
+    out = tmp_path / "out.txt"
+    script = f"{py} -c 'print(6 * 7)' >> {out}; {py} -c 'print(7 * 6)' >> {out}; echo end >> {out}"
+    p = subprocess.run([GILSCOPE, "record", "-q", "--no-summary", "-o", str(tmp_path / "k.rec"), "--", "sh", "-c",
+                        script], env=dict(os.environ, GILSCOPE_TEST_KILL_AT=step), capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == -9, (p.returncode, p.stderr)
+    for _ in range(100):  # the tree goes on after gilscope's death
+        if out.exists() and out.read_text().endswith("end\n"):
+            break
+        time.sleep(0.1)
+    assert out.read_text() == "42\n42\nend\n", out.read_text()
