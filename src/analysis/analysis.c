@@ -516,7 +516,8 @@ static void on_fork(struct gs_analysis *a, const struct gs_rec *r, uint64_t now)
 		p->ppid = (uint32_t)r->arg;
 	if (r->pid != (uint32_t)r->arg && pp && pp->is_python && p->first_ns == now)
 		gs_meta_fork(p, pp, now);
-	else if (r->pid != (uint32_t)r->arg && pp && p->first_ns == now && pp->nimages && pp->images[pp->nimages - 1].argv)
+	else if (r->pid != (uint32_t)r->arg && pp && p->first_ns == now && pp->nimages &&
+		 pp->images[pp->nimages - 1].argv)
 		gs_meta_fork_argv(p, pp, now);
 }
 

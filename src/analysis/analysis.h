@@ -197,7 +197,7 @@ struct gs_process {
 	uint32_t ppid;   /* the process that forked it, 0: unknown (the command, attach) */
 	int have_exit;   /* exit_status is known (a process of a launched tree that ended) */
 	int exit_status; /* its wait status */
-	int is_python; /* GIL events of this process are meaningful */
+	int is_python;   /* GIL events of this process are meaningful */
 	int exited;
 	char python_version[32];
 	char python_path[512];

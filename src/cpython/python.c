@@ -1,6 +1,7 @@
 /* python.c - CPython detection and GIL location, from ELF files and /proc. */
 #define _GNU_SOURCE
 #include "cpython/python.h"
+#include "cpython/imgcache.h"
 #include "cpython/elfsym.h"
 #include "base/procfs.h"
 #include "base/util.h"
@@ -708,69 +709,6 @@ out:
 	return err;
 }
 
-#define CACHE_SLOTS 16
-
-struct gs_pyimage_cache {
-	struct {
-		dev_t dev;
-		ino_t ino;
-		off_t size;
-		struct timespec mtime;
-		struct gs_pyimage *img;
-	} e[CACHE_SLOTS];
-	unsigned n, next; /* entries used; the one replaced next when full */
-};
-
-struct gs_pyimage_cache *gs_pyimage_cache_new(void) { return gs_calloc(1, sizeof(struct gs_pyimage_cache)); }
-
-void gs_pyimage_cache_free(struct gs_pyimage_cache *c)
-{
-	if (!c)
-		return;
-	for (unsigned i = 0; i < c->n; i++)
-		free(c->e[i].img);
-	free(c);
-}
-
-static int same_file(const struct gs_pyimage_cache *c, unsigned i, const struct stat *st)
-{
-	return c->e[i].dev == st->st_dev && c->e[i].ino == st->st_ino && c->e[i].size == st->st_size &&
-	       c->e[i].mtime.tv_sec == st->st_mtim.tv_sec && c->e[i].mtime.tv_nsec == st->st_mtim.tv_nsec;
-}
-
-/* The analysis of file (as path) from the cache: 0 when it was there (img filled), -ENOENT. */
-static int cache_get(const struct gs_pyimage_cache *c, const struct stat *st, const char *file, const char *path,
-		     struct gs_pyimage *img)
-{
-	for (unsigned i = 0; c && i < c->n; i++)
-		if (same_file(c, i, st)) {
-			*img = *c->e[i].img;
-			snprintf(img->file, sizeof(img->file), "%s", file);
-			snprintf(img->path, sizeof(img->path), "%s", path);
-			return 0;
-		}
-	return -ENOENT;
-}
-
-static void cache_put(struct gs_pyimage_cache *c, const struct stat *st, const struct gs_pyimage *img)
-{
-	unsigned i;
-	if (!c)
-		return;
-	if (c->n < CACHE_SLOTS) {
-		i = c->n++;
-		c->e[i].img = gs_malloc(sizeof(*img));
-	} else {
-		i = c->next;
-		c->next = (c->next + 1) % CACHE_SLOTS;
-	}
-	c->e[i].dev = st->st_dev;
-	c->e[i].ino = st->st_ino;
-	c->e[i].size = st->st_size;
-	c->e[i].mtime = st->st_mtim;
-	*c->e[i].img = *img;
-}
-
 struct find_ctx {
 	struct gs_pyimage_cache *cache;
 	pid_t pid;
@@ -811,8 +749,7 @@ static int find_cb(const struct gs_map *m, void *arg)
 {
 	struct find_ctx *c = arg;
 	char why[512] = "", file[PATH_MAX];
-	struct stat st;
-	int err, fd, have_st;
+	int err, fd;
 
 	if (!m->path[0] || m->path[0] != '/' || !is_candidate(c, m))
 		return 0;
@@ -828,15 +765,8 @@ static int find_cb(const struct gs_map *m, void *arg)
 		c->result = -ESTALE;
 		return 0;
 	}
-	have_st = fstat(fd, &st) == 0;
+	err = gs_pyimage_cache_analyse(c->cache, fd, file, m->path, &c->py->img, why, sizeof(why));
 	close(fd);
-	if (have_st && cache_get(c->cache, &st, file, m->path, &c->py->img) == 0) {
-		c->result = 0;
-		return 1;
-	}
-	err = gs_pyimage_analyse_as(file, m->path, &c->py->img, why, sizeof(why));
-	if (err == 0 && have_st)
-		cache_put(c->cache, &st, &c->py->img);
 	if (err == -ENOENT)
 		return 0;
 	if (err < 0) /* (why is written on failure only) */
@@ -861,11 +791,6 @@ static int bias_cb(const struct gs_map *m, void *arg)
 	if (gs_elf_load_bias(b->elf, m->start, m->offset, &b->bias) == 0)
 		b->found = 1;
 	return 0;
-}
-
-int gs_python_find(pid_t pid, struct gs_python *py, char *why, size_t whylen)
-{
-	return gs_python_find_cached(pid, py, NULL, why, whylen);
 }
 
 int gs_python_find_cached(pid_t pid, struct gs_python *py, struct gs_pyimage_cache *cache, char *why, size_t whylen)

@@ -233,8 +233,6 @@ static void proc_add(struct reports *R, pid_t pid)
 	R->procs[R->nprocs++] = pid;
 }
 
-
-
 static int serve_write(struct journal *J, pid_t pid, uint64_t addr, const uint8_t *in, size_t len)
 {
 	uint8_t orig[MAX_PAYLOAD];

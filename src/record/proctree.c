@@ -241,8 +241,7 @@ static void on_exec(struct gs_session *S, pid_t pid, int st)
 			t->pending[t->npending++] = h;
 			return;
 		}
-		gs_warn("too many CPython processes started at once: process %d recorded without GIL events",
-			(int)pid);
+		gs_warn("too many CPython processes started at once: process %d recorded without GIL events", (int)pid);
 		gs_ptrace(PTRACE_CONT, pid, 0, NULL);
 		return;
 	}

@@ -14,6 +14,7 @@
 #include "probe/tracefs.h"
 #include "probe/tracer.h"
 #include "record/session.h"
+#include "cpython/imgcache.h"
 
 #include <errno.h>
 #include <limits.h>

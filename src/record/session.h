@@ -36,13 +36,13 @@ struct gs_session {
 	int probes_used;           /* probes was given to a CPython (its set-up may have failed) */
 	struct gs_pyprobes **more; /* every later CPython's (inline probes only), nmore of them */
 	size_t nmore;
-	struct gs_proctree *tree; /* launch: the command's tree followed (NULL: attach) */
+	struct gs_proctree *tree;        /* launch: the command's tree followed (NULL: attach) */
 	struct gs_pyimage_cache *images; /* every CPython image analysed, once per file */
 	struct gs_pidset *pypids;        /* --python-only: the processes that run CPython (NULL: all kept) */
-	int have_python;          /* GIL probes are in place */
-	struct gs_stacks *stacks; /* NULL: no stack sampling */
-	struct gs_merge *merge;   /* queues: one per CPU, the recorder's own, the inline ring */
-	struct gs_emit emit;      /* the recorder's own records */
+	int have_python;                 /* GIL probes are in place */
+	struct gs_stacks *stacks;        /* NULL: no stack sampling */
+	struct gs_merge *merge;          /* queues: one per CPU, the recorder's own, the inline ring */
+	struct gs_emit emit;             /* the recorder's own records */
 	int inline_queue;
 	int sched_queue;     /* a scheduler source that drains itself (BPF) */
 	uint64_t *ring_last; /* per CPU: the newest time read from its ring */

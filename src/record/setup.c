@@ -32,8 +32,9 @@ static int set_up_more(struct gs_session *S, pid_t pid, char *why, size_t whylen
 	p->inline_only = 1;
 	p->cache = S->images;
 	if (S->o->no_inline || S->o->gil_watchpoint) {
-		snprintf(why, whylen, "the GIL of a CPython other than the first is recorded with inline probes only, "
-				      "which --uprobes and --gil-watchpoint turn off");
+		snprintf(why, whylen,
+			 "the GIL of a CPython other than the first is recorded with inline probes only, "
+			 "which --uprobes and --gil-watchpoint turn off");
 		err = -ENOTSUP;
 	} else {
 		err = gs_pyprobes_locate(p, pid, 1, S->ev, &S->pending_sig, why, whylen);
