@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/ptrace.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -539,6 +540,11 @@ static void guardian_setup(int sock, int *sfd)
 
 	setpgid(0, 0); /* not in gilscope's process group: a signal for the group does not reach it */
 	prctl(PR_SET_NAME, "gilscope-guard");
+	/* every thread or process the followed tree creates waits, stopped, until the guardian resumes
+	 * it: on a loaded machine the guardian's wake-up latency is that wait (2,000 threads started
+	 * one at a time under a load of 14 on 2 CPUs: 2.0 s at nice 0, 0.9 s at -10, 0.8 s without the
+	 * stops). It works a few microseconds per stop. Without CAP_SYS_NICE: as it is. */
+	setpriority(PRIO_PROCESS, 0, -10);
 	for (size_t i = 0; i < GS_ARRAY_SIZE(deaf); i++)
 		signal(deaf[i], SIG_IGN);
 	if (null >= 0) {
