@@ -12,16 +12,12 @@
  * leaves the command as it was. gilscope stays the command's parent: it reaps it.
  */
 #define _GNU_SOURCE
-#include "base/procfs.h"
 #include "base/util.h"
-#include "cpython/elfsym.h"
-#include "probe/ptrace.h"
 #include "probe/tracer.h"
 #include "record/session.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
