@@ -205,6 +205,7 @@ bench: deps
 	$(Q)/usr/bin/python3 bench/perf2trace_bench.py --gilscope $(BUILD)/gilscope
 	$(Q)/usr/bin/python3 bench/compare_tachyon.py --gilscope $(BUILD)/gilscope
 	$(Q)/usr/bin/python3 bench/blame_bench.py --gilscope $(BUILD)/gilscope
+	$(Q)/usr/bin/python3 bench/proctree_bench.py --gilscope $(BUILD)/gilscope
 
 # gilscope under valgrind's memcheck on real work: errors, leaks and leaked descriptors fail
 # (tests/valgrind.py; a plain build: valgrind and the sanitizers do not mix).

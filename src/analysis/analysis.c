@@ -518,8 +518,13 @@ static void on_fork(struct gs_analysis *a, const struct gs_rec *r, uint64_t now)
 	memcpy(t->name, pname, sizeof(t->name));
 	p = proc_get(a, r->pid, now);
 	pp = gs_analysis_process(a, (uint32_t)r->arg);
+	if (r->pid != (uint32_t)r->arg && p->first_ns == now)
+		p->ppid = (uint32_t)r->arg;
 	if (r->pid != (uint32_t)r->arg && pp && pp->is_python && p->first_ns == now)
 		gs_meta_fork(p, pp, now);
+	else if (r->pid != (uint32_t)r->arg && pp && p->first_ns == now && pp->nimages &&
+		 pp->images[pp->nimages - 1].argv)
+		gs_meta_fork_argv(p, pp, now);
 }
 
 /* A thread's state when an attached recording starts. */
@@ -783,8 +788,15 @@ void gs_analysis_feed(struct gs_analysis *a, const struct gs_rec *r, const void 
 		a->complete = 1;
 		return;
 	case GS_REC_PROC_EXIT:
-		a->have_exit_status = 1;
-		a->exit_status = r->arg;
+		if (r->pid) {
+			struct gs_process *p = proc_get(a, r->pid, now);
+			p->have_exit = 1;
+			p->exit_status = r->arg;
+		}
+		if (!r->pid || r->pid == a->target_pid || !a->target_pid) {
+			a->have_exit_status = 1;
+			a->exit_status = r->arg;
+		}
 		return;
 	case GS_REC_FORK:
 		on_fork(a, r, now);

@@ -171,6 +171,7 @@ struct gs_image {
 	char python_path[512];
 	char python_build[192];
 	char python_error[512];
+	char *argv; /* its arguments as the recorder read them at the exec, LEN:ARG each; NULL: unknown */
 };
 
 /* What the native-stack sampler did (record --native): the recorder's native.* facts. */
@@ -197,7 +198,10 @@ extern const struct gs_native_field gs_native_fields[11];
 
 struct gs_process {
 	uint32_t pid;
-	int is_python; /* GIL events of this process are meaningful */
+	uint32_t ppid;   /* the process that forked it, 0: unknown (the command, attach) */
+	int have_exit;   /* exit_status is known (a process of a launched tree that ended) */
+	int exit_status; /* its wait status */
+	int is_python;   /* GIL events of this process are meaningful */
 	int exited;
 	char python_version[32];
 	char python_path[512];

@@ -161,6 +161,9 @@ void gs_meta_process(struct gs_process *p, const struct gs_meta *m, uint64_t now
 		p->drops_told_apart = m->u64 != 0;
 	} else if (strcmp(k, "python.switch_interval_us") == 0 && m->is_number) {
 		p->switch_interval_us = m->u64;
+	} else if (strcmp(k, "argv") == 0 && !m->is_number) {
+		free(im->argv);
+		im->argv = gs_strdup(v);
 	}
 }
 
@@ -181,8 +184,10 @@ void gs_meta_fork(struct gs_process *p, const struct gs_process *parent, uint64_
 {
 	/* fork() of a Python process: same interpreter image, same GIL address */
 	struct gs_image *im = image_new(p, now);
-	if (parent->nimages)
+	if (parent->nimages) {
 		*im = parent->images[parent->nimages - 1];
+		im->argv = im->argv ? gs_strdup(im->argv) : NULL;
+	}
 	im->start_ns = now;
 	im->forked = 1;
 	p->is_python = 1;
@@ -194,8 +199,33 @@ void gs_meta_fork(struct gs_process *p, const struct gs_process *parent, uint64_
 	p->switch_interval_us = parent->switch_interval_us;
 }
 
+void gs_meta_fork_argv(struct gs_process *p, const struct gs_process *parent, uint64_t now)
+{
+	struct gs_image *im = image_new(p, now);
+	if (parent->nimages && parent->images[parent->nimages - 1].argv)
+		im->argv = gs_strdup(parent->images[parent->nimages - 1].argv);
+}
+
+const char *gs_argv_next(const char **cur, size_t *len)
+{
+	const char *s = *cur, *arg;
+	size_t n = 0;
+	if (!s || !*s)
+		return NULL;
+	while (*s >= '0' && *s <= '9' && n < 1000000)
+		n = n * 10 + (size_t)(*s++ - '0');
+	if (*s != ':' || strnlen(s + 1, n) < n)
+		return NULL; /* malformed: the rest is ignored */
+	arg = s + 1;
+	*len = n;
+	*cur = arg + n;
+	return arg;
+}
+
 void gs_meta_free(struct gs_process *p)
 {
+	for (size_t i = 0; i < p->nimages; i++)
+		free(p->images[i].argv);
 	free(p->images);
 	p->images = NULL;
 	p->nimages = 0;

@@ -13,7 +13,9 @@
  * is_python, which lets GIL events count, follows the current image. An image that is CPython
  * only because it was forked from one and never used a GIL (subprocess's child before its exec)
  * is forgotten at the exec: the process is not a Python process. `account_from` is not
- * handled here (it restarts the accounting: analysis.c).
+ * handled here (it restarts the accounting: analysis.c). "argv" (LEN:ARG for each argument, as
+ * the recorder read them at the exec) belongs to the image; a fork() child's first image is a copy
+ * of its parent's.
  */
 #ifndef GS_ANALYSIS_META_H
 #define GS_ANALYSIS_META_H
@@ -29,6 +31,11 @@ void gs_meta_process(struct gs_process *p, const struct gs_meta *m, uint64_t now
 void gs_meta_exec(struct gs_process *p, uint64_t now);
 /* p was forked from parent at now: same image. */
 void gs_meta_fork(struct gs_process *p, const struct gs_process *parent, uint64_t now);
+/* p was forked from parent, not a CPython, at now: a first image with the parent's argv. */
+void gs_meta_fork_argv(struct gs_process *p, const struct gs_process *parent, uint64_t now);
 void gs_meta_free(struct gs_process *p);
+/* The next argument of an image's argv (*cur: where to read, moved past it): its bytes and *len,
+ * or NULL at the end (or where the encoding is malformed). */
+const char *gs_argv_next(const char **cur, size_t *len);
 
 #endif

@@ -76,7 +76,8 @@ enum gs_rec_type {
 	GS_REC_LOST = 11,      /* the kernel dropped arg64 events on cpu arg */
 	GS_REC_THREAD = 12,    /* state of a thread at the start (attach): arg = state letter, arg64 = flags */
 	GS_REC_END = 13,       /* clean end: arg64 = total lost events, arg = exit status of the command */
-	GS_REC_PROC_EXIT = 14, /* the recorded command exited: arg = wait status */
+	GS_REC_PROC_EXIT = 14, /* a process of the command's tree exited: pid, arg = wait status (the command's is
+			        * the last record before END) */
 	GS_REC_PYFRAME = 15,   /* frame definition: arg64 = id, arg = line, payload "qualname\0filename\0" */
 	GS_REC_STACK = 16, /* stack definition: arg64 = id, arg = frame count, payload u32 frame ids, innermost first */
 	GS_REC_SAMPLE = 17,   /* tid's Python stack at time: arg64 = stack id (0: no Python frame) */

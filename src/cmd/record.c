@@ -178,6 +178,9 @@ static const struct option record_opts[] = {
 	{ "sync-fd", required_argument, NULL, 'Y' },
 	{ "event", required_argument, NULL, 'e' },
 	{ "sample-event", required_argument, NULL, 'E' },
+	{ "no-children", no_argument, NULL, 'C' },
+	{ "wait-children", no_argument, NULL, 'w' },
+	{ "python-only", no_argument, NULL, 'P' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -254,6 +257,15 @@ int gs_cmd_record(int argc, char **argv)
 			break;
 		case 'U':
 			o.rec.no_inline = 1;
+			break;
+		case 'C':
+			o.rec.no_children = 1;
+			break;
+		case 'w':
+			o.rec.wait_children = 1;
+			break;
+		case 'P':
+			o.rec.python_only = 1;
 			break;
 		case 'H':
 			o.html = optarg;

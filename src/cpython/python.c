@@ -1,6 +1,7 @@
 /* python.c - CPython detection and GIL location, from ELF files and /proc. */
 #define _GNU_SOURCE
 #include "cpython/python.h"
+#include "cpython/imgcache.h"
 #include "cpython/elfsym.h"
 #include "base/procfs.h"
 #include "base/util.h"
@@ -709,6 +710,7 @@ out:
 }
 
 struct find_ctx {
+	struct gs_pyimage_cache *cache;
 	pid_t pid;
 	char exe[PATH_MAX];
 	uint64_t exe_ino; /* the executable's inode and device (/proc/PID/exe), 0 unknown */
@@ -763,8 +765,8 @@ static int find_cb(const struct gs_map *m, void *arg)
 		c->result = -ESTALE;
 		return 0;
 	}
+	err = gs_pyimage_cache_analyse(c->cache, fd, file, m->path, &c->py->img, why, sizeof(why));
 	close(fd);
-	err = gs_pyimage_analyse_as(file, m->path, &c->py->img, why, sizeof(why));
 	if (err == -ENOENT)
 		return 0;
 	if (err < 0) /* (why is written on failure only) */
@@ -791,7 +793,7 @@ static int bias_cb(const struct gs_map *m, void *arg)
 	return 0;
 }
 
-int gs_python_find(pid_t pid, struct gs_python *py, char *why, size_t whylen)
+int gs_python_find_cached(pid_t pid, struct gs_python *py, struct gs_pyimage_cache *cache, char *why, size_t whylen)
 {
 	struct find_ctx *c = gs_calloc(1, sizeof(*c));
 	struct bias_ctx b = { 0 };
@@ -800,6 +802,7 @@ int gs_python_find(pid_t pid, struct gs_python *py, char *why, size_t whylen)
 
 	memset(py, 0, sizeof(*py));
 	py->pid = pid;
+	c->cache = cache;
 	c->pid = pid;
 	c->py = py;
 	c->why = why;

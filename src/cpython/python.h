@@ -80,8 +80,15 @@ struct gs_python {
 /* Finds the CPython runtime mapped into pid (its executable, or a libpython it maps), read
  * through the process's own view of its files (gs_proc_open_mapped). Same returns as
  * gs_pyimage_analyse, and -ESTALE when the runtime's file cannot be reached (why says whether
- * it was deleted after start, replaced since it started, or is not visible from here). */
-int gs_python_find(pid_t pid, struct gs_python *py, char *why, size_t whylen);
+ * it was deleted after start, replaced since it started, or is not visible from here).
+ * gs_python_find_cached: the same, with the image's analysis taken from cache (NULL: none) when
+ * the same file was analysed before, and kept there when it succeeds. */
+struct gs_pyimage_cache; /* imgcache.h */
+int gs_python_find_cached(pid_t pid, struct gs_python *py, struct gs_pyimage_cache *cache, char *why, size_t whylen);
+static inline int gs_python_find(pid_t pid, struct gs_python *py, char *why, size_t whylen)
+{
+	return gs_python_find_cached(pid, py, NULL, why, whylen);
+}
 
 /* The Linux TID of the thread holding the main interpreter's GIL right now (the process must
  * be initialised and stopped), 0 when free, -errno when unknown. */

@@ -3,6 +3,8 @@
 #include "output/report.h"
 #include "output/convoy.h"
 #include "output/counters.h"
+#include "output/tree.h"
+#include "analysis/meta.h"
 
 #include "base/escape.h"
 #include "base/util.h"
@@ -199,6 +201,7 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 					g->acquisitions, g->forced_drops, d2, d3);
 		}
 	}
+	gs_tree_text(a, out);
 	for (size_t i = 0; i < a->nthreads; i++) { /* the NAME column: as wide as the longest name shown */
 		char cell[1024];
 		size_t n;
@@ -237,7 +240,7 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 			"   (%zu idle or short-lived threads that never took the GIL are not listed; see --json)\n",
 			small);
 	if (hidden)
-		fprintf(out, "   (%zu threads of other processes (children that exec'd other programs) not listed)\n",
+		fprintf(out, "   (%zu threads of processes that do not run CPython not listed; see Processes above)\n",
 			hidden);
 	gs_convoy_text(a, out);
 	gs_ctr_text(a, out);
@@ -364,12 +367,90 @@ static void json_run(const struct gs_analysis *a, FILE *out)
 }
 
 /* One process: its main interpreter's GIL figures, then every GIL it used in "gils". */
+/* "argv": the image's arguments as an array, and "command": them joined by blanks (null: unknown). */
+static void json_argv(FILE *out, const char *enc, const char *fallback)
+{
+	const char *cur = enc, *arg;
+	size_t len, n = 0;
+	char buf[4096];
+	if (!enc) {
+		fputs(", \"command\": ", out);
+		fallback ? gs_esc_json(out, fallback) : (void)fputs("null", out);
+		fputs(", \"argv\": null", out);
+		return;
+	}
+	buf[0] = '\0';
+	while ((arg = gs_argv_next(&cur, &len)) != NULL) {
+		size_t l = strlen(buf);
+		snprintf(buf + l, sizeof(buf) - l, "%s%.*s", l ? " " : "", (int)len, arg);
+	}
+	fputs(", \"command\": ", out);
+	gs_esc_json(out, buf);
+	fputs(", \"argv\": [", out);
+	cur = enc;
+	while ((arg = gs_argv_next(&cur, &len)) != NULL) {
+		char one[4096];
+		snprintf(one, sizeof(one), "%.*s", (int)len, arg);
+		fputs(n++ ? ", " : "", out);
+		gs_esc_json(out, one);
+	}
+	fputc(']', out);
+}
+
+/* "python": the interpreter object, or null. */
+static void json_interp(FILE *out, const char *version, const char *path, const char *build)
+{
+	fputs(", \"python\": ", out);
+	if (!version[0]) {
+		fputs("null", out);
+		return;
+	}
+	fputs("{\"version\": ", out);
+	gs_esc_json(out, version);
+	fputs(", \"executable\": ", out);
+	gs_esc_json(out, path);
+	fputs(", \"build\": ", out);
+	gs_esc_json(out, build);
+	fputc('}', out);
+}
+
+/* A process's identity: parent, command line, start, end, interpreter, and each image it ran. */
+static void json_process_identity(const struct gs_analysis *a, FILE *out, const struct gs_process *p)
+{
+	const struct gs_image *cur = p->nimages ? &p->images[p->nimages - 1] : NULL;
+	const char *fallback = p->pid == a->target_pid && a->command[0] ? a->command : NULL;
+	int st = p->have_exit ? p->exit_status : a->exit_status;
+	fprintf(out, "{\"pid\": %u", p->pid);
+	if (p->ppid)
+		fprintf(out, ", \"ppid\": %u", p->ppid);
+	else
+		fputs(", \"ppid\": null", out);
+	json_argv(out, cur ? cur->argv : NULL, fallback);
+	kv(out, "start_ns", p->first_ns > a->start_ns ? p->first_ns - a->start_ns : 0);
+	if (p->have_exit || (p->pid == a->target_pid && a->have_exit_status))
+		fprintf(out, ", \"exit_status\": %d", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	else
+		fputs(", \"exit_status\": null", out);
+	json_interp(out, p->python_version, p->python_path, p->python_build);
+	fputs(", \"images\": [", out);
+	for (size_t i = 0; i < p->nimages; i++) {
+		const struct gs_image *im = &p->images[i];
+		fprintf(out, "%s{\"start_ns\": %" PRIu64, i ? ", " : "",
+			im->start_ns > a->start_ns ? im->start_ns - a->start_ns : 0);
+		json_argv(out, im->argv, NULL);
+		json_interp(out, im->is_python || im->forked ? im->python_version : "", im->python_path,
+			    im->python_build);
+		fputc('}', out);
+	}
+	fputc(']', out);
+}
+
 static void json_process(const struct gs_analysis *a, FILE *out, const struct gs_process *p)
 {
 	uint64_t pw = p->end_ns > p->first_ns ? p->end_ns - p->first_ns : 0;
 	const struct gs_gilstat *mg = main_gil(a, p);
 	int nth = 0;
-	fprintf(out, "{\"pid\": %u, \"python\": %s", p->pid, p->python_version[0] ? "true" : "false");
+	json_process_identity(a, out, p);
 	kv(out, "wall_ns", pw);
 	kv(out, "gil_held_ns", mg->held_ns);
 	kv(out, "gil_contended_ns", mg->contended_ns);
@@ -497,7 +578,7 @@ void gs_report_json(const struct gs_analysis *a, FILE *out)
 {
 	const struct gs_thread **v = sorted_threads(a);
 
-	fputs("{\"schema\": \"gilscope.report/2\"", out);
+	fputs("{\"schema\": \"gilscope.report/3\"", out);
 	json_python(a, out);
 	json_run(a, out);
 	fputs(", \"processes\": [", out);

@@ -138,11 +138,19 @@ static int in_range(uint64_t a, uint64_t b)
 
 /* The TSC's rate: the kernel's when perf publishes it, else measured against CLOCK_MONOTONIC for
  * 5 ms (refined while recording). 0 or -ENOTSUP. */
+/* The TSC's rate, when the kernel does not publish it, is measured once per gilscope process (5 ms
+ * of busy waiting): a recording of a process tree sets inline probes up in every CPython it
+ * starts, and the machine's TSC rate is the same for all of them (each refines it from its own
+ * calibration start, cal_*). */
+static double measured_ns_per_tick;
+
 static int tsc_calibrate(struct gs_inline *il, const struct perf_event_mmap_page *pm, char *why, size_t whylen)
 {
 	if (pm && pm->cap_user_time && pm->time_shift < 63 && pm->time_mult) {
 		il->ns_per_tick = (double)pm->time_mult / (double)(1ull << pm->time_shift);
 		il->kernel_rate = 1;
+	} else if (measured_ns_per_tick > 0) {
+		il->ns_per_tick = measured_ns_per_tick;
 	} else {
 		uint64_t t0 = x86_rdtsc(), n0 = gs_now_ns(), n1, t1;
 		do
@@ -154,6 +162,7 @@ static int tsc_calibrate(struct gs_inline *il, const struct perf_event_mmap_page
 			return -ENOTSUP;
 		}
 		il->ns_per_tick = (double)(n1 - n0) / (double)(t1 - t0);
+		measured_ns_per_tick = il->ns_per_tick;
 	}
 	il->cal_tsc = x86_rdtsc();
 	il->cal_ns = gs_now_ns();

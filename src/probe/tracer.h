@@ -57,6 +57,18 @@ int gs_ptrace_wait_begin(pid_t pid);
 int gs_ptrace_wait_fd(void);
 int gs_ptrace_wait_end(int *status);
 
+/* The same for any tracee (pid -1 at begin): the reports the guardian does not serve itself, with
+ * the pid that made it. Following a tree (PTRACE_O_TRACEFORK, VFORK, CLONE), the guardian resumes
+ * at once every fork, vfork and clone stop, a new task's first stop and every signal-delivery stop
+ * of a tracee other than the journaled one, and listens at group-stops: gilscope receives the exec
+ * stops, a process's end (not a thread's), and every report of the journaled tracee. -ECHILD
+ * when no tracee is left. */
+int gs_ptrace_wait_end_pid(pid_t *pid, int *status);
+/* The journal (what a SIGKILL of gilscope would undo) moves to tracee pid, stopped in a stop with
+ * wait status `status` that gilscope received; pid 0 commits the journaled tracee's hand-over
+ * without detaching it. -EBUSY while another tracee's hand-over is not committed. */
+int gs_tracer_adopt(pid_t pid, int status);
+
 /* Test hook: SIGKILLs gilscope when GILSCOPE_TEST_KILL_AT equals step; otherwise nothing. */
 void gs_handover_step(const char *step);
 

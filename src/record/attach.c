@@ -46,18 +46,53 @@ static pid_t tracer_of(pid_t pid)
 	return gs_proc_status_u64(pid, "TracerPid", 10, &v) == 0 && v > 0 && v <= 0x7fffffff ? (pid_t)v : 0;
 }
 
+static void comm_of(pid_t pid, char *comm, size_t len)
+{
+	char path[64];
+	long n;
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	n = gs_read_file(path, comm, len);
+	if (n > 0 && comm[n - 1] == '\n')
+		comm[n - 1] = '\0';
+	if (n <= 0)
+		comm[0] = '\0';
+}
+
+/* pid is traced by a launching gilscope's guardian (probe/tracer.h: a process of the tree it
+ * records): -EBUSY with why while that gilscope records; when it is gone, waits (2 s at most) for
+ * the guardian to let go, then 0. */
+static int check_guardian(pid_t pid, pid_t guard, char *why, size_t whylen)
+{
+	char comm[64];
+	uint64_t owner = 0;
+	gs_proc_status_u64(guard, "PPid", 10, &owner);
+	comm_of((pid_t)owner, comm, sizeof(comm));
+	if (owner > 1 && strcmp(comm, "gilscope") == 0) {
+		snprintf(
+			why, whylen,
+			"process %d is in the process tree of gilscope process %d, which is still recording: stop that "
+			"one and try again; nothing was done to the process",
+			(int)pid, (int)owner);
+		return -EBUSY;
+	}
+	for (int i = 0; i < 200 && tracer_of(pid) == guard; i++)
+		usleep(10000);
+	return 0;
+}
+
 /* A process can have one tracer: say which one holds it. -EBUSY with why, or 0. */
 static int check_not_traced(pid_t pid, char *why, size_t whylen)
 {
-	char comm[64] = "", cmd[256], path[64];
+	char comm[64] = "", cmd[256];
 	pid_t t = tracer_of(pid);
-	long n;
 	if (!t)
 		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)t);
-	n = gs_read_file(path, comm, sizeof(comm));
-	if (n > 0 && comm[n - 1] == '\n')
-		comm[n - 1] = '\0';
+	comm_of(t, comm, sizeof(comm));
+	if (strcmp(comm, "gilscope-guard") == 0 && check_guardian(pid, t, why, whylen) < 0)
+		return -EBUSY;
+	if (!(t = tracer_of(pid)))
+		return 0;
+	comm_of(t, comm, sizeof(comm));
 	gs_esc_term_buf(cmd, sizeof(cmd), comm);
 	snprintf(why, whylen,
 		 "process %d is already traced by process %d (%s): a process can have one tracer; stop that one "

@@ -51,11 +51,15 @@ static void add_rec(struct gs_session *S, int q, const struct gs_rec *r, const c
 		S->lost += r->arg64;
 	else if (r->type == GS_REC_FORK)
 		gs_tidmap_on_fork(S->tidmap, r->pid, r->tid, r->time);
+	if (r->type == GS_REC_FORK && S->pypids && r->pid != (uint32_t)r->arg &&
+	    gs_pidset_has(S->pypids, (uint32_t)r->arg))
+		gs_pidset_add(S->pypids, r->pid); /* a fork() of a CPython runs it too */
 	else if (r->type == GS_REC_EXIT) {
 		gs_tidmap_on_exit(S->tidmap, r->tid, r->time);
 		gs_stacks_thread_exited(S->stacks, r->tid);
 	}
-	if (r->type == GS_REC_COMM && r->arg == 1 && S->have_python && r->pid == (uint32_t)S->probes.py.pid)
+	if (r->type == GS_REC_COMM && r->arg == 1 && S->have_python && r->pid == (uint32_t)S->probes.py.pid &&
+	    (!S->tree || S->o->no_children))
 		exec_noted(S, r->pid);
 	gs_merge_add(S->merge, q, r, name, name ? strnlen(name, 15) + 1 : 0);
 }
@@ -119,9 +123,15 @@ static void on_sched_rec(const struct gs_rec *r, const char *name, void *arg)
 	add_rec(S, S->sched_queue, r, name);
 }
 
+struct inline_ctx {
+	struct gs_session *S;
+	const struct gs_pyprobes *p; /* whose ring it is */
+};
+
 static void on_inline(const struct gs_inline_event *e, void *arg)
 {
-	struct gs_session *S = arg;
+	const struct inline_ctx *c = arg;
+	struct gs_session *S = c->S;
 	struct gs_rec r = { .tid = e->tid, .time = e->time, .arg64 = e->gil };
 	/* the probes write the thread's id in its own PID namespace */
 	if (gs_tidmap_active(S->tidmap) && (r.tid = gs_tidmap_host(S->tidmap, e->tid, e->time)) == 0)
@@ -131,7 +141,7 @@ static void on_inline(const struct gs_inline_event *e, void *arg)
 	} else if (e->kind == GS_INLINE_DROPREQ_SET || e->kind == GS_INLINE_DROPREQ_RESET) {
 		r.type = GS_REC_DROPREQ;
 		r.arg = e->kind == GS_INLINE_DROPREQ_SET ? 1 : 0;
-		r.arg64 = gs_pyprobes_site_ip(&S->probes, e->site);
+		r.arg64 = gs_pyprobes_site_ip(c->p, e->site);
 	} else {
 		r.type = GS_REC_GIL_WRITE;
 		r.arg = e->kind == GS_INLINE_ACQUIRE ? 1 : 0;
@@ -144,9 +154,22 @@ static void to_sinks(const struct gs_rec *r, const void *payload, size_t plen, v
 	gs_session_write(arg, r, payload, plen);
 }
 
+/* --python-only: a record of a process that does not run CPython is not written (run records,
+ * pid 0, and the command's end are). */
+static int dropped(const struct gs_session *S, const struct gs_rec *r)
+{
+	if (!S->pypids || !r->pid || r->type == GS_REC_LOST || r->type == GS_REC_END)
+		return 0;
+	if (r->type == GS_REC_PROC_EXIT && r->pid == (uint32_t)S->target)
+		return 0;
+	return !gs_pidset_has(S->pypids, r->pid);
+}
+
 void gs_session_write(struct gs_session *S, const struct gs_rec *r, const void *payload, size_t plen)
 {
 	const struct gs_record_opts *o = S->o;
+	if (dropped(S, r))
+		return;
 	for (int i = 0; i < o->nsinks; i++) {
 		struct gs_sink *k = o->sinks[i];
 		if (!k->failed && k->event(k->ctx, r, payload, plen) < 0)
@@ -180,12 +203,16 @@ void gs_session_drain(struct gs_session *S, int final)
 		if (lb < wm)
 			wm = lb;
 	}
-	if (S->probes.il.map) {
+	for (size_t i = 0; i <= S->nmore; i++) {
+		struct gs_pyprobes *p = i == 0 ? &S->probes : S->more[i - 1];
+		struct inline_ctx ic = { S, p };
 		uint64_t lb = lower_bound(gs_now_ns());
-		gs_inline_drain(&S->probes.il, final, on_inline, S);
+		if (!p->il.map)
+			continue;
+		gs_inline_drain(&p->il, final, on_inline, &ic);
 		/* a writer preempted in the middle of its slot holds the watermark back until it commits */
-		if (S->probes.il.settled_ns < lb)
-			lb = S->probes.il.settled_ns;
+		if (p->il.settled_ns < lb)
+			lb = p->il.settled_ns;
 		if (lb < wm)
 			wm = lb;
 	}

@@ -2,7 +2,8 @@
  *
  * One poll over: the signalfd (SIGINT, SIGTERM, SIGHUP, SIGQUIT passed on to a launched
  * command; the third stops the recording and leaves the command running; with -p the first
- * stops it), the stack sampler's timer, the attached process's pidfd, --import's ready pipe, a
+ * stops it), the guardian's answer to the wait for the command's tree (proctree.h), the stack
+ * sampler's timer (from the first CPython's set-up on), the attached process's pidfd, --import's ready pipe, a
  * BPF scheduler source's ring buffer and every ring (woken by watermark). Rings are drained at
  * least every 50 ms, at most every 10 ms when only the sampler's timer woke the loop. SIGUSR1
  * asks for a barrier: the rings are drained every 10 ms until everything before the signal is
@@ -114,15 +115,22 @@ static void reap(struct gs_session *S, pid_t child)
 void gs_session_loop(struct gs_session *S, int sfd, int pidfd, pid_t child)
 {
 	const struct gs_record_opts *o = S->o;
-	struct pollfd *pfd = gs_calloc((size_t)S->ncpu + 5, sizeof(*pfd));
+	struct pollfd *pfd = gs_calloc((size_t)S->ncpu + 6, sizeof(*pfd));
 	uint64_t deadline = o->duration > 0 ? gs_now_ns() + (uint64_t)(o->duration * 1e9) : 0;
 	uint64_t last_drain = 0, barrier = 0;
-	int stop = 0, interrupts = 0, tfd = S->stacks ? sample_timer(o->sample_hz) : -1;
+	int stop = 0, interrupts = 0, tfd = -1;
 
 	while (!stop) {
-		int n = 0, ti = -1, ri = -1, pi = -1, ticked, rings, woken = 0;
+		int n = 0, ti = -1, ri = -1, pi = -1, wi = -1, ticked, rings, woken = 0;
+		if (tfd < 0 && S->stacks)
+			tfd = sample_timer(o->sample_hz); /* the first CPython is set up */
 		pfd[n].fd = sfd;
 		pfd[n++].events = POLLIN;
+		if (gs_proctree_fd(S->tree) >= 0) {
+			wi = n;
+			pfd[n].fd = gs_proctree_fd(S->tree);
+			pfd[n++].events = POLLIN;
+		}
 		if (tfd >= 0) {
 			ti = n;
 			pfd[n].fd = tfd;
@@ -147,6 +155,8 @@ void gs_session_loop(struct gs_session *S, int sfd, int pidfd, pid_t child)
 		for (int i = 0; i < n; i++)
 			pfd[i].revents = 0;
 		poll(pfd, (nfds_t)n, barrier ? 10 : 50);
+		if (wi >= 0 && pfd[wi].revents)
+			gs_proctree_service(S);
 		/* --sample-event: a ring that woke the loop is drained now, its stacks read right after */
 		for (int i = rings; i < n && !woken && gs_counters_have_stacks(S->counters); i++)
 			woken = (pfd[i].revents & POLLIN) != 0;
@@ -174,7 +184,7 @@ void gs_session_loop(struct gs_session *S, int sfd, int pidfd, pid_t child)
 			}
 		}
 		reap(S, child);
-		if (child > 0 && S->exited)
+		if (child > 0 && S->exited && (!o->wait_children || gs_proctree_done(S->tree)))
 			stop = 1;
 		if (pi >= 0 && (pfd[pi].revents & (POLLIN | POLLHUP))) {
 			stop = 1;

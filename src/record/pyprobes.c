@@ -163,7 +163,7 @@ static void inline_target(const struct gs_python *py, struct gs_inline_target *t
 
 int gs_pyprobes_find(struct gs_pyprobes *p, pid_t pid, char *why, size_t whylen)
 {
-	int err = gs_python_find(pid, &p->py, why, whylen);
+	int err = gs_python_find_cached(pid, &p->py, p->cache, why, whylen);
 	if (err == 0)
 		inline_target(&p->py, &p->tg, p->isites);
 	return err;
@@ -177,8 +177,8 @@ int gs_pyprobes_locate(struct gs_pyprobes *p, pid_t pid, int may_inline, const s
 		return err;
 	if (may_inline && p->use_inline) {
 		err = gs_inline_setup(&p->il, pid, &p->tg, gs_evlist_meta_page(el), pending_sig, why, whylen);
-		if (err == 0)
-			return 0;
+		if (err == 0 || p->inline_only)
+			return err;
 		gs_warn("inline GIL probes unavailable (%s); using uprobes", why);
 		why[0] = '\0';
 	}

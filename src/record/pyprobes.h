@@ -35,8 +35,10 @@ struct gs_store_site {
 
 struct gs_pyprobes {
 	const char *tracefs;
-	int use_watchpoint; /* gil->locked through a hardware watchpoint instead of store-site uprobes */
-	int use_inline;     /* inline probes */
+	int use_watchpoint;             /* gil->locked through a hardware watchpoint instead of store-site uprobes */
+	int use_inline;                 /* inline probes */
+	int inline_only;                /* no uprobes when the inline probes cannot be had: an error */
+	struct gs_pyimage_cache *cache; /* the recording's analyses (not owned; NULL: none) */
 	struct gs_inline il;
 	struct gs_inline_target tg; /* what the inline probes patch (tg.sites: isites), once CPython is found */
 	struct gs_inline_site isites[GS_INLINE_MAX_SITES];

@@ -14,6 +14,7 @@
 #include "probe/tracefs.h"
 #include "probe/tracer.h"
 #include "record/session.h"
+#include "cpython/imgcache.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -109,17 +110,21 @@ static void finish(struct gs_session *S)
 	gs_stacks_finish(S->stacks);
 	recorder_meta(S);
 	gs_session_drain(S, 1);
-	if (S->probes.il.map && gs_inline_lost(&S->probes.il)) {
-		r.type = GS_REC_LOST;
-		r.time = gs_now_ns();
-		r.arg = -1;
-		r.arg64 = gs_inline_lost(&S->probes.il);
-		S->lost += r.arg64;
-		gs_session_write(S, &r, NULL, 0);
-		memset(&r, 0, sizeof(r));
+	for (size_t i = 0; i <= S->nmore; i++) {
+		const struct gs_inline *il = i == 0 ? &S->probes.il : &S->more[i - 1]->il;
+		if (il->map && gs_inline_lost(il)) {
+			r.type = GS_REC_LOST;
+			r.time = gs_now_ns();
+			r.arg = -1;
+			r.arg64 = gs_inline_lost(il);
+			S->lost += r.arg64;
+			gs_session_write(S, &r, NULL, 0);
+			memset(&r, 0, sizeof(r));
+		}
 	}
 	tidmap_meta(S);
 	gs_inline_close(&S->probes.il);
+	gs_session_free_more(S);
 	gs_stacks_free(S->stacks);
 	S->stacks = NULL;
 	if (S->exited && S->o->pid <= 0) {
@@ -173,6 +178,9 @@ static void session_init(struct gs_session *S, const struct gs_record_opts *o)
 	S->ready_fd = -1;
 	S->tidmap = gs_tidmap_new();
 	gs_pyprobes_init(&S->probes, S->tracefs, o->gil_watchpoint, !o->no_inline);
+	S->images = gs_pyimage_cache_new();
+	S->pypids = o->python_only && o->pid <= 0 ? gs_pidset_new() : NULL;
+	S->probes.cache = S->images;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
@@ -200,6 +208,10 @@ static void session_free(struct gs_session *S)
 	gs_merge_free(S->merge);
 	free(S->ring_last);
 	gs_tidmap_free(S->tidmap);
+	gs_session_free_more(S);
+	gs_proctree_free(S->tree);
+	gs_pyimage_cache_free(S->images);
+	gs_pidset_free(S->pypids);
 }
 
 int gs_record(const struct gs_record_opts *o, struct gs_record_result *res)

@@ -18,6 +18,8 @@
 #include "record/counters.h"
 #include "record/emit.h"
 #include "record/merge.h"
+#include "record/pidset.h"
+#include "record/proctree.h"
 #include "record/pyprobes.h"
 #include "record/recorder.h"
 #include "record/sched.h"
@@ -31,12 +33,18 @@ struct gs_session {
 	int ncpu;
 	struct gs_evlist *ev; /* scheduler and probe events, one ring per CPU */
 	struct gs_sched_source *sched;
-	struct gs_pyprobes probes;
-	int have_python;              /* GIL probes are in place */
-	struct gs_stacks *stacks;     /* NULL: no stack sampling */
-	struct gs_counters *counters; /* -e, --sample-event (NULL: none) */
-	struct gs_merge *merge;       /* queues: one per CPU, the recorder's own, the inline ring */
-	struct gs_emit emit;          /* the recorder's own records */
+	struct gs_pyprobes probes; /* the first CPython's */
+	int probes_used;           /* probes was given to a CPython (its set-up may have failed) */
+	struct gs_pyprobes **more; /* every later CPython's (inline probes only), nmore of them */
+	size_t nmore;
+	struct gs_proctree *tree;        /* launch: the command's tree followed (NULL: attach) */
+	struct gs_pyimage_cache *images; /* every CPython image analysed, once per file */
+	struct gs_pidset *pypids;        /* --python-only: the processes that run CPython (NULL: all kept) */
+	int have_python;                 /* GIL probes are in place */
+	struct gs_stacks *stacks;        /* NULL: no stack sampling */
+	struct gs_counters *counters;    /* -e, --sample-event (NULL: none) */
+	struct gs_merge *merge;          /* queues: one per CPU, the recorder's own, the inline ring */
+	struct gs_emit emit;             /* the recorder's own records */
 	int inline_queue;
 	int sched_queue;     /* a scheduler source that drains itself (BPF) */
 	uint64_t *ring_last; /* per CPU: the newest time read from its ring */
@@ -61,8 +69,12 @@ void gs_session_write(struct gs_session *S, const struct gs_rec *r, const void *
 void gs_session_flush(struct gs_session *S);
 
 /* setup.c: the GIL probes and the stack sampler for the CPython in pid (at its entry point
- * when launched); on failure, thread states only, said on stderr and in the recording. */
+ * when launched); on failure, thread states only, said on stderr and in the recording. The first
+ * CPython gets S->probes (uprobes when inline probes cannot be had) and the stack sampler; every
+ * later one (a child that exec'd CPython) gets probes of its own in S->more, inline only (a
+ * failure: thread states only), and no stack samples. gs_session_free_more() closes them. */
 void gs_session_set_up_python(struct gs_session *S, pid_t pid, int may_inline);
+void gs_session_free_more(struct gs_session *S);
 
 /* loop.c */
 int gs_session_signalfd(sigset_t *old);
@@ -75,8 +87,8 @@ int gs_session_forward_signals(int sfd, pid_t child); /* take_signals without ba
  * duration passes, or the user stops it. */
 void gs_session_loop(struct gs_session *S, int sfd, int pidfd, pid_t child);
 
-/* launch.c: runs o->argv, following it through exec()s to CPython, and records until it exits
- * (its wait status in S). attach.c: records the running process o->pid until it ends or the
+/* launch.c: runs o->argv, following its process tree (proctree.h) to every CPython in it, and
+ * records until it exits (its wait status in S), or with --wait-children until the tree ends. attach.c: records the running process o->pid until it ends or the
  * user stops. Both: 0 once recording ran (finish it), -1 when it could not start (said on
  * stderr, the target as it was). */
 int gs_session_launch(struct gs_session *S, int sfd, sigset_t *oldmask);

@@ -1,9 +1,61 @@
 /* setup.c - the GIL probes and the stack sampler for a CPython the recorder found (see
- * session.h): launch.c calls it at the command's entry point; attach.c does the same steps
- * itself with every thread stopped. */
+ * session.h): launch.c calls it at the command's entry point, proctree.c at the entry point of
+ * every CPython the command's tree execs; attach.c does the same steps itself with every thread
+ * stopped. */
 #define _GNU_SOURCE
 #include "base/util.h"
 #include "record/session.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+static void start_stacks(struct gs_session *S)
+{
+	const struct gs_record_opts *o = S->o;
+	struct gs_stacks_opts so = {
+		.sample_hz = o->sample_hz,
+		.native = o->native,
+		.native_stack = o->native_stack,
+		.ncpu = S->ncpu,
+		.tp_switch = S->sched->tp_switch,
+		.tidmap = S->tidmap,
+		.event_stacks = gs_counters_have_stacks(S->counters),
+	};
+	S->stacks = gs_stacks_start(&S->probes.py, &so, &S->emit);
+}
+
+/* A later CPython: probes of its own, inline only (the uprobes' names are the first one's). */
+static int set_up_more(struct gs_session *S, pid_t pid, char *why, size_t whylen)
+{
+	struct gs_pyprobes *p = gs_calloc(1, sizeof(*p));
+	int err;
+	gs_pyprobes_init(p, S->tracefs, 0, 1);
+	p->inline_only = 1;
+	p->cache = S->images;
+	if (S->o->no_inline || S->o->gil_watchpoint) {
+		snprintf(why, whylen,
+			 "the GIL of a CPython other than the first is recorded with inline probes only, "
+			 "which --uprobes and --gil-watchpoint turn off");
+		err = -ENOTSUP;
+	} else {
+		err = gs_pyprobes_locate(p, pid, 1, S->ev, &S->pending_sig, why, whylen);
+	}
+	if (err == 0)
+		err = gs_pyprobes_open(p, S->ev, pid, why, whylen);
+	if (err < 0) {
+		gs_inline_close(&p->il);
+		free(p);
+		return err;
+	}
+	S->more = gs_realloc_array(S->more, S->nmore + 1, sizeof(*S->more));
+	S->more[S->nmore++] = p;
+	S->have_python = 1;
+	gs_pidset_add(S->pypids, (uint32_t)pid);
+	gs_evlist_index(S->ev);
+	gs_pyprobes_meta(p, &S->emit);
+	gs_debug("CPython %s in %s (process %d): inline probes", p->py.img.version, p->py.img.path, (int)pid);
+	return 0;
+}
 
 void gs_session_set_up_python(struct gs_session *S, pid_t pid, int may_inline)
 {
@@ -14,6 +66,14 @@ void gs_session_set_up_python(struct gs_session *S, pid_t pid, int may_inline)
 		return;
 	}
 	gs_tidmap_add_process(S->tidmap, pid);
+	if (S->probes_used) {
+		if ((err = set_up_more(S, pid, why, sizeof(why))) < 0) {
+			gs_warn("process %d: %s; recording its thread states only (no GIL events)", (int)pid, why);
+			gs_emit_meta(&S->emit, (uint32_t)pid, "python.error", why);
+		}
+		return;
+	}
+	S->probes_used = 1;
 	err = gs_pyprobes_locate(&S->probes, pid, may_inline, S->ev, &S->pending_sig, why, sizeof(why));
 	if (err == 0)
 		err = gs_pyprobes_open(&S->probes, S->ev, pid, why, sizeof(why));
@@ -24,22 +84,22 @@ void gs_session_set_up_python(struct gs_session *S, pid_t pid, int may_inline)
 		return;
 	}
 	S->have_python = 1;
+	gs_pidset_add(S->pypids, (uint32_t)pid);
 	gs_evlist_index(S->ev);
 	gs_pyprobes_meta(&S->probes, &S->emit);
-	{
-		const struct gs_record_opts *o = S->o;
-		struct gs_stacks_opts so = {
-			.sample_hz = o->sample_hz,
-			.native = o->native,
-			.native_stack = o->native_stack,
-			.ncpu = S->ncpu,
-			.tp_switch = S->sched->tp_switch,
-			.tidmap = S->tidmap,
-			.event_stacks = gs_counters_have_stacks(S->counters),
-		};
-		S->stacks = gs_stacks_start(&S->probes.py, &so, &S->emit);
-	}
+	start_stacks(S);
 	gs_debug("CPython %s in %s: take_gil at file offset %#lx, _PyRuntime at %#lx", S->probes.py.img.version,
 		 S->probes.py.img.path, (unsigned long)S->probes.py.img.take_gil_offset,
 		 (unsigned long)S->probes.py.runtime);
+}
+
+void gs_session_free_more(struct gs_session *S)
+{
+	for (size_t i = 0; i < S->nmore; i++) {
+		gs_inline_close(&S->more[i]->il);
+		free(S->more[i]);
+	}
+	free(S->more);
+	S->more = NULL;
+	S->nmore = 0;
 }

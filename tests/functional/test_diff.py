@@ -55,8 +55,11 @@ def test_diff_sees_the_switch_interval(runs):
     tids_a = {t["tid"]: t for t in a.report["threads"]}
     assert tids_a[w1["a"]["tid"]]["start_ns"] <= tids_a[w2["a"]["tid"]]["start_ns"]
     # the sites where threads waited: spin is one, in both recordings
+    # (B's waits last about 0.2 ms: the 1 kHz sampler may catch none of them, so they may all be
+    # the site with no stack)
     spin = [s for s in doc["wait_sites"] if s["function"] == "spin"]
-    assert spin and spin[0]["a_ns"] > 0 and spin[0]["b_ns"] > 0, doc["wait_sites"]
+    assert spin and spin[0]["a_ns"] > 0, doc["wait_sites"]
+    assert sum(s["b_ns"] for s in doc["wait_sites"]) > 0, doc["wait_sites"]
     assert doc["worse"] is None
     text = gs("diff", a.rec, b.rec)
     assert text.returncode == 0

@@ -1,12 +1,32 @@
 """A program that exec()s into another Python mid-run: what the first image did is reported,
-and nothing after the exec is counted as its GIL holds."""
+and its holds end at the exec. By default the new image is followed (its own probes, its own
+image in the report); with --no-children it is not recorded, and gilscope says so once."""
 from conftest import record, target, version_of
 
 MS = 1_000_000
 
 
-def test_exec_into_python_ends_the_hold(tmp_path, python):
+def test_exec_into_python_is_followed(tmp_path, python):
     run = record(tmp_path, [python, target("exec_into.py")])
+    assert run.proc.returncode == 0, run.proc.stderr
+    rep = run.report
+    assert "exec()'d" not in run.proc.stderr, run.proc.stderr
+    (proc,) = [p for p in rep["processes"] if p["pid"] == rep["target_pid"]]
+    # gilscope's child before its exec, the first CPython, the CPython it exec'd: each its own image
+    images = [im for im in proc["images"] if im["python"]]
+    assert len(images) == 2, proc["images"]
+    assert images[1]["argv"][1:] == ["-c", "import time; time.sleep(0.3)"], images[1]
+    assert proc["python"]["version"].startswith(version_of(python)), proc
+    (fact,) = [f for f in run.facts if f["kind"] == "exec"]
+    main = run.thread(rep["target_pid"])
+    assert main["lifetime_ns"] >= fact["image_ns"] + 300 * MS, (main, fact)
+    # the second image sleeps 0.3 s without the GIL: no hold runs on across the exec into it
+    assert main["gil_held_ns"] <= main["lifetime_ns"] - 290 * MS, (main, fact)
+    assert main["gil_held_ns"] >= 20 * MS, main
+
+
+def test_exec_into_python_ends_the_hold(tmp_path, python):
+    run = record(tmp_path, [python, target("exec_into.py")], args=("--no-children",))
     assert run.proc.returncode == 0, run.proc.stderr
     rep = run.report
     # the first image's CPython stays the process's, though it was replaced

@@ -18,7 +18,7 @@ def gs(*args):
 def test_python_thread_names_everywhere(tmp_path, python):
     run = record(tmp_path, [python, target("thread_names.py")])
     assert run.proc.returncode == 0, run.proc.stderr
-    assert run.report["schema"] == "gilscope.report/2"
+    assert run.report["schema"] == "gilscope.report/3"
     named = {f["tid"]: f["name"] for f in run.facts if "name" in f}
     raw = [f["tid"] for f in run.facts if f.get("raw")]
     assert sorted(named.values()) == ["db-pool-3", "renamed-late", "wörker-β"] and len(raw) == 1

@@ -1,0 +1,325 @@
+/* proctree.c - following the command's process tree to every CPython in it (see proctree.h). */
+#define _GNU_SOURCE
+#include "record/proctree.h"
+#include "base/procfs.h"
+#include "base/util.h"
+#include "cpython/elfsym.h"
+#include "probe/ptrace.h"
+#include "probe/tracer.h"
+#include "record/session.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_PENDING 256
+#define MAX_EXES 64
+
+struct hand {
+	pid_t pid;
+	int status;        /* the exec stop's wait status */
+	uint64_t bp_addr;  /* the entry-point breakpoint (0: not planted) */
+	long saved;        /* the word it replaced */
+	uint64_t exec_ns;  /* when the exec stop was taken up */
+	unsigned long req; /* requests to the guardian until then */
+};
+
+struct exe_seen {
+	dev_t dev;
+	ino_t ino;
+	int python;
+};
+
+struct gs_proctree {
+	pid_t root;
+	int children;
+	int waiting; /* a wait is asked of the guardian */
+	int done;    /* no tracee left */
+	struct hand cur;
+	struct hand pending[MAX_PENDING];
+	size_t npending;
+	struct exe_seen exes[MAX_EXES];
+	size_t nexes;
+	uint64_t execs, pythons;
+};
+
+struct gs_proctree *gs_proctree_new(pid_t root, int children)
+{
+	struct gs_proctree *t = gs_calloc(1, sizeof(*t));
+	t->root = root;
+	t->children = children;
+	/* until its first exec the command is the journaled tracee (tracer.h) */
+	t->cur.pid = root;
+	return t;
+}
+
+void gs_proctree_free(struct gs_proctree *t) { free(t); }
+
+int gs_proctree_done(const struct gs_proctree *t) { return !t || t->done; }
+
+void gs_proctree_counts(const struct gs_proctree *t, uint64_t *execs, uint64_t *pythons)
+{
+	*execs = t ? t->execs : 0;
+	*pythons = t ? t->pythons : 0;
+}
+
+int gs_proctree_fd(struct gs_proctree *t)
+{
+	if (!t || t->done)
+		return -1;
+	if (!t->waiting) {
+		if (gs_ptrace_wait_begin(-1) < 0) {
+			t->done = 1;
+			return -1;
+		}
+		t->waiting = 1;
+	}
+	return gs_ptrace_wait_fd();
+}
+
+static uint64_t auxv_entry(pid_t pid)
+{
+	char path[64];
+	uint64_t v[2];
+	int fd;
+	snprintf(path, sizeof(path), "/proc/%d/auxv", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	while (read(fd, v, sizeof(v)) == sizeof(v)) {
+		if (v[0] == 9 /* AT_ENTRY */) {
+			close(fd);
+			return v[1];
+		}
+		if (v[0] == 0)
+			break;
+	}
+	close(fd);
+	return 0;
+}
+
+/* Is the freshly exec'd image CPython, or does it load libpython? (Read through /proc/PID/exe:
+ * the file it runs, whatever its path names in gilscope's mount namespace; the answer kept per
+ * device and inode.) */
+static int exec_may_be_python(struct gs_proctree *t, pid_t pid)
+{
+	char exe[64];
+	struct gs_elf *e;
+	struct stat st;
+	uint64_t a, s;
+	int yes;
+	snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)pid);
+	if (stat(exe, &st) < 0)
+		return 0;
+	for (size_t i = 0; i < t->nexes; i++)
+		if (t->exes[i].dev == st.st_dev && t->exes[i].ino == st.st_ino)
+			return t->exes[i].python;
+	if (gs_elf_open(exe, &e) < 0)
+		return 0;
+	yes = gs_elf_dynsym(e, "_PyRuntime", &a, &s) == 0 || gs_elf_symbol(e, "_PyRuntime", &a, &s) == 0 ||
+	      gs_elf_needs(e, "libpython");
+	gs_elf_free(e);
+	if (t->nexes < MAX_EXES) {
+		t->exes[t->nexes].dev = st.st_dev;
+		t->exes[t->nexes].ino = st.st_ino;
+		t->exes[t->nexes++].python = yes;
+	}
+	return yes;
+}
+
+/* The new image's argv, in the recording: "argv" as LEN:ARG for each argument (any byte may be
+ * in an argument). */
+static void emit_argv(struct gs_session *S, pid_t pid)
+{
+	char path[64], raw[4096], enc[6144];
+	size_t o = 0;
+	long n;
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	n = gs_read_file(path, raw, sizeof(raw));
+	for (long i = 0; n > 0 && i < n;) {
+		size_t len = strnlen(raw + i, (size_t)(n - i));
+		int w = snprintf(enc + o, sizeof(enc) - o, "%zu:", len);
+		if (w < 0 || o + (size_t)w + len + 1 > sizeof(enc))
+			break; /* the arguments that fit */
+		o += (size_t)w;
+		memcpy(enc + o, raw + i, len);
+		o += len;
+		i += (long)len + 1;
+	}
+	enc[o] = '\0';
+	if (strlen(enc) == o) /* NUL-free by construction; the meta value is a string */
+		gs_emit_meta(&S->emit, (uint32_t)pid, "argv", enc);
+}
+
+static void begin_handover(struct gs_session *S, struct hand *h);
+
+/* The hand-over of t->cur is done (or abandoned): the tracee goes on, the next CPython's begins. */
+static void end_handover(struct gs_session *S, int detach)
+{
+	struct gs_proctree *t = S->tree;
+	pid_t pid = t->cur.pid;
+	if (pid && t->cur.exec_ns)
+		gs_debug("hand-over of process %d: %.2f ms from the exec stop to the release, %lu requests to the "
+			 "guardian",
+			 (int)pid, (double)(gs_now_ns() - t->cur.exec_ns) / 1e6, gs_tracer_requests() - t->cur.req);
+	memset(&t->cur, 0, sizeof(t->cur));
+	if (pid) {
+		gs_handover_step("detach");
+		if (detach || !t->children) {
+			gs_ptrace(PTRACE_DETACH, pid, 0, (void *)(long)S->pending_sig);
+		} else {
+			/* committed first: a gilscope killed now leaves the probes, never a stopped process */
+			gs_tracer_adopt(0, 0);
+			gs_ptrace(PTRACE_CONT, pid, 0, (void *)(long)S->pending_sig);
+		}
+	} else {
+		gs_tracer_adopt(0, 0);
+	}
+	S->pending_sig = 0;
+	while (!t->cur.pid && t->npending) {
+		struct hand h = t->pending[0];
+		memmove(&t->pending[0], &t->pending[1], (t->npending - 1) * sizeof(t->pending[0]));
+		t->npending--;
+		begin_handover(S, &h);
+	}
+}
+
+/* A CPython stopped at its exec: the journal is its, a breakpoint at its entry point. */
+static void begin_handover(struct gs_session *S, struct hand *h)
+{
+	struct gs_proctree *t = S->tree;
+	int err;
+	t->cur = *h;
+	t->cur.exec_ns = gs_now_ns();
+	t->cur.req = gs_tracer_requests();
+	t->pythons++;
+	if ((err = gs_tracer_adopt(h->pid, h->status)) < 0) {
+		gs_warn("cannot hold process %d for its GIL probes (%s): recording its thread states only", (int)h->pid,
+			strerror(-err));
+		memset(&t->cur, 0, sizeof(t->cur));
+		gs_ptrace(PTRACE_CONT, h->pid, 0, NULL);
+		return;
+	}
+	gs_handover_step("exec");
+	t->cur.bp_addr = auxv_entry(h->pid);
+	if (!t->cur.bp_addr || gs_ptrace_bp_insert(h->pid, t->cur.bp_addr, &t->cur.saved) < 0) {
+		t->cur.bp_addr = 0;
+		gs_session_set_up_python(S, h->pid, 1); /* best effort: libraries may be missing */
+		end_handover(S, 0);
+		return;
+	}
+	gs_handover_step("planted");
+	gs_ptrace(PTRACE_CONT, h->pid, 0, NULL);
+	gs_handover_step("running");
+}
+
+/* An exec stop: a CPython is handed over (now, or after the one in progress), anything else goes on. */
+static void on_exec(struct gs_session *S, pid_t pid, int st)
+{
+	struct gs_proctree *t = S->tree;
+	struct hand h = { .pid = pid, .status = st };
+	t->execs++;
+	emit_argv(S, pid);
+	if (pid == t->cur.pid)
+		memset(&t->cur, 0, sizeof(t->cur)); /* a new image: the old one's breakpoint went with it */
+	if (!exec_may_be_python(t, pid) || (!t->children && pid != t->root)) {
+		if (pid == t->root)
+			gs_proc_exe(pid, S->last_exe, sizeof(S->last_exe));
+		if (!t->cur.pid)
+			gs_tracer_adopt(0, 0); /* nothing of it to journal */
+		gs_ptrace(PTRACE_CONT, pid, 0, NULL);
+		return;
+	}
+	if (t->cur.pid || t->npending) {
+		if (t->npending < MAX_PENDING) {
+			t->pending[t->npending++] = h;
+			return;
+		}
+		gs_warn("too many CPython processes started at once: process %d recorded without GIL events", (int)pid);
+		gs_ptrace(PTRACE_CONT, pid, 0, NULL);
+		return;
+	}
+	begin_handover(S, &h);
+}
+
+/* A report of the process being handed over (at the breakpoint, or a signal meanwhile). */
+static void on_cur_stop(struct gs_session *S, pid_t pid, int st)
+{
+	struct gs_proctree *t = S->tree;
+	int sig = 0;
+	if (st >> 16 == PTRACE_EVENT_STOP) {
+		int s = WSTOPSIG(st);
+		gs_ptrace(s == SIGSTOP || s == SIGTSTP || s == SIGTTIN || s == SIGTTOU ? PTRACE_LISTEN : PTRACE_CONT,
+			  pid, 0, NULL);
+		return;
+	}
+	if (st >> 16 == 0 && WSTOPSIG(st) == SIGTRAP && t->cur.bp_addr) {
+		gs_handover_step("breakpoint");
+		if (gs_ptrace_bp_hit_and_remove(pid, t->cur.bp_addr, t->cur.saved) == 1) {
+			gs_session_set_up_python(S, pid, 1);
+			end_handover(S, 0);
+			return;
+		}
+		sig = SIGTRAP;
+	} else if (st >> 16 == 0) {
+		sig = WSTOPSIG(st); /* a signal for the tracee: delivered */
+	}
+	gs_ptrace(PTRACE_CONT, pid, 0, (void *)(long)sig);
+}
+
+/* A process of the tree ended. */
+static void on_end(struct gs_session *S, pid_t pid, int st)
+{
+	struct gs_proctree *t = S->tree;
+	if (pid == t->root && !S->exited) {
+		/* the guardian saw the end first; gilscope, the parent, reaps it */
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+			;
+		S->status = st;
+		S->exited = 1;
+	} else if (pid != t->root) {
+		/* the command's own status is the recording's last record (recorder.c) */
+		struct gs_rec r = { .type = GS_REC_PROC_EXIT, .pid = (uint32_t)pid, .time = gs_now_ns(), .arg = st };
+		gs_emit_rec(&S->emit, &r, NULL, 0);
+	}
+	for (size_t i = 0; i < t->npending; i++)
+		if (t->pending[i].pid == pid) {
+			memmove(&t->pending[i], &t->pending[i + 1], (t->npending - i - 1) * sizeof(t->pending[0]));
+			t->npending--;
+			break;
+		}
+	if (pid == t->cur.pid) {
+		memset(&t->cur, 0, sizeof(t->cur));
+		end_handover(S, 0);
+	}
+}
+
+void gs_proctree_service(struct gs_session *S)
+{
+	struct gs_proctree *t = S->tree;
+	pid_t pid = 0;
+	int st = 0, err;
+	if (!t || !t->waiting)
+		return;
+	t->waiting = 0;
+	if ((err = gs_ptrace_wait_end_pid(&pid, &st)) < 0) {
+		t->done = 1; /* -ECHILD: every tracee ended; else the guardian is gone */
+		return;
+	}
+	if (WIFEXITED(st) || WIFSIGNALED(st))
+		on_end(S, pid, st);
+	else if (!WIFSTOPPED(st))
+		return;
+	else if (st >> 8 == (SIGTRAP | (PTRACE_EVENT_EXEC << 8)))
+		on_exec(S, pid, st);
+	else if (pid == t->cur.pid)
+		on_cur_stop(S, pid, st);
+	else
+		gs_ptrace(PTRACE_CONT, pid, 0, (void *)(long)(st >> 16 == 0 ? WSTOPSIG(st) : 0));
+}

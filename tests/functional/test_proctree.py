@@ -1,0 +1,153 @@
+"""`record -- COMMAND` follows the whole process tree: every CPython the command starts, through
+shells, subprocess, multiprocessing's spawn and forkserver, at any depth and from any thread,
+gets the GIL probes before its first bytecode; --no-children records the command alone."""
+import os
+import subprocess
+import time
+
+import pytest
+from conftest import GILSCOPE, PYTHONS, record, target, version_of
+
+# the interpreters the issue names: Debian's stripped 3.11 and 3.14 (forkserver is 3.14's default)
+TREE_PYTHONS = {k: PYTHONS[k] for k in ("debian-3.11-stripped", "debian-3.14-stripped")}
+
+
+@pytest.fixture(params=sorted(TREE_PYTHONS), ids=sorted(TREE_PYTHONS))
+def tpython(request):
+    path = TREE_PYTHONS[request.param]
+    if not os.access(path, os.X_OK):
+        pytest.skip(f"{request.param}: {path} is not installed on this machine (make pythons installs it)")
+    return path
+
+
+def procs(run):
+    return {p["pid"]: p for p in run.report["processes"]}
+
+
+def python_procs(run):
+    return {pid: p for pid, p in procs(run).items() if p["python"]}
+
+
+def test_shell_runs_two_pythons_and_exits_3(tmp_path, tpython):
+    a = tmp_path / "a.py"
+    a.write_text("import threading\n"
+                 "def spin():\n    sum(i for i in range(200_000))\n"
+                 "ts = [threading.Thread(target=spin) for _ in range(2)]\n"
+                 "[t.start() for t in ts]; [t.join() for t in ts]\n")
+    run = record(tmp_path, ["sh", "-c", f"{tpython} {a}; {tpython} {a}; exit 3"])
+    assert run.proc.returncode == 3, run.proc.stderr
+    py = python_procs(run)
+    assert len(py) == 2, (run.report["processes"], run.proc.stderr)
+    for p in py.values():
+        assert p["python"]["version"].startswith(version_of(tpython)), p
+        assert p["acquisitions"] > 2, p  # its GIL, from its start: main thread and two workers
+        threads = [t for t in run.report["threads"] if t["pid"] == p["pid"]]
+        assert sum(1 for t in threads if t["acquisitions"] > 0) >= 3, threads
+    sh = [p for p in run.report["processes"] if not p["python"]]
+    assert len(sh) == 1 and sh[0]["pid"] == run.report["target_pid"], run.report["processes"]
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver", "fork"])
+def test_pool_workers_threads_hold_the_gil(tmp_path, tpython, method):
+    run = record(tmp_path, [tpython, target("pool_workers.py"), method])
+    assert run.proc.returncode == 0, run.proc.stderr
+    assert "warning" not in run.proc.stderr, run.proc.stderr
+    threads = {t["tid"]: t for t in run.report["threads"]}
+    (pool,) = [f for f in run.facts if f["kind"] == "pool"]
+    workers = [f for f in run.facts if f["kind"] == "worker_thread"]
+    assert len(workers) == 8, run.facts
+    py = python_procs(run)
+    for pid in pool["pids"]:
+        assert pid in py, (pid, run.report["processes"])
+    for f in workers:
+        t = threads.get(f["tid"])
+        assert t is not None and t["pid"] == f["pid"], (f, t)
+        on_cpu = t["gil_held_ns"] - t["gil_held_off_cpu_ns"]
+        # the thread ran Python the whole time it measured: its GIL hold on a CPU is its CPU time
+        # (the thread's own clock covers its loop; the bootstrap before and after adds a little)
+        assert on_cpu >= 0.9 * f["cpu_ns"], (f, t)
+        assert on_cpu <= 1.1 * f["cpu_ns"] + 3_000_000, (f, t)
+
+
+@pytest.mark.parametrize("how", ["main", "thread"])
+def test_subprocess_of_a_subprocess(tmp_path, tpython, how):
+    run = record(tmp_path, [tpython, target("tree_child.py"), "2", how])
+    assert run.proc.returncode == 0, run.proc.stderr
+    facts = [f for f in run.facts if f["kind"] == "process"]
+    assert len(facts) == 3, run.facts
+    py = python_procs(run)
+    for f in facts:
+        p = py.get(f["pid"])
+        assert p is not None, (f, run.report["processes"])
+        assert p["acquisitions"] > 2, p
+
+
+def test_a_20ms_child_is_recorded_from_its_start(tmp_path, tpython):
+    code = ("import subprocess, sys, time\n"
+            "t = time.monotonic()\n"
+            "subprocess.run([sys.executable, '-S', '-c', 'import os; print(os.getpid())'], check=True)\n"
+            "print('child took', time.monotonic() - t)\n")
+    run = record(tmp_path, [tpython, "-c", code])
+    assert run.proc.returncode == 0, run.proc.stderr
+    child_pid = int(run.proc.stdout.split()[0])
+    p = python_procs(run).get(child_pid)
+    assert p is not None, run.report["processes"]
+    # from its first bytecode: the interpreter's start-up takes and drops the GIL many times
+    assert p["acquisitions"] >= 3, p
+
+
+def test_no_children_records_the_command_alone(tmp_path, tpython):
+    run = record(tmp_path, [tpython, target("tree_child.py"), "1"], args=("--no-children",))
+    assert run.proc.returncode == 0, run.proc.stderr
+    facts = [f for f in run.facts if f["kind"] == "process"]
+    py = python_procs(run)
+    assert set(py) == {run.report["target_pid"]}, (py, facts)
+    run = record(tmp_path, ["sh", "-c", f"{tpython} -c pass; exit 5"], args=("--no-children",))
+    assert run.proc.returncode == 5, run.proc.stderr
+    assert not python_procs(run), run.report["processes"]
+
+
+def test_python_only_leaves_out_other_programs(tmp_path, tpython):
+    run = record(tmp_path, ["sh", "-c", f"{tpython} -c 'sum(range(10**5))'; ls / >/dev/null; exit 4"],
+                 args=("--python-only",))
+    assert run.proc.returncode == 4, run.proc.stderr
+    py = python_procs(run)
+    assert len(py) == 1, run.report["processes"]
+    # the shell and ls: no thread states; the command's own exit status stays
+    assert all(t["pid"] in py for t in run.report["threads"]), run.report["threads"]
+    assert run.report["exit_status"] == 4
+
+
+def test_children_that_outlive_the_command(tmp_path, tpython):
+    """By default the recording ends with the command; --wait-children waits for the whole tree."""
+    code = ("import subprocess, sys\n"
+            "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(0.6); sum(range(10**6))'])\n")
+    run = record(tmp_path, [tpython, "-c", code])
+    assert run.proc.returncode == 0, run.proc.stderr
+    late = [p for p in run.report["processes"] if p["pid"] != run.report["target_pid"] and p["python"]]
+    assert all(p["exit_status"] is None for p in late), late  # still running at the end
+    run = record(tmp_path, [tpython, "-c", code], args=("--wait-children",))
+    assert run.proc.returncode == 0, run.proc.stderr
+    late = [p for p in run.report["processes"] if p["pid"] != run.report["target_pid"] and p["python"]]
+    assert len(late) == 1 and late[0]["exit_status"] == 0, run.report["processes"]
+    assert late[0]["acquisitions"] > 0, late[0]
+
+
+@pytest.mark.parametrize("step", ["exec", "planted", "breakpoint", "syscall-ran", "detach"])
+def test_gilscope_killed_at_a_childs_hand_over_leaves_the_tree_running(tmp_path, step):
+    """A SIGKILL of gilscope while it sets a child CPython up: the guardian puts the child back and
+    lets every process of the tree go; the shell and both interpreters run to their end."""
+    py = TREE_PYTHONS["debian-3.11-stripped"]
+    if not os.access(py, os.X_OK):
+        pytest.skip(f"{py} is not installed on this machine")
+    out = tmp_path / "out.txt"
+    script = f"{py} -c 'print(6 * 7)' >> {out}; {py} -c 'print(7 * 6)' >> {out}; echo end >> {out}"
+    p = subprocess.run([GILSCOPE, "record", "-q", "--no-summary", "-o", str(tmp_path / "k.rec"), "--", "sh", "-c",
+                        script], env=dict(os.environ, GILSCOPE_TEST_KILL_AT=step), capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == -9, (p.returncode, p.stderr)
+    for _ in range(100):  # the tree goes on after gilscope's death
+        if out.exists() and out.read_text().endswith("end\n"):
+            break
+        time.sleep(0.1)
+    assert out.read_text() == "42\n42\nend\n", out.read_text()
