@@ -184,6 +184,90 @@ static const struct option record_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+/* The options that take a value (c, with optarg arg) into o: 0, 2 after a usage error said, or
+ * -1 when c is not one of them. */
+static int parse_value(struct record_cmd *o, int c, const char *arg)
+{
+	uint64_t v;
+
+	switch (c) {
+	case 'p':
+		if (gs_parse_u64(arg, &v) < 0 || v == 0 || v > 0x7fffffff) {
+			gs_usage_error("invalid process id '%s'", arg);
+			return 2;
+		}
+		o->rec.pid = (pid_t)v;
+		break;
+	case 'd': {
+		char *end;
+		errno = 0;
+		o->rec.duration = strtod(arg, &end);
+		if (errno || *end || !(o->rec.duration > 0) || o->rec.duration > 1e7) {
+			gs_usage_error("invalid duration '%s' (seconds, > 0)", arg);
+			return 2;
+		}
+		break;
+	}
+	case 'M':
+		if (gs_parse_u64(arg, &v) < 0 || v < 8 || v > (1u << 20) || (v & (v - 1))) {
+			gs_usage_error("invalid --mmap-pages '%s' (a power of two from 8 to 1048576)", arg);
+			return 2;
+		}
+		o->rec.mmap_pages = (unsigned)v;
+		break;
+	case 'Y':
+		if (gs_parse_u64(arg, &v) < 0 || v < 1 || v > 1000000 || fcntl((int)v, F_GETFD) < 0) {
+			gs_usage_error("--sync-fd '%s' is not an open file descriptor (1 or more) of gilscope", arg);
+			return 2;
+		}
+		o->rec.sync_fd = (int)v;
+		fcntl(o->rec.sync_fd, F_SETFD, FD_CLOEXEC); /* gilscope's, not the command's */
+		break;
+	case 'k':
+		if (gs_parse_u64(arg, &v) < 0 || v < 512 || v > 65000) {
+			gs_usage_error("invalid --native-stack-size '%s' (bytes, 512 to 65000)", arg);
+			return 2;
+		}
+		o->rec.native = 1;
+		o->rec.native_stack = (unsigned)(v + 7) / 8 * 8 > 65000 ? 64992u : (unsigned)(v + 7) / 8 * 8;
+		break;
+	case 'Z':
+		if (strcmp(arg, "auto") == 0) {
+			o->rec.sched_choice = GS_SCHED_AUTO;
+		} else if (strcmp(arg, "bpf") == 0) {
+			o->rec.sched_choice = GS_SCHED_BPF;
+		} else if (strcmp(arg, "perf") == 0) {
+			o->rec.sched_choice = GS_SCHED_PERF;
+		} else {
+			gs_usage_error("invalid --sched '%s' (bpf, perf or auto)", arg);
+			return 2;
+		}
+		break;
+	case 'r':
+		if (gs_parse_u64(arg, &v) < 0 || v > 10000) {
+			gs_usage_error("invalid --sample-rate '%s' (samples per second, 0 to 10000)", arg);
+			return 2;
+		}
+		o->rec.sample_hz = (unsigned)v;
+		break;
+	case 'e':
+	case 'E': {
+		char why[256];
+		int n = gs_counters_parse(arg, c == 'E', o->counters, o->rec.ncounters, why, sizeof(why));
+		if (n < 0) {
+			gs_usage_error("%s", why);
+			return 2;
+		}
+		o->rec.ncounters = n;
+		o->rec.counters = o->counters;
+		break;
+	}
+	default:
+		return -1;
+	}
+	return 0;
+}
+
 int gs_cmd_record(int argc, char **argv)
 {
 	struct record_cmd o = { .output = "gilscope.rec", .rec = { .mmap_pages = 2048, .sample_hz = 1000 } };
@@ -194,28 +278,15 @@ int gs_cmd_record(int argc, char **argv)
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+o:p:d:m:r:e:qvh", record_opts, NULL)) != -1) {
-		uint64_t v;
+		int err = parse_value(&o, c, optarg);
+		if (err > 0)
+			return err;
+		if (err == 0)
+			continue;
 		switch (c) {
 		case 'o':
 			o.output = optarg;
 			break;
-		case 'p':
-			if (gs_parse_u64(optarg, &v) < 0 || v == 0 || v > 0x7fffffff) {
-				gs_usage_error("invalid process id '%s'", optarg);
-				return 2;
-			}
-			o.rec.pid = (pid_t)v;
-			break;
-		case 'd': {
-			char *end;
-			errno = 0;
-			o.rec.duration = strtod(optarg, &end);
-			if (errno || *end || !(o.rec.duration > 0) || o.rec.duration > 1e7) {
-				gs_usage_error("invalid duration '%s' (seconds, > 0)", optarg);
-				return 2;
-			}
-			break;
-		}
 		case 'm':
 			o.module = optarg;
 			goto args_follow; /* like python -m: what follows are the module's arguments */
@@ -230,27 +301,11 @@ int gs_cmd_record(int argc, char **argv)
 			break;
 		case 'S':
 			break; /* thread states are always recorded */
-		case 'M':
-			if (gs_parse_u64(optarg, &v) < 0 || v < 8 || v > (1u << 20) || (v & (v - 1))) {
-				gs_usage_error("invalid --mmap-pages '%s' (a power of two from 8 to 1048576)", optarg);
-				return 2;
-			}
-			o.rec.mmap_pages = (unsigned)v;
-			break;
 		case 'J':
 			o.json = 1;
 			break;
 		case 'N':
 			o.no_summary = 1;
-			break;
-		case 'Y':
-			if (gs_parse_u64(optarg, &v) < 0 || v < 1 || v > 1000000 || fcntl((int)v, F_GETFD) < 0) {
-				gs_usage_error("--sync-fd '%s' is not an open file descriptor (1 or more) of gilscope",
-					       optarg);
-				return 2;
-			}
-			o.rec.sync_fd = (int)v;
-			fcntl(o.rec.sync_fd, F_SETFD, FD_CLOEXEC); /* gilscope's, not the command's */
 			break;
 		case 'W':
 			o.rec.gil_watchpoint = 1;
@@ -273,45 +328,6 @@ int gs_cmd_record(int argc, char **argv)
 		case 'n':
 			o.rec.native = 1;
 			break;
-		case 'k':
-			if (gs_parse_u64(optarg, &v) < 0 || v < 512 || v > 65000) {
-				gs_usage_error("invalid --native-stack-size '%s' (bytes, 512 to 65000)", optarg);
-				return 2;
-			}
-			o.rec.native = 1;
-			o.rec.native_stack = (unsigned)(v + 7) / 8 * 8 > 65000 ? 64992u : (unsigned)(v + 7) / 8 * 8;
-			break;
-		case 'Z':
-			if (strcmp(optarg, "auto") == 0) {
-				o.rec.sched_choice = GS_SCHED_AUTO;
-			} else if (strcmp(optarg, "bpf") == 0) {
-				o.rec.sched_choice = GS_SCHED_BPF;
-			} else if (strcmp(optarg, "perf") == 0) {
-				o.rec.sched_choice = GS_SCHED_PERF;
-			} else {
-				gs_usage_error("invalid --sched '%s' (bpf, perf or auto)", optarg);
-				return 2;
-			}
-			break;
-		case 'r':
-			if (gs_parse_u64(optarg, &v) < 0 || v > 10000) {
-				gs_usage_error("invalid --sample-rate '%s' (samples per second, 0 to 10000)", optarg);
-				return 2;
-			}
-			o.rec.sample_hz = (unsigned)v;
-			break;
-		case 'e':
-		case 'E': {
-			char why[256];
-			int n = gs_counters_parse(optarg, c == 'E', o.counters, o.rec.ncounters, why, sizeof(why));
-			if (n < 0) {
-				gs_usage_error("%s", why);
-				return 2;
-			}
-			o.rec.ncounters = n;
-			o.rec.counters = o.counters;
-			break;
-		}
 		case 'q':
 			gs_verbose = 0;
 			break;
