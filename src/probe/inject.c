@@ -63,6 +63,15 @@ static void keep_signal(struct gs_thread *t, int sig)
 		t->sigs[t->nsigs++] = sig;
 }
 
+/* Queues again the signals t met during an injected call (held back then: its handler must not
+ * run on the stub's registers), now that its own are back: the kernel delivers them when it runs. */
+static void requeue_signals(struct gs_threads *ts, struct gs_thread *t)
+{
+	for (int k = 0; k < t->nsigs; k++)
+		syscall(SYS_tgkill, ts->pid, t->tid, t->sigs[k]);
+	t->nsigs = 0;
+}
+
 /* Waits for t's next stop. 0 at a stop (*st its status), -ESRCH when it is gone (dropped
  * from the set: t is no longer valid). */
 static int wait_stop(struct gs_threads *ts, struct gs_thread *t, int *st)
@@ -80,32 +89,25 @@ static int wait_stop(struct gs_threads *ts, struct gs_thread *t, int *st)
 	return 0;
 }
 
-/* Resumes t and waits until it stops again: by an interrupt after pause_us (pause_us > 0), or
- * by a SIGTRAP (pause_us 0: an injected call's int3). A signal met on the way is kept. 0,
- * -ESRCH (t gone and dropped), or -errno. */
+/* Resumes t for pause_us and stops it again. A signal that reaches it meanwhile is delivered
+ * there and then (its handler's frame is on the stack, where gs_threads_settle looks), never held
+ * back by gilscope: a kill of gilscope loses none. 0, -ESRCH (t gone and dropped), or -errno. */
 static int run_until_stop(struct gs_threads *ts, struct gs_thread *t, long pause_us)
 {
-	int st, err, interrupted = 0;
+	struct timespec d = { 0, pause_us * 1000 };
+	int st, err, sig = 0;
 	for (int guard = 0; guard < 1000; guard++) {
-		if (ptrace(PTRACE_CONT, t->tid, NULL, NULL) < 0)
+		if (ptrace(PTRACE_CONT, t->tid, NULL, (void *)(long)sig) < 0)
 			return errno == ESRCH ? (drop_thread(ts, t), -ESRCH) : -errno;
-		if (pause_us > 0 && !interrupted) {
-			struct timespec d = { 0, pause_us * 1000 };
+		if (guard == 0) {
 			nanosleep(&d, NULL);
 			ptrace(PTRACE_INTERRUPT, t->tid, NULL, NULL);
-			interrupted = 1;
 		}
 		if ((err = wait_stop(ts, t, &st)) < 0)
 			return err;
-		if ((st >> 16) == PTRACE_EVENT_STOP) {
-			if (pause_us > 0)
-				return 0; /* our interrupt (or a group stop: stopped either way) */
-			continue;
-		}
-		if ((st >> 16) == 0 && WSTOPSIG(st) == SIGTRAP && pause_us == 0)
-			return 0;
-		if ((st >> 16) == 0)
-			keep_signal(t, WSTOPSIG(st)); /* delivered again when the thread is let go */
+		if ((st >> 16) == PTRACE_EVENT_STOP)
+			return 0; /* our interrupt (or a group stop: stopped either way) */
+		sig = (st >> 16) == 0 ? WSTOPSIG(st) : 0;
 	}
 	return -EAGAIN;
 }
@@ -124,13 +126,18 @@ static int seize_one(struct gs_threads *ts, pid_t tid, char *why, size_t whylen)
 		return -e;
 	}
 	ptrace(PTRACE_INTERRUPT, tid, NULL, NULL);
-	while (waitpid(tid, &st, __WALL) < 0)
-		if (errno != EINTR)
+	for (int guard = 0;; guard++) {
+		while (waitpid(tid, &st, __WALL) < 0)
+			if (errno != EINTR)
+				return 1;
+		if (!WIFSTOPPED(st))
 			return 1;
-	if (!WIFSTOPPED(st))
-		return 1;
-	if ((st >> 16) == 0)
-		keep_signal(&t, WSTOPSIG(st)); /* a signal came first: stopped all the same */
+		if ((st >> 16) != 0 || guard == 1000)
+			break; /* the interrupt's stop (a group stop is one too) */
+		/* a signal came first: delivered now, the interrupt's stop follows */
+		if (ptrace(PTRACE_CONT, tid, NULL, (void *)(long)WSTOPSIG(st)) < 0)
+			return 1;
+	}
 	if (ts->n == ts->cap) {
 		ts->cap = ts->cap ? ts->cap * 2 : 64;
 		ts->t = gs_realloc_array(ts->t, ts->cap, sizeof(*ts->t));
@@ -492,8 +499,10 @@ int gs_inject_syscall(struct gs_threads *ts, long nr, const uint64_t args[6], in
 	if (err == 0 && (err = stop_before_user(ts, t)) == 0)
 		gs_test_point("stopped before user space");
 restore:
-	if (err != -ESRCH)
+	if (err != -ESRCH) {
 		ptrace(PTRACE_SETREGS, tid, NULL, &saved);
+		requeue_signals(ts, t);
+	}
 	gs_test_point("registers back");
 	gs_mem_write(ts->pid, ts->scratch, ts->scratch_file, sizeof(stub));
 	return err;

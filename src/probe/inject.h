@@ -16,9 +16,11 @@
  * result, stops it again before it returns to user space (PTRACE_INTERRUPT) and sets every
  * register back there, orig_rax and rax with them, so the kernel restarts the interrupted call
  * itself; if gilscope is killed anywhere in between, the thread runs the stub and resumes as the
- * kernel would have resumed it. A signal that reaches a thread while it is held is kept and sent
- * to it again (tgkill) once it is let go (a kill of gilscope in between loses it: the one harm
- * left, documented). gs_threads_settle() lets threads out of code about to change: a thread whose
+ * kernel would have resumed it. A signal that reaches a thread while it runs for gilscope is
+ * delivered there and then, but for one that comes during an injected call: held back, it is
+ * queued again (tgkill) as soon as the thread's registers are back (a kill of gilscope in those
+ * microseconds loses it, and a re-queued signal carries SI_TKILL in its siginfo: the limits).
+ * gs_threads_settle() lets threads out of code about to change: a thread whose
  * program counter lies inside one of the ranges, or whose stack holds a word that points inside
  * one (a program counter saved in a signal frame, a return address), runs on briefly, alone, and
  * is stopped again, until none is. The stack is read from the stack pointer to the end of its
@@ -56,7 +58,7 @@ void gs_inject_regs(const struct user_regs_struct *saved, uint64_t scratch, long
 struct gs_thread {
 	pid_t tid;
 	char state;  /* its /proc state letter before it was stopped */
-	int sigs[4]; /* signals it received while held, to send again */
+	int sigs[4]; /* signals held back during an injected call, queued again after it */
 	int nsigs;
 };
 
@@ -77,7 +79,7 @@ int gs_threads_seize(struct gs_threads *ts, pid_t pid, char *why, size_t whylen)
  * stays inside. */
 int gs_threads_settle(struct gs_threads *ts, const struct gs_range *r, size_t n, int from_start, char *why,
 		      size_t whylen);
-/* Lets every thread go (and sends it the signals it missed); the set is emptied. */
+/* Lets every thread go; the set is emptied. */
 void gs_threads_release(struct gs_threads *ts);
 
 /* The owner mark of a trampoline page ("/proc/PID/fd/N", see inline.h), len bytes at mark: 0 and
