@@ -408,14 +408,20 @@ static int need_scratch(struct gs_threads *ts)
 	return gs_inject_find_scratch(ts->pid, &ts->scratch, ts->scratch_file);
 }
 
-int gs_inject_scrub_scratch(struct gs_threads *ts)
+int gs_inject_scrub_scratch(struct gs_threads *ts, char *why, size_t whylen)
 {
 	uint8_t now[GS_INJECT_STUB_MAX];
+	struct gs_range r;
 	int err = need_scratch(ts);
 	if (err < 0 || (err = gs_mem_read(ts->pid, ts->scratch, now, sizeof(now))) < 0)
 		return err;
 	if (memcmp(now, ts->scratch_file, sizeof(now)) == 0)
 		return 0;
+	/* a stub a killed gilscope left: a thread it let go may still be in it (or about to run it) */
+	r.lo = ts->scratch;
+	r.hi = ts->scratch + GS_INJECT_STUB_MAX;
+	if ((err = gs_threads_settle(ts, &r, 1, 1, why, whylen)) < 0)
+		return err;
 	return gs_mem_write(ts->pid, ts->scratch, ts->scratch_file, sizeof(now));
 }
 
@@ -454,10 +460,8 @@ static int stop_before_user(struct gs_threads *ts, struct gs_thread *t)
 			return err;
 		if ((st >> 16) == PTRACE_EVENT_STOP)
 			return 0;
-		if ((st >> 16) == 0 && WSTOPSIG(st) != (SIGTRAP | 0x80)) {
-			keep_signal(t, WSTOPSIG(st)); /* a signal-delivery stop: inside get_signal too */
-			return 0;
-		}
+		if ((st >> 16) == 0 && WSTOPSIG(st) != (SIGTRAP | 0x80))
+			keep_signal(t, WSTOPSIG(st)); /* held back (queued again after): on to the interrupt */
 	}
 	return -EAGAIN;
 }

@@ -100,9 +100,10 @@ size_t gs_inject_stub(const struct user_regs_struct *saved, uint8_t *out);
 /* The scratch address of pid (see above) and the file's bytes there (GS_INJECT_STUB_MAX):
  * 0, or -ENOENT when no mapping has room. */
 int gs_inject_find_scratch(pid_t pid, uint64_t *addr, uint8_t *file_bytes);
-/* Writes the file's bytes back at ts's scratch address (found if need be): what a killed
- * gilscope may have left there. 0 or -errno. */
-int gs_inject_scrub_scratch(struct gs_threads *ts);
+/* Writes the file's bytes back at ts's scratch address (found if need be) where a killed
+ * gilscope left a stub, once no thread is in it (gs_threads_settle). 0, -ENOENT (no scratch
+ * address), or -errno with why. */
+int gs_inject_scrub_scratch(struct gs_threads *ts, char *why, size_t whylen);
 
 /* Runs nr(args) in a held thread of ts (the main one when held), see above: 0 and the call's
  * result in *ret, or -errno (ptrace). */

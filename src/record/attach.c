@@ -200,13 +200,20 @@ static int attach_held(struct gs_session *S, struct gs_threads *ts, int found, c
 	const struct gs_record_opts *o = S->o;
 	uint64_t tramp;
 	pid_t owner;
-	int alive;
+	int alive, scrub;
 	long holder;
 
-	if (gs_inject_find_probes(o->pid, &tramp, &owner, &alive) == 1)
-		take_over(S, ts, tramp, owner);
-	if (S->probes.py.pid && gs_pyprobes_scrub(&S->probes, ts, why, whylen) < 0)
-		gs_warn("%s", why);
+	/* first the stub a gilscope killed in an injected call left: every injection uses its place */
+	scrub = gs_inject_scrub_scratch(ts, why, whylen);
+	if (scrub < 0 && scrub != -ENOENT) {
+		gs_warn("%s: no system call is injected into process %d (uprobes)", why, (int)o->pid);
+		S->probes.use_inline = 0;
+	} else {
+		if (gs_inject_find_probes(o->pid, &tramp, &owner, &alive) == 1)
+			take_over(S, ts, tramp, owner);
+		if (S->probes.py.pid && gs_pyprobes_scrub(&S->probes, ts, why, whylen) < 0)
+			gs_warn("%s", why);
+	}
 	gs_test_point("threads held");
 	if (found && gs_pyprobes_attach(&S->probes, ts, S->ev, why, whylen) < 0) {
 		gs_warn("%s", why);

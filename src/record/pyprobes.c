@@ -336,11 +336,9 @@ int gs_pyprobes_scrub(const struct gs_pyprobes *p, struct gs_threads *ts, char *
 	struct orphan_scan os = { .pid = ts->pid };
 	uint64_t tramp;
 	pid_t owner;
-	int alive, err = gs_inject_scrub_scratch(ts);
+	int alive, err = 0;
 
-	if (err == -ENOENT)
-		err = 0; /* no scratch: nothing could have been left there */
-	if (err == 0 && gs_inject_find_probes(ts->pid, &tramp, &owner, &alive) != 1) {
+	if (gs_inject_find_probes(ts->pid, &tramp, &owner, &alive) != 1) {
 		/* no marked page: a ring, a descriptor or a blank page are what a killed set-up left */
 		if ((err = drop_rings(ts)) >= 0 && p->tg.image) {
 			os.ncands = gs_inline_tramp_candidates(ts->pid, p->tg.image, os.cands);

@@ -213,6 +213,55 @@ static void test_stub_resumes_a_thread_left_mid_call(void **state)
 	close(p[1]);
 }
 
+/* A thread a killed gilscope left in the middle of a stub: the next one lets it finish before it
+ * writes the file's bytes back there. */
+static void test_scrub_waits_for_a_thread_in_the_stub(void **state)
+{
+	int p[2], st;
+	char b, why[256];
+	pid_t child;
+	struct gs_threads ts = { 0 };
+	struct user_regs_struct saved, regs;
+	uint8_t stub[GS_INJECT_STUB_MAX], now[GS_INJECT_STUB_MAX];
+	const uint64_t args[6] = { 0 };
+	(void)state;
+
+	assert_int_equal(pipe(p), 0);
+	child = fork();
+	if (child == 0) {
+		ssize_t n = read(p[0], &b, 1);
+		_exit(n == 1 ? b : 100 + (n < 0));
+	}
+	close(p[0]);
+	usleep(100000);
+	assert_int_equal(gs_threads_seize(&ts, child, why, sizeof(why)), 0);
+	assert_int_equal(gs_inject_find_scratch(child, &ts.scratch, ts.scratch_file), 0);
+	assert_int_equal(ptrace(PTRACE_GETREGS, child, NULL, &saved), 0);
+	memcpy(stub, ts.scratch_file, sizeof(stub));
+	gs_inject_stub(&saved, stub);
+	assert_int_equal(gs_mem_write(child, ts.scratch, stub, sizeof(stub)), 0);
+	gs_inject_regs(&saved, ts.scratch, SYS_getpid, args, &regs);
+	assert_int_equal(ptrace(PTRACE_SETREGS, child, NULL, &regs), 0);
+	for (int i = 0; i < 4; i++) { /* the call and three instructions after it */
+		assert_int_equal(ptrace(PTRACE_SINGLESTEP, child, NULL, NULL), 0);
+		assert_int_equal(waitpid(child, &st, __WALL), child);
+	}
+	assert_int_equal(ptrace(PTRACE_GETREGS, child, NULL, &regs), 0);
+	assert_true(regs.rip > ts.scratch && regs.rip < ts.scratch + GS_INJECT_STUB_MAX);
+	ts.scratch = 0; /* as a new gilscope finds it */
+	assert_int_equal(gs_inject_scrub_scratch(&ts, why, sizeof(why)), 0);
+	assert_int_equal(gs_mem_read(child, ts.scratch, now, sizeof(now)), 0);
+	assert_memory_equal(now, ts.scratch_file, sizeof(now));
+	gs_threads_release(&ts);
+	usleep(50000);
+	b = 42;
+	assert_int_equal(write(p[1], &b, 1), 1);
+	assert_int_equal(waitpid(child, &st, 0), child);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 42);
+	close(p[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -223,6 +272,7 @@ int main(void)
 		cmocka_unit_test(test_resume_after_restart),
 		cmocka_unit_test(test_stub_layout),
 		cmocka_unit_test(test_stub_resumes_a_thread_left_mid_call),
+		cmocka_unit_test(test_scrub_waits_for_a_thread_in_the_stub),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
