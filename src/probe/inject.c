@@ -310,14 +310,14 @@ static size_t put_movabs(uint8_t *o, int reg, uint64_t v)
 
 size_t gs_inject_stub(const struct user_regs_struct *saved, uint8_t *out)
 {
-	static const uint8_t head[] = { 0x0f, 0x05,                  /* syscall */
-					0x48, 0x8d, 0x64, 0x24, 0x80 }; /* lea rsp, [rsp - 128] */
-	static const uint8_t popf[] = { 0x50, 0x9d,                     /* push rax; popfq */
+	static const uint8_t head[] = { 0x0f, 0x05,                              /* syscall */
+					0x48, 0x8d, 0x64, 0x24, 0x80 };          /* lea rsp, [rsp - 128] */
+	static const uint8_t popf[] = { 0x50, 0x9d,                              /* push rax; popfq */
 					0x48, 0x8d, 0xa4, 0x24, 0x80, 0, 0, 0 }; /* lea rsp, [rsp + 128] */
-	static const uint8_t jmp[] = { 0xff, 0x25, 0, 0, 0, 0 };       /* jmp [rip + 0] */
+	static const uint8_t jmp[] = { 0xff, 0x25, 0, 0, 0, 0 };                 /* jmp [rip + 0] */
 	/* x86 register numbers: rcx 1, rdx 2, rbx 3, rbp 5, rsi 6, rdi 7, r8-r15 8-15 */
-	const uint64_t regs[][2] = { { 1, saved->rcx }, { 2, saved->rdx }, { 3, saved->rbx }, { 5, saved->rbp },
-				     { 6, saved->rsi }, { 7, saved->rdi }, { 8, saved->r8 },  { 9, saved->r9 },
+	const uint64_t regs[][2] = { { 1, saved->rcx },  { 2, saved->rdx },  { 3, saved->rbx },  { 5, saved->rbp },
+				     { 6, saved->rsi },  { 7, saved->rdi },  { 8, saved->r8 },   { 9, saved->r9 },
 				     { 10, saved->r10 }, { 11, saved->r11 }, { 12, saved->r12 }, { 13, saved->r13 },
 				     { 14, saved->r14 }, { 15, saved->r15 } };
 	uint64_t rip, rax;
@@ -359,14 +359,15 @@ static uint64_t mapping_slack(pid_t pid, const struct gs_map *m, uint8_t *bytes)
 	if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
 	    eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_machine != EM_X86_64 || eh.e_phentsize != sizeof(Elf64_Phdr) ||
 	    eh.e_phnum == 0 || eh.e_phnum > GS_ARRAY_SIZE(ph) ||
-	    pread(fd, ph, eh.e_phnum * sizeof(Elf64_Phdr), (off_t)eh.e_phoff) != (ssize_t)(eh.e_phnum * sizeof(Elf64_Phdr)))
+	    pread(fd, ph, eh.e_phnum * sizeof(Elf64_Phdr), (off_t)eh.e_phoff) !=
+		    (ssize_t)(eh.e_phnum * sizeof(Elf64_Phdr)))
 		goto out;
 	for (unsigned i = 0; i < eh.e_phnum && !found; i++) {
 		const Elf64_Phdr *p = &ph[i];
 		uint64_t fend = p->p_offset + p->p_filesz, a, bias;
 		int clear = 1;
-		if (p->p_type != PT_LOAD || !(p->p_flags & PF_X) || p->p_offset < m->offset ||
-		    fend <= m->offset || fend > m->offset + (m->end - m->start))
+		if (p->p_type != PT_LOAD || !(p->p_flags & PF_X) || p->p_offset < m->offset || fend <= m->offset ||
+		    fend > m->offset + (m->end - m->start))
 			continue;
 		bias = m->start + (p->p_offset - m->offset) - p->p_vaddr;
 		a = (m->start + (fend - m->offset) + 15) & ~15ull;
@@ -376,7 +377,8 @@ static uint64_t mapping_slack(pid_t pid, const struct gs_map *m, uint8_t *bytes)
 			if (ph[k].p_type == PT_LOAD && a < bias + ph[k].p_vaddr + ph[k].p_memsz &&
 			    a + GS_INJECT_STUB_MAX > bias + ph[k].p_vaddr)
 				clear = 0;
-		if (clear && pread(fd, bytes, GS_INJECT_STUB_MAX, (off_t)(a - m->start + m->offset)) == GS_INJECT_STUB_MAX)
+		if (clear &&
+		    pread(fd, bytes, GS_INJECT_STUB_MAX, (off_t)(a - m->start + m->offset)) == GS_INJECT_STUB_MAX)
 			found = a;
 	}
 out:

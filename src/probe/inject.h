@@ -68,7 +68,7 @@ struct gs_threads {
 	pid_t pid;
 	struct gs_thread *t;
 	size_t n, cap;
-	uint64_t scratch;                      /* where the stub is written (0: not found yet) */
+	uint64_t scratch;                         /* where the stub is written (0: not found yet) */
 	uint8_t scratch_file[GS_INJECT_STUB_MAX]; /* the file's bytes there */
 };
 

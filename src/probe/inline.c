@@ -293,7 +293,8 @@ static int map_ring(struct remote *t, struct gs_inline *il, const struct x86_rin
 	r = rcall(t, SYS_ftruncate, (uint64_t)tfd, il->size, 0, 0, 0, 0, &err);
 	if (err == 0 && r == 0 && (err = open_target_ring(t, il, tfd)) == 0) {
 		snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)getpid(), il->memfd);
-		if ((err = t->ops->write(t->ops->ctx, t->pid, tramp + GS_INLINE_OWNER_OFF, path, strlen(path) + 1)) == 0)
+		if ((err = t->ops->write(t->ops->ctx, t->pid, tramp + GS_INLINE_OWNER_OFF, path, strlen(path) + 1)) ==
+		    0)
 			gs_test_point("owner mark written");
 		if (err == 0)
 			r = rcall(t, SYS_mmap, 0, il->size, PROT_READ | PROT_WRITE, MAP_SHARED, (uint64_t)tfd, 0, &err);

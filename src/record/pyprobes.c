@@ -364,8 +364,9 @@ int gs_pyprobes_attach(struct gs_pyprobes *p, struct gs_threads *ts, const struc
 		return define_uprobes(p, why, whylen);
 	gs_inject_ops(ts, &ops);
 	if (gs_inline_straddles(&p->tg)) {
-		snprintf(why, whylen, "take_gil's prologue or a GIL store crosses a page boundary, which one write "
-				      "cannot patch whole");
+		snprintf(why, whylen,
+			 "take_gil's prologue or a GIL store crosses a page boundary, which one write "
+			 "cannot patch whole");
 		err = -ENOTSUP;
 	} else
 		err = gs_inline_map(&p->il, ts->pid, &p->tg, gs_evlist_meta_page(el), &ops, NULL, why, whylen);
