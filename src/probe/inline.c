@@ -259,68 +259,133 @@ static int open_target_ring(struct remote *t, struct gs_inline *il, int64_t tfd)
 	return 0;
 }
 
-/* Step 2: the ring, a memfd created by the target itself (so that whatever its user, it may map
- * it) that gilscope opens through /proc/PID/fd and maps; the owner mark, the path of gilscope's
- * descriptor, is written at the end of the trampoline page. Each step leaves the target whole if
- * gilscope is killed after it: a provisional mark ("/proc/PID/fd/0", never a ring: its owner is
- * taken for gone) says whose the page is from the first moment, a descriptor left in the target
- * is one the next gilscope closes (gs_inline_orphans). 0 and *ring, or -errno. */
+/* Can pid make a file of size bytes? Its RLIMIT_FSIZE (the soft "Max file size" of
+ * /proc/PID/limits) must allow it: beyond, ftruncate fails and sends it SIGXFSZ, which kills it.
+ * 1 or 0. */
+static int fsize_allows(pid_t pid, uint64_t size)
+{
+	char path[64], buf[4096];
+	const char *p;
+	uint64_t lim = 0;
+	long n;
+	snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
+	n = gs_read_file(path, buf, sizeof(buf) - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	if (!(p = strstr(buf, "Max file size")))
+		return 1;
+	for (p += 13; *p == ' '; p++)
+		;
+	if (strncmp(p, "unlimited", 9) == 0)
+		return 1;
+	for (; *p >= '0' && *p <= '9' && lim < (1ull << 60); p++)
+		lim = lim * 10 + (uint64_t)(*p - '0');
+	return lim >= size;
+}
+
+/* The ring made by the target: a memfd it creates (its name at name_at) and sizes, that gilscope
+ * opens. 0 and its descriptor in *tfd (-1: none made), or -errno. */
+static int ring_by_target(struct remote *t, struct gs_inline *il, uint64_t name_at, int64_t *tfd)
+{
+	int err;
+	int64_t r;
+	*tfd = rcall(t, SYS_memfd_create, name_at, 1u /* MFD_CLOEXEC */, 0, 0, 0, 0, &err);
+	if (err < 0 || *tfd < 0) {
+		if (err == 0)
+			snprintf(t->why, t->whylen, "the target cannot create the shared ring: %s",
+				 strerror((int)-*tfd));
+		err = err ? err : (int)*tfd;
+		*tfd = -1;
+		return err;
+	}
+	r = rcall(t, SYS_ftruncate, (uint64_t)*tfd, il->size, 0, 0, 0, 0, &err);
+	if (err == 0 && r < 0) {
+		snprintf(t->why, t->whylen, "the target cannot size the shared ring: %s", strerror((int)-r));
+		err = (int)r;
+	}
+	return err < 0 ? err : open_target_ring(t, il, *tfd);
+}
+
+/* The ring made by gilscope (a target whose file size limit is below the ring's: see
+ * fsize_allows), that the target opens by the owner mark's path (its user must be gilscope's).
+ * 0 and its descriptor in *tfd (-1: none opened), or -errno. */
+static int ring_by_gilscope(struct remote *t, struct gs_inline *il, uint64_t mark_at, int64_t *tfd)
+{
+	char path[64];
+	int err;
+	*tfd = -1;
+	il->memfd = (int)syscall(SYS_memfd_create, "gilscope-ring", 1u /* MFD_CLOEXEC */);
+	if (il->memfd < 0 || ftruncate(il->memfd, (off_t)il->size) < 0 ||
+	    (il->map = mmap(NULL, il->size, PROT_READ | PROT_WRITE, MAP_SHARED, il->memfd, 0)) == MAP_FAILED) {
+		il->map = NULL;
+		snprintf(t->why, t->whylen, "cannot create the shared ring: %s", strerror(errno));
+		return -errno;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)getpid(), il->memfd);
+	if ((err = t->ops->write(t->ops->ctx, t->pid, mark_at, path, strlen(path) + 1)) < 0)
+		return err;
+	*tfd = rcall(t, SYS_open, mark_at, O_RDWR | O_CLOEXEC, 0, 0, 0, 0, &err);
+	if (err == 0 && *tfd < 0) {
+		snprintf(t->why, t->whylen, "the target cannot open the shared ring: %s", strerror((int)-*tfd));
+		err = (int)*tfd;
+	}
+	if (err < 0)
+		*tfd = -1;
+	return err;
+}
+
+/* Step 2: the ring, a memfd the target creates itself (so that whatever its user, it may map
+ * it; made by gilscope when the target's file size limit is too low), that gilscope maps too; the
+ * owner mark, the path of gilscope's descriptor, is written at the end of the trampoline page.
+ * Each step leaves the target whole if gilscope is killed after it: a provisional mark
+ * ("/proc/PID/fd/0", never a ring: its owner is taken for gone) says whose the page is from the
+ * first moment, a descriptor left in the target is one the next gilscope closes (record/pyprobes.h,
+ * gs_pyprobes_scrub). 0 and *ring, or -errno. */
 static int map_ring(struct remote *t, struct gs_inline *il, const struct x86_ring_geom *g, uint64_t tramp,
 		    uint64_t *ring)
 {
 	static const char name[] = "gilscope-ring";
-	const uint64_t name_at = tramp + GS_INLINE_OWNER_OFF - 32; /* past the code (emit_trampolines) */
+	const uint64_t name_at = tramp + GS_INLINE_OWNER_OFF - 32, mark_at = tramp + GS_INLINE_OWNER_OFF;
 	char path[64];
-	int err;
-	int64_t r, tfd;
+	int err, cerr = 0;
+	int64_t r = 0, tfd;
 
 	il->size = x86_ring_size(g);
 	il->nslots = g->nslots;
 	il->nrings = g->nrings;
 	il->rings = gs_calloc(g->nrings, sizeof(*il->rings));
 	snprintf(path, sizeof(path), "/proc/%d/fd/0", (int)getpid());
-	if ((err = t->ops->write(t->ops->ctx, t->pid, tramp + GS_INLINE_OWNER_OFF, path, strlen(path) + 1)) < 0 ||
-	    (err = t->ops->write(t->ops->ctx, t->pid, name_at, name, sizeof(name))) < 0)
-		goto fail_ptrace;
+	if ((err = t->ops->write(t->ops->ctx, t->pid, mark_at, path, strlen(path) + 1)) < 0 ||
+	    (err = t->ops->write(t->ops->ctx, t->pid, name_at, name, sizeof(name))) < 0) {
+		t->ptrace_failed = 1;
+		return err;
+	}
 	gs_test_point("provisional mark written");
-	tfd = rcall(t, SYS_memfd_create, name_at, 1u /* MFD_CLOEXEC */, 0, 0, 0, 0, &err);
-	if (err < 0)
-		goto fail_ptrace;
-	if (tfd < 0) {
-		snprintf(t->why, t->whylen, "the target cannot create the shared ring: %s", strerror((int)-tfd));
-		return (int)tfd;
-	}
-	r = rcall(t, SYS_ftruncate, (uint64_t)tfd, il->size, 0, 0, 0, 0, &err);
-	if (err == 0 && r == 0 && (err = open_target_ring(t, il, tfd)) == 0) {
+	if (fsize_allows(t->pid, il->size))
+		err = ring_by_target(t, il, name_at, &tfd);
+	else
+		err = ring_by_gilscope(t, il, mark_at, &tfd);
+	if (err == 0) {
 		snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)getpid(), il->memfd);
-		if ((err = t->ops->write(t->ops->ctx, t->pid, tramp + GS_INLINE_OWNER_OFF, path, strlen(path) + 1)) ==
-		    0)
+		if ((err = t->ops->write(t->ops->ctx, t->pid, mark_at, path, strlen(path) + 1)) == 0)
 			gs_test_point("owner mark written");
-		if (err == 0)
-			r = rcall(t, SYS_mmap, 0, il->size, PROT_READ | PROT_WRITE, MAP_SHARED, (uint64_t)tfd, 0, &err);
-	} else if (err == 0 && r < 0) {
-		snprintf(t->why, t->whylen, "the target cannot size the shared ring: %s", strerror((int)-r));
-		err = (int)r;
 	}
-	if (err != -ESRCH) { /* its descriptor goes whatever happened: the mapping (or nothing) stays */
-		int cerr = 0;
+	if (err == 0)
+		r = rcall(t, SYS_mmap, 0, il->size, PROT_READ | PROT_WRITE, MAP_SHARED, (uint64_t)tfd, 0, &err);
+	if (tfd >= 0 && err != -ESRCH) { /* its descriptor goes whatever happened: the mapping (or nothing) stays */
 		rcall(t, SYS_close, (uint64_t)tfd, 0, 0, 0, 0, 0, &cerr);
 		err = err ? err : cerr;
+	}
+	if (err == 0 && r < 0 && r > -4096) {
+		snprintf(t->why, t->whylen, "the target cannot map the shared ring: %s", strerror((int)-r));
+		err = (int)r;
 	}
 	if (err < 0) {
 		t->ptrace_failed = !t->why[0];
 		return err;
 	}
-	if (r < 0 && r > -4096) {
-		snprintf(t->why, t->whylen, "the target cannot map the shared ring: %s", strerror((int)-r));
-		return (int)r;
-	}
 	gs_test_point("ring mapped");
 	*ring = (uint64_t)r;
 	return 0;
-fail_ptrace:
-	t->ptrace_failed = 1;
-	return err;
 }
 
 /* The GIL reference of a store: its own memory operand, or its absolute address. */

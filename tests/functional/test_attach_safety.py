@@ -160,3 +160,32 @@ def test_probes_of_an_attached_gilscope_still_recording(tmp_path):
                 proc.kill()
                 proc.wait()
     assert out == "checked 6 threads True\nok\n"
+
+
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_a_target_whose_file_size_limit_is_below_the_ring(tmp_path, user):
+    """A memfd the target sized past its RLIMIT_FSIZE would fail and send it SIGXFSZ (deadly once
+    the program has put the default action back): gilscope makes the ring itself then (a target of
+    its own user opens it), or uses uprobes (another user's)."""
+    python = PYTHONS["debian-3.11-stripped"]
+    boot = ("import runpy, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_DFL); "
+            f"sys.argv = ['self_check.py', '60']; runpy.run_path({os.path.join(TARGETS, 'self_check.py')!r}, "
+            "run_name='__main__')")
+    who = [] if user == "root" else ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+    p = subprocess.Popen(["prlimit", "--fsize=1000000", *who, python, "-c", boot], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline() == "ready\n"
+        gs, rep = attach(p.pid, tmp_path, seconds="0.5")
+        assert gs.returncode == 0, gs.stderr
+        want = "inline probes" if user == "root" else "uprobes"
+        assert rep["python"]["mechanism"].startswith(want), gs.stderr
+        assert acquisitions(rep, p.pid) > 100
+        assert as_its_files(p.pid) == []
+        p.send_signal(signal.SIGUSR1)
+        out, _ = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert out == "checked 6 threads True\nok\n"
+    assert p.returncode == 0
