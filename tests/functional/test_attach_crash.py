@@ -70,3 +70,48 @@ def test_sigkill_at_every_point_of_attach_and_detach(tmp_path, name):
             p.wait()
     assert out == "checked 6 threads True\nok\n"
     assert p.returncode == 0
+
+
+def test_sigkill_at_every_point_of_a_takeover(tmp_path):
+    """A gilscope killed while recording leaves its probes; the next one, taking them over, is killed
+    at each of its own points in turn; the one after still finds the program whole and cleans up."""
+    python = PYTHONS["debian-3.11-stripped"]
+    p = start(python)
+    try:
+        before = fds(p.pid)
+        points = None
+        n = 1
+        while points is None or n <= len(points):
+            first = subprocess.Popen([GILSCOPE, "record", "--no-summary", "-p", str(p.pid), "-o",
+                                      str(tmp_path / "first.rec")], stderr=subprocess.PIPE, text=True)
+            for _ in range(200):
+                if "memfd:gilscope-ring" in open(f"/proc/{p.pid}/maps").read():
+                    break
+                time.sleep(0.05)
+            time.sleep(0.2)  # past the attach: recording
+            first.kill()
+            first.communicate()
+            if points is None:  # the takeover's points, listed once
+                listing = gilscope(p.pid, tmp_path, kill_at=0)
+                assert "which is gone: they were removed" in listing.stderr, listing.stderr
+                names = re.findall(r"gilscope test point (\d+): (.*)", listing.stderr)
+                points = names[:names.index(next(x for x in names if x[1] == "threads held")) + 1]
+                continue
+            gs = gilscope(p.pid, tmp_path, kill_at=n)
+            where = f"the takeover killed at point {n} ({points[n - 1][1]})"
+            assert gs.returncode == -signal.SIGKILL, where
+            time.sleep(0.1)
+            assert p.poll() is None, f"the program died after {where}"
+            again = gilscope(p.pid, tmp_path)
+            assert again.returncode == 0, f"{where}: {again.stderr}"
+            assert as_its_files(p.pid) == [], where
+            assert fds(p.pid) == before, where
+            n += 1
+        p.send_signal(signal.SIGUSR1)
+        out, _ = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert out == "checked 6 threads True\nok\n"
+    assert p.returncode == 0
