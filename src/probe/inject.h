@@ -1,24 +1,33 @@
 /* inject.h - a running process held still and changed from outside: every thread seized and
- * stopped, system calls run in one of them, and every thread let go as it was.
+ * stopped, system calls run in one of them, and every thread let go as it was, even when gilscope
+ * is killed at any moment of it.
  *
  * The attach path's counterpart of the guardian (tracer.h), without a guardian: gilscope itself
  * is the tracer, with PTRACE_SEIZE (no signal sent, nothing changes for a thread it stops) and
- * PTRACE_INTERRUPT, again until a scan of /proc/PID/task finds no thread it does not hold. A
- * system call is run in the main thread (or the first one held): its registers are saved, the
- * program counter set to a scratch address where `syscall; int3` is written (its bytes put back
- * afterwards), rax to the call, orig_rax to -1, so that the kernel does not take the injected call
- * for the interrupted one and restart it. The int3's SIGTRAP ends the call; every register is
- * then set back, orig_rax and rax (-ERESTARTSYS, -ERESTART_RESTARTBLOCK, ...) with them, so when
- * the thread resumes the kernel restarts the system call it was stopped in (most often the futex
- * wait of take_gil) exactly as it would have. A signal that reaches a thread while it is held is
- * kept and sent to it again (tgkill) once it is let go. gs_threads_settle() lets threads out of
- * code about to change: a thread whose program counter lies inside one of the ranges runs on
- * briefly, alone, and is stopped again, until none is inside (the live program counter only: a
- * thread interrupted inside them by a signal handler is not seen). Functions return 0 or -errno
- * with a sentence in why; a thread that exits meanwhile is dropped from the set, never an error.
- * A SIGKILL of gilscope while it holds the threads lets them go as they are (the kernel detaches
- * them); only the few instructions between setting and restoring an injected call's registers are
- * unprotected.
+ * PTRACE_INTERRUPT, again until a scan of /proc/PID/task finds no thread it does not hold; the
+ * kernel lets every thread go as it is if gilscope dies. A system call is run in the main thread
+ * (or the first one held) through a stub written at a scratch address no thread ever runs: the
+ * slack after the end of an executable PT_LOAD segment in the last page of its mapping (the bytes
+ * restored from the file afterwards, and by the next gilscope if this one is killed). The stub is
+ * `syscall` followed by the thread's own registers as immediates (flags through a push below the
+ * red zone) and a jump to where it resumes, the kernel's restart applied (a thread stopped in a
+ * restartable call, most often the futex wait of take_gil: rip - 2 and rax = orig_rax, or
+ * restart_syscall). gilscope stops the thread at the call's exit (PTRACE_SYSCALL), reads the
+ * result, stops it again before it returns to user space (PTRACE_INTERRUPT) and sets every
+ * register back there, orig_rax and rax with them, so the kernel restarts the interrupted call
+ * itself; if gilscope is killed anywhere in between, the thread runs the stub and resumes as the
+ * kernel would have resumed it. A signal that reaches a thread while it runs for gilscope is
+ * delivered there and then, but for one that comes during an injected call: held back, it is
+ * queued again (tgkill) as soon as the thread's registers are back (a kill of gilscope in those
+ * microseconds loses it, and a re-queued signal carries SI_TKILL in its siginfo: the limits).
+ * gs_threads_settle() lets threads out of code about to change: a thread whose
+ * program counter lies inside one of the ranges, or whose stack holds a word that points inside
+ * one (a program counter saved in a signal frame, a return address), runs on briefly, alone, and
+ * is stopped again, until none is. The stack is read from the stack pointer to the end of its
+ * mapping (8 MiB at most): a frame on an alternate signal stack is seen when that stack is where
+ * the thread runs; a frame on the normal stack of a thread now running on the alternate one is
+ * not. Functions return 0 or -errno with a sentence in why; a thread that exits meanwhile is
+ * dropped from the set, never an error. gs_test_point() is the crash test's hook (see below).
  */
 #ifndef GS_INJECT_H
 #define GS_INJECT_H
@@ -49,14 +58,18 @@ void gs_inject_regs(const struct user_regs_struct *saved, uint64_t scratch, long
 struct gs_thread {
 	pid_t tid;
 	char state;  /* its /proc state letter before it was stopped */
-	int sigs[4]; /* signals it received while held, to send again */
+	int sigs[4]; /* signals held back during an injected call, queued again after it */
 	int nsigs;
 };
+
+#define GS_INJECT_STUB_MAX 192 /* bytes of the injected-call stub (gs_inject_stub) */
 
 struct gs_threads {
 	pid_t pid;
 	struct gs_thread *t;
 	size_t n, cap;
+	uint64_t scratch;                         /* where the stub is written (0: not found yet) */
+	uint8_t scratch_file[GS_INJECT_STUB_MAX]; /* the file's bytes there */
 };
 
 /* Seizes and stops every thread of pid not held yet, until no new one appears. */
@@ -66,7 +79,7 @@ int gs_threads_seize(struct gs_threads *ts, pid_t pid, char *why, size_t whylen)
  * stays inside. */
 int gs_threads_settle(struct gs_threads *ts, const struct gs_range *r, size_t n, int from_start, char *why,
 		      size_t whylen);
-/* Lets every thread go (and sends it the signals it missed); the set is emptied. */
+/* Lets every thread go; the set is emptied. */
 void gs_threads_release(struct gs_threads *ts);
 
 /* The owner mark of a trampoline page ("/proc/PID/fd/N", see inline.h), len bytes at mark: 0 and
@@ -77,9 +90,29 @@ int gs_inject_parse_owner(const char *mark, size_t len, pid_t *owner, int *fd);
  * runs and holds that ring), 0 when not. Nothing is stopped. */
 int gs_inject_find_probes(pid_t pid, uint64_t *tramp, pid_t *owner, int *alive);
 
+/* Where a thread stopped with registers r resumes when let go: *rip and *rax after the kernel's
+ * restart of an interrupted system call (-ERESTARTSYS, -ERESTARTNOINTR, -ERESTARTNOHAND: the
+ * call again; -ERESTART_RESTARTBLOCK: restart_syscall), r's own otherwise. Pure. */
+void gs_inject_resume(const struct user_regs_struct *r, uint64_t *rip, uint64_t *rax);
+/* The injected-call stub (see above) for a thread stopped with registers saved, in out
+ * (GS_INJECT_STUB_MAX bytes): its length. Pure. */
+size_t gs_inject_stub(const struct user_regs_struct *saved, uint8_t *out);
+/* The scratch address of pid (see above) and the file's bytes there (GS_INJECT_STUB_MAX):
+ * 0, or -ENOENT when no mapping has room. */
+int gs_inject_find_scratch(pid_t pid, uint64_t *addr, uint8_t *file_bytes);
+/* Writes the file's bytes back at ts's scratch address (found if need be) where a killed
+ * gilscope left a stub, once no thread is in it (gs_threads_settle). 0, -ENOENT (no scratch
+ * address), or -errno with why. */
+int gs_inject_scrub_scratch(struct gs_threads *ts, char *why, size_t whylen);
+
 /* Runs nr(args) in a held thread of ts (the main one when held), see above: 0 and the call's
  * result in *ret, or -errno (ptrace). */
-int gs_inject_syscall(struct gs_threads *ts, uint64_t scratch, long nr, const uint64_t args[6], int64_t *ret);
+int gs_inject_syscall(struct gs_threads *ts, long nr, const uint64_t args[6], int64_t *ret);
+
+/* The crash test's hook, compiled in and inert unless GILSCOPE_TEST_KILL_AT=point:N is set:
+ * gilscope kills itself (SIGKILL) at the N-th point of attaching or detaching it crosses; with
+ * point:0 it names every point it crosses on stderr ("gilscope test point N: what") and lives. */
+void gs_test_point(const char *what);
 /* The inline probes' ops (inline.h) on the held process ts. */
 void gs_inject_ops(struct gs_threads *ts, struct gs_inline_ops *ops);
 

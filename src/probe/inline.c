@@ -2,6 +2,7 @@
  * system calls go through ptrace.c, every write into the tracee through the guardian (tracer.h). */
 #define _GNU_SOURCE
 #include "probe/inline.h"
+#include "probe/inject.h"
 #include "base/procfs.h"
 #include "base/util.h"
 #include "probe/ptrace.h"
@@ -185,19 +186,48 @@ static int check_patchable(const struct gs_inline_target *tg, char *why, size_t 
 	return 0;
 }
 
-/* Step 1: the trampoline page, within a jump of every patched instruction (the interpreter's
- * mappings span sp). 0 and *tramp, or -errno. */
-static int map_trampoline_page(struct remote *t, const struct span *sp, uint64_t *tramp)
+/* Where the trampoline page may go, within a jump of every patched instruction (the
+ * interpreter's mappings span sp), in the order tried: how many (at most 4, in out). */
+static size_t tramp_candidates(const struct span *sp, uint64_t *out)
 {
 	const uint64_t cands[] = { sp->lo - 0x1000000, sp->lo - 0x8000000, sp->hi + 0x10000000, sp->hi + 0x40000000 };
+	size_t n = 0;
+	for (size_t i = 0; i < GS_ARRAY_SIZE(cands); i++) {
+		uint64_t a = cands[i] & ~0xfffull;
+		if (a >= 0x10000 && in_range(a, sp->lo) && in_range(a + TRAMP_SIZE, sp->hi))
+			out[n++] = a;
+	}
+	return n;
+}
+
+size_t gs_inline_tramp_candidates(pid_t pid, const char *image, uint64_t *out)
+{
+	struct span sp = { image, 0, 0 };
+	gs_maps_foreach(pid, span_cb, &sp);
+	return sp.lo ? tramp_candidates(&sp, out) : 0;
+}
+
+int gs_inline_straddles(const struct gs_inline_target *tg)
+{
+	if ((tg->entry ^ (tg->entry + tg->prologue_len - 1)) >> 12)
+		return 1;
+	for (int i = 0; i < tg->nsites; i++)
+		if ((tg->sites[i].store ^ (tg->sites[i].store + tg->sites[i].len - 1)) >> 12)
+			return 1;
+	return 0;
+}
+
+/* Step 1: the trampoline page (tramp_candidates). 0 and *tramp, or -errno. */
+static int map_trampoline_page(struct remote *t, const struct span *sp, uint64_t *tramp)
+{
+	uint64_t cands[4];
+	size_t ncands = tramp_candidates(sp, cands);
 	int err = 0;
 	int64_t r;
 
 	*tramp = 0;
-	for (size_t i = 0; i < GS_ARRAY_SIZE(cands) && !*tramp; i++) {
-		uint64_t a = cands[i] & ~0xfffull;
-		if (a < 0x10000 || !in_range(a, sp->lo) || !in_range(a + TRAMP_SIZE, sp->hi))
-			continue;
+	for (size_t i = 0; i < ncands && !*tramp; i++) {
+		uint64_t a = cands[i];
 		r = rcall(t, SYS_mmap, a, TRAMP_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
 			  MAP_PRIVATE | MAP_ANONYMOUS | 0x100000 /* MAP_FIXED_NOREPLACE */, (uint64_t)-1, 0, &err);
 		if (err < 0) {
@@ -216,56 +246,155 @@ static int map_trampoline_page(struct remote *t, const struct span *sp, uint64_t
 	return 0;
 }
 
-/* Step 2: the ring, a memfd of ours (il->memfd, il->map) that the target opens through /proc
- * and maps (the path is written at the end of the trampoline page). 0 and *ring, or -errno. */
+/* The target's descriptor tfd as gilscope's own (il->memfd), mapped here (il->map): it must be
+ * the ring's memfd (the target is stopped: its table cannot change meanwhile). 0 or -errno. */
+static int open_target_ring(struct remote *t, struct gs_inline *il, int64_t tfd)
+{
+	char path[64], link[64];
+	ssize_t n;
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)t->pid, (int)tfd);
+	n = readlink(path, link, sizeof(link) - 1);
+	link[n > 0 ? n : 0] = '\0';
+	if (strncmp(link, "/memfd:gilscope-ring", 20) != 0 || (il->memfd = open(path, O_RDWR | O_CLOEXEC)) < 0) {
+		snprintf(t->why, t->whylen, "cannot open the ring created in process %d (%s)", (int)t->pid, path);
+		return -EIO;
+	}
+	il->map = mmap(NULL, il->size, PROT_READ | PROT_WRITE, MAP_SHARED, il->memfd, 0);
+	if (il->map == MAP_FAILED) {
+		il->map = NULL;
+		snprintf(t->why, t->whylen, "cannot map the shared ring: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+/* Can pid make a file of size bytes? Its RLIMIT_FSIZE (the soft "Max file size" of
+ * /proc/PID/limits) must allow it: beyond, ftruncate fails and sends it SIGXFSZ, which kills it.
+ * 1 or 0. */
+static int fsize_allows(pid_t pid, uint64_t size)
+{
+	char path[64], buf[4096];
+	const char *p;
+	uint64_t lim = 0;
+	long n;
+	snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
+	n = gs_read_file(path, buf, sizeof(buf) - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	if (!(p = strstr(buf, "Max file size")))
+		return 1;
+	for (p += 13; *p == ' '; p++)
+		;
+	if (strncmp(p, "unlimited", 9) == 0)
+		return 1;
+	for (; *p >= '0' && *p <= '9' && lim < (1ull << 60); p++)
+		lim = lim * 10 + (uint64_t)(*p - '0');
+	return lim >= size;
+}
+
+/* The ring made by the target: a memfd it creates (its name at name_at) and sizes, that gilscope
+ * opens. 0 and its descriptor in *tfd (-1: none made), or -errno. */
+static int ring_by_target(struct remote *t, struct gs_inline *il, uint64_t name_at, int64_t *tfd)
+{
+	int err;
+	int64_t r;
+	*tfd = rcall(t, SYS_memfd_create, name_at, 1u /* MFD_CLOEXEC */, 0, 0, 0, 0, &err);
+	if (err < 0 || *tfd < 0) {
+		if (err == 0)
+			snprintf(t->why, t->whylen, "the target cannot create the shared ring: %s",
+				 strerror((int)-*tfd));
+		err = err ? err : (int)*tfd;
+		*tfd = -1;
+		return err;
+	}
+	r = rcall(t, SYS_ftruncate, (uint64_t)*tfd, il->size, 0, 0, 0, 0, &err);
+	if (err == 0 && r < 0) {
+		snprintf(t->why, t->whylen, "the target cannot size the shared ring: %s", strerror((int)-r));
+		err = (int)r;
+	}
+	return err < 0 ? err : open_target_ring(t, il, *tfd);
+}
+
+/* The ring made by gilscope (a target whose file size limit is below the ring's: see
+ * fsize_allows), that the target opens by the owner mark's path (its user must be gilscope's).
+ * 0 and its descriptor in *tfd (-1: none opened), or -errno. */
+static int ring_by_gilscope(struct remote *t, struct gs_inline *il, uint64_t mark_at, int64_t *tfd)
+{
+	char path[64];
+	int err;
+	*tfd = -1;
+	il->memfd = (int)syscall(SYS_memfd_create, "gilscope-ring", 1u /* MFD_CLOEXEC */);
+	if (il->memfd < 0 || ftruncate(il->memfd, (off_t)il->size) < 0 ||
+	    (il->map = mmap(NULL, il->size, PROT_READ | PROT_WRITE, MAP_SHARED, il->memfd, 0)) == MAP_FAILED) {
+		il->map = NULL;
+		snprintf(t->why, t->whylen, "cannot create the shared ring: %s", strerror(errno));
+		return -errno;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)getpid(), il->memfd);
+	if ((err = t->ops->write(t->ops->ctx, t->pid, mark_at, path, strlen(path) + 1)) < 0)
+		return err;
+	*tfd = rcall(t, SYS_open, mark_at, O_RDWR | O_CLOEXEC, 0, 0, 0, 0, &err);
+	if (err == 0 && *tfd < 0) {
+		snprintf(t->why, t->whylen, "the target cannot open the shared ring: %s", strerror((int)-*tfd));
+		err = (int)*tfd;
+	}
+	if (err < 0)
+		*tfd = -1;
+	return err;
+}
+
+/* Step 2: the ring, a memfd the target creates itself (so that whatever its user, it may map
+ * it; made by gilscope when the target's file size limit is too low), that gilscope maps too; the
+ * owner mark, the path of gilscope's descriptor, is written at the end of the trampoline page.
+ * Each step leaves the target whole if gilscope is killed after it: a provisional mark
+ * ("/proc/PID/fd/0", never a ring: its owner is taken for gone) says whose the page is from the
+ * first moment, a descriptor left in the target is one the next gilscope closes (record/pyprobes.h,
+ * gs_pyprobes_scrub). 0 and *ring, or -errno. */
 static int map_ring(struct remote *t, struct gs_inline *il, const struct x86_ring_geom *g, uint64_t tramp,
 		    uint64_t *ring)
 {
+	static const char name[] = "gilscope-ring";
+	const uint64_t name_at = tramp + GS_INLINE_OWNER_OFF - 32, mark_at = tramp + GS_INLINE_OWNER_OFF;
 	char path[64];
-	int err, rfd;
-	int64_t r;
+	int err, cerr = 0;
+	int64_t r = 0, tfd;
 
 	il->size = x86_ring_size(g);
 	il->nslots = g->nslots;
 	il->nrings = g->nrings;
 	il->rings = gs_calloc(g->nrings, sizeof(*il->rings));
-	il->memfd = (int)syscall(SYS_memfd_create, "gilscope-ring", 1u /* MFD_CLOEXEC */);
-	if (il->memfd < 0 || ftruncate(il->memfd, (off_t)il->size) < 0) {
-		err = -errno;
-		snprintf(t->why, t->whylen, "cannot create the shared ring: %s", strerror(-err));
+	snprintf(path, sizeof(path), "/proc/%d/fd/0", (int)getpid());
+	if ((err = t->ops->write(t->ops->ctx, t->pid, mark_at, path, strlen(path) + 1)) < 0 ||
+	    (err = t->ops->write(t->ops->ctx, t->pid, name_at, name, sizeof(name))) < 0) {
+		t->ptrace_failed = 1;
 		return err;
 	}
-	il->map = mmap(NULL, il->size, PROT_READ | PROT_WRITE, MAP_SHARED, il->memfd, 0);
-	if (il->map == MAP_FAILED) {
-		il->map = NULL;
-		err = -errno;
-		snprintf(t->why, t->whylen, "cannot map the shared ring: %s", strerror(-err));
-		return err;
+	gs_test_point("provisional mark written");
+	if (fsize_allows(t->pid, il->size))
+		err = ring_by_target(t, il, name_at, &tfd);
+	else
+		err = ring_by_gilscope(t, il, mark_at, &tfd);
+	if (err == 0) {
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)getpid(), il->memfd);
+		if ((err = t->ops->write(t->ops->ctx, t->pid, mark_at, path, strlen(path) + 1)) == 0)
+			gs_test_point("owner mark written");
 	}
-	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)getpid(), il->memfd);
-	if ((err = t->ops->write(t->ops->ctx, t->pid, tramp + GS_INLINE_OWNER_OFF, path, strlen(path) + 1)) < 0)
-		goto fail_ptrace;
-	r = rcall(t, SYS_open, tramp + GS_INLINE_OWNER_OFF, O_RDWR | O_CLOEXEC, 0, 0, 0, 0, &err);
-	if (err < 0)
-		goto fail_ptrace;
-	if (r < 0) {
-		snprintf(t->why, t->whylen, "the target cannot open the shared ring: %s", strerror((int)-r));
-		return (int)r;
+	if (err == 0)
+		r = rcall(t, SYS_mmap, 0, il->size, PROT_READ | PROT_WRITE, MAP_SHARED, (uint64_t)tfd, 0, &err);
+	if (tfd >= 0 && err != -ESRCH) { /* its descriptor goes whatever happened: the mapping (or nothing) stays */
+		rcall(t, SYS_close, (uint64_t)tfd, 0, 0, 0, 0, 0, &cerr);
+		err = err ? err : cerr;
 	}
-	rfd = (int)r;
-	r = rcall(t, SYS_mmap, 0, il->size, PROT_READ | PROT_WRITE, MAP_SHARED, (uint64_t)rfd, 0, &err);
-	rcall(t, SYS_close, (uint64_t)rfd, 0, 0, 0, 0, 0, &err);
-	if (err < 0)
-		goto fail_ptrace;
-	if (r < 0 && r > -4096) {
+	if (err == 0 && r < 0 && r > -4096) {
 		snprintf(t->why, t->whylen, "the target cannot map the shared ring: %s", strerror((int)-r));
-		return (int)r;
+		err = (int)r;
 	}
+	if (err < 0) {
+		t->ptrace_failed = !t->why[0];
+		return err;
+	}
+	gs_test_point("ring mapped");
 	*ring = (uint64_t)r;
 	return 0;
-fail_ptrace:
-	t->ptrace_failed = 1;
-	return err;
 }
 
 /* The GIL reference of a store: its own memory operand, or its absolute address. */
@@ -359,6 +488,7 @@ int gs_inline_patch(const struct gs_inline *il, pid_t pid, const struct gs_inlin
 	if ((err = ops->write(ops->ctx, pid, entry, jmp, tg->prologue_len)) < 0)
 		return err;
 	gs_handover_step("pokes");
+	gs_test_point("take_gil patched");
 	for (int i = 0; i < tg->nsites; i++) {
 		const struct gs_inline_site *st = &tg->sites[i];
 		uint64_t store = st->store;
@@ -366,6 +496,7 @@ int gs_inline_patch(const struct gs_inline *il, pid_t pid, const struct gs_inlin
 		x86_emit_jmp(jmp, store, tramp + site_off[i]);
 		if ((err = ops->write(ops->ctx, pid, store, jmp, st->len)) < 0)
 			return err;
+		gs_test_point("a GIL store patched");
 	}
 	return 0;
 }
@@ -403,6 +534,7 @@ int gs_inline_map(struct gs_inline *il, pid_t pid, const struct gs_inline_target
 	if ((err = map_trampoline_page(&t, &sp, &tramp)) < 0)
 		goto fail;
 	il->trampolines = tramp;
+	gs_test_point("trampoline page mapped");
 	if ((err = map_ring(&t, il, &g, tramp, &g.base)) < 0)
 		goto fail;
 	il->ring_addr = g.base;
@@ -416,6 +548,7 @@ int gs_inline_map(struct gs_inline *il, pid_t pid, const struct gs_inline_target
 	t.ptrace_failed = 1; /* from here on, every failure is a ptrace one */
 	if ((err = t.ops->write(t.ops->ctx, pid, tramp, code, o)) < 0)
 		goto fail;
+	gs_test_point("trampolines written");
 	il->nprobes = 1 + tg->nsites;
 	il->settled_ns = gs_now_ns();
 	(void)anchor(il);

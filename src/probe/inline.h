@@ -12,7 +12,9 @@
  * 200 ms; a dead gilscope leaves full rings, never a harmed program. fork()ed children share
  * the rings. The trampoline page ends with the owner's mark: the path "/proc/PID/fd/N" of the
  * rings' memfd (GS_INLINE_OWNER_OFF), PID being the gilscope that set the probes up. Set-up is
- * two steps, map (trampolines and rings, nothing patched) then patch (the jumps); the remote
+ * two steps, map (trampolines and rings, nothing patched) then patch (the jumps, one write per
+ * instruction, each to a trampoline already whole: a set-up cut anywhere leaves every jump
+ * complete or not written; the ring is created by the target, so any user may map it); the remote
  * system calls and writes go through gs_inline_ops: the launch path's guardian by default
  * (ptrace.h), the attach path's injector (inject.h).
  */
@@ -136,6 +138,12 @@ int gs_inline_map(struct gs_inline *il, pid_t pid, const struct gs_inline_target
 		  const struct gs_inline_ops *ops, int *pending_sig, char *why, size_t whylen);
 int gs_inline_patch(const struct gs_inline *il, pid_t pid, const struct gs_inline_target *tg,
 		    const struct gs_inline_ops *ops);
+/* Where gs_inline_map may put the trampoline page in pid (image: tg->image): at most 4
+ * addresses in out, the count. A page there that is not marked is one a killed gilscope mapped. */
+size_t gs_inline_tramp_candidates(pid_t pid, const char *image, uint64_t *out);
+/* Does take_gil's prologue or a GIL store cross a page boundary? A write over it could then be
+ * cut between its two pages (the writer killed): attaching refuses such sites. 1 / 0. Pure. */
+int gs_inline_straddles(const struct gs_inline_target *tg);
 /* The reader's side of rings at map (nrings of nslots, x86.h's layout) that it does not own (tests,
  * fuzzing; set-up does this itself): 0, or -ENOMEM. The clock anchors are set to now. */
 int gs_inline_reader_init(struct gs_inline *il, uint8_t *map, uint32_t nrings, uint64_t nslots);

@@ -3,7 +3,8 @@
  * First, without touching the process, whether gilscope may attach at all (the kernel's ptrace
  * check, made by opening /proc/PID/mem; another gilscope's inline probes, still owned): a refusal
  * leaves nothing behind, no recording file, no uprobe, no stopped thread. Then every thread is
- * held (probe/inject.h) while probes left by a gone gilscope are removed, the GIL probes are set
+ * held (probe/inject.h) while probes left by a gone gilscope are removed (and whatever one killed
+ * in the middle of attaching or detaching left: gs_pyprobes_scrub), the GIL probes are set
  * up (inline, through injected system calls; uprobes with --uprobes or when inline cannot be),
  * the scheduler and probe events opened, the GIL holder and every thread's stack and state read,
  * and all are let go: a few milliseconds. At the end the process (and every child forked meanwhile,
@@ -235,11 +236,21 @@ static int attach_held(struct gs_session *S, struct gs_threads *ts, int found, c
 	const struct gs_record_opts *o = S->o;
 	uint64_t tramp;
 	pid_t owner;
-	int alive;
+	int alive, scrub;
 	long holder;
 
-	if (gs_inject_find_probes(o->pid, &tramp, &owner, &alive) == 1)
-		take_over(S, ts, tramp, owner);
+	/* first the stub a gilscope killed in an injected call left: every injection uses its place */
+	scrub = gs_inject_scrub_scratch(ts, why, whylen);
+	if (scrub < 0 && scrub != -ENOENT) {
+		gs_warn("%s: no system call is injected into process %d (uprobes)", why, (int)o->pid);
+		S->probes.use_inline = 0;
+	} else {
+		if (gs_inject_find_probes(o->pid, &tramp, &owner, &alive) == 1)
+			take_over(S, ts, tramp, owner);
+		if (S->probes.py.pid && gs_pyprobes_scrub(&S->probes, ts, why, whylen) < 0)
+			gs_warn("%s", why);
+	}
+	gs_test_point("threads held");
 	if (found && gs_pyprobes_attach(&S->probes, ts, S->ev, why, whylen) < 0) {
 		gs_warn("%s", why);
 		gs_warn("recording thread states only (no GIL events)");
@@ -296,6 +307,7 @@ int gs_session_attach(struct gs_session *S, int sfd)
 		return -1;
 	}
 	gs_threads_release(&ts);
+	gs_test_point("threads let go");
 	pidfd = (int)syscall(SYS_pidfd_open, o->pid, 0);
 	gs_info("recording process %d%s; Ctrl-C to stop", (int)o->pid,
 		o->duration > 0 ? " for the given duration" : "");

@@ -199,12 +199,12 @@ static size_t patch_ranges(const struct gs_inline_target *tg, struct gs_range *r
 	return n;
 }
 
-/* munmap(addr, len) in the held process, at take_gil's (original) first bytes. */
-static int remote_munmap(const struct gs_pyprobes *p, struct gs_threads *ts, uint64_t addr, uint64_t len)
+/* nr(a0, a1) in the held process: its result, or -errno. */
+static int remote_call(struct gs_threads *ts, long nr, uint64_t a0, uint64_t a1)
 {
-	uint64_t args[6] = { addr, len, 0, 0, 0, 0 };
+	uint64_t args[6] = { a0, a1, 0, 0, 0, 0 };
 	int64_t ret = 0;
-	int err = gs_inject_syscall(ts, p->tg.entry, SYS_munmap, args, &ret);
+	int err = gs_inject_syscall(ts, nr, args, &ret);
 	return err < 0 ? err : (int)ret;
 }
 
@@ -233,36 +233,125 @@ static int ring_map_cb(const struct gs_map *m, void *arg)
 	return 0;
 }
 
+/* Closes every descriptor of the held process on a gilscope ring (a set-up killed between the
+ * ring's creation and its close). 0 or -errno. */
+static int close_ring_fds(struct gs_threads *ts)
+{
+	char path[64], link[64];
+	struct dirent *de;
+	DIR *d;
+	int err = 0;
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)ts->pid);
+	if (!(d = opendir(path)))
+		return 0;
+	while ((de = readdir(d)) && err >= 0) {
+		uint64_t fd;
+		ssize_t n;
+		if (gs_parse_u64(de->d_name, &fd) < 0 || fd > 0x7fffffff)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)ts->pid, (int)fd);
+		n = readlink(path, link, sizeof(link) - 1);
+		link[n > 0 ? n : 0] = '\0';
+		if (strncmp(link, "/memfd:gilscope-ring", 20) == 0)
+			err = remote_call(ts, SYS_close, fd, 0);
+	}
+	closedir(d);
+	return err;
+}
+
+/* Unmaps every gilscope ring of the held process, then closes its descriptors on one. */
+static int drop_rings(struct gs_threads *ts)
+{
+	struct ring_maps rm = { .pid = ts->pid };
+	int err = 0;
+	gs_maps_foreach(ts->pid, ring_map_cb, &rm);
+	for (int i = 0; i < rm.n && err >= 0; i++)
+		err = remote_call(ts, SYS_munmap, rm.start[i], rm.len[i]);
+	gs_test_point("rings unmapped");
+	return err < 0 ? err : close_ring_fds(ts);
+}
+
 int gs_pyprobes_unpatch(const struct gs_pyprobes *p, struct gs_threads *ts, uint64_t tramp, char *why, size_t whylen)
 {
 	const struct gs_inline_target *tg = &p->tg;
 	struct gs_range r[GS_INLINE_MAX_SITES + 1];
-	struct ring_maps rm = { .pid = ts->pid };
 	size_t n = patch_ranges(tg, r);
 	int err;
 
 	if ((err = gs_threads_settle(ts, r, n, 0, why, whylen)) < 0)
 		return err;
+	gs_test_point("settled out of the patched code");
+	/* one write per instruction: cut anywhere, every jump is whole or gone */
 	err = gs_mem_write(ts->pid, tg->entry, tg->prologue, tg->prologue_len);
-	for (int i = 0; i < tg->nsites && i < GS_INLINE_MAX_SITES && err == 0; i++)
+	for (int i = 0; i < tg->nsites && i < GS_INLINE_MAX_SITES && err == 0; i++) {
+		gs_test_point("an instruction restored");
 		err = gs_mem_write(ts->pid, tg->sites[i].store, tg->sites[i].bytes, tg->sites[i].len);
+	}
 	if (err < 0) {
 		snprintf(why, whylen, "cannot restore the code of process %d: %s", (int)ts->pid, strerror(-err));
 		return err;
 	}
+	gs_test_point("code restored");
 	/* the code is the file's again: what is left is for the threads still inside a trampoline */
 	r[0].lo = tramp;
 	r[0].hi = tramp + GS_INLINE_TRAMP_SIZE;
 	if ((err = gs_threads_settle(ts, r, 1, 1, why, whylen)) < 0)
 		return err;
-	gs_maps_foreach(ts->pid, ring_map_cb, &rm);
-	err = remote_munmap(p, ts, tramp, GS_INLINE_TRAMP_SIZE);
-	for (int i = 0; i < rm.n && err == 0; i++)
-		err = remote_munmap(p, ts, rm.start[i], rm.len[i]);
+	/* the rings first: the page with the owner mark goes last, so that a gilscope killed in
+	 * between leaves a page the next one recognises */
+	if ((err = drop_rings(ts)) >= 0)
+		err = remote_call(ts, SYS_munmap, tramp, GS_INLINE_TRAMP_SIZE);
 	if (err < 0)
 		snprintf(why, whylen, "cannot unmap the trampolines or the ring in process %d: %s", (int)ts->pid,
 			 strerror(-err));
+	else
+		gs_test_point("trampolines unmapped");
 	return err;
+}
+
+struct orphan_scan {
+	pid_t pid;
+	uint64_t cands[4], found[4];
+	size_t ncands, nfound;
+};
+
+static int orphan_cb(const struct gs_map *m, void *arg)
+{
+	struct orphan_scan *os = arg;
+	static uint8_t page[GS_INLINE_TRAMP_SIZE];
+	int zero = 1;
+	if (m->path[0] || strcmp(m->perms, "rwxp") != 0 || m->end - m->start != GS_INLINE_TRAMP_SIZE)
+		return 0;
+	for (size_t i = 0; i < os->ncands; i++)
+		if (os->cands[i] == m->start && gs_mem_read(os->pid, m->start, page, sizeof(page)) == 0) {
+			for (size_t k = 0; k < sizeof(page) && zero; k++)
+				zero = page[k] == 0;
+			if (zero && os->nfound < GS_ARRAY_SIZE(os->found))
+				os->found[os->nfound++] = m->start;
+		}
+	return 0;
+}
+
+int gs_pyprobes_scrub(const struct gs_pyprobes *p, struct gs_threads *ts, char *why, size_t whylen)
+{
+	struct orphan_scan os = { .pid = ts->pid };
+	uint64_t tramp;
+	pid_t owner;
+	int alive, err = 0;
+
+	if (gs_inject_find_probes(ts->pid, &tramp, &owner, &alive) != 1) {
+		/* no marked page: a ring, a descriptor or a blank page are what a killed set-up left */
+		if ((err = drop_rings(ts)) >= 0 && p->tg.image) {
+			os.ncands = gs_inline_tramp_candidates(ts->pid, p->tg.image, os.cands);
+			gs_maps_foreach(ts->pid, orphan_cb, &os);
+			for (size_t i = 0; i < os.nfound && err >= 0; i++)
+				err = remote_call(ts, SYS_munmap, os.found[i], GS_INLINE_TRAMP_SIZE);
+		}
+	}
+	if (err < 0)
+		snprintf(why, whylen, "cannot remove what a killed gilscope left in process %d: %s", (int)ts->pid,
+			 strerror(-err));
+	return err < 0 ? err : 0;
 }
 
 int gs_pyprobes_attach(struct gs_pyprobes *p, struct gs_threads *ts, const struct gs_evlist *el, char *why,
@@ -275,7 +364,13 @@ int gs_pyprobes_attach(struct gs_pyprobes *p, struct gs_threads *ts, const struc
 	if (!p->use_inline)
 		return define_uprobes(p, why, whylen);
 	gs_inject_ops(ts, &ops);
-	err = gs_inline_map(&p->il, ts->pid, &p->tg, gs_evlist_meta_page(el), &ops, NULL, why, whylen);
+	if (gs_inline_straddles(&p->tg)) {
+		snprintf(why, whylen,
+			 "take_gil's prologue or a GIL store crosses a page boundary, which one write "
+			 "cannot patch whole");
+		err = -ENOTSUP;
+	} else
+		err = gs_inline_map(&p->il, ts->pid, &p->tg, gs_evlist_meta_page(el), &ops, NULL, why, whylen);
 	if (err == 0)
 		err = gs_threads_settle(ts, r, patch_ranges(&p->tg, r), 0, why, whylen);
 	if (err == 0 && (err = gs_inline_patch(&p->il, ts->pid, &p->tg, &ops)) < 0)
@@ -286,10 +381,10 @@ int gs_pyprobes_attach(struct gs_pyprobes *p, struct gs_threads *ts, const struc
 	gs_mem_write(ts->pid, p->tg.entry, p->tg.prologue, p->tg.prologue_len);
 	for (int i = 0; i < p->tg.nsites && i < GS_INLINE_MAX_SITES; i++)
 		gs_mem_write(ts->pid, p->tg.sites[i].store, p->tg.sites[i].bytes, p->tg.sites[i].len);
-	if (p->il.ring_addr)
-		remote_munmap(p, ts, p->il.ring_addr, p->il.size);
-	if (p->il.trampolines)
-		remote_munmap(p, ts, p->il.trampolines, GS_INLINE_TRAMP_SIZE);
+	if (p->il.trampolines) {
+		drop_rings(ts);
+		remote_call(ts, SYS_munmap, p->il.trampolines, GS_INLINE_TRAMP_SIZE);
+	}
 	gs_inline_close(&p->il);
 	memset(&p->il, 0, sizeof(p->il));
 	p->il.memfd = -1;

@@ -68,6 +68,10 @@ int gs_pyprobes_attach(struct gs_pyprobes *p, struct gs_threads *ts, const struc
  * probes with trampolines at tramp: the original bytes back, then the trampolines and every
  * gilscope ring mapping unmapped once no thread is inside. 0 or -errno with why. */
 int gs_pyprobes_unpatch(const struct gs_pyprobes *p, struct gs_threads *ts, uint64_t tramp, char *why, size_t whylen);
+/* With ts->pid held and no live gilscope's probes in it: removes what a gilscope killed in the
+ * middle of attaching or detaching may have left that no mark names (a ring mapping, a descriptor
+ * on one, a blank trampoline page, the injector's scratch bytes). 0 or -errno with why. */
+int gs_pyprobes_scrub(const struct gs_pyprobes *p, struct gs_threads *ts, char *why, size_t whylen);
 /* Detach: unpatches the attached process (unless it is gone: target_gone) and every process that
  * maps this recording's ring (its children forked meanwhile); warnings say what could not be done. */
 void gs_pyprobes_detach(struct gs_pyprobes *p, int target_gone);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "base/procfs.h"
 #include "probe/inject.h"
 
 static void test_range_find(void **state)
@@ -102,13 +103,13 @@ static void test_inject_into_a_restartable_read(void **state)
 	assert_int_equal(gs_threads_seize(&ts, child, why, sizeof(why)), 0);
 	assert_int_equal(ts.n, 1);
 	assert_int_equal(ptrace(PTRACE_GETREGS, child, NULL, &before), 0);
-	assert_int_equal(gs_inject_syscall(&ts, (uint64_t)(uintptr_t)scratch_fn, SYS_getpid, args, &ret), 0);
+	assert_int_equal(gs_inject_syscall(&ts, SYS_getpid, args, &ret), 0);
 	assert_int_equal(ret, child);
-	assert_int_equal(gs_inject_syscall(&ts, (uint64_t)(uintptr_t)scratch_fn, SYS_mmap, margs, &ret), 0);
+	assert_int_equal(gs_inject_syscall(&ts, SYS_mmap, margs, &ret), 0);
 	assert_true(ret > 0 && (ret & 0xfff) == 0);
 	args[0] = (uint64_t)ret;
 	args[1] = 4096;
-	assert_int_equal(gs_inject_syscall(&ts, (uint64_t)(uintptr_t)scratch_fn, SYS_munmap, args, &ret), 0);
+	assert_int_equal(gs_inject_syscall(&ts, SYS_munmap, args, &ret), 0);
 	assert_int_equal(ret, 0);
 	assert_int_equal(ptrace(PTRACE_GETREGS, child, NULL, &after), 0);
 	assert_memory_equal(&before, &after, sizeof(before));
@@ -123,6 +124,144 @@ static void test_inject_into_a_restartable_read(void **state)
 	assert_int_equal(scratch_fn(1), 4); /* our own copy was never touched */
 }
 
+static void test_resume_after_restart(void **state)
+{
+	struct user_regs_struct r;
+	uint64_t rip, rax;
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	r.rip = 0x401002;
+	r.orig_rax = 202;                 /* futex */
+	r.rax = (unsigned long long)-512; /* ERESTARTSYS: the call again */
+	gs_inject_resume(&r, &rip, &rax);
+	assert_true(rip == 0x401000 && rax == 202);
+	r.rax = (unsigned long long)-516; /* ERESTART_RESTARTBLOCK */
+	gs_inject_resume(&r, &rip, &rax);
+	assert_true(rip == 0x401000 && rax == SYS_restart_syscall);
+	r.rax = (unsigned long long)-4; /* EINTR: returned as it is */
+	gs_inject_resume(&r, &rip, &rax);
+	assert_true(rip == 0x401002 && rax == (uint64_t)-4);
+	r.orig_rax = (unsigned long long)-1; /* not in a call: -512 is just rax */
+	r.rax = (unsigned long long)-512;
+	gs_inject_resume(&r, &rip, &rax);
+	assert_true(rip == 0x401002 && rax == (uint64_t)-512);
+}
+
+static void test_stub_layout(void **state)
+{
+	struct user_regs_struct r;
+	uint8_t stub[GS_INJECT_STUB_MAX];
+	uint64_t v;
+	size_t n;
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	r.rip = 0x1234;
+	r.orig_rax = (unsigned long long)-1;
+	r.rax = 77;
+	r.r15 = 0x1515151515151515ull;
+	r.eflags = 0x246;
+	n = gs_inject_stub(&r, stub);
+	assert_true(n <= GS_INJECT_STUB_MAX);
+	assert_true(stub[0] == 0x0f && stub[1] == 0x05); /* syscall first */
+	memcpy(&v, stub + n - 8, 8);
+	assert_int_equal(v, 0x1234); /* then back where it was */
+	assert_true(stub[n - 14] == 0xff && stub[n - 13] == 0x25);
+	memcpy(&v, stub + n - 22, 8); /* rax last, right before the jump */
+	assert_int_equal(v, 77);
+	memcpy(&v, stub + n - 32, 8);
+	assert_int_equal(v, r.r15);
+}
+
+/* What a kill of gilscope between setting an injected call's registers and setting them back
+ * leaves: the kernel lets the thread go with them; the stub runs the call and resumes it. */
+static void test_stub_resumes_a_thread_left_mid_call(void **state)
+{
+	int p[2], st;
+	char b;
+	pid_t child;
+	struct gs_threads ts = { 0 };
+	struct user_regs_struct saved, regs;
+	uint8_t stub[GS_INJECT_STUB_MAX];
+	const uint64_t args[6] = { 0 };
+	char why[256];
+	(void)state;
+
+	assert_int_equal(pipe(p), 0);
+	child = fork();
+	if (child == 0) {
+		ssize_t n = read(p[0], &b, 1);
+		_exit(n == 1 ? b : 100 + (n < 0));
+	}
+	close(p[0]);
+	usleep(100000);
+	assert_int_equal(gs_threads_seize(&ts, child, why, sizeof(why)), 0);
+	assert_int_equal(gs_inject_find_scratch(child, &ts.scratch, ts.scratch_file), 0);
+	assert_int_equal(ptrace(PTRACE_GETREGS, child, NULL, &saved), 0);
+	memcpy(stub, ts.scratch_file, sizeof(stub));
+	gs_inject_stub(&saved, stub);
+	assert_int_equal(gs_mem_write(child, ts.scratch, stub, sizeof(stub)), 0);
+	gs_inject_regs(&saved, ts.scratch, SYS_getpid, args, &regs);
+	assert_int_equal(ptrace(PTRACE_SETREGS, child, NULL, &regs), 0);
+	ptrace(PTRACE_DETACH, child, NULL, NULL); /* as the kernel does when the tracer dies */
+	free(ts.t);
+	usleep(100000);
+	b = 42;
+	assert_int_equal(write(p[1], &b, 1), 1);
+	assert_int_equal(waitpid(child, &st, 0), child);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 42); /* the read restarted by the stub got the byte */
+	close(p[1]);
+}
+
+/* A thread a killed gilscope left in the middle of a stub: the next one lets it finish before it
+ * writes the file's bytes back there. */
+static void test_scrub_waits_for_a_thread_in_the_stub(void **state)
+{
+	int p[2], st;
+	char b, why[256];
+	pid_t child;
+	struct gs_threads ts = { 0 };
+	struct user_regs_struct saved, regs;
+	uint8_t stub[GS_INJECT_STUB_MAX], now[GS_INJECT_STUB_MAX];
+	const uint64_t args[6] = { 0 };
+	(void)state;
+
+	assert_int_equal(pipe(p), 0);
+	child = fork();
+	if (child == 0) {
+		ssize_t n = read(p[0], &b, 1);
+		_exit(n == 1 ? b : 100 + (n < 0));
+	}
+	close(p[0]);
+	usleep(100000);
+	assert_int_equal(gs_threads_seize(&ts, child, why, sizeof(why)), 0);
+	assert_int_equal(gs_inject_find_scratch(child, &ts.scratch, ts.scratch_file), 0);
+	assert_int_equal(ptrace(PTRACE_GETREGS, child, NULL, &saved), 0);
+	memcpy(stub, ts.scratch_file, sizeof(stub));
+	gs_inject_stub(&saved, stub);
+	assert_int_equal(gs_mem_write(child, ts.scratch, stub, sizeof(stub)), 0);
+	gs_inject_regs(&saved, ts.scratch, SYS_getpid, args, &regs);
+	assert_int_equal(ptrace(PTRACE_SETREGS, child, NULL, &regs), 0);
+	for (int i = 0; i < 4; i++) { /* the call and three instructions after it */
+		assert_int_equal(ptrace(PTRACE_SINGLESTEP, child, NULL, NULL), 0);
+		assert_int_equal(waitpid(child, &st, __WALL), child);
+	}
+	assert_int_equal(ptrace(PTRACE_GETREGS, child, NULL, &regs), 0);
+	assert_true(regs.rip > ts.scratch && regs.rip < ts.scratch + GS_INJECT_STUB_MAX);
+	ts.scratch = 0; /* as a new gilscope finds it */
+	assert_int_equal(gs_inject_scrub_scratch(&ts, why, sizeof(why)), 0);
+	assert_int_equal(gs_mem_read(child, ts.scratch, now, sizeof(now)), 0);
+	assert_memory_equal(now, ts.scratch_file, sizeof(now));
+	gs_threads_release(&ts);
+	usleep(50000);
+	b = 42;
+	assert_int_equal(write(p[1], &b, 1), 1);
+	assert_int_equal(waitpid(child, &st, 0), child);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 42);
+	close(p[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -130,6 +269,10 @@ int main(void)
 		cmocka_unit_test(test_inject_regs_layout),
 		cmocka_unit_test(test_parse_owner),
 		cmocka_unit_test(test_inject_into_a_restartable_read),
+		cmocka_unit_test(test_resume_after_restart),
+		cmocka_unit_test(test_stub_layout),
+		cmocka_unit_test(test_stub_resumes_a_thread_left_mid_call),
+		cmocka_unit_test(test_scrub_waits_for_a_thread_in_the_stub),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
