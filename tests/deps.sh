@@ -10,7 +10,7 @@ pkgs="$pkgs chromium protobuf-compiler python3-ipython python3-setuptools python
 # the Python package (test_package.py: a wheel built offline, installed into a venv)
 pkgs="$pkgs python3-wheel python3-venv python3-pytest-xdist"
 # the speedscope export is validated against the schema of npm's speedscope (test_formats.py installs it)
-pkgs="$pkgs python3-jsonschema npm"
+pkgs="$pkgs python3-jsonschema"
 # the fuzz targets (make fuzz): clang and its libFuzzer/sanitizer runtimes
 pkgs="$pkgs clang libclang-rt-14-dev"
 # the BPF scheduler source: clang (above) compiles it, bpftool makes its skeleton, libbpf loads it
@@ -21,6 +21,8 @@ missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
+# npm: any npm will do (nodesource's nodejs ships its own and conflicts with Debian's npm package)
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
 	echo "gilscope: missing Debian packages:$missing; run as root or: sudo apt-get install$missing" >&2
