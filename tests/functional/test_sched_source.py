@@ -1,6 +1,5 @@
-"""Where the scheduler events come from (record --sched): the perf tracepoints by default, the BPF
-program with --sched=bpf, or with --sched=auto when
-the kernel allows it, and the perf tracepoints. The source is named in the recording and the
+"""Where the scheduler events come from (record --sched): the BPF program, picked by default
+(--sched=auto) when the kernel allows it, or forced with --sched=bpf, and the perf tracepoints. The source is named in the recording and the
 report; the BPF source follows the command's threads and fork children by tgid and nothing else
 on the machine, sees every thread of a program that creates thousands at once, and counts what
 its ring buffer drops."""
@@ -38,15 +37,9 @@ def dump(rec):
     return rows
 
 
-def test_perf_is_the_default(tmp_path):
-    run = record(tmp_path, [PY, target("cpu2.py")])
-    assert run.proc.returncode == 0, run.proc.stderr
-    assert run.report["sched_source"] == "perf tracepoints"
-
-
 @needs_bpf
-def test_bpf_is_chosen_by_auto_and_named(tmp_path):
-    run = record(tmp_path, [PY, target("cpu2.py")], args=["--sched=auto"])
+def test_bpf_is_the_default_and_named(tmp_path):
+    run = record(tmp_path, [PY, target("cpu2.py")])
     assert run.proc.returncode == 0, run.proc.stderr
     assert run.report["sched_source"] == "bpf"
     text = subprocess.run([GILSCOPE, "report", str(run.rec)], capture_output=True, text=True, check=True).stdout
