@@ -13,9 +13,9 @@
  * at every record); it also reads on a timer.
  *
  * A switch-in is not always announced: the kernel can put a task on a CPU without a sched_switch
- * naming it (the VM kernels gilscope is tested on never fire tracepoints while the current task
- * is one of their agent's threads, so the switch from such a thread to the next one is not seen,
- * by perf or ftrace either). `oncpu` keeps, per CPU, the task the last switch seen put there; a
+ * naming it (the VM kernels gilscope is tested on fire no tracepoint while the current task is
+ * one of their agent's threads, pid 1's: sched_switch runs in the context of the task that leaves,
+ * so the switch from such a thread to the next one is not seen, by perf or ftrace either). `oncpu` keeps, per CPU, the task the last switch seen put there; a
  * followed task found running in its stead (at its next sched_stat_runtime, every scheduler tick
  * or preemption check, at the latest as it leaves the CPU) gets the SWITCH_IN that was missed
  * (arg 1), stamped with its arrival on the CPU (sched_info.last_arrival, moved from the run
@@ -136,7 +136,8 @@ static __always_inline void emit_comm(const struct task_struct *t, const char *c
 static __always_inline __u64 running_for(const struct task_struct *t)
 {
 	if (bpf_core_field_exists(t->sched_info.last_arrival) && bpf_core_field_exists(struct cfs_rq, rq)) {
-		__u64 clock = BPF_CORE_READ(t, se.cfs_rq, rq, clock), arrived = BPF_CORE_READ(t, sched_info.last_arrival);
+		__u64 clock = BPF_CORE_READ(t, se.cfs_rq, rq, clock),
+		      arrived = BPF_CORE_READ(t, sched_info.last_arrival);
 		if (clock && arrived && clock >= arrived)
 			return clock - arrived;
 	}
