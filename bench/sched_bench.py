@@ -5,7 +5,7 @@
       source given;
   (b) a thread-per-request server (python3 -m http.server: ThreadingHTTPServer) under
       `ab -c 8 -n REQUESTS` while something is attached, against the same server untraced
-      (throughput ratio): gilscope with its GIL probes (inline, injected at attach), with
+      (throughput ratio): gilscope with its GIL probes (inline, injected at attach; BPF thread states), with
       uprobes, with thread states only (-G: --no-gil-detect) from each scheduler source, and
       `perf record -e sched:sched_switch -e sched:sched_wakeup -p PID` (the scheduler events
       alone, perf's way), on each --server-python (Debian 3.11 and 3.14 by default); each attach
@@ -35,13 +35,18 @@ print(f"{time.perf_counter() - t0:.6f}")
 '''
 
 
+def chosen(args, v):
+    """The variants named by --variant (all when none is)."""
+    return [x for x in v if not args.variant or x[0] in args.variant]
+
+
 def variants(args, states_only=False):
     v = [("new bpf", args.gilscope, ["--sched=bpf"]), ("new perf", args.gilscope, ["--sched=perf"])]
     if args.old:
-        v.insert(0, ("old", args.old, []))
+        v.insert(0, ("old", args.old, args.old_args.split()))
     if states_only:  # thread states only: the scheduler source's cost alone, without the GIL probes
         v += [(f"{name} -G", gs, [*extra, "--no-gil-detect"]) for name, gs, extra in v]
-    return v
+    return chosen(args, v)
 
 
 def threads_bench(args, tmp):
@@ -89,14 +94,16 @@ def ab_rps(ab, port, n):
 
 
 def http_variants(args):
-    v = [("gilscope inline", args.gilscope, []), ("gilscope uprobes", args.gilscope, ["--uprobes"]),
+    v = [("gilscope inline", args.gilscope, ["--sched=bpf"]),
+         ("gilscope inline -S0", args.gilscope, ["--sched=bpf", "--sample-rate", "0"]),  # no stack sampler
+         ("gilscope uprobes", args.gilscope, ["--uprobes"]),
          ("gilscope -G bpf", args.gilscope, ["--no-gil-detect", "--sched=bpf"]),
          ("gilscope -G perf", args.gilscope, ["--no-gil-detect", "--sched=perf"])]
     if args.old:
-        v.insert(0, ("old", args.old, []))
+        v.insert(0, ("old", args.old, args.old_args.split()))
     if shutil.which("perf"):
         v.append(("perf record", None, []))
-    return v
+    return chosen(args, v)
 
 
 def attach(gs, extra, pid, rec):
@@ -163,6 +170,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--gilscope", default=os.path.join(HERE, "..", "build", "gilscope"))
     ap.add_argument("--old", help="another gilscope to compare with (e.g. built from main in another worktree)")
+    ap.add_argument("--old-args", default="", help="options for --old's record (e.g. '--sched=bpf')")
     ap.add_argument("--python", default="/root/.pyenv/versions/3.11.7/bin/python3.11")
     ap.add_argument("--server-python", action="append",
                     help="the server's interpreter (repeatable; default Debian 3.11 and 3.14 when present)")
@@ -171,6 +179,9 @@ def main():
     ap.add_argument("--requests", type=int, default=3000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--only", choices=["threads", "http"])
+    ap.add_argument("--variant", action="append",
+                    help="only this traced variant (repeatable; by its printed name, e.g. 'new bpf', "
+                    "'gilscope inline')")
     args = ap.parse_args()
     if not os.access(args.python, os.X_OK):
         args.python = shutil.which("python3.11") or sys.executable

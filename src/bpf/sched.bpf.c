@@ -11,6 +11,16 @@
  * which would read as a new thread of the same tid. Records that do not fit
  * in the ring are counted in `drops` (per CPU). The reader is woken once wakeup_bytes wait (0:
  * at every record); it also reads on a timer.
+ *
+ * A switch-in is not always announced: the kernel can put a task on a CPU without a sched_switch
+ * naming it (the VM kernels gilscope is tested on fire no tracepoint while the current task is
+ * one of their agent's threads, pid 1's: sched_switch runs in the context of the task that leaves,
+ * so the switch from such a thread to the next one is not seen, by perf or ftrace either). `oncpu` keeps, per CPU, the task the last switch seen put there; a
+ * followed task found running in its stead (at its next sched_stat_runtime, every scheduler tick
+ * or preemption check, at the latest as it leaves the CPU) gets the SWITCH_IN that was missed
+ * (arg 1), stamped with its arrival on the CPU (sched_info.last_arrival, moved from the run
+ * queue's clock to CLOCK_MONOTONIC), never before the last switch seen there and never more than
+ * GS_BPF_LATE_MAX_NS before the moment it is written.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -41,6 +51,19 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } drops SEC(".maps");
+
+struct oncpu {
+	__u64 since; /* when the last switch seen on this CPU happened (0: none seen yet) */
+	__u32 tid;   /* the task it put there */
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct oncpu);
+} oncpu SEC(".maps");
 
 static __always_inline int is_followed(const struct task_struct *t)
 {
@@ -106,14 +129,74 @@ static __always_inline void emit_comm(const struct task_struct *t, const char *c
 	bpf_ringbuf_submit(e, wake_flag());
 }
 
+/* How long ago t, the current task, arrived on this CPU: its run queue's clock (updated at the
+ * tick or switch that runs the program) less its sched_info.last_arrival; else, when the kernel
+ * has neither (no CONFIG_SCHED_INFO or CONFIG_FAIR_GROUP_SCHED), the CPU time charged to it since
+ * it was picked. */
+static __always_inline __u64 running_for(const struct task_struct *t)
+{
+	if (bpf_core_field_exists(t->sched_info.last_arrival) && bpf_core_field_exists(struct cfs_rq, rq)) {
+		__u64 clock = BPF_CORE_READ(t, se.cfs_rq, rq, clock),
+		      arrived = BPF_CORE_READ(t, sched_info.last_arrival);
+		if (clock && arrived && clock >= arrived)
+			return clock - arrived;
+	}
+	return BPF_CORE_READ(t, se.sum_exec_runtime) - BPF_CORE_READ(t, se.prev_sum_exec_runtime);
+}
+
+/* When t, the current task, arrived on this CPU (c: what the switches seen say of the CPU). */
+static __always_inline __u64 arrival(const struct task_struct *t, const struct oncpu *c, __u64 now)
+{
+	__u64 ago = running_for(t), lo = now > GS_BPF_LATE_MAX_NS ? now - GS_BPF_LATE_MAX_NS : 0;
+	__u64 at = ago < now ? now - ago : 0;
+	if (c->since > lo)
+		lo = c->since;
+	return at < lo ? lo : at > now ? now : at;
+}
+
+/* t (the current task) runs on this CPU, though the last switch seen there put another task on
+ * it: its SWITCH_IN, when followed. 1 when written. */
+static __always_inline int unseen_switch_in(const struct task_struct *t, const struct oncpu *c, __u64 now)
+{
+	if (!c->since || c->tid == (__u32)BPF_CORE_READ(t, pid) || !is_live_followed(t))
+		return 0;
+	emit(GS_BPF_SWITCH_IN, t, 1, 0, arrival(t, c, now));
+	return 1;
+}
+
 SEC("tp_btf/sched_switch")
 int BPF_PROG(gs_switch, bool preempt, struct task_struct *prev, struct task_struct *next, unsigned int prev_state)
 {
 	__u64 now = bpf_ktime_get_ns();
+	__u32 zero = 0;
+	struct oncpu *c = bpf_map_lookup_elem(&oncpu, &zero);
+	if (c)
+		unseen_switch_in(prev, c, now);
 	if (is_live_followed(prev))
 		emit(GS_BPF_SWITCH_OUT, prev, preempt ? 1 : 0, prev_state, now);
 	if (is_live_followed(next))
 		emit(GS_BPF_SWITCH_IN, next, 0, 0, now);
+	if (c) {
+		c->since = now;
+		c->tid = BPF_CORE_READ(next, pid);
+	}
+	return 0;
+}
+
+/* The scheduler charges the running task (every tick, and before it leaves the CPU): the first
+ * sign of a task that was switched in unseen. Only the current task's charge says what runs here. */
+SEC("tp_btf/sched_stat_runtime")
+int BPF_PROG(gs_runtime, struct task_struct *p)
+{
+	__u32 zero = 0, tid = BPF_CORE_READ(p, pid);
+	struct oncpu *c;
+	if (tid != (__u32)bpf_get_current_pid_tgid())
+		return 0;
+	c = bpf_map_lookup_elem(&oncpu, &zero);
+	if (!c || !c->since || c->tid == tid)
+		return 0;
+	unseen_switch_in(p, c, bpf_ktime_get_ns());
+	c->tid = tid; /* since: still the last switch seen */
 	return 0;
 }
 

@@ -12,7 +12,7 @@
 
 enum gs_bpf_ev_type {
 	GS_BPF_SWITCH_OUT = 1, /* tid left its CPU: arg = 1 when preempted, arg64 = its raw __state */
-	GS_BPF_SWITCH_IN = 2,  /* tid got a CPU */
+	GS_BPF_SWITCH_IN = 2,  /* tid got a CPU: arg = 1 when no switch was seen and its arrival is told */
 	GS_BPF_WAKEUP = 3,     /* tid was woken by the current task, tid arg (pid: 0, unknown) */
 	GS_BPF_FORK = 4,       /* new task pid/tid: arg = the parent's pid, arg64 = the parent's tid */
 	GS_BPF_EXIT = 5,       /* tid exits (do_exit); nothing of it follows */
@@ -21,6 +21,9 @@ enum gs_bpf_ev_type {
 
 #define GS_BPF_MAX_PROCS 16384 /* followed processes at once (the map of followed tgids) */
 #define GS_BPF_PF_EXITING 0x4  /* task_struct.flags: in do_exit() */
+/* A SWITCH_IN told after the fact is stamped at most this long before it is written: the reader
+ * takes the ring as delivering nothing older than 10 ms before the moment of a read (collect.c). */
+#define GS_BPF_LATE_MAX_NS 8000000ull
 
 struct gs_bpf_event {
 	__u64 time;

@@ -52,9 +52,9 @@ struct gs_sched_source *gs_sched_perf_new(const char *tracefs, struct gs_evlist 
 					  size_t whylen);
 
 enum gs_sched_choice {
-	GS_SCHED_PERF = 0, /* the default: the BPF source still loses switch-ins (see README) */
+	GS_SCHED_AUTO = 0, /* the default: BPF when the kernel allows it, else the tracepoints */
 	GS_SCHED_BPF,
-	GS_SCHED_AUTO, /* BPF when the kernel allows it, else the tracepoints */
+	GS_SCHED_PERF,
 };
 
 /* The source chosen: with GS_SCHED_AUTO a BPF source that cannot load is said (one sentence, on

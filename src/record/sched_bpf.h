@@ -2,12 +2,12 @@
  *
  * gs_sched_bpf_new() loads bpf/sched.bpf.c (a libbpf skeleton built into gilscope, CO-RE against
  * the kernel's BTF) and attaches it to the tp_btf scheduler tracepoints: sched_switch,
- * sched_wakeup, sched_process_fork, sched_process_exit, sched_process_exec, task_rename and
- * sched_process_free. It
- * follows processes by tgid (follow() adds the tid's process; fork children are added in the
- * kernel) and drains one ring buffer, in the order the records were reserved: nearly in time
- * order across CPUs, so the merge treats it as a stream that may deliver a record up to its slack
- * older than the moment of the read. Drops (a full ring) are counted per CPU in the kernel and
+ * sched_stat_runtime (a switch-in the kernel did not announce, told when the thread is found
+ * running, at most GS_BPF_LATE_MAX_NS late), sched_wakeup, sched_process_fork, sched_process_exit,
+ * sched_process_exec, task_rename and sched_process_free. It follows processes by tgid (follow()
+ * adds the tid's process; fork children are added in the kernel) and drains one ring buffer, in
+ * the order the records were reserved: nearly in time order across CPUs, so the merge treats it
+ * as a stream that may deliver a record up to its slack older than the moment of the read. Drops (a full ring) are counted per CPU in the kernel and
  * delivered as LOST records. It needs root (or CAP_BPF + CAP_PERFMON), kernel BTF and a kernel
  * whose sched_switch tracepoint passes prev_state (5.18 and later); NULL with one sentence why
  * otherwise, or when gilscope was built without BPF (no clang, bpftool or libbpf-dev).

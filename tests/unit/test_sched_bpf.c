@@ -50,6 +50,17 @@ static void test_decode_each_kind(void **state)
 	assert_int_equal(r.type, GS_REC_SWITCH_IN);
 	assert_int_equal(r.tid, 11);
 
+	/* a switch-in the kernel did not announce, told when the thread was found running: the same
+	 * record as any other, at its own time (the merge orders it) */
+	e.arg = 1;
+	e.time = 123456000;
+	assert_int_equal(gs_sched_bpf_decode(&e, GS_BPF_EVENT_SHORT, &r, name), 1);
+	assert_int_equal(r.type, GS_REC_SWITCH_IN);
+	assert_int_equal(r.tid, 11);
+	assert_int_equal(r.time, 123456000);
+	assert_int_equal(r.arg, 0);
+	e.arg = 0;
+
 	e.type = GS_BPF_WAKEUP;
 	e.pid = 0;
 	e.arg = 42;
