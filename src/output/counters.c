@@ -128,19 +128,19 @@ void gs_ctr_json_run(const struct gs_analysis *a, FILE *out)
 static void text_line(const struct gs_analysis *a, FILE *out, const struct gs_thread *t, uint32_t pid, int n)
 {
 	uint64_t v[GS_CTR_NSTATES + 1];
-	char who[32], name[64], ev[64];
+	char who[32], name[256], ev[64];
 	sum(a, t, pid, n, v);
 	if (!v[GS_CTR_NSTATES])
 		return;
 	gs_esc_term_buf(ev, 23, a->ctr->defs[n].name);
 	if (t) {
 		snprintf(who, sizeof(who), "%u", t->tid);
-		gs_esc_term_buf(name, 17, gs_thread_name(a, t));
+		gs_esc_term_cell(name, sizeof(name), gs_thread_name(a, t), 20, 20, NULL);
 	} else {
 		snprintf(who, sizeof(who), "%u", pid);
-		snprintf(name, sizeof(name), "(process total)");
+		gs_esc_term_cell(name, sizeof(name), "(process total)", 20, 20, NULL);
 	}
-	fprintf(out, "   %-8s %-16s %-22s %11" PRIu64 " %11" PRIu64 " %11" PRIu64 " %11" PRIu64 " %11" PRIu64 "\n", who,
+	fprintf(out, "   %-8s %s %-22s %11" PRIu64 " %11" PRIu64 " %11" PRIu64 " %11" PRIu64 " %11" PRIu64 "\n", who,
 		name, ev, v[GS_CTR_NSTATES], v[GS_CTR_HELD], v[GS_CTR_WAIT], v[GS_CTR_NOGIL], v[GS_CTR_OTHER]);
 }
 
@@ -167,7 +167,7 @@ void gs_ctr_text(const struct gs_analysis *a, FILE *out)
 		return;
 	fprintf(out, "\nCounters by GIL state (software events: every occurrence, in the thread's state at that "
 		     "instant;\nhardware events: one sample per period, in the state at the sample's time):\n");
-	fprintf(out, "   %-8s %-16s %-22s %11s %11s %11s %11s %11s\n", "TID", "NAME", "EVENT", "TOTAL", "HELD", "WAIT",
+	fprintf(out, "   %-8s %-20s %-22s %11s %11s %11s %11s %11s\n", "TID", "NAME", "EVENT", "TOTAL", "HELD", "WAIT",
 		"NO_GIL", "OTHER");
 	for (int n = 0; n < a->ctr->n; n++) {
 		if (!counts(a, n))
