@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "output/html.h"
 #include "analysis/analysis.h"
+#include "analysis/counters.h"
 #include "output/flame.h"
 #include "output/html_page.h"
 #include "output/states.h"
@@ -238,6 +239,21 @@ static void json_flames(FILE *out, const struct gs_analysis *a)
 		fprintf(out, "%s\n{\"kind\":\"%s\",\"title\":\"%s\",\"tree\":", k ? "," : "",
 			gs_what_names[kinds[k].what], kinds[k].title);
 		gs_flame_json(a, out, kinds[k].what, 2000);
+		fputc('}', out);
+	}
+	for (int n = 0; a->ctr && n < a->ctr->n; n++) { /* record --sample-event: stacks at an event */
+		const struct gs_counter_def *d = &a->ctr->defs[n];
+		char title[160];
+		if (!d->defined || !d->stacks || !d->stack_samples)
+			continue;
+		snprintf(title, sizeof(title), "Python stacks at %.60s events (read right after each, one per %llu)",
+			 d->name, (unsigned long long)d->period);
+		fputs(",\n{\"kind\":", out);
+		jstr(out, d->name, sizeof(d->name));
+		fputs(",\"title\":", out);
+		jstr(out, title, sizeof(title));
+		fputs(",\"tree\":", out);
+		gs_flame_json(a, out, (enum gs_stack_what)gs_ctr_what(n, -1), 2000);
 		fputc('}', out);
 	}
 	fputs("]", out);
