@@ -28,12 +28,25 @@ struct pending {
 	uint64_t start, end;
 };
 
+/* A point of a thread's counter track (record -e): its running total at a time. */
+struct ctr_point {
+	uint32_t ti;   /* the thread's index */
+	uint32_t ci;   /* the counter's index in names */
+	uint64_t t, v; /* ns since the start, the total */
+};
+
+#define HTML_MAX_COUNTERS 8
+
 struct html_ctx {
 	FILE *tmp;
 	const struct gs_analysis *a;
 	struct pending *p;
 	size_t cap;
 	uint64_t nslices;
+	struct ctr_point *pts;
+	size_t npts, cap_pts;
+	char names[HTML_MAX_COUNTERS][48];
+	unsigned nnames;
 };
 
 static void flush_slice(struct html_ctx *h, size_t ti, const struct pending *s)
@@ -46,6 +59,50 @@ static void flush_slice(struct html_ctx *h, size_t ti, const struct pending *s)
 	fprintf(h->tmp, "%s%zu,%" PRIu64 ".%03" PRIu64 ",%" PRIu64 ".%03" PRIu64 ",%d\n", h->nslices ? "," : "", ti,
 		st / 1000, st % 1000, d / 1000, d % 1000, (int)s->kind);
 	h->nslices++;
+}
+
+/* hooks->counter: "EVENT (TID n)", a thread's running total of a counter (at most one a ms) */
+static void on_counter(void *ctx, uint32_t pid, uint32_t tid, uint64_t time, const char *name, uint64_t value)
+{
+	struct html_ctx *h = ctx;
+	const struct gs_thread *t = gs_analysis_thread((struct gs_analysis *)h->a, tid);
+	size_t len = strcspn(name, " ");
+	unsigned ci;
+	(void)pid;
+	if (!t || len >= sizeof(h->names[0]))
+		return;
+	for (ci = 0; ci < h->nnames; ci++)
+		if (strncmp(h->names[ci], name, len) == 0 && !h->names[ci][len])
+			break;
+	if (ci == h->nnames) {
+		if (h->nnames == HTML_MAX_COUNTERS)
+			return;
+		memcpy(h->names[h->nnames], name, len);
+		h->names[h->nnames++][len] = '\0';
+	}
+	if (h->npts == h->cap_pts) {
+		h->cap_pts = h->cap_pts ? 2 * h->cap_pts : 1024;
+		h->pts = gs_realloc_array(h->pts, h->cap_pts, sizeof(*h->pts));
+	}
+	h->pts[h->npts++] = (struct ctr_point){ (uint32_t)(t - h->a->threads), ci,
+						time > h->a->start_ns ? time - h->a->start_ns : 0, value };
+}
+
+static void jstr(FILE *out, const char *s, size_t max);
+
+/* "counters": {"names": [...], "points": [thread, counter, us, total, ...]} */
+static void json_counters(FILE *out, const struct html_ctx *h)
+{
+	fputs(",\n\"counters\":{\"names\":[", out);
+	for (unsigned i = 0; i < h->nnames; i++) {
+		fputs(i ? "," : "", out);
+		jstr(out, h->names[i], sizeof(h->names[i]));
+	}
+	fputs("],\"points\":[", out);
+	for (size_t i = 0; i < h->npts; i++)
+		fprintf(out, "%s%u,%u,%" PRIu64 ".%03" PRIu64 ",%" PRIu64, i ? (i % 8 ? "," : ",\n") : "", h->pts[i].ti,
+			h->pts[i].ci, h->pts[i].t / 1000, h->pts[i].t % 1000, h->pts[i].v);
+	fputs("]}", out);
 }
 
 static void on_slice(void *ctx, const struct gs_thread *t, enum gs_slice kind, uint64_t start, uint64_t end)
@@ -320,7 +377,7 @@ int gs_html_report(const char *path, const struct gs_analysis_opts *opts, FILE *
 {
 	struct gs_analysis a;
 	struct html_ctx h = { .a = &a };
-	struct gs_hooks hooks = { .ctx = &h, .slice = on_slice };
+	struct gs_hooks hooks = { .ctx = &h, .slice = on_slice, .counter = on_counter };
 	char buf[65536], hash[45], css_hash[45];
 	size_t n;
 	int err;
@@ -362,6 +419,7 @@ int gs_html_report(const char *path, const struct gs_analysis_opts *opts, FILE *
 	json_blame(out, &a);
 	json_holds(out, &a);
 	json_flames(out, &a);
+	json_counters(out, &h);
 	fputs(",\n\"slices\":[\n", out);
 	rewind(h.tmp);
 	while ((n = fread(buf, 1, sizeof(buf), h.tmp)) > 0)
@@ -369,6 +427,7 @@ int gs_html_report(const char *path, const struct gs_analysis_opts *opts, FILE *
 	fprintf(out, "]}</script>\n<script>%s</script>\n</body></html>\n", gs_html_js);
 	fclose(h.tmp);
 	free(h.p);
+	free(h.pts);
 	gs_analysis_free(&a);
 	return 0;
 }

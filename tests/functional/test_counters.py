@@ -189,6 +189,18 @@ def test_counter_tracks_in_trace_json_and_perfetto(tmp_path):
     values = [e["args"][name] for e in points]
     assert len(points) >= 3 and values == sorted(values)  # a running total, a point a millisecond at most
     assert total - 5000 <= values[-1] <= total  # the last point is within a millisecond of the end
+    # the HTML page's timeline: the same running totals, as lines over the thread's track
+    html = tmp_path / "t.html"
+    p = subprocess.run([GILSCOPE, "export", "--format", "html", str(run.rec), "-o", str(html)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    page = html.read_text()
+    data = json.loads(page.split('<script type="application/json" id="gs-data">', 1)[1].split("</script>", 1)[0])
+    assert data["counters"]["names"] == ["minor-faults"]
+    pts = data["counters"]["points"]
+    index = next(i for i, t in enumerate(data["threads"]) if t["tid"] == tid)
+    mine = [pts[i + 3] for i in range(0, len(pts), 4) if pts[i] == index and pts[i + 1] == 0]
+    assert mine == values, (mine[:5], values[:5])
     protoc = shutil.which("protoc")
     if not protoc:
         pytest.skip("protoc is not installed (apt-get install protobuf-compiler)")
