@@ -53,10 +53,12 @@ void gs_analysis_free(struct gs_analysis *a)
 
 static size_t hash_tid(uint32_t tid, size_t cap) { return (size_t)(tid * 2654435761u) & (cap - 1); }
 
-static void index_rebuild(struct gs_analysis *a)
+/* Rebuilds the tid index, twice as large when grow (else at its size). */
+static void index_rebuild(struct gs_analysis *a, int grow)
 {
 	free(a->index);
-	a->index_cap = a->index_cap ? a->index_cap * 2 : 64;
+	if (grow || !a->index_cap)
+		a->index_cap = a->index_cap ? a->index_cap * 2 : 64;
 	a->index = gs_calloc(a->index_cap, sizeof(uint32_t));
 	/* newest first: a reused tid keeps pointing to its newest thread */
 	for (size_t i = a->nthreads; i-- > 0;) {
@@ -82,6 +84,34 @@ struct gs_thread *gs_analysis_thread(struct gs_analysis *a, uint32_t tid)
 		h = (h + 1) & (a->index_cap - 1);
 	}
 	return NULL;
+}
+
+void gs_analysis_forget(struct gs_analysis *a, int (*forget)(void *ctx, const struct gs_thread *t), void *ctx)
+{
+	uint32_t *moved = gs_calloc(a->nthreads ? a->nthreads : 1, sizeof(*moved));
+	size_t n = 0;
+	for (size_t i = 0; i < a->nthreads; i++) {
+		struct gs_thread *t = &a->threads[i];
+		if (t->exited && forget(ctx, t)) {
+			free(t->blame);
+			gs_convoy_free(t);
+			continue;
+		}
+		if (t->gil != GS_GIL_WAIT)
+			t->nblame = 0;
+		moved[i] = (uint32_t)n;
+		if (n != i)
+			a->threads[n] = *t;
+		n++;
+	}
+	if (n != a->nthreads) {
+		a->nthreads = n;
+		for (size_t g = 0; g < a->ngils; g++)
+			for (int w = 0; w < a->gils[g].nwaiters; w++)
+				a->gils[g].waiters[w] = moved[a->gils[g].waiters[w]];
+		index_rebuild(a, 0);
+	}
+	free(moved);
 }
 
 struct gs_process *gs_analysis_process(struct gs_analysis *a, uint32_t pid)
@@ -125,7 +155,7 @@ static struct gs_thread *thread_new(struct gs_analysis *a, uint32_t pid, uint32_
 	t->first_ns = t->t_last = now;
 	t->gil_index = -1;
 	if ((a->nthreads + 1) * 2 > a->index_cap) {
-		index_rebuild(a);
+		index_rebuild(a, 1);
 	} else {
 		size_t h = hash_tid(tid, a->index_cap);
 		while (a->index[h] && a->threads[a->index[h] - 1].tid != tid)
