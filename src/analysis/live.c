@@ -143,6 +143,8 @@ static void on_gil(void *ctx, enum gs_gil_event ev, const struct gs_gilstat *g, 
 		t->interval_wait_max_ns = d;
 }
 
+static int retire(void *ctx, const struct gs_thread *t);
+
 struct gs_live *gs_live_new(void)
 {
 	struct gs_live *l = gs_calloc(1, sizeof(*l));
@@ -177,8 +179,13 @@ void gs_live_start(struct gs_live *l, uint64_t start_ns)
 
 void gs_live_feed(struct gs_live *l, const struct gs_rec *r, const void *payload, size_t plen)
 {
+	if (r->type == GS_REC_PYFRAME || r->type == GS_REC_NATFRAME || r->type == GS_REC_STACK ||
+	    r->type == GS_REC_SAMPLE)
+		return; /* stacks: their counts would grow */
 	pthread_mutex_lock(&l->mu);
 	gs_analysis_feed(&l->a, r, payload, plen);
+	if ((l->a.records & 0xffff) == 0)
+		gs_analysis_forget(&l->a, retire, l); /* nobody reads: the exited threads go all the same */
 	pthread_mutex_unlock(&l->mu);
 }
 
@@ -256,7 +263,7 @@ static int retire(void *ctx, const struct gs_thread *t)
 {
 	struct gs_live *l = ctx;
 	struct gs_live_thread row, *r = NULL;
-	if (t->shown_exited < GS_LIVE_SHOWN)
+	if (t->shown_exited < GS_LIVE_SHOWN && l->a.last_ns - t->end_ns < GS_LIVE_UNSHOWN_NS)
 		return 0;
 	thread_row(&l->a, t, 0, &row);
 	for (size_t i = 0; i < l->nretired && !r; i++)

@@ -12,11 +12,12 @@
  * hold, wait or any state in progress is counted up to the newest record delivered (not to the
  * moment of the snapshot: at most the recorder's flush period, 50 ms, behind on a busy process,
  * more on a quiet one). Memory stays flat however many threads come and go: an exited thread is
- * listed by GS_LIVE_SHOWN snapshots at its final figures, then removed from the analysis, its
+ * listed by GS_LIVE_SHOWN snapshots at its final figures (or, when nobody takes snapshots,
+ * for GS_LIVE_UNSHOWN_NS of recording), then removed from the analysis, its
  * figures added to its process's retired totals under its group name (gs_live_group: Python's
  * numbered default names "Thread-12 (serve)" are one group, "Thread-* (serve)"), which later
- * snapshots list as rows of tid 0, so sums by name never go back. Blame lists are not kept.
- * Records of Python stacks must not be fed (record with --sample-rate 0): their counts grow.
+ * snapshots list as rows of tid 0, so sums by name never go back. Blame lists are not kept, and
+ * the records of Python stacks are skipped (their counts would grow with the threads).
  */
 #ifndef GS_ANALYSIS_LIVE_H
 #define GS_ANALYSIS_LIVE_H
@@ -28,6 +29,7 @@
 
 #define GS_LIVE_BUCKETS 11 /* upper bounds below; a 12th count: the waits longer than 1 s */
 #define GS_LIVE_SHOWN 2
+#define GS_LIVE_UNSHOWN_NS 60000000000ull /* an exited thread no snapshot showed is retired after a minute */
 #define GS_LIVE_NAME_MAX 128
 
 extern const uint64_t gs_live_bucket_ns[GS_LIVE_BUCKETS];

@@ -24,5 +24,10 @@ int gs_cmd_dump(int argc, char **argv);       /* cmd/dump.c */
 int gs_cmd_perf2trace(int argc, char **argv); /* cmd/perf2trace.c */
 int gs_cmd_offgil(int argc, char **argv);     /* cmd/offgil.c */
 int gs_cmd_diff(int argc, char **argv);       /* cmd/diff.c */
+int gs_cmd_serve(int argc, char **argv);      /* cmd/serve.c */
+
+/* Blocks the signals the recorder takes (SIGINT, SIGTERM, SIGHUP, SIGQUIT) in the calling thread
+ * and the threads it starts after, and ignores SIGPIPE: before a helper thread starts (cmd/serve.c). */
+void gs_block_recorder_signals(void);
 
 #endif
