@@ -111,6 +111,9 @@ void gs_analysis_forget(struct gs_analysis *a, int (*forget)(void *ctx, const st
 				a->gils[g].waiters[w] = moved[a->gils[g].waiters[w]];
 		index_rebuild(a, 0);
 	}
+	for (size_t i = 0; i < a->cap_counts; i++)
+		a->counts[i].amount = 0;
+	a->ncounts = 0;
 	free(moved);
 }
 

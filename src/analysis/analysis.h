@@ -330,9 +330,9 @@ int gs_analysis_load_hooked(struct gs_analysis *a, const char *path, const struc
 struct gs_thread *gs_analysis_thread(struct gs_analysis *a, uint32_t tid);
 
 /* Live analyses (live.h), whose memory must not grow with the number of threads ever seen:
- * removes the exited threads for which forget(ctx, t) says 1, and empties the blame list of
- * every thread not waiting (the waiter sets and the index are kept right). The remaining threads
- * may move in a->threads. */
+ * removes the exited threads for which forget(ctx, t) says 1, empties the blame list of every
+ * thread not waiting (the waiter sets and the index are kept right) and the stack counts (the
+ * waits' per tid too). The remaining threads may move in a->threads. */
 void gs_analysis_forget(struct gs_analysis *a, int (*forget)(void *ctx, const struct gs_thread *t), void *ctx);
 
 /* A label for the thread: its comm when it is its own (3.14+ names OS threads after Python

@@ -341,6 +341,8 @@ void gs_live_snapshot(struct gs_live *l, struct gs_live_snap *s, int mark)
 		gil_row(l, i, now, &s->gils[s->ngils++]);
 	copy_procs(l, s, now);
 	gs_analysis_forget(&l->a, retire, l);
+	gs_debug("live: %zu threads (cap %zu), %zu retired, %zu processes, %zu GILs, %zu counts, %zu stacks",
+		 l->a.nthreads, l->a.cap_threads, l->nretired, l->a.nprocs, l->a.ngils, l->a.ncounts, l->a.nstacks);
 	pthread_mutex_unlock(&l->mu);
 }
 
