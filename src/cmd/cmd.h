@@ -25,6 +25,7 @@ int gs_cmd_perf2trace(int argc, char **argv); /* cmd/perf2trace.c */
 int gs_cmd_offgil(int argc, char **argv);     /* cmd/offgil.c */
 int gs_cmd_diff(int argc, char **argv);       /* cmd/diff.c */
 int gs_cmd_serve(int argc, char **argv);      /* cmd/serve.c */
+int gs_cmd_top(int argc, char **argv);        /* cmd/top.c */
 
 /* Blocks the signals the recorder takes (SIGINT, SIGTERM, SIGHUP, SIGQUIT) in the calling thread
  * and the threads it starts after, and ignores SIGPIPE: before a helper thread starts (cmd/serve.c). */

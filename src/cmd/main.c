@@ -21,6 +21,7 @@ static const struct gs_command {
 	{ "blame", gs_cmd_blame, "who held the GIL while each thread waited, and where" },
 	{ "diff", gs_cmd_diff, "what changed between two recordings of one program (for CI: --fail-if-worse)" },
 	{ "export", gs_cmd_export, "flame graphs, timelines (trace JSON, Perfetto) or the HTML page" },
+	{ "top", gs_cmd_top, "a running process's threads and their GIL shares, live, every second" },
 	{ "serve", gs_cmd_serve, "GIL metrics of a running process for Prometheus, at /metrics over HTTP" },
 	{ "dump", gs_cmd_dump, "the raw records of a recording, one per line" },
 	{ "perf2trace", gs_cmd_perf2trace, "per4m's perf2trace: `perf script` text to a trace JSON timeline" },
@@ -47,6 +48,9 @@ static const char usage_head[] =
 	"                                             for Perfetto UI, chrome://tracing, vizviewer\n"
 	"  gilscope export --format html FILE [-o OUT.html]         one self-contained report page\n"
 	"  gilscope export --format perfetto FILE -o OUT.pftrace     Perfetto's protobuf (big runs)\n"
+	"  gilscope top [-p PID] [--interval SECS] [--command-output FILE] [-- COMMAND]\n"
+	"                 each thread's GIL shares, live (keys: q quit, p pause, s < > sort, arrows scroll);\n"
+	"                 one plain block per interval when the output is not a terminal\n"
 	"  gilscope serve [-p PID] [--listen HOST:PORT] [--per-tid] [-- COMMAND]\n"
 	"                 exact GIL metrics of a process for Prometheus at http://HOST:PORT/metrics\n"
 	"                 (default 127.0.0.1:9464); no recording file; SIGINT/SIGTERM detach and exit\n"
