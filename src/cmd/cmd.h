@@ -27,8 +27,13 @@ int gs_cmd_diff(int argc, char **argv);       /* cmd/diff.c */
 int gs_cmd_serve(int argc, char **argv);      /* cmd/serve.c */
 int gs_cmd_top(int argc, char **argv);        /* cmd/top.c */
 
-/* Blocks the signals the recorder takes (SIGINT, SIGTERM, SIGHUP, SIGQUIT) in the calling thread
- * and the threads it starts after, and ignores SIGPIPE: before a helper thread starts (cmd/serve.c). */
-void gs_block_recorder_signals(void);
+/* Around the start of a helper thread (the HTTP server, top's screen): blocks the signals the
+ * recorder takes through its signalfd (SIGINT, SIGTERM, SIGHUP, SIGQUIT) and SIGPIPE in the
+ * calling thread, saving its mask in old, so the threads started meanwhile never take them; then
+ * gs_helper_signals_end restores the mask (a launched command inherits gilscope's mask as it
+ * was). cmd/serve.c. */
+#include <signal.h>
+void gs_helper_signals_begin(sigset_t *old);
+void gs_helper_signals_end(const sigset_t *old);
 
 #endif

@@ -90,6 +90,8 @@ static const char usage_tail[] =
 	"      --no-summary       do not print the summary\n"
 	"      --sync-fd FD       on SIGUSR1, once every event before the signal is in the file, write\n"
 	"                         its time (CLOCK_MONOTONIC ns) and a newline to FD (the pytest plugin)\n"
+	"      --metrics HOST:PORT  serve the GIL metrics at http://HOST:PORT/metrics while recording\n"
+	"                         (as `gilscope serve`; :PORT is loopback)\n"
 	"  -r, --sample-rate HZ   Python stacks of every thread per second (default 1000, 0: none)\n"
 	"      --native           native (C) stacks too, merged with the Python ones: at every switch off\n"
 	"                         the CPU (GIL waits, sleeps) and while running, at the sample rate\n"

@@ -9,6 +9,7 @@
 #include "record/recorder.h"
 
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,9 +26,7 @@ static const struct option serve_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-/* The signals the recorder takes through its signalfd, blocked before any server thread starts
- * so that none of them lands in a thread of libmicrohttpd; a closed scraper is no SIGPIPE. */
-void gs_block_recorder_signals(void)
+void gs_helper_signals_begin(sigset_t *old)
 {
 	sigset_t set;
 	sigemptyset(&set);
@@ -35,9 +34,11 @@ void gs_block_recorder_signals(void)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGQUIT);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	sigaddset(&set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &set, old);
 }
+
+void gs_helper_signals_end(const sigset_t *old) { pthread_sigmask(SIG_SETMASK, old, NULL); }
 
 /* Options into o and *listen, *per_tid; 0, or the exit code (2: usage, 0: --help). */
 static int serve_parse(int argc, char **argv, struct gs_record_opts *o, const char **listen, int *per_tid)
@@ -109,14 +110,16 @@ int gs_cmd_serve(int argc, char **argv)
 	struct gs_live *live = NULL;
 	struct gs_sink *sink = NULL;
 	char why[512];
+	sigset_t mask;
 	int per_tid = 0, ret;
 
 	ret = serve_parse(argc, argv, &o, &listen, &per_tid);
 	if (ret)
 		return ret < 0 ? 0 : ret;
-	gs_block_recorder_signals();
 	live = gs_live_new();
+	gs_helper_signals_begin(&mask);
 	http = gs_metrics_http_start(listen, live, per_tid, why, sizeof(why));
+	gs_helper_signals_end(&mask);
 	if (!http) {
 		gs_err("%s", why);
 		ret = 1;

@@ -263,13 +263,13 @@ int gs_cmd_top(int argc, char **argv)
 	struct gs_record_result res;
 	struct gs_sink *sink = NULL;
 	struct termios saved, raw;
+	sigset_t mask;
 	pthread_t ui;
 	int ret, started = 0;
 
 	ret = top_parse(argc, argv, &o, &T, &cmd_out);
 	if (ret)
 		return ret < 0 ? 0 : ret;
-	gs_block_recorder_signals();
 	T.out_fd = fcntl(1, F_DUPFD_CLOEXEC, 3);
 	T.in_fd = fcntl(0, F_DUPFD_CLOEXEC, 3);
 	T.wake = eventfd(0, EFD_CLOEXEC);
@@ -297,12 +297,14 @@ int gs_cmd_top(int argc, char **argv)
 	sink = gs_live_sink_new(T.live);
 	o.sinks = &sink;
 	o.nsinks = 1;
-	if (pthread_create(&ui, NULL, ui_main, &T) != 0) {
+	gs_helper_signals_begin(&mask);
+	started = pthread_create(&ui, NULL, ui_main, &T) == 0;
+	gs_helper_signals_end(&mask);
+	if (!started) {
 		gs_err("cannot start the screen's thread");
 		ret = 1;
 		goto cleanup;
 	}
-	started = 1;
 	ret = gs_record(&o, &res);
 cleanup:
 	if (started) {

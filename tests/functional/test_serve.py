@@ -192,3 +192,28 @@ def test_memory_flat_with_a_thread_per_request():
     finally:
         p.kill()
         p.wait()
+
+
+def test_record_metrics_while_recording(tmp_path):
+    rec = tmp_path / "run.rec"
+    code = ("import threading, time\n"
+            "def spin():\n    end = time.time() + 4\n    while time.time() < end: pass\n"
+            "ts = [threading.Thread(target=spin, name='spin-%d' % i) for i in range(2)]\n"
+            "[t.start() for t in ts]; [t.join() for t in ts]\n")
+    gs = subprocess.Popen([GILSCOPE, "record", "--no-summary", "--metrics", "127.0.0.1:0", "-o", str(rec), "--",
+                           PYTHON, "-c", code], stderr=subprocess.PIPE, text=True)
+    line = ""
+    while "(port " not in line:
+        line = gs.stderr.readline()
+        assert line, "record ended without serving"
+    port = int(line.split("(port ")[1].split(")")[0])
+    time.sleep(2)
+    _, text = get(port)
+    assert 'thread="spin-0"' in text and 'thread="spin-1"' in text, text
+    check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    _, err = gs.communicate(timeout=120)
+    assert gs.returncode == 0, err
+    rep = json.loads(subprocess.run([GILSCOPE, "report", "--json", str(rec)], capture_output=True, text=True,
+                                    check=True).stdout)
+    assert {"spin-0", "spin-1"} <= {t["name"] for t in rep["threads"]}
