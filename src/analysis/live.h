@@ -35,12 +35,12 @@
 extern const uint64_t gs_live_bucket_ns[GS_LIVE_BUCKETS];
 
 struct gs_live_thread {
-	uint32_t pid, tid;                    /* tid 0: the retired threads of its group */
-	int gil;                              /* the number of its last GIL in its process, 0 none */
-	char name[GS_LIVE_NAME_MAX];          /* gs_thread_name, as the program set it */
-	char group[GS_LIVE_NAME_MAX];         /* gs_live_group of name */
-	int exited, holding, waiting;         /* now */
-	uint64_t first_ns;                    /* first seen */
+	uint32_t pid, tid;            /* tid 0: the retired threads of its group */
+	int gil;                      /* the number of its last GIL in its process, 0 none */
+	char name[GS_LIVE_NAME_MAX];  /* gs_thread_name, as the program set it */
+	char group[GS_LIVE_NAME_MAX]; /* gs_live_group of name */
+	int exited, holding, waiting; /* now */
+	uint64_t first_ns;            /* first seen */
 	uint64_t held_ns, wait_ns, nogil_ns, sleep_ns, runnable_ns, unknown_ns;
 	uint64_t acquisitions, forced_drops;
 	uint64_t interval_wait_max_ns; /* longest wait ended since the last mark (gs_live_snapshot) */

@@ -84,8 +84,8 @@ static int split_listen(const char *listen, char *host, size_t hostlen, char *po
 			return -1;
 		n = (size_t)(colon - listen);
 	}
-	if (n >= hostlen || strlen(colon + 1) >= portlen || !colon[1] || strspn(colon + 1, "0123456789") !=
-								     strlen(colon + 1))
+	if (n >= hostlen || strlen(colon + 1) >= portlen || !colon[1] ||
+	    strspn(colon + 1, "0123456789") != strlen(colon + 1))
 		return -1;
 	memcpy(host, h, n);
 	host[n] = '\0';

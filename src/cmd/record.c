@@ -175,6 +175,30 @@ static int metrics_start(const struct record_cmd *o, struct gs_live **live, stru
 	return 0;
 }
 
+/* The recording file, and the live metrics with --metrics, as the recorder's sinks. */
+static int record_to_sinks(struct record_cmd *o, struct gs_record_result *res)
+{
+	struct gs_sink *sinks[2] = { NULL, NULL };
+	struct gs_metrics_http *http = NULL;
+	struct gs_live *live = NULL;
+	int ret;
+	memset(res, 0, sizeof(*res));
+	sinks[0] = gs_file_sink_new(o->output);
+	o->rec.sinks = sinks;
+	o->rec.nsinks = 1;
+	if (o->metrics && (ret = metrics_start(o, &live, &http, &sinks[1])) != 0) {
+		gs_file_sink_free(sinks[0]);
+		return ret;
+	}
+	o->rec.nsinks += o->metrics != NULL;
+	ret = record_giltracer(o, res);
+	gs_metrics_http_stop(http);
+	gs_live_sink_free(sinks[1]);
+	gs_live_free(live);
+	gs_file_sink_free(sinks[0]);
+	return ret;
+}
+
 static const struct option record_opts[] = {
 	{ "output", required_argument, NULL, 'o' },
 	{ "pid", required_argument, NULL, 'p' },
@@ -205,9 +229,6 @@ static const struct option record_opts[] = {
 int gs_cmd_record(int argc, char **argv)
 {
 	struct record_cmd o = { .output = "gilscope.rec", .rec = { .mmap_pages = 2048, .sample_hz = 1000 } };
-	struct gs_sink *sinks[2] = { NULL, NULL };
-	struct gs_metrics_http *http = NULL;
-	struct gs_live *live = NULL;
 	struct gs_record_result res;
 	int ret;
 	int c;
@@ -342,19 +363,7 @@ args_follow:
 		return 2;
 	}
 	o.rec.argv = argv + optind;
-	sinks[0] = gs_file_sink_new(o.output);
-	o.rec.sinks = sinks;
-	o.rec.nsinks = 1;
-	if (o.metrics && (ret = metrics_start(&o, &live, &http, &sinks[1])) != 0) {
-		gs_file_sink_free(sinks[0]);
-		return ret;
-	}
-	o.rec.nsinks += o.metrics != NULL;
-	ret = record_giltracer(&o, &res);
-	gs_metrics_http_stop(http);
-	gs_live_sink_free(sinks[1]);
-	gs_live_free(live);
-	gs_file_sink_free(sinks[0]);
+	ret = record_to_sinks(&o, &res);
 	if (res.recorded) {
 		summary(&o, &res);
 		if (o.html)

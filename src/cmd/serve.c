@@ -19,10 +19,14 @@
 #define GS_SERVE_SAMPLE_HZ 10
 
 static const struct option serve_opts[] = {
-	{ "pid", required_argument, NULL, 'p' },     { "listen", required_argument, NULL, 'l' },
-	{ "per-tid", no_argument, NULL, 'T' },       { "all-python", no_argument, NULL, 'A' },
-	{ "mmap-pages", required_argument, NULL, 'M' }, { "quiet", no_argument, NULL, 'q' },
-	{ "verbose", no_argument, NULL, 'v' },       { "help", no_argument, NULL, 'h' },
+	{ "pid", required_argument, NULL, 'p' },
+	{ "listen", required_argument, NULL, 'l' },
+	{ "per-tid", no_argument, NULL, 'T' },
+	{ "all-python", no_argument, NULL, 'A' },
+	{ "mmap-pages", required_argument, NULL, 'M' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
 

@@ -40,9 +40,12 @@ struct top {
 };
 
 static const struct option top_opts[] = {
-	{ "pid", required_argument, NULL, 'p' },     { "interval", required_argument, NULL, 'i' },
-	{ "command-output", required_argument, NULL, 'O' }, { "quiet", no_argument, NULL, 'q' },
-	{ "verbose", no_argument, NULL, 'v' },       { "help", no_argument, NULL, 'h' },
+	{ "pid", required_argument, NULL, 'p' },
+	{ "interval", required_argument, NULL, 'i' },
+	{ "command-output", required_argument, NULL, 'O' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -154,7 +157,8 @@ static void *ui_main(void *arg)
 	uint64_t period = (uint64_t)(T->view.interval_s * 1e9), next = gs_now_ns() + period;
 	draw(T);
 	while (!T->quit) {
-		struct pollfd pfd[2] = { { .fd = T->wake, .events = POLLIN }, { .fd = T->keys ? T->in_fd : -1, .events = POLLIN } };
+		struct pollfd pfd[2] = { { .fd = T->wake, .events = POLLIN },
+					 { .fd = T->keys ? T->in_fd : -1, .events = POLLIN } };
 		uint64_t now = gs_now_ns();
 		int timeout = now >= next ? 0 : (int)((next - now) / 1000000) + 1;
 		if (poll(pfd, 2, timeout) < 0 && errno != EINTR)

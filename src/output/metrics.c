@@ -103,7 +103,8 @@ static void thread_families(const struct out *o, const struct series *v, size_t 
 		size_t off;
 	} fams[] = {
 		{ "gilscope_gil_held_seconds", "Time the threads held the GIL.", 1, offsetof(struct series, held_ns) },
-		{ "gilscope_gil_wait_seconds", "Time the threads waited for the GIL.", 1, offsetof(struct series, wait_ns) },
+		{ "gilscope_gil_wait_seconds", "Time the threads waited for the GIL.", 1,
+		  offsetof(struct series, wait_ns) },
 		{ "gilscope_gil_acquisitions", "GIL acquisitions.", 0, offsetof(struct series, acquisitions) },
 		{ "gilscope_gil_forced_drops", "GIL releases forced by a waiter's switch request.", 0,
 		  offsetof(struct series, forced_drops) },
@@ -143,7 +144,8 @@ static void histogram(const struct out *o, const struct gs_live_gil *g)
 		fputs("gilscope_gil_wait_duration_seconds_bucket{", o->f);
 		gil_labels(o, g);
 		if (b < GS_LIVE_BUCKETS)
-			fprintf(o->f, ",le=\"%g\"} %llu\n", (double)gs_live_bucket_ns[b] / 1e9, (unsigned long long)cum);
+			fprintf(o->f, ",le=\"%g\"} %llu\n", (double)gs_live_bucket_ns[b] / 1e9,
+				(unsigned long long)cum);
 		else
 			fprintf(o->f, ",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
 	}

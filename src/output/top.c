@@ -113,14 +113,15 @@ static int process_lines(FILE *out, const struct gs_live_snap *prev, const struc
 			for (size_t k = 0; prev && k < prev->ngils; k++)
 				if (prev->gils[k].pid == c->pid && prev->gils[k].number == c->number) {
 					held -= prev->gils[k].held_ns < c->held_ns ? prev->gils[k].held_ns : c->held_ns;
-					cont -= prev->gils[k].contended_ns < c->contended_ns ? prev->gils[k].contended_ns
-											      : c->contended_ns;
+					cont -= prev->gils[k].contended_ns < c->contended_ns
+							? prev->gils[k].contended_ns
+							: c->contended_ns;
 				}
 		}
 		gs_esc_term_cell(name, sizeof(name), p->name, 0, 40, NULL);
-		snprintf(line, sizeof(line), "PID %u %s%s: GIL %.1f%% used, %.1f%% contended, %d waiting%s", p->pid, name,
-			 p->exited ? " (exited)" : "", share(held, 0, dt) / (gils > 1 ? gils : 1), share(cont, 0, dt),
-			 waiters, gils > 1 ? " (all its GILs)" : "");
+		snprintf(line, sizeof(line), "PID %u %s%s: GIL %.1f%% used, %.1f%% contended, %d waiting%s", p->pid,
+			 name, p->exited ? " (exited)" : "", share(held, 0, dt) / (gils > 1 ? gils : 1),
+			 share(cont, 0, dt), waiters, gils > 1 ? " (all its GILs)" : "");
 		put_line(out, line, cols);
 		n++;
 	}
@@ -154,8 +155,7 @@ int gs_top_render(FILE *out, const struct gs_live_snap *prev, const struct gs_li
 	if (cur->lost_events)
 		snprintf(lost, sizeof(lost), ", %llu events lost", (unsigned long long)cur->lost_events);
 	snprintf(line, sizeof(line), "gilscope top: every %.1fs, sorted by %s%s%s%s", v->interval_s,
-		 gs_top_sort_names[v->sort], v->paused ? ", PAUSED" : "", cur->closed ? ", recording ended" : "",
-		 lost);
+		 gs_top_sort_names[v->sort], v->paused ? ", PAUSED" : "", cur->closed ? ", recording ended" : "", lost);
 	put_line(out, line, v->cols);
 	used = 1 + process_lines(out, prev, cur, dt, v->cols);
 	snprintf(line, sizeof(line), "%7s %-14s %6s %6s %6s %6s %6s %6s %5s %8s", "TID", "NAME", "HELD%", "WAIT%",
@@ -177,8 +177,8 @@ int gs_top_render(FILE *out, const struct gs_live_snap *prev, const struct gs_li
 		gs_esc_term_cell(name, sizeof(name), r->t->name, 14, 14, NULL);
 		duration(wait, sizeof(wait), (uint64_t)r->v[GS_TOP_MAXWAIT]);
 		snprintf(line, sizeof(line), "%7u %s %6.1f %6.1f %6.1f %6.1f %6.1f %6.0f %5.0f %8s%s", r->t->tid, name,
-			 r->v[GS_TOP_HELD], r->v[GS_TOP_WAIT], r->v[GS_TOP_NOGIL], r->v[GS_TOP_SLEEP], r->v[GS_TOP_RUNQ],
-			 r->v[GS_TOP_ACQ], r->v[GS_TOP_FORCED], wait, r->t->exited ? " exited" : "");
+			 r->v[GS_TOP_HELD], r->v[GS_TOP_WAIT], r->v[GS_TOP_NOGIL], r->v[GS_TOP_SLEEP],
+			 r->v[GS_TOP_RUNQ], r->v[GS_TOP_ACQ], r->v[GS_TOP_FORCED], wait, r->t->exited ? " exited" : "");
 		put_line(out, line, v->cols);
 	}
 	free(rows);

@@ -36,10 +36,10 @@ enum gs_top_sort {
 
 struct gs_top_view {
 	enum gs_top_sort sort;
-	int scroll;   /* first thread row shown; clamped (the clamped value is written back) */
-	int rows;     /* lines available, 0: no limit */
-	int cols;     /* columns available */
-	int paused;   /* say so in the header */
+	int scroll; /* first thread row shown; clamped (the clamped value is written back) */
+	int rows;   /* lines available, 0: no limit */
+	int cols;   /* columns available */
+	int paused; /* say so in the header */
 	double interval_s;
 };
 
