@@ -16,6 +16,7 @@ struct gs_metrics_http {
 	struct gs_live *live;
 	int per_tid;
 	unsigned port;
+	char url[320]; /* http://HOST:PORT/metrics */
 };
 
 static enum MHD_Result answer(struct MHD_Connection *c, unsigned status, const char *type, char *body, size_t len,
@@ -127,10 +128,14 @@ struct gs_metrics_http *gs_metrics_http_start(const char *listen, struct gs_live
 	}
 	info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
 	h->port = info ? info->port : (unsigned)atoi(port);
+	snprintf(h->url, sizeof(h->url), strchr(host, ':') ? "http://[%s]:%u/metrics" : "http://%s:%u/metrics",
+		 host[0] ? host : "127.0.0.1", h->port);
 	return h;
 }
 
 unsigned gs_metrics_http_port(const struct gs_metrics_http *h) { return h->port; }
+
+const char *gs_metrics_http_url(const struct gs_metrics_http *h) { return h->url; }
 
 void gs_metrics_http_stop(struct gs_metrics_http *h)
 {

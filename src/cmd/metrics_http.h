@@ -23,6 +23,8 @@ struct gs_metrics_http *gs_metrics_http_start(const char *listen, struct gs_live
 					      size_t whylen);
 /* The port it listens on (useful with port 0: any free one). */
 unsigned gs_metrics_http_port(const struct gs_metrics_http *h);
+/* "http://HOST:PORT/metrics" with the port bound, for the messages. */
+const char *gs_metrics_http_url(const struct gs_metrics_http *h);
 void gs_metrics_http_stop(struct gs_metrics_http *h);
 
 #endif

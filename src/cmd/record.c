@@ -170,7 +170,7 @@ static int metrics_start(const struct record_cmd *o, struct gs_live **live, stru
 		*live = NULL;
 		return 1;
 	}
-	gs_info("serving the GIL metrics at http://%s (port %u) /metrics", o->metrics, gs_metrics_http_port(*http));
+	gs_info("serving the GIL metrics at %s", gs_metrics_http_url(*http));
 	*sink = gs_live_sink_new(*live);
 	return 0;
 }

@@ -129,7 +129,7 @@ int gs_cmd_serve(int argc, char **argv)
 		ret = 1;
 		goto cleanup;
 	}
-	gs_info("serving the GIL metrics at http://%s (port %u) /metrics", listen, gs_metrics_http_port(http));
+	gs_info("serving the GIL metrics at %s", gs_metrics_http_url(http));
 	sink = gs_live_sink_new(live);
 	o.sinks = &sink;
 	o.nsinks = 1;

@@ -43,8 +43,8 @@ def start_serve(pid, *args):
         line = gs.stderr.readline()
         assert line, "serve ended: " + "".join(lines)
         lines.append(line)
-        if "(port " in line:
-            port = int(line.split("(port ")[1].split(")")[0])
+        if "serving the GIL metrics at http://127.0.0.1:" in line:
+            port = int(line.rsplit(":", 1)[1].split("/")[0])
     while "recording process" not in line:  # attached
         line = gs.stderr.readline()
         assert line, "serve ended: " + "".join(lines)
@@ -203,10 +203,10 @@ def test_record_metrics_while_recording(tmp_path):
     gs = subprocess.Popen([GILSCOPE, "record", "--no-summary", "--metrics", "127.0.0.1:0", "-o", str(rec), "--",
                            PYTHON, "-c", code], stderr=subprocess.PIPE, text=True)
     line = ""
-    while "(port " not in line:
+    while "serving the GIL metrics at http://127.0.0.1:" not in line:
         line = gs.stderr.readline()
         assert line, "record ended without serving"
-    port = int(line.split("(port ")[1].split(")")[0])
+    port = int(line.rsplit(":", 1)[1].split("/")[0])
     time.sleep(2)
     _, text = get(port)
     assert 'thread="spin-0"' in text and 'thread="spin-1"' in text, text
