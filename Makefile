@@ -8,7 +8,7 @@ SANITIZE ?=
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes -Wno-missing-field-initializers
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := $(CFLAGS) -std=gnu11 $(WARN) -DGS_VERSION='"$(VERSION)"' -Isrc -MMD -MP
-LDLIBS := -ldw -lelf -llzma -ljansson -lz
+LDLIBS := -ldw -lelf -llzma -ljansson -lz -lmicrohttpd -lpthread
 # gcc's -fsanitize=undefined leaves float-cast-overflow out (clang's, the fuzzers', has it): added.
 comma := ,
 SAN_FLAGS := -fsanitize=$(SANITIZE)$(if $(findstring undefined,$(SANITIZE)),$(comma)float-cast-overflow)

@@ -17,6 +17,8 @@ pkgs="$pkgs clang libclang-rt-14-dev"
 pkgs="$pkgs bpftool libbpf-dev"
 # make valgrind and make lint
 pkgs="$pkgs valgrind cppcheck"
+# serve (libmicrohttpd), top (a terminal, driven by tmux), and the real Prometheus and promtool of its tests
+pkgs="$pkgs libmicrohttpd-dev libncurses-dev tmux prometheus"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

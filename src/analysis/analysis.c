@@ -55,10 +55,12 @@ void gs_analysis_free(struct gs_analysis *a)
 
 static size_t hash_tid(uint32_t tid, size_t cap) { return (size_t)(tid * 2654435761u) & (cap - 1); }
 
-static void index_rebuild(struct gs_analysis *a)
+/* Rebuilds the tid index, twice as large when grow (else at its size). */
+static void index_rebuild(struct gs_analysis *a, int grow)
 {
 	free(a->index);
-	a->index_cap = a->index_cap ? a->index_cap * 2 : 64;
+	if (grow || !a->index_cap)
+		a->index_cap = a->index_cap ? a->index_cap * 2 : 64;
 	a->index = gs_calloc(a->index_cap, sizeof(uint32_t));
 	/* newest first: a reused tid keeps pointing to its newest thread */
 	for (size_t i = a->nthreads; i-- > 0;) {
@@ -84,6 +86,37 @@ struct gs_thread *gs_analysis_thread(struct gs_analysis *a, uint32_t tid)
 		h = (h + 1) & (a->index_cap - 1);
 	}
 	return NULL;
+}
+
+void gs_analysis_forget(struct gs_analysis *a, int (*forget)(void *ctx, const struct gs_thread *t), void *ctx)
+{
+	uint32_t *moved = gs_calloc(a->nthreads ? a->nthreads : 1, sizeof(*moved));
+	size_t n = 0;
+	for (size_t i = 0; i < a->nthreads; i++) {
+		struct gs_thread *t = &a->threads[i];
+		if (t->exited && forget(ctx, t)) {
+			free(t->blame);
+			gs_convoy_free(t);
+			continue;
+		}
+		if (t->gil != GS_GIL_WAIT)
+			t->nblame = 0;
+		moved[i] = (uint32_t)n;
+		if (n != i)
+			a->threads[n] = *t;
+		n++;
+	}
+	if (n != a->nthreads) {
+		a->nthreads = n;
+		for (size_t g = 0; g < a->ngils; g++)
+			for (int w = 0; w < a->gils[g].nwaiters; w++)
+				a->gils[g].waiters[w] = moved[a->gils[g].waiters[w]];
+		index_rebuild(a, 0);
+	}
+	for (size_t i = 0; i < a->cap_counts; i++)
+		a->counts[i].amount = 0;
+	a->ncounts = 0;
+	free(moved);
 }
 
 struct gs_process *gs_analysis_process(struct gs_analysis *a, uint32_t pid)
@@ -127,7 +160,7 @@ static struct gs_thread *thread_new(struct gs_analysis *a, uint32_t pid, uint32_
 	t->first_ns = t->t_last = now;
 	t->gil_index = -1;
 	if ((a->nthreads + 1) * 2 > a->index_cap) {
-		index_rebuild(a);
+		index_rebuild(a, 1);
 	} else {
 		size_t h = hash_tid(tid, a->index_cap);
 		while (a->index[h] && a->threads[a->index[h] - 1].tid != tid)
@@ -850,39 +883,4 @@ void gs_analysis_finish(struct gs_analysis *a, uint64_t end_ns)
 		gs_blame_advance(a, g, g->end_ns);
 		gs_blame_settle(a, g);
 	}
-}
-
-int gs_analysis_load(struct gs_analysis *a, const char *path, const struct gs_analysis_opts *opts, char *why,
-		     size_t whylen)
-{
-	return gs_analysis_load_hooked(a, path, opts, NULL, why, whylen);
-}
-
-int gs_analysis_load_hooked(struct gs_analysis *a, const char *path, const struct gs_analysis_opts *opts,
-			    const struct gs_hooks *hooks, char *why, size_t whylen)
-{
-	struct gs_recreader *rd;
-	struct gs_rec r;
-	const void *payload;
-	size_t plen;
-	int err, n;
-
-	err = gs_recreader_open(path, &rd, why, whylen);
-	if (err < 0)
-		return err;
-	gs_analysis_init(a, gs_recreader_start(rd));
-	a->keep_evals = opts && opts->keep_evals;
-	a->hooks = hooks;
-	while ((n = gs_recreader_next(rd, &r, &payload, &plen)) > 0)
-		gs_analysis_feed(a, &r, payload, plen);
-	if (n < 0) {
-		snprintf(why, whylen, "%s is corrupt after %llu records (%s); reporting what precedes it", path,
-			 (unsigned long long)a->records, gs_recreader_error(rd));
-		a->truncated = 1;
-	}
-	if (gs_recreader_truncated(rd))
-		a->truncated = 1;
-	gs_recreader_close(rd);
-	gs_analysis_finish(a, 0);
-	return 0;
 }

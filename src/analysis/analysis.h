@@ -127,6 +127,10 @@ struct gs_thread {
 	uint32_t waiter_pos;
 	uint64_t blame_clock, blame_seg;
 	uint64_t *ctr; /* record -e: GS_CTR_MAX x GS_CTR_NSTATES events by GIL state (counters.h), NULL: none */
+	/* live.h's: the longest wait that ended since its last interval mark, and how many times the
+	 * thread was shown after it exited */
+	uint64_t interval_wait_max_ns;
+	uint32_t shown_exited;
 };
 
 /* A stretch of a GIL's contended time with one holder (blame.h): from `clock` on the GIL's
@@ -336,6 +340,12 @@ int gs_analysis_load_hooked(struct gs_analysis *a, const char *path, const struc
 			    const struct gs_hooks *hooks, char *why, size_t whylen);
 
 struct gs_thread *gs_analysis_thread(struct gs_analysis *a, uint32_t tid);
+
+/* Live analyses (live.h), whose memory must not grow with the number of threads ever seen:
+ * removes the exited threads for which forget(ctx, t) says 1, empties the blame list of every
+ * thread not waiting (the waiter sets and the index are kept right) and the stack counts (the
+ * waits' per tid too). The remaining threads may move in a->threads. */
+void gs_analysis_forget(struct gs_analysis *a, int (*forget)(void *ctx, const struct gs_thread *t), void *ctx);
 
 /* A label for the thread: its comm when it is its own (3.14+ names OS threads after Python
  * threads, cut to 15 bytes), else the Python function it runs when known ("checksum_worker"),

@@ -24,5 +24,16 @@ int gs_cmd_dump(int argc, char **argv);       /* cmd/dump.c */
 int gs_cmd_perf2trace(int argc, char **argv); /* cmd/perf2trace.c */
 int gs_cmd_offgil(int argc, char **argv);     /* cmd/offgil.c */
 int gs_cmd_diff(int argc, char **argv);       /* cmd/diff.c */
+int gs_cmd_serve(int argc, char **argv);      /* cmd/serve.c */
+int gs_cmd_top(int argc, char **argv);        /* cmd/top.c */
+
+/* Around the start of a helper thread (the HTTP server, top's screen): blocks the signals the
+ * recorder takes through its signalfd (SIGINT, SIGTERM, SIGHUP, SIGQUIT) and SIGPIPE in the
+ * calling thread, saving its mask in old, so the threads started meanwhile never take them; then
+ * gs_helper_signals_end restores the mask (a launched command inherits gilscope's mask as it
+ * was). cmd/serve.c. */
+#include <signal.h>
+void gs_helper_signals_begin(sigset_t *old);
+void gs_helper_signals_end(const sigset_t *old);
 
 #endif

@@ -21,6 +21,8 @@ static const struct gs_command {
 	{ "blame", gs_cmd_blame, "who held the GIL while each thread waited, and where" },
 	{ "diff", gs_cmd_diff, "what changed between two recordings of one program (for CI: --fail-if-worse)" },
 	{ "export", gs_cmd_export, "flame graphs, timelines (trace JSON, Perfetto) or the HTML page" },
+	{ "top", gs_cmd_top, "a running process's threads and their GIL shares, live, every second" },
+	{ "serve", gs_cmd_serve, "GIL metrics of a running process for Prometheus, at /metrics over HTTP" },
 	{ "dump", gs_cmd_dump, "the raw records of a recording, one per line" },
 	{ "perf2trace", gs_cmd_perf2trace, "per4m's perf2trace: `perf script` text to a trace JSON timeline" },
 	{ "offgil", gs_cmd_offgil, "per4m's offgil: folded stacks of the time spent waiting for the GIL" },
@@ -49,6 +51,12 @@ static const char usage_head[] =
 	"  gilscope export --format perfetto FILE -o OUT.pftrace     Perfetto's protobuf (big runs)\n"
 	"  gilscope export --format speedscope FILE [-o OUT.json]    every thread's stacks per kind, for speedscope\n"
 	"  gilscope export --format gecko FILE [-o OUT.json]         samples, GIL markers: Firefox Profiler\n"
+	"  gilscope top [-p PID] [--interval SECS] [--command-output FILE] [-- COMMAND]\n"
+	"                 each thread's GIL shares, live (keys: q quit, p pause, s < > sort, arrows scroll);\n"
+	"                 one plain block per interval when the output is not a terminal\n"
+	"  gilscope serve [-p PID] [--listen HOST:PORT] [--per-tid] [-- COMMAND]\n"
+	"                 exact GIL metrics of a process for Prometheus at http://HOST:PORT/metrics\n"
+	"                 (default 127.0.0.1:9464); no recording file; SIGINT/SIGTERM detach and exit\n"
 	"  gilscope dump FILE                         the raw records, one per line\n"
 	"  gilscope perf2trace {gil,sched} [-o OUT.json] [-i viztracer.json] [-q] [-v] < PERF-SCRIPT.txt\n"
 	"                 per4m's: `perf script` text of its take_gil/drop_gil probes or of sched\n"
@@ -85,6 +93,8 @@ static const char usage_tail[] =
 	"      --no-summary       do not print the summary\n"
 	"      --sync-fd FD       on SIGUSR1, once every event before the signal is in the file, write\n"
 	"                         its time (CLOCK_MONOTONIC ns) and a newline to FD (the pytest plugin)\n"
+	"      --metrics HOST:PORT  serve the GIL metrics at http://HOST:PORT/metrics while recording\n"
+	"                         (as `gilscope serve`; :PORT is loopback)\n"
 	"  -r, --sample-rate HZ   Python stacks of every thread per second (default 1000, 0: none)\n"
 	"      --native           native (C) stacks too, merged with the Python ones: at every switch off\n"
 	"                         the CPU (GIL waits, sleeps) and while running, at the sample rate\n"

@@ -5,6 +5,8 @@
 #include "cmd/cmd.h"
 #include "analysis/analysis.h"
 #include "base/util.h"
+#include "cmd/live_sink.h"
+#include "cmd/metrics_http.h"
 #include "output/html.h"
 #include "output/report.h"
 #include "record/counters.h"
@@ -28,6 +30,7 @@ struct record_cmd {
 	const char *module;  /* giltracer's -m MODULE: run python -m MODULE ARGS */
 	const char *imports; /* giltracer's --import a,b: imported before the recording counts */
 	struct gs_counter_spec counters[GS_COUNTERS_MAX]; /* -e, --sample-event */
+	const char *metrics; /* --metrics HOST:PORT: serve /metrics while recording (cmd/metrics_http.h) */
 };
 
 static void summary(const struct record_cmd *o, const struct gs_record_result *res)
@@ -153,6 +156,51 @@ static int record_giltracer(const struct record_cmd *o, struct gs_record_result 
 	return ret;
 }
 
+/* record --metrics: the live figures as a second sink, served over HTTP. 0, or 1 said. */
+static int metrics_start(const struct record_cmd *o, struct gs_live **live, struct gs_metrics_http **http,
+			 struct gs_sink **sink)
+{
+	char why[512];
+	sigset_t mask;
+	*live = gs_live_new();
+	gs_helper_signals_begin(&mask);
+	*http = gs_metrics_http_start(o->metrics, *live, 0, why, sizeof(why));
+	gs_helper_signals_end(&mask);
+	if (!*http) {
+		gs_err("%s", why);
+		gs_live_free(*live);
+		*live = NULL;
+		return 1;
+	}
+	gs_info("serving the GIL metrics at %s", gs_metrics_http_url(*http));
+	*sink = gs_live_sink_new(*live);
+	return 0;
+}
+
+/* The recording file, and the live metrics with --metrics, as the recorder's sinks. */
+static int record_to_sinks(struct record_cmd *o, struct gs_record_result *res)
+{
+	struct gs_sink *sinks[2] = { NULL, NULL };
+	struct gs_metrics_http *http = NULL;
+	struct gs_live *live = NULL;
+	int ret;
+	memset(res, 0, sizeof(*res));
+	sinks[0] = gs_file_sink_new(o->output);
+	o->rec.sinks = sinks;
+	o->rec.nsinks = 1;
+	if (o->metrics && (ret = metrics_start(o, &live, &http, &sinks[1])) != 0) {
+		gs_file_sink_free(sinks[0]);
+		return ret;
+	}
+	o->rec.nsinks += o->metrics != NULL;
+	ret = record_giltracer(o, res);
+	gs_metrics_http_stop(http);
+	gs_live_sink_free(sinks[1]);
+	gs_live_free(live);
+	gs_file_sink_free(sinks[0]);
+	return ret;
+}
+
 static const struct option record_opts[] = {
 	{ "output", required_argument, NULL, 'o' },
 	{ "pid", required_argument, NULL, 'p' },
@@ -181,6 +229,7 @@ static const struct option record_opts[] = {
 	{ "no-children", no_argument, NULL, 'C' },
 	{ "wait-children", no_argument, NULL, 'w' },
 	{ "python-only", no_argument, NULL, 'P' },
+	{ "metrics", required_argument, NULL, 'X' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -271,7 +320,6 @@ static int parse_value(struct record_cmd *o, int c, const char *arg)
 int gs_cmd_record(int argc, char **argv)
 {
 	struct record_cmd o = { .output = "gilscope.rec", .rec = { .mmap_pages = 2048, .sample_hz = 1000 } };
-	struct gs_sink *file;
 	struct gs_record_result res;
 	int ret;
 	int c;
@@ -325,6 +373,9 @@ int gs_cmd_record(int argc, char **argv)
 		case 'H':
 			o.html = optarg;
 			break;
+		case 'X':
+			o.metrics = optarg;
+			break;
 		case 'n':
 			o.rec.native = 1;
 			break;
@@ -356,11 +407,7 @@ args_follow:
 		return 2;
 	}
 	o.rec.argv = argv + optind;
-	file = gs_file_sink_new(o.output);
-	o.rec.sinks = &file;
-	o.rec.nsinks = 1;
-	ret = record_giltracer(&o, &res);
-	gs_file_sink_free(file);
+	ret = record_to_sinks(&o, &res);
 	if (res.recorded) {
 		summary(&o, &res);
 		if (o.html)

@@ -1,0 +1,219 @@
+"""`gilscope serve` (issue 19): /metrics for Prometheus from a process it attached to. promtool
+accepts the text, OpenMetrics is answered when asked for, a real Prometheus scraping every
+second computes the GIL's held rate of two spinning threads, gilscope's memory stays flat while
+a thread-per-request process runs, and SIGTERM detaches: exit 0, the process runs on as it was."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from conftest import GILSCOPE, TARGETS
+from test_attach_inline import as_its_files
+
+PYTHON = "/usr/bin/python3.11"  # Debian's: static, stripped
+pytestmark = pytest.mark.skipif(not os.access(PYTHON, os.X_OK), reason=f"{PYTHON} is not installed")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_target(name):
+    p = subprocess.Popen([PYTHON, os.path.join(TARGETS, name)], stdout=subprocess.PIPE, text=True)
+    line = p.stdout.readline().split()
+    assert line and line[0] == "ready", line
+    return p
+
+
+def start_serve(pid, *args):
+    gs = subprocess.Popen([GILSCOPE, "serve", "-p", str(pid), "--listen", "127.0.0.1:0", *args],
+                          stderr=subprocess.PIPE, text=True)
+    port = None
+    lines = []
+    while port is None:
+        line = gs.stderr.readline()
+        assert line, "serve ended: " + "".join(lines)
+        lines.append(line)
+        if "serving the GIL metrics at http://127.0.0.1:" in line:
+            port = int(line.rsplit(":", 1)[1].split("/")[0])
+    while "recording process" not in line:  # attached
+        line = gs.stderr.readline()
+        assert line, "serve ended: " + "".join(lines)
+        lines.append(line)
+    return gs, port
+
+
+def get(port, path="/metrics", accept=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
+    if accept:
+        req.add_header("Accept", accept)
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.headers["Content-Type"], r.read().decode()
+
+
+def stop(gs):
+    gs.send_signal(signal.SIGTERM)
+    _, err = gs.communicate(timeout=60)
+    assert gs.returncode == 0, err
+    return err
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def test_serve_formats_and_clean_exit():
+    p = start_target("live_spin.py")
+    try:
+        gs, port = start_serve(p.pid)
+        time.sleep(1.5)
+        ctype, text = get(port)
+        assert ctype.startswith("text/plain; version=0.0.4"), ctype
+        check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr + text
+        for name in ("spinner-a", "spinner-b"):
+            assert f'gilscope_gil_held_seconds_total{{pid="{p.pid}",process="python3.11 live_spin.py",gil="1",' \
+                   f'thread="{name}"}}' in text, text
+        assert "# TYPE gilscope_gil_held_seconds_total counter" in text
+        assert 'gilscope_gil_wait_duration_seconds_bucket{' in text and 'le="1e-05"' in text and 'le="+Inf"' in text
+        assert "gilscope_lost_events_total 0" in text
+        ctype, om = get(port, accept="application/openmetrics-text; version=1.0.0,text/plain;q=0.5")
+        assert ctype.startswith("application/openmetrics-text"), ctype
+        assert om.endswith("# EOF\n") and om.count("# EOF") == 1
+        assert "# TYPE gilscope_gil_held_seconds counter" in om
+        assert "# TYPE gilscope_gil_held_seconds_total" not in om
+        assert "gilscope_gil_held_seconds_total{" in om
+        _, per_tid = get(port)  # still the same series (no tid)
+        assert 'tid="' not in per_tid
+        with pytest.raises(urllib.error.HTTPError) as e:
+            get(port, "/other")
+        assert e.value.code == 404
+        before = cpu_ticks(p.pid)
+        stop(gs)
+        time.sleep(1)
+        assert p.poll() is None, "the target died"
+        assert cpu_ticks(p.pid) > before  # still spinning
+        assert as_its_files(p.pid) == []
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_serve_per_tid():
+    p = start_target("live_spin.py")
+    try:
+        gs, port = start_serve(p.pid, "--per-tid")
+        time.sleep(1.5)
+        _, text = get(port)
+        tids = set(os.listdir(f"/proc/{p.pid}/task"))
+        seen = {line.split('tid="')[1].split('"')[0] for line in text.splitlines()
+                if line.startswith("gilscope_gil_held_seconds_total{")}
+        assert len(seen) >= 3 and seen <= tids, (seen, tids)
+        stop(gs)
+    finally:
+        p.kill()
+        p.wait()
+
+
+@pytest.mark.skipif(not shutil.which("prometheus"), reason="Debian's prometheus is not installed")
+def test_prometheus_rate_of_two_spinning_threads(tmp_path):
+    p = start_target("live_spin.py")
+    prom = None
+    try:
+        gs, port = start_serve(p.pid)
+        web = free_port()
+        (tmp_path / "prometheus.yml").write_text(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+            f"scrape_configs:\n  - job_name: gilscope\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n")
+        prom = subprocess.Popen(["prometheus", f"--config.file={tmp_path / 'prometheus.yml'}",
+                                 f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{web}"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        query = urllib.parse.quote("sum(rate(gilscope_gil_held_seconds_total[5s]))")
+        values, first, deadline = [], None, time.monotonic() + 90
+        while len(values) < 3 and time.monotonic() < deadline:
+            time.sleep(1)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{web}/api/v1/query?query={query}", timeout=5) as r:
+                    res = json.load(r)["data"]["result"]
+            except (OSError, ValueError, KeyError):
+                continue
+            if res and first is None:
+                first = time.monotonic()  # the series exists: its first windows hold less than 5 s
+            elif res and time.monotonic() - first > 7:
+                values.append(float(res[0]["value"][1]))
+                time.sleep(2)
+        assert len(values) == 3, values
+        for v in values:
+            assert 0.9 <= v <= 1.02, values
+        stop(gs)
+    finally:
+        if prom:
+            prom.terminate()
+            prom.wait(timeout=30)
+        p.kill()
+        p.wait()
+
+
+def rss_kb(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_memory_flat_with_a_thread_per_request():
+    """A minute of scraping every half second while the target starts ~200 threads a second:
+    gilscope's heap (RssAnon) stays flat; its shared ring pages (RssShmem) grow only until the
+    rings have wrapped once, bounded by their size."""
+    p = start_target("per_request.py")
+    try:
+        gs, port = start_serve(p.pid)
+        samples = []
+        for i in range(120):
+            _, text = get(port)
+            if i in (30, 119):
+                samples.append(rss_kb(gs.pid, "RssAnon"))
+            time.sleep(0.5)
+        assert 'thread="Thread-* (handle)"' in text or 'thread="python3.11"' in text, text
+        assert samples[1] - samples[0] < 512, samples  # kB
+        stop(gs)
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_record_metrics_while_recording(tmp_path):
+    rec = tmp_path / "run.rec"
+    code = ("import threading, time\n"
+            "def spin():\n    end = time.time() + 4\n    while time.time() < end: pass\n"
+            "ts = [threading.Thread(target=spin, name='spin-%d' % i) for i in range(2)]\n"
+            "[t.start() for t in ts]; [t.join() for t in ts]\n")
+    gs = subprocess.Popen([GILSCOPE, "record", "--no-summary", "--metrics", "127.0.0.1:0", "-o", str(rec), "--",
+                           PYTHON, "-c", code], stderr=subprocess.PIPE, text=True)
+    line = ""
+    while "serving the GIL metrics at http://127.0.0.1:" not in line:
+        line = gs.stderr.readline()
+        assert line, "record ended without serving"
+    port = int(line.rsplit(":", 1)[1].split("/")[0])
+    time.sleep(2)
+    _, text = get(port)
+    assert 'thread="spin-0"' in text and 'thread="spin-1"' in text, text
+    check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    _, err = gs.communicate(timeout=120)
+    assert gs.returncode == 0, err
+    rep = json.loads(subprocess.run([GILSCOPE, "report", "--json", str(rec)], capture_output=True, text=True,
+                                    check=True).stdout)
+    assert {"spin-0", "spin-1"} <= {t["name"] for t in rep["threads"]}

@@ -1,0 +1,156 @@
+/* Unit tests: the live figures (analysis/live.h) on hand-written event sequences: states in
+ * progress counted up to the newest record, the wait histogram, exited threads retired after
+ * GS_LIVE_SHOWN snapshots with their sums kept, and the names. Times in microseconds (T(us)). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "analysis/live.h"
+
+#define START 1000000000ull
+#define T(us) (START + (uint64_t)(us)*1000ull)
+#define US 1000ull
+
+static void feed(struct gs_live *l, uint16_t type, uint32_t tid, uint64_t time, int32_t arg, uint64_t arg64)
+{
+	struct gs_rec r = { .type = type, .pid = 100, .tid = tid, .time = time, .arg = arg, .arg64 = arg64 };
+	gs_live_feed(l, &r, NULL, 0);
+}
+
+static struct gs_live *python_process(void)
+{
+	static const char kv[] = "python.version\0"
+				 "3.11.7";
+	struct gs_live *l = gs_live_new();
+	struct gs_rec r = { .type = GS_REC_META, .pid = 100, .time = START };
+	gs_live_start(l, START);
+	gs_live_feed(l, &r, kv, sizeof(kv));
+	feed(l, GS_REC_SWITCH_IN, 100, T(0), 0, 0);
+	return l;
+}
+
+static const struct gs_live_thread *row(const struct gs_live_snap *s, uint32_t tid, const char *group)
+{
+	for (size_t i = 0; i < s->nthreads; i++)
+		if (s->threads[i].tid == tid && (!group || strcmp(s->threads[i].group, group) == 0))
+			return &s->threads[i];
+	return NULL;
+}
+
+static void test_in_progress_and_histogram(void **state)
+{
+	struct gs_live *l = python_process();
+	struct gs_live_snap s;
+	const struct gs_live_thread *m, *w;
+	(void)state;
+	feed(l, GS_REC_FORK, 101, T(0), 100, 100);
+	feed(l, GS_REC_SWITCH_IN, 101, T(0), 0, 0);
+	feed(l, GS_REC_GIL_WRITE, 100, T(0), 1, 0);  /* main holds from 0 */
+	feed(l, GS_REC_GIL_WAIT, 101, T(10), 0, 0);  /* 101 waits 10..30 */
+	feed(l, GS_REC_DROPREQ, 101, T(15), 1, 0);   /* asks */
+	feed(l, GS_REC_GIL_WRITE, 100, T(30), 0, 0); /* forced drop */
+	feed(l, GS_REC_GIL_WRITE, 101, T(30), 1, 0); /* 101 holds from 30 */
+	feed(l, GS_REC_GIL_WAIT, 100, T(40), 0, 0);  /* main waits from 40 */
+	feed(l, GS_REC_SWITCH_IN, 102, T(1000), 0, 0);
+	gs_live_snapshot(l, &s, 1);
+	m = row(&s, 100, NULL);
+	w = row(&s, 101, NULL);
+	assert_non_null(m);
+	assert_non_null(w);
+	assert_int_equal(m->held_ns, 30 * US);
+	assert_int_equal(m->wait_ns, 960 * US); /* in progress, to the newest record (1000) */
+	assert_int_equal(m->waiting_ns, 960 * US);
+	assert_int_equal(m->forced_drops, 1);
+	assert_int_equal(w->held_ns, 970 * US); /* in progress */
+	assert_int_equal(w->wait_ns, 20 * US);
+	assert_int_equal(w->nogil_ns, 10 * US);
+	assert_int_equal(w->interval_wait_max_ns, 20 * US);
+	assert_int_equal(s.ngils, 1);
+	assert_int_equal(s.gils[0].held_ns, 1000 * US);
+	assert_int_equal(s.gils[0].contended_ns, 20 * US + 960 * US);
+	assert_int_equal(s.gils[0].waiters, 1);
+	assert_int_equal(s.gils[0].waits, 1);
+	assert_int_equal(s.gils[0].hist[1], 1); /* 20 us: in the 50 us bucket, (10, 50] */
+	assert_int_equal(s.gils[0].wait_sum_ns, 20 * US);
+	gs_live_snap_free(&s);
+	gs_live_snapshot(l, &s, 0);
+	assert_int_equal(row(&s, 101, NULL)->interval_wait_max_ns, 0); /* marked */
+	gs_live_snap_free(&s);
+	gs_live_free(l);
+}
+
+static void test_exited_threads_retired(void **state)
+{
+	struct gs_live *l = python_process();
+	struct gs_live_snap s;
+	const struct gs_live_thread *r;
+	uint64_t t = 0;
+	(void)state;
+	feed(l, GS_REC_GIL_WRITE, 100, T(0), 1, 0);
+	feed(l, GS_REC_GIL_WRITE, 100, T(1), 0, 0);
+	for (int round = 0; round < 50; round++) {
+		for (uint32_t k = 0; k < 20; k++) {
+			uint32_t tid = 1000 + (uint32_t)round * 20 + k;
+			char name[32];
+			struct gs_rec pn = { .type = GS_REC_PYNAME, .pid = 100, .tid = tid, .time = T(t + 2) };
+			int n = snprintf(name, sizeof(name), "Thread-%u (handle)", tid);
+			feed(l, GS_REC_FORK, tid, T(t + 1), 100, 100);
+			feed(l, GS_REC_SWITCH_IN, tid, T(t + 1), 0, 0);
+			gs_live_feed(l, &pn, name, (size_t)n + 1);
+			feed(l, GS_REC_GIL_WRITE, tid, T(t + 2), 1, 0);
+			feed(l, GS_REC_GIL_WRITE, tid, T(t + 12), 0, 0);
+			feed(l, GS_REC_EXIT, tid, T(t + 13), 0, 0);
+			t += 20;
+		}
+		gs_live_snapshot(l, &s, 0);
+		assert_true(s.nthreads <= 1 + 20 * GS_LIVE_SHOWN + 1 + 1);
+		gs_live_snap_free(&s);
+	}
+	gs_live_snapshot(l, &s, 0);
+	gs_live_snap_free(&s);
+	gs_live_snapshot(l, &s, 0);
+	r = row(&s, 0, "Thread-* (handle)");
+	assert_non_null(r);
+	assert_int_equal(r->held_ns, 1000 * 10 * US); /* every thread's 10 us, none lost */
+	assert_int_equal(r->acquisitions, 1000);
+	assert_int_equal(s.nthreads, 2); /* main and the retired group */
+	gs_live_snap_free(&s);
+	gs_live_free(l);
+}
+
+static void test_names(void **state)
+{
+	char out[128];
+	static const char c1[] = "/usr/bin/python3.11\0-X\0dev\0/srv/app.py\0--token\0secret\0";
+	static const char c2[] = "python3\0-m\0http.server\0";
+	static const char c3[] = "/usr/sbin/nginx\0-g\0x\0";
+	(void)state;
+	gs_live_process_name(c1, sizeof(c1) - 1, out, sizeof(out));
+	assert_string_equal(out, "python3.11 app.py");
+	gs_live_process_name(c2, sizeof(c2) - 1, out, sizeof(out));
+	assert_string_equal(out, "python3 -m http.server");
+	gs_live_process_name(c3, sizeof(c3) - 1, out, sizeof(out));
+	assert_string_equal(out, "nginx");
+	gs_live_process_name("", 0, out, sizeof(out));
+	assert_string_equal(out, "?");
+	gs_live_group("Thread-12 (serve)", out, sizeof(out));
+	assert_string_equal(out, "Thread-* (serve)");
+	gs_live_group("Thread-x", out, sizeof(out));
+	assert_string_equal(out, "Thread-x");
+	gs_live_group("ThreadPoolExecutor-0_1", out, sizeof(out));
+	assert_string_equal(out, "ThreadPoolExecutor-0_1");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_in_progress_and_histogram),
+		cmocka_unit_test(test_exited_threads_retired),
+		cmocka_unit_test(test_names),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
