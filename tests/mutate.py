@@ -62,7 +62,7 @@ MUTANTS = [
     ("html-slice-kinds-shifted", "src/output/html.c",
      "d % 1000, (int)s->kind);", "d % 1000, ((int)s->kind + 1) % GS_SLICE_UNKNOWN);",
      [f"{KA}::test_html_embedded_data"]),
-    ("folded-hold-and-wait-swapped", "src/cmd/export.c",
+    ("folded-hold-and-wait-swapped", "src/analysis/stacks.c",
      '{ "hold", "wait", "cpu", "offcpu", "blocking", "offgil" }',
      '{ "wait", "hold", "cpu", "offcpu", "blocking", "offgil" }',
      [f"{KA}::test_folded_stacks_by_kind"]),
