@@ -26,7 +26,9 @@ TARGETS = os.path.join(ROOT, "tests", "targets")
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
 PY = "/usr/bin/python3.11"
 
-VALGRIND = ["valgrind", "--tool=memcheck", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect",
+SUPP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "valgrind.supp")  # libbpf's bpf(2) attrs
+VALGRIND = ["valgrind", "--tool=memcheck", f"--suppressions={SUPP}", "--leak-check=full",
+            "--errors-for-leak-kinds=definite,indirect",
             "--show-leak-kinds=definite,indirect", "--error-exitcode=99", "--track-fds=yes", "--num-callers=30"]
 
 
