@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "base/util.h"
 
+#include <inttypes.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -348,4 +350,18 @@ void gs_argv_join(char *buf, size_t len, char *const *argv)
 			break;
 		o += (size_t)n;
 	}
+}
+
+void gs_fmt_dur(char *buf, size_t len, uint64_t ns)
+{
+	if (ns >= 10000000000ull)
+		snprintf(buf, len, "%.1fs", (double)ns / 1e9);
+	else if (ns >= 1000000000ull)
+		snprintf(buf, len, "%.3fs", (double)ns / 1e9);
+	else if (ns >= 1000000ull)
+		snprintf(buf, len, "%.1fms", (double)ns / 1e6);
+	else if (ns >= 1000ull)
+		snprintf(buf, len, "%.1fus", (double)ns / 1e3);
+	else
+		snprintf(buf, len, "%" PRIu64 "ns", ns);
 }

@@ -17,6 +17,9 @@ void gs_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void gs_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void gs_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* A duration for people: "12.3s", "1.234s", "12.3ms", "12.3us", "123ns". */
+void gs_fmt_dur(char *buf, size_t len, uint64_t ns);
+
 /* Allocation that aborts with a message on exhaustion; the sizes are overflow-checked. */
 void *gs_malloc(size_t n);
 void *gs_calloc(size_t nmemb, size_t size);

@@ -1,6 +1,7 @@
 /* diff.c - `gilscope diff` as a table and as JSON (diff.h). */
 #include "output/diff.h"
 #include "base/escape.h"
+#include "base/util.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -22,18 +23,6 @@ int gs_diff_worse(const struct gs_diff *d, double fail_percent)
 	return ca > 0 ? 100.0 * (cb - ca) / ca > fail_percent : cb > 0;
 }
 
-static void fmt_dur(char *buf, size_t len, uint64_t ns)
-{
-	if (ns >= 1000000000ull)
-		snprintf(buf, len, "%.2fs", (double)ns / 1e9);
-	else if (ns >= 1000000ull)
-		snprintf(buf, len, "%.1fms", (double)ns / 1e6);
-	else if (ns >= 1000ull)
-		snprintf(buf, len, "%.1fus", (double)ns / 1e3);
-	else
-		snprintf(buf, len, "%" PRIu64 "ns", ns);
-}
-
 static void fmt_change(char *buf, size_t len, uint64_t x, uint64_t y)
 {
 	double p = gs_diff_percent(x, y);
@@ -46,8 +35,8 @@ static void fmt_change(char *buf, size_t len, uint64_t x, uint64_t y)
 static void row_dur(FILE *out, const char *what, uint64_t x, uint64_t y)
 {
 	char a[32], b[32], c[32];
-	fmt_dur(a, sizeof(a), x);
-	fmt_dur(b, sizeof(b), y);
+	gs_fmt_dur(a, sizeof(a), x);
+	gs_fmt_dur(b, sizeof(b), y);
 	fmt_change(c, sizeof(c), x, y);
 	fprintf(out, "%-26s %12s %12s %10s\n", what, a, b, c);
 }
@@ -67,7 +56,7 @@ static void row_share(FILE *out, const char *what, double x, double y)
 static void heading(const struct gs_analysis *a, const char *path, const char *tag, FILE *out)
 {
 	char cmd[4 * sizeof(a->command)], d[32];
-	fmt_dur(d, sizeof(d), a->end_ns > a->start_ns ? a->end_ns - a->start_ns : 0);
+	gs_fmt_dur(d, sizeof(d), a->end_ns > a->start_ns ? a->end_ns - a->start_ns : 0);
 	gs_esc_term_buf(cmd, sizeof(cmd), a->command[0] ? a->command : "?");
 	fprintf(out, "%s: ", tag);
 	gs_esc_term(out, path);
@@ -105,7 +94,7 @@ static void holds_text(const struct gs_analysis *a, const char *tag, FILE *out)
 		const struct gs_hold *h = &a->top_holds[i];
 		const struct gs_thread *t = gs_analysis_thread((struct gs_analysis *)a, h->tid);
 		char d[32], nm[256];
-		fmt_dur(d, sizeof(d), h->ns);
+		gs_fmt_dur(d, sizeof(d), h->ns);
 		gs_esc_term_buf(nm, sizeof(nm), t ? gs_thread_name(a, t) : "?");
 		fprintf(out, "%s %s (%s)", i ? "," : "", d, nm);
 	}
@@ -152,8 +141,8 @@ void gs_diff_text(const struct gs_diff *d, const struct gs_diff_view *v, FILE *o
 	for (size_t i = 0; i < d->nsites && i < 8; i++) {
 		const struct gs_diff_site *s = &d->sites[i];
 		char x[32], y[32], c[32], fn[1024], file[2048];
-		fmt_dur(x, sizeof(x), s->a_ns);
-		fmt_dur(y, sizeof(y), s->b_ns);
+		gs_fmt_dur(x, sizeof(x), s->a_ns);
+		gs_fmt_dur(y, sizeof(y), s->b_ns);
 		fmt_change(c, sizeof(c), s->a_ns, s->b_ns);
 		if (!s->function[0]) {
 			fprintf(out, "%12s %12s %10s  (no stack sampled during the wait)\n", x, y, c);

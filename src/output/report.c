@@ -16,20 +16,6 @@
 
 static double pct(uint64_t part, uint64_t whole) { return whole ? 100.0 * (double)part / (double)whole : 0.0; }
 
-static void fmt_dur(char *buf, size_t len, uint64_t ns)
-{
-	if (ns >= 10000000000ull)
-		snprintf(buf, len, "%.1fs", (double)ns / 1e9);
-	else if (ns >= 1000000000ull)
-		snprintf(buf, len, "%.3fs", (double)ns / 1e9);
-	else if (ns >= 1000000ull)
-		snprintf(buf, len, "%.1fms", (double)ns / 1e6);
-	else if (ns >= 1000ull)
-		snprintf(buf, len, "%.1fus", (double)ns / 1e3);
-	else
-		snprintf(buf, len, "%" PRIu64 "ns", ns);
-}
-
 /* s as the terminal may show it (base/escape.h), in buf. */
 static const char *term(char *buf, size_t len, const char *s)
 {
@@ -147,7 +133,7 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 	char d1[32], d2[32], d3[32], cmd[4 * sizeof(a->command)];
 	size_t hidden = 0, small = 0, width = NAME_MIN_COLS;
 
-	fmt_dur(d1, sizeof(d1), wall);
+	gs_fmt_dur(d1, sizeof(d1), wall);
 	term(cmd, sizeof(cmd), a->command[0] ? a->command : "?");
 	if (a->attach)
 		fprintf(out, "gilscope: attached to pid %u (%s), %s recorded\n", a->target_pid, cmd, d1);
@@ -165,7 +151,7 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 				fprintf(out, "process %u: %s: thread states only\n", p->pid, term(e1, sizeof(e1), why));
 			continue;
 		}
-		fmt_dur(d1, sizeof(d1), pw);
+		gs_fmt_dur(d1, sizeof(d1), pw);
 		fprintf(out, "process %u: CPython %s (%s%s%s)\n", p->pid, term(e1, sizeof(e1), p->python_version),
 			term(e2, sizeof(e2), p->python_path), p->python_build[0] ? ", " : "",
 			term(e3, sizeof(e3), p->python_build));
@@ -179,13 +165,13 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 			if (gils_used(a, p->pid) > 1)
 				fprintf(out, "  GIL %d (%s):\n", g->number,
 					(int)k == p->main_gil ? "main interpreter" : "a sub-interpreter's own GIL");
-			fmt_dur(d1, sizeof(d1), gw);
+			gs_fmt_dur(d1, sizeof(d1), gw);
 			fprintf(out,
 				"  GIL held %.1f%% of %s (utilisation), contended %.1f%% (at least one thread "
 				"waiting)\n",
 				pct(g->held_ns, gw), d1, pct(g->contended_ns, gw));
-			fmt_dur(d2, sizeof(d2), g->drop_latency_n ? g->drop_latency_sum_ns / g->drop_latency_n : 0);
-			fmt_dur(d3, sizeof(d3), g->drop_latency_max_ns);
+			gs_fmt_dur(d2, sizeof(d2), g->drop_latency_n ? g->drop_latency_sum_ns / g->drop_latency_n : 0);
+			gs_fmt_dur(d3, sizeof(d3), g->drop_latency_max_ns);
 			if (!gs_process_tells_forced_drops(p))
 				fprintf(out, "  %" PRIu64 " acquisitions\n", g->acquisitions);
 			else if (!g->drop_latency_n)
@@ -224,9 +210,9 @@ void gs_report_text(const struct gs_analysis *a, FILE *out)
 			small++;
 			continue;
 		}
-		fmt_dur(d1, sizeof(d1), lt);
-		fmt_dur(d2, sizeof(d2), t->longest_hold_ns);
-		fmt_dur(d3, sizeof(d3), t->longest_wait_ns);
+		gs_fmt_dur(d1, sizeof(d1), lt);
+		gs_fmt_dur(d2, sizeof(d2), t->longest_hold_ns);
+		gs_fmt_dur(d3, sizeof(d3), t->longest_wait_ns);
 		fprintf(out,
 			"%-3s%-8u %s %9s %6.1f %6.1f %6.1f %6.1f %6.1f %8" PRIu64 " %7" PRIu64 " %9" PRIu64
 			" %10s %10s\n",
@@ -669,8 +655,8 @@ static void longest_holds(const struct gs_analysis *a, FILE *out, int n)
 	fprintf(out, "Longest holds:\n");
 	for (int i = 0; i < a->ntop_holds && i < n; i++) {
 		const struct gs_hold *h = &a->top_holds[i];
-		fmt_dur(d1, sizeof(d1), h->ns);
-		fmt_dur(d2, sizeof(d2), h->waited_ns);
+		gs_fmt_dur(d1, sizeof(d1), h->ns);
+		gs_fmt_dur(d2, sizeof(d2), h->waited_ns);
 		fprintf(out, "  %9s  TID %u (%s) held GIL %d from +%.3fs", d1, h->tid,
 			thread_name(a, h->tid, name, sizeof(name)), h->gil, (double)(h->start_ns - a->start_ns) / 1e9);
 		if (h->max_waiters)
@@ -815,7 +801,7 @@ void gs_report_blame(const struct gs_analysis *a, FILE *out, size_t max_holders)
 		qsort(b, t->nblame, sizeof(*b), cmp_blame);
 		for (size_t k = 0; k < t->nblame; k++)
 			total += b[k].ns;
-		fmt_dur(d1, sizeof(d1), total);
+		gs_fmt_dur(d1, sizeof(d1), total);
 		fprintf(out, "  TID %u (%s%s) waited %s:\n", t->tid, term(name, sizeof(name), gs_thread_name(a, t)),
 			t->is_main ? ", main" : "", d1);
 		{
@@ -845,14 +831,14 @@ void gs_report_blame(const struct gs_analysis *a, FILE *out, size_t max_holders)
 				shown++;
 			}
 			if (unsampled && a->stack_samples) {
-				fmt_dur(d2, sizeof(d2), unsampled_ns);
+				gs_fmt_dur(d2, sizeof(d2), unsampled_ns);
 				fprintf(out,
 					"    (%" PRIu64 " of its %" PRIu64 " waits, %s, ended before a stack sample)\n",
 					unsampled, nwaits, d2);
 			}
 		}
 		for (size_t k = 0; k < t->nblame && k < max_holders; k++) {
-			fmt_dur(d2, sizeof(d2), b[k].ns);
+			gs_fmt_dur(d2, sizeof(d2), b[k].ns);
 			if (b[k].holder) {
 				const struct gs_stack_count *tops[2];
 				uint64_t tot;
