@@ -23,10 +23,6 @@ from ._api import _allow_tracing_by_children, binary
 __all__ = ["load_ipython_extension", "record_cell"]
 
 
-def _gilscope():
-    return binary()
-
-
 class Recording:
     def __init__(self, path, html, table, returncode, stderr):
         self.path, self.html, self.table, self.returncode, self.stderr = path, html, table, returncode, stderr
@@ -52,7 +48,7 @@ def record_cell(run, output=None, html=None, rate=1000, timeout=30.0):
     outdir = tempfile.mkdtemp(prefix="giltracer-")
     output = output or os.path.join(outdir, "giltracer.rec")
     html = html if html is not None else os.path.join(outdir, "giltracer.html")
-    cmd = [_gilscope(), "record", "-p", str(os.getpid()), "--no-summary", "-o", output,
+    cmd = [binary(), "record", "-p", str(os.getpid()), "--no-summary", "-o", output,
            "--sample-rate", str(rate)]
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)
@@ -69,9 +65,9 @@ def record_cell(run, output=None, html=None, rate=1000, timeout=30.0):
     finally:
         proc.send_signal(signal.SIGINT)
         err = proc.communicate(timeout=timeout)[1]
-    rep = subprocess.run([_gilscope(), "report", "--active", output], capture_output=True, text=True)
+    rep = subprocess.run([binary(), "report", "--active", output], capture_output=True, text=True)
     if html:
-        h = subprocess.run([_gilscope(), "export", "--format", "html", "-o", html, output], capture_output=True,
+        h = subprocess.run([binary(), "export", "--format", "html", "-o", html, output], capture_output=True,
                            text=True)
         if h.returncode != 0:
             html = None
