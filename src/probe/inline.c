@@ -791,6 +791,11 @@ size_t gs_inline_drain(struct gs_inline *il, int final, void (*cb)(const struct 
 
 	if (!il->map || !il->rings)
 		return 0;
+	/* nothing given now may be older than the watermark the last drain promised (the merge has
+	 * written out everything before it): a slot that became readable late, or a TSC the newer
+	 * anchors convert a little earlier, is given at that watermark (counted as clamped) */
+	if (il->settled_ns > floor)
+		floor = il->settled_ns;
 	now = anchor(il);
 	/* a wild TSC (more than a second ahead) is given now: kept, it could wait forever */
 	horizon = il->ref_tsc + (uint64_t)(1e9 / (il->ns_per_tick > 1e-6 ? il->ns_per_tick : 1e-6));
