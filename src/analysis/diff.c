@@ -171,34 +171,90 @@ static void site_of(const struct gs_analysis *a, uint64_t stack, const char **fn
 	}
 }
 
-static int add_sites(struct gs_diff *d, const struct gs_analysis *a, int side, size_t *cap)
+/* An index of d->sites by (function, file): open addressing over site numbers + 1 (0: free). */
+struct site_index {
+	uint32_t *slot;
+	size_t cap; /* a power of two, kept over twice the number of sites */
+};
+
+static uint64_t site_hash(const char *fn, const char *file)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a over fn, a NUL, file */
+	for (const char *p = fn;; p++) {
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+		if (!*p)
+			break;
+	}
+	for (const char *p = file; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	return h;
+}
+
+/* The slot of (fn, file): where it is, or the free one where it goes. */
+static uint32_t *site_slot(const struct site_index *x, const struct gs_diff *d, const char *fn, const char *file)
+{
+	size_t i = (size_t)site_hash(fn, file) & (x->cap - 1);
+	for (;; i = (i + 1) & (x->cap - 1)) {
+		const struct gs_diff_site *s = x->slot[i] ? &d->sites[x->slot[i] - 1] : NULL;
+		if (!s || (strcmp(s->function, fn) == 0 && strcmp(s->file, file) == 0))
+			return &x->slot[i];
+	}
+}
+
+static int site_index_grow(struct site_index *x, const struct gs_diff *d)
+{
+	size_t nc = x->cap ? 2 * x->cap : 64;
+	struct site_index n = { calloc(nc, sizeof(*n.slot)), nc };
+	if (!n.slot)
+		return -ENOMEM;
+	for (size_t k = 0; k < d->nsites; k++)
+		*site_slot(&n, d, d->sites[k].function, d->sites[k].file) = (uint32_t)(k + 1);
+	free(x->slot);
+	*x = n;
+	return 0;
+}
+
+/* The site of (fn, file), added when new; NULL when out of memory. */
+static struct gs_diff_site *site_get(struct gs_diff *d, struct site_index *x, size_t *cap, const char *fn,
+				     const char *file)
+{
+	struct gs_diff_site *s;
+	uint32_t *slot;
+	if (2 * (d->nsites + 1) > x->cap && site_index_grow(x, d) < 0)
+		return NULL;
+	slot = site_slot(x, d, fn, file);
+	if (*slot)
+		return &d->sites[*slot - 1];
+	if (d->nsites == *cap) {
+		size_t nc = *cap ? 2 * *cap : 16;
+		struct gs_diff_site *ns = realloc(d->sites, nc * sizeof(*ns));
+		if (!ns)
+			return NULL;
+		d->sites = ns, *cap = nc;
+	}
+	s = memset(&d->sites[d->nsites++], 0, sizeof(*s));
+	snprintf(s->function, sizeof(s->function), "%s", fn);
+	snprintf(s->file, sizeof(s->file), "%s", file);
+	*slot = (uint32_t)d->nsites;
+	return s;
+}
+
+static int add_sites(struct gs_diff *d, struct site_index *x, const struct gs_analysis *a, int side, size_t *cap)
 {
 	for (size_t i = 0; i < a->cap_counts; i++) {
 		const struct gs_stack_count *c = &a->counts[i];
 		const struct gs_thread *t;
 		const char *fn, *file;
-		struct gs_diff_site *s = NULL;
+		struct gs_diff_site *s;
 		if (!c->amount || (c->what != GS_WHAT_WAITED_NS && c->what != GS_WHAT_WAITS))
 			continue;
 		t = gs_analysis_thread((struct gs_analysis *)a, c->tid);
 		if (!t || !compared(a, t))
 			continue;
 		site_of(a, c->stack, &fn, &file);
-		for (size_t k = 0; k < d->nsites && !s; k++)
-			if (strcmp(d->sites[k].function, fn) == 0 && strcmp(d->sites[k].file, file) == 0)
-				s = &d->sites[k];
-		if (!s) {
-			if (d->nsites == *cap) {
-				size_t nc = *cap ? 2 * *cap : 16;
-				struct gs_diff_site *ns = realloc(d->sites, nc * sizeof(*ns));
-				if (!ns)
-					return -ENOMEM;
-				d->sites = ns, *cap = nc;
-			}
-			s = memset(&d->sites[d->nsites++], 0, sizeof(*s));
-			snprintf(s->function, sizeof(s->function), "%s", fn);
-			snprintf(s->file, sizeof(s->file), "%s", file);
-		}
+		s = site_get(d, x, cap, fn, file);
+		if (!s)
+			return -ENOMEM;
 		if (c->what == GS_WHAT_WAITED_NS)
 			*(side ? &s->b_ns : &s->a_ns) += c->amount;
 		else
@@ -218,12 +274,16 @@ static int by_time(const void *x, const void *y)
 
 int gs_diff_build(struct gs_diff *d, const struct gs_analysis *a, const struct gs_analysis *b)
 {
+	struct site_index x = { NULL, 0 };
 	size_t cap = 0;
+	int err;
 
 	memset(d, 0, sizeof(*d));
 	figures(a, &d->a);
 	figures(b, &d->b);
-	if (pair_threads(d, a, b) < 0 || add_sites(d, a, 0, &cap) < 0 || add_sites(d, b, 1, &cap) < 0) {
+	err = pair_threads(d, a, b) < 0 || add_sites(d, &x, a, 0, &cap) < 0 || add_sites(d, &x, b, 1, &cap) < 0;
+	free(x.slot);
+	if (err) {
 		gs_diff_free(d);
 		return -ENOMEM;
 	}

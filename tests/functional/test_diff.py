@@ -99,3 +99,19 @@ def test_diff_of_garbage_says_which_file(runs, tmp_path):
     p = gs("diff", runs["slow"].rec, bad)
     assert p.returncode == 1 and "garbage.rec" in p.stderr, p.stderr
     assert p.stdout == ""
+
+
+def test_diff_of_a_recording_with_itself_matches_every_site(runs):
+    a = runs["fast"]
+    p = gs("diff", "--json", a.rec, a.rec)
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    sites = doc["wait_sites"]
+    assert len(sites) >= 2, sites  # spin and at least one other (or the site with no stack)
+    keys = [(s["function"], s["file"]) for s in sites]
+    assert len(keys) == len(set(keys)), keys  # each site once
+    for s in sites:  # every site met its own twin, with the same figures
+        assert s["a_ns"] == s["b_ns"] and s["a_waits"] == s["b_waits"], s
+    assert [s["a_ns"] for s in sites] == sorted((s["a_ns"] for s in sites), reverse=True)
+    for t in doc["threads"]:
+        assert t["a"]["tid"] == t["b"]["tid"], t
