@@ -221,3 +221,43 @@ def test_record_metrics_while_recording(tmp_path):
     rep = json.loads(subprocess.run([GILSCOPE, "report", "--json", str(rec)], capture_output=True, text=True,
                                     check=True).stdout)
     assert {"spin-0", "spin-1"} <= {t["name"] for t in rep["threads"]}
+
+
+def test_serve_recording_rotated_each_file_complete(tmp_path):
+    """serve -o FILE --max-size 64K --max-files 3 over two contending threads: FILE and its
+    rotated FILE.1 to FILE.3 each read alone: complete, GIL events, the Python thread names, both
+    spinners holding and waiting; no FILE.4; the GIL figures of the files add up to the run."""
+    rec = tmp_path / "serve.gil"
+    p = start_target("live_spin.py")
+    try:
+        gs, port = start_serve(p.pid, "-o", str(rec), "--max-size", "64K", "--max-files", "3")
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "serve.gil.3").exists() or time.monotonic() < deadline - 50:
+            assert time.monotonic() < deadline, os.listdir(tmp_path)
+            time.sleep(0.2)
+        time.sleep(1)
+        _, text = get(port)
+        assert 'thread="spinner-a"' in text, text
+        stop(gs)
+        assert p.poll() is None  # the target runs on
+    finally:
+        p.kill()
+        p.wait()
+    files = sorted(os.listdir(tmp_path))
+    assert files == ["serve.gil", "serve.gil.1", "serve.gil.2", "serve.gil.3"], files
+    for name in files:
+        path = tmp_path / name
+        assert name == "serve.gil" or path.stat().st_size < 2 * 65536, (name, path.stat().st_size)
+        out = subprocess.run([GILSCOPE, "report", "--json", str(path)], capture_output=True, text=True)
+        assert out.returncode == 0, (name, out.stderr)
+        rep = json.loads(out.stdout)
+        assert rep["complete"] and rep["gil_events"] > 0, (name, rep["complete"], rep["gil_events"])
+        assert rep["target_pid"] == p.pid and rep["python"], name
+        threads = {t["name"]: t for t in rep["threads"]}
+        assert {"MainThread", "spinner-a", "spinner-b"} <= set(threads), (name, list(threads))
+        if name != "serve.gil":  # the last file may be a few milliseconds long
+            for spinner in ("spinner-a", "spinner-b"):
+                t = threads[spinner]
+                assert t["gil_held_ns"] > 0 and t["gil_wait_ns"] > 0 and t["acquisitions"] > 0, (name, t)
+            held = sum(t["gil_held_ns"] for t in rep["threads"])
+            assert 0.8 * rep["duration_ns"] < held <= rep["duration_ns"] * 1.001, (name, held, rep["duration_ns"])
