@@ -25,8 +25,9 @@
 #include <termios.h>
 #include <unistd.h>
 
-/* Python stacks are sampled only to read the threads' names (record/tnames.h). */
-#define GS_TOP_SAMPLE_HZ 10
+/* Python stacks are sampled to read the threads' names (record/tnames.h) and their wait sites: a
+ * wait is placed when a sample falls in it, so a 5 ms wait has a one in four chance. */
+#define GS_TOP_SAMPLE_HZ 50
 
 struct top {
 	struct gs_live *live;
@@ -298,6 +299,7 @@ int gs_cmd_top(int argc, char **argv)
 	if (T.screen)
 		write_all(T.out_fd, "\033[?1049h\033[?25l\033[2J", 18);
 	T.live = gs_live_new();
+	gs_live_wait_sites(T.live, 1);
 	sink = gs_live_sink_new(T.live);
 	o.sinks = &sink;
 	o.nsinks = 1;

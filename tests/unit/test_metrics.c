@@ -188,14 +188,21 @@ static void test_top_screen(void **state)
 	prev.last_ns = 2 * S;
 	before[0].held_ns = S / 2; /* MainThread: 50% of the last second */
 	strcpy(threads[2].name, "evil\033[2Jname");
+	strcpy(threads[0].wait_site, "Handler.handle_one_request_with_a_long_name server.py:1234");
+	strcpy(threads[1].wait_site, "work\033]0;x\007 w.py:7");
 	n = gs_top_render(m, &prev, &cur, &v);
 	fclose(m);
 	assert_int_equal(n, 3); /* the retired row is not listed */
 	line = strstr(text, "    100 MainThread");
 	assert_non_null(line);
 	assert_non_null(strstr(line, " 50.0 "));
+	assert_non_null(strstr(line, " Handl")); /* the site cut in the middle, its line number kept */
+	assert_non_null(strstr(line, "234\n"));
+	assert_non_null(strstr(text, "WAIT SITE\n"));
+	assert_non_null(strstr(text, " - ") ? text : NULL);
 	assert_null(strchr(text, '\033'));
-	assert_non_null(strstr(text, "evil\\x1b"));
+	assert_null(strchr(text, '\007'));
+	assert_non_null(strstr(text, "evil\\x1")); /* escaped, then cut to 12 columns */
 	for (char *l = text; *l; l = strchr(l, '\n') + 1) {
 		int cols = 0;
 		for (char *c = l; *c != '\n'; c++)
