@@ -1,12 +1,14 @@
-/* cmd/serve.c - `gilscope serve`: records a process (-p PID, or a COMMAND it runs) into live
- * figures (analysis/live.h) and serves them to Prometheus at /metrics (metrics_http.h) until the
- * process exits or SIGINT/SIGTERM, then detaches. No recording file unless -o FILE: then the
- * recording too, rotated at --max-size (record/rotsink.h). */
+/* cmd/serve.c - `gilscope serve`: records processes (-p PID..., --all-python, or a COMMAND it
+ * runs: cmd/targets.h) into live figures (analysis/live.h) and serves them to Prometheus at
+ * /metrics (metrics_http.h) until they exit (--all-python: until stopped) or SIGINT/SIGTERM,
+ * then detaches. No recording file unless -o FILE: then the recording too, rotated at
+ * --max-size (record/rotsink.h). */
 #define _GNU_SOURCE
 #include "cmd/cmd.h"
 #include "base/util.h"
 #include "cmd/live_sink.h"
 #include "cmd/metrics_http.h"
+#include "cmd/targets.h"
 #include "record/recorder.h"
 #include "record/rotsink.h"
 
@@ -24,6 +26,7 @@
 
 struct serve_cmd {
 	struct gs_record_opts rec;
+	struct gs_targets targets;
 	const char *listen;
 	int per_tid;
 	const char *output; /* -o: NULL, no recording file */
@@ -32,10 +35,9 @@ struct serve_cmd {
 };
 
 static const struct option serve_opts[] = {
-	{ "pid", required_argument, NULL, 'p' },
+	GS_TARGETS_LONGOPTS,
 	{ "listen", required_argument, NULL, 'l' },
 	{ "per-tid", no_argument, NULL, 'T' },
-	{ "all-python", no_argument, NULL, 'A' },
 	{ "mmap-pages", required_argument, NULL, 'M' },
 	{ "output", required_argument, NULL, 'o' },
 	{ "max-size", required_argument, NULL, 'S' },
@@ -96,27 +98,16 @@ static int parse_size(const char *arg, uint64_t *out)
 static int serve_option(struct serve_cmd *c, int opt)
 {
 	uint64_t v;
+	int t = gs_targets_option(&c->targets, opt, optarg);
+	if (t)
+		return t == 1 ? 0 : 2;
 	switch (opt) {
-	case 'p':
-		if (gs_parse_u64(optarg, &v) < 0 || v == 0 || v > 0x7fffffff) {
-			gs_usage_error("invalid process id '%s'", optarg);
-			return 2;
-		}
-		if (c->rec.pid > 0) {
-			gs_usage_error("%s", "serve takes one -p PID (run one serve per process)");
-			return 2;
-		}
-		c->rec.pid = (pid_t)v;
-		return 0;
 	case 'l':
 		c->listen = optarg;
 		return 0;
 	case 'T':
 		c->per_tid = 1;
 		return 0;
-	case 'A':
-		gs_usage_error("%s", "--all-python is not implemented yet: give -p PID or a COMMAND");
-		return 2;
 	case 'M':
 		if (gs_parse_u64(optarg, &v) < 0 || v < 8 || v > (1u << 20) || (v & (v - 1))) {
 			gs_usage_error("invalid --mmap-pages '%s' (a power of two from 8 to 1048576)", optarg);
@@ -173,14 +164,8 @@ static int serve_parse(int argc, char **argv, struct serve_cmd *c)
 		gs_usage_error("%s", "--max-files keeps rotated files: give --max-size SIZE too");
 		return 2;
 	}
-	if (c->rec.pid > 0 && optind < argc) {
-		gs_usage_error("%s", "give either -p PID or a COMMAND, not both");
-		return 2;
-	}
-	if (c->rec.pid <= 0 && optind >= argc) {
-		gs_usage_error("%s", "serve needs -p PID or a COMMAND to run (after --)");
-		return 2;
-	}
+	if ((ret = gs_targets_apply(&c->targets, &c->rec, optind < argc, "serve")) != 0)
+		return ret;
 	c->rec.argv = argv + optind;
 	return 0;
 }
@@ -216,9 +201,13 @@ int gs_cmd_serve(int argc, char **argv)
 		sinks[1] = gs_rotating_sink_new(c.output, c.max_size, c.max_files);
 	c.rec.sinks = sinks;
 	c.rec.nsinks = c.output ? 2 : 1;
-	ret = gs_record(&c.rec, &res);
+	if (gs_targets_first(&c.targets, &c.rec) != 0)
+		ret = 0; /* stopped before any CPython appeared */
+	else
+		ret = gs_record(&c.rec, &res);
 cleanup:
 	gs_metrics_http_stop(http);
+	gs_targets_free(&c.targets);
 	gs_rotating_sink_free(sinks[1]);
 	gs_live_sink_free(sinks[0]);
 	gs_live_free(live);
