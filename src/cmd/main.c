@@ -63,7 +63,8 @@ static const char usage_head[] =
 
 	"                 (default 127.0.0.1:9464); SIGINT/SIGTERM detach and exit. No recording file\n"
 	"                 unless -o FILE; --max-size SIZE (K, M, G; >= 64K) rotates it: FILE.1 the newest\n"
-	"                 complete one, up to FILE.N (--max-files, default 5), each readable alone\n"	"                 -p again or -p PID,PID: several processes; --all-python: every CPython process of\n"
+	"                 complete one, up to FILE.N (--max-files, default 5), each readable alone\n"
+	"                 -p again or -p PID,PID: several processes; --all-python: every CPython process of\n"
 	"                 the host, running or started later (--match: a regex on the command line,\n"
 	"                 --user: its real user), each patched with the inline probes until serve stops\n"
 	"  gilscope dump FILE                         the raw records, one per line\n"
