@@ -114,6 +114,31 @@ static int main_gil(struct rot_sink *f, uint32_t pid, uint64_t ref)
 	return 1;
 }
 
+/* A process ended (its main thread exited): its facts and GIL are not carried into later files,
+ * so serve --all-python's memory does not grow with the processes that came and went. */
+static void process_gone(struct rot_sink *f, uint32_t pid)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < f->nsaved; i++) {
+		if (f->saved[i].r.type == GS_REC_META && f->saved[i].r.pid == pid) {
+			free(f->saved[i].payload);
+			continue;
+		}
+		f->saved[n++] = f->saved[i]; /* the order kept: definitions before their uses */
+	}
+	f->nsaved = n;
+	for (size_t i = 0; i < f->ngils; i++)
+		if (f->gils[i].pid == pid) {
+			f->gils[i] = f->gils[--f->ngils];
+			break;
+		}
+	for (size_t i = 0; i < f->nthreads;)
+		if (f->threads[i].pid == pid)
+			f->threads[i] = f->threads[--f->nthreads];
+		else
+			i++;
+}
+
 static void copy_name(char *dst, size_t len, const void *payload, size_t plen)
 {
 	size_t n = payload ? strnlen(payload, plen < len ? plen : len - 1) : 0;
@@ -158,6 +183,8 @@ static void track(struct rot_sink *f, const struct gs_rec *r, const void *payloa
 		return;
 	case GS_REC_EXIT:
 		thread_drop(f, r->tid);
+		if (r->tid == r->pid)
+			process_gone(f, r->pid);
 		return;
 	case GS_REC_FORK:
 	case GS_REC_THREAD:

@@ -14,7 +14,8 @@
  * know: a hold's or wait's earlier part (counted in the previous file) and a drop request in
  * progress (the release it forces counts as voluntary). max_bytes 0: never rotated (the plain
  * file sink). max_files: the files kept besides path (at least 1). The memory kept grows with
- * the threads alive, the META records and the distinct frames and stacks, not with time.
+ * the threads alive, the META records of the processes alive (a process's go when its main thread
+ * exits) and the distinct frames and stacks, not with time.
  * Errors as the plain file sink: one sentence, then nothing more is written.
  */
 #ifndef GS_RECORD_ROTSINK_H
