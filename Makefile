@@ -123,7 +123,7 @@ san-status:
 # (coverage, ASan, UBSan) in build-fuzz/ and runs each for FUZZ_TIME seconds on a copy of
 # fuzz/corpus/NAME plus fuzz/regressions/NAME; any crash, leak or timeout fails. `make unit`
 # replays the corpora and the regressions through the same entry points, built normally.
-FUZZ_TARGETS := recfile perfscript offgil elf pystack trace ring_decode inline merge procfs pyname sched_bpf
+FUZZ_TARGETS := recfile perfscript offgil elf pystack trace ring_decode inline merge procfs pyname sched_bpf accept
 FUZZ_TIME ?= 300
 FUZZ_CC ?= clang
 FUZZ_BUILD ?= build-fuzz

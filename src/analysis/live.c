@@ -23,6 +23,18 @@ struct live_name {
 	char name[GS_LIVE_NAME_MAX];
 };
 
+/* A wait in progress and the first stack sampled during it. */
+struct live_wait {
+	uint32_t tid;
+	uint64_t start, stack;
+};
+
+/* Wait time of a thread in a stack since the last mark. */
+struct live_site {
+	uint32_t tid;
+	uint64_t stack, ns;
+};
+
 struct gs_live {
 	pthread_mutex_t mu;
 	struct gs_analysis a;
@@ -34,6 +46,11 @@ struct gs_live {
 	size_t nretired, cap_retired;
 	struct live_name *names; /* process display names read so far */
 	size_t nnames, cap_names;
+	int sites_on; /* gs_live_wait_sites */
+	struct live_wait *waits;
+	size_t nwaits, cap_waits;
+	struct live_site *sites;
+	size_t nsites, cap_sites;
 };
 
 void gs_live_group(const char *name, char *out, size_t len)
@@ -116,6 +133,109 @@ static const char *proc_name(struct gs_live *l, uint32_t pid)
 	return e->name;
 }
 
+static struct live_wait *wait_of(struct gs_live *l, uint32_t tid)
+{
+	for (size_t i = 0; i < l->nwaits; i++)
+		if (l->waits[i].tid == tid)
+			return &l->waits[i];
+	return NULL;
+}
+
+static void site_add(struct gs_live *l, uint32_t tid, uint64_t stack, uint64_t ns)
+{
+	struct live_site *e;
+	for (size_t i = 0; i < l->nsites; i++)
+		if (l->sites[i].tid == tid && l->sites[i].stack == stack) {
+			l->sites[i].ns += ns;
+			return;
+		}
+	if (l->nsites == l->cap_sites) {
+		l->cap_sites = l->cap_sites ? l->cap_sites * 2 : 32;
+		l->sites = gs_realloc_array(l->sites, l->cap_sites, sizeof(*l->sites));
+	}
+	e = &l->sites[l->nsites++];
+	*e = (struct live_site){ .tid = tid, .stack = stack, .ns = ns };
+}
+
+/* A stack sample: the first one of a wait names where the wait is. */
+static void wait_site_sample(struct gs_live *l, const struct gs_rec *r)
+{
+	const struct gs_thread *t = gs_analysis_thread(&l->a, r->tid);
+	struct live_wait *w;
+	if (!t || t->exited || t->gil != GS_GIL_WAIT || !r->arg64)
+		return;
+	if (!(w = wait_of(l, r->tid))) {
+		if (l->nwaits == l->cap_waits) {
+			l->cap_waits = l->cap_waits ? l->cap_waits * 2 : 16;
+			l->waits = gs_realloc_array(l->waits, l->cap_waits, sizeof(*l->waits));
+		}
+		w = &l->waits[l->nwaits++];
+		w->tid = r->tid;
+		w->start = t->wait_start + 1; /* not this wait: set below */
+	}
+	if (w->start != t->wait_start) {
+		w->start = t->wait_start;
+		w->stack = r->arg64;
+	}
+}
+
+/* A wait of d ns ended: its time to the stack sampled first during it. */
+static void wait_site_done(struct gs_live *l, const struct gs_thread *t, uint64_t d)
+{
+	struct live_wait *w = wait_of(l, t->tid);
+	if (!w)
+		return;
+	if (w->start == t->wait_start && d)
+		site_add(l, t->tid, w->stack, d);
+	*w = l->waits[--l->nwaits];
+}
+
+/* "function file:line" of the innermost Python frame of stack into buf ("" when none). */
+static void site_name(const struct gs_analysis *a, uint64_t stack, char *buf, size_t len)
+{
+	int n = 0;
+	const uint32_t *f = gs_analysis_stack(a, stack, &n);
+	buf[0] = '\0';
+	for (int k = 0; f && k < n; k++) {
+		const struct gs_frame_def *d = f[k] && f[k] <= a->nframes ? &a->frames[f[k] - 1] : NULL;
+		const char *file;
+		if (!d || d->native || !d->qualname)
+			continue;
+		file = d->filename ? strrchr(d->filename, '/') : NULL;
+		file = file ? file + 1 : d->filename ? d->filename : "?";
+		snprintf(buf, len, "%s %s:%d", d->qualname, file, d->line);
+		return;
+	}
+}
+
+/* Thread t's top wait site since the last mark, the wait in progress counted up to now. */
+static void thread_site(const struct gs_live *l, const struct gs_thread *t, uint64_t now, struct gs_live_thread *o)
+{
+	const struct live_wait *w = NULL;
+	uint64_t best = 0, stack = 0, cur = 0;
+	for (size_t i = 0; i < l->nwaits && !w; i++)
+		if (l->waits[i].tid == t->tid && l->waits[i].start == t->wait_start && t->gil == GS_GIL_WAIT)
+			w = &l->waits[i];
+	if (w && now > t->wait_start)
+		cur = now - t->wait_start;
+	for (size_t i = 0; i < l->nsites; i++) {
+		const struct live_site *e = &l->sites[i];
+		uint64_t ns = e->ns + (w && w->stack == e->stack ? cur : 0);
+		if (e->tid == t->tid && ns > best) {
+			best = ns;
+			stack = e->stack;
+		}
+	}
+	if (w && cur > best) {
+		best = cur;
+		stack = w->stack;
+	}
+	if (stack) {
+		site_name(&l->a, stack, o->wait_site, sizeof(o->wait_site));
+		o->wait_site_ns = best;
+	}
+}
+
 /* A finished wait goes into its GIL's histogram and its thread's interval maximum. */
 static void on_gil(void *ctx, enum gs_gil_event ev, const struct gs_gilstat *g, const struct gs_thread *ct,
 		   uint64_t time)
@@ -141,6 +261,8 @@ static void on_gil(void *ctx, enum gs_gil_event ev, const struct gs_gilstat *g, 
 	l->hist[gi].sum_ns += d;
 	if (d > t->interval_wait_max_ns)
 		t->interval_wait_max_ns = d;
+	if (l->sites_on)
+		wait_site_done(l, ct, d);
 }
 
 static int retire(void *ctx, const struct gs_thread *t);
@@ -165,6 +287,8 @@ void gs_live_free(struct gs_live *l)
 	free(l->hist);
 	free(l->retired);
 	free(l->names);
+	free(l->waits);
+	free(l->sites);
 	free(l);
 }
 
@@ -177,13 +301,23 @@ void gs_live_start(struct gs_live *l, uint64_t start_ns)
 	pthread_mutex_unlock(&l->mu);
 }
 
+void gs_live_wait_sites(struct gs_live *l, int on)
+{
+	pthread_mutex_lock(&l->mu);
+	l->sites_on = on;
+	pthread_mutex_unlock(&l->mu);
+}
+
 void gs_live_feed(struct gs_live *l, const struct gs_rec *r, const void *payload, size_t plen)
 {
-	if (r->type == GS_REC_PYFRAME || r->type == GS_REC_NATFRAME || r->type == GS_REC_STACK ||
-	    r->type == GS_REC_SAMPLE)
+	int stacks = r->type == GS_REC_PYFRAME || r->type == GS_REC_NATFRAME || r->type == GS_REC_STACK;
+	if ((stacks || r->type == GS_REC_SAMPLE) && !l->sites_on)
 		return; /* stacks: their counts would grow */
 	pthread_mutex_lock(&l->mu);
-	gs_analysis_feed(&l->a, r, payload, plen);
+	if (r->type == GS_REC_SAMPLE) /* the definitions are kept, the samples are not counted */
+		wait_site_sample(l, r);
+	else
+		gs_analysis_feed(&l->a, r, payload, plen);
 	if ((l->a.records & 0xffff) == 0)
 		gs_analysis_forget(&l->a, retire, l); /* nobody reads: the exited threads go all the same */
 	pthread_mutex_unlock(&l->mu);
@@ -328,7 +462,10 @@ void gs_live_snapshot(struct gs_live *l, struct gs_live_snap *s, int mark)
 	s->threads = gs_calloc(n ? n : 1, sizeof(*s->threads));
 	for (size_t i = 0; i < l->a.nthreads; i++) {
 		struct gs_thread *t = &l->a.threads[i];
-		thread_row(&l->a, t, now, &s->threads[s->nthreads++]);
+		thread_row(&l->a, t, now, &s->threads[s->nthreads]);
+		if (l->sites_on)
+			thread_site(l, t, now, &s->threads[s->nthreads]);
+		s->nthreads++;
 		if (mark)
 			t->interval_wait_max_ns = 0;
 		if (t->exited)
@@ -340,6 +477,15 @@ void gs_live_snapshot(struct gs_live *l, struct gs_live_snap *s, int mark)
 	for (size_t i = 0; i < l->a.ngils; i++)
 		gil_row(l, i, now, &s->gils[s->ngils++]);
 	copy_procs(l, s, now);
+	if (mark)
+		l->nsites = 0;
+	for (size_t i = 0; i < l->nwaits;) { /* waits that ended without a hook (the thread exited) */
+		const struct gs_thread *t = gs_analysis_thread(&l->a, l->waits[i].tid);
+		if (!t || t->exited || t->gil != GS_GIL_WAIT || t->wait_start != l->waits[i].start)
+			l->waits[i] = l->waits[--l->nwaits];
+		else
+			i++;
+	}
 	gs_analysis_forget(&l->a, retire, l);
 	gs_debug("live: %zu threads (cap %zu), %zu retired, %zu processes, %zu GILs, %zu counts, %zu stacks",
 		 l->a.nthreads, l->a.cap_threads, l->nretired, l->a.nprocs, l->a.ngils, l->a.ncounts, l->a.nstacks);

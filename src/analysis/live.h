@@ -17,7 +17,12 @@
  * figures added to its process's retired totals under its group name (gs_live_group: Python's
  * numbered default names "Thread-12 (serve)" are one group, "Thread-* (serve)"), which later
  * snapshots list as rows of tid 0, so sums by name never go back. Blame lists are not kept, and
- * the records of Python stacks are skipped (their counts would grow with the threads).
+ * the records of Python stacks are skipped (their counts would grow with the threads), unless
+ * gs_live_wait_sites turned wait sites on (`top`): then frame and stack definitions are kept (as
+ * many as the program has distinct ones), and each wait's time goes, as `report`'s wait sites
+ * do, to the first stack sampled during it (a wait no sample fell in goes nowhere); a snapshot
+ * names per thread the innermost Python frame of the stack it waited in longest since the last
+ * mark (the wait in progress counted so far).
  */
 #ifndef GS_ANALYSIS_LIVE_H
 #define GS_ANALYSIS_LIVE_H
@@ -31,6 +36,7 @@
 #define GS_LIVE_SHOWN 2
 #define GS_LIVE_UNSHOWN_NS 60000000000ull /* an exited thread no snapshot showed is retired after a minute */
 #define GS_LIVE_NAME_MAX 128
+#define GS_LIVE_SITE_MAX 192
 
 extern const uint64_t gs_live_bucket_ns[GS_LIVE_BUCKETS];
 
@@ -45,6 +51,10 @@ struct gs_live_thread {
 	uint64_t acquisitions, forced_drops;
 	uint64_t interval_wait_max_ns; /* longest wait ended since the last mark (gs_live_snapshot) */
 	uint64_t waiting_ns;           /* the wait in progress so far, 0 none */
+	/* gs_live_wait_sites: "function file:line" (the file's basename) of the innermost Python frame
+	 * of the stack it waited in longest since the last mark; "" none sampled */
+	char wait_site[GS_LIVE_SITE_MAX];
+	uint64_t wait_site_ns;
 };
 
 struct gs_live_gil {
@@ -80,6 +90,8 @@ struct gs_live;
 struct gs_live *gs_live_new(void);
 void gs_live_free(struct gs_live *l);
 void gs_live_start(struct gs_live *l, uint64_t start_ns);
+/* Keep wait sites (before gs_live_start; off by default). */
+void gs_live_wait_sites(struct gs_live *l, int on);
 void gs_live_feed(struct gs_live *l, const struct gs_rec *r, const void *payload, size_t plen);
 void gs_live_close(struct gs_live *l);
 /* A copy of the figures now into s (gs_live_snap_free after). mark: starts a new interval for

@@ -9,6 +9,7 @@
 #include "cmd/cmd.h"
 #include "base/util.h"
 #include "cmd/live_sink.h"
+#include "cmd/targets.h"
 #include "output/top.h"
 #include "record/recorder.h"
 
@@ -25,8 +26,9 @@
 #include <termios.h>
 #include <unistd.h>
 
-/* Python stacks are sampled only to read the threads' names (record/tnames.h). */
-#define GS_TOP_SAMPLE_HZ 10
+/* Python stacks are sampled to read the threads' names (record/tnames.h) and their wait sites: a
+ * wait is placed when a sample falls in it, so a 5 ms wait has a one in four chance. */
+#define GS_TOP_SAMPLE_HZ 50
 
 struct top {
 	struct gs_live *live;
@@ -40,7 +42,7 @@ struct top {
 };
 
 static const struct option top_opts[] = {
-	{ "pid", required_argument, NULL, 'p' },
+	GS_TARGETS_LONGOPTS,
 	{ "interval", required_argument, NULL, 'i' },
 	{ "command-output", required_argument, NULL, 'O' },
 	{ "quiet", no_argument, NULL, 'q' },
@@ -188,22 +190,20 @@ static void *ui_main(void *arg)
 	return NULL;
 }
 
-/* Options into o, T and *cmd_out; 0, or the exit code (2: usage, -1: --help). */
-static int top_parse(int argc, char **argv, struct gs_record_opts *o, struct top *T, const char **cmd_out)
+/* Options into o, T, *targets and *cmd_out; 0, or the exit code (2: usage, -1: --help). */
+static int top_parse(int argc, char **argv, struct gs_record_opts *o, struct top *T, struct gs_targets *targets,
+		     const char **cmd_out)
 {
-	int c;
+	int c, t;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+p:i:qvh", top_opts, NULL)) != -1) {
-		uint64_t v;
 		char *end;
-		switch (c) {
-		case 'p':
-			if (gs_parse_u64(optarg, &v) < 0 || v == 0 || v > 0x7fffffff || o->pid > 0) {
-				gs_usage_error("invalid process id '%s' (one -p PID)", optarg);
+		if ((t = gs_targets_option(targets, c, optarg)) != 0) {
+			if (t == 2)
 				return 2;
-			}
-			o->pid = (pid_t)v;
-			break;
+			continue;
+		}
+		switch (c) {
 		case 'i':
 			errno = 0;
 			T->view.interval_s = strtod(optarg, &end);
@@ -229,10 +229,8 @@ static int top_parse(int argc, char **argv, struct gs_record_opts *o, struct top
 			return 2;
 		}
 	}
-	if ((o->pid > 0) == (optind < argc)) {
-		gs_usage_error("%s", "top needs either -p PID or a COMMAND to run (after --)");
-		return 2;
-	}
+	if ((t = gs_targets_apply(targets, o, optind < argc, "top")) != 0)
+		return t;
 	o->argv = argv + optind;
 	return 0;
 }
@@ -264,6 +262,7 @@ int gs_cmd_top(int argc, char **argv)
 	struct gs_record_opts o = { .mmap_pages = 2048, .sample_hz = GS_TOP_SAMPLE_HZ };
 	struct top T = { .view = { .interval_s = 1.0 }, .in_fd = -1, .out_fd = -1, .wake = -1 };
 	const char *cmd_out = "/dev/null";
+	struct gs_targets targets = { 0 };
 	struct gs_record_result res;
 	struct gs_sink *sink = NULL;
 	struct termios saved, raw;
@@ -271,7 +270,7 @@ int gs_cmd_top(int argc, char **argv)
 	pthread_t ui;
 	int ret, started = 0;
 
-	ret = top_parse(argc, argv, &o, &T, &cmd_out);
+	ret = top_parse(argc, argv, &o, &T, &targets, &cmd_out);
 	if (ret)
 		return ret < 0 ? 0 : ret;
 	T.out_fd = fcntl(1, F_DUPFD_CLOEXEC, 3);
@@ -284,7 +283,7 @@ int gs_cmd_top(int argc, char **argv)
 	}
 	T.screen = isatty(T.out_fd);
 	T.keys = T.screen && T.in_fd >= 0 && isatty(T.in_fd) && tcgetattr(T.in_fd, &saved) == 0;
-	if (o.pid <= 0 && command_fds(cmd_out) < 0) {
+	if (o.argv[0] && command_fds(cmd_out) < 0) {
 		ret = 1;
 		goto cleanup;
 	}
@@ -298,6 +297,7 @@ int gs_cmd_top(int argc, char **argv)
 	if (T.screen)
 		write_all(T.out_fd, "\033[?1049h\033[?25l\033[2J", 18);
 	T.live = gs_live_new();
+	gs_live_wait_sites(T.live, 1);
 	sink = gs_live_sink_new(T.live);
 	o.sinks = &sink;
 	o.nsinks = 1;
@@ -309,7 +309,10 @@ int gs_cmd_top(int argc, char **argv)
 		ret = 1;
 		goto cleanup;
 	}
-	ret = gs_record(&o, &res);
+	if (gs_targets_first(&targets, &o) != 0)
+		ret = 0; /* stopped before any CPython appeared */
+	else
+		ret = gs_record(&o, &res);
 cleanup:
 	if (started) {
 		uint64_t one = 1;
@@ -321,12 +324,13 @@ cleanup:
 		write_all(T.out_fd, "\033[?25h\033[?1049l", 14);
 	if (T.keys)
 		tcsetattr(T.in_fd, TCSANOW, &saved);
-	if (started && T.quit && o.pid > 0)
+	if (started && T.quit && !o.argv[0])
 		ret = 0;
 	gs_live_snap_free(&T.prev);
 	gs_live_snap_free(&T.cur);
 	gs_live_sink_free(sink);
 	gs_live_free(T.live);
+	gs_targets_free(&targets);
 	if (T.wake >= 0)
 		close(T.wake);
 	if (T.in_fd >= 0)

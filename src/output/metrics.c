@@ -212,14 +212,177 @@ char *gs_metrics_render(const struct gs_live_snap *s, int openmetrics, int per_t
 	return text;
 }
 
+/* ---- content negotiation (RFC 9110 12.5.1) ----------------------------------------------- */
+
+/* One media range of an Accept header: type/subtype, the version parameter, the weight. */
+struct range {
+	const char *type, *sub;
+	size_t tlen, slen;
+	char version[16]; /* "" when absent */
+	int q;            /* thousandths */
+};
+
+static const char *skip_ows(const char *c)
+{
+	while (*c == ' ' || *c == '\t')
+		c++;
+	return c;
+}
+
+/* An RFC 9110 token (no separator, no control character, no blank). */
+static size_t token_len(const char *c)
+{
+	size_t n = 0;
+	while (c[n] && (unsigned char)c[n] > 0x20 && (unsigned char)c[n] < 0x7f && !strchr("\"(),/:;<=>?@[\\]{}", c[n]))
+		n++;
+	return n;
+}
+
+/* qvalue = "0" ["." 0*3DIGIT] / "1" ["." 0*3"0"], into thousandths; -1 when malformed. */
+static int parse_q(const char *v, size_t len)
+{
+	int q, scale = 100;
+	if (len == 0 || (v[0] != '0' && v[0] != '1') || (len > 1 && (v[1] != '.' || len > 5)))
+		return -1;
+	q = (v[0] - '0') * 1000;
+	for (size_t i = 2; i < len; i++, scale /= 10) {
+		if (v[i] < '0' || v[i] > '9' || (q == 1000 && v[i] != '0'))
+			return -1;
+		q += (v[i] - '0') * scale;
+	}
+	return q;
+}
+
+/* A parameter value: a token or a quoted string (backslash escapes), copied into val (truncated,
+ * terminated). Returns the cursor after it, NULL when malformed. */
+static const char *param_value(const char *c, char *val, size_t vallen, size_t *rawlen)
+{
+	size_t n = 0;
+	if (*c != '"') {
+		*rawlen = token_len(c);
+		n = *rawlen < vallen - 1 ? *rawlen : vallen - 1;
+		memcpy(val, c, n);
+		val[n] = '\0';
+		return *rawlen ? c + *rawlen : NULL;
+	}
+	for (c++; *c != '"'; c++) {
+		if (!*c || (*c == '\\' && !*++c))
+			return NULL;
+		if (n < vallen - 1)
+			val[n++] = *c;
+	}
+	val[n] = '\0';
+	*rawlen = n;
+	return c + 1;
+}
+
+/* The media range at c into r. Returns the cursor at the ',' or NUL that ends it, NULL when the
+ * range is malformed (the caller skips to the next ','). */
+static const char *parse_range(const char *c, struct range *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->q = 1000;
+	c = skip_ows(c);
+	r->type = c;
+	r->tlen = *c == '*' ? 1 : token_len(c);
+	c += r->tlen;
+	if (!r->tlen || *c++ != '/')
+		return NULL;
+	r->sub = c;
+	r->slen = *c == '*' ? 1 : token_len(c);
+	c += r->slen;
+	if (!r->slen || (r->type[0] == '*' && r->sub[0] != '*'))
+		return NULL;
+	for (c = skip_ows(c); *c == ';'; c = skip_ows(c)) {
+		const char *name = skip_ows(c + 1);
+		size_t nlen = token_len(name), rawlen;
+		char val[16];
+		if (!nlen)
+			return NULL;
+		c = skip_ows(name + nlen);
+		if (*c++ != '=' || !(c = param_value(skip_ows(c), val, sizeof(val), &rawlen)))
+			return NULL;
+		if (nlen == 1 && (name[0] == 'q' || name[0] == 'Q')) {
+			if ((r->q = parse_q(val, rawlen)) < 0)
+				return NULL;
+		} else if (nlen == 7 && strncasecmp(name, "version", 7) == 0) {
+			memcpy(r->version, val, sizeof(val));
+		}
+	}
+	return *c == ',' || !*c ? c : NULL;
+}
+
+static int word_is(const char *w, size_t len, const char *s) { return len == strlen(s) && strncasecmp(w, s, len) == 0; }
+
+/* How specifically r names a format (type, subtype, versions it is written in): 0 not at all,
+ * 1 * / *, 2 type / *, 3 type/subtype, 4 type/subtype;version=one of ours. */
+static int match(const struct range *r, const char *type, const char *sub, const char *const *versions)
+{
+	if (r->type[0] == '*')
+		return 1;
+	if (!word_is(r->type, r->tlen, type))
+		return 0;
+	if (r->sub[0] == '*')
+		return 2;
+	if (!word_is(r->sub, r->slen, sub))
+		return 0;
+	if (!r->version[0])
+		return 3;
+	for (; *versions; versions++)
+		if (strcmp(r->version, *versions) == 0)
+			return 4;
+	return 0;
+}
+
+struct pick {
+	int spec, q;
+	size_t pos;
+};
+
+/* The most specific range decides the weight; among equally specific ones the highest q. */
+static void consider(struct pick *p, int spec, int q, size_t pos)
+{
+	if (spec > p->spec || (spec == p->spec && q > p->q)) {
+		p->spec = spec;
+		p->q = q;
+		p->pos = pos;
+	}
+}
+
+void gs_metrics_accept(const char *accept, struct gs_metrics_accept *a)
+{
+	static const char *const om_versions[] = { "1.0.0", "0.0.1", NULL };
+	static const char *const text_versions[] = { "0.0.4", "1.0.0", NULL };
+	struct pick om = { 0 }, text = { 0 };
+	struct range r;
+	size_t pos = 0;
+	for (const char *c = accept ? accept : ""; *c; pos++) {
+		const char *end = parse_range(c, &r);
+		if (end) {
+			consider(&om, match(&r, "application", "openmetrics-text", om_versions), r.q, pos);
+			consider(&text, match(&r, "text", "plain", text_versions), r.q, pos);
+			c = end;
+		} else { /* malformed: skipped up to the next ',' outside a quoted string */
+			for (int quoted = 0; *c && (quoted || *c != ','); c++)
+				if (*c == '"')
+					quoted = !quoted;
+				else if (*c == '\\' && quoted && c[1])
+					c++;
+		}
+		if (*c == ',')
+			c++;
+	}
+	a->openmetrics_q = om.spec ? om.q : 0;
+	a->text_q = text.spec ? text.q : 0;
+	if (!accept || !*skip_ows(accept))
+		a->text_q = 1000; /* no preference: anything goes */
+	a->openmetrics = a->openmetrics_q > 0 &&
+			 (a->openmetrics_q > a->text_q || (a->openmetrics_q == a->text_q && om.pos < text.pos));
+}
+
 int gs_metrics_wants_openmetrics(const char *accept)
 {
-	const char *m;
-	if (!accept || !(m = strcasestr(accept, "application/openmetrics-text")))
-		return 0;
-	/* its parameters, up to the next media range: q=0 refuses it */
-	for (const char *c = m; *c && *c != ','; c++)
-		if ((c[0] == ';' || c[0] == ' ') && c[1] == 'q' && c[2] == '=')
-			return strtod(c + 3, NULL) > 0;
-	return 1;
+	struct gs_metrics_accept a;
+	gs_metrics_accept(accept, &a);
+	return a.openmetrics;
 }

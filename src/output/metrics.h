@@ -26,8 +26,21 @@
 
 char *gs_metrics_render(const struct gs_live_snap *s, int openmetrics, int per_tid, size_t *len);
 
-/* Does an HTTP Accept header ask for OpenMetrics (application/openmetrics-text, not refused
- * with q=0)? NULL: no. */
+/* What an HTTP Accept header (RFC 9110 12.5.1) asks of the two formats. Each comma-separated
+ * media range is type/subtype (or type/ *, * / *, case-insensitive) with ;name=value parameters
+ * (token or quoted string): q (a qvalue, in thousandths here) weighs it, version narrows it
+ * (OpenMetrics: 1.0.0 or 0.0.1, the text we write is both; Prometheus text: 0.0.4 or 1.0.0); a
+ * range with another version, a malformed q or a syntax error is ignored, as is anything after a
+ * malformed quoted string up to the next ','. A format's weight is that of the most specific
+ * range naming it (type/subtype;version > type/subtype > type/ * > * / *), the highest among equally
+ * specific ones, 0 when none names it. NULL or an empty header: text_q 1000. openmetrics: its
+ * weight is above 0 and above the text format's, or equal and named first. Pure. */
+struct gs_metrics_accept {
+	int openmetrics_q, text_q; /* 0 to 1000 */
+	int openmetrics;           /* answer OpenMetrics */
+};
+void gs_metrics_accept(const char *accept, struct gs_metrics_accept *a);
+/* gs_metrics_accept(accept).openmetrics */
 int gs_metrics_wants_openmetrics(const char *accept);
 
 #endif

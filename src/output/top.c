@@ -8,7 +8,7 @@
 #include <string.h>
 
 const char *const gs_top_sort_names[GS_TOP_NSORT] = {
-	"HELD%", "WAIT%", "NOGIL%", "SLEEP%", "RUNQ%", "ACQ/s", "FRC/s", "MAXWAIT", "TID", "NAME",
+	"HELD%", "WAIT%", "NOGIL", "SLEEP", "RUNQ%", "ACQ/s", "FRC/s", "MAXWT", "TID", "NAME",
 };
 
 struct row {
@@ -46,16 +46,23 @@ static void put_line(FILE *out, const char *line, int cols)
 	fprintf(out, "%.*s\n", (int)i, line);
 }
 
+/* At most 6 columns: 999us, 99.9ms, 999ms, 9.99s, 99.9s, 9999s. */
 static void duration(char *buf, size_t len, uint64_t ns)
 {
 	if (!ns)
 		snprintf(buf, len, "-");
-	else if (ns < 1000000)
+	else if (ns < 999500)
 		snprintf(buf, len, "%.0fus", (double)ns / 1e3);
-	else if (ns < 1000000000)
+	else if (ns < 99950000)
 		snprintf(buf, len, "%.1fms", (double)ns / 1e6);
-	else
+	else if (ns < 999500000)
+		snprintf(buf, len, "%.0fms", (double)ns / 1e6);
+	else if (ns < 9995000000ull)
 		snprintf(buf, len, "%.2fs", (double)ns / 1e9);
+	else if (ns < 99950000000ull)
+		snprintf(buf, len, "%.1fs", (double)ns / 1e9);
+	else
+		snprintf(buf, len, "%.0fs", (double)ns / 1e9);
 }
 
 static const struct gs_live_thread *prev_thread(const struct gs_live_snap *prev, const struct gs_live_thread *t)
@@ -158,8 +165,8 @@ int gs_top_render(FILE *out, const struct gs_live_snap *prev, const struct gs_li
 		 gs_top_sort_names[v->sort], v->paused ? ", PAUSED" : "", cur->closed ? ", recording ended" : "", lost);
 	put_line(out, line, v->cols);
 	used = 1 + process_lines(out, prev, cur, dt, v->cols);
-	snprintf(line, sizeof(line), "%7s %-14s %6s %6s %6s %6s %6s %6s %5s %8s", "TID", "NAME", "HELD%", "WAIT%",
-		 "NOGIL%", "SLEEP%", "RUNQ%", "ACQ/s", "FRC/s", "MAXWAIT");
+	snprintf(line, sizeof(line), "%7s %-12s %5s %5s %5s %5s %5s %5s %5s %6s %s", "TID", "NAME", "HELD%", "WAIT%",
+		 "NOGIL", "SLEEP", "RUNQ%", "ACQ/s", "FRC/s", "MAXWT", "WAIT SITE");
 	put_line(out, line, v->cols);
 	used++;
 	rows = rows_of(prev, cur, dt, &n);
@@ -173,12 +180,17 @@ int gs_top_render(FILE *out, const struct gs_live_snap *prev, const struct gs_li
 		v->scroll = 0;
 	for (int i = v->scroll; i < n && i < v->scroll + avail; i++) {
 		const struct row *r = &rows[i];
-		char name[128], wait[32];
-		gs_esc_term_cell(name, sizeof(name), r->t->name, 14, 14, NULL);
+		char name[128], wait[32], site[4 * GS_LIVE_SITE_MAX + 8];
+		int w;
+		gs_esc_term_cell(name, sizeof(name), r->t->name, 12, 12, NULL);
 		duration(wait, sizeof(wait), (uint64_t)r->v[GS_TOP_MAXWAIT]);
-		snprintf(line, sizeof(line), "%7u %s %6.1f %6.1f %6.1f %6.1f %6.1f %6.0f %5.0f %8s%s", r->t->tid, name,
-			 r->v[GS_TOP_HELD], r->v[GS_TOP_WAIT], r->v[GS_TOP_NOGIL], r->v[GS_TOP_SLEEP],
-			 r->v[GS_TOP_RUNQ], r->v[GS_TOP_ACQ], r->v[GS_TOP_FORCED], wait, r->t->exited ? " exited" : "");
+		w = snprintf(line, sizeof(line), "%7u %s %5.1f %5.1f %5.1f %5.1f %5.1f %5.0f %5.0f %6s ", r->t->tid,
+			     name, r->v[GS_TOP_HELD], r->v[GS_TOP_WAIT], r->v[GS_TOP_NOGIL], r->v[GS_TOP_SLEEP],
+			     r->v[GS_TOP_RUNQ], r->v[GS_TOP_ACQ], r->v[GS_TOP_FORCED], wait);
+		/* the wait site takes what is left of the line (cut in the middle), at least 8 columns */
+		gs_esc_term_cell(site, sizeof(site), r->t->wait_site[0] ? r->t->wait_site : "-", 0,
+				 v->cols - w > 8 ? (size_t)(v->cols - w) : 8, NULL);
+		snprintf(line + w, sizeof(line) - (size_t)w, "%s%s", r->t->exited ? "exited " : "", site);
 		put_line(out, line, v->cols);
 	}
 	free(rows);

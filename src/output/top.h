@@ -7,8 +7,9 @@
  * cur, retired groups left out; a thread is matched with its row in prev by pid, tid and first
  * time, and a thread new since prev counts from zero) its Python name and TID, the shares of the
  * interval it held the GIL, waited for it, ran without it, slept and waited for a CPU, its
- * acquisitions and forced drops per second, and its longest wait of the interval (one in progress
- * counted so far). Rows sorted by view->sort (descending; TID and NAME ascending), from row
+ * acquisitions and forced drops per second, its longest wait of the interval (one in progress
+ * counted so far), and where it waited most (the row's wait_site: live.h), cut to what is left of
+ * the line. Rows sorted by view->sort (descending; TID and NAME ascending), from row
  * view->scroll on, as many as fit in view->rows lines (0: all), each line at most view->cols
  * columns (80 fit every column). Names are escaped for the terminal (escape.h). Plain text;
  * the caller adds the terminal's cursor movements. Pure: writes to out only.

@@ -221,3 +221,114 @@ def test_record_metrics_while_recording(tmp_path):
     rep = json.loads(subprocess.run([GILSCOPE, "report", "--json", str(rec)], capture_output=True, text=True,
                                     check=True).stdout)
     assert {"spin-0", "spin-1"} <= {t["name"] for t in rep["threads"]}
+
+
+def test_serve_recording_rotated_each_file_complete(tmp_path):
+    """serve -o FILE --max-size 64K --max-files 3 over two contending threads: FILE and its
+    rotated FILE.1 to FILE.3 each read alone: complete, GIL events, the Python thread names, both
+    spinners holding and waiting; no FILE.4; the GIL figures of the files add up to the run."""
+    rec = tmp_path / "serve.gil"
+    p = start_target("live_spin.py")
+    try:
+        gs, port = start_serve(p.pid, "-o", str(rec), "--max-size", "64K", "--max-files", "3")
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "serve.gil.3").exists() or time.monotonic() < deadline - 50:
+            assert time.monotonic() < deadline, os.listdir(tmp_path)
+            time.sleep(0.2)
+        time.sleep(1)
+        _, text = get(port)
+        assert 'thread="spinner-a"' in text, text
+        stop(gs)
+        assert p.poll() is None  # the target runs on
+    finally:
+        p.kill()
+        p.wait()
+    files = sorted(os.listdir(tmp_path))
+    assert files == ["serve.gil", "serve.gil.1", "serve.gil.2", "serve.gil.3"], files
+    for name in files:
+        path = tmp_path / name
+        assert name == "serve.gil" or path.stat().st_size < 2 * 65536, (name, path.stat().st_size)
+        out = subprocess.run([GILSCOPE, "report", "--json", str(path)], capture_output=True, text=True)
+        assert out.returncode == 0, (name, out.stderr)
+        rep = json.loads(out.stdout)
+        assert rep["complete"] and rep["gil_events"] > 0, (name, rep["complete"], rep["gil_events"])
+        assert rep["target_pid"] == p.pid and rep["python"], name
+        threads = {t["name"]: t for t in rep["threads"]}
+        assert {"MainThread", "spinner-a", "spinner-b"} <= set(threads), (name, list(threads))
+        if name != "serve.gil":  # the last file may be a few milliseconds long
+            for spinner in ("spinner-a", "spinner-b"):
+                t = threads[spinner]
+                assert t["gil_held_ns"] > 0 and t["gil_wait_ns"] > 0 and t["acquisitions"] > 0, (name, t)
+            held = sum(t["gil_held_ns"] for t in rep["threads"])
+            assert 0.8 * rep["duration_ns"] < held <= rep["duration_ns"] * 1.001, (name, held, rep["duration_ns"])
+
+
+def metric_pids(text):
+    return {int(line.split('pid="', 1)[1].split('"', 1)[0]) for line in text.splitlines()
+            if line.startswith("gilscope_wall_seconds_total{")}
+
+
+def test_serve_all_python_match(tmp_path):
+    """serve --all-python --match MARKER: the two CPython processes whose command line holds the
+    marker are in /metrics, the one without it is not, a third one started later with the marker
+    joins; promtool accepts the text; SIGTERM detaches them all, and they run on.
+
+    Needs a recorder that attaches to several processes and takes up discovered ones (branch
+    multiattach); until it is merged the recorder takes one process only, and the test is
+    skipped when the metrics never show more than one."""
+    marker = f"gs-all-python-{os.getpid()}"
+    target = os.path.join(TARGETS, "live_spin.py")
+
+    def spawn(*extra):
+        p = subprocess.Popen([PYTHON, target, *extra], stdout=subprocess.PIPE, text=True)
+        assert p.stdout.readline().startswith("ready")
+        return p
+
+    procs = [spawn(marker), spawn(marker), spawn("unmarked")]
+    gs = None
+    try:
+        gs = subprocess.Popen([GILSCOPE, "serve", "--all-python", "--match", marker, "--listen", "127.0.0.1:0"],
+                              stderr=subprocess.PIPE, text=True)
+        line = ""
+        while "serving the GIL metrics at http://127.0.0.1:" not in line:
+            line = gs.stderr.readline()
+            assert line, "serve ended without serving"
+        port = int(line.rsplit(":", 1)[1].split("/")[0])
+
+        def wait_pids(want, timeout=30):
+            deadline, seen, text = time.monotonic() + timeout, set(), ""
+            while time.monotonic() < deadline:
+                assert gs.poll() is None, "serve ended"
+                _, text = get(port)
+                seen = metric_pids(text)
+                if want <= seen:
+                    break
+                time.sleep(0.5)
+            return seen, text
+
+        marked = {procs[0].pid, procs[1].pid}
+        seen, text = wait_pids(marked, 20)
+        if len(seen) <= 1:
+            pytest.skip(f"the recorder attached to {len(seen)} process(es) of the 2 discovered: --all-python needs "
+                        "the recorder that takes several processes (branch multiattach); run after its merge")
+        assert marked <= seen, (seen, marked)
+        assert procs[2].pid not in seen
+        check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+        procs.append(spawn(marker))  # started while serving: discovered
+        seen, _ = wait_pids(marked | {procs[3].pid})
+        assert procs[3].pid in seen and procs[2].pid not in seen, seen
+        err = stop(gs)
+        gs = None
+        for p in procs:
+            before = cpu_ticks(p.pid)
+            time.sleep(0.3)
+            assert p.poll() is None and cpu_ticks(p.pid) > before
+            assert as_its_files(p.pid) == [], err
+    finally:
+        if gs is not None:
+            gs.kill()
+            gs.wait()
+        for p in procs:
+            p.kill()
+            p.wait()

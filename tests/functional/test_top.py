@@ -76,7 +76,7 @@ def test_top_blocks_without_a_terminal():
         assert "\033" not in out
         blocks = [b for b in out.split("\n\n") if "spinner-a" in b]
         assert len(blocks) >= 3, out
-        assert "spinner-b" in blocks[-1] and "MAXWAIT" in blocks[-1]
+        assert "spinner-b" in blocks[-1] and "MAXWT" in blocks[-1]
         assert p.poll() is None
     finally:
         p.kill()
@@ -95,3 +95,37 @@ def test_top_command_output_goes_to_its_file(tmp_path):
     assert "from-the-command" not in gs.stdout
     assert out_file.read_text() == "from-the-command\n"
     assert "worker-0" in gs.stdout and "worker-1" in gs.stdout
+
+
+def test_top_wait_sites(tmp_path):
+    """The WAIT SITE column: each spinner waits for the GIL in its own function, named with its
+    file and line (the loop's line) in the plain blocks; every row fits 80 columns in a terminal
+    (the unit test of the screen checks the cut)."""
+    prog = tmp_path / "waits.py"
+    prog.write_text("import threading, time\n"
+                    "def work_alpha():\n"
+                    "    end = time.time() + 4\n"
+                    "    while time.time() < end:\n"
+                    "        pass\n"
+                    "def work_beta():\n"
+                    "    end = time.time() + 4\n"
+                    "    while time.time() < end:\n"
+                    "        pass\n"
+                    "ts = [threading.Thread(target=f, name=n) for f, n in ((work_alpha, 'alpha'), (work_beta, 'beta'))]\n"
+                    "[t.start() for t in ts]; [t.join() for t in ts]\n")
+    gs = subprocess.run([GILSCOPE, "top", "--interval", "1", "--", PYTHON, str(prog)], capture_output=True, text=True,
+                        timeout=120)
+    assert gs.returncode == 0, gs.stderr
+    blocks = [b for b in gs.stdout.split("\n\n") if " alpha " in b and " beta " in b]
+    assert len(blocks) >= 2, gs.stdout
+    assert "WAIT SITE" in blocks[0]
+    seen = {}
+    for block in blocks:
+        for line in block.splitlines():
+            f = line.split()
+            if len(f) >= 11 and f[1] in ("alpha", "beta"):
+                seen.setdefault(f[1], set()).add(" ".join(f[10:]))
+    assert any(s.startswith("work_alpha waits.py:") for s in seen["alpha"]), seen
+    assert any(s.startswith("work_beta waits.py:") for s in seen["beta"]), seen
+    for name, sites in seen.items():  # a spinner waits in its own function only, or none was sampled ("-")
+        assert all(s == "-" or s.startswith(f"work_{name} waits.py:") for s in sites), seen

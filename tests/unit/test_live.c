@@ -145,12 +145,71 @@ static void test_names(void **state)
 	assert_string_equal(out, "ThreadPoolExecutor-0_1");
 }
 
+static void define(struct gs_live *l, uint16_t type, uint64_t id, int32_t arg, const void *payload, size_t plen)
+{
+	struct gs_rec r = { .type = type, .time = T(0), .arg = arg, .arg64 = id };
+	gs_live_feed(l, &r, payload, plen);
+}
+
+/* Wait sites (top): each wait's time to the first stack sampled during it, the innermost Python
+ * frame named; the longest since the mark wins, the wait in progress counted so far; a wait no
+ * sample fell in goes nowhere; the mark starts over. */
+static void test_wait_sites(void **state)
+{
+	static const char f1[] = "work_a\0/srv/app/a.py", f2[] = "outer\0/srv/app/b.py", f3[] = "PyEval\0python";
+	uint32_t s1[] = { 3, 1, 2 }, s2[] = { 2 }; /* innermost first: a native frame, then work_a */
+	struct gs_live *l = gs_live_new();
+	struct gs_live_snap s;
+	const struct gs_live_thread *t;
+	static const char kv[] = "python.version\0"
+				 "3.11.7";
+	struct gs_rec meta = { .type = GS_REC_META, .pid = 100, .time = START };
+	(void)state;
+	gs_live_wait_sites(l, 1);
+	gs_live_start(l, START);
+	gs_live_feed(l, &meta, kv, sizeof(kv));
+	define(l, GS_REC_PYFRAME, 1, 12, f1, sizeof(f1));
+	define(l, GS_REC_PYFRAME, 2, 40, f2, sizeof(f2));
+	define(l, GS_REC_NATFRAME, 3, 0, f3, sizeof(f3));
+	define(l, GS_REC_STACK, 1, 3, s1, sizeof(s1));
+	define(l, GS_REC_STACK, 2, 1, s2, sizeof(s2));
+	feed(l, GS_REC_SWITCH_IN, 100, T(0), 0, 0);
+	feed(l, GS_REC_FORK, 101, T(0), 100, 100);
+	feed(l, GS_REC_SWITCH_IN, 101, T(0), 0, 0);
+	feed(l, GS_REC_GIL_WRITE, 100, T(0), 1, 0);
+	feed(l, GS_REC_GIL_WAIT, 101, T(10), 0, 0); /* waits 10..110 in stack 1 */
+	feed(l, GS_REC_SAMPLE, 101, T(20), 0, 1);
+	feed(l, GS_REC_SAMPLE, 101, T(30), 0, 2); /* not the first sample of this wait */
+	feed(l, GS_REC_GIL_WRITE, 100, T(110), 0, 0);
+	feed(l, GS_REC_GIL_WRITE, 101, T(110), 1, 0);
+	feed(l, GS_REC_GIL_WAIT, 100, T(120), 0, 0); /* main waits 120..500 unsampled */
+	feed(l, GS_REC_GIL_WRITE, 101, T(500), 0, 0);
+	feed(l, GS_REC_GIL_WRITE, 100, T(500), 1, 0);
+	feed(l, GS_REC_GIL_WAIT, 101, T(510), 0, 0); /* waits from 510 in stack 2, in progress */
+	feed(l, GS_REC_SAMPLE, 101, T(520), 0, 2);
+	feed(l, GS_REC_SWITCH_IN, 102, T(580), 0, 0);
+	gs_live_snapshot(l, &s, 1);
+	t = row(&s, 101, NULL);
+	assert_string_equal(t->wait_site, "work_a a.py:12"); /* 100 us against 70 so far */
+	assert_int_equal(t->wait_site_ns, 100 * US);
+	assert_string_equal(row(&s, 100, NULL)->wait_site, "");
+	gs_live_snap_free(&s);
+	feed(l, GS_REC_SWITCH_IN, 102, T(1000), 0, 0);
+	gs_live_snapshot(l, &s, 1);
+	t = row(&s, 101, NULL);
+	assert_string_equal(t->wait_site, "outer b.py:40"); /* the mark forgot stack 1; 490 us so far */
+	assert_int_equal(t->wait_site_ns, 490 * US);
+	gs_live_snap_free(&s);
+	gs_live_free(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_in_progress_and_histogram),
 		cmocka_unit_test(test_exited_threads_retired),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_wait_sites),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

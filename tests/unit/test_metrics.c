@@ -97,10 +97,79 @@ static void test_openmetrics_and_per_tid(void **state)
 	assert_null(strstr(t, "tid=\"0\""));
 	assert_int_equal(strcmp(t + len - 6, "# EOF\n"), 0);
 	free(t);
-	assert_true(gs_metrics_wants_openmetrics("application/openmetrics-text; version=1.0.0,text/plain;q=0.5"));
-	assert_false(gs_metrics_wants_openmetrics("text/plain"));
-	assert_false(gs_metrics_wants_openmetrics(NULL));
-	assert_false(gs_metrics_wants_openmetrics("application/openmetrics-text;q=0,text/plain"));
+}
+
+static int om(const char *accept) { return gs_metrics_wants_openmetrics(accept); }
+
+/* Accept headers as real scrapers send them, then the rules one by one. */
+static void test_accept_real_headers(void **state)
+{
+	struct gs_metrics_accept a;
+	(void)state;
+	/* Prometheus 2.x */
+	gs_metrics_accept("application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
+			  "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+			  &a);
+	assert_true(a.openmetrics);
+	assert_int_equal(a.openmetrics_q, 1000);
+	assert_int_equal(a.text_q, 500);
+	/* Prometheus 3.x, with UTF-8 escaping and protobuf first */
+	assert_true(om("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;"
+		       "q=0.7,application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,"
+		       "application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;"
+		       "escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"));
+	/* Prometheus scrape_protocols: [PrometheusText0.0.4] only */
+	assert_false(om("text/plain;version=0.0.4;q=0.5,*/*;q=0.1"));
+	/* curl, browsers, VictoriaMetrics' vmagent without a preference */
+	assert_false(om("*/*"));
+	assert_false(om("text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"));
+	assert_false(om(NULL));
+	assert_false(om(""));
+	assert_false(om("  "));
+	/* an OpenMetrics-only client */
+	assert_true(om("application/openmetrics-text"));
+	assert_true(om("APPLICATION/OpenMetrics-Text ; Version=\"1.0.0\" ; Q=1"));
+}
+
+static void test_accept_rules(void **state)
+{
+	struct gs_metrics_accept a;
+	(void)state;
+	assert_true(om("application/openmetrics-text; version=1.0.0,text/plain;q=0.5"));
+	assert_false(om("text/plain"));
+	assert_false(om("application/openmetrics-text;q=0,text/plain"));
+	assert_false(om("application/openmetrics-text;q=0"));
+	/* equal weights: the one named first */
+	assert_true(om("application/openmetrics-text,text/plain"));
+	assert_false(om("text/plain,application/openmetrics-text"));
+	/* the most specific range decides, whatever the order */
+	assert_false(om("application/openmetrics-text;q=0.2,application/*;q=0.9,text/plain;q=0.5"));
+	assert_true(om("text/*;q=0.1,application/*;q=0.3"));
+	/* a version we do not write is not OpenMetrics */
+	assert_false(om("application/openmetrics-text;version=2.0.0,text/plain;q=0.1"));
+	gs_metrics_accept("application/openmetrics-text;version=2.0.0", &a);
+	assert_int_equal(a.openmetrics_q, 0);
+	/* qvalues: three decimals, 0..1 */
+	gs_metrics_accept("application/openmetrics-text;q=0.125,text/plain;q=0.124", &a);
+	assert_int_equal(a.openmetrics_q, 125);
+	assert_int_equal(a.text_q, 124);
+	assert_true(a.openmetrics);
+	assert_false(om("application/openmetrics-text;q=1.5,text/plain;q=0.1")); /* malformed: ignored */
+	assert_false(om("application/openmetrics-text;q=0.1234,text/plain;q=0.1"));
+	assert_false(om("application/openmetrics-text;q=-1,text/plain;q=0.1"));
+	assert_false(om("application/openmetrics-text;q=,text/plain;q=0.1"));
+	assert_true(om("application/openmetrics-text;q=1.000,text/plain;q=0.999"));
+	assert_true(om("application/openmetrics-text;q=0.,text/plain;q=0.1") == 0);
+	/* garbage: skipped up to the next range */
+	assert_false(om("application/openmetrics-text;;;"));
+	assert_false(om("openmetrics-text,text/plain"));
+	assert_false(om("text/plain;x=\"application/openmetrics-text\""));
+	assert_true(om("garbage\"unterminated,x\",application/openmetrics-text"));
+	assert_false(om("garbage\"unterminated,application/openmetrics-text"));
+	assert_true(om(",,, ,application/openmetrics-text ,"));
+	assert_false(om("*/openmetrics-text"));
+	assert_false(om("\x01\xff/\x7f;q=1"));
+	assert_true(om("foo/bar;p=\"a\\\",b\",application/openmetrics-text"));
 }
 
 static void test_top_screen(void **state)
@@ -119,14 +188,21 @@ static void test_top_screen(void **state)
 	prev.last_ns = 2 * S;
 	before[0].held_ns = S / 2; /* MainThread: 50% of the last second */
 	strcpy(threads[2].name, "evil\033[2Jname");
+	strcpy(threads[0].wait_site, "Handler.handle_one_request_with_a_long_name server.py:1234");
+	strcpy(threads[1].wait_site, "work\033]0;x\007 w.py:7");
 	n = gs_top_render(m, &prev, &cur, &v);
 	fclose(m);
 	assert_int_equal(n, 3); /* the retired row is not listed */
 	line = strstr(text, "    100 MainThread");
 	assert_non_null(line);
 	assert_non_null(strstr(line, " 50.0 "));
+	assert_non_null(strstr(line, " Handl")); /* the site cut in the middle, its line number kept */
+	assert_non_null(strstr(line, "234\n"));
+	assert_non_null(strstr(text, "WAIT SITE\n"));
+	assert_non_null(strstr(text, " - ") ? text : NULL);
 	assert_null(strchr(text, '\033'));
-	assert_non_null(strstr(text, "evil\\x1b"));
+	assert_null(strchr(text, '\007'));
+	assert_non_null(strstr(text, "evil\\x1")); /* escaped, then cut to 12 columns */
 	for (char *l = text; *l; l = strchr(l, '\n') + 1) {
 		int cols = 0;
 		for (char *c = l; *c != '\n'; c++)
@@ -139,8 +215,8 @@ static void test_top_screen(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_prometheus_text),
-		cmocka_unit_test(test_openmetrics_and_per_tid),
+		cmocka_unit_test(test_prometheus_text),     cmocka_unit_test(test_openmetrics_and_per_tid),
+		cmocka_unit_test(test_accept_real_headers), cmocka_unit_test(test_accept_rules),
 		cmocka_unit_test(test_top_screen),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
