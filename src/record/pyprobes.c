@@ -361,6 +361,10 @@ int gs_pyprobes_attach(struct gs_pyprobes *p, struct gs_threads *ts, const struc
 	struct gs_inline_ops ops;
 	int err;
 
+	if (!p->use_inline && p->inline_only) {
+		snprintf(why, whylen, "inline GIL probes are turned off (--uprobes, --gil-watchpoint)");
+		return -ENOTSUP;
+	}
 	if (!p->use_inline)
 		return define_uprobes(p, why, whylen);
 	gs_inject_ops(ts, &ops);
@@ -388,6 +392,8 @@ int gs_pyprobes_attach(struct gs_pyprobes *p, struct gs_threads *ts, const struc
 	gs_inline_close(&p->il);
 	memset(&p->il, 0, sizeof(p->il));
 	p->il.memfd = -1;
+	if (p->inline_only)
+		return err; /* a CPython other than the first: the uprobes' names are the first one's */
 	gs_warn("inline GIL probes unavailable (%s); using uprobes", why);
 	why[0] = '\0';
 	p->use_inline = 0;
