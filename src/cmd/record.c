@@ -234,6 +234,28 @@ static const struct option record_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+/* The discover hook's test double (recorder.h): with GILSCOPE_TEST_DISCOVER=FILE set, the pids
+ * FILE lists (blank-separated) at each call. Tests only; the discovery itself is serve's. */
+static size_t test_discover(void *ctx, pid_t *out, size_t max)
+{
+	char buf[1024], *p = buf;
+	long n = gs_read_file(ctx, buf, sizeof(buf) - 1);
+	size_t k = 0;
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	while (*p && k < max) {
+		char *end;
+		long v = strtol(p, &end, 10);
+		if (end == p)
+			break;
+		if (v > 0 && v <= 0x7fffffff)
+			out[k++] = (pid_t)v;
+		p = end;
+	}
+	return k;
+}
+
 /* -p PID or -p PID,PID,...: added to o->pids (o->rec.pid stays the first). 0, or 2 after a usage
  * error said. */
 static int parse_pids(struct record_cmd *o, const char *arg)
@@ -441,6 +463,10 @@ args_follow:
 	}
 	if (o.rec.no_children)
 		o.rec.descendants = 0; /* -p: the given processes alone */
+	if (o.rec.pid > 0 && getenv("GILSCOPE_TEST_DISCOVER")) {
+		o.rec.discover = test_discover;
+		o.rec.discover_ctx = getenv("GILSCOPE_TEST_DISCOVER");
+	}
 	o.rec.argv = argv + optind;
 	ret = record_to_sinks(&o, &res);
 	if (res.recorded) {

@@ -194,5 +194,35 @@ def test_gone_pids_beside_one_and_alone(tmp_path):
     assert gs.returncode == 1 and not rec.exists(), gs.stderr
 
 
+def test_discover_hook(tmp_path):
+    """The discover hook (recorder.h) through its test double: GILSCOPE_TEST_DISCOVER names a file of
+    pids, read about once a second; a pid named there while recording is attached once."""
+    need(PY, PY2)
+    a, _ = start(PY, "gil", 60)
+    b, _ = start(PY2, "gil", 60)
+    found = tmp_path / "found"
+    found.write_text("")
+    rec = tmp_path / "disc.rec"
+    try:
+        gs = subprocess.Popen([GILSCOPE, "record", "--no-summary", "-p", str(a.pid), "--duration", "3.5", "-o",
+                               str(rec)], stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "GILSCOPE_TEST_DISCOVER": str(found)})
+        time.sleep(1.2)
+        found.write_text(f"{b.pid} {a.pid}\n")
+        _, err = gs.communicate(timeout=120)
+        assert gs.returncode == 0, err
+        rep = json.loads(subprocess.run([GILSCOPE, "report", "--json", str(rec)], capture_output=True, text=True,
+                                        check=True).stdout)
+        assert acquisitions(rep, a.pid) > 100, err
+        assert acquisitions(rep, b.pid) > 100, err
+        for p in (a, b):
+            assert as_its_files(p.pid) == []
+            finish(p)
+    finally:
+        for p in (a, b):
+            if p.poll() is None:
+                p.kill()
+
+
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
