@@ -18,10 +18,10 @@
 struct gs_pyprobes;
 
 enum gs_att_kind {
-	GS_ATT_STATES = 0,  /* thread states only (not CPython, or its probes could not be had) */
-	GS_ATT_PROBES,      /* GIL probes of its own (probes) */
-	GS_ATT_INHERITED,   /* forked from a probed process: its probes and ring, detached with it */
-	GS_ATT_REFUSED,     /* not attached (gone, refused): said once, never tried again */
+	GS_ATT_STATES = 0, /* thread states only (not CPython, or its probes could not be had) */
+	GS_ATT_PROBES,     /* GIL probes of its own (probes) */
+	GS_ATT_INHERITED,  /* forked from a probed process: its probes and ring, detached with it */
+	GS_ATT_REFUSED,    /* not attached (gone, refused): said once, never tried again */
 };
 
 struct gs_att {
@@ -29,8 +29,7 @@ struct gs_att {
 	int pidfd; /* -1: ended (or none) */
 	int kind;  /* enum gs_att_kind */
 	int ended;
-	int given;                /* a -p PID or a discovered one (not a descendant) */
-	struct gs_pyprobes *p;    /* GS_ATT_PROBES: its probes (the session's first, or one of S->more) */
+	struct gs_pyprobes *p;     /* GS_ATT_PROBES: its probes (the session's first, or one of S->more) */
 	uint64_t exe_dev, exe_ino; /* its executable when last looked at */
 	unsigned retries;          /* looks left for CPython (a young process may not have mapped libpython) */
 };

@@ -9,11 +9,11 @@ struct gs_sink;
 struct gs_counter_spec;
 
 struct gs_record_opts {
-	pid_t pid;                /* attach to this process when > 0 (pids[0] when npids > 0) */
-	const pid_t *pids;        /* attach to all of these (record/serve/top -p PID given more than once) */
+	pid_t pid;         /* attach to this process when > 0 (pids[0] when npids > 0) */
+	const pid_t *pids; /* attach to all of these (record/serve/top -p PID given more than once) */
 	int npids;
-	int descendants;          /* attach: each process's descendants too, running and started later */
-	int keep_running;         /* attach: record on when every process ended (serve --all-python) */
+	int descendants;  /* attach: each process's descendants too, running and started later */
+	int keep_running; /* attach: record on when every process ended (serve --all-python) */
 	/* Asked about once a second while recording (serve --all-python): writes up to max processes
 	 * to attach to into out, returns how many (0: none new). NULL: nothing discovered. */
 	size_t (*discover)(void *ctx, pid_t *out, size_t max);
