@@ -425,8 +425,20 @@ static void look_again(struct gs_session *S, size_t i)
 {
 	char why[2048];
 	struct gs_att *e = &S->att.a[i];
-	if (e->ended || e->kind != GS_ATT_STATES || S->o->no_gil)
+	uint64_t tramp;
+	pid_t owner;
+	int alive;
+	if (e->ended || S->o->no_gil)
 		return;
+	if (e->kind == GS_ATT_INHERITED) {
+		if (gs_inject_find_probes(e->pid, &tramp, &owner, &alive) == 1 && owner == getpid())
+			return;
+		e->kind = GS_ATT_STATES; /* its exec dropped the probes it inherited */
+		e->retries = 5;
+		gs_attset_exe_changed(e);
+	} else if (e->kind != GS_ATT_STATES) {
+		return;
+	}
 	if (gs_attset_exe_changed(e))
 		e->retries = 5;
 	if (!e->retries)
@@ -494,13 +506,16 @@ int gs_session_attach(struct gs_session *S, int sfd)
 {
 	const struct gs_record_opts *o = S->o;
 	const pid_t *pids = o->npids > 0 ? o->pids : &o->pid;
-	int npids = o->npids > 0 ? o->npids : o->pid > 0, attached = 0;
+	int npids = o->npids > 0 ? o->npids : o->pid > 0, attached = 0, probed = 0;
 
-	for (int i = 0; i < npids; i++)
-		if (gs_session_attach_one(S, pids[i], GS_ATTACH_GIVEN) >= 0 && !attached++) {
-			S->target = pids[i];
-			command_meta(S, pids[i]);
-		}
+	for (int i = 0; i < npids; i++) {
+		int r = gs_session_attach_one(S, pids[i], GS_ATTACH_GIVEN);
+		if (r >= 0 && (!attached++ || (r == 1 && !probed)))
+			S->target = pids[i]; /* the first CPython with its probes, else the first process */
+		probed |= r == 1;
+	}
+	if (attached)
+		command_meta(S, S->target);
 	if (!attached && !o->discover) {
 		if (npids > 1)
 			gs_err("none of the %d processes given with -p could be attached; nothing was done to them",

@@ -113,6 +113,44 @@ def test_descendants_before_and_during_the_recording(tmp_path):
             p.kill()
 
 
+FORK_EXEC = r"""
+import os, sys, threading, time
+BUSY = "import threading, time\nend = time.monotonic() + 2\ndef w():\n    while time.monotonic() < end: time.sleep(0)\n" \
+       "ts = [threading.Thread(target=w) for _ in range(2)]\n[t.start() for t in ts]; [t.join() for t in ts]\n"
+print("ready", flush=True)
+sys.stdin.readline()
+kid = os.fork()
+if kid == 0:
+    time.sleep(0.6)  # a while with the probes it inherited, then a new image: the same interpreter file
+    os.execv(sys.executable, [sys.executable, "-c", BUSY])
+print(kid, flush=True)
+os.waitpid(kid, 0)
+"""
+
+
+def test_a_forked_child_that_execs_the_same_python_later(tmp_path):
+    need(PY)
+    p = subprocess.Popen([PY, "-c", FORK_EXEC], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline() == "ready\n"
+        rec = tmp_path / "fe.rec"
+        gs = subprocess.Popen([GILSCOPE, "record", "--no-summary", "-p", str(p.pid), "--duration", "3.5", "-o",
+                               str(rec)], stderr=subprocess.PIPE, text=True)
+        time.sleep(1.0)
+        p.stdin.write("\n")
+        p.stdin.flush()
+        kid = int(p.stdout.readline())
+        _, err = gs.communicate(timeout=120)
+        assert gs.returncode == 0, err
+        rep = json.loads(subprocess.run([GILSCOPE, "report", "--json", str(rec)], capture_output=True, text=True,
+                                        check=True).stdout)
+        assert acquisitions(rep, kid) > 100, err
+        assert p.wait(timeout=30) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+
+
 def test_no_children_on_attach(tmp_path):
     need(PY)
     p = subprocess.Popen([PY, "-c", PARENT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
