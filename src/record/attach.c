@@ -482,6 +482,7 @@ void gs_session_attach_tick(struct gs_session *S)
 	uint64_t now = gs_now_ns();
 	if (S->o->descendants && now - S->scanned_ns >= 100000000ull) {
 		S->scanned_ns = now;
+		gs_attset_prune(&S->att);
 		scan_descendants(S, GS_ATTACH_NEW);
 	}
 	if (S->o->discover && now - S->discovered_ns >= 1000000000ull) {

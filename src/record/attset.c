@@ -109,6 +109,18 @@ size_t gs_attset_children(pid_t pid, pid_t *out, size_t max)
 	return n;
 }
 
+void gs_attset_prune(struct gs_attset *s)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < s->n; i++) {
+		const struct gs_att *e = &s->a[i];
+		if (e->ended && (e->kind == GS_ATT_STATES || e->kind == GS_ATT_INHERITED))
+			continue; /* its pidfd closed when it ended */
+		s->a[k++] = *e;
+	}
+	s->n = k;
+}
+
 void gs_attset_clear(struct gs_attset *s)
 {
 	for (size_t i = 0; i < s->n; i++)
