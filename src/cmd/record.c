@@ -31,6 +31,7 @@ struct record_cmd {
 	const char *imports; /* giltracer's --import a,b: imported before the recording counts */
 	struct gs_counter_spec counters[GS_COUNTERS_MAX]; /* -e, --sample-event */
 	const char *metrics; /* --metrics HOST:PORT: serve /metrics while recording (cmd/metrics_http.h) */
+	pid_t pids[64];      /* -p, given once or more, each PID or PID,PID,... */
 };
 
 static void summary(const struct record_cmd *o, const struct gs_record_result *res)
@@ -233,6 +234,64 @@ static const struct option record_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+/* The discover hook's test double (recorder.h): with GILSCOPE_TEST_DISCOVER=FILE set, the pids
+ * FILE lists (blank-separated) at each call. Tests only; the discovery itself is serve's. */
+static size_t test_discover(void *ctx, pid_t *out, size_t max)
+{
+	char buf[1024], *p = buf;
+	long n = gs_read_file(ctx, buf, sizeof(buf) - 1);
+	size_t k = 0;
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	while (*p && k < max) {
+		char *end;
+		long v = strtol(p, &end, 10);
+		if (end == p)
+			break;
+		if (v > 0 && v <= 0x7fffffff)
+			out[k++] = (pid_t)v;
+		p = end;
+	}
+	return k;
+}
+
+/* -p PID or -p PID,PID,...: added to o->pids (o->rec.pid stays the first). 0, or 2 after a usage
+ * error said. */
+static int parse_pids(struct record_cmd *o, const char *arg)
+{
+	char one[32];
+	const char *p = arg;
+	while (*p) {
+		size_t len = strcspn(p, ",");
+		uint64_t v;
+		int dup = 0;
+		snprintf(one, sizeof(one), "%.*s", (int)(len < sizeof(one) - 1 ? len : sizeof(one) - 1), p);
+		if (len >= sizeof(one) || gs_parse_u64(one, &v) < 0 || v == 0 || v > 0x7fffffff) {
+			gs_usage_error("invalid process id '%s'", arg);
+			return 2;
+		}
+		for (int i = 0; i < o->rec.npids; i++)
+			dup |= o->pids[i] == (pid_t)v;
+		if (!dup && o->rec.npids >= (int)GS_ARRAY_SIZE(o->pids)) {
+			gs_usage_error("too many processes given with -p (%s at most)", "64");
+			return 2;
+		}
+		if (!dup)
+			o->pids[o->rec.npids++] = (pid_t)v;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	if (!o->rec.npids) {
+		gs_usage_error("invalid process id '%s'", arg);
+		return 2;
+	}
+	o->rec.pids = o->pids;
+	o->rec.pid = o->pids[0];
+	return 0;
+}
+
 /* The options that take a value (c, with optarg arg) into o: 0, 2 after a usage error said, or
  * -1 when c is not one of them. */
 static int parse_value(struct record_cmd *o, int c, const char *arg)
@@ -241,12 +300,7 @@ static int parse_value(struct record_cmd *o, int c, const char *arg)
 
 	switch (c) {
 	case 'p':
-		if (gs_parse_u64(arg, &v) < 0 || v == 0 || v > 0x7fffffff) {
-			gs_usage_error("invalid process id '%s'", arg);
-			return 2;
-		}
-		o->rec.pid = (pid_t)v;
-		break;
+		return parse_pids(o, arg);
 	case 'd': {
 		char *end;
 		errno = 0;
@@ -319,7 +373,8 @@ static int parse_value(struct record_cmd *o, int c, const char *arg)
 
 int gs_cmd_record(int argc, char **argv)
 {
-	struct record_cmd o = { .output = "gilscope.rec", .rec = { .mmap_pages = 2048, .sample_hz = 1000 } };
+	struct record_cmd o = { .output = "gilscope.rec",
+				.rec = { .mmap_pages = 2048, .sample_hz = 1000, .descendants = 1 } };
 	struct gs_record_result res;
 	int ret;
 	int c;
@@ -405,6 +460,12 @@ args_follow:
 	if (o.rec.pid <= 0 && o.rec.duration > 0) {
 		gs_usage_error("%s", "--duration applies to -p PID; a launched COMMAND is recorded until it exits");
 		return 2;
+	}
+	if (o.rec.no_children)
+		o.rec.descendants = 0; /* -p: the given processes alone */
+	if (o.rec.pid > 0 && getenv("GILSCOPE_TEST_DISCOVER")) {
+		o.rec.discover = test_discover;
+		o.rec.discover_ctx = getenv("GILSCOPE_TEST_DISCOVER");
 	}
 	o.rec.argv = argv + optind;
 	ret = record_to_sinks(&o, &res);

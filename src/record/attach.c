@@ -15,6 +15,7 @@
 #include "base/procfs.h"
 #include "base/util.h"
 #include "probe/inject.h"
+#include "record/attset.h"
 #include "record/session.h"
 
 #include <errno.h>
@@ -24,6 +25,7 @@
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -197,32 +199,37 @@ static void thread_records(struct gs_session *S, pid_t pid, const struct gs_thre
 	}
 }
 
-/* Opens every stopped thread's events. 0 or -errno with why. */
-static int follow_threads(struct gs_session *S, const struct gs_threads *s, char *why, size_t whylen)
+/* Opens every stopped thread's events: the scheduler's (when follow: not for a process forked
+ * from a followed one, whose tasks the source follows already), the GIL probes' (p: not NULL). 0
+ * or -errno with why. */
+static int follow_threads(struct gs_session *S, struct gs_pyprobes *p, const struct gs_threads *s, int follow,
+			  char *why, size_t whylen)
 {
 	int err = 0;
 	for (size_t i = 0; i < s->n && err >= 0; i++) {
-		err = gs_sched_follow(S->sched, s->t[i].tid, why, whylen);
-		gs_counters_follow(S->counters, s->t[i].tid); /* best effort: said on stderr */
-		if (err >= 0 && S->have_python)
-			err = gs_pyprobes_open(&S->probes, S->ev, s->t[i].tid, why, whylen);
+		if (follow) {
+			err = gs_sched_follow(S->sched, s->t[i].tid, why, whylen);
+			gs_counters_follow(S->counters, s->t[i].tid); /* best effort: said on stderr */
+		}
+		if (err >= 0 && p)
+			err = gs_pyprobes_open(p, S->ev, s->t[i].tid, why, whylen);
 	}
 	gs_evlist_index(S->ev);
 	return err;
 }
 
 /* A process a gone gilscope left patched (at tramp): its code back, its own probes to come. */
-static void take_over(struct gs_session *S, struct gs_threads *ts, uint64_t tramp, pid_t owner)
+static void take_over(struct gs_pyprobes *p, struct gs_threads *ts, uint64_t tramp, pid_t owner)
 {
 	char why[1024];
-	if (!S->probes.py.pid) {
+	if (!p->py.pid) {
 		gs_warn("process %d carries the inline GIL probes of gilscope process %d, which is gone, and its "
 			"CPython "
 			"was not found: they stay (harmless: their events are dropped)",
 			(int)ts->pid, (int)owner);
 		return;
 	}
-	if (gs_pyprobes_unpatch(&S->probes, ts, tramp, why, sizeof(why)) < 0) {
+	if (gs_pyprobes_unpatch(p, ts, tramp, why, sizeof(why)) < 0) {
 		gs_warn("%s", why);
 		return;
 	}
@@ -230,90 +237,304 @@ static void take_over(struct gs_session *S, struct gs_threads *ts, uint64_t tram
 		(int)ts->pid, (int)owner);
 }
 
-/* With every thread held: the probes, the threads' events, the GIL holder, the first stacks. */
-static int attach_held(struct gs_session *S, struct gs_threads *ts, int found, char *why, size_t whylen)
+/* The first stacks and the stack sampler: the session's first CPython's only. */
+static void start_stacks(struct gs_session *S)
 {
 	const struct gs_record_opts *o = S->o;
+	struct gs_stacks_opts so = {
+		.sample_hz = o->sample_hz,
+		.native = o->native,
+		.native_stack = o->native_stack,
+		.ncpu = S->ncpu,
+		.tp_switch = S->sched->tp_switch,
+		.tidmap = S->tidmap,
+		.event_stacks = gs_counters_have_stacks(S->counters),
+	};
+	S->stacks = gs_stacks_start(&S->probes.py, &so, &S->emit);
+	gs_stacks_sample(S->stacks); /* every thread's stack at the start, while all are stopped */
+}
+
+/* With every thread of ts->pid held: what gilscope killed left, the probes (found: p located
+ * CPython), the threads' events, the GIL holder, the first stacks. 1 with GIL probes, 0 thread
+ * states only, -1 when the threads' events cannot be had (why). */
+static int attach_held(struct gs_session *S, struct gs_pyprobes *p, struct gs_threads *ts, int found, int follow,
+		       char *why, size_t whylen)
+{
+	pid_t pid = ts->pid, owner;
 	uint64_t tramp;
-	pid_t owner;
 	int alive, scrub;
 	long holder;
 
 	/* first the stub a gilscope killed in an injected call left: every injection uses its place */
 	scrub = gs_inject_scrub_scratch(ts, why, whylen);
 	if (scrub < 0 && scrub != -ENOENT) {
-		gs_warn("%s: no system call is injected into process %d (uprobes)", why, (int)o->pid);
-		S->probes.use_inline = 0;
+		gs_warn("%s: no system call is injected into process %d (uprobes)", why, (int)pid);
+		p->use_inline = 0;
 	} else {
-		if (gs_inject_find_probes(o->pid, &tramp, &owner, &alive) == 1)
-			take_over(S, ts, tramp, owner);
-		if (S->probes.py.pid && gs_pyprobes_scrub(&S->probes, ts, why, whylen) < 0)
+		if (gs_inject_find_probes(pid, &tramp, &owner, &alive) == 1)
+			take_over(p, ts, tramp, owner);
+		if (p->py.pid && gs_pyprobes_scrub(p, ts, why, whylen) < 0)
 			gs_warn("%s", why);
 	}
 	gs_test_point("threads held");
-	if (found && gs_pyprobes_attach(&S->probes, ts, S->ev, why, whylen) < 0) {
-		gs_warn("%s", why);
-		gs_warn("recording thread states only (no GIL events)");
-		gs_emit_meta(&S->emit, (uint32_t)o->pid, "python.error", why);
+	if (found && gs_pyprobes_attach(p, ts, S->ev, why, whylen) < 0) {
+		gs_warn("process %d: %s; recording its thread states only (no GIL events)", (int)pid, why);
+		gs_emit_meta(&S->emit, (uint32_t)pid, "python.error", why);
 		found = 0;
 	}
-	S->have_python = found;
-	if (follow_threads(S, ts, why, whylen) < 0)
+	S->have_python |= found;
+	if (follow_threads(S, found ? p : NULL, ts, follow, why, whylen) < 0)
 		return -1;
-	holder = S->have_python ? gs_python_gil_holder(&S->probes.py) : 0;
+	holder = found ? gs_python_gil_holder(&p->py) : 0;
 	if (holder > 0 && gs_tidmap_active(S->tidmap)) /* CPython keeps the id of the thread's own namespace */
 		holder = gs_tidmap_lookup(S->tidmap, (uint32_t)holder, gs_now_ns());
-	if (S->have_python) {
-		struct gs_stacks_opts so = {
-			.sample_hz = o->sample_hz,
-			.native = o->native,
-			.native_stack = o->native_stack,
-			.ncpu = S->ncpu,
-			.tp_switch = S->sched->tp_switch,
-			.tidmap = S->tidmap,
-			.event_stacks = gs_counters_have_stacks(S->counters),
-		};
-		gs_pyprobes_meta(&S->probes, &S->emit);
-		S->stacks = gs_stacks_start(&S->probes.py, &so, &S->emit);
-		gs_stacks_sample(S->stacks); /* every thread's stack at the start, while all are stopped */
+	if (found) {
+		gs_pyprobes_meta(p, &S->emit);
+		if (p == &S->probes)
+			start_stacks(S);
 	}
-	thread_records(S, o->pid, ts, holder);
-	return 0;
+	if (follow)
+		thread_records(S, pid, ts, holder);
+	return found;
+}
+
+/* The probes for the next CPython: the session's own for the first (uprobes allowed, the stack
+ * sampler), else probes of its own, inline only (the uprobes' names are the first one's). */
+static struct gs_pyprobes *next_probes(struct gs_session *S)
+{
+	struct gs_pyprobes *p;
+	if (!S->probes_used) {
+		S->probes_used = 1;
+		return &S->probes;
+	}
+	p = gs_calloc(1, sizeof(*p));
+	gs_pyprobes_init(p, S->tracefs, 0, !S->o->no_inline && !S->o->gil_watchpoint);
+	p->inline_only = 1;
+	p->cache = S->images;
+	return p;
+}
+
+/* p was not used (no CPython found, or its probes undone): the next CPython's again, or freed. */
+static void drop_probes(struct gs_session *S, struct gs_pyprobes *p, int found)
+{
+	if (p != &S->probes) {
+		gs_inline_close(&p->il);
+		free(p);
+	} else if (!found && !S->probes.uprobe_defined) {
+		gs_inline_close(&S->probes.il);
+		gs_pyprobes_init(&S->probes, S->tracefs, S->o->gil_watchpoint, !S->o->no_inline);
+		S->probes.cache = S->images;
+		S->probes_used = 0;
+	}
+}
+
+/* Looks for CPython in e's process and attaches (see gs_session_attach_one); loud: a process the
+ * user named (said when not CPython). 1, 0, or -1 with why. */
+static int attach_proc(struct gs_session *S, struct gs_att *e, int follow, int loud, char *why, size_t whylen)
+{
+	struct gs_threads ts = { 0 };
+	struct gs_pyprobes *p = next_probes(S);
+	int found = 1, r;
+	if (S->o->no_gil) {
+		gs_emit_meta(&S->emit, (uint32_t)e->pid, "python.error", "GIL detection turned off (--no-gil-detect)");
+		found = 0;
+	} else if (gs_pyprobes_find(p, e->pid, why, whylen) < 0) {
+		if (loud) {
+			gs_warn("%s", why);
+			gs_warn("recording thread states only (no GIL events) of process %d", (int)e->pid);
+			gs_emit_meta(&S->emit, (uint32_t)e->pid, "python.error", why);
+		}
+		found = 0;
+	}
+	if (!found && !follow) {
+		drop_probes(S, p, 0);
+		return 0; /* its threads followed already: nothing to hold it for */
+	}
+	r = gs_threads_seize(&ts, e->pid, why, whylen);
+	if (r == 0)
+		r = attach_held(S, p, &ts, found, follow, why, whylen);
+	gs_threads_release(&ts);
+	gs_test_point("threads let go");
+	if (r < 0 && found)
+		gs_pyprobes_detach(p, 0);
+	if (r == 1 && p != &S->probes) {
+		S->more = gs_realloc_array(S->more, S->nmore + 1, sizeof(*S->more));
+		S->more[S->nmore++] = p;
+	}
+	if (r == 1) {
+		e->kind = GS_ATT_PROBES;
+		e->p = p;
+	} else {
+		drop_probes(S, p, found && r == 0);
+	}
+	return r;
+}
+
+int gs_session_attach_one(struct gs_session *S, pid_t pid, int how)
+{
+	char why[2048];
+	struct gs_att *e = gs_attset_find(&S->att, pid);
+	uint64_t tramp;
+	pid_t owner;
+	int alive, r, loud = how != GS_ATTACH_NEW && how != GS_ATTACH_RUNNING;
+
+	if (e)
+		return e->kind == GS_ATT_REFUSED ? -1 : e->kind == GS_ATT_PROBES;
+	if (pid == getpid())
+		return -1;
+	if (gs_inject_find_probes(pid, &tramp, &owner, &alive) == 1 && owner == getpid()) {
+		/* forked from a process gilscope probed: its probes, ring and scheduler events are inherited */
+		gs_attset_add(&S->att, pid, GS_ATT_INHERITED);
+		gs_tidmap_add_process(S->tidmap, pid);
+		gs_session_emit_argv(S, pid);
+		return 0;
+	}
+	if (gs_attach_check(pid, why, sizeof(why)) < 0) {
+		if (loud || kill(pid, 0) == 0)
+			gs_warn("%s", why);
+		gs_attset_add(&S->att, pid, GS_ATT_REFUSED);
+		return -1;
+	}
+	e = gs_attset_add(&S->att, pid, GS_ATT_STATES);
+	gs_tidmap_add_process(S->tidmap, pid);
+	gs_session_emit_argv(S, pid);
+	r = attach_proc(S, e, how != GS_ATTACH_NEW, loud, why, sizeof(why));
+	e = gs_attset_find(&S->att, pid); /* the set may have grown */
+	if (r < 0) {
+		if (how == GS_ATTACH_GIVEN && S->o->npids <= 1)
+			gs_err("%s", why); /* the one process given: the refusal's sentence */
+		else if (loud || kill(pid, 0) == 0)
+			gs_warn("%s; process %d is not recorded", why, (int)pid);
+		if (e->pidfd >= 0)
+			close(e->pidfd);
+		e->pidfd = -1;
+		e->kind = GS_ATT_REFUSED;
+		e->ended = 1;
+		return -1;
+	}
+	if (r == 0 && !loud)
+		e->retries = how == GS_ATTACH_NEW ? 5 : 0; /* a young process may not have mapped libpython yet */
+	if (r == 1 && !loud)
+		gs_info("process %d (%s): attached%s", (int)pid, e->p->py.img.version,
+			how == GS_ATTACH_NEW ? ", started while recording" : ", a descendant");
+	return r;
+}
+
+/* A process with thread states only that exec'd since (or is young): CPython now? */
+static void look_again(struct gs_session *S, size_t i)
+{
+	char why[2048];
+	struct gs_att *e = &S->att.a[i];
+	uint64_t tramp;
+	pid_t owner;
+	int alive;
+	if (e->ended || S->o->no_gil)
+		return;
+	if (e->kind == GS_ATT_INHERITED) {
+		if (gs_inject_find_probes(e->pid, &tramp, &owner, &alive) == 1 && owner == getpid())
+			return;
+		e->kind = GS_ATT_STATES; /* its exec dropped the probes it inherited */
+		e->retries = 5;
+		gs_attset_exe_changed(e);
+	} else if (e->kind != GS_ATT_STATES) {
+		return;
+	}
+	if (gs_attset_exe_changed(e))
+		e->retries = 5;
+	if (!e->retries)
+		return;
+	e->retries--;
+	if (attach_proc(S, e, 0, 0, why, sizeof(why)) == 1) {
+		e = &S->att.a[i];
+		gs_info("process %d (%s): attached after its exec", (int)e->pid, e->p->py.img.version);
+	}
+}
+
+/* The descendants of every process in the set not in it yet (how: running at the start, or
+ * started later), and the processes that exec'd since they were looked at. */
+static void scan_descendants(struct gs_session *S, int how)
+{
+	pid_t kids[256];
+	for (size_t i = 0; i < S->att.n; i++) {
+		size_t n;
+		if (S->att.a[i].ended)
+			continue;
+		n = gs_attset_children(S->att.a[i].pid, kids, GS_ARRAY_SIZE(kids));
+		for (size_t k = 0; k < n; k++)
+			if (!gs_attset_find(&S->att, kids[k]))
+				gs_session_attach_one(S, kids[k], how);
+		look_again(S, i);
+	}
+}
+
+/* The discover hook's processes (recorder.h). */
+static void discover(struct gs_session *S)
+{
+	pid_t found[64];
+	size_t n = S->o->discover(S->o->discover_ctx, found, GS_ARRAY_SIZE(found));
+	for (size_t i = 0; i < n && i < GS_ARRAY_SIZE(found); i++)
+		if (found[i] > 0 && !gs_attset_find(&S->att, found[i]))
+			gs_session_attach_one(S, found[i], GS_ATTACH_DISCOVERED);
+}
+
+void gs_session_attach_tick(struct gs_session *S)
+{
+	uint64_t now = gs_now_ns();
+	if (S->o->descendants && now - S->scanned_ns >= 100000000ull) {
+		S->scanned_ns = now;
+		gs_attset_prune(&S->att);
+		scan_descendants(S, GS_ATTACH_NEW);
+	}
+	if (S->o->discover && now - S->discovered_ns >= 1000000000ull) {
+		S->discovered_ns = now;
+		discover(S);
+		if (S->o->descendants)
+			scan_descendants(S, GS_ATTACH_RUNNING);
+	}
+}
+
+/* Every process back as it was: its code, no trampoline, no ring (its forked children too). */
+static void detach_all(struct gs_session *S)
+{
+	for (size_t i = 0; i < S->att.n; i++) {
+		struct gs_att *e = &S->att.a[i];
+		if (e->kind == GS_ATT_PROBES)
+			gs_pyprobes_detach(e->p, e->ended);
+	}
 }
 
 int gs_session_attach(struct gs_session *S, int sfd)
 {
 	const struct gs_record_opts *o = S->o;
-	struct gs_threads ts = { 0 };
-	char why[2048];
-	int pidfd, found = 1;
+	const pid_t *pids = o->npids > 0 ? o->pids : &o->pid;
+	int npids = o->npids > 0 ? o->npids : o->pid > 0, attached = 0, probed = 0;
 
-	S->target = o->pid;
-	command_meta(S, o->pid);
-	gs_tidmap_add_process(S->tidmap, o->pid);
-	if (o->no_gil) {
-		gs_emit_meta(&S->emit, (uint32_t)o->pid, "python.error", "GIL detection turned off (--no-gil-detect)");
-		found = 0;
-	} else if (gs_pyprobes_find(&S->probes, o->pid, why, sizeof(why)) < 0) {
-		gs_warn("%s", why);
-		gs_warn("recording thread states only (no GIL events)");
-		gs_emit_meta(&S->emit, (uint32_t)o->pid, "python.error", why);
-		found = 0;
+	for (int i = 0; i < npids; i++) {
+		int r = gs_session_attach_one(S, pids[i], GS_ATTACH_GIVEN);
+		if (r >= 0 && (!attached++ || (r == 1 && !probed)))
+			S->target = pids[i]; /* the first CPython with its probes, else the first process */
+		probed |= r == 1;
 	}
-	if (gs_threads_seize(&ts, o->pid, why, sizeof(why)) < 0 || attach_held(S, &ts, found, why, sizeof(why)) < 0) {
-		gs_threads_release(&ts);
-		gs_pyprobes_detach(&S->probes, 0);
-		gs_err("%s", why);
+	if (attached)
+		command_meta(S, S->target);
+	if (!attached && !o->discover) {
+		if (npids > 1)
+			gs_err("none of the %d processes given with -p could be attached; nothing was done to them",
+			       npids);
+		detach_all(S);
 		return -1;
 	}
-	gs_threads_release(&ts);
-	gs_test_point("threads let go");
-	pidfd = (int)syscall(SYS_pidfd_open, o->pid, 0);
-	gs_info("recording process %d%s; Ctrl-C to stop", (int)o->pid,
-		o->duration > 0 ? " for the given duration" : "");
-	gs_session_loop(S, sfd, pidfd, -1);
-	gs_pyprobes_detach(&S->probes, S->exited); /* the process as it was: its code, no trampoline, no ring */
-	if (pidfd >= 0)
-		close(pidfd);
+	if (!attached)
+		gs_emit_meta(&S->emit, 0, "mode", "attach");
+	if (o->descendants)
+		scan_descendants(S, GS_ATTACH_RUNNING);
+	if (attached == 1 && S->att.n == 1)
+		gs_info("recording process %d%s; Ctrl-C to stop", (int)S->target,
+			o->duration > 0 ? " for the given duration" : "");
+	else
+		gs_info("recording %zu processes%s; Ctrl-C to stop", gs_attset_live(&S->att),
+			o->duration > 0 ? " for the given duration" : "");
+	gs_session_loop(S, sfd, -1);
+	detach_all(S);
 	return 0;
 }

@@ -151,8 +151,9 @@ int gs_session_launch(struct gs_session *S, int sfd, sigset_t *oldmask)
 	close(p.go[1]);
 	p.go[1] = -1;
 	S->tree = gs_proctree_new(child, !o->no_children);
-	gs_session_loop(S, sfd, -1, child);
-	gs_tracer_stop(); /* the processes still traced go on untraced */
+	gs_session_loop(S, sfd, child);
+	gs_tracer_stop();            /* the processes still traced go on untraced */
+	gs_session_detach_probes(S); /* and those that outlive the recording lose its probes */
 	if (read(p.err[0], &e, sizeof(e)) == sizeof(e))
 		gs_err("cannot run %s: %s", o->argv[0], strerror(e));
 	if (!S->have_python && S->last_exe[0])

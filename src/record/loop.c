@@ -3,7 +3,8 @@
  * One poll over: the signalfd (SIGINT, SIGTERM, SIGHUP, SIGQUIT passed on to a launched
  * command; the third stops the recording and leaves the command running; with -p the first
  * stops it), the guardian's answer to the wait for the command's tree (proctree.h), the stack
- * sampler's timer (from the first CPython's set-up on), the attached process's pidfd, --import's ready pipe, a
+ * sampler's timer (from the first CPython's set-up on), every attached process's pidfd (the
+ * descendants' scan and the discover hook after each poll: attach.c), --import's ready pipe, a
  * BPF scheduler source's ring buffer and every ring (woken by watermark). Rings are drained at
  * least every 50 ms, at most every 10 ms when only the sampler's timer woke the loop. SIGUSR1
  * asks for a barrier: the rings are drained every 10 ms until everything before the signal is
@@ -112,16 +113,48 @@ static void reap(struct gs_session *S, pid_t child)
 	}
 }
 
-void gs_session_loop(struct gs_session *S, int sfd, int pidfd, pid_t child)
+/* The attached processes' pidfds into pfd from n on: the new n. */
+static int attached_pollfds(struct gs_session *S, struct pollfd *pfd, int n)
+{
+	for (size_t i = 0; i < S->att.n; i++)
+		if (S->att.a[i].pidfd >= 0) {
+			pfd[n].fd = S->att.a[i].pidfd;
+			pfd[n++].events = POLLIN;
+		}
+	return n;
+}
+
+/* The attached processes whose pidfd polled readable (pfd[from..to)) ended. */
+static void attached_ended(struct gs_session *S, const struct pollfd *pfd, int from, int to)
+{
+	for (int i = from; i < to; i++) {
+		struct gs_att *e;
+		if (!(pfd[i].revents & (POLLIN | POLLHUP)))
+			continue;
+		for (size_t k = 0; k < S->att.n; k++) {
+			e = &S->att.a[k];
+			if (e->pidfd != pfd[i].fd)
+				continue;
+			close(e->pidfd);
+			e->pidfd = -1;
+			e->ended = 1;
+			if (e->pid == S->target)
+				S->exited = 1;
+		}
+	}
+}
+
+void gs_session_loop(struct gs_session *S, int sfd, pid_t child)
 {
 	const struct gs_record_opts *o = S->o;
-	struct pollfd *pfd = gs_calloc((size_t)S->ncpu + 6, sizeof(*pfd));
+	struct pollfd *pfd = NULL;
 	uint64_t deadline = o->duration > 0 ? gs_now_ns() + (uint64_t)(o->duration * 1e9) : 0;
 	uint64_t last_drain = 0, barrier = 0;
 	int stop = 0, interrupts = 0, tfd = -1;
 
 	while (!stop) {
-		int n = 0, ti = -1, ri = -1, pi = -1, wi = -1, ticked, rings, woken = 0;
+		int n = 0, ti = -1, ri = -1, pi = -1, pn = -1, wi = -1, ticked, rings, woken = 0;
+		pfd = gs_realloc_array(pfd, (size_t)S->ncpu + 6 + S->att.n, sizeof(*pfd));
 		if (tfd < 0 && S->stacks)
 			tfd = sample_timer(o->sample_hz); /* the first CPython is set up */
 		pfd[n].fd = sfd;
@@ -136,11 +169,8 @@ void gs_session_loop(struct gs_session *S, int sfd, int pidfd, pid_t child)
 			pfd[n].fd = tfd;
 			pfd[n++].events = POLLIN;
 		}
-		if (pidfd >= 0) {
-			pi = n;
-			pfd[n].fd = pidfd;
-			pfd[n++].events = POLLIN;
-		}
+		pi = n;
+		pn = n = attached_pollfds(S, pfd, n);
 		if (S->ready_fd >= 0) {
 			ri = n;
 			pfd[n].fd = S->ready_fd;
@@ -184,12 +214,14 @@ void gs_session_loop(struct gs_session *S, int sfd, int pidfd, pid_t child)
 			}
 		}
 		reap(S, child);
+		if (S->attach) {
+			attached_ended(S, pfd, pi, pn);
+			gs_session_attach_tick(S);
+			if (!o->keep_running && !gs_attset_live(&S->att))
+				stop = 1; /* every attached process ended */
+		}
 		if (child > 0 && S->exited && (!o->wait_children || gs_proctree_done(S->tree)))
 			stop = 1;
-		if (pi >= 0 && (pfd[pi].revents & (POLLIN | POLLHUP))) {
-			stop = 1;
-			S->exited = 1;
-		}
 		if (deadline && gs_now_ns() >= deadline)
 			stop = 1;
 	}

@@ -135,7 +135,7 @@ static int exec_may_be_python(struct gs_proctree *t, pid_t pid)
 
 /* The new image's argv, in the recording: "argv" as LEN:ARG for each argument (any byte may be
  * in an argument). */
-static void emit_argv(struct gs_session *S, pid_t pid)
+void gs_session_emit_argv(struct gs_session *S, pid_t pid)
 {
 	char path[64], raw[4096], enc[6144];
 	size_t o = 0;
@@ -225,7 +225,7 @@ static void on_exec(struct gs_session *S, pid_t pid, int st)
 	struct gs_proctree *t = S->tree;
 	struct hand h = { .pid = pid, .status = st };
 	t->execs++;
-	emit_argv(S, pid);
+	gs_session_emit_argv(S, pid);
 	if (pid == t->cur.pid)
 		memset(&t->cur, 0, sizeof(t->cur)); /* a new image: the old one's breakpoint went with it */
 	if (!exec_may_be_python(t, pid) || (!t->children && pid != t->root)) {

@@ -361,6 +361,10 @@ int gs_pyprobes_attach(struct gs_pyprobes *p, struct gs_threads *ts, const struc
 	struct gs_inline_ops ops;
 	int err;
 
+	if (!p->use_inline && p->inline_only) {
+		snprintf(why, whylen, "inline GIL probes are turned off (--uprobes, --gil-watchpoint)");
+		return -ENOTSUP;
+	}
 	if (!p->use_inline)
 		return define_uprobes(p, why, whylen);
 	gs_inject_ops(ts, &ops);
@@ -388,6 +392,8 @@ int gs_pyprobes_attach(struct gs_pyprobes *p, struct gs_threads *ts, const struc
 	gs_inline_close(&p->il);
 	memset(&p->il, 0, sizeof(p->il));
 	p->il.memfd = -1;
+	if (p->inline_only)
+		return err; /* a CPython other than the first: the uprobes' names are the first one's */
 	gs_warn("inline GIL probes unavailable (%s); using uprobes", why);
 	why[0] = '\0';
 	p->use_inline = 0;
@@ -427,6 +433,20 @@ static size_t ring_sharers(const struct gs_pyprobes *p, ino_t inode, pid_t *out,
 	return n;
 }
 
+/* Has pid ended (gone, or a zombie: one that ends while it is detached cannot be seized)? */
+static int ended(pid_t pid)
+{
+	char path[64], buf[512], *rp;
+	long n;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	n = gs_read_file(path, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return 1;
+	buf[n] = '\0';
+	rp = strrchr(buf, ')');
+	return rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
+}
+
 void gs_pyprobes_detach(struct gs_pyprobes *p, int target_gone)
 {
 	char why[1024] = "";
@@ -438,11 +458,12 @@ void gs_pyprobes_detach(struct gs_pyprobes *p, int target_gone)
 		return;
 	if (p->il.memfd >= 0 && fstat(p->il.memfd, &st) == 0)
 		nkids = ring_sharers(p, st.st_ino, kids, GS_ARRAY_SIZE(kids));
-	if (!target_gone && kill(p->py.pid, 0) == 0 && detach_one(p, p->py.pid, why, sizeof(why)) < 0)
+	if (!target_gone && kill(p->py.pid, 0) == 0 && detach_one(p, p->py.pid, why, sizeof(why)) < 0 &&
+	    !ended(p->py.pid))
 		gs_warn("%s; the inline probes stay in process %d (harmless: their events are dropped)", why,
 			(int)p->py.pid);
 	for (size_t i = 0; i < nkids; i++)
-		if (detach_one(p, kids[i], why, sizeof(why)) < 0)
+		if (detach_one(p, kids[i], why, sizeof(why)) < 0 && !ended(kids[i]))
 			gs_warn("%s; the inline probes stay in child process %d (harmless: their events are dropped)",
 				why, (int)kids[i]);
 }

@@ -127,7 +127,7 @@ static void finish(struct gs_session *S)
 	gs_session_free_more(S);
 	gs_stacks_free(S->stacks);
 	S->stacks = NULL;
-	if (S->exited && S->o->pid <= 0) {
+	if (S->exited && !S->attach) {
 		r.type = GS_REC_PROC_EXIT;
 		r.pid = (uint32_t)S->target;
 		r.time = gs_now_ns();
@@ -159,6 +159,8 @@ static int start_sinks(struct gs_session *S, uint64_t start_ns)
 	return 0;
 }
 
+static int attaching(const struct gs_record_opts *o) { return o->pid > 0 || o->npids > 0 || o->discover; }
+
 static void session_init(struct gs_session *S, const struct gs_record_opts *o)
 {
 	struct rlimit rl;
@@ -179,7 +181,8 @@ static void session_init(struct gs_session *S, const struct gs_record_opts *o)
 	S->tidmap = gs_tidmap_new();
 	gs_pyprobes_init(&S->probes, S->tracefs, o->gil_watchpoint, !o->no_inline);
 	S->images = gs_pyimage_cache_new();
-	S->pypids = o->python_only && o->pid <= 0 ? gs_pidset_new() : NULL;
+	S->attach = attaching(o);
+	S->pypids = o->python_only && !S->attach ? gs_pidset_new() : NULL;
 	S->probes.cache = S->images;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
@@ -212,6 +215,34 @@ static void session_free(struct gs_session *S)
 	gs_proctree_free(S->tree);
 	gs_pyimage_cache_free(S->images);
 	gs_pidset_free(S->pypids);
+	gs_attset_clear(&S->att);
+}
+
+/* May gilscope attach to the processes given? Each refusal said (a single process: the one
+ * sentence) and kept, so that it is not tried again; -1 when every one is refused (nothing
+ * done to any), 0 otherwise (and with the discover hook, even without a process). */
+static int check_pids(struct gs_session *S)
+{
+	const struct gs_record_opts *o = S->o;
+	const pid_t *pids = o->npids > 0 ? o->pids : &o->pid;
+	int n = o->npids > 0 ? o->npids : o->pid > 0, ok = 0;
+	char why[2048];
+	for (int i = 0; i < n; i++) {
+		if (gs_attach_check(pids[i], why, sizeof(why)) == 0) {
+			ok++;
+			continue;
+		}
+		if (n == 1)
+			gs_err("%s", why);
+		else
+			gs_warn("%s", why);
+		gs_attset_add(&S->att, pids[i], GS_ATT_REFUSED);
+	}
+	if (ok || o->discover)
+		return 0;
+	if (n > 1)
+		gs_err("none of the %d processes given with -p can be attached; nothing was done to them", n);
+	return -1;
 }
 
 int gs_record(const struct gs_record_opts *o, struct gs_record_result *res)
@@ -224,23 +255,21 @@ int gs_record(const struct gs_record_opts *o, struct gs_record_result *res)
 	memset(res, 0, sizeof(*res));
 	/* the guardian that will trace the command is forked first, while gilscope holds nothing
 	 * (no perf ring, no output file) it should not share */
-	if (o->pid <= 0 && gs_tracer_start(why, sizeof(why)) < 0) {
+	if (!attaching(o) && gs_tracer_start(why, sizeof(why)) < 0) {
 		gs_err("%s; the command was not started", why);
 		return 1;
 	}
 	session_init(&S, o);
 	if (preflight(&S, why, sizeof(why)) < 0) {
 		gs_err("%s", why);
-		if (o->pid <= 0)
+		if (!S.attach)
 			gs_err("the command was not started");
 		goto out;
 	}
-	if (o->pid > 0 && gs_attach_check(o->pid, why, sizeof(why)) < 0) {
-		gs_err("%s", why);
+	if (S.attach && check_pids(&S) < 0)
 		goto out;
-	}
 	if (start_sinks(&S, gs_now_ns()) < 0) {
-		if (o->pid <= 0)
+		if (!S.attach)
 			gs_err("the command was not started");
 		goto out;
 	}
@@ -249,14 +278,14 @@ int gs_record(const struct gs_record_opts *o, struct gs_record_result *res)
 	gs_emit_meta(&S.emit, 0, "sched.source", S.sched->name);
 	S.counters = gs_counters_new(o->counters, o->ncounters, S.ev, &S.emit);
 	sfd = gs_session_signalfd(&oldmask);
-	ran = o->pid > 0 ? gs_session_attach(&S, sfd) : gs_session_launch(&S, sfd, &oldmask);
+	ran = S.attach ? gs_session_attach(&S, sfd) : gs_session_launch(&S, sfd, &oldmask);
 	if (ran < 0)
 		goto out;
 	finish(&S);
 	ret = 0;
-	if (o->pid <= 0 && WIFEXITED(S.status))
+	if (!S.attach && WIFEXITED(S.status))
 		ret = WEXITSTATUS(S.status);
-	else if (o->pid <= 0 && WIFSIGNALED(S.status))
+	else if (!S.attach && WIFSIGNALED(S.status))
 		ret = 128 + WTERMSIG(S.status);
 	if (ret == 0 || (S.exited && ret != 127)) {
 		res->recorded = 1;

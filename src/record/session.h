@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "probe/evlist.h"
+#include "record/attset.h"
 #include "record/counters.h"
 #include "record/emit.h"
 #include "record/merge.h"
@@ -58,6 +59,9 @@ struct gs_session {
 	int exec_noted;           /* the instrumented CPython's exec() was said */
 	struct gs_tidmap *tidmap; /* inline probes' namespace thread ids to host ones */
 	uint64_t written_to;      /* every event before this time is in the sinks (the last drain's watermark) */
+	int attach;               /* record -p (or discovered processes): attach.c, not launch.c */
+	struct gs_attset att;     /* attach: every process attached, or refused once (attset.h) */
+	uint64_t scanned_ns, discovered_ns; /* attach: the last scan for descendants, the last discover call */
 };
 
 /* collect.c: drains every ring into the merge, then hands the records older than the
@@ -75,6 +79,11 @@ void gs_session_flush(struct gs_session *S);
  * failure: thread states only), and no stack samples. gs_session_free_more() closes them. */
 void gs_session_set_up_python(struct gs_session *S, pid_t pid, int may_inline);
 void gs_session_free_more(struct gs_session *S);
+/* setup.c, at the end of a launched recording (the guardian gone): every process that still
+ * carries inline probes of this recording (a CPython of the tree, a child forked from one: a
+ * daemon, an orphan, a background job) gets its code back and loses the trampolines and the
+ * ring, as at the end of an attach (pyprobes.h); what cannot be done is said. */
+void gs_session_detach_probes(struct gs_session *S);
 
 /* loop.c */
 int gs_session_signalfd(sigset_t *old);
@@ -83,9 +92,9 @@ int gs_session_signalfd(sigset_t *old);
  * *barrier when barrier is not NULL (the first one pending is kept), else it is dropped. */
 int gs_session_take_signals(int sfd, pid_t child, uint64_t *barrier);
 int gs_session_forward_signals(int sfd, pid_t child); /* take_signals without barriers */
-/* Records until the command exits (child > 0), the attached process ends (pidfd), the
- * duration passes, or the user stops it. */
-void gs_session_loop(struct gs_session *S, int sfd, int pidfd, pid_t child);
+/* Records until the command exits (child > 0), every attached process ended (unless
+ * keep_running), the duration passes, or the user stops it. */
+void gs_session_loop(struct gs_session *S, int sfd, pid_t child);
 
 /* launch.c: runs o->argv, following its process tree (proctree.h) to every CPython in it, and
  * records until it exits (its wait status in S), or with --wait-children until the tree ends. attach.c: records the running process o->pid until it ends or the
@@ -93,6 +102,23 @@ void gs_session_loop(struct gs_session *S, int sfd, int pidfd, pid_t child);
  * stderr, the target as it was). */
 int gs_session_launch(struct gs_session *S, int sfd, sigset_t *oldmask);
 int gs_session_attach(struct gs_session *S, int sfd);
+/* attach.c: how a process came to be attached. */
+enum gs_attach_how {
+	GS_ATTACH_GIVEN,      /* -p PID: every refusal or failure said */
+	GS_ATTACH_DISCOVERED, /* named by the discover hook: the same */
+	GS_ATTACH_RUNNING,    /* a descendant running when found at the start: quiet when not CPython */
+	GS_ATTACH_NEW,        /* a descendant started while recording: its scheduler events inherited */
+};
+/* Attaches to pid (once: a pid in S->att is left as it is): the first CPython gets S->probes and
+ * the stack sampler, every later one inline probes in S->more; a process forked from a probed one
+ * keeps the probes it inherited; anything else thread states. 1 with GIL probes, 0 thread states
+ * only, -1 not attached (said on stderr as how says). */
+int gs_session_attach_one(struct gs_session *S, pid_t pid, int how);
+/* From the loop: the descendants' scan (every 100 ms with o->descendants), the discover hook
+ * (about once a second). */
+void gs_session_attach_tick(struct gs_session *S);
+/* proctree.c: the image's argv of pid in the recording (META "argv", LEN:ARG per argument). */
+void gs_session_emit_argv(struct gs_session *S, pid_t pid);
 /* May gilscope attach to pid? Checked without touching the process. 0, or -errno with why. */
 int gs_attach_check(pid_t pid, char *why, size_t whylen);
 

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 static void start_stacks(struct gs_session *S)
 {
@@ -102,4 +103,28 @@ void gs_session_free_more(struct gs_session *S)
 	free(S->more);
 	S->more = NULL;
 	S->nmore = 0;
+}
+
+/* Does pid run (not gone, not a zombie waiting for its parent)? */
+static int running(pid_t pid)
+{
+	char path[64], buf[512];
+	long n;
+	char *rp;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	n = gs_read_file(path, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	rp = strrchr(buf, ')');
+	return rp && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
+}
+
+void gs_session_detach_probes(struct gs_session *S)
+{
+	for (size_t i = 0; i <= S->nmore; i++) {
+		struct gs_pyprobes *p = i == 0 ? &S->probes : S->more[i - 1];
+		if (p->use_inline && p->il.trampolines)
+			gs_pyprobes_detach(p, !running(p->py.pid));
+	}
 }

@@ -1,0 +1,266 @@
+"""Attaching to several processes and their trees, and processes that outlive a launched recording
+(issue 16, items 4 and 5): every process recorded, and each one exactly as it was afterwards."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import GILSCOPE
+from test_attach_inline import DAEMON, acquisitions, as_its_files, finish, start
+
+PY = "/root/.pyenv/versions/3.12.1/bin/python3.12"  # shared libpython: the slowest to find
+PY2 = "/usr/bin/python3.11"  # stripped, static: another CPython beside it
+
+
+def need(*pythons):
+    for p in pythons:
+        if not os.access(p, os.X_OK):
+            pytest.skip(f"{p} is not installed on this machine")
+
+
+def record(tmp_path, args, seconds="1.5"):
+    rec = tmp_path / f"many-{time.monotonic_ns()}.rec"
+    gs = subprocess.run([GILSCOPE, "record", "--no-summary", *args, "--duration", seconds, "-o", str(rec)],
+                        capture_output=True, text=True, timeout=180)
+    rep = None
+    if gs.returncode == 0:
+        rep = json.loads(subprocess.run([GILSCOPE, "report", "--json", str(rec)], capture_output=True,
+                                        text=True, check=True).stdout)
+    return gs, rep
+
+
+def gilscope_fds(pid):
+    out = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if "gilscope" in os.readlink(f"/proc/{pid}/fd/{fd}"):
+                out.append(fd)
+        except OSError:
+            pass
+    return out
+
+
+def test_two_processes_given_with_two_p(tmp_path):
+    need(PY, PY2)
+    a, _ = start(PY, "gil", 60)
+    b, _ = start(PY2, "gil", 60)
+    try:
+        gs, rep = record(tmp_path, ["-p", str(a.pid), "-p", str(b.pid)])
+        assert gs.returncode == 0, gs.stderr
+        assert acquisitions(rep, a.pid) > 100, gs.stderr
+        assert acquisitions(rep, b.pid) > 100, gs.stderr
+        for p in (a, b):
+            assert as_its_files(p.pid) == []
+            assert gilscope_fds(p.pid) == []
+        outs = [finish(a), finish(b)]
+    finally:
+        for p in (a, b):
+            if p.poll() is None:
+                p.kill()
+    assert outs == ["workers 4 True children {7}\nok\n"] * 2
+    assert a.returncode == 0 and b.returncode == 0
+
+
+PARENT = r"""
+import subprocess, sys, threading, time
+BUSY = "import threading, time, sys\n" \
+       "end = time.monotonic() + float(sys.argv[1])\n" \
+       "def w():\n" \
+       "    while time.monotonic() < end: time.sleep(0)\n" \
+       "ts = [threading.Thread(target=w) for _ in range(2)]\n" \
+       "[t.start() for t in ts]; [t.join() for t in ts]\n"
+early = subprocess.Popen([sys.executable, "-c", BUSY, "30"])
+print(early.pid, flush=True)
+sys.stdin.readline()
+late = subprocess.Popen([sys.executable, "-c", BUSY, "1.5"])
+print(late.pid, flush=True)
+late.wait()
+sys.stdin.readline()
+early.kill(); early.wait()
+"""
+
+
+def test_descendants_before_and_during_the_recording(tmp_path):
+    need(PY)
+    p = subprocess.Popen([PY, "-c", PARENT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        early = int(p.stdout.readline())
+        time.sleep(0.3)  # its interpreter is up
+        rec = tmp_path / "tree.rec"
+        gs = subprocess.Popen([GILSCOPE, "record", "--no-summary", "-p", str(p.pid), "--duration", "4", "-o",
+                               str(rec)], stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        p.stdin.write("\n")
+        p.stdin.flush()
+        late = int(p.stdout.readline())
+        _, err = gs.communicate(timeout=120)
+        assert gs.returncode == 0, err
+        rep = json.loads(subprocess.run([GILSCOPE, "report", "--json", str(rec)], capture_output=True, text=True,
+                                        check=True).stdout)
+        assert acquisitions(rep, early) > 100, err
+        assert acquisitions(rep, late) > 100, err
+        assert as_its_files(early) == []
+        assert as_its_files(p.pid) == []
+        p.stdin.write("\n")
+        p.stdin.flush()
+        assert p.wait(timeout=30) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+
+
+FORK_EXEC = r"""
+import os, sys, threading, time
+BUSY = "import threading, time\nend = time.monotonic() + 2\ndef w():\n    while time.monotonic() < end: time.sleep(0)\n" \
+       "ts = [threading.Thread(target=w) for _ in range(2)]\n[t.start() for t in ts]; [t.join() for t in ts]\n"
+print("ready", flush=True)
+sys.stdin.readline()
+kid = os.fork()
+if kid == 0:
+    time.sleep(0.6)  # a while with the probes it inherited, then a new image: the same interpreter file
+    os.execv(sys.executable, [sys.executable, "-c", BUSY])
+print(kid, flush=True)
+os.waitpid(kid, 0)
+"""
+
+
+def test_a_forked_child_that_execs_the_same_python_later(tmp_path):
+    need(PY)
+    p = subprocess.Popen([PY, "-c", FORK_EXEC], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline() == "ready\n"
+        rec = tmp_path / "fe.rec"
+        gs = subprocess.Popen([GILSCOPE, "record", "--no-summary", "-p", str(p.pid), "--duration", "3.5", "-o",
+                               str(rec)], stderr=subprocess.PIPE, text=True)
+        time.sleep(1.0)
+        p.stdin.write("\n")
+        p.stdin.flush()
+        kid = int(p.stdout.readline())
+        _, err = gs.communicate(timeout=120)
+        assert gs.returncode == 0, err
+        rep = json.loads(subprocess.run([GILSCOPE, "report", "--json", str(rec)], capture_output=True, text=True,
+                                        check=True).stdout)
+        assert acquisitions(rep, kid) > 100, err
+        assert p.wait(timeout=30) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+
+
+def test_no_children_on_attach(tmp_path):
+    need(PY)
+    p = subprocess.Popen([PY, "-c", PARENT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        early = int(p.stdout.readline())
+        time.sleep(0.3)
+        gs, rep = record(tmp_path, ["-p", str(p.pid), "--no-children"], seconds="1")
+        assert gs.returncode == 0, gs.stderr
+        assert acquisitions(rep, early) == 0
+        assert early not in {t["pid"] for t in rep["threads"]}
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_a_daemon_left_by_a_launched_command_is_detached(tmp_path):
+    need(PY)
+    pidfile = tmp_path / "daemon.pid"
+    script = DAEMON.replace("time.sleep(30)", "while not os.path.exists(pidfile): time.sleep(0.02)")
+    with open(tmp_path / "err", "w") as err:  # not a pipe: the daemon keeps gilscope's descriptors
+        gs = subprocess.run([GILSCOPE, "record", "--no-summary", "-o", str(tmp_path / "launch.rec"), "--", PY,
+                             "-c", script, str(pidfile)], stdout=subprocess.DEVNULL, stderr=err, timeout=120)
+    stderr = (tmp_path / "err").read_text()
+    daemon = int(pidfile.read_text())
+    try:
+        assert gs.returncode == 0, stderr
+        assert as_its_files(daemon) == [], stderr
+        assert gilscope_fds(daemon) == []
+        with open(f"/proc/{daemon}/status") as f:
+            assert "TracerPid:\t0\n" in f.read()
+        os.kill(daemon, signal.SIGUSR1)  # it runs on, and ends well
+        for _ in range(200):
+            if (tmp_path / "daemon.pid.done").exists():
+                break
+            time.sleep(0.05)
+        assert (tmp_path / "daemon.pid.done").read_text() == "alive"
+    finally:
+        try:
+            os.kill(daemon, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def test_a_pid_that_is_not_python_beside_one_that_is(tmp_path):
+    need(PY)
+    a, _ = start(PY, "gil", 60)
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        gs, rep = record(tmp_path, ["-p", f"{other.pid},{a.pid}"], seconds="1")
+        assert gs.returncode == 0, gs.stderr
+        assert acquisitions(rep, a.pid) > 100, gs.stderr
+        assert gs.stderr.count(f"process {other.pid}") == 1, gs.stderr
+        assert as_its_files(a.pid) == []
+        finish(a)
+    finally:
+        for p in (a, other):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+def test_gone_pids_beside_one_and_alone(tmp_path):
+    need(PY)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    a, _ = start(PY, "gil", 60)
+    try:
+        gs, rep = record(tmp_path, ["-p", str(gone.pid), "-p", str(a.pid)], seconds="1")
+        assert gs.returncode == 0, gs.stderr
+        assert f"no process with pid {gone.pid}" in gs.stderr
+        assert acquisitions(rep, a.pid) > 100
+        finish(a)
+    finally:
+        if a.poll() is None:
+            a.kill()
+    rec = tmp_path / "none.rec"
+    gs = subprocess.run([GILSCOPE, "record", "--no-summary", "-p", f"{gone.pid},{gone.pid + 100000}", "-o",
+                         str(rec)], capture_output=True, text=True, timeout=60)
+    assert gs.returncode == 1 and not rec.exists(), gs.stderr
+
+
+def test_discover_hook(tmp_path):
+    """The discover hook (recorder.h) through its test double: GILSCOPE_TEST_DISCOVER names a file of
+    pids, read about once a second; a pid named there while recording is attached once."""
+    need(PY, PY2)
+    a, _ = start(PY, "gil", 60)
+    b, _ = start(PY2, "gil", 60)
+    found = tmp_path / "found"
+    found.write_text("")
+    rec = tmp_path / "disc.rec"
+    try:
+        gs = subprocess.Popen([GILSCOPE, "record", "--no-summary", "-p", str(a.pid), "--duration", "3.5", "-o",
+                               str(rec)], stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "GILSCOPE_TEST_DISCOVER": str(found)})
+        time.sleep(1.2)
+        found.write_text(f"{b.pid} {a.pid}\n")
+        _, err = gs.communicate(timeout=120)
+        assert gs.returncode == 0, err
+        rep = json.loads(subprocess.run([GILSCOPE, "report", "--json", str(rec)], capture_output=True, text=True,
+                                        check=True).stdout)
+        assert acquisitions(rep, a.pid) > 100, err
+        assert acquisitions(rep, b.pid) > 100, err
+        for p in (a, b):
+            assert as_its_files(p.pid) == []
+            finish(p)
+    finally:
+        for p in (a, b):
+            if p.poll() is None:
+                p.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-q"]))
