@@ -31,6 +31,7 @@ struct code_entry {
 #define WIN_BACK 1 /* pages copied below the one a missed frame starts in */
 #define WIN_MAX ((WIN_BACK + 2) * WIN_PAGE)
 #define NWIN 4
+#define WALK_MAX_BAD 8 /* frames of one walk that are not code: more, and the chain is not a thread's */
 struct window {
 	uint64_t lo;
 	size_t len; /* 0: empty */
@@ -457,10 +458,14 @@ struct walk {
 static void walk_frames(struct gs_pystacks *ps, gs_mem_reader read, void *ctx, uint64_t frame, struct walk *w)
 {
 	struct gs_pyframe *frames = w->f;
-	int n = 0, visited = 0;
-	while (frame && n < GS_PYSTACK_MAX_FRAMES && visited++ < 4 * GS_PYSTACK_MAX_FRAMES) {
+	uint64_t bad = 0; /* the last address found not to be a code object */
+	int n = 0, visited = 0, nbad = 0;
+	/* a thread state's frame pointer may be stale (the thread is ending, or its memory was
+	 * reused): garbage, possibly a frame its own caller. A few torn frames are skipped; a chain
+	 * that yields more than WALK_MAX_BAD is given up */
+	while (frame && n < GS_PYSTACK_MAX_FRAMES && visited++ < 4 * GS_PYSTACK_MAX_FRAMES && nbad <= WALK_MAX_BAD) {
 		uint8_t fb[128];
-		uint64_t code, instr;
+		uint64_t code, instr, next;
 		struct code_entry *ce;
 		int defer = ps->words != NULL;
 		if (ps->fr_len > sizeof(fb) || frame_read(ps, read, ctx, frame, fb, ps->fr_len) < 0) {
@@ -479,9 +484,12 @@ static void walk_frames(struct gs_pystacks *ps, gs_mem_reader read, void *ctx, u
 				frames[n - 1].entry_addr = frame;
 			}
 		} else {
-			ce = code ? code_lookup(ps, read, ctx, code, &defer) : NULL;
-			if (code && !ce)
+			ce = code && code != bad ? code_lookup(ps, read, ctx, code, &defer) : NULL;
+			if (code && !ce) {
 				ps->errors++; /* torn: the frame moved on under the read (or was never code) */
+				nbad++;
+				bad = code;
+			}
 			if (ce) {
 				if (defer)
 					w->pend[w->npend++] = code;
@@ -497,7 +505,10 @@ static void walk_frames(struct gs_pystacks *ps, gs_mem_reader read, void *ctx, u
 				n++;
 			}
 		}
-		memcpy(&frame, fb + ps->l.frame_previous, 8);
+		memcpy(&next, fb + ps->l.frame_previous, 8);
+		if (next == frame)
+			break; /* not a frame */
+		frame = next;
 	}
 	w->n = n;
 }

@@ -330,6 +330,31 @@ static void test_code_checked_once_per_sample(void **state)
 	}
 }
 
+static void test_stale_frame_pointer(void **state)
+{
+	/* a thread state whose frame pointer is stale (seen under thread-per-request load on 3.14):
+	 * garbage whose caller is itself, or a long chain of frames that hold no code object; given
+	 * up after a few reads, not walked 2048 times */
+	struct gs_pystacks *ps = gs_pystacks_synthetic(11, BASE + 0x100, CODE_TYPE);
+	static struct got g;
+	(void)state;
+	build(2);
+	p64(frame_addr(1) + 0x20, 0xdead000); /* f1: no code object there */
+	p64(frame_addr(1) + 0x30, frame_addr(1));
+	reads = 0;
+	assert_int_equal(gs_pystacks_sample(ps, counting_rd, NULL, cb, &g), 1);
+	assert_int_equal(g.n, 1);
+	assert_true(reads < 16);
+	build(300);
+	for (int i = 1; i < 300; i++)
+		p64(frame_addr(i) + 0x20, BASE + 0x200000 + (uint64_t)i * 0x40); /* zeros: not code */
+	reads = 0;
+	assert_int_equal(gs_pystacks_sample(ps, counting_rd, NULL, cb, &g), 1);
+	assert_int_equal(g.n, 1);
+	assert_true(reads < 40);
+	gs_pystacks_free(ps);
+}
+
 static void test_frames_read_through_windows(void **state)
 {
 	/* CPython's order: each caller's frame below its callee's, in one data stack; a chain of
@@ -371,6 +396,7 @@ int main(void)
 		cmocka_unit_test(test_entry_frames),
 		cmocka_unit_test(test_code_checked_once_per_sample),
 		cmocka_unit_test(test_frames_read_through_windows),
+		cmocka_unit_test(test_stale_frame_pointer),
 	};
 	return cmocka_run_group_tests_name("python stacks", tests, NULL, NULL);
 }
