@@ -6,6 +6,7 @@
 #include "base/procfs.h"
 #include "base/util.h"
 #include "probe/ptrace.h"
+#include "probe/ringpin.h"
 #include "probe/tracer.h"
 #include "probe/x86.h"
 #include "probe/x86_glibc.h"
@@ -702,6 +703,7 @@ static size_t read_ring(struct gs_inline *il, uint32_t r, uint64_t now, size_t n
 			if (now - st->stuck_since < STUCK_NS)
 				break;
 			il->skipped++;
+			gs_ringpin_add(st, st->tail, now, &il->pins_expired);
 			st->tail++;
 			st->stuck_since = 0;
 			continue;
@@ -714,8 +716,9 @@ static size_t read_ring(struct gs_inline *il, uint32_t r, uint64_t now, size_t n
 		st->tail++;
 		n++;
 	}
-	/* the space read is given back once per drain, on the reader's own line */
-	__atomic_store_n((uint64_t *)(ring + X86_RING_TAIL_OFF), st->tail, __ATOMIC_RELEASE);
+	/* the space read is given back once per drain, on the reader's own line, up to a pinned slot */
+	__atomic_store_n((uint64_t *)(ring + X86_RING_TAIL_OFF),
+			 gs_ringpin_release(st, ring, il->nslots, now, &il->pins_expired), __ATOMIC_RELEASE);
 	return n;
 }
 
