@@ -8,8 +8,10 @@
       (throughput ratio): gilscope with its GIL probes (inline, injected at attach; BPF thread states), with
       uprobes, with thread states only (-G: --no-gil-detect) from each scheduler source, and
       `perf record -e sched:sched_switch -e sched:sched_wakeup -p PID` (the scheduler events
-      alone, perf's way), on each --server-python (Debian 3.11 and 3.14 by default); each attach
-      ends with a detach, the server goes on.
+      alone, perf's way), and on a 3.15 server CPython's own sampling profiler (`python3.15 -m
+      profiling.sampling attach -a`, Tachyon, at its default 1 kHz over all threads), on each
+      --server-python (Debian 3.11 and 3.14, and 3.15 by default); each attach ends with a detach,
+      the server goes on.
 Rounds are interleaved (untraced, then each traced variant, again and again) and each figure is
 the median over rounds of the ratio to the untraced run of the same round, so a drift of the
 shared machine's speed cancels out. --old GILSCOPE adds a gilscope built from another tree (its
@@ -93,7 +95,12 @@ def ab_rps(ab, port, n):
     return float(m.group(1))
 
 
-def http_variants(args):
+def has_tachyon(python):
+    """CPython 3.15+ ships its sampling profiler as profiling.sampling."""
+    return subprocess.run([python, "-c", "import profiling.sampling"], capture_output=True).returncode == 0
+
+
+def http_variants(args, server_python=None):
     v = [("gilscope inline", args.gilscope, ["--sched=bpf"]),
          ("gilscope inline -S0", args.gilscope, ["--sched=bpf", "--sample-rate", "0"]),  # no stack sampler
          ("gilscope uprobes", args.gilscope, ["--uprobes"]),
@@ -103,10 +110,17 @@ def http_variants(args):
         v.insert(0, ("old", args.old, args.old_args.split()))
     if shutil.which("perf"):
         v.append(("perf record", None, []))
+    if server_python and has_tachyon(server_python):
+        v.append(("tachyon attach", "tachyon", [server_python]))
     return chosen(args, v)
 
 
 def attach(gs, extra, pid, rec):
+    if gs == "tachyon":  # CPython's own: all threads, its default rate, folded stacks at the end
+        g = subprocess.Popen([extra[0], "-m", "profiling.sampling", "attach", "-a", "--collapsed", "-o",
+                              rec + ".txt", str(pid)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.0)  # it says nothing once it samples
+        return g
     if gs is None:  # perf's way: the scheduler events of the process, nothing else
         g = subprocess.Popen([shutil.which("perf"), "record", "-q", "-e", "sched:sched_switch", "-e",
                               "sched:sched_wakeup", "-p", str(pid), "-o", rec], stdout=subprocess.DEVNULL,
@@ -139,17 +153,17 @@ def http_bench(args, tmp, server_python):
             except OSError:
                 time.sleep(0.05)
         ab_rps(ab, port, 200)  # warm-up
-        ratios = {name: [] for name, _, _ in http_variants(args)}
+        ratios = {name: [] for name, _, _ in http_variants(args, server_python)}
         base = []
         for _ in range(args.repeat):
             u = ab_rps(ab, port, args.requests)
             base.append(u)
-            for name, gs, extra in http_variants(args):
+            for name, gs, extra in http_variants(args, server_python):
                 g = attach(gs, extra, srv.pid, os.path.join(tmp, "h.rec"))
                 r = ab_rps(ab, port, args.requests)
                 g.send_signal(signal.SIGINT)
                 _, err = g.communicate(timeout=120)
-                if g.returncode != 0:
+                if g.returncode != 0 and not (gs is None and g.returncode == -signal.SIGINT):  # perf re-raises it
                     sys.exit(f"{name} failed at detach ({g.returncode}): {(err or '').strip()[-300:]}")
                 ratios[name].append(r / u)
             if srv.poll() is not None:
@@ -173,7 +187,7 @@ def main():
     ap.add_argument("--old-args", default="", help="options for --old's record (e.g. '--sched=bpf')")
     ap.add_argument("--python", default="/root/.pyenv/versions/3.11.7/bin/python3.11")
     ap.add_argument("--server-python", action="append",
-                    help="the server's interpreter (repeatable; default Debian 3.11 and 3.14 when present)")
+                    help="the server's interpreter (repeatable; default Debian 3.11, 3.14 and 3.15 when present)")
     ap.add_argument("--threads", type=int, default=3000)
     ap.add_argument("--wave", type=int, default=3000)
     ap.add_argument("--requests", type=int, default=3000)
@@ -190,7 +204,8 @@ def main():
             threads_bench(args, tmp)
         if args.only in (None, "http"):
             pythons = args.server_python or [p for p in ("/usr/bin/python3.11",
-                                                          "/opt/gilscope-pythons/3.14/usr/bin/python3.14")
+                                                          "/opt/gilscope-pythons/3.14/usr/bin/python3.14",
+                                                          "/opt/gilscope-pythons/3.15/usr/bin/python3.15")
                                               if os.access(p, os.X_OK)]
             for py in pythons:
                 http_bench(args, tmp, py)

@@ -13,7 +13,8 @@
 struct rd {
 	gs_mem_reader read;
 	void *ctx;
-	int err; /* the first -errno other than -EFAULT (-ESRCH: gone) */
+	struct gs_pyname_memo *memo; /* where `_name` was found last (NULL: none kept) */
+	int err;                     /* the first -errno other than -EFAULT (-ESRCH: gone) */
 };
 
 static int get(struct rd *r, uint64_t addr, void *dst, size_t len)
@@ -125,12 +126,31 @@ static int is_str(struct rd *r, const struct gs_pyobj_layout *l, uint64_t obj)
 
 /* The index of key `name` in a dict keys object, and the value its entry holds (combined
  * tables). 0 or -1. */
+/* keys_find by the memo: its entry read again, trusted when it still holds the key found
+ * there (the same str object: names are interned) in the same keys object. 0 or -1. */
+static int memo_find(struct rd *r, uint64_t keys, uint64_t *index, uint64_t *value)
+{
+	const struct gs_pyname_memo *m = r->memo;
+	uint8_t e[24];
+	uint64_t key;
+	if (!m || !m->keys || m->keys != keys || m->esize > sizeof(e) || get(r, m->entry, e, m->esize) < 0)
+		return -1;
+	memcpy(&key, e + m->koff, 8);
+	if (key != m->key)
+		return -1;
+	*index = m->index;
+	memcpy(value, e + m->voff, 8);
+	return 0;
+}
+
 static int keys_find(struct rd *r, const struct gs_pyobj_layout *l, const struct gs_pystack_layout *sl, uint64_t keys,
 		     const char *name, uint64_t *index, uint64_t *value)
 {
 	uint8_t k[40], ents[MAX_KEYS * 24];
 	uint64_t n, entries, esize = 24, koff = 8, voff = 16;
 
+	if (r->memo && strcmp(name, "_name") == 0 && memo_find(r, keys, index, value) == 0)
+		return 0;
 	if (get(r, keys, k, l->keys_legacy ? 40 : 32) < 0)
 		return -1;
 	if (l->keys_legacy) {
@@ -165,6 +185,9 @@ static int keys_find(struct rd *r, const struct gs_pyobj_layout *l, const struct
 		if (key && read_str(r, l, sl, key, buf, sizeof(buf)) >= 0 && strcmp(buf, name) == 0) {
 			*index = i;
 			memcpy(value, ents + i * esize + voff, 8);
+			if (r->memo && strcmp(name, "_name") == 0)
+				*r->memo =
+					(struct gs_pyname_memo){ keys, entries + i * esize, key, i, esize, koff, voff };
 			return 0;
 		}
 	}
@@ -264,7 +287,13 @@ static int thread_name(struct rd *r, const struct gs_pyobj_layout *l, const stru
 int gs_pyname_thread(const struct gs_pyobj_layout *l, const struct gs_pystack_layout *sl, gs_mem_reader read, void *ctx,
 		     uint64_t frame, char *out, size_t outlen)
 {
-	struct rd r = { read, ctx, 0 };
+	return gs_pyname_thread_memo(l, sl, read, ctx, frame, NULL, out, outlen);
+}
+
+int gs_pyname_thread_memo(const struct gs_pyobj_layout *l, const struct gs_pystack_layout *sl, gs_mem_reader read,
+			  void *ctx, uint64_t frame, struct gs_pyname_memo *memo, char *out, size_t outlen)
+{
+	struct rd r = { read, ctx, memo, 0 };
 	uint64_t self;
 	int n = -1;
 
@@ -283,7 +312,7 @@ int gs_pyname_thread(const struct gs_pyobj_layout *l, const struct gs_pystack_la
 int gs_pyname_main_thread(const struct gs_pyobj_layout *l, const struct gs_pystack_layout *sl, gs_mem_reader read,
 			  void *ctx, uint64_t frame, char *out, size_t outlen)
 {
-	struct rd r = { read, ctx, 0 };
+	struct rd r = { read, ctx, NULL, 0 };
 	uint64_t globals, main;
 	int n = -1;
 
@@ -303,7 +332,7 @@ int gs_pyname_main_thread(const struct gs_pyobj_layout *l, const struct gs_pysta
 int gs_pyname_switch_interval(const struct gs_pylayout *l, uint64_t runtime, gs_mem_reader read, void *ctx,
 			      uint64_t *us)
 {
-	struct rd r = { read, ctx, 0 };
+	struct rd r = { read, ctx, NULL, 0 };
 	uint64_t gil = 0, interp, v;
 
 	if (l->gil_last_holder < 8)

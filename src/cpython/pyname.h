@@ -14,7 +14,8 @@
  *
  * Every read goes through a gs_mem_reader and is bounded: counts, sizes, offsets and indexes
  * from the target are checked before they are used, and a failed or torn read is an error
- * return, never a crash (fuzz/fuzz_pyname.c). Pure otherwise: no state, no allocation.
+ * return, never a crash (fuzz/fuzz_pyname.c). Pure otherwise: no state, no allocation (the
+ * memo of gs_pyname_thread_memo is the caller's).
  */
 #ifndef GS_PYNAME_H
 #define GS_PYNAME_H
@@ -36,6 +37,18 @@ int gs_pyname_is_bootstrap(const char *qualname, const char *filename);
  * the process is gone). */
 int gs_pyname_thread(const struct gs_pyobj_layout *l, const struct gs_pystack_layout *sl, gs_mem_reader read, void *ctx,
 		     uint64_t frame, char *out, size_t outlen);
+
+/* Where a Thread's `_name` was found last: its keys object (the class's shared keys from 3.11),
+ * the entry's address and layout, and the key (an interned str). Threads of one class find it at
+ * the same place: the next lookup reads that entry alone (is its key still that str?) instead of
+ * the keys object and each key before it. Zeroed: nothing known. */
+struct gs_pyname_memo {
+	uint64_t keys, entry, key, index, esize, koff, voff;
+};
+
+/* gs_pyname_thread with a memo (the caller's, for every thread of a process), updated. */
+int gs_pyname_thread_memo(const struct gs_pyobj_layout *l, const struct gs_pystack_layout *sl, gs_mem_reader read,
+			  void *ctx, uint64_t frame, struct gs_pyname_memo *memo, char *out, size_t outlen);
 
 /* The main thread's name (threading._main_thread._name, "MainThread" unless renamed), found
  * through the threading module's globals, which the _bootstrap_inner frame at `frame` runs

@@ -17,7 +17,25 @@ struct code_entry {
 	int firstlineno;
 	uint8_t *linetable;
 	size_t linetable_len;
-	uint64_t adaptive; /* address of the first code unit */
+	uint64_t adaptive;   /* address of the first code unit */
+	uint64_t checked;    /* the walk (gs_pystacks.sample) that last found it still the same object */
+	int32_t lines_at[4]; /* the last few instruction offsets decoded, and their lines */
+	int32_t lines[4];
+	unsigned lines_next;
+};
+
+/* A copy of a few pages of the target, made by one read during a walk: the frames of 3.11+ lie
+ * next to each other in their thread's data stack (the caller's below the callee's), so one
+ * read brings a whole chain, where a read per frame costs a system call each. */
+#define WIN_PAGE 4096ull
+#define WIN_BACK 1 /* pages copied below the one a missed frame starts in */
+#define WIN_MAX ((WIN_BACK + 2) * WIN_PAGE)
+#define NWIN 4
+#define WALK_MAX_BAD 8 /* frames of one walk that are not code: more, and the chain is not a thread's */
+struct window {
+	uint64_t lo;
+	size_t len; /* 0: empty */
+	uint8_t buf[WIN_MAX];
 };
 
 struct gs_pystacks {
@@ -29,6 +47,11 @@ struct gs_pystacks {
 	struct code_entry *codes; /* open addressing by address */
 	size_t cap;
 	uint64_t walks, errors;
+	uint64_t sample;             /* gs_pystacks_sample calls so far: the windows and checks of one */
+	struct window win[NWIN];     /* emptied at each sample */
+	unsigned win_next;           /* the next window replaced (round robin) */
+	uint64_t reads, window_hits; /* frame reads asked for, and those served from a window */
+	gs_mem_words_reader words;   /* optional: code objects checked by one read per thread */
 };
 
 static size_t max3(size_t a, size_t b, size_t c) { return a > b ? (a > c ? a : c) : (b > c ? b : c); }
@@ -119,6 +142,14 @@ void gs_pystacks_free(struct gs_pystacks *ps)
 	}
 	free(ps->codes);
 	free(ps);
+}
+
+void gs_pystacks_set_words_reader(struct gs_pystacks *ps, gs_mem_words_reader words) { ps->words = words; }
+
+void gs_pystacks_read_stats(const struct gs_pystacks *ps, uint64_t *frame_reads, uint64_t *window_hits)
+{
+	*frame_reads = ps->reads;
+	*window_hits = ps->window_hits;
 }
 
 const struct gs_pystack_layout *gs_pystacks_layout(const struct gs_pystacks *ps) { return &ps->l; }
@@ -255,7 +286,11 @@ static char *read_str(struct gs_pystacks *ps, gs_mem_reader read, void *ctx, uin
 	return s;
 }
 
-static struct code_entry *code_lookup(struct gs_pystacks *ps, gs_mem_reader read, void *ctx, uint64_t code)
+/* The entry of the code object at code, read when it is not cached or no longer the object cached
+ * (NULL when it cannot be read: torn, or not a code object). With *defer set (a words reader is
+ * there), a cached entry not yet checked in this sample is returned unchecked and *defer stays 1:
+ * the caller checks it with the others of its walk (check_deferred); else *defer is cleared. */
+static struct code_entry *code_lookup(struct gs_pystacks *ps, gs_mem_reader read, void *ctx, uint64_t code, int *defer)
 {
 	size_t h = (size_t)(code >> 4) * 2654435761u % ps->cap;
 	struct code_entry *e;
@@ -263,13 +298,23 @@ static struct code_entry *code_lookup(struct gs_pystacks *ps, gs_mem_reader read
 	uint64_t type, ltab, nm, fn;
 	int32_t first;
 	uint32_t gen = 0;
+	int deferred = *defer;
+	*defer = 0;
 	for (size_t probe = 0; probe < 16; probe++) {
 		e = &ps->codes[(h + probe) % ps->cap];
 		if (e->addr == code) {
-			/* code objects are freed and their memory reused: check it is still the same one */
+			/* code objects are freed and their memory reused: check it is still the same one,
+			 * once per sample (the frames of one sample, of every thread, hold references) */
 			uint64_t q;
-			if (read(ctx, code + ps->l.code_qualname, &q, 8) == 0 && q == e->qualname_ptr)
+			if (e->checked == ps->sample || deferred) {
+				*defer = deferred && e->checked != ps->sample;
+				e->checked = ps->sample; /* deferred: checked before this walk's thread is given */
 				return e;
+			}
+			if (read(ctx, code + ps->l.code_qualname, &q, 8) == 0 && q == e->qualname_ptr) {
+				e->checked = ps->sample;
+				return e;
+			}
 			gen = e->gen + 1;
 			break;
 		}
@@ -312,6 +357,11 @@ static struct code_entry *code_lookup(struct gs_pystacks *ps, gs_mem_reader read
 		}
 	}
 	e->addr = code;
+	e->checked = ps->sample;
+	for (size_t k = 0; k < GS_ARRAY_SIZE(e->lines_at); k++) {
+		e->lines_at[k] = INT32_MIN; /* no offset decoded yet (a decoded INT32_MIN is the first line) */
+		e->lines[k] = first;
+	}
 	return e;
 }
 
@@ -329,100 +379,241 @@ int gs_pystacks_code(struct gs_pystacks *ps, uint64_t code, const char **qualnam
 	return -ENOENT;
 }
 
+/* The line a frame of ce runs at instr (f_lasti before 3.11, the instruction pointer after),
+ * decoded once per offset seen lately: a sampled thread is found at the same few places. */
+static int frame_line(const struct gs_pystacks *ps, struct code_entry *ce, uint64_t instr)
+{
+	int at, line;
+	if (!ce->linetable)
+		return ce->firstlineno;
+	if (ps->l.legacy) {
+		at = (int32_t)(uint32_t)instr; /* f_lasti: an int */
+	} else {
+		uint64_t units = instr >= ce->adaptive ? (instr - ce->adaptive) / 2 : 0;
+		at = units < (1u << 24) ? (int)units : 0; /* a code object is far smaller */
+	}
+	for (size_t k = 0; k < GS_ARRAY_SIZE(ce->lines_at); k++)
+		if (ce->lines_at[k] == at)
+			return ce->lines[k];
+	if (ps->l.legacy == 9)
+		line = gs_lnotab_line(ce->linetable, ce->linetable_len, ce->firstlineno, at);
+	else if (ps->l.legacy)
+		line = gs_linetable310_line(ce->linetable, ce->linetable_len, ce->firstlineno, at >= 0 ? at * 2 : -1);
+	else
+		line = gs_linetable_line(ce->linetable, ce->linetable_len, ce->firstlineno, at);
+	if (line < 0)
+		line = ce->firstlineno;
+	ce->lines_at[ce->lines_next] = at;
+	ce->lines[ce->lines_next] = line;
+	ce->lines_next = (ce->lines_next + 1) % GS_ARRAY_SIZE(ce->lines_at);
+	return line;
+}
+
+/* Reads len bytes of a frame at addr: from a window of this sample when one holds them, else
+ * through a new window (the pages from WIN_BACK below addr's to the end of the frame's, or
+ * addr's pages alone when those below cannot be read), else directly. */
+static int frame_read(struct gs_pystacks *ps, gs_mem_reader read, void *ctx, uint64_t addr, uint8_t *dst, size_t len)
+{
+	struct window *w;
+	uint64_t lo, hi;
+	ps->reads++;
+	for (size_t i = 0; i < NWIN; i++) {
+		w = &ps->win[i];
+		if (w->len && addr >= w->lo && addr - w->lo <= w->len && len <= w->len - (addr - w->lo)) {
+			memcpy(dst, w->buf + (addr - w->lo), len);
+			ps->window_hits++;
+			return 0;
+		}
+	}
+	w = &ps->win[ps->win_next++ % NWIN];
+	w->len = 0;
+	hi = (addr + len + WIN_PAGE - 1) & ~(WIN_PAGE - 1);
+	lo = addr & ~(WIN_PAGE - 1);
+	if (addr > UINT64_MAX - len - WIN_PAGE || hi - lo > WIN_MAX - WIN_BACK * WIN_PAGE)
+		return read(ctx, addr, dst, len); /* at the end of the address space, or a frame over 2 pages */
+	if (lo >= WIN_BACK * WIN_PAGE &&
+	    read(ctx, lo - WIN_BACK * WIN_PAGE, w->buf, hi - lo + WIN_BACK * WIN_PAGE) == 0) {
+		w->lo = lo - WIN_BACK * WIN_PAGE;
+		w->len = hi - w->lo;
+	} else if (read(ctx, lo, w->buf, hi - lo) == 0) {
+		w->lo = lo;
+		w->len = hi - lo;
+	} else {
+		return read(ctx, addr, dst, len);
+	}
+	memcpy(dst, w->buf + (addr - w->lo), len);
+	return 0;
+}
+
+/* One thread's frames, innermost first, from its current frame: how many (the instruction
+ * pointers beside them, for check_deferred). Code objects cached but not yet checked in this
+ * sample are listed in pend (their frames' code addresses) when a words reader is there. */
+struct walk {
+	struct gs_pyframe *f;
+	uint64_t instr[GS_PYSTACK_MAX_FRAMES];
+	uint64_t pend[GS_PYSTACK_MAX_FRAMES];
+	int n, npend;
+};
+
+static void walk_frames(struct gs_pystacks *ps, gs_mem_reader read, void *ctx, uint64_t frame, struct walk *w)
+{
+	struct gs_pyframe *frames = w->f;
+	uint64_t bad = 0; /* the last address found not to be a code object */
+	int n = 0, visited = 0, nbad = 0;
+	/* a thread state's frame pointer may be stale (the thread is ending, or its memory was
+	 * reused): garbage, possibly a frame its own caller. A few torn frames are skipped; a chain
+	 * that yields more than WALK_MAX_BAD is given up */
+	while (frame && n < GS_PYSTACK_MAX_FRAMES && visited++ < 4 * GS_PYSTACK_MAX_FRAMES && nbad <= WALK_MAX_BAD) {
+		uint8_t fb[128];
+		uint64_t code, instr, next;
+		struct code_entry *ce;
+		int defer = ps->words != NULL;
+		if (ps->fr_len > sizeof(fb) || frame_read(ps, read, ctx, frame, fb, ps->fr_len) < 0) {
+			ps->errors++;
+			break;
+		}
+		memcpy(&code, fb + ps->l.frame_code, 8);
+		memcpy(&instr, fb + ps->l.frame_instr, 8);
+		code &= ps->l.code_mask;
+		if (ps->l.owner_skip && fb[ps->l.frame_owner] >= ps->l.owner_skip) {
+			/* the evaluation loop's own entry frame: the frame before it started that call */
+			/* (3.15 ends each chain with the thread state's own base frame, after
+			 * the first call's entry frame: the first C-owned frame is the one) */
+			if (n && !frames[n - 1].entry) {
+				frames[n - 1].entry = 1;
+				frames[n - 1].entry_addr = frame;
+			}
+		} else {
+			ce = code && code != bad ? code_lookup(ps, read, ctx, code, &defer) : NULL;
+			if (code && !ce) {
+				ps->errors++; /* torn: the frame moved on under the read (or was never code) */
+				nbad++;
+				bad = code;
+			}
+			if (ce) {
+				if (defer)
+					w->pend[w->npend++] = code;
+				frames[n].code = code;
+				frames[n].gen = ce->gen;
+				frames[n].line = frame_line(ps, ce, instr);
+				/* before 3.11 every Python call is a call of the evaluation loop */
+				frames[n].entry =
+					ps->l.legacy || (ps->l.frame_is_entry >= 0 && fb[ps->l.frame_is_entry]);
+				frames[n].entry_addr = 0;
+				frames[n].addr = frame;
+				w->instr[n] = instr;
+				n++;
+			}
+		}
+		memcpy(&next, fb + ps->l.frame_previous, 8);
+		if (next == frame)
+			break; /* not a frame */
+		frame = next;
+	}
+	w->n = n;
+}
+
+/* The code objects of a walk used unchecked, checked by one read of their qualname pointers: one
+ * found replaced is read again (its frames get its new generation and line), one that cannot be
+ * read any more drops its frames (counted as torn, as in the walk). */
+static void check_deferred(struct gs_pystacks *ps, gs_mem_reader read, void *ctx, struct walk *w)
+{
+	uint64_t addr[GS_PYSTACK_MAX_FRAMES], q[GS_PYSTACK_MAX_FRAMES];
+	int got;
+	if (!w->npend)
+		return;
+	for (int i = 0; i < w->npend; i++)
+		addr[i] = w->pend[i] + ps->l.code_qualname;
+	got = ps->words(ctx, addr, q, w->npend);
+	for (int i = 0; i < w->npend; i++) {
+		size_t h = (size_t)(w->pend[i] >> 4) * 2654435761u % ps->cap;
+		struct code_entry *ce = NULL;
+		int k = 0, no = 0;
+		for (size_t probe = 0; probe < 16 && !ce; probe++)
+			if (ps->codes[(h + probe) % ps->cap].addr == w->pend[i])
+				ce = &ps->codes[(h + probe) % ps->cap];
+		if (ce && i >= got && read(ctx, addr[i], &q[i], 8) < 0)
+			q[i] = 0; /* not read: not the same */
+		if (ce && q[i] == ce->qualname_ptr)
+			continue;
+		if (ce)
+			ce->checked = 0; /* read it again */
+		ce = code_lookup(ps, read, ctx, w->pend[i], &no);
+		for (int j = 0; j < w->n; j++) {
+			if (w->f[j].code != w->pend[i]) {
+				w->f[k] = w->f[j];
+				w->instr[k++] = w->instr[j];
+			} else if (ce) {
+				w->f[j].gen = ce->gen;
+				w->f[j].line = frame_line(ps, ce, w->instr[j]);
+				w->f[k] = w->f[j];
+				w->instr[k++] = w->instr[j];
+			} else {
+				ps->errors++;
+			}
+		}
+		w->n = k;
+	}
+	w->npend = 0;
+}
+
+/* A thread state's id and current frame (0 when they cannot be read). */
+static uint64_t tstate_tid(const struct gs_pystacks *ps, gs_mem_reader read, void *ctx, const uint8_t *tsb)
+{
+	uint64_t tid = 0;
+	if (ps->l.legacy) {
+		uint64_t pt;
+		uint32_t t32 = 0;
+		memcpy(&pt, tsb + ps->tstate_thread_id, 8);
+		if (!pt || read(ctx, pt + GS_GLIBC_PTHREAD_TID_OFFSET, &t32, 4) < 0)
+			t32 = 0;
+		tid = t32;
+	} else {
+		memcpy(&tid, tsb + ps->tstate_native_tid, 8);
+	}
+	return tid;
+}
+
 int gs_pystacks_sample(struct gs_pystacks *ps, gs_mem_reader read, void *ctx,
 		       void (*cb)(uint32_t tid, const struct gs_pyframe *f, int n, void *arg), void *arg)
 {
 	struct gs_pyframe frames[GS_PYSTACK_MAX_FRAMES];
+	struct walk *w = gs_malloc(sizeof(*w));
 	uint64_t interp, ts;
 	int nthreads = 0, err;
 
+	w->f = frames;
+	ps->sample++;
+	for (size_t i = 0; i < NWIN; i++)
+		ps->win[i].len = 0; /* a new instant */
 	if ((err = read(ctx, ps->interp_main, &interp, 8)) < 0)
-		return err;
+		goto out;
+	err = 0;
 	if (!interp || read(ctx, interp + ps->l.interp_threads_head, &ts, 8) < 0)
-		return 0;
+		goto out;
 	for (; ts && nthreads < 4096; nthreads++) {
 		uint8_t tsb[512];
-		uint64_t frame = 0, tid = 0, next;
-		int n = 0, visited = 0;
+		uint64_t frame = 0, tid, next;
 		if (ps->ts_len > sizeof(tsb) || read(ctx, ts, tsb, ps->ts_len) < 0) {
 			ps->errors++;
 			break;
 		}
 		memcpy(&next, tsb + ps->l.tstate_next, 8);
-		if (ps->l.legacy) {
-			uint64_t pt;
-			uint32_t t32 = 0;
-			memcpy(&pt, tsb + ps->tstate_thread_id, 8);
-			if (!pt || read(ctx, pt + GS_GLIBC_PTHREAD_TID_OFFSET, &t32, 4) < 0)
-				t32 = 0;
-			tid = t32;
-		} else {
-			memcpy(&tid, tsb + ps->tstate_native_tid, 8);
-		}
+		tid = tstate_tid(ps, read, ctx, tsb);
 		memcpy(&frame, tsb + ps->l.tstate_frame, 8);
 		if (ps->l.cframe_current >= 0 && frame &&
 		    read(ctx, frame + (uint64_t)ps->l.cframe_current, &frame, 8) < 0)
 			frame = 0;
-		while (frame && n < GS_PYSTACK_MAX_FRAMES && visited++ < 4 * GS_PYSTACK_MAX_FRAMES) {
-			uint8_t fb[128];
-			uint64_t code, instr;
-			struct code_entry *ce;
-			if (ps->fr_len > sizeof(fb) || read(ctx, frame, fb, ps->fr_len) < 0) {
-				ps->errors++;
-				break;
-			}
-			memcpy(&code, fb + ps->l.frame_code, 8);
-			memcpy(&instr, fb + ps->l.frame_instr, 8);
-			code &= ps->l.code_mask;
-			if (ps->l.owner_skip && fb[ps->l.frame_owner] >= ps->l.owner_skip) {
-				/* the evaluation loop's own entry frame: the frame before it started that call */
-				/* (3.15 ends each chain with the thread state's own base frame, after
-				 * the first call's entry frame: the first C-owned frame is the one) */
-				if (n && !frames[n - 1].entry) {
-					frames[n - 1].entry = 1;
-					frames[n - 1].entry_addr = frame;
-				}
-			} else {
-				ce = code ? code_lookup(ps, read, ctx, code) : NULL;
-				if (code && !ce)
-					ps->errors++; /* torn: the frame moved on under the read (or was never code) */
-				if (ce) {
-					frames[n].code = code;
-					frames[n].gen = ce->gen;
-					if (!ce->linetable) {
-						frames[n].line = ce->firstlineno;
-					} else if (ps->l.legacy) {
-						int lasti = (int32_t)(uint32_t)instr; /* f_lasti: an int */
-						frames[n].line =
-							ps->l.legacy == 9
-								? gs_lnotab_line(ce->linetable, ce->linetable_len,
-										 ce->firstlineno, lasti)
-								: gs_linetable310_line(ce->linetable, ce->linetable_len,
-										       ce->firstlineno,
-										       lasti >= 0 ? lasti * 2 : -1);
-					} else {
-						uint64_t units = instr >= ce->adaptive ? (instr - ce->adaptive) / 2 : 0;
-						int idx = units < (1u << 24) ? (int)units
-									     : 0; /* a code object is far smaller */
-						frames[n].line = gs_linetable_line(ce->linetable, ce->linetable_len,
-										   ce->firstlineno, idx);
-					}
-					if (frames[n].line < 0)
-						frames[n].line = ce->firstlineno;
-					/* before 3.11 every Python call is a call of the evaluation loop */
-					frames[n].entry =
-						ps->l.legacy || (ps->l.frame_is_entry >= 0 && fb[ps->l.frame_is_entry]);
-					frames[n].entry_addr = 0;
-					frames[n].addr = frame;
-					n++;
-				}
-			}
-			memcpy(&frame, fb + ps->l.frame_previous, 8);
-		}
+		w->npend = 0;
+		walk_frames(ps, read, ctx, frame, w);
+		check_deferred(ps, read, ctx, w);
 		ps->walks++;
 		if (tid && tid < 0x7fffffff)
-			cb((uint32_t)tid, frames, n, arg);
+			cb((uint32_t)tid, frames, w->n, arg);
 		ts = next;
 	}
-	return nthreads;
+	err = nthreads;
+out:
+	free(w);
+	return err;
 }

@@ -8,7 +8,8 @@
  * from co_lnotab in 3.9, co_linetable in 3.10, the location table from 3.11). The thread id is
  * PyThreadState's native_thread_id from 3.11, and before that the TID glibc keeps in the struct
  * pthread that thread_id points to (x86_glibc.h). Code objects are cached by address (a reused
- * address is noticed). Reads of a moving target can fail or tear: such samples are counted,
+ * address is noticed: checked once per sample), with the lines of the last few offsets decoded;
+ * a frame read copies the pages around it, where the frames it calls from usually are. Reads of a moving target can fail or tear: such samples are counted,
  * never fatal. All reads go through a gs_mem_reader, so tests and the fuzzer walk synthetic
  * memory. The offsets are the version's row of the layout table (pylayout.h), from 3.13 read
  * from the interpreter's _Py_DebugOffsets.
@@ -51,6 +52,13 @@ struct gs_pystacks *gs_pystacks_synthetic(unsigned minor, uint64_t interp_main, 
 struct gs_pystacks *gs_pystacks_synthetic_do(unsigned minor, const uint8_t *debug_offsets, size_t len,
 					     uint64_t interp_main, uint64_t code_type);
 
+/* Optional: reads the 8-byte words at addrs[0, n) into out by one request (process_vm_readv's
+ * iovecs); returns how many leading words were read, or -errno. With it, the code objects a walk
+ * finds cached are checked (still the object cached?) by one read per thread and sample, not one
+ * per code object; without it (tests, the fuzzer), one by one through the walker's reader. */
+typedef int (*gs_mem_words_reader)(void *ctx, const uint64_t *addrs, uint64_t *out, int n);
+void gs_pystacks_set_words_reader(struct gs_pystacks *ps, gs_mem_words_reader words);
+
 /* Walks every thread of the main interpreter; cb receives the thread id and its frames,
  * innermost first. Returns the number of threads walked, or -errno (process gone). */
 int gs_pystacks_sample(struct gs_pystacks *ps, gs_mem_reader read, void *ctx,
@@ -64,6 +72,9 @@ const struct gs_pystack_layout *gs_pystacks_layout(const struct gs_pystacks *ps)
 
 /* Counters: samples, torn or failed reads. */
 void gs_pystacks_stats(const struct gs_pystacks *ps, uint64_t *walks, uint64_t *errors);
+/* Frame reads asked for, and those served from a copy of the pages around an earlier frame of
+ * the same sample (frames of 3.11+ lie side by side in their thread's data stack). */
+void gs_pystacks_read_stats(const struct gs_pystacks *ps, uint64_t *frame_reads, uint64_t *window_hits);
 
 /* 3.9's co_lnotab and 3.10's co_linetable: the line of the instruction at byte offset (-1: not
  * started, the first line). */

@@ -6,6 +6,7 @@
 #include "base/procfs.h"
 #include "base/util.h"
 #include "probe/ptrace.h"
+#include "probe/ringpin.h"
 #include "probe/tracer.h"
 #include "probe/x86.h"
 #include "probe/x86_glibc.h"
@@ -90,16 +91,22 @@ static int64_t rcall(struct remote *t, long nr, uint64_t a0, uint64_t a1, uint64
 }
 
 /* Offset of the thread id in the thread's TCB (glibc's struct pthread.tid, x86_glibc.h), checked
- * against the main thread: the value at %fs:off must be its tid. */
+ * against the main thread: the value at %fs:off must be its tid as the thread knows it, the id
+ * of its own PID namespace (the last of NSpid: pid itself when the process is in gilscope's
+ * namespace, 1 for `unshare --pid --fork python3`; the recorder's tidmap turns the ids the
+ * probes write back into host ones). */
 static int find_tid_offset(const struct gs_inline_ops *ops, pid_t pid, uint32_t *off)
 {
 	uint64_t fs;
-	uint32_t v;
+	uint32_t v, ids[32], own = (uint32_t)pid;
 	static const uint32_t candidates[] = GS_GLIBC_PTHREAD_TID_CANDIDATES;
+	int n = gs_task_nspid(pid, ids, (int)GS_ARRAY_SIZE(ids));
+	if (n >= 1 && ids[0] == (uint32_t)pid)
+		own = ids[n - 1];
 	if (ops->fs_base(ops->ctx, pid, &fs) < 0 || fs == 0)
 		return -ENOENT;
 	for (size_t i = 0; i < GS_ARRAY_SIZE(candidates); i++)
-		if (gs_mem_read(pid, fs + candidates[i], &v, 4) == 0 && v == (uint32_t)pid) {
+		if (gs_mem_read(pid, fs + candidates[i], &v, 4) == 0 && v == own) {
 			*off = candidates[i];
 			return 0;
 		}
@@ -696,6 +703,7 @@ static size_t read_ring(struct gs_inline *il, uint32_t r, uint64_t now, size_t n
 			if (now - st->stuck_since < STUCK_NS)
 				break;
 			il->skipped++;
+			gs_ringpin_add(st, st->tail, now, &il->pins_expired);
 			st->tail++;
 			st->stuck_since = 0;
 			continue;
@@ -708,8 +716,9 @@ static size_t read_ring(struct gs_inline *il, uint32_t r, uint64_t now, size_t n
 		st->tail++;
 		n++;
 	}
-	/* the space read is given back once per drain, on the reader's own line */
-	__atomic_store_n((uint64_t *)(ring + X86_RING_TAIL_OFF), st->tail, __ATOMIC_RELEASE);
+	/* the space read is given back once per drain, on the reader's own line, up to a pinned slot */
+	__atomic_store_n((uint64_t *)(ring + X86_RING_TAIL_OFF),
+			 gs_ringpin_release(st, ring, il->nslots, now, &il->pins_expired), __ATOMIC_RELEASE);
 	return n;
 }
 

@@ -9,7 +9,9 @@
  * rings with its other events, puts them in time order and converts TSC to CLOCK_MONOTONIC.
  * The trampolines keep every register and flag, and skip the red zone. A full ring drops and
  * counts events; a writer stopped between its reservation and its commit is skipped after
- * 200 ms; a dead gilscope leaves full rings, never a harmed program. fork()ed children share
+ * 200 ms, and its slot kept from the writers (pinned: the ring's tail they see stays there) until
+ * it commits late or for 10 s (killed: it never will), so its late stores never land on a newer
+ * event of the same slot; a dead gilscope leaves full rings, never a harmed program. fork()ed children share
  * the rings. The trampoline page ends with the owner's mark: the path "/proc/PID/fd/N" of the
  * rings' memfd (GS_INLINE_OWNER_OFF), PID being the gilscope that set the probes up. Set-up is
  * two steps, map (trampolines and rings, nothing patched) then patch (the jumps, one write per
@@ -51,10 +53,17 @@ struct gs_inline_ops {
 };
 
 /* The reader's state of one ring. */
+#define GS_INLINE_PINS 8 /* skipped slots a ring keeps from reuse at once (more: the oldest is let go) */
+
 struct gs_inline_ring {
 	uint64_t tail;        /* slots read */
 	uint64_t stuck_since; /* when the reader first waited on an uncommitted slot */
 	uint64_t settled_ns;  /* the start of the last drain that found this ring empty */
+	/* slots skipped while their writer may still write them (reserved, never committed): the
+	 * tail the writers see stays at the oldest, so no writer of a later lap is given the slot
+	 * (the stalled writer's late stores would land on its event, committed or not) */
+	uint64_t pin[GS_INLINE_PINS], pin_since[GS_INLINE_PINS];
+	unsigned npins;
 };
 
 struct gs_inline_slot; /* a drain's batch (inline.c) */
@@ -76,6 +85,7 @@ struct gs_inline {
 	uint64_t ring_addr;   /* address of the rings' mapping in the target (size bytes) */
 	size_t site_off[GS_INLINE_MAX_SITES]; /* where each store's trampoline starts */
 	uint64_t skipped;                     /* slots never committed (writer killed mid-way) */
+	uint64_t pins_expired;                /* pinned slots let go uncommitted (PIN_NS, or GS_INLINE_PINS more) */
 	uint64_t last_ns;                     /* the time of the last event read */
 	uint64_t clamped;                     /* events the conversion would have put before the one given before */
 	uint64_t settled_ns; /* every event not read yet is stamped at or after this (see gs_inline_drain) */

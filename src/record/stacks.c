@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 struct gs_stacks {
 	const struct gs_python *py;
@@ -32,6 +33,28 @@ struct gs_stacks {
 static int read_target(void *ctx, uint64_t addr, void *dst, size_t len)
 {
 	return gs_mem_read(*(pid_t *)ctx, addr, dst, len);
+}
+
+/* gs_mem_words_reader on the target: one process_vm_readv for up to IOV_MAX words. */
+static int read_words(void *ctx, const uint64_t *addrs, uint64_t *out, int n)
+{
+	struct iovec local[256], remote[256];
+	int done = 0;
+	while (done < n) {
+		int k = n - done < 256 ? n - done : 256;
+		ssize_t got;
+		for (int i = 0; i < k; i++) {
+			local[i] = (struct iovec){ &out[done + i], 8 };
+			remote[i] = (struct iovec){ (void *)(uintptr_t)addrs[done + i], 8 };
+		}
+		got = process_vm_readv(*(pid_t *)ctx, local, (unsigned long)k, remote, (unsigned long)k, 0);
+		if (got < 0)
+			return done ? done : -errno;
+		done += (int)(got / 8);
+		if (got < (ssize_t)k * 8)
+			break; /* a word that cannot be read: those after it are the caller's to read */
+	}
+	return done;
 }
 
 /* A frame definition record: "name\0where\0" (both bounded), for the frame id. */
@@ -312,6 +335,7 @@ struct gs_stacks *gs_stacks_start(const struct gs_python *py, const struct gs_st
 	s->emit = *emit;
 	s->hz = o->sample_hz;
 	s->walker = walker;
+	gs_pystacks_set_words_reader(walker, read_words);
 	s->ids = gs_intern_new();
 	s->pid = py->pid;
 	s->tidmap = o->tidmap;

@@ -21,6 +21,7 @@ struct gs_tnames {
 	uint64_t main_next; /* the main thread's name: read through another thread's _bootstrap_inner frame */
 	char main_name[GS_PYNAME_MAX];
 	uint64_t named, failed;
+	struct gs_pyname_memo memo; /* where the threads' `_name` was found last */
 };
 
 struct gs_tnames *gs_tnames_new(const struct gs_python *py, const struct gs_emit *emit)
@@ -128,7 +129,8 @@ void gs_tnames_sample(struct gs_tnames *tn, struct gs_pystacks *ps, gs_mem_reade
 	frame = bootstrap_frame(ps, f, n);
 	if (!frame)
 		return;
-	len = gs_pyname_thread(&tn->py->img.layout.obj, gs_pystacks_layout(ps), read, ctx, frame, name, sizeof(name));
+	len = gs_pyname_thread_memo(&tn->py->img.layout.obj, gs_pystacks_layout(ps), read, ctx, frame, &tn->memo, name,
+				    sizeof(name));
 	if (len <= 0) {
 		tn->failed++;
 		return;

@@ -89,6 +89,29 @@ def test_launch_child_in_new_pid_namespace(tmp_path, name, mech):
         assert "gil_events_from_other_pid_namespaces" not in rep
 
 
+@pytest.mark.parametrize("name", ["debian-3.11-stripped", "debian-3.14-stripped"])
+def test_launch_unshare_command(tmp_path, name):
+    """`record -- unshare --pid --fork python ...`: the interpreter execs as pid 1 of a new
+    namespace (a grandchild of gilscope's): inline probes, every GIL event under a host id."""
+    python = need(PYTHONS[name])
+    need_unshare("--pid", "--fork")
+    cmd = [python, target("busy_forever.py"), "1"]
+    run = record(tmp_path, ["unshare", "--pid", "--fork", *cmd])
+    untraced = subprocess.run(["unshare", "--pid", "--fork", *cmd], capture_output=True, text=True, timeout=120)
+    assert run.proc.returncode == untraced.returncode == 0, run.proc.stderr
+    assert run.proc.stdout == untraced.stdout == "pid\nbusy done\n"
+    rep = run.report
+    assert rep["python"]["mechanism"].startswith("inline probes"), rep["python"]
+    assert rep["gil_events_from_other_pid_namespaces"] > 0
+    assert rep["gil_events_unattributed"] == 0
+    py = [p["pid"] for p in rep["processes"] if p["pid"] != rep["processes"][0]["pid"]]
+    assert len(py) == 1, rep["processes"]
+    busy = [t for t in rep["threads"] if t["pid"] == py[0] and not t["is_main"]]
+    assert len(busy) == 2 and all(t["acquisitions"] > 0 for t in busy), rep["threads"]
+    for t in rep["threads"]:
+        assert t["tid"] > 3 or t["acquisitions"] == 0, t
+
+
 def test_launch_same_namespace_pays_nothing(tmp_path):
     """Without the unshare nothing is translated: the report does not even mention it."""
     python = need(PYTHONS["pyenv-3.12-shared"])
@@ -99,9 +122,10 @@ def test_launch_same_namespace_pays_nothing(tmp_path):
     assert sum(t["acquisitions"] for t in run.report["threads"] if t["pid"] == child) > 0
 
 
-@pytest.mark.parametrize("name", ["pyenv-3.12-shared", "debian-3.14-stripped"])
+@pytest.mark.parametrize("name", ["pyenv-3.12-shared", "debian-3.11-stripped", "debian-3.14-stripped"])
 def test_attach_in_new_pid_namespace(tmp_path, name):
-    """`unshare --pid --fork --mount-proc python ...`: the interpreter is pid 1 of its namespace."""
+    """`unshare --pid --fork --mount-proc python ...`: the interpreter is pid 1 of its namespace,
+    attached with inline probes; its GIL events under the host's thread ids, the program unharmed."""
     python = need(PYTHONS[name])
     need_unshare("--pid", "--fork", "--mount-proc")
     env = dict(os.environ, PYTHONPATH=TARGETS)
@@ -126,7 +150,11 @@ def test_attach_in_new_pid_namespace(tmp_path, name):
             assert t["acquisitions"] > 0, t
         for t in rep["threads"]:
             assert t["tid"] > 3 or t["acquisitions"] == 0, t
-        assert "gil_events_from_other_pid_namespaces" not in rep  # uprobes: perf gives host ids already
+        # inline probes (their TCB check compares with the namespace's id, 1): they write the
+        # namespace's ids, every one translated to the host's
+        assert rep["python"]["mechanism"].startswith("inline probes"), (rep["python"], err)
+        assert rep["gil_events_from_other_pid_namespaces"] > 0
+        assert rep["gil_events_unattributed"] == 0
         tids = sample_tids(tmp_path / "attach.rec")  # Python stacks: CPython keeps the namespace's ids
         assert tids and tids <= host_tids, (tids, host_tids)
         out, _ = tgt.communicate(timeout=30)

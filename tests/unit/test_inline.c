@@ -313,9 +313,80 @@ static void test_stalled_writer_skipped(void **state)
 	assert_int_equal(il.skipped, 1);
 	assert_int_equal(gs_inline_lost(&il), 1);
 	assert_int_equal(il.rings[0].tail, 2);
-	assert_int_equal(*word(map, &g, 0, X86_RING_TAIL_OFF), 2);
+	assert_int_equal(*word(map, &g, 0, X86_RING_TAIL_OFF), 0); /* slot 0 pinned: its writer may still write */
 	assert_true(il.settled_ns > settled);
+	put_slot(map, &g, 0, 0, x86_rdtsc(), 100, 1);                 /* the writer commits, late */
+	assert_int_equal(gs_inline_drain(&il, 1, collect, &seen), 0); /* not given: counted as skipped */
+	assert_int_equal(*word(map, &g, 0, X86_RING_TAIL_OFF), 2);    /* and the slot let go */
+	assert_int_equal(il.rings[0].npins, 0);
+	assert_int_equal(il.pins_expired, 0);
 	gs_inline_close(&il);
+	munmap(map, x86_ring_size(&g));
+}
+
+/* A writer stalled between its reservation and its stores (preempted for long, SIGSTOPped, a
+ * forked child frozen) whose slot the reader skipped: before pinning, the next lap's writer was
+ * given the same slot and the stalled writer's late stores landed on that newer, committed event
+ * (the reader gave the stalled writer's tid and TSC under the newer slot number). Now the slot is
+ * kept from the writers (the real recording sequence finds the ring full and counts a loss) until
+ * the stalled writer commits, or for PIN_NS when it never does. */
+static void test_stalled_writer_slot_not_reused(void **state)
+{
+	struct x86_ring_geom g = { .nslots = 4, .nrings = 1 };
+	uint8_t *map = rings_new(&g), *code = code_new();
+	uint32_t off = tid_offset();
+	struct x86_ref ref = { .kind = X86_REF_ABS, .abs = 0x1234 };
+	struct gs_inline il;
+	struct seen seen = { 0 };
+	void (*fn)(void);
+	size_t n;
+	(void)state;
+	if (!off)
+		skip();
+	g.base = (uint64_t)(uintptr_t)map;
+	n = x86_emit_record(code, &g, off, 7, &ref, 0);
+	code[n] = 0xc3;
+	fn = (void (*)(void))(uintptr_t)code;
+	assert_int_equal(gs_inline_reader_init(&il, map, 1, g.nslots), 0);
+	*word(map, &g, 0, X86_RING_HEAD_OFF) = 1; /* the stalled writer reserved slot 0, stored nothing */
+	for (int i = 0; i < 3; i++)
+		fn();                                                 /* slots 1..3 */
+	assert_int_equal(gs_inline_drain(&il, 1, collect, &seen), 0); /* waits on slot 0 */
+	il.rings[0].stuck_since -= 300000000ull;
+	assert_int_equal(gs_inline_drain(&il, 1, collect, &seen), 3); /* skips it */
+	assert_int_equal(il.skipped, 1);
+	assert_int_equal(*word(map, &g, 0, X86_RING_TAIL_OFF), 0);
+	fn(); /* the next lap's writer, slot 4 = slot 0's place: refused (ring full) */
+	assert_int_equal(*word(map, &g, 0, X86_RING_HEAD_OFF), 4);
+	assert_int_equal(*word(map, &g, 0, X86_RING_LOST_OFF), 1);
+	{ /* the stalled writer's late stores, its commit not yet: they land on its own slot alone */
+		uint8_t *s0 = slot_at(map, &g, 0, 0);
+		uint64_t tsc = 1;
+		uint32_t tid = 999;
+		memcpy(s0 + 8, &tsc, 8);
+		memcpy(s0 + 16, &tid, 4);
+	}
+	assert_int_equal(gs_inline_drain(&il, 1, collect, &seen), 0);
+	put_slot(map, &g, 0, 0, 1, 999, 1); /* and its commit: the slot is let go, its event not given */
+	assert_int_equal(gs_inline_drain(&il, 1, collect, &seen), 0);
+	assert_int_equal(*word(map, &g, 0, X86_RING_TAIL_OFF), 4);
+	fn(); /* slot 4 now */
+	assert_int_equal(gs_inline_drain(&il, 1, collect, &seen), 1);
+	assert_int_equal(seen.n, 4);
+	for (size_t i = 0; i < seen.n; i++)
+		assert_int_equal(seen.tid[i], (uint32_t)gettid()); /* never the stalled writer's 999 */
+	/* a writer that never commits (killed): the pin goes after PIN_NS, counted */
+	*word(map, &g, 0, X86_RING_HEAD_OFF) = 6; /* slot 5 reserved and abandoned */
+	assert_int_equal(gs_inline_drain(&il, 1, collect, &seen), 0);
+	il.rings[0].stuck_since -= 300000000ull;
+	assert_int_equal(gs_inline_drain(&il, 1, collect, &seen), 0);
+	assert_int_equal(*word(map, &g, 0, X86_RING_TAIL_OFF), 5);
+	il.rings[0].pin_since[0] -= 11000000000ull;
+	assert_int_equal(gs_inline_drain(&il, 1, collect, &seen), 0);
+	assert_int_equal(*word(map, &g, 0, X86_RING_TAIL_OFF), 6);
+	assert_int_equal(il.pins_expired, 1);
+	gs_inline_close(&il);
+	munmap(code, 4096);
 	munmap(map, x86_ring_size(&g));
 }
 
@@ -358,9 +429,9 @@ static void test_rings_read_in_time_order(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_record_full_ring_and_wrap),    cmocka_unit_test(test_registers_and_flags_kept),
-		cmocka_unit_test(test_many_writers_each_event_once), cmocka_unit_test(test_stalled_writer_skipped),
-		cmocka_unit_test(test_rings_read_in_time_order),
+		cmocka_unit_test(test_record_full_ring_and_wrap),      cmocka_unit_test(test_registers_and_flags_kept),
+		cmocka_unit_test(test_many_writers_each_event_once),   cmocka_unit_test(test_stalled_writer_skipped),
+		cmocka_unit_test(test_stalled_writer_slot_not_reused), cmocka_unit_test(test_rings_read_in_time_order),
 	};
 	return cmocka_run_group_tests_name("inline probes", tests, NULL, NULL);
 }

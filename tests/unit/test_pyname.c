@@ -192,13 +192,48 @@ static void check(unsigned minor, int dict)
 	assert_int_equal(gs_pyname_thread(&l.obj, &l.stack, rd, NULL, FRAME, out, 8), 6);
 }
 
+static int nreads;
+
+static int counting_rd(void *ctx, uint64_t addr, void *dst, size_t len)
+{
+	nreads++;
+	return rd(ctx, addr, dst, len);
+}
+
+/* The memo: a second thread of the class reads one entry instead of the keys; a memo that no
+ * longer fits (the entry holds another key) is found out and the name still read right. */
+static void check_memo(unsigned minor, int dict)
+{
+	struct gs_pylayout l = layout(minor);
+	struct gs_pyname_memo m = { 0 };
+	char out[GS_PYNAME_MAX];
+	int full, memo;
+	image(&l, "db-pool-3", 0, dict, minor >= 14 ? 1 : 0);
+	nreads = 0;
+	assert_int_equal(gs_pyname_thread_memo(&l.obj, &l.stack, counting_rd, NULL, FRAME, &m, out, sizeof(out)), 9);
+	full = nreads;
+	assert_true(m.keys != 0);
+	image(&l, "worker-12", 0, dict, minor >= 14 ? 1 : 0);
+	nreads = 0;
+	assert_int_equal(gs_pyname_thread_memo(&l.obj, &l.stack, counting_rd, NULL, FRAME, &m, out, sizeof(out)), 9);
+	assert_string_equal(out, "worker-12");
+	memo = nreads;
+	assert_true(memo < full);
+	p64(m.entry + m.koff, 0x1234); /* the entry now holds another key: the keys are read again */
+	assert_true(gs_pyname_thread_memo(&l.obj, &l.stack, counting_rd, NULL, FRAME, &m, out, sizeof(out)) < 0 ||
+		    strcmp(out, "worker-12") == 0);
+}
+
 static void test_every_layout(void **state)
 {
 	(void)state;
 	for (unsigned minor = 9; minor <= 15; minor++) {
 		check(minor, 0);
-		if (minor >= 11)
+		check_memo(minor, 0);
+		if (minor >= 11) {
 			check(minor, 1); /* __dict__ materialised */
+			check_memo(minor, 1);
+		}
 	}
 }
 

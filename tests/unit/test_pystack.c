@@ -272,12 +272,131 @@ static void test_entry_frames(void **state)
 	gs_pystacks_free(ps);
 }
 
+/* gs_mem_words_reader on the synthetic memory: counts its calls; `fail_from` words on are not
+ * read (the caller reads them one by one) */
+static int words_calls, words_fail_from = 1 << 30;
+
+static int words(void *ctx, const uint64_t *addrs, uint64_t *out, int n)
+{
+	words_calls++;
+	for (int i = 0; i < n; i++)
+		if (i >= words_fail_from || rd(ctx, addrs[i], &out[i], 8) < 0)
+			return i;
+	return n;
+}
+
+static int reads;
+
+static int counting_rd(void *ctx, uint64_t addr, void *dst, size_t len)
+{
+	reads++;
+	return rd(ctx, addr, dst, len);
+}
+
+static void test_code_checked_once_per_sample(void **state)
+{
+	/* two threads running the same code objects: each cached code object is checked once per
+	 * sample, all of a walk's by one words read; a replaced one is still noticed, also when
+	 * the words read fails part way */
+	(void)state;
+	for (int fail = 0; fail <= 1; fail++) {
+		struct gs_pystacks *ps = gs_pystacks_synthetic(11, BASE + 0x100, CODE_TYPE);
+		static struct got g;
+		const char *q, *fn;
+		int r1;
+		build(6);
+		p64(BASE + 0x2000 + 8, BASE + 0x2800); /* a second thread state, the same frames */
+		p64(BASE + 0x2800 + 0xa0, 778);
+		p64(BASE + 0x2800 + 0x38, BASE + 0x3000);
+		gs_pystacks_set_words_reader(ps, words);
+		words_fail_from = fail ? 2 : 1 << 30;
+		assert_int_equal(gs_pystacks_sample(ps, counting_rd, NULL, cb, &g), 2); /* fills the cache */
+		check_names(ps, &g);
+		reads = words_calls = 0;
+		assert_int_equal(gs_pystacks_sample(ps, counting_rd, NULL, cb, &g), 2);
+		check_names(ps, &g);
+		assert_int_equal(words_calls, 1); /* the first thread's walk checked all six */
+		r1 = reads;
+		/* interp, head, 2 x (tstate, cframe), one window read for the whole chain, and the
+		 * words the failing reader left (4 of 6) */
+		assert_int_equal(r1, 7 + (fail ? 4 : 0));
+		p64(code_at(3) + 0x80, str_at(code_at(3) + 0x380, "replaced"));
+		assert_int_equal(gs_pystacks_sample(ps, counting_rd, NULL, cb, &g), 2);
+		assert_int_equal(g.n, 6);
+		assert_int_equal(gs_pystacks_code(ps, g.f[3].code, &q, &fn), 0);
+		assert_string_equal(q, "replaced");
+		assert_int_equal(g.f[3].line, 30);
+		gs_pystacks_free(ps);
+	}
+}
+
+static void test_stale_frame_pointer(void **state)
+{
+	/* a thread state whose frame pointer is stale (seen under thread-per-request load on 3.14):
+	 * garbage whose caller is itself, or a long chain of frames that hold no code object; given
+	 * up after a few reads, not walked 2048 times */
+	struct gs_pystacks *ps = gs_pystacks_synthetic(11, BASE + 0x100, CODE_TYPE);
+	static struct got g;
+	(void)state;
+	build(2);
+	p64(frame_addr(1) + 0x20, 0xdead000); /* f1: no code object there */
+	p64(frame_addr(1) + 0x30, frame_addr(1));
+	reads = 0;
+	assert_int_equal(gs_pystacks_sample(ps, counting_rd, NULL, cb, &g), 1);
+	assert_int_equal(g.n, 1);
+	assert_true(reads < 16);
+	build(300);
+	for (int i = 1; i < 300; i++)
+		p64(frame_addr(i) + 0x20, BASE + 0x200000 + (uint64_t)i * 0x40); /* zeros: not code */
+	reads = 0;
+	assert_int_equal(gs_pystacks_sample(ps, counting_rd, NULL, cb, &g), 1);
+	assert_int_equal(g.n, 1);
+	assert_true(reads < 40);
+	gs_pystacks_free(ps);
+}
+
+static void test_frames_read_through_windows(void **state)
+{
+	/* CPython's order: each caller's frame below its callee's, in one data stack; a chain of
+	 * 40 frames is read by one or two reads, and a frame changed between samples is seen */
+	struct gs_pystacks *ps = gs_pystacks_synthetic(11, BASE + 0x100, CODE_TYPE);
+	static struct got g;
+	uint64_t asked, hits;
+	int n = 40;
+	(void)state;
+	build(0);
+	p64(BASE + 0x3000 + 8, BASE + 0x40000 + (uint64_t)(n - 1) * 0x50);
+	for (int i = 0; i < n; i++) {
+		uint64_t f = BASE + 0x40000 + (uint64_t)(n - 1 - i) * 0x50, c = code_at(i);
+		p64(f + 0x20, c);
+		p64(f + 0x38, c + 0xb8 + 2);
+		p64(f + 0x30, i + 1 < n ? f - 0x50 : 0);
+	}
+	assert_int_equal(gs_pystacks_sample(ps, counting_rd, NULL, cb, &g), 1);
+	assert_int_equal(g.n, n);
+	check_names(ps, &g);
+	gs_pystacks_read_stats(ps, &asked, &hits);
+	assert_int_equal(asked, (uint64_t)n);
+	assert_true(hits >= (uint64_t)n - 2);
+	p64(BASE + 0x40000 + 0x20, code_at(7)); /* the outermost frame now runs f7 */
+	assert_int_equal(gs_pystacks_sample(ps, counting_rd, NULL, cb, &g), 1);
+	assert_int_equal(g.n, n);
+	assert_int_equal(g.f[n - 1].code, code_at(7));
+	gs_pystacks_free(ps);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_normal_and_deep),     cmocka_unit_test(test_cyclic_and_truncated),
-		cmocka_unit_test(test_reused_code_address), cmocka_unit_test(test_legacy_layouts),
-		cmocka_unit_test(test_legacy_line_tables),  cmocka_unit_test(test_entry_frames),
+		cmocka_unit_test(test_normal_and_deep),
+		cmocka_unit_test(test_cyclic_and_truncated),
+		cmocka_unit_test(test_reused_code_address),
+		cmocka_unit_test(test_legacy_layouts),
+		cmocka_unit_test(test_legacy_line_tables),
+		cmocka_unit_test(test_entry_frames),
+		cmocka_unit_test(test_code_checked_once_per_sample),
+		cmocka_unit_test(test_frames_read_through_windows),
+		cmocka_unit_test(test_stale_frame_pointer),
 	};
 	return cmocka_run_group_tests_name("python stacks", tests, NULL, NULL);
 }
