@@ -171,6 +171,7 @@ static void track_gil(struct rot_sink *f, struct thread *t, const struct gs_rec 
 static void track(struct rot_sink *f, const struct gs_rec *r, const void *payload, size_t plen)
 {
 	struct thread *t;
+	int gil;
 	switch (r->type) {
 	case GS_REC_META:
 	case GS_REC_PYFRAME:
@@ -199,9 +200,11 @@ static void track(struct rot_sink *f, const struct gs_rec *r, const void *payloa
 	default:
 		return;
 	}
-	if (!r->pid && r->type != GS_REC_WAKEUP)
+	/* WAKEUP and the GIL events carry pid 0: their thread is looked up by tid, never created */
+	gil = r->type == GS_REC_GIL_WAIT || r->type == GS_REC_GIL_WRITE;
+	if (!r->pid && r->type != GS_REC_WAKEUP && !gil)
 		return;
-	t = thread_find(f, r->tid, r->pid, r->type != GS_REC_WAKEUP);
+	t = thread_find(f, r->tid, r->pid, r->pid && r->type != GS_REC_WAKEUP);
 	if (!t)
 		return;
 	if (r->pid && t->pid != r->pid)

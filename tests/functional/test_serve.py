@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import time
 import urllib.parse
@@ -332,3 +333,71 @@ def test_serve_all_python_match(tmp_path):
         for p in procs:
             p.kill()
             p.wait()
+
+
+HOLD_SCRIPT = """
+import sys, threading, time
+stop = False
+def spin():
+    x = 0
+    while not stop:
+        x += 1
+def hold():
+    t0 = time.monotonic_ns()
+    sum(range(int(sys.argv[1])))  # one C call: the GIL held throughout
+    print("hold", threading.get_native_id(), t0, time.monotonic_ns(), flush=True)
+ws = [threading.Thread(target=spin, name=f"waiter-{i}") for i in range(4)]
+for w in ws:
+    w.start()
+time.sleep(0.5)
+h = threading.Thread(target=hold, name="holder")
+h.start()
+h.join()
+time.sleep(0.5)
+stop = True
+for w in ws:
+    w.join()
+"""
+
+
+def rec_start_ns(path):
+    with open(path, "rb") as f:
+        return struct.unpack_from("<Q", f.read(64), 32)[0]  # the header's CLOCK_MONOTONIC start
+
+
+def test_serve_rotation_during_a_long_c_hold(tmp_path):
+    """A file started while one thread holds the GIL in a single C call (sum(range(N))) says so:
+    its preamble's THREAD marks the holder HOLDS_GIL (the tid of the file's first release), the
+    spinning threads are waiting, and report gives the holder the file's time up to its release
+    and the waiters their wait (the review of issue 19, finding 1: it gave the holder 0%)."""
+    script = tmp_path / "hold.py"
+    script.write_text(HOLD_SCRIPT)
+    rec = tmp_path / "h.gil"
+    out = subprocess.run([GILSCOPE, "serve", "--listen", "127.0.0.1:0", "-o", str(rec), "--max-size", "64K",
+                          "--max-files", "50", "--", PYTHON, str(script), "1000000000"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    _, holder, t0, t1 = out.stdout.split()
+    holder, t0, t1 = int(holder), int(t0), int(t1)
+    during = [p for p in tmp_path.glob("h.gil*") if t0 < rec_start_ns(p) < t1]
+    assert during, (t1 - t0, sorted((p.name, rec_start_ns(p)) for p in tmp_path.glob("h.gil*")))
+    for path in during:
+        start = rec_start_ns(path)
+        dump = subprocess.run([GILSCOPE, "dump", str(path)], capture_output=True, text=True, check=True).stdout
+        holds = [ln for ln in dump.splitlines() if " THREAD " in ln and int(ln.split("arg64=")[1], 16) & 1]
+        assert len(holds) == 1 and f" tid={holder} " in holds[0], (path.name, holds)
+        release = next((ln for ln in dump.splitlines() if " GIL_WRITE " in ln and " arg=0 " in ln), None)
+        waits = [ln for ln in dump.splitlines() if " GIL_WAIT " in ln and "pid=0 " not in ln]
+        assert len(waits) >= 4, (path.name, waits)  # the preamble's: the waiters (and MainThread's join)
+        rep = json.loads(subprocess.run([GILSCOPE, "report", "--json", str(path)], capture_output=True, text=True,
+                                        check=True).stdout)
+        threads = {t["name"]: t for t in rep["threads"]}
+        if release is not None:
+            assert f" tid={holder} " in release, (path.name, release)
+            until = float(release.split()[0]) * 1e6  # dump's time: ms from the file's start
+        else:
+            until = rep["duration_ns"]
+        assert until > 0.9 * min(t1 - start, rep["duration_ns"]), (path.name, until, t1 - start)
+        assert threads["holder"]["gil_held_ns"] >= 0.99 * until, (path.name, threads["holder"], until)
+        for i in range(4):
+            assert threads[f"waiter-{i}"]["gil_wait_ns"] >= 0.9 * until, (path.name, threads[f"waiter-{i}"])
