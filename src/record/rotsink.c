@@ -4,9 +4,11 @@
 #include "base/util.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define NAME_MAX_BYTES 128 /* a PYNAME payload (recfile.h: under 128 bytes) */
@@ -289,11 +291,16 @@ static int rotate(struct rot_sink *f, uint64_t now)
 {
 	struct gs_rec end = { .type = GS_REC_END, .time = f->last_ns, .arg64 = f->lost };
 	char from[4096], to[4096], why[512];
+	struct stat st;
 	int err = gs_recwriter_add(f->w, &end, NULL, 0), fd, cerr = gs_recwriter_close(f->w);
 	f->w = NULL;
 	if (err < 0 || (err = cerr) < 0) {
 		say_failed(f, "completing it before the rotation", err);
 		return err;
+	}
+	if (lstat(f->path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		say_failed(f, "it is no longer a regular file, so it is not rotated", -EINVAL);
+		return -EINVAL;
 	}
 	for (unsigned k = f->max_files; k > 0; k--) {
 		numbered(from, sizeof(from), f->path, k - 1);
@@ -318,12 +325,37 @@ static int rotate(struct rot_sink *f, uint64_t now)
 	return 0;
 }
 
+/* Rotation renames path: only a regular file may be rotated (a device node or FIFO renamed away
+ * would be replaced by a plain file: -o /dev/null would take the host's /dev/null). */
+static int not_regular(const struct rot_sink *f, const struct stat *st, char *why, size_t whylen)
+{
+	if (S_ISREG(st->st_mode))
+		return 0;
+	snprintf(why, whylen,
+		 "refusing to rotate %s with --max-size %" PRIu64 ": it is not a regular file (a device, FIFO or "
+		 "socket would be renamed away and replaced), so choose a regular file's path or drop --max-size",
+		 f->path, f->max_bytes);
+	return -EINVAL;
+}
+
 static int rot_start(void *ctx, uint64_t start_ns, char *why, size_t whylen)
 {
 	struct rot_sink *f = ctx;
-	int fd = gs_open_output(f->path, why, whylen), err;
-	if (fd < 0)
+	struct stat st;
+	int fd, err;
+	/* checked before opening (a FIFO or device is not even opened; a symbolic link is refused by
+	 * gs_open_output with its own sentence), then on what was opened */
+	if (f->max_bytes && lstat(f->path, &st) == 0 && !S_ISLNK(st.st_mode) &&
+	    (err = not_regular(f, &st, why, whylen)) < 0)
+		return err;
+	if ((fd = gs_open_output(f->path, why, whylen)) < 0)
 		return fd;
+	if (f->max_bytes && fstat(fd, &st) < 0)
+		st.st_mode = 0;
+	if (f->max_bytes && (err = not_regular(f, &st, why, whylen)) < 0) {
+		close(fd);
+		return err;
+	}
 	if ((err = gs_recwriter_open_fd(fd, start_ns, &f->w)) < 0) {
 		snprintf(why, whylen, "cannot write the recording %s: %s", f->path, strerror(-err));
 		return err;

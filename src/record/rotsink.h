@@ -16,6 +16,8 @@
  * file sink). max_files: the files kept besides path (at least 1). The memory kept grows with
  * the threads alive, the META records of the processes alive (a process's go when its main thread
  * exits) and the distinct frames and stacks, not with time.
+ * Rotation renames path, so with max_bytes it must be a regular file (or not exist): start refuses
+ * a device node, FIFO or socket in one sentence, before anything is recorded.
  * Errors as the plain file sink: one sentence, then nothing more is written.
  */
 #ifndef GS_RECORD_ROTSINK_H

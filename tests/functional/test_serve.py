@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import time
@@ -401,3 +402,25 @@ def test_serve_rotation_during_a_long_c_hold(tmp_path):
         assert threads["holder"]["gil_held_ns"] >= 0.99 * until, (path.name, threads["holder"], until)
         for i in range(4):
             assert threads[f"waiter-{i}"]["gil_wait_ns"] >= 0.9 * until, (path.name, threads[f"waiter-{i}"])
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo"])
+def test_serve_rotation_refuses_what_is_not_a_regular_file(tmp_path, kind):
+    """-o on a device node or FIFO with --max-size: rotating would rename the node away and put a
+    plain file in its place (-o /dev/null would replace the host's). serve refuses in one sentence
+    and exits non-zero before the command starts; the node stays as it was, nothing is created."""
+    node = tmp_path / "out"
+    if kind == "device":
+        os.mknod(node, 0o644 | stat.S_IFCHR, os.makedev(1, 3))  # a second /dev/null
+    else:
+        os.mkfifo(node)
+    marker = tmp_path / "started"
+    out = subprocess.run([GILSCOPE, "serve", "--listen", "127.0.0.1:0", "-o", str(node), "--max-size", "64K",
+                          "--max-files", "2", "--", PYTHON, "-c", f"open({str(marker)!r}, 'w')"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0, out.stderr
+    assert f"refusing to rotate {node} with --max-size 65536: it is not a regular file" in out.stderr, out.stderr
+    assert not marker.exists()
+    mode = os.lstat(node).st_mode
+    assert stat.S_ISCHR(mode) if kind == "device" else stat.S_ISFIFO(mode)
+    assert sorted(os.listdir(tmp_path)) == ["out"]
