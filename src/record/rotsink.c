@@ -289,7 +289,7 @@ static void numbered(char *buf, size_t len, const char *path, unsigned k)
 /* Completes the current file, shifts the kept ones, starts the next at now. 0 or -errno. */
 static int rotate(struct rot_sink *f, uint64_t now)
 {
-	struct gs_rec end = { .type = GS_REC_END, .time = f->last_ns, .arg64 = f->lost };
+	struct gs_rec end = { .type = GS_REC_END, .time = now, .arg64 = f->lost }; /* the next file starts there */
 	char from[4096], to[4096], why[512];
 	struct stat st;
 	int err = gs_recwriter_add(f->w, &end, NULL, 0), fd, cerr = gs_recwriter_close(f->w);

@@ -370,7 +370,8 @@ def test_serve_rotation_during_a_long_c_hold(tmp_path):
     """A file started while one thread holds the GIL in a single C call (sum(range(N))) says so:
     its preamble's THREAD marks the holder HOLDS_GIL (the tid of the file's first release), the
     spinning threads are waiting, and report gives the holder the file's time up to its release
-    and the waiters their wait (the review of issue 19, finding 1: it gave the holder 0%)."""
+    and the waiters their wait (the review of issue 19, finding 1: it gave the holder 0%). Each file
+    ends where the next starts (finding 10)."""
     script = tmp_path / "hold.py"
     script.write_text(HOLD_SCRIPT)
     rec = tmp_path / "h.gil"
@@ -380,7 +381,12 @@ def test_serve_rotation_during_a_long_c_hold(tmp_path):
     assert out.returncode == 0, out.stderr
     _, holder, t0, t1 = out.stdout.split()
     holder, t0, t1 = int(holder), int(t0), int(t1)
-    during = [p for p in tmp_path.glob("h.gil*") if t0 < rec_start_ns(p) < t1]
+    files = sorted(tmp_path.glob("h.gil*"), key=rec_start_ns)
+    for a, b in zip(files, files[1:]):  # each file ends where the next starts: no time lost between
+        rep = json.loads(subprocess.run([GILSCOPE, "report", "--json", str(a)], capture_output=True, text=True,
+                                        check=True).stdout)
+        assert rec_start_ns(a) + rep["duration_ns"] == rec_start_ns(b), (a.name, b.name)
+    during = [p for p in files if t0 < rec_start_ns(p) < t1]
     assert during, (t1 - t0, sorted((p.name, rec_start_ns(p)) for p in tmp_path.glob("h.gil*")))
     for path in during:
         start = rec_start_ns(path)
