@@ -430,3 +430,52 @@ def test_serve_rotation_refuses_what_is_not_a_regular_file(tmp_path, kind):
     mode = os.lstat(node).st_mode
     assert stat.S_ISCHR(mode) if kind == "device" else stat.S_ISFIFO(mode)
     assert sorted(os.listdir(tmp_path)) == ["out"]
+
+
+FRAMES_SCRIPT = """
+import sys, threading, time
+end = time.monotonic() + float(sys.argv[1])
+def work(k):
+    n = 0
+    while time.monotonic() < end:
+        n += 1
+        ns = {}
+        exec(f"def f_{k}_{n}(x):\\n    s = 0\\n    for i in range(x):\\n        s += i\\n    return s\\n", ns)
+        ns[f"f_{k}_{n}"](20000)
+ts = [threading.Thread(target=work, args=(k,)) for k in range(20)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+"""
+
+
+def test_serve_rotation_bounded_with_many_distinct_frames(tmp_path):
+    """20 threads calling newly made functions (a new frame and stack at every sample): each file
+    stays under --max-size plus one record and the definitions it first uses (rotsink.h; asserted
+    as 4 KiB) and defines only what its samples use (the review of issue 19, finding 4: every frame
+    ever seen was written again at each rotation, files of 200 KB for --max-size 64K)."""
+    script = tmp_path / "frames.py"
+    script.write_text(FRAMES_SCRIPT)
+    rec = tmp_path / "f.gil"
+    out = subprocess.run([GILSCOPE, "serve", "--listen", "127.0.0.1:0", "-o", str(rec), "--max-size", "64K",
+                          "--max-files", "3", "--", PYTHON, str(script), "15"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    files = sorted(os.listdir(tmp_path))
+    assert "f.gil.3" in files, files
+    for name in files:
+        if not name.startswith("f.gil"):
+            continue
+        path = tmp_path / name
+        assert path.stat().st_size < 65536 + 4096, (name, path.stat().st_size)
+        rep = json.loads(subprocess.run([GILSCOPE, "report", "--json", str(path)], capture_output=True, text=True,
+                                        check=True).stdout)
+        assert rep["complete"] and rep["stack_samples"] > 0 and rep["stack_errors"] == 0, (name, rep["stack_errors"])
+        dump = subprocess.run([GILSCOPE, "dump", str(path)], capture_output=True, text=True, check=True).stdout
+        kinds = [ln.split()[1:] for ln in dump.splitlines() if ln.split()[1] in ("PYFRAME", "STACK", "SAMPLE")]
+        ids = {k: [f[4] for f in kinds if f[0] == k] for k in ("PYFRAME", "STACK", "SAMPLE")}
+        used = set(ids["SAMPLE"]) - {"arg64=0"}
+        assert used <= set(ids["STACK"]), (name, used - set(ids["STACK"]))  # every stack used is defined
+        assert len(ids["STACK"]) <= len(used) + 2, (name, len(ids["STACK"]), len(used))
+        assert len(ids["PYFRAME"]) <= 5 * len(used) + 5, (name, len(ids["PYFRAME"]), len(used))
