@@ -479,3 +479,39 @@ def test_serve_rotation_bounded_with_many_distinct_frames(tmp_path):
         assert used <= set(ids["STACK"]), (name, used - set(ids["STACK"]))  # every stack used is defined
         assert len(ids["STACK"]) <= len(used) + 2, (name, len(ids["STACK"]), len(used))
         assert len(ids["PYFRAME"]) <= 5 * len(used) + 5, (name, len(ids["PYFRAME"]), len(used))
+
+
+def raw_get_type(port, header_lines):
+    """The Content-Type answered to GET /metrics with these header lines, sent as they are."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(("GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + "".join(
+            line + "\r\n" for line in header_lines) + "\r\n").encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(4096)
+            assert chunk, data
+            data += chunk
+    head = data.split(b"\r\n\r\n", 1)[0].decode()
+    return next(line.split(":", 1)[1].strip() for line in head.split("\r\n")[1:]
+                if line.lower().startswith("content-type:"))
+
+
+def test_serve_accept_lines_joined_and_empty_parameters():
+    """Two Accept lines are one list (RFC 9110 5.3): OpenMetrics named on the second line wins over
+    text/plain;q=0.1 on the first; an empty parameter (RFC 9110 5.6.6) does not void a range
+    (the review of issue 19, findings 8 and 9)."""
+    p = start_target("live_spin.py")
+    try:
+        gs, port = start_serve(p.pid)
+        assert raw_get_type(port, ["Accept: text/plain;q=0.1", "Accept: application/openmetrics-text"]) \
+            .startswith("application/openmetrics-text")
+        assert raw_get_type(port, ["Accept: application/openmetrics-text;q=0.1", "Accept: text/plain"]) \
+            .startswith("text/plain")
+        assert raw_get_type(port, ["Accept: application/openmetrics-text;"]).startswith("application/openmetrics-text")
+        assert raw_get_type(port, ["Accept: application/openmetrics-text; ;version=1.0.0;"]) \
+            .startswith("application/openmetrics-text")
+        assert raw_get_type(port, []).startswith("text/plain")
+        stop(gs)
+    finally:
+        p.kill()
+        p.wait()
