@@ -20,6 +20,8 @@ struct live_hist {
 
 struct live_name {
 	uint32_t pid;
+	uint64_t first_ns; /* the process's first record: a reused pid is another process */
+	unsigned used;     /* the snapshot that named it last */
 	char name[GS_LIVE_NAME_MAX];
 };
 
@@ -51,6 +53,8 @@ struct gs_live {
 	size_t nwaits, cap_waits;
 	struct live_site *sites;
 	size_t nsites, cap_sites;
+	uint32_t *site_slots; /* (tid, stack) hash: index in sites + 1, 0 free; 2 * cap_sites of them */
+	unsigned snaps;       /* snapshots taken */
 };
 
 void gs_live_group(const char *name, char *out, size_t len)
@@ -108,21 +112,26 @@ void gs_live_process_name(const char *cmdline, size_t len, char *out, size_t out
 	}
 }
 
-static const char *proc_name(struct gs_live *l, uint32_t pid)
+/* The display name of process pid first seen at first_ns, its command line read once. */
+static const char *proc_name(struct gs_live *l, uint32_t pid, uint64_t first_ns)
 {
 	char path[64], buf[4096];
 	struct live_name *e;
 	ssize_t got = 0;
 	int fd;
 	for (size_t i = 0; i < l->nnames; i++)
-		if (l->names[i].pid == pid)
+		if (l->names[i].pid == pid && l->names[i].first_ns == first_ns) {
+			l->names[i].used = l->snaps;
 			return l->names[i].name;
+		}
 	if (l->nnames == l->cap_names) {
 		l->cap_names = l->cap_names ? l->cap_names * 2 : 8;
 		l->names = gs_realloc_array(l->names, l->cap_names, sizeof(*l->names));
 	}
 	e = &l->names[l->nnames++];
 	e->pid = pid;
+	e->first_ns = first_ns;
+	e->used = l->snaps;
 	snprintf(path, sizeof(path), "/proc/%u/cmdline", pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
@@ -133,6 +142,16 @@ static const char *proc_name(struct gs_live *l, uint32_t pid)
 	return e->name;
 }
 
+/* The names no process of the last snapshot used go (their process is no longer listed). */
+static void names_prune(struct gs_live *l)
+{
+	for (size_t i = 0; i < l->nnames;)
+		if (l->names[i].used != l->snaps)
+			l->names[i] = l->names[--l->nnames];
+		else
+			i++;
+}
+
 static struct live_wait *wait_of(struct gs_live *l, uint32_t tid)
 {
 	for (size_t i = 0; i < l->nwaits; i++)
@@ -141,20 +160,58 @@ static struct live_wait *wait_of(struct gs_live *l, uint32_t tid)
 	return NULL;
 }
 
+static uint32_t *site_slot(struct gs_live *l, uint32_t tid, uint64_t stack)
+{
+	size_t mask = 2 * l->cap_sites - 1;
+	size_t i = (size_t)((tid * 2654435761u) ^ (stack * 0x9e3779b97f4a7c15ull)) & mask;
+	while (l->site_slots[i] &&
+	       (l->sites[l->site_slots[i] - 1].tid != tid || l->sites[l->site_slots[i] - 1].stack != stack))
+		i = (i + 1) & mask;
+	return &l->site_slots[i];
+}
+
+/* ns more of tid's wait in stack since the last mark. At most GS_LIVE_SITES (tid, stack) pairs
+ * between two marks: the time of further pairs is not kept. */
 static void site_add(struct gs_live *l, uint32_t tid, uint64_t stack, uint64_t ns)
 {
-	struct live_site *e;
-	for (size_t i = 0; i < l->nsites; i++)
-		if (l->sites[i].tid == tid && l->sites[i].stack == stack) {
-			l->sites[i].ns += ns;
-			return;
-		}
+	uint32_t *slot = l->cap_sites ? site_slot(l, tid, stack) : NULL;
+	if (slot && *slot) {
+		l->sites[*slot - 1].ns += ns;
+		return;
+	}
+	if (l->nsites == GS_LIVE_SITES)
+		return;
 	if (l->nsites == l->cap_sites) {
 		l->cap_sites = l->cap_sites ? l->cap_sites * 2 : 32;
 		l->sites = gs_realloc_array(l->sites, l->cap_sites, sizeof(*l->sites));
+		free(l->site_slots);
+		l->site_slots = gs_calloc(2 * l->cap_sites, sizeof(*l->site_slots));
+		for (size_t i = 0; i < l->nsites; i++)
+			*site_slot(l, l->sites[i].tid, l->sites[i].stack) = (uint32_t)i + 1;
+		slot = site_slot(l, tid, stack);
 	}
-	e = &l->sites[l->nsites++];
-	*e = (struct live_site){ .tid = tid, .stack = stack, .ns = ns };
+	l->sites[l->nsites++] = (struct live_site){ .tid = tid, .stack = stack, .ns = ns };
+	*slot = (uint32_t)l->nsites;
+}
+
+/* A mark: the wait sites start again. */
+static void sites_clear(struct gs_live *l)
+{
+	l->nsites = 0;
+	if (l->site_slots)
+		memset(l->site_slots, 0, 2 * l->cap_sites * sizeof(*l->site_slots));
+}
+
+/* The waits that ended without a hook (the thread exited, or the analysis forgot it) go. */
+static void waits_prune(struct gs_live *l)
+{
+	for (size_t i = 0; i < l->nwaits;) {
+		const struct gs_thread *t = gs_analysis_thread(&l->a, l->waits[i].tid);
+		if (!t || t->exited || t->gil != GS_GIL_WAIT || t->wait_start != l->waits[i].start)
+			l->waits[i] = l->waits[--l->nwaits];
+		else
+			i++;
+	}
 }
 
 /* A stack sample: the first one of a wait names where the wait is. */
@@ -289,6 +346,7 @@ void gs_live_free(struct gs_live *l)
 	free(l->names);
 	free(l->waits);
 	free(l->sites);
+	free(l->site_slots);
 	free(l);
 }
 
@@ -318,8 +376,10 @@ void gs_live_feed(struct gs_live *l, const struct gs_rec *r, const void *payload
 		wait_site_sample(l, r);
 	else
 		gs_analysis_feed(&l->a, r, payload, plen);
-	if ((l->a.records & 0xffff) == 0)
-		gs_analysis_forget(&l->a, retire, l); /* nobody reads: the exited threads go all the same */
+	if ((l->a.records & 0xffff) == 0) { /* nobody reads (or top is paused): bounded all the same */
+		gs_analysis_forget(&l->a, retire, l);
+		waits_prune(l);
+	}
 	pthread_mutex_unlock(&l->mu);
 }
 
@@ -440,7 +500,7 @@ static void copy_procs(struct gs_live *l, struct gs_live_snap *s, uint64_t now)
 		o->pid = p->pid;
 		o->exited = p->exited;
 		o->is_python = p->is_python || p->python_version[0];
-		snprintf(o->name, sizeof(o->name), "%s", proc_name(l, p->pid));
+		snprintf(o->name, sizeof(o->name), "%s", proc_name(l, p->pid, p->first_ns));
 		o->first_ns = p->first_ns;
 		o->wall_ns = end > p->first_ns ? end - p->first_ns : 0;
 	}
@@ -452,6 +512,7 @@ void gs_live_snapshot(struct gs_live *l, struct gs_live_snap *s, int mark)
 	size_t n;
 	memset(s, 0, sizeof(*s));
 	pthread_mutex_lock(&l->mu);
+	l->snaps++;
 	now = l->a.last_ns;
 	s->start_ns = l->a.start_ns;
 	s->last_ns = now;
@@ -477,15 +538,10 @@ void gs_live_snapshot(struct gs_live *l, struct gs_live_snap *s, int mark)
 	for (size_t i = 0; i < l->a.ngils; i++)
 		gil_row(l, i, now, &s->gils[s->ngils++]);
 	copy_procs(l, s, now);
+	names_prune(l);
 	if (mark)
-		l->nsites = 0;
-	for (size_t i = 0; i < l->nwaits;) { /* waits that ended without a hook (the thread exited) */
-		const struct gs_thread *t = gs_analysis_thread(&l->a, l->waits[i].tid);
-		if (!t || t->exited || t->gil != GS_GIL_WAIT || t->wait_start != l->waits[i].start)
-			l->waits[i] = l->waits[--l->nwaits];
-		else
-			i++;
-	}
+		sites_clear(l);
+	waits_prune(l);
 	gs_analysis_forget(&l->a, retire, l);
 	gs_debug("live: %zu threads (cap %zu), %zu retired, %zu processes, %zu GILs, %zu counts, %zu stacks",
 		 l->a.nthreads, l->a.cap_threads, l->nretired, l->a.nprocs, l->a.ngils, l->a.ncounts, l->a.nstacks);

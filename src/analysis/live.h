@@ -22,7 +22,11 @@
  * many as the program has distinct ones), and each wait's time goes, as `report`'s wait sites
  * do, to the first stack sampled during it (a wait no sample fell in goes nowhere); a snapshot
  * names per thread the innermost Python frame of the stack it waited in longest since the last
- * mark (the wait in progress counted so far).
+ * mark (the wait in progress counted so far). The wait sites kept between two marks are at most
+ * GS_LIVE_SITES (thread, stack) pairs (hashed; the time of further pairs is not kept), and the
+ * waits in progress are pruned every 65536 records too, so memory stays bounded even when no
+ * snapshot is taken (top paused). Process names are read once per process (pid and first
+ * record: a reused pid is read again) and forgotten when a snapshot no longer lists the process.
  */
 #ifndef GS_ANALYSIS_LIVE_H
 #define GS_ANALYSIS_LIVE_H
@@ -37,6 +41,7 @@
 #define GS_LIVE_UNSHOWN_NS 60000000000ull /* an exited thread no snapshot showed is retired after a minute */
 #define GS_LIVE_NAME_MAX 128
 #define GS_LIVE_SITE_MAX 192
+#define GS_LIVE_SITES 65536 /* (thread, stack) wait sites kept between two marks */
 
 extern const uint64_t gs_live_bucket_ns[GS_LIVE_BUCKETS];
 

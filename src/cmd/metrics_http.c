@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 struct gs_metrics_http {
@@ -32,6 +33,29 @@ static enum MHD_Result answer(struct MHD_Connection *c, unsigned status, const c
 	return ret;
 }
 
+struct joined {
+	char *s; /* NULL: no Accept line yet */
+	size_t len;
+};
+
+/* Joins the Accept lines into one comma-separated list (RFC 9110 5.3: several lines of a list
+ * field mean their values joined by commas). */
+static enum MHD_Result join_accept(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct joined *j = cls;
+	size_t n = value ? strlen(value) : 0;
+	(void)kind;
+	if (!key || strcasecmp(key, MHD_HTTP_HEADER_ACCEPT) != 0)
+		return MHD_YES;
+	j->s = gs_realloc_array(j->s, j->len + n + 2, 1);
+	if (j->len)
+		j->s[j->len++] = ',';
+	memcpy(j->s + j->len, value ? value : "", n);
+	j->len += n;
+	j->s[j->len] = '\0';
+	return MHD_YES;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 			      const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
@@ -40,7 +64,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	static char bad_method[] = "only GET and HEAD\n";
 	struct gs_metrics_http *h = cls;
 	struct gs_live_snap s;
-	const char *accept;
+	struct joined accept = { NULL, 0 };
 	char *text;
 	size_t len;
 	int om;
@@ -56,8 +80,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	if (strcmp(url, "/metrics") != 0)
 		return answer(c, MHD_HTTP_NOT_FOUND, "text/plain", not_found, strlen(not_found),
 			      MHD_RESPMEM_PERSISTENT);
-	accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
-	om = gs_metrics_wants_openmetrics(accept);
+	MHD_get_connection_values(c, MHD_HEADER_KIND, join_accept, &accept);
+	om = gs_metrics_wants_openmetrics(accept.s);
+	free(accept.s);
 	gs_live_snapshot(h->live, &s, 0);
 	text = gs_metrics_render(&s, om, h->per_tid, &len);
 	gs_live_snap_free(&s);

@@ -1,6 +1,7 @@
 /* metrics_http.h - the HTTP endpoint of `serve` and `record --metrics` (libmicrohttpd, in a
  * thread of its own): GET /metrics answers a snapshot of a gs_live (analysis/live.h) as
- * output/metrics.h writes it, OpenMetrics when the request's Accept header asks for it, the
+ * output/metrics.h writes it, OpenMetrics when the request's Accept header asks for it (several
+ * Accept lines joined into one list, RFC 9110 5.3), the
  * Prometheus text format otherwise; / answers a line naming /metrics; anything else 404, and
  * methods other than GET and HEAD 405.
  *

@@ -297,8 +297,10 @@ static const char *parse_range(const char *c, struct range *r)
 		const char *name = skip_ows(c + 1);
 		size_t nlen = token_len(name), rawlen;
 		char val[16];
-		if (!nlen)
-			return NULL;
+		if (!nlen) { /* RFC 9110 5.6.6: *( OWS ";" OWS [ parameter ] ), an empty one is allowed */
+			c = name;
+			continue;
+		}
 		c = skip_ows(name + nlen);
 		if (*c++ != '=' || !(c = param_value(skip_ows(c), val, sizeof(val), &rawlen)))
 			return NULL;

@@ -28,7 +28,7 @@ char *gs_metrics_render(const struct gs_live_snap *s, int openmetrics, int per_t
 
 /* What an HTTP Accept header (RFC 9110 12.5.1) asks of the two formats. Each comma-separated
  * media range is type/subtype (or type/ *, * / *, case-insensitive) with ;name=value parameters
- * (token or quoted string): q (a qvalue, in thousandths here) weighs it, version narrows it
+ * (token or quoted string; empty ones, as in ";;", are allowed): q (a qvalue, in thousandths here) weighs it, version narrows it
  * (OpenMetrics: 1.0.0 or 0.0.1, the text we write is both; Prometheus text: 0.0.4 or 1.0.0); a
  * range with another version, a malformed q or a syntax error is ignored, as is anything after a
  * malformed quoted string up to the next ','. A format's weight is that of the most specific

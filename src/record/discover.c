@@ -19,14 +19,21 @@
 #define GS_DISCOVER_EXES 1024 /* executables' answers kept (then forgotten all at once) */
 #define GS_DISCOVER_DEPTH 64  /* parents followed to find gilscope among a process's ancestors */
 
-/* A process looked at: returned, or not qualifying while it runs this executable. */
+/* A process looked at: returned, or not returned yet while it runs this executable. */
 struct known {
 	pid_t pid;
 	uint64_t start; /* start time (clock ticks since boot): a reused pid is another process */
 	dev_t dev;
 	ino_t ino;
 	int returned;
+	int python;    /* it runs CPython (decided once per executable it runs) */
+	int ours;      /* gilscope, one of its descendants or ancestors: never returned */
 	unsigned seen; /* the scan that saw it last */
+};
+
+struct ancestor {
+	pid_t pid;
+	uint64_t start;
 };
 
 struct exe {
@@ -42,6 +49,10 @@ struct gs_discover {
 	pid_t self;
 	struct known *known;
 	size_t nknown, cap_known;
+	uint32_t *slots; /* pid hash: index in known + 1, 0 free; rebuilt after each poll */
+	size_t nslots;
+	struct ancestor anc[GS_DISCOVER_DEPTH]; /* gilscope's parent, its parent... at gs_discover_new */
+	int nanc;
 	struct exe *exes;
 	size_t nexes;
 	unsigned scan;
@@ -83,15 +94,19 @@ static int stat_fields(pid_t pid, pid_t *ppid, uint64_t *start)
 	return 0;
 }
 
-/* Is pid gilscope or one of its descendants? */
-static int ours(const struct gs_discover *d, pid_t pid)
+/* Is pid (started at start) gilscope, one of its descendants or one of its ancestors (a Python
+ * wrapper or test runner that started gilscope)? */
+static int ours(const struct gs_discover *d, pid_t pid, uint64_t start)
 {
+	for (int i = 0; i < d->nanc; i++)
+		if (d->anc[i].pid == pid && d->anc[i].start == start)
+			return 1;
 	for (int depth = 0; pid > 1 && depth < GS_DISCOVER_DEPTH; depth++) {
-		uint64_t start;
+		uint64_t since;
 		pid_t ppid;
 		if (pid == d->self)
 			return 1;
-		if (stat_fields(pid, &ppid, &start) < 0)
+		if (stat_fields(pid, &ppid, &since) < 0)
 			return 0;
 		pid = ppid;
 	}
@@ -163,12 +178,34 @@ maps:
 	return yes || gs_maps_foreach(pid, maps_libpython, NULL) == 1;
 }
 
+static uint32_t *known_slot(struct gs_discover *d, pid_t pid)
+{
+	size_t i = ((uint32_t)pid * 2654435761u) & (d->nslots - 1);
+	while (d->slots[i] && d->known[d->slots[i] - 1].pid != pid)
+		i = (i + 1) & (d->nslots - 1);
+	return &d->slots[i];
+}
+
 static struct known *known_find(struct gs_discover *d, pid_t pid)
 {
+	uint32_t v = d->nslots ? *known_slot(d, pid) : 0;
+	return v ? &d->known[v - 1] : NULL;
+}
+
+/* The hash from the known array (after a sweep moved entries, or to grow it: kept under half full). */
+static void known_rehash(struct gs_discover *d, size_t want)
+{
+	if (want * 2 > d->nslots) {
+		free(d->slots);
+		d->nslots = d->nslots ? d->nslots : 512;
+		while (want * 2 > d->nslots)
+			d->nslots *= 2;
+		d->slots = gs_calloc(d->nslots, sizeof(*d->slots));
+	} else {
+		memset(d->slots, 0, d->nslots * sizeof(*d->slots));
+	}
 	for (size_t i = 0; i < d->nknown; i++)
-		if (d->known[i].pid == pid)
-			return &d->known[i];
-	return NULL;
+		*known_slot(d, d->known[i].pid) = (uint32_t)i + 1;
 }
 
 static struct known *known_add(struct gs_discover *d, pid_t pid)
@@ -179,10 +216,17 @@ static struct known *known_add(struct gs_discover *d, pid_t pid)
 	}
 	memset(&d->known[d->nknown], 0, sizeof(d->known[0]));
 	d->known[d->nknown].pid = pid;
-	return &d->known[d->nknown++];
+	d->nknown++;
+	if (d->nknown * 2 > d->nslots)
+		known_rehash(d, d->nknown);
+	else
+		*known_slot(d, pid) = (uint32_t)d->nknown;
+	return &d->known[d->nknown - 1];
 }
 
-/* One process of the scan: 1 when it is to be returned now. */
+/* One process of the scan: 1 when it is to be returned now. Whether it runs CPython is decided
+ * once per executable it runs; its user and command line are looked at on every poll until it is
+ * returned (a setuid or a rewritten command line may make it qualify later). */
 static int consider(struct gs_discover *d, pid_t pid)
 {
 	char exe[64];
@@ -191,24 +235,32 @@ static int consider(struct gs_discover *d, pid_t pid)
 	uint64_t start;
 	pid_t ppid;
 	uid_t uid;
-	int yes;
 	snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)pid);
 	if (stat_fields(pid, &ppid, &start) < 0 || stat(exe, &st) < 0)
 		return 0; /* gone, a kernel thread, or not ours to read */
-	if (k && k->start == start && (k->returned || (k->dev == st.st_dev && k->ino == st.st_ino))) {
+	if (k && k->start == start && k->returned) {
 		k->seen = d->scan;
-		return 0; /* returned already, or still the program that did not qualify */
+		return 0;
 	}
-	if (!k)
-		k = known_add(d, pid);
-	k->start = start;
-	k->dev = st.st_dev;
-	k->ino = st.st_ino;
-	k->returned = 0;
+	if (!k || k->start != start) { /* a new process (or a reused pid) */
+		if (!k)
+			k = known_add(d, pid);
+		k->start = start;
+		k->returned = 0;
+		k->ours = ours(d, pid, start);
+		k->dev = 0;
+		k->ino = 0;
+		k->python = 0;
+	}
 	k->seen = d->scan;
-	yes = !ours(d, pid) && (!d->have_uid || (real_uid(pid, &uid) == 0 && uid == d->uid)) &&
-	      cmdline_matches(d, pid) && runs_python(d, pid, &st);
-	return yes;
+	if (k->ours)
+		return 0;
+	if (k->dev != st.st_dev || k->ino != st.st_ino) { /* new, or exec'd another program */
+		k->dev = st.st_dev;
+		k->ino = st.st_ino;
+		k->python = runs_python(d, pid, &st);
+	}
+	return k->python && (!d->have_uid || (real_uid(pid, &uid) == 0 && uid == d->uid)) && cmdline_matches(d, pid);
 }
 
 size_t gs_discover_poll(struct gs_discover *d, pid_t *out, size_t max)
@@ -238,6 +290,7 @@ size_t gs_discover_poll(struct gs_discover *d, pid_t *out, size_t max)
 			d->known[i] = d->known[--d->nknown];
 		else
 			i++;
+	known_rehash(d, d->nknown);
 	return n;
 }
 
@@ -249,6 +302,13 @@ int gs_discover_new(const char *match, const char *user, struct gs_discover **ou
 	int err;
 	*out = NULL;
 	d->self = getpid();
+	for (pid_t pid = getppid(); pid > 1 && d->nanc < GS_DISCOVER_DEPTH; d->nanc++) {
+		pid_t ppid;
+		if (stat_fields(pid, &ppid, &d->anc[d->nanc].start) < 0)
+			break;
+		d->anc[d->nanc].pid = pid;
+		pid = ppid;
+	}
 	d->exes = gs_calloc(GS_DISCOVER_EXES, sizeof(*d->exes));
 	if (match && (err = regcomp(&d->re, match, REG_EXTENDED | REG_NOSUB)) != 0) {
 		char msg[256];
@@ -284,6 +344,7 @@ void gs_discover_free(struct gs_discover *d)
 	if (d->have_re)
 		regfree(&d->re);
 	free(d->known);
+	free(d->slots);
 	free(d->exes);
 	free(d);
 }

@@ -7,6 +7,8 @@ import os
 import shutil
 import signal
 import socket
+import stat
+import struct
 import subprocess
 import time
 import urllib.parse
@@ -336,3 +338,184 @@ def test_serve_all_python_match(tmp_path):
         for p in procs:
             p.kill()
             p.wait()
+
+
+HOLD_SCRIPT = """
+import sys, threading, time
+stop = False
+def spin():
+    x = 0
+    while not stop:
+        x += 1
+def hold():
+    t0 = time.monotonic_ns()
+    sum(range(int(sys.argv[1])))  # one C call: the GIL held throughout
+    print("hold", threading.get_native_id(), t0, time.monotonic_ns(), flush=True)
+ws = [threading.Thread(target=spin, name=f"waiter-{i}") for i in range(4)]
+for w in ws:
+    w.start()
+time.sleep(0.5)
+h = threading.Thread(target=hold, name="holder")
+h.start()
+h.join()
+time.sleep(0.5)
+stop = True
+for w in ws:
+    w.join()
+"""
+
+
+def rec_start_ns(path):
+    with open(path, "rb") as f:
+        return struct.unpack_from("<Q", f.read(64), 32)[0]  # the header's CLOCK_MONOTONIC start
+
+
+def test_serve_rotation_during_a_long_c_hold(tmp_path):
+    """A file started while one thread holds the GIL in a single C call (sum(range(N))) says so:
+    its preamble's THREAD marks the holder HOLDS_GIL (the tid of the file's first release), the
+    spinning threads are waiting, and report gives the holder the file's time up to its release
+    and the waiters their wait (the review of issue 19, finding 1: it gave the holder 0%). Each file
+    ends where the next starts (finding 10)."""
+    script = tmp_path / "hold.py"
+    script.write_text(HOLD_SCRIPT)
+    rec = tmp_path / "h.gil"
+    out = subprocess.run([GILSCOPE, "serve", "--listen", "127.0.0.1:0", "-o", str(rec), "--max-size", "64K",
+                          "--max-files", "50", "--", PYTHON, str(script), "1000000000"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    _, holder, t0, t1 = out.stdout.split()
+    holder, t0, t1 = int(holder), int(t0), int(t1)
+    files = sorted(tmp_path.glob("h.gil*"), key=rec_start_ns)
+    for a, b in zip(files, files[1:]):  # each file ends where the next starts: no time lost between
+        rep = json.loads(subprocess.run([GILSCOPE, "report", "--json", str(a)], capture_output=True, text=True,
+                                        check=True).stdout)
+        assert rec_start_ns(a) + rep["duration_ns"] == rec_start_ns(b), (a.name, b.name)
+    during = [p for p in files if t0 < rec_start_ns(p) < t1]
+    assert during, (t1 - t0, sorted((p.name, rec_start_ns(p)) for p in tmp_path.glob("h.gil*")))
+    for path in during:
+        start = rec_start_ns(path)
+        dump = subprocess.run([GILSCOPE, "dump", str(path)], capture_output=True, text=True, check=True).stdout
+        holds = [ln for ln in dump.splitlines() if " THREAD " in ln and int(ln.split("arg64=")[1], 16) & 1]
+        assert len(holds) == 1 and f" tid={holder} " in holds[0], (path.name, holds)
+        release = next((ln for ln in dump.splitlines() if " GIL_WRITE " in ln and " arg=0 " in ln), None)
+        waits = [ln for ln in dump.splitlines() if " GIL_WAIT " in ln and "pid=0 " not in ln]
+        assert len(waits) >= 4, (path.name, waits)  # the preamble's: the waiters (and MainThread's join)
+        rep = json.loads(subprocess.run([GILSCOPE, "report", "--json", str(path)], capture_output=True, text=True,
+                                        check=True).stdout)
+        threads = {t["name"]: t for t in rep["threads"]}
+        if release is not None:
+            assert f" tid={holder} " in release, (path.name, release)
+            until = float(release.split()[0]) * 1e6  # dump's time: ms from the file's start
+        else:
+            until = rep["duration_ns"]
+        assert until > 0.9 * min(t1 - start, rep["duration_ns"]), (path.name, until, t1 - start)
+        assert threads["holder"]["gil_held_ns"] >= 0.99 * until, (path.name, threads["holder"], until)
+        for i in range(4):
+            assert threads[f"waiter-{i}"]["gil_wait_ns"] >= 0.9 * until, (path.name, threads[f"waiter-{i}"])
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo"])
+def test_serve_rotation_refuses_what_is_not_a_regular_file(tmp_path, kind):
+    """-o on a device node or FIFO with --max-size: rotating would rename the node away and put a
+    plain file in its place (-o /dev/null would replace the host's). serve refuses in one sentence
+    and exits non-zero before the command starts; the node stays as it was, nothing is created."""
+    node = tmp_path / "out"
+    if kind == "device":
+        os.mknod(node, 0o644 | stat.S_IFCHR, os.makedev(1, 3))  # a second /dev/null
+    else:
+        os.mkfifo(node)
+    marker = tmp_path / "started"
+    out = subprocess.run([GILSCOPE, "serve", "--listen", "127.0.0.1:0", "-o", str(node), "--max-size", "64K",
+                          "--max-files", "2", "--", PYTHON, "-c", f"open({str(marker)!r}, 'w')"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0, out.stderr
+    assert f"refusing to rotate {node} with --max-size 65536: it is not a regular file" in out.stderr, out.stderr
+    assert not marker.exists()
+    mode = os.lstat(node).st_mode
+    assert stat.S_ISCHR(mode) if kind == "device" else stat.S_ISFIFO(mode)
+    assert sorted(os.listdir(tmp_path)) == ["out"]
+
+
+FRAMES_SCRIPT = """
+import sys, threading, time
+end = time.monotonic() + float(sys.argv[1])
+def work(k):
+    n = 0
+    while time.monotonic() < end:
+        n += 1
+        ns = {}
+        exec(f"def f_{k}_{n}(x):\\n    s = 0\\n    for i in range(x):\\n        s += i\\n    return s\\n", ns)
+        ns[f"f_{k}_{n}"](20000)
+ts = [threading.Thread(target=work, args=(k,)) for k in range(20)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+"""
+
+
+def test_serve_rotation_bounded_with_many_distinct_frames(tmp_path):
+    """20 threads calling newly made functions (a new frame and stack at every sample): each file
+    stays under --max-size plus one record and the definitions it first uses (rotsink.h; asserted
+    as 4 KiB) and defines only what its samples use (the review of issue 19, finding 4: every frame
+    ever seen was written again at each rotation, files of 200 KB for --max-size 64K)."""
+    script = tmp_path / "frames.py"
+    script.write_text(FRAMES_SCRIPT)
+    rec = tmp_path / "f.gil"
+    out = subprocess.run([GILSCOPE, "serve", "--listen", "127.0.0.1:0", "-o", str(rec), "--max-size", "64K",
+                          "--max-files", "3", "--", PYTHON, str(script), "15"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    files = sorted(os.listdir(tmp_path))
+    assert "f.gil.3" in files, files
+    for name in files:
+        if not name.startswith("f.gil"):
+            continue
+        path = tmp_path / name
+        assert path.stat().st_size < 65536 + 4096, (name, path.stat().st_size)
+        rep = json.loads(subprocess.run([GILSCOPE, "report", "--json", str(path)], capture_output=True, text=True,
+                                        check=True).stdout)
+        assert rep["complete"] and rep["stack_samples"] > 0 and rep["stack_errors"] == 0, (name, rep["stack_errors"])
+        dump = subprocess.run([GILSCOPE, "dump", str(path)], capture_output=True, text=True, check=True).stdout
+        kinds = [ln.split()[1:] for ln in dump.splitlines() if ln.split()[1] in ("PYFRAME", "STACK", "SAMPLE")]
+        ids = {k: [f[4] for f in kinds if f[0] == k] for k in ("PYFRAME", "STACK", "SAMPLE")}
+        used = set(ids["SAMPLE"]) - {"arg64=0"}
+        assert used <= set(ids["STACK"]), (name, used - set(ids["STACK"]))  # every stack used is defined
+        assert len(ids["STACK"]) <= len(used) + 2, (name, len(ids["STACK"]), len(used))
+        assert len(ids["PYFRAME"]) <= 5 * len(used) + 5, (name, len(ids["PYFRAME"]), len(used))
+
+
+def raw_get_type(port, header_lines):
+    """The Content-Type answered to GET /metrics with these header lines, sent as they are."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(("GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + "".join(
+            line + "\r\n" for line in header_lines) + "\r\n").encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(4096)
+            assert chunk, data
+            data += chunk
+    head = data.split(b"\r\n\r\n", 1)[0].decode()
+    return next(line.split(":", 1)[1].strip() for line in head.split("\r\n")[1:]
+                if line.lower().startswith("content-type:"))
+
+
+def test_serve_accept_lines_joined_and_empty_parameters():
+    """Two Accept lines are one list (RFC 9110 5.3): OpenMetrics named on the second line wins over
+    text/plain;q=0.1 on the first; an empty parameter (RFC 9110 5.6.6) does not void a range
+    (the review of issue 19, findings 8 and 9)."""
+    p = start_target("live_spin.py")
+    try:
+        gs, port = start_serve(p.pid)
+        assert raw_get_type(port, ["Accept: text/plain;q=0.1", "Accept: application/openmetrics-text"]) \
+            .startswith("application/openmetrics-text")
+        assert raw_get_type(port, ["Accept: application/openmetrics-text;q=0.1", "Accept: text/plain"]) \
+            .startswith("text/plain")
+        assert raw_get_type(port, ["Accept: application/openmetrics-text;"]).startswith("application/openmetrics-text")
+        assert raw_get_type(port, ["Accept: application/openmetrics-text; ;version=1.0.0;"]) \
+            .startswith("application/openmetrics-text")
+        assert raw_get_type(port, []).startswith("text/plain")
+        stop(gs)
+    finally:
+        p.kill()
+        p.wait()

@@ -2,7 +2,9 @@
  * started with a marker argument (detached: not a child of the test) is returned by the first
  * poll and not by the next; a regex that does not match its command line, another user, a
  * program that is not CPython and a python3 that is the test's own child are never returned; a
- * python3 of another user (nobody) is returned for that user; a bad regex or user is refused. */
+ * python3 of another user (nobody) is returned for that user, and so is one that becomes nobody
+ * later or exec's itself with the marker later; a python3 that runs the discovering program is
+ * not returned to it; a bad regex or user is refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -153,6 +155,99 @@ static void test_another_user(void **state)
 	gs_discover_free(root);
 }
 
+/* --user is looked at on every poll: a python3 started as root that setuid(nobody) later is
+ * returned for nobody from then on (it was decided once per executable, never found). */
+static void test_user_changed_later(void **state)
+{
+	const char *argv[] = { PYTHON, "-c", "import os, time; time.sleep(1); os.setuid(65534); time.sleep(30)", marker,
+			       NULL };
+	struct gs_discover *nobody = discover(marker, "nobody");
+	pid_t p;
+	int found = 0;
+	(void)state;
+	if (getuid() != 0)
+		skip(); /* setuid needs root */
+	p = spawn_detached(argv, -1);
+	assert_false(polled(nobody, p)); /* root still */
+	for (int i = 0; i < 40 && !found; i++) {
+		usleep(100000);
+		found = polled(nobody, p);
+	}
+	assert_true(found);
+	stop(p);
+	gs_discover_free(nobody);
+}
+
+/* --match is looked at on every poll: a python3 that exec's itself (the same executable, the same
+ * process) with the marker in its new command line is returned then. */
+static void test_cmdline_changed_later(void **state)
+{
+	char code[512], rev[64];
+	const char *argv[] = { PYTHON, "-c", code, NULL };
+	size_t len = strlen(marker);
+	struct gs_discover *d = discover(marker, NULL);
+	pid_t p;
+	int found = 0;
+	(void)state;
+	for (size_t i = 0; i < len; i++) /* the marker reversed: not in the first command line */
+		rev[i] = marker[len - 1 - i];
+	rev[len] = '\0';
+	snprintf(code, sizeof(code),
+		 "import os, sys, time; time.sleep(1); "
+		 "os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(30)', '%s'[::-1]])",
+		 rev);
+	p = spawn_detached(argv, -1);
+	assert_false(polled(d, p));
+	for (int i = 0; i < 40 && !found; i++) {
+		usleep(100000);
+		found = polled(d, p);
+	}
+	assert_true(found);
+	stop(p);
+	gs_discover_free(d);
+}
+
+/* The probe run by test_not_our_ancestor: exit 0 when discovery leaves out its CPython parent. */
+static int ancestor_probe(const char *mark)
+{
+	struct gs_discover *d = NULL;
+	static pid_t out[MAX];
+	char why[512];
+	size_t n;
+	if (gs_discover_new(mark, NULL, &d, why, sizeof(why)) < 0)
+		return 2;
+	n = gs_discover_poll(d, out, MAX);
+	gs_discover_free(d);
+	for (size_t i = 0; i < n; i++)
+		if (out[i] == getppid())
+			return 1;
+	return 0;
+}
+
+/* A python3 (holding the marker) that runs the discovering program is not returned to it: a
+ * Python wrapper or test runner starting gilscope is not patched. */
+static void test_not_our_ancestor(void **state)
+{
+	char self[4096], code[4600];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	pid_t child;
+	int status;
+	(void)state;
+	assert_true(n > 0);
+	self[n] = '\0';
+	snprintf(code, sizeof(code),
+		 "import subprocess, sys; sys.exit(subprocess.call(['%s', '--ancestor-probe', '%s']))", self, marker);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		execl(PYTHON, PYTHON, "-c", code, marker, (char *)NULL);
+		_exit(127);
+	}
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void test_refusals(void **state)
 {
 	struct gs_discover *d = (struct gs_discover *)1;
@@ -166,14 +261,19 @@ static void test_refusals(void **state)
 	gs_discover_free(NULL);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_a_marked_python),
 		cmocka_unit_test(test_not_python_not_ours),
 		cmocka_unit_test(test_another_user),
+		cmocka_unit_test(test_user_changed_later),
+		cmocka_unit_test(test_cmdline_changed_later),
+		cmocka_unit_test(test_not_our_ancestor),
 		cmocka_unit_test(test_refusals),
 	};
+	if (argc == 3 && strcmp(argv[1], "--ancestor-probe") == 0)
+		return ancestor_probe(argv[2]);
 	snprintf(marker, sizeof(marker), "gs-discover-marker-%d", (int)getpid());
 	if (access(PYTHON, X_OK) != 0) {
 		printf("test_discover: %s is not installed: SKIPPED\n", PYTHON);

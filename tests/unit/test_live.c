@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "analysis/live.h"
@@ -203,6 +204,49 @@ static void test_wait_sites(void **state)
 	gs_live_free(l);
 }
 
+/* No snapshot for 200,000 waits, each in a stack of its own (top paused): the wait sites are
+ * hashed and capped (GS_LIVE_SITES), so feeding stays linear (a linear search per wait took
+ * 9 s of CPU), and the longest wait's site is still named at the next snapshot. */
+static void test_wait_sites_without_snapshots(void **state)
+{
+	static const char f1[] = "slow\0/srv/app/a.py";
+	uint32_t s1[] = { 1 };
+	struct gs_live *l = gs_live_new();
+	struct gs_live_snap s;
+	static const char kv[] = "python.version\0"
+				 "3.11.7";
+	struct gs_rec meta = { .type = GS_REC_META, .pid = 100, .time = START };
+	uint64_t t = 10;
+	clock_t c0;
+	(void)state;
+	gs_live_wait_sites(l, 1);
+	gs_live_start(l, START);
+	gs_live_feed(l, &meta, kv, sizeof(kv));
+	define(l, GS_REC_PYFRAME, 1, 7, f1, sizeof(f1));
+	define(l, GS_REC_STACK, 1, 1, s1, sizeof(s1));
+	feed(l, GS_REC_SWITCH_IN, 100, T(0), 0, 0);
+	feed(l, GS_REC_FORK, 101, T(0), 100, 100);
+	feed(l, GS_REC_SWITCH_IN, 101, T(0), 0, 0);
+	feed(l, GS_REC_GIL_WRITE, 100, T(0), 1, 0);
+	c0 = clock();
+	for (uint64_t k = 1; k <= 200000; k++) {
+		uint64_t d = k == 1 ? 5000 : 2; /* the first wait (stack 1) the longest */
+		feed(l, GS_REC_GIL_WAIT, 101, T(t), 0, 0);
+		feed(l, GS_REC_SAMPLE, 101, T(t + 1), 0, k);
+		feed(l, GS_REC_GIL_WRITE, 100, T(t + d), 0, 0);
+		feed(l, GS_REC_GIL_WRITE, 101, T(t + d), 1, 0);
+		feed(l, GS_REC_GIL_WRITE, 101, T(t + d + 1), 0, 0);
+		feed(l, GS_REC_GIL_WRITE, 100, T(t + d + 1), 1, 0);
+		t += d + 2;
+	}
+	assert_true(clock() - c0 < 3 * CLOCKS_PER_SEC); /* hashed: 0.05 s of CPU; the linear search: 9 s */
+	gs_live_snapshot(l, &s, 1);
+	assert_string_equal(row(&s, 101, NULL)->wait_site, "slow a.py:7");
+	assert_int_equal(row(&s, 101, NULL)->wait_site_ns, 5000 * US);
+	gs_live_snap_free(&s);
+	gs_live_free(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -210,6 +254,7 @@ int main(void)
 		cmocka_unit_test(test_exited_threads_retired),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_wait_sites),
+		cmocka_unit_test(test_wait_sites_without_snapshots),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

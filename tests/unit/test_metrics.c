@@ -161,7 +161,12 @@ static void test_accept_rules(void **state)
 	assert_true(om("application/openmetrics-text;q=1.000,text/plain;q=0.999"));
 	assert_true(om("application/openmetrics-text;q=0.,text/plain;q=0.1") == 0);
 	/* garbage: skipped up to the next range */
-	assert_false(om("application/openmetrics-text;;;"));
+	/* empty parameters are allowed (RFC 9110 5.6.6: *( OWS ";" OWS [ parameter ] )) */
+	assert_true(om("application/openmetrics-text;;;"));
+	assert_true(om("application/openmetrics-text;"));
+	assert_true(om("application/openmetrics-text ; ; version=1.0.0 ;"));
+	assert_false(om("application/openmetrics-text;;q=0.2;,text/plain;q=0.5"));
+	assert_true(om("text/plain;q=0.5; ,application/openmetrics-text;"));
 	assert_false(om("openmetrics-text,text/plain"));
 	assert_false(om("text/plain;x=\"application/openmetrics-text\""));
 	assert_true(om("garbage\"unterminated,x\",application/openmetrics-text"));
