@@ -6,12 +6,13 @@ untraced, on what a tree does most:
       `gilscope record` run, gilscope's own start and end included;
   (b) a Python that forks 500 short children one after the other (fork, _exit, waitpid): one
       fork stop and one exit report per child; the program's own elapsed time;
-  (c) a Python that starts 2,000 short threads, one at a time: one clone stop per thread (the
-      guardian resumes it without asking gilscope), against --no-children, which takes none;
+  (c) a Python that starts 2,000 short threads, one at a time (--threads): no stop per thread
+      with the fork watch (one clone stop each without it: --before an older build), against
+      --no-children, which takes none;
   (d) a Python that runs /bin/true 200 times with subprocess.run (vfork/clone + exec of a program
       that is not CPython: one exec stop each);
   (e) a thread-per-request server (python -m http.server) launched by `gilscope record` under
-      `ab -c 8 -n 2000`: throughput against the same server untraced (a clone stop per request).
+      `ab -c 8 -n 2000`: throughput against the same server untraced (a thread per request).
 Rounds are interleaved; each figure is the median over rounds of the ratio to the untraced run of
 the same round, and the per-event cost is (traced - untraced) / events."""
 import argparse, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time

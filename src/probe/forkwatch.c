@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -72,8 +74,7 @@ size_t gs_forkwatch_program(struct sock_filter *p, size_t cap)
 int gs_forkwatch_install(void)
 {
 	struct sock_filter prog[GS_FORKWATCH_LEN];
-	struct sock_fprog fp = { .len = (unsigned short)gs_forkwatch_program(prog, GS_FORKWATCH_LEN),
-				 .filter = prog };
+	struct sock_fprog fp = { .len = (unsigned short)gs_forkwatch_program(prog, GS_FORKWATCH_LEN), .filter = prog };
 	long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &fp);
 	return fd < 0 ? -errno : (int)fd;
 }
@@ -116,4 +117,58 @@ void gs_forkwatch_serve(int lfd)
 			break; /* no process uses the filter any more */
 	}
 	close(lfd);
+}
+
+void gs_forkwatch_hand_off(int lfd)
+{
+	struct pollfd p = { lfd, POLLIN, 0 };
+	if (lfd < 0)
+		return;
+	if (poll(&p, 1, 0) == 1 && (p.revents & POLLHUP) && !(p.revents & POLLIN)) {
+		close(lfd); /* nobody uses the filter any more */
+		return;
+	}
+	if (fork() == 0) {
+		prctl(PR_SET_NAME, "gilscope-watch");
+		gs_forkwatch_serve(lfd);
+		_exit(0);
+	}
+	close(lfd);
+}
+
+union fd_cmsg {
+	struct cmsghdr h;
+	char b[CMSG_SPACE(sizeof(int))];
+};
+
+int gs_forkwatch_sendmsg(int sock, const void *buf, size_t len, int fd)
+{
+	union fd_cmsg cb;
+	struct iovec iov = { (void *)buf, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &cb, .msg_controllen = sizeof(cb) };
+	struct cmsghdr *c;
+	memset(&cb, 0, sizeof(cb));
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	while (sendmsg(sock, &mh, MSG_NOSIGNAL) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
+}
+
+ssize_t gs_forkwatch_recvmsg(int sock, void *buf, size_t len, int *fd)
+{
+	union fd_cmsg cb;
+	struct iovec iov = { buf, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &cb, .msg_controllen = sizeof(cb) };
+	struct cmsghdr *c;
+	ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	*fd = -1;
+	c = n >= 0 ? CMSG_FIRSTHDR(&mh) : NULL;
+	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(fd, CMSG_DATA(c), sizeof(int));
+	return n;
 }

@@ -54,5 +54,14 @@ int gs_forkwatch_recv(int lfd, struct gs_forkwatch_call *c);
 int gs_forkwatch_continue(int lfd, uint64_t id);
 /* Answers every call (letting it go on) until no process uses the filter, then closes lfd. */
 void gs_forkwatch_serve(int lfd);
+/* The listener's holder ends: while a process still uses the filter, a child process named
+ * gilscope-watch runs gs_forkwatch_serve() on it. lfd is closed here either way (-1: nothing). */
+void gs_forkwatch_hand_off(int lfd);
+
+/* The listener travels from the command to the guardian: one message of len bytes on the socket
+ * with descriptor fd (SCM_RIGHTS). 0 or -errno. */
+int gs_forkwatch_sendmsg(int sock, const void *buf, size_t len, int fd);
+/* recvmsg() of one message; a descriptor sent with it goes to *fd (close-on-exec; -1: none). */
+ssize_t gs_forkwatch_recvmsg(int sock, void *buf, size_t len, int *fd);
 
 #endif

@@ -31,9 +31,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define OP_WRITE 0x10001 /* write tracee memory (journaled) */
-#define OP_WAIT 0x10002  /* waitpid(pid, __WALL); pid -1: any report the guardian did not serve itself */
-#define OP_ADOPT 0x10003 /* the journal moves to pid, stopped with status data (pid 0: the commit) */
+#define OP_WRITE 0x10001    /* write tracee memory (journaled) */
+#define OP_WAIT 0x10002     /* waitpid(pid, __WALL); pid -1: any report the guardian did not serve itself */
+#define OP_ADOPT 0x10003    /* the journal moves to pid, stopped with status data (pid 0: the commit) */
 #define OP_LISTENER 0x10004 /* from the launched command: the fork watch's listener (SCM_RIGHTS); no answer */
 #define MAX_PAYLOAD 32768u
 #define MAX_INT3 64
@@ -469,43 +469,6 @@ static void serve_watch(struct reports *R, int lfd)
 	gs_forkwatch_continue(lfd, c.id);
 }
 
-/* The guardian ends: while a process of the tree still uses the filter, a process of its own
- * answers the fork watch (without a listener every fork in the tree would fail with ENOSYS). */
-static void hand_off_watch(int lfd)
-{
-	struct pollfd p = { lfd, POLLIN, 0 };
-	if (lfd < 0)
-		return;
-	if (poll(&p, 1, 0) == 1 && (p.revents & POLLHUP) && !(p.revents & POLLIN)) {
-		close(lfd);
-		return;
-	}
-	if (fork() == 0) {
-		prctl(PR_SET_NAME, "gilscope-watch");
-		gs_forkwatch_serve(lfd);
-		_exit(0);
-	}
-	close(lfd);
-}
-
-/* recv() of one request; a descriptor sent with it goes to *fd (-1: none). */
-static ssize_t recv_with_fd(int sock, void *buf, size_t len, int *fd)
-{
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int))];
-	} cb;
-	struct iovec iov = { buf, len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &cb, .msg_controllen = sizeof(cb) };
-	struct cmsghdr *c;
-	ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
-	*fd = -1;
-	c = n >= 0 ? CMSG_FIRSTHDR(&mh) : NULL;
-	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
-		memcpy(fd, CMSG_DATA(c), sizeof(int));
-	return n;
-}
-
 /* ---- the guardian: giving the tracee back when gilscope is gone ---- */
 
 /* Waits for the held tracee's next report. 0 at a stop, -1 when it is gone. */
@@ -657,7 +620,7 @@ static void __attribute__((noreturn)) guardian(int sock0)
 			pump(&R, &J); /* the tracees' own stops are served even when gilscope asks nothing */
 		if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
-		n = recv_with_fd(sock, in, sizeof(in), &fd);
+		n = gs_forkwatch_recvmsg(sock, in, sizeof(in), &fd);
 		if (n >= (ssize_t)sizeof(struct tr_msg) && ((struct tr_msg *)in)->op == OP_LISTENER && lfd < 0) {
 			lfd = fd;
 			continue;
@@ -684,7 +647,7 @@ static void __attribute__((noreturn)) guardian(int sock0)
 	 * exit lets every other tracee go */
 	for (size_t i = 0; i < R.nprocs; i++)
 		ptrace(PTRACE_DETACH, R.procs[i], NULL, NULL);
-	hand_off_watch(lfd);
+	gs_forkwatch_hand_off(lfd);
 	free(R.procs);
 	free(J.patches);
 	close(sock);
@@ -827,30 +790,13 @@ int gs_ptrace_write(pid_t pid, uint64_t addr, const void *src, size_t len)
 
 int gs_tracer_watch_forks(void)
 {
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int))];
-	} cb;
 	struct tr_msg q = { .op = OP_LISTENER, .pid = getpid() };
-	struct iovec iov = { &q, sizeof(q) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &cb, .msg_controllen = sizeof(cb) };
-	struct cmsghdr *c;
-	int lfd, err = 0;
+	int lfd, err;
 	if (g_fd < 0)
 		return -ENOTCONN;
 	if ((lfd = gs_forkwatch_install()) < 0)
 		return lfd;
-	memset(&cb, 0, sizeof(cb));
-	c = CMSG_FIRSTHDR(&mh);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &lfd, sizeof(int));
-	while (sendmsg(g_fd, &mh, MSG_NOSIGNAL) < 0)
-		if (errno != EINTR) {
-			err = -errno;
-			break;
-		}
+	err = gs_forkwatch_sendmsg(g_fd, &q, sizeof(q), lfd);
 	close(lfd);
 	return err;
 }

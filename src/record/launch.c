@@ -1,8 +1,8 @@
 /* launch.c - running the command and following its tree to CPython (see session.h).
  *
  * The child waits on a pipe until the scheduler events follow it, then exec()s the command.
- * gilscope holds it with ptrace (PTRACE_SEIZE with exec events, and fork, vfork and clone events
- * unless --no-children) and follows it and every process it starts (proctree.h) from the main
+ * gilscope holds it with ptrace (PTRACE_SEIZE with exec events, and fork and vfork events with
+ * the fork watch installed before the exec, tracer.h, unless --no-children) and follows it and every process it starts (proctree.h) from the main
  * loop: each exec of CPython stops at a breakpoint at the image's entry point once every
  * DT_NEEDED library (libpython included) is mapped, the GIL probes are set up, and the process
  * goes on before it runs a single Python instruction. Meanwhile the rings are drained and
