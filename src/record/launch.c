@@ -2,11 +2,12 @@
  *
  * The child waits on a pipe until the scheduler events follow it, then exec()s the command.
  * gilscope holds it with ptrace (PTRACE_SEIZE with exec events, and fork and vfork events with
- * the fork watch installed before the exec, tracer.h, unless --no-children) and follows it and every process it starts (proctree.h) from the main
- * loop: each exec of CPython stops at a breakpoint at the image's entry point once every
- * DT_NEEDED library (libpython included) is mapped, the GIL probes are set up, and the process
- * goes on before it runs a single Python instruction. Meanwhile the rings are drained and
- * signals sent to gilscope are passed on to the command.
+ * the fork watch installed before the exec, tracer.h, unless --no-children) and follows it and
+ * every process it starts (proctree.h) from the main loop: each exec of CPython stops at a
+ * breakpoint at the image's entry point once every DT_NEEDED library (libpython included) is
+ * mapped, the GIL probes are set up, and the process goes on before it runs a single Python
+ * instruction. Meanwhile the rings are drained and signals sent to gilscope are passed on to the
+ * command.
  * The tracer is not gilscope but its guardian (probe/tracer.h): every ptrace request and every
  * wait for a ptrace stop goes through it, so that a gilscope killed in the middle of the hand-over
  * leaves the command as it was. gilscope stays the command's parent: it reaps it.
