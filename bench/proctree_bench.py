@@ -6,12 +6,13 @@ untraced, on what a tree does most:
       `gilscope record` run, gilscope's own start and end included;
   (b) a Python that forks 500 short children one after the other (fork, _exit, waitpid): one
       fork stop and one exit report per child; the program's own elapsed time;
-  (c) a Python that starts 2,000 short threads, one at a time: one clone stop per thread (the
-      guardian resumes it without asking gilscope), against --no-children, which takes none;
+  (c) a Python that starts 2,000 short threads, one at a time (--threads): no stop per thread
+      with the fork watch (one clone stop each without it: --before an older build), against
+      --no-children, which takes none;
   (d) a Python that runs /bin/true 200 times with subprocess.run (vfork/clone + exec of a program
       that is not CPython: one exec stop each);
   (e) a thread-per-request server (python -m http.server) launched by `gilscope record` under
-      `ab -c 8 -n 2000`: throughput against the same server untraced (a clone stop per request).
+      `ab -c 8 -n 2000`: throughput against the same server untraced (a thread per request).
 Rounds are interleaved; each figure is the median over rounds of the ratio to the untraced run of
 the same round, and the per-event cost is (traced - untraced) / events."""
 import argparse, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
@@ -58,20 +59,28 @@ def run(cmd, own_clock):
     return float(p.stdout.strip().splitlines()[-1]) if own_clock else wall
 
 
+def variants_of(args):
+    """(name, extra options, gilscope binary) of each traced variant; --before adds another build's tree."""
+    v = [("tree (default)", [], args.gilscope), ("--no-children", ["--no-children"], args.gilscope)]
+    if args.before:
+        v.insert(1, ("tree (--before)", [], args.before))
+    return v
+
+
 def bench(args, tmp, title, cmd, events, own_clock):
-    variants = [("tree (default)", []), ("--no-children", ["--no-children"])]
+    variants = variants_of(args)
     rec = os.path.join(tmp, "p.rec")
-    base, ratios, costs = [], {n: [] for n, _ in variants}, {n: [] for n, _ in variants}
+    base, ratios, costs = [], {n: [] for n, _, _ in variants}, {n: [] for n, _, _ in variants}
     for _ in range(args.repeat):
         u = run(cmd, own_clock)
         base.append(u)
-        for name, extra in variants:
-            t = run([args.gilscope, "record", "-q", "--no-summary", "--sample-rate", "0", *extra, "-o", rec, "--",
+        for name, extra, gilscope in variants:
+            t = run([gilscope, "record", "-q", "--no-summary", "--sample-rate", "0", *extra, "-o", rec, "--",
                      *cmd], own_clock)
             ratios[name].append(t / u)
             costs[name].append((t - u) / events * 1e6)
     print(f"{title}: untraced {statistics.median(base):.3f} s (median of {args.repeat})")
-    for name, _ in variants:
+    for name, _, _ in variants:
         print(f"    {name:15s} {statistics.median(ratios[name]):.2f}x untraced, "
               f"{statistics.median(costs[name]):.0f} us more per event "
               f"(rounds: {' '.join(f'{x:.2f}' for x in ratios[name])})")
@@ -115,16 +124,16 @@ def http_bench(args, tmp):
     with open(os.path.join(tmp, "page.html"), "w") as f:
         f.write("x" * 2048)
     rec = os.path.join(tmp, "h.rec")
-    variants = [("tree (default)", []), ("--no-children", ["--no-children"])]
-    base, ratios = [], {n: [] for n, _ in variants}
+    variants = variants_of(args)
+    base, ratios = [], {n: [] for n, _, _ in variants}
     for _ in range(args.repeat):
         u = serve_and_load([args.python], tmp, ab, 2000)
         base.append(u)
-        for name, extra in variants:
-            gs = [args.gilscope, "record", "-q", "--no-summary", "--sample-rate", "0", *extra, "-o", rec, "--"]
+        for name, extra, gilscope in variants:
+            gs = [gilscope, "record", "-q", "--no-summary", "--sample-rate", "0", *extra, "-o", rec, "--"]
             ratios[name].append(serve_and_load([*gs, args.python], tmp, ab, 2000) / u)
     print(f"(e) http.server under ab -c 8 -n 2000: untraced {statistics.median(base):.0f} req/s (median)")
-    for name, _ in variants:
+    for name, _, _ in variants:
         print(f"    {name:15s} {statistics.median(ratios[name]):.2f}x untraced throughput "
               f"(rounds: {' '.join(f'{x:.2f}' for x in ratios[name])})")
 
@@ -134,8 +143,12 @@ def main():
     ap.add_argument("--gilscope", default="build/gilscope")
     ap.add_argument("--python", default="/usr/bin/python3.11")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--before", help="another gilscope build whose tree following is measured alongside")
+    ap.add_argument("--only", default="abcde", help="the benchmarks to run, by letter (default abcde)")
+    ap.add_argument("--threads", type=int, default=2000, help="threads started in (c)")
     args = ap.parse_args()
     args.gilscope = os.path.abspath(args.gilscope)
+    args.before = args.before and os.path.abspath(args.before)
     with tempfile.TemporaryDirectory() as tmp:
         scripts = {}
         for name, text in (("forks", FORKS), ("threads", THREADS), ("execs", EXECS)):
@@ -143,11 +156,17 @@ def main():
             with open(scripts[name], "w") as f:
                 f.write(text)
         loop = f"for i in $(seq 40); do {args.python} -c pass; done"
-        bench(args, tmp, "(a) 40 short interpreters from a shell (whole run)", ["sh", "-c", loop], 40, False)
-        bench(args, tmp, "(b) 500 forked short children", [args.python, scripts["forks"], "500"], 500, True)
-        bench(args, tmp, "(c) 2,000 threads, one at a time", [args.python, scripts["threads"], "2000"], 2000, True)
-        bench(args, tmp, "(d) 200 runs of /bin/true", [args.python, scripts["execs"], "200"], 200, True)
-        http_bench(args, tmp)
+        if "a" in args.only:
+            bench(args, tmp, "(a) 40 short interpreters from a shell (whole run)", ["sh", "-c", loop], 40, False)
+        if "b" in args.only:
+            bench(args, tmp, "(b) 500 forked short children", [args.python, scripts["forks"], "500"], 500, True)
+        if "c" in args.only:
+            bench(args, tmp, f"(c) {args.threads:,} threads, one at a time",
+                  [args.python, scripts["threads"], str(args.threads)], args.threads, True)
+        if "d" in args.only:
+            bench(args, tmp, "(d) 200 runs of /bin/true", [args.python, scripts["execs"], "200"], 200, True)
+        if "e" in args.only:
+            http_bench(args, tmp)
 
 
 if __name__ == "__main__":

@@ -3,12 +3,15 @@
  * Protocol: one SOCK_SEQPACKET message per request and per answer, a struct tr_msg followed by
  * len bytes (SETREGS and OP_WRITE send bytes; GETREGS answers with them). The guardian serves one
  * request at a time, in order; a wait (OP_WAIT) is answered when the tracee reports, requests
- * meanwhile are not allowed (the client refuses them with -EBUSY).
+ * meanwhile are not allowed (the client refuses them with -EBUSY). One message is not gilscope's:
+ * the launched command sends the fork watch's listener (OP_LISTENER, the descriptor attached), from
+ * before its exec, on the connection it inherited; it gets no answer.
  */
 #define _GNU_SOURCE
 #include "probe/tracer.h"
 #include "base/procfs.h"
 #include "base/util.h"
+#include "probe/forkwatch.h"
 #include "probe/ptrace.h"
 
 #include <errno.h>
@@ -28,9 +31,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define OP_WRITE 0x10001 /* write tracee memory (journaled) */
-#define OP_WAIT 0x10002  /* waitpid(pid, __WALL); pid -1: any report the guardian did not serve itself */
-#define OP_ADOPT 0x10003 /* the journal moves to pid, stopped with status data (pid 0: the commit) */
+#define OP_WRITE 0x10001    /* write tracee memory (journaled) */
+#define OP_WAIT 0x10002     /* waitpid(pid, __WALL); pid -1: any report the guardian did not serve itself */
+#define OP_ADOPT 0x10003    /* the journal moves to pid, stopped with status data (pid 0: the commit) */
+#define OP_LISTENER 0x10004 /* from the launched command: the fork watch's listener (SCM_RIGHTS); no answer */
 #define MAX_PAYLOAD 32768u
 #define MAX_INT3 64
 #define MAX_HELD 32
@@ -446,6 +450,25 @@ static int try_wait(struct reports *R, struct journal *J, int sock, pid_t pid)
 	return 1;
 }
 
+/* ---- the guardian: the fork watch (forkwatch.h) ---- */
+
+/* The options of a thread traced because it creates a process or execs: the tree's, without
+ * PTRACE_O_TRACECLONE (the threads it starts are not traced). */
+#define WATCH_OPTIONS (PTRACE_O_TRACEEXEC | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK)
+
+/* A thread of the tree is about to create a process (or to exec): it is traced first, if it is
+ * not yet (then the call's fork, vfork or exec event follows as for any tracee), and let go on. */
+static void serve_watch(struct reports *R, int lfd)
+{
+	struct gs_forkwatch_call c;
+	if (gs_forkwatch_recv(lfd, &c) < 0)
+		return;
+	if (ptrace(PTRACE_SEIZE, c.tid, NULL, (void *)(long)WATCH_OPTIONS) == 0 &&
+	    syscall(SYS_tgkill, c.tid, c.tid, 0) == 0)
+		proc_add(R, c.tid); /* a process's main thread (its tid is its pid): its end is reported */
+	gs_forkwatch_continue(lfd, c.id);
+}
+
 /* ---- the guardian: giving the tracee back when gilscope is gone ---- */
 
 /* Waits for the held tracee's next report. 0 at a stop, -1 when it is gone. */
@@ -576,17 +599,19 @@ static void __attribute__((noreturn)) guardian(int sock0)
 	struct journal J = { 0 };
 	const int sock = 3;
 	pid_t waiting = 0;
-	int sfd;
+	int sfd, lfd = -1, fd;
 
 	g_local = 1;
 	guardian_setup(sock0, &sfd);
 	for (;;) {
-		struct pollfd p[2] = { { sock, POLLIN, 0 }, { sfd, POLLIN, 0 } };
+		struct pollfd p[3] = { { sock, POLLIN, 0 }, { sfd, POLLIN, 0 }, { lfd, POLLIN, 0 } };
 		struct signalfd_siginfo si;
 		struct tr_msg a;
 		ssize_t n;
-		if (poll(p, sfd >= 0 ? 2 : 1, waiting && sfd < 0 ? 10 : -1) < 0 && errno != EINTR)
+		if (poll(p, 3, waiting && sfd < 0 ? 10 : -1) < 0 && errno != EINTR)
 			break;
+		if (p[2].revents & POLLIN)
+			serve_watch(&R, lfd); /* first: the thread waits for it */
 		while (sfd >= 0 && read(sfd, &si, sizeof(si)) == sizeof(si))
 			;
 		if (waiting && try_wait(&R, &J, sock, waiting))
@@ -595,11 +620,19 @@ static void __attribute__((noreturn)) guardian(int sock0)
 			pump(&R, &J); /* the tracees' own stops are served even when gilscope asks nothing */
 		if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
-		n = recv(sock, in, sizeof(in), 0);
+		n = gs_forkwatch_recvmsg(sock, in, sizeof(in), &fd);
+		if (n >= (ssize_t)sizeof(struct tr_msg) && ((struct tr_msg *)in)->op == OP_LISTENER && lfd < 0) {
+			lfd = fd;
+			continue;
+		}
+		if (fd >= 0)
+			close(fd);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < (ssize_t)sizeof(struct tr_msg))
 			break; /* gilscope closed its end (or died) */
+		if (((struct tr_msg *)in)->op == OP_LISTENER)
+			continue;
 		if (((struct tr_msg *)in)->op == OP_WAIT) {
 			waiting = ((struct tr_msg *)in)->pid;
 			if (try_wait(&R, &J, sock, waiting))
@@ -614,6 +647,7 @@ static void __attribute__((noreturn)) guardian(int sock0)
 	 * exit lets every other tracee go */
 	for (size_t i = 0; i < R.nprocs; i++)
 		ptrace(PTRACE_DETACH, R.procs[i], NULL, NULL);
+	gs_forkwatch_hand_off(lfd);
 	free(R.procs);
 	free(J.patches);
 	close(sock);
@@ -752,6 +786,19 @@ int gs_ptrace_write(pid_t pid, uint64_t addr, const void *src, size_t len)
 		len -= n;
 	}
 	return 0;
+}
+
+int gs_tracer_watch_forks(void)
+{
+	struct tr_msg q = { .op = OP_LISTENER, .pid = getpid() };
+	int lfd, err;
+	if (g_fd < 0)
+		return -ENOTCONN;
+	if ((lfd = gs_forkwatch_install()) < 0)
+		return lfd;
+	err = gs_forkwatch_sendmsg(g_fd, &q, sizeof(q), lfd);
+	close(lfd);
+	return err;
 }
 
 int gs_ptrace_wait_begin(pid_t pid)

@@ -57,8 +57,17 @@ int gs_ptrace_wait_begin(pid_t pid);
 int gs_ptrace_wait_fd(void);
 int gs_ptrace_wait_end(int *status);
 
+/* In the launched command, before its exec: installs the fork watch (forkwatch.h) and gives its
+ * listener to the guardian. From then on every thread of the tree that creates a process or execs
+ * is traced by the guardian first (PTRACE_SEIZE with PTRACE_O_TRACEEXEC, FORK and VFORK), so the
+ * tree is followed without PTRACE_O_TRACECLONE: the command is then seized without it. When
+ * gilscope ends (or dies) before the tree, a process of the guardian's (named gilscope-watch)
+ * answers the watch until no process of the tree is left. 0, or -errno (-EACCES: no
+ * CAP_SYS_ADMIN; nothing installed, follow with PTRACE_O_TRACECLONE). */
+int gs_tracer_watch_forks(void);
+
 /* The same for any tracee (pid -1 at begin): the reports the guardian does not serve itself, with
- * the pid that made it. Following a tree (PTRACE_O_TRACEFORK, VFORK, CLONE), the guardian resumes
+ * the pid that made it. Following a tree (PTRACE_O_TRACEFORK, VFORK, CLONE or the fork watch), the guardian resumes
  * at once every fork, vfork and clone stop, a new task's first stop and every signal-delivery stop
  * of a tracee other than the journaled one, and listens at group-stops: gilscope receives the exec
  * stops, a process's end (not a thread's), and every report of the journaled tracee. -ECHILD

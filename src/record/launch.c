@@ -1,12 +1,13 @@
 /* launch.c - running the command and following its tree to CPython (see session.h).
  *
  * The child waits on a pipe until the scheduler events follow it, then exec()s the command.
- * gilscope holds it with ptrace (PTRACE_SEIZE with exec events, and fork, vfork and clone events
- * unless --no-children) and follows it and every process it starts (proctree.h) from the main
- * loop: each exec of CPython stops at a breakpoint at the image's entry point once every
- * DT_NEEDED library (libpython included) is mapped, the GIL probes are set up, and the process
- * goes on before it runs a single Python instruction. Meanwhile the rings are drained and
- * signals sent to gilscope are passed on to the command.
+ * gilscope holds it with ptrace (PTRACE_SEIZE with exec events, and fork and vfork events with
+ * the fork watch installed before the exec, tracer.h, unless --no-children) and follows it and
+ * every process it starts (proctree.h) from the main loop: each exec of CPython stops at a
+ * breakpoint at the image's entry point once every DT_NEEDED library (libpython included) is
+ * mapped, the GIL probes are set up, and the process goes on before it runs a single Python
+ * instruction. Meanwhile the rings are drained and signals sent to gilscope are passed on to the
+ * command.
  * The tracer is not gilscope but its guardian (probe/tracer.h): every ptrace request and every
  * wait for a ptrace stop goes through it, so that a gilscope killed in the middle of the hand-over
  * leaves the command as it was. gilscope stays the command's parent: it reaps it.
@@ -44,6 +45,10 @@ static void run_child(const struct gs_record_opts *o, struct pipes *p, const sig
 		snprintf(fdbuf, sizeof(fdbuf), "%d", fd);
 		setenv("GILSCOPE_READY_FD", fdbuf, 1);
 	}
+	/* the fork watch (tracer.h), or why not: gilscope reads it before it seizes this process */
+	e = o->no_children ? -EINVAL : gs_tracer_watch_forks();
+	if (write(p->err[1], &e, sizeof(e)) < 0)
+		_exit(127);
 	/* the guardian, not gilscope, traces this process (Yama's ptrace_scope 1 allows descendants only) */
 	prctl(PR_SET_PTRACER, (unsigned long)gs_tracer_pid(), 0, 0, 0);
 	/* the go, or gilscope's end closed: gilscope died before it said go, the command runs untraced */
@@ -66,11 +71,12 @@ static void kill_unstarted(pid_t child)
 	waitpid(child, NULL, __WALL);
 }
 
-static long seize_options(const struct gs_record_opts *o)
+/* watch: the child's fork watch is in place (its threads need not be traced to follow its forks) */
+static long seize_options(const struct gs_record_opts *o, int watch)
 {
 	if (o->no_children)
 		return PTRACE_O_TRACEEXEC;
-	return PTRACE_O_TRACEEXEC | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE;
+	return PTRACE_O_TRACEEXEC | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | (watch ? 0 : PTRACE_O_TRACECLONE);
 }
 
 /* Starts the child held before its exec, traced and followed by the scheduler events. The
@@ -80,7 +86,7 @@ static pid_t start_child(struct gs_session *S, struct pipes *p, const sigset_t *
 	const struct gs_record_opts *o = S->o;
 	char why[2048], buf[32];
 	pid_t child;
-	int e;
+	int e, watch = -ECHILD;
 
 	if (pipe2(p->go, O_CLOEXEC) < 0 || pipe2(p->err, O_CLOEXEC) < 0) {
 		gs_err("pipe: %s", strerror(errno));
@@ -101,9 +107,13 @@ static pid_t start_child(struct gs_session *S, struct pipes *p, const sigset_t *
 		p->ready_w = -1;
 	}
 	S->target = child;
+	while (read(p->err[0], &watch, sizeof(watch)) < 0 && errno == EINTR)
+		;
+	if (watch < 0 && !o->no_children)
+		gs_debug("fork watch not installed (%s): every thread of the tree is traced", strerror(-watch));
 	snprintf(buf, sizeof(buf), "%d", (int)child);
 	gs_emit_meta(&S->emit, 0, "target_pid", buf);
-	if ((e = gs_ptrace(PTRACE_SEIZE, child, 0, (void *)(long)seize_options(o))) < 0) {
+	if ((e = gs_ptrace(PTRACE_SEIZE, child, 0, (void *)(long)seize_options(o, watch == 0))) < 0) {
 		gs_err("cannot trace the command (ptrace: %s): run gilscope as root or with CAP_SYS_PTRACE",
 		       strerror(-e));
 		kill_unstarted(child);

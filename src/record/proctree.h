@@ -2,11 +2,13 @@
  * (recorder-internal; see session.h).
  *
  * The guardian (probe/tracer.h) traces the command from before its exec with PTRACE_O_TRACEEXEC,
- * and, unless --no-children, PTRACE_O_TRACEFORK, TRACEVFORK and TRACECLONE: every process the
- * command starts, at any depth and from any thread, is traced from its birth, and stays traced
- * until it ends or the recording does. The guardian resumes fork, vfork and clone stops itself
- * (one stop per thread or process created, no round trip to gilscope); gilscope sees the exec
- * stops. An exec of an image that is not CPython (cached by device and inode) goes on at once.
+ * and, unless --no-children, PTRACE_O_TRACEFORK and TRACEVFORK, with the fork watch (a seccomp
+ * filter that has the guardian trace each thread that creates a process or execs; without it,
+ * TRACECLONE traces every thread): every process the command starts, at any depth and from any
+ * thread, is traced from its birth, and stays traced until it ends or the recording does. The
+ * guardian resumes fork and vfork stops itself (one stop per process created, none per thread,
+ * no round trip to gilscope); gilscope sees the exec stops. An exec of an image that is not
+ * CPython (cached by device and inode) goes on at once.
  * An exec of CPython is handed over as the launched command always was: a breakpoint at the
  * image's entry point, the GIL probes and the stack sampler set up there (before its first
  * bytecode), then the journal committed (tracer.h) and the process let go, still traced. One

@@ -1,0 +1,82 @@
+"""Tree following without a ptrace stop per thread (src/probe/forkwatch.h): only the threads that
+create processes are traced, found by a seccomp filter that sends fork, vfork, clone without
+CLONE_THREAD and exec to the guardian. Every process is still followed, however busy the threads
+around it; a program with its own seccomp filter still works; and what the program can see of it
+is what README's tree-following section says."""
+import os
+import time
+
+import pytest
+from conftest import PYTHONS, record, target
+
+PY = PYTHONS["debian-3.11-stripped"]
+
+
+@pytest.fixture(autouse=True)
+def needs_python():
+    if not os.access(PY, os.X_OK):
+        pytest.skip(f"{PY} is not installed on this machine")
+
+
+def test_forks_among_thread_creation_are_all_followed(tmp_path):
+    """4 threads each fork or run a Python child 4 times while starting threads that start threads:
+    every child is in the recording with its GIL events."""
+    run = record(tmp_path, [PY, target("fork_storm.py"), "4", "4"])
+    assert run.proc.returncode == 0, run.proc.stderr
+    children = [f for f in run.facts if f["kind"] == "child"]
+    assert len(children) == 16, run.facts
+    assert {f["how"] for f in children} == {"fork", "exec"}, children
+    procs = {p["pid"]: p for p in run.report["processes"]}
+    for f in children:
+        p = procs.get(f["pid"])
+        assert p is not None and p["python"], (f, run.report["processes"])
+        assert p["acquisitions"] > 0, p
+        # its two spinning threads are recorded too (created untraced: no stop each)
+        threads = [t for t in run.report["threads"] if t["pid"] == f["pid"] and t["acquisitions"] > 0]
+        assert len(threads) >= 3, (f, threads)
+
+
+def test_a_program_with_its_own_seccomp_filter(tmp_path):
+    """Its filter works (uname fails with EPERM), its children are followed; a filter with a listener
+    of its own is refused with EBUSY (one listener per filter chain), as README says."""
+    run = record(tmp_path, [PY, target("own_seccomp.py")])
+    assert run.proc.returncode == 0, run.proc.stderr
+    (f,) = [f for f in run.facts if f["kind"] == "seccomp"]
+    assert f["own"] == 0 and f["uname_blocked"], f
+    assert f["listener_errno"] == 16, f  # EBUSY
+    procs = {p["pid"]: p for p in run.report["processes"]}
+    assert len(f["children"]) == 2, f
+    for pid in f["children"]:
+        assert pid in procs and procs[pid]["python"] and procs[pid]["acquisitions"] > 0, (pid, procs)
+    (tmp_path / "alone").mkdir()
+    run = record(tmp_path / "alone", [PY, target("own_seccomp.py")], args=("--no-children",))
+    (f,) = [f for f in run.facts if f["kind"] == "seccomp"]
+    assert f["listener_errno"] == 0 and f["uname_blocked"], f
+
+
+def test_what_the_program_sees(tmp_path):
+    """clone3 fails with ENOSYS and /proc/PID/status says Seccomp: 2 under tree following; with
+    --no-children neither (clone3(NULL, 0) is EINVAL)."""
+    run = record(tmp_path, [PY, target("sees.py")])
+    assert run.proc.returncode == 0, run.proc.stderr
+    (f,) = [f for f in run.facts if f["kind"] == "sees"]
+    assert f["clone3_errno"] == 38 and f["seccomp"] == 2, f
+    (tmp_path / "alone").mkdir()
+    run = record(tmp_path / "alone", [PY, target("sees.py")], args=("--no-children",))
+    (f,) = [f for f in run.facts if f["kind"] == "sees"]
+    assert f["clone3_errno"] == 22 and f["seccomp"] == 0, f
+
+
+def test_processes_that_outlive_the_recording_still_fork(tmp_path):
+    """After the recording ends, a process of the guardian's answers the watch: a process left
+    running forks and execs as usual, and nothing of gilscope stays once it is gone."""
+    out = tmp_path / "late.txt"
+    code = (f"(sleep 0.5; /bin/true && {PY} -c 'import os; pid = os.fork(); os.fork() if pid else 0' "
+            f"&& echo forked > {out}) & exit 0")
+    run = record(tmp_path, ["sh", "-c", code])
+    assert run.proc.returncode == 0, run.proc.stderr
+    for _ in range(100):
+        if out.exists() and out.read_text().strip() == "forked":
+            break
+        time.sleep(0.1)
+    assert out.read_text().strip() == "forked"
