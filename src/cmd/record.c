@@ -229,6 +229,7 @@ static const struct option record_opts[] = {
 	{ "sample-event", required_argument, NULL, 'E' },
 	{ "no-children", no_argument, NULL, 'C' },
 	{ "wait-children", no_argument, NULL, 'w' },
+	{ "no-fork-watch", no_argument, NULL, 'F' },
 	{ "python-only", no_argument, NULL, 'P' },
 	{ "metrics", required_argument, NULL, 'X' },
 	{ NULL, 0, NULL, 0 },
@@ -421,6 +422,9 @@ int gs_cmd_record(int argc, char **argv)
 			break;
 		case 'w':
 			o.rec.wait_children = 1;
+			break;
+		case 'F':
+			o.rec.no_fork_watch = 1;
 			break;
 		case 'P':
 			o.rec.python_only = 1;

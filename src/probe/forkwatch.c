@@ -1,13 +1,16 @@
 /* forkwatch.c - the seccomp filter that reports process creation to the guardian (see forkwatch.h). */
 #define _GNU_SOURCE
 #include "probe/forkwatch.h"
+#include "base/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -122,17 +125,37 @@ void gs_forkwatch_serve(int lfd)
 void gs_forkwatch_hand_off(int lfd)
 {
 	struct pollfd p = { lfd, POLLIN, 0 };
+	pid_t pid;
 	if (lfd < 0)
 		return;
 	if (poll(&p, 1, 0) == 1 && (p.revents & POLLHUP) && !(p.revents & POLLIN)) {
 		close(lfd); /* nobody uses the filter any more */
 		return;
 	}
-	if (fork() == 0) {
+	pid = fork();
+	if (pid == 0) {
+		/* nothing of gilscope's kept open (a caller reading gilscope's output to its end must
+		 * not wait for the tree), its own session, and deaf to the signals a `pkill gilscope` or
+		 * a closed terminal sends: the tree's forks and execs depend on it */
+		static const int deaf[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGUSR1, SIGUSR2 };
+		int nul = open("/dev/null", O_RDWR);
+		for (size_t i = 0; i < sizeof(deaf) / sizeof(deaf[0]); i++)
+			signal(deaf[i], SIG_IGN);
+		setsid();
+		if (chdir("/") < 0 || nul < 0 || dup2(nul, 0) < 0 || dup2(nul, 1) < 0 || dup2(nul, 2) < 0 ||
+		    dup2(lfd, 3) < 0)
+			_exit(0); /* the listener closes with it: the tree's forks fail, as they would anyway */
+		syscall(SYS_close_range, 4u, ~0u, 0u);
 		prctl(PR_SET_NAME, "gilscope-watch");
-		gs_forkwatch_serve(lfd);
+		gs_forkwatch_serve(3);
 		_exit(0);
 	}
+	if (pid > 0)
+		gs_info("processes of the recorded tree still run: gilscope-watch (pid %d) lets their fork() and "
+			"exec() "
+			"go on until the last one ends, then exits (killing it with SIGKILL would make their fork() "
+			"and exec() fail; record with --no-fork-watch to leave nothing behind)",
+			(int)pid);
 	close(lfd);
 }
 

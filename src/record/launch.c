@@ -46,7 +46,7 @@ static void run_child(const struct gs_record_opts *o, struct pipes *p, const sig
 		setenv("GILSCOPE_READY_FD", fdbuf, 1);
 	}
 	/* the fork watch (tracer.h), or why not: gilscope reads it before it seizes this process */
-	e = o->no_children ? -EINVAL : gs_tracer_watch_forks();
+	e = o->no_children || o->no_fork_watch ? -EINVAL : gs_tracer_watch_forks();
 	if (write(p->err[1], &e, sizeof(e)) < 0)
 		_exit(127);
 	/* the guardian, not gilscope, traces this process (Yama's ptrace_scope 1 allows descendants only) */

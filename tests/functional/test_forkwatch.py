@@ -4,6 +4,8 @@ CLONE_THREAD and exec to the guardian. Every process is still followed, however 
 around it; a program with its own seccomp filter still works; and what the program can see of it
 is what README's tree-following section says."""
 import os
+import re
+import signal
 import time
 
 import pytest
@@ -65,6 +67,11 @@ def test_what_the_program_sees(tmp_path):
     run = record(tmp_path / "alone", [PY, target("sees.py")], args=("--no-children",))
     (f,) = [f for f in run.facts if f["kind"] == "sees"]
     assert f["clone3_errno"] == 22 and f["seccomp"] == 0, f
+    (tmp_path / "traced").mkdir()  # --no-fork-watch: the tree followed by tracing every thread
+    run = record(tmp_path / "traced", [PY, target("sees.py")], args=("--no-fork-watch",))
+    (f,) = [f for f in run.facts if f["kind"] == "sees"]
+    assert f["clone3_errno"] == 22 and f["seccomp"] == 0, f
+    assert run.report["processes"][0]["pid"] == run.report["target_pid"]
 
 
 def test_processes_that_outlive_the_recording_still_fork(tmp_path):
@@ -80,3 +87,39 @@ def test_processes_that_outlive_the_recording_still_fork(tmp_path):
             break
         time.sleep(0.1)
     assert out.read_text().strip() == "forked"
+
+
+def test_the_watch_left_behind_is_deaf_to_polite_signals(tmp_path):
+    """A process left running gets gilscope-watch, named on stderr; SIGTERM, SIGINT and SIGHUP
+    (pkill gilscope, a closed terminal) leave it answering; it holds nothing of gilscope's open
+    (gilscope's caller sees the end of its output at once), and it exits once the tree is gone."""
+    out = tmp_path / "late.txt"
+    code = (f"(sleep 2; {PY} -c 'import os; os.waitpid(os.fork(), 0)' && echo forked > {out}) "
+            f">/dev/null 2>&1 </dev/null & exit 0")
+    t0 = time.monotonic()
+    run = record(tmp_path, ["sh", "-c", code])
+    assert run.proc.returncode == 0, run.proc.stderr
+    assert time.monotonic() - t0 < 30
+    m = re.search(r"gilscope-watch \(pid (\d+)\)", run.proc.stderr)
+    assert m, run.proc.stderr
+    watch = int(m.group(1))
+    assert not out.exists()  # the watch was named before the late fork
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        os.kill(watch, sig)
+    time.sleep(0.2)
+    assert os.path.exists(f"/proc/{watch}"), "gilscope-watch died of a polite signal"
+    for _ in range(100):
+        if out.exists() and out.read_text().strip() == "forked":
+            break
+        time.sleep(0.1)
+    assert out.read_text().strip() == "forked"  # the late fork and exec went on
+    for _ in range(100):  # the tree is gone: the watch goes too (init reaps it)
+        try:
+            st = open(f"/proc/{watch}/stat").read()
+        except FileNotFoundError:
+            break
+        if st.rsplit(")", 1)[1].split()[0] == "Z":
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("gilscope-watch outlived the tree")
