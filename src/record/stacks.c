@@ -84,8 +84,8 @@ static void frame_def(struct gs_stacks *s, uint16_t type, int32_t arg, uint32_t 
 static uint32_t py_frame_id(struct gs_stacks *s, const struct proc *p, const struct gs_pyframe *f, uint64_t now)
 {
 	int fresh;
-	uint32_t id = gs_intern_frame(s->ids, f->code ^ p->key, (uint64_t)(uint32_t)f->line | (uint64_t)f->gen << 32,
-				      &fresh);
+	uint32_t id =
+		gs_intern_frame(s->ids, f->code ^ p->key, (uint64_t)(uint32_t)f->line | (uint64_t)f->gen << 32, &fresh);
 	if (fresh) {
 		const char *q = "?", *fn = "?";
 		gs_pystacks_code(p->walker, f->code, &q, &fn);
@@ -131,8 +131,8 @@ static uint32_t eval_frame_id(struct gs_stacks *s, uint64_t now)
 }
 
 /* -vv: a frozen pair whose stacks disagree, both written out. */
-static void debug_mismatch(struct gs_stacks *s, const struct proc *p, uint32_t tid, const uint64_t *pcs, int npc, const uint8_t *is_eval,
-			   const struct gs_pyframe *f, int n)
+static void debug_mismatch(struct gs_stacks *s, const struct proc *p, uint32_t tid, const uint64_t *pcs, int npc,
+			   const uint8_t *is_eval, const struct gs_pyframe *f, int n)
 {
 	char line[4096];
 	size_t o = 0;
@@ -151,8 +151,8 @@ static void debug_mismatch(struct gs_stacks *s, const struct proc *p, uint32_t t
 }
 
 /* The thread's native stack merged with its Python frames (see gs_native_merge). */
-static int merge_native(struct gs_stacks *s, const struct proc *p, uint32_t tid, const struct gs_pyframe *f, int n, uint32_t *ids,
-			uint64_t now)
+static int merge_native(struct gs_stacks *s, const struct proc *p, uint32_t tid, const struct gs_pyframe *f, int n,
+			uint32_t *ids, uint64_t now)
 {
 	uint64_t pcs[GS_NATIVE_UNWIND_MAX_FRAMES], sps[GS_NATIVE_UNWIND_MAX_FRAMES], eaddr[GS_PYSTACK_MAX_FRAMES];
 	uint32_t natids[GS_NATIVE_UNWIND_MAX_FRAMES] = { 0 };

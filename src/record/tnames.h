@@ -9,8 +9,9 @@
  * _thread.start_new_thread) get no record. The main interpreter's switch interval is read on the
  * same 100 ms clock and emitted as the process's python.switch_interval_us fact when it changes.
  * One per CPython process; gs_tnames_counts() adds its threads named and its reads that failed
- * (torn, or the thread gone) to the caller's sums (names.read, names.failed). Costs one hash lookup per sampled thread between reads, and memory
- * per thread ever sampled (a name and a time); gs_tnames_free(NULL) does nothing.
+ * (torn, or the thread gone) to the caller's sums (names.read, names.failed). Costs one hash
+ * lookup per sampled thread between reads, and memory per thread ever sampled (a name and a
+ * time); gs_tnames_free(NULL) does nothing.
  */
 #ifndef GS_TNAMES_H
 #define GS_TNAMES_H
