@@ -97,7 +97,7 @@ static void on_record(const struct perf_event_header *h, void *arg)
 	if (d.r.type == GS_REC_CTR_SAMPLE) {
 		/* --sample-event: the thread's stack (none: a record without one) */
 		int sc = gs_counters_stack_for(S->counters, d.r.arg);
-		if (sc >= 0 && gs_stacks_event(S->stacks, d.r.tid, sc, d.r.time) < 0) {
+		if (sc >= 0 && gs_stacks_event(S->stacks, d.r.pid, d.r.tid, sc, d.r.time) < 0) {
 			struct gs_rec r = d.r;
 			r.type = GS_REC_CTR_STACK;
 			r.arg = sc;

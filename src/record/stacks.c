@@ -318,16 +318,15 @@ static void on_event_stack(uint32_t tid, const struct gs_pyframe *f, int n, void
 	gs_emit_rec(&s->emit, &r, NULL, 0);
 }
 
-int gs_stacks_event(struct gs_stacks *s, uint32_t tid, int counter, uint64_t time)
+int gs_stacks_event(struct gs_stacks *s, uint32_t pid, uint32_t tid, int counter, uint64_t time)
 {
 	struct event_walk w = { s, NULL, tid, counter, 0, time };
-	if (!s)
-		return -1;
-	for (size_t i = 0; i < s->nprocs && !w.found;) { /* the process whose thread tid is */
-		w.p = &s->procs[i];
-		if (!walk_proc(s, i, on_event_stack, &w))
-			i++;
-	}
+	for (size_t i = 0; s && i < s->nprocs; i++)
+		if ((uint32_t)s->procs[i].pid == pid) {
+			w.p = &s->procs[i];
+			walk_proc(s, i, on_event_stack, &w);
+			break;
+		}
 	if (!w.found)
 		return -1;
 	s->event_samples++;

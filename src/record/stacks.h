@@ -40,10 +40,11 @@ struct gs_stacks *gs_stacks_start(const struct gs_python *py, const struct gs_st
  * exec'd) is replaced. 0, or -1 when s is NULL or its stacks cannot be walked (said with -v). */
 int gs_stacks_add(struct gs_stacks *s, const struct gs_python *py);
 void gs_stacks_sample(struct gs_stacks *s);
-/* Thread tid's (of any process sampled) Python stack, read now, as a CTR_STACK record for counter's occurrence at time
- * (record --sample-event: read from memory after the event, not at it). 0, or -1 when the
- * thread's stack could not be read (s NULL, the process gone, not one of its Python threads). */
-int gs_stacks_event(struct gs_stacks *s, uint32_t tid, int counter, uint64_t time);
+/* Thread tid's (of process pid) Python stack, read now, as a CTR_STACK record for counter's
+ * occurrence at time (record --sample-event: read from memory after the event, not at it). 0, or
+ * -1 when the thread's stack could not be read (s NULL, the process gone or not sampled, not one
+ * of its Python threads). */
+int gs_stacks_event(struct gs_stacks *s, uint32_t pid, uint32_t tid, int counter, uint64_t time);
 /* Emits stacks.samples, stacks.errors, stacks.rate_hz and, with --native, the native counts. */
 /* Thread tid exited (its EXIT record): what is kept per thread starts afresh for its id. */
 void gs_stacks_thread_exited(struct gs_stacks *s, uint32_t tid);
