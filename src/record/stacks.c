@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 /* One CPython process sampled. */
 struct proc {
@@ -21,7 +22,8 @@ struct proc {
 	struct gs_pystacks *walker;
 	struct gs_tnames *names; /* Python thread names, the switch interval */
 	pid_t pid;
-	uint64_t key; /* mixed into its code objects' addresses: frames of two processes never share an id */
+	struct gs_python *own; /* a fork()ed child's: its parent's layout with its pid (NULL: py is the caller's) */
+	uint64_t key;          /* mixed into its code objects' addresses: frames of two processes never share an id */
 };
 
 struct gs_stacks {
@@ -212,6 +214,14 @@ static uint32_t stack_id(struct gs_stacks *s, const uint32_t *ids, int n, uint64
 	return id;
 }
 
+/* Is tid a thread of process pid? */
+static int own_thread(pid_t pid, uint32_t tid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task/%u", (int)pid, tid);
+	return access(path, F_OK) == 0;
+}
+
 struct walk {
 	struct gs_stacks *s;
 	struct proc *p;
@@ -230,6 +240,8 @@ static void on_stack(uint32_t tid, const struct gs_pyframe *f, int n, void *arg)
 		s->unattributed++;
 		return;
 	}
+	if (p->own && tid != (uint32_t)p->pid && !own_thread(p->pid, tid))
+		return; /* a fork()ed copy's thread state of its parent's thread, not yet cleared */
 	gs_tnames_sample(p->names, p->walker, read_target, &p->pid, tid, f, n, now);
 	if (s->nat && p->py == s->py) {
 		n = merge_native(s, p, tid, f, n, ids, now);
@@ -256,6 +268,7 @@ static void drop(struct gs_stacks *s, size_t i)
 	gs_tnames_counts(p->names, &s->gone_named, &s->gone_failed);
 	gs_pystacks_free(p->walker);
 	gs_tnames_free(p->names);
+	free(p->own);
 	*p = s->procs[--s->nprocs];
 }
 
@@ -381,9 +394,57 @@ int gs_stacks_add(struct gs_stacks *s, const struct gs_python *py)
 	p->walker = walker;
 	p->pid = py->pid;
 	p->names = gs_tnames_new(py, &s->emit);
+	p->own = NULL;
 	/* user-space addresses are below 2^48: the first process's keys are its addresses */
 	p->key = (s->nkeys++ & 0xffff) << 48;
 	return 0;
+}
+
+/* pid's AT_RANDOM (the address of its 16 random bytes: set anew at each exec), 0 if unknown. */
+static uint64_t at_random(pid_t pid)
+{
+	char path[64];
+	uint64_t v[128];
+	long n;
+	snprintf(path, sizeof(path), "/proc/%d/auxv", (int)pid);
+	n = gs_read_file(path, (char *)v, sizeof(v));
+	for (long i = 0; n > 0 && i + 1 < n / 8; i += 2)
+		if (v[i] == 25 /* AT_RANDOM */)
+			return v[i + 1];
+	return 0;
+}
+
+void gs_stacks_forked(struct gs_stacks *s, pid_t child, pid_t parent)
+{
+	struct gs_python *py;
+	uint64_t r;
+	size_t i;
+	if (!s)
+		return;
+	for (i = 0; i < s->nprocs; i++)
+		if (s->procs[i].pid == child)
+			return; /* it exec'd CPython and was set up already */
+	for (i = 0; i < s->nprocs && s->procs[i].pid != parent; i++)
+		;
+	if (i == s->nprocs || (r = at_random(child)) == 0 || r != at_random(parent))
+		return; /* not a sampled CPython's child, gone, or exec'd since */
+	py = gs_malloc(sizeof(*py));
+	*py = *s->procs[i].py;
+	py->pid = child;
+	if (gs_stacks_add(s, py) < 0) {
+		free(py);
+		return;
+	}
+	s->procs[s->nprocs - 1].own = py;
+}
+
+void gs_stacks_exec(struct gs_stacks *s, pid_t pid)
+{
+	for (size_t i = 0; s && i < s->nprocs; i++)
+		if (s->procs[i].pid == pid && s->procs[i].own) {
+			drop(s, i);
+			return;
+		}
 }
 
 struct gs_stacks *gs_stacks_start(const struct gs_python *py, const struct gs_stacks_opts *o,

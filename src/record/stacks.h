@@ -4,7 +4,8 @@
  * gs_stacks_start() prepares the Python walker (cpython/pystack.h) for the first CPython found,
  * and under --native the native-stack sampler (record/natsample.h) for its threads;
  * gs_stacks_add() adds the walker of every later CPython process (a child of the command, another
- * -p PID), whose threads are sampled at the same rate, Python frames only. Each process sampled
+ * -p PID), whose threads are sampled at the same rate, Python frames only, and gs_stacks_forked()
+ * a fork() of a sampled one (with its parent's layout, until it execs). Each process sampled
  * has its thread names read too (record/tnames.h). gs_stacks_sample() walks every thread of every
  * process once and emits, through the emitter, a frame definition (PYFRAME or NATFRAME) the first
  * time a frame is seen (two processes' frames never share an id), a stack definition (PYSTACK)
@@ -39,6 +40,11 @@ struct gs_stacks *gs_stacks_start(const struct gs_python *py, const struct gs_st
 /* Another CPython process (py must outlive the sampler); one with py's pid already sampled (it
  * exec'd) is replaced. 0, or -1 when s is NULL or its stacks cannot be walked (said with -v). */
 int gs_stacks_add(struct gs_stacks *s, const struct gs_python *py);
+/* Process child was fork()ed from parent: when parent is sampled and child still runs its image
+ * (its auxv's AT_RANDOM is the parent's: not exec'd), child is sampled too with the parent's
+ * layout, until it ends or gs_stacks_exec(child) (its exec: a CPython it exec'd is added anew). */
+void gs_stacks_forked(struct gs_stacks *s, pid_t child, pid_t parent);
+void gs_stacks_exec(struct gs_stacks *s, pid_t pid);
 void gs_stacks_sample(struct gs_stacks *s);
 /* Thread tid's (of process pid) Python stack, read now, as a CTR_STACK record for counter's
  * occurrence at time (record --sample-event: read from memory after the event, not at it). 0, or

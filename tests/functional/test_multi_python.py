@@ -104,7 +104,7 @@ def samples_per_thread(rec):
 
 
 POOL = r"""
-import multiprocessing as mp, os, threading, time
+import multiprocessing as mp, os, sys, threading, time
 
 def spin_in_worker(seconds):
     end = time.monotonic() + seconds
@@ -119,18 +119,21 @@ def task(i):
     return os.getpid()
 
 if __name__ == "__main__":
-    ctx = mp.get_context("spawn")
+    ctx = mp.get_context(sys.argv[1])
     with ctx.Pool(2) as pool:
         pids = set(pool.map(task, range(2), chunksize=1))
     print(" ".join(map(str, sorted(pids))), flush=True)
 """
 
 
-def test_spawned_pool_workers_threads_are_named(tmp_path):
+@pytest.mark.parametrize("method", ["spawn", "fork", "forkserver"])
+def test_pool_workers_threads_are_named(tmp_path, method):
+    """spawn: each worker a CPython of its own (probes in S->more); fork, forkserver: forks of the
+    first CPython or of the forkserver, sampled with their parent's layout."""
     need(PY_B)
     script = tmp_path / "pool.py"
     script.write_text(POOL)
-    run = record(tmp_path, [PY_B, str(script)])
+    run = record(tmp_path, [PY_B, str(script), method])
     assert run.proc.returncode == 0, run.proc.stderr
     pids = [int(x) for x in run.proc.stdout.split()]
     assert pids, run.proc.stdout
