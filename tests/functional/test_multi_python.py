@@ -1,6 +1,6 @@
 """Every CPython of a recording, not only the first, gets its threads' Python names and its stack
-samples: two processes attached with `record -p A -p B`, and a multiprocessing Pool's spawned
-workers under `record -- COMMAND`."""
+samples: two processes attached with `record -p A -p B`, and a multiprocessing Pool's
+workers (spawn, fork, forkserver) under `record -- COMMAND`."""
 import json
 import os
 import subprocess
