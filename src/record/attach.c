@@ -237,25 +237,16 @@ static void take_over(struct gs_pyprobes *p, struct gs_threads *ts, uint64_t tra
 		(int)ts->pid, (int)owner);
 }
 
-/* The first stacks and the stack sampler: the session's first CPython's only. */
-static void start_stacks(struct gs_session *S)
+/* p's stacks and thread names sampled, and every thread's stack read at the start, while all
+ * are stopped. */
+static void start_stacks(struct gs_session *S, const struct gs_pyprobes *p)
 {
-	const struct gs_record_opts *o = S->o;
-	struct gs_stacks_opts so = {
-		.sample_hz = o->sample_hz,
-		.native = o->native,
-		.native_stack = o->native_stack,
-		.ncpu = S->ncpu,
-		.tp_switch = S->sched->tp_switch,
-		.tidmap = S->tidmap,
-		.event_stacks = gs_counters_have_stacks(S->counters),
-	};
-	S->stacks = gs_stacks_start(&S->probes.py, &so, &S->emit);
-	gs_stacks_sample(S->stacks); /* every thread's stack at the start, while all are stopped */
+	gs_session_sample_python(S, &p->py);
+	gs_stacks_sample(S->stacks);
 }
 
 /* With every thread of ts->pid held: what gilscope killed left, the probes (found: p located
- * CPython), the threads' events, the GIL holder, the first stacks. 1 with GIL probes, 0 thread
+ * CPython), the threads' events, the GIL holder, its first stacks. 1 with GIL probes, 0 thread
  * states only, -1 when the threads' events cannot be had (why). */
 static int attach_held(struct gs_session *S, struct gs_pyprobes *p, struct gs_threads *ts, int found, int follow,
 		       char *why, size_t whylen)
@@ -290,8 +281,7 @@ static int attach_held(struct gs_session *S, struct gs_pyprobes *p, struct gs_th
 		holder = gs_tidmap_lookup(S->tidmap, (uint32_t)holder, gs_now_ns());
 	if (found) {
 		gs_pyprobes_meta(p, &S->emit);
-		if (p == &S->probes)
-			start_stacks(S);
+		start_stacks(S, p);
 	}
 	if (follow)
 		thread_records(S, pid, ts, holder);

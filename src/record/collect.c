@@ -51,6 +51,8 @@ static void add_rec(struct gs_session *S, int q, const struct gs_rec *r, const c
 		S->lost += r->arg64;
 	else if (r->type == GS_REC_FORK)
 		gs_tidmap_on_fork(S->tidmap, r->pid, r->tid, r->time);
+	if (r->type == GS_REC_FORK && r->pid != (uint32_t)r->arg) /* a fork() of a CPython runs it too */
+		gs_stacks_forked(S->stacks, (pid_t)r->pid, (pid_t)r->arg);
 	if (r->type == GS_REC_FORK && S->pypids && r->pid != (uint32_t)r->arg &&
 	    gs_pidset_has(S->pypids, (uint32_t)r->arg))
 		gs_pidset_add(S->pypids, r->pid); /* a fork() of a CPython runs it too */
@@ -58,6 +60,8 @@ static void add_rec(struct gs_session *S, int q, const struct gs_rec *r, const c
 		gs_tidmap_on_exit(S->tidmap, r->tid, r->time);
 		gs_stacks_thread_exited(S->stacks, r->tid);
 	}
+	if (r->type == GS_REC_COMM && r->arg == 1)
+		gs_stacks_exec(S->stacks, (pid_t)r->pid); /* a fork()ed CPython's copy no more */
 	if (r->type == GS_REC_COMM && r->arg == 1 && S->have_python && r->pid == (uint32_t)S->probes.py.pid &&
 	    (!S->tree || S->o->no_children))
 		exec_noted(S, r->pid);
@@ -97,7 +101,7 @@ static void on_record(const struct perf_event_header *h, void *arg)
 	if (d.r.type == GS_REC_CTR_SAMPLE) {
 		/* --sample-event: the thread's stack (none: a record without one) */
 		int sc = gs_counters_stack_for(S->counters, d.r.arg);
-		if (sc >= 0 && gs_stacks_event(S->stacks, d.r.tid, sc, d.r.time) < 0) {
+		if (sc >= 0 && gs_stacks_event(S->stacks, d.r.pid, d.r.tid, sc, d.r.time) < 0) {
 			struct gs_rec r = d.r;
 			r.type = GS_REC_CTR_STACK;
 			r.arg = sc;

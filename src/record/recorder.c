@@ -123,10 +123,10 @@ static void finish(struct gs_session *S)
 		}
 	}
 	tidmap_meta(S);
+	gs_stacks_free(S->stacks); /* before the probes: it reads their layouts */
+	S->stacks = NULL;
 	gs_inline_close(&S->probes.il);
 	gs_session_free_more(S);
-	gs_stacks_free(S->stacks);
-	S->stacks = NULL;
 	if (S->exited && !S->attach) {
 		r.type = GS_REC_PROC_EXIT;
 		r.pid = (uint32_t)S->target;

@@ -74,11 +74,16 @@ void gs_session_flush(struct gs_session *S);
 
 /* setup.c: the GIL probes and the stack sampler for the CPython in pid (at its entry point
  * when launched); on failure, thread states only, said on stderr and in the recording. The first
- * CPython gets S->probes (uprobes when inline probes cannot be had) and the stack sampler; every
- * later one (a child that exec'd CPython) gets probes of its own in S->more, inline only (a
- * failure: thread states only), and no stack samples. gs_session_free_more() closes them. */
+ * CPython gets S->probes (uprobes when inline probes cannot be had); every later one (a child
+ * that exec'd CPython) gets probes of its own in S->more, inline only (a failure: thread states
+ * only). Every one with probes gets its threads' stacks and Python names sampled
+ * (gs_session_sample_python). gs_session_free_more() closes the later ones' probes: the sampler
+ * (which reads their layouts) must be freed first. */
 void gs_session_set_up_python(struct gs_session *S, pid_t pid, int may_inline);
 void gs_session_free_more(struct gs_session *S);
+/* The stack sampler (and thread names) started for py's process, or py added to it (stacks.h):
+ * py must outlive S->stacks. */
+void gs_session_sample_python(struct gs_session *S, const struct gs_python *py);
 /* setup.c, at the end of a launched recording (the guardian gone): every process that still
  * carries inline probes of this recording (a CPython of the tree, a child forked from one: a
  * daemon, an orphan, a background job) gets its code back and loses the trampolines and the
@@ -109,8 +114,8 @@ enum gs_attach_how {
 	GS_ATTACH_RUNNING,    /* a descendant running when found at the start: quiet when not CPython */
 	GS_ATTACH_NEW,        /* a descendant started while recording: its scheduler events inherited */
 };
-/* Attaches to pid (once: a pid in S->att is left as it is): the first CPython gets S->probes and
- * the stack sampler, every later one inline probes in S->more; a process forked from a probed one
+/* Attaches to pid (once: a pid in S->att is left as it is): the first CPython gets S->probes,
+ * every later one inline probes in S->more, each its stacks and thread names sampled; a process forked from a probed one
  * keeps the probes it inherited; anything else thread states. 1 with GIL probes, 0 thread states
  * only, -1 not attached (said on stderr as how says). */
 int gs_session_attach_one(struct gs_session *S, pid_t pid, int how);

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void start_stacks(struct gs_session *S)
+void gs_session_sample_python(struct gs_session *S, const struct gs_python *py)
 {
 	const struct gs_record_opts *o = S->o;
 	struct gs_stacks_opts so = {
@@ -22,7 +22,10 @@ static void start_stacks(struct gs_session *S)
 		.tidmap = S->tidmap,
 		.event_stacks = gs_counters_have_stacks(S->counters),
 	};
-	S->stacks = gs_stacks_start(&S->probes.py, &so, &S->emit);
+	if (S->stacks)
+		gs_stacks_add(S->stacks, py);
+	else
+		S->stacks = gs_stacks_start(py, &so, &S->emit);
 }
 
 /* A later CPython: probes of its own, inline only (the uprobes' names are the first one's). */
@@ -54,6 +57,7 @@ static int set_up_more(struct gs_session *S, pid_t pid, char *why, size_t whylen
 	gs_pidset_add(S->pypids, (uint32_t)pid);
 	gs_evlist_index(S->ev);
 	gs_pyprobes_meta(p, &S->emit);
+	gs_session_sample_python(S, &p->py);
 	gs_debug("CPython %s in %s (process %d): inline probes", p->py.img.version, p->py.img.path, (int)pid);
 	return 0;
 }
@@ -88,7 +92,7 @@ void gs_session_set_up_python(struct gs_session *S, pid_t pid, int may_inline)
 	gs_pidset_add(S->pypids, (uint32_t)pid);
 	gs_evlist_index(S->ev);
 	gs_pyprobes_meta(&S->probes, &S->emit);
-	start_stacks(S);
+	gs_session_sample_python(S, &S->probes.py);
 	gs_debug("CPython %s in %s: take_gil at file offset %#lx, _PyRuntime at %#lx", S->probes.py.img.version,
 		 S->probes.py.img.path, (unsigned long)S->probes.py.img.take_gil_offset,
 		 (unsigned long)S->probes.py.runtime);

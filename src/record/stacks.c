@@ -14,17 +14,28 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
-struct gs_stacks {
+/* One CPython process sampled. */
+struct proc {
 	const struct gs_python *py;
-	struct gs_emit emit;
-	unsigned hz;
-	struct gs_pystacks *walker; /* NULL once the process is gone */
-	struct gs_natsampler *nat;  /* --native (NULL: off) */
-	struct gs_intern *ids;
+	struct gs_pystacks *walker;
 	struct gs_tnames *names; /* Python thread names, the switch interval */
 	pid_t pid;
+	struct gs_python *own; /* a fork()ed child's: its parent's layout with its pid (NULL: py is the caller's) */
+	uint64_t key;          /* mixed into its code objects' addresses: frames of two processes never share an id */
+};
+
+struct gs_stacks {
+	const struct gs_python *py; /* the first CPython's: the native sampler's */
+	struct gs_emit emit;
+	unsigned hz;
+	struct proc *procs; /* the processes still running, nprocs of them */
+	size_t nprocs, nkeys;
+	struct gs_natsampler *nat; /* --native, the first CPython's threads (NULL: off) */
+	struct gs_intern *ids;
 	struct gs_tidmap *tidmap;
+	uint64_t gone_errors, gone_named, gone_failed; /* the counts of the processes dropped */
 	uint64_t samples, unattributed;
 	uint64_t event_samples; /* stacks read after a counter's occurrence (--sample-event) */
 	uint64_t nat_merged, nat_frozen, nat_mismatch, nat_missing, nat_frozen_mismatch;
@@ -72,13 +83,14 @@ static void frame_def(struct gs_stacks *s, uint16_t type, int32_t arg, uint32_t 
 }
 
 /* The frame id of a Python frame, defined in the recording the first time it is seen. */
-static uint32_t py_frame_id(struct gs_stacks *s, const struct gs_pyframe *f, uint64_t now)
+static uint32_t py_frame_id(struct gs_stacks *s, const struct proc *p, const struct gs_pyframe *f, uint64_t now)
 {
 	int fresh;
-	uint32_t id = gs_intern_frame(s->ids, f->code, (uint64_t)(uint32_t)f->line | (uint64_t)f->gen << 32, &fresh);
+	uint32_t id =
+		gs_intern_frame(s->ids, f->code ^ p->key, (uint64_t)(uint32_t)f->line | (uint64_t)f->gen << 32, &fresh);
 	if (fresh) {
 		const char *q = "?", *fn = "?";
-		gs_pystacks_code(s->walker, f->code, &q, &fn);
+		gs_pystacks_code(p->walker, f->code, &q, &fn);
 		frame_def(s, GS_REC_PYFRAME, f->line, id, q, fn, now);
 	}
 	return id;
@@ -121,8 +133,8 @@ static uint32_t eval_frame_id(struct gs_stacks *s, uint64_t now)
 }
 
 /* -vv: a frozen pair whose stacks disagree, both written out. */
-static void debug_mismatch(struct gs_stacks *s, uint32_t tid, const uint64_t *pcs, int npc, const uint8_t *is_eval,
-			   const struct gs_pyframe *f, int n)
+static void debug_mismatch(struct gs_stacks *s, const struct proc *p, uint32_t tid, const uint64_t *pcs, int npc,
+			   const uint8_t *is_eval, const struct gs_pyframe *f, int n)
 {
 	char line[4096];
 	size_t o = 0;
@@ -134,15 +146,15 @@ static void debug_mismatch(struct gs_stacks *s, uint32_t tid, const uint64_t *pc
 	}
 	for (int i = 0; i < n && o < 4000; i++) {
 		const char *q = "?", *fn = "?";
-		gs_pystacks_code(s->walker, f[i].code, &q, &fn);
+		gs_pystacks_code(p->walker, f[i].code, &q, &fn);
 		o += (size_t)snprintf(line + o, sizeof(line) - o, "| %s%s ", q, f[i].entry ? "+" : "");
 	}
 	gs_debug("mismatch tid %u: %s", tid, line);
 }
 
 /* The thread's native stack merged with its Python frames (see gs_native_merge). */
-static int merge_native(struct gs_stacks *s, uint32_t tid, const struct gs_pyframe *f, int n, uint32_t *ids,
-			uint64_t now)
+static int merge_native(struct gs_stacks *s, const struct proc *p, uint32_t tid, const struct gs_pyframe *f, int n,
+			uint32_t *ids, uint64_t now)
 {
 	uint64_t pcs[GS_NATIVE_UNWIND_MAX_FRAMES], sps[GS_NATIVE_UNWIND_MAX_FRAMES], eaddr[GS_PYSTACK_MAX_FRAMES];
 	uint32_t natids[GS_NATIVE_UNWIND_MAX_FRAMES] = { 0 };
@@ -169,11 +181,11 @@ static int merge_native(struct gs_stacks *s, uint32_t tid, const struct gs_pyfra
 		/* the C stack has not as many calls of the loop as the Python one has entries: a
 		 * running thread paired with an older copy. No interleaving is better than a wrong one */
 		for (int i = 0; i < n; i++)
-			ids[i] = py_frame_id(s, &f[i], now);
+			ids[i] = py_frame_id(s, p, &f[i], now);
 		m = n;
 	} else {
 		for (int j = 0; j < m; j++)
-			ids[j] = plan[j] >= 0 ? natids[plan[j]] : py_frame_id(s, &f[-plan[j] - 1], now);
+			ids[j] = plan[j] >= 0 ? natids[plan[j]] : py_frame_id(s, p, &f[-plan[j] - 1], now);
 	}
 	if (npc > 0) {
 		s->nat_merged++;
@@ -181,7 +193,7 @@ static int merge_native(struct gs_stacks *s, uint32_t tid, const struct gs_pyfra
 		s->nat_mismatch += mismatch;
 		s->nat_frozen_mismatch += mismatch && frozen;
 		if (mismatch && frozen && gs_verbose > 1)
-			debug_mismatch(s, tid, pcs, npc, is_eval, f, n);
+			debug_mismatch(s, p, tid, pcs, npc, is_eval, f, n);
 	}
 	return m;
 }
@@ -202,9 +214,23 @@ static uint32_t stack_id(struct gs_stacks *s, const uint32_t *ids, int n, uint64
 	return id;
 }
 
+/* Is tid a thread of process pid? */
+static int own_thread(pid_t pid, uint32_t tid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task/%u", (int)pid, tid);
+	return access(path, F_OK) == 0;
+}
+
+struct walk {
+	struct gs_stacks *s;
+	struct proc *p;
+};
+
 static void on_stack(uint32_t tid, const struct gs_pyframe *f, int n, void *arg)
 {
-	struct gs_stacks *s = arg;
+	struct gs_stacks *s = ((struct walk *)arg)->s;
+	struct proc *p = ((struct walk *)arg)->p;
 	uint32_t ids[GS_RECFILE_MAX_STACK_FRAMES];
 	uint64_t now = gs_now_ns();
 	struct gs_rec r = { 0 };
@@ -214,40 +240,69 @@ static void on_stack(uint32_t tid, const struct gs_pyframe *f, int n, void *arg)
 		s->unattributed++;
 		return;
 	}
-	gs_tnames_sample(s->names, s->walker, read_target, &s->pid, tid, f, n, now);
-	if (s->nat) {
-		n = merge_native(s, tid, f, n, ids, now);
+	if (p->own && tid != (uint32_t)p->pid && !own_thread(p->pid, tid))
+		return; /* a fork()ed copy's thread state of its parent's thread, not yet cleared */
+	gs_tnames_sample(p->names, p->walker, read_target, &p->pid, tid, f, n, now);
+	if (s->nat && p->py == s->py) {
+		n = merge_native(s, p, tid, f, n, ids, now);
 	} else {
 		for (int i = 0; i < n; i++)
-			ids[i] = py_frame_id(s, &f[i], now);
+			ids[i] = py_frame_id(s, p, &f[i], now);
 	}
 	r.arg64 = stack_id(s, ids, n, now);
 	r.type = GS_REC_SAMPLE;
-	r.pid = (uint32_t)s->pid;
+	r.pid = (uint32_t)p->pid;
 	r.tid = tid;
 	r.time = now;
 	gs_emit_rec(&s->emit, &r, NULL, 0);
 	s->samples++;
 }
 
+/* procs[i] is gone (or replaced by an exec): its counts kept, the last one takes its place. */
+static void drop(struct gs_stacks *s, size_t i)
+{
+	struct proc *p = &s->procs[i];
+	uint64_t walks = 0, errors = 0;
+	gs_pystacks_stats(p->walker, &walks, &errors);
+	s->gone_errors += errors;
+	gs_tnames_counts(p->names, &s->gone_named, &s->gone_failed);
+	gs_pystacks_free(p->walker);
+	gs_tnames_free(p->names);
+	free(p->own);
+	*p = s->procs[--s->nprocs];
+}
+
+typedef void (*stack_cb)(uint32_t tid, const struct gs_pyframe *f, int n, void *arg);
+
+/* One process's walk (cb with a struct walk); 1 when the process is gone (then dropped). */
+static int walk_proc(struct gs_stacks *s, size_t i, stack_cb cb, void *arg)
+{
+	int err = gs_pystacks_sample(s->procs[i].walker, read_target, &s->procs[i].pid, cb, arg);
+	if (err == -ESRCH) {
+		drop(s, i);
+		return 1;
+	}
+	if (err < 0)
+		gs_debug("process %d: stack sample failed: %s", (int)s->procs[i].pid, strerror(-err));
+	return 0;
+}
+
 void gs_stacks_sample(struct gs_stacks *s)
 {
-	int err;
-	if (!s || !s->walker)
+	if (!s || !s->nprocs)
 		return;
 	gs_natsampler_drain(s->nat); /* the newest native copies, just before the Python reads */
-	gs_tnames_tick(s->names, read_target, &s->pid, gs_now_ns());
-	err = gs_pystacks_sample(s->walker, read_target, &s->pid, on_stack, s);
-	if (err == -ESRCH) {
-		gs_pystacks_free(s->walker); /* the process is gone */
-		s->walker = NULL;
-	} else if (err < 0) {
-		gs_debug("stack sample failed: %s", strerror(-err));
+	for (size_t i = 0; i < s->nprocs;) {
+		struct walk w = { s, &s->procs[i] };
+		gs_tnames_tick(w.p->names, read_target, &w.p->pid, gs_now_ns());
+		if (!walk_proc(s, i, on_stack, &w))
+			i++; /* else the last one took its place */
 	}
 }
 
 struct event_walk {
 	struct gs_stacks *s;
+	struct proc *p;
 	uint32_t tid;
 	int counter, found;
 	uint64_t time;
@@ -260,7 +315,7 @@ static void on_event_stack(uint32_t tid, const struct gs_pyframe *f, int n, void
 	struct event_walk *w = arg;
 	struct gs_stacks *s = w->s;
 	uint32_t ids[GS_RECFILE_MAX_STACK_FRAMES];
-	struct gs_rec r = { .type = GS_REC_CTR_STACK, .pid = (uint32_t)s->pid, .arg = w->counter, .time = w->time };
+	struct gs_rec r = { .type = GS_REC_CTR_STACK, .pid = (uint32_t)w->p->pid, .arg = w->counter, .time = w->time };
 
 	if (gs_tidmap_active(s->tidmap) && (tid = gs_tidmap_lookup(s->tidmap, tid, gs_now_ns())) == 0)
 		return;
@@ -270,23 +325,21 @@ static void on_event_stack(uint32_t tid, const struct gs_pyframe *f, int n, void
 	if (n > GS_RECFILE_MAX_STACK_FRAMES)
 		n = GS_RECFILE_MAX_STACK_FRAMES;
 	for (int i = 0; i < n; i++)
-		ids[i] = py_frame_id(s, &f[i], w->time);
+		ids[i] = py_frame_id(s, w->p, &f[i], w->time);
 	r.tid = tid;
 	r.arg64 = stack_id(s, ids, n, w->time);
 	gs_emit_rec(&s->emit, &r, NULL, 0);
 }
 
-int gs_stacks_event(struct gs_stacks *s, uint32_t tid, int counter, uint64_t time)
+int gs_stacks_event(struct gs_stacks *s, uint32_t pid, uint32_t tid, int counter, uint64_t time)
 {
-	struct event_walk w = { s, tid, counter, 0, time };
-	int err;
-	if (!s || !s->walker)
-		return -1;
-	err = gs_pystacks_sample(s->walker, read_target, &s->pid, on_event_stack, &w);
-	if (err == -ESRCH) {
-		gs_pystacks_free(s->walker);
-		s->walker = NULL;
-	}
+	struct event_walk w = { s, NULL, tid, counter, 0, time };
+	for (size_t i = 0; s && i < s->nprocs; i++)
+		if ((uint32_t)s->procs[i].pid == pid) {
+			w.p = &s->procs[i];
+			walk_proc(s, i, on_event_stack, &w);
+			break;
+		}
 	if (!w.found)
 		return -1;
 	s->event_samples++;
@@ -316,30 +369,103 @@ static void native_hints(struct gs_stacks *s)
 	gs_elf_free(elf);
 }
 
+int gs_stacks_add(struct gs_stacks *s, const struct gs_python *py)
+{
+	struct gs_pystacks *walker;
+	struct proc *p;
+	char why[512];
+
+	if (!s)
+		return -1;
+	for (size_t i = 0; i < s->nprocs; i++)
+		if (s->procs[i].pid == py->pid) { /* it exec'd another CPython */
+			drop(s, i);
+			break;
+		}
+	walker = gs_pystacks_new(py, why, sizeof(why));
+	if (!walker) {
+		gs_info("process %d: no Python stacks: %s", (int)py->pid, why);
+		return -1;
+	}
+	gs_pystacks_set_words_reader(walker, read_words);
+	s->procs = gs_realloc_array(s->procs, s->nprocs + 1, sizeof(*s->procs));
+	p = &s->procs[s->nprocs++];
+	p->py = py;
+	p->walker = walker;
+	p->pid = py->pid;
+	p->names = gs_tnames_new(py, &s->emit);
+	p->own = NULL;
+	/* user-space addresses are below 2^48: the first process's keys are its addresses */
+	p->key = (s->nkeys++ & 0xffff) << 48;
+	return 0;
+}
+
+/* pid's AT_RANDOM (the address of its 16 random bytes: set anew at each exec), 0 if unknown. */
+static uint64_t at_random(pid_t pid)
+{
+	char path[64];
+	uint64_t v[128];
+	long n;
+	snprintf(path, sizeof(path), "/proc/%d/auxv", (int)pid);
+	n = gs_read_file(path, (char *)v, sizeof(v));
+	for (long i = 0; n > 0 && i + 1 < n / 8; i += 2)
+		if (v[i] == 25 /* AT_RANDOM */)
+			return v[i + 1];
+	return 0;
+}
+
+void gs_stacks_forked(struct gs_stacks *s, pid_t child, pid_t parent)
+{
+	struct gs_python *py;
+	uint64_t r;
+	size_t i;
+	if (!s)
+		return;
+	for (i = 0; i < s->nprocs; i++)
+		if (s->procs[i].pid == child)
+			return; /* it exec'd CPython and was set up already */
+	for (i = 0; i < s->nprocs && s->procs[i].pid != parent; i++)
+		;
+	if (i == s->nprocs || (r = at_random(child)) == 0 || r != at_random(parent))
+		return; /* not a sampled CPython's child, gone, or exec'd since */
+	py = gs_malloc(sizeof(*py));
+	*py = *s->procs[i].py;
+	py->pid = child;
+	if (gs_stacks_add(s, py) < 0) {
+		free(py);
+		return;
+	}
+	s->procs[s->nprocs - 1].own = py;
+}
+
+void gs_stacks_exec(struct gs_stacks *s, pid_t pid)
+{
+	for (size_t i = 0; s && i < s->nprocs; i++)
+		if (s->procs[i].pid == pid && s->procs[i].own) {
+			drop(s, i);
+			return;
+		}
+}
+
 struct gs_stacks *gs_stacks_start(const struct gs_python *py, const struct gs_stacks_opts *o,
 				  const struct gs_emit *emit)
 {
 	struct gs_stacks *s;
-	struct gs_pystacks *walker;
 	char why[512];
 
 	if (!o->sample_hz && !o->event_stacks)
 		return NULL;
-	walker = gs_pystacks_new(py, why, sizeof(why));
-	if (!walker) {
-		gs_info("no Python stacks: %s", why);
-		return NULL;
-	}
 	s = gs_calloc(1, sizeof(*s));
 	s->py = py;
 	s->emit = *emit;
 	s->hz = o->sample_hz;
-	s->walker = walker;
-	gs_pystacks_set_words_reader(walker, read_words);
 	s->ids = gs_intern_new();
-	s->pid = py->pid;
 	s->tidmap = o->tidmap;
-	s->names = gs_tnames_new(py, emit);
+	if (gs_stacks_add(s, py) < 0) {
+		gs_intern_free(s->ids);
+		free(s);
+		return NULL;
+	}
 	if (o->native) {
 		s->nat = gs_natsampler_open(py->pid, o->ncpu, o->tp_switch, o->sample_hz,
 					    o->native_stack ? o->native_stack : GS_NATSAMPLE_DEFAULT_STACK, why,
@@ -356,19 +482,27 @@ struct gs_stacks *gs_stacks_start(const struct gs_python *py, const struct gs_st
 
 void gs_stacks_thread_exited(struct gs_stacks *s, uint32_t tid)
 {
-	if (s)
-		gs_tnames_forget(s->names, tid);
+	for (size_t i = 0; s && i < s->nprocs; i++) /* thread ids are the host's: one process has it */
+		gs_tnames_forget(s->procs[i].names, tid);
 }
 
 void gs_stacks_finish(struct gs_stacks *s)
 {
 	char buf[512];
-	uint64_t walks = 0, errors = 0;
+	uint64_t errors, named, failed;
 	if (!s)
 		return;
-	if (s->walker)
-		gs_pystacks_stats(s->walker, &walks, &errors);
-	gs_tnames_finish(s->names);
+	errors = s->gone_errors;
+	named = s->gone_named;
+	failed = s->gone_failed;
+	for (size_t i = 0; i < s->nprocs; i++) {
+		uint64_t w = 0, e = 0;
+		gs_pystacks_stats(s->procs[i].walker, &w, &e);
+		errors += e;
+		gs_tnames_counts(s->procs[i].names, &named, &failed);
+	}
+	gs_emit_meta_u64(&s->emit, 0, "names.read", named);
+	gs_emit_meta_u64(&s->emit, 0, "names.failed", failed);
 	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)s->samples);
 	gs_emit_meta(&s->emit, 0, "stacks.samples", buf);
 	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)errors);
@@ -408,8 +542,9 @@ void gs_stacks_free(struct gs_stacks *s)
 	if (!s)
 		return;
 	gs_natsampler_close(s->nat);
-	gs_pystacks_free(s->walker);
-	gs_tnames_free(s->names);
+	while (s->nprocs)
+		drop(s, s->nprocs - 1);
+	free(s->procs);
 	gs_intern_free(s->ids);
 	free(s);
 }

@@ -166,10 +166,10 @@ void gs_tnames_forget(struct gs_tnames *tn, uint32_t tid)
 		}
 }
 
-void gs_tnames_finish(struct gs_tnames *tn)
+void gs_tnames_counts(const struct gs_tnames *tn, uint64_t *named, uint64_t *failed)
 {
 	if (!tn)
 		return;
-	gs_emit_meta_u64(&tn->emit, 0, "names.read", tn->named);
-	gs_emit_meta_u64(&tn->emit, 0, "names.failed", tn->failed);
+	*named += tn->named;
+	*failed += tn->failed;
 }

@@ -8,9 +8,10 @@
  * module's globals of such a frame. Threads with no Thread object (started by C code or by
  * _thread.start_new_thread) get no record. The main interpreter's switch interval is read on the
  * same 100 ms clock and emitted as the process's python.switch_interval_us fact when it changes.
- * gs_tnames_finish() emits names.read (threads named) and names.failed (reads that failed:
- * torn, or the thread gone). Costs one hash lookup per sampled thread between reads, and memory
- * per thread ever sampled (a name and a time); gs_tnames_free(NULL) does nothing.
+ * One per CPython process; gs_tnames_counts() adds its threads named and its reads that failed
+ * (torn, or the thread gone) to the caller's sums (names.read, names.failed). Costs one hash
+ * lookup per sampled thread between reads, and memory per thread ever sampled (a name and a
+ * time); gs_tnames_free(NULL) does nothing.
  */
 #ifndef GS_TNAMES_H
 #define GS_TNAMES_H
@@ -35,7 +36,7 @@ void gs_tnames_tick(struct gs_tnames *tn, gs_mem_reader read, void *ctx, uint64_
 /* Thread tid exited: a thread that gets its id later is named afresh (its name is emitted even
  * when it equals the one before). */
 void gs_tnames_forget(struct gs_tnames *tn, uint32_t tid);
-void gs_tnames_finish(struct gs_tnames *tn);
+void gs_tnames_counts(const struct gs_tnames *tn, uint64_t *named, uint64_t *failed);
 void gs_tnames_free(struct gs_tnames *tn);
 
 #endif
