@@ -111,6 +111,10 @@ def test_descendants_before_and_during_the_recording(tmp_path):
     finally:
         if p.poll() is None:
             p.kill()
+            try:
+                os.kill(early, signal.SIGKILL)
+            except (ProcessLookupError, NameError):
+                pass
 
 
 FORK_EXEC = r"""
@@ -164,6 +168,10 @@ def test_no_children_on_attach(tmp_path):
     finally:
         p.kill()
         p.wait()
+        try:  # its child spins for 30 s: an orphan left spinning slows the tests after this one
+            os.kill(early, signal.SIGKILL)
+        except (ProcessLookupError, NameError):
+            pass
 
 
 def test_a_daemon_left_by_a_launched_command_is_detached(tmp_path):
