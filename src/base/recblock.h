@@ -18,7 +18,7 @@
 
 #define GS_RECBLOCK_MAGIC 0x33425347u            /* "GSB3" */
 #define GS_RECBLOCK_HEADER 32u                   /* bytes */
-#define GS_RECBLOCK_MAX_BODY (16u << 20)         /* readers refuse bigger bodies (writers stay under 1 MiB) */
+#define GS_RECBLOCK_MAX_BODY (16u << 20)         /* readers refuse bigger bodies (writers stay under 256 KiB) */
 #define GS_RECBLOCK_THREADS 1024u                /* (pid, tid) pairs of one block; the writer starts a new one */
 #define GS_RECBLOCK_MAX_PAYLOAD 0xffd8u          /* as in v2: 32 + the payload rounded up to 8 fits in u16 */
 #define GS_RECBLOCK_REC_MAX(plen) ((plen) + 64u) /* the most one record takes in a body */

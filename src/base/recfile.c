@@ -11,7 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define WBUF (1u << 20) /* the writer's buffer: one block, header included */
+#define WBUF \
+	(256u << 10) /* the writer's buffer: one block, header included (a disk full or a kill loses one at most) */
 
 struct gs_recwriter {
 	int fd;

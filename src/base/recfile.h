@@ -11,7 +11,7 @@
  * record's size, a multiple of 8, >= 32; the payload follows (zero-padded to 8). A file cut by
  * SIGKILL or a full disk is readable up to its last complete record.
  *
- * Version 3: blocks. A flush (the recorder flushes at least every 50 ms), a full 1 MiB buffer or a
+ * Version 3: blocks. A flush (the recorder flushes at least every 50 ms), a full 256 KiB buffer or a
  * full thread table ends a block; a block is written out whole at its end, and a failed write
  * cuts the file back to the end of the previous block, so a file cut by SIGKILL or a full disk is
  * readable up to its last complete block (a cut block is the end: gs_recreader_truncated).
