@@ -51,12 +51,11 @@ static void add_rec(struct gs_session *S, int q, const struct gs_rec *r, const c
 		S->lost += r->arg64;
 	else if (r->type == GS_REC_FORK)
 		gs_tidmap_on_fork(S->tidmap, r->pid, r->tid, r->time);
-	if (r->type == GS_REC_FORK && r->pid != (uint32_t)r->arg) /* a fork() of a CPython runs it too */
+	if (r->type == GS_REC_FORK && r->pid != (uint32_t)r->arg) { /* a fork() of a CPython runs it too */
 		gs_stacks_forked(S->stacks, (pid_t)r->pid, (pid_t)r->arg);
-	if (r->type == GS_REC_FORK && S->pypids && r->pid != (uint32_t)r->arg &&
-	    gs_pidset_has(S->pypids, (uint32_t)r->arg))
-		gs_pidset_add(S->pypids, r->pid); /* a fork() of a CPython runs it too */
-	else if (r->type == GS_REC_EXIT) {
+		if (gs_pidset_has(S->pypids, (uint32_t)r->arg))
+			gs_pidset_add(S->pypids, r->pid);
+	} else if (r->type == GS_REC_EXIT) {
 		gs_tidmap_on_exit(S->tidmap, r->tid, r->time);
 		gs_stacks_thread_exited(S->stacks, r->tid);
 	}
