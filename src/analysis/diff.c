@@ -1,5 +1,6 @@
 /* diff.c - two recordings side by side: figures, threads matched by name, wait sites (diff.h). */
 #include "analysis/diff.h"
+#include "base/util.h"
 
 #include <errno.h>
 #include <math.h>
@@ -177,23 +178,10 @@ struct site_index {
 	size_t cap; /* a power of two, kept over twice the number of sites */
 };
 
-static uint64_t site_hash(const char *fn, const char *file)
-{
-	uint64_t h = 1469598103934665603ull; /* FNV-1a over fn, a NUL, file */
-	for (const char *p = fn;; p++) {
-		h = (h ^ (unsigned char)*p) * 1099511628211ull;
-		if (!*p)
-			break;
-	}
-	for (const char *p = file; *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211ull;
-	return h;
-}
-
 /* The slot of (fn, file): where it is, or the free one where it goes. */
 static uint32_t *site_slot(const struct site_index *x, const struct gs_diff *d, const char *fn, const char *file)
 {
-	size_t i = (size_t)site_hash(fn, file) & (x->cap - 1);
+	size_t i = (size_t)gs_fnv1a(gs_fnv1a(GS_FNV1A_INIT, fn), file) & (x->cap - 1);
 	for (;; i = (i + 1) & (x->cap - 1)) {
 		const struct gs_diff_site *s = x->slot[i] ? &d->sites[x->slot[i] - 1] : NULL;
 		if (!s || (strcmp(s->function, fn) == 0 && strcmp(s->file, file) == 0))

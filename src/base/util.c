@@ -77,6 +77,13 @@ void *gs_malloc(size_t n)
 	return p;
 }
 
+uint64_t gs_fnv1a(uint64_t h, const char *s)
+{
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 1099511628211ull;
+	return h;
+}
+
 void *gs_calloc(size_t nmemb, size_t size)
 {
 	void *p = calloc(nmemb ? nmemb : 1, size ? size : 1);

@@ -20,6 +20,11 @@ void gs_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A duration for people: "12.3s", "1.234s", "12.3ms", "12.3us", "123ns". */
 void gs_fmt_dur(char *buf, size_t len, uint64_t ns);
 
+/* FNV-1a over the bytes of s (not its NUL), continuing from h: GS_FNV1A_INIT to start, or a
+ * hash so far to chain strings. */
+#define GS_FNV1A_INIT 1469598103934665603ull
+uint64_t gs_fnv1a(uint64_t h, const char *s);
+
 /* Allocation that aborts with a message on exhaustion; the sizes are overflow-checked. */
 void *gs_malloc(size_t n);
 void *gs_calloc(size_t nmemb, size_t size);

@@ -506,14 +506,6 @@ static const struct mapsym *mapsym_find(const struct mapsym *v, size_t count, ui
 
 /* ---- symbols ---------------------------------------------------------------------------------- */
 
-static uint64_t str_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 1099511628211ull;
-	return h;
-}
-
 /* One copy of each name, whatever the number of addresses that carry it. */
 static const char *keep(struct gs_native *n, const char *s)
 {
@@ -523,7 +515,7 @@ static const char *keep(struct gs_native *n, const char *s)
 		char **nt = gs_calloc(ncap, sizeof(char *));
 		for (size_t i = 0; i < n->cap_strings; i++)
 			if (n->strings[i]) {
-				size_t j = (size_t)str_hash(n->strings[i]) & (ncap - 1);
+				size_t j = (size_t)gs_fnv1a(GS_FNV1A_INIT, n->strings[i]) & (ncap - 1);
 				while (nt[j])
 					j = (j + 1) & (ncap - 1);
 				nt[j] = n->strings[i];
@@ -532,7 +524,7 @@ static const char *keep(struct gs_native *n, const char *s)
 		n->strings = nt;
 		n->cap_strings = ncap;
 	}
-	h = (size_t)str_hash(s) & (n->cap_strings - 1);
+	h = (size_t)gs_fnv1a(GS_FNV1A_INIT, s) & (n->cap_strings - 1);
 	while (n->strings[h]) {
 		if (strcmp(n->strings[h], s) == 0)
 			return n->strings[h];

@@ -19,14 +19,6 @@ struct table {
 	size_t cap, n;
 };
 
-static uint64_t hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
-}
-
 static void add(struct table *t, const char *key, uint64_t us)
 {
 	size_t i;
@@ -35,7 +27,7 @@ static void add(struct table *t, const char *key, uint64_t us)
 		struct stackcount *nv = gs_calloc(ncap, sizeof(*nv));
 		for (size_t k = 0; k < t->cap; k++)
 			if (t->v[k].key) {
-				size_t j = hash(t->v[k].key) & (ncap - 1);
+				size_t j = gs_fnv1a(GS_FNV1A_INIT, t->v[k].key) & (ncap - 1);
 				while (nv[j].key)
 					j = (j + 1) & (ncap - 1);
 				nv[j] = t->v[k];
@@ -44,7 +36,7 @@ static void add(struct table *t, const char *key, uint64_t us)
 		t->v = nv;
 		t->cap = ncap;
 	}
-	i = hash(key) & (t->cap - 1);
+	i = gs_fnv1a(GS_FNV1A_INIT, key) & (t->cap - 1);
 	while (t->v[i].key && strcmp(t->v[i].key, key) != 0)
 		i = (i + 1) & (t->cap - 1);
 	if (!t->v[i].key) {

@@ -316,10 +316,7 @@ static void on_gil(void *ctx, enum gs_gil_event ev, const struct gs_gilstat *g, 
 static void on_counter(void *ctx, uint32_t pid, uint32_t tid, uint64_t time, const char *name, uint64_t value)
 {
 	struct pf *f = ctx;
-	uint64_t h = 1469598103934665603ull, uuid;
-	for (const char *p = name; *p; p++)
-		h = (h ^ (uint8_t)*p) * 1099511628211ull;
-	uuid = (h ^ ((uint64_t)pid << 32 | tid)) | (3ull << 62);
+	uint64_t uuid = (gs_fnv1a(GS_FNV1A_INIT, name) ^ ((uint64_t)pid << 32 | tid)) | (3ull << 62);
 	if (!known(f, uuid)) {
 		struct pb td = { 0 }, cd = { 0 };
 		describe_process(f, pid);

@@ -96,13 +96,6 @@ static uint32_t py_frame_id(struct gs_stacks *s, const struct proc *p, const str
 	return id;
 }
 
-static uint64_t str_hash64(uint64_t h, const char *str)
-{
-	for (; *str; str++)
-		h = (h ^ (uint8_t)*str) * 1099511628211ull;
-	return h;
-}
-
 /* The frame id of a native function (named by symbol and module); *flags GS_NATFRAME_*. */
 static uint32_t native_frame_id(struct gs_stacks *s, uint64_t pc, unsigned *flags, uint64_t now)
 {
@@ -112,7 +105,7 @@ static uint32_t native_frame_id(struct gs_stacks *s, uint64_t pc, unsigned *flag
 	int fresh;
 
 	gs_native_symbol(gs_natsampler_native(s->nat), pc, &name, &module, flags);
-	k = str_hash64(str_hash64(1469598103934665603ull, name), module);
+	k = gs_fnv1a(gs_fnv1a(GS_FNV1A_INIT, name), module);
 	/* key2 cannot be a Python frame's: line and generation are never both all ones */
 	id = gs_intern_frame(s->ids, k, ~0ull, &fresh);
 	if (fresh)
