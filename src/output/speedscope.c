@@ -60,7 +60,7 @@ static void frames(const struct gs_analysis *a, FILE *out)
 			fputs(",\"file\":", out);
 			gs_esc_json(out, d->filename);
 		}
-		if (!d->native && d->line > 0)
+		if (!d->native) /* every Python frame has its line, 0 for one not known (as folded says) */
 			fprintf(out, ",\"line\":%d", d->line);
 		fputc('}', out);
 	}

@@ -47,7 +47,8 @@ static void test_profiles_per_thread_and_kind(void **state)
 	feed(&a, GS_REC_META, 0, START, 0, 0, kv, sizeof(kv));
 	feed(&a, GS_REC_SWITCH_IN, 100, T(0), 0, 0, NULL, 0);
 	feed(&a, GS_REC_PYFRAME, 100, T(0), 3, 1, outer, sizeof(outer));
-	feed(&a, GS_REC_PYFRAME, 100, T(0), 7, 2, evil, sizeof(evil));
+	/* line 0: a frame whose line is not known (CPython's "__init__" shim frame) */
+	feed(&a, GS_REC_PYFRAME, 100, T(0), 0, 2, evil, sizeof(evil));
 	feed(&a, GS_REC_STACK, 100, T(0), 2, 1, stack, sizeof(stack));
 	feed(&a, GS_REC_GIL_WAIT, 100, T(0), 0, 0, NULL, 0);
 	feed(&a, GS_REC_GIL_WRITE, 100, T(0), 1, 0, NULL, 0);
@@ -61,7 +62,7 @@ static void test_profiles_per_thread_and_kind(void **state)
 	/* hold; cpu and offgil (cpu is part of it) */
 	assert_int_equal(n, 3);
 	assert_non_null(strstr(doc, "{\"name\":\"outer\",\"file\":\"a.py\",\"line\":3}"));
-	assert_non_null(strstr(doc, "{\"name\":\"</script>\\\"x\",\"file\":\"b.py\",\"line\":7}"));
+	assert_non_null(strstr(doc, "{\"name\":\"</script>\\\"x\",\"file\":\"b.py\",\"line\":0}"));
 	assert_non_null(strstr(doc, "{\"name\":\"[no Python frame]\"}]}"));
 	/* two samples of one stack, outermost first, 1 ms each at the default 1000 Hz */
 	assert_non_null(strstr(doc, ": hold\",\"unit\":\"nanoseconds\",\"startValue\":0,\"endValue\":2000000,"
