@@ -124,6 +124,23 @@ int gs_mem_read(pid_t pid, uint64_t addr, void *dst, size_t len)
 	return -errno;
 }
 
+uint64_t gs_proc_auxv_entry(pid_t pid)
+{
+	char path[64];
+	uint64_t v[2], entry = 0;
+	int fd;
+	snprintf(path, sizeof(path), "/proc/%d/auxv", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	while (fd >= 0 && read(fd, v, sizeof(v)) == sizeof(v) && v[0] != 0 /* AT_NULL */)
+		if (v[0] == 9 /* AT_ENTRY */) {
+			entry = v[1];
+			break;
+		}
+	if (fd >= 0)
+		close(fd);
+	return entry;
+}
+
 int gs_mem_write(pid_t pid, uint64_t addr, const void *src, size_t len)
 {
 	char path[64];

@@ -12,6 +12,13 @@
  * in the ring are counted in `drops` (per CPU). The reader is woken once wakeup_bytes wait (0:
  * at every record); it also reads on a timer.
  *
+ * Stopping at exec (record -p, following descendants): while stop_exec is set, a followed process
+ * that exec()s a program whose file (device, inode) is not in `plain_exes` is sent SIGSTOP as its
+ * exec completes (it stops before the new program's first instruction, the dynamic loader's) and
+ * its COMM says so (arg 2, woken at once); gilscope instruments it and sends SIGCONT. The reader
+ * adds the programs it found not to be CPython to `plain_exes`, so a shell loop running /bin/true
+ * stops once per program, not once per exec.
+ *
  * A switch-in is not always announced: the kernel can put a task on a CPU without a sched_switch
  * naming it (the VM kernels gilscope is tested on fire no tracepoint while the current task is
  * one of their agent's threads, pid 1's: sched_switch runs in the context of the task that leaves,
@@ -32,6 +39,19 @@
 char LICENSE[] SEC("license") = "GPL";
 
 const volatile __u64 wakeup_bytes = 0;
+__u8 stop_exec = 0; /* set by the reader (.bss) */
+
+struct exe_key {
+	__u64 dev; /* the kernel's dev_t: major << 20 | minor */
+	__u64 ino;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, GS_BPF_MAX_PLAIN);
+	__type(key, struct exe_key);
+	__type(value, __u8);
+} plain_exes SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -108,7 +128,8 @@ static __always_inline void emit(__u32 type, const struct task_struct *t, __s32 
 	bpf_ringbuf_submit(e, wake_flag());
 }
 
-/* comm: a kernel string (NULL: the task's own name) */
+/* comm: a kernel string (NULL: the task's own name); exec: 0, 1 (exec() set it), or 2 (and the
+ * task was stopped for gilscope: the reader is woken at once) */
 static __always_inline void emit_comm(const struct task_struct *t, const char *comm, __s32 exec)
 {
 	struct gs_bpf_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -126,7 +147,7 @@ static __always_inline void emit_comm(const struct task_struct *t, const char *c
 		bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), comm);
 	else
 		BPF_CORE_READ_STR_INTO(&e->comm, t, comm);
-	bpf_ringbuf_submit(e, wake_flag());
+	bpf_ringbuf_submit(e, exec == 2 ? BPF_RB_FORCE_WAKEUP : wake_flag());
 }
 
 /* How long ago t, the current task, arrived on this CPU: its run queue's clock (updated at the
@@ -245,8 +266,18 @@ int BPF_PROG(gs_exit, struct task_struct *p)
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(gs_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-	if (is_followed(p))
-		emit_comm(p, 0, 1);
+	struct exe_key k;
+	int stopped = 0;
+	if (!is_followed(p))
+		return 0;
+	if (stop_exec) {
+		k.dev = BPF_CORE_READ(bprm, file, f_inode, i_sb, s_dev);
+		k.ino = BPF_CORE_READ(bprm, file, f_inode, i_ino);
+		/* p is the current task: the stop takes effect as it returns to user space */
+		if (!bpf_map_lookup_elem(&plain_exes, &k) && bpf_send_signal_thread(GS_BPF_SIGSTOP) == 0)
+			stopped = 1;
+	}
+	emit_comm(p, 0, stopped ? 2 : 1);
 	return 0;
 }
 

@@ -16,10 +16,12 @@ enum gs_bpf_ev_type {
 	GS_BPF_WAKEUP = 3,     /* tid was woken by the current task, tid arg (pid: 0, unknown) */
 	GS_BPF_FORK = 4,       /* new task pid/tid: arg = the parent's pid, arg64 = the parent's tid */
 	GS_BPF_EXIT = 5,       /* tid exits (do_exit); nothing of it follows */
-	GS_BPF_COMM = 6,       /* tid is named comm: arg = 1 when exec() set it */
+	GS_BPF_COMM = 6,       /* tid is named comm: arg = 1 when exec() set it, 2 when it also stopped it */
 };
 
 #define GS_BPF_MAX_PROCS 16384 /* followed processes at once (the map of followed tgids) */
+#define GS_BPF_MAX_PLAIN 4096 /* programs known not to be CPython (not stopped at their exec) */
+#define GS_BPF_SIGSTOP 19
 #define GS_BPF_PF_EXITING 0x4  /* task_struct.flags: in do_exit() */
 /* A SWITCH_IN told after the fact is stamped at most this long before it is written: the reader
  * takes the ring as delivering nothing older than 10 ms before the moment of a read (collect.c). */

@@ -127,6 +127,8 @@ static const char usage_tail[] =
 	"      --no-fork-watch    follow the tree by tracing every thread (a stop per thread created)\n"
 	"                         instead of the seccomp fork watch, which processes that outlive the\n"
 	"                         recording keep (README: Following the process tree)\n"
+	"      --no-exec-stop     with -p: find new descendants by a /proc scan every 100 ms instead of\n"
+	"                         stopping each at its exec (SIGSTOP, then SIGCONT once instrumented)\n"
 	"      --python-only      thread states of CPython processes only (not of shells, make, ...)\n"
 	"      --wait-children    record until every process of the tree ended (default: the command)\n"
 	"      --gil-watchpoint   see gil->locked through a hardware write watchpoint instead of uprobes\n"

@@ -230,6 +230,7 @@ static const struct option record_opts[] = {
 	{ "no-children", no_argument, NULL, 'C' },
 	{ "wait-children", no_argument, NULL, 'w' },
 	{ "no-fork-watch", no_argument, NULL, 'F' },
+	{ "no-exec-stop", no_argument, NULL, 'K' },
 	{ "python-only", no_argument, NULL, 'P' },
 	{ "metrics", required_argument, NULL, 'X' },
 	{ NULL, 0, NULL, 0 },
@@ -425,6 +426,9 @@ int gs_cmd_record(int argc, char **argv)
 			break;
 		case 'F':
 			o.rec.no_fork_watch = 1;
+			break;
+		case 'K':
+			o.rec.no_exec_stop = 1;
 			break;
 		case 'P':
 			o.rec.python_only = 1;

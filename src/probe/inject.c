@@ -266,6 +266,54 @@ int gs_threads_settle(struct gs_threads *ts, const struct gs_range *r, size_t n,
 	return -EBUSY;
 }
 
+/* Plants an int3 at entry, runs t until it is there (a process that dies on the way: -ESRCH). */
+static int run_to(struct gs_threads *ts, struct gs_thread *t, uint64_t entry)
+{
+	struct user_regs_struct regs;
+	uint8_t orig, bp = 0xcc;
+	int st, sig = 0, err;
+	if ((err = gs_mem_read(ts->pid, entry, &orig, 1)) < 0 || (err = gs_mem_write(ts->pid, entry, &bp, 1)) < 0)
+		return err;
+	for (int guard = 0; guard < 10000; guard++) {
+		if (ptrace(PTRACE_CONT, t->tid, NULL, (void *)(long)sig) < 0)
+			return -ESRCH; /* gone with its memory: nothing to restore */
+		if ((err = wait_stop(ts, t, &st)) < 0)
+			return err;
+		sig = 0;
+		if ((st >> 16) == PTRACE_EVENT_STOP)
+			continue; /* a group stop (the exec's SIGSTOP) or an interrupt: go on */
+		if ((st >> 16) != 0)
+			continue; /* another ptrace event: none asked for */
+		if (WSTOPSIG(st) == SIGTRAP && ptrace(PTRACE_GETREGS, t->tid, NULL, &regs) == 0 && regs.rip == entry + 1)
+			break;
+		sig = WSTOPSIG(st) == SIGSTOP ? 0 : WSTOPSIG(st);
+		if (guard == 9999)
+			err = -EAGAIN;
+	}
+	if (gs_mem_write(ts->pid, entry, &orig, 1) < 0 || err < 0)
+		return err < 0 ? err : -EIO;
+	regs.rip = entry;
+	return ptrace(PTRACE_SETREGS, t->tid, NULL, &regs) < 0 ? -errno : 0;
+}
+
+int gs_threads_run_to_entry(struct gs_threads *ts, char *why, size_t whylen)
+{
+	uint64_t entry = gs_proc_auxv_entry(ts->pid);
+	int err;
+	if (ts->n != 1) {
+		snprintf(why, whylen, "process %d has %zu threads right after its exec", (int)ts->pid, ts->n);
+		return -EINVAL;
+	}
+	if (!entry) {
+		snprintf(why, whylen, "cannot read the entry point of process %d (/proc/%d/auxv)", (int)ts->pid,
+			 (int)ts->pid);
+		return -ENOENT;
+	}
+	if ((err = run_to(ts, &ts->t[0], entry)) < 0)
+		snprintf(why, whylen, "cannot run process %d to its entry point: %s", (int)ts->pid, strerror(-err));
+	return err;
+}
+
 void gs_threads_release(struct gs_threads *ts)
 {
 	for (size_t i = 0; i < ts->n; i++)

@@ -79,6 +79,11 @@ int gs_threads_seize(struct gs_threads *ts, pid_t pid, char *why, size_t whylen)
  * stays inside. */
 int gs_threads_settle(struct gs_threads *ts, const struct gs_range *r, size_t n, int from_start, char *why,
 		      size_t whylen);
+/* ts holds the one thread of a process stopped as its exec() completed, before the dynamic loader
+ * ran: runs it to its program's entry point (every library it needs is mapped then) and stops it
+ * there as it was, the breakpoint gone. A SIGSTOP on the way is dropped (the stop at the exec
+ * itself); other signals are delivered. 0, or -errno with why (-ESRCH: it ended). */
+int gs_threads_run_to_entry(struct gs_threads *ts, char *why, size_t whylen);
 /* Lets every thread go; the set is emptied. */
 void gs_threads_release(struct gs_threads *ts);
 

@@ -16,6 +16,7 @@
 #include "base/util.h"
 #include "probe/inject.h"
 #include "record/attset.h"
+#include "record/exekind.h"
 #include "record/session.h"
 
 #include <errno.h>
@@ -319,13 +320,19 @@ static void drop_probes(struct gs_session *S, struct gs_pyprobes *p, int found)
 }
 
 /* Looks for CPython in e's process and attaches (see gs_session_attach_one); loud: a process the
- * user named (said when not CPython). 1, 0, or -1 with why. */
-static int attach_proc(struct gs_session *S, struct gs_att *e, int follow, int loud, char *why, size_t whylen)
+ * user named (said when not CPython); at_exec: it is stopped right after its exec, and is run to
+ * its entry point first (its libraries mapped). 1, 0, or -1 with why. */
+static int attach_proc(struct gs_session *S, struct gs_att *e, int follow, int loud, int at_exec, char *why,
+		       size_t whylen)
 {
 	struct gs_threads ts = { 0 };
 	struct gs_pyprobes *p = next_probes(S);
-	int found = 1, r;
-	if (S->o->no_gil) {
+	int found = 1, r = 0;
+	if (at_exec && (r = gs_threads_seize(&ts, e->pid, why, whylen)) == 0)
+		r = gs_threads_run_to_entry(&ts, why, whylen);
+	if (r < 0) {
+		found = 0;
+	} else if (S->o->no_gil) {
 		gs_emit_meta(&S->emit, (uint32_t)e->pid, "python.error", "GIL detection turned off (--no-gil-detect)");
 		found = 0;
 	} else if (gs_pyprobes_find(p, e->pid, why, whylen) < 0) {
@@ -336,11 +343,13 @@ static int attach_proc(struct gs_session *S, struct gs_att *e, int follow, int l
 		}
 		found = 0;
 	}
-	if (!found && !follow) {
+	if (r == 0 && !found && !follow) {
+		gs_threads_release(&ts);
 		drop_probes(S, p, 0);
 		return 0; /* its threads followed already: nothing to hold it for */
 	}
-	r = gs_threads_seize(&ts, e->pid, why, whylen);
+	if (r == 0 && !at_exec)
+		r = gs_threads_seize(&ts, e->pid, why, whylen);
 	if (r == 0)
 		r = attach_held(S, p, &ts, found, follow, why, whylen);
 	gs_threads_release(&ts);
@@ -388,7 +397,7 @@ int gs_session_attach_one(struct gs_session *S, pid_t pid, int how)
 	e = gs_attset_add(&S->att, pid, GS_ATT_STATES);
 	gs_tidmap_add_process(S->tidmap, pid);
 	gs_session_emit_argv(S, pid);
-	r = attach_proc(S, e, how != GS_ATTACH_NEW, loud, why, sizeof(why));
+	r = attach_proc(S, e, how != GS_ATTACH_NEW, loud, 0, why, sizeof(why));
 	e = gs_attset_find(&S->att, pid); /* the set may have grown */
 	if (r < 0) {
 		if (how == GS_ATTACH_GIVEN && S->o->npids <= 1)
@@ -434,7 +443,7 @@ static void look_again(struct gs_session *S, size_t i)
 	if (!e->retries)
 		return;
 	e->retries--;
-	if (attach_proc(S, e, 0, 0, why, sizeof(why)) == 1) {
+	if (attach_proc(S, e, 0, 0, 0, why, sizeof(why)) == 1) {
 		e = &S->att.a[i];
 		gs_info("process %d (%s): attached after its exec", (int)e->pid, e->p->py.img.version);
 	}
@@ -467,10 +476,73 @@ static void discover(struct gs_session *S)
 			gs_session_attach_one(S, found[i], GS_ATTACH_DISCOVERED);
 }
 
+void gs_session_exec_stopped(struct gs_session *S, pid_t pid)
+{
+	if (!S->attach || S->nexecq == GS_ARRAY_SIZE(S->execq)) {
+		kill(pid, SIGCONT); /* not held for long in any case: the scan finds it */
+		return;
+	}
+	S->execq[S->nexecq++] = pid;
+}
+
+void gs_session_forked(struct gs_session *S, pid_t pid)
+{
+	if (S->o->descendants && S->nforkq < GS_ARRAY_SIZE(S->forkq))
+		S->forkq[S->nforkq++] = pid; /* else the scan finds it */
+}
+
+/* pid stopped right after its exec (the scheduler source's SIGSTOP): CPython is instrumented before
+ * its first instruction runs, anything else noted as not CPython (never stopped at again); then
+ * it goes on, whatever happened. */
+static void at_exec(struct gs_session *S, pid_t pid)
+{
+	char why[2048];
+	uint64_t dev = 0, ino = 0;
+	struct gs_att *e = gs_attset_find(&S->att, pid);
+	int py = S->o->no_gil ? 0 : gs_exekind_python(&S->exes, pid, &dev, &ino), r;
+	if (py == 0 && ino && S->sched->exec_plain)
+		S->sched->exec_plain(S->sched, dev, ino);
+	if (e && e->kind == GS_ATT_PROBES) {
+		/* its old image's probes went with it: kept (ended) for the children forked from it */
+		e->ended = 1;
+		if (e->pidfd >= 0)
+			close(e->pidfd);
+		e->pidfd = -1;
+		e = NULL;
+	}
+	if (!e) {
+		if (gs_attach_check(pid, why, sizeof(why)) < 0) {
+			gs_attset_add(&S->att, pid, GS_ATT_REFUSED);
+			goto go_on;
+		}
+		e = gs_attset_add(&S->att, pid, GS_ATT_STATES);
+		gs_tidmap_add_process(S->tidmap, pid);
+	}
+	if (e->kind == GS_ATT_REFUSED)
+		goto go_on;
+	e->kind = GS_ATT_STATES; /* an inherited copy of probes is gone with the old image */
+	gs_session_emit_argv(S, pid);
+	gs_attset_exe_changed(e);
+	e->retries = 0;
+	if (py == 1 && (r = attach_proc(S, e, 0, 0, 1, why, sizeof(why))) != 1 && kill(pid, 0) == 0)
+		gs_warn("%s; process %d is recorded without GIL events", r < 0 ? why : "no CPython found", (int)pid);
+	else if (py == 1)
+		gs_info("process %d (%s): attached at its exec", (int)pid, gs_attset_find(&S->att, pid)->p->py.img.version);
+go_on:
+	kill(pid, SIGCONT);
+}
+
 void gs_session_attach_tick(struct gs_session *S)
 {
 	uint64_t now = gs_now_ns();
-	if (S->o->descendants && now - S->scanned_ns >= 100000000ull) {
+	for (size_t i = 0; i < S->nexecq; i++)
+		at_exec(S, S->execq[i]);
+	S->nexecq = 0;
+	for (size_t i = 0; i < S->nforkq; i++)
+		if (!gs_attset_find(&S->att, S->forkq[i]))
+			gs_session_attach_one(S, S->forkq[i], GS_ATTACH_NEW);
+	S->nforkq = 0;
+	if (S->o->descendants && now - S->scanned_ns >= (S->exec_stops ? 1000000000ull : 100000000ull)) {
 		S->scanned_ns = now;
 		gs_attset_prune(&S->att);
 		scan_descendants(S, GS_ATTACH_NEW);
@@ -516,6 +588,8 @@ int gs_session_attach(struct gs_session *S, int sfd)
 	}
 	if (!attached)
 		gs_emit_meta(&S->emit, 0, "mode", "attach");
+	if (o->descendants && S->sched->stop_at_exec && !o->no_exec_stop && S->sched->stop_at_exec(S->sched, 1) == 0)
+		S->exec_stops = 1;
 	if (o->descendants)
 		scan_descendants(S, GS_ATTACH_RUNNING);
 	if (attached == 1 && S->att.n == 1)
@@ -525,6 +599,11 @@ int gs_session_attach(struct gs_session *S, int sfd)
 		gs_info("recording %zu processes%s; Ctrl-C to stop", gs_attset_live(&S->att),
 			o->duration > 0 ? " for the given duration" : "");
 	gs_session_loop(S, sfd, -1);
+	if (S->exec_stops) {
+		S->sched->stop_at_exec(S->sched, 0);
+		gs_session_drain(S, 0); /* the last ones stopped: let go */
+		gs_session_attach_tick(S);
+	}
 	detach_all(S);
 	return 0;
 }

@@ -13,10 +13,15 @@
 
 struct gs_att *gs_attset_find(struct gs_attset *s, pid_t pid)
 {
+	struct gs_att *first = NULL;
 	for (size_t i = 0; i < s->n; i++)
-		if (s->a[i].pid == pid)
-			return &s->a[i];
-	return NULL;
+		if (s->a[i].pid == pid) {
+			if (!s->a[i].ended)
+				return &s->a[i];
+			if (!first)
+				first = &s->a[i];
+		}
+	return first;
 }
 
 static void note_exe(struct gs_att *e, uint64_t *dev, uint64_t *ino)

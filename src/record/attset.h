@@ -39,7 +39,8 @@ struct gs_attset {
 	size_t n, cap;
 };
 
-/* The entry of pid, NULL when none. */
+/* The entry of pid, NULL when none. A process that exec()s gets a new entry, its old image's kept
+ * (ended) for what it holds: the live one is found first. */
 struct gs_att *gs_attset_find(struct gs_attset *s, pid_t pid);
 /* A new entry for pid (its pidfd opened, its executable noted): never NULL. */
 struct gs_att *gs_attset_add(struct gs_attset *s, pid_t pid, int kind);

@@ -123,6 +123,15 @@ seen:
 static void on_sched_rec(const struct gs_rec *r, const char *name, void *arg)
 {
 	struct gs_session *S = arg;
+	if (r->type == GS_REC_COMM && r->arg64 == GS_SCHED_EXEC_STOPPED) {
+		struct gs_rec c = *r;
+		c.arg64 = 0; /* the recording's COMM as ever */
+		gs_session_exec_stopped(S, (pid_t)r->pid);
+		add_rec(S, S->sched_queue, &c, name);
+		return;
+	}
+	if (r->type == GS_REC_FORK && r->pid != (uint32_t)r->arg && S->attach)
+		gs_session_forked(S, (pid_t)r->pid);
 	add_rec(S, S->sched_queue, r, name);
 }
 

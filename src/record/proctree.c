@@ -3,9 +3,9 @@
 #include "record/proctree.h"
 #include "base/procfs.h"
 #include "base/util.h"
-#include "cpython/elfsym.h"
 #include "probe/ptrace.h"
 #include "probe/tracer.h"
+#include "record/exekind.h"
 #include "record/session.h"
 
 #include <errno.h>
@@ -14,12 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #define MAX_PENDING 256
-#define MAX_EXES 64
 
 struct hand {
 	pid_t pid;
@@ -30,12 +28,6 @@ struct hand {
 	unsigned long req; /* requests to the guardian until then */
 };
 
-struct exe_seen {
-	dev_t dev;
-	ino_t ino;
-	int python;
-};
-
 struct gs_proctree {
 	pid_t root;
 	int children;
@@ -44,8 +36,7 @@ struct gs_proctree {
 	struct hand cur;
 	struct hand pending[MAX_PENDING];
 	size_t npending;
-	struct exe_seen exes[MAX_EXES];
-	size_t nexes;
+	struct gs_exekind exes; /* which programs are CPython */
 	uint64_t execs, pythons;
 };
 
@@ -81,56 +72,6 @@ int gs_proctree_fd(struct gs_proctree *t)
 		t->waiting = 1;
 	}
 	return gs_ptrace_wait_fd();
-}
-
-static uint64_t auxv_entry(pid_t pid)
-{
-	char path[64];
-	uint64_t v[2];
-	int fd;
-	snprintf(path, sizeof(path), "/proc/%d/auxv", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	while (read(fd, v, sizeof(v)) == sizeof(v)) {
-		if (v[0] == 9 /* AT_ENTRY */) {
-			close(fd);
-			return v[1];
-		}
-		if (v[0] == 0)
-			break;
-	}
-	close(fd);
-	return 0;
-}
-
-/* Is the freshly exec'd image CPython, or does it load libpython? (Read through /proc/PID/exe:
- * the file it runs, whatever its path names in gilscope's mount namespace; the answer kept per
- * device and inode.) */
-static int exec_may_be_python(struct gs_proctree *t, pid_t pid)
-{
-	char exe[64];
-	struct gs_elf *e;
-	struct stat st;
-	uint64_t a, s;
-	int yes;
-	snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)pid);
-	if (stat(exe, &st) < 0)
-		return 0;
-	for (size_t i = 0; i < t->nexes; i++)
-		if (t->exes[i].dev == st.st_dev && t->exes[i].ino == st.st_ino)
-			return t->exes[i].python;
-	if (gs_elf_open(exe, &e) < 0)
-		return 0;
-	yes = gs_elf_dynsym(e, "_PyRuntime", &a, &s) == 0 || gs_elf_symbol(e, "_PyRuntime", &a, &s) == 0 ||
-	      gs_elf_needs(e, "libpython");
-	gs_elf_free(e);
-	if (t->nexes < MAX_EXES) {
-		t->exes[t->nexes].dev = st.st_dev;
-		t->exes[t->nexes].ino = st.st_ino;
-		t->exes[t->nexes++].python = yes;
-	}
-	return yes;
 }
 
 /* The new image's argv, in the recording: "argv" as LEN:ARG for each argument (any byte may be
@@ -207,7 +148,7 @@ static void begin_handover(struct gs_session *S, struct hand *h)
 		return;
 	}
 	gs_handover_step("exec");
-	t->cur.bp_addr = auxv_entry(h->pid);
+	t->cur.bp_addr = gs_proc_auxv_entry(h->pid);
 	if (!t->cur.bp_addr || gs_ptrace_bp_insert(h->pid, t->cur.bp_addr, &t->cur.saved) < 0) {
 		t->cur.bp_addr = 0;
 		gs_session_set_up_python(S, h->pid, 1); /* best effort: libraries may be missing */
@@ -228,7 +169,7 @@ static void on_exec(struct gs_session *S, pid_t pid, int st)
 	gs_session_emit_argv(S, pid);
 	if (pid == t->cur.pid)
 		memset(&t->cur, 0, sizeof(t->cur)); /* a new image: the old one's breakpoint went with it */
-	if (!exec_may_be_python(t, pid) || (!t->children && pid != t->root)) {
+	if (gs_exekind_python(&t->exes, pid, NULL, NULL) != 1 || (!t->children && pid != t->root)) {
 		if (pid == t->root)
 			gs_proc_exe(pid, S->last_exe, sizeof(S->last_exe));
 		if (!t->cur.pid)

@@ -404,7 +404,14 @@ int gs_pyprobes_attach(struct gs_pyprobes *p, struct gs_threads *ts, const struc
 static int detach_one(const struct gs_pyprobes *p, pid_t pid, char *why, size_t whylen)
 {
 	struct gs_threads ts = { 0 };
-	int err = gs_threads_seize(&ts, pid, why, whylen);
+	uint64_t tramp;
+	pid_t owner;
+	int alive, err;
+	/* a process that exec()'d since runs another image: nothing of these probes is in it, and
+	 * their bytes written there would corrupt its code */
+	if (gs_inject_find_probes(pid, &tramp, &owner, &alive) != 1 || owner != getpid() || tramp != p->il.trampolines)
+		return 0;
+	err = gs_threads_seize(&ts, pid, why, whylen);
 	if (err == 0)
 		err = gs_pyprobes_unpatch(p, &ts, p->il.trampolines, why, whylen);
 	gs_threads_release(&ts);

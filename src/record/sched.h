@@ -24,12 +24,15 @@
 #define GS_SCHED_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "base/recfile.h"
 #include "probe/evlist.h"
 
 /* One record of a source that drains itself: name is a COMM's NUL-terminated name, else NULL. */
+#define GS_SCHED_EXEC_STOPPED 1 /* a COMM's arg64: the exec stopped the process (stop_at_exec) */
+
 typedef void (*gs_sched_deliver_fn)(const struct gs_rec *r, const char *name, void *arg);
 
 struct gs_sched_source {
@@ -41,6 +44,12 @@ struct gs_sched_source {
 	/* Start delivering tid's events (and those of the tasks it creates). 0 or -errno + why. */
 	int (*follow)(struct gs_sched_source *src, pid_t tid, char *why, size_t whylen);
 	void (*free)(struct gs_sched_source *src);
+	/* Optional (NULL: the source cannot): from now on, a followed process that exec()s a program
+	 * not marked plain is stopped (SIGSTOP) before its first instruction, and its exec COMM has
+	 * arg64 GS_SCHED_EXEC_STOPPED; whoever handles it sends SIGCONT. 0 or -errno. */
+	int (*stop_at_exec)(struct gs_sched_source *src, int on);
+	/* Optional: the program on device dev (st_dev), inode ino is not CPython: never stopped at. */
+	void (*exec_plain)(struct gs_sched_source *src, uint64_t dev, uint64_t ino);
 	/* where the tracepoints' fields sit in their raw data (for the decoder) */
 	unsigned prev_state_off, prev_state_size, wake_pid_off, wake_pid_size;
 	long tp_switch; /* the sched:sched_switch tracepoint's id (the native sampler uses it too) */

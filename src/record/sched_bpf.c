@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 _Static_assert(offsetof(struct gs_bpf_event, comm) == GS_BPF_EVENT_SHORT, "the short record ends before comm");
@@ -67,6 +68,7 @@ int gs_sched_bpf_decode(const void *data, size_t size, struct gs_rec *r, char na
 			return -1;
 		r->type = GS_REC_COMM;
 		r->arg = e.arg ? 1 : 0;
+		r->arg64 = e.arg == 2 ? GS_SCHED_EXEC_STOPPED : 0;
 		memcpy(name, e.comm, 15);
 		name[15] = '\0';
 		return 1;
@@ -162,6 +164,24 @@ static int bpf_follow(struct gs_sched_source *src, pid_t tid, char *why, size_t 
 	return err < 0 ? err : 0;
 }
 
+static int bpf_stop_at_exec(struct gs_sched_source *src, int on)
+{
+	struct bpf_source *s = (struct bpf_source *)src;
+	if (!s->skel->bss)
+		return -EOPNOTSUPP; /* a kernel without mmap-able global data */
+	s->skel->bss->stop_exec = on ? 1 : 0;
+	return 0;
+}
+
+static void bpf_exec_plain(struct gs_sched_source *src, uint64_t dev, uint64_t ino)
+{
+	struct bpf_source *s = (struct bpf_source *)src;
+	/* the kernel's dev_t (MKDEV: major << 20 | minor), as the program reads it from the inode */
+	uint64_t key[2] = { (uint64_t)major((dev_t)dev) << 20 | minor((dev_t)dev), ino };
+	uint8_t one = 1;
+	bpf_map__update_elem(s->skel->maps.plain_exes, key, sizeof(key), &one, sizeof(one), BPF_NOEXIST);
+}
+
 static void bpf_free(struct gs_sched_source *src)
 {
 	struct bpf_source *s = (struct bpf_source *)src;
@@ -225,6 +245,8 @@ struct gs_sched_source *gs_sched_bpf_new(const char *tracefs, size_t ring_bytes,
 	s->src.follow = bpf_follow;
 	s->src.free = bpf_free;
 	s->src.drain = bpf_drain;
+	s->src.stop_at_exec = bpf_stop_at_exec;
+	s->src.exec_plain = bpf_exec_plain;
 	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
 		snprintf(why, whylen, "the kernel has no BTF (/sys/kernel/btf/vmlinux: %s)", strerror(errno));
 		goto fail;

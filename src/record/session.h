@@ -18,6 +18,7 @@
 #include "record/attset.h"
 #include "record/counters.h"
 #include "record/emit.h"
+#include "record/exekind.h"
 #include "record/merge.h"
 #include "record/pidset.h"
 #include "record/proctree.h"
@@ -62,6 +63,10 @@ struct gs_session {
 	int attach;               /* record -p (or discovered processes): attach.c, not launch.c */
 	struct gs_attset att;     /* attach: every process attached, or refused once (attset.h) */
 	uint64_t scanned_ns, discovered_ns; /* attach: the last scan for descendants, the last discover call */
+	int exec_stops;                     /* attach: followed processes are stopped at their exec (sched.h) */
+	pid_t execq[64], forkq[64];         /* attach: stopped at their exec, forked: to attach at the next tick */
+	size_t nexecq, nforkq;
+	struct gs_exekind exes; /* attach: which programs are CPython */
 };
 
 /* collect.c: drains every ring into the merge, then hands the records older than the
@@ -119,9 +124,15 @@ enum gs_attach_how {
  * keeps the probes it inherited; anything else thread states. 1 with GIL probes, 0 thread states
  * only, -1 not attached (said on stderr as how says). */
 int gs_session_attach_one(struct gs_session *S, pid_t pid, int how);
-/* From the loop: the descendants' scan (every 100 ms with o->descendants), the discover hook
- * (about once a second). */
+/* From the loop: the processes stopped at their exec and those forked since the last tick (told
+ * by the scheduler source: gs_session_exec_stopped, gs_session_forked), the descendants' scan
+ * (every 100 ms with o->descendants; once a second when the source stops processes at their
+ * exec: a safety net then), the discover hook (about once a second). */
 void gs_session_attach_tick(struct gs_session *S);
+/* collect.c, from the scheduler source: pid was stopped at its exec (it gets SIGCONT, always), or
+ * pid is a new process forked from a followed one. */
+void gs_session_exec_stopped(struct gs_session *S, pid_t pid);
+void gs_session_forked(struct gs_session *S, pid_t pid);
 /* proctree.c: the image's argv of pid in the recording (META "argv", LEN:ARG per argument). */
 void gs_session_emit_argv(struct gs_session *S, pid_t pid);
 /* May gilscope attach to pid? Checked without touching the process. 0, or -errno with why. */

@@ -272,3 +272,130 @@ def test_discover_hook(tmp_path):
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+KIDS = r"""
+import subprocess, sys
+KID = ("import threading, time\n"
+       "end = time.monotonic() + 0.02\n"
+       "def w():\n"
+       "    while time.monotonic() < end: pass\n"
+       "ts = [threading.Thread(target=w) for _ in range(2)]\n"
+       "[t.start() for t in ts]; [t.join() for t in ts]\n"
+       "print('kid done', flush=True)\n")
+print("ready", flush=True)
+sys.stdin.readline()
+r1 = subprocess.run([sys.executable, "-c", KID])
+r2 = subprocess.run(["sh", "-c", '"$1" -c "$0"; exit 3', KID, sys.executable])
+r3 = subprocess.run(["/bin/true"])
+print("codes", r1.returncode, r2.returncode, r3.returncode, flush=True)
+sys.stdin.readline()
+"""
+
+
+def first_records(rec, pid):
+    """(time of the first GIL record of pid's threads, times of the FORKs of pid's new threads)."""
+    out = subprocess.run([GILSCOPE, "dump", str(rec)], capture_output=True, text=True, check=True).stdout
+    gil, forks = None, []
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) < 4:
+            continue
+        kv = dict(x.split("=", 1) for x in f[2:] if "=" in x)
+        if f[1].startswith("GIL_") and gil is None and kv.get("tid") == str(pid):
+            gil = float(f[0])
+        if f[1] == "FORK" and kv.get("pid") == str(pid) and kv.get("tid") != str(pid):
+            forks.append(float(f[0]))
+    return gil, forks
+
+
+@pytest.mark.parametrize("how", ["exec stop", "scan"])
+def test_short_children_started_while_attached(tmp_path, how):
+    """Children of an attached process that live 20 ms, one through a shell: with the stop at exec
+    (the BPF scheduler source) each is instrumented before its first instruction, so its first GIL
+    event comes before its threads start; the parent sees the exit statuses it always sees. With
+    --no-exec-stop (the /proc scan every 100 ms) the same program runs unharmed."""
+    need(PY)
+    p = subprocess.Popen([PY, "-c", KIDS], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline() == "ready\n"
+        rec = tmp_path / "kids.rec"
+        args = ["--no-exec-stop"] if how == "scan" else []
+        gs = subprocess.Popen([GILSCOPE, "record", "--no-summary", "-p", str(p.pid), *args, "--duration", "3", "-o",
+                               str(rec)], stderr=subprocess.PIPE, text=True)
+        time.sleep(1.0)
+        p.stdin.write("\n")
+        p.stdin.flush()
+        assert p.stdout.readline() == "kid done\n"
+        assert p.stdout.readline() == "kid done\n"
+        assert p.stdout.readline() == "codes 0 3 0\n"
+        _, err = gs.communicate(timeout=120)
+        assert gs.returncode == 0, err
+        if how == "scan" or "sched.source=bpf" not in subprocess.run(
+                [GILSCOPE, "dump", str(rec)], capture_output=True, text=True).stdout:
+            return  # the program unharmed is what can be checked
+        rep = json.loads(subprocess.run([GILSCOPE, "report", "--json", str(rec)], capture_output=True, text=True,
+                                        check=True).stdout)
+        kids = [q for q in rep["processes"] if q["pid"] != p.pid and (q.get("python") or {}).get("version")]
+        assert len(kids) == 2, (err, [(q["pid"], q["command"]) for q in rep["processes"]])
+        for k in kids:
+            gil, forks = first_records(rec, k["pid"])
+            assert gil is not None and len(forks) == 2, (k["command"], err)
+            assert gil < min(forks), (gil, forks)  # instrumented before its first bytecode
+            assert acquisitions(rep, k["pid"]) > 10, err
+        assert err.count("attached at its exec") == 2, err
+        p.stdin.write("\n")
+        p.stdin.flush()
+        assert p.wait(timeout=30) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+
+
+EXEC_OTHER = r"""
+import os, sys
+print("ready", flush=True)
+sys.stdin.readline()
+os.execv(sys.argv[1], [sys.argv[1], "-c",
+         "import sys, threading, time\n"
+         "end = time.monotonic() + 1.5\n"
+         "def w():\n"
+         "    while time.monotonic() < end: pass\n"
+         "ts = [threading.Thread(target=w) for _ in range(2)]\n"
+         "[t.start() for t in ts]; [t.join() for t in ts]\n"
+         "print('other', sys.version_info[:2], flush=True)\n"
+         "sys.stdin.readline()\n"])
+"""
+
+
+def test_an_attached_python_that_execs_another(tmp_path):
+    """An attached CPython (3.12, shared libpython) exec()s another (Debian's 3.11, static): the new
+    image is instrumented at its exec, and at the end nothing of either set of probes is left in
+    it (its code is its files', no gilscope mapping): the old image's probes are never "restored"
+    into the new one."""
+    need(PY, PY2)
+    p = subprocess.Popen([PY, "-c", EXEC_OTHER, PY2], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline() == "ready\n"
+        rec = tmp_path / "exec.rec"
+        gs = subprocess.Popen([GILSCOPE, "record", "--no-summary", "-p", str(p.pid), "--duration", "3", "-o",
+                               str(rec)], stderr=subprocess.PIPE, text=True)
+        time.sleep(1.0)
+        p.stdin.write("\n")
+        p.stdin.flush()
+        assert p.stdout.readline() == "other (3, 11)\n"
+        _, err = gs.communicate(timeout=120)
+        assert gs.returncode == 0, err
+        assert as_its_files(p.pid) == []
+        assert gilscope_fds(p.pid) == []
+        if "sched.source=bpf" in subprocess.run([GILSCOPE, "dump", str(rec)], capture_output=True, text=True).stdout:
+            rep = json.loads(subprocess.run([GILSCOPE, "report", "--json", str(rec)], capture_output=True,
+                                            text=True, check=True).stdout)
+            assert "attached at its exec" in err, err
+            assert acquisitions(rep, p.pid) > 100, err
+        p.stdin.write("\n")
+        p.stdin.flush()
+        assert p.wait(timeout=30) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
