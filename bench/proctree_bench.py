@@ -12,10 +12,14 @@ untraced, on what a tree does most:
   (d) a Python that runs /bin/true 200 times with subprocess.run (vfork/clone + exec of a program
       that is not CPython: one exec stop each);
   (e) a thread-per-request server (python -m http.server) launched by `gilscope record` under
-      `ab -c 8 -n 2000`: throughput against the same server untraced (a thread per request).
+      `ab -c 8 -n 2000`: throughput against the same server untraced (a thread per request);
+  (f) attached (`record -p`): a waiting Python, once gilscope is attached, runs 40 short
+      interpreters and then /bin/true 200 times (subprocess.run): its own elapsed time for each
+      part, with the stop at exec (default) and with --no-exec-stop (the /proc scan), and how
+      many of the 40 interpreters each recorded with GIL events.
 Rounds are interleaved; each figure is the median over rounds of the ratio to the untraced run of
 the same round, and the per-event cost is (traced - untraced) / events."""
-import argparse, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 
 FORKS = r'''
 import os, sys, time
@@ -47,6 +51,20 @@ t0 = time.perf_counter()
 for _ in range(n):
     subprocess.run(["/bin/true"])
 print(f"{time.perf_counter() - t0:.6f}")
+'''
+
+
+ATTACHED = r'''
+import subprocess, sys, time
+print("ready", flush=True)
+sys.stdin.readline()
+t0 = time.perf_counter()
+for _ in range(40):
+    subprocess.run([sys.executable, "-c", "pass"])
+t1 = time.perf_counter()
+for _ in range(200):
+    subprocess.run(["/bin/true"])
+print(f"{t1 - t0:.6f} {time.perf_counter() - t1:.6f}", flush=True)
 '''
 
 
@@ -138,13 +156,66 @@ def http_bench(args, tmp):
               f"(rounds: {' '.join(f'{x:.2f}' for x in ratios[name])})")
 
 
+def attached_once(args, script, extra, rec):
+    """((seconds for 40 interpreters, for 200 /bin/true), interpreters recorded) of one run; extra
+    None: untraced."""
+    p = subprocess.Popen([args.python, script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    gs = None
+    try:
+        assert p.stdout.readline() == "ready\n"
+        if extra is not None:
+            gs = subprocess.Popen([args.gilscope, "record", "-q", "--no-summary", "--sample-rate", "0", "-p",
+                                   str(p.pid), *extra, "-o", rec], stderr=subprocess.PIPE, text=True)
+            time.sleep(1.0)  # attached
+        p.stdin.write("\n")
+        p.stdin.flush()
+        times = tuple(float(x) for x in p.stdout.readline().split())
+        p.wait(timeout=600)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    if gs is None:
+        return times, 0
+    gs.communicate(timeout=600)
+    rep = json.loads(subprocess.run([args.gilscope, "report", "--json", rec], capture_output=True, text=True,
+                                    check=True).stdout)
+    acq = {}
+    for t in rep["threads"]:
+        acq[t["pid"]] = acq.get(t["pid"], 0) + t["acquisitions"]
+    return times, sum(1 for q in rep["processes"] if q["pid"] != p.pid and acq.get(q["pid"], 0) > 0)
+
+
+def attached_bench(args, tmp):
+    script = os.path.join(tmp, "attached.py")
+    with open(script, "w") as f:
+        f.write(ATTACHED)
+    rec = os.path.join(tmp, "a.rec")
+    variants = [("exec stop", []), ("--no-exec-stop", ["--no-exec-stop"])]
+    base, r40, r200, seen = [], {n: [] for n, _ in variants}, {n: [] for n, _ in variants}, {n: [] for n, _ in variants}
+    for _ in range(args.repeat):
+        u, _ = attached_once(args, script, None, rec)
+        base.append(u)
+        for name, extra in variants:
+            t, n = attached_once(args, script, extra, rec)
+            r40[name].append(t[0] / u[0])
+            r200[name].append(t[1] / u[1])
+            seen[name].append(n)
+    print(f"(f) attached: 40 interpreters untraced {statistics.median(b[0] for b in base):.3f} s, "
+          f"200 /bin/true {statistics.median(b[1] for b in base):.3f} s (medians of {args.repeat})")
+    for name, _ in variants:
+        print(f"    {name:15s} 40 interpreters {statistics.median(r40[name]):.2f}x untraced "
+              f"({min(seen[name])} to {max(seen[name])} of 40 recorded with GIL events), "
+              f"200 /bin/true {statistics.median(r200[name]):.2f}x "
+              f"(rounds: {' '.join(f'{x:.2f}' for x in r40[name])} / {' '.join(f'{x:.2f}' for x in r200[name])})")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--gilscope", default="build/gilscope")
     ap.add_argument("--python", default="/usr/bin/python3.11")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--before", help="another gilscope build whose tree following is measured alongside")
-    ap.add_argument("--only", default="abcde", help="the benchmarks to run, by letter (default abcde)")
+    ap.add_argument("--only", default="abcdef", help="the benchmarks to run, by letter (default abcdef)")
     ap.add_argument("--threads", type=int, default=2000, help="threads started in (c)")
     args = ap.parse_args()
     args.gilscope = os.path.abspath(args.gilscope)
@@ -167,6 +238,8 @@ def main():
             bench(args, tmp, "(d) 200 runs of /bin/true", [args.python, scripts["execs"], "200"], 200, True)
         if "e" in args.only:
             http_bench(args, tmp)
+        if "f" in args.only:
+            attached_bench(args, tmp)
 
 
 if __name__ == "__main__":

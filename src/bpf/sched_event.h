@@ -20,9 +20,9 @@ enum gs_bpf_ev_type {
 };
 
 #define GS_BPF_MAX_PROCS 16384 /* followed processes at once (the map of followed tgids) */
-#define GS_BPF_MAX_PLAIN 4096 /* programs known not to be CPython (not stopped at their exec) */
+#define GS_BPF_MAX_PLAIN 4096  /* programs known not to be CPython (not stopped at their exec) */
 #define GS_BPF_SIGSTOP 19
-#define GS_BPF_PF_EXITING 0x4  /* task_struct.flags: in do_exit() */
+#define GS_BPF_PF_EXITING 0x4 /* task_struct.flags: in do_exit() */
 /* A SWITCH_IN told after the fact is stamped at most this long before it is written: the reader
  * takes the ring as delivering nothing older than 10 ms before the moment of a read (collect.c). */
 #define GS_BPF_LATE_MAX_NS 8000000ull

@@ -284,7 +284,8 @@ static int run_to(struct gs_threads *ts, struct gs_thread *t, uint64_t entry)
 			continue; /* a group stop (the exec's SIGSTOP) or an interrupt: go on */
 		if ((st >> 16) != 0)
 			continue; /* another ptrace event: none asked for */
-		if (WSTOPSIG(st) == SIGTRAP && ptrace(PTRACE_GETREGS, t->tid, NULL, &regs) == 0 && regs.rip == entry + 1)
+		if (WSTOPSIG(st) == SIGTRAP && ptrace(PTRACE_GETREGS, t->tid, NULL, &regs) == 0 &&
+		    regs.rip == entry + 1)
 			break;
 		sig = WSTOPSIG(st) == SIGSTOP ? 0 : WSTOPSIG(st);
 		if (guard == 9999)

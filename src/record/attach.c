@@ -369,6 +369,13 @@ static int attach_proc(struct gs_session *S, struct gs_att *e, int follow, int l
 	return r;
 }
 
+/* Still running (not gone, not a zombie): a process that ended meanwhile is not worth a warning. */
+static int running(pid_t pid)
+{
+	char st = gs_task_state(pid, pid);
+	return st && st != 'Z' && st != 'X';
+}
+
 int gs_session_attach_one(struct gs_session *S, pid_t pid, int how)
 {
 	char why[2048];
@@ -389,7 +396,7 @@ int gs_session_attach_one(struct gs_session *S, pid_t pid, int how)
 		return 0;
 	}
 	if (gs_attach_check(pid, why, sizeof(why)) < 0) {
-		if (loud || kill(pid, 0) == 0)
+		if (loud || running(pid))
 			gs_warn("%s", why);
 		gs_attset_add(&S->att, pid, GS_ATT_REFUSED);
 		return -1;
@@ -402,7 +409,7 @@ int gs_session_attach_one(struct gs_session *S, pid_t pid, int how)
 	if (r < 0) {
 		if (how == GS_ATTACH_GIVEN && S->o->npids <= 1)
 			gs_err("%s", why); /* the one process given: the refusal's sentence */
-		else if (loud || kill(pid, 0) == 0)
+		else if (loud || running(pid))
 			gs_warn("%s; process %d is not recorded", why, (int)pid);
 		if (e->pidfd >= 0)
 			close(e->pidfd);
@@ -524,10 +531,11 @@ static void at_exec(struct gs_session *S, pid_t pid)
 	gs_session_emit_argv(S, pid);
 	gs_attset_exe_changed(e);
 	e->retries = 0;
-	if (py == 1 && (r = attach_proc(S, e, 0, 0, 1, why, sizeof(why))) != 1 && kill(pid, 0) == 0)
+	if (py == 1 && (r = attach_proc(S, e, 0, 0, 1, why, sizeof(why))) != 1 && running(pid))
 		gs_warn("%s; process %d is recorded without GIL events", r < 0 ? why : "no CPython found", (int)pid);
 	else if (py == 1)
-		gs_info("process %d (%s): attached at its exec", (int)pid, gs_attset_find(&S->att, pid)->p->py.img.version);
+		gs_info("process %d (%s): attached at its exec", (int)pid,
+			gs_attset_find(&S->att, pid)->p->py.img.version);
 go_on:
 	kill(pid, SIGCONT);
 }
