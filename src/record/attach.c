@@ -28,6 +28,7 @@
 #include <sys/syscall.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The kernel.yama.ptrace_scope setting, or "" when Yama is not there. */
@@ -608,7 +609,9 @@ int gs_session_attach(struct gs_session *S, int sfd)
 			o->duration > 0 ? " for the given duration" : "");
 	gs_session_loop(S, sfd, -1);
 	if (S->exec_stops) {
+		struct timespec d = { 0, 5000000 };
 		S->sched->stop_at_exec(S->sched, 0);
+		nanosleep(&d, NULL); /* a program that read the flag before it changed has written its COMM */
 		gs_session_drain(S, 0); /* the last ones stopped: let go */
 		gs_session_attach_tick(S);
 	}
