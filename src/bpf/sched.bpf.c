@@ -258,8 +258,15 @@ int BPF_PROG(gs_fork, struct task_struct *parent, struct task_struct *child)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(gs_exit, struct task_struct *p)
 {
-	if (is_followed(p))
-		emit(GS_BPF_EXIT, p, 0, 0, bpf_ktime_get_ns());
+	__u64 now;
+	if (!is_followed(p))
+		return 0;
+	now = bpf_ktime_get_ns();
+	emit(GS_BPF_EXIT, p, 0, 0, now);
+	/* the last thread of its process (do_exit decremented signal->live): the process's wait
+	 * status, which do_exit stored in exit_code before this tracepoint */
+	if (BPF_CORE_READ(p, signal, live.counter) == 0)
+		emit(GS_BPF_PROC_EXIT, p, BPF_CORE_READ(p, exit_code), 0, now);
 	return 0;
 }
 

@@ -132,6 +132,8 @@ static void on_sched_rec(const struct gs_rec *r, const char *name, void *arg)
 	}
 	if (r->type == GS_REC_FORK && r->pid != (uint32_t)r->arg && S->attach)
 		gs_session_forked(S, (pid_t)r->pid);
+	if (r->type == GS_REC_PROC_EXIT && !S->attach)
+		return; /* a launch has its tree's wait statuses from the guardian (proctree.c) */
 	add_rec(S, S->sched_queue, r, name);
 }
 

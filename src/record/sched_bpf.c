@@ -63,6 +63,11 @@ int gs_sched_bpf_decode(const void *data, size_t size, struct gs_rec *r, char na
 	case GS_BPF_EXIT:
 		r->type = GS_REC_EXIT;
 		return 1;
+	case GS_BPF_PROC_EXIT:
+		r->type = GS_REC_PROC_EXIT;
+		r->tid = 0;
+		r->arg = e.arg;
+		return 1;
 	case GS_BPF_COMM:
 		if (size < sizeof(e))
 			return -1;

@@ -344,6 +344,9 @@ def test_short_children_started_while_attached(tmp_path, how):
             assert gil < min(forks), (gil, forks)  # instrumented before its first bytecode
             assert acquisitions(rep, k["pid"]) > 10, err
         assert err.count("attached at its exec") == 2, err
+        # every process that ended has its exit status (the BPF source's): the shell's 3, the others' 0
+        ended = {q["command"].split()[0]: q["exit_status"] for q in rep["processes"] if q["pid"] != p.pid}
+        assert ended == {PY: 0, "sh": 3, "/bin/true": 0}, ended
         p.stdin.write("\n")
         p.stdin.flush()
         assert p.wait(timeout=30) == 0

@@ -83,6 +83,15 @@ static void test_decode_each_kind(void **state)
 	assert_int_equal(gs_sched_bpf_decode(&e, GS_BPF_EVENT_SHORT, &r, name), 1);
 	assert_int_equal(r.type, GS_REC_EXIT);
 	assert_int_equal(r.tid, 11);
+
+	/* the process's end: its wait status (exit(3)), the process's record (tid 0) */
+	e.type = GS_BPF_PROC_EXIT;
+	e.arg = 3 << 8;
+	assert_int_equal(gs_sched_bpf_decode(&e, GS_BPF_EVENT_SHORT, &r, name), 1);
+	assert_int_equal(r.type, GS_REC_PROC_EXIT);
+	assert_int_equal(r.pid, 10);
+	assert_int_equal(r.tid, 0);
+	assert_int_equal(r.arg, 3 << 8);
 }
 
 static void test_decode_comm(void **state)
@@ -95,7 +104,13 @@ static void test_decode_comm(void **state)
 	assert_int_equal(gs_sched_bpf_decode(&e, sizeof(e), &r, name), 1);
 	assert_int_equal(r.type, GS_REC_COMM);
 	assert_int_equal(r.arg, 1);
+	assert_int_equal(r.arg64, 0);
 	assert_string_equal(name, "xxxxxxxxxxxxxxx");
+	/* exec() set it and stopped the task for gilscope: a COMM of exec, marked */
+	e.arg = 2;
+	assert_int_equal(gs_sched_bpf_decode(&e, sizeof(e), &r, name), 1);
+	assert_int_equal(r.arg, 1);
+	assert_int_equal(r.arg64, GS_SCHED_EXEC_STOPPED);
 	memcpy(e.comm, "worker-1", 9);
 	e.arg = 0;
 	assert_int_equal(gs_sched_bpf_decode(&e, sizeof(e), &r, name), 1);
