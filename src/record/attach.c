@@ -611,7 +611,7 @@ int gs_session_attach(struct gs_session *S, int sfd)
 	if (S->exec_stops) {
 		struct timespec d = { 0, 5000000 };
 		S->sched->stop_at_exec(S->sched, 0);
-		nanosleep(&d, NULL); /* a program that read the flag before it changed has written its COMM */
+		nanosleep(&d, NULL);    /* a program that read the flag before it changed has written its COMM */
 		gs_session_drain(S, 0); /* the last ones stopped: let go */
 		gs_session_attach_tick(S);
 	}
