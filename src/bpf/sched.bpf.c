@@ -17,7 +17,8 @@
  * exec completes (it stops before the new program's first instruction, the dynamic loader's) and
  * its COMM says so (arg 2, woken at once); gilscope instruments it and sends SIGCONT. The reader
  * adds the programs it found not to be CPython to `plain_exes`, so a shell loop running /bin/true
- * stops once per program, not once per exec.
+ * stops once per program, not once per exec. Every process stopped is in `stopped` until the
+ * reader lets it go (record/sched_bpf.c: a deadman process continues them if gilscope dies).
  *
  * A switch-in is not always announced: the kernel can put a task on a CPU without a sched_switch
  * naming it (the VM kernels gilscope is tested on fire no tracepoint while the current task is
@@ -52,6 +53,15 @@ struct {
 	__type(key, struct exe_key);
 	__type(value, __u8);
 } plain_exes SEC(".maps");
+
+/* the processes stopped at their exec and not let go yet (the reader deletes each as it sends
+ * SIGCONT): what gilscope's deadman process continues if gilscope dies first */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, GS_BPF_MAX_STOPPED);
+	__type(key, __u32);
+	__type(value, __u8);
+} stopped SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -274,17 +284,24 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(gs_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
 	struct exe_key k;
-	int stopped = 0;
+	__u32 tgid = BPF_CORE_READ(p, tgid);
+	__u8 one = 1;
+	int held = 0;
 	if (!is_followed(p))
 		return 0;
 	if (stop_exec) {
 		k.dev = BPF_CORE_READ(bprm, file, f_inode, i_sb, s_dev);
 		k.ino = BPF_CORE_READ(bprm, file, f_inode, i_ino);
-		/* p is the current task: the stop takes effect as it returns to user space */
-		if (!bpf_map_lookup_elem(&plain_exes, &k) && bpf_send_signal_thread(GS_BPF_SIGSTOP) == 0)
-			stopped = 1;
+		/* p is the current task: the stop takes effect as it returns to user space; noted
+		 * first, so that no stopped process is unknown to the deadman */
+		if (!bpf_map_lookup_elem(&plain_exes, &k) && bpf_map_update_elem(&stopped, &tgid, &one, BPF_ANY) == 0) {
+			if (bpf_send_signal_thread(GS_BPF_SIGSTOP) == 0)
+				held = 1;
+			else
+				bpf_map_delete_elem(&stopped, &tgid);
+		}
 	}
-	emit_comm(p, 0, stopped ? 2 : 1);
+	emit_comm(p, 0, held ? 2 : 1);
 	return 0;
 }
 

@@ -487,7 +487,7 @@ static void discover(struct gs_session *S)
 void gs_session_exec_stopped(struct gs_session *S, pid_t pid)
 {
 	if (!S->attach || S->nexecq == GS_ARRAY_SIZE(S->execq)) {
-		kill(pid, SIGCONT); /* not held for long in any case: the scan finds it */
+		S->sched->exec_resume(S->sched, pid); /* not held for long in any case: the scan finds it */
 		return;
 	}
 	S->execq[S->nexecq++] = pid;
@@ -508,6 +508,7 @@ static void at_exec(struct gs_session *S, pid_t pid)
 	uint64_t dev = 0, ino = 0;
 	struct gs_att *e = gs_attset_find(&S->att, pid);
 	int py = S->o->no_gil ? 0 : gs_exekind_python(&S->exes, pid, &dev, &ino), r;
+	gs_test_point("a process stopped at its exec");
 	if (py == 0 && ino && S->sched->exec_plain)
 		S->sched->exec_plain(S->sched, dev, ino);
 	if (e && e->kind == GS_ATT_PROBES) {
@@ -538,7 +539,7 @@ static void at_exec(struct gs_session *S, pid_t pid)
 		gs_info("process %d (%s): attached at its exec", (int)pid,
 			gs_attset_find(&S->att, pid)->p->py.img.version);
 go_on:
-	kill(pid, SIGCONT);
+	S->sched->exec_resume(S->sched, pid);
 }
 
 void gs_session_attach_tick(struct gs_session *S)

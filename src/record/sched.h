@@ -46,8 +46,11 @@ struct gs_sched_source {
 	void (*free)(struct gs_sched_source *src);
 	/* Optional (NULL: the source cannot): from now on, a followed process that exec()s a program
 	 * not marked plain is stopped (SIGSTOP) before its first instruction, and its exec COMM has
-	 * arg64 GS_SCHED_EXEC_STOPPED; whoever handles it sends SIGCONT. 0 or -errno. */
+	 * arg64 GS_SCHED_EXEC_STOPPED; whoever handles it lets it go with exec_resume. If gilscope
+	 * dies first, a process of the source's (a deadman) continues every one still stopped. */
 	int (*stop_at_exec)(struct gs_sched_source *src, int on);
+	/* Lets a process stopped at its exec go (SIGCONT; set with stop_at_exec). */
+	void (*exec_resume)(struct gs_sched_source *src, pid_t pid);
 	/* Optional: the program on device dev (st_dev), inode ino is not CPython: never stopped at. */
 	void (*exec_plain)(struct gs_sched_source *src, uint64_t dev, uint64_t ino);
 	/* where the tracepoints' fields sit in their raw data (for the decoder) */

@@ -87,7 +87,12 @@ int gs_sched_bpf_decode(const void *data, size_t size, struct gs_rec *r, char na
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 
 struct bpf_source {
 	struct gs_sched_source src; /* first: the interface */
@@ -98,6 +103,7 @@ struct bpf_source {
 	uint64_t *percpu; /* the drop counters read back, one per possible CPU */
 	int ncpu;
 	uint64_t dropped; /* drops delivered so far */
+	pid_t deadman;    /* continues the processes stopped at their exec if gilscope dies (0: none) */
 };
 
 static char libbpf_last[256]; /* libbpf's last warning: the detail of a refusal */
@@ -169,13 +175,63 @@ static int bpf_follow(struct gs_sched_source *src, pid_t tid, char *why, size_t 
 	return err < 0 ? err : 0;
 }
 
+/* The deadman's life: a parent-death signal, then SIGCONT to every process the `stopped` map
+ * (descriptor fd) lists. Only system calls: it runs in a fork of a process that may have threads. */
+static void deadman_run(int fd, pid_t parent)
+{
+	sigset_t usr1;
+	uint32_t key, prev;
+	int have = 0, null;
+	prctl(PR_SET_PDEATHSIG, SIGUSR1);
+	prctl(PR_SET_NAME, "gilscope-deadm");
+	setsid(); /* no terminal's signals */
+	if (dup2(fd, 3) == 3)
+		syscall(SYS_close_range, 4u, ~0u, 0u); /* not the BPF links: the programs go with gilscope */
+	null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	for (int i = 0; i < 3 && null >= 0; i++)
+		dup2(null, i);
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1); /* every signal is blocked (the parent's mask at fork): SIGKILL ends it */
+	if (getppid() == parent)
+		while (sigwaitinfo(&usr1, NULL) < 0)
+			;
+	while (bpf_map_get_next_key(3, have ? &prev : NULL, &key) == 0) {
+		kill((pid_t)key, SIGCONT);
+		prev = key;
+		have = 1;
+	}
+	_exit(0);
+}
+
 static int bpf_stop_at_exec(struct gs_sched_source *src, int on)
 {
 	struct bpf_source *s = (struct bpf_source *)src;
 	if (!s->skel->bss)
 		return -EOPNOTSUPP; /* a kernel without mmap-able global data */
+	if (on && !s->deadman) {
+		sigset_t all, old;
+		pid_t parent = getpid();
+		sigfillset(&all);
+		sigprocmask(SIG_BLOCK, &all, &old);
+		s->deadman = fork();
+		if (s->deadman == 0)
+			deadman_run(bpf_map__fd(s->skel->maps.stopped), parent);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		if (s->deadman < 0) {
+			s->deadman = 0;
+			return -EAGAIN; /* no stops without the deadman */
+		}
+	}
 	s->skel->bss->stop_exec = on ? 1 : 0;
 	return 0;
+}
+
+static void bpf_exec_resume(struct gs_sched_source *src, pid_t pid)
+{
+	struct bpf_source *s = (struct bpf_source *)src;
+	uint32_t key = (uint32_t)pid;
+	kill(pid, SIGCONT);
+	bpf_map__delete_elem(s->skel->maps.stopped, &key, sizeof(key), 0);
 }
 
 static void bpf_exec_plain(struct gs_sched_source *src, uint64_t dev, uint64_t ino)
@@ -190,6 +246,18 @@ static void bpf_exec_plain(struct gs_sched_source *src, uint64_t dev, uint64_t i
 static void bpf_free(struct gs_sched_source *src)
 {
 	struct bpf_source *s = (struct bpf_source *)src;
+	if (s->deadman > 0) {
+		uint32_t key;
+		s->skel->bss->stop_exec = 0;
+		/* none should be left: any that is goes on now, as the deadman would */
+		for (int n = 0; n <= GS_BPF_MAX_STOPPED &&
+				bpf_map__get_next_key(s->skel->maps.stopped, NULL, &key, sizeof(key)) == 0;
+		     n++)
+			bpf_exec_resume(src, (pid_t)key);
+		kill(s->deadman, SIGKILL);
+		while (waitpid(s->deadman, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
 	ring_buffer__free(s->rb);
 	gs_sched_bpf__destroy(s->skel);
 	free(s->percpu);
@@ -251,6 +319,7 @@ struct gs_sched_source *gs_sched_bpf_new(const char *tracefs, size_t ring_bytes,
 	s->src.free = bpf_free;
 	s->src.drain = bpf_drain;
 	s->src.stop_at_exec = bpf_stop_at_exec;
+	s->src.exec_resume = bpf_exec_resume;
 	s->src.exec_plain = bpf_exec_plain;
 	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
 		snprintf(why, whylen, "the kernel has no BTF (/sys/kernel/btf/vmlinux: %s)", strerror(errno));
