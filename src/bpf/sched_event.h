@@ -20,8 +20,8 @@ enum gs_bpf_ev_type {
 	GS_BPF_PROC_EXIT = 7,  /* the last thread of process pid exits: arg = its wait status */
 };
 
-#define GS_BPF_MAX_PROCS 16384 /* followed processes at once (the map of followed tgids) */
-#define GS_BPF_MAX_PLAIN 4096  /* programs known not to be CPython (not stopped at their exec) */
+#define GS_BPF_MAX_PROCS 16384  /* followed processes at once (the map of followed tgids) */
+#define GS_BPF_MAX_PLAIN 4096   /* programs known not to be CPython (not stopped at their exec) */
 #define GS_BPF_MAX_STOPPED 1024 /* processes stopped at their exec at once (more: not stopped) */
 #define GS_BPF_SIGSTOP 19
 #define GS_BPF_PF_EXITING 0x4 /* task_struct.flags: in do_exit() */
