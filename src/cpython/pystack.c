@@ -38,6 +38,17 @@ struct window {
 	uint8_t buf[WIN_MAX];
 };
 
+/* What a thread state gave at the last sample, to guess this one's reads (gs_pystacks_set_vreader):
+ * direct-mapped by the thread state's address, the address kept as the tag. */
+#define SPEC_N 64
+struct spec {
+	uint64_t ts;     /* 0: empty */
+	uint64_t cframe; /* 3.11: its cframe pointer then */
+	uint64_t pt;     /* 3.9, 3.10: its pthread_t (the thread id is read through it) */
+	uint64_t win_lo; /* the pages its innermost frame was read from (len 0: none) */
+	size_t win_len;
+};
+
 struct gs_pystacks {
 	struct gs_pystack_layout l;    /* the version's row of the layout table (pylayout.h) */
 	uint32_t tstate_native_tid;    /* 3.11+: PyThreadState.native_thread_id */
@@ -52,6 +63,9 @@ struct gs_pystacks {
 	unsigned win_next;           /* the next window replaced (round robin) */
 	uint64_t reads, window_hits; /* frame reads asked for, and those served from a window */
 	gs_mem_words_reader words;   /* optional: code objects checked by one read per thread */
+	gs_mem_vreader vread;        /* optional: a thread's reads of a sample in one (struct spec) */
+	struct spec spec[SPEC_N];
+	uint64_t interp; /* the main interpreter's address at the last sample (0: none) */
 };
 
 static size_t max3(size_t a, size_t b, size_t c) { return a > b ? (a > c ? a : c) : (b > c ? b : c); }
@@ -145,6 +159,8 @@ void gs_pystacks_free(struct gs_pystacks *ps)
 }
 
 void gs_pystacks_set_words_reader(struct gs_pystacks *ps, gs_mem_words_reader words) { ps->words = words; }
+
+void gs_pystacks_set_vreader(struct gs_pystacks *ps, gs_mem_vreader vread) { ps->vread = vread; }
 
 void gs_pystacks_read_stats(const struct gs_pystacks *ps, uint64_t *frame_reads, uint64_t *window_hits)
 {
@@ -557,16 +573,19 @@ static void check_deferred(struct gs_pystacks *ps, gs_mem_reader read, void *ctx
 	w->npend = 0;
 }
 
-/* A thread state's id and current frame (0 when they cannot be read). */
-static uint64_t tstate_tid(const struct gs_pystacks *ps, gs_mem_reader read, void *ctx, const uint8_t *tsb)
+/* A thread state's id (0 when it cannot be read); legacy layouts: t32 is the id read through the
+ * pthread_t of the last sample (sp->pt) when have_t32. */
+static uint64_t tstate_tid(const struct gs_pystacks *ps, gs_mem_reader read, void *ctx, const uint8_t *tsb,
+			   struct spec *sp, uint32_t t32, int have_t32)
 {
 	uint64_t tid = 0;
 	if (ps->l.legacy) {
 		uint64_t pt;
-		uint32_t t32 = 0;
 		memcpy(&pt, tsb + ps->tstate_thread_id, 8);
-		if (!pt || read(ctx, pt + GS_GLIBC_PTHREAD_TID_OFFSET, &t32, 4) < 0)
+		if (!(pt && have_t32 && pt == sp->pt) &&
+		    (!pt || read(ctx, pt + GS_GLIBC_PTHREAD_TID_OFFSET, &t32, 4) < 0))
 			t32 = 0;
+		sp->pt = pt;
 		tid = t32;
 	} else {
 		memcpy(&tid, tsb + ps->tstate_native_tid, 8);
@@ -574,38 +593,127 @@ static uint64_t tstate_tid(const struct gs_pystacks *ps, gs_mem_reader read, voi
 	return tid;
 }
 
+/* The thread state at ts into tsb, and its current frame into *frame (0: none). With a vectored
+ * reader and the last sample's facts of this thread state (sp), one read brings the thread state,
+ * the frame pointer in its cframe (3.11) and the pages its innermost frame was in, each used only
+ * when the thread state read with them confirms it. 0, or -1 when the thread state cannot be read. */
+static int read_thread(struct gs_pystacks *ps, gs_mem_reader read, void *ctx, uint64_t ts, uint8_t *tsb,
+		       struct spec *sp, uint64_t *frame, uint32_t *t32, int *have_t32)
+{
+	struct gs_memv v[4];
+	struct window *w = NULL;
+	uint64_t ptr, cur = 0;
+	int n = 0, got = 0, ic = -1, iw = -1, it = -1, cframe = ps->l.cframe_current >= 0;
+	*have_t32 = 0;
+	if (ps->vread && sp->ts == ts) {
+		v[n++] = (struct gs_memv){ ts, tsb, ps->ts_len };
+		if (ps->l.legacy && sp->pt) {
+			it = n;
+			v[n++] = (struct gs_memv){ sp->pt + GS_GLIBC_PTHREAD_TID_OFFSET, t32, 4 };
+		}
+		if (cframe && sp->cframe) {
+			ic = n;
+			v[n++] = (struct gs_memv){ sp->cframe + (uint64_t)ps->l.cframe_current, &cur, 8 };
+		}
+		if (sp->win_len) {
+			iw = n;
+			w = &ps->win[ps->win_next++ % NWIN];
+			w->len = 0;
+			v[n++] = (struct gs_memv){ sp->win_lo, w->buf, sp->win_len };
+		}
+		got = ps->vread(ctx, v, n);
+	}
+	if (got < 1 && read(ctx, ts, tsb, ps->ts_len) < 0)
+		return -1;
+	*have_t32 = it >= 0 && got > it;
+	if (w && got > iw) {
+		w->lo = sp->win_lo;
+		w->len = sp->win_len;
+	}
+	memcpy(&ptr, tsb + ps->l.tstate_frame, 8);
+	if (!cframe)
+		*frame = ptr;
+	else if (ptr && ic >= 0 && got > ic && ptr == sp->cframe)
+		*frame = cur; /* the cframe it pointed to at the last sample, read with it */
+	else if (!ptr || read(ctx, ptr + (uint64_t)ps->l.cframe_current, frame, 8) < 0)
+		*frame = 0;
+	if (sp->ts != ts)
+		memset(sp, 0, sizeof(*sp));
+	sp->ts = ts;
+	sp->cframe = cframe ? ptr : 0;
+	return 0;
+}
+
+/* After a walk from frame: the pages it was read from, for the next sample's guess. */
+static void note_window(const struct gs_pystacks *ps, struct spec *sp, uint64_t frame)
+{
+	sp->win_len = 0;
+	for (size_t i = 0; i < NWIN && frame; i++) {
+		const struct window *w = &ps->win[i];
+		if (w->len && frame >= w->lo && frame - w->lo < w->len) {
+			sp->win_lo = w->lo;
+			sp->win_len = w->len;
+			return;
+		}
+	}
+}
+
+/* The first thread state of the main interpreter into *ts: 1, 0 when there is none (no interpreter
+ * yet, or it cannot be read), or -errno (process gone). With a vectored reader, the interpreter's
+ * address and the head read at the last sample's address are one read, used when the address is
+ * the same. */
+static int read_head(struct gs_pystacks *ps, gs_mem_reader read, void *ctx, uint64_t *ts)
+{
+	uint64_t interp = 0;
+	int err;
+	if (ps->vread && ps->interp) {
+		struct gs_memv v[2] = { { ps->interp_main, &interp, 8 },
+					{ ps->interp + ps->l.interp_threads_head, ts, 8 } };
+		int got = ps->vread(ctx, v, 2);
+		if (got == -ESRCH)
+			return got;
+		if (got == 2 && interp == ps->interp)
+			return 1;
+	}
+	ps->interp = 0;
+	if ((err = read(ctx, ps->interp_main, &interp, 8)) < 0)
+		return err;
+	if (!interp || read(ctx, interp + ps->l.interp_threads_head, ts, 8) < 0)
+		return 0;
+	ps->interp = interp;
+	return 1;
+}
+
 int gs_pystacks_sample(struct gs_pystacks *ps, gs_mem_reader read, void *ctx,
 		       void (*cb)(uint32_t tid, const struct gs_pyframe *f, int n, void *arg), void *arg)
 {
 	struct gs_pyframe frames[GS_PYSTACK_MAX_FRAMES];
 	struct walk *w = gs_malloc(sizeof(*w));
-	uint64_t interp, ts;
+	uint64_t ts;
 	int nthreads = 0, err;
 
 	w->f = frames;
 	ps->sample++;
 	for (size_t i = 0; i < NWIN; i++)
 		ps->win[i].len = 0; /* a new instant */
-	if ((err = read(ctx, ps->interp_main, &interp, 8)) < 0)
+	if ((err = read_head(ps, read, ctx, &ts)) <= 0)
 		goto out;
 	err = 0;
-	if (!interp || read(ctx, interp + ps->l.interp_threads_head, &ts, 8) < 0)
-		goto out;
 	for (; ts && nthreads < 4096; nthreads++) {
 		uint8_t tsb[512];
 		uint64_t frame = 0, tid, next;
-		if (ps->ts_len > sizeof(tsb) || read(ctx, ts, tsb, ps->ts_len) < 0) {
+		uint32_t t32 = 0;
+		int have_t32;
+		struct spec *sp = &ps->spec[(ts >> 4) % SPEC_N];
+		if (ps->ts_len > sizeof(tsb) || read_thread(ps, read, ctx, ts, tsb, sp, &frame, &t32, &have_t32) < 0) {
 			ps->errors++;
 			break;
 		}
 		memcpy(&next, tsb + ps->l.tstate_next, 8);
-		tid = tstate_tid(ps, read, ctx, tsb);
-		memcpy(&frame, tsb + ps->l.tstate_frame, 8);
-		if (ps->l.cframe_current >= 0 && frame &&
-		    read(ctx, frame + (uint64_t)ps->l.cframe_current, &frame, 8) < 0)
-			frame = 0;
+		tid = tstate_tid(ps, read, ctx, tsb, sp, t32, have_t32);
 		w->npend = 0;
 		walk_frames(ps, read, ctx, frame, w);
+		note_window(ps, sp, frame);
 		check_deferred(ps, read, ctx, w);
 		ps->walks++;
 		if (tid && tid < 0x7fffffff)

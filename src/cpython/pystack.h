@@ -59,6 +59,19 @@ struct gs_pystacks *gs_pystacks_synthetic_do(unsigned minor, const uint8_t *debu
 typedef int (*gs_mem_words_reader)(void *ctx, const uint64_t *addrs, uint64_t *out, int n);
 void gs_pystacks_set_words_reader(struct gs_pystacks *ps, gs_mem_words_reader words);
 
+/* Optional: reads n pieces (v[i].len bytes at v[i].addr into v[i].dst) by one request
+ * (process_vm_readv's iovecs); returns how many leading pieces were read whole, or -errno. With
+ * it, each thread of a sample costs one read for its thread state, its current frame pointer (3.11:
+ * the cframe's) and the data-stack pages its innermost frame was in at the last sample, guessed
+ * from that sample and used only when the thread state confirms them; without it, one read each. */
+struct gs_memv {
+	uint64_t addr;
+	void *dst;
+	size_t len;
+};
+typedef int (*gs_mem_vreader)(void *ctx, const struct gs_memv *v, int n);
+void gs_pystacks_set_vreader(struct gs_pystacks *ps, gs_mem_vreader vread);
+
 /* Walks every thread of the main interpreter; cb receives the thread id and its frames,
  * innermost first. Returns the number of threads walked, or -errno (process gone). */
 int gs_pystacks_sample(struct gs_pystacks *ps, gs_mem_reader read, void *ctx,

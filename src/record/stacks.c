@@ -68,6 +68,31 @@ static int read_words(void *ctx, const uint64_t *addrs, uint64_t *out, int n)
 	return done;
 }
 
+/* gs_mem_vreader on the target: one process_vm_readv; the pieces read whole before the first that
+ * is not (the kernel copies in order and stops at the first fault). */
+static int read_vec(void *ctx, const struct gs_memv *v, int n)
+{
+	struct iovec local[8] = { { 0 } }, remote[8] = { { 0 } };
+	ssize_t got;
+	int k = 0;
+	if (n <= 0)
+		return 0;
+	if (n > 8)
+		n = 8;
+	for (int i = 0; i < n; i++) {
+		local[i] = (struct iovec){ v[i].dst, v[i].len };
+		remote[i] = (struct iovec){ (void *)(uintptr_t)v[i].addr, v[i].len };
+	}
+	got = process_vm_readv(*(pid_t *)ctx, local, (unsigned long)n, remote, (unsigned long)n, 0);
+	if (got < 0)
+		return -errno;
+	while (k < n && (size_t)got >= v[k].len) {
+		got -= (ssize_t)v[k].len;
+		k++;
+	}
+	return k;
+}
+
 /* A frame definition record: "name\0where\0" (both bounded), for the frame id. */
 static void frame_def(struct gs_stacks *s, uint16_t type, int32_t arg, uint32_t id, const char *name, const char *where,
 		      uint64_t now)
@@ -381,6 +406,7 @@ int gs_stacks_add(struct gs_stacks *s, const struct gs_python *py)
 		return -1;
 	}
 	gs_pystacks_set_words_reader(walker, read_words);
+	gs_pystacks_set_vreader(walker, read_vec);
 	s->procs = gs_realloc_array(s->procs, s->nprocs + 1, sizeof(*s->procs));
 	p = &s->procs[s->nprocs++];
 	p->py = py;

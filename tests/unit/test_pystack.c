@@ -330,6 +330,98 @@ static void test_code_checked_once_per_sample(void **state)
 	}
 }
 
+/* gs_mem_vreader on the synthetic memory: counts its calls, reads pieces in order up to the first
+ * that cannot be read */
+static int vreads;
+
+static int vrd(void *ctx, const struct gs_memv *v, int n)
+{
+	int k = 0;
+	vreads++;
+	while (k < n && rd(ctx, v[k].addr, v[k].dst, v[k].len) == 0)
+		k++;
+	return k;
+}
+
+static void same_frames(const struct got *a, const struct got *b)
+{
+	assert_int_equal(a->tid, b->tid);
+	assert_int_equal(a->n, b->n);
+	for (int i = 0; i < a->n; i++) {
+		assert_int_equal(a->f[i].code, b->f[i].code);
+		assert_int_equal(a->f[i].line, b->f[i].line);
+		assert_int_equal(a->f[i].addr, b->f[i].addr);
+	}
+}
+
+static void test_vectored_reads_guess_and_check(void **state)
+{
+	/* with a vectored reader a thread of a sample costs one read (its thread state, the cframe's
+	 * frame pointer and the pages of its innermost frame, as at the last sample) and the stacks are
+	 * the ones the plain reads give, also when the guess is wrong: the stack grew and moved, the
+	 * thread state points to another cframe, the interpreter went away */
+	struct gs_pystacks *plain = gs_pystacks_synthetic(11, BASE + 0x100, CODE_TYPE);
+	struct gs_pystacks *vec = gs_pystacks_synthetic(11, BASE + 0x100, CODE_TYPE);
+	static struct got a, b;
+	(void)state;
+	gs_pystacks_set_words_reader(vec, words);
+	gs_pystacks_set_vreader(vec, vrd);
+	words_fail_from = 1 << 30;
+	build(6);
+	for (int round = 0; round < 6; round++) {
+		if (round == 3) {
+			build(12);                                /* deeper: the innermost frame is elsewhere */
+			p64(BASE + 0x2000 + 0x38, BASE + 0x3400); /* another cframe */
+			p64(BASE + 0x3400 + 8, frame_addr(0));
+			p64(BASE + 0x3000 + 8, frame_addr(5)); /* the old one, stale: not to be used */
+		}
+		memset(&a, 0, sizeof(a));
+		memset(&b, 0, sizeof(b));
+		assert_int_equal(gs_pystacks_sample(plain, rd, NULL, cb, &a), 1);
+		reads = vreads = words_calls = 0;
+		assert_int_equal(gs_pystacks_sample(vec, counting_rd, NULL, cb, &b), 1);
+		same_frames(&a, &b);
+		check_names(vec, &b);
+		if (round == 2 || round == 5) {
+			/* settled: the head (1), the thread (1), the code objects' check (words): no plain read */
+			assert_int_equal(vreads, 2);
+			assert_int_equal(reads, 0);
+			assert_int_equal(words_calls, 1);
+		}
+	}
+	p64(BASE + 0x100, 0); /* the interpreter finalized */
+	assert_int_equal(gs_pystacks_sample(vec, counting_rd, NULL, cb, &b), 0);
+	gs_pystacks_free(plain);
+	gs_pystacks_free(vec);
+}
+
+static void test_vectored_reads_legacy(void **state)
+{
+	/* 3.9 and 3.10: the thread id through the pthread_t of the last sample in the same read; a new
+	 * pthread_t at the same thread state gives the new thread's id */
+	(void)state;
+	for (unsigned minor = 9; minor <= 10; minor++) {
+		struct gs_pystacks *ps = gs_pystacks_synthetic(minor, BASE + 0x100, CODE_TYPE);
+		static struct got g;
+		gs_pystacks_set_vreader(ps, vrd);
+		build_legacy((int)minor, 5, BASE + 0x5000);
+		for (int i = 0; i < 3; i++) {
+			memset(&g, 0, sizeof(g));
+			assert_int_equal(gs_pystacks_sample(ps, rd, NULL, cb, &g), 1);
+			assert_int_equal(g.tid, 4242);
+			assert_int_equal(g.n, 5);
+		}
+		p32(BASE + 0x5000 + GS_GLIBC_PTHREAD_TID_OFFSET, 4343); /* the pthread_t reused by another thread */
+		assert_int_equal(gs_pystacks_sample(ps, rd, NULL, cb, &g), 1);
+		assert_int_equal(g.tid, 4343);
+		p64(BASE + 0x2000 + 176, BASE + 0x6000); /* another pthread_t */
+		p32(BASE + 0x6000 + GS_GLIBC_PTHREAD_TID_OFFSET, 4444);
+		assert_int_equal(gs_pystacks_sample(ps, rd, NULL, cb, &g), 1);
+		assert_int_equal(g.tid, 4444);
+		gs_pystacks_free(ps);
+	}
+}
+
 static void test_stale_frame_pointer(void **state)
 {
 	/* a thread state whose frame pointer is stale (seen under thread-per-request load on 3.14):
@@ -397,6 +489,8 @@ int main(void)
 		cmocka_unit_test(test_code_checked_once_per_sample),
 		cmocka_unit_test(test_frames_read_through_windows),
 		cmocka_unit_test(test_stale_frame_pointer),
+		cmocka_unit_test(test_vectored_reads_guess_and_check),
+		cmocka_unit_test(test_vectored_reads_legacy),
 	};
 	return cmocka_run_group_tests_name("python stacks", tests, NULL, NULL);
 }
