@@ -198,7 +198,7 @@ static void folded_line(struct folded *f, int depth, FILE *out)
 			fprintf(out, " x%zu", f->v[g].n);
 	}
 	if (f->n > SHOWN_GROUPS)
-		fprintf(out, ", %zu other programs", f->n - SHOWN_GROUPS);
+		fprintf(out, " and %zu other programs", f->n - SHOWN_GROUPS);
 	fputc('\n', out);
 }
 
@@ -213,7 +213,7 @@ static void subtree(const struct gs_analysis *a, const struct gs_process *p, int
 		if (fold[i] == FOLD_YES && is_child(a, &a->procs[i], p))
 			fold_in(a, &a->procs[i], &f, depth + 1);
 	for (size_t i = 0; i < a->nprocs; i++)
-		if (is_child(a, &a->procs[i], p) && (f.total < 2 || fold[i] != FOLD_YES))
+		if (is_child(a, &a->procs[i], p) && (!fold || f.total < 2 || fold[i] != FOLD_YES))
 			subtree(a, &a->procs[i], depth + 1, fold, out);
 	if (f.total >= 2)
 		folded_line(&f, depth + 1, out);
