@@ -305,6 +305,7 @@ struct gs_analysis {
 	int exit_status;                 /* wait status of the command */
 	int attach;                      /* started on a running process */
 	int active_only;                 /* reports: list only threads that took, waited for or ran without the GIL */
+	int all_processes;               /* text report: list every process, short-lived helpers too (output/tree.h) */
 	int keep_evals;                  /* keep the evaluation loop's C frames and -X perf trampolines in stacks */
 	int have_native;                 /* the stacks hold native frames (record --native) */
 	struct gs_native_figures native; /* the recorder's native.* facts */

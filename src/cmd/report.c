@@ -83,6 +83,7 @@ static int report_kind(int argc, char **argv, int blame_only)
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'J' },
 		{ "active", no_argument, NULL, 'A' },
+		{ "all-processes", no_argument, NULL, 'P' },
 		{ "keep-cpython-evals", no_argument, NULL, 'K' },
 		{ "window", required_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
@@ -92,7 +93,7 @@ static int report_kind(int argc, char **argv, int blame_only)
 	struct gs_analysis a;
 	char why[1024];
 	const char *window = NULL;
-	int c, json = 0, active = 0;
+	int c, json = 0, active = 0, all_processes = 0;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -100,6 +101,8 @@ static int report_kind(int argc, char **argv, int blame_only)
 			json = 1;
 		} else if (c == 'A') {
 			active = 1;
+		} else if (c == 'P') {
+			all_processes = 1;
 		} else if (c == 'K') {
 			aopts.keep_evals = 1;
 		} else if (c == 'W' && !blame_only) {
@@ -132,6 +135,7 @@ static int report_kind(int argc, char **argv, int blame_only)
 		return 1;
 	}
 	a.active_only = active;
+	a.all_processes = all_processes;
 	if (json)
 		gs_report_json(&a, stdout);
 	else if (blame_only)
@@ -142,7 +146,7 @@ static int report_kind(int argc, char **argv, int blame_only)
 	return 0;
 }
 
-/* `gilscope report [--json] [--active] [--keep-cpython-evals] FILE` */
+/* `gilscope report [--json] [--active] [--all-processes] [--keep-cpython-evals] FILE` */
 int gs_cmd_report(int argc, char **argv) { return report_kind(argc, argv, 0); }
 
 /* `gilscope blame [--keep-cpython-evals] FILE` (--json, --active: as report's) */

@@ -122,9 +122,50 @@ static const char script[] =
 	"search();}});\n"
 	"]]></script>\n";
 
-/* The tree of the samples of one kind, all threads: the root's children are outermost frames. */
+/* Each frame id's stand-in: the first id whose name (gs_analysis_frame_name) is the same. Frame
+ * ids are per process (a code object's address), so the same function of the same script in two
+ * processes has two ids; a tree keyed by id would draw it twice side by side. The table is
+ * indexed by id (0 and ids past the definitions stay themselves); found by a hash of the name,
+ * open addressing over ids, grown once to over twice the frames. */
+static uint32_t *frame_canon(const struct gs_analysis *a)
+{
+	size_t cap = 16, nids = a->nframes + 1;
+	uint32_t *canon = gs_malloc(nids * sizeof(*canon)), *slot;
+	uint64_t *hash;
+	while (cap < 2 * nids)
+		cap *= 2;
+	slot = gs_calloc(cap, sizeof(*slot));
+	hash = gs_calloc(cap, sizeof(*hash));
+	canon[0] = 0;
+	for (uint32_t id = 1; id < nids; id++) {
+		char name[700], other[700];
+		uint64_t h;
+		size_t i;
+		gs_analysis_frame_name(a, id, name, sizeof(name));
+		h = gs_fnv1a(GS_FNV1A_INIT, name);
+		for (i = (size_t)h & (cap - 1); slot[i]; i = (i + 1) & (cap - 1)) {
+			if (hash[i] != h)
+				continue;
+			gs_analysis_frame_name(a, slot[i], other, sizeof(other));
+			if (strcmp(name, other) == 0)
+				break;
+		}
+		if (!slot[i]) {
+			slot[i] = id;
+			hash[i] = h;
+		}
+		canon[id] = slot[i];
+	}
+	free(slot);
+	free(hash);
+	return canon;
+}
+
+/* The tree of the samples of one kind, all threads: the root's children are outermost frames,
+ * frames of the same name one node (frame_canon). */
 static void build(const struct gs_analysis *a, enum gs_stack_what what, struct node *root)
 {
+	uint32_t *canon = frame_canon(a);
 	for (size_t i = 0; i < a->cap_counts; i++) {
 		const struct gs_stack_count *c = &a->counts[i];
 		const uint32_t *f;
@@ -135,10 +176,104 @@ static void build(const struct gs_analysis *a, enum gs_stack_what what, struct n
 		root->samples += c->amount;
 		f = gs_analysis_stack(a, c->stack, &nf);
 		for (int k = nf - 1; f && k >= 0; k--) {
-			n = child_of(n, f[k]);
+			n = child_of(n, f[k] <= a->nframes ? canon[f[k]] : f[k]);
 			n->samples += c->amount;
 		}
 	}
+	free(canon);
+}
+
+/* Folded lines told apart by their text: the distinct lines in order of first sight, each text
+ * (NUL-terminated) in one growing buffer, found by its hash in an index of line numbers + 1. */
+struct folds {
+	struct fold {
+		uint64_t hash, amount;
+		size_t off;
+	} * v;
+	size_t n, cap;
+	uint32_t *slot; /* line + 1, 0: free */
+	size_t nslot;   /* a power of two, kept over twice n */
+	char *text;
+	size_t len, size;
+};
+
+static void folds_put(struct folds *f, const char *s)
+{
+	size_t l = strlen(s);
+	if (f->len + l + 1 > f->size) {
+		f->size = (f->len + l + 1) * 2;
+		f->text = gs_realloc_array(f->text, f->size, 1);
+	}
+	memcpy(f->text + f->len, s, l + 1);
+	f->len += l;
+}
+
+/* The text from off to the end of the buffer is one line: its count goes up by amount, and the
+ * text is dropped when the line was seen before. */
+static void folds_add(struct folds *f, size_t off, uint64_t amount)
+{
+	uint64_t h = gs_fnv1a(GS_FNV1A_INIT, f->text + off);
+	size_t i;
+	if (2 * (f->n + 1) > f->nslot) {
+		f->nslot = f->nslot ? 2 * f->nslot : 256;
+		free(f->slot);
+		f->slot = gs_calloc(f->nslot, sizeof(*f->slot));
+		for (size_t k = 0; k < f->n; k++) {
+			for (i = (size_t)f->v[k].hash & (f->nslot - 1); f->slot[i]; i = (i + 1) & (f->nslot - 1))
+				;
+			f->slot[i] = (uint32_t)(k + 1);
+		}
+	}
+	for (i = (size_t)h & (f->nslot - 1); f->slot[i]; i = (i + 1) & (f->nslot - 1)) {
+		struct fold *o = &f->v[f->slot[i] - 1];
+		if (o->hash == h && strcmp(f->text + o->off, f->text + off) == 0) {
+			o->amount += amount;
+			f->len = off; /* seen: its text goes */
+			return;
+		}
+	}
+	if (f->n == f->cap) {
+		f->cap = f->cap ? 2 * f->cap : 64;
+		f->v = gs_realloc_array(f->v, f->cap, sizeof(*f->v));
+	}
+	f->v[f->n] = (struct fold){ .hash = h, .amount = amount, .off = off };
+	f->slot[i] = (uint32_t)++f->n;
+	f->len++; /* keeps its NUL */
+}
+
+size_t gs_flame_folded(const struct gs_analysis *a, FILE *out, enum gs_stack_what what, uint64_t scale)
+{
+	struct folds f = { 0 };
+	size_t lines;
+	for (size_t i = 0; i < a->cap_counts; i++) {
+		const struct gs_stack_count *c = &a->counts[i];
+		size_t off = f.len;
+		int n = 0;
+		const uint32_t *fr;
+		if (!c->amount || c->what != (uint32_t)what || c->tid != 0)
+			continue;
+		fr = gs_analysis_stack(a, c->stack, &n);
+		if (!fr)
+			folds_put(&f, "[no Python frame]");
+		for (int k = n - 1; fr && k >= 0; k--) {
+			char name[600], vis[4 * sizeof(name)];
+			gs_analysis_frame_name(a, fr[k], name, sizeof(name));
+			gs_esc_term_buf(vis, sizeof(vis), name); /* no control character or newline is left */
+			for (char *p = vis; *p; p++)
+				if (*p == ';')
+					*p = ',';
+			folds_put(&f, vis);
+			folds_put(&f, k ? ";" : "");
+		}
+		folds_add(&f, off, c->amount);
+	}
+	for (size_t k = 0; k < f.n; k++)
+		fprintf(out, "%s %" PRIu64 "\n", f.text + f.v[k].off, f.v[k].amount * scale);
+	lines = f.n;
+	free(f.v);
+	free(f.slot);
+	free(f.text);
+	return lines;
 }
 
 static void json_node(FILE *out, const struct node *n, uint64_t min)

@@ -3,6 +3,7 @@
 #include "output/report.h"
 #include "output/convoy.h"
 #include "output/counters.h"
+#include "output/flame.h"
 #include "output/tree.h"
 #include "analysis/meta.h"
 
@@ -757,31 +758,7 @@ size_t gs_report_folded(const struct gs_analysis *a, FILE *out, enum gs_stack_wh
 
 size_t gs_report_folded_scaled(const struct gs_analysis *a, FILE *out, enum gs_stack_what what, uint64_t scale)
 {
-	size_t lines = 0;
-	for (size_t i = 0; i < a->cap_counts; i++) {
-		const struct gs_stack_count *c = &a->counts[i];
-		int n = 0;
-		const uint32_t *f;
-		if (!c->amount || c->what != (uint32_t)what || c->tid != 0)
-			continue;
-		f = gs_analysis_stack(a, c->stack, &n);
-		if (!f) {
-			fprintf(out, "[no Python frame] %" PRIu64 "\n", c->amount * scale);
-		} else {
-			for (int k = n - 1; k >= 0; k--) {
-				char fr[600], vis[4 * sizeof(fr)];
-				gs_analysis_frame_name(a, f[k], fr, sizeof(fr));
-				term(vis, sizeof(vis), fr); /* no control character or newline is left */
-				for (char *p = vis; *p; p++)
-					if (*p == ';')
-						*p = ',';
-				fprintf(out, "%s%s", vis, k ? ";" : "");
-			}
-			fprintf(out, " %" PRIu64 "\n", c->amount * scale);
-		}
-		lines++;
-	}
-	return lines;
+	return gs_flame_folded(a, out, what, scale);
 }
 
 void gs_report_blame(const struct gs_analysis *a, FILE *out, size_t max_holders)

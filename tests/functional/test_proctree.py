@@ -151,3 +151,46 @@ def test_gilscope_killed_at_a_childs_hand_over_leaves_the_tree_running(tmp_path,
             break
         time.sleep(0.1)
     assert out.read_text() == "42\n42\nend\n", out.read_text()
+
+
+def _tree(run, *args):
+    """The text report's "Processes:" section, one line each."""
+    rep = subprocess.run([GILSCOPE, "report", *args, str(run.rec)], capture_output=True, text=True, timeout=120)
+    assert rep.returncode == 0, rep.stderr
+    lines = rep.stdout.split("\nProcesses:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert lines, rep.stdout
+    return lines
+
+
+def test_short_lived_helpers_fold_into_one_line(tmp_path, tpython):
+    """A launcher like pyenv's shim runs a few dozen short helpers (shells, cat, sed, head) before
+    the one CPython that matters: the text report folds them into one line per parent, the path to
+    a Python (a subshell that runs it) stays, --all-processes and the JSON keep every one."""
+    shim = tmp_path / "python3"
+    shim.write_text("#!/bin/sh\n"
+                    "v=$(echo 3.11 | cat | sed s/3/4/ | head -n 1)\n"
+                    "for i in 1 2 3; do basename /x/y >/dev/null; done\n"
+                    f"( {tpython} -c 'sum(range(10**5))'; true )\n"
+                    f"exec {tpython} -c 'sum(range(10**5))'\n")
+    shim.chmod(0o755)
+    run = record(tmp_path, [str(shim)])
+    assert run.proc.returncode == 0, run.proc.stderr
+    everyone = run.report["processes"]
+    helpers = [p for p in everyone if not p["python"] and p["pid"] != run.report["target_pid"]]
+    py = python_procs(run)
+    assert len(py) == 2, everyone
+    tree = _tree(run)
+    folded = [line for line in tree if "short-lived processes, not Python:" in line]
+    # the subshell that started a Python stays, as the path to it; the other helpers fold
+    kept = [line for line in tree if line.rstrip().endswith("not Python")]
+    assert len(kept) == 1 and "sh" in kept[0], tree
+    assert len(folded) == 1, tree
+    n = int(folded[0].split("+ ", 1)[1].split()[0])
+    assert n == len(helpers) - 1 and n >= 5, (tree, helpers)
+    for name in ("basename x3", "cat", "sed", "head"):
+        assert name in folded[0], folded
+    assert len(tree) == len(py) + 1 + 1, tree  # the Pythons (the command one of them), the subshell, the fold
+    assert tree == _tree(run), "the folded line changes from one reading to the next"
+    every = _tree(run, "--all-processes")
+    assert len(every) == len(everyone), every
+    assert sum(1 for line in every if line.rstrip().endswith("not Python")) == len(helpers), every
