@@ -23,6 +23,11 @@ def touch_pages(n):
     m = mmap.mmap(-1, n * 4096)
     for i in range(0, n * 4096, 4096):
         m[i] = 1
+    # stay in this function a while, holding the GIL: a stack read for the last faults that comes
+    # late (a loaded machine delays gilscope) still finds the function that faulted
+    end = time.monotonic() + 0.3
+    while time.monotonic() < end:
+        pass
     return m
 
 
