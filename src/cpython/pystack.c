@@ -41,12 +41,15 @@ struct window {
 /* What a thread state gave at the last sample, to guess this one's reads (gs_pystacks_set_vreader):
  * direct-mapped by the thread state's address, the address kept as the tag. */
 #define SPEC_N 64
+#define SPEC_CODES 32
 struct spec {
 	uint64_t ts;     /* 0: empty */
 	uint64_t cframe; /* 3.11: its cframe pointer then */
 	uint64_t pt;     /* 3.9, 3.10: its pthread_t (the thread id is read through it) */
 	uint64_t win_lo; /* the pages its innermost frame was read from (len 0: none) */
 	size_t win_len;
+	uint64_t codes[SPEC_CODES]; /* the code objects its walk checked (check_deferred) */
+	int ncodes;
 };
 
 struct gs_pystacks {
@@ -469,6 +472,8 @@ struct walk {
 	uint64_t instr[GS_PYSTACK_MAX_FRAMES];
 	uint64_t pend[GS_PYSTACK_MAX_FRAMES];
 	int n, npend;
+	uint64_t guess[SPEC_CODES], guess_q[SPEC_CODES]; /* qualname pointers read with the thread state */
+	int nguess;
 };
 
 static void walk_frames(struct gs_pystacks *ps, gs_mem_reader read, void *ctx, uint64_t frame, struct walk *w)
@@ -534,13 +539,29 @@ static void walk_frames(struct gs_pystacks *ps, gs_mem_reader read, void *ctx, u
  * read any more drops its frames (counted as torn, as in the walk). */
 static void check_deferred(struct gs_pystacks *ps, gs_mem_reader read, void *ctx, struct walk *w)
 {
-	uint64_t addr[GS_PYSTACK_MAX_FRAMES], q[GS_PYSTACK_MAX_FRAMES];
-	int got;
+	uint64_t addr[GS_PYSTACK_MAX_FRAMES], q[GS_PYSTACK_MAX_FRAMES], raddr[GS_PYSTACK_MAX_FRAMES],
+		rq[GS_PYSTACK_MAX_FRAMES];
+	int known[GS_PYSTACK_MAX_FRAMES], nr = 0, rgot = 0;
 	if (!w->npend)
 		return;
-	for (int i = 0; i < w->npend; i++)
+	for (int i = 0; i < w->npend; i++) {
+		int g = 0;
 		addr[i] = w->pend[i] + ps->l.code_qualname;
-	got = ps->words(ctx, addr, q, w->npend);
+		while (g < w->nguess && w->guess[g] != w->pend[i])
+			g++;
+		known[i] = g < w->nguess; /* read with the thread state (read_thread) */
+		if (known[i])
+			q[i] = w->guess_q[g];
+		else
+			raddr[nr++] = addr[i];
+	}
+	if (nr)
+		rgot = ps->words(ctx, raddr, rq, nr); /* the leading words read; the others one by one */
+	for (int i = 0, r = 0; i < w->npend; i++)
+		if (!known[i] && r++ < rgot) {
+			q[i] = rq[r - 1];
+			known[i] = 1;
+		}
 	for (int i = 0; i < w->npend; i++) {
 		size_t h = (size_t)(w->pend[i] >> 4) * 2654435761u % ps->cap;
 		struct code_entry *ce = NULL;
@@ -548,7 +569,7 @@ static void check_deferred(struct gs_pystacks *ps, gs_mem_reader read, void *ctx
 		for (size_t probe = 0; probe < 16 && !ce; probe++)
 			if (ps->codes[(h + probe) % ps->cap].addr == w->pend[i])
 				ce = &ps->codes[(h + probe) % ps->cap];
-		if (ce && i >= got && read(ctx, addr[i], &q[i], 8) < 0)
+		if (ce && !known[i] && read(ctx, addr[i], &q[i], 8) < 0)
 			q[i] = 0; /* not read: not the same */
 		if (ce && q[i] == ce->qualname_ptr)
 			continue;
@@ -598,13 +619,14 @@ static uint64_t tstate_tid(const struct gs_pystacks *ps, gs_mem_reader read, voi
  * the frame pointer in its cframe (3.11) and the pages its innermost frame was in, each used only
  * when the thread state read with them confirms it. 0, or -1 when the thread state cannot be read. */
 static int read_thread(struct gs_pystacks *ps, gs_mem_reader read, void *ctx, uint64_t ts, uint8_t *tsb,
-		       struct spec *sp, uint64_t *frame, uint32_t *t32, int *have_t32)
+		       struct spec *sp, uint64_t *frame, uint32_t *t32, int *have_t32, struct walk *wk)
 {
-	struct gs_memv v[4];
+	struct gs_memv v[3 + SPEC_CODES];
 	struct window *w = NULL;
 	uint64_t ptr, cur = 0;
-	int n = 0, got = 0, ic = -1, iw = -1, it = -1, cframe = ps->l.cframe_current >= 0;
+	int n = 0, got = 0, ic = -1, iw = -1, it = -1, iq = 0, cframe = ps->l.cframe_current >= 0;
 	*have_t32 = 0;
+	wk->nguess = 0;
 	if (ps->vread && sp->ts == ts) {
 		v[n++] = (struct gs_memv){ ts, tsb, ps->ts_len };
 		if (ps->l.legacy && sp->pt) {
@@ -614,6 +636,11 @@ static int read_thread(struct gs_pystacks *ps, gs_mem_reader read, void *ctx, ui
 		if (cframe && sp->cframe) {
 			ic = n;
 			v[n++] = (struct gs_memv){ sp->cframe + (uint64_t)ps->l.cframe_current, &cur, 8 };
+		}
+		iq = n; /* the qualname pointers of the code objects its last walk checked */
+		for (int k = 0; k < sp->ncodes; k++) {
+			wk->guess[k] = sp->codes[k];
+			v[n++] = (struct gs_memv){ sp->codes[k] + ps->l.code_qualname, &wk->guess_q[k], 8 };
 		}
 		if (sp->win_len) {
 			iw = n;
@@ -626,6 +653,8 @@ static int read_thread(struct gs_pystacks *ps, gs_mem_reader read, void *ctx, ui
 	if (got < 1 && read(ctx, ts, tsb, ps->ts_len) < 0)
 		return -1;
 	*have_t32 = it >= 0 && got > it;
+	for (int k = 0; k < sp->ncodes && got > iq + k; k++)
+		wk->nguess = k + 1;
 	if (w && got > iw) {
 		w->lo = sp->win_lo;
 		w->len = sp->win_len;
@@ -705,7 +734,8 @@ int gs_pystacks_sample(struct gs_pystacks *ps, gs_mem_reader read, void *ctx,
 		uint32_t t32 = 0;
 		int have_t32;
 		struct spec *sp = &ps->spec[(ts >> 4) % SPEC_N];
-		if (ps->ts_len > sizeof(tsb) || read_thread(ps, read, ctx, ts, tsb, sp, &frame, &t32, &have_t32) < 0) {
+		if (ps->ts_len > sizeof(tsb) ||
+		    read_thread(ps, read, ctx, ts, tsb, sp, &frame, &t32, &have_t32, w) < 0) {
 			ps->errors++;
 			break;
 		}
@@ -714,6 +744,8 @@ int gs_pystacks_sample(struct gs_pystacks *ps, gs_mem_reader read, void *ctx,
 		w->npend = 0;
 		walk_frames(ps, read, ctx, frame, w);
 		note_window(ps, sp, frame);
+		sp->ncodes = w->npend < SPEC_CODES ? w->npend : SPEC_CODES;
+		memcpy(sp->codes, w->pend, (size_t)sp->ncodes * sizeof(*sp->codes));
 		check_deferred(ps, read, ctx, w);
 		ps->walks++;
 		if (tid && tid < 0x7fffffff)

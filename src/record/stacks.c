@@ -72,13 +72,13 @@ static int read_words(void *ctx, const uint64_t *addrs, uint64_t *out, int n)
  * is not (the kernel copies in order and stops at the first fault). */
 static int read_vec(void *ctx, const struct gs_memv *v, int n)
 {
-	struct iovec local[8] = { { 0 } }, remote[8] = { { 0 } };
+	struct iovec local[64] = { { 0 } }, remote[64] = { { 0 } };
 	ssize_t got;
 	int k = 0;
 	if (n <= 0)
 		return 0;
-	if (n > 8)
-		n = 8;
+	if (n > 64)
+		n = 64;
 	for (int i = 0; i < n; i++) {
 		local[i] = (struct iovec){ v[i].dst, v[i].len };
 		remote[i] = (struct iovec){ (void *)(uintptr_t)v[i].addr, v[i].len };

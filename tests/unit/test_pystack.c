@@ -383,11 +383,20 @@ static void test_vectored_reads_guess_and_check(void **state)
 		same_frames(&a, &b);
 		check_names(vec, &b);
 		if (round == 2 || round == 5) {
-			/* settled: the head (1), the thread (1), the code objects' check (words): no plain read */
+			/* settled: the head (1), the thread with its code objects' check (1), nothing else */
 			assert_int_equal(vreads, 2);
 			assert_int_equal(reads, 0);
-			assert_int_equal(words_calls, 1);
+			assert_int_equal(words_calls, 0);
 		}
+	}
+	/* a code object replaced at its address is seen through the check read with the thread */
+	{
+		const char *q, *fn;
+		p64(code_at(3) + 0x80, str_at(code_at(3) + 0x380, "replaced"));
+		assert_int_equal(gs_pystacks_sample(vec, counting_rd, NULL, cb, &b), 1);
+		assert_int_equal(b.n, 12);
+		assert_int_equal(gs_pystacks_code(vec, b.f[3].code, &q, &fn), 0);
+		assert_string_equal(q, "replaced");
 	}
 	p64(BASE + 0x100, 0); /* the interpreter finalized */
 	assert_int_equal(gs_pystacks_sample(vec, counting_rd, NULL, cb, &b), 0);
