@@ -193,9 +193,10 @@ void gs_session_write(struct gs_session *S, const struct gs_rec *r, const void *
 
 static uint64_t lower_bound(uint64_t t) { return t > WATERMARK_SLACK_NS ? t - WATERMARK_SLACK_NS : 0; }
 
-void gs_session_drain(struct gs_session *S, int final)
+size_t gs_session_drain(struct gs_session *S, int final)
 {
 	uint64_t wm = UINT64_MAX;
+	size_t written;
 
 	for (int c = 0; c < S->ncpu; c++) {
 		struct drain_ctx ctx = { S, c };
@@ -230,10 +231,11 @@ void gs_session_drain(struct gs_session *S, int final)
 		if (lb < wm)
 			wm = lb;
 	}
-	gs_merge_flush(S->merge, wm, final, to_sinks, S);
+	written = gs_merge_flush(S->merge, wm, final, to_sinks, S);
 	gs_session_flush(S);
 	if (final || wm > S->written_to)
 		S->written_to = final ? UINT64_MAX : wm;
+	return written;
 }
 
 void gs_session_flush(struct gs_session *S)
