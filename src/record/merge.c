@@ -46,7 +46,8 @@ void gs_merge_free(struct gs_merge *m)
 	free(m);
 }
 
-void gs_merge_add(struct gs_merge *m, int qi, const struct gs_rec *r, const void *payload, size_t plen)
+/* A new record at the end of queue qi, timed time, numbered in the order added, no payload. */
+static struct pending *push(struct gs_merge *m, int qi, uint64_t time)
 {
 	struct queue *q = &m->q[qi >= 0 && qi < m->nq ? qi : m->nq - 1];
 	struct pending *p;
@@ -62,19 +63,33 @@ void gs_merge_add(struct gs_merge *m, int qi, const struct gs_rec *r, const void
 		}
 	}
 	p = &q->v[q->n++];
-	p->r = *r;
 	p->seq = m->seq++;
 	p->payload = NULL;
 	p->plen = 0;
+	if (time < q->last)
+		q->unsorted = 1;
+	else
+		q->last = time;
+	return p;
+}
+
+void gs_merge_add(struct gs_merge *m, int qi, const struct gs_rec *r, const void *payload, size_t plen)
+{
+	struct pending *p = push(m, qi, r->time);
+	p->r = *r;
 	if (payload && plen) {
 		p->payload = gs_malloc(plen);
 		memcpy(p->payload, payload, plen);
 		p->plen = plen;
 	}
-	if (r->time < q->last)
-		q->unsorted = 1;
-	else
-		q->last = r->time;
+}
+
+struct gs_rec *gs_merge_next(struct gs_merge *m, int qi, uint64_t time)
+{
+	struct pending *p = push(m, qi, time);
+	memset(&p->r, 0, sizeof(p->r));
+	p->r.time = time;
+	return &p->r;
 }
 
 static int pending_cmp(const void *x, const void *y)

@@ -188,6 +188,33 @@ static void test_runs_and_ties_match_a_sort(void **state)
 	gs_merge_free(m);
 }
 
+/* Records written in place (gs_merge_next) merge as added ones do: zeroed but for their time,
+ * ties in the order queued, an older one after a newer one sorted. */
+static void test_next_in_place(void **state)
+{
+	struct gs_merge *m = gs_merge_new(2);
+	struct out o = { .n = 0 };
+	struct gs_rec *r;
+	(void)state;
+	add(m, 0, 10, 1);
+	r = gs_merge_next(m, 1, 10);
+	assert_int_equal(r->time, 10);
+	assert_int_equal(r->pid, 0);
+	assert_int_equal(r->arg64, 0);
+	r->tid = 2;
+	r->type = GS_REC_GIL_WRITE;
+	r->arg64 = 0x4000;
+	gs_merge_next(m, 1, 5)->tid = 3; /* older than the one before: the queue is sorted */
+	assert_int_equal(gs_merge_flush(m, 0, 1, collect, &o), 3);
+	assert_int_equal(o.r[0].tid, 3);
+	assert_int_equal(o.r[1].tid, 1);
+	assert_int_equal(o.r[2].tid, 2);
+	assert_int_equal(o.r[2].type, GS_REC_GIL_WRITE);
+	assert_int_equal(o.r[2].arg64, 0x4000);
+	assert_int_equal(o.plen[2], 0);
+	gs_merge_free(m);
+}
+
 /* Frames: ids from 1 in order of first sight, the same id for the same keys. */
 static void test_intern_frames(void **state)
 {
@@ -242,6 +269,7 @@ int main(void)
 		cmocka_unit_test(test_payloads_and_queue_bounds),
 		cmocka_unit_test(test_long_stream),
 		cmocka_unit_test(test_runs_and_ties_match_a_sort),
+		cmocka_unit_test(test_next_in_place),
 		cmocka_unit_test(test_intern_frames),
 		cmocka_unit_test(test_intern_stacks),
 	};
