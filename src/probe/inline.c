@@ -609,8 +609,10 @@ static uint64_t line(uint64_t tsc0, uint64_t ns0, uint64_t tsc, double rate)
 static uint64_t to_ns(struct gs_inline *il, uint64_t tsc)
 {
 	unsigned lo = 0, hi;
-	if (tsc - il->hint_tsc < il->hint_span) /* the events come in TSC order: mostly the bracket before */
-		return il->hint_ns + (uint64_t)((double)(tsc - il->hint_tsc) * il->slope);
+	/* the events come in TSC order: mostly the bracket before; its offsets and products are
+	 * below 2^63, so converted as signed (one instruction each, not unsigned's branches) */
+	if (tsc - il->hint_tsc < il->hint_span)
+		return il->hint_ns + (uint64_t)(int64_t)((double)(int64_t)(tsc - il->hint_tsc) * il->slope);
 	if (il->nanchors == 0)
 		return line(il->ref_tsc, il->ref_ns, tsc, il->ns_per_tick);
 	if (tsc < ANCHOR(il, 0).tsc)
@@ -628,7 +630,9 @@ static uint64_t to_ns(struct gs_inline *il, uint64_t tsc)
 	il->slope = (double)(ANCHOR(il, hi).ns - ANCHOR(il, lo).ns) / (double)(ANCHOR(il, hi).tsc - ANCHOR(il, lo).tsc);
 	il->hint_tsc = ANCHOR(il, lo).tsc;
 	il->hint_ns = ANCHOR(il, lo).ns;
-	il->hint_span = il->slope > 0 ? ANCHOR(il, hi).tsc - ANCHOR(il, lo).tsc : 0;
+	il->hint_span = ANCHOR(il, hi).tsc - ANCHOR(il, lo).tsc;
+	if (!(il->slope > 0) || il->hint_span >= 1ull << 62 || ANCHOR(il, hi).ns - ANCHOR(il, lo).ns >= 1ull << 62)
+		il->hint_span = 0; /* no fast path (see above) */
 	return ANCHOR(il, lo).ns + (uint64_t)((double)(tsc - ANCHOR(il, lo).tsc) * il->slope);
 }
 
