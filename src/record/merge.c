@@ -144,7 +144,8 @@ size_t gs_merge_flush(struct gs_merge *m, uint64_t watermark, int final, gs_merg
 			best->head++;
 			p->payload = NULL;
 			emit(&p->r, payload, p->plen, arg);
-			free(payload);
+			if (payload) /* most records have none: no call */
+				free(payload);
 			emitted++;
 		} while (best->head < best->n && before(&best->v[best->head], &bound));
 	}
