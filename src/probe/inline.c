@@ -609,9 +609,7 @@ static uint64_t line(uint64_t tsc0, uint64_t ns0, uint64_t tsc, double rate)
 static uint64_t to_ns(struct gs_inline *il, uint64_t tsc)
 {
 	unsigned lo = 0, hi;
-	/* the events come in TSC order: mostly the bracket before; its offsets and products are
-	 * below 2^63, so converted as signed (one instruction each, not unsigned's branches) */
-	if (tsc - il->hint_tsc < il->hint_span)
+	if (tsc - il->hint_tsc < il->hint_span) /* mostly the last bracket; as signed: all below 2^62 */
 		return il->hint_ns + (uint64_t)(int64_t)((double)(int64_t)(tsc - il->hint_tsc) * il->slope);
 	if (il->nanchors == 0)
 		return line(il->ref_tsc, il->ref_ns, tsc, il->ns_per_tick);
@@ -630,9 +628,9 @@ static uint64_t to_ns(struct gs_inline *il, uint64_t tsc)
 	il->slope = (double)(ANCHOR(il, hi).ns - ANCHOR(il, lo).ns) / (double)(ANCHOR(il, hi).tsc - ANCHOR(il, lo).tsc);
 	il->hint_tsc = ANCHOR(il, lo).tsc;
 	il->hint_ns = ANCHOR(il, lo).ns;
-	il->hint_span = ANCHOR(il, hi).tsc - ANCHOR(il, lo).tsc;
-	if (!(il->slope > 0) || il->hint_span >= 1ull << 62 || ANCHOR(il, hi).ns - ANCHOR(il, lo).ns >= 1ull << 62)
-		il->hint_span = 0; /* no fast path (see above) */
+	il->hint_span = il->slope > 0 && ANCHOR(il, hi).ns - il->hint_ns < 1ull << 62
+				? ANCHOR(il, hi).tsc - il->hint_tsc
+				: 0; /* 0: no fast path */
 	return ANCHOR(il, lo).ns + (uint64_t)((double)(tsc - ANCHOR(il, lo).tsc) * il->slope);
 }
 
@@ -797,17 +795,17 @@ static size_t read_rings(struct gs_inline *il, uint64_t now, size_t *run, size_t
 	return n;
 }
 
-/* Batch slot i goes before slot j: an older TSC, or the same one read first. */
-static inline int slot_before(const struct gs_inline *il, size_t i, size_t j)
+static inline int slot_before(const struct gs_inline *il, size_t i, size_t j) /* older TSC, or as old, read first */
 {
-	return il->batch[i].tsc < il->batch[j].tsc || (il->batch[i].tsc == il->batch[j].tsc && i < j);
+	uint64_t a = il->batch[i].tsc, b = il->batch[j].tsc;
+	return a < b || (a == b && i < j);
 }
 
 size_t gs_inline_drain(struct gs_inline *il, int final, void (*cb)(const struct gs_inline_event *e, void *arg),
 		       void *arg)
 {
 	uint64_t now, floor = il->last_ns, settled, horizon;
-	size_t n, given = 0, *run, nrun, *end;
+	size_t given = 0, *run, nrun, *end;
 
 	if (!il->map || !il->rings)
 		return 0;
@@ -821,26 +819,23 @@ size_t gs_inline_drain(struct gs_inline *il, int final, void (*cb)(const struct 
 	horizon = il->ref_tsc + (uint64_t)(1e9 / (il->ns_per_tick > 1e-6 ? il->ns_per_tick : 1e-6));
 	run = gs_calloc(2 * ((size_t)il->nrings + 1), sizeof(*run));
 	end = run + il->nrings + 1;
-	n = read_rings(il, now, run, end, &nrun, &settled);
+	read_rings(il, now, run, end, &nrun, &settled);
 	if (settled != UINT64_MAX && settled > il->settled_ns)
 		il->settled_ns = settled;
 	/* the runs merged by TSC (ties: the one read first); given: what is older than the new
 	 * watermark (every event read later is newer), so that the events given by successive
 	 * drains are in time order; kept for the next drain: the rest */
-	for (size_t k = 0; k < n;) {
+	while (nrun > 0) {
 		size_t best = 0, next = SIZE_MAX; /* next: the run whose head bounds best's run */
-		for (size_t j = 1; j < nrun; j++) {
-			if (slot_before(il, run[j], run[best])) {
-				next = best;
+		for (size_t j = 1; j < nrun; j++)
+			if (slot_before(il, run[j], run[best]))
 				best = j;
-			} else if (next == SIZE_MAX || slot_before(il, run[j], run[next])) {
+		for (size_t j = 0; j < nrun; j++)
+			if (j != best && (next == SIZE_MAX || slot_before(il, run[j], run[next])))
 				next = j;
-			}
-		}
 		do {
 			const struct gs_inline_slot *e = &il->batch[run[best]++];
 			uint64_t t = to_ns(il, e->tsc);
-			k++;
 			if (!final && t >= il->settled_ns && e->tsc < horizon && carry(il, e) == 0)
 				continue;
 			deliver(il, e, t, &floor, cb, arg);
