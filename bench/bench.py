@@ -7,7 +7,9 @@ stacks), an I/O ping-pong (two threads writing and reading one byte through pipe
 events/s), and thread creation (3,000 threads at once; 6,000 short ones 100 at a time).
 Per workload: wall time and its ratio; the traced program's CPU time (user+sys of the whole run
 minus gilscope's own) and its ratio, which shows a few percent where wall time on this shared VM
-cannot; the added CPU per GIL event in ns; the recording's bytes per GIL event; events lost.
+cannot; the added CPU per GIL event in ns; gilscope's own CPU per GIL event in ns (its recorder.cpu_ns:
+draining, ordering, encoding and writing, which on a 2-CPU machine competes with the program); the
+recording's bytes per GIL event; events lost.
 Targets (cost issue): I/O ping-pong <= 1.1x, CPU-bound with stacks at 1 kHz <= 1.03x, thread
 creation <= 1.2x, <= 8 bytes per GIL event. Medians of --repeat runs."""
 import argparse, json, os, resource, shutil, statistics, subprocess, sys, tempfile, time
@@ -114,6 +116,7 @@ class Workload:
         return dict(wall=wall, cpu=cpu, ns=ns, gil=gil, bytes_per=nbytes / gil if gil else 0,
                     bytes_all=nbytes / max(1, gil + rep["sched_events"]), mb=nbytes / 1e6,
                     rec_cpu=median([r["recorder_cpu_ns"] / 1e9 for r in self.reps]),
+                    rec_ns=median([r["recorder_cpu_ns"] / r["gil_events"] for r in self.reps if r["gil_events"]] or [0]),
                     lost=sum(r["lost_events"] for r in self.reps))
 
 
@@ -124,6 +127,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--io-iterations", default="200000")
     ap.add_argument("--cpu-iterations", default="3000000")
+    ap.add_argument("--only", metavar="TEXT", help="run only the workloads whose name contains TEXT (e.g. ping-pong)")
     opts = ap.parse_args()
     python = opts.python
     if not python:
@@ -142,57 +146,71 @@ def main():
              Workload("I/O ping-pong", io, [opts.io_iterations], target="1.1x", per4m=True),
              Workload("3,000 threads at once", thr, ["3000", "3000"], target="1.2x"),
              Workload("6,000 threads, 100 at a time", thr, ["6000", "100"], target="1.2x")]
+    stack_loads = loads[1:4] if not opts.only else []
+    if opts.only:
+        loads = [w for w in loads if opts.only.lower() in w.name.lower()]
+        if not loads:
+            sys.exit(f"--only {opts.only}: no workload's name contains it")
     for _ in range(opts.repeat):
         for w in loads:
             w.run(gs, python, tmp)
 
     print(f"{'workload':<30} {'untraced':>9} {'gilscope':>9} {'wall':>6} {'CPU':>6} {'target':>6} "
-          f"{'ns/GIL ev':>9} {'GIL ev':>9} {'B/GIL ev':>8} {'B/event':>7} {'lost':>4}")
+          f"{'ns/GIL ev':>9} {'rec ns/ev':>9} {'GIL ev':>9} {'B/GIL ev':>8} {'B/event':>7} {'lost':>4}")
     lost = 0
 
-    def nsper(f):  # a per-event figure means nothing when the run has few events
-        return f"{f['ns']:.0f}" if f["gil"] >= 100000 else "-"
+    def nsper(f, key="ns"):  # a per-event figure means nothing when the run has few events
+        return f"{f[key]:.0f}" if f["gil"] >= 100000 else "-"
     for w in loads:
         f = w.figures()
         lost += f["lost"]
         print(f"{w.name:<30} {median(w.base):8.3f}s {median(w.wall):8.3f}s {f['wall']:5.2f}x {f['cpu']:5.2f}x "
-              f"{w.target or '':>6} {nsper(f):>9} {f['gil']:9.0f} {f['bytes_per']:8.1f} {f['bytes_all']:7.1f} "
+              f"{w.target or '':>6} {nsper(f):>9} {nsper(f, 'rec_ns'):>9} {f['gil']:9.0f} {f['bytes_per']:8.1f} {f['bytes_all']:7.1f} "
               f"{f['lost']:4d}")
     print("  wall: traced/untraced elapsed; CPU: the traced program's CPU time (gilscope's own taken out)"
-          " / untraced; ns/GIL ev: that added CPU per GIL event;\n  B/GIL ev: recording bytes per GIL event,"
+          " / untraced; ns/GIL ev: that added CPU per GIL event;\n  rec ns/ev: gilscope's own CPU per GIL event; B/GIL ev: recording bytes per GIL event,"
           " B/event: per GIL or scheduler event")
-    w = loads[1]
-    rep1k = w.reps[-1]
-    rep10k = loads[2].reps[-1]
-    repnat = loads[3].reps[-1]
+    if stack_loads:
+        stack_figures(*stack_loads)
+    io_w = next((x for x in loads if x.per4m), None)
+    if io_w:
+        io_figures(io_w, python, io, opts.io_iterations, tmp)
+    print(f"events lost in all runs: {lost} (target 0)")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def stack_figures(w, w10k, wnat):
+    """The stack samplers' achieved rates and failures (1 and 10 kHz, native)."""
+    rep1k, rep10k, repnat = w.reps[-1], w10k.reps[-1], wnat.reps[-1]
 
     def rate(r, t):
         return r["stack_samples"] / (t * 4) if t else 0
     print(f"stacks: 1 kHz {rate(rep1k, median(w.wall)):.0f} samples/s per thread achieved, "
           f"{100 * rep1k['stack_errors'] / max(1, rep1k['stack_samples']):.3f}% failed or torn; 10 kHz "
-          f"{rate(rep10k, median(loads[2].wall)):.0f} samples/s per thread, "
+          f"{rate(rep10k, median(w10k.wall)):.0f} samples/s per thread, "
           f"{100 * rep10k['stack_errors'] / max(1, rep10k['stack_samples']):.3f}% failed or torn")
     ns = repnat.get("native_stacks", {})
-    print(f"native: {rate(repnat, median(loads[3].wall)):.0f} merged samples/s per thread; {ns.get('unwinds', 0)} "
+    print(f"native: {rate(repnat, median(wnat.wall)):.0f} merged samples/s per thread; {ns.get('unwinds', 0)} "
           f"unwindings, {ns.get('truncated', 0)} cut short, {ns.get('mismatched', 0)} of {ns.get('merged', 0)} C/Python "
           f"disagreements, {ns.get('lost', 0)} copies lost; recorder CPU {repnat['recorder_cpu_ns'] / 1e9:.2f} s vs "
           f"{rep1k['recorder_cpu_ns'] / 1e9:.2f} s without")
-    io_w = next(x for x in loads if x.per4m)
+
+
+def io_figures(io_w, python, io, iterations, tmp):
+    """The I/O ping-pong's event counts, gilscope's own CPU and memory, and per4m's way."""
     f = io_w.figures()
     rep = io_w.reps[-1]
     print(f"I/O ping-pong: {rep['gil_events']} GIL + {rep['sched_events']} scheduler events per run "
           f"({rep['gil_events'] / median(io_w.base) / 1e6:.2f} M GIL events/s untraced); recorder "
           f"{f['rec_cpu'] * 1e3:.0f} ms CPU ({f['rec_cpu'] * 1e9 / max(1, f['gil']):.0f} ns per GIL event), "
           f"{rep['recorder_max_rss_kb'] / 1024:.1f} MiB peak RSS; recording {f['mb']:.1f} MB")
-    p4, why = per4m_way(python, io, [opts.io_iterations], tmp)
+    p4, why = per4m_way(python, io, [iterations], tmp)
     if p4 is None:
         print(f"    per4m's way: SKIPPED ({why})")
     else:
         s4 = p4 / median(io_w.base)
         print(f"    per4m's way (perf record of 4 take_gil/drop_gil entry+return uprobes): {p4:.3f} s, slowdown "
               f"{s4:.2f}x; gilscope's slowdown ({f['wall']:.2f}x) is {s4 / f['wall']:.2f}x smaller")
-    print(f"events lost in all runs: {lost} (target 0)")
-    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -609,6 +609,8 @@ static uint64_t line(uint64_t tsc0, uint64_t ns0, uint64_t tsc, double rate)
 static uint64_t to_ns(struct gs_inline *il, uint64_t tsc)
 {
 	unsigned lo = 0, hi;
+	if (tsc - il->hint_tsc < il->hint_span) /* mostly the last bracket; as signed: all below 2^62 */
+		return il->hint_ns + (uint64_t)(int64_t)((double)(int64_t)(tsc - il->hint_tsc) * il->slope);
 	if (il->nanchors == 0)
 		return line(il->ref_tsc, il->ref_ns, tsc, il->ns_per_tick);
 	if (tsc < ANCHOR(il, 0).tsc)
@@ -616,9 +618,6 @@ static uint64_t to_ns(struct gs_inline *il, uint64_t tsc)
 	hi = il->nanchors - 1;
 	if (tsc >= ANCHOR(il, hi).tsc)
 		return line(ANCHOR(il, hi).tsc, ANCHOR(il, hi).ns, tsc, il->ns_per_tick);
-	if (il->slope > 0 && il->hint + 1 < il->nanchors && ANCHOR(il, il->hint).tsc <= tsc &&
-	    tsc < ANCHOR(il, il->hint + 1).tsc) /* the events come in TSC order: mostly the bracket before */
-		return ANCHOR(il, il->hint).ns + (uint64_t)((double)(tsc - ANCHOR(il, il->hint).tsc) * il->slope);
 	while (hi - lo > 1) { /* ANCHOR(lo).tsc <= tsc < ANCHOR(hi).tsc */
 		unsigned mid = lo + (hi - lo) / 2;
 		if (ANCHOR(il, mid).tsc <= tsc)
@@ -626,8 +625,12 @@ static uint64_t to_ns(struct gs_inline *il, uint64_t tsc)
 		else
 			hi = mid;
 	}
-	il->hint = lo;
 	il->slope = (double)(ANCHOR(il, hi).ns - ANCHOR(il, lo).ns) / (double)(ANCHOR(il, hi).tsc - ANCHOR(il, lo).tsc);
+	il->hint_tsc = ANCHOR(il, lo).tsc;
+	il->hint_ns = ANCHOR(il, lo).ns;
+	il->hint_span = il->slope > 0 && ANCHOR(il, hi).ns - il->hint_ns < 1ull << 62
+				? ANCHOR(il, hi).tsc - il->hint_tsc
+				: 0; /* 0: no fast path */
 	return ANCHOR(il, lo).ns + (uint64_t)((double)(tsc - ANCHOR(il, lo).tsc) * il->slope);
 }
 
@@ -649,7 +652,7 @@ static uint64_t anchor(struct gs_inline *il)
 		return now; /* not after the newest: the line stays as it is */
 	il->ref_tsc = t0;
 	il->ref_ns = now;
-	il->hint = 0;
+	il->hint_span = 0;
 	il->slope = 0;
 	if (il->nanchors == GS_INLINE_ANCHORS)
 		il->first_anchor = (il->first_anchor + 1) % GS_INLINE_ANCHORS;
@@ -792,11 +795,17 @@ static size_t read_rings(struct gs_inline *il, uint64_t now, size_t *run, size_t
 	return n;
 }
 
+static inline int slot_before(const struct gs_inline *il, size_t i, size_t j) /* older TSC, or as old, read first */
+{
+	uint64_t a = il->batch[i].tsc, b = il->batch[j].tsc;
+	return a < b || (a == b && i < j);
+}
+
 size_t gs_inline_drain(struct gs_inline *il, int final, void (*cb)(const struct gs_inline_event *e, void *arg),
 		       void *arg)
 {
 	uint64_t now, floor = il->last_ns, settled, horizon;
-	size_t n, given = 0, *run, nrun, *end;
+	size_t given = 0, *run, nrun, *end;
 
 	if (!il->map || !il->rings)
 		return 0;
@@ -810,30 +819,32 @@ size_t gs_inline_drain(struct gs_inline *il, int final, void (*cb)(const struct 
 	horizon = il->ref_tsc + (uint64_t)(1e9 / (il->ns_per_tick > 1e-6 ? il->ns_per_tick : 1e-6));
 	run = gs_calloc(2 * ((size_t)il->nrings + 1), sizeof(*run));
 	end = run + il->nrings + 1;
-	n = read_rings(il, now, run, end, &nrun, &settled);
+	read_rings(il, now, run, end, &nrun, &settled);
 	if (settled != UINT64_MAX && settled > il->settled_ns)
 		il->settled_ns = settled;
 	/* the runs merged by TSC (ties: the one read first); given: what is older than the new
 	 * watermark (every event read later is newer), so that the events given by successive
 	 * drains are in time order; kept for the next drain: the rest */
-	for (size_t k = 0; k < n; k++) {
-		size_t best = 0;
-		const struct gs_inline_slot *e;
-		uint64_t t;
+	while (nrun > 0) {
+		size_t best = 0, next = SIZE_MAX; /* next: the run whose head bounds best's run */
 		for (size_t j = 1; j < nrun; j++)
-			if (il->batch[run[j]].tsc < il->batch[run[best]].tsc ||
-			    (il->batch[run[j]].tsc == il->batch[run[best]].tsc && run[j] < run[best]))
+			if (slot_before(il, run[j], run[best]))
 				best = j;
-		e = &il->batch[run[best]++];
+		for (size_t j = 0; j < nrun; j++)
+			if (j != best && (next == SIZE_MAX || slot_before(il, run[j], run[next])))
+				next = j;
+		do {
+			const struct gs_inline_slot *e = &il->batch[run[best]++];
+			uint64_t t = to_ns(il, e->tsc);
+			if (!final && t >= il->settled_ns && e->tsc < horizon && carry(il, e) == 0)
+				continue;
+			deliver(il, e, t, &floor, cb, arg);
+			given++;
+		} while (run[best] < end[best] && (next == SIZE_MAX || slot_before(il, run[best], run[next])));
 		if (run[best] == end[best]) {
 			run[best] = run[--nrun];
 			end[best] = end[nrun];
 		}
-		t = to_ns(il, e->tsc);
-		if (!final && t >= il->settled_ns && e->tsc < horizon && carry(il, e) == 0)
-			continue;
-		deliver(il, e, t, &floor, cb, arg);
-		given++;
 	}
 	free(run);
 	return given;

@@ -98,8 +98,9 @@ struct gs_inline {
 	struct {
 		uint64_t tsc, ns;
 	} anchors[GS_INLINE_ANCHORS];
-	unsigned nanchors, first_anchor, hint;     /* hint: the bracket of the last conversion, */
-	double slope;                              /* its ns per tick (0: none yet) */
+	unsigned nanchors, first_anchor;
+	uint64_t hint_tsc, hint_ns, hint_span;     /* the bracket of the last conversion (span 0: none), */
+	double slope;                              /* its ns per tick */
 	uint64_t ref_tsc, ref_ns, cal_tsc, cal_ns; /* the newest anchor; the calibration's start */
 	double ns_per_tick;
 	int kernel_rate;

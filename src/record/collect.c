@@ -142,25 +142,30 @@ struct inline_ctx {
 	const struct gs_pyprobes *p; /* whose ring it is */
 };
 
+/* One inline probe's event, written in place in the merge's queue (merge.h, gs_merge_next). */
 static void on_inline(const struct gs_inline_event *e, void *arg)
 {
 	const struct inline_ctx *c = arg;
 	struct gs_session *S = c->S;
-	struct gs_rec r = { .tid = e->tid, .time = e->time, .arg64 = e->gil };
+	uint32_t tid = e->tid;
+	struct gs_rec *r;
 	/* the probes write the thread's id in its own PID namespace */
-	if (gs_tidmap_active(S->tidmap) && (r.tid = gs_tidmap_host(S->tidmap, e->tid, e->time)) == 0)
+	if (gs_tidmap_active(S->tidmap) && (tid = gs_tidmap_host(S->tidmap, e->tid, e->time)) == 0)
 		return;
+	r = gs_merge_next(S->merge, S->inline_queue, e->time);
+	r->tid = tid;
 	if (e->kind == GS_INLINE_WAIT) {
-		r.type = GS_REC_GIL_WAIT;
+		r->type = GS_REC_GIL_WAIT;
+		r->arg64 = e->gil;
 	} else if (e->kind == GS_INLINE_DROPREQ_SET || e->kind == GS_INLINE_DROPREQ_RESET) {
-		r.type = GS_REC_DROPREQ;
-		r.arg = e->kind == GS_INLINE_DROPREQ_SET ? 1 : 0;
-		r.arg64 = gs_pyprobes_site_ip(c->p, e->site);
+		r->type = GS_REC_DROPREQ;
+		r->arg = e->kind == GS_INLINE_DROPREQ_SET ? 1 : 0;
+		r->arg64 = gs_pyprobes_site_ip(c->p, e->site);
 	} else {
-		r.type = GS_REC_GIL_WRITE;
-		r.arg = e->kind == GS_INLINE_ACQUIRE ? 1 : 0;
+		r->type = GS_REC_GIL_WRITE;
+		r->arg = e->kind == GS_INLINE_ACQUIRE ? 1 : 0;
+		r->arg64 = e->gil;
 	}
-	gs_merge_add(S->merge, S->inline_queue, &r, NULL, 0);
 }
 
 static void to_sinks(const struct gs_rec *r, const void *payload, size_t plen, void *arg)
@@ -193,9 +198,10 @@ void gs_session_write(struct gs_session *S, const struct gs_rec *r, const void *
 
 static uint64_t lower_bound(uint64_t t) { return t > WATERMARK_SLACK_NS ? t - WATERMARK_SLACK_NS : 0; }
 
-void gs_session_drain(struct gs_session *S, int final)
+size_t gs_session_drain(struct gs_session *S, int final)
 {
 	uint64_t wm = UINT64_MAX;
+	size_t written;
 
 	for (int c = 0; c < S->ncpu; c++) {
 		struct drain_ctx ctx = { S, c };
@@ -230,10 +236,11 @@ void gs_session_drain(struct gs_session *S, int final)
 		if (lb < wm)
 			wm = lb;
 	}
-	gs_merge_flush(S->merge, wm, final, to_sinks, S);
+	written = gs_merge_flush(S->merge, wm, final, to_sinks, S);
 	gs_session_flush(S);
 	if (final || wm > S->written_to)
 		S->written_to = final ? UINT64_MAX : wm;
+	return written;
 }
 
 void gs_session_flush(struct gs_session *S)

@@ -6,7 +6,9 @@
  * sampler's timer (from the first CPython's set-up on), every attached process's pidfd (the
  * descendants' scan and the discover hook after each poll: attach.c), --import's ready pipe, a
  * BPF scheduler source's ring buffer and every ring (woken by watermark). Rings are drained at
- * least every 50 ms, at most every 10 ms when only the sampler's timer woke the loop. SIGUSR1
+ * least every 50 ms (every 10 ms while a drain writes BUSY_RECORDS or more: the merge's queues and
+ * the inline reader's batch then stay a few MB, in cache and out of new pages), at most every
+ * 10 ms when only the sampler's timer woke the loop. SIGUSR1
  * asks for a barrier: the rings are drained every 10 ms until everything before the signal is
  * in the sinks, then its time is written to --sync-fd (the pytest plugin's per-test slices).
  */
@@ -24,6 +26,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#define BUSY_RECORDS 4096 /* a drain that wrote this many: the next one in 10 ms, not 50 */
 
 int gs_session_signalfd(sigset_t *old)
 {
@@ -150,7 +154,7 @@ void gs_session_loop(struct gs_session *S, int sfd, pid_t child)
 	struct pollfd *pfd = NULL;
 	uint64_t deadline = o->duration > 0 ? gs_now_ns() + (uint64_t)(o->duration * 1e9) : 0;
 	uint64_t last_drain = 0, barrier = 0;
-	int stop = 0, interrupts = 0, tfd = -1;
+	int stop = 0, interrupts = 0, tfd = -1, busy = 0;
 
 	while (!stop) {
 		int n = 0, ti = -1, ri = -1, pi = -1, pn = -1, wi = -1, ticked, rings, woken = 0;
@@ -184,7 +188,7 @@ void gs_session_loop(struct gs_session *S, int sfd, pid_t child)
 		n = gs_evlist_pollfds(S->ev, pfd, n);
 		for (int i = 0; i < n; i++)
 			pfd[i].revents = 0;
-		poll(pfd, (nfds_t)n, barrier ? 10 : 50);
+		poll(pfd, (nfds_t)n, barrier || busy ? 10 : 50);
 		if (wi >= 0 && pfd[wi].revents)
 			gs_proctree_service(S);
 		/* --sample-event: a ring that woke the loop is drained now, its stacks read right after */
@@ -199,7 +203,7 @@ void gs_session_loop(struct gs_session *S, int sfd, pid_t child)
 				gs_stacks_sample(S->stacks);
 		}
 		if (!ticked || woken || barrier || gs_now_ns() - last_drain > 10000000ull) {
-			gs_session_drain(S, 0);
+			busy = gs_session_drain(S, 0) >= BUSY_RECORDS;
 			last_drain = gs_now_ns();
 			barrier_met(S, &barrier);
 		}

@@ -46,7 +46,8 @@ void gs_merge_free(struct gs_merge *m)
 	free(m);
 }
 
-void gs_merge_add(struct gs_merge *m, int qi, const struct gs_rec *r, const void *payload, size_t plen)
+/* A new record at the end of queue qi, timed time, numbered in the order added, no payload. */
+static struct pending *push(struct gs_merge *m, int qi, uint64_t time)
 {
 	struct queue *q = &m->q[qi >= 0 && qi < m->nq ? qi : m->nq - 1];
 	struct pending *p;
@@ -62,19 +63,33 @@ void gs_merge_add(struct gs_merge *m, int qi, const struct gs_rec *r, const void
 		}
 	}
 	p = &q->v[q->n++];
-	p->r = *r;
 	p->seq = m->seq++;
 	p->payload = NULL;
 	p->plen = 0;
+	if (time < q->last)
+		q->unsorted = 1;
+	else
+		q->last = time;
+	return p;
+}
+
+void gs_merge_add(struct gs_merge *m, int qi, const struct gs_rec *r, const void *payload, size_t plen)
+{
+	struct pending *p = push(m, qi, r->time);
+	p->r = *r;
 	if (payload && plen) {
 		p->payload = gs_malloc(plen);
 		memcpy(p->payload, payload, plen);
 		p->plen = plen;
 	}
-	if (r->time < q->last)
-		q->unsorted = 1;
-	else
-		q->last = r->time;
+}
+
+struct gs_rec *gs_merge_next(struct gs_merge *m, int qi, uint64_t time)
+{
+	struct pending *p = push(m, qi, time);
+	memset(&p->r, 0, sizeof(p->r));
+	p->r.time = time;
+	return &p->r;
 }
 
 static int pending_cmp(const void *x, const void *y)
@@ -83,6 +98,12 @@ static int pending_cmp(const void *x, const void *y)
 	if (a->r.time != b->r.time)
 		return a->r.time < b->r.time ? -1 : 1;
 	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/* a goes out before b: older, or as old and added first */
+static inline int before(const struct pending *a, const struct pending *b)
+{
+	return a->r.time < b->r.time || (a->r.time == b->r.time && a->seq < b->seq);
 }
 
 size_t gs_merge_flush(struct gs_merge *m, uint64_t watermark, int final, gs_merge_emit_fn emit, void *arg)
@@ -96,22 +117,39 @@ size_t gs_merge_flush(struct gs_merge *m, uint64_t watermark, int final, gs_merg
 			q->last = q->n > q->head ? q->v[q->n - 1].r.time : 0;
 		}
 	}
+	/* the queue with the oldest head gives records until its head passes the oldest head of the
+	 * others (the bound, copied: emit may add): one scan of the queues per run, not per record */
 	for (;;) {
 		struct queue *best = NULL;
-		struct pending *p;
+		struct pending bound = { .r.time = UINT64_MAX, .seq = UINT64_MAX };
 		for (int i = 0; i < m->nq; i++) {
 			struct queue *q = &m->q[i];
-			if (q->head < q->n && (!best || pending_cmp(&q->v[q->head], &best->v[best->head]) < 0))
+			if (q->head == q->n)
+				continue;
+			if (!best || before(&q->v[q->head], &best->v[best->head])) {
+				if (best)
+					bound = best->v[best->head];
 				best = q;
+			} else if (before(&q->v[q->head], &bound)) {
+				bound = q->v[q->head];
+			}
 		}
-		if (!best || (!final && best->v[best->head].r.time >= watermark))
+		if (!best)
 			break;
-		p = &best->v[best->head++];
-		emit(&p->r, p->payload, p->plen, arg);
-		free(p->payload);
-		p->payload = NULL;
-		emitted++;
+		do {
+			struct pending *p = &best->v[best->head];
+			void *payload = p->payload;
+			if (!final && p->r.time >= watermark)
+				goto done;
+			best->head++;
+			p->payload = NULL;
+			emit(&p->r, payload, p->plen, arg);
+			if (payload) /* most records have none: no call */
+				free(payload);
+			emitted++;
+		} while (best->head < best->n && before(&best->v[best->head], &bound));
 	}
+done:
 	for (int i = 0; i < m->nq; i++) /* an emptied queue starts over at its beginning */
 		if (m->q[i].head == m->q[i].n)
 			m->q[i].head = m->q[i].n = 0;

@@ -29,6 +29,12 @@ void gs_merge_free(struct gs_merge *m);
 /* Queues a copy of r and of its payload (plen bytes, may be 0) on queue q (0 <= q < nqueues). */
 void gs_merge_add(struct gs_merge *m, int q, const struct gs_rec *r, const void *payload, size_t plen);
 
+/* The same for a record without payload, written in place: a record of time `time` (every
+ * other field 0) queued on q, for the caller to fill in before its next call on m (its time
+ * stays). For a hot stream, it saves the copy of a record just built field by field (a wide
+ * load of narrow stores just made stalls the CPU). */
+struct gs_rec *gs_merge_next(struct gs_merge *m, int q, uint64_t time);
+
 /* Emits and forgets every queued record with time < watermark (every record when final), in
  * time order, ties in the order added. Returns how many were emitted. */
 size_t gs_merge_flush(struct gs_merge *m, uint64_t watermark, int final, gs_merge_emit_fn emit, void *arg);

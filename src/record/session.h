@@ -70,8 +70,8 @@ struct gs_session {
 };
 
 /* collect.c: drains every ring into the merge, then hands the records older than the
- * watermark (all of them when final) to the sinks, and flushes them. */
-void gs_session_drain(struct gs_session *S, int final);
+ * watermark (all of them when final) to the sinks, and flushes them. Returns how many. */
+size_t gs_session_drain(struct gs_session *S, int final);
 /* One record straight to the sinks, bypassing the merge (the last records of a run). */
 void gs_session_write(struct gs_session *S, const struct gs_rec *r, const void *payload, size_t plen);
 /* Writes out what the sinks buffered (a sink that fails receives nothing more). */

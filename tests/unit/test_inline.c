@@ -426,12 +426,60 @@ static void test_rings_read_in_time_order(void **state)
 	munmap(map, x86_ring_size(&g));
 }
 
+struct order {
+	uint32_t tid[160];
+	size_t n;
+};
+
+static void collect_order(const struct gs_inline_event *e, void *arg)
+{
+	struct order *o = arg;
+	if (o->n < 160)
+		o->tid[o->n] = e->tid;
+	o->n++;
+}
+
+/* Long runs of one ring between the others' events, many TSCs shared across rings: the rings are
+ * merged as a sort by (TSC, ring, slot) gives. */
+static void test_rings_merged_as_a_sort(void **state)
+{
+	struct x86_ring_geom g = { .nslots = 64, .nrings = 4 };
+	uint8_t *map = rings_new(&g);
+	struct gs_inline il;
+	struct order o = { .n = 0 };
+	uint64_t t0 = x86_rdtsc() + 1000000, key[160];
+	uint32_t rng = 7, n = 0;
+	(void)state;
+	assert_int_equal(gs_inline_reader_init(&il, map, g.nrings, g.nslots), 0);
+	for (uint32_t r = 0; r < g.nrings; r++) {
+		uint64_t t = t0;
+		for (uint32_t k = 0; k < 40; k++) {
+			rng = rng * 1103515245u + 12345u;
+			t += (rng >> 16) % 4 == 0 ? (rng >> 20) % 50 : (rng >> 24) % 2; /* runs, steps of 0 */
+			put_slot(map, &g, r, k, t, r * 100 + k, 1);
+			key[n++] = (t - t0) << 16 | r << 8 | k; /* (TSC, ring, slot) */
+		}
+	}
+	assert_int_equal(gs_inline_drain(&il, 1, collect_order, &o), n);
+	for (uint32_t i = 1; i < n; i++)
+		for (uint32_t j = i; j > 0 && key[j - 1] > key[j]; j--) {
+			uint64_t x = key[j];
+			key[j] = key[j - 1];
+			key[j - 1] = x;
+		}
+	for (uint32_t i = 0; i < n; i++)
+		assert_int_equal(o.tid[i], ((key[i] >> 8) & 0xff) * 100 + (key[i] & 0xff));
+	gs_inline_close(&il);
+	munmap(map, x86_ring_size(&g));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_record_full_ring_and_wrap),      cmocka_unit_test(test_registers_and_flags_kept),
 		cmocka_unit_test(test_many_writers_each_event_once),   cmocka_unit_test(test_stalled_writer_skipped),
 		cmocka_unit_test(test_stalled_writer_slot_not_reused), cmocka_unit_test(test_rings_read_in_time_order),
+		cmocka_unit_test(test_rings_merged_as_a_sort),
 	};
 	return cmocka_run_group_tests_name("inline probes", tests, NULL, NULL);
 }

@@ -151,6 +151,70 @@ static void test_long_stream(void **state)
 	gs_merge_free(m);
 }
 
+/* Runs of one queue between the others' records, many ties across queues, flushes at watermarks
+ * inside runs: the output is the records sorted by (time, order added), as a plain sort gives. */
+static void test_runs_and_ties_match_a_sort(void **state)
+{
+	struct gs_merge *m = gs_merge_new(4);
+	uint64_t want[200];
+	uint32_t rng = 12345, n = 0, tag = 0;
+	struct out o = { .n = 0 };
+	(void)state;
+	for (int round = 0; round < 4; round++) {
+		uint64_t t[4] = { 0, 0, 0, 0 };
+		for (int k = 0; k < 50; k++) {
+			int q;
+			rng = rng * 1103515245u + 12345u;
+			q = (rng >> 16) % 8 < 5 ? 0
+						: (int)((rng >> 20) % 4); /* queue 0 busy, the others now and then */
+			t[q] += (rng >> 24) % 3;                          /* steps of 0: ties, within and across */
+			add(m, q, 1000 * (uint64_t)round + t[q], tag);
+			want[n++] = ((1000 * (uint64_t)round + t[q]) << 16) | tag++;
+		}
+		gs_merge_flush(m, 1000 * (uint64_t)round + 20, 0, collect, &o); /* a watermark inside the runs */
+	}
+	gs_merge_flush(m, 0, 1, collect, &o);
+	for (uint32_t i = 1; i < n; i++) /* insertion sort by (time, tag): tags grow in order added */
+		for (uint32_t j = i; j > 0 && want[j - 1] > want[j]; j--) {
+			uint64_t x = want[j];
+			want[j] = want[j - 1];
+			want[j - 1] = x;
+		}
+	assert_int_equal(o.n, n);
+	for (uint32_t i = 0; i < n; i++) {
+		assert_int_equal(o.r[i].time, want[i] >> 16);
+		assert_int_equal(o.r[i].tid, want[i] & 0xffff);
+	}
+	gs_merge_free(m);
+}
+
+/* Records written in place (gs_merge_next) merge as added ones do: zeroed but for their time,
+ * ties in the order queued, an older one after a newer one sorted. */
+static void test_next_in_place(void **state)
+{
+	struct gs_merge *m = gs_merge_new(2);
+	struct out o = { .n = 0 };
+	struct gs_rec *r;
+	(void)state;
+	add(m, 0, 10, 1);
+	r = gs_merge_next(m, 1, 10);
+	assert_int_equal(r->time, 10);
+	assert_int_equal(r->pid, 0);
+	assert_int_equal(r->arg64, 0);
+	r->tid = 2;
+	r->type = GS_REC_GIL_WRITE;
+	r->arg64 = 0x4000;
+	gs_merge_next(m, 1, 5)->tid = 3; /* older than the one before: the queue is sorted */
+	assert_int_equal(gs_merge_flush(m, 0, 1, collect, &o), 3);
+	assert_int_equal(o.r[0].tid, 3);
+	assert_int_equal(o.r[1].tid, 1);
+	assert_int_equal(o.r[2].tid, 2);
+	assert_int_equal(o.r[2].type, GS_REC_GIL_WRITE);
+	assert_int_equal(o.r[2].arg64, 0x4000);
+	assert_int_equal(o.plen[2], 0);
+	gs_merge_free(m);
+}
+
 /* Frames: ids from 1 in order of first sight, the same id for the same keys. */
 static void test_intern_frames(void **state)
 {
@@ -204,6 +268,8 @@ int main(void)
 		cmocka_unit_test(test_out_of_order_queue_and_ties),
 		cmocka_unit_test(test_payloads_and_queue_bounds),
 		cmocka_unit_test(test_long_stream),
+		cmocka_unit_test(test_runs_and_ties_match_a_sort),
+		cmocka_unit_test(test_next_in_place),
 		cmocka_unit_test(test_intern_frames),
 		cmocka_unit_test(test_intern_stacks),
 	};
