@@ -124,7 +124,7 @@ int gs_mem_read(pid_t pid, uint64_t addr, void *dst, size_t len)
 	return -errno;
 }
 
-uint64_t gs_proc_auxv_entry(pid_t pid)
+uint64_t gs_proc_auxv(pid_t pid, uint64_t type)
 {
 	char path[64];
 	uint64_t v[2], entry = 0;
@@ -132,7 +132,7 @@ uint64_t gs_proc_auxv_entry(pid_t pid)
 	snprintf(path, sizeof(path), "/proc/%d/auxv", (int)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	while (fd >= 0 && read(fd, v, sizeof(v)) == sizeof(v) && v[0] != 0 /* AT_NULL */)
-		if (v[0] == 9 /* AT_ENTRY */) {
+		if (v[0] == type) {
 			entry = v[1];
 			break;
 		}

@@ -59,8 +59,9 @@ int gs_mem_read(pid_t pid, uint64_t addr, void *dst, size_t len);
  * code pages, as a debugger does; root or ptrace rights needed). 0 or -errno. */
 int gs_mem_write(pid_t pid, uint64_t addr, const void *src, size_t len);
 
-/* The entry point of pid's program (AT_ENTRY of /proc/PID/auxv), 0 when it cannot be read. */
-uint64_t gs_proc_auxv_entry(pid_t pid);
+/* The value of entry type (AT_ENTRY: 9, AT_BASE: 7, ...) of pid's auxiliary vector
+ * (/proc/PID/auxv), 0 when it cannot be read or is not there. */
+uint64_t gs_proc_auxv(pid_t pid, uint64_t type);
 
 /* Thread ids of pid, into a growing array. Returns count, or -errno. */
 int gs_task_list(pid_t pid, pid_t **tids);

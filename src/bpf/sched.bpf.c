@@ -138,15 +138,20 @@ static __always_inline void emit(__u32 type, const struct task_struct *t, __s32 
 	bpf_ringbuf_submit(e, wake_flag());
 }
 
+/* A COMM record of t reserved (NULL: the ring is full, counted); filled by comm_submit. */
+static __always_inline struct gs_bpf_event *comm_reserve(void)
+{
+	struct gs_bpf_event *e = bpf_ringbuf_reserve(&events, sizeof(struct gs_bpf_event), 0);
+	if (!e)
+		dropped();
+	return e;
+}
+
 /* comm: a kernel string (NULL: the task's own name); exec: 0, 1 (exec() set it), or 2 (and the
  * task was stopped for gilscope: the reader is woken at once) */
-static __always_inline void emit_comm(const struct task_struct *t, const char *comm, __s32 exec)
+static __always_inline void comm_submit(struct gs_bpf_event *e, const struct task_struct *t, const char *comm,
+					__s32 exec)
 {
-	struct gs_bpf_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		dropped();
-		return;
-	}
 	e->time = bpf_ktime_get_ns();
 	e->type = GS_BPF_COMM;
 	e->pid = BPF_CORE_READ(t, tgid);
@@ -158,6 +163,13 @@ static __always_inline void emit_comm(const struct task_struct *t, const char *c
 	else
 		BPF_CORE_READ_STR_INTO(&e->comm, t, comm);
 	bpf_ringbuf_submit(e, exec == 2 ? BPF_RB_FORCE_WAKEUP : wake_flag());
+}
+
+static __always_inline void emit_comm(const struct task_struct *t, const char *comm, __s32 exec)
+{
+	struct gs_bpf_event *e = comm_reserve();
+	if (e)
+		comm_submit(e, t, comm, exec);
 }
 
 /* How long ago t, the current task, arrived on this CPU: its run queue's clock (updated at the
@@ -275,33 +287,43 @@ int BPF_PROG(gs_exit, struct task_struct *p)
 	emit(GS_BPF_EXIT, p, 0, 0, now);
 	/* the last thread of its process (do_exit decremented signal->live): the process's wait
 	 * status, which do_exit stored in exit_code before this tracepoint */
-	if (BPF_CORE_READ(p, signal, live.counter) == 0)
+	if (BPF_CORE_READ(p, signal, live.counter) == 0) {
+		__u32 tgid = BPF_CORE_READ(p, tgid);
 		emit(GS_BPF_PROC_EXIT, p, BPF_CORE_READ(p, exit_code), 0, now);
+		/* a process stopped at its exec and killed: nothing to let go, its pid may be reused */
+		bpf_map_delete_elem(&stopped, &tgid);
+	}
 	return 0;
 }
 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(gs_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
+	struct gs_bpf_event *e;
 	struct exe_key k;
 	__u32 tgid = BPF_CORE_READ(p, tgid);
 	__u8 one = 1;
 	int held = 0;
 	if (!is_followed(p))
 		return 0;
-	if (stop_exec) {
+	/* the record first: a process is stopped only when gilscope will be told */
+	if (!(e = comm_reserve()))
+		return 0;
+	if (stop_exec && !BPF_CORE_READ(p, ptrace)) { /* a debugger's tracee: left to its debugger */
 		k.dev = BPF_CORE_READ(bprm, file, f_inode, i_sb, s_dev);
 		k.ino = BPF_CORE_READ(bprm, file, f_inode, i_ino);
-		/* p is the current task: the stop takes effect as it returns to user space; noted
-		 * first, so that no stopped process is unknown to the deadman */
-		if (!bpf_map_lookup_elem(&plain_exes, &k) && bpf_map_update_elem(&stopped, &tgid, &one, BPF_ANY) == 0) {
+		/* p is the current task: the stop takes effect as it returns to user space. Noted
+		 * first, so that no stopped process is unknown to the deadman; not when it is noted
+		 * already (gilscope is letting it go: its entry goes first, then the SIGCONT) */
+		if (!bpf_map_lookup_elem(&plain_exes, &k) &&
+		    bpf_map_update_elem(&stopped, &tgid, &one, BPF_NOEXIST) == 0) {
 			if (bpf_send_signal_thread(GS_BPF_SIGSTOP) == 0)
 				held = 1;
 			else
 				bpf_map_delete_elem(&stopped, &tgid);
 		}
 	}
-	emit_comm(p, 0, held ? 2 : 1);
+	comm_submit(e, p, 0, held ? 2 : 1);
 	return 0;
 }
 

@@ -660,12 +660,17 @@ static int read_thread(struct gs_pystacks *ps, gs_mem_reader read, void *ctx, ui
 		w->len = sp->win_len;
 	}
 	memcpy(&ptr, tsb + ps->l.tstate_frame, 8);
-	if (!cframe)
+	if (!cframe) {
 		*frame = ptr;
-	else if (ptr && ic >= 0 && got > ic && ptr == sp->cframe)
+	} else if (ptr && ic >= 0 && got > ic && ptr == sp->cframe) {
 		*frame = cur; /* the cframe it pointed to at the last sample, read with it */
-	else if (!ptr || read(ctx, ptr + (uint64_t)ps->l.cframe_current, frame, 8) < 0)
-		*frame = 0;
+	} else {
+		if (!ptr || read(ctx, ptr + (uint64_t)ps->l.cframe_current, frame, 8) < 0)
+			*frame = 0;
+		if (w) /* the pages came before this frame pointer: a frame pushed in between would be
+			* read from their older copy, so the walk reads afresh */
+			w->len = 0;
+	}
 	if (sp->ts != ts)
 		memset(sp, 0, sizeof(*sp));
 	sp->ts = ts;

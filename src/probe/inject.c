@@ -266,41 +266,99 @@ int gs_threads_settle(struct gs_threads *ts, const struct gs_range *r, size_t n,
 	return -EBUSY;
 }
 
-/* Plants an int3 at entry, runs t until it is there (a process that dies on the way: -ESRCH). */
-static int run_to(struct gs_threads *ts, struct gs_thread *t, uint64_t entry)
+/* Where a process stopped as its exec completed stands: its dynamic loader's entry point (AT_BASE
+ * plus the loader's e_entry, read from its ELF header mapped there), or its own (AT_ENTRY) when it
+ * has no loader. 0 when it cannot be read. */
+static uint64_t exec_start(pid_t pid)
+{
+	uint64_t base = gs_proc_auxv(pid, 7 /* AT_BASE */), e_entry;
+	if (!base)
+		return gs_proc_auxv(pid, 9 /* AT_ENTRY */);
+	if (gs_mem_read(pid, base + 24 /* e_entry */, &e_entry, 8) < 0)
+		return 0;
+	return base + e_entry;
+}
+
+/* Waits for t's next stop for at most until (CLOCK_MONOTONIC ns), then interrupts it: *late set. */
+static int wait_stop_until(struct gs_threads *ts, struct gs_thread *t, int *st, uint64_t until, int *late)
+{
+	struct timespec d = { 0, 200000 };
+	pid_t r;
+	while ((r = waitpid(t->tid, st, __WALL | WNOHANG)) == 0 && gs_now_ns() < until)
+		nanosleep(&d, NULL);
+	if (r == 0) {
+		*late = 1;
+		ptrace(PTRACE_INTERRUPT, t->tid, NULL, NULL);
+		return wait_stop(ts, t, st);
+	}
+	if (r < 0 || !WIFSTOPPED(*st)) {
+		drop_thread(ts, t);
+		return -ESRCH;
+	}
+	return 0;
+}
+
+/* What a signal-delivery stop of sig (at run_to) becomes: the signal to deliver (0: none). The
+ * exec's own SIGSTOP (sent by the kernel for gilscope's BPF program) is dropped; a stop signal of
+ * anyone else is held back and said in *stop_sig (the process is left stopped after its set-up),
+ * or dropped when the process ignores it, as the kernel would. */
+static int signal_at_exec(pid_t pid, pid_t tid, int sig, int *stop_sig)
+{
+	siginfo_t si;
+	uint64_t ign = 0;
+	if (sig == SIGSTOP && ptrace(PTRACE_GETSIGINFO, tid, NULL, &si) == 0 && si.si_code == SI_KERNEL)
+		return 0;
+	if (sig != SIGSTOP && sig != SIGTSTP && sig != SIGTTIN && sig != SIGTTOU)
+		return sig;
+	if (sig == SIGSTOP || gs_proc_status_u64(pid, "SigIgn", 16, &ign) < 0 || !(ign & (1ull << (sig - 1))))
+		*stop_sig = sig;
+	return 0;
+}
+
+/* Plants an int3 at entry, runs t until it is there (2 s at most), the byte back. -EALREADY: the
+ * process is not where its exec left it (someone continued it meanwhile): nothing was done. */
+static int run_to(struct gs_threads *ts, struct gs_thread *t, uint64_t entry, int *stop_sig)
 {
 	struct user_regs_struct regs;
+	uint64_t until = gs_now_ns() + 2000000000ull;
 	uint8_t orig, bp = 0xcc;
-	int st, sig = 0, err;
+	int st, sig = 0, err = -EAGAIN, late = 0;
+	if (ptrace(PTRACE_GETREGS, t->tid, NULL, &regs) < 0)
+		return -errno;
+	if (regs.rip != exec_start(ts->pid))
+		return -EALREADY;
 	if ((err = gs_mem_read(ts->pid, entry, &orig, 1)) < 0 || (err = gs_mem_write(ts->pid, entry, &bp, 1)) < 0)
 		return err;
-	for (int guard = 0; guard < 10000; guard++) {
+	for (int guard = 0; guard < 10000 && !late; guard++) {
+		err = -EAGAIN;
 		if (ptrace(PTRACE_CONT, t->tid, NULL, (void *)(long)sig) < 0)
 			return -ESRCH; /* gone with its memory: nothing to restore */
-		if ((err = wait_stop(ts, t, &st)) < 0)
+		if ((err = wait_stop_until(ts, t, &st, until, &late)) < 0)
 			return err;
+		err = late ? -ETIMEDOUT : -EAGAIN;
 		sig = 0;
-		if ((st >> 16) == PTRACE_EVENT_STOP)
-			continue; /* a group stop (the exec's SIGSTOP) or an interrupt: go on */
 		if ((st >> 16) != 0)
-			continue; /* another ptrace event: none asked for */
+			continue; /* a group stop (the exec's SIGSTOP), an interrupt: go on */
 		if (WSTOPSIG(st) == SIGTRAP && ptrace(PTRACE_GETREGS, t->tid, NULL, &regs) == 0 &&
-		    regs.rip == entry + 1)
+		    regs.rip == entry + 1) {
+			err = 0;
 			break;
-		sig = WSTOPSIG(st) == SIGSTOP ? 0 : WSTOPSIG(st);
-		if (guard == 9999)
-			err = -EAGAIN;
+		}
+		sig = signal_at_exec(ts->pid, t->tid, WSTOPSIG(st), stop_sig);
 	}
-	if (gs_mem_write(ts->pid, entry, &orig, 1) < 0 || err < 0)
-		return err < 0 ? err : -EIO;
+	if (gs_mem_write(ts->pid, entry, &orig, 1) < 0 && err == 0)
+		err = -EIO;
+	if (err < 0)
+		return err;
 	regs.rip = entry;
 	return ptrace(PTRACE_SETREGS, t->tid, NULL, &regs) < 0 ? -errno : 0;
 }
 
-int gs_threads_run_to_entry(struct gs_threads *ts, char *why, size_t whylen)
+int gs_threads_run_to_entry(struct gs_threads *ts, int *stop_sig, char *why, size_t whylen)
 {
-	uint64_t entry = gs_proc_auxv_entry(ts->pid);
+	uint64_t entry = gs_proc_auxv(ts->pid, 9 /* AT_ENTRY */);
 	int err;
+	*stop_sig = 0;
 	if (ts->n != 1) {
 		snprintf(why, whylen, "process %d has %zu threads right after its exec", (int)ts->pid, ts->n);
 		return -EINVAL;
@@ -310,7 +368,9 @@ int gs_threads_run_to_entry(struct gs_threads *ts, char *why, size_t whylen)
 			 (int)ts->pid);
 		return -ENOENT;
 	}
-	if ((err = run_to(ts, &ts->t[0], entry)) < 0)
+	if ((err = run_to(ts, &ts->t[0], entry, stop_sig)) == -EALREADY)
+		snprintf(why, whylen, "process %d was continued after its exec before gilscope took it", (int)ts->pid);
+	else if (err < 0)
 		snprintf(why, whylen, "cannot run process %d to its entry point: %s", (int)ts->pid, strerror(-err));
 	return err;
 }

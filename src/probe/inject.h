@@ -80,10 +80,13 @@ int gs_threads_seize(struct gs_threads *ts, pid_t pid, char *why, size_t whylen)
 int gs_threads_settle(struct gs_threads *ts, const struct gs_range *r, size_t n, int from_start, char *why,
 		      size_t whylen);
 /* ts holds the one thread of a process stopped as its exec() completed, before the dynamic loader
- * ran: runs it to its program's entry point (every library it needs is mapped then) and stops it
- * there as it was, the breakpoint gone. A SIGSTOP on the way is dropped (the stop at the exec
- * itself); other signals are delivered. 0, or -errno with why (-ESRCH: it ended). */
-int gs_threads_run_to_entry(struct gs_threads *ts, char *why, size_t whylen);
+ * ran: runs it to its program's entry point (every library it needs is mapped then; 2 s at most)
+ * and stops it there as it was, the breakpoint gone. The exec's own SIGSTOP (the kernel's) is
+ * dropped on the way; a stop signal of anyone else (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU not ignored)
+ * is held back and said in *stop_sig (leave the process stopped then); other signals are
+ * delivered. 0, or -errno with why: -EALREADY when the process is not where its exec left it
+ * (continued meanwhile: nothing done), -ESRCH when it ended. */
+int gs_threads_run_to_entry(struct gs_threads *ts, int *stop_sig, char *why, size_t whylen);
 /* Lets every thread go; the set is emptied. */
 void gs_threads_release(struct gs_threads *ts);
 

@@ -321,16 +321,17 @@ static void drop_probes(struct gs_session *S, struct gs_pyprobes *p, int found)
 }
 
 /* Looks for CPython in e's process and attaches (see gs_session_attach_one); loud: a process the
- * user named (said when not CPython); at_exec: it is stopped right after its exec, and is run to
- * its entry point first (its libraries mapped). 1, 0, or -1 with why. */
-static int attach_proc(struct gs_session *S, struct gs_att *e, int follow, int loud, int at_exec, char *why,
+ * user named (said when not CPython); at_exec (NULL: not): it is stopped right after its exec, and
+ * is run to its entry point first (its libraries mapped), a stop signal of someone else met on the
+ * way said there (gs_threads_run_to_entry). 1, 0, or < 0 with why (-EALREADY: not at its exec). */
+static int attach_proc(struct gs_session *S, struct gs_att *e, int follow, int loud, int *at_exec, char *why,
 		       size_t whylen)
 {
 	struct gs_threads ts = { 0 };
 	struct gs_pyprobes *p = next_probes(S);
 	int found = 1, r = 0;
 	if (at_exec && (r = gs_threads_seize(&ts, e->pid, why, whylen)) == 0)
-		r = gs_threads_run_to_entry(&ts, why, whylen);
+		r = gs_threads_run_to_entry(&ts, at_exec, why, whylen);
 	if (r < 0) {
 		found = 0;
 	} else if (S->o->no_gil) {
@@ -405,7 +406,7 @@ int gs_session_attach_one(struct gs_session *S, pid_t pid, int how)
 	e = gs_attset_add(&S->att, pid, GS_ATT_STATES);
 	gs_tidmap_add_process(S->tidmap, pid);
 	gs_session_emit_argv(S, pid);
-	r = attach_proc(S, e, how != GS_ATTACH_NEW, loud, 0, why, sizeof(why));
+	r = attach_proc(S, e, how != GS_ATTACH_NEW, loud, NULL, why, sizeof(why));
 	e = gs_attset_find(&S->att, pid); /* the set may have grown */
 	if (r < 0) {
 		if (how == GS_ATTACH_GIVEN && S->o->npids <= 1)
@@ -451,7 +452,7 @@ static void look_again(struct gs_session *S, size_t i)
 	if (!e->retries)
 		return;
 	e->retries--;
-	if (attach_proc(S, e, 0, 0, 0, why, sizeof(why)) == 1) {
+	if (attach_proc(S, e, 0, 0, NULL, why, sizeof(why)) == 1) {
 		e = &S->att.a[i];
 		gs_info("process %d (%s): attached after its exec", (int)e->pid, e->p->py.img.version);
 	}
@@ -487,7 +488,7 @@ static void discover(struct gs_session *S)
 void gs_session_exec_stopped(struct gs_session *S, pid_t pid)
 {
 	if (!S->attach || S->nexecq == GS_ARRAY_SIZE(S->execq)) {
-		S->sched->exec_resume(S->sched, pid); /* not held for long in any case: the scan finds it */
+		S->sched->exec_resume(S->sched, pid, 1); /* not held for long in any case: the scan finds it */
 		return;
 	}
 	S->execq[S->nexecq++] = pid;
@@ -507,7 +508,7 @@ static void at_exec(struct gs_session *S, pid_t pid)
 	char why[2048];
 	uint64_t dev = 0, ino = 0;
 	struct gs_att *e = gs_attset_find(&S->att, pid);
-	int py = S->o->no_gil ? 0 : gs_exekind_python(&S->exes, pid, &dev, &ino), r;
+	int py = S->o->no_gil ? 0 : gs_exekind_python(&S->exes, pid, &dev, &ino), r, stop_sig = 0;
 	gs_test_point("a process stopped at its exec");
 	if (py == 0 && ino && S->sched->exec_plain)
 		S->sched->exec_plain(S->sched, dev, ino);
@@ -533,13 +534,22 @@ static void at_exec(struct gs_session *S, pid_t pid)
 	gs_session_emit_argv(S, pid);
 	gs_attset_exe_changed(e);
 	e->retries = 0;
-	if (py == 1 && (r = attach_proc(S, e, 0, 0, 1, why, sizeof(why))) != 1 && running(pid))
-		gs_warn("%s; process %d is recorded without GIL events", r < 0 ? why : "no CPython found", (int)pid);
-	else if (py == 1)
-		gs_info("process %d (%s): attached at its exec", (int)pid,
-			gs_attset_find(&S->att, pid)->p->py.img.version);
+	r = py == 1 ? attach_proc(S, e, 0, 0, &stop_sig, why, sizeof(why)) : 0;
+	e = gs_attset_find(&S->att, pid); /* the set may have grown */
+	if (r == -EALREADY) {
+		/* continued by someone else before gilscope took it: attached as it runs, looked at
+		 * again while young (its libraries may not be mapped yet) */
+		r = attach_proc(S, e, 0, 0, NULL, why, sizeof(why));
+		e = gs_attset_find(&S->att, pid);
+		e->retries = r == 1 ? 0 : 5;
+	}
+	if (r == 1)
+		gs_info("process %d (%s): attached at its exec", (int)pid, e->p->py.img.version);
+	else if (py == 1 && r <= 0 && running(pid))
+		gs_warn("%s; process %d is recorded without GIL events", r < 0 ? why : "no CPython found in it",
+			(int)pid);
 go_on:
-	S->sched->exec_resume(S->sched, pid);
+	S->sched->exec_resume(S->sched, pid, !stop_sig); /* stopped by someone meanwhile: left stopped */
 }
 
 void gs_session_attach_tick(struct gs_session *S)

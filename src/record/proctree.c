@@ -148,7 +148,7 @@ static void begin_handover(struct gs_session *S, struct hand *h)
 		return;
 	}
 	gs_handover_step("exec");
-	t->cur.bp_addr = gs_proc_auxv_entry(h->pid);
+	t->cur.bp_addr = gs_proc_auxv(h->pid, 9 /* AT_ENTRY */);
 	if (!t->cur.bp_addr || gs_ptrace_bp_insert(h->pid, t->cur.bp_addr, &t->cur.saved) < 0) {
 		t->cur.bp_addr = 0;
 		gs_session_set_up_python(S, h->pid, 1); /* best effort: libraries may be missing */

@@ -49,8 +49,9 @@ struct gs_sched_source {
 	 * arg64 GS_SCHED_EXEC_STOPPED; whoever handles it lets it go with exec_resume. If gilscope
 	 * dies first, a process of the source's (a deadman) continues every one still stopped. */
 	int (*stop_at_exec)(struct gs_sched_source *src, int on);
-	/* Lets a process stopped at its exec go (SIGCONT; set with stop_at_exec). */
-	void (*exec_resume)(struct gs_sched_source *src, pid_t pid);
+	/* A process stopped at its exec is let go: no longer noted as stopped, and sent SIGCONT
+	 * when cont (0: it stays stopped, a stop of its own came meanwhile). */
+	void (*exec_resume)(struct gs_sched_source *src, pid_t pid, int cont);
 	/* Optional: the program on device dev (st_dev), inode ino is not CPython: never stopped at. */
 	void (*exec_plain)(struct gs_sched_source *src, uint64_t dev, uint64_t ino);
 	/* where the tracepoints' fields sit in their raw data (for the decoder) */

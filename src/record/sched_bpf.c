@@ -90,6 +90,7 @@ int gs_sched_bpf_decode(const void *data, size_t size, struct gs_rec *r, char na
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -102,8 +103,9 @@ struct bpf_source {
 	void *arg;
 	uint64_t *percpu; /* the drop counters read back, one per possible CPU */
 	int ncpu;
-	uint64_t dropped; /* drops delivered so far */
-	pid_t deadman;    /* continues the processes stopped at their exec if gilscope dies (0: none) */
+	uint64_t dropped;         /* drops delivered so far */
+	pid_t deadman;            /* continues the processes stopped at their exec if gilscope dies (0: none) */
+	volatile pid_t *resuming; /* shared with the deadman: the one being let go (its entry gone) */
 };
 
 static char libbpf_last[256]; /* libbpf's last warning: the detail of a refusal */
@@ -176,8 +178,9 @@ static int bpf_follow(struct gs_sched_source *src, pid_t tid, char *why, size_t 
 }
 
 /* The deadman's life: a parent-death signal, then SIGCONT to every process the `stopped` map
- * (descriptor fd) lists. Only system calls: it runs in a fork of a process that may have threads. */
-static void deadman_run(int fd, pid_t parent)
+ * (descriptor fd) lists, and to the one gilscope was letting go (*resuming). Only system calls: it
+ * runs in a fork of a process that may have threads. */
+static void deadman_run(int fd, pid_t parent, volatile pid_t *resuming)
 {
 	sigset_t usr1;
 	uint32_t key, prev;
@@ -191,10 +194,11 @@ static void deadman_run(int fd, pid_t parent)
 	for (int i = 0; i < 3 && null >= 0; i++)
 		dup2(null, i);
 	sigemptyset(&usr1);
-	sigaddset(&usr1, SIGUSR1); /* every signal is blocked (the parent's mask at fork): SIGKILL ends it */
-	if (getppid() == parent)
-		while (sigwaitinfo(&usr1, NULL) < 0)
-			;
+	sigaddset(&usr1, SIGUSR1);  /* every signal is blocked (the parent's mask at fork): SIGKILL ends it */
+	while (getppid() == parent) /* a SIGUSR1 from anyone else is not gilscope's death */
+		sigwaitinfo(&usr1, NULL);
+	if (*resuming > 0)
+		kill(*resuming, SIGCONT);
 	while (bpf_map_get_next_key(3, have ? &prev : NULL, &key) == 0) {
 		kill((pid_t)key, SIGCONT);
 		prev = key;
@@ -211,11 +215,15 @@ static int bpf_stop_at_exec(struct gs_sched_source *src, int on)
 	if (on && !s->deadman) {
 		sigset_t all, old;
 		pid_t parent = getpid();
+		void *page = mmap(NULL, sizeof(pid_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (page == MAP_FAILED)
+			return -ENOMEM;
+		s->resuming = page;
 		sigfillset(&all);
 		sigprocmask(SIG_BLOCK, &all, &old);
 		s->deadman = fork();
 		if (s->deadman == 0)
-			deadman_run(bpf_map__fd(s->skel->maps.stopped), parent);
+			deadman_run(bpf_map__fd(s->skel->maps.stopped), parent, s->resuming);
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		if (s->deadman < 0) {
 			s->deadman = 0;
@@ -226,12 +234,19 @@ static int bpf_stop_at_exec(struct gs_sched_source *src, int on)
 	return 0;
 }
 
-static void bpf_exec_resume(struct gs_sched_source *src, pid_t pid)
+static void bpf_exec_resume(struct gs_sched_source *src, pid_t pid, int cont)
 {
 	struct bpf_source *s = (struct bpf_source *)src;
 	uint32_t key = (uint32_t)pid;
-	kill(pid, SIGCONT);
-	bpf_map__delete_elem(s->skel->maps.stopped, &key, sizeof(key), 0);
+	/* the entry goes first (a process stopped again after the SIGCONT is noted anew), and only a
+	 * process still noted gets it: one that exited lost its entry (its pid may be another's now).
+	 * Between the two the deadman knows it from *resuming. */
+	if (s->resuming && cont)
+		*s->resuming = pid;
+	if (bpf_map__delete_elem(s->skel->maps.stopped, &key, sizeof(key), 0) == 0 && cont)
+		kill(pid, SIGCONT);
+	if (s->resuming)
+		*s->resuming = 0;
 }
 
 static void bpf_exec_plain(struct gs_sched_source *src, uint64_t dev, uint64_t ino)
@@ -253,10 +268,11 @@ static void bpf_free(struct gs_sched_source *src)
 		for (int n = 0; n <= GS_BPF_MAX_STOPPED &&
 				bpf_map__get_next_key(s->skel->maps.stopped, NULL, &key, sizeof(key)) == 0;
 		     n++)
-			bpf_exec_resume(src, (pid_t)key);
+			bpf_exec_resume(src, (pid_t)key, 1);
 		kill(s->deadman, SIGKILL);
 		while (waitpid(s->deadman, NULL, 0) < 0 && errno == EINTR)
 			;
+		munmap((void *)s->resuming, sizeof(pid_t));
 	}
 	ring_buffer__free(s->rb);
 	gs_sched_bpf__destroy(s->skel);

@@ -454,3 +454,57 @@ def test_gilscope_killed_while_a_child_is_stopped_at_its_exec(tmp_path):
             if subprocess.run(["ps", "-o", "stat=", "-p", q], capture_output=True, text=True).stdout.strip()[:1]
             not in ("Z", "")]
     assert left == [], left
+
+
+SUPERVISOR = r"""
+import os, signal, sys
+print("ready", flush=True)
+sys.stdin.readline()
+kid = os.fork()
+if kid == 0:
+    os.execv(sys.executable, [sys.executable, "-c",
+             "import threading, time\nend = time.monotonic() + 0.5\n"
+             "def w():\n    while time.monotonic() < end: pass\n"
+             "ts = [threading.Thread(target=w) for _ in range(2)]\n[t.start() for t in ts]; [t.join() for t in ts]\n"])
+stops = 0
+while True:  # a job-control supervisor: it continues its child whenever the child stops
+    _, st = os.waitpid(kid, os.WUNTRACED)
+    if os.WIFSTOPPED(st):
+        stops += 1
+        os.kill(kid, signal.SIGCONT)
+        continue
+    print("child", os.waitstatus_to_exitcode(st), "stops seen", stops, flush=True)
+    break
+sys.stdin.readline()
+"""
+
+
+def test_a_parent_that_continues_its_stopped_child(tmp_path):
+    """A parent that waits with WUNTRACED sees its child stopped at its exec and continues it at once,
+    before gilscope takes it: gilscope neither hangs nor plants its breakpoint in a running process,
+    the child is attached as it runs (or at its exec, when gilscope was first), and it ends well."""
+    need(PY)
+    p = subprocess.Popen([PY, "-c", SUPERVISOR], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline() == "ready\n"
+        rec = tmp_path / "sup.rec"
+        gs = subprocess.Popen([GILSCOPE, "record", "--no-summary", "-p", str(p.pid), "--duration", "3", "-o",
+                               str(rec)], stderr=subprocess.PIPE, text=True)
+        time.sleep(1.0)
+        p.stdin.write("\n")
+        p.stdin.flush()
+        assert select.select([p.stdout], [], [], 30)[0], "the parent never saw its child end"
+        line = p.stdout.readline()
+        assert line.startswith("child 0 stops seen "), line
+        _, err = gs.communicate(timeout=120)
+        assert gs.returncode == 0, err
+        rep = json.loads(subprocess.run([GILSCOPE, "report", "--json", str(rec)], capture_output=True, text=True,
+                                        check=True).stdout)
+        kid = [q["pid"] for q in rep["processes"] if q["pid"] != p.pid]
+        assert len(kid) == 1 and acquisitions(rep, kid[0]) > 0, err
+        p.stdin.write("\n")
+        p.stdin.flush()
+        assert p.wait(timeout=30) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()

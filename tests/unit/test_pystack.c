@@ -431,6 +431,80 @@ static void test_vectored_reads_legacy(void **state)
 	}
 }
 
+/* A reader that, when the frame pointer of the cframe at 0x3400 is read, first pushes a frame (f6)
+ * and makes it current, as the thread would between two reads of one sample. */
+static int hook_armed;
+static int hook_rd(void *ctx, uint64_t addr, void *dst, size_t len)
+{
+	if (hook_armed && addr == BASE + 0x3400 + 8) {
+		uint64_t x = BASE + 0x1f800, c6 = BASE + 0x100000 + 6 * 0x400;
+		hook_armed = 0;
+		/* the thread pushes g (f6) at x and makes it current */
+		p64(x + 0x20, c6);
+		p64(x + 0x38, c6 + 0xb8 + 2);
+		p64(x + 0x30, frame_addr(0));
+		p64(BASE + 0x3400 + 8, x);
+	}
+	return rd(ctx, addr, dst, len);
+}
+
+static int hook_vrd(void *ctx, const struct gs_memv *v, int n)
+{
+	int k = 0;
+	while (k < n && hook_rd(ctx, v[k].addr, v[k].dst, v[k].len) == 0)
+		k++;
+	return k;
+}
+
+/* three frames, and where the next frame will be pushed the stale bytes of one that returned long
+ * ago (f7) */
+static void stale_below(void)
+{
+	uint64_t x = BASE + 0x1f800, c7;
+	build(3);
+	code_at(6);
+	c7 = code_at(7);
+	p64(x + 0x20, c7);
+	p64(x + 0x38, c7 + 0xb8 + 2);
+	p64(x + 0x30, frame_addr(0));
+}
+
+static void test_stale_window_after_a_cframe_switch(void **state)
+{
+	/* the thread state points to another cframe than at the last sample (3.11, 3.12: a C function
+	 * called back into Python): its frame pointer is read after the guessed pages, and a frame
+	 * pushed in between must not be read from their older copy (f7 where f6 is) */
+	struct gs_pystacks *plain = gs_pystacks_synthetic(11, BASE + 0x100, CODE_TYPE);
+	struct gs_pystacks *vec = gs_pystacks_synthetic(11, BASE + 0x100, CODE_TYPE);
+	static struct got a, b;
+	const char *q, *fn;
+	(void)state;
+	gs_pystacks_set_vreader(vec, hook_vrd);
+	stale_below();
+	assert_int_equal(gs_pystacks_sample(plain, rd, NULL, cb, &a), 1);
+	assert_int_equal(gs_pystacks_sample(vec, rd, NULL, cb, &b), 1);
+	/* the thread entered another cframe (a C function calling back into Python) */
+	stale_below();
+	p64(BASE + 0x2000 + 0x38, BASE + 0x3400);
+	p64(BASE + 0x3400 + 8, frame_addr(0));
+	hook_armed = 1;
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(gs_pystacks_sample(plain, hook_rd, NULL, cb, &a), 1);
+	stale_below();
+	p64(BASE + 0x2000 + 0x38, BASE + 0x3400);
+	p64(BASE + 0x3400 + 8, frame_addr(0));
+	hook_armed = 1;
+	memset(&b, 0, sizeof(b));
+	assert_int_equal(gs_pystacks_sample(vec, hook_rd, NULL, cb, &b), 1);
+	assert_int_equal(gs_pystacks_code(plain, a.f[0].code, &q, &fn), 0);
+	assert_string_equal(q, "f6");
+	assert_int_equal(gs_pystacks_code(vec, b.f[0].code, &q, &fn), 0);
+	assert_string_equal(q, "f6");
+	same_frames(&a, &b);
+	gs_pystacks_free(plain);
+	gs_pystacks_free(vec);
+}
+
 static void test_stale_frame_pointer(void **state)
 {
 	/* a thread state whose frame pointer is stale (seen under thread-per-request load on 3.14):
@@ -500,6 +574,7 @@ int main(void)
 		cmocka_unit_test(test_stale_frame_pointer),
 		cmocka_unit_test(test_vectored_reads_guess_and_check),
 		cmocka_unit_test(test_vectored_reads_legacy),
+		cmocka_unit_test(test_stale_window_after_a_cframe_switch),
 	};
 	return cmocka_run_group_tests_name("python stacks", tests, NULL, NULL);
 }
