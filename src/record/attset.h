@@ -29,6 +29,7 @@ struct gs_att {
 	int pidfd; /* -1: ended (or none) */
 	int kind;  /* enum gs_att_kind */
 	int ended;
+	uint64_t ended_ns;         /* when its end was seen (gs_now_ns), 0: not ended */
 	struct gs_pyprobes *p;     /* GS_ATT_PROBES: its probes (the session's first, or one of S->more) */
 	uint64_t exe_dev, exe_ino; /* its executable when last looked at */
 	unsigned retries;          /* looks left for CPython (a young process may not have mapped libpython) */

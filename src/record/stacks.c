@@ -440,6 +440,15 @@ void gs_stacks_exec(struct gs_stacks *s, pid_t pid)
 		}
 }
 
+void gs_stacks_forget(struct gs_stacks *s, const struct gs_python *py)
+{
+	for (size_t i = 0; s && i < s->nprocs; i++)
+		if (s->procs[i].py == py) {
+			drop(s, i);
+			return;
+		}
+}
+
 struct gs_stacks *gs_stacks_start(const struct gs_python *py, const struct gs_stacks_opts *o,
 				  const struct gs_emit *emit)
 {
