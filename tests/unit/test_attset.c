@@ -18,7 +18,7 @@ static void entries_and_liveness(void **state)
 	(void)state;
 	for (pid_t p = 1; p <= 40; p++)
 		gs_attset_add(&s, 1000000 + p, GS_ATT_REFUSED); /* growth; refused: never live, and gone */
-	gs_attset_add(&s, 1, GS_ATT_REFUSED); /* refused, running: kept */
+	gs_attset_add(&s, 1, GS_ATT_REFUSED);                   /* refused, running: kept */
 	gs_attset_add(&s, getpid(), GS_ATT_STATES);
 	assert_non_null(gs_attset_find(&s, 1000007));
 	assert_null(gs_attset_find(&s, 999));
