@@ -566,8 +566,10 @@ static void release_ended(struct gs_session *S)
 	gs_pyprobes_rings_shared(ps, n, shared);
 	for (size_t k = 0; k < n; k++) {
 		size_t m = 0;
-		if (shared[k])
+		if (shared[k]) {
+			gs_debug("process %d ended: its ring stays, a process forked from it maps it", (int)ps[k]->py.pid);
 			continue;
+		}
 		while (m < S->nmore && S->more[m] != ps[k])
 			m++;
 		if (m == S->nmore)
@@ -579,6 +581,7 @@ static void release_ended(struct gs_session *S)
 		free(ps[k]);
 		S->att.a[at[k]].p = NULL;
 		S->att.a[at[k]].kind = GS_ATT_STATES; /* nothing left to undo */
+		gs_debug("process %d ended: its probes and ring let go", (int)S->att.a[at[k]].pid);
 	}
 }
 
