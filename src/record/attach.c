@@ -567,7 +567,8 @@ static void release_ended(struct gs_session *S)
 	for (size_t k = 0; k < n; k++) {
 		size_t m = 0;
 		if (shared[k]) {
-			gs_debug("process %d ended: its ring stays, a process forked from it maps it", (int)ps[k]->py.pid);
+			gs_debug("process %d ended: its ring stays, a process forked from it maps it",
+				 (int)ps[k]->py.pid);
 			continue;
 		}
 		while (m < S->nmore && S->more[m] != ps[k])
