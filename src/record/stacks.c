@@ -262,6 +262,7 @@ static void drop(struct gs_stacks *s, size_t i)
 	gs_pystacks_free(p->walker);
 	gs_tnames_free(p->names);
 	free(p->own);
+	gs_intern_forget(s->ids, p->key); /* its frames and stacks are never seen again */
 	*p = s->procs[--s->nprocs];
 }
 
