@@ -496,7 +496,7 @@ static int forget_proc(void *ctx, const struct gs_process *p)
 {
 	struct gs_live *l = ctx;
 	uint64_t end = p->end_ns > p->first_ns ? p->end_ns : p->first_ns;
-	if (p->shown_exited < GS_LIVE_SHOWN && l->a.last_ns - end < GS_LIVE_UNSHOWN_NS)
+	if (p->shown_exited < GS_LIVE_SHOWN && l->a.last_ns < end + GS_LIVE_UNSHOWN_NS)
 		return 0;
 	for (size_t i = 0; i < l->nretired;)
 		if (l->retired[i].pid == p->pid)
