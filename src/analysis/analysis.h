@@ -221,6 +221,7 @@ struct gs_process {
 	uint64_t first_ns, end_ns;
 	int main_gil; /* index in gils, -1 none yet */
 	int ngils;
+	uint32_t shown_exited; /* live.h's: how many snapshots listed it after it ended */
 };
 
 /* What a thread is doing during a slice of time (the finest split of the partition). */

@@ -1,6 +1,7 @@
 /* live.c - the live figures (live.h): an analysis behind a mutex, read while it is fed. */
 #define _GNU_SOURCE
 #include "analysis/live.h"
+#include "analysis/forget.h"
 #include "base/util.h"
 
 #include <fcntl.h>
@@ -322,7 +323,7 @@ static void on_gil(void *ctx, enum gs_gil_event ev, const struct gs_gilstat *g, 
 		wait_site_done(l, ct, d);
 }
 
-static int retire(void *ctx, const struct gs_thread *t);
+static void forget_ended(struct gs_live *l);
 
 struct gs_live *gs_live_new(void)
 {
@@ -377,7 +378,7 @@ void gs_live_feed(struct gs_live *l, const struct gs_rec *r, const void *payload
 	else
 		gs_analysis_feed(&l->a, r, payload, plen);
 	if ((l->a.records & 0xffff) == 0) { /* nobody reads (or top is paused): bounded all the same */
-		gs_analysis_forget(&l->a, retire, l);
+		forget_ended(l);
 		waits_prune(l);
 	}
 	pthread_mutex_unlock(&l->mu);
@@ -489,7 +490,43 @@ static int retire(void *ctx, const struct gs_thread *t)
 	return 1;
 }
 
-/* Every process seen (the retired rows of an exited one stay: one per group of its threads). */
+/* The forget callback of gs_analysis_forget_procs: an ended process of which no thread is left,
+ * listed often enough (as retire's rule for threads), goes with its retired rows. */
+static int forget_proc(void *ctx, const struct gs_process *p)
+{
+	struct gs_live *l = ctx;
+	uint64_t end = p->end_ns > p->first_ns ? p->end_ns : p->first_ns;
+	if (p->shown_exited < GS_LIVE_SHOWN && l->a.last_ns < end + GS_LIVE_UNSHOWN_NS)
+		return 0;
+	for (size_t i = 0; i < l->nretired;)
+		if (l->retired[i].pid == p->pid)
+			memmove(&l->retired[i], &l->retired[i + 1], (--l->nretired - i) * sizeof(*l->retired));
+		else
+			i++;
+	return 1;
+}
+
+/* gs_analysis_forget_procs moved GIL from to to: its histogram follows. */
+static void gil_moved(void *ctx, size_t from, size_t to)
+{
+	struct gs_live *l = ctx;
+	if (from < l->nhist)
+		l->hist[to] = l->hist[from];
+	else if (to < l->nhist)
+		memset(&l->hist[to], 0, sizeof(l->hist[to]));
+}
+
+/* The exited threads retired, then the ended processes with none left forgotten (and their GILs'
+ * histograms: the slots past the GILs left are cleared for the next ones). */
+static void forget_ended(struct gs_live *l)
+{
+	gs_analysis_forget(&l->a, retire, l);
+	if (gs_analysis_forget_procs(&l->a, forget_proc, gil_moved, l) && l->a.ngils < l->nhist)
+		memset(&l->hist[l->a.ngils], 0, (l->nhist - l->a.ngils) * sizeof(*l->hist));
+}
+
+/* Every process the analysis holds (an ended one until forget_proc lets it go, its retired rows
+ * with it). */
 static void copy_procs(struct gs_live *l, struct gs_live_snap *s, uint64_t now)
 {
 	s->procs = gs_calloc(l->a.nprocs ? l->a.nprocs : 1, sizeof(*s->procs));
@@ -503,6 +540,8 @@ static void copy_procs(struct gs_live *l, struct gs_live_snap *s, uint64_t now)
 		snprintf(o->name, sizeof(o->name), "%s", proc_name(l, p->pid, p->first_ns));
 		o->first_ns = p->first_ns;
 		o->wall_ns = end > p->first_ns ? end - p->first_ns : 0;
+		if (p->exited || p->have_exit)
+			l->a.procs[i].shown_exited++;
 	}
 }
 
@@ -542,7 +581,7 @@ void gs_live_snapshot(struct gs_live *l, struct gs_live_snap *s, int mark)
 	if (mark)
 		sites_clear(l);
 	waits_prune(l);
-	gs_analysis_forget(&l->a, retire, l);
+	forget_ended(l);
 	gs_debug("live: %zu threads (cap %zu), %zu retired, %zu processes, %zu GILs, %zu counts, %zu stacks",
 		 l->a.nthreads, l->a.cap_threads, l->nretired, l->a.nprocs, l->a.ngils, l->a.ncounts, l->a.nstacks);
 	pthread_mutex_unlock(&l->mu);

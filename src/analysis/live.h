@@ -16,7 +16,10 @@
  * for GS_LIVE_UNSHOWN_NS of recording), then removed from the analysis, its
  * figures added to its process's retired totals under its group name (gs_live_group: Python's
  * numbered default names "Thread-12 (serve)" are one group, "Thread-* (serve)"), which later
- * snapshots list as rows of tid 0, so sums by name never go back. Blame lists are not kept, and
+ * snapshots list as rows of tid 0, so sums by name never go back. Processes come and go the same
+ * way: one that ended (its main thread exited, or its PROC_EXIT) with no thread of it left is
+ * listed by GS_LIVE_SHOWN snapshots after its end (or kept GS_LIVE_UNSHOWN_NS), then removed
+ * with its GILs, their histograms and its retired rows (forget.h): its series stop. Blame lists are not kept, and
  * the records of Python stacks are skipped (their counts would grow with the threads), unless
  * gs_live_wait_sites turned wait sites on (`top`): then frame and stack definitions are kept (as
  * many as the program has distinct ones), and each wait's time goes, as `report`'s wait sites

@@ -515,6 +515,7 @@ static void at_exec(struct gs_session *S, pid_t pid)
 	if (e && e->kind == GS_ATT_PROBES) {
 		/* its old image's probes went with it: kept (ended) for the children forked from it */
 		e->ended = 1;
+		e->ended_ns = gs_now_ns();
 		if (e->pidfd >= 0)
 			close(e->pidfd);
 		e->pidfd = -1;
@@ -552,6 +553,49 @@ go_on:
 	S->sched->exec_resume(S->sched, pid, !stop_sig); /* stopped by someone meanwhile: left stopped */
 }
 
+/* S->probes' copy aside, every CPython's probes whose process ended, whose ring every record was
+ * read from (the sinks have everything up to a time after its end) and no process maps any more
+ * (no child forked from it runs): its ring closed, its sampler and entry let go (gs_attset_prune
+ * takes the entry). A long --all-python run keeps neither a ring nor a descriptor per process it
+ * ever saw. At most 64 a call. */
+static void release_ended(struct gs_session *S)
+{
+	struct gs_pyprobes *ps[64];
+	size_t at[64], n = 0;
+	int shared[64];
+	for (size_t i = 0; i < S->att.n && n < GS_ARRAY_SIZE(ps); i++) {
+		const struct gs_att *e = &S->att.a[i];
+		if (e->ended && e->kind == GS_ATT_PROBES && e->p && e->p != &S->probes && e->ended_ns &&
+		    S->written_to > e->ended_ns) {
+			at[n] = i;
+			ps[n++] = e->p;
+		}
+	}
+	if (!n)
+		return;
+	gs_pyprobes_rings_shared(ps, n, shared);
+	for (size_t k = 0; k < n; k++) {
+		size_t m = 0;
+		if (shared[k]) {
+			gs_debug("process %d ended: its ring stays, a process forked from it maps it",
+				 (int)ps[k]->py.pid);
+			continue;
+		}
+		while (m < S->nmore && S->more[m] != ps[k])
+			m++;
+		if (m == S->nmore)
+			continue; /* not ours to free */
+		memmove(&S->more[m], &S->more[m + 1], (S->nmore - m - 1) * sizeof(*S->more));
+		S->nmore--;
+		gs_stacks_forget(S->stacks, &ps[k]->py);
+		gs_inline_close(&ps[k]->il);
+		free(ps[k]);
+		S->att.a[at[k]].p = NULL;
+		S->att.a[at[k]].kind = GS_ATT_STATES; /* nothing left to undo */
+		gs_debug("process %d ended: its probes and ring let go", (int)S->att.a[at[k]].pid);
+	}
+}
+
 void gs_session_attach_tick(struct gs_session *S)
 {
 	uint64_t now = gs_now_ns();
@@ -569,6 +613,8 @@ void gs_session_attach_tick(struct gs_session *S)
 	}
 	if (S->o->discover && now - S->discovered_ns >= 1000000000ull) {
 		S->discovered_ns = now;
+		release_ended(S);
+		gs_attset_prune(&S->att);
 		discover(S);
 		if (S->o->descendants)
 			scan_descendants(S, GS_ATTACH_RUNNING);

@@ -4,6 +4,8 @@
 #include "base/util.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +50,7 @@ struct gs_att *gs_attset_add(struct gs_attset *s, pid_t pid, int kind)
 	e->kind = kind;
 	e->pidfd = kind == GS_ATT_REFUSED ? -1 : (int)syscall(SYS_pidfd_open, pid, 0);
 	e->ended = e->pidfd < 0; /* refused, or gone already */
+	e->ended_ns = e->ended ? gs_now_ns() : 0;
 	note_exe(e, &e->exe_dev, &e->exe_ino);
 	return e;
 }
@@ -121,6 +124,8 @@ void gs_attset_prune(struct gs_attset *s)
 		const struct gs_att *e = &s->a[i];
 		if (e->ended && (e->kind == GS_ATT_STATES || e->kind == GS_ATT_INHERITED))
 			continue; /* its pidfd closed when it ended */
+		if (e->kind == GS_ATT_REFUSED && kill(e->pid, 0) < 0 && errno == ESRCH)
+			continue; /* refused, and gone since (one that ended before it could be attached) */
 		s->a[k++] = *e;
 	}
 	s->n = k;

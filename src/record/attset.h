@@ -29,6 +29,7 @@ struct gs_att {
 	int pidfd; /* -1: ended (or none) */
 	int kind;  /* enum gs_att_kind */
 	int ended;
+	uint64_t ended_ns;         /* when its end was seen (gs_now_ns), 0: not ended */
 	struct gs_pyprobes *p;     /* GS_ATT_PROBES: its probes (the session's first, or one of S->more) */
 	uint64_t exe_dev, exe_ino; /* its executable when last looked at */
 	unsigned retries;          /* looks left for CPython (a young process may not have mapped libpython) */
@@ -50,8 +51,10 @@ size_t gs_attset_live(const struct gs_attset *s);
 int gs_attset_exe_changed(struct gs_att *e);
 /* The children of every thread of pid (/proc/PID/task/TID/children) into out: how many. */
 size_t gs_attset_children(pid_t pid, pid_t *out, size_t max);
-/* Forgets the ended processes that hold nothing to undo (thread states, inherited probes): a long
- * run of a forking server keeps its set small, and a pid used again is a new process. */
+/* Forgets the ended processes that hold nothing to undo (thread states, inherited probes) and the
+ * refused ones that are gone: a long run of a forking server (or of --all-python among short
+ * processes, some gone before they could be attached) keeps its set small, and a pid used again is
+ * a new process. */
 void gs_attset_prune(struct gs_attset *s);
 /* Closes every pidfd and frees the entries (not their probes). */
 void gs_attset_clear(struct gs_attset *s);

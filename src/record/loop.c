@@ -142,6 +142,7 @@ static void attached_ended(struct gs_session *S, const struct pollfd *pfd, int f
 			close(e->pidfd);
 			e->pidfd = -1;
 			e->ended = 1;
+			e->ended_ns = gs_now_ns();
 			if (e->pid == S->target)
 				S->exited = 1;
 		}

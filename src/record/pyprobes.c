@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <linux/hw_breakpoint.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -438,6 +439,40 @@ static size_t ring_sharers(const struct gs_pyprobes *p, ino_t inode, pid_t *out,
 	if (d)
 		closedir(d);
 	return n;
+}
+
+void gs_pyprobes_rings_shared(struct gs_pyprobes *const *ps, size_t n, int *shared)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	ino_t *ino = gs_calloc(n ? n : 1, sizeof(*ino));
+	struct stat st;
+	for (size_t i = 0; i < n; i++) {
+		shared[i] = 0;
+		if (ps[i]->il.memfd >= 0 && fstat(ps[i]->il.memfd, &st) == 0)
+			ino[i] = st.st_ino;
+	}
+	while (d && (de = readdir(d))) {
+		struct ring_maps rm = { .inode = 0 }; /* every gilscope ring it maps: whose, by inode below */
+		char path[96];
+		uint64_t v;
+		if (gs_parse_u64(de->d_name, &v) < 0 || v == 0 || v > 0x7fffffff || (pid_t)v == getpid())
+			continue;
+		rm.pid = (pid_t)v;
+		gs_maps_foreach(rm.pid, ring_map_cb, &rm);
+		for (int m = 0; m < rm.n; m++) {
+			snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", (int)rm.pid,
+				 (unsigned long long)rm.start[m], (unsigned long long)(rm.start[m] + rm.len[m]));
+			if (stat(path, &st) < 0)
+				continue;
+			for (size_t i = 0; i < n; i++)
+				if (ino[i] && st.st_ino == ino[i] && rm.pid != ps[i]->py.pid)
+					shared[i] = 1;
+		}
+	}
+	if (d)
+		closedir(d);
+	free(ino);
 }
 
 /* Has pid ended (gone, or a zombie: one that ends while it is detached cannot be seized)? */

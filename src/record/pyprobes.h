@@ -75,6 +75,10 @@ int gs_pyprobes_scrub(const struct gs_pyprobes *p, struct gs_threads *ts, char *
 /* Detach: unpatches the attached process (unless it is gone: target_gone) and every process that
  * maps this recording's ring (its children forked meanwhile); warnings say what could not be done. */
 void gs_pyprobes_detach(struct gs_pyprobes *p, int target_gone);
+/* Of the n probes ps (their targets ended), which rings a process still maps (a child forked from
+ * the target, which writes into it): shared[i] = 1 for those, 0 for the others, whose ring only
+ * gilscope holds. One look at every process's maps for all n. */
+void gs_pyprobes_rings_shared(struct gs_pyprobes *const *ps, size_t n, int *shared);
 /* Opens the probe events of task tid (and of the tasks it creates later). */
 int gs_pyprobes_open(struct gs_pyprobes *p, struct gs_evlist *el, pid_t tid, char *why, size_t whylen);
 /* Are uprobe events defined (there is something to open per task)? */

@@ -287,6 +287,7 @@ static void drop(struct gs_stacks *s, size_t i)
 	gs_pystacks_free(p->walker);
 	gs_tnames_free(p->names);
 	free(p->own);
+	gs_intern_forget(s->ids, p->key); /* its frames and stacks are never seen again */
 	*p = s->procs[--s->nprocs];
 }
 
@@ -461,6 +462,15 @@ void gs_stacks_exec(struct gs_stacks *s, pid_t pid)
 {
 	for (size_t i = 0; s && i < s->nprocs; i++)
 		if (s->procs[i].pid == pid && s->procs[i].own) {
+			drop(s, i);
+			return;
+		}
+}
+
+void gs_stacks_forget(struct gs_stacks *s, const struct gs_python *py)
+{
+	for (size_t i = 0; s && i < s->nprocs; i++)
+		if (s->procs[i].py == py) {
 			drop(s, i);
 			return;
 		}

@@ -45,6 +45,9 @@ int gs_stacks_add(struct gs_stacks *s, const struct gs_python *py);
  * layout, until it ends or gs_stacks_exec(child) (its exec: a CPython it exec'd is added anew). */
 void gs_stacks_forked(struct gs_stacks *s, pid_t child, pid_t parent);
 void gs_stacks_exec(struct gs_stacks *s, pid_t pid);
+/* py is about to be freed (its process ended): the process it describes is no longer sampled, its
+ * counts kept. Nothing when s is NULL or py is not sampled. */
+void gs_stacks_forget(struct gs_stacks *s, const struct gs_python *py);
 void gs_stacks_sample(struct gs_stacks *s);
 /* Thread tid's (of process pid) Python stack, read now, as a CTR_STACK record for counter's
  * occurrence at time (record --sample-event: read from memory after the event, not at it). 0, or

@@ -17,7 +17,8 @@ static void entries_and_liveness(void **state)
 	struct gs_attset s = { 0 };
 	(void)state;
 	for (pid_t p = 1; p <= 40; p++)
-		gs_attset_add(&s, 1000000 + p, GS_ATT_REFUSED); /* growth; refused: never live */
+		gs_attset_add(&s, 1000000 + p, GS_ATT_REFUSED); /* growth; refused: never live, and gone */
+	gs_attset_add(&s, 1, GS_ATT_REFUSED);                   /* refused, running: kept */
 	gs_attset_add(&s, getpid(), GS_ATT_STATES);
 	assert_non_null(gs_attset_find(&s, 1000007));
 	assert_null(gs_attset_find(&s, 999));
@@ -26,9 +27,10 @@ static void entries_and_liveness(void **state)
 	assert_false(gs_attset_exe_changed(gs_attset_find(&s, getpid())));
 	gs_attset_add(&s, 1000100, GS_ATT_STATES)->ended = 1; /* gone: forgotten by a prune */
 	gs_attset_prune(&s);
-	assert_int_equal(s.n, 41);
+	assert_int_equal(s.n, 2);
 	assert_null(gs_attset_find(&s, 1000100));
-	assert_non_null(gs_attset_find(&s, 1000040)); /* refused: kept, said once */
+	assert_null(gs_attset_find(&s, 1000007));
+	assert_non_null(gs_attset_find(&s, 1)); /* refused: kept while it runs, said once */
 	gs_attset_clear(&s);
 	assert_int_equal(s.n, 0);
 }

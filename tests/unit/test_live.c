@@ -1,6 +1,6 @@
 /* Unit tests: the live figures (analysis/live.h) on hand-written event sequences: states in
  * progress counted up to the newest record, the wait histogram, exited threads retired after
- * GS_LIVE_SHOWN snapshots with their sums kept, and the names. Times in microseconds (T(us)). */
+ * GS_LIVE_SHOWN snapshots with their sums kept, ended processes forgotten as they do, and the names. Times in microseconds (T(us)). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -247,6 +247,136 @@ static void test_wait_sites_without_snapshots(void **state)
 	gs_live_free(l);
 }
 
+static void feedp(struct gs_live *l, uint16_t type, uint32_t pid, uint32_t tid, uint64_t time, int32_t arg,
+		  uint64_t arg64, const char *payload, size_t plen)
+{
+	struct gs_rec r = { .type = type, .pid = pid, .tid = tid, .time = time, .arg = arg, .arg64 = arg64 };
+	gs_live_feed(l, &r, payload, plen);
+}
+
+/* Process pid (main thread pid, a second one pid + 1) from at on: a CPython, a contended hold, the
+ * end of both threads and of the process (its PROC_EXIT) by at + 9 us. */
+static void short_process(struct gs_live *l, uint32_t pid, uint64_t at)
+{
+	static const char kv[] = "python.version\0"
+				 "3.11.7";
+	feedp(l, GS_REC_FORK, pid, pid, at, 1, 1, NULL, 0);
+	feedp(l, GS_REC_META, pid, 0, at, 0, 0, kv, sizeof(kv));
+	feedp(l, GS_REC_COMM, pid, pid, at, 0, 0, "python3.11", 11);
+	feedp(l, GS_REC_SWITCH_IN, pid, pid, at, 0, 0, NULL, 0);
+	feedp(l, GS_REC_FORK, pid, pid + 1, at + 1 * US, (int32_t)pid, pid, NULL, 0);
+	feedp(l, GS_REC_SWITCH_IN, pid, pid + 1, at + 1 * US, 0, 0, NULL, 0);
+	feedp(l, GS_REC_GIL_WRITE, pid, pid, at + 2 * US, 1, 0, NULL, 0);
+	feedp(l, GS_REC_GIL_WAIT, pid, pid + 1, at + 3 * US, 0, 0, NULL, 0);
+	feedp(l, GS_REC_GIL_WRITE, pid, pid, at + 5 * US, 0, 0, NULL, 0);
+	feedp(l, GS_REC_GIL_WRITE, pid, pid + 1, at + 5 * US, 1, 0, NULL, 0);
+	feedp(l, GS_REC_GIL_WRITE, pid, pid + 1, at + 6 * US, 0, 0, NULL, 0);
+	feedp(l, GS_REC_EXIT, pid, pid + 1, at + 7 * US, 0, 0, NULL, 0);
+	feedp(l, GS_REC_EXIT, pid, pid, at + 8 * US, 0, 0, NULL, 0);
+	feedp(l, GS_REC_PROC_EXIT, pid, 0, at + 9 * US, 0, 0, NULL, 0);
+}
+
+/* The long-lived process 100 (threads 100, 101), started at round 5: a contended hold per round,
+ * 101 holding the GIL from one round to the next (across the snapshots and the forgetting). */
+static void long_process(struct gs_live *l, int round, uint64_t at)
+{
+	static const char kv[] = "python.version\0"
+				 "3.11.7";
+	if (round == 5) {
+		feedp(l, GS_REC_META, 100, 0, at, 0, 0, kv, sizeof(kv));
+		feedp(l, GS_REC_SWITCH_IN, 100, 100, at, 0, 0, NULL, 0);
+		feedp(l, GS_REC_FORK, 100, 101, at, 100, 100, NULL, 0);
+		feedp(l, GS_REC_SWITCH_IN, 100, 101, at, 0, 0, NULL, 0);
+	} else {
+		feedp(l, GS_REC_GIL_WRITE, 100, 101, at, 0, 0, NULL, 0); /* the last round's hold ends */
+	}
+	feedp(l, GS_REC_GIL_WRITE, 100, 100, at + 1 * US, 1, 0, NULL, 0);
+	feedp(l, GS_REC_GIL_WAIT, 100, 101, at + 2 * US, 0, 0, NULL, 0);
+	feedp(l, GS_REC_GIL_WRITE, 100, 100, at + (uint64_t)(3 + round % 7) * US, 0, 0, NULL, 0);
+	feedp(l, GS_REC_GIL_WRITE, 100, 101, at + (uint64_t)(3 + round % 7) * US, 1, 0, NULL, 0);
+}
+
+static const struct gs_live_gil *gil_of(const struct gs_live_snap *s, uint32_t pid)
+{
+	for (size_t i = 0; i < s->ngils; i++)
+		if (s->gils[i].pid == pid)
+			return &s->gils[i];
+	return NULL;
+}
+
+/* serve --all-python on a host where short Python processes come and go: 3000 of them, a
+ * snapshot every 10 as serve's scrapes take them. Each ended process is listed by GS_LIVE_SHOWN
+ * snapshots, then forgotten with its GIL: the processes, GILs and rows listed (the analysis's own
+ * counts: a snapshot lists all it holds) stay bounded, and the long-lived process 100, whose GIL
+ * moves down in the analysis's table as those before it go, has the figures a live analysis fed
+ * its records alone gives. */
+static void test_ended_processes_forgotten(void **state)
+{
+	struct gs_live *l = gs_live_new(), *ref = gs_live_new();
+	struct gs_live_snap s, rs;
+	const struct gs_live_gil *g, *rg;
+	size_t max_procs = 0;
+	(void)state;
+	gs_live_start(l, START);
+	gs_live_start(ref, START);
+	for (int i = 0; i < 3000; i++) {
+		uint64_t at = T((uint64_t)i * 100);
+		short_process(l, 200000 + 2 * (uint32_t)i, at);
+		if (i >= 5) {
+			long_process(l, i, at + 50 * US);
+			long_process(ref, i, at + 50 * US);
+		}
+		if (i % 10 != 9)
+			continue;
+		gs_live_snapshot(l, &s, 1);
+		gs_live_snapshot(ref, &rs, 1);
+		if (s.nprocs > max_procs)
+			max_procs = s.nprocs;
+		assert_true(s.nprocs <= 1 + 10 * (GS_LIVE_SHOWN + 1));
+		assert_true(s.ngils <= 1 + 10 * (GS_LIVE_SHOWN + 1));
+		assert_true(s.nthreads <= 2 + 2 * 10 * (GS_LIVE_SHOWN + 1));
+		gs_live_snap_free(&s);
+		gs_live_snap_free(&rs);
+	}
+	for (int k = 0; k < GS_LIVE_SHOWN + 1; k++) { /* no new process: the last ones go too */
+		gs_live_snapshot(l, &s, 0);
+		gs_live_snap_free(&s);
+	}
+	gs_live_snapshot(l, &s, 0);
+	gs_live_snapshot(ref, &rs, 0);
+	assert_true(max_procs > 10);
+	assert_int_equal(s.nprocs, 1);
+	assert_int_equal(s.procs[0].pid, 100);
+	assert_int_equal(s.ngils, 1);
+	assert_int_equal(s.nthreads, 2);
+	g = gil_of(&s, 100);
+	rg = gil_of(&rs, 100);
+	assert_non_null(g);
+	assert_non_null(rg);
+	assert_int_equal(g->number, 1);
+	assert_int_equal(g->held_ns, rg->held_ns);
+	assert_int_equal(g->contended_ns, rg->contended_ns);
+	assert_int_equal(g->acquisitions, rg->acquisitions);
+	assert_int_equal(g->acquisitions, 2 * 2995);
+	assert_int_equal(g->waits, 2995);
+	assert_int_equal(g->wait_sum_ns, rg->wait_sum_ns);
+	assert_memory_equal(g->hist, rg->hist, sizeof(g->hist));
+	for (uint32_t tid = 100; tid <= 101; tid++) {
+		const struct gs_live_thread *t = row(&s, tid, NULL), *rt = row(&rs, tid, NULL);
+		assert_non_null(t);
+		assert_non_null(rt);
+		assert_int_equal(t->held_ns, rt->held_ns);
+		assert_int_equal(t->wait_ns, rt->wait_ns);
+		assert_int_equal(t->nogil_ns, rt->nogil_ns);
+		assert_int_equal(t->acquisitions, rt->acquisitions);
+		assert_int_equal(t->gil, 1);
+	}
+	gs_live_snap_free(&s);
+	gs_live_snap_free(&rs);
+	gs_live_free(l);
+	gs_live_free(ref);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -255,6 +385,7 @@ int main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_wait_sites),
 		cmocka_unit_test(test_wait_sites_without_snapshots),
+		cmocka_unit_test(test_ended_processes_forgotten),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
