@@ -547,7 +547,11 @@ def test_serve_rotation_bounded_with_many_distinct_frames(tmp_path):
         assert path.stat().st_size < 65536 + 4096, (name, path.stat().st_size)
         rep = json.loads(subprocess.run([GILSCOPE, "report", "--json", str(path)], capture_output=True, text=True,
                                         check=True).stdout)
-        assert rep["complete"] and rep["stack_samples"] > 0 and rep["stack_errors"] == 0, (name, rep["stack_errors"])
+        assert rep["complete"] and rep["stack_errors"] == 0, (name, rep["stack_errors"])
+        # the current file holds what came after the last rotation: when that was at the very end
+        # of the run (seen in the sanitized build), its preamble and the end alone
+        assert rep["stack_samples"] > 0 or (name == "f.gil" and path.stat().st_size < 16384), \
+            (name, path.stat().st_size)
         dump = subprocess.run([GILSCOPE, "dump", str(path)], capture_output=True, text=True, check=True).stdout
         kinds = [ln.split()[1:] for ln in dump.splitlines() if ln.split()[1] in ("PYFRAME", "STACK", "SAMPLE")]
         ids = {k: [f[4] for f in kinds if f[0] == k] for k in ("PYFRAME", "STACK", "SAMPLE")}
