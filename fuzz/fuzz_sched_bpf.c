@@ -20,8 +20,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			n = size - i;
 		if (gs_sched_bpf_decode(data + i, n, &r, name) > 0) {
 			/* a known record type, a terminated name of at most 15 characters */
-			if (r.type < GS_REC_SWITCH_OUT || r.type > GS_REC_COMM || strnlen(name, 16) > 15)
+			if ((r.type < GS_REC_SWITCH_OUT || r.type > GS_REC_COMM) && r.type != GS_REC_PROC_EXIT)
 				abort();
+			if (strnlen(name, 16) > 15 || (r.type == GS_REC_PROC_EXIT && r.tid != 0))
+				abort(); /* a process's end is the process's record */
 			if (r.type == GS_REC_SWITCH_OUT && r.arg64 != 0 && (r.arg64 & (r.arg64 - 1)) != 0)
 				abort(); /* one state bit, as the tracepoint reports it */
 		}
