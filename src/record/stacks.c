@@ -46,39 +46,17 @@ static int read_target(void *ctx, uint64_t addr, void *dst, size_t len)
 	return gs_mem_read(*(pid_t *)ctx, addr, dst, len);
 }
 
-/* gs_mem_words_reader on the target: one process_vm_readv for up to IOV_MAX words. */
-static int read_words(void *ctx, const uint64_t *addrs, uint64_t *out, int n)
-{
-	struct iovec local[256], remote[256];
-	int done = 0;
-	while (done < n) {
-		int k = n - done < 256 ? n - done : 256;
-		ssize_t got;
-		for (int i = 0; i < k; i++) {
-			local[i] = (struct iovec){ &out[done + i], 8 };
-			remote[i] = (struct iovec){ (void *)(uintptr_t)addrs[done + i], 8 };
-		}
-		got = process_vm_readv(*(pid_t *)ctx, local, (unsigned long)k, remote, (unsigned long)k, 0);
-		if (got < 0)
-			return done ? done : -errno;
-		done += (int)(got / 8);
-		if (got < (ssize_t)k * 8)
-			break; /* a word that cannot be read: those after it are the caller's to read */
-	}
-	return done;
-}
-
 /* gs_mem_vreader on the target: one process_vm_readv; the pieces read whole before the first that
  * is not (the kernel copies in order and stops at the first fault). */
 static int read_vec(void *ctx, const struct gs_memv *v, int n)
 {
-	struct iovec local[64] = { { 0 } }, remote[64] = { { 0 } };
+	struct iovec local[256] = { { 0 } }, remote[256] = { { 0 } };
 	ssize_t got;
 	int k = 0;
 	if (n <= 0)
 		return 0;
-	if (n > 64)
-		n = 64;
+	if (n > 256)
+		n = 256;
 	for (int i = 0; i < n; i++) {
 		local[i] = (struct iovec){ v[i].dst, v[i].len };
 		remote[i] = (struct iovec){ (void *)(uintptr_t)v[i].addr, v[i].len };
@@ -91,6 +69,25 @@ static int read_vec(void *ctx, const struct gs_memv *v, int n)
 		k++;
 	}
 	return k;
+}
+
+/* gs_mem_words_reader on the target: read_vec's pieces of one word, 256 a read. */
+static int read_words(void *ctx, const uint64_t *addrs, uint64_t *out, int n)
+{
+	struct gs_memv v[256];
+	int done = 0;
+	while (done < n) {
+		int k = n - done < 256 ? n - done : 256, got;
+		for (int i = 0; i < k; i++)
+			v[i] = (struct gs_memv){ addrs[done + i], &out[done + i], 8 };
+		got = read_vec(ctx, v, k);
+		if (got < 0)
+			return done ? done : got;
+		done += got;
+		if (got < k)
+			break; /* a word that cannot be read: those after it are the caller's to read */
+	}
+	return done;
 }
 
 /* A frame definition record: "name\0where\0" (both bounded), for the frame id. */
