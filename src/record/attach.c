@@ -378,6 +378,18 @@ static int running(pid_t pid)
 	return st && st != 'Z' && st != 'X';
 }
 
+/* pid's entry in the set: thread states to begin with (its threads' ids mapped), or, when gilscope
+ * may not attach (why), a refused one and NULL. */
+static struct gs_att *new_entry(struct gs_session *S, pid_t pid, char *why, size_t whylen)
+{
+	if (gs_attach_check(pid, why, whylen) < 0) {
+		gs_attset_add(&S->att, pid, GS_ATT_REFUSED);
+		return NULL;
+	}
+	gs_tidmap_add_process(S->tidmap, pid);
+	return gs_attset_add(&S->att, pid, GS_ATT_STATES);
+}
+
 int gs_session_attach_one(struct gs_session *S, pid_t pid, int how)
 {
 	char why[2048];
@@ -397,14 +409,11 @@ int gs_session_attach_one(struct gs_session *S, pid_t pid, int how)
 		gs_session_emit_argv(S, pid);
 		return 0;
 	}
-	if (gs_attach_check(pid, why, sizeof(why)) < 0) {
+	if (!(e = new_entry(S, pid, why, sizeof(why)))) {
 		if (loud || running(pid))
 			gs_warn("%s", why);
-		gs_attset_add(&S->att, pid, GS_ATT_REFUSED);
 		return -1;
 	}
-	e = gs_attset_add(&S->att, pid, GS_ATT_STATES);
-	gs_tidmap_add_process(S->tidmap, pid);
 	gs_session_emit_argv(S, pid);
 	r = attach_proc(S, e, how != GS_ATTACH_NEW, loud, NULL, why, sizeof(why));
 	e = gs_attset_find(&S->att, pid); /* the set may have grown */
@@ -521,14 +530,8 @@ static void at_exec(struct gs_session *S, pid_t pid)
 		e->pidfd = -1;
 		e = NULL;
 	}
-	if (!e) {
-		if (gs_attach_check(pid, why, sizeof(why)) < 0) {
-			gs_attset_add(&S->att, pid, GS_ATT_REFUSED);
-			goto go_on;
-		}
-		e = gs_attset_add(&S->att, pid, GS_ATT_STATES);
-		gs_tidmap_add_process(S->tidmap, pid);
-	}
+	if (!e && !(e = new_entry(S, pid, why, sizeof(why))))
+		goto go_on;
 	if (e->kind == GS_ATT_REFUSED)
 		goto go_on;
 	e->kind = GS_ATT_STATES; /* an inherited copy of probes is gone with the old image */
