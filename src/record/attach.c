@@ -31,6 +31,16 @@
 #include <time.h>
 #include <unistd.h>
 
+/* A process attached: said (-p, --all-python), or, a launch's descendant, with -v only (the launch
+ * path's hand-overs are as quiet). */
+static void say_attached(const struct gs_session *S, pid_t pid, const char *version, const char *how)
+{
+	if (S->attach)
+		gs_info("process %d (%s): attached%s", (int)pid, version, how);
+	else
+		gs_debug("process %d (%s): attached%s", (int)pid, version, how);
+}
+
 /* The kernel.yama.ptrace_scope setting, or "" when Yama is not there. */
 static void yama_note(char *buf, size_t len)
 {
@@ -276,6 +286,8 @@ static int attach_held(struct gs_session *S, struct gs_pyprobes *p, struct gs_th
 		found = 0;
 	}
 	S->have_python |= found;
+	if (found)
+		gs_pidset_add(S->pypids, (uint32_t)pid); /* --python-only, launched: its tree's CPythons */
 	if (follow_threads(S, found ? p : NULL, ts, follow, why, whylen) < 0)
 		return -1;
 	holder = found ? gs_python_gil_holder(&p->py) : 0;
@@ -378,6 +390,9 @@ static int running(pid_t pid)
 	return st && st != 'Z' && st != 'X';
 }
 
+/* Stopped (T: a stop signal, or the scheduler source's stop at its exec)? */
+static int stopped(pid_t pid) { return gs_task_state(pid, pid) == 'T'; }
+
 /* pid's entry in the set: thread states to begin with (its threads' ids mapped), or, when gilscope
  * may not attach (why), a refused one and NULL. */
 static struct gs_att *new_entry(struct gs_session *S, pid_t pid, char *why, size_t whylen)
@@ -402,6 +417,8 @@ int gs_session_attach_one(struct gs_session *S, pid_t pid, int how)
 		return e->kind == GS_ATT_REFUSED ? -1 : e->kind == GS_ATT_PROBES;
 	if (pid == getpid())
 		return -1;
+	if (how == GS_ATTACH_NEW && S->exec_stops && stopped(pid))
+		return 0; /* stopped at its exec, most likely: at_exec's (else the next scan's) */
 	if (gs_inject_find_probes(pid, &tramp, &owner, &alive) == 1 && owner == getpid()) {
 		/* forked from a process gilscope probed: its probes, ring and scheduler events are inherited */
 		gs_attset_add(&S->att, pid, GS_ATT_INHERITED);
@@ -432,8 +449,8 @@ int gs_session_attach_one(struct gs_session *S, pid_t pid, int how)
 	if (r == 0 && !loud)
 		e->retries = how == GS_ATTACH_NEW ? 5 : 0; /* a young process may not have mapped libpython yet */
 	if (r == 1 && !loud)
-		gs_info("process %d (%s): attached%s", (int)pid, e->p->py.img.version,
-			how == GS_ATTACH_NEW ? ", started while recording" : ", a descendant");
+		say_attached(S, pid, e->p->py.img.version,
+			     how == GS_ATTACH_NEW ? ", started while recording" : ", a descendant");
 	return r;
 }
 
@@ -463,15 +480,22 @@ static void look_again(struct gs_session *S, size_t i)
 	e->retries--;
 	if (attach_proc(S, e, 0, 0, NULL, why, sizeof(why)) == 1) {
 		e = &S->att.a[i];
-		gs_info("process %d (%s): attached after its exec", (int)e->pid, e->p->py.img.version);
+		say_attached(S, e->pid, e->p->py.img.version, " after its exec");
 	}
 }
 
 /* The descendants of every process in the set not in it yet (how: running at the start, or
- * started later), and the processes that exec'd since they were looked at. */
+ * started later), and the processes that exec'd since they were looked at; a launch's tree's: the
+ * command's children too (the command is the guardian's, not in the set). */
 static void scan_descendants(struct gs_session *S, int how)
 {
 	pid_t kids[256];
+	if (S->bpf_tree && !S->exited) {
+		size_t n = gs_attset_children(S->target, kids, GS_ARRAY_SIZE(kids));
+		for (size_t k = 0; k < n; k++)
+			if (!gs_attset_find(&S->att, kids[k]))
+				gs_session_attach_one(S, kids[k], how);
+	}
 	for (size_t i = 0; i < S->att.n; i++) {
 		size_t n;
 		if (S->att.a[i].ended)
@@ -496,7 +520,7 @@ static void discover(struct gs_session *S)
 
 void gs_session_exec_stopped(struct gs_session *S, pid_t pid)
 {
-	if (!S->attach || S->nexecq == GS_ARRAY_SIZE(S->execq)) {
+	if ((!S->attach && !S->bpf_tree) || S->nexecq == GS_ARRAY_SIZE(S->execq)) {
 		S->sched->exec_resume(S->sched, pid, 1); /* not held for long in any case: the scan finds it */
 		return;
 	}
@@ -505,7 +529,7 @@ void gs_session_exec_stopped(struct gs_session *S, pid_t pid)
 
 void gs_session_forked(struct gs_session *S, pid_t pid)
 {
-	if (S->o->descendants && S->nforkq < GS_ARRAY_SIZE(S->forkq))
+	if ((S->o->descendants || S->bpf_tree) && S->nforkq < GS_ARRAY_SIZE(S->forkq))
 		S->forkq[S->nforkq++] = pid; /* else the scan finds it */
 }
 
@@ -548,7 +572,7 @@ static void at_exec(struct gs_session *S, pid_t pid)
 		e->retries = r == 1 ? 0 : 5;
 	}
 	if (r == 1)
-		gs_info("process %d (%s): attached at its exec", (int)pid, e->p->py.img.version);
+		say_attached(S, pid, e->p->py.img.version, " at its exec");
 	else if (py == 1 && r <= 0 && running(pid))
 		gs_warn("%s; process %d is recorded without GIL events", r < 0 ? why : "no CPython found in it",
 			(int)pid);
@@ -609,7 +633,8 @@ void gs_session_attach_tick(struct gs_session *S)
 		if (!gs_attset_find(&S->att, S->forkq[i]))
 			gs_session_attach_one(S, S->forkq[i], GS_ATTACH_NEW);
 	S->nforkq = 0;
-	if (S->o->descendants && now - S->scanned_ns >= (S->exec_stops ? 1000000000ull : 100000000ull)) {
+	if ((S->o->descendants || S->bpf_tree) &&
+	    now - S->scanned_ns >= (S->exec_stops ? 1000000000ull : 100000000ull)) {
 		S->scanned_ns = now;
 		gs_attset_prune(&S->att);
 		scan_descendants(S, GS_ATTACH_NEW);
@@ -622,6 +647,18 @@ void gs_session_attach_tick(struct gs_session *S)
 		if (S->o->descendants)
 			scan_descendants(S, GS_ATTACH_RUNNING);
 	}
+}
+
+void gs_session_exec_stops_end(struct gs_session *S)
+{
+	struct timespec d = { 0, 5000000 };
+	if (!S->exec_stops)
+		return;
+	S->sched->stop_at_exec(S->sched, 0);
+	S->exec_stops = 0;
+	nanosleep(&d, NULL);    /* a program that read the flag before it changed has written its COMM */
+	gs_session_drain(S, 0); /* the last ones stopped: let go */
+	gs_session_attach_tick(S);
 }
 
 /* Every process back as it was: its code, no trampoline, no ring (its forked children too). */
@@ -668,13 +705,7 @@ int gs_session_attach(struct gs_session *S, int sfd)
 		gs_info("recording %zu processes%s; Ctrl-C to stop", gs_attset_live(&S->att),
 			o->duration > 0 ? " for the given duration" : "");
 	gs_session_loop(S, sfd, -1);
-	if (S->exec_stops) {
-		struct timespec d = { 0, 5000000 };
-		S->sched->stop_at_exec(S->sched, 0);
-		nanosleep(&d, NULL);    /* a program that read the flag before it changed has written its COMM */
-		gs_session_drain(S, 0); /* the last ones stopped: let go */
-		gs_session_attach_tick(S);
-	}
+	gs_session_exec_stops_end(S);
 	detach_all(S);
 	return 0;
 }

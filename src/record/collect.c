@@ -130,10 +130,10 @@ static void on_sched_rec(const struct gs_rec *r, const char *name, void *arg)
 		add_rec(S, S->sched_queue, &c, name);
 		return;
 	}
-	if (r->type == GS_REC_FORK && r->pid != (uint32_t)r->arg && S->attach)
+	if (r->type == GS_REC_FORK && r->pid != (uint32_t)r->arg && (S->attach || S->bpf_tree))
 		gs_session_forked(S, (pid_t)r->pid);
-	if (r->type == GS_REC_PROC_EXIT && !S->attach)
-		return; /* a launch has its tree's wait statuses from the guardian (proctree.c) */
+	if (r->type == GS_REC_PROC_EXIT && !S->attach && (!S->bpf_tree || r->pid == (uint32_t)S->target))
+		return; /* a launch has its guardian's wait statuses (proctree.c), the command's from its reaping */
 	add_rec(S, S->sched_queue, r, name);
 }
 

@@ -7,7 +7,10 @@
  * breakpoint at the image's entry point once every DT_NEEDED library (libpython included) is
  * mapped, the GIL probes are set up, and the process goes on before it runs a single Python
  * instruction. Meanwhile the rings are drained and signals sent to gilscope are passed on to the
- * command.
+ * command. With the BPF scheduler source (and neither --no-children, --no-exec-stop nor
+ * --no-fork-watch) the guardian holds the command alone (exec events only), and its descendants
+ * are followed as attach follows them (attach.c: the source's fork records, a stop at each exec):
+ * no seccomp filter costs the tree's every system call.
  * The tracer is not gilscope but its guardian (probe/tracer.h): every ptrace request and every
  * wait for a ptrace stop goes through it, so that a gilscope killed in the middle of the hand-over
  * leaves the command as it was. gilscope stays the command's parent: it reaps it.
@@ -31,7 +34,7 @@ struct pipes {
 };
 
 /* The child: waits for the go, then runs the command; an exec failure's errno goes back. */
-static void run_child(const struct gs_record_opts *o, struct pipes *p, const sigset_t *oldmask)
+static void run_child(const struct gs_record_opts *o, int bpf_tree, struct pipes *p, const sigset_t *oldmask)
 {
 	char c;
 	int e;
@@ -46,7 +49,7 @@ static void run_child(const struct gs_record_opts *o, struct pipes *p, const sig
 		setenv("GILSCOPE_READY_FD", fdbuf, 1);
 	}
 	/* the fork watch (tracer.h), or why not: gilscope reads it before it seizes this process */
-	e = o->no_children || o->no_fork_watch ? -EINVAL : gs_tracer_watch_forks();
+	e = o->no_children || o->no_fork_watch || bpf_tree ? -EINVAL : gs_tracer_watch_forks();
 	if (write(p->err[1], &e, sizeof(e)) < 0)
 		_exit(127);
 	/* the guardian, not gilscope, traces this process (Yama's ptrace_scope 1 allows descendants only) */
@@ -72,9 +75,9 @@ static void kill_unstarted(pid_t child)
 }
 
 /* watch: the child's fork watch is in place (its threads need not be traced to follow its forks) */
-static long seize_options(const struct gs_record_opts *o, int watch)
+static long seize_options(const struct gs_session *S, int watch)
 {
-	if (o->no_children)
+	if (S->o->no_children || S->bpf_tree)
 		return PTRACE_O_TRACEEXEC;
 	return PTRACE_O_TRACEEXEC | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | (watch ? 0 : PTRACE_O_TRACECLONE);
 }
@@ -92,13 +95,18 @@ static pid_t start_child(struct gs_session *S, struct pipes *p, const sigset_t *
 		gs_err("pipe: %s", strerror(errno));
 		return -1;
 	}
+	/* the descendants followed by the scheduler program, each stopped at its exec: no seccomp
+	 * filter on every system call of the tree (the fork watch: its cost) */
+	if (!o->no_children && !o->no_fork_watch && !o->no_exec_stop && S->sched->stop_at_exec &&
+	    S->sched->stop_at_exec(S->sched, 1) == 0)
+		S->bpf_tree = S->exec_stops = 1;
 	child = fork();
 	if (child < 0) {
 		gs_err("fork: %s", strerror(errno));
 		return -1;
 	}
 	if (child == 0)
-		run_child(o, p, oldmask);
+		run_child(o, S->bpf_tree, p, oldmask);
 	close(p->go[0]);
 	close(p->err[1]);
 	p->go[0] = p->err[1] = -1;
@@ -109,11 +117,13 @@ static pid_t start_child(struct gs_session *S, struct pipes *p, const sigset_t *
 	S->target = child;
 	while (read(p->err[0], &watch, sizeof(watch)) < 0 && errno == EINTR)
 		;
-	if (watch < 0 && !o->no_children)
+	if (S->bpf_tree)
+		gs_debug("the command's descendants are followed by the scheduler program, stopped at their exec");
+	else if (watch < 0 && !o->no_children)
 		gs_debug("fork watch not installed (%s): every thread of the tree is traced", strerror(-watch));
 	snprintf(buf, sizeof(buf), "%d", (int)child);
 	gs_emit_meta(&S->emit, 0, "target_pid", buf);
-	if ((e = gs_ptrace(PTRACE_SEIZE, child, 0, (void *)(long)seize_options(o, watch == 0))) < 0) {
+	if ((e = gs_ptrace(PTRACE_SEIZE, child, 0, (void *)(long)seize_options(S, watch == 0))) < 0) {
 		gs_err("cannot trace the command (ptrace: %s): run gilscope as root or with CAP_SYS_PTRACE",
 		       strerror(-e));
 		kill_unstarted(child);
@@ -160,8 +170,9 @@ int gs_session_launch(struct gs_session *S, int sfd, sigset_t *oldmask)
 	}
 	close(p.go[1]);
 	p.go[1] = -1;
-	S->tree = gs_proctree_new(child, !o->no_children);
+	S->tree = gs_proctree_new(child, !o->no_children && !S->bpf_tree);
 	gs_session_loop(S, sfd, child);
+	gs_session_exec_stops_end(S);
 	gs_tracer_stop();            /* the processes still traced go on untraced */
 	gs_session_detach_probes(S); /* and those that outlive the recording lose its probes */
 	if (read(p.err[0], &e, sizeof(e)) == sizeof(e))

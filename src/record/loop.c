@@ -143,10 +143,17 @@ static void attached_ended(struct gs_session *S, const struct pollfd *pfd, int f
 			e->pidfd = -1;
 			e->ended = 1;
 			e->ended_ns = gs_now_ns();
-			if (e->pid == S->target)
-				S->exited = 1;
+			if (e->pid == S->target && S->attach)
+				S->exited = 1; /* a launched command's end is its reaping's */
 		}
 	}
+}
+
+/* --wait-children: every process of the launched tree ended (those the guardian traces, and
+ * those followed the attach way). */
+static int tree_done(struct gs_session *S)
+{
+	return gs_proctree_done(S->tree) && (!S->bpf_tree || !gs_attset_live(&S->att));
 }
 
 void gs_session_loop(struct gs_session *S, int sfd, pid_t child)
@@ -219,13 +226,13 @@ void gs_session_loop(struct gs_session *S, int sfd, pid_t child)
 			}
 		}
 		reap(S, child);
-		if (S->attach) {
+		if (S->attach || S->bpf_tree) {
 			attached_ended(S, pfd, pi, pn);
 			gs_session_attach_tick(S);
-			if (!o->keep_running && !gs_attset_live(&S->att))
+			if (S->attach && !o->keep_running && !gs_attset_live(&S->att))
 				stop = 1; /* every attached process ended */
 		}
-		if (child > 0 && S->exited && (!o->wait_children || gs_proctree_done(S->tree)))
+		if (child > 0 && S->exited && (!o->wait_children || tree_done(S)))
 			stop = 1;
 		if (deadline && gs_now_ns() >= deadline)
 			stop = 1;

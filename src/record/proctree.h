@@ -16,6 +16,8 @@
  * turn (a few milliseconds each). With --no-children the command alone is traced (its fork()
  * children inherit its probes), and it is detached once handed over, as before.
  * The launched command's own end is reaped here or by the loop (gilscope is its parent).
+ * With the stops at exec (launch.c: the BPF scheduler source) the tree is created with children 0:
+ * the command alone is the guardian's, its descendants are attach.c's.
  */
 #ifndef GS_PROCTREE_H
 #define GS_PROCTREE_H

@@ -63,7 +63,8 @@ struct gs_session {
 	int attach;               /* record -p (or discovered processes): attach.c, not launch.c */
 	struct gs_attset att;     /* attach: every process attached, or refused once (attset.h) */
 	uint64_t scanned_ns, discovered_ns; /* attach: the last scan for descendants, the last discover call */
-	int exec_stops;                     /* attach: followed processes are stopped at their exec (sched.h) */
+	int exec_stops;                     /* followed processes are stopped at their exec (sched.h) */
+	int bpf_tree;                       /* launch: descendants followed as attach.c follows them */
 	pid_t execq[64], forkq[64];         /* attach: stopped at their exec, forked: to attach at the next tick */
 	size_t nexecq, nforkq;
 	struct gs_exekind exes; /* attach: which programs are CPython */
@@ -102,8 +103,8 @@ int gs_session_signalfd(sigset_t *old);
  * *barrier when barrier is not NULL (the first one pending is kept), else it is dropped. */
 int gs_session_take_signals(int sfd, pid_t child, uint64_t *barrier);
 int gs_session_forward_signals(int sfd, pid_t child); /* take_signals without barriers */
-/* Records until the command exits (child > 0), every attached process ended (unless
- * keep_running), the duration passes, or the user stops it. */
+/* Records until the command exits (child > 0; with --wait-children, until its tree ended), every
+ * attached process ended (unless keep_running), the duration passes, or the user stops it. */
 void gs_session_loop(struct gs_session *S, int sfd, pid_t child);
 
 /* launch.c: runs o->argv, following its process tree (proctree.h) to every CPython in it, and
@@ -129,6 +130,8 @@ int gs_session_attach_one(struct gs_session *S, pid_t pid, int how);
  * (every 100 ms with o->descendants; once a second when the source stops processes at their
  * exec: a safety net then), the discover hook (about once a second). */
 void gs_session_attach_tick(struct gs_session *S);
+/* The scheduler source stops no process at its exec any more; those it stopped are let go. */
+void gs_session_exec_stops_end(struct gs_session *S);
 /* collect.c, from the scheduler source: pid was stopped at its exec (it gets SIGCONT, always), or
  * pid is a new process forked from a followed one. */
 void gs_session_exec_stopped(struct gs_session *S, pid_t pid);

@@ -2,6 +2,7 @@
 shells, subprocess, multiprocessing's spawn and forkserver, at any depth and from any thread,
 gets the GIL probes before its first bytecode; --no-children records the command alone."""
 import os
+import re
 import subprocess
 import time
 
@@ -135,22 +136,57 @@ def test_children_that_outlive_the_command(tmp_path, tpython):
 
 @pytest.mark.parametrize("step", ["exec", "planted", "breakpoint", "syscall-ran", "detach"])
 def test_gilscope_killed_at_a_childs_hand_over_leaves_the_tree_running(tmp_path, step):
-    """A SIGKILL of gilscope while it sets a child CPython up: the guardian puts the child back and
-    lets every process of the tree go; the shell and both interpreters run to their end."""
+    """A SIGKILL of gilscope while it sets a child CPython up under the fork watch (the guardian's
+    hand-over): the guardian puts the child back and lets every process of the tree go; the shell
+    and both interpreters run to their end."""
     py = TREE_PYTHONS["debian-3.11-stripped"]
     if not os.access(py, os.X_OK):
         pytest.skip(f"{py} is not installed on this machine")
     out = tmp_path / "out.txt"
     script = f"{py} -c 'print(6 * 7)' >> {out}; {py} -c 'print(7 * 6)' >> {out}; echo end >> {out}"
-    p = subprocess.run([GILSCOPE, "record", "-q", "--no-summary", "-o", str(tmp_path / "k.rec"), "--", "sh", "-c",
-                        script], env=dict(os.environ, GILSCOPE_TEST_KILL_AT=step), capture_output=True, text=True,
-                       timeout=120)
+    p = subprocess.run([GILSCOPE, "record", "-q", "--no-summary", "--no-exec-stop", "-o", str(tmp_path / "k.rec"),
+                        "--", "sh", "-c", script], env=dict(os.environ, GILSCOPE_TEST_KILL_AT=step),
+                       capture_output=True, text=True, timeout=120)
     assert p.returncode == -9, (p.returncode, p.stderr)
     for _ in range(100):  # the tree goes on after gilscope's death
         if out.exists() and out.read_text().endswith("end\n"):
             break
         time.sleep(0.1)
     assert out.read_text() == "42\n42\nend\n", out.read_text()
+
+
+def test_gilscope_killed_while_a_child_is_set_up_at_its_exec(tmp_path):
+    """The default way (the stops at exec): gilscope SIGKILLed at every point from a child CPython's
+    stop at its exec to the end of its set-up (every fourth point of the injected calls, the ring,
+    the patches): the deadman continues a child left stopped, the child runs on with whatever was
+    left, and the shell and both interpreters run to their end."""
+    py = TREE_PYTHONS["debian-3.11-stripped"]
+    if not os.access(py, os.X_OK):
+        pytest.skip(f"{py} is not installed on this machine")
+
+    def run(kill_at, out):
+        script = f"{py} -c 'print(6 * 7)' >> {out}; {py} -c 'print(7 * 6)' >> {out}; echo end >> {out}"
+        return subprocess.run([GILSCOPE, "record", "--no-summary", "-o", str(tmp_path / "k.rec"), "--", "sh", "-c",
+                               script], env=dict(os.environ, GILSCOPE_TEST_KILL_AT=f"point:{kill_at}"),
+                              capture_output=True, text=True, timeout=120)
+
+    listing = run(0, tmp_path / "list.txt")
+    assert listing.returncode == 0, listing.stderr
+    points = re.findall(r"gilscope test point (\d+): (.*)", listing.stderr)
+    first = next(i for i, (_, name) in enumerate(points) if name == "a process stopped at its exec")
+    last = next(i for i, (_, name) in enumerate(points) if i > first and name == "threads let go")
+    sweep = sorted({first, last, *range(first, last + 1, 4)})
+    assert len(sweep) >= 6, points
+    for i in sweep:
+        n, name = points[i]
+        out = tmp_path / f"out{n}.txt"
+        p = run(n, out)
+        assert p.returncode == -9, (n, name, p.returncode, p.stderr)
+        for _ in range(100):  # the tree goes on after gilscope's death
+            if out.exists() and out.read_text().endswith("end\n"):
+                break
+            time.sleep(0.1)
+        assert out.exists() and out.read_text() == "42\n42\nend\n", (n, name, out.exists() and out.read_text())
 
 
 def _tree(run, *args):
