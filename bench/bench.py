@@ -4,7 +4,9 @@ in the same run (traced and untraced runs interleaved), and per4m's way of recor
 record` of perf-probed take_gil/drop_gil entry and return uprobes) on the I/O program.
 Workloads: four contending CPU-bound threads (no stacks, Python stacks at 1 and 10 kHz, native
 stacks), an I/O ping-pong (two threads writing and reading one byte through pipes: ~2 M GIL
-events/s), and thread creation (3,000 threads at once; 6,000 short ones 100 at a time).
+events/s), 2 million system calls that keep the GIL (what each system call costs: nothing since the
+stops at exec replaced the fork watch's seccomp filter), and thread creation (3,000 threads at once;
+6,000 short ones 100 at a time).
 Per workload: wall time and its ratio; the traced program's CPU time (user+sys of the whole run
 minus gilscope's own) and its ratio, which shows a few percent where wall time on this shared VM
 cannot; the added CPU per GIL event in ns; gilscope's own CPU per GIL event in ns (its recorder.cpu_ns:
@@ -137,13 +139,14 @@ def main():
     gs = os.path.abspath(opts.gilscope)
     tmp = tempfile.mkdtemp(prefix="gilscope-bench-")
     print(f"gilscope benchmarks: {python}, {opts.repeat} interleaved runs each (medians), {os.cpu_count()} CPUs")
-    cpu4, io, thr = (os.path.join(HERE, n) for n in ("cpu4.py", "io_pingpong.py", "threads.py"))
+    cpu4, io, thr, sysc = (os.path.join(HERE, n) for n in ("cpu4.py", "io_pingpong.py", "threads.py", "syscalls.py"))
     it = [opts.cpu_iterations]
     loads = [Workload("4 CPU-bound threads", cpu4, it, target="1.03x"),
              Workload("  + Python stacks 1 kHz", cpu4, it, 1000, target="1.03x"),
              Workload("  + Python stacks 10 kHz", cpu4, it, 10000),
              Workload("  + native stacks 1 kHz", cpu4, it, 1000, ("--native",)),
              Workload("I/O ping-pong", io, [opts.io_iterations], target="1.1x", per4m=True),
+             Workload("2 M system calls, GIL kept", sysc, ["2000000"]),
              Workload("3,000 threads at once", thr, ["3000", "3000"], target="1.2x"),
              Workload("6,000 threads, 100 at a time", thr, ["6000", "100"], target="1.2x")]
     stack_loads = loads[1:4] if not opts.only else []
