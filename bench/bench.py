@@ -4,7 +4,9 @@ in the same run (traced and untraced runs interleaved), and per4m's way of recor
 record` of perf-probed take_gil/drop_gil entry and return uprobes) on the I/O program.
 Workloads: four contending CPU-bound threads (no stacks, Python stacks at 1 and 10 kHz, native
 stacks), an I/O ping-pong (two threads writing and reading one byte through pipes: ~2 M GIL
-events/s), 2 million system calls that keep the GIL (what each system call costs: nothing since the
+events/s; on two CPUs its time swings 2x from run to run with how often a thread blocks on the GIL,
+so it runs a second time with the program on one CPU, taskset -c 0, gilscope free: the steady
+figure of what each GIL event costs the program), 2 million system calls that keep the GIL (what each system call costs: nothing since the
 stops at exec replaced the fork watch's seccomp filter), and thread creation (3,000 threads at once;
 6,000 short ones 100 at a time).
 Per workload: wall time and its ratio; the traced program's CPU time (user+sys of the whole run
@@ -50,12 +52,12 @@ def report(gilscope, rec):
     return json.loads(p.stdout)
 
 
-def traced(gilscope, python, script, args, tmp, rate=0, extra=()):
+def traced(gilscope, python, script, args, tmp, rate=0, extra=(), prefix=()):
     """A traced run's time and report; exits non-zero when gilscope failed or recorded no GIL event
     (a benchmark of a recorder that does not record measures nothing)."""
     rec = os.path.join(tmp, "bench.rec")
     t, cpu = run_measured([gilscope, "record", "-q", "--no-summary", "--sample-rate", str(rate), *extra, "-o", rec, "--",
-                   python, script, *args])
+                   *prefix, python, script, *args])
     rep = report(gilscope, rec)
     if not rep.get("complete") or not rep.get("gil_events"):
         sys.exit(f"gilscope's recording of {script} is incomplete or holds no GIL event: "
@@ -94,14 +96,15 @@ def per4m_way(python, script, args, tmp):
 
 
 class Workload:
-    def __init__(self, name, script, args, rate=0, extra=(), target=None, per4m=False):
+    def __init__(self, name, script, args, rate=0, extra=(), target=None, per4m=False, prefix=()):
         self.name, self.script, self.args, self.rate, self.extra = name, script, args, rate, extra
+        self.prefix = list(prefix)  # a command the program runs under (taskset), traced and untraced
         self.target, self.per4m = target, per4m
         self.base, self.base_cpu, self.wall, self.cpu, self.reps = [], [], [], [], []
 
     def run(self, gs, python, tmp):
-        b, bc = run_measured([python, self.script, *self.args])
-        t, rep = traced(gs, python, self.script, self.args, tmp, self.rate, self.extra)
+        b, bc = run_measured([*self.prefix, python, self.script, *self.args])
+        t, rep = traced(gs, python, self.script, self.args, tmp, self.rate, self.extra, self.prefix)
         self.base.append(b)
         self.base_cpu.append(bc)
         self.wall.append(t)
@@ -146,6 +149,7 @@ def main():
              Workload("  + Python stacks 10 kHz", cpu4, it, 10000),
              Workload("  + native stacks 1 kHz", cpu4, it, 1000, ("--native",)),
              Workload("I/O ping-pong", io, [opts.io_iterations], target="1.1x", per4m=True),
+             Workload("I/O ping-pong, one CPU", io, [opts.io_iterations], target="1.1x", prefix=("taskset", "-c", "0")),
              Workload("2 M system calls, GIL kept", sysc, ["2000000"]),
              Workload("3,000 threads at once", thr, ["3000", "3000"], target="1.2x"),
              Workload("6,000 threads, 100 at a time", thr, ["6000", "100"], target="1.2x")]

@@ -6,6 +6,7 @@
 #include "base/procfs.h"
 #include "base/util.h"
 #include "probe/ptrace.h"
+#include "probe/ringmem.h"
 #include "probe/ringpin.h"
 #include "probe/tracer.h"
 #include "probe/x86.h"
@@ -719,6 +720,9 @@ static size_t read_ring(struct gs_inline *il, uint32_t r, uint64_t now, size_t n
 		st->tail++;
 		n++;
 	}
+	if (il->memfd >= 0) /* its memory allocated ahead of its writers (the map is ours) */
+		gs_ringmem_ahead(ring + X86_RING_RHDR, il->nslots * X86_SLOT_SIZE, &st->ready,
+				 __atomic_load_n(head, __ATOMIC_RELAXED), X86_SLOT_SIZE);
 	/* the space read is given back once per drain, on the reader's own line, up to a pinned slot */
 	__atomic_store_n((uint64_t *)(ring + X86_RING_TAIL_OFF),
 			 gs_ringpin_release(st, ring, il->nslots, now, &il->pins_expired), __ATOMIC_RELEASE);

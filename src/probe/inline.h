@@ -59,6 +59,7 @@ struct gs_inline_ring {
 	uint64_t tail;        /* slots read */
 	uint64_t stuck_since; /* when the reader first waited on an uncommitted slot */
 	uint64_t settled_ns;  /* the start of the last drain that found this ring empty */
+	uint64_t ready;       /* bytes of its slots allocated by gilscope ahead of the writers (ringmem.h) */
 	/* slots skipped while their writer may still write them (reserved, never committed): the
 	 * tail the writers see stays at the oldest, so no writer of a later lap is given the slot
 	 * (the stalled writer's late stores would land on its event, committed or not) */
