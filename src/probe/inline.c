@@ -178,8 +178,7 @@ static int tsc_calibrate(struct gs_inline *il, const struct perf_event_mmap_page
 	return 0;
 }
 
-/* Whether take_gil's prologue and every GIL store can be replaced by a 5-byte jump. 0 or
- * -ENOTSUP. */
+/* Whether take_gil's prologue and every GIL store can be replaced by a 5-byte jump. 0 or -ENOTSUP. */
 static int check_patchable(const struct gs_inline_target *tg, char *why, size_t whylen)
 {
 	if (tg->nacquire == 0 || tg->nrelease == 0 || tg->prologue_len < 5 || tg->nsites > GS_INLINE_MAX_SITES) {
@@ -276,9 +275,8 @@ static int open_target_ring(struct remote *t, struct gs_inline *il, int64_t tfd)
 	return 0;
 }
 
-/* Can pid make a file of size bytes? Its RLIMIT_FSIZE (the soft "Max file size" of
- * /proc/PID/limits) must allow it: beyond, ftruncate fails and sends it SIGXFSZ, which kills it.
- * 1 or 0. */
+/* Can pid make a file of size bytes? 1 or 0. Its RLIMIT_FSIZE (the soft "Max file size" of
+ * /proc/PID/limits) must allow it: beyond, ftruncate fails and sends it SIGXFSZ, which kills it. */
 static int fsize_allows(pid_t pid, uint64_t size)
 {
 	char path[64], buf[4096];
@@ -682,9 +680,8 @@ static int batch_room(struct gs_inline *il, size_t n)
 	return 0;
 }
 
-/* Copies ring r's committed slots, in slot order, to il->batch from index n (at most one ring's
- * worth: the writers may not keep the reader here), and gives their space back. Returns the new
- * end of the batch. The ring is the program's memory: only seq == tail + 1 is trusted. */
+/* Copies ring r's committed slots (seq == tail + 1: the ring is the program's memory), in slot order, to il->batch
+ * from n (one ring's worth at most: the writers may not keep the reader), gives their space back; the new end. */
 static size_t read_ring(struct gs_inline *il, uint32_t r, uint64_t now, size_t n)
 {
 	struct gs_inline_ring *st = &il->rings[r];
@@ -720,9 +717,8 @@ static size_t read_ring(struct gs_inline *il, uint32_t r, uint64_t now, size_t n
 		st->tail++;
 		n++;
 	}
-	if (il->memfd >= 0) /* its memory allocated ahead of its writers (the map is ours) */
-		gs_ringmem_ahead(ring + X86_RING_RHDR, il->nslots * X86_SLOT_SIZE, &st->ready,
-				 __atomic_load_n(head, __ATOMIC_RELAXED), X86_SLOT_SIZE);
+	if (il->memfd >= 0) /* our map: its pages allocated ahead of its writers */
+		gs_ringmem_ahead(ring + X86_RING_RHDR, il->nslots * X86_SLOT_SIZE, &st->ready, *head, X86_SLOT_SIZE);
 	/* the space read is given back once per drain, on the reader's own line, up to a pinned slot */
 	__atomic_store_n((uint64_t *)(ring + X86_RING_TAIL_OFF),
 			 gs_ringpin_release(st, ring, il->nslots, now, &il->pins_expired), __ATOMIC_RELEASE);
