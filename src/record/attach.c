@@ -390,9 +390,6 @@ static int running(pid_t pid)
 	return st && st != 'Z' && st != 'X';
 }
 
-/* Stopped (T: a stop signal, or the scheduler source's stop at its exec)? */
-static int stopped(pid_t pid) { return gs_task_state(pid, pid) == 'T'; }
-
 /* pid's entry in the set: thread states to begin with (its threads' ids mapped), or, when gilscope
  * may not attach (why), a refused one and NULL. */
 static struct gs_att *new_entry(struct gs_session *S, pid_t pid, char *why, size_t whylen)
@@ -417,8 +414,6 @@ int gs_session_attach_one(struct gs_session *S, pid_t pid, int how)
 		return e->kind == GS_ATT_REFUSED ? -1 : e->kind == GS_ATT_PROBES;
 	if (pid == getpid())
 		return -1;
-	if (how == GS_ATTACH_NEW && S->exec_stops && stopped(pid))
-		return 0; /* stopped at its exec, most likely: at_exec's (else the next scan's) */
 	if (gs_inject_find_probes(pid, &tramp, &owner, &alive) == 1 && owner == getpid()) {
 		/* forked from a process gilscope probed: its probes, ring and scheduler events are inherited */
 		gs_attset_add(&S->att, pid, GS_ATT_INHERITED);
@@ -432,6 +427,8 @@ int gs_session_attach_one(struct gs_session *S, pid_t pid, int how)
 		return -1;
 	}
 	gs_session_emit_argv(S, pid);
+	if (how == GS_ATTACH_NEW && S->exec_stops)
+		return 0; /* not forked from a probed one: its CPython, if any, comes with an exec, stopped (at_exec) */
 	r = attach_proc(S, e, how != GS_ATTACH_NEW, loud, NULL, why, sizeof(why));
 	e = gs_attset_find(&S->att, pid); /* the set may have grown */
 	if (r < 0) {
