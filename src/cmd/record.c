@@ -231,6 +231,7 @@ static const struct option record_opts[] = {
 	{ "wait-children", no_argument, NULL, 'w' },
 	{ "no-fork-watch", no_argument, NULL, 'F' },
 	{ "no-exec-stop", no_argument, NULL, 'K' },
+	{ "exec-stop", no_argument, NULL, 'L' },
 	{ "python-only", no_argument, NULL, 'P' },
 	{ "metrics", required_argument, NULL, 'X' },
 	{ NULL, 0, NULL, 0 },
@@ -429,6 +430,9 @@ int gs_cmd_record(int argc, char **argv)
 			break;
 		case 'K':
 			o.rec.no_exec_stop = 1;
+			break;
+		case 'L':
+			o.rec.exec_stop = 1;
 			break;
 		case 'P':
 			o.rec.python_only = 1;

@@ -315,8 +315,13 @@ static int signal_at_exec(pid_t pid, pid_t tid, int sig, int *stop_sig)
 	return 0;
 }
 
-/* Plants an int3 at entry, runs t until it is there (2 s at most), the byte back. -EALREADY: the
- * process is not where its exec left it (someone continued it meanwhile): nothing was done. */
+static struct gs_inject_bp *bp_note;
+
+void gs_inject_bp_note(struct gs_inject_bp *note) { bp_note = note; }
+
+/* Plants an int3 at entry (noted in bp_note first), runs t until it is there (2 s at most), the
+ * byte back. -EALREADY: the process is not where its exec left it (someone continued it
+ * meanwhile): nothing was done. */
 static int run_to(struct gs_threads *ts, struct gs_thread *t, uint64_t entry, int *stop_sig)
 {
 	struct user_regs_struct regs;
@@ -327,14 +332,24 @@ static int run_to(struct gs_threads *ts, struct gs_thread *t, uint64_t entry, in
 		return -errno;
 	if (regs.rip != exec_start(ts->pid))
 		return -EALREADY;
-	if ((err = gs_mem_read(ts->pid, entry, &orig, 1)) < 0 || (err = gs_mem_write(ts->pid, entry, &bp, 1)) < 0)
+	if ((err = gs_mem_read(ts->pid, entry, &orig, 1)) < 0)
 		return err;
+	if (bp_note) {
+		bp_note->addr = entry;
+		bp_note->byte = orig;
+		__atomic_store_n(&bp_note->pid, ts->pid, __ATOMIC_SEQ_CST);
+	}
+	if ((err = gs_mem_write(ts->pid, entry, &bp, 1)) < 0)
+		goto out;
+	gs_test_point("entry breakpoint planted");
 	for (int guard = 0; guard < 10000 && !late; guard++) {
 		err = -EAGAIN;
-		if (ptrace(PTRACE_CONT, t->tid, NULL, (void *)(long)sig) < 0)
-			return -ESRCH; /* gone with its memory: nothing to restore */
+		if (ptrace(PTRACE_CONT, t->tid, NULL, (void *)(long)sig) < 0) {
+			err = -ESRCH; /* gone with its memory: nothing to restore */
+			goto out;
+		}
 		if ((err = wait_stop_until(ts, t, &st, until, &late)) < 0)
-			return err;
+			goto out;
 		err = late ? -ETIMEDOUT : -EAGAIN;
 		sig = 0;
 		if ((st >> 16) != 0)
@@ -348,10 +363,14 @@ static int run_to(struct gs_threads *ts, struct gs_thread *t, uint64_t entry, in
 	}
 	if (gs_mem_write(ts->pid, entry, &orig, 1) < 0 && err == 0)
 		err = -EIO;
-	if (err < 0)
-		return err;
-	regs.rip = entry;
-	return ptrace(PTRACE_SETREGS, t->tid, NULL, &regs) < 0 ? -errno : 0;
+	if (err == 0) {
+		regs.rip = entry;
+		err = ptrace(PTRACE_SETREGS, t->tid, NULL, &regs) < 0 ? -errno : 0;
+	}
+out:
+	if (bp_note)
+		__atomic_store_n(&bp_note->pid, 0, __ATOMIC_SEQ_CST);
+	return err;
 }
 
 int gs_threads_run_to_entry(struct gs_threads *ts, int *stop_sig, char *why, size_t whylen)

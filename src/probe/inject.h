@@ -87,6 +87,17 @@ int gs_threads_settle(struct gs_threads *ts, const struct gs_range *r, size_t n,
  * delivered. 0, or -errno with why: -EALREADY when the process is not where its exec left it
  * (continued meanwhile: nothing done), -ESRCH when it ended. */
 int gs_threads_run_to_entry(struct gs_threads *ts, int *stop_sig, char *why, size_t whylen);
+/* The breakpoint gs_threads_run_to_entry has planted (pid 0: none), noted where a process that
+ * outlives gilscope can read it (record/sched_bpf.c's deadman, in shared memory): a gilscope
+ * killed meanwhile leaves the process stopped (its exec's stop is in effect again once its tracer
+ * is gone), and the deadman writes the byte back before it continues it. */
+struct gs_inject_bp {
+	volatile int32_t pid;
+	volatile uint8_t byte;
+	volatile uint64_t addr;
+};
+/* Where to note it from now on (NULL: nowhere). */
+void gs_inject_bp_note(struct gs_inject_bp *note);
 /* Lets every thread go; the set is emptied. */
 void gs_threads_release(struct gs_threads *ts);
 

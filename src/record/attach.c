@@ -535,7 +535,7 @@ void gs_session_forked(struct gs_session *S, pid_t pid)
  * it goes on, whatever happened. */
 static void at_exec(struct gs_session *S, pid_t pid)
 {
-	char why[2048];
+	char why[2048] = "";
 	uint64_t dev = 0, ino = 0;
 	struct gs_att *e = gs_attset_find(&S->att, pid);
 	int py = S->o->no_gil ? 0 : gs_exekind_python(&S->exes, pid, &dev, &ino), r, stop_sig = 0;
@@ -571,8 +571,8 @@ static void at_exec(struct gs_session *S, pid_t pid)
 	if (r == 1)
 		say_attached(S, pid, e->p->py.img.version, " at its exec");
 	else if (py == 1 && r <= 0 && running(pid))
-		gs_warn("%s; process %d is recorded without GIL events", r < 0 ? why : "no CPython found in it",
-			(int)pid);
+		gs_warn("%s; process %d is recorded without GIL events", /* why: the reason CPython was refused */
+			r < 0 || why[0] ? why : "no CPython found in it", (int)pid);
 go_on:
 	S->sched->exec_resume(S->sched, pid, !stop_sig); /* stopped by someone meanwhile: left stopped */
 }

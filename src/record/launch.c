@@ -7,10 +7,10 @@
  * breakpoint at the image's entry point once every DT_NEEDED library (libpython included) is
  * mapped, the GIL probes are set up, and the process goes on before it runs a single Python
  * instruction. Meanwhile the rings are drained and signals sent to gilscope are passed on to the
- * command. With the BPF scheduler source (and neither --no-children, --no-exec-stop nor
- * --no-fork-watch) the guardian holds the command alone (exec events only), and its descendants
- * are followed as attach follows them (attach.c: the source's fork records, a stop at each exec):
- * no seccomp filter costs the tree's every system call.
+ * command. With --exec-stop (and the BPF scheduler source) the guardian holds the command alone
+ * (exec events only), and its descendants are followed as attach follows them (attach.c: the
+ * source's fork records, a SIGSTOP at each exec): no seccomp filter costs the tree's every system
+ * call, but a parent may see its child stop and continue (waitpid WUNTRACED, CLD_STOPPED).
  * The tracer is not gilscope but its guardian (probe/tracer.h): every ptrace request and every
  * wait for a ptrace stop goes through it, so that a gilscope killed in the middle of the hand-over
  * leaves the command as it was. gilscope stays the command's parent: it reaps it.
@@ -95,11 +95,14 @@ static pid_t start_child(struct gs_session *S, struct pipes *p, const sigset_t *
 		gs_err("pipe: %s", strerror(errno));
 		return -1;
 	}
-	/* the descendants followed by the scheduler program, each stopped at its exec: no seccomp
-	 * filter on every system call of the tree (the fork watch: its cost) */
-	if (!o->no_children && !o->no_fork_watch && !o->no_exec_stop && S->sched->stop_at_exec &&
-	    S->sched->stop_at_exec(S->sched, 1) == 0)
+	/* --exec-stop: the descendants followed by the scheduler program, each stopped at its exec: no
+	 * seccomp filter on every system call of the tree (the fork watch's cost), but a stop its
+	 * parent may see (job-control shells do); without BPF, the fork watch */
+	if (o->exec_stop && !o->no_children && S->sched->stop_at_exec && S->sched->stop_at_exec(S->sched, 1) == 0)
 		S->bpf_tree = S->exec_stops = 1;
+	else if (o->exec_stop && !o->no_children)
+		gs_warn("--exec-stop needs the BPF scheduler source (--sched bpf): following the tree with the fork "
+			"watch");
 	child = fork();
 	if (child < 0) {
 		gs_err("fork: %s", strerror(errno));

@@ -150,10 +150,16 @@ static void attached_ended(struct gs_session *S, const struct pollfd *pfd, int f
 }
 
 /* --wait-children: every process of the launched tree ended (those the guardian traces, and
- * those followed the attach way). */
+ * those followed the attach way: the fork records not read yet taken first). */
 static int tree_done(struct gs_session *S)
 {
-	return gs_proctree_done(S->tree) && (!S->bpf_tree || !gs_attset_live(&S->att));
+	if (!gs_proctree_done(S->tree))
+		return 0;
+	if (!S->bpf_tree)
+		return 1;
+	gs_session_drain(S, 0);
+	gs_session_attach_tick(S);
+	return !gs_attset_live(&S->att);
 }
 
 void gs_session_loop(struct gs_session *S, int sfd, pid_t child)

@@ -6,6 +6,7 @@
 #include "base/procfs.h"
 #include "base/util.h"
 #include "bpf/sched_event.h"
+#include "probe/inject.h"
 #include "probe/tracefs.h"
 
 #include <errno.h>
@@ -103,9 +104,9 @@ struct bpf_source {
 	void *arg;
 	uint64_t *percpu; /* the drop counters read back, one per possible CPU */
 	int ncpu;
-	uint64_t dropped;         /* drops delivered so far */
-	pid_t deadman;            /* continues the processes stopped at their exec if gilscope dies (0: none) */
-	volatile pid_t *resuming; /* shared with the deadman: the one being let go (its entry gone) */
+	uint64_t dropped;        /* drops delivered so far */
+	pid_t deadman;           /* continues the processes stopped at their exec if gilscope dies (0: none) */
+	struct deadman_page *dm; /* shared with the deadman */
 };
 
 static char libbpf_last[256]; /* libbpf's last warning: the detail of a refusal */
@@ -177,10 +178,37 @@ static int bpf_follow(struct gs_sched_source *src, pid_t tid, char *why, size_t 
 	return err < 0 ? err : 0;
 }
 
+/* What gilscope and its deadman share: the process being let go (its entry gone from the map),
+ * the breakpoint planted in a stopped one (probe/inject.h). */
+struct deadman_page {
+	volatile pid_t resuming;
+	struct gs_inject_bp bp;
+};
+
+/* The breakpoint's byte written back (the process is stopped: its exec's stop is in effect again
+ * once its tracer is gone). Only system calls. */
+static void deadman_unplant(const struct gs_inject_bp *bp)
+{
+	char path[32] = "/proc/", digits[12];
+	size_t n = 0, o = 6;
+	uint8_t byte = bp->byte;
+	int fd;
+	for (uint32_t v = (uint32_t)bp->pid; v && n < sizeof(digits); v /= 10)
+		digits[n++] = (char)('0' + v % 10);
+	while (n)
+		path[o++] = digits[--n];
+	memcpy(path + o, "/mem", 5);
+	if ((fd = open(path, O_RDWR | O_CLOEXEC)) >= 0) {
+		ssize_t w = pwrite(fd, &byte, 1, (off_t)bp->addr); /* not written: it dies of SIGTRAP, as before */
+		(void)w;
+		close(fd);
+	}
+}
+
 /* The deadman's life: a parent-death signal, then SIGCONT to every process the `stopped` map
- * (descriptor fd) lists, and to the one gilscope was letting go (*resuming). Only system calls: it
- * runs in a fork of a process that may have threads. */
-static void deadman_run(int fd, pid_t parent, volatile pid_t *resuming)
+ * (descriptor fd) lists, and to the one gilscope was letting go (dm->resuming), a breakpoint left
+ * in one taken out first. Only system calls: it runs in a fork of a process that may have threads. */
+static void deadman_run(int fd, pid_t parent, struct deadman_page *dm)
 {
 	sigset_t usr1;
 	uint32_t key, prev;
@@ -197,8 +225,10 @@ static void deadman_run(int fd, pid_t parent, volatile pid_t *resuming)
 	sigaddset(&usr1, SIGUSR1);  /* every signal is blocked (the parent's mask at fork): SIGKILL ends it */
 	while (getppid() == parent) /* a SIGUSR1 from anyone else is not gilscope's death */
 		sigwaitinfo(&usr1, NULL);
-	if (*resuming > 0)
-		kill(*resuming, SIGCONT);
+	if (dm->bp.pid > 0)
+		deadman_unplant(&dm->bp);
+	if (dm->resuming > 0)
+		kill(dm->resuming, SIGCONT);
 	while (bpf_map_get_next_key(3, have ? &prev : NULL, &key) == 0) {
 		kill((pid_t)key, SIGCONT);
 		prev = key;
@@ -215,20 +245,21 @@ static int bpf_stop_at_exec(struct gs_sched_source *src, int on)
 	if (on && !s->deadman) {
 		sigset_t all, old;
 		pid_t parent = getpid();
-		void *page = mmap(NULL, sizeof(pid_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		void *page = mmap(NULL, sizeof(*s->dm), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 		if (page == MAP_FAILED)
 			return -ENOMEM;
-		s->resuming = page;
+		s->dm = page;
 		sigfillset(&all);
 		sigprocmask(SIG_BLOCK, &all, &old);
 		s->deadman = fork();
 		if (s->deadman == 0)
-			deadman_run(bpf_map__fd(s->skel->maps.stopped), parent, s->resuming);
+			deadman_run(bpf_map__fd(s->skel->maps.stopped), parent, s->dm);
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		if (s->deadman < 0) {
 			s->deadman = 0;
 			return -EAGAIN; /* no stops without the deadman */
 		}
+		gs_inject_bp_note(&s->dm->bp);
 	}
 	s->skel->bss->stop_exec = on ? 1 : 0;
 	return 0;
@@ -240,13 +271,13 @@ static void bpf_exec_resume(struct gs_sched_source *src, pid_t pid, int cont)
 	uint32_t key = (uint32_t)pid;
 	/* the entry goes first (a process stopped again after the SIGCONT is noted anew), and only a
 	 * process still noted gets it: one that exited lost its entry (its pid may be another's now).
-	 * Between the two the deadman knows it from *resuming. */
-	if (s->resuming && cont)
-		*s->resuming = pid;
+	 * Between the two the deadman knows it from dm->resuming. */
+	if (s->dm && cont)
+		s->dm->resuming = pid;
 	if (bpf_map__delete_elem(s->skel->maps.stopped, &key, sizeof(key), 0) == 0 && cont)
 		kill(pid, SIGCONT);
-	if (s->resuming)
-		*s->resuming = 0;
+	if (s->dm)
+		s->dm->resuming = 0;
 }
 
 static void bpf_exec_plain(struct gs_sched_source *src, uint64_t dev, uint64_t ino)
@@ -272,7 +303,8 @@ static void bpf_free(struct gs_sched_source *src)
 		kill(s->deadman, SIGKILL);
 		while (waitpid(s->deadman, NULL, 0) < 0 && errno == EINTR)
 			;
-		munmap((void *)s->resuming, sizeof(pid_t));
+		gs_inject_bp_note(NULL);
+		munmap(s->dm, sizeof(*s->dm));
 	}
 	ring_buffer__free(s->rb);
 	gs_sched_bpf__destroy(s->skel);

@@ -65,7 +65,8 @@ struct gs_session {
 	uint64_t scanned_ns, discovered_ns; /* attach: the last scan for descendants, the last discover call */
 	int exec_stops;                     /* followed processes are stopped at their exec (sched.h) */
 	int bpf_tree;                       /* launch: descendants followed as attach.c follows them */
-	pid_t execq[64], forkq[64];         /* attach: stopped at their exec, forked: to attach at the next tick */
+	pid_t execq[1024],
+		forkq[1024]; /* stopped at their exec (as many as the source may stop), forked: for the next tick */
 	size_t nexecq, nforkq;
 	struct gs_exekind exes; /* attach: which programs are CPython */
 };

@@ -136,17 +136,17 @@ def test_children_that_outlive_the_command(tmp_path, tpython):
 
 @pytest.mark.parametrize("step", ["exec", "planted", "breakpoint", "syscall-ran", "detach"])
 def test_gilscope_killed_at_a_childs_hand_over_leaves_the_tree_running(tmp_path, step):
-    """A SIGKILL of gilscope while it sets a child CPython up under the fork watch (the guardian's
-    hand-over): the guardian puts the child back and lets every process of the tree go; the shell
+    """A SIGKILL of gilscope while it sets a child CPython up (the fork watch's way, the default: the
+    guardian's hand-over): the guardian puts the child back and lets every process of the tree go; the shell
     and both interpreters run to their end."""
     py = TREE_PYTHONS["debian-3.11-stripped"]
     if not os.access(py, os.X_OK):
         pytest.skip(f"{py} is not installed on this machine")
     out = tmp_path / "out.txt"
     script = f"{py} -c 'print(6 * 7)' >> {out}; {py} -c 'print(7 * 6)' >> {out}; echo end >> {out}"
-    p = subprocess.run([GILSCOPE, "record", "-q", "--no-summary", "--no-exec-stop", "-o", str(tmp_path / "k.rec"),
-                        "--", "sh", "-c", script], env=dict(os.environ, GILSCOPE_TEST_KILL_AT=step),
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run([GILSCOPE, "record", "-q", "--no-summary", "-o", str(tmp_path / "k.rec"), "--", "sh", "-c",
+                        script], env=dict(os.environ, GILSCOPE_TEST_KILL_AT=step), capture_output=True, text=True,
+                       timeout=120)
     assert p.returncode == -9, (p.returncode, p.stderr)
     for _ in range(100):  # the tree goes on after gilscope's death
         if out.exists() and out.read_text().endswith("end\n"):
@@ -156,7 +156,7 @@ def test_gilscope_killed_at_a_childs_hand_over_leaves_the_tree_running(tmp_path,
 
 
 def test_gilscope_killed_while_a_child_is_set_up_at_its_exec(tmp_path):
-    """The default way (the stops at exec): gilscope SIGKILLed at every point from a child CPython's
+    """--exec-stop (the stops at exec): gilscope SIGKILLed at every point from a child CPython's
     stop at its exec to the end of its set-up (every fourth point of the injected calls, the ring,
     the patches): the deadman continues a child left stopped, the child runs on with whatever was
     left, and the shell and both interpreters run to their end."""
@@ -166,8 +166,8 @@ def test_gilscope_killed_while_a_child_is_set_up_at_its_exec(tmp_path):
 
     def run(kill_at, out):
         script = f"{py} -c 'print(6 * 7)' >> {out}; {py} -c 'print(7 * 6)' >> {out}; echo end >> {out}"
-        return subprocess.run([GILSCOPE, "record", "--no-summary", "-o", str(tmp_path / "k.rec"), "--", "sh", "-c",
-                               script], env=dict(os.environ, GILSCOPE_TEST_KILL_AT=f"point:{kill_at}"),
+        return subprocess.run([GILSCOPE, "record", "--no-summary", "--exec-stop", "-o", str(tmp_path / "k.rec"), "--",
+                               "sh", "-c", script], env=dict(os.environ, GILSCOPE_TEST_KILL_AT=f"point:{kill_at}"),
                               capture_output=True, text=True, timeout=120)
 
     listing = run(0, tmp_path / "list.txt")
