@@ -158,7 +158,8 @@ def test_gilscope_killed_at_a_childs_hand_over_leaves_the_tree_running(tmp_path,
 def test_gilscope_killed_while_a_child_is_set_up_at_its_exec(tmp_path):
     """--exec-stop (the stops at exec): gilscope SIGKILLed at every point from a child CPython's
     stop at its exec to the end of its set-up (every fourth point of the injected calls, the ring,
-    the patches): the deadman continues a child left stopped, the child runs on with whatever was
+    the patches; and with the breakpoint planted at its entry point): the deadman continues a child
+    left stopped (the breakpoint's byte written back first), the child runs on with whatever was
     left, and the shell and both interpreters run to their end."""
     py = TREE_PYTHONS["debian-3.11-stripped"]
     if not os.access(py, os.X_OK):
@@ -175,7 +176,8 @@ def test_gilscope_killed_while_a_child_is_set_up_at_its_exec(tmp_path):
     points = re.findall(r"gilscope test point (\d+): (.*)", listing.stderr)
     first = next(i for i, (_, name) in enumerate(points) if name == "a process stopped at its exec")
     last = next(i for i, (_, name) in enumerate(points) if i > first and name == "threads let go")
-    sweep = sorted({first, last, *range(first, last + 1, 4)})
+    planted = next(i for i, (_, name) in enumerate(points) if i > first and name == "entry breakpoint planted")
+    sweep = sorted({first, planted, last, *range(first, last + 1, 4)})
     assert len(sweep) >= 6, points
     for i in sweep:
         n, name = points[i]
