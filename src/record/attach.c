@@ -481,29 +481,33 @@ static void look_again(struct gs_session *S, size_t i)
 	}
 }
 
+/* pid's children not in the set yet, attached (how: running at the start, or started later). */
+static void attach_children(struct gs_session *S, pid_t pid, int how)
+{
+	pid_t kids[256];
+	size_t n = gs_attset_children(pid, kids, GS_ARRAY_SIZE(kids));
+	for (size_t k = 0; k < n; k++)
+		if (!gs_attset_find(&S->att, kids[k]))
+			gs_session_attach_one(S, kids[k], how);
+}
+
 /* The descendants of every process in the set not in it yet (how: running at the start, or
  * started later), and the processes that exec'd since they were looked at; a launch's tree's: the
  * command's children too (the command is the guardian's, not in the set). */
 static void scan_descendants(struct gs_session *S, int how)
 {
-	pid_t kids[256];
-	if (S->bpf_tree && !S->exited) {
-		size_t n = gs_attset_children(S->target, kids, GS_ARRAY_SIZE(kids));
-		for (size_t k = 0; k < n; k++)
-			if (!gs_attset_find(&S->att, kids[k]))
-				gs_session_attach_one(S, kids[k], how);
-	}
+	if (S->bpf_tree && !S->exited)
+		attach_children(S, S->target, how);
 	for (size_t i = 0; i < S->att.n; i++) {
-		size_t n;
 		if (S->att.a[i].ended)
 			continue;
-		n = gs_attset_children(S->att.a[i].pid, kids, GS_ARRAY_SIZE(kids));
-		for (size_t k = 0; k < n; k++)
-			if (!gs_attset_find(&S->att, kids[k]))
-				gs_session_attach_one(S, kids[k], how);
+		attach_children(S, S->att.a[i].pid, how);
 		look_again(S, i);
 	}
 }
+
+/* New descendants are taken as they start: record -p's (unless --no-children), --exec-stop's. */
+static int follows_new(const struct gs_session *S) { return S->o->descendants || S->bpf_tree; }
 
 /* The discover hook's processes (recorder.h). */
 static void discover(struct gs_session *S)
@@ -526,7 +530,7 @@ void gs_session_exec_stopped(struct gs_session *S, pid_t pid)
 
 void gs_session_forked(struct gs_session *S, pid_t pid)
 {
-	if ((S->o->descendants || S->bpf_tree) && S->nforkq < GS_ARRAY_SIZE(S->forkq))
+	if (follows_new(S) && S->nforkq < GS_ARRAY_SIZE(S->forkq))
 		S->forkq[S->nforkq++] = pid; /* else the scan finds it */
 }
 
@@ -630,8 +634,7 @@ void gs_session_attach_tick(struct gs_session *S)
 		if (!gs_attset_find(&S->att, S->forkq[i]))
 			gs_session_attach_one(S, S->forkq[i], GS_ATTACH_NEW);
 	S->nforkq = 0;
-	if ((S->o->descendants || S->bpf_tree) &&
-	    now - S->scanned_ns >= (S->exec_stops ? 1000000000ull : 100000000ull)) {
+	if (follows_new(S) && now - S->scanned_ns >= (S->exec_stops ? 1000000000ull : 100000000ull)) {
 		S->scanned_ns = now;
 		gs_attset_prune(&S->att);
 		scan_descendants(S, GS_ATTACH_NEW);
