@@ -597,6 +597,7 @@ size_t x86_emit_record(uint8_t *out, const struct x86_ring_geom *g, uint32_t tid
 	static const uint8_t slot2[] = { 0x48, 0xc1, 0xe0, 0x05,                       /* shl $5,%rax */
 					 0x48, 0x8d, 0xb4, 0x06, X86_RING_RHDR & 0xff, X86_RING_RHDR >> 8,
 					 0,    0,                                         /* lea RHDR(%rsi,%rax),%rsi */
+					 0x48, 0x8b, 0x16,                                /* mov (%rsi),%rdx: a read first */
 					 0x0f, 0x31,                                      /* rdtsc */
 					 0x48, 0xc1, 0xe2, 0x20,                          /* shl $32,%rdx */
 					 0x48, 0x09, 0xd0,                                /* or %rdx,%rax */

@@ -118,8 +118,11 @@ struct x86_ref {
 
 /* Emits the recording sequence (preserves every register and the flags, skips the red zone):
  * pick this CPU's ring, reserve a slot with lock cmpxchg (or count a lost event when the ring
- * is full), store rdtsc (read after the reservation: see gs_inline_drain), the thread id read at
- * %fs:tid_off, code and the GIL reference, then commit. ordered: an lfence first, so that the
+ * is full), read the slot (a page of the ring met for the first time is then mapped by a read
+ * fault, which maps the pages around it that gilscope has allocated ahead, 16 for one fault with
+ * the kernel's 64 KiB fault-around, where a write fault maps one), store rdtsc (read after the
+ * reservation: see gs_inline_drain), the thread id read at %fs:tid_off, code and the GIL
+ * reference, then commit. ordered: an lfence first, so that the
  * TSC is read after every earlier instruction has run (an acquisition: after the load that saw
  * the GIL free, so after the TSC of the release that freed it, even on another CPU: rdtsc is
  * not ordered, and the rings' order says nothing). Returns the length (at most 200 bytes). */

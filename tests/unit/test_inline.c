@@ -9,14 +9,17 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include "base/util.h"
 #include "probe/inline.h"
+#include "probe/ringmem.h"
 #include "probe/x86.h"
 
 static uint32_t tid_offset(void)
@@ -159,6 +162,70 @@ static void check_registers_and_flags(uint8_t *code, uint64_t flags_in)
 	assert_int_equal(si2, 0x5555);
 	assert_int_equal(di2, 0x6666);
 	assert_int_equal(fl & arith, flags_in & arith);
+}
+
+/* fault_around_bytes: how much a read fault on a shared file mapping maps of what is in memory
+ * (debugfs when mounted, else the kernel's default). */
+static long fault_around_bytes(void)
+{
+	FILE *f = fopen("/sys/kernel/debug/fault_around_bytes", "r");
+	long v = 65536;
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = 65536;
+		fclose(f);
+	}
+	return v;
+}
+
+/* Pages of the ring that gilscope allocated ahead (gs_ringmem_ahead, in a second mapping of the
+ * same memfd, as gilscope maps the target's ring) and the writer meets for the first time: its
+ * read of the slot maps them by runs (fault-around), not one page per fault as a write would. */
+static void test_record_maps_allocated_pages_by_runs(void **state)
+{
+	struct x86_ring_geom g = { .nslots = 1u << 16, .nrings = 1 }; /* 2 MiB of slots */
+	long page = sysconf(_SC_PAGESIZE), around = fault_around_bytes(), pages, faults;
+	size_t size = x86_ring_size(&g);
+	int fd = memfd_create("test-ring", MFD_CLOEXEC);
+	uint8_t *ours, *theirs, *code = code_new();
+	uint64_t ready = 0;
+	uint32_t off = tid_offset();
+	struct x86_ref ref = { .kind = X86_REF_ABS, .abs = 0x1234 };
+	struct rusage r0, r1;
+	void (*fn)(void);
+	size_t n;
+	(void)state;
+	if (!off)
+		skip(); /* not glibc's thread control block layout */
+	if (around <= page)
+		skip(); /* this kernel maps one page per fault: nothing to gain */
+	assert_true(fd >= 0 && ftruncate(fd, (off_t)size) == 0);
+	ours = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	theirs = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(ours != MAP_FAILED && theirs != MAP_FAILED);
+	gs_ringmem_ahead(ours + X86_RING_RHDR, g.nslots * X86_SLOT_SIZE, &ready, g.nslots, X86_SLOT_SIZE);
+	if (ready != g.nslots * X86_SLOT_SIZE || ours[X86_RING_RHDR] != 0)
+		skip(); /* no MADV_POPULATE_WRITE: the writers allocate the pages themselves */
+	g.base = (uint64_t)(uintptr_t)theirs;
+	*word(theirs, &g, 0, X86_RING_TAIL_OFF) = g.nslots; /* room for a lap and more */
+	n = x86_emit_record(code, &g, off, 7, &ref, 0);
+	code[n] = 0xc3;
+	fn = (void (*)(void))(uintptr_t)code;
+	fn(); /* the header's page */
+	assert_int_equal(getrusage(RUSAGE_THREAD, &r0), 0);
+	for (uint64_t k = 1; k < g.nslots; k++)
+		fn();
+	assert_int_equal(getrusage(RUSAGE_THREAD, &r1), 0);
+	assert_int_equal(*word(theirs, &g, 0, X86_RING_HEAD_OFF), g.nslots);
+	pages = (long)(g.nslots * X86_SLOT_SIZE) / page;
+	faults = r1.ru_minflt - r0.ru_minflt;
+	print_message("%ld pages, %ld faults (fault-around %ld bytes)\n", pages, faults, around);
+	/* one per run of around/page pages, twice that for runs cut by the mapping's alignment */
+	assert_true(faults <= 2 * pages / (around / page) + 4);
+	munmap(code, 4096);
+	munmap(theirs, size);
+	munmap(ours, size);
+	close(fd);
 }
 
 static void test_registers_and_flags_kept(void **state)
@@ -476,7 +543,8 @@ static void test_rings_merged_as_a_sort(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_record_full_ring_and_wrap),      cmocka_unit_test(test_registers_and_flags_kept),
+		cmocka_unit_test(test_record_full_ring_and_wrap),      cmocka_unit_test(test_record_maps_allocated_pages_by_runs),
+		cmocka_unit_test(test_registers_and_flags_kept),
 		cmocka_unit_test(test_many_writers_each_event_once),   cmocka_unit_test(test_stalled_writer_skipped),
 		cmocka_unit_test(test_stalled_writer_slot_not_reused), cmocka_unit_test(test_rings_read_in_time_order),
 		cmocka_unit_test(test_rings_merged_as_a_sort),
