@@ -15,7 +15,9 @@
  * Stopping at exec (record -p, following descendants): while stop_exec is set, a followed process
  * that exec()s a program whose file (device, inode) is not in `plain_exes` is sent SIGSTOP as its
  * exec completes (it stops before the new program's first instruction, the dynamic loader's) and
- * its COMM says so (arg 2, woken at once); gilscope instruments it and sends SIGCONT. The reader
+ * its COMM says so (arg 2, woken at once); gilscope instruments it and sends SIGCONT. Unless its
+ * parent would show the stop (a job-control shell's job, parent_sees_stops): it then goes on (arg
+ * 3, woken at once) and gilscope attaches it as it runs, once its interpreter has started. The reader
  * adds the programs it found not to be CPython to `plain_exes`, so a shell loop running /bin/true
  * stops once per program, not once per exec. Every process stopped is in `stopped` until the
  * reader lets it go (record/sched_bpf.c: a deadman process continues them if gilscope dies).
@@ -147,8 +149,9 @@ static __always_inline struct gs_bpf_event *comm_reserve(void)
 	return e;
 }
 
-/* comm: a kernel string (NULL: the task's own name); exec: 0, 1 (exec() set it), or 2 (and the
- * task was stopped for gilscope: the reader is woken at once) */
+/* comm: a kernel string (NULL: the task's own name); exec: 0, 1 (exec() set it), 2 (and the task
+ * was stopped for gilscope) or 3 (and it was not, its parent would have seen it): the reader is
+ * woken at once for 2 and 3 */
 static __always_inline void comm_submit(struct gs_bpf_event *e, const struct task_struct *t, const char *comm,
 					__s32 exec)
 {
@@ -162,7 +165,7 @@ static __always_inline void comm_submit(struct gs_bpf_event *e, const struct tas
 		bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), comm);
 	else
 		BPF_CORE_READ_STR_INTO(&e->comm, t, comm);
-	bpf_ringbuf_submit(e, exec == 2 ? BPF_RB_FORCE_WAKEUP : wake_flag());
+	bpf_ringbuf_submit(e, exec >= 2 ? BPF_RB_FORCE_WAKEUP : wake_flag());
 }
 
 static __always_inline void emit_comm(const struct task_struct *t, const char *comm, __s32 exec)
@@ -296,6 +299,21 @@ int BPF_PROG(gs_exit, struct task_struct *p)
 	return 0;
 }
 
+/* Would p's parent see p stop? A job-control shell puts each job in a process group of its own in
+ * its session (setpgid), waits for it with WUNTRACED and shows a stop as the job's ("Stopped"):
+ * p in a process group that is not its parent's, in its parent's session. Not a new session's
+ * (setsid: a daemon, start_new_session), and not a SIGCHLD handler's parent: shells (dash, bash -c)
+ * catch SIGCHLD and only wait for ends; a program that waits with WUNTRACED in its own process
+ * group is not seen here. */
+static __always_inline int parent_sees_stops(const struct task_struct *p)
+{
+	const struct task_struct *parent = BPF_CORE_READ(p, group_leader, real_parent);
+	if (!parent)
+		return 0;
+	return BPF_CORE_READ(p, signal, pids[PIDTYPE_PGID]) != BPF_CORE_READ(parent, signal, pids[PIDTYPE_PGID]) &&
+	       BPF_CORE_READ(p, signal, pids[PIDTYPE_SID]) == BPF_CORE_READ(parent, signal, pids[PIDTYPE_SID]);
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(gs_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -315,15 +333,18 @@ int BPF_PROG(gs_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 		/* p is the current task: the stop takes effect as it returns to user space. Noted
 		 * first, so that no stopped process is unknown to the deadman; not when it is noted
 		 * already (gilscope is letting it go: its entry goes first, then the SIGCONT) */
-		if (!bpf_map_lookup_elem(&plain_exes, &k) &&
-		    bpf_map_update_elem(&stopped, &tgid, &one, BPF_NOEXIST) == 0) {
+		if (bpf_map_lookup_elem(&plain_exes, &k)) {
+			/* not CPython: goes on */
+		} else if (parent_sees_stops(p)) {
+			held = 2; /* not stopped: gilscope takes it as it runs */
+		} else if (bpf_map_update_elem(&stopped, &tgid, &one, BPF_NOEXIST) == 0) {
 			if (bpf_send_signal_thread(GS_BPF_SIGSTOP) == 0)
 				held = 1;
 			else
 				bpf_map_delete_elem(&stopped, &tgid);
 		}
 	}
-	comm_submit(e, p, 0, held ? 2 : 1);
+	comm_submit(e, p, 0, held == 1 ? 2 : held == 2 ? 3 : 1);
 	return 0;
 }
 

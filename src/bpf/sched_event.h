@@ -16,7 +16,8 @@ enum gs_bpf_ev_type {
 	GS_BPF_WAKEUP = 3,     /* tid was woken by the current task, tid arg (pid: 0, unknown) */
 	GS_BPF_FORK = 4,       /* new task pid/tid: arg = the parent's pid, arg64 = the parent's tid */
 	GS_BPF_EXIT = 5,       /* tid exits (do_exit); nothing of it follows */
-	GS_BPF_COMM = 6,       /* tid is named comm: arg = 1 when exec() set it, 2 when it also stopped it */
+	GS_BPF_COMM = 6,       /* tid is named comm: arg = 1 when exec() set it, 2 when it also stopped it,
+				* 3 when it was not stopped because its parent would see it stop */
 	GS_BPF_PROC_EXIT = 7,  /* the last thread of process pid exits: arg = its wait status */
 };
 

@@ -281,8 +281,10 @@ static int attach_held(struct gs_session *S, struct gs_pyprobes *p, struct gs_th
 	}
 	gs_test_point("threads held");
 	if (found && gs_pyprobes_attach(p, ts, S->ev, why, whylen) < 0) {
-		gs_warn("process %d: %s; recording its thread states only (no GIL events)", (int)pid, why);
-		gs_emit_meta(&S->emit, (uint32_t)pid, "python.error", why);
+		if (!S->attach_trial) {
+			gs_warn("process %d: %s; recording its thread states only (no GIL events)", (int)pid, why);
+			gs_emit_meta(&S->emit, (uint32_t)pid, "python.error", why);
+		}
 		found = 0;
 	}
 	S->have_python |= found;
@@ -458,7 +460,7 @@ static void look_again(struct gs_session *S, size_t i)
 	struct gs_att *e = &S->att.a[i];
 	uint64_t tramp;
 	pid_t owner;
-	int alive;
+	int alive, r;
 	if (e->ended || S->o->no_gil)
 		return;
 	if (e->kind == GS_ATT_INHERITED) {
@@ -475,9 +477,20 @@ static void look_again(struct gs_session *S, size_t i)
 	if (!e->retries)
 		return;
 	e->retries--;
-	if (attach_proc(S, e, 0, 0, NULL, why, sizeof(why)) == 1) {
-		e = &S->att.a[i];
+	S->attach_trial = e->look_until_ns != 0;
+	r = attach_proc(S, e, 0, 0, NULL, why, sizeof(why));
+	S->attach_trial = 0;
+	e = &S->att.a[i];
+	if (r == 1) {
+		e->look_until_ns = 0;
 		say_attached(S, e->pid, e->p->py.img.version, " after its exec");
+	} else if (e->look_until_ns && gs_now_ns() >= e->look_until_ns) {
+		/* exec'd without a stop, and its CPython still not ready to be attached */
+		e->look_until_ns = 0;
+		e->retries = 0;
+		if (running(e->pid))
+			gs_warn("%s; process %d is recorded without GIL events (looked at for 2 s after its exec)",
+				why[0] ? why : "no CPython found in it", (int)e->pid);
 	}
 }
 
@@ -519,12 +532,14 @@ static void discover(struct gs_session *S)
 			gs_session_attach_one(S, found[i], GS_ATTACH_DISCOVERED);
 }
 
-void gs_session_exec_stopped(struct gs_session *S, pid_t pid)
+void gs_session_exec_stopped(struct gs_session *S, pid_t pid, int running)
 {
 	if ((!S->attach && !S->bpf_tree) || S->nexecq == GS_ARRAY_SIZE(S->execq)) {
-		S->sched->exec_resume(S->sched, pid, 1); /* not held for long in any case: the scan finds it */
+		if (!running)
+			S->sched->exec_resume(S->sched, pid, 1); /* not held for long in any case: the scan finds it */
 		return;
 	}
+	S->exec_running[S->nexecq] = (unsigned char)(running != 0);
 	S->execq[S->nexecq++] = pid;
 }
 
@@ -536,8 +551,10 @@ void gs_session_forked(struct gs_session *S, pid_t pid)
 
 /* pid stopped right after its exec (the scheduler source's SIGSTOP): CPython is instrumented before
  * its first instruction runs, anything else noted as not CPython (never stopped at again); then
- * it goes on, whatever happened. */
-static void at_exec(struct gs_session *S, pid_t pid)
+ * it goes on, whatever happened. unstopped: pid exec'd and was not stopped (its parent would have
+ * seen it): attached as it runs, and looked at every tick for a while when its loader has not
+ * mapped CPython yet. */
+static void at_exec(struct gs_session *S, pid_t pid, int unstopped)
 {
 	char why[2048] = "";
 	uint64_t dev = 0, ino = 0;
@@ -563,8 +580,15 @@ static void at_exec(struct gs_session *S, pid_t pid)
 	gs_session_emit_argv(S, pid);
 	gs_attset_exe_changed(e);
 	e->retries = 0;
-	r = py == 1 ? attach_proc(S, e, 0, 0, &stop_sig, why, sizeof(why)) : 0;
+	S->attach_trial = unstopped;
+	r = py == 1 ? attach_proc(S, e, 0, 0, unstopped ? NULL : &stop_sig, why, sizeof(why)) : 0;
+	S->attach_trial = 0;
 	e = gs_attset_find(&S->att, pid); /* the set may have grown */
+	if (unstopped && py == 1 && r == 0) {
+		/* its loader or its interpreter's start is not done: looked at again every tick */
+		e->retries = 400;
+		e->look_until_ns = gs_now_ns() + 2000000000ull;
+	}
 	if (r == -EALREADY) {
 		/* continued by someone else before gilscope took it: attached as it runs, looked at
 		 * again while young (its libraries may not be mapped yet) */
@@ -574,11 +598,12 @@ static void at_exec(struct gs_session *S, pid_t pid)
 	}
 	if (r == 1)
 		say_attached(S, pid, e->p->py.img.version, " at its exec");
-	else if (py == 1 && r <= 0 && running(pid))
+	else if (py == 1 && (r < 0 || (r == 0 && !e->look_until_ns)) && running(pid))
 		gs_warn("%s; process %d is recorded without GIL events", /* why: the reason CPython was refused */
 			r < 0 || why[0] ? why : "no CPython found in it", (int)pid);
 go_on:
-	S->sched->exec_resume(S->sched, pid, !stop_sig); /* stopped by someone meanwhile: left stopped */
+	if (!unstopped)
+		S->sched->exec_resume(S->sched, pid, !stop_sig); /* stopped by someone meanwhile: left stopped */
 }
 
 /* S->probes' copy aside, every CPython's probes whose process ended, whose ring every record was
@@ -628,8 +653,11 @@ void gs_session_attach_tick(struct gs_session *S)
 {
 	uint64_t now = gs_now_ns();
 	for (size_t i = 0; i < S->nexecq; i++)
-		at_exec(S, S->execq[i]);
+		at_exec(S, S->execq[i], S->exec_running[i]);
 	S->nexecq = 0;
+	for (size_t i = 0; i < S->att.n; i++) /* exec'd without a stop, young: CPython mapped yet? */
+		if (S->att.a[i].look_until_ns > now && S->att.a[i].retries && !S->att.a[i].ended)
+			look_again(S, i);
 	for (size_t i = 0; i < S->nforkq; i++)
 		if (!gs_attset_find(&S->att, S->forkq[i]))
 			gs_session_attach_one(S, S->forkq[i], GS_ATTACH_NEW);

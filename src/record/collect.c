@@ -123,10 +123,10 @@ seen:
 static void on_sched_rec(const struct gs_rec *r, const char *name, void *arg)
 {
 	struct gs_session *S = arg;
-	if (r->type == GS_REC_COMM && r->arg64 == GS_SCHED_EXEC_STOPPED) {
+	if (r->type == GS_REC_COMM && (r->arg64 == GS_SCHED_EXEC_STOPPED || r->arg64 == GS_SCHED_EXEC_RUNNING)) {
 		struct gs_rec c = *r;
 		c.arg64 = 0; /* the recording's COMM as ever */
-		gs_session_exec_stopped(S, (pid_t)r->pid);
+		gs_session_exec_stopped(S, (pid_t)r->pid, r->arg64 == GS_SCHED_EXEC_RUNNING);
 		add_rec(S, S->sched_queue, &c, name);
 		return;
 	}

@@ -32,6 +32,7 @@
 
 /* One record of a source that drains itself: name is a COMM's NUL-terminated name, else NULL. */
 #define GS_SCHED_EXEC_STOPPED 1 /* a COMM's arg64: the exec stopped the process (stop_at_exec) */
+#define GS_SCHED_EXEC_RUNNING 2 /* a COMM's arg64: not stopped at its exec, its parent would see it */
 
 typedef void (*gs_sched_deliver_fn)(const struct gs_rec *r, const char *name, void *arg);
 
@@ -46,7 +47,8 @@ struct gs_sched_source {
 	void (*free)(struct gs_sched_source *src);
 	/* Optional (NULL: the source cannot): from now on, a followed process that exec()s a program
 	 * not marked plain is stopped (SIGSTOP) before its first instruction, and its exec COMM has
-	 * arg64 GS_SCHED_EXEC_STOPPED; whoever handles it lets it go with exec_resume. If gilscope
+	 * arg64 GS_SCHED_EXEC_STOPPED; whoever handles it lets it go with exec_resume (one whose
+	 * parent would see the stop is not stopped: arg64 GS_SCHED_EXEC_RUNNING). If gilscope
 	 * dies first, a process of the source's (a deadman) continues every one still stopped. */
 	int (*stop_at_exec)(struct gs_sched_source *src, int on);
 	/* A process stopped at its exec is let go: no longer noted as stopped, and sent SIGCONT

@@ -74,7 +74,7 @@ int gs_sched_bpf_decode(const void *data, size_t size, struct gs_rec *r, char na
 			return -1;
 		r->type = GS_REC_COMM;
 		r->arg = e.arg ? 1 : 0;
-		r->arg64 = e.arg == 2 ? GS_SCHED_EXEC_STOPPED : 0;
+		r->arg64 = e.arg == 2 ? GS_SCHED_EXEC_STOPPED : e.arg == 3 ? GS_SCHED_EXEC_RUNNING : 0;
 		memcpy(name, e.comm, 15);
 		name[15] = '\0';
 		return 1;

@@ -37,6 +37,7 @@ struct gs_session {
 	struct gs_sched_source *sched;
 	struct gs_pyprobes probes; /* the first CPython's */
 	int probes_used;           /* probes was given to a CPython (its set-up may have failed) */
+	int attach_trial;          /* attach.c: a young process looked at: a failure is not said (tried again) */
 	struct gs_pyprobes **more; /* every later CPython's (inline probes only), nmore of them */
 	size_t nmore;
 	struct gs_proctree *tree;        /* launch: the command's tree followed (NULL: attach) */
@@ -67,6 +68,7 @@ struct gs_session {
 	int bpf_tree;                       /* launch: descendants followed as attach.c follows them */
 	pid_t execq[1024],
 		forkq[1024]; /* stopped at their exec (as many as the source may stop), forked: for the next tick */
+	unsigned char exec_running[1024]; /* execq[i] was not stopped (its parent would have seen it) */
 	size_t nexecq, nforkq;
 	struct gs_exekind exes; /* attach: which programs are CPython */
 };
@@ -133,9 +135,10 @@ int gs_session_attach_one(struct gs_session *S, pid_t pid, int how);
 void gs_session_attach_tick(struct gs_session *S);
 /* The scheduler source stops no process at its exec any more; those it stopped are let go. */
 void gs_session_exec_stops_end(struct gs_session *S);
-/* collect.c, from the scheduler source: pid was stopped at its exec (it gets SIGCONT, always), or
- * pid is a new process forked from a followed one. */
-void gs_session_exec_stopped(struct gs_session *S, pid_t pid);
+/* collect.c, from the scheduler source: pid was stopped at its exec (it gets SIGCONT, always; or
+ * running: it exec'd and was not stopped, as its parent would have seen it), or pid is a new
+ * process forked from a followed one. */
+void gs_session_exec_stopped(struct gs_session *S, pid_t pid, int running);
 void gs_session_forked(struct gs_session *S, pid_t pid);
 /* proctree.c: the image's argv of pid in the recording (META "argv", LEN:ARG per argument). */
 void gs_session_emit_argv(struct gs_session *S, pid_t pid);

@@ -191,6 +191,48 @@ def test_gilscope_killed_while_a_child_is_set_up_at_its_exec(tmp_path):
         assert out.exists() and out.read_text() == "42\n42\nend\n", (n, name, out.exists() and out.read_text())
 
 
+JOB_SHELL = r"""
+import os, signal, sys, time
+kid_python = sys.argv[1]
+KID = ("import threading, time\nend = time.monotonic() + 0.5\n"
+       "def w():\n    while time.monotonic() < end: pass\n"
+       "ts = [threading.Thread(target=w) for _ in range(2)]\n[t.start() for t in ts]; [t.join() for t in ts]\n")
+kid = os.fork()
+if kid == 0:
+    os.setpgid(0, 0)  # a job of its own, as a job-control shell starts it
+    os.execv(kid_python, [kid_python, "-c", KID])
+stops = 0
+while True:  # and waits for it as such a shell does: a stop is the job's ("Stopped")
+    _, st = os.waitpid(kid, os.WUNTRACED)
+    if not os.WIFSTOPPED(st):
+        break
+    stops += 1
+    os.kill(kid, signal.SIGCONT)
+print("stops", stops, "exit", os.waitstatus_to_exitcode(st), flush=True)
+"""
+
+
+def test_exec_stop_leaves_a_job_control_shells_job_running(tmp_path, tpython):
+    """--exec-stop: a child in a process group of its own in its parent's session (a job-control
+    shell's job, which the shell shows as "Stopped" when it stops: WUNTRACED) is not stopped at its
+    exec. The parent sees no stop; the child is attached as it runs (once its interpreter started),
+    its two threads' GIL recorded, without a warning."""
+    w = tmp_path / "job_shell.py"
+    w.write_text(JOB_SHELL)
+    run = record(tmp_path, [tpython, str(w), tpython], args=("--exec-stop", "-v"))
+    if "needs the BPF scheduler source" in run.proc.stderr:
+        pytest.skip("SKIPPED: the BPF scheduler source is not available here (--exec-stop needs it)")
+    assert run.proc.returncode == 0, run.proc.stderr
+    assert run.proc.stdout == "stops 0 exit 0\n", (run.proc.stdout, run.proc.stderr)
+    assert "warning" not in run.proc.stderr, run.proc.stderr
+    kid = [p for pid, p in python_procs(run).items() if pid != run.report["target_pid"]]
+    assert len(kid) == 1, run.report["processes"]
+    assert re.search(rf"process {kid[0]['pid']} \(.*\): attached (at|after) its exec", run.proc.stderr), \
+        run.proc.stderr
+    workers = [t for t in run.report["threads"] if t["pid"] == kid[0]["pid"] and t["acquisitions"] > 5]
+    assert len(workers) >= 2, (kid, [t for t in run.report["threads"] if t["pid"] == kid[0]["pid"]])
+
+
 def _tree(run, *args):
     """The text report's "Processes:" section, one line each."""
     rep = subprocess.run([GILSCOPE, "report", *args, str(run.rec)], capture_output=True, text=True, timeout=120)
