@@ -596,19 +596,19 @@ size_t x86_emit_record(uint8_t *out, const struct x86_ring_geom *g, uint32_t tid
 					0x25 };                                        /* and $mask,%eax */
 	static const uint8_t slot2[] = { 0x48, 0xc1, 0xe0, 0x05,                       /* shl $5,%rax */
 					 0x48, 0x8d, 0xb4, 0x06, X86_RING_RHDR & 0xff, X86_RING_RHDR >> 8,
-					 0,    0,                                         /* lea RHDR(%rsi,%rax),%rsi */
-					 0x48, 0x8b, 0x16,                                /* mov (%rsi),%rdx: a read first */
-					 0x0f, 0x31,                                      /* rdtsc */
-					 0x48, 0xc1, 0xe2, 0x20,                          /* shl $32,%rdx */
-					 0x48, 0x09, 0xd0,                                /* or %rdx,%rax */
-					 0x48, 0x89, 0x46, 0x08,                          /* mov %rax,8(%rsi) */
-					 0x64, 0x8b, 0x04, 0x25 };                        /* mov %fs:tid_off,%eax */
-	static const uint8_t fill[] = { 0x89, 0x46, 0x10,                                 /* mov %eax,16(%rsi) */
-					0xc7, 0x46, 0x14 };                               /* movl $code,20(%rsi) */
-	static const uint8_t commit[] = { 0x48, 0x89, 0x7e, 0x18,                         /* mov %rdi,24(%rsi) */
-					  0x48, 0x8d, 0x49, 0x01,                         /* lea 1(%rcx),%rcx */
-					  0x48, 0x89, 0x0e };                             /* mov %rcx,(%rsi) */
-	static const uint8_t post[] = { 0x5f, 0x5e, 0x5a, 0x59, 0x58,                     /* pop rdi rsi rdx rcx rax */
+					 0,    0,                     /* lea RHDR(%rsi,%rax),%rsi */
+					 0x48, 0x8b, 0x16,            /* mov (%rsi),%rdx: a read first */
+					 0x0f, 0x31,                  /* rdtsc */
+					 0x48, 0xc1, 0xe2, 0x20,      /* shl $32,%rdx */
+					 0x48, 0x09, 0xd0,            /* or %rdx,%rax */
+					 0x48, 0x89, 0x46, 0x08,      /* mov %rax,8(%rsi) */
+					 0x64, 0x8b, 0x04, 0x25 };    /* mov %fs:tid_off,%eax */
+	static const uint8_t fill[] = { 0x89, 0x46, 0x10,             /* mov %eax,16(%rsi) */
+					0xc7, 0x46, 0x14 };           /* movl $code,20(%rsi) */
+	static const uint8_t commit[] = { 0x48, 0x89, 0x7e, 0x18,     /* mov %rdi,24(%rsi) */
+					  0x48, 0x8d, 0x49, 0x01,     /* lea 1(%rcx),%rcx */
+					  0x48, 0x89, 0x0e };         /* mov %rcx,(%rsi) */
+	static const uint8_t post[] = { 0x5f, 0x5e, 0x5a, 0x59, 0x58, /* pop rdi rsi rdx rcx rax */
 					0x48, 0x8d, 0xa4, 0x24, 0x80, 0x00, 0x00, 0x00 }; /* lea 0x80(%rsp),%rsp */
 	static const uint8_t lost[] = { 0xf0, 0x48, 0xff, 0x46, X86_RING_LOST_OFF };      /* lock incq lost(%rsi) */
 	uint32_t n32 = (uint32_t)g->nslots, mask = (uint32_t)(g->nslots - 1);

@@ -543,10 +543,13 @@ static void test_rings_merged_as_a_sort(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_record_full_ring_and_wrap),      cmocka_unit_test(test_record_maps_allocated_pages_by_runs),
+		cmocka_unit_test(test_record_full_ring_and_wrap),
+		cmocka_unit_test(test_record_maps_allocated_pages_by_runs),
 		cmocka_unit_test(test_registers_and_flags_kept),
-		cmocka_unit_test(test_many_writers_each_event_once),   cmocka_unit_test(test_stalled_writer_skipped),
-		cmocka_unit_test(test_stalled_writer_slot_not_reused), cmocka_unit_test(test_rings_read_in_time_order),
+		cmocka_unit_test(test_many_writers_each_event_once),
+		cmocka_unit_test(test_stalled_writer_skipped),
+		cmocka_unit_test(test_stalled_writer_slot_not_reused),
+		cmocka_unit_test(test_rings_read_in_time_order),
 		cmocka_unit_test(test_rings_merged_as_a_sort),
 	};
 	return cmocka_run_group_tests_name("inline probes", tests, NULL, NULL);
