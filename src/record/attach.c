@@ -344,6 +344,7 @@ static int attach_proc(struct gs_session *S, struct gs_att *e, int follow, int l
 	struct gs_threads ts = { 0 };
 	struct gs_pyprobes *p = next_probes(S);
 	int found = 1, r = 0;
+	S->find_err = 0;
 	if (at_exec && (r = gs_threads_seize(&ts, e->pid, why, whylen)) == 0)
 		r = gs_threads_run_to_entry(&ts, at_exec, why, whylen);
 	if (r < 0) {
@@ -351,7 +352,7 @@ static int attach_proc(struct gs_session *S, struct gs_att *e, int follow, int l
 	} else if (S->o->no_gil) {
 		gs_emit_meta(&S->emit, (uint32_t)e->pid, "python.error", "GIL detection turned off (--no-gil-detect)");
 		found = 0;
-	} else if (gs_pyprobes_find(p, e->pid, why, whylen) < 0) {
+	} else if ((S->find_err = gs_pyprobes_find(p, e->pid, why, whylen)) < 0) {
 		if (loud) {
 			gs_warn("%s", why);
 			gs_warn("recording thread states only (no GIL events) of process %d", (int)e->pid);
@@ -484,13 +485,14 @@ static void look_again(struct gs_session *S, size_t i)
 	if (r == 1) {
 		e->look_until_ns = 0;
 		say_attached(S, e->pid, e->p->py.img.version, " after its exec");
-	} else if (e->look_until_ns && gs_now_ns() >= e->look_until_ns) {
-		/* exec'd without a stop, and its CPython still not ready to be attached */
+	} else if (e->look_until_ns && (gs_now_ns() >= e->look_until_ns || S->find_err == -ENOTSUP)) {
+		/* exec'd without a stop, and its CPython refused, or still not ready to be attached */
 		e->look_until_ns = 0;
 		e->retries = 0;
 		if (running(e->pid))
-			gs_warn("%s; process %d is recorded without GIL events (looked at for 2 s after its exec)",
-				why[0] ? why : "no CPython found in it", (int)e->pid);
+			gs_warn("%s; process %d is recorded without GIL events%s",
+				why[0] ? why : "no CPython found in it", (int)e->pid,
+				S->find_err == -ENOTSUP ? "" : " (looked at for 2 s after its exec)");
 	}
 }
 
@@ -584,7 +586,7 @@ static void at_exec(struct gs_session *S, pid_t pid, int unstopped)
 	r = py == 1 ? attach_proc(S, e, 0, 0, unstopped ? NULL : &stop_sig, why, sizeof(why)) : 0;
 	S->attach_trial = 0;
 	e = gs_attset_find(&S->att, pid); /* the set may have grown */
-	if (unstopped && py == 1 && r == 0) {
+	if (unstopped && py == 1 && r == 0 && S->find_err != -ENOTSUP) {
 		/* its loader or its interpreter's start is not done: looked at again every tick */
 		e->retries = 400;
 		e->look_until_ns = gs_now_ns() + 2000000000ull;
@@ -655,8 +657,8 @@ void gs_session_attach_tick(struct gs_session *S)
 	for (size_t i = 0; i < S->nexecq; i++)
 		at_exec(S, S->execq[i], S->exec_running[i]);
 	S->nexecq = 0;
-	for (size_t i = 0; i < S->att.n; i++) /* exec'd without a stop, young: CPython mapped yet? */
-		if (S->att.a[i].look_until_ns > now && S->att.a[i].retries && !S->att.a[i].ended)
+	for (size_t i = 0; i < S->att.n; i++) /* exec'd without a stop, young: CPython ready yet? (said when not) */
+		if (S->att.a[i].look_until_ns && S->att.a[i].retries && !S->att.a[i].ended)
 			look_again(S, i);
 	for (size_t i = 0; i < S->nforkq; i++)
 		if (!gs_attset_find(&S->att, S->forkq[i]))

@@ -233,6 +233,23 @@ def test_exec_stop_leaves_a_job_control_shells_job_running(tmp_path, tpython):
     assert len(workers) >= 2, (kid, [t for t in run.report["threads"] if t["pid"] == kid[0]["pid"]])
 
 
+def test_exec_stop_says_why_a_job_control_shells_job_is_refused(tmp_path):
+    """The same job, run by CPython 3.8 (not supported): not stopped either, and the warning gives the
+    reason at once, while it runs, not 2 s later (it lives 0.5 s) or never."""
+    old, parent = "/root/.pyenv/versions/3.8.18/bin/python3.8", TREE_PYTHONS["debian-3.11-stripped"]
+    if not os.access(old, os.X_OK) or not os.access(parent, os.X_OK):
+        pytest.skip(f"SKIPPED: {old} or {parent} is not installed on this machine")
+    w = tmp_path / "job_shell.py"
+    w.write_text(JOB_SHELL)
+    run = record(tmp_path, [parent, str(w), old], args=("--exec-stop",))
+    if "needs the BPF scheduler source" in run.proc.stderr:
+        pytest.skip("SKIPPED: the BPF scheduler source is not available here (--exec-stop needs it)")
+    assert run.proc.returncode == 0, run.proc.stderr
+    assert run.proc.stdout == "stops 0 exit 0\n", (run.proc.stdout, run.proc.stderr)
+    assert re.search(r"warning: CPython 3\.8 is not supported .*; process \d+ is recorded without GIL events\n",
+                     run.proc.stderr), run.proc.stderr
+
+
 def _tree(run, *args):
     """The text report's "Processes:" section, one line each."""
     rep = subprocess.run([GILSCOPE, "report", *args, str(run.rec)], capture_output=True, text=True, timeout=120)
