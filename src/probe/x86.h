@@ -125,7 +125,7 @@ struct x86_ref {
  * reference, then commit. ordered: an lfence first, so that the
  * TSC is read after every earlier instruction has run (an acquisition: after the load that saw
  * the GIL free, so after the TSC of the release that freed it, even on another CPU: rdtsc is
- * not ordered, and the rings' order says nothing). Returns the length (at most 200 bytes). */
+ * not ordered, and the rings' order says nothing). Returns the length (at most 210 bytes). */
 size_t x86_emit_record(uint8_t *out, const struct x86_ring_geom *g, uint32_t tid_off, uint32_t code,
 		       const struct x86_ref *ref, int ordered);
 /* jmp rel32 from `from` to `to`: 5 bytes, or 0 when out of range. */

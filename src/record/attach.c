@@ -461,7 +461,7 @@ static void look_again(struct gs_session *S, size_t i)
 	struct gs_att *e = &S->att.a[i];
 	uint64_t tramp;
 	pid_t owner;
-	int alive, r;
+	int alive, r, last;
 	if (e->ended || S->o->no_gil)
 		return;
 	if (e->kind == GS_ATT_INHERITED) {
@@ -477,22 +477,28 @@ static void look_again(struct gs_session *S, size_t i)
 		e->retries = 5;
 	if (!e->retries)
 		return;
-	e->retries--;
-	S->attach_trial = e->look_until_ns != 0;
+	if (!e->look_until_ns)
+		e->retries--; /* exec'd without a stop: looked at until look_until_ns, however often */
+	e->looked_ns = gs_now_ns();
+	last = e->look_until_ns && e->looked_ns >= e->look_until_ns;
+	S->attach_trial = e->look_until_ns && !last; /* the last look says why it failed */
 	r = attach_proc(S, e, 0, 0, NULL, why, sizeof(why));
 	S->attach_trial = 0;
 	e = &S->att.a[i];
 	if (r == 1) {
 		e->look_until_ns = 0;
 		say_attached(S, e->pid, e->p->py.img.version, " after its exec");
-	} else if (e->look_until_ns && (gs_now_ns() >= e->look_until_ns || S->find_err == -ENOTSUP)) {
+	} else if (e->look_until_ns && (last || S->find_err == -ENOTSUP)) {
 		/* exec'd without a stop, and its CPython refused, or still not ready to be attached */
 		e->look_until_ns = 0;
 		e->retries = 0;
-		if (running(e->pid))
+		if (running(e->pid)) {
 			gs_warn("%s; process %d is recorded without GIL events%s",
 				why[0] ? why : "no CPython found in it", (int)e->pid,
 				S->find_err == -ENOTSUP ? "" : " (looked at for 2 s after its exec)");
+			gs_emit_meta(&S->emit, (uint32_t)e->pid, "python.error",
+				     why[0] ? why : "no CPython found in it");
+		}
 	}
 }
 
@@ -574,22 +580,30 @@ static void at_exec(struct gs_session *S, pid_t pid, int unstopped)
 		e->pidfd = -1;
 		e = NULL;
 	}
-	if (!e && !(e = new_entry(S, pid, why, sizeof(why))))
+	if (!e && !(e = new_entry(S, pid, why, sizeof(why)))) {
+		if (unstopped && !running(pid))
+			gs_warn("process %d, a job of a job-control shell (not stopped at its exec), ended before "
+				"gilscope "
+				"could look at it: recorded without GIL events of its own",
+				(int)pid);
 		goto go_on;
+	}
 	if (e->kind == GS_ATT_REFUSED)
 		goto go_on;
 	e->kind = GS_ATT_STATES; /* an inherited copy of probes is gone with the old image */
 	gs_session_emit_argv(S, pid);
 	gs_attset_exe_changed(e);
 	e->retries = 0;
+	e->look_until_ns = 0; /* an earlier exec's look is over */
 	S->attach_trial = unstopped;
 	r = py == 1 ? attach_proc(S, e, 0, 0, unstopped ? NULL : &stop_sig, why, sizeof(why)) : 0;
 	S->attach_trial = 0;
 	e = gs_attset_find(&S->att, pid); /* the set may have grown */
 	if (unstopped && py == 1 && r == 0 && S->find_err != -ENOTSUP) {
-		/* its loader or its interpreter's start is not done: looked at again every tick */
-		e->retries = 400;
-		e->look_until_ns = gs_now_ns() + 2000000000ull;
+		/* its loader or its interpreter's start is not done: looked at again every few ms */
+		e->retries = 1;
+		e->looked_ns = gs_now_ns();
+		e->look_until_ns = e->looked_ns + 2000000000ull;
 	}
 	if (r == -EALREADY) {
 		/* continued by someone else before gilscope took it: attached as it runs, looked at
@@ -657,9 +671,19 @@ void gs_session_attach_tick(struct gs_session *S)
 	for (size_t i = 0; i < S->nexecq; i++)
 		at_exec(S, S->execq[i], S->exec_running[i]);
 	S->nexecq = 0;
-	for (size_t i = 0; i < S->att.n; i++) /* exec'd without a stop, young: CPython ready yet? (said when not) */
-		if (S->att.a[i].look_until_ns && S->att.a[i].retries && !S->att.a[i].ended)
-			look_again(S, i);
+	for (size_t i = 0; i < S->att.n; i++) { /* exec'd without a stop, young: CPython ready yet? */
+		struct gs_att *e = &S->att.a[i];
+		if (!e->look_until_ns || now - e->looked_ns < 5000000ull)
+			continue;
+		if (e->ended) { /* its end was seen before its CPython could be attached */
+			e->look_until_ns = 0;
+			gs_warn("process %d, a job of a job-control shell (not stopped at its exec), ended before its "
+				"CPython could be attached: recorded without GIL events of its own",
+				(int)e->pid);
+			continue;
+		}
+		look_again(S, i); /* the last look, at look_until_ns, says why it failed */
+	}
 	for (size_t i = 0; i < S->nforkq; i++)
 		if (!gs_attset_find(&S->att, S->forkq[i]))
 			gs_session_attach_one(S, S->forkq[i], GS_ATTACH_NEW);

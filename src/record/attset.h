@@ -33,7 +33,8 @@ struct gs_att {
 	struct gs_pyprobes *p;     /* GS_ATT_PROBES: its probes (the session's first, or one of S->more) */
 	uint64_t exe_dev, exe_ino; /* its executable when last looked at */
 	unsigned retries;          /* looks left for CPython (a young process may not have mapped libpython) */
-	uint64_t look_until_ns;    /* looked at every tick until then (gs_now_ns): exec'd, not stopped */
+	uint64_t look_until_ns;    /* exec'd, not stopped: looked at every few ms until then (gs_now_ns) */
+	uint64_t looked_ns;        /* when it was last looked at */
 };
 
 struct gs_attset {
