@@ -7,7 +7,8 @@
  * (MADV_POPULATE_WRITE), a few MiB ahead of the writers' head at each drain: the program's first
  * touch then only maps pages that exist, and the allocation runs on gilscope's time. That touch is
  * a read (x86_emit_record), so one fault maps the 16 pages around it (the kernel's fault-around,
- * 64 KiB by default): 512 faults for a ring's lap instead of 8,192 of about 1 us each. Once the first lap is allocated nothing more is done. The pages are charged to gilscope's
+ * 64 KiB by default): 512 faults for a ring's lap instead of 8,192 of about 1 us each. Once the
+ * first lap is allocated nothing more is done. The pages are charged to gilscope's
  * memory cgroup, not the program's. Best effort: a kernel without MADV_POPULATE_WRITE (before
  * 5.14) leaves the writers to allocate, as before.
  */

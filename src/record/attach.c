@@ -557,11 +557,19 @@ void gs_session_forked(struct gs_session *S, pid_t pid)
 		S->forkq[S->nforkq++] = pid; /* else the scan finds it */
 }
 
+/* A job not stopped at its exec (at_exec's unstopped) that ended before its CPython was attached. */
+static void say_job_ended(pid_t pid)
+{
+	gs_warn("process %d, a job of a job-control shell (not stopped at its exec), ended before gilscope could "
+		"attach it: recorded without GIL events of its own",
+		(int)pid);
+}
+
 /* pid stopped right after its exec (the scheduler source's SIGSTOP): CPython is instrumented before
  * its first instruction runs, anything else noted as not CPython (never stopped at again); then
  * it goes on, whatever happened. unstopped: pid exec'd and was not stopped (its parent would have
- * seen it): attached as it runs, and looked at every tick for a while when its loader has not
- * mapped CPython yet. */
+ * seen it): attached as it runs, and looked at every 5 ms for 2 s (gs_session_attach_tick) while its
+ * loader or its interpreter's start is not done. */
 static void at_exec(struct gs_session *S, pid_t pid, int unstopped)
 {
 	char why[2048] = "";
@@ -582,10 +590,7 @@ static void at_exec(struct gs_session *S, pid_t pid, int unstopped)
 	}
 	if (!e && !(e = new_entry(S, pid, why, sizeof(why)))) {
 		if (unstopped && !running(pid))
-			gs_warn("process %d, a job of a job-control shell (not stopped at its exec), ended before "
-				"gilscope "
-				"could look at it: recorded without GIL events of its own",
-				(int)pid);
+			say_job_ended(pid);
 		goto go_on;
 	}
 	if (e->kind == GS_ATT_REFUSED)
@@ -677,9 +682,7 @@ void gs_session_attach_tick(struct gs_session *S)
 			continue;
 		if (e->ended) { /* its end was seen before its CPython could be attached */
 			e->look_until_ns = 0;
-			gs_warn("process %d, a job of a job-control shell (not stopped at its exec), ended before its "
-				"CPython could be attached: recorded without GIL events of its own",
-				(int)e->pid);
+			say_job_ended(e->pid);
 			continue;
 		}
 		look_again(S, i); /* the last look, at look_until_ns, says why it failed */
