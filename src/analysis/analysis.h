@@ -358,7 +358,8 @@ const char *gs_thread_name(const struct gs_analysis *a, const struct gs_thread *
 
 /* "qualname (file:line)" of frame id into buf ("function (module)" for a native frame). */
 void gs_analysis_frame_name(const struct gs_analysis *a, uint32_t id, char *buf, size_t len);
-/* Frames of stack id, innermost first; NULL when unknown. */
+/* Frames of stack id, innermost first (*n >= 1); NULL when unknown, or when all its frames are
+ * hidden (the evaluation loop and -X perf trampolines, without keep_evals). */
 const uint32_t *gs_analysis_stack(const struct gs_analysis *a, uint64_t id, int *n);
 /* Calls fn for each (stack, amount) counted for kind what (a gs_stack_what or GS_WHAT_*) and
  * thread tid (0: all threads), in table order; what `export --format folded` writes. Returns the

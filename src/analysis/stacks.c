@@ -267,7 +267,7 @@ const char *gs_thread_name(const struct gs_analysis *a, const struct gs_thread *
 const uint32_t *gs_analysis_stack(const struct gs_analysis *a, uint64_t id, int *n)
 {
 	const uint32_t *v = id && id <= a->nstacks ? a->stacks[id - 1] : NULL;
-	if (!v)
+	if (!v || !v[0]) /* none, or only frames the analysis hides: no Python frame to show */
 		return NULL;
 	*n = (int)v[0];
 	return v + 1;

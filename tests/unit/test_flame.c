@@ -13,6 +13,7 @@
 #include "analysis/analysis.h"
 #include "output/flame.h"
 #include "output/report.h"
+#include "cpython/native.h"
 
 #define START 1000000000ull
 #define T(us) (START + (uint64_t)(us)*1000ull)
@@ -129,11 +130,47 @@ static void test_flame_draws_the_same_frame_of_two_processes_once(void **state)
 	gs_analysis_free(&a);
 }
 
+/* A stack made only of frames the analysis hides (-X perf trampolines, the evaluation loop) is
+ * empty once they are gone: its samples are counted as having no Python frame, and every line
+ * of the folded text is one whole stack (it once started with a stray byte, or crashed). */
+static void test_folded_stack_of_hidden_frames_only(void **state)
+{
+	static const char tramp[] = "py::work:/a.py\0[perf-7.map]";
+	uint32_t hidden = 9;
+	struct gs_analysis a;
+	const uint32_t *f;
+	size_t lines;
+	int n = -1;
+	char *doc;
+	(void)state;
+	for (int first = 0; first < 2; first++) {
+		gs_analysis_init(&a, START);
+		if (!first)
+			process(&a, 100, 1, 1, 3, 0);
+		feed(&a, GS_REC_SWITCH_IN, 400, T(200), 0, 0, NULL, 0);
+		feed(&a, GS_REC_NATFRAME, 400, T(200), GS_NATFRAME_TRAMPOLINE, 9, tramp, sizeof(tramp));
+		feed(&a, GS_REC_STACK, 400, T(200), 1, 4, &hidden, sizeof(hidden));
+		for (int k = 0; k < 4; k++)
+			feed(&a, GS_REC_SAMPLE, 400, T(201 + (uint64_t)k), 0, 4, NULL, 0);
+		gs_analysis_finish(&a, T(300));
+		f = gs_analysis_stack(&a, 4, &n);
+		assert_null(f);
+		doc = written(&a, 0, &lines);
+		assert_int_equal(lines, first ? 1 : 2);
+		assert_non_null(strstr(doc, "[no Python frame] 4\n"));
+		assert_true(strncmp(doc, first ? "[no Python frame] 4\n" : "main (a.py:3);work (a.py:9) 3\n", 20) == 0);
+		assert_int_equal(occurrences(doc, "\n"), lines);
+		free(doc);
+		gs_analysis_free(&a);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_folded_merges_the_same_stack_of_two_processes),
 		cmocka_unit_test(test_flame_draws_the_same_frame_of_two_processes_once),
+		cmocka_unit_test(test_folded_stack_of_hidden_frames_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
