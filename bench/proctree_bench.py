@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""What following the command's process tree costs (record's default) against --no-children and
-untraced, on what a tree does most:
+"""What following the command's process tree costs (record's default, the fork watch; and
+--exec-stop, no filter) against --no-children and untraced, on what a tree does most:
   (a) a shell that starts 40 short interpreters one after the other (`PY -c pass`): each is
       handed over (entry-point breakpoint, analysis, inline probes); wall time of the whole
       `gilscope record` run, gilscope's own start and end included;
@@ -79,7 +79,8 @@ def run(cmd, own_clock):
 
 def variants_of(args):
     """(name, extra options, gilscope binary) of each traced variant; --before adds another build's tree."""
-    v = [("tree (default)", [], args.gilscope), ("--no-children", ["--no-children"], args.gilscope)]
+    v = [("tree (default)", [], args.gilscope), ("--exec-stop", ["--exec-stop"], args.gilscope),
+         ("--no-children", ["--no-children"], args.gilscope)]
     if args.before:
         v.insert(1, ("tree (--before)", [], args.before))
     return v

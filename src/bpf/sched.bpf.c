@@ -12,8 +12,10 @@
  * in the ring are counted in `drops` (per CPU). The reader is woken once wakeup_bytes wait (0:
  * at every record); it also reads on a timer.
  *
- * Stopping at exec (record -p, following descendants): while stop_exec is set, a followed process
- * that exec()s a program whose file (device, inode) is not in `plain_exes` is sent SIGSTOP as its
+ * Stopping at exec (record -p, following descendants; record --exec-stop, for the processes its
+ * guardian does not trace: those forked by a thread that is not a traced process's first, whose
+ * exec stop is not a ptrace stop): while stop_exec is set, a followed process that is not ptraced
+ * and exec()s a program whose file (device, inode) is not in `plain_exes` is sent SIGSTOP as its
  * exec completes (it stops before the new program's first instruction, the dynamic loader's) and
  * its COMM says so (arg 2, woken at once); gilscope instruments it and sends SIGCONT. Unless its
  * parent would show the stop (a job-control shell's job, parent_sees_stops): it then goes on (arg

@@ -15,6 +15,7 @@
 #include "base/procfs.h"
 #include "base/util.h"
 #include "probe/inject.h"
+#include "probe/tracer.h"
 #include "record/attset.h"
 #include "record/exekind.h"
 #include "record/session.h"
@@ -417,6 +418,12 @@ int gs_session_attach_one(struct gs_session *S, pid_t pid, int how)
 		return e->kind == GS_ATT_REFUSED ? -1 : e->kind == GS_ATT_PROBES;
 	if (pid == getpid())
 		return -1;
+	if (S->bpf_tree && tracer_of(pid) == gs_tracer_pid()) {
+		/* forked by a traced thread of the launched tree: traced from its fork, its CPython is
+		 * set up at its exec's ptrace stop (proctree.c), which its parent never sees */
+		gs_attset_add(&S->att, pid, GS_ATT_GUARDED);
+		return 0;
+	}
 	if (gs_inject_find_probes(pid, &tramp, &owner, &alive) == 1 && owner == getpid()) {
 		/* forked from a process gilscope probed: its probes, ring and scheduler events are inherited */
 		gs_attset_add(&S->att, pid, GS_ATT_INHERITED);

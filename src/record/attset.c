@@ -122,7 +122,7 @@ void gs_attset_prune(struct gs_attset *s)
 	size_t k = 0;
 	for (size_t i = 0; i < s->n; i++) {
 		const struct gs_att *e = &s->a[i];
-		if (e->ended && (e->kind == GS_ATT_STATES || e->kind == GS_ATT_INHERITED))
+		if (e->ended && (e->kind == GS_ATT_STATES || e->kind == GS_ATT_INHERITED || e->kind == GS_ATT_GUARDED))
 			continue; /* its pidfd closed when it ended */
 		if (e->kind == GS_ATT_REFUSED && kill(e->pid, 0) < 0 && errno == ESRCH)
 			continue; /* refused, and gone since (one that ended before it could be attached) */

@@ -22,6 +22,7 @@ enum gs_att_kind {
 	GS_ATT_PROBES,     /* GIL probes of its own (probes) */
 	GS_ATT_INHERITED,  /* forked from a probed process: its probes and ring, detached with it */
 	GS_ATT_REFUSED,    /* not attached (gone, refused): said once, never tried again */
+	GS_ATT_GUARDED,    /* a launched tree's process its guardian traces: proctree.c's, left alone here */
 };
 
 struct gs_att {

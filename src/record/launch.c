@@ -7,10 +7,11 @@
  * breakpoint at the image's entry point once every DT_NEEDED library (libpython included) is
  * mapped, the GIL probes are set up, and the process goes on before it runs a single Python
  * instruction. Meanwhile the rings are drained and signals sent to gilscope are passed on to the
- * command. With --exec-stop (and the BPF scheduler source) the guardian holds the command alone
- * (exec events only), and its descendants are followed as attach follows them (attach.c: the
- * source's fork records, a SIGSTOP at each exec): no seccomp filter costs the tree's every system
- * call, but a parent may see its child stop and continue (waitpid WUNTRACED, CLD_STOPPED).
+ * command. With --exec-stop (and the BPF scheduler source) no seccomp filter costs the tree's every
+ * system call: the guardian traces the first thread of every process forked by a traced first
+ * thread (exec, fork and vfork events; their exec stops are ptrace stops, unseen by their
+ * parents), and the other descendants are followed as attach follows them (attach.c: the source's
+ * fork records, a SIGSTOP at each exec, which a parent may see: waitpid WUNTRACED, CLD_STOPPED).
  * The tracer is not gilscope but its guardian (probe/tracer.h): every ptrace request and every
  * wait for a ptrace stop goes through it, so that a gilscope killed in the middle of the hand-over
  * leaves the command as it was. gilscope stays the command's parent: it reaps it.
@@ -77,8 +78,10 @@ static void kill_unstarted(pid_t child)
 /* watch: the child's fork watch is in place (its threads need not be traced to follow its forks) */
 static long seize_options(const struct gs_session *S, int watch)
 {
-	if (S->o->no_children || S->bpf_tree)
+	if (S->o->no_children)
 		return PTRACE_O_TRACEEXEC;
+	if (S->bpf_tree) /* the processes its first thread forks are traced too; others stop by BPF */
+		return PTRACE_O_TRACEEXEC | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK;
 	return PTRACE_O_TRACEEXEC | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | (watch ? 0 : PTRACE_O_TRACECLONE);
 }
 
@@ -95,9 +98,10 @@ static pid_t start_child(struct gs_session *S, struct pipes *p, const sigset_t *
 		gs_err("pipe: %s", strerror(errno));
 		return -1;
 	}
-	/* --exec-stop: the descendants followed by the scheduler program, each stopped at its exec: no
-	 * seccomp filter on every system call of the tree (the fork watch's cost), but a stop its
-	 * parent may see (job-control shells do); without BPF, the fork watch */
+	/* --exec-stop: no seccomp filter on every system call of the tree (the fork watch's cost). The
+	 * guardian traces the first thread of every process forked by a traced first thread (their
+	 * exec stops are ptrace's, unseen by their parents); the scheduler program stops the others
+	 * at their exec (a SIGSTOP, which a parent may see). Without BPF, the fork watch */
 	if (o->exec_stop && !o->no_children && S->sched->stop_at_exec && S->sched->stop_at_exec(S->sched, 1) == 0)
 		S->bpf_tree = S->exec_stops = 1;
 	else if (o->exec_stop && !o->no_children)
@@ -121,7 +125,8 @@ static pid_t start_child(struct gs_session *S, struct pipes *p, const sigset_t *
 	while (read(p->err[0], &watch, sizeof(watch)) < 0 && errno == EINTR)
 		;
 	if (S->bpf_tree)
-		gs_debug("the command's descendants are followed by the scheduler program, stopped at their exec");
+		gs_debug("the command's descendants are followed by their first threads' tracing and the scheduler "
+			 "program's stops at exec");
 	else if (watch < 0 && !o->no_children)
 		gs_debug("fork watch not installed (%s): every thread of the tree is traced", strerror(-watch));
 	snprintf(buf, sizeof(buf), "%d", (int)child);
@@ -173,7 +178,7 @@ int gs_session_launch(struct gs_session *S, int sfd, sigset_t *oldmask)
 	}
 	close(p.go[1]);
 	p.go[1] = -1;
-	S->tree = gs_proctree_new(child, !o->no_children && !S->bpf_tree);
+	S->tree = gs_proctree_new(child, !o->no_children);
 	gs_session_loop(S, sfd, child);
 	gs_session_exec_stops_end(S);
 	gs_tracer_stop();            /* the processes still traced go on untraced */

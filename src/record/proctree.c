@@ -224,8 +224,8 @@ static void on_end(struct gs_session *S, pid_t pid, int st)
 			;
 		S->status = st;
 		S->exited = 1;
-	} else if (pid != t->root) {
-		/* the command's own status is the recording's last record (recorder.c) */
+	} else if (pid != t->root && !S->bpf_tree) {
+		/* (--exec-stop: the scheduler program's record says it) the command's own status is the recording's last record (recorder.c) */
 		struct gs_rec r = { .type = GS_REC_PROC_EXIT, .pid = (uint32_t)pid, .time = gs_now_ns(), .arg = st };
 		gs_emit_rec(&S->emit, &r, NULL, 0);
 	}

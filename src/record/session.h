@@ -66,7 +66,8 @@ struct gs_session {
 	struct gs_attset att;     /* attach: every process attached, or refused once (attset.h) */
 	uint64_t scanned_ns, discovered_ns; /* attach: the last scan for descendants, the last discover call */
 	int exec_stops;                     /* followed processes are stopped at their exec (sched.h) */
-	int bpf_tree;                       /* launch: descendants followed as attach.c follows them */
+	int bpf_tree;                       /* launch --exec-stop: what the guardian's first-thread tracing
+					     * (proctree.c) does not see followed as attach.c follows it */
 	pid_t execq[1024],
 		forkq[1024]; /* stopped at their exec (as many as the source may stop), forked: for the next tick */
 	unsigned char exec_running[1024]; /* execq[i] was not stopped (its parent would have seen it) */
@@ -126,8 +127,9 @@ enum gs_attach_how {
 };
 /* Attaches to pid (once: a pid in S->att is left as it is): the first CPython gets S->probes,
  * every later one inline probes in S->more, each its stacks and thread names sampled; a process forked from a probed one
- * keeps the probes it inherited; anything else thread states. 1 with GIL probes, 0 thread states
- * only, -1 not attached (said on stderr as how says). */
+ * keeps the probes it inherited; anything else thread states (with bpf_tree, one the guardian
+ * traces is proctree.c's: noted, left alone). 1 with GIL probes, 0 thread states only, -1 not
+ * attached (said on stderr as how says). */
 int gs_session_attach_one(struct gs_session *S, pid_t pid, int how);
 /* From the loop: the processes stopped at their exec and those forked since the last tick (told
  * by the scheduler source: gs_session_exec_stopped, gs_session_forked), the descendants' scan

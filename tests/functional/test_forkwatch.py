@@ -1,9 +1,10 @@
 """Tree following without a ptrace stop per thread. By default, the fork watch
 (src/probe/forkwatch.h): only the threads that create processes are traced, found by a seccomp
 filter that sends fork, vfork, clone without CLONE_THREAD and exec to the guardian. With
---exec-stop (the BPF scheduler source) the launched command's descendants are followed as attach
-follows them: the scheduler program's fork records, and a stop at each exec (no seccomp filter, so
-no cost on every system call). Either way every process is followed, however busy the
+--exec-stop (the BPF scheduler source) no seccomp filter is installed (no cost on every system
+call): the first thread of every process forked by a traced first thread is traced (exec, fork and
+vfork events), and the other descendants are followed as attach follows them: the scheduler
+program's fork records, and a SIGSTOP at each exec. Either way every process is followed, however busy the
 threads around it; a program with its own seccomp filter still works; and what the program can see
 of it is what README's tree-following section says."""
 import os
@@ -15,7 +16,7 @@ import pytest
 from conftest import PYTHONS, record, target
 
 PY = PYTHONS["debian-3.11-stripped"]
-STOPS = ("--exec-stop",)  # the stops at exec, not the fork watch
+STOPS = ("--exec-stop",)  # first threads traced and the stops at exec, not the fork watch
 
 
 @pytest.fixture(autouse=True)

@@ -135,19 +135,21 @@ def test_children_that_outlive_the_command(tmp_path, tpython):
     assert late[0]["acquisitions"] > 0, late[0]
 
 
+@pytest.mark.parametrize("mode", ["fork-watch", "exec-stop"])
 @pytest.mark.parametrize("step", ["exec", "planted", "breakpoint", "syscall-ran", "detach"])
-def test_gilscope_killed_at_a_childs_hand_over_leaves_the_tree_running(tmp_path, step):
-    """A SIGKILL of gilscope while it sets a child CPython up (the fork watch's way, the default: the
-    guardian's hand-over): the guardian puts the child back and lets every process of the tree go; the shell
-    and both interpreters run to their end."""
+def test_gilscope_killed_at_a_childs_hand_over_leaves_the_tree_running(tmp_path, step, mode):
+    """A SIGKILL of gilscope while it sets a child CPython up (the guardian's hand-over: the fork
+    watch's way, the default, and --exec-stop's for a child forked by a traced first thread): the
+    guardian puts the child back and lets every process of the tree go; the shell and both
+    interpreters run to their end."""
     py = TREE_PYTHONS["debian-3.11-stripped"]
     if not os.access(py, os.X_OK):
         pytest.skip(f"{py} is not installed on this machine")
     out = tmp_path / "out.txt"
     script = f"{py} -c 'print(6 * 7)' >> {out}; {py} -c 'print(7 * 6)' >> {out}; echo end >> {out}"
-    p = subprocess.run([GILSCOPE, "record", "-q", "--no-summary", "-o", str(tmp_path / "k.rec"), "--", "sh", "-c",
-                        script], env=dict(os.environ, GILSCOPE_TEST_KILL_AT=step), capture_output=True, text=True,
-                       timeout=120)
+    p = subprocess.run([GILSCOPE, "record", "-q", "--no-summary", *(["--exec-stop"] if mode == "exec-stop" else []),
+                        "-o", str(tmp_path / "k.rec"), "--", "sh", "-c", script],
+                       env=dict(os.environ, GILSCOPE_TEST_KILL_AT=step), capture_output=True, text=True, timeout=120)
     assert p.returncode == -9, (p.returncode, p.stderr)
     for _ in range(100):  # the tree goes on after gilscope's death
         if out.exists() and out.read_text().endswith("end\n"):
@@ -156,12 +158,28 @@ def test_gilscope_killed_at_a_childs_hand_over_leaves_the_tree_running(tmp_path,
     assert out.read_text() == "42\n42\nend\n", out.read_text()
 
 
+# Under --exec-stop a process forked by a traced thread (the command's first thread, and the first
+# thread of every process forked so) is traced from its fork: its exec stop is a ptrace stop, which
+# no parent sees, and its CPython is set up there (proctree.c). A process forked by another thread
+# is stopped at its exec by the scheduler program (a SIGSTOP), or, when its parent would show that
+# stop (a job-control shell's job), not stopped and attached as it runs (attach.c).
+FROM_A_THREAD = ("import subprocess, sys, threading\nr = []\n"
+                 "t = threading.Thread(target=lambda: r.append(subprocess.run(sys.argv[1:]).returncode))\n"
+                 "t.start(); t.join(); sys.exit(r[0])\n")
+
+
+def from_a_thread(cmd):
+    """cmd, started by a thread that is not its parent's first (the scheduler program's stops)."""
+    return ["/usr/bin/python3", "-c", FROM_A_THREAD, *cmd]
+
+
 def test_gilscope_killed_while_a_child_is_set_up_at_its_exec(tmp_path):
-    """--exec-stop (the stops at exec): gilscope SIGKILLed at every point from a child CPython's
-    stop at its exec to the end of its set-up (every fourth point of the injected calls, the ring,
-    the patches; and with the breakpoint planted at its entry point): the deadman continues a child
-    left stopped (the breakpoint's byte written back first), the child runs on with whatever was
-    left, and the shell and both interpreters run to their end."""
+    """--exec-stop (the scheduler program's stops at exec: the shell is started by a thread):
+    gilscope SIGKILLed at every point from a child CPython's stop at its exec to the end of its
+    set-up (every fourth point of the injected calls, the ring, the patches; and with the
+    breakpoint planted at its entry point): the deadman continues a child left stopped (the
+    breakpoint's byte written back first), the child runs on with whatever was left, and the shell
+    and both interpreters run to their end."""
     py = TREE_PYTHONS["debian-3.11-stripped"]
     if not os.access(py, os.X_OK):
         pytest.skip(f"{py} is not installed on this machine")
@@ -169,7 +187,8 @@ def test_gilscope_killed_while_a_child_is_set_up_at_its_exec(tmp_path):
     def run(kill_at, out):
         script = f"{py} -c 'print(6 * 7)' >> {out}; {py} -c 'print(7 * 6)' >> {out}; echo end >> {out}"
         return subprocess.run([GILSCOPE, "record", "--no-summary", "--exec-stop", "-o", str(tmp_path / "k.rec"), "--",
-                               "sh", "-c", script], env=dict(os.environ, GILSCOPE_TEST_KILL_AT=f"point:{kill_at}"),
+                               *from_a_thread(["sh", "-c", script])],
+                              env=dict(os.environ, GILSCOPE_TEST_KILL_AT=f"point:{kill_at}"),
                               capture_output=True, text=True, timeout=120)
 
     listing = run(0, tmp_path / "list.txt")
@@ -192,6 +211,9 @@ def test_gilscope_killed_while_a_child_is_set_up_at_its_exec(tmp_path):
         assert out.exists() and out.read_text() == "42\n42\nend\n", (n, name, out.exists() and out.read_text())
 
 
+# A parent that shows its child's stops: a job-control shell (its job in a process group of its
+# own, "Stopped"), or, with "plain", a parent that watches its child's stops in its own group, as
+# script(1) and perf stat do (script stops itself too; perf stat takes the stop for the end).
 JOB_SHELL = r"""
 import os, signal, sys, time
 kid_python = sys.argv[1]
@@ -200,7 +222,8 @@ KID = ("import threading, time\nend = time.monotonic() + 0.5\n"
        "ts = [threading.Thread(target=w) for _ in range(2)]\n[t.start() for t in ts]; [t.join() for t in ts]\n")
 kid = os.fork()
 if kid == 0:
-    os.setpgid(0, 0)  # a job of its own, as a job-control shell starts it
+    if sys.argv[2:] != ["plain"]:
+        os.setpgid(0, 0)  # a job of its own, as a job-control shell starts it
     if os.environ.get("JOB_LD_AUDIT"):  # its dynamic loader made slow
         os.environ["LD_AUDIT"] = os.environ["JOB_LD_AUDIT"]
     os.execv(kid_python, [kid_python, "-c", KID])
@@ -215,25 +238,60 @@ print("stops", stops, "exit", os.waitstatus_to_exitcode(st), flush=True)
 """
 
 
-def test_exec_stop_leaves_a_job_control_shells_job_running(tmp_path, tpython):
-    """--exec-stop: a child in a process group of its own in its parent's session (a job-control
-    shell's job, which the shell shows as "Stopped" when it stops: WUNTRACED) is not stopped at its
-    exec. The parent sees no stop; the child is attached as it runs (once its interpreter started),
-    its two threads' GIL recorded, without a warning."""
-    w = tmp_path / "job_shell.py"
-    w.write_text(JOB_SHELL)
-    run = record(tmp_path, [tpython, str(w), tpython], args=("--exec-stop", "-v"))
+def _no_bpf(run):
     if "needs the BPF scheduler source" in run.proc.stderr:
         pytest.skip("SKIPPED: the BPF scheduler source is not available here (--exec-stop needs it)")
+
+
+def _kid(run, kid_python):
+    """The JOB_SHELL's child: the process that ran KID."""
+    kid = [p for p in run.report["processes"] if p["argv"][:2] == [kid_python, "-c"]]
+    assert len(kid) == 1, run.report["processes"]
+    return kid[0]
+
+
+def _workers(run, kid):
+    return [t for t in run.report["threads"] if t["pid"] == kid["pid"] and t["acquisitions"] > 5]
+
+
+@pytest.mark.parametrize("how", ["first-thread", "other-thread"])
+def test_exec_stop_leaves_a_job_control_shells_job_running(tmp_path, tpython, how):
+    """--exec-stop: a child in a process group of its own in its parent's session (a job-control
+    shell's job, which the shell shows as "Stopped" when it stops: WUNTRACED) is not seen to stop.
+    Forked by the shell's first thread (traced), its exec stop is a ptrace stop and its CPython is
+    set up there; forked by another thread, it is not stopped at all and is attached as it runs
+    (once its interpreter started). Either way its two threads' GIL is recorded, without a warning."""
+    w = tmp_path / "job_shell.py"
+    w.write_text(JOB_SHELL)
+    cmd = [tpython, str(w), tpython]
+    run = record(tmp_path, cmd if how == "first-thread" else from_a_thread(cmd), args=("--exec-stop", "-v"))
+    _no_bpf(run)
     assert run.proc.returncode == 0, run.proc.stderr
     assert run.proc.stdout == "stops 0 exit 0\n", (run.proc.stdout, run.proc.stderr)
     assert "warning" not in run.proc.stderr, run.proc.stderr
-    kid = [p for pid, p in python_procs(run).items() if pid != run.report["target_pid"]]
-    assert len(kid) == 1, run.report["processes"]
-    assert re.search(rf"process {kid[0]['pid']} \(.*\): attached (at|after) its exec", run.proc.stderr), \
-        run.proc.stderr
-    workers = [t for t in run.report["threads"] if t["pid"] == kid[0]["pid"] and t["acquisitions"] > 5]
-    assert len(workers) >= 2, (kid, [t for t in run.report["threads"] if t["pid"] == kid[0]["pid"]])
+    kid = _kid(run, tpython)
+    if how == "first-thread":
+        assert re.search(rf"hand-over of process {kid['pid']}: ", run.proc.stderr), run.proc.stderr
+    else:
+        assert re.search(rf"process {kid['pid']} \(.*\): attached (at|after) its exec", run.proc.stderr), \
+            run.proc.stderr
+    assert len(_workers(run, kid)) >= 2, (kid, [t for t in run.report["threads"] if t["pid"] == kid["pid"]])
+
+
+def test_exec_stop_is_not_seen_by_a_parent_that_watches_its_childs_stops(tmp_path, tpython):
+    """A parent that waits for its child with WUNTRACED in its own process group (script(1) and
+    perf stat watch so; script then stops itself for good, perf stat stops counting): the child it
+    forks from its first thread stops at its exec in a ptrace stop, which the parent never sees, and
+    its CPython is recorded from its first instruction. (The scheduler program's SIGSTOP, the way
+    --exec-stop stopped every child before, showed the parent one stop.)"""
+    w = tmp_path / "job_shell.py"
+    w.write_text(JOB_SHELL)
+    run = record(tmp_path, [tpython, str(w), tpython, "plain"], args=("--exec-stop",))
+    _no_bpf(run)
+    assert run.proc.returncode == 0, run.proc.stderr
+    assert run.proc.stdout == "stops 0 exit 0\n", (run.proc.stdout, run.proc.stderr)
+    assert "warning" not in run.proc.stderr, run.proc.stderr
+    assert len(_workers(run, _kid(run, tpython))) >= 2
 
 
 SLOW_LOADER = r"""
@@ -246,10 +304,12 @@ unsigned int la_version(unsigned int v) { usleep(atoi(getenv("SLOW_MS")) * 1000)
 
 
 def test_exec_stop_attaches_a_job_whose_loader_is_slow(tmp_path):
-    """A job (not stopped at its exec) whose dynamic loader takes 1 s before it maps libpython: looked
-    at every few ms for 2 s however often gilscope's loop wakes (the stack sampler wakes it 1,000
-    times a second), so it is attached, its threads' GIL recorded; one that takes 3 s gets the
-    warning at the end of the 2 s, with its reason (the review found both silent)."""
+    """A job not stopped at its exec (forked by a thread that is not its parent's first) whose
+    dynamic loader takes 1 s before it maps libpython: looked at every few ms for 2 s however often
+    gilscope's loop wakes (the stack sampler wakes it 1,000 times a second), so it is attached, its
+    threads' GIL recorded; one that takes 3 s gets the warning at the end of the 2 s, with its
+    reason (the review found both silent). The same job forked by its parent's first thread is set
+    up at its entry point, after its loader, however slow (3 s)."""
     py = PYTHONS["pyenv-3.11.7-shared"]  # its loader maps libpython: nothing to attach to before
     if not os.access(py, os.X_OK) or not shutil.which("cc"):
         pytest.skip(f"SKIPPED: {py} or a C compiler (cc) is not installed on this machine")
@@ -257,36 +317,36 @@ def test_exec_stop_attaches_a_job_whose_loader_is_slow(tmp_path):
     subprocess.run(["cc", "-shared", "-fPIC", "-o", str(tmp_path / "slow.so"), str(tmp_path / "slow.c")], check=True)
     w = tmp_path / "job_shell.py"
     w.write_text(JOB_SHELL)
-    for ms in (1000, 3000):
-        run = record(tmp_path, [py, str(w), py], args=("--exec-stop", "-v"),
+    for ms, how in ((1000, "other-thread"), (3000, "other-thread"), (3000, "first-thread")):
+        cmd = [py, str(w), py]
+        run = record(tmp_path, cmd if how == "first-thread" else from_a_thread(cmd), args=("--exec-stop", "-v"),
                      env_extra={"JOB_LD_AUDIT": str(tmp_path / "slow.so"), "SLOW_MS": str(ms)})
-        if "needs the BPF scheduler source" in run.proc.stderr:
-            pytest.skip("SKIPPED: the BPF scheduler source is not available here (--exec-stop needs it)")
+        _no_bpf(run)
         assert run.proc.returncode == 0 and run.proc.stdout == "stops 0 exit 0\n", (ms, run.proc.stdout, run.proc.stderr)
-        kid = [p for p in run.report["processes"] if p["pid"] != run.report["target_pid"]]
-        assert len(kid) == 1, (ms, run.report["processes"])
-        said = re.findall(rf"process {kid[0]['pid']}\b.*", run.proc.stderr)
-        if ms == 1000:
-            assert any(re.search(r"attached (at|after) its exec", x) for x in said), (ms, said, run.proc.stderr)
+        kid = _kid(run, py)
+        said = re.findall(rf"process {kid['pid']}\b.*", run.proc.stderr)
+        if ms == 1000 or how == "first-thread":
+            assert any(re.search(r"attached (at|after) its exec", x) for x in said) or \
+                re.search(rf"hand-over of process {kid['pid']}: ", run.proc.stderr), (ms, how, said, run.proc.stderr)
             assert "warning" not in run.proc.stderr, run.proc.stderr
-            workers = [t for t in run.report["threads"] if t["pid"] == kid[0]["pid"] and t["acquisitions"] > 5]
-            assert len(workers) >= 2, [t for t in run.report["threads"] if t["pid"] == kid[0]["pid"]]
+            workers = _workers(run, kid)
+            assert len(workers) >= 2, [t for t in run.report["threads"] if t["pid"] == kid["pid"]]
         else:
             assert any("recorded without GIL events (looked at for 2 s after its exec)" in x for x in said), \
                 (ms, said, run.proc.stderr)
 
 
 def test_exec_stop_says_why_a_job_control_shells_job_is_refused(tmp_path):
-    """The same job, run by CPython 3.8 (not supported): not stopped either, and the warning gives the
-    reason at once, while it runs, not 2 s later (it lives 0.5 s) or never."""
+    """The same job (forked by a thread that is not its parent's first), run by CPython 3.8 (not
+    supported): not stopped either, and the warning gives the reason at once, while it runs, not
+    2 s later (it lives 0.5 s) or never."""
     old, parent = "/root/.pyenv/versions/3.8.18/bin/python3.8", TREE_PYTHONS["debian-3.11-stripped"]
     if not os.access(old, os.X_OK) or not os.access(parent, os.X_OK):
         pytest.skip(f"SKIPPED: {old} or {parent} is not installed on this machine")
     w = tmp_path / "job_shell.py"
     w.write_text(JOB_SHELL)
-    run = record(tmp_path, [parent, str(w), old], args=("--exec-stop",))
-    if "needs the BPF scheduler source" in run.proc.stderr:
-        pytest.skip("SKIPPED: the BPF scheduler source is not available here (--exec-stop needs it)")
+    run = record(tmp_path, from_a_thread([parent, str(w), old]), args=("--exec-stop",))
+    _no_bpf(run)
     assert run.proc.returncode == 0, run.proc.stderr
     assert run.proc.stdout == "stops 0 exit 0\n", (run.proc.stdout, run.proc.stderr)
     assert re.search(r"warning: CPython 3\.8 is not supported .*; process \d+ is recorded without GIL events\n",
