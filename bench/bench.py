@@ -150,10 +150,10 @@ def main():
              Workload("  + native stacks 1 kHz", cpu4, it, 1000, ("--native",)),
              Workload("I/O ping-pong", io, [opts.io_iterations], target="1.1x", per4m=True),
              Workload("I/O ping-pong, one CPU", io, [opts.io_iterations], target="1.1x", prefix=("taskset", "-c", "0")),
-             Workload("  + --exec-stop", io, [opts.io_iterations], target="1.1x", prefix=("taskset", "-c", "0"),
-                      extra=("--exec-stop",)),
+             Workload("  + --fork-watch", io, [opts.io_iterations], prefix=("taskset", "-c", "0"),
+                      extra=("--fork-watch",)),
              Workload("2 M system calls, GIL kept", sysc, ["2000000"]),
-             Workload("  + --exec-stop", sysc, ["2000000"], extra=("--exec-stop",)),
+             Workload("  + --fork-watch", sysc, ["2000000"], extra=("--fork-watch",)),
              Workload("3,000 threads at once", thr, ["3000", "3000"], target="1.2x"),
              Workload("6,000 threads, 100 at a time", thr, ["6000", "100"], target="1.2x")]
     stack_loads = loads[1:4] if not opts.only else []

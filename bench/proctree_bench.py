@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""What following the command's process tree costs (record's default, the fork watch; and
---exec-stop, no filter) against --no-children and untraced, on what a tree does most:
+"""What following the command's process tree costs (record's default, first threads traced and
+the stops at exec; and --fork-watch, the seccomp filter) against --no-children and untraced, on
+what a tree does most:
   (a) a shell that starts 40 short interpreters one after the other (`PY -c pass`): each is
       handed over (entry-point breakpoint, analysis, inline probes); wall time of the whole
       `gilscope record` run, gilscope's own start and end included;
@@ -79,7 +80,7 @@ def run(cmd, own_clock):
 
 def variants_of(args):
     """(name, extra options, gilscope binary) of each traced variant; --before adds another build's tree."""
-    v = [("tree (default)", [], args.gilscope), ("--exec-stop", ["--exec-stop"], args.gilscope),
+    v = [("tree (default)", [], args.gilscope), ("--fork-watch", ["--fork-watch"], args.gilscope),
          ("--no-children", ["--no-children"], args.gilscope)]
     if args.before:
         v.insert(1, ("tree (--before)", [], args.before))

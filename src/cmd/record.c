@@ -232,6 +232,7 @@ static const struct option record_opts[] = {
 	{ "no-fork-watch", no_argument, NULL, 'F' },
 	{ "no-exec-stop", no_argument, NULL, 'K' },
 	{ "exec-stop", no_argument, NULL, 'L' },
+	{ "fork-watch", no_argument, NULL, 'A' },
 	{ "python-only", no_argument, NULL, 'P' },
 	{ "metrics", required_argument, NULL, 'X' },
 	{ NULL, 0, NULL, 0 },
@@ -433,6 +434,9 @@ int gs_cmd_record(int argc, char **argv)
 			break;
 		case 'L':
 			o.rec.exec_stop = 1;
+			break;
+		case 'A':
+			o.rec.fork_watch = 1;
 			break;
 		case 'P':
 			o.rec.python_only = 1;

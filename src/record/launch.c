@@ -102,9 +102,10 @@ static pid_t start_child(struct gs_session *S, struct pipes *p, const sigset_t *
 	 * guardian traces the first thread of every process forked by a traced first thread (their
 	 * exec stops are ptrace's, unseen by their parents); the scheduler program stops the others
 	 * at their exec (a SIGSTOP, which a parent may see). Without BPF, the fork watch */
-	if (o->exec_stop && !o->no_children && S->sched->stop_at_exec && S->sched->stop_at_exec(S->sched, 1) == 0)
+	if (!o->fork_watch && !o->no_fork_watch && !o->no_children && S->sched->stop_at_exec &&
+	    S->sched->stop_at_exec(S->sched, 1) == 0)
 		S->bpf_tree = S->exec_stops = 1;
-	else if (o->exec_stop && !o->no_children)
+	else if (o->exec_stop && !o->fork_watch && !o->no_fork_watch && !o->no_children)
 		gs_warn("--exec-stop needs the BPF scheduler source (--sched bpf): following the tree with the fork "
 			"watch");
 	child = fork();

@@ -32,7 +32,9 @@ struct gs_record_opts {
 	int no_children;          /* launch: the command alone (its fork()ed children too), no exec'd child */
 	int no_fork_watch;        /* launch: follow forks by tracing every thread (a stop per thread) */
 	int no_exec_stop;         /* attach: no stop at exec, a /proc scan finds new descendants */
-	int exec_stop;            /* launch: first threads traced, the rest stopped at exec (BPF), no fork watch */
+	int fork_watch;           /* launch: the tree followed by the seccomp fork watch (--fork-watch), not
+				   * by first threads traced and the stops at exec (the default, with BPF) */
+	int exec_stop;            /* launch: --exec-stop given (the default): said when BPF is missing */
 	int wait_children;        /* launch: record until every process of the tree ended, not just the command */
 	int python_only;          /* launch: thread states of CPython processes only */
 	const char *command_text; /* how to show the command (when gilscope built it) */

@@ -1,10 +1,10 @@
-"""Tree following without a ptrace stop per thread. By default, the fork watch
-(src/probe/forkwatch.h): only the threads that create processes are traced, found by a seccomp
-filter that sends fork, vfork, clone without CLONE_THREAD and exec to the guardian. With
---exec-stop (the BPF scheduler source) no seccomp filter is installed (no cost on every system
-call): the first thread of every process forked by a traced first thread is traced (exec, fork and
-vfork events), and the other descendants are followed as attach follows them: the scheduler
-program's fork records, and a SIGSTOP at each exec. Either way every process is followed, however busy the
+"""Tree following without a ptrace stop per thread. By default (--exec-stop, with the BPF scheduler
+source) no seccomp filter is installed (no cost on every system call): the first thread of every
+process forked by a traced first thread is traced (exec, fork and vfork events), and the other
+descendants are followed as attach follows them: the scheduler program's fork records, and a
+SIGSTOP at each exec. With --fork-watch (src/probe/forkwatch.h): only the threads that create
+processes are traced, found by a seccomp filter that sends fork, vfork, clone without CLONE_THREAD
+and exec to the guardian. Either way every process is followed, however busy the
 threads around it; a program with its own seccomp filter still works; and what the program can see
 of it is what README's tree-following section says."""
 import os
@@ -16,7 +16,8 @@ import pytest
 from conftest import PYTHONS, record, target
 
 PY = PYTHONS["debian-3.11-stripped"]
-STOPS = ("--exec-stop",)  # first threads traced and the stops at exec, not the fork watch
+STOPS = ("--exec-stop",)  # first threads traced and the stops at exec (the default), not the fork watch
+WATCH = ("--fork-watch",)
 
 
 @pytest.fixture(autouse=True)
@@ -29,7 +30,7 @@ def needs_python():
 def test_forks_among_thread_creation_are_all_followed(tmp_path, how):
     """4 threads each fork or run a Python child 4 times while starting threads that start threads:
     every child is in the recording with its GIL events."""
-    run = record(tmp_path, [PY, target("fork_storm.py"), "4", "4"], args=STOPS if how == "exec-stop" else ())
+    run = record(tmp_path, [PY, target("fork_storm.py"), "4", "4"], args=STOPS if how == "exec-stop" else WATCH)
     assert run.proc.returncode == 0, run.proc.stderr
     children = [f for f in run.facts if f["kind"] == "child"]
     assert len(children) == 16, run.facts
@@ -46,9 +47,9 @@ def test_forks_among_thread_creation_are_all_followed(tmp_path, how):
 
 def test_a_program_with_its_own_seccomp_filter(tmp_path):
     """Its filter works (uname fails with EPERM), its children are followed; under the fork watch
-    (the default) a filter with a listener of its own is refused with EBUSY (one listener per filter
-    chain), as README says; with the stops at exec it is not."""
-    for how, args, listener_errno in (("stops", STOPS, 0), ("watch", (), 16)):
+    (--fork-watch) a filter with a listener of its own is refused with EBUSY (one listener per
+    filter chain), as README says; with the stops at exec (the default) it is not."""
+    for how, args, listener_errno in (("stops", STOPS, 0), ("default", (), 0), ("watch", WATCH, 16)):
         (tmp_path / how).mkdir()
         run = record(tmp_path / how, [PY, target("own_seccomp.py")], args=args)
         assert run.proc.returncode == 0, run.proc.stderr
@@ -66,15 +67,15 @@ def test_a_program_with_its_own_seccomp_filter(tmp_path):
 
 
 def test_what_the_program_sees(tmp_path):
-    """clone3 fails with ENOSYS and /proc/PID/status says Seccomp: 2 under the fork watch (the
-    default); with the stops at exec, --no-children or --no-fork-watch neither (clone3(NULL, 0) is
-    EINVAL)."""
-    run = record(tmp_path, [PY, target("sees.py")])
+    """clone3 fails with ENOSYS and /proc/PID/status says Seccomp: 2 under the fork watch
+    (--fork-watch); with the stops at exec (the default), --no-children or --no-fork-watch neither
+    (clone3(NULL, 0) is EINVAL)."""
+    run = record(tmp_path, [PY, target("sees.py")], args=WATCH)
     assert run.proc.returncode == 0, run.proc.stderr
     (f,) = [f for f in run.facts if f["kind"] == "sees"]
     assert f["clone3_errno"] == 38 and f["seccomp"] == 2, f
     (tmp_path / "stops").mkdir()
-    run = record(tmp_path / "stops", [PY, target("sees.py")], args=STOPS)
+    run = record(tmp_path / "stops", [PY, target("sees.py")])
     assert run.proc.returncode == 0, run.proc.stderr
     (f,) = [f for f in run.facts if f["kind"] == "sees"]
     assert f["clone3_errno"] == 22 and f["seccomp"] == 0, f
@@ -97,7 +98,7 @@ def test_processes_that_outlive_the_recording_still_fork(tmp_path, how):
     out = tmp_path / "late.txt"
     code = (f"(sleep 0.5; /bin/true && {PY} -c 'import os; pid = os.fork(); os.fork() if pid else 0' "
             f"&& echo forked > {out}) & exit 0")
-    run = record(tmp_path, ["sh", "-c", code], args=STOPS if how == "exec-stop" else ())
+    run = record(tmp_path, ["sh", "-c", code], args=STOPS if how == "exec-stop" else WATCH)
     assert run.proc.returncode == 0, run.proc.stderr
     for _ in range(100):
         if out.exists() and out.read_text().strip() == "forked":
@@ -114,7 +115,7 @@ def test_the_watch_left_behind_is_deaf_to_polite_signals(tmp_path):
     code = (f"(sleep 2; {PY} -c 'import os; os.waitpid(os.fork(), 0)' && echo forked > {out}) "
             f">/dev/null 2>&1 </dev/null & exit 0")
     t0 = time.monotonic()
-    run = record(tmp_path, ["sh", "-c", code])
+    run = record(tmp_path, ["sh", "-c", code], args=WATCH)
     assert run.proc.returncode == 0, run.proc.stderr
     assert time.monotonic() - t0 < 30
     m = re.search(r"gilscope-watch \(pid (\d+)\)", run.proc.stderr)

@@ -139,7 +139,7 @@ def test_children_that_outlive_the_command(tmp_path, tpython):
 @pytest.mark.parametrize("step", ["exec", "planted", "breakpoint", "syscall-ran", "detach"])
 def test_gilscope_killed_at_a_childs_hand_over_leaves_the_tree_running(tmp_path, step, mode):
     """A SIGKILL of gilscope while it sets a child CPython up (the guardian's hand-over: the fork
-    watch's way, the default, and --exec-stop's for a child forked by a traced first thread): the
+    watch's way, --fork-watch, and the default's for a child forked by a traced first thread): the
     guardian puts the child back and lets every process of the tree go; the shell and both
     interpreters run to their end."""
     py = TREE_PYTHONS["debian-3.11-stripped"]
@@ -147,7 +147,7 @@ def test_gilscope_killed_at_a_childs_hand_over_leaves_the_tree_running(tmp_path,
         pytest.skip(f"{py} is not installed on this machine")
     out = tmp_path / "out.txt"
     script = f"{py} -c 'print(6 * 7)' >> {out}; {py} -c 'print(7 * 6)' >> {out}; echo end >> {out}"
-    p = subprocess.run([GILSCOPE, "record", "-q", "--no-summary", *(["--exec-stop"] if mode == "exec-stop" else []),
+    p = subprocess.run([GILSCOPE, "record", "-q", "--no-summary", *(["--exec-stop"] if mode == "exec-stop" else ["--fork-watch"]),
                         "-o", str(tmp_path / "k.rec"), "--", "sh", "-c", script],
                        env=dict(os.environ, GILSCOPE_TEST_KILL_AT=step), capture_output=True, text=True, timeout=120)
     assert p.returncode == -9, (p.returncode, p.stderr)
