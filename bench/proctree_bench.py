@@ -8,7 +8,8 @@ what a tree does most:
   (b) a Python that forks 500 short children one after the other (fork, _exit, waitpid): one
       fork stop and one exit report per child; the program's own elapsed time;
   (c) a Python that starts 2,000 short threads, one at a time (--threads): no stop per thread
-      with the fork watch (one clone stop each without it: --before an older build), against
+      by default or with the fork watch (one clone stop each with --no-fork-watch: --before an
+      older build), against
       --no-children, which takes none;
   (d) a Python that runs /bin/true 200 times with subprocess.run (vfork/clone + exec of a program
       that is not CPython: one exec stop each);

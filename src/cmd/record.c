@@ -477,6 +477,18 @@ args_follow:
 		gs_usage_error("%s", "--duration applies to -p PID; a launched COMMAND is recorded until it exits");
 		return 2;
 	}
+	if ((o.rec.exec_stop != 0) + (o.rec.fork_watch != 0) + (o.rec.no_fork_watch != 0) + (o.rec.no_exec_stop != 0) >
+		    1 &&
+	    o.rec.pid <= 0) {
+		gs_usage_error("%s", "give one of --exec-stop (the default), --fork-watch (or --no-exec-stop) and "
+				     "--no-fork-watch: each is a way to follow the launched COMMAND's tree");
+		return 2;
+	}
+	if (o.rec.pid > 0 && (o.rec.fork_watch || o.rec.no_fork_watch)) {
+		gs_usage_error("%s", "--fork-watch and --no-fork-watch apply to a launched COMMAND; with -p, new "
+				     "descendants are stopped at their exec (--no-exec-stop: found by a /proc scan)");
+		return 2;
+	}
 	if (o.rec.no_children)
 		o.rec.descendants = 0; /* -p: the given processes alone */
 	if (o.rec.pid > 0 && getenv("GILSCOPE_TEST_DISCOVER")) {

@@ -3,7 +3,8 @@
  *
  * ptrace reports the forks of traced threads only, so following a tree with PTRACE_O_TRACECLONE
  * traces every thread and stops each new one once (a program that starts 2,000 short threads ran
- * 3.2x slower). Instead, the launched command installs this filter before its exec (inherited by
+ * 3.2x slower). Instead, with --fork-watch (or without BPF: the default's stops at exec need it),
+ * the launched command installs this filter before its exec (inherited by
  * every thread and process it starts, and kept across exec). It allows clone() with CLONE_THREAD
  * (a thread) at no cost; it sends clone() without CLONE_THREAD, fork(), vfork(), execve() and
  * execveat() to the listener (SECCOMP_RET_USER_NOTIF), which the guardian holds: the guardian

@@ -284,6 +284,7 @@ static int attach_held(struct gs_session *S, struct gs_pyprobes *p, struct gs_th
 	if (found && gs_pyprobes_attach(p, ts, S->ev, why, whylen) < 0) {
 		if (!S->attach_trial) {
 			gs_warn("process %d: %s; recording its thread states only (no GIL events)", (int)pid, why);
+			S->attach_said = 1;
 			gs_emit_meta(&S->emit, (uint32_t)pid, "python.error", why);
 		}
 		found = 0;
@@ -489,6 +490,7 @@ static void look_again(struct gs_session *S, size_t i)
 	e->looked_ns = gs_now_ns();
 	last = e->look_until_ns && e->looked_ns >= e->look_until_ns;
 	S->attach_trial = e->look_until_ns && !last; /* the last look says why it failed */
+	S->attach_said = 0;
 	r = attach_proc(S, e, 0, 0, NULL, why, sizeof(why));
 	S->attach_trial = 0;
 	e = &S->att.a[i];
@@ -499,7 +501,7 @@ static void look_again(struct gs_session *S, size_t i)
 		/* exec'd without a stop, and its CPython refused, or still not ready to be attached */
 		e->look_until_ns = 0;
 		e->retries = 0;
-		if (running(e->pid)) {
+		if (running(e->pid) && !S->attach_said) {
 			gs_warn("%s; process %d is recorded without GIL events%s",
 				why[0] ? why : "no CPython found in it", (int)e->pid,
 				S->find_err == -ENOTSUP ? "" : " (looked at for 2 s after its exec)");
@@ -608,6 +610,7 @@ static void at_exec(struct gs_session *S, pid_t pid, int unstopped)
 	e->retries = 0;
 	e->look_until_ns = 0; /* an earlier exec's look is over */
 	S->attach_trial = unstopped;
+	S->attach_said = 0;
 	r = py == 1 ? attach_proc(S, e, 0, 0, unstopped ? NULL : &stop_sig, why, sizeof(why)) : 0;
 	S->attach_trial = 0;
 	e = gs_attset_find(&S->att, pid); /* the set may have grown */
@@ -626,7 +629,7 @@ static void at_exec(struct gs_session *S, pid_t pid, int unstopped)
 	}
 	if (r == 1)
 		say_attached(S, pid, e->p->py.img.version, " at its exec");
-	else if (py == 1 && (r < 0 || (r == 0 && !e->look_until_ns)) && running(pid))
+	else if (py == 1 && (r < 0 || (r == 0 && !e->look_until_ns)) && running(pid) && !S->attach_said)
 		gs_warn("%s; process %d is recorded without GIL events", /* why: the reason CPython was refused */
 			r < 0 || why[0] ? why : "no CPython found in it", (int)pid);
 go_on:

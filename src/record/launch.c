@@ -92,7 +92,7 @@ static pid_t start_child(struct gs_session *S, struct pipes *p, const sigset_t *
 	const struct gs_record_opts *o = S->o;
 	char why[2048], buf[32];
 	pid_t child;
-	int e, watch = -ECHILD;
+	int e = 0, watch = -ECHILD;
 
 	if (pipe2(p->go, O_CLOEXEC) < 0 || pipe2(p->err, O_CLOEXEC) < 0) {
 		gs_err("pipe: %s", strerror(errno));
@@ -102,12 +102,14 @@ static pid_t start_child(struct gs_session *S, struct pipes *p, const sigset_t *
 	 * guardian traces the first thread of every process forked by a traced first thread (their
 	 * exec stops are ptrace's, unseen by their parents); the scheduler program stops the others
 	 * at their exec (a SIGSTOP, which a parent may see). Without BPF, the fork watch */
-	if (!o->fork_watch && !o->no_fork_watch && !o->no_children && S->sched->stop_at_exec &&
-	    S->sched->stop_at_exec(S->sched, 1) == 0)
+	if (!o->fork_watch && !o->no_exec_stop && !o->no_fork_watch && !o->no_children && S->sched->stop_at_exec &&
+	    (e = S->sched->stop_at_exec(S->sched, 1)) == 0)
 		S->bpf_tree = S->exec_stops = 1;
-	else if (o->exec_stop && !o->fork_watch && !o->no_fork_watch && !o->no_children)
-		gs_warn("--exec-stop needs the BPF scheduler source (--sched bpf): following the tree with the fork "
-			"watch");
+	else if (o->exec_stop && !o->no_children)
+		gs_warn("--exec-stop needs the BPF scheduler source (--sched bpf)%s%s: following the tree with the "
+			"fork watch",
+			S->sched->stop_at_exec ? ", which cannot stop processes here: " : "",
+			S->sched->stop_at_exec ? strerror(-e) : "");
 	child = fork();
 	if (child < 0) {
 		gs_err("fork: %s", strerror(errno));

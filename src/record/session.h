@@ -38,6 +38,7 @@ struct gs_session {
 	struct gs_pyprobes probes; /* the first CPython's */
 	int probes_used;           /* probes was given to a CPython (its set-up may have failed) */
 	int attach_trial;          /* attach.c: a young process looked at: a failure is not said (tried again) */
+	int attach_said;           /* attach.c: the last attach_proc said why it got no GIL probes */
 	int find_err;              /* attach.c: why the last attach found no CPython (-ENOTSUP: refused for good) */
 	struct gs_pyprobes **more; /* every later CPython's (inline probes only), nmore of them */
 	size_t nmore;
@@ -66,8 +67,8 @@ struct gs_session {
 	struct gs_attset att;     /* attach: every process attached, or refused once (attset.h) */
 	uint64_t scanned_ns, discovered_ns; /* attach: the last scan for descendants, the last discover call */
 	int exec_stops;                     /* followed processes are stopped at their exec (sched.h) */
-	int bpf_tree;                       /* launch --exec-stop: what the guardian's first-thread tracing
-					     * (proctree.c) does not see followed as attach.c follows it */
+	int bpf_tree; /* launch, the stops at exec (the default with BPF): what the guardian's first-thread
+		       * tracing (proctree.c) does not see followed as attach.c follows it */
 	pid_t execq[1024],
 		forkq[1024]; /* stopped at their exec (as many as the source may stop), forked: for the next tick */
 	unsigned char exec_running[1024]; /* execq[i] was not stopped (its parent would have seen it) */

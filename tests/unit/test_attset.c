@@ -25,7 +25,7 @@ static void entries_and_liveness(void **state)
 	assert_int_equal(gs_attset_live(&s), 1);
 	assert_true(gs_attset_find(&s, getpid())->pidfd >= 0);
 	assert_false(gs_attset_exe_changed(gs_attset_find(&s, getpid())));
-	gs_attset_add(&s, 1000100, GS_ATT_STATES)->ended = 1; /* gone: forgotten by a prune */
+	gs_attset_add(&s, 1000100, GS_ATT_STATES)->ended = 1;  /* gone: forgotten by a prune */
 	gs_attset_add(&s, 1000101, GS_ATT_GUARDED)->ended = 1; /* the guardian's, gone: the same */
 	gs_attset_prune(&s);
 	assert_int_equal(s.n, 2);
