@@ -420,9 +420,10 @@ def spin():
     while not stop:
         x += 1
 def hold():
-    t0 = time.monotonic_ns()
+    t0, c0 = time.monotonic_ns(), time.thread_time_ns()
     sum(range(int(sys.argv[1])))  # one C call: the GIL held throughout
-    print("hold", threading.get_native_id(), t0, time.monotonic_ns(), flush=True)
+    c1 = time.thread_time_ns()  # needs the GIL back: the clock stands still while it waits
+    print("hold", threading.get_native_id(), t0, t0 + c1 - c0, time.monotonic_ns(), flush=True)
 ws = [threading.Thread(target=spin, name=f"waiter-{i}") for i in range(4)]
 for w in ws:
     w.start()
@@ -455,7 +456,9 @@ def test_serve_rotation_during_a_long_c_hold(tmp_path):
                           "--max-files", "50", "--", PYTHON, str(script), "1000000000"],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    _, holder, t0, t1 = out.stdout.split()
+    # t1 is no later than the release: the start plus the CPU time the sum took. The clock read after
+    # sum() would be later by the holder's wait for the GIL back (tens of ms on a loaded machine)
+    _, holder, t0, t1, _ = out.stdout.split()
     holder, t0, t1 = int(holder), int(t0), int(t1)
     files = sorted(tmp_path.glob("h.gil*"), key=rec_start_ns)
     for a, b in zip(files, files[1:]):  # each file ends where the next starts: no time lost between
