@@ -104,6 +104,9 @@ MUTANTS = [
     ("html-script-json-lets-lt-through", "src/base/escape.c", "(m == JSON_SCRIPT && (cp == '<' ||",
      "(m == JSON_SCRIPT && (cp == 1 ||",
      ["tests/functional/test_escaping.py::test_html_holds_the_names_as_text"]),
+    ("guardian-resumes-every-exec", "src/probe/tracetree.c",
+     "\t\tif (T->plain[i].dev != (uint64_t)sb.st_dev || T->plain[i].ino != (uint64_t)sb.st_ino)\n\t\t\tcontinue;\n",
+     "", ["tests/functional/test_proctree.py::test_execs_of_a_known_program_do_not_wait_for_gilscope"]),
 ]
 
 

@@ -253,7 +253,7 @@ size_t gs_flame_folded(const struct gs_analysis *a, FILE *out, enum gs_stack_wha
 		if (!c->amount || c->what != (uint32_t)what || c->tid != 0)
 			continue;
 		fr = gs_analysis_stack(a, c->stack, &n);
-		if (!fr || n <= 0) /* a line is never empty: folds_add needs its text */
+		if (!fr) /* a line is never empty (folds_add needs its text): a stack is never empty */
 			folds_put(&f, "[no Python frame]");
 		for (int k = n - 1; fr && k >= 0; k--) {
 			char name[600], vis[4 * sizeof(name)];

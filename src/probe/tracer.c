@@ -13,6 +13,7 @@
 #include "base/util.h"
 #include "probe/forkwatch.h"
 #include "probe/ptrace.h"
+#include "probe/tracetree.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,11 +36,15 @@
 #define OP_WAIT 0x10002     /* waitpid(pid, __WALL); pid -1: any report the guardian did not serve itself */
 #define OP_ADOPT 0x10003    /* the journal moves to pid, stopped with status data (pid 0: the commit) */
 #define OP_LISTENER 0x10004 /* from the launched command: the fork watch's listener (SCM_RIGHTS); no answer */
+#define OP_PLAIN 0x10005    /* exec stops of the file st_dev addr, st_ino data are the guardian's to resume */
+#define OP_RESUMED \
+	0x10006 /* in a wait's answer: an exec stop the guardian resumed (the time of the stop,
+			     * a uint64_t, then its argv attached) */
 #define MAX_PAYLOAD 32768u
 #define MAX_INT3 64
 #define MAX_HELD 32
 #define MAX_MAPS 16
-#define MAX_QUEUED 256 /* reports kept for gilscope (each a stopped tracee or a process's end) */
+#define RESUMED_HEAD sizeof(uint64_t) /* OP_RESUMED's payload: the time, then the argv */
 
 struct tr_msg {
 	int32_t op; /* a ptrace request or OP_*; unused in answers */
@@ -75,20 +80,6 @@ struct journal {
 	uint64_t mmap_at, mmap_len; /* an injected mmap is set up at this `syscall` (0: none) */
 	uint64_t maps[MAX_MAPS][2]; /* what injected mmaps mapped: {address, length} */
 	size_t nmaps;
-};
-
-/* Following a tree (tracees auto-attached by PTRACE_O_TRACEFORK and friends): the reports the
- * guardian serves itself (fork, clone and vfork events, a new task's first stop, group-stops,
- * signals of tracees that are not being handed over) never reach gilscope; the others wait in
- * the queue for an OP_WAIT. procs: the tracees that are processes (their ends are reported). */
-struct reports {
-	struct {
-		pid_t pid;
-		int status;
-	} q[MAX_QUEUED];
-	size_t nq;
-	pid_t *procs;
-	size_t nprocs, cap;
 };
 
 static void journal_drop(struct journal *J)
@@ -219,25 +210,6 @@ static int keep_regs(struct journal *J, pid_t pid)
 
 /* ---- the guardian: requests ---- */
 
-static int proc_remove(struct reports *R, pid_t pid)
-{
-	for (size_t i = 0; i < R->nprocs; i++)
-		if (R->procs[i] == pid) {
-			R->procs[i] = R->procs[--R->nprocs];
-			return 1;
-		}
-	return 0;
-}
-
-static void proc_add(struct reports *R, pid_t pid)
-{
-	if (proc_remove(R, pid) == 0 && R->nprocs == R->cap) {
-		R->cap = R->cap ? R->cap * 2 : 64;
-		R->procs = gs_realloc_array(R->procs, R->cap, sizeof(*R->procs));
-	}
-	R->procs[R->nprocs++] = pid;
-}
-
 static int serve_write(struct journal *J, pid_t pid, uint64_t addr, const uint8_t *in, size_t len)
 {
 	uint8_t orig[MAX_PAYLOAD];
@@ -266,8 +238,8 @@ static int serve_poke(struct journal *J, int req, pid_t pid, uint64_t addr, uint
 }
 
 /* One request q (payload in), answered in a (payload out). */
-static void serve(struct journal *J, struct reports *R, const struct tr_msg *q, const uint8_t *in, struct tr_msg *a,
-		  uint8_t *out)
+static void serve(struct journal *J, struct gs_tracetree *R, const struct tr_msg *q, const uint8_t *in,
+		  struct tr_msg *a, uint8_t *out)
 {
 	pid_t pid = q->pid;
 	void *addr = (void *)(uintptr_t)q->addr, *data = (void *)(uintptr_t)q->data;
@@ -282,7 +254,7 @@ static void serve(struct journal *J, struct reports *R, const struct tr_msg *q, 
 			break;
 		}
 		if (R)
-			proc_add(R, pid);
+			gs_tracetree_proc_add(R, pid);
 		if (!J->pid) {
 			journal_reset(J);
 			J->pid = pid;
@@ -313,7 +285,7 @@ static void serve(struct journal *J, struct reports *R, const struct tr_msg *q, 
 				journal_reset(J); /* the commit: the tracee is no longer ours */
 		}
 		if (q->op == PTRACE_DETACH && R)
-			proc_remove(R, pid);
+			gs_tracetree_proc_remove(R, pid);
 		break;
 	case PTRACE_GETREGS:
 		if (ptrace(PTRACE_GETREGS, pid, NULL, out) < 0)
@@ -345,6 +317,9 @@ static void serve(struct journal *J, struct reports *R, const struct tr_msg *q, 
 	case OP_WRITE:
 		a->err = serve_write(J, pid, q->addr, in, q->len);
 		break;
+	case OP_PLAIN:
+		a->err = R ? gs_tracetree_plain(R, q->addr, q->data) : -ENOSPC;
+		break;
 	default:
 		a->err = -EINVAL;
 	}
@@ -358,61 +333,8 @@ static void answer(int sock, const struct tr_msg *a, const void *out)
 		;
 }
 
-/* A report the guardian serves itself (the tracee resumed at once): 1; 0 when it is gilscope's. */
-static int serve_itself(struct reports *R, const struct journal *J, pid_t w, int st)
-{
-	unsigned long msg;
-	int s = WSTOPSIG(st);
-	if (w == J->pid)
-		return 0; /* being handed over: every report is gilscope's */
-	if (WIFEXITED(st) || WIFSIGNALED(st))
-		return !proc_remove(R, w); /* a thread's end is nobody's business */
-	if (!WIFSTOPPED(st))
-		return 1;
-	switch (st >> 16) {
-	case PTRACE_EVENT_EXEC:
-		return 0;
-	case PTRACE_EVENT_FORK:
-	case PTRACE_EVENT_VFORK:
-		if (ptrace(PTRACE_GETEVENTMSG, w, NULL, &msg) == 0)
-			proc_add(R, (pid_t)msg);
-		s = 0;
-		break;
-	case PTRACE_EVENT_STOP:
-		/* a group-stop stays stopped until continued; a new task's first stop goes on */
-		if (s == SIGSTOP || s == SIGTSTP || s == SIGTTIN || s == SIGTTOU) {
-			ptrace(PTRACE_LISTEN, w, NULL, NULL);
-			return 1;
-		}
-		s = 0;
-		break;
-	case 0:
-		break; /* a signal for the tracee: delivered */
-	default:
-		s = 0; /* clone, vfork-done */
-	}
-	ptrace(PTRACE_CONT, w, NULL, (void *)(long)s);
-	return 1;
-}
-
-/* One report w, st: journaled, then served or queued for gilscope. */
-static void take_report(struct reports *R, struct journal *J, pid_t w, int st)
-{
-	note_report(J, w, st);
-	if (serve_itself(R, J, w, st))
-		return;
-	if (R->nq == MAX_QUEUED) {
-		/* gilscope does not keep up: the tracee goes on unattended rather than wait forever */
-		if (WIFSTOPPED(st))
-			ptrace(PTRACE_CONT, w, NULL, NULL);
-		return;
-	}
-	R->q[R->nq].pid = w;
-	R->q[R->nq++].status = st;
-}
-
 /* Takes every report that arrived. -ECHILD when there is no tracee left, else 0. */
-static int pump(struct reports *R, struct journal *J)
+static int pump(struct gs_tracetree *R, struct journal *J)
 {
 	pid_t w;
 	int st;
@@ -421,24 +343,31 @@ static int pump(struct reports *R, struct journal *J)
 			continue;
 		if (w < 0)
 			return -errno;
-		take_report(R, J, w, st);
+		note_report(J, w, st);
+		gs_tracetree_take(R, J->pid, w, st);
 	}
 	return 0;
 }
 
 /* A pending wait for pid (-1: any): answered (1) once a report is queued, 0 while none is. */
-static int try_wait(struct reports *R, struct journal *J, int sock, pid_t pid)
+static int try_wait(struct gs_tracetree *R, struct journal *J, int sock, pid_t pid)
 {
+	static uint8_t out[RESUMED_HEAD + GS_TRACETREE_ARGV];
+	struct gs_tracetree_report r;
 	struct tr_msg a = { 0 };
 	int err = pump(R, J);
-	for (size_t i = 0; i < R->nq; i++) {
-		if (pid != -1 && R->q[i].pid != pid)
-			continue;
-		a.addr = (uint64_t)R->q[i].pid;
-		a.data = (uint64_t)(unsigned)R->q[i].status;
-		memmove(&R->q[i], &R->q[i + 1], (R->nq - i - 1) * sizeof(R->q[0]));
-		R->nq--;
-		answer(sock, &a, NULL);
+	if (gs_tracetree_pop(R, pid, &r)) {
+		a.addr = (uint64_t)r.pid;
+		a.data = (uint64_t)(unsigned)r.status;
+		if (r.resumed) {
+			a.op = OP_RESUMED;
+			a.len = (uint32_t)(RESUMED_HEAD + r.argvlen);
+			memcpy(out, &r.time, RESUMED_HEAD);
+			if (r.argvlen)
+				memcpy(out + RESUMED_HEAD, r.argv, r.argvlen);
+		}
+		answer(sock, &a, out);
+		free(r.argv);
 		return 1;
 	}
 	if (err == 0 && pid != -1 && kill(pid, 0) < 0 && errno == ESRCH)
@@ -458,14 +387,14 @@ static int try_wait(struct reports *R, struct journal *J, int sock, pid_t pid)
 
 /* A thread of the tree is about to create a process (or to exec): it is traced first, if it is
  * not yet (then the call's fork, vfork or exec event follows as for any tracee), and let go on. */
-static void serve_watch(struct reports *R, int lfd)
+static void serve_watch(struct gs_tracetree *R, int lfd)
 {
 	struct gs_forkwatch_call c;
 	if (gs_forkwatch_recv(lfd, &c) < 0)
 		return;
 	if (ptrace(PTRACE_SEIZE, c.tid, NULL, (void *)(long)WATCH_OPTIONS) == 0 &&
 	    syscall(SYS_tgkill, c.tid, c.tid, 0) == 0)
-		proc_add(R, c.tid); /* a process's main thread (its tid is its pid): its end is reported */
+		gs_tracetree_proc_add(R, c.tid); /* a process's main thread (its tid is its pid): its end is reported */
 	gs_forkwatch_continue(lfd, c.id);
 }
 
@@ -595,7 +524,7 @@ static void __attribute__((noreturn)) guardian(int sock0)
 {
 	static uint8_t in[sizeof(struct tr_msg) + MAX_PAYLOAD] __attribute__((aligned(16)));
 	static uint8_t out[sizeof(struct user_regs_struct)] __attribute__((aligned(16)));
-	static struct reports R;
+	static struct gs_tracetree R;
 	struct journal J = { 0 };
 	const int sock = 3;
 	pid_t waiting = 0;
@@ -643,12 +572,8 @@ static void __attribute__((noreturn)) guardian(int sock0)
 		answer(sock, &a, out);
 	}
 	rollback(&J);
-	/* the processes still stopped (exec stops gilscope did not take up) go on; the guardian's
-	 * exit lets every other tracee go */
-	for (size_t i = 0; i < R.nprocs; i++)
-		ptrace(PTRACE_DETACH, R.procs[i], NULL, NULL);
+	gs_tracetree_release(&R);
 	gs_forkwatch_hand_off(lfd);
-	free(R.procs);
 	free(J.patches);
 	close(sock);
 	close(sfd);
@@ -723,7 +648,8 @@ static int send_req(struct tr_msg *q, const void *in, size_t inlen)
 	return 0;
 }
 
-static int recv_answer(struct tr_msg *a, void *out, size_t outlen)
+/* An answer, and its payload in out (its length in *got; may be NULL). */
+static int recv_answer(struct tr_msg *a, void *out, size_t outlen, ssize_t *got)
 {
 	struct iovec iov[2] = { { a, sizeof(*a) }, { out, outlen } };
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = out ? 2 : 1 };
@@ -733,6 +659,8 @@ static int recv_answer(struct tr_msg *a, void *out, size_t outlen)
 			return -errno;
 	if (n < (ssize_t)sizeof(*a))
 		return -EPIPE; /* the guardian is gone */
+	if (got)
+		*got = n - (ssize_t)sizeof(*a);
 	return a->err;
 }
 
@@ -748,7 +676,7 @@ static int call(struct tr_msg *q, const void *in, size_t inlen, void *out, size_
 		return a.err;
 	}
 	err = send_req(q, in, inlen);
-	return err < 0 ? err : recv_answer(q, out, outlen);
+	return err < 0 ? err : recv_answer(q, out, outlen, NULL);
 }
 
 int gs_ptrace(int req, pid_t pid, uint64_t addr, void *data)
@@ -812,19 +740,48 @@ int gs_ptrace_wait_begin(pid_t pid)
 
 int gs_ptrace_wait_fd(void) { return g_fd; }
 
-int gs_ptrace_wait_end_pid(pid_t *pid, int *status)
+int gs_ptrace_wait_end_report(struct gs_tracer_report *r)
 {
 	struct tr_msg a = { 0 };
+	uint8_t buf[RESUMED_HEAD + GS_TRACETREE_ARGV];
+	ssize_t n;
 	int err;
 	if (!g_waiting)
 		return -EINVAL;
 	g_waiting = 0;
-	err = recv_answer(&a, NULL, 0);
+	err = recv_answer(&a, buf, sizeof(buf), &n);
+	if (err < 0)
+		return err;
+	r->status = (int)a.data;
+	r->pid = (pid_t)a.addr;
+	r->resumed = a.op == OP_RESUMED;
+	r->time = 0;
+	r->argv_len = 0;
+	if (r->resumed && n >= (ssize_t)RESUMED_HEAD) {
+		memcpy(&r->time, buf, RESUMED_HEAD);
+		r->argv_len = (size_t)n - RESUMED_HEAD;
+		memcpy(r->argv, buf + RESUMED_HEAD, r->argv_len);
+	}
+	return 0;
+}
+
+int gs_ptrace_wait_end_pid(pid_t *pid, int *status)
+{
+	struct gs_tracer_report r;
+	int err = gs_ptrace_wait_end_report(&r);
 	if (err == 0) {
-		*status = (int)a.data;
-		*pid = (pid_t)a.addr;
+		*status = r.status;
+		*pid = r.pid;
 	}
 	return err;
+}
+
+int gs_tracer_plain(uint64_t dev, uint64_t ino)
+{
+	struct tr_msg q = { .op = OP_PLAIN, .addr = dev, .data = ino };
+	if (g_local)
+		return 0;
+	return call(&q, NULL, 0, NULL, 0);
 }
 
 int gs_ptrace_wait_end(int *status)

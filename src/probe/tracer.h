@@ -73,6 +73,23 @@ int gs_tracer_watch_forks(void);
  * stops, a process's end (not a thread's), and every report of the journaled tracee. -ECHILD
  * when no tracee is left. */
 int gs_ptrace_wait_end_pid(pid_t *pid, int *status);
+/* A report of gs_ptrace_wait_end_report(). */
+struct gs_tracer_report {
+	pid_t pid;
+	int status;
+	int resumed;     /* an exec stop the guardian resumed itself (a program of gs_tracer_plain()) */
+	uint64_t time;   /* resumed: when the guardian took the stop (CLOCK_MONOTONIC) */
+	size_t argv_len; /* resumed: the new image's /proc/PID/cmdline as read at the stop (cut) */
+	char argv[4096];
+};
+/* gs_ptrace_wait_end_pid() with the report's detail. */
+int gs_ptrace_wait_end_report(struct gs_tracer_report *r);
+/* From now on the guardian resumes the exec stops of the program with this st_dev and st_ino
+ * itself (a program gilscope found not to be CPython; never the first tracee's, never the
+ * journaled one's) and reports them resumed, with their argv: the process does not wait for
+ * gilscope's loop. 0, or -ENOSPC when 64 programs are the guardian's already, or -errno. */
+int gs_tracer_plain(uint64_t dev, uint64_t ino);
+
 /* The journal (what a SIGKILL of gilscope would undo) moves to tracee pid, stopped in a stop with
  * wait status `status` that gilscope received; pid 0 commits the journaled tracee's hand-over
  * without detaching it. -EBUSY while another tracee's hand-over is not committed. */

@@ -51,7 +51,8 @@ struct gs_att *gs_attset_add(struct gs_attset *s, pid_t pid, int kind)
 	e->pidfd = kind == GS_ATT_REFUSED ? -1 : (int)syscall(SYS_pidfd_open, pid, 0);
 	e->ended = e->pidfd < 0; /* refused, or gone already */
 	e->ended_ns = e->ended ? gs_now_ns() : 0;
-	note_exe(e, &e->exe_dev, &e->exe_ino);
+	if (kind != GS_ATT_GUARDED) /* proctree.c's: its execs are not looked at here */
+		note_exe(e, &e->exe_dev, &e->exe_ino);
 	return e;
 }
 

@@ -37,6 +37,7 @@ struct gs_proctree {
 	struct hand pending[MAX_PENDING];
 	size_t npending;
 	struct gs_exekind exes; /* which programs are CPython */
+	int plain_full;         /* the guardian resumes no more programs (gs_tracer_plain) */
 	uint64_t execs, pythons;
 };
 
@@ -75,14 +76,11 @@ int gs_proctree_fd(struct gs_proctree *t)
 }
 
 /* The new image's argv, in the recording: "argv" as LEN:ARG for each argument (any byte may be
- * in an argument). */
-void gs_session_emit_argv(struct gs_session *S, pid_t pid)
+ * in an argument), timed `time`. raw: n bytes of its /proc/PID/cmdline (n <= 0: none). */
+static void emit_argv_of(struct gs_session *S, pid_t pid, uint64_t time, const char *raw, long n)
 {
-	char path[64], raw[4096], enc[6144];
+	char enc[6144];
 	size_t o = 0;
-	long n;
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	n = gs_read_file(path, raw, sizeof(raw));
 	for (long i = 0; n > 0 && i < n;) {
 		size_t len = strnlen(raw + i, (size_t)(n - i));
 		int w = snprintf(enc + o, sizeof(enc) - o, "%zu:", len);
@@ -95,7 +93,15 @@ void gs_session_emit_argv(struct gs_session *S, pid_t pid)
 	}
 	enc[o] = '\0';
 	if (strlen(enc) == o) /* NUL-free by construction; the meta value is a string */
-		gs_emit_meta(&S->emit, (uint32_t)pid, "argv", enc);
+		gs_emit_meta_at(&S->emit, (uint32_t)pid, time, "argv", enc);
+}
+
+/* The same, read from /proc/PID/cmdline */
+void gs_session_emit_argv(struct gs_session *S, pid_t pid)
+{
+	char path[64], raw[4096];
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	emit_argv_of(S, pid, gs_now_ns(), raw, gs_read_file(path, raw, sizeof(raw)));
 }
 
 static void begin_handover(struct gs_session *S, struct hand *h);
@@ -165,11 +171,16 @@ static void on_exec(struct gs_session *S, pid_t pid, int st)
 {
 	struct gs_proctree *t = S->tree;
 	struct hand h = { .pid = pid, .status = st };
+	uint64_t dev = 0, ino = 0;
+	int py;
 	t->execs++;
 	gs_session_emit_argv(S, pid);
 	if (pid == t->cur.pid)
 		memset(&t->cur, 0, sizeof(t->cur)); /* a new image: the old one's breakpoint went with it */
-	if (gs_exekind_python(&t->exes, pid, NULL, NULL) != 1 || (!t->children && pid != t->root)) {
+	py = gs_exekind_python(&t->exes, pid, &dev, &ino);
+	if (py == 0 && ino && !t->plain_full && gs_tracer_plain(dev, ino) == -ENOSPC)
+		t->plain_full = 1; /* its next exec stops: resumed by the guardian, without this round trip */
+	if (py != 1 || (!t->children && pid != t->root)) {
 		if (pid == t->root)
 			gs_proc_exe(pid, S->last_exe, sizeof(S->last_exe));
 		if (!t->cur.pid)
@@ -225,7 +236,8 @@ static void on_end(struct gs_session *S, pid_t pid, int st)
 		S->status = st;
 		S->exited = 1;
 	} else if (pid != t->root && !S->bpf_tree) {
-		/* (--exec-stop: the scheduler program's record says it) the command's own status is the recording's last record (recorder.c) */
+		/* the fork watch's way (with the stops at exec, the scheduler program's record says it);
+		 * the command's own status is the recording's last record (recorder.c) */
 		struct gs_rec r = { .type = GS_REC_PROC_EXIT, .pid = (uint32_t)pid, .time = gs_now_ns(), .arg = st };
 		gs_emit_rec(&S->emit, &r, NULL, 0);
 	}
@@ -244,16 +256,25 @@ static void on_end(struct gs_session *S, pid_t pid, int st)
 void gs_proctree_service(struct gs_session *S)
 {
 	struct gs_proctree *t = S->tree;
-	pid_t pid = 0;
-	int st = 0, err;
+	struct gs_tracer_report r;
+	pid_t pid;
+	int st, err;
 	if (!t || !t->waiting)
 		return;
 	t->waiting = 0;
-	if ((err = gs_ptrace_wait_end_pid(&pid, &st)) < 0) {
+	if ((err = gs_ptrace_wait_end_report(&r)) < 0) {
 		t->done = 1; /* -ECHILD: every tracee ended; else the guardian is gone */
 		return;
 	}
-	if (WIFEXITED(st) || WIFSIGNALED(st))
+	pid = r.pid;
+	st = r.status;
+	if (r.resumed) {
+		/* an exec into a program known not to be CPython, already on its way: its argv is timed
+		 * at its stop (before its next exec), or at the first moment not written out yet */
+		uint64_t at = r.time > S->written_to ? r.time : S->written_to;
+		t->execs++;
+		emit_argv_of(S, pid, at == UINT64_MAX ? gs_now_ns() : at, r.argv, (long)r.argv_len);
+	} else if (WIFEXITED(st) || WIFSIGNALED(st))
 		on_end(S, pid, st);
 	else if (!WIFSTOPPED(st))
 		return;
