@@ -132,7 +132,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--io-iterations", default="200000")
     ap.add_argument("--cpu-iterations", default="3000000")
-    ap.add_argument("--only", metavar="TEXT", help="run only the workloads whose name contains TEXT (e.g. ping-pong)")
+    ap.add_argument("--only", metavar="TEXT", help="run only the workloads whose name contains TEXT (e.g. ping-pong;"
+                    " several, comma-separated: any of them)")
     opts = ap.parse_args()
     python = opts.python
     if not python:
@@ -158,7 +159,7 @@ def main():
              Workload("6,000 threads, 100 at a time", thr, ["6000", "100"], target="1.2x")]
     stack_loads = loads[1:4] if not opts.only else []
     if opts.only:
-        loads = [w for w in loads if opts.only.lower() in w.name.lower()]
+        loads = [w for w in loads if any(t.strip().lower() in w.name.lower() for t in opts.only.split(","))]
         if not loads:
             sys.exit(f"--only {opts.only}: no workload's name contains it")
     for _ in range(opts.repeat):
