@@ -107,6 +107,8 @@ MUTANTS = [
     ("guardian-resumes-every-exec", "src/probe/tracetree.c",
      "\t\tif (T->plain[i].dev != (uint64_t)sb.st_dev || T->plain[i].ino != (uint64_t)sb.st_ino)\n\t\t\tcontinue;\n",
      "", ["tests/functional/test_proctree.py::test_execs_of_a_known_program_do_not_wait_for_gilscope"]),
+    ("argv-on-the-current-image", "src/analysis/meta.c", "(im = image_at(p, at)) != NULL",
+     "(im = image_at(p, at + (UINT64_MAX - at))) != NULL", ["make", "unit"]),
 ]
 
 

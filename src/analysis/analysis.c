@@ -502,7 +502,7 @@ static void on_meta(struct gs_analysis *a, const struct gs_rec *r, const char *p
 	if (gs_meta_decode(r, payload, plen, &m) < 0)
 		return;
 	if (r->pid != 0)
-		gs_meta_process(proc_get(a, r->pid, r->time), &m, r->time);
+		gs_meta_process(proc_get(a, r->pid, r->time), &m, r->arg64 && r->arg64 < r->time ? r->arg64 : r->time);
 	else if (strcmp(m.key, "account_from") == 0)
 		reset_accounting(a, r->time);
 	else if (gs_ctr_on_meta(a, &m))

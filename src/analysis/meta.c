@@ -129,11 +129,20 @@ static struct gs_image *image_current(struct gs_process *p)
 	return p->nimages ? &p->images[p->nimages - 1] : image_new(p, p->first_ns);
 }
 
-void gs_meta_process(struct gs_process *p, const struct gs_meta *m, uint64_t now)
+/* The image p ran at `at`: the last one started then or before (NULL: p started after it). */
+static struct gs_image *image_at(struct gs_process *p, uint64_t at)
+{
+	struct gs_image *im = image_current(p);
+	for (size_t i = p->nimages; i-- > 0;)
+		if (p->images[i].start_ns <= at)
+			return &p->images[i];
+	return im->start_ns <= at ? im : NULL;
+}
+
+void gs_meta_process(struct gs_process *p, const struct gs_meta *m, uint64_t at)
 {
 	struct gs_image *im = image_current(p);
 	const char *k = m->key, *v = m->text;
-	(void)now;
 	if (strcmp(k, "python.version") == 0) {
 		snprintf(im->python_version, sizeof(im->python_version), "%s", v);
 		im->is_python = 1;
@@ -161,7 +170,7 @@ void gs_meta_process(struct gs_process *p, const struct gs_meta *m, uint64_t now
 		p->drops_told_apart = m->u64 != 0;
 	} else if (strcmp(k, "python.switch_interval_us") == 0 && m->is_number) {
 		p->switch_interval_us = m->u64;
-	} else if (strcmp(k, "argv") == 0 && !m->is_number) {
+	} else if (strcmp(k, "argv") == 0 && !m->is_number && (im = image_at(p, at)) != NULL) {
 		free(im->argv);
 		im->argv = gs_strdup(v);
 	}

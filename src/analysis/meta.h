@@ -25,8 +25,10 @@
 
 /* A META record of the run (pid 0), decoded (base/recfile.h gs_meta_decode): text or number. */
 void gs_meta_run(struct gs_analysis *a, const struct gs_meta *m);
-/* A META record of process p at time now. */
-void gs_meta_process(struct gs_process *p, const struct gs_meta *m, uint64_t now);
+/* A META record of process p, true since `at` (the record's time, or its earlier arg64): "argv"
+ * belongs to the image p ran at `at` (none when p started after it: the pid's earlier process),
+ * every other fact to its current image. */
+void gs_meta_process(struct gs_process *p, const struct gs_meta *m, uint64_t at);
 /* p exec()'d at now: a new image, not known to be CPython until its python.version. */
 void gs_meta_exec(struct gs_process *p, uint64_t now);
 /* p was forked from parent at now: same image. */

@@ -63,7 +63,8 @@
 
 enum gs_rec_type {
 	GS_REC_META = 1,       /* a fact: arg = enum gs_meta_type, payload "key\0" + value; pid = the process it
-				    describes (0: the run) */
+				    describes (0: the run); arg64: 0, or when the fact became true, earlier
+				    than the record (an exec's argv the recorder learned late) */
 	GS_REC_GIL_WAIT = 2,   /* tid entered take_gil (starts waiting unless the GIL is free) */
 	GS_REC_GIL_WRITE = 3,  /* tid wrote gil->locked: arg = value (1 take, 0 release, -1 destroy), arg64 = ip */
 	GS_REC_DROPREQ = 4,    /* tid wrote gil_drop_request: arg = value (1 request, 0 reset), arg64 = ip */

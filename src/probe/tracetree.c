@@ -90,7 +90,8 @@ static int plain_exec(const struct gs_tracetree *T, pid_t held, pid_t w, int st,
 	char path[64];
 	struct stat sb;
 	long n;
-	if (!T->nplain || w == T->root || w == held || st >> 8 != (SIGTRAP | (PTRACE_EVENT_EXEC << 8)))
+	if (!T->nplain || w == T->root || w == held || st >> 8 != (SIGTRAP | (PTRACE_EVENT_EXEC << 8)) ||
+	    T->nq >= GS_TRACETREE_QUEUED / 2)
 		return 0;
 	r->time = gs_now_ns();
 	snprintf(path, sizeof(path), "/proc/%d/exe", (int)w);
@@ -117,7 +118,7 @@ void gs_tracetree_take(struct gs_tracetree *T, pid_t held, pid_t w, int st)
 		ptrace(PTRACE_CONT, w, NULL, NULL); /* first: the process goes on, gilscope is told after */
 	else if (serve_itself(T, held, w, st))
 		return;
-	if (T->nq == GS_TRACETREE_QUEUED) {
+	if (T->nq >= GS_TRACETREE_QUEUED && (w != held || T->nq == GS_TRACETREE_QUEUED + GS_TRACETREE_HELD)) {
 		if (WIFSTOPPED(st) && !r.resumed)
 			ptrace(PTRACE_CONT, w, NULL, NULL);
 		free(r.argv);

@@ -7,7 +7,9 @@
  * every report of the tracee being handed over. An exec stop into a program gilscope named not
  * CPython (gs_tracetree_plain) is resumed at once and queued all the same, marked resumed, with
  * the time of the stop and the argv read there: gilscope records it, and the process does not
- * wait for gilscope's loop (about 100 us an exec on this kind of machine).
+ * wait for gilscope's loop (about 100 us an exec on this kind of machine). While gilscope lags
+ * (half the queue waits for it), such exec stops wait for gilscope again, so that a tree that
+ * execs fast cannot fill the queue with reports nobody waits for.
  */
 #ifndef GS_TRACETREE_H
 #define GS_TRACETREE_H
@@ -17,6 +19,7 @@
 #include <sys/types.h>
 
 #define GS_TRACETREE_QUEUED 256 /* reports kept for gilscope (each a stopped tracee or a process's end) */
+#define GS_TRACETREE_HELD 4     /* more, for the tracee being handed over: its reports are never dropped */
 #define GS_TRACETREE_PLAIN 64   /* programs whose exec stops the guardian resumes itself */
 #define GS_TRACETREE_ARGV 4096  /* the bytes of /proc/PID/cmdline kept with an exec stop resumed */
 
@@ -30,7 +33,7 @@ struct gs_tracetree_report {
 };
 
 struct gs_tracetree {
-	struct gs_tracetree_report q[GS_TRACETREE_QUEUED];
+	struct gs_tracetree_report q[GS_TRACETREE_QUEUED + GS_TRACETREE_HELD];
 	size_t nq;
 	pid_t *procs; /* the tracees that are processes (their ends are reported) */
 	size_t nprocs, cap;
@@ -50,7 +53,8 @@ int gs_tracetree_proc_remove(struct gs_tracetree *T, pid_t pid);
 int gs_tracetree_plain(struct gs_tracetree *T, uint64_t dev, uint64_t ino);
 /* One report w, st (held: the tracee being handed over, whose every report is gilscope's):
  * served, or queued for gilscope. When gilscope does not keep up (the queue is full), the
- * tracee goes on unattended rather than wait forever. */
+ * tracee goes on unattended rather than wait forever; never the held one (it stops at most
+ * once between two answers of gilscope's). */
 void gs_tracetree_take(struct gs_tracetree *T, pid_t held, pid_t w, int st);
 /* The first queued report of pid (-1: any) moves to *r (the caller frees r->argv): 1, or 0. */
 int gs_tracetree_pop(struct gs_tracetree *T, pid_t pid, struct gs_tracetree_report *r);

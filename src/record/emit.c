@@ -12,12 +12,12 @@ void gs_emit_rec(const struct gs_emit *e, const struct gs_rec *r, const void *pa
 
 void gs_emit_meta(const struct gs_emit *e, uint32_t pid, const char *key, const char *value)
 {
-	gs_emit_meta_at(e, pid, gs_now_ns(), key, value);
+	gs_emit_meta_asof(e, pid, 0, key, value);
 }
 
-void gs_emit_meta_at(const struct gs_emit *e, uint32_t pid, uint64_t time, const char *key, const char *value)
+void gs_emit_meta_asof(const struct gs_emit *e, uint32_t pid, uint64_t asof, const char *key, const char *value)
 {
-	struct gs_rec r = { .type = GS_REC_META, .pid = pid, .time = time };
+	struct gs_rec r = { .type = GS_REC_META, .pid = pid, .time = gs_now_ns(), .arg64 = asof };
 	size_t kl = strlen(key), vl = strlen(value);
 	char *buf = gs_malloc(kl + vl + 2);
 	memcpy(buf, key, kl + 1);

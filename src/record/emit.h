@@ -22,8 +22,9 @@ struct gs_emit {
 void gs_emit_rec(const struct gs_emit *e, const struct gs_rec *r, const void *payload, size_t plen);
 /* A META record "key\0value\0" for pid (0: the run), timed now. */
 void gs_emit_meta(const struct gs_emit *e, uint32_t pid, const char *key, const char *value);
-/* The same, timed `time` (no earlier than what the merge wrote out already: the caller's care). */
-void gs_emit_meta_at(const struct gs_emit *e, uint32_t pid, uint64_t time, const char *key, const char *value);
+/* The same for a fact that was true since asof, earlier (META's arg64: an exec's argv that gilscope
+ * learned after the process had gone on, perhaps to its next exec). */
+void gs_emit_meta_asof(const struct gs_emit *e, uint32_t pid, uint64_t asof, const char *key, const char *value);
 /* The same for a number (GS_META_U64). */
 void gs_emit_meta_u64(const struct gs_emit *e, uint32_t pid, const char *key, uint64_t value);
 

@@ -76,8 +76,8 @@ int gs_proctree_fd(struct gs_proctree *t)
 }
 
 /* The new image's argv, in the recording: "argv" as LEN:ARG for each argument (any byte may be
- * in an argument), timed `time`. raw: n bytes of its /proc/PID/cmdline (n <= 0: none). */
-static void emit_argv_of(struct gs_session *S, pid_t pid, uint64_t time, const char *raw, long n)
+ * in an argument), true since asof (0: now). raw: n bytes of its /proc/PID/cmdline (n <= 0: none). */
+static void emit_argv_of(struct gs_session *S, pid_t pid, uint64_t asof, const char *raw, long n)
 {
 	char enc[6144];
 	size_t o = 0;
@@ -93,7 +93,7 @@ static void emit_argv_of(struct gs_session *S, pid_t pid, uint64_t time, const c
 	}
 	enc[o] = '\0';
 	if (strlen(enc) == o) /* NUL-free by construction; the meta value is a string */
-		gs_emit_meta_at(&S->emit, (uint32_t)pid, time, "argv", enc);
+		gs_emit_meta_asof(&S->emit, (uint32_t)pid, asof, "argv", enc);
 }
 
 /* The same, read from /proc/PID/cmdline */
@@ -101,7 +101,7 @@ void gs_session_emit_argv(struct gs_session *S, pid_t pid)
 {
 	char path[64], raw[4096];
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	emit_argv_of(S, pid, gs_now_ns(), raw, gs_read_file(path, raw, sizeof(raw)));
+	emit_argv_of(S, pid, 0, raw, gs_read_file(path, raw, sizeof(raw)));
 }
 
 static void begin_handover(struct gs_session *S, struct hand *h);
@@ -269,11 +269,10 @@ void gs_proctree_service(struct gs_session *S)
 	pid = r.pid;
 	st = r.status;
 	if (r.resumed) {
-		/* an exec into a program known not to be CPython, already on its way: its argv is timed
-		 * at its stop (before its next exec), or at the first moment not written out yet */
-		uint64_t at = r.time > S->written_to ? r.time : S->written_to;
+		/* an exec into a program known not to be CPython, already on its way (perhaps to its
+		 * next exec): its argv is the image's that ran at its stop */
 		t->execs++;
-		emit_argv_of(S, pid, at == UINT64_MAX ? gs_now_ns() : at, r.argv, (long)r.argv_len);
+		emit_argv_of(S, pid, r.time, r.argv, (long)r.argv_len);
 	} else if (WIFEXITED(st) || WIFSIGNALED(st))
 		on_end(S, pid, st);
 	else if (!WIFSTOPPED(st))

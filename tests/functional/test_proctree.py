@@ -160,22 +160,39 @@ def test_gilscope_killed_at_a_childs_hand_over_leaves_the_tree_running(tmp_path,
     assert out.read_text() == "42\n42\nend\n", out.read_text()
 
 
+def _poke(fifo, seconds=30):
+    """A line to the shell's `read x < FIFO`, once it reads (False: it never did)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)  # ENXIO while no one reads
+        except OSError:
+            time.sleep(0.02)
+            continue
+        os.write(fd, b"go\n")
+        os.close(fd)
+        return True
+    return False
+
+
 @pytest.mark.parametrize("mode", ["default", "fork-watch"])
 def test_execs_of_a_known_program_do_not_wait_for_gilscope(tmp_path, tpython, mode):
     """Once gilscope found a program not to be CPython, the guardian resumes its next exec stops
     itself, with their argv read at the stop: a shell loop of /bin/true runs to its end while
     gilscope is stopped (SIGSTOP), and the recording still has every one of them, with its argv.
-    A known program that execs a CPython (env) still hands that CPython over."""
+    A known program that execs a CPython (env, resumed while gilscope is stopped: gilscope learns
+    of it only after the CPython's exec) still hands that CPython over, and its argv stays env's
+    (META's as-of time), not the CPython's."""
     fifo = tmp_path / "go"
     os.mkfifo(fifo)
     ready, done = tmp_path / "ready", tmp_path / "done"
-    script = (f"/bin/true first; : > {ready}; read x < {fifo}\n"
-              f"i=0; while [ $i -lt 40 ]; do /bin/true n$i; i=$((i+1)); done; : > {done}; read x < {fifo}\n"
-              f"for k in 1 2; do /usr/bin/env {tpython} -c 'import threading; t = threading.Thread(target=sum, "
-              f"args=(range(10**5),)); t.start(); sum(range(10**5)); t.join()'; done\n")
+    code = "import threading; t = threading.Thread(target=sum, args=(range(10**5),)); t.start(); sum(range(10**5)); t.join()"
+    script = (f"/bin/true first; /usr/bin/env /bin/true env; : > {ready}; read x < {fifo}\n"
+              f"i=0; while [ $i -lt 40 ]; do /bin/true n$i; i=$((i+1)); done; : > {done}\n"
+              f"for k in 1 2; do /usr/bin/env {tpython} -c '{code}'; done\n")
     args = ["record", "--no-summary", "-o", str(tmp_path / "run.rec"), *(["--fork-watch"] if mode == "fork-watch" else [])]
     gs = subprocess.Popen([GILSCOPE, *args, "--", "sh", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True)
+                          text=True, start_new_session=True)
     stopped = False
     try:
         for _ in range(300):
@@ -183,32 +200,24 @@ def test_execs_of_a_known_program_do_not_wait_for_gilscope(tmp_path, tpython, mo
                 break
             time.sleep(0.05)
         assert ready.exists(), "the shell did not start"
-        time.sleep(0.2)  # gilscope took the first /bin/true's exec stop (it runs before `ready`)
+        time.sleep(0.2)  # gilscope took the first exec stops of /bin/true and env (before `ready`)
         os.kill(gs.pid, signal.SIGSTOP)
         stopped = True
-        with open(fifo, "w") as f:
-            f.write("go\n")
+        assert _poke(fifo), "the shell does not read its FIFO"
         for _ in range(400):  # 40 forks and execs: well under a second untraced
             if done.exists():
                 break
             time.sleep(0.05)
         assert done.exists(), "the loop waited for gilscope: its exec stops were not resumed by the guardian"
+        time.sleep(0.3)  # env resumed, its CPython waits at its exec stop for gilscope
         os.kill(gs.pid, signal.SIGCONT)
         stopped = False
-        with open(fifo, "w") as f:
-            f.write("go\n")
         out, err = gs.communicate(timeout=120)
     finally:
         if stopped:
             os.kill(gs.pid, signal.SIGCONT)
-        if gs.poll() is None:  # a failure: the shell may wait on the FIFO, holding gilscope's pipes
-            gs.kill()
-            for _ in range(20):
-                try:
-                    os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # its `read` gets EOF
-                except OSError:
-                    pass
-                time.sleep(0.1)
+        if gs.poll() is None:  # a failure: the shell (its own group's) may wait on the FIFO
+            os.killpg(gs.pid, signal.SIGKILL)
             gs.communicate(timeout=60)
     assert gs.returncode == 0, err
     rep = subprocess.run([GILSCOPE, "report", "--json", str(tmp_path / "run.rec")], capture_output=True, text=True,
@@ -216,7 +225,7 @@ def test_execs_of_a_known_program_do_not_wait_for_gilscope(tmp_path, tpython, mo
     assert rep.returncode == 0, rep.stderr
     everyone = json.loads(rep.stdout)["processes"]
     trues = sorted(p["argv"][1] for p in everyone if p["argv"] and p["argv"][0] == "/bin/true")
-    assert trues == sorted(["first"] + [f"n{i}" for i in range(40)]), trues
+    assert trues == sorted(["env", "first"] + [f"n{i}" for i in range(40)]), trues
     py = [p for p in everyone if p["python"]]
     assert len(py) == 2, everyone
     for p in py:

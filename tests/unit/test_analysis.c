@@ -681,6 +681,46 @@ static void test_exec_ends_holds(void **state)
 	gs_analysis_free(&a);
 }
 
+/* An exec's argv that the recorder learned late (META's arg64: the moment it was true) belongs to
+ * the image that ran then, not to the one the process runs when the record comes: env's argv,
+ * learned after env exec'd python, stays env's; one from before a process started (its pid's
+ * earlier owner) belongs to no image of it. */
+static void test_argv_as_of_an_earlier_exec(void **state)
+{
+	static const char env[] = "env";
+	static const char env_argv[] = "argv\0"
+				       "12:/usr/bin/env7:python3";
+	static const char py_argv[] = "argv\0"
+				      "7:python3";
+	struct gs_analysis a;
+	struct gs_rec r = { .type = GS_REC_COMM, .pid = 300, .tid = 300, .arg = 1 };
+	struct gs_process *p;
+	(void)state;
+	gs_analysis_init(&a, START);
+	feed(&a, GS_REC_FORK, 300, 300, T(5), 100, 100);
+	r.time = T(10); /* exec of env */
+	gs_analysis_feed(&a, &r, env, sizeof(env));
+	r.time = T(20); /* env execs python */
+	gs_analysis_feed(&a, &r, env, sizeof(env));
+	r.type = GS_REC_META;
+	r.arg = GS_META_TEXT;
+	r.time = T(30);
+	r.arg64 = T(12); /* env's exec stop, told late */
+	gs_analysis_feed(&a, &r, env_argv, sizeof(env_argv));
+	r.time = T(31);
+	r.arg64 = 0; /* python's, told at once */
+	gs_analysis_feed(&a, &r, py_argv, sizeof(py_argv));
+	r.time = T(32);
+	r.arg64 = T(1); /* before the process began */
+	gs_analysis_feed(&a, &r, py_argv, sizeof(py_argv));
+	p = gs_analysis_process(&a, 300);
+	assert_int_equal(p->nimages, 3);
+	assert_null(p->images[0].argv);
+	assert_string_equal(p->images[1].argv, "12:/usr/bin/env7:python3");
+	assert_string_equal(p->images[2].argv, "7:python3");
+	gs_analysis_free(&a);
+}
+
 /* Three threads taking turns for 30,000 steps, two always waiting: the blame log never empties,
  * so it must drop what no waiter needs (it stays small), and each thread's blame is exact. */
 static void test_blame_log_stays_short(void **state)
@@ -739,6 +779,7 @@ int main(void)
 		cmocka_unit_test(test_subinterpreters_own_gils),
 		cmocka_unit_test(test_many_waiters_blame),
 		cmocka_unit_test(test_exec_ends_holds),
+		cmocka_unit_test(test_argv_as_of_an_earlier_exec),
 		cmocka_unit_test(test_blame_log_stays_short),
 	};
 	return cmocka_run_group_tests_name("analysis", tests, NULL, NULL);

@@ -70,6 +70,9 @@ static void ends_and_the_queue(void **state)
 	for (pid_t p = 2000; p < 2000 + GS_TRACETREE_QUEUED + 10; p++)
 		gs_tracetree_take(&T, 0, p, (p & 0x7f) << 8); /* exit p & 127 */
 	assert_int_equal(T.nq, GS_TRACETREE_QUEUED);
+	gs_tracetree_take(&T, 2003, 2003, 0); /* the held tracee's: queued, full or not */
+	assert_int_equal(T.nq, GS_TRACETREE_QUEUED + 1);
+	assert_int_equal(T.q[GS_TRACETREE_QUEUED].pid, 2003);
 	assert_int_equal(gs_tracetree_pop(&T, 2007, &r), 1);
 	assert_int_equal(r.pid, 2007);
 	assert_true(WIFEXITED(r.status) && WEXITSTATUS(r.status) == (2007 & 0x7f));
@@ -79,7 +82,7 @@ static void ends_and_the_queue(void **state)
 	assert_int_equal(r.pid, 2000);
 	assert_int_equal(gs_tracetree_pop(&T, -1, &r), 1);
 	assert_int_equal(r.pid, 2001);
-	assert_int_equal(T.nq, GS_TRACETREE_QUEUED - 3);
+	assert_int_equal(T.nq, GS_TRACETREE_QUEUED - 2);
 	gs_tracetree_release(&T);
 	assert_int_equal(T.nq, 0);
 }
@@ -143,8 +146,8 @@ static void exec_of_a_plain_program_is_resumed(void **state)
 	gs_tracetree_release(&T);
 }
 
-/* Not resumed: a program not named, the root's exec, the held tracee's exec. Each stays stopped
- * (the test continues it) and is queued as gilscope's. */
+/* Not resumed: a program not named, the root's exec, the held tracee's exec, any exec while half
+ * the queue waits for gilscope. Each stays stopped (the test continues it), queued as gilscope's. */
 static void other_exec_stops_are_gilscopes(void **state)
 {
 	struct gs_tracetree T = { 0 };
@@ -152,13 +155,17 @@ static void other_exec_stops_are_gilscopes(void **state)
 	struct stat sb;
 	(void)state;
 	assert_int_equal(stat("/bin/true", &sb), 0);
-	for (int how = 0; how < 3; how++) {
+	for (int how = 0; how < 4; how++) {
 		int st;
 		pid_t c;
 		memset(&T, 0, sizeof(T));
 		if (how != 1)
 			gs_tracetree_proc_add(&T, 1);
 		assert_int_equal(gs_tracetree_plain(&T, (uint64_t)sb.st_dev, (uint64_t)sb.st_ino + (how == 0)), 0);
+		for (pid_t p = 3000; how == 3 && p < 3000 + GS_TRACETREE_QUEUED / 2; p++) {
+			gs_tracetree_proc_add(&T, p);
+			gs_tracetree_take(&T, 0, p, 0); /* a process's end gilscope has not taken yet */
+		}
 		c = exec_stopped_child(&st);
 		gs_tracetree_proc_add(&T, c); /* how 1: the root */
 		gs_tracetree_take(&T, how == 2 ? c : 0, c, st);
@@ -177,6 +184,7 @@ static void other_exec_stops_are_gilscopes(void **state)
 
 int main(void)
 {
+	alarm(60); /* a tracee that is never resumed would keep a waitpid waiting: fail instead */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(processes_and_programs),
 		cmocka_unit_test(ends_and_the_queue),
