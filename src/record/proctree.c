@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #define MAX_PENDING 256
+#define SERVICE_BATCH 32 /* reports taken in one pass of the loop, at most */
 
 struct hand {
 	pid_t pid;
@@ -253,14 +255,13 @@ static void on_end(struct gs_session *S, pid_t pid, int st)
 	}
 }
 
-void gs_proctree_service(struct gs_session *S)
+/* The report the guardian answered the wait with. */
+static void service_one(struct gs_session *S)
 {
 	struct gs_proctree *t = S->tree;
 	struct gs_tracer_report r;
 	pid_t pid;
 	int st, err;
-	if (!t || !t->waiting)
-		return;
 	t->waiting = 0;
 	if ((err = gs_ptrace_wait_end_report(&r)) < 0) {
 		t->done = 1; /* -ECHILD: every tracee ended; else the guardian is gone */
@@ -283,4 +284,19 @@ void gs_proctree_service(struct gs_session *S)
 		on_cur_stop(S, pid, st);
 	else
 		gs_ptrace(PTRACE_CONT, pid, 0, (void *)(long)(st >> 16 == 0 ? WSTOPSIG(st) : 0));
+}
+
+void gs_proctree_service(struct gs_session *S)
+{
+	struct gs_proctree *t = S->tree;
+	if (!t || !t->waiting)
+		return;
+	/* the reports that wait already, up to a bound: one a loop pass would let a tree that starts
+	 * processes fast get ahead of the guardian's queue (and the loop drains the rings between) */
+	for (int k = 0; k < SERVICE_BATCH; k++) {
+		struct pollfd p = { .fd = -1, .events = POLLIN };
+		service_one(S);
+		if ((p.fd = gs_proctree_fd(t)) < 0 || poll(&p, 1, 0) != 1)
+			break;
+	}
 }

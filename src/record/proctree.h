@@ -34,7 +34,8 @@ void gs_proctree_free(struct gs_proctree *t);
 /* The descriptor to poll for the next report (-1: nothing is followed any more). Asks the
  * guardian for it first when needed. */
 int gs_proctree_fd(struct gs_proctree *t);
-/* The report is there (the descriptor polled readable): takes and handles it. */
+/* The report is there (the descriptor polled readable): takes and handles it, and the reports
+ * that wait already behind it (32 at most). */
 void gs_proctree_service(struct gs_session *S);
 /* No tracee is left (every process of the tree ended). */
 int gs_proctree_done(const struct gs_proctree *t);
