@@ -180,7 +180,7 @@ replay: $(REPLAY_BIN)
 		$(REPLAY_ENV) $(BUILD)/fuzz/replay_$$t -t $(REPLAY_TIMEOUT) -m 1 fuzz/regressions/$$t; fi; done
 
 functional: $(BUILD)/gilscope
-	$(Q)$(SAN_ENV) GILSCOPE=$(abspath $(BUILD)/gilscope) /usr/bin/python3 -m pytest -ra -q tests/functional
+	$(Q)$(SAN_ENV) GILSCOPE=$(abspath $(BUILD)/gilscope) /usr/bin/python3 -m pytest -ra -q --durations=25 tests/functional
 
 # Debian's 3.13-3.15 are part of what check tests: when tests/pythons.sh cannot install them
 # (no network, a mirror without them), check fails, unless GILSCOPE_ALLOW_MISSING_PYTHONS=1 says
