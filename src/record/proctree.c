@@ -255,17 +255,19 @@ static void on_end(struct gs_session *S, pid_t pid, int st)
 	}
 }
 
-/* The report the guardian answered the wait with. */
-static void service_one(struct gs_session *S)
+/* The report the guardian answered the wait with. 1 when it was a step of a CPython's hand-over
+ * (its set-up may have taken milliseconds), else 0. */
+static int service_one(struct gs_session *S)
 {
 	struct gs_proctree *t = S->tree;
 	struct gs_tracer_report r;
+	uint64_t pythons = t->pythons;
 	pid_t pid;
 	int st, err;
 	t->waiting = 0;
 	if ((err = gs_ptrace_wait_end_report(&r)) < 0) {
 		t->done = 1; /* -ECHILD: every tracee ended; else the guardian is gone */
-		return;
+		return 0;
 	}
 	pid = r.pid;
 	st = r.status;
@@ -277,13 +279,16 @@ static void service_one(struct gs_session *S)
 	} else if (WIFEXITED(st) || WIFSIGNALED(st))
 		on_end(S, pid, st);
 	else if (!WIFSTOPPED(st))
-		return;
+		return 0;
 	else if (st >> 8 == (SIGTRAP | (PTRACE_EVENT_EXEC << 8)))
 		on_exec(S, pid, st);
-	else if (pid == t->cur.pid)
-		on_cur_stop(S, pid, st);
-	else
+	else if (pid != t->cur.pid)
 		gs_ptrace(PTRACE_CONT, pid, 0, (void *)(long)(st >> 16 == 0 ? WSTOPSIG(st) : 0));
+	else {
+		on_cur_stop(S, pid, st);
+		return 1;
+	}
+	return t->pythons != pythons;
 }
 
 void gs_proctree_service(struct gs_session *S)
@@ -292,11 +297,11 @@ void gs_proctree_service(struct gs_session *S)
 	if (!t || !t->waiting)
 		return;
 	/* the reports that wait already, up to a bound: one a loop pass would let a tree that starts
-	 * processes fast get ahead of the guardian's queue (and the loop drains the rings between) */
+	 * processes fast get ahead of the guardian's queue; a hand-over's step ends the pass (the loop
+	 * drains the rings between two set-ups) */
 	for (int k = 0; k < SERVICE_BATCH; k++) {
 		struct pollfd p = { .fd = -1, .events = POLLIN };
-		service_one(S);
-		if ((p.fd = gs_proctree_fd(t)) < 0 || poll(&p, 1, 0) != 1)
+		if (service_one(S) || (p.fd = gs_proctree_fd(t)) < 0 || poll(&p, 1, 0) != 1)
 			break;
 	}
 }
