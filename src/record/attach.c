@@ -258,11 +258,20 @@ static void start_stacks(struct gs_session *S, const struct gs_pyprobes *p)
 	gs_stacks_sample(S->stacks);
 }
 
+/* How attach_proc attaches a process, and what it said. */
+struct attach_mode {
+	int follow;   /* its threads are followed (not only new ones) */
+	int loud;     /* a process the user named: said when not CPython */
+	int trial;    /* a young process looked at: a refusal of its probes is not said (tried again) */
+	int *at_exec; /* stopped right after its exec (NULL: not); see attach_proc */
+	int said;     /* out: a warning said why it got no GIL probes */
+};
+
 /* With every thread of ts->pid held: what gilscope killed left, the probes (found: p located
  * CPython), the threads' events, the GIL holder, its first stacks. 1 with GIL probes, 0 thread
  * states only, -1 when the threads' events cannot be had (why). */
-static int attach_held(struct gs_session *S, struct gs_pyprobes *p, struct gs_threads *ts, int found, int follow,
-		       char *why, size_t whylen)
+static int attach_held(struct gs_session *S, struct gs_pyprobes *p, struct gs_threads *ts, int found,
+		       struct attach_mode *m, char *why, size_t whylen)
 {
 	pid_t pid = ts->pid, owner;
 	uint64_t tramp;
@@ -282,9 +291,9 @@ static int attach_held(struct gs_session *S, struct gs_pyprobes *p, struct gs_th
 	}
 	gs_test_point("threads held");
 	if (found && gs_pyprobes_attach(p, ts, S->ev, why, whylen) < 0) {
-		if (!S->attach_trial) {
+		if (!m->trial) {
 			gs_warn("process %d: %s; recording its thread states only (no GIL events)", (int)pid, why);
-			S->attach_said = 1;
+			m->said = 1;
 			gs_emit_meta(&S->emit, (uint32_t)pid, "python.error", why);
 		}
 		found = 0;
@@ -292,7 +301,7 @@ static int attach_held(struct gs_session *S, struct gs_pyprobes *p, struct gs_th
 	S->have_python |= found;
 	if (found)
 		gs_pidset_add(S->pypids, (uint32_t)pid); /* --python-only, launched: its tree's CPythons */
-	if (follow_threads(S, found ? p : NULL, ts, follow, why, whylen) < 0)
+	if (follow_threads(S, found ? p : NULL, ts, m->follow, why, whylen) < 0)
 		return -1;
 	holder = found ? gs_python_gil_holder(&p->py) : 0;
 	if (holder > 0 && gs_tidmap_active(S->tidmap)) /* CPython keeps the id of the thread's own namespace */
@@ -301,7 +310,7 @@ static int attach_held(struct gs_session *S, struct gs_pyprobes *p, struct gs_th
 		gs_pyprobes_meta(p, &S->emit);
 		start_stacks(S, p);
 	}
-	if (follow)
+	if (m->follow)
 		thread_records(S, pid, ts, holder);
 	return found;
 }
@@ -336,41 +345,40 @@ static void drop_probes(struct gs_session *S, struct gs_pyprobes *p, int found)
 	}
 }
 
-/* Looks for CPython in e's process and attaches (see gs_session_attach_one); loud: a process the
- * user named (said when not CPython); at_exec (NULL: not): it is stopped right after its exec, and
- * is run to its entry point first (its libraries mapped), a stop signal of someone else met on the
- * way said there (gs_threads_run_to_entry). 1, 0, or < 0 with why (-EALREADY: not at its exec). */
-static int attach_proc(struct gs_session *S, struct gs_att *e, int follow, int loud, int *at_exec, char *why,
-		       size_t whylen)
+/* Looks for CPython in e's process and attaches (see gs_session_attach_one), the way m says;
+ * m->at_exec: the process is run to its entry point first (its libraries mapped), a stop signal
+ * of someone else met on the way said there (gs_threads_run_to_entry). 1, 0, or < 0 with why
+ * (-EALREADY: not at its exec). */
+static int attach_proc(struct gs_session *S, struct gs_att *e, struct attach_mode *m, char *why, size_t whylen)
 {
 	struct gs_threads ts = { 0 };
 	struct gs_pyprobes *p = next_probes(S);
 	int found = 1, r = 0;
 	S->find_err = 0;
-	if (at_exec && (r = gs_threads_seize(&ts, e->pid, why, whylen)) == 0)
-		r = gs_threads_run_to_entry(&ts, at_exec, why, whylen);
+	if (m->at_exec && (r = gs_threads_seize(&ts, e->pid, why, whylen)) == 0)
+		r = gs_threads_run_to_entry(&ts, m->at_exec, why, whylen);
 	if (r < 0) {
 		found = 0;
 	} else if (S->o->no_gil) {
 		gs_emit_meta(&S->emit, (uint32_t)e->pid, "python.error", "GIL detection turned off (--no-gil-detect)");
 		found = 0;
 	} else if ((S->find_err = gs_pyprobes_find(p, e->pid, why, whylen)) < 0) {
-		if (loud) {
+		if (m->loud) {
 			gs_warn("%s", why);
 			gs_warn("recording thread states only (no GIL events) of process %d", (int)e->pid);
 			gs_emit_meta(&S->emit, (uint32_t)e->pid, "python.error", why);
 		}
 		found = 0;
 	}
-	if (r == 0 && !found && !follow) {
+	if (r == 0 && !found && !m->follow) {
 		gs_threads_release(&ts);
 		drop_probes(S, p, 0);
 		return 0; /* its threads followed already: nothing to hold it for */
 	}
-	if (r == 0 && !at_exec)
+	if (r == 0 && !m->at_exec)
 		r = gs_threads_seize(&ts, e->pid, why, whylen);
 	if (r == 0)
-		r = attach_held(S, p, &ts, found, follow, why, whylen);
+		r = attach_held(S, p, &ts, found, m, why, whylen);
 	gs_threads_release(&ts);
 	gs_test_point("threads let go");
 	if (r < 0 && found)
@@ -440,7 +448,7 @@ int gs_session_attach_one(struct gs_session *S, pid_t pid, int how)
 	gs_session_emit_argv(S, pid);
 	if (how == GS_ATTACH_NEW && S->exec_stops)
 		return 0; /* not forked from a probed one: its CPython, if any, comes with an exec, stopped (at_exec) */
-	r = attach_proc(S, e, how != GS_ATTACH_NEW, loud, NULL, why, sizeof(why));
+	r = attach_proc(S, e, &(struct attach_mode){ .follow = how != GS_ATTACH_NEW, .loud = loud }, why, sizeof(why));
 	e = gs_attset_find(&S->att, pid); /* the set may have grown */
 	if (r < 0) {
 		if (how == GS_ATTACH_GIVEN && S->o->npids <= 1)
@@ -467,6 +475,7 @@ static void look_again(struct gs_session *S, size_t i)
 {
 	char why[2048];
 	struct gs_att *e = &S->att.a[i];
+	struct attach_mode m = { 0 };
 	uint64_t tramp;
 	pid_t owner;
 	int alive, r, last;
@@ -489,10 +498,8 @@ static void look_again(struct gs_session *S, size_t i)
 		e->retries--; /* exec'd without a stop: looked at until look_until_ns, however often */
 	e->looked_ns = gs_now_ns();
 	last = e->look_until_ns && e->looked_ns >= e->look_until_ns;
-	S->attach_trial = e->look_until_ns && !last; /* the last look says why it failed */
-	S->attach_said = 0;
-	r = attach_proc(S, e, 0, 0, NULL, why, sizeof(why));
-	S->attach_trial = 0;
+	m.trial = e->look_until_ns && !last; /* the last look says why it failed */
+	r = attach_proc(S, e, &m, why, sizeof(why));
 	e = &S->att.a[i];
 	if (r == 1) {
 		e->look_until_ns = 0;
@@ -501,7 +508,7 @@ static void look_again(struct gs_session *S, size_t i)
 		/* exec'd without a stop, and its CPython refused, or still not ready to be attached */
 		e->look_until_ns = 0;
 		e->retries = 0;
-		if (running(e->pid) && !S->attach_said) {
+		if (running(e->pid) && !m.said) {
 			gs_warn("%s; process %d is recorded without GIL events%s",
 				why[0] ? why : "no CPython found in it", (int)e->pid,
 				S->find_err == -ENOTSUP ? "" : " (looked at for 2 s after its exec)");
@@ -584,6 +591,7 @@ static void at_exec(struct gs_session *S, pid_t pid, int unstopped)
 	char why[2048] = "";
 	uint64_t dev = 0, ino = 0;
 	struct gs_att *e = gs_attset_find(&S->att, pid);
+	struct attach_mode m = { 0 };
 	int py = S->o->no_gil ? 0 : gs_exekind_python(&S->exes, pid, &dev, &ino), r, stop_sig = 0;
 	gs_test_point("a process stopped at its exec");
 	if (py == 0 && ino && S->sched->exec_plain)
@@ -609,10 +617,9 @@ static void at_exec(struct gs_session *S, pid_t pid, int unstopped)
 	gs_attset_exe_changed(e);
 	e->retries = 0;
 	e->look_until_ns = 0; /* an earlier exec's look is over */
-	S->attach_trial = unstopped;
-	S->attach_said = 0;
-	r = py == 1 ? attach_proc(S, e, 0, 0, unstopped ? NULL : &stop_sig, why, sizeof(why)) : 0;
-	S->attach_trial = 0;
+	m.trial = unstopped;
+	m.at_exec = unstopped ? NULL : &stop_sig;
+	r = py == 1 ? attach_proc(S, e, &m, why, sizeof(why)) : 0;
 	e = gs_attset_find(&S->att, pid); /* the set may have grown */
 	if (unstopped && py == 1 && r == 0 && S->find_err != -ENOTSUP) {
 		/* its loader or its interpreter's start is not done: looked at again every few ms */
@@ -623,13 +630,13 @@ static void at_exec(struct gs_session *S, pid_t pid, int unstopped)
 	if (r == -EALREADY) {
 		/* continued by someone else before gilscope took it: attached as it runs, looked at
 		 * again while young (its libraries may not be mapped yet) */
-		r = attach_proc(S, e, 0, 0, NULL, why, sizeof(why));
+		r = attach_proc(S, e, &(struct attach_mode){ 0 }, why, sizeof(why));
 		e = gs_attset_find(&S->att, pid);
 		e->retries = r == 1 ? 0 : 5;
 	}
 	if (r == 1)
 		say_attached(S, pid, e->p->py.img.version, " at its exec");
-	else if (py == 1 && (r < 0 || (r == 0 && !e->look_until_ns)) && running(pid) && !S->attach_said)
+	else if (py == 1 && (r < 0 || (r == 0 && !e->look_until_ns)) && running(pid) && !m.said)
 		gs_warn("%s; process %d is recorded without GIL events", /* why: the reason CPython was refused */
 			r < 0 || why[0] ? why : "no CPython found in it", (int)pid);
 go_on:

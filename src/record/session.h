@@ -37,8 +37,6 @@ struct gs_session {
 	struct gs_sched_source *sched;
 	struct gs_pyprobes probes; /* the first CPython's */
 	int probes_used;           /* probes was given to a CPython (its set-up may have failed) */
-	int attach_trial;          /* attach.c: a young process looked at: a failure is not said (tried again) */
-	int attach_said;           /* attach.c: the last attach_proc said why it got no GIL probes */
 	int find_err;              /* attach.c: why the last attach found no CPython (-ENOTSUP: refused for good) */
 	struct gs_pyprobes **more; /* every later CPython's (inline probes only), nmore of them */
 	size_t nmore;
