@@ -630,7 +630,9 @@ static void at_exec(struct gs_session *S, pid_t pid, int unstopped)
 	if (r == -EALREADY) {
 		/* continued by someone else before gilscope took it: attached as it runs, looked at
 		 * again while young (its libraries may not be mapped yet) */
-		r = attach_proc(S, e, &(struct attach_mode){ 0 }, why, sizeof(why));
+		m.trial = 0;
+		m.at_exec = NULL; /* its warning, if any, counts as said (m.said) */
+		r = attach_proc(S, e, &m, why, sizeof(why));
 		e = gs_attset_find(&S->att, pid);
 		e->retries = r == 1 ? 0 : 5;
 	}
