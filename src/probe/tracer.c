@@ -37,14 +37,15 @@
 #define OP_ADOPT 0x10003    /* the journal moves to pid, stopped with status data (pid 0: the commit) */
 #define OP_LISTENER 0x10004 /* from the launched command: the fork watch's listener (SCM_RIGHTS); no answer */
 #define OP_PLAIN 0x10005    /* exec stops of the file st_dev addr, st_ino data are the guardian's to resume */
-#define OP_RESUMED \
-	0x10006 /* in a wait's answer: an exec stop the guardian resumed (the time of the stop,
-			     * a uint64_t, then its argv attached) */
+#define OP_RESUMED 0x10006  /* in a wait's answer: an exec stop resumed by the guardian (RESUMED_HEAD) */
 #define MAX_PAYLOAD 32768u
 #define MAX_INT3 64
 #define MAX_HELD 32
 #define MAX_MAPS 16
-#define RESUMED_HEAD sizeof(uint64_t) /* OP_RESUMED's payload: the time, then the argv */
+#define RESUMED_HEAD sizeof(uint64_t) /* OP_RESUMED's payload: the stop's time, then the argv */
+
+_Static_assert(sizeof(((struct gs_tracer_report *)0)->argv) >= GS_TRACETREE_ARGV,
+	       "a resumed exec's argv, as the guardian sends it, fits the report");
 
 struct tr_msg {
 	int32_t op; /* a ptrace request or OP_*; unused in answers */

@@ -93,13 +93,13 @@ static int plain_exec(const struct gs_tracetree *T, pid_t held, pid_t w, int st,
 	if (!T->nplain || w == T->root || w == held || st >> 8 != (SIGTRAP | (PTRACE_EVENT_EXEC << 8)) ||
 	    T->nq >= GS_TRACETREE_QUEUED / 2)
 		return 0;
-	r->time = gs_now_ns();
 	snprintf(path, sizeof(path), "/proc/%d/exe", (int)w);
 	if (stat(path, &sb) < 0)
 		return 0;
 	for (size_t i = 0; i < T->nplain; i++) {
 		if (T->plain[i].dev != (uint64_t)sb.st_dev || T->plain[i].ino != (uint64_t)sb.st_ino)
 			continue;
+		r->time = gs_now_ns();
 		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)w);
 		n = gs_read_file(path, raw, sizeof(raw));
 		if (n > 0 && (r->argv = malloc((size_t)n)) != NULL) {
